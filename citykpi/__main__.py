@@ -1,0 +1,6 @@
+"""``python -m citykpi``."""
+
+from citykpi.cli import main
+
+if __name__ == "__main__":
+    main()

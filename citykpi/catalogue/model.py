@@ -1,0 +1,473 @@
+"""The validated catalogue model: frozen dataclasses, no I/O, no SQL.
+
+The parser (``parser.py``) builds these from YAML and the validator (``validate.py``) proves them
+sound; the compiler (``engine/compiler.py``) turns them into SQL. Nothing else constructs them,
+except tests.
+
+Vocabulary (used the same everywhere): *indicator*, *area*, *level*, *period*, *status*,
+*band*, *target*, *index*.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Literal
+
+from citykpi.errors import Location
+
+# --- closed vocabularies -------------------------------------------------------------------
+
+#: The five risk colours, best first. Index in this tuple is the *severity* (0 = green).
+COLOURS: tuple[str, ...] = ("green", "blue", "yellow", "orange", "red")
+SEVERITY: Mapping[str, int] = {c: i for i, c in enumerate(COLOURS)}
+#: Statuses that are not colours.
+NON_COLOUR_STATUSES: tuple[str, ...] = ("stale", "no_data", "not_applicable")
+STATUSES: tuple[str, ...] = COLOURS + NON_COLOUR_STATUSES
+
+#: Governance levels, top first. The position is the depth (city = 0).
+LEVELS: tuple[str, ...] = ("city", "district", "street")
+
+FREQUENCIES: tuple[str, ...] = (
+    "realtime",
+    "hourly",
+    "daily",
+    "weekly",
+    "monthly",
+    "quarterly",
+    "yearly",
+)
+#: Evaluation grains (a subset of frequencies).
+GRAINS: tuple[str, ...] = ("day", "week", "month", "quarter", "year")
+GRAIN_OF_FREQUENCY: Mapping[str, str] = {
+    "realtime": "day",
+    "hourly": "day",
+    "daily": "day",
+    "weekly": "week",
+    "monthly": "month",
+    "quarterly": "quarter",
+    "yearly": "year",
+}
+#: Default ``max_staleness`` by frequency, when an indicator does not declare one.
+DEFAULT_STALENESS: Mapping[str, timedelta] = {
+    "realtime": timedelta(hours=1),
+    "hourly": timedelta(hours=3),
+    "daily": timedelta(days=2),
+    "weekly": timedelta(days=10),
+    "monthly": timedelta(days=45),
+    "quarterly": timedelta(days=120),
+    "yearly": timedelta(days=430),
+}
+
+Kind = Literal["kpi", "vital_sign"]
+KINDS: tuple[str, ...] = ("kpi", "vital_sign")
+Tier = Literal["bottom_line", "guidance"]
+TIERS: tuple[str, ...] = ("bottom_line", "guidance")
+Direction = Literal["higher_is_better", "lower_is_better", "band"]
+DIRECTIONS: tuple[str, ...] = ("higher_is_better", "lower_is_better", "band")
+
+#: What the bands are compared against.
+#:   absolute           the value itself
+#:   percent_of_target  value / target.value * 100
+#:   percent_of_limit   value / thresholds.limit * 100 (share of a design value)
+#:   change_previous    change vs the previous period (percent or points, see ``change``)
+#:   change_last_year   change vs the same period last year
+BASES: tuple[str, ...] = (
+    "absolute",
+    "percent_of_target",
+    "percent_of_limit",
+    "change_previous",
+    "change_last_year",
+)
+
+TIME_ROLLUPS: tuple[str, ...] = ("sum", "mean", "last", "max", "min", "count", "count_where")
+AREA_ROLLUPS: tuple[str, ...] = (
+    "sum",
+    "ratio_of_sums",
+    "weighted_mean",
+    "mean",
+    "max",
+    "min",
+    "worst",
+    "recompute",
+    "none",
+)
+CHANGE_UNITS: tuple[str, ...] = ("percent", "points")
+TARGET_METHODS: tuple[str, ...] = ("end_value", "cumulative", "time_proportional")
+NORMALISATIONS: tuple[str, ...] = ("goalposts", "distance_to_target", "colour_score", "min_max", "z_score")
+AGGREGATIONS: tuple[str, ...] = ("linear", "geometric")
+COMPARATORS: tuple[str, ...] = ("<", "<=", ">", ">=", "=", "!=")
+SOURCE_COLUMN_TYPES: tuple[str, ...] = ("text", "integer", "double", "date", "timestamp", "boolean")
+
+#: Known units. ``change`` defaults to *points* for rate units and *percent* otherwise.
+UNITS: Mapping[str, str] = {
+    "%": "rate",
+    "‰": "rate",
+    "index": "level",
+    "score": "level",
+    "count": "count",
+    "cases": "count",
+    "days": "count",
+    "persons": "count",
+    "10k persons": "count",
+    "households": "count",
+    "km": "amount",
+    "m": "amount",
+    "cm": "amount",
+    "mm": "amount",
+    "ha": "amount",
+    "km²": "amount",
+    "m³": "amount",
+    "10k m³": "amount",
+    "t": "amount",
+    "10k t": "amount",
+    "kWh": "amount",
+    "MWh": "amount",
+    "GWh": "amount",
+    "MW": "level",
+    "kV": "level",
+    "Hz": "level",
+    "MPa": "level",
+    "kPa": "level",
+    "m/s": "level",
+    "km/h": "level",
+    "°C": "level",
+    "µg/m³": "level",
+    "mg/m³": "level",
+    "mg/L": "level",
+    "NTU": "level",
+    "dB(A)": "level",
+    "%LEL": "level",
+    "CNY": "amount",
+    "10k CNY": "amount",
+    "100M CNY": "amount",
+    "CNY/person": "level",
+    "minutes": "level",
+    "hours": "level",
+    "per 100k": "rate",
+    "per 10k": "rate",
+    "per 1k": "rate",
+    "m²/person": "level",
+    "vehicles": "count",
+    "items": "count",
+    "apps": "count",
+    "projects": "count",
+    "parks": "count",
+    "points": "count",
+    "ratio": "level",
+}
+
+
+# --- building blocks ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    """A bilingual name: Chinese and English. Either may be empty, not both."""
+
+    zh: str
+    en: str
+
+    def pick(self, lang: str) -> str:
+        """The name in ``lang`` ('zh' or 'en'), falling back to the other language."""
+        if lang == "zh":
+            return self.zh or self.en
+        return self.en or self.zh
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """``value <op> threshold`` — used by ``count_where`` time roll-ups (e.g. AQI <= 100)."""
+
+    op: str  # one of COMPARATORS
+    value: float
+
+
+@dataclass(frozen=True, slots=True)
+class BandSet:
+    """Cut points that map a (basis) value onto the five colours.
+
+    For ``higher_is_better`` / ``lower_is_better`` the ``cuts`` map a colour to the point where
+    that colour *starts* (blue/yellow/orange/red; green is everything better than the first cut).
+    Cuts must be monotone: ascending in severity for lower_is_better, descending for
+    higher_is_better. A colour may be omitted (e.g. only yellow and red).
+
+    ``inclusive`` says on which side a value exactly at a cut falls: ``False`` (default) keeps it
+    in the better colour ("red above 100": 100 is not red), ``True`` puts it in the worse colour
+    ("red from 100").
+
+    For ``band`` direction the ``ranges`` map a colour to a closed interval [low, high]; ranges
+    are nested and widen with severity (green innermost). A value outside every range is red.
+    """
+
+    cuts: Mapping[str, float] = field(default_factory=dict)
+    ranges: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    inclusive: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Override:
+    """Bands that replace the indicator's own bands at one level or for one area (area wins)."""
+
+    bands: BandSet
+    level: str | None = None
+    area: str | None = None
+    loc: Location | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ScaleStep:
+    """One step of an indicator's own scale (e.g. AQI's six bands), mapped onto a colour.
+
+    ``upto`` is the inclusive upper edge of the step; the last step has ``upto=None``.
+    Steps are listed from low to high values.
+    """
+
+    label: Text
+    colour: str
+    upto: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """How an indicator's value is judged."""
+
+    basis: str = "absolute"
+    bands: BandSet = field(default_factory=BandSet)
+    #: Persistence: the colour shown is the least severe colour seen in each of the last N
+    #: periods ("AQI > 200 for 2 days -> red"). 1 = no persistence rule.
+    for_periods: int = 1
+    #: Design value for ``percent_of_limit``.
+    limit: float | None = None
+    overrides: tuple[Override, ...] = ()
+    loc: Location | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rollup:
+    """How values roll up over time within a period, and over areas up the levels."""
+
+    time: str = "last"  # TIME_ROLLUPS
+    where: Condition | None = None  # for time == count_where
+    area: str = "none"  # AREA_ROLLUPS
+    weight: str | None = None  # area attribute for weighted_mean (e.g. "population")
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A dated target with an optional baseline."""
+
+    value: float
+    due: date
+    baseline: float | None = None
+    baseline_date: date | None = None
+    #: end_value: the latest value vs the target; cumulative: sum since baseline_date vs target;
+    #: time_proportional: expected progress grows linearly from baseline_date to due.
+    method: str = "end_value"
+    loc: Location | None = None
+
+
+# --- where a value comes from --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Observed:
+    """Observations of this indicator in long format (``indicator_id, area_id, period, value``).
+
+    With ``with_parts`` the observations carry ``numerator`` and ``denominator`` too, so that the
+    indicator can roll up as a ratio of sums; ``scale`` multiplies numerator/denominator.
+    """
+
+    with_parts: bool = False
+    scale: float = 1.0
+    kind: Literal["observed"] = "observed"
+
+
+@dataclass(frozen=True, slots=True)
+class Ratio:
+    """numerator indicator / denominator indicator * scale (e.g. x 100, or per 100,000)."""
+
+    numerator: str
+    denominator: str
+    scale: float = 1.0
+    kind: Literal["ratio"] = "ratio"
+
+
+@dataclass(frozen=True, slots=True)
+class Formula:
+    """An arithmetic expression over other indicators, named in ``inputs`` (name -> indicator id)."""
+
+    expression: str
+    inputs: Mapping[str, str]
+    kind: Literal["formula"] = "formula"
+
+
+@dataclass(frozen=True, slots=True)
+class Measure:
+    """An aggregate over a raw source table (e.g. share of hotline cases closed on time).
+
+    ``numerator`` (and optional ``denominator``) are aggregate expressions over the source's
+    declared columns; ``filter`` restricts the rows. Value = numerator / denominator * scale.
+    """
+
+    source: str
+    numerator: str
+    denominator: str | None = None
+    filter: str | None = None
+    scale: float = 1.0
+    kind: Literal["measure"] = "measure"
+
+
+@dataclass(frozen=True, slots=True)
+class FromSeries:
+    """The raw series of another indicator, rolled up with this indicator's own time roll-up
+    (e.g. good-air days per year = count of daily AQI <= 100)."""
+
+    input: str
+    kind: Literal["from"] = "from"
+
+
+ValueSource = Observed | Ratio | Formula | Measure | FromSeries
+
+
+# --- top-level entities --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Indicator:
+    """One KPI or vital sign."""
+
+    id: str
+    name: Text
+    kind: str  # KINDS
+    domain: str
+    unit: str
+    levels: tuple[str, ...]
+    frequency: str
+    direction: str
+    thresholds: Thresholds
+    value: ValueSource = field(default_factory=Observed)
+    rollup: Rollup = field(default_factory=Rollup)
+    description: str = ""
+    owner: str = ""
+    tier: str = "guidance"
+    tags: tuple[str, ...] = ()
+    max_staleness: timedelta | None = None
+    valid_range: tuple[float | None, float | None] | None = None
+    change: str | None = None  # CHANGE_UNITS; None = by unit (points for rates)
+    scale: tuple[ScaleStep, ...] = ()
+    target: Target | None = None
+    decimals: int = 1
+    loc: Location | None = None
+
+    @property
+    def staleness(self) -> timedelta:
+        """``max_staleness`` or the default for the frequency."""
+        return self.max_staleness or DEFAULT_STALENESS[self.frequency]
+
+    @property
+    def change_unit(self) -> str:
+        """'points' for rate units, 'percent' otherwise, unless declared."""
+        if self.change:
+            return self.change
+        return "points" if UNITS.get(self.unit) == "rate" else "percent"
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """Indicator ids this indicator's value is computed from."""
+        v = self.value
+        if isinstance(v, Ratio):
+            return (v.numerator, v.denominator)
+        if isinstance(v, Formula):
+            return tuple(v.inputs.values())
+        if isinstance(v, FromSeries):
+            return (v.input,)
+        return ()
+
+
+@dataclass(frozen=True, slots=True)
+class Normalisation:
+    """How a component's value becomes a 0–100 score inside an index."""
+
+    method: str = "colour_score"  # NORMALISATIONS
+    low: float | None = None  # goalposts: worst value (score 0)
+    high: float | None = None  # goalposts: best value (score 100)
+
+
+@dataclass(frozen=True, slots=True)
+class Component:
+    """A weighted member of a composite index: an indicator or another index."""
+
+    ref: str
+    weight: float = 1.0
+    normalise: Normalisation | None = None  # None = the index's default
+    loc: Location | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CompositeIndex:
+    """A composite index scoring a whole domain (OECD/JRC handbook style)."""
+
+    id: str
+    name: Text
+    components: tuple[Component, ...]
+    description: str = ""
+    normalise: Normalisation = field(default_factory=Normalisation)
+    aggregation: str = "linear"  # AGGREGATIONS
+    #: When a bottom-line component is red the index score is capped at this value.
+    cap_on_red: float | None = None
+    #: Missing components are re-weighted away; below this coverage (0–1) the index is no_data.
+    min_coverage: float = 0.5
+    #: Score bands for the index's own colour (score is higher_is_better, 0–100).
+    bands: BandSet = field(
+        default_factory=lambda: BandSet(cuts={"blue": 85.0, "yellow": 70.0, "orange": 60.0, "red": 50.0})
+    )
+    levels: tuple[str, ...] = ("city", "district")
+    loc: Location | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AreaGroup:
+    """A named group of areas (e.g. the "9+2" central urban area)."""
+
+    id: str
+    name: Text
+    areas: tuple[str, ...]
+    loc: Location | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SourceTable:
+    """A raw source table declared in the catalogue (e.g. hotline cases), loaded by ``ingest``."""
+
+    id: str
+    columns: Mapping[str, str]  # column -> SOURCE_COLUMN_TYPES
+    time_column: str
+    area_column: str
+    key: str | None = None
+    description: str = ""
+    loc: Location | None = None
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """The whole validated catalogue."""
+
+    indicators: tuple[Indicator, ...]
+    indices: tuple[CompositeIndex, ...] = ()
+    groups: tuple[AreaGroup, ...] = ()
+    sources: tuple[SourceTable, ...] = ()
+    schema_version: int = 1
+    files: tuple[str, ...] = ()
+    #: sha256 over the catalogue's files (sorted by path) — recorded with every run.
+    content_hash: str = ""
+
+    by_id: Mapping[str, Indicator] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "by_id", {i.id: i for i in self.indicators})
+
+    def indicator(self, indicator_id: str) -> Indicator:
+        """The indicator with this id (KeyError if none)."""
+        return self.by_id[indicator_id]

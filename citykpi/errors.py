@@ -1,0 +1,97 @@
+"""The one error hierarchy of citykpi, and the exit codes it maps to.
+
+Every error the library raises on purpose is a :class:`CitykpiError`. The CLI has a single
+error boundary that prints ``Error: <message>`` on stderr and exits with ``exit_code``.
+
+Exit codes are a published contract (see README "Exit codes"); never renumber them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Documented process exit codes."""
+
+    OK = 0
+    #: The scorecard breached ``--fail-on``, or ``check``/``test`` found errors.
+    FAILED = 1
+    #: Bad command-line usage (Click's convention).
+    USAGE = 2
+    #: Data, catalogue or environment error: nothing was evaluated or written.
+    ERROR = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """Where something is: a file and, when known, a 1-based line and column (or a data row)."""
+
+    file: str
+    line: int | None = None
+    column: int | None = None
+
+    def __str__(self) -> str:
+        parts = [self.file]
+        if self.line is not None:
+            parts.append(str(self.line))
+            if self.column is not None:
+                parts.append(str(self.column))
+        return ":".join(parts)
+
+
+class CitykpiError(Exception):
+    """Base of every error citykpi raises on purpose."""
+
+    exit_code: ExitCode = ExitCode.ERROR
+
+    def __init__(self, message: str, *, location: Location | None = None, hint: str | None = None):
+        self.message = message
+        self.location = location
+        self.hint = hint
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        text = f"{self.location}: {self.message}" if self.location else self.message
+        if self.hint:
+            text += f"\n  hint: {self.hint}"
+        return text
+
+
+class UsageError(CitykpiError):
+    """The command was called wrongly (bad option value, conflicting options)."""
+
+    exit_code = ExitCode.USAGE
+
+
+class CatalogueError(CitykpiError):
+    """The indicator catalogue cannot be loaded or is unsound."""
+
+
+class ExpressionError(CatalogueError):
+    """An expression in the catalogue is unparsable or uses something not on the whitelist."""
+
+
+class DataError(CitykpiError):
+    """An input data file is unreadable or rejected."""
+
+
+class WarehouseError(CitykpiError):
+    """The DuckDB database is missing, corrupt, foreign, too new, or cannot be written."""
+
+
+class DatabaseBusyError(WarehouseError):
+    """Another citykpi process holds the database for writing."""
+
+
+class EvaluationError(CitykpiError):
+    """Evaluation could not be carried out (e.g. no areas loaded)."""
+
+
+class ExportError(CitykpiError):
+    """A scorecard could not be written to its destination."""
+
+
+class ConfigError(CitykpiError):
+    """The run configuration (citykpi.toml) is invalid."""
