@@ -1,0 +1,330 @@
+"""Plain-text formatting shared by every renderer: values, changes, sparklines, status labels.
+
+No Rich, no HTML: strings only, so the terminal, Markdown, HTML and spreadsheet outputs say the
+same thing in the same words.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date
+
+import polars as pl
+
+from citykpi.catalogue.model import LEVELS, STATUSES, UNITS
+from citykpi.engine.scorecard import colour_rank
+
+#: Text label of every status, per language: the colour is never the only signal.
+STATUS_LABELS: Mapping[str, Mapping[str, str]] = {
+    "en": {
+        "green": "GREEN",
+        "blue": "BLUE",
+        "yellow": "YELLOW",
+        "orange": "ORANGE",
+        "red": "RED",
+        "stale": "STALE",
+        "no_data": "NO DATA",
+        "not_applicable": "N/A",
+    },
+    "zh": {
+        "green": "绿",
+        "blue": "蓝",
+        "yellow": "黄",
+        "orange": "橙",
+        "red": "红",
+        "stale": "过期",
+        "no_data": "无数据",
+        "not_applicable": "不适用",
+    },
+}
+
+#: A glyph per status, so that a colourless print still shows the severity at a glance.
+STATUS_GLYPHS: Mapping[str, str] = {
+    "green": "●",
+    "blue": "●",
+    "yellow": "▲",
+    "orange": "◆",
+    "red": "■",
+    "stale": "○",
+    "no_data": "·",
+    "not_applicable": "-",
+}
+
+#: Hex colours used by HTML and xlsx (fill) for each status.
+STATUS_HEX: Mapping[str, str] = {
+    "green": "#2e9d4b",
+    "blue": "#2f6fd0",
+    "yellow": "#e8c21c",
+    "orange": "#ef7d12",
+    "red": "#d7263d",
+    "stale": "#9aa0a6",
+    "no_data": "#d0d3d6",
+    "not_applicable": "#eceff1",
+}
+
+#: Text colour that reads on each status fill.
+STATUS_INK: Mapping[str, str] = {
+    "green": "#ffffff",
+    "blue": "#ffffff",
+    "yellow": "#1a1a1a",
+    "orange": "#1a1a1a",
+    "red": "#ffffff",
+    "stale": "#1a1a1a",
+    "no_data": "#1a1a1a",
+    "not_applicable": "#1a1a1a",
+}
+
+SPARK_CHARS = "▁▂▃▄▅▆▇█"
+
+#: Words used in headings, per language.
+WORDS: Mapping[str, Mapping[str, str]] = {
+    "en": {
+        "scorecard": "Scorecard",
+        "as_of": "as of",
+        "indicator": "Indicator",
+        "area": "Area",
+        "value": "Value",
+        "status": "Status",
+        "change": "Change",
+        "yoy": "YoY",
+        "target": "Target",
+        "trend": "Trend",
+        "indices": "Indices",
+        "index": "Index",
+        "score": "Score",
+        "coverage": "Coverage",
+        "rank": "Rank",
+        "summary": "Summary",
+        "cells": "cells",
+        "legend": "Legend",
+        "league": "League table",
+        "explanation": "Explanation",
+        "more": "more",
+        "domain": "Domain",
+        "level": "Level",
+        "capped": "capped",
+        "streak": "Streak",
+        "new": "new",
+        "since": "since",
+    },
+    "zh": {
+        "scorecard": "计分卡",
+        "as_of": "截至",
+        "indicator": "指标",
+        "area": "区域",
+        "value": "数值",
+        "status": "状态",
+        "change": "环比",
+        "yoy": "同比",
+        "target": "目标",
+        "trend": "趋势",
+        "indices": "综合指数",
+        "index": "指数",
+        "score": "得分",
+        "coverage": "覆盖率",
+        "rank": "排名",
+        "summary": "汇总",
+        "cells": "项",
+        "legend": "图例",
+        "league": "排行榜",
+        "explanation": "说明",
+        "more": "更多",
+        "domain": "领域",
+        "level": "层级",
+        "capped": "封顶",
+        "streak": "持续",
+        "new": "新增",
+        "since": "自",
+    },
+}
+
+
+def word(key: str, lang: str) -> str:
+    """A heading word in ``lang`` (falls back to English)."""
+    return WORDS.get(lang, WORDS["en"]).get(key, WORDS["en"][key])
+
+
+def status_label(status: str | None, lang: str = "en") -> str:
+    """The text label of a status, e.g. 'RED' or '红'."""
+    if status is None:
+        return ""
+    return STATUS_LABELS.get(lang, STATUS_LABELS["en"]).get(status, status)
+
+
+def status_text(status: str | None, lang: str = "en") -> str:
+    """Glyph and label, e.g. '■ RED' — readable without colour."""
+    if status is None:
+        return ""
+    return f"{STATUS_GLYPHS.get(status, '?')} {status_label(status, lang)}"
+
+
+def pick(row: Mapping[str, object], base: str, lang: str) -> str:
+    """``row[base_zh]`` or ``row[base_en]`` by language, falling back to the other, then to ''."""
+    first, second = (f"{base}_zh", f"{base}_en") if lang == "zh" else (f"{base}_en", f"{base}_zh")
+    for key in (first, second):
+        val = row.get(key)
+        if isinstance(val, str) and val:
+            return val
+    return ""
+
+
+def fmt_number(value: float | None, decimals: int = 1) -> str:
+    """A number with thousands separators; '—' for missing values."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    if isinstance(value, float) and math.isinf(value):
+        return "∞" if value > 0 else "-∞"
+    if float(value).is_integer() and abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:,.{decimals}f}"
+
+
+def fmt_value(value: float | None, unit: str | None, decimals: int = 1) -> str:
+    """A value with its unit: '12.3 µg/m³', '98.5%', '—' when missing."""
+    text = fmt_number(value, decimals)
+    if text == "—" or not unit:
+        return text
+    if unit in ("%", "‰"):
+        return f"{text}{unit}"
+    return f"{text} {unit}"
+
+
+def default_change_unit(unit: str | None) -> str:
+    """'points' for rate units, 'percent' otherwise."""
+    return "points" if unit and UNITS.get(unit) == "rate" else "percent"
+
+
+def fmt_change(change: float | None, change_unit: str | None, lang: str = "en") -> str:
+    """A change with an arrow and a sign: '▲ +3.2%', '▼ -1.5 pp' (points), '= 0.0%'; '' when unknown."""
+    if change is None or (isinstance(change, float) and math.isnan(change)):
+        return ""
+    suffix = "%" if change_unit != "points" else " pp"
+    if abs(change) < 0.05:
+        return f"= 0.0{suffix}"
+    arrow = "▲" if change > 0 else "▼"
+    return f"{arrow} {change:+,.1f}{suffix}"
+
+
+def fmt_percent(fraction: float | None) -> str:
+    """0.873 → '87%'; '—' when missing."""
+    if fraction is None or (isinstance(fraction, float) and math.isnan(fraction)):
+        return "—"
+    return f"{fraction * 100:.0f}%"
+
+
+TARGET_STATUS_LABELS: Mapping[str, Mapping[str, str]] = {
+    "en": {"on_track": "on track", "behind": "behind", "achieved": "achieved", "missed": "missed"},
+    "zh": {"on_track": "进度正常", "behind": "滞后", "achieved": "已完成", "missed": "未完成"},
+}
+
+
+def fmt_target(
+    attainment: float | None,
+    expected: float | None,
+    target_status: str | None,
+    lang: str = "en",
+) -> str:
+    """Target progress: '87% (exp. 90%) behind'; '' when the indicator has no target."""
+    if attainment is None and target_status is None:
+        return ""
+    parts = [fmt_percent(attainment)]
+    if expected is not None:
+        parts.append(f"({'exp.' if lang == 'en' else '应达'} {fmt_percent(expected)})")
+    if target_status:
+        parts.append(
+            TARGET_STATUS_LABELS.get(lang, TARGET_STATUS_LABELS["en"]).get(target_status, target_status)
+        )
+    return " ".join(parts)
+
+
+def progress_bar(fraction: float | None, width: int = 10) -> str:
+    """A text bar for a 0–1 fraction: '███████░░░'; over 100% is shown full."""
+    if fraction is None or math.isnan(fraction):
+        return "░" * width
+    filled = max(0, min(width, round(fraction * width)))
+    return "█" * filled + "░" * (width - filled)
+
+
+def sparkline(values: Sequence[float | None]) -> str:
+    """A sparkline '▁▃▅█' of a series; missing values are spaces, a flat series is mid-height."""
+    present = [v for v in values if v is not None and not math.isnan(v)]
+    if not present:
+        return ""
+    low, high = min(present), max(present)
+    span = high - low
+    out = []
+    for v in values:
+        if v is None or math.isnan(v):
+            out.append(" ")
+        elif span == 0:
+            out.append(SPARK_CHARS[3])
+        else:
+            out.append(SPARK_CHARS[min(7, int((v - low) / span * 7 + 0.5))])
+    return "".join(out)
+
+
+def history_series(history: pl.DataFrame, points: int = 14) -> dict[tuple[str, str], list[float | None]]:
+    """The last ``points`` values per (indicator_id, area_id), oldest first."""
+    if not history.height:
+        return {}
+    out: dict[tuple[str, str], list[float | None]] = {}
+    for row in history.sort("indicator_id", "area_id", "period_start").iter_rows(named=True):
+        out.setdefault((row["indicator_id"], row["area_id"]), []).append(row["value"])
+    return {k: v[-points:] for k, v in out.items()}
+
+
+def level_rank(level: str | None) -> int:
+    """Sort key of a level: city first."""
+    return LEVELS.index(level) if level in LEVELS else len(LEVELS)
+
+
+def sort_cells(cells: pl.DataFrame) -> pl.DataFrame:
+    """Cells in the canonical, deterministic order: domain, indicator, level, area."""
+    if not cells.height:
+        return cells
+    return (
+        cells.with_columns(
+            pl.col("level")
+            .replace_strict(
+                list(LEVELS), list(range(len(LEVELS))), default=len(LEVELS), return_dtype=pl.Int32
+            )
+            .alias("__lv")
+        )
+        .sort(["domain", "indicator_id", "__lv", "area_id"], nulls_last=True)
+        .drop("__lv")
+    )
+
+
+def sort_indices(indices: pl.DataFrame) -> pl.DataFrame:
+    """Indices in the canonical order: index, level, rank, area."""
+    if not indices.height:
+        return indices
+    return (
+        indices.with_columns(
+            pl.col("level")
+            .replace_strict(
+                list(LEVELS), list(range(len(LEVELS))), default=len(LEVELS), return_dtype=pl.Int32
+            )
+            .alias("__lv")
+        )
+        .sort(["index_id", "__lv", "rank", "area_id"], nulls_last=True)
+        .drop("__lv")
+    )
+
+
+def status_order(statuses: Iterable[str]) -> list[str]:
+    """Statuses sorted worst first (red … green, stale, no_data, not_applicable)."""
+    return sorted(statuses, key=colour_rank)
+
+
+def counts_line(counts: Mapping[str, int], lang: str = "en") -> str:
+    """'3 RED · 1 ORANGE · … (14 cells)' — every status, worst first."""
+    parts = [f"{counts.get(s, 0)} {status_label(s, lang)}" for s in status_order(STATUSES)]
+    total = sum(counts.values())
+    return " · ".join(parts) + f" ({total} {word('cells', lang)})"
+
+
+def iso(d: date | None) -> str:
+    """ISO date or ''."""
+    return d.isoformat() if d else ""

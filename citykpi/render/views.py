@@ -1,0 +1,185 @@
+"""Report views derived from Scorecards — alerts, league tables, colour changes.
+
+Polars in, Polars out: no printing. The terminal, the exporters and the cron job share them.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from citykpi.catalogue.model import SEVERITY
+from citykpi.engine.scorecard import Scorecard
+from citykpi.errors import UsageError
+
+#: Columns of :func:`alerts`.
+ALERT_COLUMNS: tuple[str, ...] = (
+    "indicator_id",
+    "area_id",
+    "level",
+    "domain",
+    "tier",
+    "name_zh",
+    "name_en",
+    "area_name_zh",
+    "area_name_en",
+    "unit",
+    "value",
+    "status",
+    "severity",
+    "streak",
+    "period_start",
+    "previous_status",
+    "is_new",
+    "explanation",
+)
+
+#: Columns of :func:`league_table`.
+LEAGUE_COLUMNS: tuple[str, ...] = (
+    "rank",
+    "area_id",
+    "area_name_zh",
+    "area_name_en",
+    "value",
+    "unit",
+    "status",
+    "severity",
+    "change_previous",
+    "change_unit",
+)
+
+#: Columns of :func:`diff_scorecards` (same as ``engine.runs.diff_runs``).
+DIFF_COLUMNS: tuple[str, ...] = ("indicator_id", "area_id", "status_from", "status_to", "change")
+
+
+def alerts(
+    current: Scorecard, previous: Scorecard | None = None, *, min_colour: str = "orange"
+) -> pl.DataFrame:
+    """Cells at or above ``min_colour``, worst first, flagged new when the previous run had them better.
+
+    Args:
+        current: the scorecard to report on.
+        previous: the previous run's scorecard, or None (then every alert is new).
+        min_colour: the least severe colour reported (green … red).
+
+    Returns:
+        One row per alerting cell with the columns in :data:`ALERT_COLUMNS`.
+    """
+    if min_colour not in SEVERITY:
+        raise UsageError(f"unknown colour {min_colour!r}; use one of {', '.join(SEVERITY)}")
+    floor = SEVERITY[min_colour]
+    cells = current.cells.filter(pl.col("severity").is_not_null() & (pl.col("severity") >= floor))
+    if previous is not None and previous.cells.height:
+        prev = previous.cells.select(
+            "indicator_id",
+            "area_id",
+            pl.col("status").alias("previous_status"),
+            pl.col("severity").alias("__prev_sev"),
+        )
+        cells = cells.join(prev, on=["indicator_id", "area_id"], how="left")
+    else:
+        cells = cells.with_columns(
+            pl.lit(None, dtype=pl.String).alias("previous_status"),
+            pl.lit(None, dtype=pl.Int8).alias("__prev_sev"),
+        )
+    cells = cells.with_columns(
+        (pl.col("__prev_sev").is_null() | (pl.col("__prev_sev") < floor)).alias("is_new")
+    )
+    return cells.sort(
+        ["severity", "is_new", "indicator_id", "area_id"], descending=[True, True, False, False]
+    ).select(ALERT_COLUMNS)
+
+
+def league_table(
+    scorecard: Scorecard,
+    ref: str,
+    *,
+    level: str = "district",
+    direction: str | None = None,
+) -> pl.DataFrame:
+    """The league table of areas at ``level`` for an indicator or an index, best first.
+
+    Args:
+        scorecard: the evaluated scorecard.
+        ref: an indicator id or an index id.
+        level: the level whose areas are ranked.
+        direction: the indicator's direction (higher_is_better, lower_is_better, band); without
+            it areas are ranked by colour only, ties by area id.
+
+    Returns:
+        The columns in :data:`LEAGUE_COLUMNS`; ``rank`` 1 is the best, ties share a rank.
+    """
+    idx = scorecard.indices.filter((pl.col("index_id") == ref) & (pl.col("level") == level))
+    if idx.height or (scorecard.indices.height and ref in scorecard.indices.get_column("index_id").to_list()):
+        frame = idx.select(
+            "area_id",
+            "area_name_zh",
+            "area_name_en",
+            pl.col("score").alias("value"),
+            pl.lit("score").alias("unit"),
+            "status",
+            "severity",
+            pl.lit(None, dtype=pl.Float64).alias("change_previous"),
+            pl.lit(None, dtype=pl.String).alias("change_unit"),
+        )
+        frame = frame.with_columns(
+            pl.col("value").rank("min", descending=True).cast(pl.Int32).alias("rank")
+        ).sort(["rank", "area_id"], nulls_last=True)
+        return frame.select(LEAGUE_COLUMNS)
+    cells = scorecard.cells.filter(pl.col("indicator_id") == ref)
+    if not cells.height:
+        raise UsageError(
+            f"no indicator or index {ref!r} in this scorecard",
+            hint="list the ids with `citykpi evaluate --format csv` or check the spelling",
+        )
+    cells = cells.filter(pl.col("level") == level)
+    # Colour first (a red area never outranks a green one), then the value in the good direction.
+    sev = pl.col("severity").fill_null(99)
+    if direction == "higher_is_better":
+        val = -pl.col("value")
+    elif direction == "lower_is_better":
+        val = pl.col("value")
+    else:
+        val = pl.lit(0.0)
+    keyed = cells.with_columns(
+        sev.alias("__sev"),
+        val.fill_null(float("inf")).fill_nan(float("inf")).alias("__val"),
+    ).sort(["__sev", "__val", "area_id"])
+    ranks: list[int] = []
+    prev_key: tuple[object, object] | None = None
+    for pos, (s, v) in enumerate(zip(keyed.get_column("__sev"), keyed.get_column("__val"), strict=True), 1):
+        key = (s, v)
+        ranks.append(ranks[-1] if key == prev_key and ranks else pos)
+        prev_key = key
+    return keyed.with_columns(pl.Series("rank", ranks, dtype=pl.Int32)).select(LEAGUE_COLUMNS)
+
+
+def diff_scorecards(a: Scorecard, b: Scorecard) -> pl.DataFrame:
+    """Cells whose status differs from ``a`` to ``b``: newly_red, recovered, worse or better.
+
+    ``recovered`` means leaving red or orange for a better colour; statuses without a colour
+    (stale, no_data) compare as changes only when the other side has a colour.
+    """
+    left = a.cells.select(
+        "indicator_id", "area_id", pl.col("status").alias("status_from"), pl.col("severity").alias("sf")
+    )
+    right = b.cells.select(
+        "indicator_id", "area_id", pl.col("status").alias("status_to"), pl.col("severity").alias("st")
+    )
+    both = left.join(right, on=["indicator_id", "area_id"], how="full", coalesce=True)
+    both = both.filter(pl.col("status_from").fill_null("") != pl.col("status_to").fill_null(""))
+    red = SEVERITY["red"]
+    orange = SEVERITY["orange"]
+    change = (
+        pl.when((pl.col("st") == red) & (pl.col("sf").is_null() | (pl.col("sf") < red)))
+        .then(pl.lit("newly_red"))
+        .when((pl.col("sf") >= orange) & (pl.col("st") < orange))
+        .then(pl.lit("recovered"))
+        .when(pl.col("st") > pl.col("sf"))
+        .then(pl.lit("worse"))
+        .when(pl.col("st") < pl.col("sf"))
+        .then(pl.lit("better"))
+        .when(pl.col("st").is_null() & pl.col("sf").is_not_null())
+        .then(pl.lit("worse"))
+        .otherwise(pl.lit("better"))
+    )
+    return both.with_columns(change.alias("change")).sort("indicator_id", "area_id").select(DIFF_COLUMNS)
