@@ -1,0 +1,437 @@
+"""Safe YAML loading that keeps ``line:col`` marks and refuses anything that could run code or hang.
+
+The loader builds plain Python values straight from the parser's event stream (libyaml's C parser
+when available) — it never calls a YAML constructor that can import or execute anything:
+
+* mappings become :class:`YMap` (a ``dict`` that remembers where each key and value is),
+  sequences become :class:`YSeq` (a ``list`` that remembers where each item is);
+* scalars are resolved with the YAML core rules (str, int, float, bool, null, dates);
+* every tag that is not a plain core tag (``!!python/...``, ``!custom``, ``!!binary``…) is refused;
+* duplicate keys, tabs in indentation, file size, nesting depth, alias count and the size of the
+  document with aliases expanded (alias bombs) are checked, each reported with ``file:line:col``.
+
+The building is iterative (no recursion), so a 10,000-deep document cannot overflow the stack.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from yaml.constructor import ConstructorError, SafeConstructor
+from yaml.nodes import ScalarNode
+from yaml.resolver import Resolver
+
+from citykpi.catalogue.diagnostics import Diagnostic, diagnostic
+from citykpi.errors import CatalogueError, Location
+
+#: Refuse files larger than this many bytes.
+MAX_BYTES = 5 * 1024 * 1024
+#: Refuse documents nested deeper than this (mappings and sequences).
+MAX_DEPTH = 64
+#: Refuse documents that use more aliases (``*name``) than this.
+MAX_ALIASES = 100
+#: Refuse documents whose size with every alias expanded exceeds this many nodes.
+MAX_NODES = 1_000_000
+
+_PARSER: Any = getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader
+_CORE = "tag:yaml.org,2002:"
+_SCALAR_TAGS = frozenset(_CORE + t for t in ("str", "int", "float", "bool", "null", "timestamp"))
+_STR = _CORE + "str"
+_MAP = _CORE + "map"
+_SEQ = _CORE + "seq"
+_MERGE = _CORE + "merge"
+_RESOLVER = Resolver()
+_CONSTRUCTOR = SafeConstructor()
+_LEADING_TAB = re.compile(r"^ *\t", re.MULTILINE)
+
+
+class YMap(dict[str, Any]):
+    """A YAML mapping (keys are always the key's text) with the location of each key and value."""
+
+    __slots__ = ("key_locs", "loc", "value_locs")
+
+    def __init__(self, loc: Location) -> None:
+        super().__init__()
+        self.loc = loc
+        self.key_locs: dict[str, Location] = {}
+        self.value_locs: dict[str, Location] = {}
+
+    def key_loc(self, key: str) -> Location:
+        """Where ``key`` is written (the mapping's own location if absent)."""
+        return self.key_locs.get(key, self.loc)
+
+    def value_loc(self, key: str) -> Location:
+        """Where the value of ``key`` starts (the mapping's own location if absent)."""
+        return self.value_locs.get(key, self.loc)
+
+
+class YSeq(list[Any]):
+    """A YAML sequence with the location of itself and of each item."""
+
+    __slots__ = ("item_locs", "loc")
+
+    def __init__(self, loc: Location) -> None:
+        super().__init__()
+        self.loc = loc
+        self.item_locs: list[Location] = []
+
+    def item_loc(self, index: int) -> Location:
+        """Where item ``index`` starts."""
+        return self.item_locs[index] if 0 <= index < len(self.item_locs) else self.loc
+
+
+@dataclass(frozen=True, slots=True)
+class YamlResult:
+    """The loaded document (``None`` when it could not be loaded) and every problem found."""
+
+    data: Any
+    diagnostics: tuple[Diagnostic, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        """True when the document loaded and no error was found."""
+        return self.data is not None and not any(d.severity == "error" for d in self.diagnostics)
+
+
+class _Abort(Exception):
+    """Stops loading: the document cannot be used."""
+
+    def __init__(self, diag: Diagnostic) -> None:
+        super().__init__(diag.message)
+        self.diag = diag
+
+
+class _Frame:
+    """A mapping or sequence under construction."""
+
+    __slots__ = ("anchor", "key", "key_loc", "key_plain", "merges", "obj", "size")
+
+    def __init__(self, obj: YMap | YSeq, anchor: str | None) -> None:
+        self.obj = obj
+        self.anchor = anchor
+        self.key: str | None = None
+        self.key_loc: Location | None = None
+        self.key_plain = False
+        self.merges: list[tuple[Any, Location]] = []
+        self.size = 1
+
+
+def load_yaml_file(path: str | Path, *, display: str | None = None) -> YamlResult:
+    """Load one YAML file safely; never raises for a bad file, reports it instead.
+
+    Args:
+        path: the file to read.
+        display: the file name used in locations (default: ``str(path)``).
+
+    Returns:
+        A :class:`YamlResult` with the document and its diagnostics.
+    """
+    name = display if display is not None else str(path)
+    where = Location(name)
+    try:
+        size = Path(path).stat().st_size
+        if size > MAX_BYTES:
+            return YamlResult(None, (_too_large(size, where),))
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        return YamlResult(None, (diagnostic("CK006", f"cannot read the file: {exc.strerror or exc}", where),))
+    return load_yaml_bytes(raw, name)
+
+
+def load_yaml_bytes(raw: bytes, name: str = "<string>") -> YamlResult:
+    """Load YAML from bytes (UTF-8, optional BOM) safely; see :func:`load_yaml_text`."""
+    if len(raw) > MAX_BYTES:
+        return YamlResult(None, (_too_large(len(raw), Location(name)),))
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        return YamlResult(
+            None,
+            (
+                diagnostic(
+                    "CK006",
+                    f"the file is not UTF-8 (byte {exc.start} on line {line})",
+                    Location(name, line),
+                    hint="save the file as UTF-8",
+                ),
+            ),
+        )
+    return load_yaml_text(text, name)
+
+
+def load_yaml_text(text: str, name: str = "<string>") -> YamlResult:
+    """Load one YAML document from text safely, collecting every problem it can find.
+
+    Args:
+        text: the YAML text.
+        name: the file name used in locations.
+
+    Returns:
+        A :class:`YamlResult`; ``data`` is ``None`` when the document is unusable (syntax error,
+        unsafe tag, over a limit). An empty document gives ``data=None`` and no diagnostics.
+    """
+    if len(text) > MAX_BYTES:
+        return YamlResult(None, (_too_large(len(text.encode("utf-8", "replace")), Location(name)),))
+    diags: list[Diagnostic] = []
+    tab_lines: set[int] = set()
+    if "\t" in text:
+        for m in _LEADING_TAB.finditer(text):
+            line = text.count("\n", 0, m.start()) + 1
+            tab_lines.add(line)
+            diags.append(
+                diagnostic(
+                    "CK003",
+                    "a tab is used for indentation",
+                    Location(name, line, m.end() - m.start()),
+                    hint="indent with spaces only",
+                )
+            )
+    try:
+        data = _Builder(name, diags).build(text)
+    except _Abort as abort:
+        if not (abort.diag.rule == "CK001" and abort.diag.location.line in tab_lines):
+            diags.append(abort.diag)
+        return YamlResult(None, tuple(diags))
+    return YamlResult(data, tuple(diags))
+
+
+def safe_load(text: str, name: str = "<string>") -> Any:
+    """Load YAML text safely or raise :class:`CatalogueError` with the first problem's location."""
+    result = load_yaml_text(text, name)
+    errors = [d for d in result.diagnostics if d.severity == "error"]
+    if errors:
+        first = errors[0]
+        raise CatalogueError(f"{first.message} [{first.rule}]", location=first.location, hint=first.hint)
+    return result.data
+
+
+def _too_large(size: int, where: Location) -> Diagnostic:
+    return diagnostic(
+        "CK004",
+        f"the file is {size / 1048576:.1f} MiB, over the {MAX_BYTES // 1048576} MiB limit",
+        where,
+        hint="split the catalogue into several files",
+    )
+
+
+class _Builder:
+    """Builds YMap/YSeq/scalars from parser events, iteratively, with the safety checks."""
+
+    def __init__(self, name: str, diags: list[Diagnostic]) -> None:
+        self.name = name
+        self.diags = diags
+        self.anchors: dict[str, tuple[Any, int]] = {}
+        self.open_anchors: set[str] = set()
+        self.aliases = 0
+        # Text and plainness of the last scalar seen, for when it turns out to be a key.
+        self.key_text = ""
+        self.key_plain = False
+
+    def loc(self, mark: Any) -> Location:
+        return Location(self.name, mark.line + 1, mark.column + 1)
+
+    def events(self, text: str) -> Iterator[Any]:
+        loader = _PARSER(text)
+        try:
+            while loader.check_event():
+                yield loader.get_event()
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            message = exc.problem or exc.context or "invalid YAML"
+            if exc.context and exc.problem:
+                message = f"{exc.problem} ({exc.context})"
+            where = self.loc(mark) if mark is not None else Location(self.name)
+            if "nesting depth" in message:
+                message = f"the document is nested deeper than {MAX_DEPTH} levels ({message})"
+                raise _Abort(diagnostic("CK004", message, where)) from None
+            raise _Abort(diagnostic("CK001", message, where)) from None
+        except yaml.YAMLError as exc:  # pragma: no cover - libyaml reports errors with marks
+            raise _Abort(diagnostic("CK001", str(exc), Location(self.name))) from None
+        finally:
+            loader.dispose()
+
+    def build(self, text: str) -> Any:
+        stack: list[_Frame] = []
+        root: Any = None
+        documents = 0
+        for ev in self.events(text):
+            kind = type(ev)
+            if kind is yaml.ScalarEvent:
+                value = self.scalar(ev)
+                self.add(stack, value, 1, ev, is_scalar=True)
+                if ev.anchor:
+                    self.anchors[ev.anchor] = (value, 1)
+                if not stack:
+                    root = value
+            elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
+                is_map = kind is yaml.MappingStartEvent
+                self.check_tag(ev, _MAP if is_map else _SEQ)
+                if len(stack) >= MAX_DEPTH:
+                    raise _Abort(
+                        diagnostic(
+                            "CK004",
+                            f"the document is nested deeper than {MAX_DEPTH} levels",
+                            self.loc(ev.start_mark),
+                        )
+                    )
+                loc = self.loc(ev.start_mark)
+                frame = _Frame(YMap(loc) if is_map else YSeq(loc), ev.anchor)
+                if ev.anchor:
+                    self.open_anchors.add(ev.anchor)
+                # The container's own location is where it starts; attach it to the parent now
+                # so that keys/items keep document order.
+                if stack:
+                    self.attach(stack[-1], frame.obj, loc, is_scalar=False)
+                stack.append(frame)
+            elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
+                frame = stack.pop()
+                if isinstance(frame.obj, YMap) and frame.merges:
+                    self.merge(frame)
+                if frame.anchor:
+                    self.open_anchors.discard(frame.anchor)
+                    self.anchors[frame.anchor] = (frame.obj, frame.size)
+                if stack:
+                    self.grow(stack[-1], frame.size, ev)
+                else:
+                    root = frame.obj
+            elif kind is yaml.AliasEvent:
+                self.aliases += 1
+                where = self.loc(ev.start_mark)
+                if self.aliases > MAX_ALIASES:
+                    raise _Abort(
+                        diagnostic("CK004", f"the document uses more than {MAX_ALIASES} aliases", where)
+                    )
+                if ev.anchor in self.open_anchors:
+                    raise _Abort(diagnostic("CK001", f"alias *{ev.anchor} refers to itself", where))
+                if ev.anchor not in self.anchors:
+                    raise _Abort(diagnostic("CK001", f"alias *{ev.anchor} has no anchor &{ev.anchor}", where))
+                value, size = self.anchors[ev.anchor]
+                self.key_text, self.key_plain = str(value), False
+                self.add(stack, value, size, ev, is_scalar=not isinstance(value, YMap | YSeq))
+                if not stack:
+                    root = value
+            elif kind is yaml.DocumentStartEvent:
+                documents += 1
+                if documents > 1:
+                    raise _Abort(
+                        diagnostic(
+                            "CK001",
+                            "a catalogue file holds one YAML document (found a second '---')",
+                            self.loc(ev.start_mark),
+                            hint="split the documents into separate files",
+                        )
+                    )
+        return root
+
+    def add(self, stack: list[_Frame], value: Any, size: int, ev: Any, *, is_scalar: bool) -> None:
+        if not stack:
+            return
+        top = stack[-1]
+        self.attach(top, value, self.loc(ev.start_mark), is_scalar=is_scalar)
+        self.grow(top, size, ev)
+
+    def grow(self, frame: _Frame, size: int, ev: Any) -> None:
+        frame.size += size
+        if frame.size > MAX_NODES:
+            raise _Abort(
+                diagnostic(
+                    "CK004",
+                    f"the document expands to more than {MAX_NODES:,} nodes (alias bomb?)",
+                    self.loc(ev.start_mark),
+                )
+            )
+
+    def attach(self, frame: _Frame, value: Any, loc: Location, *, is_scalar: bool) -> None:
+        obj = frame.obj
+        if isinstance(obj, YSeq):
+            obj.append(value)
+            obj.item_locs.append(loc)
+            return
+        if frame.key is None:
+            if not is_scalar:
+                raise _Abort(diagnostic("CK001", "a mapping key must be plain text, not a collection", loc))
+            frame.key = self.key_text
+            frame.key_loc = loc
+            frame.key_plain = self.key_plain
+            return
+        key, key_loc = frame.key, frame.key_loc
+        assert key_loc is not None
+        frame.key = None
+        if key == "<<" and frame.key_plain:
+            frame.merges.append((value, loc))
+            return
+        if key in obj:
+            first = obj.key_locs[key]
+            self.diags.append(
+                diagnostic(
+                    "CK002",
+                    f"duplicate key '{key}' (first at line {first.line})",
+                    key_loc,
+                    hint="remove one of them; YAML keeps only one value per key",
+                )
+            )
+            return
+        obj[key] = value
+        obj.key_locs[key] = key_loc
+        obj.value_locs[key] = loc
+
+    def merge(self, frame: _Frame) -> None:
+        obj = frame.obj
+        assert isinstance(obj, YMap)
+        for value, loc in frame.merges:
+            sources = value if isinstance(value, YSeq) else [value]
+            for src in sources:
+                if not isinstance(src, YMap):
+                    raise _Abort(
+                        diagnostic("CK001", "a merge key '<<' needs a mapping or list of mappings", loc)
+                    )
+                for k, v in src.items():
+                    if k not in obj:
+                        obj[k] = v
+                        obj.key_locs[k] = src.key_locs[k]
+                        obj.value_locs[k] = src.value_locs[k]
+
+    # Scalars ------------------------------------------------------------------------------
+
+    def scalar(self, ev: Any) -> Any:
+        tag = ev.tag
+        text: str = ev.value
+        plain = bool(ev.implicit[0]) and tag is None
+        # Keys are kept as their text (so `no:` stays 'no' and `500105:` stays '500105').
+        self.key_text, self.key_plain = text, plain
+        if tag is None or tag == "!":
+            tag = _RESOLVER.resolve(ScalarNode, text, ev.implicit) if plain else _STR
+        elif tag not in _SCALAR_TAGS:
+            raise _Abort(self.unsafe(tag, ev))
+        if tag in (_STR, _MERGE):
+            return text
+        node = ScalarNode(tag, text, ev.start_mark, ev.end_mark)
+        try:
+            return _CONSTRUCTOR.yaml_constructors[tag](_CONSTRUCTOR, node)
+        except (ConstructorError, ValueError, TypeError) as exc:
+            raise _Abort(
+                diagnostic(
+                    "CK001",
+                    f"'{text}' is not a valid {tag.removeprefix(_CORE)}: {exc}",
+                    self.loc(ev.start_mark),
+                )
+            ) from None
+
+    def check_tag(self, ev: Any, expected: str) -> None:
+        if ev.tag is not None and ev.tag != "!" and ev.tag != expected:
+            raise _Abort(self.unsafe(ev.tag, ev))
+
+    def unsafe(self, tag: str, ev: Any) -> Diagnostic:
+        shown = "!!" + tag.removeprefix(_CORE) if tag.startswith(_CORE) else tag
+        return diagnostic(
+            "CK005",
+            f"the YAML tag {shown} is not allowed",
+            self.loc(ev.start_mark),
+            hint="catalogue files use plain YAML only: remove the tag",
+        )
