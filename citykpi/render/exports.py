@@ -1,0 +1,513 @@
+"""Scorecard exports: csv, parquet, json, jsonl, markdown, html, xlsx, junit — written atomically.
+
+Every export is deterministic: rows in the canonical order (domain, indicator, level, area), no
+timestamps or run ids inside the files (only the as-of date), so re-running a day gives
+byte-identical files. Text that a spreadsheet could take for a formula (a cell starting with
+``= + - @``, tab or CR) is prefixed with ``'`` in csv and xlsx; xlsx never contains formulas.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import tempfile
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Mapping
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from citykpi.catalogue.model import LEVELS, SEVERITY, STATUSES
+from citykpi.engine.scorecard import CELL_SCHEMA, INDEX_SCHEMA, Scorecard
+from citykpi.errors import ExportError, UsageError
+from citykpi.render.format import (
+    STATUS_HEX,
+    STATUS_INK,
+    counts_line,
+    fmt_change,
+    fmt_number,
+    fmt_percent,
+    fmt_target,
+    fmt_value,
+    pick,
+    sort_cells,
+    sort_indices,
+    status_label,
+    status_text,
+    word,
+)
+
+#: Export formats, in the order shown in ``--help``.
+FORMATS: tuple[str, ...] = ("csv", "parquet", "json", "jsonl", "markdown", "html", "xlsx", "junit")
+#: Formats that are text (may go to stdout); the others need ``--output``.
+TEXT_FORMATS: tuple[str, ...] = ("csv", "json", "jsonl", "markdown", "html", "junit")
+#: File extension of each format.
+EXTENSIONS: Mapping[str, str] = {
+    "csv": ".csv",
+    "parquet": ".parquet",
+    "json": ".json",
+    "jsonl": ".jsonl",
+    "markdown": ".md",
+    "html": ".html",
+    "xlsx": ".xlsx",
+    "junit": ".xml",
+}
+
+#: Identifier and version of the JSON document (docs/scorecard-json.md).
+JSON_SCHEMA_ID = "citykpi.scorecard"
+JSON_SCHEMA_VERSION = 1
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(text: str) -> str:
+    """Prefix ``'`` to text a spreadsheet would read as a formula (starts with = + - @ tab CR)."""
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+# --- atomic writes ------------------------------------------------------------------------------
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
+    """Write ``path`` through ``write(tmp)`` on a temporary file in the same folder, fsync, rename.
+
+    On any failure the temporary file is removed and an existing ``path`` is left untouched.
+    OSErrors become :class:`ExportError`; other exceptions propagate unchanged.
+    """
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise ExportError(f"cannot write {path}: folder {folder} does not exist", hint="create it first")
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        # mkstemp creates 0600; give the export the usual permissions (umask applies).
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    with contextlib.suppress(OSError):  # make the rename durable; not all filesystems allow it
+        dfd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    return path
+
+
+def _write_bytes(data: bytes) -> Callable[[Path], None]:
+    def write(tmp: Path) -> None:
+        tmp.write_bytes(data)
+
+    return write
+
+
+# --- the formats -------------------------------------------------------------------------------
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-safe value: dates as ISO strings, NaN/inf as null."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return None
+    return value
+
+
+def _records(frame: pl.DataFrame) -> list[dict[str, Any]]:
+    return [{k: _plain(v) for k, v in row.items()} for row in frame.iter_rows(named=True)]
+
+
+def _cells(scorecard: Scorecard) -> pl.DataFrame:
+    return sort_cells(scorecard.cells.select(list(CELL_SCHEMA)))
+
+
+def _indices(scorecard: Scorecard) -> pl.DataFrame:
+    return sort_indices(scorecard.indices.select(list(INDEX_SCHEMA)))
+
+
+def _worst_status(scorecard: Scorecard) -> str | None:
+    worst = scorecard.worst_severity()
+    return None if worst is None else next(c for c, s in SEVERITY.items() if s == worst)
+
+
+def to_json_document(scorecard: Scorecard) -> dict[str, Any]:
+    """The JSON document of a scorecard (schema ``citykpi.scorecard`` v1, docs/scorecard-json.md)."""
+    return {
+        "schema": JSON_SCHEMA_ID,
+        "schema_version": JSON_SCHEMA_VERSION,
+        "as_of": scorecard.as_of.isoformat(),
+        "grain": scorecard.grain,
+        "catalogue_hash": scorecard.catalogue_hash,
+        "counts": scorecard.counts(),
+        "worst_status": _worst_status(scorecard),
+        "cells": _records(_cells(scorecard)),
+        "indices": _records(_indices(scorecard)),
+    }
+
+
+def render_json(scorecard: Scorecard) -> str:
+    """The scorecard as one JSON document."""
+    return json.dumps(to_json_document(scorecard), ensure_ascii=False, indent=2, allow_nan=False) + "\n"
+
+
+def render_jsonl(scorecard: Scorecard) -> str:
+    """One JSON object per cell per line, each with ``as_of`` and ``grain`` first."""
+    head = {"as_of": scorecard.as_of.isoformat(), "grain": scorecard.grain}
+    lines = [
+        json.dumps({**head, **rec}, ensure_ascii=False, allow_nan=False)
+        for rec in _records(_cells(scorecard))
+    ]
+    return "".join(line + "\n" for line in lines)
+
+
+def _neutralised(frame: pl.DataFrame) -> pl.DataFrame:
+    exprs = []
+    for name, dtype in frame.schema.items():
+        if dtype == pl.String:
+            exprs.append(
+                pl.when(pl.col(name).str.contains(r"^[=+\-@\t\r]"))
+                .then(pl.lit("'") + pl.col(name))
+                .otherwise(pl.col(name))
+                .alias(name)
+            )
+    return frame.with_columns(exprs) if exprs else frame
+
+
+def render_csv(scorecard: Scorecard) -> str:
+    """The cells as CSV (UTF-8, header row, ISO dates), formula-like text neutralised."""
+    return _neutralised(_cells(scorecard)).write_csv(date_format="%Y-%m-%d")
+
+
+def _md(text: object) -> str:
+    """Escape text for a Markdown table cell (pipes, HTML, newlines)."""
+    s = "" if text is None else str(text)
+    s = s.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+    return s.replace("\r", " ").replace("\n", " ")
+
+
+def render_markdown(scorecard: Scorecard, *, lang: str = "zh") -> str:
+    """A Markdown report: summary, one table per domain, the indices."""
+    out = [
+        f"# {word('scorecard', lang)} {word('as_of', lang)} {scorecard.as_of.isoformat()} ({scorecard.grain})",
+        "",
+    ]
+    out += [f"**{word('summary', lang)}:** {_md(counts_line(scorecard.counts(), lang))}", ""]
+    cells = _cells(scorecard)
+    heads = [word(k, lang) for k in ("indicator", "area", "value", "status", "change", "yoy", "target")]
+    for (domain,), group in cells.group_by("domain", maintain_order=True):
+        out += [f"## {_md(domain)}", "", "| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
+        for row in group.iter_rows(named=True):
+            value = fmt_value(row["value"], row["unit"])
+            if row["band_label"]:
+                value += f" {row['band_label']}"
+            out.append(
+                "| "
+                + " | ".join(
+                    _md(x)
+                    for x in (
+                        pick(row, "name", lang) or row["indicator_id"],
+                        pick(row, "area_name", lang) or row["area_id"],
+                        value,
+                        status_text(row["status"], lang),
+                        fmt_change(row["change_previous"], row["change_unit"], lang),
+                        fmt_change(row["change_last_year"], row["change_unit"], lang),
+                        fmt_target(row["attainment"], row["expected_progress"], row["target_status"], lang),
+                    )
+                )
+                + " |"
+            )
+        out.append("")
+    indices = _indices(scorecard)
+    if indices.height:
+        heads = [word(k, lang) for k in ("index", "area", "score", "status", "coverage", "rank")]
+        out += [f"## {word('indices', lang)}", "", "| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
+        for row in indices.iter_rows(named=True):
+            score = fmt_number(row["score"]) + (f" ({word('capped', lang)})" if row["capped"] else "")
+            out.append(
+                "| "
+                + " | ".join(
+                    _md(x)
+                    for x in (
+                        pick(row, "name", lang) or row["index_id"],
+                        pick(row, "area_name", lang) or row["area_id"],
+                        score,
+                        status_text(row["status"], lang),
+                        fmt_percent(row["coverage"]),
+                        "" if row["rank"] is None else row["rank"],
+                    )
+                )
+                + " |"
+            )
+        out.append("")
+    return "\n".join(out)
+
+
+def render_junit(scorecard: Scorecard, *, fail_on: str = "red") -> str:
+    """JUnit XML: one test case per indicator × area; failure when at or above ``fail_on``.
+
+    Cells without a colour (stale, no_data, not_applicable) are reported as skipped.
+    """
+    if fail_on != "never" and fail_on not in SEVERITY:
+        raise UsageError(f"unknown --fail-on {fail_on!r}; use never, {', '.join(SEVERITY)}")
+    floor = None if fail_on == "never" else SEVERITY[fail_on]
+    cells = _cells(scorecard)
+    suites = ET.Element("testsuites", name=f"citykpi scorecard {scorecard.as_of.isoformat()}")
+    total_tests = total_failures = total_skipped = 0
+    for (domain,), group in cells.group_by("domain", maintain_order=True):
+        suite = ET.SubElement(suites, "testsuite", name=str(domain))
+        tests = failures = skipped = 0
+        for row in group.iter_rows(named=True):
+            tests += 1
+            case = ET.SubElement(
+                suite,
+                "testcase",
+                classname=f"{row['domain']}.{row['indicator_id']}",
+                name=f"{row['indicator_id']}@{row['area_id']}",
+            )
+            ET.SubElement(case, "properties")
+            for key in ("status", "value", "unit", "level", "area_name_zh", "name_zh"):
+                val = row[key]
+                if val is not None:
+                    ET.SubElement(case[0], "property", name=key, value=str(val))
+            sev = row["severity"]
+            message = row["explanation"] or row["status"]
+            if sev is None:
+                skipped += 1
+                ET.SubElement(case, "skipped", message=f"{row['status']}: {message}")
+            elif floor is not None and sev >= floor:
+                failures += 1
+                fail = ET.SubElement(case, "failure", message=message, type=row["status"])
+                fail.text = f"{row['indicator_id']} at {row['area_id']} is {row['status']} (fail-on {fail_on}): {message}"
+        suite.set("tests", str(tests))
+        suite.set("failures", str(failures))
+        suite.set("errors", "0")
+        suite.set("skipped", str(skipped))
+        total_tests += tests
+        total_failures += failures
+        total_skipped += skipped
+    suites.set("tests", str(total_tests))
+    suites.set("failures", str(total_failures))
+    suites.set("errors", "0")
+    suites.set("skipped", str(total_skipped))
+    ET.indent(suites)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+
+
+def render_text(scorecard: Scorecard, fmt: str, *, lang: str = "zh", fail_on: str = "red") -> str:
+    """A text export (csv, json, jsonl, markdown, html, junit) as a string."""
+    if fmt == "csv":
+        return render_csv(scorecard)
+    if fmt == "json":
+        return render_json(scorecard)
+    if fmt == "jsonl":
+        return render_jsonl(scorecard)
+    if fmt == "markdown":
+        return render_markdown(scorecard, lang=lang)
+    if fmt == "html":
+        from citykpi.render.html import render_html
+
+        return render_html(scorecard, lang=lang)
+    if fmt == "junit":
+        return render_junit(scorecard, fail_on=fail_on)
+    if fmt in FORMATS:
+        raise UsageError(f"format {fmt} is binary; write it to a file with --output")
+    raise UsageError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+
+
+# --- binary formats ------------------------------------------------------------------------------
+
+
+def _write_parquet(scorecard: Scorecard) -> Callable[[Path], None]:
+    frame = _cells(scorecard)
+
+    def write(tmp: Path) -> None:
+        frame.write_parquet(tmp, compression="zstd", statistics=True)
+
+    return write
+
+
+#: Columns of the xlsx level sheets: (header, cell column or a computed key).
+_XLSX_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("indicator_id", "indicator_id"),
+    ("indicator", "@name"),
+    ("area_id", "area_id"),
+    ("area", "@area_name"),
+    ("domain", "domain"),
+    ("kind", "kind"),
+    ("tier", "tier"),
+    ("value", "value"),
+    ("unit", "unit"),
+    ("status", "@status"),
+    ("band_label", "band_label"),
+    ("change_previous", "change_previous"),
+    ("change_last_year", "change_last_year"),
+    ("change_unit", "change_unit"),
+    ("streak", "streak"),
+    ("target_value", "target_value"),
+    ("target_due", "target_due"),
+    ("attainment", "attainment"),
+    ("expected_progress", "expected_progress"),
+    ("target_status", "target_status"),
+    ("period_start", "period_start"),
+    ("period_end", "period_end"),
+    ("explanation", "explanation"),
+)
+
+_XLSX_INDEX_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("index_id", "index_id"),
+    ("index", "@name"),
+    ("area_id", "area_id"),
+    ("area", "@area_name"),
+    ("level", "level"),
+    ("score", "score"),
+    ("status", "@status"),
+    ("coverage", "coverage"),
+    ("capped", "capped"),
+    ("components_used", "components_used"),
+    ("components_total", "components_total"),
+    ("rank", "rank"),
+)
+
+
+def _write_xlsx(scorecard: Scorecard, lang: str) -> Callable[[Path], None]:
+    import xlsxwriter
+
+    cells = _cells(scorecard)
+    indices = _indices(scorecard)
+
+    def write(tmp: Path) -> None:
+        wb = xlsxwriter.Workbook(
+            str(tmp),
+            {"strings_to_formulas": False, "strings_to_numbers": False, "strings_to_urls": False},
+        )
+        # A fixed creation time (the as-of date) keeps the file byte-identical across re-runs.
+        created = datetime.combine(scorecard.as_of, time())
+        wb.set_properties({"title": f"citykpi scorecard {scorecard.as_of.isoformat()}", "created": created})
+        header = wb.add_format({"bold": True, "bottom": 1, "bg_color": "#f1f3f4"})
+        status_fmt = {
+            s: wb.add_format({"bg_color": STATUS_HEX[s], "font_color": STATUS_INK[s], "bold": s in SEVERITY})
+            for s in STATUSES
+        }
+        number = wb.add_format({"num_format": "#,##0.0##"})
+        percent = wb.add_format({"num_format": "0.0%"})
+
+        def sheet(name: str, frame: pl.DataFrame, columns: tuple[tuple[str, str], ...]) -> None:
+            ws = wb.add_worksheet(name)
+            widths = [len(h) + 2 for h, _ in columns]
+            for c, (head, _) in enumerate(columns):
+                ws.write_string(0, c, head, header)
+            for r, row in enumerate(frame.iter_rows(named=True), start=1):
+                for c, (_, key) in enumerate(columns):
+                    if key == "@status":
+                        st = row["status"]
+                        ws.write_string(r, c, status_label(st, lang), status_fmt.get(st))
+                        continue
+                    value = pick(row, key[1:], lang) if key.startswith("@") else row[key]
+                    if value is None or (
+                        isinstance(value, float) and (math.isnan(value) or math.isinf(value))
+                    ):
+                        ws.write_blank(r, c, None)
+                    elif isinstance(value, bool):
+                        ws.write_boolean(r, c, value)
+                    elif isinstance(value, int | float):
+                        ws.write_number(
+                            r,
+                            c,
+                            value,
+                            percent if key in ("attainment", "expected_progress", "coverage") else number,
+                        )
+                    else:
+                        text = neutralise(value.isoformat() if isinstance(value, date) else str(value))
+                        ws.write_string(r, c, text)
+                        widths[c] = max(widths[c], min(60, len(text) * (2 if not text.isascii() else 1) + 2))
+            for c, w in enumerate(widths):
+                ws.set_column(c, c, w)
+            ws.freeze_panes(1, 0)
+            if frame.height:
+                ws.autofilter(0, 0, frame.height, len(columns) - 1)
+
+        levels = [lv for lv in LEVELS if cells.height and lv in cells.get_column("level").to_list()]
+        extra = sorted(set(cells.get_column("level").to_list()) - set(LEVELS)) if cells.height else []
+        for lv in [*levels, *extra] or ["city"]:
+            sheet(lv, cells.filter(pl.col("level") == lv), _XLSX_COLUMNS)
+        sheet("indices", indices, _XLSX_INDEX_COLUMNS)
+        wb.close()
+
+    return write
+
+
+# --- entry point ---------------------------------------------------------------------------------
+
+
+def write_scorecard(
+    scorecard: Scorecard,
+    fmt: str,
+    path: Path | str,
+    *,
+    lang: str = "zh",
+    fail_on: str = "red",
+) -> Path:
+    """Write ``scorecard`` as ``fmt`` to ``path`` atomically.
+
+    Args:
+        scorecard: the evaluated scorecard.
+        fmt: one of :data:`FORMATS`.
+        path: destination file; its folder must exist. Replaced atomically if present.
+        lang: language of names and labels in human-facing formats (markdown, html, xlsx).
+        fail_on: junit only — the colour at or above which a test case fails.
+
+    Returns:
+        The path written.
+    """
+    path = Path(path)
+    if fmt == "parquet":
+        writer = _write_parquet(scorecard)
+    elif fmt == "xlsx":
+        writer = _write_xlsx(scorecard, lang)
+    else:
+        text = render_text(scorecard, fmt, lang=lang, fail_on=fail_on)
+        writer = _write_bytes(text.encode("utf-8"))
+    return atomic_write(path, writer)
+
+
+def render_bytes(scorecard: Scorecard, fmt: str, *, lang: str = "zh", fail_on: str = "red") -> bytes:
+    """Any format as bytes (binary formats go through a temporary file)."""
+    if fmt in TEXT_FORMATS:
+        return render_text(scorecard, fmt, lang=lang, fail_on=fail_on).encode("utf-8")
+    with tempfile.TemporaryDirectory() as folder:
+        target = Path(folder) / f"scorecard{EXTENSIONS.get(fmt, '')}"
+        write_scorecard(scorecard, fmt, target, lang=lang, fail_on=fail_on)
+        return target.read_bytes()
+
+
+__all__ = [
+    "EXTENSIONS",
+    "FORMATS",
+    "TEXT_FORMATS",
+    "atomic_write",
+    "neutralise",
+    "render_bytes",
+    "render_text",
+    "to_json_document",
+    "write_scorecard",
+]

@@ -1,0 +1,357 @@
+"""The self-contained HTML report: inline CSS and SVG, no scripts, no network, printable.
+
+Every piece of text goes through :func:`html.escape`; ids and classes are built from a fixed
+vocabulary or slugged. The output is deterministic (no timestamps, sorted rows).
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import polars as pl
+
+from citykpi.catalogue.model import COLOURS, LEVELS, STATUSES
+from citykpi.engine.scorecard import Scorecard
+from citykpi.render.format import (
+    STATUS_HEX,
+    STATUS_INK,
+    fmt_change,
+    fmt_number,
+    fmt_percent,
+    fmt_target,
+    fmt_value,
+    history_series,
+    pick,
+    sort_cells,
+    sort_indices,
+    status_label,
+    status_order,
+    status_text,
+    word,
+)
+from citykpi.render.views import league_table
+
+_CSS = """
+:root { --ink: #1f2328; --muted: #5f6368; --line: #d8dce0; --bg: #ffffff; --band: #f6f8fa; }
+* { box-sizing: border-box; }
+body { margin: 0 auto; max-width: 1200px; padding: 24px; color: var(--ink); background: var(--bg);
+  font: 14px/1.45 system-ui, -apple-system, "Segoe UI", "Noto Sans CJK SC", "PingFang SC",
+  "Microsoft YaHei", "WenQuanYi Zen Hei", sans-serif; }
+h1 { font-size: 24px; margin: 0 0 4px; }
+h2 { font-size: 18px; margin: 28px 0 8px; padding-bottom: 4px; border-bottom: 2px solid var(--line); }
+h3 { font-size: 15px; margin: 16px 0 6px; }
+.meta { color: var(--muted); margin: 0 0 16px; }
+table { border-collapse: collapse; width: 100%; margin: 4px 0 12px; }
+th, td { padding: 4px 8px; border-bottom: 1px solid var(--line); text-align: left; vertical-align: middle; }
+th { background: var(--band); font-weight: 600; white-space: nowrap; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+tr.first td { border-top: 1px solid #aab1b8; }
+td.lv1 { padding-left: 22px; } td.lv2 { padding-left: 40px; }
+.chip { display: inline-block; min-width: 64px; padding: 1px 8px; border-radius: 10px; font-weight: 600;
+  font-size: 12px; white-space: nowrap; -webkit-print-color-adjust: exact; print-color-adjust: exact; }
+.counts { display: flex; flex-wrap: wrap; gap: 8px; margin: 8px 0; padding: 0; list-style: none; }
+.counts li { border: 1px solid var(--line); border-radius: 8px; padding: 6px 12px; min-width: 110px; }
+.counts .n { display: block; font-size: 22px; font-weight: 700; }
+.legend { display: flex; flex-wrap: wrap; gap: 6px 16px; padding: 0; list-style: none; color: var(--muted); }
+.explain { color: var(--muted); font-size: 12px; }
+td.lv0, td.lv1, td.lv2 { white-space: nowrap; }
+svg { vertical-align: middle; }
+footer { margin-top: 32px; color: var(--muted); font-size: 12px; }
+@media print {
+  body { max-width: none; padding: 0; font-size: 10pt; }
+  h2 { break-after: avoid-page; }
+  section.domain, section.league { break-inside: avoid-page; }
+  tr { break-inside: avoid; }
+  th { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
+}
+"""
+
+_STATUS_CSS = "\n".join(
+    f".s-{s} {{ background: {STATUS_HEX[s]}; color: {STATUS_INK[s]}; }}" for s in STATUSES
+)
+
+LEGEND_TEXT: Mapping[str, Mapping[str, str]] = {
+    "en": {
+        "green": "normal",
+        "blue": "level IV — attention",
+        "yellow": "level III — warning",
+        "orange": "level II — serious",
+        "red": "level I — critical",
+        "stale": "feed silent past its cadence (value shown)",
+        "no_data": "no observation in the look-back",
+        "not_applicable": "not defined at this level",
+    },
+    "zh": {
+        "green": "正常",
+        "blue": "四级（关注）",
+        "yellow": "三级（预警）",
+        "orange": "二级（严重）",
+        "red": "一级（危急）",
+        "stale": "数据超期未更新（仍显示数值）",
+        "no_data": "回溯期内无数据",
+        "not_applicable": "该层级不适用",
+    },
+}
+
+
+def _e(text: object) -> str:
+    return html.escape("" if text is None else str(text), quote=True)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9_-]+", "-", text.lower()).strip("-") or "x"
+
+
+def _chip(status: str | None, lang: str) -> str:
+    if status is None:
+        return ""
+    cls = status if status in STATUSES else "no_data"
+    return f'<span class="chip s-{cls}">{_e(status_text(status, lang))}</span>'
+
+
+def sparkline_svg(
+    values: Sequence[float | None], *, width: int = 120, height: int = 24, colour: str = "#3c4043"
+) -> str:
+    """An inline SVG sparkline; gaps for missing values, a dot on the last value."""
+    present = [v for v in values if v is not None and not math.isnan(v)]
+    if not present:
+        return ""
+    low, high = min(present), max(present)
+    span = (high - low) or 1.0
+    n = len(values)
+    step = (width - 4) / max(1, n - 1)
+
+    def xy(i: int, v: float) -> tuple[float, float]:
+        y = height - 2 - (v - low) / span * (height - 4) if high != low else height / 2
+        return 2 + i * step, y
+
+    segments: list[list[tuple[float, float]]] = [[]]
+    for i, v in enumerate(values):
+        if v is None or math.isnan(v):
+            if segments[-1]:
+                segments.append([])
+            continue
+        segments[-1].append(xy(i, v))
+    lines = []
+    for seg in segments:
+        if len(seg) == 1:
+            lines.append(f'<circle cx="{seg[0][0]:.1f}" cy="{seg[0][1]:.1f}" r="1.2" fill="{colour}"/>')
+        elif seg:
+            pts = " ".join(f"{x:.1f},{y:.1f}" for x, y in seg)
+            lines.append(f'<polyline points="{pts}" fill="none" stroke="{colour}" stroke-width="1.4"/>')
+    last_i = max(i for i, v in enumerate(values) if v is not None and not math.isnan(v))
+    lx, ly = xy(last_i, values[last_i])  # type: ignore[arg-type]
+    lines.append(f'<circle cx="{lx:.1f}" cy="{ly:.1f}" r="2" fill="{colour}"/>')
+    label = _e(", ".join(fmt_number(v) for v in values))
+    return (
+        f'<svg class="spark" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+        f'role="img" aria-label="{label}">' + "".join(lines) + "</svg>"
+    )
+
+
+def progress_svg(fraction: float | None, expected: float | None, *, width: int = 90, height: int = 10) -> str:
+    """An inline SVG progress bar with a tick at the expected progress."""
+    if fraction is None or math.isnan(fraction):
+        return ""
+    filled = max(0.0, min(1.0, fraction)) * width
+    colour = STATUS_HEX["green"] if expected is None or fraction >= expected else STATUS_HEX["orange"]
+    parts = [
+        f'<rect x="0" y="0" width="{width}" height="{height}" rx="2" fill="#e8eaed"/>',
+        f'<rect x="0" y="0" width="{filled:.1f}" height="{height}" rx="2" fill="{colour}"/>',
+    ]
+    if expected is not None and not math.isnan(expected):
+        ex = max(0.0, min(1.0, expected)) * width
+        parts.append(
+            f'<line x1="{ex:.1f}" y1="0" x2="{ex:.1f}" y2="{height}" stroke="#1f2328" stroke-width="1.5"/>'
+        )
+    return (
+        f'<svg class="progress" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+        f'role="img" aria-label="{_e(fmt_percent(fraction))}">' + "".join(parts) + "</svg>"
+    )
+
+
+def score_svg(score: float | None, status: str | None, *, width: int = 100, height: int = 10) -> str:
+    """A horizontal bar for a 0–100 index score, in the index's colour."""
+    if score is None or math.isnan(score):
+        return ""
+    w = max(0.0, min(100.0, score)) / 100 * width
+    fill = STATUS_HEX.get(status or "", STATUS_HEX["no_data"])
+    return (
+        f'<svg class="score" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="{_e(fmt_number(score))}"><rect x="0" y="0" width="{width}" height="{height}" rx="2" '
+        f'fill="#e8eaed"/><rect x="0" y="0" width="{w:.1f}" height="{height}" rx="2" fill="{fill}"/></svg>'
+    )
+
+
+def _change_td(change: float | None, unit: str | None, lang: str) -> str:
+    text = fmt_change(change, unit, lang)
+    # Arrows stay neutral: whether up is good depends on the indicator's direction.
+    return f'<td class="num">{_e(text)}</td>'
+
+
+def _level_class(level: str | None) -> str:
+    return f"lv{LEVELS.index(level)}" if level in LEVELS else "lv2"
+
+
+def _summary(scorecard: Scorecard, lang: str) -> list[str]:
+    counts = scorecard.counts()
+    out = [f'<section id="summary"><h2>{_e(word("summary", lang))}</h2><ul class="counts">']
+    for s in status_order(STATUSES):
+        out.append(
+            f'<li class="count" data-status="{s}"><span class="n">{counts.get(s, 0)}</span>{_chip(s, lang)}</li>'
+        )
+    out.append(f'</ul><p class="meta">{sum(counts.values())} {_e(word("cells", lang))}</p></section>')
+    return out
+
+
+def _legend(lang: str) -> list[str]:
+    texts = LEGEND_TEXT.get(lang, LEGEND_TEXT["en"])
+    out = [f'<section id="legend"><h2>{_e(word("legend", lang))}</h2><ul class="legend">']
+    for s in (*reversed(COLOURS), "stale", "no_data", "not_applicable"):
+        out.append(f"<li>{_chip(s, lang)} {_e(texts[s])}</li>")
+    out.append("</ul></section>")
+    return out
+
+
+def _domain_sections(scorecard: Scorecard, lang: str) -> list[str]:
+    cells = sort_cells(scorecard.cells)
+    series = history_series(scorecard.history)
+    heads = ["indicator", "area", "value", "status", "change", "yoy", "target", "trend"]
+    out: list[str] = []
+    for (domain,), group in cells.group_by("domain", maintain_order=True):
+        d = str(domain)
+        out.append(f'<section class="domain" id="domain-{_slug(d)}" data-domain="{_e(d)}"><h2>{_e(d)}</h2>')
+        out.append(
+            "<table><thead><tr>"
+            + "".join(f"<th>{_e(word(h, lang))}</th>" for h in heads)
+            + "</tr></thead><tbody>"
+        )
+        previous = None
+        for row in group.iter_rows(named=True):
+            first = row["indicator_id"] != previous
+            previous = row["indicator_id"]
+            name = pick(row, "name", lang) or row["indicator_id"]
+            value = fmt_value(row["value"], row["unit"])
+            if row["band_label"]:
+                value += f" {row['band_label']}"
+            target = ""
+            if row["attainment"] is not None or row["target_status"]:
+                target = (
+                    progress_svg(row["attainment"], row["expected_progress"])
+                    + " "
+                    + _e(fmt_target(row["attainment"], row["expected_progress"], row["target_status"], lang))
+                )
+            spark = sparkline_svg(
+                series.get((row["indicator_id"], row["area_id"]), []),
+                colour=STATUS_HEX.get(row["status"], "#3c4043") if row["severity"] is not None else "#5f6368",
+            )
+            name_cell = (
+                f'<td><strong>{_e(name)}</strong><br><span class="explain">{_e(row["indicator_id"])}</span></td>'
+                if first
+                else "<td></td>"
+            )
+            out.append(
+                f'<tr class="cell{" first" if first else ""}" data-status="{_e(row["status"])}">'
+                f"{name_cell}"
+                f'<td class="{_level_class(row["level"])}">{_e(pick(row, "area_name", lang) or row["area_id"])}</td>'
+                f'<td class="num">{_e(value)}</td>'
+                f'<td title="{_e(row["explanation"])}">{_chip(row["status"], lang)}'
+                f'<br><span class="explain">{_e(row["explanation"])}</span></td>'
+                f"{_change_td(row['change_previous'], row['change_unit'], lang)}"
+                f"{_change_td(row['change_last_year'], row['change_unit'], lang)}"
+                f"<td>{target}</td><td>{spark}</td></tr>"
+            )
+        out.append("</tbody></table></section>")
+    return out
+
+
+def _indices_section(scorecard: Scorecard, lang: str) -> list[str]:
+    indices = sort_indices(scorecard.indices)
+    if not indices.height:
+        return []
+    heads = ["index", "area", "score", "status", "coverage", "rank"]
+    out = [f'<section id="indices"><h2>{_e(word("indices", lang))}</h2><table><thead><tr>']
+    out.append("".join(f"<th>{_e(word(h, lang))}</th>" for h in heads) + "</tr></thead><tbody>")
+    previous = None
+    for row in indices.iter_rows(named=True):
+        first = row["index_id"] != previous
+        previous = row["index_id"]
+        score = fmt_number(row["score"]) + (f" ({word('capped', lang)})" if row["capped"] else "")
+        out.append(
+            f'<tr class="index{" first" if first else ""}" data-status="{_e(row["status"])}">'
+            f"<td>{'<strong>' + _e(pick(row, 'name', lang) or row['index_id']) + '</strong>' if first else ''}</td>"
+            f'<td class="{_level_class(row["level"])}">{_e(pick(row, "area_name", lang) or row["area_id"])}</td>'
+            f'<td class="num">{score_svg(row["score"], row["status"])} {_e(score)}</td>'
+            f"<td>{_chip(row['status'], lang)}</td>"
+            f'<td class="num">{_e(fmt_percent(row["coverage"]))} ({row["components_used"] or 0}/{row["components_total"] or 0})</td>'
+            f'<td class="num">{"" if row["rank"] is None else row["rank"]}</td></tr>'
+        )
+    out.append("</tbody></table></section>")
+    return out
+
+
+def _league_sections(scorecard: Scorecard, lang: str, level: str = "district") -> list[str]:
+    if not scorecard.indices.height:
+        return []
+    out: list[str] = []
+    ids = list(dict.fromkeys(sort_indices(scorecard.indices).get_column("index_id").to_list()))
+    title = word("league", lang)
+    for index_id in ids:
+        table = league_table(scorecard, index_id, level=level)
+        if not table.height:
+            continue
+        row0: Mapping[str, Any] = scorecard.indices.filter(pl.col("index_id") == index_id).row(0, named=True)
+        name = pick(row0, "name", lang) or index_id
+        out.append(
+            f'<section class="league" id="league-{_slug(index_id)}"><h3>{_e(title)} · {_e(name)}</h3><table><thead><tr>'
+            f"<th>{_e(word('rank', lang))}</th><th>{_e(word('area', lang))}</th>"
+            f"<th>{_e(word('score', lang))}</th><th>{_e(word('status', lang))}</th></tr></thead><tbody>"
+        )
+        for row in table.iter_rows(named=True):
+            out.append(
+                f'<tr><td class="num">{row["rank"]}</td><td>{_e(pick(row, "area_name", lang) or row["area_id"])}</td>'
+                f'<td class="num">{score_svg(row["value"], row["status"])} {_e(fmt_number(row["value"]))}</td>'
+                f"<td>{_chip(row['status'], lang)}</td></tr>"
+            )
+        out.append("</tbody></table></section>")
+    return out
+
+
+def render_html(scorecard: Scorecard, *, lang: str = "zh") -> str:
+    """The whole report as one HTML document (UTF-8, no external resources, no scripts)."""
+    title = f"{word('scorecard', lang)} {word('as_of', lang)} {scorecard.as_of.isoformat()}"
+    worst = scorecard.worst_severity()
+    worst_text = "" if worst is None else status_label(COLOURS[worst], lang)
+    meta = f"{scorecard.grain} · {sum(scorecard.counts().values())} {word('cells', lang)}"
+    if worst_text:
+        meta += f" · {'worst' if lang == 'en' else '最严重'}: {worst_text}"
+    if scorecard.catalogue_hash:
+        meta += f" · catalogue {scorecard.catalogue_hash[:12]}"
+    parts = [
+        "<!DOCTYPE html>",
+        f'<html lang="{"zh-CN" if lang == "zh" else "en"}">',
+        "<head>",
+        '<meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">",
+        f"<title>{_e(title)}</title>",
+        f"<style>{_CSS}{_STATUS_CSS}\n</style>",
+        "</head>",
+        "<body>",
+        f'<header><h1>{_e(title)}</h1><p class="meta">{_e(meta)}</p></header>',
+        "<main>",
+        *_summary(scorecard, lang),
+        *_legend(lang),
+        *_indices_section(scorecard, lang),
+        *_league_sections(scorecard, lang),
+        *_domain_sections(scorecard, lang),
+        "</main>",
+        "<footer>citykpi · citykpi.scorecard v1</footer>",
+        "</body>",
+        "</html>",
+    ]
+    return "\n".join(parts) + "\n"
