@@ -1,0 +1,586 @@
+"""Baselines the citykpi commands are measured against, each run as its own process by bench/run.py.
+
+Subcommands (each prints one JSON line with its own timings):
+
+* ``plain-load``  — ``CREATE TABLE AS SELECT * FROM read_parquet/read_csv`` into a fresh DuckDB file;
+* ``warehouse``   — load a scale's data into a DuckDB file with the docs/design.md schema (integer keys,
+  TIMESTAMP period, rows in period order): the tables the hand-written query and the loop read;
+* ``hand``        — ONE hand-written SQL query scoring every indicator × area (the limit);
+* ``loop``        — the same scoring one query per indicator (the check-by-check pattern), on a sample.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+GRAIN_ORDER = {"day": 0, "month": 1, "year": 2}
+FREQ_GRAIN = {"daily": "day", "monthly": "month", "yearly": "year"}
+R_DAYS = {"day": 1, "month": 31, "year": 366}
+DEFAULT_STALENESS = {"daily": 2, "monthly": 45, "yearly": 430}
+RATE_UNITS = {"%", "‰", "per 100k", "per 10k", "per 1k"}
+
+
+def connect(db: str, *, read_only: bool = False, memory_limit: str = "8GB") -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with the bench's memory limit and the machine's threads."""
+    con = duckdb.connect(db, read_only=read_only)
+    con.execute(f"SET memory_limit = '{memory_limit}'")
+    return con
+
+
+# --- plain load ------------------------------------------------------------------------------
+
+
+def plain_load(db: str, path: str, kind: str) -> dict[str, Any]:
+    """CREATE TABLE AS SELECT * FROM read_parquet/read_csv of one file into a fresh database."""
+    Path(db).unlink(missing_ok=True)
+    con = connect(db)
+    reader = f"read_parquet('{path}')" if kind == "parquet" else f"read_csv('{path}')"
+    t0 = time.perf_counter()
+    con.execute(f"CREATE TABLE observations AS SELECT * FROM {reader}")
+    con.execute("CHECKPOINT")
+    seconds = time.perf_counter() - t0
+    row = con.execute("SELECT count(*) FROM observations").fetchone()
+    con.close()
+    return {"seconds": seconds, "rows": int(row[0]) if row else 0}
+
+
+# --- the baseline warehouse ------------------------------------------------------------------
+
+SCHEMA = """
+CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE areas(area_key INTEGER PRIMARY KEY, area_id TEXT UNIQUE NOT NULL, name TEXT, name_en TEXT,
+                   level TEXT NOT NULL, parent_key INTEGER, population DOUBLE, groups TEXT[]);
+CREATE TABLE indicator_keys(indicator_key INTEGER PRIMARY KEY, indicator_id TEXT UNIQUE NOT NULL);
+CREATE TABLE observations(indicator_key INTEGER NOT NULL, area_key INTEGER NOT NULL, period TIMESTAMP NOT NULL,
+                          value DOUBLE, numerator DOUBLE, denominator DOUBLE, batch_id INTEGER NOT NULL);
+"""
+
+
+def build_warehouse(db: str, cache: Path) -> dict[str, Any]:
+    """Load areas, indicator keys and observations (period order) with the design.md schema."""
+    Path(db).unlink(missing_ok=True)
+    Path(db + ".wal").unlink(missing_ok=True)
+    con = connect(db)
+    con.execute(f"SET temp_directory = '{cache / 'tmp'}'")
+    con.execute(SCHEMA)
+    con.execute("INSERT INTO meta VALUES ('schema_version', '1'), ('made_by', 'bench/baselines.py')")
+    t0 = time.perf_counter()
+    con.execute(
+        f"""INSERT INTO areas
+        SELECT row_number() OVER () AS area_key, id, name, name_en, level, NULL, population,
+               CASE WHEN groups IS NULL OR groups = '' THEN [] ELSE string_split(groups, ';') END
+        FROM read_csv('{cache / "areas.csv"}', all_varchar = true, header = true)"""
+    )
+    con.execute(
+        """UPDATE areas SET parent_key = p.area_key FROM
+           (SELECT area_key, area_id FROM areas) p, read_csv(?, all_varchar = true, header = true) c
+           WHERE c.id = areas.area_id AND c.parent = p.area_id""",
+        [str(cache / "areas.csv")],
+    )
+    specs = json.loads((cache / "spec.json").read_text(encoding="utf-8"))["specs"]
+    ids = pl.DataFrame(
+        {"indicator_key": [s["ikey"] for s in specs], "indicator_id": [s["id"] for s in specs]}
+    )
+    con.register("ids_df", ids)
+    con.execute("INSERT INTO indicator_keys SELECT indicator_key, indicator_id FROM ids_df")
+    con.execute(
+        f"""INSERT INTO observations
+        SELECT k.indicator_key, a.area_key, CAST(o.period AS TIMESTAMP), o.value, o.numerator,
+               o.denominator, 1
+        FROM read_parquet('{cache / "observations.parquet"}') o
+        JOIN indicator_keys k ON k.indicator_id = o.indicator_id
+        JOIN areas a ON a.area_id = o.area_id
+        ORDER BY o.period"""
+    )
+    con.execute("CHECKPOINT")
+    seconds = time.perf_counter() - t0
+    row = con.execute("SELECT count(*) FROM observations").fetchone()
+    con.close()
+    return {"seconds": seconds, "rows": int(row[0]) if row else 0}
+
+
+# --- catalogue tables --------------------------------------------------------------------------
+
+
+def rgrain(freq: str, grain: str) -> str:
+    """The reporting grain: the coarser of the indicator's frequency and the requested grain."""
+    f = FREQ_GRAIN[freq]
+    return f if GRAIN_ORDER[f] >= GRAIN_ORDER[grain] else grain
+
+
+def catalogue_frames(
+    cache: Path, grain: str
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Small catalogue tables (one row per indicator / override / index component / index)."""
+    doc = json.loads((cache / "spec.json").read_text(encoding="utf-8"))
+    rows: list[dict[str, Any]] = []
+    ovr: list[dict[str, Any]] = []
+    for s in doc["specs"]:
+        cuts, rng = s["cuts"], s["ranges"]
+        vk = s["value_kind"]
+        rows.append(
+            {
+                "indicator_id": s["id"],
+                "frequency": s["frequency"],
+                "rgrain": rgrain(s["frequency"], grain),
+                "levels": s["levels"],
+                "direction": s["direction"],
+                "tier": s["tier"],
+                "value_kind": vk,
+                "src_id": s["inputs"][0]
+                if vk == "from"
+                else (s["id"] if vk in ("observed", "parts") else None),
+                "in_a": s["inputs"][0] if vk in ("ratio", "formula") else None,
+                "in_b": s["inputs"][1] if vk in ("ratio", "formula") else None,
+                "formula": s["formula"],
+                "scale": float(s["scale"]),
+                "time_rollup": s["time_rollup"],
+                "where_op": s["where_op"],
+                "where_value": s["where_value"],
+                "area_rollup": s["area_rollup"],
+                "basis": s["basis"],
+                "sgn": -1.0 if s["direction"] == "higher_is_better" else 1.0,
+                "c1": cuts.get("blue"),
+                "c2": cuts.get("yellow"),
+                "c3": cuts.get("orange"),
+                "c4": cuts.get("red"),
+                "g_lo": rng.get("green", [None, None])[0],
+                "g_hi": rng.get("green", [None, None])[1],
+                "b_lo": rng.get("blue", [None, None])[0],
+                "b_hi": rng.get("blue", [None, None])[1],
+                "y_lo": rng.get("yellow", [None, None])[0],
+                "y_hi": rng.get("yellow", [None, None])[1],
+                "o_lo": rng.get("orange", [None, None])[0],
+                "o_hi": rng.get("orange", [None, None])[1],
+                "incl": bool(s["inclusive"]),
+                "for_periods": int(s["for_periods"]),
+                "lim": s["limit"],
+                "target": s["target"],
+                "staleness_days": int(s["staleness_days"] or DEFAULT_STALENESS[s["frequency"]]),
+                "pct_change": s["unit"] not in RATE_UNITS,
+            }
+        )
+        for o in s["overrides"]:
+            ovr.append(
+                {
+                    "indicator_id": s["id"],
+                    "o_level": o.get("level"),
+                    "o_area": o.get("area"),
+                    "o1": o.get("blue"),
+                    "o2": o.get("yellow"),
+                    "o3": o.get("orange"),
+                    "o4": o.get("red"),
+                }
+            )
+    comps: list[dict[str, Any]] = []
+    idx: list[dict[str, Any]] = []
+    for ix in doc["indices"]:
+        idx.append(
+            {
+                "index_id": ix["id"],
+                "aggregation": ix["aggregation"],
+                "cap": ix.get("cap_on_red"),
+                "min_coverage": float(ix["min_coverage"]),
+            }
+        )
+        for c in ix["components"]:
+            n = c.get("normalise") or {}
+            comps.append(
+                {
+                    "index_id": ix["id"],
+                    "ref": c["ref"],
+                    "weight": float(c["weight"]),
+                    "method": n.get("method", "colour_score"),
+                    "low": n.get("low"),
+                    "high": n.get("high"),
+                }
+            )
+    ovr_schema = {
+        "indicator_id": pl.String,
+        "o_level": pl.String,
+        "o_area": pl.String,
+        "o1": pl.Float64,
+        "o2": pl.Float64,
+        "o3": pl.Float64,
+        "o4": pl.Float64,
+    }
+    return (
+        pl.DataFrame(rows, infer_schema_length=None),
+        pl.DataFrame(ovr, schema=ovr_schema),
+        pl.DataFrame(comps, infer_schema_length=None),
+        pl.DataFrame(idx, infer_schema_length=None),
+    )
+
+
+def load_catalogue(con: duckdb.DuckDBPyConnection, cache: Path, grain: str) -> None:
+    """Create the TEMP catalogue tables bi, bov, bcomp, bidx in this connection."""
+    bi, bov, bcomp, bidx = catalogue_frames(cache, grain)
+    for name, df in (("bi", bi), ("bov", bov), ("bcomp", bcomp), ("bidx", bidx)):
+        con.register(f"{name}_df", df)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_df")
+        con.unregister(f"{name}_df")
+    con.execute("""CREATE OR REPLACE TEMP TABLE bi2 AS
+        SELECT bi.*, k.indicator_key AS ikey, ks.indicator_key AS src_key,
+               ka.indicator_key AS a_key, kb.indicator_key AS b_key
+        FROM bi JOIN indicator_keys k ON k.indicator_id = bi.indicator_id
+        LEFT JOIN indicator_keys ks ON ks.indicator_id = bi.src_id
+        LEFT JOIN indicator_keys ka ON ka.indicator_id = bi.in_a
+        LEFT JOIN indicator_keys kb ON kb.indicator_id = bi.in_b""")
+
+
+# --- windows ---------------------------------------------------------------------------------
+
+
+def _month(d: date, back: int = 0) -> date:
+    """First day of d's month, ``back`` months earlier."""
+    m = d.year * 12 + d.month - 1 - back
+    return date(m // 12, m % 12 + 1, 1)
+
+
+def _year_back(d: date) -> date:
+    """d one year earlier (29 Feb → 28 Feb)."""
+    try:
+        return d.replace(year=d.year - 1)
+    except ValueError:
+        return d.replace(year=d.year - 1, day=28)
+
+
+def scan_ranges(as_of: date, grain: str) -> tuple[list[tuple[date, date]], list[tuple[date, date]]]:
+    """Period ranges the query must read: (own series ranges, ranges of `from` inputs' daily data)."""
+    own: list[tuple[date, date]] = []
+    full: list[tuple[date, date]] = []
+    ly = _year_back(as_of)
+    if grain == "day":  # look-back, previous day/week, persistence; the same days a year ago
+        own += [(as_of - timedelta(days=17), as_of), (ly - timedelta(days=12), ly)]
+    # month starts (monthly records; month grain for daily data reads whole months)
+    months = [_month(as_of, k) for k in range(4)] + [_month(ly, k) for k in range(4)]
+    if grain == "month":
+        full += [(_month(as_of, 3), as_of), (_month(ly, 3), _month(ly, -1) - timedelta(days=1))]
+    else:
+        own += [(m, m) for m in months]
+        full += [(_month(as_of, 3), as_of), (_month(ly, 3), _month(ly, -1) - timedelta(days=1))]
+    if grain == "year":
+        own = [(date(as_of.year - 3, 1, 1), as_of)]
+    else:
+        own += [(date(as_of.year - k, 1, 1), date(as_of.year - k, 1, 1)) for k in range(4)]
+    if grain == "month":
+        own += full
+    return _merge(own), _merge(full)
+
+
+def _merge(ranges: list[tuple[date, date]]) -> list[tuple[date, date]]:
+    """Sorted, merged, inclusive date ranges."""
+    out: list[tuple[date, date]] = []
+    for a, b in sorted(ranges):
+        if out and a <= out[-1][1] + timedelta(days=1):
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
+
+
+def _where(ranges: list[tuple[date, date]]) -> str:
+    """An OR of period ranges (TIMESTAMP column, end exclusive)."""
+    parts = [
+        f"(o.period >= TIMESTAMP '{a}' AND o.period < TIMESTAMP '{b + timedelta(days=1)}')" for a, b in ranges
+    ]
+    return "(" + " OR ".join(parts) + ")"
+
+
+# --- the hand-written query --------------------------------------------------------------------
+
+
+def _sev(x: str) -> str:
+    """SQL severity (0–4) of value ``x`` against the effective bands k1..k4 / ranges of the row."""
+    steps_incl = " ".join(f"WHEN sgn * {x} >= k{k} THEN {k}" for k in (4, 3, 2, 1))
+    steps_excl = steps_incl.replace(">=", ">")
+    band = (
+        f"CASE WHEN {x} BETWEEN g_lo AND g_hi THEN 0 WHEN {x} BETWEEN b_lo AND b_hi THEN 1 "
+        f"WHEN {x} BETWEEN y_lo AND y_hi THEN 2 WHEN {x} BETWEEN o_lo AND o_hi THEN 3 ELSE 4 END"
+    )
+    return (
+        f"(CASE WHEN {x} IS NULL THEN NULL WHEN direction = 'band' THEN {band} "
+        f"WHEN incl THEN (CASE {steps_incl} ELSE 0 END) ELSE (CASE {steps_excl} ELSE 0 END) END)"
+    )
+
+
+def _rollup_level(src: str, child_level: str) -> str:
+    """SQL of one level of area roll-up: parents of ``child_level`` areas without their own value."""
+    return f"""
+    SELECT s.ikey, a.parent_key AS akey, s.bucket,
+      CASE b.area_rollup
+        WHEN 'sum' THEN sum(s.v) WHEN 'mean' THEN avg(s.v) WHEN 'max' THEN max(s.v) WHEN 'min' THEN min(s.v)
+        WHEN 'weighted_mean' THEN sum(s.v * a.population) / nullif(sum(CASE WHEN s.v IS NOT NULL
+                                  THEN a.population END), 0)
+        WHEN 'worst' THEN CASE b.direction WHEN 'higher_is_better' THEN min(s.v)
+                          WHEN 'lower_is_better' THEN max(s.v)
+                          ELSE arg_max(s.v, abs(s.v - (b.g_lo + b.g_hi) / 2)) END
+        WHEN 'ratio_of_sums' THEN sum(s.num) / nullif(sum(s.den), 0) * b.scale
+      END AS v,
+      sum(s.num) AS num, sum(s.den) AS den, max(s.lastp) AS lastp
+    FROM {src} s JOIN areas a ON a.area_key = s.akey AND a.level = '{child_level}'
+    JOIN bi2 b ON b.ikey = s.ikey AND b.area_rollup NOT IN ('none', 'recompute')
+    WHERE NOT EXISTS (SELECT 1 FROM {src} p WHERE p.ikey = s.ikey AND p.akey = a.parent_key
+                      AND p.bucket = s.bucket)
+    GROUP BY s.ikey, a.parent_key, s.bucket, b.area_rollup, b.direction, b.g_lo, b.g_hi, b.scale"""
+
+
+def hand_query(
+    as_of: date, grain: str, *, only: tuple[list[int], list[int]] | None = None, with_indices: bool = True
+) -> str:
+    """The hand-written scoring query; ``only`` = (indicator keys to score, observation keys to read)."""
+    own, full = scan_ranges(as_of, grain)
+    ao = f"TIMESTAMP '{as_of}'"
+    bi_filter = "TRUE"
+    key_filter = ""
+    if only is not None:
+        ks = ",".join(str(k) for k in only[0])
+        obs = ",".join(str(k) for k in only[1])
+        bi_filter = f"b.ikey IN ({ks})"
+        key_filter = f" AND o.indicator_key IN ({obs})"
+    step = (
+        "CASE b.rgrain WHEN 'day' THEN INTERVAL 1 DAY WHEN 'month' THEN INTERVAL 1 MONTH "
+        "ELSE INTERVAL 1 YEAR END"
+    )
+    raw_step = (
+        "CASE b.frequency WHEN 'daily' THEN INTERVAL 1 DAY WHEN 'monthly' THEN INTERVAL 1 MONTH "
+        "ELSE INTERVAL 1 YEAR END"
+    )
+    sel_bi = "bi2" if only is None else f"(SELECT * FROM bi2 b WHERE {bi_filter})"
+    cells_bi = sel_bi
+    if only is not None:  # the loop reads the inputs of a derived indicator too
+        sel_bi = (
+            f"(SELECT * FROM bi2 WHERE ikey IN (SELECT ikey FROM bi2 b WHERE {bi_filter}) OR ikey IN "
+            f"(SELECT unnest([a_key, b_key]) FROM bi2 b WHERE {bi_filter}))"
+        )
+    lb = f"{ao} - to_days(b.staleness_days) - {step}"
+    indices = ""
+    if with_indices:
+        indices = """
+UNION ALL
+SELECT NULL, index_id, akey, NULL, NULL,
+  CASE WHEN coverage < min_coverage OR score IS NULL THEN 'no_data'
+       ELSE ['green','blue','yellow','orange','red'][1 + (CASE WHEN score >= 85 THEN 0 WHEN score >= 70 THEN 1
+            WHEN score >= 60 THEN 2 WHEN score >= 50 THEN 3 ELSE 4 END)] END,
+  NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, score, coverage
+FROM (
+  SELECT index_id, akey, min_coverage, coverage,
+    CASE WHEN red AND cap IS NOT NULL THEN least(raw_score, cap) ELSE raw_score END AS score
+  FROM (
+    SELECT sc.index_id, sc.akey, ix.min_coverage, ix.cap, bool_or(sc.red_bottom) AS red,
+      sum(sc.w_av) / sum(sc.w) AS coverage,
+      CASE ix.aggregation WHEN 'geometric'
+        THEN exp(sum(sc.w_av * ln(greatest(sc.s, 1))) / nullif(sum(sc.w_av), 0))
+        ELSE sum(sc.w_av * sc.s) / nullif(sum(sc.w_av), 0) END AS raw_score
+    FROM (
+      SELECT ic.index_id, ce.akey, ic.weight AS w,
+        CASE WHEN ce.sev IS NOT NULL THEN ic.weight ELSE 0 END AS w_av,
+        CASE WHEN ce.sev IS NULL THEN NULL WHEN ic.method = 'goalposts'
+             THEN greatest(0, least(100, (ce.v - ic.low) / nullif(ic.high - ic.low, 0) * 100))
+             ELSE 100 - 25 * ce.sev END AS s,
+        ce.sev = 4 AND ce.tier = 'bottom_line' AS red_bottom
+      FROM bcomp ic JOIN cells ce ON ce.indicator_id = ic.ref
+      JOIN areas ar ON ar.area_key = ce.akey AND ar.level IN ('city', 'district')
+    ) sc JOIN bidx ix USING (index_id)
+    GROUP BY sc.index_id, sc.akey, ix.min_coverage, ix.cap, ix.aggregation
+  )
+)"""
+    return f"""
+WITH
+raw AS (   -- the rows of the periods needed, own series and `from` inputs
+  SELECT b.ikey, o.area_key AS akey, o.period, o.value, o.numerator, o.denominator,
+         date_trunc(b.rgrain, o.period) AS bucket
+  FROM observations o JOIN {sel_bi} b ON b.src_key = o.indicator_key AND b.value_kind <> 'from'
+  WHERE {_where(own)}{key_filter} AND o.period < {ao} + INTERVAL 1 DAY
+  UNION ALL
+  SELECT b.ikey, o.area_key, o.period, o.value, o.numerator, o.denominator, date_trunc(b.rgrain, o.period)
+  FROM observations o JOIN {sel_bi} b ON b.src_key = o.indicator_key AND b.value_kind = 'from'
+  WHERE {_where(full)}{key_filter} AND o.period < {ao} + INTERVAL 1 DAY
+),
+s0 AS (    -- time roll-up within each reporting period
+  SELECT r.ikey, r.akey, r.bucket,
+    CASE b.time_rollup
+      WHEN 'sum' THEN (CASE WHEN b.value_kind = 'parts'
+                       THEN sum(r.numerator) / nullif(sum(r.denominator), 0) * b.scale
+                       ELSE sum(r.value) END)
+      WHEN 'mean' THEN avg(r.value) WHEN 'max' THEN max(r.value) WHEN 'min' THEN min(r.value)
+      WHEN 'last' THEN arg_max(r.value, r.period) WHEN 'count' THEN count(r.value)
+      WHEN 'count_where' THEN count_if(CASE b.where_op WHEN '<=' THEN r.value <= b.where_value
+        WHEN '<' THEN r.value < b.where_value WHEN '>=' THEN r.value >= b.where_value
+        WHEN '>' THEN r.value > b.where_value WHEN '=' THEN r.value = b.where_value
+        ELSE r.value <> b.where_value END)
+    END AS v,
+    sum(r.numerator) AS num, sum(r.denominator) AS den, max(r.period) + {raw_step} AS lastp
+  FROM raw r JOIN bi2 b ON b.ikey = r.ikey
+  GROUP BY r.ikey, r.akey, r.bucket, b.time_rollup, b.value_kind, b.scale, b.where_op, b.where_value,
+           b.frequency
+),
+r1 AS ({_rollup_level("s0", "street")}),
+s1 AS (SELECT * FROM s0 UNION ALL SELECT * FROM r1),
+r2 AS ({_rollup_level("s1", "district")}),
+s2 AS (SELECT * FROM s1 UNION ALL SELECT * FROM r2),
+s3 AS (    -- ratios and formulas, per area and period, after their inputs
+  SELECT b.ikey, x.akey, x.bucket,
+    CASE WHEN b.value_kind = 'ratio' THEN x.v / nullif(y.v, 0) * b.scale
+         WHEN b.formula = 'div100' THEN x.v / nullif(y.v, 0) * 100
+         WHEN b.formula = 'pctdiff' THEN (x.v - y.v) / nullif(y.v, 0) * 100
+         WHEN b.formula = 'add' THEN x.v + y.v ELSE x.v * y.v / 1000 END AS v,
+    NULL::DOUBLE AS num, NULL::DOUBLE AS den, least(x.lastp, y.lastp) AS lastp
+  FROM {sel_bi} b JOIN s2 x ON x.ikey = b.a_key JOIN s2 y ON y.ikey = b.b_key AND y.akey = x.akey
+       AND y.bucket = x.bucket
+  WHERE b.value_kind IN ('ratio', 'formula')
+  UNION ALL SELECT * FROM s2
+),
+cur AS (   -- the latest reporting period with data within the look-back
+  SELECT s.ikey, s.akey, max(s.bucket) AS cb
+  FROM s3 s JOIN bi2 b ON b.ikey = s.ikey
+  WHERE s.bucket >= {lb} AND s.bucket <= {ao}
+  GROUP BY s.ikey, s.akey
+),
+vals AS (
+  SELECT c.ikey, c.akey, c.cb,
+    max(s.v) FILTER (WHERE s.bucket = c.cb) AS v0,
+    max(s.v) FILTER (WHERE s.bucket = c.cb - {step}) AS v1,
+    max(s.v) FILTER (WHERE s.bucket = c.cb - 2 * {step}) AS v2,
+    max(s.v) FILTER (WHERE s.bucket = c.cb - INTERVAL 7 DAY AND b.rgrain = 'day') AS vweek,
+    max(s.v) FILTER (WHERE s.bucket = c.cb - INTERVAL 1 YEAR) AS vly,
+    max(s.lastp) AS newest
+  FROM cur c JOIN bi2 b ON b.ikey = c.ikey
+  JOIN s3 s ON s.ikey = c.ikey AND s.akey = c.akey
+  GROUP BY c.ikey, c.akey, c.cb
+),
+grid AS (  -- every indicator × every area, with the effective bands (area override, level override, own)
+  SELECT b.*, a.area_key AS akey, a.level, list_contains(b.levels, a.level) AS declared,
+    CASE WHEN oa.indicator_id IS NOT NULL THEN oa.o1 WHEN ol.indicator_id IS NOT NULL THEN ol.o1 ELSE b.c1 END
+      * b.sgn AS k1,
+    CASE WHEN oa.indicator_id IS NOT NULL THEN oa.o2 WHEN ol.indicator_id IS NOT NULL THEN ol.o2 ELSE b.c2 END
+      * b.sgn AS k2,
+    CASE WHEN oa.indicator_id IS NOT NULL THEN oa.o3 WHEN ol.indicator_id IS NOT NULL THEN ol.o3 ELSE b.c3 END
+      * b.sgn AS k3,
+    CASE WHEN oa.indicator_id IS NOT NULL THEN oa.o4 WHEN ol.indicator_id IS NOT NULL THEN ol.o4 ELSE b.c4 END
+      * b.sgn AS k4
+  FROM {cells_bi} b CROSS JOIN areas a
+  LEFT JOIN bov oa ON oa.indicator_id = b.indicator_id AND oa.o_area = a.area_id
+  LEFT JOIN bov ol ON ol.indicator_id = b.indicator_id AND ol.o_level = a.level
+),
+scored AS (
+  SELECT v.cb, v.newest, v.v0, v.v1, v.v2, v.vweek, v.vly,
+    CASE WHEN e.pct_change THEN (v.v0 - v.v1) / nullif(abs(v.v1), 0) * 100 ELSE v.v0 - v.v1 END AS chg1,
+    CASE WHEN e.pct_change THEN (v.v0 - v.vweek) / nullif(abs(v.vweek), 0) * 100 ELSE v.v0 - v.vweek END AS chg7,
+    CASE WHEN e.pct_change THEN (v.v0 - v.vly) / nullif(abs(v.vly), 0) * 100 ELSE v.v0 - v.vly END AS chgly,
+    CASE e.basis WHEN 'absolute' THEN v.v0 WHEN 'percent_of_limit' THEN v.v0 / e.lim * 100
+      WHEN 'percent_of_target' THEN v.v0 / e.target * 100
+      WHEN 'change_previous' THEN (CASE WHEN e.pct_change THEN (v.v0 - v.v1) / nullif(abs(v.v1), 0) * 100
+                                   ELSE v.v0 - v.v1 END)
+      ELSE (CASE WHEN e.pct_change THEN (v.v0 - v.vly) / nullif(abs(v.vly), 0) * 100 ELSE v.v0 - v.vly END)
+    END AS bv,
+    e.*
+  FROM grid e LEFT JOIN vals v ON v.ikey = e.ikey AND v.akey = e.akey
+),
+cells AS (
+  SELECT indicator_id, akey, tier, v0 AS v, bv, chg1, chg7, chgly, v1, vweek, vly, cb,
+    CASE WHEN NOT declared THEN NULL WHEN cb IS NULL THEN NULL
+         WHEN newest < {ao} - to_days(staleness_days) THEN NULL
+         WHEN for_periods = 1 THEN {_sev("bv")}
+         WHEN for_periods = 2 THEN least({_sev("bv")}, coalesce({_sev("v1")}, 0))
+         ELSE least({_sev("bv")}, coalesce({_sev("v1")}, 0), coalesce({_sev("v2")}, 0)) END AS sev,
+    CASE WHEN NOT declared THEN 'not_applicable' WHEN cb IS NULL THEN 'no_data'
+         WHEN newest < {ao} - to_days(staleness_days) THEN 'stale' END AS special
+  FROM scored e
+)
+SELECT indicator_id, NULL AS index_id, akey, v, bv,
+  coalesce(special, ['green','blue','yellow','orange','red'][1 + sev], 'no_data') AS status, sev,
+  v1, chg1, vweek, chg7, vly, chgly, cb, NULL::DOUBLE AS score, NULL::DOUBLE AS coverage
+FROM cells{indices}
+"""
+
+
+def run_hand(db: str, cache: Path, as_of: date, grain: str, *, explain: bool = False) -> dict[str, Any]:
+    """Run the one hand-written query; time setup and query separately."""
+    t0 = time.perf_counter()
+    con = connect(db, read_only=True)
+    load_catalogue(con, cache, grain)
+    t1 = time.perf_counter()
+    sql = hand_query(as_of, grain)
+    if explain:
+        rows = con.execute("EXPLAIN ANALYZE " + sql).fetchall()
+        print(rows[0][1], file=sys.stderr)
+    con.execute("CREATE TEMP TABLE result AS " + sql)
+    t2 = time.perf_counter()
+    counts = dict(con.execute("SELECT status, count(*) FROM result GROUP BY ALL ORDER BY ALL").fetchall())
+    cells = con.execute("SELECT count(*) FROM result WHERE index_id IS NULL").fetchone()
+    con.close()
+    return {
+        "setup_seconds": t1 - t0,
+        "query_seconds": t2 - t1,
+        "cells": int(cells[0]) if cells else 0,
+        "status_counts": counts,
+    }
+
+
+def run_loop(db: str, cache: Path, as_of: date, grain: str, sample: int) -> dict[str, Any]:
+    """One query per indicator over an evenly spaced sample; extrapolated linearly to the catalogue."""
+    con = connect(db, read_only=True)
+    load_catalogue(con, cache, grain)
+    inputs = {
+        int(r[0]): [int(x) for x in r[1:] if x is not None]
+        for r in con.execute("SELECT ikey, src_key, a_key, b_key FROM bi2 ORDER BY ikey").fetchall()
+    }
+    keys = sorted(inputs)
+    step = max(1, len(keys) // sample)
+    chosen = keys[::step][:sample]
+    t0 = time.perf_counter()
+    cells = 0
+    for k in chosen:
+        rows = con.execute(hand_query(as_of, grain, only=([k], inputs[k]), with_indices=False)).fetchall()
+        cells += len(rows)
+    seconds = time.perf_counter() - t0
+    con.close()
+    return {
+        "sample": len(chosen),
+        "indicators": len(keys),
+        "sample_seconds": seconds,
+        "extrapolated_seconds": seconds * len(keys) / max(len(chosen), 1),
+        "sample_cells": cells,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry point: one baseline per process, JSON on stdout."""
+    ap = argparse.ArgumentParser(description="bench baselines")
+    ap.add_argument("what", choices=["plain-load", "warehouse", "hand", "loop", "sql"])
+    ap.add_argument("--db", required=True)
+    ap.add_argument("--cache", type=Path)
+    ap.add_argument("--file")
+    ap.add_argument("--kind", choices=["parquet", "csv"], default="parquet")
+    ap.add_argument("--as-of", type=date.fromisoformat, default=date(2026, 11, 20))
+    ap.add_argument("--grain", choices=["day", "month", "year"], default="day")
+    ap.add_argument("--sample", type=int, default=300)
+    ap.add_argument("--explain", action="store_true")
+    a = ap.parse_args(argv)
+    if a.what == "plain-load":
+        out = plain_load(a.db, a.file, a.kind)
+    elif a.what == "warehouse":
+        out = build_warehouse(a.db, a.cache)
+    elif a.what == "hand":
+        out = run_hand(a.db, a.cache, a.as_of, a.grain, explain=a.explain)
+    elif a.what == "loop":
+        out = run_loop(a.db, a.cache, a.as_of, a.grain, a.sample)
+    else:
+        print(hand_query(a.as_of, a.grain))
+        return 0
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
