@@ -447,6 +447,8 @@ class SourceTable:
     area_column: str
     key: str | None = None
     description: str = ""
+    #: strptime format per date/timestamp column (e.g. ``"%m/%d/%Y %I:%M:%S %p"``); ISO when absent.
+    formats: Mapping[str, str] = field(default_factory=dict)
     loc: Location | None = None
 
 
