@@ -34,6 +34,8 @@ CELL_SCHEMA: Mapping[str, pl.DataType] = {
     "explanation": pl.String(),
     "previous_value": pl.Float64(),
     "change_previous": pl.Float64(),
+    "week_ago_value": pl.Float64(),
+    "change_week_ago": pl.Float64(),
     "last_year_value": pl.Float64(),
     "change_last_year": pl.Float64(),
     "change_unit": pl.String(),
@@ -141,7 +143,11 @@ class Scorecard:
         if statuses:
             cells = cells.filter(pl.col("status").is_in(list(statuses)))
         if indicator_glob:
-            ids = [i for i in cells.get_column("indicator_id").unique().to_list() if fnmatchcase(i, indicator_glob)]
+            ids = [
+                i
+                for i in cells.get_column("indicator_id").unique().to_list()
+                if fnmatchcase(i, indicator_glob)
+            ]
             cells = cells.filter(pl.col("indicator_id").is_in(ids))
         return replace(self, cells=cells, indices=indices)
 

@@ -1,0 +1,1039 @@
+"""Catalogue model → SQL. The only module that writes evaluation SQL.
+
+The whole catalogue compiles into a *constant* number of set-based statements: the catalogue
+becomes small tables (one row per indicator, band set, override, input, component) that are
+joined with the observations; per-indicator behaviour is table-driven (``CASE m.time_rollup …``),
+never one query per indicator. Only formulas and measures, whose expressions differ, render one
+``CASE``/``UNION ALL`` branch each inside a single statement.
+
+Pipeline (temp tables, in order):
+
+1. ``t_bucket``  raw observations in each indicator's windows → one row per indicator × area ×
+   reporting bucket (R-period), with the time roll-up applied;
+2. ``t_bucket`` += measures over raw source tables, recomputed at every ancestor level;
+3. ``t_bucket`` += area roll-ups street → district → city where a parent has no data of its own;
+4. ``t_k``       buckets re-indexed relative to each cell's latest bucket: k = 0 current,
+   1 previous, … K history, −1 same period last year;
+5. ``t_k``       += derived values (ratios, formulas), one statement per dependency layer;
+6. ``t_cls``     basis value and colour of every k ≥ 0 row (bands with overrides);
+7. ``t_cells``   one row per indicator × area at its declared levels: value, status,
+   persistence, streak, changes, target progress, explanation;
+8. ``t_index``   composite indices, one statement per nesting depth.
+
+Everything here is pure: functions return SQL text; ``evaluate.py`` runs it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+import polars as pl
+
+from citykpi.catalogue import expressions as ex
+from citykpi.catalogue.model import (
+    COLOURS,
+    GRAIN_OF_FREQUENCY,
+    GRAINS,
+    BandSet,
+    Catalogue,
+    CompositeIndex,
+    Formula,
+    FromSeries,
+    Indicator,
+    Measure,
+    Observed,
+    Ratio,
+    SourceTable,
+)
+from citykpi.errors import EvaluationError
+from citykpi.sqlutil import ident, literal
+
+#: History periods kept for streaks and persistence (k = 0 … HISTORY).
+HISTORY = 8
+#: DuckDB date_trunc part for each reporting grain.
+TRUNC: dict[str, str] = {"day": "day", "week": "week", "month": "month", "quarter": "quarter", "year": "year"}
+#: Nominal days per grain, used only to size look-back windows.
+_GRAIN_DAYS: dict[str, int] = {"day": 1, "week": 7, "month": 31, "quarter": 92, "year": 366}
+#: Index scores of the colours for ``colour_score`` normalisation.
+COLOUR_SCORE: dict[str, float] = {"green": 100.0, "blue": 80.0, "yellow": 60.0, "orange": 40.0, "red": 20.0}
+
+
+# --- grains and windows ------------------------------------------------------------------------
+
+
+def reporting_grain(indicator: Indicator, grain: str) -> str:
+    """The coarser of the indicator's own frequency grain and the requested grain."""
+    own = GRAIN_OF_FREQUENCY[indicator.frequency]
+    return own if GRAINS.index(own) >= GRAINS.index(grain) else grain
+
+
+def trunc(grain: str, d: date) -> date:
+    """Start of the ``grain`` period containing ``d`` (weeks start on Monday, like DuckDB)."""
+    if grain == "day":
+        return d
+    if grain == "week":
+        return d - timedelta(days=d.weekday())
+    if grain == "month":
+        return d.replace(day=1)
+    if grain == "quarter":
+        return d.replace(month=3 * ((d.month - 1) // 3) + 1, day=1)
+    return d.replace(month=1, day=1)
+
+
+def shift(grain: str, d: date, n: int) -> date:
+    """``d`` moved by ``n`` periods of ``grain`` (``d`` must be a period start)."""
+    if grain == "day":
+        return d + timedelta(days=n)
+    if grain == "week":
+        return d + timedelta(weeks=n)
+    months = {"month": 1, "quarter": 3, "year": 12}[grain] * n
+    total = d.year * 12 + (d.month - 1) + months
+    return date(total // 12, total % 12 + 1, 1)
+
+
+def minus_year(d: date) -> date:
+    """Same day a year earlier (29 Feb → 28 Feb)."""
+    try:
+        return d.replace(year=d.year - 1)
+    except ValueError:
+        return d.replace(year=d.year - 1, day=28)
+
+
+@dataclass(frozen=True)
+class Window:
+    """The buckets an indicator reads: candidates for 'current', history, and last year."""
+
+    rgrain: str
+    cur_start: date  # bucket containing as_of
+    cand_lo: date  # oldest bucket that may still be 'current' (look-back)
+    win_lo: date  # oldest bucket read (look-back + history)
+    ly_lo: date
+    ly_hi: date  # exclusive
+
+
+def window(indicator: Indicator, grain: str, as_of: date) -> Window:
+    """Compute the read window of one indicator for an evaluation as of ``as_of``."""
+    rg = reporting_grain(indicator, grain)
+    cur = trunc(rg, as_of)
+    stale_days = indicator.staleness.total_seconds() / 86400.0
+    lookback = max(1, math.ceil(2 * stale_days / _GRAIN_DAYS[rg]))
+    cand_lo = shift(rg, cur, -lookback)
+    win_lo = shift(rg, cand_lo, -(max(HISTORY, indicator.thresholds.for_periods) + 1))
+    ly_lo = trunc(rg, minus_year(cand_lo))
+    ly_hi = shift(rg, trunc(rg, minus_year(cur)), 1)
+    return Window(rg, cur, cand_lo, win_lo, ly_lo, ly_hi)
+
+
+# --- catalogue tables ----------------------------------------------------------------------------
+
+
+@dataclass
+class CatalogueTables:
+    """The catalogue flattened into small frames, loaded as temp tables before evaluation."""
+
+    ind: pl.DataFrame
+    bandsets: pl.DataFrame
+    overrides: pl.DataFrame
+    scales: pl.DataFrame
+    inputs: pl.DataFrame
+    index: pl.DataFrame
+    components: pl.DataFrame
+    #: derived indicators grouped by dependency layer (layer 1 depends only on base values)
+    derived_layers: list[list[Indicator]] = field(default_factory=list)
+    #: composite indices grouped by nesting depth
+    index_layers: list[list[CompositeIndex]] = field(default_factory=list)
+    measures: list[Indicator] = field(default_factory=list)
+
+    def frames(self) -> dict[str, pl.DataFrame]:
+        """Temp-table name → frame."""
+        return {
+            "ck_ind": self.ind,
+            "ck_bandset": self.bandsets,
+            "ck_override": self.overrides,
+            "ck_scale": self.scales,
+            "ck_input": self.inputs,
+            "ck_index": self.index,
+            "ck_component": self.components,
+        }
+
+
+def _bandset_row(bs_id: int, direction: str, bands: BandSet) -> dict[str, object]:
+    row: dict[str, object] = {"bs_id": bs_id, "direction": direction, "inclusive": bands.inclusive}
+    for c in COLOURS[1:]:
+        row[f"c_{c}"] = bands.cuts.get(c)
+    for c in COLOURS[:4]:
+        lo_hi = bands.ranges.get(c)
+        row[f"lo_{c}"] = lo_hi[0] if lo_hi else None
+        row[f"hi_{c}"] = lo_hi[1] if lo_hi else None
+    return row
+
+
+_BANDSET_SCHEMA: dict[str, pl.DataType] = {
+    "bs_id": pl.Int32(),
+    "direction": pl.String(),
+    "inclusive": pl.Boolean(),
+    **{f"c_{c}": pl.Float64() for c in COLOURS[1:]},
+    **{f"{p}_{c}": pl.Float64() for c in COLOURS[:4] for p in ("lo", "hi")},
+}
+
+
+def _layers(items: Sequence[str], deps: Callable[[str], Sequence[str]]) -> list[list[str]]:
+    """Group ids into dependency layers (ids whose deps are not in ``items`` count as layer 0)."""
+    pending = set(items)
+    depth: dict[str, int] = {}
+
+    def d(x: str, seen: frozenset[str]) -> int:
+        if x not in pending:
+            return 0
+        if x in depth:
+            return depth[x]
+        if x in seen:
+            raise EvaluationError(f"dependency cycle through {x!r}; run `citykpi check`")
+        depth[x] = 1 + max((d(y, seen | {x}) for y in deps(x)), default=0)
+        return depth[x]
+
+    for x in items:
+        d(x, frozenset())
+    out: list[list[str]] = [[] for _ in range(max(depth.values(), default=0))]
+    for x in items:
+        out[depth[x] - 1].append(x)
+    return out
+
+
+def build_tables(
+    catalogue: Catalogue,
+    keys: dict[str, int],
+    *,
+    grain: str,
+    as_of: date,
+    area_keys: dict[str, int],
+) -> CatalogueTables:
+    """Flatten the catalogue into catalogue tables for an evaluation as of ``as_of``.
+
+    Args:
+        catalogue: the validated catalogue.
+        keys: indicator id → warehouse indicator_key.
+        grain: evaluation grain (day … year).
+        as_of: the evaluation date.
+        area_keys: area id → area_key (for per-area overrides).
+
+    Returns:
+        The catalogue tables and the dependency layers of derived indicators and indices.
+    """
+    ind_rows: list[dict[str, object]] = []
+    bs_rows: list[dict[str, object]] = []
+    ov_rows: list[dict[str, object]] = []
+    scale_rows: list[dict[str, object]] = []
+    input_rows: list[dict[str, object]] = []
+    derived: list[str] = []
+    measures: list[Indicator] = []
+    by_id = catalogue.by_id
+
+    for ind in catalogue.indicators:
+        ikey = keys[ind.id]
+        w = window(ind, grain, as_of)
+        bs_id = len(bs_rows) + 1
+        bs_rows.append(_bandset_row(bs_id, ind.direction, ind.thresholds.bands))
+        for ov in ind.thresholds.overrides:
+            ob = len(bs_rows) + 1
+            bs_rows.append(_bandset_row(ob, ind.direction, ov.bands))
+            akey = area_keys.get(ov.area) if ov.area else None
+            if ov.area and akey is None:
+                continue  # override for an area not loaded: nothing to apply it to
+            ov_rows.append({"ikey": ikey, "level": ov.level, "area_key": akey, "bs_id": ob})
+        for n, step in enumerate(ind.scale):
+            scale_rows.append(
+                {
+                    "ikey": ikey,
+                    "step": n,
+                    "upto": step.upto,
+                    "label_zh": step.label.zh,
+                    "label_en": step.label.en,
+                }
+            )
+        v = ind.value
+        series_ikey: int | None = None
+        vkind = v.kind
+        scale = 1.0
+        with_parts = False
+        if isinstance(v, Observed):
+            series_ikey = ikey
+            with_parts = v.with_parts
+            scale = v.scale
+        elif isinstance(v, FromSeries):
+            series_ikey = keys[v.input]
+        elif isinstance(v, Ratio):
+            derived.append(ind.id)
+            scale = v.scale
+            input_rows.append(
+                {"ikey": ikey, "slot": 1, "input_ikey": keys[v.numerator], "name": "numerator", "id": ind.id}
+            )
+            input_rows.append(
+                {
+                    "ikey": ikey,
+                    "slot": 2,
+                    "input_ikey": keys[v.denominator],
+                    "name": "denominator",
+                    "id": ind.id,
+                }
+            )
+        elif isinstance(v, Formula):
+            derived.append(ind.id)
+            for slot, (name, ref) in enumerate(sorted(v.inputs.items()), start=1):
+                input_rows.append(
+                    {"ikey": ikey, "slot": slot, "input_ikey": keys[ref], "name": name, "id": ind.id}
+                )
+        elif isinstance(v, Measure):
+            measures.append(ind)
+            scale = v.scale
+        where = ind.rollup.where
+        green = ind.thresholds.bands.ranges.get("green")
+        t = ind.target
+        ind_rows.append(
+            {
+                "ikey": ikey,
+                "indicator_id": ind.id,
+                "domain": ind.domain,
+                "kind": ind.kind,
+                "tier": ind.tier,
+                "unit": ind.unit,
+                "name_zh": ind.name.zh,
+                "name_en": ind.name.en,
+                "frequency": ind.frequency,
+                "vkind": vkind,
+                "series_ikey": series_ikey,
+                "rgrain": w.rgrain,
+                "cur_start": w.cur_start,
+                "cand_lo": w.cand_lo,
+                "win_lo": w.win_lo,
+                "ly_lo": w.ly_lo,
+                "ly_hi": w.ly_hi,
+                "stale_s": ind.staleness.total_seconds(),
+                "time_rollup": ind.rollup.time,
+                "where_op": where.op if where else None,
+                "where_val": where.value if where else None,
+                "area_rollup": ind.rollup.area,
+                "weight": ind.rollup.weight,
+                "with_parts": with_parts,
+                "scale": scale,
+                "direction": ind.direction,
+                "mid": (green[0] + green[1]) / 2 if green else None,
+                "basis": ind.thresholds.basis,
+                "limit_value": ind.thresholds.limit,
+                "for_periods": ind.thresholds.for_periods,
+                "change_unit": ind.change_unit,
+                "bs_id": bs_id,
+                "target_value": t.value if t else None,
+                "target_due": t.due if t else None,
+                "baseline": t.baseline if t else None,
+                "baseline_date": (t.baseline_date or date(t.due.year, 1, 1)) if t else None,
+                "target_method": t.method if t else None,
+                "lvl_city": "city" in ind.levels,
+                "lvl_district": "district" in ind.levels,
+                "lvl_street": "street" in ind.levels,
+                "decimals": ind.decimals,
+            }
+        )
+
+    layers_ids = _layers(derived, lambda i: by_id[i].inputs)
+    layer_of = {i: n + 1 for n, layer in enumerate(layers_ids) for i in layer}
+    for row in input_rows:
+        row["layer"] = layer_of.get(str(row.pop("id")), 0)
+
+    index_by_id = {x.id: x for x in catalogue.indices}
+    idx_layers = _layers(
+        [x.id for x in catalogue.indices],
+        lambda i: [c.ref for c in index_by_id[i].components if c.ref in index_by_id],
+    )
+    idx_rows: list[dict[str, object]] = []
+    comp_rows: list[dict[str, object]] = []
+    for depth, layer in enumerate(idx_layers, start=1):
+        for iid in layer:
+            x = index_by_id[iid]
+            bs_id = len(bs_rows) + 1
+            bs_rows.append(_bandset_row(bs_id, "higher_is_better", x.bands))
+            idx_rows.append(
+                {
+                    "index_id": x.id,
+                    "name_zh": x.name.zh,
+                    "name_en": x.name.en,
+                    "aggregation": x.aggregation,
+                    "cap_on_red": x.cap_on_red,
+                    "min_coverage": x.min_coverage,
+                    "bs_id": bs_id,
+                    "depth": depth,
+                    "lvl_city": "city" in x.levels,
+                    "lvl_district": "district" in x.levels,
+                    "lvl_street": "street" in x.levels,
+                }
+            )
+            for c in x.components:
+                norm = c.normalise or x.normalise
+                is_index = c.ref in index_by_id
+                comp_rows.append(
+                    {
+                        "index_id": x.id,
+                        "ref": c.ref,
+                        "ref_index": is_index,
+                        "ikey": None if is_index else keys[c.ref],
+                        "weight": c.weight,
+                        "method": norm.method,
+                        "low": norm.low,
+                        "high": norm.high,
+                    }
+                )
+
+    ind_schema = {
+        "ikey": pl.Int32(),
+        "series_ikey": pl.Int32(),
+        "cur_start": pl.Date(),
+        "cand_lo": pl.Date(),
+        "win_lo": pl.Date(),
+        "ly_lo": pl.Date(),
+        "ly_hi": pl.Date(),
+        "target_due": pl.Date(),
+        "baseline_date": pl.Date(),
+        "where_val": pl.Float64(),
+        "mid": pl.Float64(),
+        "limit_value": pl.Float64(),
+        "target_value": pl.Float64(),
+        "baseline": pl.Float64(),
+        "scale": pl.Float64(),
+        "stale_s": pl.Float64(),
+        "for_periods": pl.Int32(),
+        "decimals": pl.Int32(),
+        "bs_id": pl.Int32(),
+        "where_op": pl.String(),
+        "weight": pl.String(),
+        "target_method": pl.String(),
+    }
+    return CatalogueTables(
+        ind=pl.DataFrame(ind_rows, schema_overrides=ind_schema, infer_schema_length=None),
+        bandsets=pl.DataFrame(bs_rows, schema=_BANDSET_SCHEMA),
+        overrides=pl.DataFrame(
+            ov_rows,
+            schema={"ikey": pl.Int32(), "level": pl.String(), "area_key": pl.Int32(), "bs_id": pl.Int32()},
+        ),
+        scales=pl.DataFrame(
+            scale_rows,
+            schema={
+                "ikey": pl.Int32(),
+                "step": pl.Int32(),
+                "upto": pl.Float64(),
+                "label_zh": pl.String(),
+                "label_en": pl.String(),
+            },
+        ),
+        inputs=pl.DataFrame(
+            input_rows,
+            schema={
+                "ikey": pl.Int32(),
+                "slot": pl.Int32(),
+                "input_ikey": pl.Int32(),
+                "name": pl.String(),
+                "layer": pl.Int32(),
+            },
+        ),
+        index=pl.DataFrame(
+            idx_rows,
+            schema={
+                "index_id": pl.String(),
+                "name_zh": pl.String(),
+                "name_en": pl.String(),
+                "aggregation": pl.String(),
+                "cap_on_red": pl.Float64(),
+                "min_coverage": pl.Float64(),
+                "bs_id": pl.Int32(),
+                "depth": pl.Int32(),
+                "lvl_city": pl.Boolean(),
+                "lvl_district": pl.Boolean(),
+                "lvl_street": pl.Boolean(),
+            },
+        ),
+        components=pl.DataFrame(
+            comp_rows,
+            schema={
+                "index_id": pl.String(),
+                "ref": pl.String(),
+                "ref_index": pl.Boolean(),
+                "ikey": pl.Int32(),
+                "weight": pl.Float64(),
+                "method": pl.String(),
+                "low": pl.Float64(),
+                "high": pl.Float64(),
+            },
+        ),
+        derived_layers=[[by_id[i] for i in layer] for layer in layers_ids],
+        index_layers=[[index_by_id[i] for i in layer] for layer in idx_layers],
+        measures=measures,
+    )
+
+
+# --- expressions ------------------------------------------------------------------------------
+
+_SQL_FUNCS = {
+    "abs": "abs",
+    "round": "round",
+    "least": "least",
+    "greatest": "greatest",
+    "coalesce": "coalesce",
+    "nullif": "nullif",
+    "count": "count",
+    "count_if": "count_if",
+    "sum": "sum",
+    "avg": "avg",
+    "min": "min",
+    "max": "max",
+    "median": "median",
+}
+
+
+def render_expression(expr: ex.Expr, name_sql: Callable[[str], str]) -> str:
+    """Render a parsed (whitelisted) expression AST as DuckDB SQL; names go through ``name_sql``."""
+    r = lambda e: render_expression(e, name_sql)  # noqa: E731
+    if isinstance(expr, ex.Number):
+        return f"CAST({literal(float(expr.value))} AS DOUBLE)"
+    if isinstance(expr, ex.String):
+        return literal(expr.value)
+    if isinstance(expr, ex.Name):
+        return name_sql(expr.name)
+    if isinstance(expr, ex.Star):
+        return "*"
+    if isinstance(expr, ex.Unary):
+        return f"({expr.op}{r(expr.operand)})"
+    if isinstance(expr, ex.Binary):
+        if expr.op == "/":
+            return f"({r(expr.left)} / NULLIF({r(expr.right)}, 0))"
+        return f"({r(expr.left)} {expr.op} {r(expr.right)})"
+    if isinstance(expr, ex.Compare):
+        op = "<>" if expr.op == "!=" else expr.op
+        return f"({r(expr.left)} {op} {r(expr.right)})"
+    if isinstance(expr, ex.BoolOp):
+        joiner = f" {expr.op.upper()} "
+        return "(" + joiner.join(r(o) for o in expr.operands) + ")"
+    if isinstance(expr, ex.Not):
+        return f"(NOT {r(expr.operand)})"
+    if isinstance(expr, ex.IsNull):
+        return f"({r(expr.operand)} IS {'NOT ' if expr.negated else ''}NULL)"
+    if isinstance(expr, ex.Call):
+        if expr.func == "date_diff_hours":
+            a, b = expr.args
+            return f"(epoch({r(b)}) - epoch({r(a)})) / 3600.0"
+        if expr.func == "count" and (not expr.args or isinstance(expr.args[0], ex.Star)):
+            return "count(*)"
+        return f"{_SQL_FUNCS[expr.func]}({', '.join(r(a) for a in expr.args)})"
+    raise EvaluationError(f"cannot render expression node {type(expr).__name__}")
+
+
+# --- SQL steps ----------------------------------------------------------------------------------
+
+_BUCKET_COLS = "ikey INTEGER, area_key INTEGER, bucket DATE, v DOUBLE, sn DOUBLE, sd DOUBLE, last_period TIMESTAMP, src TINYINT"
+#: src codes: 0 observed/own data, 1 area roll-up, 2 derived
+SRC_OWN, SRC_ROLLUP, SRC_DERIVED = 0, 1, 2
+
+_TIME_VALUE = """CASE WHEN m.with_parts THEN sum(r.numerator) / NULLIF(sum(r.denominator), 0) * m.scale
+       ELSE CASE m.time_rollup
+         WHEN 'sum' THEN sum(r.value) WHEN 'mean' THEN avg(r.value) WHEN 'last' THEN arg_max(r.value, r.period)
+         WHEN 'max' THEN max(r.value) WHEN 'min' THEN min(r.value) WHEN 'count' THEN CAST(count(r.value) AS DOUBLE)
+         WHEN 'count_where' THEN CAST(count_if(CASE m.where_op
+              WHEN '<' THEN r.value < m.where_val WHEN '<=' THEN r.value <= m.where_val
+              WHEN '>' THEN r.value > m.where_val WHEN '>=' THEN r.value >= m.where_val
+              WHEN '=' THEN r.value = m.where_val WHEN '!=' THEN r.value <> m.where_val END) AS DOUBLE)
+       END END"""
+
+
+def _ranges(rows: pl.DataFrame) -> list[tuple[date, date]]:
+    """Disjoint date ranges [lo, hi) covering every indicator's read windows in ``rows``."""
+    spans: list[tuple[date, date]] = []
+    for win_lo, ly_lo, ly_hi in rows.select("win_lo", "ly_lo", "ly_hi").unique().iter_rows():
+        spans.append((win_lo, date.max))
+        spans.append((ly_lo, ly_hi))
+    spans.sort()
+    merged: list[tuple[date, date]] = []
+    for lo, hi in spans:
+        if merged and lo <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+        else:
+            merged.append((lo, hi))
+    return merged
+
+
+def bucket_sql(tables: CatalogueTables, *, as_of: date, obs: str) -> str:
+    """Step 1: observations → reporting buckets with the time roll-up applied."""
+    hi = datetime.combine(as_of + timedelta(days=1), datetime.min.time())
+    series = tables.ind.filter(pl.col("series_ikey").is_not_null())
+    scans: list[str] = []
+    for rg in GRAINS:
+        rows = series.filter(pl.col("rgrain") == rg)
+        if rows.is_empty():
+            continue
+        for lo, top in _ranges(rows):
+            top_ts = hi if top == date.max else min(hi, datetime.combine(top, datetime.min.time()))
+            scans.append(
+                f"""SELECT m.ikey, o.area_key, CAST(date_trunc('{TRUNC[rg]}', o.period) AS DATE) AS bucket,
+       o.period, o.value, o.numerator, o.denominator
+FROM {obs} o JOIN ck_ind m ON o.indicator_key = m.series_ikey
+WHERE m.rgrain = '{rg}' AND o.period >= {literal(datetime.combine(lo, datetime.min.time()))}
+  AND o.period < {literal(top_ts)}
+  AND ((o.period >= m.win_lo) OR (o.period >= m.ly_lo AND o.period < m.ly_hi))"""
+            )
+    if not scans:
+        return f"CREATE OR REPLACE TEMP TABLE t_bucket ({_BUCKET_COLS})"
+    union = "\nUNION ALL\n".join(scans)
+    return f"""CREATE OR REPLACE TEMP TABLE t_bucket AS
+WITH r AS (
+{union}
+)
+SELECT r.ikey, r.area_key, r.bucket, {_TIME_VALUE} AS v,
+       sum(r.numerator) AS sn, sum(r.denominator) AS sd, max(r.period) AS last_period, {SRC_OWN}::TINYINT AS src
+FROM r JOIN ck_ind m ON m.ikey = r.ikey
+GROUP BY r.ikey, r.area_key, r.bucket, m.with_parts, m.scale, m.time_rollup, m.where_op, m.where_val"""
+
+
+def measure_sql(
+    tables: CatalogueTables,
+    catalogue: Catalogue,
+    keys: dict[str, int],
+    *,
+    as_of: date,
+    source_table: Callable[[SourceTable], str],
+) -> str | None:
+    """Step 2: measures over raw source tables, recomputed at every ancestor level (one statement)."""
+    if not tables.measures:
+        return None
+    sources = {s.id: s for s in catalogue.sources}
+    hi = datetime.combine(as_of + timedelta(days=1), datetime.min.time())
+    parts: list[str] = []
+    for ind in tables.measures:
+        m = ind.value
+        assert isinstance(m, Measure)
+        src = sources[m.source]
+        cols = set(src.columns)
+
+        def col(name: str, _cols: set[str] = cols, _id: str = ind.id) -> str:
+            if name not in _cols:
+                raise EvaluationError(f"unknown column {name!r} in measure of {_id}")
+            return "s." + ident(name)
+
+        num = render_expression(ex.parse_expression(m.numerator, names=cols, aggregates=True), col)
+        den = (
+            render_expression(ex.parse_expression(m.denominator, names=cols, aggregates=True), col)
+            if m.denominator
+            else "1.0"
+        )
+        flt = (
+            render_expression(ex.parse_expression(m.filter, names=cols, aggregates=False), col)
+            if m.filter
+            else "TRUE"
+        )
+        w = window(ind, tables_grain(tables, keys[ind.id]), as_of)
+        tcol = "s." + ident(src.time_column)
+        parts.append(
+            f"""SELECT {keys[ind.id]} AS ikey, a.anc_key AS area_key,
+       CAST(date_trunc('{TRUNC[w.rgrain]}', {tcol}) AS DATE) AS bucket,
+       CAST({num} AS DOUBLE) AS sn, CAST({den} AS DOUBLE) AS sd, max({tcol}) AS last_period
+FROM {source_table(src)} s JOIN t_anc a ON a.area_key = s.area_key
+WHERE {flt} AND {tcol} < {literal(hi)}
+  AND ({tcol} >= {literal(datetime.combine(w.win_lo, datetime.min.time()))}
+       OR ({tcol} >= {literal(datetime.combine(w.ly_lo, datetime.min.time()))}
+           AND {tcol} < {literal(datetime.combine(w.ly_hi, datetime.min.time()))}))
+GROUP BY a.anc_key, bucket"""
+        )
+    union = "\nUNION ALL\n".join(parts)
+    return f"""INSERT INTO t_bucket
+SELECT q.ikey, q.area_key, q.bucket, q.sn / NULLIF(q.sd, 0) * m.scale AS v, q.sn, q.sd, q.last_period, {SRC_OWN}
+FROM (
+{union}
+) q JOIN ck_ind m ON m.ikey = q.ikey"""
+
+
+def tables_grain(tables: CatalogueTables, ikey: int) -> str:
+    """The reporting grain recorded for an indicator key in the catalogue tables."""
+    return str(tables.ind.filter(pl.col("ikey") == ikey).item(0, "rgrain"))
+
+
+def rollup_sql(child_level: str) -> str:
+    """Step 3: roll children at ``child_level`` up to their parents that lack data of their own."""
+    return f"""INSERT INTO t_bucket
+SELECT * FROM (
+  SELECT c.ikey, a.parent_key AS area_key, c.bucket,
+    CASE m.area_rollup
+      WHEN 'sum' THEN sum(c.v) WHEN 'mean' THEN avg(c.v) WHEN 'max' THEN max(c.v) WHEN 'min' THEN min(c.v)
+      WHEN 'worst' THEN CASE m.direction WHEN 'lower_is_better' THEN max(c.v) WHEN 'higher_is_better' THEN min(c.v)
+                        ELSE arg_max(c.v, abs(c.v - m.mid)) END
+      WHEN 'weighted_mean' THEN sum(c.v * a.population) / NULLIF(sum(CASE WHEN c.v IS NOT NULL THEN a.population END), 0)
+      WHEN 'ratio_of_sums' THEN sum(c.sn) / NULLIF(sum(c.sd), 0) * m.scale
+    END AS v,
+    sum(c.sn) AS sn, sum(c.sd) AS sd, max(c.last_period) AS last_period, {SRC_ROLLUP}::TINYINT AS src
+  FROM t_bucket c
+  JOIN t_area a ON a.area_key = c.area_key AND a.level = '{child_level}' AND a.parent_key IS NOT NULL
+  JOIN ck_ind m ON m.ikey = c.ikey
+  WHERE m.area_rollup IN ('sum', 'mean', 'max', 'min', 'worst', 'weighted_mean', 'ratio_of_sums')
+  GROUP BY c.ikey, a.parent_key, c.bucket, m.area_rollup, m.direction, m.mid, m.scale
+) q ANTI JOIN t_bucket own ON own.ikey = q.ikey AND own.area_key = q.area_key AND own.bucket = q.bucket"""
+
+
+_K_OF = """CASE m.rgrain
+  WHEN 'day' THEN date_diff('day', b.bucket, c.cb)
+  WHEN 'week' THEN date_diff('day', b.bucket, c.cb) // 7
+  WHEN 'month' THEN date_diff('month', b.bucket, c.cb)
+  WHEN 'quarter' THEN date_diff('quarter', b.bucket, c.cb)
+  ELSE date_diff('year', b.bucket, c.cb) END"""
+
+_LY_OF = """CASE m.rgrain WHEN 'week' THEN c.cb - INTERVAL 364 DAY
+  WHEN 'day' THEN c.cb - INTERVAL 1 YEAR ELSE c.cb - INTERVAL 1 YEAR END"""
+
+
+def k_index_sql() -> str:
+    """Step 4: index buckets relative to each cell's latest bucket (k = 0 current; ``ly`` marks last year)."""
+    return f"""CREATE OR REPLACE TEMP TABLE t_k AS
+WITH cur AS (
+  SELECT b.ikey, b.area_key, max(b.bucket) AS cb
+  FROM t_bucket b JOIN ck_ind m ON m.ikey = b.ikey
+  WHERE b.bucket >= m.cand_lo AND b.v IS NOT NULL
+  GROUP BY b.ikey, b.area_key
+),
+x AS (
+  SELECT b.*, {_K_OF} AS k0, b.bucket = CAST({_LY_OF} AS DATE) AS ly
+  FROM t_bucket b JOIN cur c ON c.ikey = b.ikey AND c.area_key = b.area_key
+  JOIN ck_ind m ON m.ikey = b.ikey
+  WHERE b.bucket <= c.cb
+)
+SELECT ikey, area_key, CASE WHEN k0 <= {HISTORY} THEN k0 ELSE -1 END AS k, ly,
+  bucket, v, sn, sd, last_period, src
+FROM x WHERE k0 <= {HISTORY} OR ly"""
+
+
+def derived_sql(layer_no: int, layer: Sequence[Indicator], keys: dict[str, int]) -> str:
+    """Step 5: ratios and formulas of one dependency layer, combined by area and k."""
+    branches: list[str] = []
+    for ind in layer:
+        v = ind.value
+        if isinstance(v, Formula):
+            slots = {name: n for n, name in enumerate(sorted(v.inputs), start=1)}
+            expr = ex.parse_expression(v.expression, names=set(slots), aggregates=False)
+
+            def slot_sql(name: str, _slots: dict[str, int] = slots) -> str:
+                return f"max(i.v) FILTER (WHERE f.slot = {_slots[name]})"
+
+            body = render_expression(expr, slot_sql)
+            branches.append(f"WHEN {keys[ind.id]} THEN {body}")
+    formula = ("CASE f.ikey " + " ".join(branches) + " END") if branches else "NULL"
+    return f"""INSERT INTO t_k
+SELECT f.ikey, i.area_key, i.k, i.ly, min(i.bucket) AS bucket,
+  CASE WHEN m.vkind = 'ratio'
+       THEN max(i.v) FILTER (WHERE f.slot = 1) / NULLIF(max(i.v) FILTER (WHERE f.slot = 2), 0) * m.scale
+       ELSE {formula} END AS v,
+  NULL AS sn, NULL AS sd, min(i.last_period) AS last_period, {SRC_DERIVED}::TINYINT AS src
+FROM ck_input f JOIN t_k i ON i.ikey = f.input_ikey
+JOIN ck_ind m ON m.ikey = f.ikey
+WHERE f.layer = {layer_no}
+GROUP BY f.ikey, i.area_key, i.k, i.ly, m.vkind, m.scale
+HAVING count(DISTINCT f.slot) = (SELECT count(*) FROM ck_input g WHERE g.ikey = f.ikey)"""
+
+
+def _severity(v: str, b: str) -> str:
+    """SQL severity (0–4) of value ``v`` against band-set alias ``b``; NULL when ``v`` is NULL."""
+    gt = f"(CASE WHEN {b}.inclusive THEN {v} >= {{c}} ELSE {v} > {{c}} END)"
+    lt = f"(CASE WHEN {b}.inclusive THEN {v} <= {{c}} ELSE {v} < {{c}} END)"
+    lower = " ".join(
+        f"WHEN {gt.format(c=f'{b}.c_{c}')} THEN {n}" for n, c in reversed(list(enumerate(COLOURS))) if n > 0
+    )
+    higher = " ".join(
+        f"WHEN {lt.format(c=f'{b}.c_{c}')} THEN {n}" for n, c in reversed(list(enumerate(COLOURS))) if n > 0
+    )
+    band = " ".join(f"WHEN {v} BETWEEN {b}.lo_{c} AND {b}.hi_{c} THEN {n}" for n, c in enumerate(COLOURS[:4]))
+    return f"""CASE WHEN {v} IS NULL OR isnan({v}) THEN NULL
+  WHEN {b}.direction = 'lower_is_better' THEN CASE {lower} ELSE 0 END
+  WHEN {b}.direction = 'higher_is_better' THEN CASE {higher} ELSE 0 END
+  ELSE CASE {band} ELSE 4 END END"""
+
+
+def _change(cur: str, prev: str) -> str:
+    return f"""CASE WHEN m.change_unit = 'points' THEN {cur} - {prev}
+  ELSE ({cur} - {prev}) / NULLIF(abs({prev}), 0) * 100 END"""
+
+
+def classify_sql() -> str:
+    """Step 6: basis value and colour severity of every current/history row (with overrides)."""
+    basis = f"""CASE m.basis WHEN 'absolute' THEN t.v
+  WHEN 'percent_of_target' THEN t.v / NULLIF(m.target_value, 0) * 100
+  WHEN 'percent_of_limit' THEN t.v / NULLIF(m.limit_value, 0) * 100
+  WHEN 'change_previous' THEN {_change("t.v", "p.v")}
+  WHEN 'change_last_year' THEN {_change("t.v", "y.v")} END"""
+    return f"""CREATE OR REPLACE TEMP TABLE t_cls AS
+WITH b AS (
+  SELECT t.ikey, t.area_key, t.k, t.bucket, t.v, t.last_period, t.src, {basis} AS bv,
+         coalesce(oa.bs_id, ol.bs_id, m.bs_id) AS bs_id
+  FROM t_k t JOIN ck_ind m ON m.ikey = t.ikey
+  JOIN t_area a ON a.area_key = t.area_key
+  LEFT JOIN t_k p ON p.ikey = t.ikey AND p.area_key = t.area_key AND p.k = t.k + 1
+  LEFT JOIN t_k y ON y.ikey = t.ikey AND y.area_key = t.area_key AND y.ly AND t.k = 0
+  LEFT JOIN ck_override oa ON oa.ikey = t.ikey AND oa.area_key = t.area_key
+  LEFT JOIN ck_override ol ON ol.ikey = t.ikey AND ol.area_key IS NULL AND ol.level = a.level
+  WHERE t.k >= 0
+)
+SELECT b.*, {_severity("b.bv", "bs")} AS sev
+FROM b JOIN ck_bandset bs ON bs.bs_id = b.bs_id"""
+
+
+def cells_sql(*, as_of: date, level_filter: Sequence[str] | None, area_filter: Sequence[int] | None) -> str:
+    """Step 7: one row per indicator × area at its declared levels, with status and explanation."""
+    end = literal(datetime.combine(as_of + timedelta(days=1), datetime.min.time()))
+    as_of_lit = literal(as_of)
+    lv = ""
+    if level_filter:
+        lv = " AND a.level IN (" + ", ".join(literal(x) for x in level_filter) + ")"
+    af = ""
+    if area_filter:
+        af = " AND a.area_key IN (" + ", ".join(str(int(x)) for x in area_filter) + ")"
+    colour_names = "['green', 'blue', 'yellow', 'orange', 'red']"
+    return f"""CREATE OR REPLACE TEMP TABLE t_cells AS
+WITH grid AS (
+  SELECT m.ikey, a.area_key, a.level FROM ck_ind m JOIN t_area a
+    ON (a.level = 'city' AND m.lvl_city) OR (a.level = 'district' AND m.lvl_district)
+       OR (a.level = 'street' AND m.lvl_street)
+  WHERE TRUE{lv}{af}
+),
+hist AS (
+  SELECT c.ikey, c.area_key,
+    any_value(c.sev) FILTER (WHERE c.k = 0) AS sev0,
+    any_value(c.bv) FILTER (WHERE c.k = 0) AS bv0,
+    any_value(c.bs_id) FILTER (WHERE c.k = 0) AS bs_id,
+    list(c.sev ORDER BY c.k) FILTER (WHERE c.k < m.for_periods) AS persist_list,
+    count(*) FILTER (WHERE c.k < m.for_periods AND c.sev IS NOT NULL) AS persist_n,
+    min(c.sev) FILTER (WHERE c.k < m.for_periods) AS persist_sev,
+    list(c.sev ORDER BY c.k) AS sev_list,
+    list(c.k ORDER BY c.k) AS k_list
+  FROM t_cls c JOIN ck_ind m ON m.ikey = c.ikey
+  WHERE c.k >= 0
+  GROUP BY c.ikey, c.area_key
+),
+vals AS (
+  SELECT t.ikey, t.area_key,
+    any_value(t.v) FILTER (WHERE t.k = 0) AS v0,
+    any_value(t.bucket) FILTER (WHERE t.k = 0) AS bucket0,
+    any_value(t.last_period) FILTER (WHERE t.k = 0) AS last0,
+    any_value(t.src) FILTER (WHERE t.k = 0) AS src0,
+    any_value(t.v) FILTER (WHERE t.k = 1) AS v1,
+    any_value(t.v) FILTER (WHERE t.k = 7 AND m.rgrain = 'day') AS v7,
+    any_value(t.v) FILTER (WHERE t.ly) AS vly
+  FROM t_k t JOIN ck_ind m ON m.ikey = t.ikey GROUP BY t.ikey, t.area_key
+),
+j AS (
+  SELECT g.ikey, g.area_key, g.level, m.* EXCLUDE (ikey), v.v0, v.bucket0, v.last0, v.src0, v.v1, v.v7, v.vly,
+    h.sev0, h.bv0, h.bs_id AS cell_bs, h.persist_n, h.persist_sev, h.sev_list, h.k_list,
+    CASE WHEN v.v0 IS NULL THEN NULL
+      WHEN m.for_periods > 1 THEN CASE WHEN h.persist_n = m.for_periods THEN h.persist_sev ELSE 0 END
+      ELSE h.sev0 END AS sev,
+    CASE WHEN v.last0 IS NULL THEN NULL ELSE
+      CASE m.frequency WHEN 'realtime' THEN v.last0 WHEN 'hourly' THEN v.last0 + INTERVAL 1 HOUR
+        WHEN 'daily' THEN v.last0 + INTERVAL 1 DAY WHEN 'weekly' THEN v.last0 + INTERVAL 7 DAY
+        WHEN 'monthly' THEN v.last0 + INTERVAL 1 MONTH WHEN 'quarterly' THEN v.last0 + INTERVAL 3 MONTH
+        ELSE v.last0 + INTERVAL 1 YEAR END END AS data_end
+  FROM grid g JOIN ck_ind m ON m.ikey = g.ikey
+  LEFT JOIN vals v ON v.ikey = g.ikey AND v.area_key = g.area_key
+  LEFT JOIN hist h ON h.ikey = g.ikey AND h.area_key = g.area_key
+),
+s AS (
+  SELECT j.*,
+    CASE WHEN j.v0 IS NULL THEN 'no_data'
+      WHEN epoch({end}) - epoch(j.data_end) > j.stale_s THEN 'stale'
+      WHEN j.sev IS NULL THEN 'not_applicable'
+      ELSE {colour_names}[j.sev + 1] END AS status,
+    CASE WHEN j.v0 IS NULL OR j.sev0 IS NULL THEN NULL ELSE
+      coalesce(list_position(list_transform(range(len(j.sev_list)),
+        lambda i: j.sev_list[i + 1] IS DISTINCT FROM j.sev0 OR j.k_list[i + 1] <> i), true) - 1, len(j.sev_list))
+    END AS streak,
+    CASE j.rgrain WHEN 'day' THEN j.bucket0 WHEN 'week' THEN j.bucket0 + 6
+      WHEN 'month' THEN CAST(j.bucket0 + INTERVAL 1 MONTH AS DATE) - 1
+      WHEN 'quarter' THEN CAST(j.bucket0 + INTERVAL 3 MONTH AS DATE) - 1
+      ELSE CAST(j.bucket0 + INTERVAL 1 YEAR AS DATE) - 1 END AS period_end
+  FROM j
+)
+SELECT s.ikey, s.area_key, s.level, s.bucket0 AS period_start, s.period_end, s.v0 AS value, s.bv0 AS basis_value,
+  s.status, CASE WHEN s.status IN ('green', 'blue', 'yellow', 'orange', 'red') THEN s.sev END::TINYINT AS severity,
+  s.v1 AS previous_value,
+  CASE WHEN s.change_unit = 'points' THEN s.v0 - s.v1 ELSE (s.v0 - s.v1) / NULLIF(abs(s.v1), 0) * 100 END AS change_previous,
+  s.v7 AS week_ago_value,
+  CASE WHEN s.change_unit = 'points' THEN s.v0 - s.v7 ELSE (s.v0 - s.v7) / NULLIF(abs(s.v7), 0) * 100 END AS change_week_ago,
+  s.vly AS last_year_value,
+  CASE WHEN s.change_unit = 'points' THEN s.v0 - s.vly ELSE (s.v0 - s.vly) / NULLIF(abs(s.vly), 0) * 100 END AS change_last_year,
+  s.change_unit, s.streak::INTEGER AS streak, s.last0 AS last_period, s.cell_bs AS bs_id,
+  s.target_value, s.target_due,
+  CASE WHEN s.target_value IS NULL OR s.v0 IS NULL THEN NULL
+    WHEN s.direction = 'lower_is_better' THEN
+      CASE WHEN s.baseline IS NOT NULL AND s.baseline <> s.target_value
+           THEN (s.baseline - s.v0) / (s.baseline - s.target_value) ELSE s.target_value / NULLIF(s.v0, 0) END
+    ELSE CASE WHEN s.target_method = 'end_value' AND s.baseline IS NOT NULL AND s.baseline <> s.target_value
+           THEN (s.v0 - s.baseline) / (s.target_value - s.baseline) ELSE s.v0 / NULLIF(s.target_value, 0) END
+  END AS attainment,
+  CASE WHEN s.target_value IS NULL THEN NULL
+    ELSE greatest(0.0, least(1.0, date_diff('day', s.baseline_date, {as_of_lit})
+         / greatest(1, date_diff('day', s.baseline_date, s.target_due))::DOUBLE)) END AS expected_progress,
+  CASE WHEN s.src0 = {SRC_DERIVED} THEN 'derived' WHEN s.src0 = {SRC_ROLLUP} THEN 'rollup'
+       WHEN s.src0 IS NULL THEN NULL ELSE 'observed' END AS source
+FROM s"""
+
+
+def _num(x: str) -> str:
+    """SQL text of a number for explanations: integers plainly, others rounded to the indicator's decimals."""
+    return (
+        f"CASE WHEN {x} IS NULL THEN '?' WHEN {x} = round({x}) AND abs({x}) < 1e15 "
+        f"THEN CAST(CAST({x} AS BIGINT) AS VARCHAR) ELSE CAST(round({x}, m.decimals) AS VARCHAR) END"
+    )
+
+
+def explain_sql() -> str:
+    """Step 7b: add target status, own-scale labels and the one-line explanation."""
+    first_cut = "coalesce(bs.c_blue, bs.c_yellow, bs.c_orange, bs.c_red)"
+    first_colour = """CASE WHEN bs.c_blue IS NOT NULL THEN 'blue' WHEN bs.c_yellow IS NOT NULL THEN 'yellow'
+        WHEN bs.c_orange IS NOT NULL THEN 'orange' ELSE 'red' END"""
+    crossed = "CASE c.severity WHEN 1 THEN bs.c_blue WHEN 2 THEN bs.c_yellow WHEN 3 THEN bs.c_orange ELSE bs.c_red END"
+    worse_op = """CASE WHEN m.direction = 'lower_is_better' THEN CASE WHEN bs.inclusive THEN ' ≥ ' ELSE ' > ' END
+        ELSE CASE WHEN bs.inclusive THEN ' ≤ ' ELSE ' < ' END END"""
+    better_op = """CASE WHEN m.direction = 'lower_is_better' THEN CASE WHEN bs.inclusive THEN ' < ' ELSE ' ≤ ' END
+        ELSE CASE WHEN bs.inclusive THEN ' > ' ELSE ' ≥ ' END END"""
+    side = """CASE WHEN m.direction = 'lower_is_better' THEN CASE WHEN bs.inclusive THEN ' from ' ELSE ' above ' END
+        ELSE CASE WHEN bs.inclusive THEN ' at or below ' ELSE ' below ' END END"""
+    what = """CASE m.basis WHEN 'absolute' THEN CASE WHEN m.unit = '' THEN '' ELSE ' ' || m.unit END
+        WHEN 'percent_of_target' THEN '% of target' WHEN 'percent_of_limit' THEN '% of limit'
+        WHEN 'change_previous' THEN CASE WHEN m.change_unit = 'points' THEN ' pts' ELSE '%' END || ' vs previous'
+        ELSE CASE WHEN m.change_unit = 'points' THEN ' pts' ELSE '%' END || ' vs last year' END"""
+    bv = "c.basis_value"
+    directional = f"""CASE WHEN c.severity = 0 THEN 'green: ' || {_num(bv)} || {what} ||
+          coalesce({better_op} || {_num(first_cut)} || ' (' || {first_colour} || {side} || {_num(first_cut)} || ')', '')
+        ELSE c.status || ': ' || {_num(bv)} || {what} || {worse_op} || {_num(crossed)}
+          || ' (' || c.status || {side} || {_num(crossed)} || ')' END"""
+    band = f"""CASE WHEN c.severity = 0 THEN 'green: ' || {_num(bv)} || {what} || ' within '
+          || {_num("bs.lo_green")} || '–' || {_num("bs.hi_green")}
+        ELSE c.status || ': ' || {_num(bv)} || {what} || ' outside the green range '
+          || {_num("bs.lo_green")} || '–' || {_num("bs.hi_green")} END"""
+    persist = """CASE WHEN m.for_periods > 1 AND c.severity > 0 THEN ' for ' || m.for_periods || ' ' ||
+        CASE m.rgrain WHEN 'day' THEN 'days' ELSE m.rgrain || 's' END || ' running' ELSE '' END"""
+    stale = f"""'stale: latest value ' || {_num("c.value")} || {what} || ' from ' || strftime(c.last_period, '%Y-%m-%d %H:%M')
+        || ', older than ' || CASE WHEN m.stale_s % 86400 = 0 THEN (m.stale_s // 86400)::BIGINT || 'd'
+           ELSE (m.stale_s // 3600)::BIGINT || 'h' END"""
+    return f"""CREATE OR REPLACE TEMP TABLE t_cells2 AS
+WITH lab AS (
+  SELECT c.ikey, c.area_key, arg_min(s.label_zh, s.step) AS label_zh, arg_min(s.label_en, s.step) AS label_en
+  FROM t_cells c JOIN ck_scale s ON s.ikey = c.ikey AND (s.upto IS NULL OR c.value <= s.upto)
+  GROUP BY c.ikey, c.area_key
+)
+SELECT c.*,
+  CASE WHEN c.target_value IS NULL OR c.attainment IS NULL THEN NULL
+    WHEN c.attainment >= 1 THEN 'achieved'
+    WHEN c.expected_progress >= 1 THEN 'missed'
+    WHEN c.attainment >= c.expected_progress THEN 'on_track' ELSE 'behind' END AS target_status,
+  lab.label_zh AS band_label, lab.label_en AS band_label_en,
+  CASE c.status
+    WHEN 'no_data' THEN 'no_data: no value within the look-back window'
+    WHEN 'stale' THEN {stale}
+    WHEN 'not_applicable' THEN 'not_applicable: ' || CASE WHEN m.basis LIKE 'change%' THEN 'no period to compare with'
+         WHEN m.basis = 'percent_of_target' THEN 'no target' ELSE 'the basis cannot be computed' END
+    ELSE CASE WHEN m.direction = 'band' THEN {band} ELSE {directional} END || {persist}
+  END AS explanation
+FROM t_cells c JOIN ck_ind m ON m.ikey = c.ikey LEFT JOIN ck_bandset bs ON bs.bs_id = c.bs_id
+LEFT JOIN lab ON lab.ikey = c.ikey AND lab.area_key = c.area_key"""
+
+
+def index_sql(depth: int) -> str:
+    """Step 8: composite indices of one nesting depth (components: indicators and shallower indices)."""
+    norm = """CASE p.method
+      WHEN 'colour_score' THEN CASE p.severity WHEN 0 THEN 100.0 WHEN 1 THEN 80.0 WHEN 2 THEN 60.0 WHEN 3 THEN 40.0 WHEN 4 THEN 20.0 END
+      WHEN 'goalposts' THEN greatest(0.0, least(100.0, (p.value - p.low) / NULLIF(p.high - p.low, 0) * 100))
+      WHEN 'distance_to_target' THEN CASE WHEN p.direction = 'lower_is_better'
+            THEN least(100.0, p.target_value / NULLIF(p.value, 0) * 100)
+            ELSE least(100.0, p.value / NULLIF(p.target_value, 0) * 100) END
+      WHEN 'min_max' THEN CASE WHEN p.vmax = p.vmin THEN 100.0 WHEN p.direction = 'lower_is_better'
+            THEN (p.vmax - p.value) / (p.vmax - p.vmin) * 100 ELSE (p.value - p.vmin) / (p.vmax - p.vmin) * 100 END
+      WHEN 'z_score' THEN greatest(0.0, least(100.0, 50 + 10 * CASE WHEN p.direction = 'lower_is_better'
+            THEN -(p.value - p.vmean) ELSE (p.value - p.vmean) END / NULLIF(p.vsd, 0)))
+    END"""
+    return f"""INSERT INTO t_index
+WITH comp AS (
+  SELECT k.index_id, k.weight, k.method, k.low, k.high, c.area_key, c.level, c.value, c.severity,
+         m.direction, m.target_value, m.tier,
+         min(c.value) OVER w AS vmin, max(c.value) OVER w AS vmax, avg(c.value) OVER w AS vmean,
+         stddev_pop(c.value) OVER w AS vsd
+  FROM ck_component k JOIN ck_index x ON x.index_id = k.index_id AND x.depth = {depth}
+  JOIN t_cells2 c ON c.ikey = k.ikey AND NOT k.ref_index
+  JOIN ck_ind m ON m.ikey = c.ikey
+  WINDOW w AS (PARTITION BY k.index_id, k.ikey, c.level)
+  UNION ALL
+  SELECT k.index_id, k.weight, 'raw' AS method, NULL, NULL, i.area_key, i.level, i.score, i.severity,
+         'higher_is_better', NULL, 'guidance', NULL, NULL, NULL, NULL
+  FROM ck_component k JOIN ck_index x ON x.index_id = k.index_id AND x.depth = {depth}
+  JOIN t_index i ON i.index_id = k.ref AND k.ref_index
+),
+scored AS (
+  SELECT p.*, CASE WHEN p.method = 'raw' THEN p.value ELSE {norm} END AS s FROM comp p
+),
+agg AS (
+  SELECT s.index_id, s.area_key, any_value(s.level) AS level,
+    sum(s.weight) FILTER (WHERE s.s IS NOT NULL) AS w_used,
+    count(*) FILTER (WHERE s.s IS NOT NULL) AS n_used,
+    sum(s.weight * s.s) FILTER (WHERE s.s IS NOT NULL) AS ws,
+    sum(s.weight * ln(greatest(s.s, 1.0))) FILTER (WHERE s.s IS NOT NULL) AS wl,
+    bool_or(s.tier = 'bottom_line' AND s.severity = 4) AS red_bottom_line
+  FROM scored s GROUP BY s.index_id, s.area_key
+),
+tot AS (SELECT index_id, sum(weight) AS w_total, count(*) AS n_total FROM ck_component GROUP BY index_id)
+SELECT a.index_id, a.area_key, a.level,
+  CASE WHEN coalesce(a.w_used, 0) / t.w_total < x.min_coverage THEN NULL
+    WHEN x.cap_on_red IS NOT NULL AND a.red_bottom_line
+      THEN least(x.cap_on_red, CASE x.aggregation WHEN 'geometric' THEN exp(a.wl / a.w_used) ELSE a.ws / a.w_used END)
+    ELSE CASE x.aggregation WHEN 'geometric' THEN exp(a.wl / a.w_used) ELSE a.ws / a.w_used END END AS score,
+  coalesce(a.w_used, 0) / t.w_total AS coverage,
+  coalesce(x.cap_on_red IS NOT NULL AND a.red_bottom_line AND
+    (CASE x.aggregation WHEN 'geometric' THEN exp(a.wl / a.w_used) ELSE a.ws / a.w_used END) > x.cap_on_red, false) AS capped,
+  a.n_used::INTEGER AS components_used, t.n_total::INTEGER AS components_total, x.bs_id
+FROM agg a JOIN ck_index x ON x.index_id = a.index_id JOIN tot t ON t.index_id = a.index_id
+WHERE (a.level = 'city' AND x.lvl_city) OR (a.level = 'district' AND x.lvl_district) OR (a.level = 'street' AND x.lvl_street)"""
+
+
+def index_table_sql() -> str:
+    """The empty index result table."""
+    return """CREATE OR REPLACE TEMP TABLE t_index (index_id TEXT, area_key INTEGER, level TEXT, score DOUBLE,
+  coverage DOUBLE, capped BOOLEAN, components_used INTEGER, components_total INTEGER, bs_id INTEGER,
+  severity TINYINT)"""
+
+
+def index_severity_sql() -> str:
+    """Colour the index scores of the last inserted layer (score is higher_is_better)."""
+    return f"""UPDATE t_index SET severity = ({_severity("t_index.score", "bs")})
+FROM ck_bandset bs WHERE bs.bs_id = t_index.bs_id AND t_index.severity IS NULL AND t_index.score IS NOT NULL"""
+
+
+def area_tables_sql() -> list[str]:
+    """Areas and their ancestry (self, parent, grandparent) as temp tables."""
+    return [
+        """CREATE OR REPLACE TEMP TABLE t_area AS
+SELECT area_key, area_id, name, name_en, level, parent_key, coalesce(population, 0) AS population FROM areas""",
+        """CREATE OR REPLACE TEMP TABLE t_anc AS
+SELECT area_key, area_key AS anc_key FROM t_area
+UNION ALL SELECT area_key, parent_key FROM t_area WHERE parent_key IS NOT NULL
+UNION ALL SELECT a.area_key, p.parent_key FROM t_area a JOIN t_area p ON p.area_key = a.parent_key
+  WHERE p.parent_key IS NOT NULL""",
+    ]
+
+
+def observation_source(as_ingested_batch: int | None) -> tuple[str, str | None]:
+    """The relation to read observations from, and the SQL creating it when replaying ingests.
+
+    Normally the ``observations`` table itself. With ``as_ingested_batch`` (the last batch visible
+    at the replayed moment) a temp view restores what was known then: rows of visible batches,
+    including rows later superseded by a batch that was not yet visible.
+    """
+    if as_ingested_batch is None:
+        return "observations", None
+    b = int(as_ingested_batch)
+    sql = f"""CREATE OR REPLACE TEMP VIEW t_obs AS
+SELECT indicator_key, area_key, period, value, numerator, denominator, batch_id FROM observations WHERE batch_id <= {b}
+UNION ALL
+SELECT indicator_key, area_key, period, value, numerator, denominator, batch_id FROM observations_superseded
+WHERE batch_id <= {b} AND superseded_by > {b}"""
+    return "t_obs", sql

@@ -1,0 +1,191 @@
+"""Persisted evaluation runs: record, list, load and diff scorecards."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import date, datetime
+
+import polars as pl
+
+from citykpi.catalogue.model import Catalogue
+from citykpi.engine.scorecard import CELL_SCHEMA, INDEX_SCHEMA, Scorecard, empty_frame
+from citykpi.errors import UsageError
+from citykpi.warehouse.connection import Warehouse
+
+#: Columns of :func:`diff_runs`.
+DIFF_SCHEMA: Mapping[str, pl.DataType] = {
+    "indicator_id": pl.String(),
+    "area_id": pl.String(),
+    "status_from": pl.String(),
+    "status_to": pl.String(),
+    "value_from": pl.Float64(),
+    "value_to": pl.Float64(),
+    "change": pl.String(),
+}
+
+
+def persist_run(wh: Warehouse, scorecard: Scorecard, *, options: Mapping[str, object]) -> Scorecard:
+    """Record the scorecard just evaluated on ``wh.con`` (temp tables t_cells2/t_index) as a run.
+
+    One transaction: the run row, its cells and its index scores appear together or not at all.
+    """
+    con = wh.con
+    counts = json.dumps(scorecard.counts(), sort_keys=True)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        row = con.execute("SELECT coalesce(max(run_id), 0) + 1 FROM runs").fetchone()
+        run_id = int(row[0]) if row else 1
+        con.execute(
+            "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                run_id,
+                scorecard.generated_at or datetime.now(),
+                scorecard.as_of,
+                scorecard.grain,
+                scorecard.catalogue_hash,
+                json.dumps(options, default=str, sort_keys=True),
+                scorecard.meta.get("max_batch_id"),
+                scorecard.cells.height,
+                counts,
+            ],
+        )
+        con.execute(
+            "INSERT INTO run_cells SELECT ?, ikey, area_key, value, status, severity FROM t_cells2", [run_id]
+        )
+        con.execute(
+            """INSERT INTO run_indices SELECT ?, index_id, area_key, score,
+                 CASE WHEN score IS NULL THEN 'no_data' ELSE ['green','blue','yellow','orange','red'][severity + 1] END,
+                 coverage FROM t_index""",
+            [run_id],
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return replace(scorecard, run_id=run_id)
+
+
+def list_runs(wh: Warehouse, limit: int = 50) -> pl.DataFrame:
+    """The most recent runs: run_id, created_at, as_of, grain, catalogue_hash, cells, counts (JSON)."""
+    return wh.con.sql(
+        """SELECT run_id, created_at, as_of, grain, catalogue_hash, max_batch_id, cells, counts
+           FROM runs ORDER BY run_id DESC LIMIT ?""",
+        params=[limit],
+    ).pl()
+
+
+def resolve_run(wh: Warehouse, ref: str) -> int:
+    """A run id from a reference: a number, ``latest``, ``previous``, or a date (latest run for it)."""
+    ref = ref.strip()
+    if ref.isdigit():
+        row = wh.con.execute("SELECT run_id FROM runs WHERE run_id = ?", [int(ref)]).fetchone()
+        if not row:
+            raise UsageError(f"no run {ref}", hint="list runs with `citykpi runs list`")
+        return int(row[0])
+    if ref in ("latest", "previous"):
+        rows = wh.con.execute("SELECT run_id FROM runs ORDER BY run_id DESC LIMIT 2").fetchall()
+        n = 0 if ref == "latest" else 1
+        if len(rows) <= n:
+            raise UsageError(
+                f"there is no {ref} run", hint="evaluate first: `citykpi evaluate` records a run each time"
+            )
+        return int(rows[n][0])
+    try:
+        day = date.fromisoformat(ref)
+    except ValueError:
+        raise UsageError(f"{ref!r} is not a run id, 'latest', 'previous' or a date (YYYY-MM-DD)") from None
+    row = wh.con.execute("SELECT max(run_id) FROM runs WHERE as_of = ?", [day]).fetchone()
+    if not row or row[0] is None:
+        raise UsageError(f"no run for {day}", hint=f"evaluate it: `citykpi evaluate --date {day}`")
+    return int(row[0])
+
+
+def load_run(wh: Warehouse, run_id: int, catalogue: Catalogue | None = None) -> Scorecard:
+    """A persisted run as a Scorecard (labels from ``catalogue`` when given; explanations are not stored)."""
+    con = wh.con
+    head = con.execute(
+        "SELECT as_of, grain, catalogue_hash, created_at, max_batch_id FROM runs WHERE run_id = ?", [run_id]
+    ).fetchone()
+    if not head:
+        raise UsageError(f"no run {run_id}", hint="list runs with `citykpi runs list`")
+    raw = con.sql(
+        """SELECT k.indicator_id, a.area_id, a.level, a.name AS area_name_zh, a.name_en AS area_name_en,
+                  c.value, c.status, c.severity
+           FROM run_cells c JOIN indicator_keys k ON k.indicator_key = c.indicator_key
+           JOIN areas a ON a.area_key = c.area_key WHERE c.run_id = ?
+           ORDER BY k.indicator_id, a.level, a.area_id""",
+        params=[run_id],
+    ).pl()
+    if catalogue is not None and raw.height:
+        labels = pl.DataFrame(
+            {
+                "indicator_id": [i.id for i in catalogue.indicators],
+                "domain": [i.domain for i in catalogue.indicators],
+                "kind": [i.kind for i in catalogue.indicators],
+                "tier": [i.tier for i in catalogue.indicators],
+                "unit": [i.unit for i in catalogue.indicators],
+                "name_zh": [i.name.zh for i in catalogue.indicators],
+                "name_en": [i.name.en for i in catalogue.indicators],
+            }
+        )
+        raw = raw.join(labels, on="indicator_id", how="left")
+    cells = empty_frame(CELL_SCHEMA)
+    if raw.height:
+        cells = raw.select(
+            [
+                (pl.col(n) if n in raw.columns else pl.lit(None)).cast(t).alias(n)
+                for n, t in CELL_SCHEMA.items()
+            ]
+        )
+    idx = con.sql(
+        """SELECT i.index_id, a.area_id, a.level, a.name AS area_name_zh, a.name_en AS area_name_en,
+                  i.score, i.status, i.coverage
+           FROM run_indices i JOIN areas a ON a.area_key = i.area_key WHERE i.run_id = ?
+           ORDER BY i.index_id, a.level, a.area_id""",
+        params=[run_id],
+    ).pl()
+    indices = empty_frame(INDEX_SCHEMA)
+    if idx.height:
+        indices = idx.select(
+            [
+                (pl.col(n) if n in idx.columns else pl.lit(None)).cast(t).alias(n)
+                for n, t in INDEX_SCHEMA.items()
+            ]
+        )
+    return Scorecard(
+        as_of=head[0],
+        grain=str(head[1]),
+        cells=cells,
+        indices=indices,
+        catalogue_hash=str(head[2] or ""),
+        run_id=run_id,
+        generated_at=head[3],
+        meta={"max_batch_id": head[4], "loaded_from_run": True},
+    )
+
+
+def diff_runs(wh: Warehouse, run_from: int, run_to: int) -> pl.DataFrame:
+    """Cells whose status changed between two runs (``change``: newly_red, recovered, worse, better, new, gone)."""
+    df = wh.con.sql(
+        """WITH a AS (SELECT * FROM run_cells WHERE run_id = ?), b AS (SELECT * FROM run_cells WHERE run_id = ?)
+        SELECT k.indicator_id, ar.area_id, a.status AS status_from, b.status AS status_to,
+               a.value AS value_from, b.value AS value_to,
+               CASE WHEN a.status IS NULL THEN 'new' WHEN b.status IS NULL THEN 'gone'
+                    WHEN b.status = 'red' THEN 'newly_red'
+                    WHEN a.status IN ('red', 'orange') AND b.severity IS NOT NULL AND b.severity <= 1 THEN 'recovered'
+                    WHEN b.severity > a.severity THEN 'worse'
+                    WHEN b.severity < a.severity THEN 'better'
+                    ELSE 'changed' END AS change
+        FROM a FULL OUTER JOIN b ON a.indicator_key = b.indicator_key AND a.area_key = b.area_key
+        JOIN indicator_keys k ON k.indicator_key = coalesce(a.indicator_key, b.indicator_key)
+        JOIN areas ar ON ar.area_key = coalesce(a.area_key, b.area_key)
+        WHERE a.status IS DISTINCT FROM b.status
+        ORDER BY CASE change WHEN 'newly_red' THEN 0 WHEN 'worse' THEN 1 WHEN 'recovered' THEN 2
+                 WHEN 'better' THEN 3 ELSE 4 END, k.indicator_id, ar.area_id""",
+        params=[run_from, run_to],
+    ).pl()
+    if df.is_empty():
+        return empty_frame(DIFF_SCHEMA)
+    return df.select([pl.col(n).cast(t) for n, t in DIFF_SCHEMA.items()])
