@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date
+from datetime import date, timedelta
 
 import polars as pl
 
@@ -178,6 +178,27 @@ def fmt_number(value: float | None, decimals: int = 1) -> str:
     if float(value).is_integer() and abs(value) >= 1000:
         return f"{value:,.0f}"
     return f"{value:,.{decimals}f}"
+
+
+def fmt_cut(value: float | None) -> str:
+    """A cut point without needless decimals: 50, 0.3, 1,200."""
+    if value is None:
+        return "…"
+    if float(value).is_integer():
+        return f"{value:,.0f}"
+    return f"{value:,.6g}"
+
+
+def fmt_duration(delta: timedelta) -> str:
+    """A staleness window as '2d', '36h', '1w', '90m'."""
+    minutes = int(delta.total_seconds() // 60)
+    if minutes % (7 * 24 * 60) == 0 and minutes:
+        return f"{minutes // (7 * 24 * 60)}w"
+    if minutes % (24 * 60) == 0 and minutes:
+        return f"{minutes // (24 * 60)}d"
+    if minutes % 60 == 0 and minutes:
+        return f"{minutes // 60}h"
+    return f"{minutes}m"
 
 
 def fmt_value(value: float | None, unit: str | None, decimals: int = 1) -> str:

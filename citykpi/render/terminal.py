@@ -23,6 +23,8 @@ from citykpi.catalogue.model import SEVERITY, STATUSES, BandSet, Indicator
 from citykpi.engine.scorecard import Scorecard
 from citykpi.render.format import (
     fmt_change,
+    fmt_cut,
+    fmt_duration,
     fmt_number,
     fmt_percent,
     fmt_target,
@@ -241,17 +243,22 @@ def bands_table(indicator: Indicator, lang: str = "zh") -> Table:
     if indicator.scale:
         lower: float | None = None
         for step in indicator.scale:
-            upto = "…" if step.upto is None else fmt_number(step.upto, indicator.decimals)
-            low = "" if lower is None else f"> {fmt_number(lower, indicator.decimals)} "
-            table.add_row(status_cell(step.colour, lang), f"{step.label.pick(lang)}: {low}≤ {upto}".strip())
+            parts = []
+            if lower is not None:
+                parts.append(f"> {fmt_cut(lower)}")
+            if step.upto is not None:
+                parts.append(f"≤ {fmt_cut(step.upto)}")
+            table.add_row(status_cell(step.colour, lang), f"{step.label.pick(lang)}: {' '.join(parts)}")
             lower = step.upto
     else:
-        for colour, rule in describe_bands(th.bands, indicator.direction, indicator.decimals):
+        for colour, rule in describe_bands(th.bands, indicator.direction):
             table.add_row(status_cell(colour, lang), rule + basis)
     for ov in th.overrides:
         where = f"area {ov.area}" if ov.area else f"level {ov.level}"
         rules = "; ".join(
-            f"{c}: {r}" for c, r in describe_bands(ov.bands, indicator.direction, indicator.decimals)
+            f"{c}: {r}"
+            for c, r in describe_bands(ov.bands, indicator.direction)
+            if not r.startswith("better")
         )
         table.add_row(Text("override", style="italic"), f"{where}: {rules}")
     if th.for_periods > 1:
@@ -261,32 +268,36 @@ def bands_table(indicator: Indicator, lang: str = "zh") -> Table:
     return table
 
 
-def describe_bands(bands: BandSet, direction: str, decimals: int = 1) -> list[tuple[str, str]]:
+def describe_bands(bands: BandSet, direction: str) -> list[tuple[str, str]]:
     """(colour, human rule) pairs, e.g. ('red', 'above 200') or ('green', 'within [0.3, 2]')."""
     out: list[tuple[str, str]] = []
     if direction == "band" or bands.ranges:
         for colour, (low, high) in sorted(bands.ranges.items(), key=lambda kv: SEVERITY[kv[0]]):
-            out.append((colour, f"within [{fmt_number(low, decimals)}, {fmt_number(high, decimals)}]"))
+            out.append((colour, f"within [{fmt_cut(low)}, {fmt_cut(high)}]"))
         out.append(("red", "outside every range"))
         return out
     worse = "above" if direction == "lower_is_better" else "below"
     if bands.inclusive:
         worse = "from" if direction == "lower_is_better" else "at or below"
     for colour, cut in sorted(bands.cuts.items(), key=lambda kv: SEVERITY[kv[0]]):
-        out.append((colour, f"{worse} {fmt_number(cut, decimals)}"))
+        out.append((colour, f"{worse} {fmt_cut(cut)}"))
     if bands.cuts:
         out.insert(0, ("green", "better than every cut"))
     return out
 
 
 def vertical_chart(values: Sequence[float | None], height: int = 6) -> list[str]:
-    """A block chart of a series, ``height`` rows tall, one column per value (eighth-block precision)."""
+    """A block chart of a series between its min and max, ``height`` rows, one column per value."""
     present = [v for v in values if v is not None and not math.isnan(v)]
     if not present:
         return []
-    low, high = min(min(present), 0.0), max(present)
+    low, high = min(present), max(present)
     span = (high - low) or 1.0
-    eighths = [None if v is None or math.isnan(v) else round((v - low) / span * height * 8) for v in values]
+    # the minimum still gets a sliver so that a value is never drawn as a gap
+    eighths = [
+        None if v is None or math.isnan(v) else max(1, round((v - low) / span * (height * 8 - 1)) + 1)
+        for v in values
+    ]
     rows = []
     for r in range(height - 1, -1, -1):
         line = []
@@ -321,7 +332,7 @@ def print_indicator(
         ("kind", f"{indicator.kind} · {indicator.tier}"),
         ("domain", indicator.domain),
         ("unit", indicator.unit),
-        ("frequency", f"{indicator.frequency} (stale after {indicator.staleness})"),
+        ("frequency", f"{indicator.frequency} (stale after {fmt_duration(indicator.staleness)})"),
         ("direction", indicator.direction),
         ("levels", ", ".join(indicator.levels)),
         ("rollup", f"time {indicator.rollup.time}, area {indicator.rollup.area}"),
@@ -386,9 +397,16 @@ def print_indicator(
         periods = series_frame.get_column("period_start").to_list()
         title = f"{area_names.get(area_id) or area_id}"
         console.print(Text(title, style="bold"))
-        for line in vertical_chart(values):
-            console.print("  │" + line)
-        console.print(f"  └{'─' * len(values)} {iso(periods[0])} … {iso(periods[-1])}")
+        present_values = [v for v in values if v is not None]
+        chart = vertical_chart(values)
+        if chart:
+            top_label = fmt_number(max(present_values), indicator.decimals)
+            low_label = fmt_number(min(present_values), indicator.decimals)
+            pad = max(len(top_label), len(low_label))
+            for i, line in enumerate(chart):
+                label = top_label if i == 0 else low_label if i == len(chart) - 1 else ""
+                console.print(Text(f"{label:>{pad}} │{line}"))
+            console.print(Text(f"{'':>{pad}} └{'─' * len(values)} {iso(periods[0])} … {iso(periods[-1])}"))
         present = [v for v in values if v is not None]
         top = max([abs(v) for v in present], default=0.0) or 1.0
         htable = Table(box=box.SIMPLE_HEAD, pad_edge=False)
