@@ -1,0 +1,118 @@
+"""`citykpi db info` and the read-only `citykpi query`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from citykpi.errors import UsageError
+from citykpi.sqlutil import ident
+from citykpi.warehouse import schema
+from citykpi.warehouse.connection import Warehouse, query_frame
+
+#: Statement types `query` accepts (SHOW, DESCRIBE, SUMMARIZE and FROM-first parse as SELECT).
+READ_STATEMENTS = (duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN)
+
+
+@dataclass(frozen=True)
+class DbInfo:
+    """A summary of the warehouse: tables, date range, registries, recent batches."""
+
+    path: str
+    schema_version: int
+    tables: dict[str, int]  # table -> row count
+    observations_from: datetime | None
+    observations_to: datetime | None
+    indicators: int
+    areas: int
+    batches: pl.DataFrame  # the last 10 batches, newest first
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-ready dict."""
+        return {
+            "path": self.path,
+            "schema_version": self.schema_version,
+            "tables": self.tables,
+            "observations_from": self.observations_from.isoformat() if self.observations_from else None,
+            "observations_to": self.observations_to.isoformat() if self.observations_to else None,
+            "indicators": self.indicators,
+            "areas": self.areas,
+            "batches": [
+                {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in row.items()}
+                for row in self.batches.iter_rows(named=True)
+            ],
+        }
+
+
+def db_info(wh: Warehouse) -> DbInfo:
+    """Row counts of every table, the observation date range, registry sizes and the last 10 batches."""
+    con = wh.con
+    tables: dict[str, int] = {}
+    for name in sorted(schema.table_names(con)):
+        row = con.execute(f"SELECT count(*) FROM {ident(name)}").fetchone()
+        tables[name] = int(row[0]) if row else 0
+    rng = con.execute("SELECT min(period), max(period) FROM observations").fetchone()
+    batches = query_frame(
+        con,
+        "SELECT batch_id, kind, path, target, status, rows_read, rows_loaded, rows_rejected, started_at, finished_at "
+        "FROM batches ORDER BY batch_id DESC LIMIT 10",
+    )
+    return DbInfo(
+        path=str(wh.path),
+        schema_version=wh.schema_version,
+        tables=tables,
+        observations_from=rng[0] if rng else None,
+        observations_to=rng[1] if rng else None,
+        indicators=tables.get("indicator_keys", 0),
+        areas=tables.get("areas", 0),
+        batches=batches,
+    )
+
+
+def check_read_only_sql(sql: str) -> str:
+    """Return the single statement in ``sql`` if it only reads (SELECT/WITH/SHOW/DESCRIBE/EXPLAIN).
+
+    Raises:
+        UsageError: empty, several statements, unparsable, or a statement that is not a read.
+    """
+    try:
+        statements = duckdb.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise UsageError(f"cannot parse the query: {str(exc).strip().splitlines()[0]}") from None
+    if len(statements) != 1:
+        raise UsageError(
+            f"expected exactly one SQL statement, got {len(statements)}", hint="run one SELECT at a time"
+        )
+    stmt = statements[0]
+    if stmt.type not in READ_STATEMENTS:
+        kind = str(stmt.type).rsplit(".", 1)[-1]
+        raise UsageError(
+            f"only SELECT, WITH, SHOW, DESCRIBE and EXPLAIN are allowed here, not {kind}",
+            hint="`citykpi query` is read-only; change data with `citykpi ingest` / `citykpi areas load`",
+        )
+    return sql
+
+
+def run_query(path: str | Path, sql: str, *, wait: float = 0.0) -> pl.DataFrame:
+    """Run one read-only statement against the database at ``path`` and return the result.
+
+    The database is opened read-only and file system access is switched off (then the
+    configuration is locked), so COPY, ATTACH, INSTALL and reading files fail even inside a SELECT.
+
+    Raises:
+        UsageError: the statement is not a single read, or it fails (syntax, unknown table, file access).
+        WarehouseError: the database cannot be opened.
+    """
+    check_read_only_sql(sql)
+    with Warehouse.open(path, read_only=True, create=False, wait=wait) as wh:
+        con = wh.con
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
+        try:
+            return query_frame(con, sql)
+        except duckdb.Error as exc:
+            raise UsageError(f"query failed: {str(exc).strip()}") from None

@@ -1,0 +1,225 @@
+"""Reading untrusted data files through DuckDB: CSV (sniffed, UTF-8/BOM/GB18030) and Parquet.
+
+Everything is read as text first for CSV (``all_varchar``) so a bad cell becomes a reject with its
+row number instead of a failed load; Parquet keeps its own types and is cast only where needed.
+Nothing here loads a whole file into Python: hashing and transcoding stream in chunks.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import hashlib
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from citykpi.errors import DataError
+from citykpi.sqlutil import ident, literal
+
+CHUNK = 1 << 20
+PARQUET_SUFFIXES = (".parquet", ".pq")
+CSV_SUFFIXES = (".csv", ".tsv", ".txt")
+#: Name of the 1-based data-row column every reader adds.
+ROW = "_row"
+
+
+@dataclass(frozen=True)
+class FileScan:
+    """What one streaming pass over a file found: its sha256, size and (for text) encoding."""
+
+    sha256: str
+    size: int
+    encoding: str | None  # 'utf-8', 'utf-8-sig', 'gb18030'; None for binary formats
+
+
+@dataclass
+class TableFile:
+    """A data file opened as a DuckDB relation: ``sql`` is a subquery with ``_row`` and the file's columns."""
+
+    path: Path
+    kind: str  # 'csv' | 'parquet'
+    sql: str
+    columns: dict[str, str]  # file column -> DuckDB type (VARCHAR for every CSV column)
+    encoding: str | None = None
+    temp_files: list[Path] = field(default_factory=list)
+
+    def cleanup(self) -> None:
+        """Remove temporary transcoded copies."""
+        for p in self.temp_files:
+            with contextlib.suppress(OSError):
+                p.unlink()
+        self.temp_files.clear()
+
+
+def file_kind(path: Path) -> str:
+    """'parquet' or 'csv', from the suffix and, for unknown suffixes, the magic bytes."""
+    suffix = path.suffix.lower()
+    if suffix in PARQUET_SUFFIXES:
+        return "parquet"
+    if suffix in CSV_SUFFIXES:
+        return "csv"
+    with path.open("rb") as fh:
+        head = fh.read(4)
+    return "parquet" if head == b"PAR1" else "csv"
+
+
+def _chunks(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as fh:
+        while chunk := fh.read(CHUNK):
+            yield chunk
+
+
+def scan_file(path: Path, *, text: bool) -> FileScan:
+    """Hash the file and, when ``text``, detect its encoding, in one streaming pass (plus one for GB18030)."""
+    digest = hashlib.sha256()
+    size = 0
+    utf8 = codecs.getincrementaldecoder("utf-8")("strict")
+    utf8_ok = text
+    first = b""
+    for chunk in _chunks(path):
+        digest.update(chunk)
+        if size == 0:
+            first = chunk[:3]
+        size += len(chunk)
+        if utf8_ok:
+            try:
+                utf8.decode(chunk)
+            except UnicodeDecodeError:
+                utf8_ok = False
+    if not text:
+        return FileScan(digest.hexdigest(), size, None)
+    if utf8_ok:
+        try:
+            utf8.decode(b"", final=True)
+        except UnicodeDecodeError:
+            utf8_ok = False
+    if utf8_ok:
+        return FileScan(digest.hexdigest(), size, "utf-8-sig" if first == codecs.BOM_UTF8 else "utf-8")
+    gb = codecs.getincrementaldecoder("gb18030")("strict")
+    try:
+        for chunk in _chunks(path):
+            gb.decode(chunk)
+        gb.decode(b"", final=True)
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"{path}: text is neither UTF-8 nor GB18030/GBK (bad byte at offset {exc.start} of a chunk)",
+            hint="re-save the file as UTF-8 (Excel: Save As → CSV UTF-8)",
+        ) from None
+    return FileScan(digest.hexdigest(), size, "gb18030")
+
+
+def transcode_to_utf8(path: Path, encoding: str, directory: str | None = None) -> Path:
+    """Stream ``path`` from ``encoding`` into a UTF-8 temp file and return its path (caller deletes it)."""
+    decoder = codecs.getincrementaldecoder(encoding)("strict")
+    fd, name = tempfile.mkstemp(prefix="citykpi-", suffix=".csv", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for chunk in _chunks(path):
+                out.write(decoder.decode(chunk).encode("utf-8"))
+            out.write(decoder.decode(b"", final=True).encode("utf-8"))
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
+    return Path(name)
+
+
+def open_table(con: duckdb.DuckDBPyConnection, path: Path, scan: FileScan | None = None) -> TableFile:
+    """Open a CSV or Parquet file as a relation with a 1-based ``_row`` column.
+
+    Raises:
+        DataError: empty, unreadable or malformed file.
+    """
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: the file is empty")
+    kind = file_kind(path)
+    temp: list[Path] = []
+    encoding: str | None = None
+    if kind == "parquet":
+        sql = (
+            f"SELECT * EXCLUDE (file_row_number), file_row_number + 1 AS {ROW} "
+            f"FROM read_parquet({literal(str(path))}, file_row_number = true)"
+        )
+    else:
+        scan = scan or scan_file(path, text=True)
+        encoding = scan.encoding
+        target = path
+        if encoding == "gb18030":
+            target = transcode_to_utf8(path, "gb18030")
+            temp.append(target)
+        sql = (
+            f"SELECT *, row_number() OVER () AS {ROW} "
+            f"FROM read_csv({literal(str(target))}, all_varchar = true, auto_detect = true, "
+            "sample_size = 20480, null_padding = false)"
+        )
+    table = TableFile(path, kind, sql, {}, encoding, temp)
+    try:
+        rows = con.execute(f"DESCRIBE {sql}").fetchall()
+    except duckdb.Error as exc:
+        table.cleanup()
+        raise DataError(f"{path}: cannot read the file as {kind.upper()}: {_first_line(exc)}") from None
+    table.columns = {str(r[0]): str(r[1]) for r in rows if r[0] != ROW}
+    return table
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def normalise_name(name: str) -> str:
+    """Column-name key for loose matching: 'Unique Key' -> 'unique_key', 'PM2.5' -> 'pm2_5'."""
+    return re.sub(r"[^0-9a-z\u4e00-\u9fff]+", "_", name.strip().lower()).strip("_")
+
+
+def find_column(columns: dict[str, str], wanted: str) -> str | None:
+    """The file column matching ``wanted`` exactly, else loosely (case, spaces, punctuation)."""
+    if wanted in columns:
+        return wanted
+    key = normalise_name(wanted)
+    for col in columns:
+        if normalise_name(col) == key:
+            return col
+    return None
+
+
+def column_sql(name: str) -> str:
+    """A quoted column reference."""
+    return ident(name)
+
+
+def is_text_type(duck_type: str) -> bool:
+    """True for VARCHAR-like DuckDB types."""
+    return duck_type.upper() in ("VARCHAR", "TEXT", "STRING") or duck_type.upper().startswith("VARCHAR")
+
+
+def is_numeric_type(duck_type: str) -> bool:
+    """True for integer, decimal and floating DuckDB types."""
+    t = duck_type.upper()
+    return t in {
+        "TINYINT",
+        "SMALLINT",
+        "INTEGER",
+        "BIGINT",
+        "HUGEINT",
+        "UTINYINT",
+        "USMALLINT",
+        "UINTEGER",
+        "UBIGINT",
+        "UHUGEINT",
+        "FLOAT",
+        "DOUBLE",
+        "REAL",
+    } or t.startswith("DECIMAL")
+
+
+def is_temporal_type(duck_type: str) -> bool:
+    """True for DATE and TIMESTAMP types."""
+    t = duck_type.upper()
+    return t == "DATE" or t.startswith("TIMESTAMP")

@@ -1,0 +1,192 @@
+"""Warehouse DDL and migrations; the schema version lives in table ``meta``.
+
+Keys are integers (text ids live in the ``areas`` and ``indicator_keys`` registries), periods are
+TIMESTAMPs and values DOUBLEs, because that is what keeps set-based evaluation fast (see
+PERFORMANCE.md). ``observations`` deliberately has no PRIMARY KEY or UNIQUE index: at 100 M rows the
+index costs more than it saves, and ingest detects duplicates with set-based anti-joins instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import duckdb
+
+from citykpi.catalogue.model import SourceTable
+from citykpi.errors import WarehouseError
+from citykpi.sqlutil import ident
+
+#: The schema version this code writes. Bump it and append to :data:`MIGRATIONS` together.
+SCHEMA_VERSION = 1
+
+_OBSERVATION_COLUMNS = """
+    indicator_key INTEGER NOT NULL,
+    area_key INTEGER NOT NULL,
+    period TIMESTAMP NOT NULL,
+    value DOUBLE,
+    numerator DOUBLE,
+    denominator DOUBLE,
+    batch_id INTEGER NOT NULL"""
+
+_V1: tuple[str, ...] = (
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)",
+    """CREATE TABLE areas (
+    area_key INTEGER PRIMARY KEY,
+    area_id TEXT UNIQUE NOT NULL,
+    name TEXT,
+    name_en TEXT,
+    level TEXT NOT NULL,
+    parent_key INTEGER,
+    population DOUBLE,
+    groups TEXT[])""",
+    """CREATE TABLE indicator_keys (
+    indicator_key INTEGER PRIMARY KEY,
+    indicator_id TEXT UNIQUE NOT NULL)""",
+    f"CREATE TABLE observations ({_OBSERVATION_COLUMNS})",
+    f"CREATE TABLE observations_superseded ({_OBSERVATION_COLUMNS},\n    superseded_by INTEGER NOT NULL)",
+    """CREATE TABLE batches (
+    batch_id INTEGER PRIMARY KEY,
+    kind TEXT,
+    path TEXT,
+    sha256 TEXT,
+    target TEXT,
+    rows_read BIGINT,
+    rows_loaded BIGINT,
+    rows_rejected BIGINT,
+    started_at TIMESTAMP,
+    finished_at TIMESTAMP,
+    status TEXT,
+    tool_version TEXT,
+    options TEXT)""",
+    """CREATE TABLE rejects (
+    batch_id INTEGER,
+    path TEXT,
+    row_number BIGINT,
+    column_name TEXT,
+    value TEXT,
+    reason TEXT)""",
+    """CREATE TABLE runs (
+    run_id INTEGER PRIMARY KEY,
+    created_at TIMESTAMP,
+    as_of DATE,
+    grain TEXT,
+    catalogue_hash TEXT,
+    options TEXT,
+    max_batch_id INTEGER,
+    cells BIGINT,
+    counts TEXT)""",
+    """CREATE TABLE run_cells (
+    run_id INTEGER,
+    indicator_key INTEGER,
+    area_key INTEGER,
+    value DOUBLE,
+    status TEXT,
+    severity TINYINT)""",
+    """CREATE TABLE run_indices (
+    run_id INTEGER,
+    index_id TEXT,
+    area_key INTEGER,
+    score DOUBLE,
+    status TEXT,
+    coverage DOUBLE)""",
+)
+
+#: Ordered migrations: (version reached, statements). Applied in order, each in one transaction.
+MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = ((1, _V1),)
+
+#: Tables every citykpi database has (raw ``src_*`` tables come and go with the catalogue).
+CORE_TABLES: tuple[str, ...] = (
+    "meta",
+    "areas",
+    "indicator_keys",
+    "observations",
+    "observations_superseded",
+    "batches",
+    "rejects",
+    "runs",
+    "run_cells",
+    "run_indices",
+)
+
+#: SQL type of each catalogue source column type.
+SOURCE_SQL_TYPES: Mapping[str, str] = {
+    "text": "TEXT",
+    "integer": "BIGINT",
+    "double": "DOUBLE",
+    "date": "DATE",
+    "timestamp": "TIMESTAMP",
+    "boolean": "BOOLEAN",
+}
+
+
+def source_table_name(source_id: str) -> str:
+    """Name of the raw table of a catalogue source: ``src_<id>``."""
+    return f"src_{source_id}"
+
+
+def source_table_ddl(source: SourceTable) -> str:
+    """``CREATE TABLE IF NOT EXISTS src_<id>`` from the source's declared columns."""
+    cols = [f"{ident(name)} {SOURCE_SQL_TYPES[kind]}" for name, kind in source.columns.items()]
+    cols += ["area_key INTEGER", "batch_id INTEGER"]
+    return f"CREATE TABLE IF NOT EXISTS {ident(source_table_name(source.id))} (" + ", ".join(cols) + ")"
+
+
+def table_names(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """Base tables in the main schema of the open database."""
+    rows = con.execute(
+        "SELECT table_name FROM information_schema.tables "
+        "WHERE table_schema = 'main' AND table_catalog = current_database() AND table_type = 'BASE TABLE'"
+    ).fetchall()
+    return {str(r[0]) for r in rows}
+
+
+def stored_version(con: duckdb.DuckDBPyConnection) -> int | None:
+    """The schema version recorded in ``meta``; None for an empty (new) database.
+
+    Raises:
+        WarehouseError: the database holds tables but no citykpi ``meta`` table (a foreign file).
+    """
+    tables = table_names(con)
+    if not tables:
+        return None
+    if "meta" not in tables:
+        raise WarehouseError(
+            "this DuckDB file was not made by citykpi (no 'meta' table); it was left untouched",
+            hint="point --db at a citykpi database or a new file name",
+        )
+    row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    if row is None or not str(row[0]).isdigit():
+        raise WarehouseError(
+            "the 'meta' table holds no valid schema_version; this is not a citykpi database",
+            hint="point --db at a citykpi database or a new file name",
+        )
+    return int(row[0])
+
+
+def migrate(con: duckdb.DuckDBPyConnection, current: int | None, *, tool_version: str) -> int:
+    """Apply the migrations after ``current`` in order, each in one transaction; return the new version."""
+    version = current or 0
+    if version > SCHEMA_VERSION:
+        raise WarehouseError(
+            f"database schema version {version} was made by a newer citykpi (this one knows {SCHEMA_VERSION}); upgrade",
+            hint="install a newer citykpi, or use a different --db",
+        )
+    for target, statements in _pending(version):
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for stmt in statements:
+                con.execute(stmt)
+            con.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?), ('tool_version', ?)",
+                [str(target), tool_version],
+            )
+            con.execute("COMMIT")
+        except duckdb.Error as exc:
+            con.execute("ROLLBACK")
+            raise WarehouseError(f"migration to schema version {target} failed: {exc}") from exc
+        version = target
+    return version
+
+
+def _pending(version: int) -> Sequence[tuple[int, tuple[str, ...]]]:
+    return [(v, stmts) for v, stmts in MIGRATIONS if v > version]
