@@ -608,3 +608,27 @@ def print_lines(console: Console, lines: Sequence[str]) -> None:
     """Print plain lines (no markup interpretation)."""
     for line in lines:
         console.print(Text(line))
+
+
+def start_progress(console: Console, description: str) -> tuple[Any, Any]:
+    """Start a transient Rich progress bar; return ``(update(message, done, total), stop())``.
+
+    ``update`` matches the library's progress callbacks (e.g. ``warehouse.ingest(progress=...)``).
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+    task = bar.add_task(description, total=None)
+    bar.start()
+
+    def update(message: str, done: int, total: int) -> None:
+        bar.update(task, description=message, completed=done, total=total)
+
+    return update, bar.stop
