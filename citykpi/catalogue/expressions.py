@@ -478,7 +478,7 @@ class _Parser:
         if len(args) < low or (high is not None and len(args) > high):
             want = str(low) if low == high else f"{low} or more" if high is None else f"{low} to {high}"
             raise _fail(f"{func}() takes {want} argument(s), got {len(args)}", t.pos)
-        if func == "count_if" and not is_boolean(args[0]):
+        if func == "count_if" and not _may_be_boolean(args[0]):
             raise _fail("count_if() needs a condition, e.g. count_if(closed_at <= due_at)", t.pos)
         return Call(func, tuple(args), t.pos)
 
@@ -528,7 +528,7 @@ def parse_expression(
     if len(text) > MAX_LENGTH:
         raise _fail(f"the expression is {len(text)} characters long, over the {MAX_LENGTH} limit", MAX_LENGTH)
     expr = _Parser(text, names, aggregates).parse()
-    if boolean is True and not is_boolean(expr):
+    if boolean is True and not _may_be_boolean(expr):
         raise _fail("this must be a condition (e.g. category = 'noise'), not a number", 1)
     if boolean is False and is_boolean(expr):
         raise _fail("this must be a number, not a condition", 1)
@@ -591,6 +591,11 @@ def names_used(expr: Expr) -> set[str]:
 def is_aggregate(expr: Expr) -> bool:
     """True when the expression contains an aggregate function call."""
     return any(isinstance(node, Call) and node.func in AGGREGATES for node in walk(expr))
+
+
+def _may_be_boolean(expr: Expr) -> bool:
+    """A condition, or something that may be a boolean column (a name or a function of names)."""
+    return is_boolean(expr) or isinstance(expr, Name | Call)
 
 
 def is_boolean(expr: Expr) -> bool:

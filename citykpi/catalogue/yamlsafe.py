@@ -250,7 +250,12 @@ class _Builder:
             if "nesting depth" in message:
                 message = f"the document is nested deeper than {MAX_DEPTH} levels ({message})"
                 raise _Abort(diagnostic("CK004", message, where)) from None
-            raise _Abort(diagnostic("CK001", message, where)) from None
+            hint = None
+            if "mapping values are not allowed" in message:
+                hint = 'quote text that contains ": ", e.g. description: "Note: …"'
+            elif "found character '\\t'" in message or "found character '\t'" in message:
+                hint = "indent with spaces only"
+            raise _Abort(diagnostic("CK001", message, where, hint)) from None
         except yaml.YAMLError as exc:  # pragma: no cover - libyaml reports errors with marks
             raise _Abort(diagnostic("CK001", str(exc), Location(self.name))) from None
         finally:

@@ -1,0 +1,459 @@
+"""Cross-file rules over the parsed catalogue: ids, references, cycles, thresholds, roll-ups.
+
+``validate(files)`` takes every :class:`~citykpi.catalogue.parser.ParsedFile` and returns the
+diagnostics that need the whole catalogue (or the model rather than the YAML): duplicate ids
+across files, unknown references (indicators, indices, sources, columns), cycles among derived
+indicators and among indices, threshold order for the direction, overlapping band ranges, weights,
+targets, bases and roll-ups that lack what they need.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import timedelta
+
+from citykpi.catalogue import model
+from citykpi.catalogue.bands import order_problems
+from citykpi.catalogue.diagnostics import Diagnostic, diagnostic
+from citykpi.catalogue.expressions import Call, Expr, Name, names_used, parse_expression, walk
+from citykpi.catalogue.parser import ParsedFile
+from citykpi.errors import ExpressionError, Location
+
+#: Roughly one period of each frequency, for the staleness warning.
+_PERIOD: Mapping[str, timedelta] = {
+    "realtime": timedelta(0),
+    "hourly": timedelta(hours=1),
+    "daily": timedelta(days=1),
+    "weekly": timedelta(days=7),
+    "monthly": timedelta(days=28),
+    "quarterly": timedelta(days=90),
+    "yearly": timedelta(days=365),
+}
+
+
+class _Context:
+    """Everything the rules look up: entities by id, their file's locations, broken ids."""
+
+    def __init__(self, files: Sequence[ParsedFile]) -> None:
+        self.diags: list[Diagnostic] = []
+        self.indicators: dict[str, model.Indicator] = {}
+        self.indices: dict[str, model.CompositeIndex] = {}
+        self.sources: dict[str, model.SourceTable] = {}
+        self.groups: dict[str, model.AreaGroup] = {}
+        self.locs: dict[tuple[str, str], Location] = {}
+        self.broken: set[str] = set()
+        for f in files:
+            self.locs.update(f.locs)
+            self.broken |= f.broken
+
+    def report(self, rule: str, message: str, loc: Location | None, hint: str | None = None) -> None:
+        self.diags.append(diagnostic(rule, message, loc or Location("<catalogue>"), hint))
+
+    def loc(self, entity: str, path: str, fallback: Location | None) -> Location | None:
+        return self.locs.get((entity, path), fallback)
+
+
+def validate(files: Sequence[ParsedFile]) -> list[Diagnostic]:
+    """Every cross-file problem of the catalogue made of ``files`` (in file order).
+
+    Args:
+        files: the parsed files, in the order they were read.
+
+    Returns:
+        The diagnostics found (the files' own diagnostics are not repeated).
+    """
+    ctx = _Context(files)
+    _collect_ids(ctx, files)
+    used_sources: set[str] = set()
+    for ind in ctx.indicators.values():
+        if ind.id not in ctx.broken:
+            _indicator_rules(ctx, ind)
+        _indicator_references(ctx, ind, used_sources)
+    for idx in ctx.indices.values():
+        _index_rules(ctx, idx)
+    _indicator_cycles(ctx)
+    _index_cycles(ctx)
+    for src in ctx.sources.values():
+        if src.id not in used_sources and src.id not in ctx.broken:
+            ctx.report("CK106", f"source {src.id} is declared but no measure uses it", src.loc)
+    return ctx.diags
+
+
+# --- ids -----------------------------------------------------------------------------------
+
+
+def _collect_ids(ctx: _Context, files: Sequence[ParsedFile]) -> None:
+    # Indicators and indices share one namespace: index components may name either.
+    seen: dict[str, Location | None] = {}
+    for f in files:
+        for ind in f.indicators:
+            if _first(ctx, seen, ind.id, ind.loc, "indicator"):
+                ctx.indicators[ind.id] = ind
+        for idx in f.indices:
+            if _first(ctx, seen, idx.id, idx.loc, "index"):
+                ctx.indices[idx.id] = idx
+    seen_groups: dict[str, Location | None] = {}
+    seen_sources: dict[str, Location | None] = {}
+    for f in files:
+        for g in f.groups:
+            if _first(ctx, seen_groups, g.id, g.loc, "group"):
+                ctx.groups[g.id] = g
+        for s in f.sources:
+            if _first(ctx, seen_sources, s.id, s.loc, "source"):
+                ctx.sources[s.id] = s
+
+
+def _first(
+    ctx: _Context, seen: dict[str, Location | None], key: str, loc: Location | None, what: str
+) -> bool:
+    if key.startswith("<"):  # no usable id; the parser has reported it
+        return False
+    if key in seen:
+        first = seen[key]
+        where = f" (first defined at {first})" if first else ""
+        ctx.report("CK020", f"duplicate {what} id '{key}'{where}", loc, "ids must be unique across all files")
+        return False
+    seen[key] = loc
+    return True
+
+
+# --- one indicator -------------------------------------------------------------------------
+
+
+def _indicator_rules(ctx: _Context, ind: model.Indicator) -> None:
+    what = f"indicator {ind.id}"
+    th = ind.thresholds
+    th_loc = th.loc or ind.loc
+    for rule, message in order_problems(th.bands, ind.direction):
+        ctx.report(rule, f"thresholds of {what}: {message}", th_loc)
+    for ov in th.overrides:
+        scope = f"level {ov.level}" if ov.level else f"area {ov.area}"
+        for rule, message in order_problems(ov.bands, ind.direction):
+            ctx.report(rule, f"override for {scope} of {what}: {message}", ov.loc)
+        if ov.level and ov.level not in ind.levels:
+            ctx.report(
+                "CK084",
+                f"override for level {ov.level} of {what}, which is reported at {', '.join(ind.levels)} only",
+                ov.loc,
+                f"add {ov.level} to levels or remove the override",
+            )
+    if not th.bands.cuts and not th.bands.ranges and not ind.scale:
+        ctx.report("CK101", f"{what} has no thresholds: it is shown but never coloured", ind.loc)
+    if th.basis == "percent_of_target" and ind.target is None:
+        ctx.report(
+            "CK062",
+            f"{what} is judged as percent_of_target but has no target",
+            ctx.loc(ind.id, "thresholds.basis", th_loc),
+            "add target: {value: …, due: YYYY-MM-DD} or use basis: absolute",
+        )
+    if th.basis == "percent_of_limit" and th.limit is None:
+        ctx.report(
+            "CK063",
+            f"{what} is judged as percent_of_limit but thresholds.limit is missing",
+            ctx.loc(ind.id, "thresholds.basis", th_loc),
+            "add limit: <design value> under thresholds",
+        )
+    _rollup_rules(ctx, ind, what)
+    if ind.target is not None:
+        t = ind.target
+        if t.baseline_date is not None and t.due != t.due.max and t.baseline_date >= t.due:
+            ctx.report(
+                "CK061",
+                f"the target of {what} has baseline_date {t.baseline_date} on or after its due date {t.due}",
+                t.loc,
+            )
+    if ind.max_staleness is not None and ind.max_staleness < _PERIOD[ind.frequency]:
+        ctx.report(
+            "CK105",
+            f"max_staleness of {what} is shorter than one {ind.frequency} period: every value will be stale",
+            ctx.loc(ind.id, "max_staleness", ind.loc),
+        )
+    if not ind.description:
+        ctx.report(
+            "CK100", f"{what} has no description", ind.loc, "say what it measures and where it comes from"
+        )
+
+
+def _rollup_rules(ctx: _Context, ind: model.Indicator, what: str) -> None:
+    ro, v = ind.rollup, ind.value
+    if ro.area == "weighted_mean" and not ro.weight:
+        ctx.report(
+            "CK064",
+            f"{what} rolls up as weighted_mean but names no weight",
+            ctx.loc(ind.id, "rollup.area", ind.loc),
+            "add weight: population (an area attribute)",
+        )
+    if ro.time == "count_where" and ro.where is None:
+        ctx.report(
+            "CK065",
+            f"{what} rolls up as count_where but has no where condition",
+            ctx.loc(ind.id, "rollup.time", ind.loc),
+            'add where: "value <= 100"',
+        )
+    if ro.where is not None and ro.time != "count_where":
+        ctx.report(
+            "CK065",
+            f"{what} has a where condition but its time roll-up is {ro.time}, not count_where",
+            ctx.loc(ind.id, "rollup.where", ind.loc),
+            "set time: count_where or remove where",
+        )
+    if ro.area == "ratio_of_sums":
+        has_parts = (
+            (isinstance(v, model.Observed) and v.with_parts)
+            or isinstance(v, model.Ratio)
+            or (isinstance(v, model.Measure) and v.denominator is not None)
+        )
+        if not has_parts:
+            ctx.report(
+                "CK066",
+                f"{what} rolls up as ratio_of_sums but its value has no numerator/denominator parts",
+                ctx.loc(ind.id, "rollup.area", ind.loc),
+                "use value: {observed: {with_parts: true}}, a ratio, or a measure with a denominator",
+            )
+    if ro.area == "recompute" and isinstance(v, model.Observed):
+        ctx.report(
+            "CK067",
+            f"{what} rolls up by recompute, but an observed value has no raw data to recompute from",
+            ctx.loc(ind.id, "rollup.area", ind.loc),
+            "use sum, mean, weighted_mean, worst … for observed values",
+        )
+
+
+# --- references ----------------------------------------------------------------------------
+
+
+def _unknown(
+    ctx: _Context, kind: str, ref: str, what: str, loc: Location | None, pool: Iterable[str]
+) -> None:
+    close = difflib.get_close_matches(ref, list(pool), n=1, cutoff=0.6)
+    hint = f"did you mean '{close[0]}'?" if close else None
+    ctx.report("CK040", f"{what} refers to unknown {kind} '{ref}'", loc, hint)
+
+
+def _indicator_references(ctx: _Context, ind: model.Indicator, used_sources: set[str]) -> None:
+    what = f"indicator {ind.id}"
+    v = ind.value
+    refs: list[tuple[str, str]] = []  # (ref, locs path)
+    if isinstance(v, model.Ratio):
+        refs = [(v.numerator, "value.numerator"), (v.denominator, "value.denominator")]
+    elif isinstance(v, model.Formula):
+        refs = [(ref, f"value.inputs.{name}") for name, ref in v.inputs.items()]
+        _formula_inputs(ctx, ind, v, what)
+    elif isinstance(v, model.FromSeries):
+        refs = [(v.input, "value.from")]
+    elif isinstance(v, model.Measure):
+        _measure(ctx, ind, v, what, used_sources)
+    for ref, path in refs:
+        if not ref:
+            continue
+        loc = ctx.loc(ind.id, path, ind.loc)
+        if ref == ind.id:
+            ctx.report("CK041", f"{what} is computed from itself", loc)
+        elif ref in ctx.indices:
+            ctx.report("CK042", f"{what} refers to index '{ref}' where an indicator is needed", loc)
+        elif ref not in ctx.indicators:
+            _unknown(ctx, "indicator", ref, what, loc, ctx.indicators)
+
+
+def _formula_inputs(ctx: _Context, ind: model.Indicator, v: model.Formula, what: str) -> None:
+    if ind.id in ctx.broken or not v.expression:
+        return
+    try:
+        expr = parse_expression(v.expression, names=None)
+    except ExpressionError:
+        return
+    used = names_used(expr)
+    for name in v.inputs:
+        if name not in used:
+            ctx.report(
+                "CK103",
+                f"input '{name}' of {what} is not used in its formula",
+                ctx.loc(ind.id, f"value.inputs.{name}", ind.loc),
+            )
+
+
+def _measure(
+    ctx: _Context, ind: model.Indicator, v: model.Measure, what: str, used_sources: set[str]
+) -> None:
+    if not v.source:
+        return
+    used_sources.add(v.source)
+    src = ctx.sources.get(v.source)
+    if src is None:
+        _unknown(ctx, "source", v.source, what, ctx.loc(ind.id, "value.source", ind.loc), ctx.sources)
+        return
+    for key, text, aggregates in (
+        ("numerator", v.numerator, True),
+        ("denominator", v.denominator, True),
+        ("filter", v.filter, False),
+    ):
+        if not text:
+            continue
+        try:
+            expr: Expr = parse_expression(text, names=None, aggregates=aggregates)
+        except ExpressionError:
+            continue  # the parser has reported it
+        loc = ctx.loc(ind.id, f"value.{key}", ind.loc)
+        for name in sorted(names_used(expr)):
+            if name not in src.columns:
+                _unknown(ctx, f"column of source {src.id}", name, f"{key} of {what}", loc, src.columns)
+        for node in walk(expr):
+            if isinstance(node, Call) and node.func == "count_if":
+                _boolean_column(ctx, node.args[0], src, f"count_if() in {key} of {what}", loc)
+        if key == "filter":
+            _boolean_column(ctx, expr, src, f"filter of {what}", loc)
+
+
+def _boolean_column(
+    ctx: _Context, expr: Expr, src: model.SourceTable, what: str, loc: Location | None
+) -> None:
+    """A bare column used as a condition must be a boolean column."""
+    if isinstance(expr, Name) and expr.name in src.columns and src.columns[expr.name] != "boolean":
+        ctx.report(
+            "CK070",
+            f"{what} uses column '{expr.name}' ({src.columns[expr.name]}) as a condition; it must be boolean",
+            loc,
+            f"compare it, e.g. {expr.name} = 'yes'",
+        )
+
+
+# --- indices -------------------------------------------------------------------------------
+
+
+def _index_rules(ctx: _Context, idx: model.CompositeIndex) -> None:
+    what = f"index {idx.id}"
+    for rule, message in order_problems(idx.bands, "higher_is_better"):
+        ctx.report(rule, f"bands of {what}: {message}", ctx.loc(idx.id, "bands", idx.loc))
+    seen: set[str] = set()
+    pool = list(ctx.indicators) + list(ctx.indices)
+    for i, comp in enumerate(idx.components):
+        loc = comp.loc or idx.loc
+        if comp.weight <= 0:
+            ctx.report(
+                "CK050",
+                f"component {comp.ref} of {what} has weight {comp.weight:g}; weights must be positive",
+                ctx.loc(idx.id, f"components.{i}.weight", loc),
+                "remove the component instead of giving it weight 0",
+            )
+        if not comp.ref:
+            continue
+        if comp.ref in seen:
+            ctx.report("CK052", f"{what} lists component {comp.ref} twice", loc)
+        seen.add(comp.ref)
+        if comp.ref == idx.id:
+            ctx.report("CK041", f"{what} contains itself", loc)
+            continue
+        if comp.ref not in ctx.indicators and comp.ref not in ctx.indices:
+            _unknown(ctx, "indicator or index", comp.ref, what, loc, pool)
+            continue
+        norm = comp.normalise or idx.normalise
+        ind = ctx.indicators.get(comp.ref)
+        if ind is not None and norm.method == "distance_to_target" and ind.target is None:
+            ctx.report(
+                "CK051",
+                f"{what} normalises {comp.ref} by distance_to_target, but {comp.ref} has no target",
+                loc,
+                "give the indicator a target or use another normalisation for this component",
+            )
+
+
+# --- cycles --------------------------------------------------------------------------------
+
+
+def _cycles(graph: Mapping[str, Sequence[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one node (Tarjan, iterative), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    found: list[list[str]] = []
+    counter = 0
+    for root in graph:
+        if root in index:
+            continue
+        work: list[tuple[str, int]] = [(root, 0)]
+        while work:
+            node, pos = work.pop()
+            if pos == 0:
+                index[node] = low[node] = counter
+                counter += 1
+                stack.append(node)
+                on_stack.add(node)
+            edges = graph.get(node, ())
+            recursed = False
+            while pos < len(edges):
+                nxt = edges[pos]
+                pos += 1
+                if nxt not in graph:
+                    continue
+                if nxt not in index:
+                    work.append((node, pos))
+                    work.append((nxt, 0))
+                    recursed = True
+                    break
+                if nxt in on_stack:
+                    low[node] = min(low[node], index[nxt])
+            if recursed:
+                continue
+            if low[node] == index[node]:
+                component: list[str] = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(sorted(component))
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+    return found
+
+
+def _report_cycles(
+    ctx: _Context, graph: Mapping[str, Sequence[str]], kind: str, locate: Mapping[str, Location | None]
+) -> None:
+    for members in _cycles(graph):
+        path = _cycle_path(graph, members)
+        first = min(members, key=lambda m: _loc_key(locate.get(m)))
+        ctx.report(
+            "CK041",
+            f"{kind} form a cycle: {' → '.join(path)}",
+            locate.get(first),
+            "break the cycle: one of them must not depend on the others",
+        )
+
+
+def _loc_key(loc: Location | None) -> tuple[str, int]:
+    return (loc.file, loc.line or 0) if loc else ("~", 0)
+
+
+def _cycle_path(graph: Mapping[str, Sequence[str]], members: list[str]) -> list[str]:
+    inside = set(members)
+    path = [members[0]]
+    seen = {members[0]}
+    node = members[0]
+    while True:
+        nxt = next((n for n in graph.get(node, ()) if n in inside), None)
+        if nxt is None:
+            return [*path, "…"]
+        if nxt in seen:
+            return [*path[path.index(nxt) :], nxt]
+        path.append(nxt)
+        seen.add(nxt)
+        node = nxt
+
+
+def _indicator_cycles(ctx: _Context) -> None:
+    graph = {i.id: [r for r in i.inputs if r != i.id] for i in ctx.indicators.values()}
+    _report_cycles(ctx, graph, "derived indicators", {i.id: i.loc for i in ctx.indicators.values()})
+
+
+def _index_cycles(ctx: _Context) -> None:
+    graph = {
+        x.id: [c.ref for c in x.components if c.ref in ctx.indices and c.ref != x.id]
+        for x in ctx.indices.values()
+    }
+    _report_cycles(ctx, graph, "indices", {x.id: x.loc for x in ctx.indices.values()})
