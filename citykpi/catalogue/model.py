@@ -143,6 +143,7 @@ UNITS: Mapping[str, str] = {
     "10k CNY": "amount",
     "100M CNY": "amount",
     "CNY/person": "level",
+    "CNY/kg": "level",
     "minutes": "level",
     "hours": "level",
     "per 100k": "rate",
