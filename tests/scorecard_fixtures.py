@@ -107,6 +107,8 @@ def _cell(ind: tuple[Any, ...], i: int) -> dict[str, Any]:
         else f"{status}: no observation within look-back",
         "previous_value": prev,
         "change_previous": change,
+        "week_ago_value": None if not has_value else round(value * 0.95, 1),
+        "change_week_ago": None if not has_value else (1.5 if change_unit == "points" else 5.3),
         "last_year_value": None if not has_value else round(value * 1.02, 1),
         "change_last_year": None if not has_value else (-2.0 if change_unit == "points" else -1.96),
         "change_unit": change_unit,
@@ -123,6 +125,8 @@ def _cell(ind: tuple[Any, ...], i: int) -> dict[str, Any]:
 def make_cells(rename: dict[str, str] | None = None) -> pl.DataFrame:
     """Cells for 4 indicators × (city + 2 districts): every status, Chinese names."""
     rows = [_cell(ind, i) for ind in INDICATORS for i in range(len(AREAS))]
+    # keep the fixture in step with the engine's schema
+    assert set(rows[0]) == set(CELL_SCHEMA), set(CELL_SCHEMA) ^ set(rows[0])
     if rename:
         for r in rows:
             for key, new in rename.items():

@@ -11,8 +11,6 @@ import polars as pl
 import pytest
 from rich.cells import cell_len
 from rich.console import Console
-from scorecard_fixtures import make_scorecard
-from snapshot import assert_snapshot
 
 from citykpi.catalogue.model import (
     BandSet,
@@ -27,6 +25,8 @@ from citykpi.catalogue.model import (
 from citykpi.engine.scorecard import Scorecard
 from citykpi.render import terminal, views
 from citykpi.render.format import fmt_change, fmt_value, sparkline
+from tests.scorecard_fixtures import make_scorecard
+from tests.snapshot import assert_snapshot
 
 
 def console() -> Console:
@@ -96,7 +96,7 @@ def test_varying_fields_do_not_change_the_snapshot() -> None:
     a, b = console(), console()
     terminal.print_scorecard(a, make_scorecard(run_id=7), lang="zh")
     terminal.print_scorecard(b, make_scorecard(run_id=123), lang="zh")
-    from snapshot import normalise
+    from tests.snapshot import normalise
 
     first, second = a.export_text(), b.export_text()
     assert "run 123" in second

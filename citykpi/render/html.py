@@ -59,6 +59,12 @@ td.lv1 { padding-left: 22px; } td.lv2 { padding-left: 40px; }
 .legend { display: flex; flex-wrap: wrap; gap: 6px 16px; padding: 0; list-style: none; color: var(--muted); }
 .explain { color: var(--muted); font-size: 12px; }
 td.lv0, td.lv1, td.lv2 { white-space: nowrap; }
+section.domain table { table-layout: fixed; }
+section.domain th:nth-child(1) { width: 22%; } section.domain th:nth-child(2) { width: 10%; }
+section.domain th:nth-child(3) { width: 14%; } section.domain th:nth-child(4) { width: 16%; }
+section.domain th:nth-child(5), section.domain th:nth-child(6) { width: 8%; }
+section.domain th:nth-child(7) { width: 12%; } section.domain th:nth-child(8) { width: 10%; }
+section.domain td { overflow-wrap: anywhere; }
 svg { vertical-align: middle; }
 footer { margin-top: 32px; color: var(--muted); font-size: 12px; }
 @media print {
