@@ -88,6 +88,218 @@ def settings(ctx: typer.Context) -> Settings:
 
 # --- warehouse commands (areas load, ingest, db info, query) ----------------------------------
 
+areas_app = typer.Typer(help="The area registry (city → district → street).", no_args_is_help=True)
+db_app = typer.Typer(help="The DuckDB warehouse.", no_args_is_help=True)
+app.add_typer(areas_app, name="areas")
+app.add_typer(db_app, name="db")
+
+_WAIT_HELP = "Seconds to wait while another citykpi process holds the database (default: fail at once)."
+
+
+@areas_app.command("load")
+def areas_load(
+    ctx: typer.Context,
+    file: Path = typer.Argument(
+        ..., help="Areas file: CSV, Parquet or YAML (id, name, name_en, level, parent, …)."
+    ),
+    force: bool = typer.Option(
+        False, "--force", help="Allow dropping areas that stored data still references."
+    ),
+    wait: float = typer.Option(0.0, "--wait", min=0, help=_WAIT_HELP),
+) -> None:
+    """Validate an areas file and replace the area registry in one transaction.
+
+    Columns: id, name (zh), name_en, level (city/district/street), parent, population (optional),
+    groups (optional, ';'-separated). Exactly one city; every parent one level up. Area keys stay
+    stable across reloads.
+
+    Example: citykpi areas load areas.csv
+    """
+    from citykpi.warehouse import Warehouse, load_areas
+
+    with Warehouse.open(settings(ctx).db, wait=wait) as wh:
+        report = load_areas(wh, file, force=force)
+    levels = ", ".join(f"{n} {lvl}" for lvl, n in report.by_level.items())
+    typer.echo(
+        f"Loaded {report.total} areas ({levels}) from {report.path}: "
+        f"{len(report.added)} added, {report.kept} kept, {len(report.removed)} removed."
+    )
+    if report.orphaned_observations:
+        typer.echo(
+            f"Warning: {report.orphaned_observations} observations now point at removed areas.", err=True
+        )
+
+
+@app.command("ingest")
+def ingest_cmd(
+    ctx: typer.Context,
+    paths: list[str] = typer.Argument(..., help="Files, folders or globs (CSV, TSV, Parquet)."),
+    fmt: str = typer.Option("long", "--format", "-f", help="long | wide | source."),
+    source: str | None = typer.Option(
+        None, "--source", help="Source id from the catalogue (with --format source)."
+    ),
+    maps: list[str] = typer.Option(
+        [],
+        "--map",
+        help="Column mapping, repeatable. long/source: FIELD=COLUMN (e.g. area_id=district_code); "
+        "wide: area_id=COLUMN, period=COLUMN and COLUMN=INDICATOR_ID.",
+    ),
+    date_formats: list[str] = typer.Option(
+        [], "--date-format", help="COLUMN=STRPTIME, e.g. period=%d.%m.%Y (repeatable)."
+    ),
+    on_duplicate: str = typer.Option(
+        "reject", "--on-duplicate", help="Rows already stored: reject | replace (keeps history) | keep."
+    ),
+    strict: bool = typer.Option(False, "--strict", help="Reject the whole file if any row is bad."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Validate and report; write nothing."),
+    force: bool = typer.Option(False, "--force", help="Load files again even if already loaded."),
+    wait: float = typer.Option(0.0, "--wait", min=0, help=_WAIT_HELP),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only problems (for cron)."),
+) -> None:
+    """Validate data files and load them into the warehouse, one transaction per file.
+
+    Bad rows go to the `rejects` table with file, row, column and reason. A file already loaded
+    (same sha256) is skipped unless --force.
+
+    Exit codes: 0 all rows loaded (or files unchanged); 1 some rows or a whole file were rejected
+    (the good rows of a non-strict file are still loaded); 2 usage error; 3 data or database error.
+
+    Example: citykpi ingest inbox/*.csv --on-duplicate replace
+    """
+    from citykpi.catalogue import load_catalogue
+    from citykpi.warehouse import IngestOptions, Warehouse, ingest
+    from citykpi.warehouse.ingest import parse_map
+
+    cfg = settings(ctx)
+    mapping, wide = parse_map(maps, fmt)
+    formats, _ = parse_map(date_formats, "source")
+    catalogue = load_catalogue(cfg.catalogue)
+    options = IngestOptions(
+        fmt=fmt,  # type: ignore[arg-type]  # checked by ingest()
+        source=source,
+        mapping=mapping,
+        wide=wide,
+        on_duplicate=on_duplicate,  # type: ignore[arg-type]
+        strict=strict,
+        dry_run=dry_run,
+        force=force,
+        date_formats=formats,
+    )
+    progress, stop = _progress(quiet)
+    try:
+        with Warehouse.open(cfg.db, wait=wait) as wh:
+            report = ingest(wh, catalogue, paths, options, progress=progress)
+    finally:
+        stop()
+    for f in report.files:
+        bad = f.status == "rejected" or f.rows_rejected > 0
+        if quiet and not bad:
+            continue
+        line = f"{f.status:9} {f.path}: {f.rows_loaded} loaded, {f.rows_rejected} rejected"
+        if f.rows_skipped:
+            line += f", {f.rows_skipped} kept as stored"
+        if f.rows_replaced:
+            line += f", {f.rows_replaced} replaced"
+        if f.batch_id is not None:
+            line += f" (batch {f.batch_id})"
+        typer.echo(line, err=quiet)
+        if f.message:
+            typer.echo(f"          {f.message}", err=quiet)
+        for reason, count in f.rejects.items():
+            typer.echo(f"          {count:>8} × {reason}", err=quiet)
+    if not quiet:
+        rej = ' (see the rejects table: citykpi query "SELECT * FROM rejects")' if report.has_rejects else ""
+        what = "would load" if report.dry_run else "loaded"
+        typer.echo(
+            f"{len(report.files)} file(s): {what} {report.rows_loaded} rows, rejected {report.rows_rejected}{rej}"
+        )
+    if report.has_rejects:
+        raise typer.Exit(int(ExitCode.FAILED))
+
+
+def _progress(quiet: bool) -> tuple[Any, Any]:
+    """A progress callback: a Rich bar on a terminal, plain stderr lines otherwise, nothing when quiet."""
+    if quiet:
+        return None, lambda: None
+    if sys.stderr.isatty():
+        from citykpi.render.terminal import make_console, start_progress
+
+        return start_progress(make_console(stderr=True), "ingest")
+
+    def log(message: str, done: int, total: int) -> None:
+        typer.echo(f"[{done}/{total}] {message}", err=True)
+
+    return log, lambda: None
+
+
+@db_app.command("info")
+def db_info_cmd(
+    ctx: typer.Context,
+    fmt: str = typer.Option("text", "--format", "-f", help="text | json."),
+    wait: float = typer.Option(0.0, "--wait", min=0, help=_WAIT_HELP),
+) -> None:
+    """Show the warehouse: tables with row counts, observation dates, areas, indicators, last batches.
+
+    Example: citykpi db info --format json
+    """
+    import json
+
+    from citykpi.errors import UsageError
+    from citykpi.warehouse import Warehouse, db_info
+
+    if fmt not in ("text", "json"):
+        raise UsageError(f"unknown --format {fmt!r}; use text or json")
+    with Warehouse.open(settings(ctx).db, read_only=True, create=False, wait=wait) as wh:
+        info = db_info(wh)
+    if fmt == "json":
+        typer.echo(json.dumps(info.to_dict(), ensure_ascii=False, indent=2, default=str))
+        return
+    typer.echo(f"database        {info.path} (schema version {info.schema_version})")
+    typer.echo(f"areas           {info.areas}")
+    typer.echo(f"indicators      {info.indicators}")
+    span = f"{info.observations_from} … {info.observations_to}" if info.observations_from else "none"
+    typer.echo(f"observations    {info.tables.get('observations', 0)} ({span})")
+    typer.echo("tables:")
+    for name, rows in info.tables.items():
+        typer.echo(f"  {name:<28} {rows:>12}")
+    typer.echo("last batches:")
+    if info.batches.is_empty():
+        typer.echo("  none")
+    for b in info.batches.iter_rows(named=True):
+        typer.echo(
+            f"  #{b['batch_id']:<5} {b['status']:<9} {b['target']:<16} {b['rows_loaded']:>10} loaded "
+            f"{b['rows_rejected']:>8} rejected  {b['finished_at']:%Y-%m-%d %H:%M}  {b['path']}"
+        )
+
+
+@app.command("query")
+def query_cmd(
+    ctx: typer.Context,
+    sql: str = typer.Argument(..., help="One SELECT / WITH / SHOW / DESCRIBE / EXPLAIN statement."),
+    fmt: str = typer.Option("text", "--format", "-f", help="text | csv | json."),
+    wait: float = typer.Option(0.0, "--wait", min=0, help=_WAIT_HELP),
+) -> None:
+    """Run one read-only SQL statement against the warehouse (files, COPY, ATTACH and writes are blocked).
+
+    Example: citykpi query "SELECT reason, count(*) FROM rejects GROUP BY ALL" --format csv
+    """
+    import polars as pl
+
+    from citykpi.errors import UsageError
+    from citykpi.warehouse import run_query
+
+    if fmt not in ("text", "csv", "json"):
+        raise UsageError(f"unknown --format {fmt!r}; use text, csv or json")
+    frame = run_query(settings(ctx).db, sql, wait=wait)
+    if fmt == "csv":
+        typer.echo(frame.write_csv(), nl=False)
+    elif fmt == "json":
+        typer.echo(frame.write_json())
+    else:
+        with pl.Config(tbl_rows=100, tbl_cols=-1, fmt_str_lengths=80, tbl_width_chars=200):
+            typer.echo(str(frame))
+
+
 # --- engine commands (evaluate, test) ----------------------------------------------------------
 
 # --- scorecard commands (show, alerts, rank, diff, run) -------------------------------------

@@ -322,9 +322,11 @@ def _replace(wh: Warehouse, rows: list[AreaRow], path: str, *, force: bool) -> A
                 "groups": pl.List(pl.String),
             },
         )
+        con.complete()  # DuckDB 2: finish any unread execute() result first
         con.register("_areas_new", frame)
         con.execute("DELETE FROM areas")
         con.execute("INSERT INTO areas SELECT * FROM _areas_new ORDER BY area_key")
+        con.complete()
         con.unregister("_areas_new")
         con.execute("INSERT OR REPLACE INTO meta VALUES ('area_key_seq', ?)", [str(seq)])
         con.execute("COMMIT")

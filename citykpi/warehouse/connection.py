@@ -177,6 +177,7 @@ class Warehouse:
         if not new:
             return
         frame = pl.DataFrame({"indicator_id": new}, schema={"indicator_id": pl.String})
+        self.con.complete()  # DuckDB 2: finish any unread execute() result first
         self.con.register("_new_indicator_ids", frame)
         try:
             self.con.execute(
@@ -189,6 +190,7 @@ class Warehouse:
                 """
             )
         finally:
+            self.con.complete()
             self.con.unregister("_new_indicator_ids")
 
     def indicator_keys(self) -> dict[str, int]:

@@ -373,10 +373,12 @@ def _prepare_keys(wh: Warehouse, catalogue: Catalogue, options: IngestOptions) -
         {"indicator_id": ids, "indicator_key": ks, "lo": los, "hi": his},
         schema={"indicator_id": pl.String, "indicator_key": pl.Int32, "lo": pl.Float64, "hi": pl.Float64},
     )
+    con.complete()  # DuckDB 2: finish any unread execute() result first
     con.register("_ck_ind_frame", frame)
     try:
         con.execute("CREATE OR REPLACE TEMP TABLE _ck_ind AS SELECT * FROM _ck_ind_frame")
     finally:
+        con.complete()
         con.unregister("_ck_ind_frame")
     con.execute("CREATE OR REPLACE TEMP TABLE _ck_area AS SELECT area_id, area_key FROM areas")
 
