@@ -632,3 +632,48 @@ def start_progress(console: Console, description: str) -> tuple[Any, Any]:
         bar.update(task, description=message, completed=done, total=total)
 
     return update, bar.stop
+
+
+# --- catalogue check and listing (`citykpi check`, `citykpi catalogue list`) -------------------
+
+DIAGNOSTIC_STYLES: Mapping[str, str] = {"error": "bold red", "warning": "yellow"}
+
+
+def print_diagnostics(console: Console, result: Any) -> None:
+    """Every diagnostic of a ``CheckResult`` as ``file:line:col severity CKxxx message``, then a summary."""
+    from citykpi.render.diagnostics import summary_line
+
+    for d in result.diagnostics:
+        line = Text()
+        line.append(str(d.location), style="bold")
+        line.append("  ")
+        line.append(d.severity, style=DIAGNOSTIC_STYLES.get(d.severity, ""))
+        line.append(f" {d.rule} ", style="dim")
+        line.append(d.message)
+        console.print(line)
+        if d.hint:
+            console.print(Text(f"    hint: {d.hint}", style="dim"))
+    if result.diagnostics:
+        console.print()
+    style = "bold red" if result.errors else ("yellow" if result.warnings else "bold green")
+    console.print(Text(("✗ " if result.errors else "✓ ") + summary_line(result), style=style))
+
+
+def print_indicator_list(console: Console, rows: Sequence[Mapping[str, Any]], *, lang: str = "zh") -> None:
+    """Catalogue listing rows (from ``catalogue.docs.indicator_rows``) as a table."""
+    table = Table(box=box.SIMPLE_HEAD, title=f"{len(rows)} indicators", title_justify="left")
+    for header in ("id", "name", "kind", "unit", "levels", "frequency", "direction", "bands"):
+        table.add_column(header, overflow="fold")
+    for row in rows:
+        name = (row["name_zh"] or row["name_en"]) if lang == "zh" else (row["name_en"] or row["name_zh"])
+        table.add_row(
+            Text(row["id"]),
+            Text(name),
+            Text(row["kind"]),
+            Text(row["unit"]),
+            Text(", ".join(row["levels"])),
+            Text(row["frequency"]),
+            Text(row["direction"]),
+            Text(row["bands"]),
+        )
+    console.print(table)
