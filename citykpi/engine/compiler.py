@@ -970,7 +970,8 @@ WITH comp AS (
   JOIN t_index i ON i.index_id = k.ref AND k.ref_index
 ),
 scored AS (
-  SELECT p.*, CASE WHEN p.method = 'raw' THEN p.value ELSE {norm} END AS s FROM comp p
+  SELECT p.*, CASE WHEN p.method = 'raw' THEN p.value
+    WHEN p.severity IS NULL OR p.value IS NULL THEN NULL ELSE {norm} END AS s FROM comp p
 ),
 agg AS (
   SELECT s.index_id, s.area_key, any_value(s.level) AS level,
@@ -990,7 +991,8 @@ SELECT a.index_id, a.area_key, a.level,
   coalesce(a.w_used, 0) / t.w_total AS coverage,
   coalesce(x.cap_on_red IS NOT NULL AND a.red_bottom_line AND
     (CASE x.aggregation WHEN 'geometric' THEN exp(a.wl / a.w_used) ELSE a.ws / a.w_used END) > x.cap_on_red, false) AS capped,
-  a.n_used::INTEGER AS components_used, t.n_total::INTEGER AS components_total, x.bs_id
+  a.n_used::INTEGER AS components_used, t.n_total::INTEGER AS components_total, x.bs_id,
+  NULL::TINYINT AS severity
 FROM agg a JOIN ck_index x ON x.index_id = a.index_id JOIN tot t ON t.index_id = a.index_id
 WHERE (a.level = 'city' AND x.lvl_city) OR (a.level = 'district' AND x.lvl_district) OR (a.level = 'street' AND x.lvl_street)"""
 

@@ -94,16 +94,17 @@ def select_indicators(
 
 def latest_period(wh: Warehouse) -> date | None:
     """Date of the newest observation in the warehouse (the default evaluation date)."""
-    row = wh.con.execute("SELECT CAST(max(period) AS DATE) FROM observations").fetchone()
+    row = next(iter(wh.con.execute("SELECT CAST(max(period) AS DATE) FROM observations").fetchall()), None)
     return row[0] if row and row[0] else None
 
 
 def ingest_cutoff(wh: Warehouse, as_of: date) -> int:
     """The last batch finished by the end of ``as_of`` (what was known then)."""
     end = datetime.combine(as_of + timedelta(days=1), datetime.min.time())
-    row = wh.con.execute(
+    rows = wh.con.execute(
         "SELECT coalesce(max(batch_id), 0) FROM batches WHERE finished_at < ? AND status = 'loaded'", [end]
-    ).fetchone()
+    ).fetchall()
+    row = rows[0] if rows else None
     return int(row[0]) if row else 0
 
 
@@ -308,7 +309,7 @@ def evaluate(
     statements = runner.count + 3
     max_batch = batch_cut
     if max_batch is None:
-        row = con.execute("SELECT coalesce(max(batch_id), 0) FROM batches").fetchone()
+        row = next(iter(con.execute("SELECT coalesce(max(batch_id), 0) FROM batches").fetchall()), None)
         max_batch = int(row[0]) if row else 0
     scorecard = Scorecard(
         as_of=as_of,

@@ -35,7 +35,7 @@ def persist_run(wh: Warehouse, scorecard: Scorecard, *, options: Mapping[str, ob
     counts = json.dumps(scorecard.counts(), sort_keys=True)
     con.execute("BEGIN TRANSACTION")
     try:
-        row = con.execute("SELECT coalesce(max(run_id), 0) + 1 FROM runs").fetchone()
+        row = next(iter(con.execute("SELECT coalesce(max(run_id), 0) + 1 FROM runs").fetchall()), None)
         run_id = int(row[0]) if row else 1
         con.execute(
             "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -80,7 +80,9 @@ def resolve_run(wh: Warehouse, ref: str) -> int:
     """A run id from a reference: a number, ``latest``, ``previous``, or a date (latest run for it)."""
     ref = ref.strip()
     if ref.isdigit():
-        row = wh.con.execute("SELECT run_id FROM runs WHERE run_id = ?", [int(ref)]).fetchone()
+        row = next(
+            iter(wh.con.execute("SELECT run_id FROM runs WHERE run_id = ?", [int(ref)]).fetchall()), None
+        )
         if not row:
             raise UsageError(f"no run {ref}", hint="list runs with `citykpi runs list`")
         return int(row[0])
@@ -96,7 +98,7 @@ def resolve_run(wh: Warehouse, ref: str) -> int:
         day = date.fromisoformat(ref)
     except ValueError:
         raise UsageError(f"{ref!r} is not a run id, 'latest', 'previous' or a date (YYYY-MM-DD)") from None
-    row = wh.con.execute("SELECT max(run_id) FROM runs WHERE as_of = ?", [day]).fetchone()
+    row = next(iter(wh.con.execute("SELECT max(run_id) FROM runs WHERE as_of = ?", [day]).fetchall()), None)
     if not row or row[0] is None:
         raise UsageError(f"no run for {day}", hint=f"evaluate it: `citykpi evaluate --date {day}`")
     return int(row[0])
@@ -105,9 +107,10 @@ def resolve_run(wh: Warehouse, ref: str) -> int:
 def load_run(wh: Warehouse, run_id: int, catalogue: Catalogue | None = None) -> Scorecard:
     """A persisted run as a Scorecard (labels from ``catalogue`` when given; explanations are not stored)."""
     con = wh.con
-    head = con.execute(
+    heads = con.execute(
         "SELECT as_of, grain, catalogue_hash, created_at, max_batch_id FROM runs WHERE run_id = ?", [run_id]
-    ).fetchone()
+    ).fetchall()
+    head = heads[0] if heads else None
     if not head:
         raise UsageError(f"no run {run_id}", hint="list runs with `citykpi runs list`")
     raw = con.sql(

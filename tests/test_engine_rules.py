@@ -1,0 +1,451 @@
+"""Hand-computed expectations for every rule kind of the engine."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from citykpi.catalogue.model import (
+    BandSet,
+    Component,
+    CompositeIndex,
+    Condition,
+    Formula,
+    FromSeries,
+    Measure,
+    Normalisation,
+    Observed,
+    Override,
+    Ratio,
+    Rollup,
+    ScaleStep,
+    SourceTable,
+    Target,
+    Text,
+    Thresholds,
+)
+from tests.engine_helpers import AS_OF, City, cell, indicator
+
+CUTS = BandSet(cuts={"blue": 10.0, "yellow": 20.0, "orange": 30.0, "red": 40.0})
+
+
+@pytest.fixture
+def city(tmp_path: Path) -> City:
+    c = City(tmp_path)
+    yield c
+    c.wh.close()
+
+
+# --- thresholds -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "inclusive", "status"),
+    [(5, False, "green"), (10, False, "green"), (10, True, "blue"), (25, False, "yellow"), (40, False, "orange"),
+     (40, True, "red"), (41, False, "red")],
+)
+def test_lower_is_better_cut_edges(city: City, value: float, inclusive: bool, status: str) -> None:
+    ind = indicator("t.low", thresholds=Thresholds(bands=replace(CUTS, inclusive=inclusive)))
+    city.daily("t.low", "C", [value])
+    assert cell(city.evaluate(ind), "t.low", "C")["status"] == status
+
+
+def test_higher_is_better_and_explanation(city: City) -> None:
+    bands = BandSet(cuts={"blue": 95.0, "yellow": 90.0, "red": 80.0})
+    ind = indicator("t.high", direction="higher_is_better", unit="%", thresholds=Thresholds(bands=bands))
+    city.daily("t.high", "C", [85.0])
+    city.daily("t.high", "D1", [79.5])
+    sc = city.evaluate(ind)
+    assert cell(sc, "t.high", "C")["status"] == "yellow"
+    red = cell(sc, "t.high", "D1")
+    assert red["status"] == "red"
+    assert red["explanation"] == "red: 79.5 % < 80 (red below 80)"
+
+
+def test_band_direction(city: City) -> None:
+    bands = BandSet(ranges={"green": (0.3, 2.0), "yellow": (0.2, 4.0)})
+    ind = indicator("t.cl", direction="band", unit="mg/L", thresholds=Thresholds(bands=bands))
+    city.daily("t.cl", "C", [1.0])
+    city.daily("t.cl", "D1", [3.0])
+    city.daily("t.cl", "D2", [0.1])
+    sc = city.evaluate(ind)
+    assert [cell(sc, "t.cl", a)["status"] for a in ("C", "D1", "D2")] == ["green", "yellow", "red"]
+    assert "outside the green range 0.3–2" in cell(sc, "t.cl", "D2")["explanation"]
+
+
+def test_percent_of_target_and_limit(city: City) -> None:
+    tgt = indicator(
+        "t.tgt",
+        direction="higher_is_better",
+        thresholds=Thresholds(basis="percent_of_target", bands=BandSet(cuts={"yellow": 90.0, "red": 70.0})),
+        target=Target(value=200.0, due=date(2025, 12, 31)),
+    )
+    lim = indicator(
+        "t.lim",
+        thresholds=Thresholds(basis="percent_of_limit", limit=50.0, bands=BandSet(cuts={"orange": 80.0, "red": 100.0})),
+    )
+    city.daily("t.tgt", "C", [170.0])  # 85 % of target → yellow
+    city.daily("t.lim", "C", [45.0])  # 90 % of limit → orange
+    sc = city.evaluate(tgt, lim)
+    assert cell(sc, "t.tgt", "C")["basis_value"] == pytest.approx(85.0)
+    assert cell(sc, "t.tgt", "C")["status"] == "yellow"
+    assert cell(sc, "t.lim", "C")["basis_value"] == pytest.approx(90.0)
+    assert cell(sc, "t.lim", "C")["status"] == "orange"
+
+
+def test_change_bases_percent_and_points(city: City) -> None:
+    prev = indicator(
+        "t.chg", thresholds=Thresholds(basis="change_previous", bands=BandSet(cuts={"yellow": 10.0, "red": 50.0}))
+    )
+    ly = indicator(
+        "t.yoy",
+        unit="%",
+        thresholds=Thresholds(basis="change_last_year", bands=BandSet(cuts={"yellow": 1.0, "red": 5.0})),
+    )
+    city.daily("t.chg", "C", [100.0, 120.0])  # +20 % → yellow
+    city.daily("t.yoy", "C", [50.0], end=AS_OF - timedelta(days=365))
+    city.daily("t.yoy", "C", [53.0])  # +3 points → yellow
+    sc = city.evaluate(prev, ly)
+    c1 = cell(sc, "t.chg", "C")
+    assert c1["change_previous"] == pytest.approx(20.0) and c1["status"] == "yellow"
+    c2 = cell(sc, "t.yoy", "C")
+    assert c2["change_unit"] == "points"
+    assert c2["last_year_value"] == 50.0 and c2["change_last_year"] == pytest.approx(3.0)
+    assert c2["status"] == "yellow"
+
+
+def test_change_basis_without_previous_is_not_applicable(city: City) -> None:
+    ind = indicator("t.chg", thresholds=Thresholds(basis="change_previous", bands=CUTS))
+    city.daily("t.chg", "C", [100.0])
+    c = cell(city.evaluate(ind), "t.chg", "C")
+    assert c["status"] == "not_applicable"
+    assert c["value"] == 100.0
+
+
+def test_persistence_needs_n_periods_running(city: City) -> None:
+    ind = indicator("t.p", thresholds=Thresholds(bands=CUTS, for_periods=3))
+    city.daily("t.p", "C", [5.0, 45.0, 45.0])  # red only two days → not persisted
+    city.daily("t.p", "D1", [45.0, 45.0, 35.0])  # red, red, orange → orange persisted
+    city.daily("t.p", "D2", [45.0, 46.0, 47.0])  # red three days
+    sc = city.evaluate(ind)
+    assert cell(sc, "t.p", "C")["status"] == "green"
+    assert cell(sc, "t.p", "D1")["status"] == "orange"
+    d2 = cell(sc, "t.p", "D2")
+    assert d2["status"] == "red"
+    assert d2["explanation"].endswith("for 3 days running")
+
+
+def test_streak_counts_periods_in_current_colour(city: City) -> None:
+    ind = indicator("t.s", thresholds=Thresholds(bands=CUTS))
+    city.daily("t.s", "C", [5.0, 35.0, 31.0, 33.0])
+    city.daily("t.s", "D1", [35.0, None, 31.0, 33.0])  # a missing day breaks the streak
+    sc = city.evaluate(ind)
+    assert cell(sc, "t.s", "C")["streak"] == 3
+    assert cell(sc, "t.s", "D1")["streak"] == 2
+
+
+def test_stale_and_no_data(city: City) -> None:
+    ind = indicator("t.st", max_staleness=timedelta(days=2))
+    city.daily("t.st", "C", [12.0], end=AS_OF - timedelta(days=3))
+    sc = city.evaluate(ind)
+    c = cell(sc, "t.st", "C")
+    assert c["status"] == "stale" and c["value"] == 12.0
+    assert c["explanation"].startswith("stale: latest value 12 index from 2025-06-27")
+    assert cell(sc, "t.st", "D1")["status"] == "no_data"
+
+
+def test_future_observations_are_never_read(city: City) -> None:
+    ind = indicator("t.f")
+    city.daily("t.f", "C", [5.0, 45.0], end=AS_OF + timedelta(days=1))
+    c = cell(city.evaluate(ind), "t.f", "C")
+    assert c["value"] == 5.0 and c["status"] == "green"
+
+
+def test_overrides_area_beats_level(city: City) -> None:
+    ind = indicator(
+        "t.o",
+        thresholds=Thresholds(
+            bands=CUTS,
+            overrides=(
+                Override(level="district", bands=BandSet(cuts={"red": 100.0})),
+                Override(area="D2", bands=BandSet(cuts={"red": 5.0})),
+            ),
+        ),
+    )
+    for a in ("C", "D1", "D2"):
+        city.daily("t.o", a, [50.0])
+    sc = city.evaluate(ind)
+    assert [cell(sc, "t.o", a)["status"] for a in ("C", "D1", "D2")] == ["red", "green", "red"]
+
+
+def test_own_scale_label(city: City) -> None:
+    steps = (
+        ScaleStep(Text("优", "Excellent"), "green", 50.0),
+        ScaleStep(Text("良", "Good"), "blue", 100.0),
+        ScaleStep(Text("轻度污染", "Light"), "yellow", None),
+    )
+    ind = indicator("t.aqi", scale=steps, thresholds=Thresholds(bands=BandSet(cuts={"blue": 50.0, "yellow": 100.0})))
+    city.daily("t.aqi", "C", [75.0])
+    city.daily("t.aqi", "D1", [120.0])
+    sc = city.evaluate(ind)
+    assert cell(sc, "t.aqi", "C")["band_label"] == "良"
+    assert cell(sc, "t.aqi", "D1")["band_label"] == "轻度污染"
+
+
+# --- time roll-ups --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("rollup", "expected"),
+    [("sum", 60.0), ("mean", 15.0), ("last", 25.0), ("max", 25.0), ("min", 5.0), ("count", 4.0)],
+)
+def test_time_rollups_over_a_month(city: City, rollup: str, expected: float) -> None:
+    ind = indicator("t.m", rollup=Rollup(time=rollup, area="none"))
+    city.observe("t.m", [("C", date(2025, 6, d), v) for d, v in ((3, 5.0), (10, 20.0), (17, 10.0), (24, 25.0))])
+    city.observe("t.m", [("C", date(2025, 5, 31), 1000.0)])  # previous month: not in June's value
+    c = cell(city.evaluate(ind, grain="month"), "t.m", "C")
+    assert c["period_start"] == date(2025, 6, 1) and c["period_end"] == date(2025, 6, 30)
+    assert c["value"] == pytest.approx(expected)
+
+
+def test_count_where_from_series_good_air_days(city: City) -> None:
+    aqi = indicator("t.aqi")
+    good = indicator(
+        "t.good",
+        frequency="yearly",
+        direction="higher_is_better",
+        unit="days",
+        value=FromSeries("t.aqi"),
+        rollup=Rollup(time="count_where", where=Condition("<=", 100.0), area="recompute"),
+        thresholds=Thresholds(bands=BandSet(cuts={"red": 100.0})),
+    )
+    values = [50.0, 150.0, 100.0, 101.0, 99.0] * 10  # 30 days ≤ 100
+    city.daily("t.aqi", "C", values)
+    city.daily("t.aqi", "C", [10.0] * 5, end=date(2024, 12, 31))  # last year: not counted in 2025
+    sc = city.evaluate(aqi, good)
+    c = cell(sc, "t.good", "C")
+    assert c["value"] == 30.0 and c["period_start"] == date(2025, 1, 1)
+    assert c["last_year_value"] == 5.0
+    # recompute: a district without its own AQI series gets no value (never a roll-up of children)
+    assert cell(sc, "t.good", "D1")["status"] == "no_data"
+
+
+def test_monthly_indicator_at_day_grain_uses_latest_month(city: City) -> None:
+    ind = indicator("t.kpi", frequency="monthly", rollup=Rollup(time="last", area="none"))
+    city.observe("t.kpi", [("C", date(2025, 4, 1), 12.0), ("C", date(2025, 5, 1), 22.0)])
+    c = cell(city.evaluate(ind), "t.kpi", "C")
+    assert c["value"] == 22.0 and c["period_start"] == date(2025, 5, 1)
+    assert c["previous_value"] == 12.0 and c["status"] == "yellow"
+
+
+# --- area roll-ups --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("rollup", "weight", "expected_d1", "expected_c"),
+    [
+        ("sum", None, 30.0, 30.0 + 40.0),
+        ("mean", None, 15.0, (15.0 + 40.0) / 2),
+        ("max", None, 20.0, 40.0),
+        ("min", None, 10.0, 10.0),
+        ("worst", None, 20.0, 40.0),
+        # S1 pop 20 value 10, S2 pop 40 value 20 → D1 = 16.67; C = (16.67*60 + 40*40)/100
+        ("weighted_mean", "population", (10 * 20 + 20 * 40) / 60, ((10 * 20 + 20 * 40) / 60 * 60 + 40 * 40) / 100),
+    ],
+)
+def test_area_rollups(city: City, rollup: str, weight: str | None, expected_d1: float, expected_c: float) -> None:
+    ind = indicator("t.r", levels=("city", "district", "street"), rollup=Rollup(time="last", area=rollup, weight=weight))
+    city.daily("t.r", "S1", [10.0])
+    city.daily("t.r", "S2", [20.0])
+    city.daily("t.r", "D2", [40.0])
+    sc = city.evaluate(ind)
+    assert cell(sc, "t.r", "D1")["value"] == pytest.approx(expected_d1)
+    assert cell(sc, "t.r", "D1")["source"] == "rollup"
+    assert cell(sc, "t.r", "C")["value"] == pytest.approx(expected_c)
+
+
+def test_worst_for_higher_is_better_takes_the_minimum(city: City) -> None:
+    ind = indicator("t.w", direction="higher_is_better", thresholds=Thresholds(bands=BandSet(cuts={"red": 50.0})),
+                    rollup=Rollup(time="last", area="worst"))
+    city.daily("t.w", "D1", [90.0])
+    city.daily("t.w", "D2", [40.0])
+    c = cell(city.evaluate(ind), "t.w", "C")
+    assert c["value"] == 40.0 and c["status"] == "red"
+
+
+def test_ratio_of_sums_never_averages_child_ratios(city: City) -> None:
+    ind = indicator(
+        "t.rate", unit="%", direction="higher_is_better", value=Observed(with_parts=True, scale=100.0),
+        thresholds=Thresholds(bands=BandSet(cuts={"red": 50.0})), rollup=Rollup(time="sum", area="ratio_of_sums"),
+    )
+    city.observe("t.rate", [("D1", AS_OF, 90.0), ("D2", AS_OF, 10.0)], parts=[(9.0, 10.0), (10.0, 100.0)])
+    sc = city.evaluate(ind)
+    assert cell(sc, "t.rate", "D1")["value"] == pytest.approx(90.0)
+    # (9 + 10) / (10 + 100) = 17.27 %, not the mean of 90 % and 10 %
+    assert cell(sc, "t.rate", "C")["value"] == pytest.approx(19 / 110 * 100)
+
+
+def test_parent_own_data_beats_rollup_and_none_means_no_rollup(city: City) -> None:
+    summed = indicator("t.own", rollup=Rollup(time="last", area="sum"))
+    none = indicator("t.none", rollup=Rollup(time="last", area="none"))
+    for i in ("t.own", "t.none"):
+        city.daily(i, "D1", [1.0])
+        city.daily(i, "D2", [2.0])
+    city.daily("t.own", "C", [100.0])
+    sc = city.evaluate(summed, none)
+    assert cell(sc, "t.own", "C")["value"] == 100.0 and cell(sc, "t.own", "C")["source"] == "observed"
+    assert cell(sc, "t.none", "C")["status"] == "no_data"
+
+
+# --- derived values --------------------------------------------------------------------------
+
+
+def test_ratio_per_100k_and_formula(city: City) -> None:
+    cases = indicator("t.cases", rollup=Rollup(time="sum", area="sum"))
+    pop = indicator("t.pop", frequency="yearly", rollup=Rollup(time="last", area="sum"))
+    rate = indicator("t.rate", unit="per 100k", value=Ratio("t.cases", "t.pop", 100000.0),
+                     thresholds=Thresholds(bands=BandSet(cuts={"red": 50.0})))
+    gap = indicator("t.gap", value=Formula("a - 2 * b", {"a": "t.cases", "b": "t.cases"}))
+    city.daily("t.cases", "D1", [30.0])
+    city.daily("t.cases", "D2", [10.0])
+    city.observe("t.pop", [("D1", date(2025, 1, 1), 60000.0), ("D2", date(2025, 1, 1), 40000.0)])
+    sc = city.evaluate(cases, pop, rate, gap)
+    assert cell(sc, "t.rate", "D1")["value"] == pytest.approx(50.0)
+    # city: ratio of the rolled-up sums: 40 / 100,000 × 100,000
+    assert cell(sc, "t.rate", "C")["value"] == pytest.approx(40.0)
+    assert cell(sc, "t.rate", "D1")["source"] == "derived"
+    assert cell(sc, "t.gap", "C")["value"] == pytest.approx(-40.0)
+
+
+def test_measure_over_raw_source_table_recomputed_per_level(city: City) -> None:
+    src = SourceTable(
+        id="cases", time_column="created_at", area_column="street",
+        columns={"case_id": "text", "created_at": "timestamp", "due_at": "timestamp", "closed_at": "timestamp",
+                 "street": "text"},
+    )
+    ind = indicator(
+        "t.ontime", unit="%", direction="higher_is_better", levels=("city", "district", "street"),
+        frequency="monthly", thresholds=Thresholds(bands=BandSet(cuts={"red": 60.0})),
+        value=Measure(source="cases", numerator="count_if(closed_at <= due_at)", denominator="count(*)", scale=100.0),
+        rollup=Rollup(time="sum", area="recompute"),
+    )
+    from citykpi.catalogue.model import Catalogue
+    from citykpi.engine.evaluate import evaluate
+    from citykpi.warehouse.schema import source_table_ddl
+
+    city.wh.con.execute(source_table_ddl(src))
+    day = datetime(2025, 6, 10)
+    rows = [("a", "S1", 1), ("b", "S1", 1), ("c", "S1", 30), ("d", "S2", 1), ("e", "D2", 30)]
+    for case_id, area, days in rows:
+        city.wh.con.execute(
+            "INSERT INTO src_cases VALUES (?, ?, ?, ?, ?, ?, 1)",
+            [case_id, day, day + timedelta(days=7), day + timedelta(days=days), area, city.area_keys[area]],
+        )
+    sc = evaluate(city.wh, Catalogue(indicators=(ind,), sources=(src,)), as_of=AS_OF, persist=False)
+    assert cell(sc, "t.ontime", "S1")["value"] == pytest.approx(200 / 3)
+    assert cell(sc, "t.ontime", "D1")["value"] == pytest.approx(75.0)  # 3 of 4 cases under D1
+    assert cell(sc, "t.ontime", "C")["value"] == pytest.approx(60.0)  # 3 of 5 cases in the city
+    assert cell(sc, "t.ontime", "D2")["status"] == "red"
+
+
+# --- targets ---------------------------------------------------------------------------------
+
+
+def test_targets_attainment_and_expected_progress(city: City) -> None:
+    rail = indicator(
+        "t.rail", unit="km", frequency="monthly", direction="higher_is_better",
+        thresholds=Thresholds(bands=BandSet(cuts={"red": 0.0})),
+        target=Target(value=593.0, due=date(2025, 12, 31), baseline=500.0, baseline_date=date(2025, 1, 1),
+                      method="end_value"),
+    )
+    parks = indicator(
+        "t.parks", unit="parks", frequency="monthly", direction="higher_is_better",
+        thresholds=Thresholds(bands=BandSet(cuts={"red": 0.0})), rollup=Rollup(time="last", area="sum"),
+        target=Target(value=100.0, due=date(2025, 12, 31), method="time_proportional"),
+    )
+    city.observe("t.rail", [("C", date(2025, 6, 1), 530.0)])
+    city.observe("t.parks", [("C", date(2025, 6, 1), 60.0)])
+    sc = city.evaluate(rail, parks)
+    r = cell(sc, "t.rail", "C")
+    assert r["attainment"] == pytest.approx(30 / 93)
+    elapsed = (AS_OF - date(2025, 1, 1)).days / (date(2025, 12, 31) - date(2025, 1, 1)).days
+    assert r["expected_progress"] == pytest.approx(elapsed)
+    assert r["target_status"] == "behind"
+    p = cell(sc, "t.parks", "C")
+    assert p["attainment"] == pytest.approx(0.6) and p["target_status"] == "on_track"
+
+
+def test_lower_is_better_target(city: City) -> None:
+    ind = indicator("t.fires", frequency="monthly", target=Target(value=50.0, due=date(2025, 12, 31)))
+    city.observe("t.fires", [("C", date(2025, 6, 1), 40.0)])
+    c = cell(city.evaluate(ind), "t.fires", "C")
+    assert c["attainment"] == pytest.approx(1.25) and c["target_status"] == "achieved"
+
+
+# --- indices ---------------------------------------------------------------------------------
+
+
+def _index_row(sc, index_id: str, area: str) -> dict:
+    import polars as pl
+
+    rows = sc.indices.filter((pl.col("index_id") == index_id) & (pl.col("area_id") == area)).to_dicts()
+    assert len(rows) == 1
+    return rows[0]
+
+
+def test_index_colour_score_goalposts_cap_and_coverage(city: City) -> None:
+    a = indicator("t.a", tier="bottom_line")
+    b = indicator("t.b", direction="higher_is_better", thresholds=Thresholds(bands=BandSet(cuts={"red": 0.0})))
+    c_ = indicator("t.c")
+    idx = CompositeIndex(
+        id="idx.x", name=Text("指数", "Index"), cap_on_red=30.0, min_coverage=0.5,
+        components=(
+            Component("t.a", weight=1.0),  # colour score
+            Component("t.b", weight=3.0, normalise=Normalisation("goalposts", low=0.0, high=200.0)),
+            Component("t.c", weight=1.0),
+        ),
+    )
+    parent = CompositeIndex(id="idx.top", name=Text("总", "Top"), components=(Component("idx.x"),))
+    city.daily("t.a", "C", [5.0])  # green → 100
+    city.daily("t.b", "C", [150.0])  # 75
+    city.daily("t.c", "C", [25.0])  # yellow → 60
+    city.daily("t.a", "D1", [45.0])  # red bottom line → cap
+    city.daily("t.b", "D1", [200.0])
+    city.daily("t.a", "D2", [5.0])  # only one component of weight 1 of 5 → coverage 0.2 < 0.5
+    sc = city.evaluate(a, b, c_, indices=(idx, parent))
+    x = _index_row(sc, "idx.x", "C")
+    assert x["score"] == pytest.approx((100 + 3 * 75 + 60) / 5)
+    assert x["coverage"] == pytest.approx(1.0) and x["components_used"] == 3
+    d1 = _index_row(sc, "idx.x", "D1")
+    assert d1["capped"] is True and d1["score"] == pytest.approx(30.0)
+    assert d1["coverage"] == pytest.approx(0.8)
+    assert _index_row(sc, "idx.x", "D2")["status"] == "no_data"
+    assert _index_row(sc, "idx.top", "C")["score"] == pytest.approx(x["score"])
+    assert _index_row(sc, "idx.x", "C")["rank"] == 1
+
+
+def test_geometric_index(city: City) -> None:
+    a = indicator("t.a")
+    b = indicator("t.b")
+    idx = CompositeIndex(id="idx.g", name=Text("g", "g"), aggregation="geometric",
+                         components=(Component("t.a"), Component("t.b")))
+    city.daily("t.a", "C", [5.0])  # 100
+    city.daily("t.b", "C", [45.0])  # red → 20
+    sc = city.evaluate(a, b, indices=(idx,))
+    assert _index_row(sc, "idx.g", "C")["score"] == pytest.approx((100 * 20) ** 0.5)
+
+
+# --- retrospection -----------------------------------------------------------------------------
+
+
+def test_as_ingested_replays_what_was_known(city: City) -> None:
+    ind = indicator("t.late")
+    city.observe("t.late", [("C", AS_OF, 5.0)], finished_at=datetime(2025, 6, 30, 12))
+    city.observe("t.late", [("C", AS_OF - timedelta(days=1), 45.0)], finished_at=datetime(2025, 7, 3))
+    now = cell(city.evaluate(ind), "t.late", "C")
+    assert now["previous_value"] == 45.0
+    then = cell(city.evaluate(ind, as_ingested=True), "t.late", "C")
+    assert then["previous_value"] is None and then["value"] == 5.0
