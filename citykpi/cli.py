@@ -86,6 +86,143 @@ def settings(ctx: typer.Context) -> Settings:
 
 # --- catalogue commands (check, schema, catalogue list/docs) ---------------------------------
 
+catalogue_app = typer.Typer(
+    help="Browse the indicator catalogue: list indicators, write the data dictionary.", no_args_is_help=True
+)
+app.add_typer(catalogue_app, name="catalogue")
+
+_CHECK_FORMATS = ("text", "json", "github", "junit")
+_LIST_FORMATS = ("text", "json", "csv")
+_DOCS_FORMATS = ("md", "html")
+
+
+def _choice(value: str, choices: tuple[str, ...], option: str) -> str:
+    """The value if it is one of ``choices``, else a usage error (exit 2)."""
+    from citykpi.errors import UsageError
+
+    if value not in choices:
+        raise UsageError(f"{option} must be one of {', '.join(choices)}, not {value!r}")
+    return value
+
+
+def _write_or_echo(text: str, output: Path | None) -> None:
+    """Write ``text`` to ``output`` (creating parent folders) or print it to stdout."""
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(output.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(output)
+
+
+@app.command("check")
+def check_cmd(
+    ctx: typer.Context,
+    path: Path | None = typer.Argument(
+        None, help="Catalogue folder or file (default: the global --catalogue).", show_default=False
+    ),
+    fmt: str = typer.Option("text", "--format", "-f", help="Output format: text, json, github or junit."),
+    strict: bool = typer.Option(False, "--strict", help="Fail (exit 1) on warnings too."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write the report to this file."),
+) -> None:
+    """Check the catalogue without any data: every problem with file:line:col and a rule code.
+
+    Exit 0 when sound, 1 when there are errors (or warnings with --strict), 2 on bad usage, 3 when PATH does not exist. Formats: text (for people), json (schema_version 1), github (workflow annotations), junit (CI test reports).
+
+    Example: citykpi check indicators/ --format github --strict
+    """
+    from citykpi.catalogue import check_catalogue
+    from citykpi.render import diagnostics as plain
+
+    fmt = _choice(fmt, _CHECK_FORMATS, "--format")
+    result = check_catalogue(path if path is not None else settings(ctx).catalogue)
+    if fmt == "text" and output is None:
+        from citykpi.render.terminal import make_console, print_diagnostics
+
+        print_diagnostics(make_console(), result)
+    else:
+        renderers = {
+            "text": lambda: plain.diagnostics_text(result),
+            "json": lambda: plain.diagnostics_json(result, strict=strict),
+            "github": lambda: plain.diagnostics_github(result),
+            "junit": lambda: plain.diagnostics_junit(result, strict=strict),
+        }
+        _write_or_echo(renderers[fmt](), output)
+        if output is not None:
+            typer.echo(f"{plain.summary_line(result)} (report written to {output})")
+    raise typer.Exit(int(ExitCode.OK) if result.ok(strict) else int(ExitCode.FAILED))
+
+
+@app.command("schema")
+def schema_cmd() -> None:
+    """Print the JSON Schema (draft 2020-12) of the catalogue YAML format, for editors and CI.
+
+    Example: citykpi schema > catalogue.schema.json
+    """
+    from citykpi.catalogue.jsonschema import catalogue_schema_json
+
+    typer.echo(catalogue_schema_json(), nl=False)
+
+
+@catalogue_app.command("list")
+def catalogue_list_cmd(
+    ctx: typer.Context,
+    domain: str | None = typer.Option(None, "--domain", help="Only this domain (e.g. environment)."),
+    kind: str | None = typer.Option(None, "--kind", help="Only kpi or vital_sign."),
+    tag: str | None = typer.Option(None, "--tag", help="Only indicators with this tag."),
+    level: str | None = typer.Option(None, "--level", help="Only indicators reported at city, district or street."),
+    fmt: str = typer.Option("text", "--format", "-f", help="Output format: text, json or csv."),
+    lang: str = typer.Option("zh", "--lang", help="Name language in the text table: zh or en."),
+) -> None:
+    """List the catalogue's indicators, filtered by domain, kind, tag or level.
+
+    Example: citykpi catalogue list --domain environment --level district --format csv
+    """
+    from citykpi.catalogue import load_catalogue
+    from citykpi.catalogue.docs import indicator_rows
+    from citykpi.catalogue.model import KINDS, LEVELS
+    from citykpi.render import diagnostics as plain
+
+    fmt = _choice(fmt, _LIST_FORMATS, "--format")
+    if kind is not None:
+        _choice(kind, KINDS, "--kind")
+    if level is not None:
+        _choice(level, LEVELS, "--level")
+    _choice(lang, ("zh", "en"), "--lang")
+    catalogue = load_catalogue(settings(ctx).catalogue)
+    rows = indicator_rows(catalogue, domain=domain, kind=kind, tag=tag, level=level)
+    if fmt == "json":
+        typer.echo(plain.rows_json(rows), nl=False)
+    elif fmt == "csv":
+        typer.echo(plain.rows_csv(rows), nl=False)
+    else:
+        from citykpi.render.terminal import make_console, print_indicator_list
+
+        print_indicator_list(make_console(), rows, lang=lang)
+
+
+@catalogue_app.command("docs")
+def catalogue_docs_cmd(
+    ctx: typer.Context,
+    fmt: str = typer.Option("md", "--format", "-f", help="md (Markdown) or html (one self-contained page)."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
+) -> None:
+    """Write the data dictionary: one section per domain, a row per indicator (names, unit, bands, target).
+
+    Example: citykpi catalogue docs --format html --output catalogue.html
+    """
+    from citykpi.catalogue import load_catalogue
+    from citykpi.catalogue.docs import data_dictionary_html, data_dictionary_markdown
+
+    fmt = _choice(fmt, _DOCS_FORMATS, "--format")
+    catalogue = load_catalogue(settings(ctx).catalogue)
+    text = data_dictionary_html(catalogue) if fmt == "html" else data_dictionary_markdown(catalogue)
+    _write_or_echo(text, output)
+    if output is not None:
+        typer.echo(f"Wrote the data dictionary of {len(catalogue.indicators)} indicators to {output}")
+
+
 # --- warehouse commands (areas load, ingest, db info, query) ----------------------------------
 
 areas_app = typer.Typer(help="The area registry (city → district → street).", no_args_is_help=True)
