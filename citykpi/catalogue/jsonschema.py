@@ -1,0 +1,275 @@
+"""JSON Schema (draft 2020-12) of the catalogue YAML format, printed by ``citykpi schema``.
+
+Editors (VS Code's YAML extension, JetBrains) validate catalogue files with it as they are typed:
+``# yaml-language-server: $schema=citykpi-catalogue.schema.json``. The schema covers structure,
+types and vocabularies; cross-file rules (references, cycles, threshold order) need ``citykpi check``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from citykpi.catalogue import model, parser
+
+SCHEMA_ID = "https://citykpi.example/schema/catalogue-v1.json"
+
+
+def _enum(values: Any, description: str) -> dict[str, Any]:
+    return {"type": "string", "enum": list(values), "description": description}
+
+
+def _obj(properties: dict[str, Any], required: tuple[str, ...] = (), description: str = "") -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "object", "properties": properties, "additionalProperties": False}
+    if required:
+        schema["required"] = list(required)
+    if description:
+        schema["description"] = description
+    return schema
+
+
+_NUMBER = {"type": "number"}
+_RANGE = {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2}
+_EXPR = {
+    "type": "string",
+    "maxLength": 2000,
+    "description": "A restricted expression (see docs/catalogue.md).",
+}
+
+
+def catalogue_schema() -> dict[str, Any]:
+    """The JSON Schema of one catalogue file, as a dict."""
+    text = {
+        "oneOf": [
+            {"type": "string", "minLength": 1},
+            _obj(
+                {"zh": {"type": "string"}, "en": {"type": "string"}}, description="Chinese and English names."
+            ),
+        ]
+    }
+    cut_or_range = {
+        "oneOf": [_NUMBER, _RANGE],
+        "description": "A cut point (number) or, for band, [low, high].",
+    }
+    colours = {c: cut_or_range for c in model.COLOURS}
+    override = _obj(
+        {
+            "level": _enum(model.LEVELS, "The level this override applies to."),
+            "area": {"type": "string", "description": "The area id this override applies to (quoted)."},
+            "inclusive": {"type": "boolean"},
+            **colours,
+        },
+        description="Bands for one level or one area; unspecified colours keep the indicator's cuts.",
+    )
+    thresholds = _obj(
+        {
+            "basis": _enum(model.BASES, "What the bands are compared with."),
+            **colours,
+            "inclusive": {
+                "type": "boolean",
+                "description": "A value exactly at a cut goes to the worse colour.",
+            },
+            "for_periods": {"type": "integer", "minimum": 1, "maximum": 366},
+            "limit": {
+                "type": "number",
+                "exclusiveMinimum": 0,
+                "description": "Design value for percent_of_limit.",
+            },
+            "overrides": {"type": "array", "items": override},
+        },
+        description="Five-colour bands: colour -> cut point where it starts.",
+    )
+    scale_step = _obj(
+        {"label": text, "upto": _NUMBER, "colour": _enum(model.COLOURS, "The colour of this step.")},
+        ("label", "colour"),
+    )
+    rollup = _obj(
+        {
+            "time": _enum(model.TIME_ROLLUPS, "Roll-up over time within a period."),
+            "where": {"type": "string", "pattern": r"^\s*value\s*(<=|>=|!=|<>|<|>|=)\s*[-+]?[0-9.eE+-]+\s*$"},
+            "area": _enum(model.AREA_ROLLUPS, "Roll-up from child areas to the parent."),
+            "weight": {"type": "string", "description": "Area attribute for weighted_mean, e.g. population."},
+        }
+    )
+    target = _obj(
+        {
+            "value": _NUMBER,
+            "due": {"type": "string", "format": "date"},
+            "baseline": _NUMBER,
+            "baseline_date": {"type": "string", "format": "date"},
+            "method": _enum(model.TARGET_METHODS, "How progress is measured."),
+        },
+        ("value", "due"),
+    )
+    formula_body = _obj(
+        {"expression": _EXPR, "inputs": {"type": "object", "additionalProperties": {"type": "string"}}}
+    )
+    value = {
+        "oneOf": [
+            {"const": "observed"},
+            _obj(
+                {
+                    "observed": {
+                        "oneOf": [
+                            {"type": "null"},
+                            _obj({"with_parts": {"type": "boolean"}, "scale": _NUMBER}),
+                        ]
+                    }
+                },
+                ("observed",),
+            ),
+            _obj(
+                {
+                    "ratio": _obj(
+                        {
+                            "numerator": {"type": "string"},
+                            "denominator": {"type": "string"},
+                            "scale": _NUMBER,
+                        },
+                        ("numerator", "denominator"),
+                    )
+                },
+                ("ratio",),
+            ),
+            _obj(
+                {
+                    "formula": {"oneOf": [_EXPR, formula_body]},
+                    "inputs": {"type": "object", "additionalProperties": {"type": "string"}},
+                },
+                ("formula",),
+            ),
+            _obj(
+                {
+                    "measure": _obj(
+                        {
+                            "source": {"type": "string"},
+                            "numerator": _EXPR,
+                            "denominator": _EXPR,
+                            "filter": _EXPR,
+                            "scale": _NUMBER,
+                        },
+                        ("source", "numerator"),
+                    )
+                },
+                ("measure",),
+            ),
+            _obj({"from": {"type": "string"}}, ("from",)),
+        ]
+    }
+    levels = {
+        "type": "array",
+        "items": _enum(model.LEVELS, "A governance level."),
+        "minItems": 1,
+        "uniqueItems": True,
+    }
+    indicator_props: dict[str, Any] = {
+        "id": {"type": "string", "pattern": parser.ID_RE.pattern},
+        "name": text,
+        "kind": _enum(model.KINDS, "KPI or vital sign."),
+        "domain": {"type": "string", "pattern": parser.DOMAIN_RE.pattern},
+        "unit": _enum(model.UNITS, "The unit."),
+        "description": {"type": "string"},
+        "owner": {"type": "string"},
+        "tier": _enum(model.TIERS, "Bottom-line or guidance."),
+        "tags": {"type": "array", "items": {"type": "string"}},
+        "levels": levels,
+        "frequency": _enum(model.FREQUENCIES, "How often a value is observed."),
+        "max_staleness": {"type": "string", "pattern": parser.DURATION_RE.pattern},
+        "valid_range": {"type": "array", "items": {"type": ["number", "null"]}, "minItems": 2, "maxItems": 2},
+        "direction": _enum(model.DIRECTIONS, "Which way is better."),
+        "scale": {"type": "array", "items": scale_step, "minItems": 2},
+        "thresholds": thresholds,
+        "rollup": rollup,
+        "change": _enum(model.CHANGE_UNITS, "Change in percent or points."),
+        "target": target,
+        "value": value,
+        "decimals": {"type": "integer", "minimum": 0, "maximum": 6},
+    }
+    normalise = {
+        "oneOf": [
+            _enum(model.NORMALISATIONS, "Normalisation method."),
+            _obj(
+                {"method": _enum(model.NORMALISATIONS, "Method."), "low": _NUMBER, "high": _NUMBER},
+                ("method",),
+            ),
+        ]
+    }
+    component = {
+        "oneOf": [
+            {"type": "string"},
+            _obj(
+                {
+                    "ref": {"type": "string"},
+                    "weight": {"type": "number", "exclusiveMinimum": 0},
+                    "normalise": normalise,
+                },
+                ("ref",),
+            ),
+        ]
+    }
+    index = _obj(
+        {
+            "id": {"type": "string", "pattern": parser.ID_RE.pattern},
+            "name": text,
+            "description": {"type": "string"},
+            "components": {"type": "array", "items": component, "minItems": 1},
+            "normalise": normalise,
+            "aggregation": _enum(model.AGGREGATIONS, "Linear or geometric mean."),
+            "cap_on_red": {"type": "number", "minimum": 0, "maximum": 100},
+            "min_coverage": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+            "bands": _obj({**{c: _NUMBER for c in model.COLOURS[1:]}, "inclusive": {"type": "boolean"}}),
+            "levels": levels,
+        },
+        parser.INDEX_REQUIRED,
+    )
+    group = _obj(
+        {
+            "id": {"type": "string", "pattern": parser.GROUP_ID_RE.pattern},
+            "name": text,
+            "description": {"type": "string"},
+            "areas": {"type": "array", "items": {"type": "string"}, "minItems": 1, "uniqueItems": True},
+        },
+        parser.GROUP_REQUIRED,
+    )
+    source = _obj(
+        {
+            "id": {"type": "string", "pattern": parser.SOURCE_ID_RE.pattern},
+            "description": {"type": "string"},
+            "columns": {
+                "type": "object",
+                "propertyNames": {"pattern": parser.COLUMN_RE.pattern},
+                "additionalProperties": _enum(model.SOURCE_COLUMN_TYPES, "Column type."),
+                "minProperties": 1,
+            },
+            "time_column": {"type": "string"},
+            "area_column": {"type": "string"},
+            "key": {"type": "string"},
+        },
+        parser.SOURCE_REQUIRED,
+    )
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_ID,
+        "title": "citykpi catalogue file",
+        "description": "One YAML file of a citykpi indicator catalogue (schema_version 1).",
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "schema_version": {"type": "integer", "enum": list(parser.SCHEMA_VERSIONS)},
+            "indicators": {"type": "array", "items": {"$ref": "#/$defs/indicator"}},
+            "indices": {"type": "array", "items": {"$ref": "#/$defs/index"}},
+            "groups": {"type": "array", "items": {"$ref": "#/$defs/group"}},
+            "sources": {"type": "array", "items": {"$ref": "#/$defs/source"}},
+        },
+        "$defs": {
+            "indicator": _obj(indicator_props, parser.INDICATOR_REQUIRED, "One KPI or vital sign."),
+            "index": index,
+            "group": group,
+            "source": source,
+        },
+    }
+
+
+def catalogue_schema_json() -> str:
+    """The JSON Schema as indented JSON text."""
+    return json.dumps(catalogue_schema(), ensure_ascii=False, indent=2) + "\n"
