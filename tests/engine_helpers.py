@@ -42,7 +42,9 @@ def indicator(id: str, **kw: Any) -> Indicator:
         levels=("city", "district"),
         frequency="daily",
         direction="lower_is_better",
-        thresholds=Thresholds(bands=BandSet(cuts={"blue": 10.0, "yellow": 20.0, "orange": 30.0, "red": 40.0})),
+        thresholds=Thresholds(
+            bands=BandSet(cuts={"blue": 10.0, "yellow": 20.0, "orange": 30.0, "red": 40.0})
+        ),
         rollup=Rollup(time="last", area="none"),
     )
     return replace(base, **kw)
@@ -80,7 +82,10 @@ class City:
             {
                 "indicator_key": [ikey] * len(rows),
                 "area_key": [self.area_keys[a] for a, _, _ in rows],
-                "period": [p if isinstance(p, datetime) else datetime.combine(p, datetime.min.time()) for _, p, _ in rows],
+                "period": [
+                    p if isinstance(p, datetime) else datetime.combine(p, datetime.min.time())
+                    for _, p, _ in rows
+                ],
                 "value": [v for _, _, v in rows],
                 "numerator": [n for n, _ in part_list],
                 "denominator": [d for _, d in part_list],
@@ -105,7 +110,9 @@ class City:
         )
         return self.batch
 
-    def daily(self, indicator_id: str, area: str, values: Sequence[float | None], *, end: date = AS_OF) -> None:
+    def daily(
+        self, indicator_id: str, area: str, values: Sequence[float | None], *, end: date = AS_OF
+    ) -> None:
         """Store one value per day ending on ``end`` (None = missing day)."""
         start = end - timedelta(days=len(values) - 1)
         self.observe(

@@ -44,8 +44,15 @@ def city(tmp_path: Path) -> City:
 
 @pytest.mark.parametrize(
     ("value", "inclusive", "status"),
-    [(5, False, "green"), (10, False, "green"), (10, True, "blue"), (25, False, "yellow"), (40, False, "orange"),
-     (40, True, "red"), (41, False, "red")],
+    [
+        (5, False, "green"),
+        (10, False, "green"),
+        (10, True, "blue"),
+        (25, False, "yellow"),
+        (40, False, "orange"),
+        (40, True, "red"),
+        (41, False, "red"),
+    ],
 )
 def test_lower_is_better_cut_edges(city: City, value: float, inclusive: bool, status: str) -> None:
     ind = indicator("t.low", thresholds=Thresholds(bands=replace(CUTS, inclusive=inclusive)))
@@ -85,7 +92,9 @@ def test_percent_of_target_and_limit(city: City) -> None:
     )
     lim = indicator(
         "t.lim",
-        thresholds=Thresholds(basis="percent_of_limit", limit=50.0, bands=BandSet(cuts={"orange": 80.0, "red": 100.0})),
+        thresholds=Thresholds(
+            basis="percent_of_limit", limit=50.0, bands=BandSet(cuts={"orange": 80.0, "red": 100.0})
+        ),
     )
     city.daily("t.tgt", "C", [170.0])  # 85 % of target → yellow
     city.daily("t.lim", "C", [45.0])  # 90 % of limit → orange
@@ -98,7 +107,8 @@ def test_percent_of_target_and_limit(city: City) -> None:
 
 def test_change_bases_percent_and_points(city: City) -> None:
     prev = indicator(
-        "t.chg", thresholds=Thresholds(basis="change_previous", bands=BandSet(cuts={"yellow": 10.0, "red": 50.0}))
+        "t.chg",
+        thresholds=Thresholds(basis="change_previous", bands=BandSet(cuts={"yellow": 10.0, "red": 50.0})),
     )
     ly = indicator(
         "t.yoy",
@@ -187,7 +197,9 @@ def test_own_scale_label(city: City) -> None:
         ScaleStep(Text("良", "Good"), "blue", 100.0),
         ScaleStep(Text("轻度污染", "Light"), "yellow", None),
     )
-    ind = indicator("t.aqi", scale=steps, thresholds=Thresholds(bands=BandSet(cuts={"blue": 50.0, "yellow": 100.0})))
+    ind = indicator(
+        "t.aqi", scale=steps, thresholds=Thresholds(bands=BandSet(cuts={"blue": 50.0, "yellow": 100.0}))
+    )
     city.daily("t.aqi", "C", [75.0])
     city.daily("t.aqi", "D1", [120.0])
     sc = city.evaluate(ind)
@@ -204,7 +216,9 @@ def test_own_scale_label(city: City) -> None:
 )
 def test_time_rollups_over_a_month(city: City, rollup: str, expected: float) -> None:
     ind = indicator("t.m", rollup=Rollup(time=rollup, area="none"))
-    city.observe("t.m", [("C", date(2025, 6, d), v) for d, v in ((3, 5.0), (10, 20.0), (17, 10.0), (24, 25.0))])
+    city.observe(
+        "t.m", [("C", date(2025, 6, d), v) for d, v in ((3, 5.0), (10, 20.0), (17, 10.0), (24, 25.0))]
+    )
     city.observe("t.m", [("C", date(2025, 5, 31), 1000.0)])  # previous month: not in June's value
     c = cell(city.evaluate(ind, grain="month"), "t.m", "C")
     assert c["period_start"] == date(2025, 6, 1) and c["period_end"] == date(2025, 6, 30)
@@ -253,11 +267,20 @@ def test_monthly_indicator_at_day_grain_uses_latest_month(city: City) -> None:
         ("min", None, 10.0, 10.0),
         ("worst", None, 20.0, 40.0),
         # S1 pop 20 value 10, S2 pop 40 value 20 → D1 = 16.67; C = (16.67*60 + 40*40)/100
-        ("weighted_mean", "population", (10 * 20 + 20 * 40) / 60, ((10 * 20 + 20 * 40) / 60 * 60 + 40 * 40) / 100),
+        (
+            "weighted_mean",
+            "population",
+            (10 * 20 + 20 * 40) / 60,
+            ((10 * 20 + 20 * 40) / 60 * 60 + 40 * 40) / 100,
+        ),
     ],
 )
-def test_area_rollups(city: City, rollup: str, weight: str | None, expected_d1: float, expected_c: float) -> None:
-    ind = indicator("t.r", levels=("city", "district", "street"), rollup=Rollup(time="last", area=rollup, weight=weight))
+def test_area_rollups(
+    city: City, rollup: str, weight: str | None, expected_d1: float, expected_c: float
+) -> None:
+    ind = indicator(
+        "t.r", levels=("city", "district", "street"), rollup=Rollup(time="last", area=rollup, weight=weight)
+    )
     city.daily("t.r", "S1", [10.0])
     city.daily("t.r", "S2", [20.0])
     city.daily("t.r", "D2", [40.0])
@@ -268,8 +291,12 @@ def test_area_rollups(city: City, rollup: str, weight: str | None, expected_d1: 
 
 
 def test_worst_for_higher_is_better_takes_the_minimum(city: City) -> None:
-    ind = indicator("t.w", direction="higher_is_better", thresholds=Thresholds(bands=BandSet(cuts={"red": 50.0})),
-                    rollup=Rollup(time="last", area="worst"))
+    ind = indicator(
+        "t.w",
+        direction="higher_is_better",
+        thresholds=Thresholds(bands=BandSet(cuts={"red": 50.0})),
+        rollup=Rollup(time="last", area="worst"),
+    )
     city.daily("t.w", "D1", [90.0])
     city.daily("t.w", "D2", [40.0])
     c = cell(city.evaluate(ind), "t.w", "C")
@@ -278,8 +305,12 @@ def test_worst_for_higher_is_better_takes_the_minimum(city: City) -> None:
 
 def test_ratio_of_sums_never_averages_child_ratios(city: City) -> None:
     ind = indicator(
-        "t.rate", unit="%", direction="higher_is_better", value=Observed(with_parts=True, scale=100.0),
-        thresholds=Thresholds(bands=BandSet(cuts={"red": 50.0})), rollup=Rollup(time="sum", area="ratio_of_sums"),
+        "t.rate",
+        unit="%",
+        direction="higher_is_better",
+        value=Observed(with_parts=True, scale=100.0),
+        thresholds=Thresholds(bands=BandSet(cuts={"red": 50.0})),
+        rollup=Rollup(time="sum", area="ratio_of_sums"),
     )
     city.observe("t.rate", [("D1", AS_OF, 90.0), ("D2", AS_OF, 10.0)], parts=[(9.0, 10.0), (10.0, 100.0)])
     sc = city.evaluate(ind)
@@ -306,8 +337,12 @@ def test_parent_own_data_beats_rollup_and_none_means_no_rollup(city: City) -> No
 def test_ratio_per_100k_and_formula(city: City) -> None:
     cases = indicator("t.cases", rollup=Rollup(time="sum", area="sum"))
     pop = indicator("t.pop", frequency="yearly", rollup=Rollup(time="last", area="sum"))
-    rate = indicator("t.rate", unit="per 100k", value=Ratio("t.cases", "t.pop", 100000.0),
-                     thresholds=Thresholds(bands=BandSet(cuts={"red": 50.0})))
+    rate = indicator(
+        "t.rate",
+        unit="per 100k",
+        value=Ratio("t.cases", "t.pop", 100000.0),
+        thresholds=Thresholds(bands=BandSet(cuts={"red": 50.0})),
+    )
     gap = indicator("t.gap", value=Formula("a - 2 * b", {"a": "t.cases", "b": "t.cases"}))
     city.daily("t.cases", "D1", [30.0])
     city.daily("t.cases", "D2", [10.0])
@@ -322,14 +357,27 @@ def test_ratio_per_100k_and_formula(city: City) -> None:
 
 def test_measure_over_raw_source_table_recomputed_per_level(city: City) -> None:
     src = SourceTable(
-        id="cases", time_column="created_at", area_column="street",
-        columns={"case_id": "text", "created_at": "timestamp", "due_at": "timestamp", "closed_at": "timestamp",
-                 "street": "text"},
+        id="cases",
+        time_column="created_at",
+        area_column="street",
+        columns={
+            "case_id": "text",
+            "created_at": "timestamp",
+            "due_at": "timestamp",
+            "closed_at": "timestamp",
+            "street": "text",
+        },
     )
     ind = indicator(
-        "t.ontime", unit="%", direction="higher_is_better", levels=("city", "district", "street"),
-        frequency="monthly", thresholds=Thresholds(bands=BandSet(cuts={"red": 60.0})),
-        value=Measure(source="cases", numerator="count_if(closed_at <= due_at)", denominator="count(*)", scale=100.0),
+        "t.ontime",
+        unit="%",
+        direction="higher_is_better",
+        levels=("city", "district", "street"),
+        frequency="monthly",
+        thresholds=Thresholds(bands=BandSet(cuts={"red": 60.0})),
+        value=Measure(
+            source="cases", numerator="count_if(closed_at <= due_at)", denominator="count(*)", scale=100.0
+        ),
         rollup=Rollup(time="sum", area="recompute"),
     )
     from citykpi.catalogue.model import Catalogue
@@ -356,14 +404,26 @@ def test_measure_over_raw_source_table_recomputed_per_level(city: City) -> None:
 
 def test_targets_attainment_and_expected_progress(city: City) -> None:
     rail = indicator(
-        "t.rail", unit="km", frequency="monthly", direction="higher_is_better",
+        "t.rail",
+        unit="km",
+        frequency="monthly",
+        direction="higher_is_better",
         thresholds=Thresholds(bands=BandSet(cuts={"red": 0.0})),
-        target=Target(value=593.0, due=date(2025, 12, 31), baseline=500.0, baseline_date=date(2025, 1, 1),
-                      method="end_value"),
+        target=Target(
+            value=593.0,
+            due=date(2025, 12, 31),
+            baseline=500.0,
+            baseline_date=date(2025, 1, 1),
+            method="end_value",
+        ),
     )
     parks = indicator(
-        "t.parks", unit="parks", frequency="monthly", direction="higher_is_better",
-        thresholds=Thresholds(bands=BandSet(cuts={"red": 0.0})), rollup=Rollup(time="last", area="sum"),
+        "t.parks",
+        unit="parks",
+        frequency="monthly",
+        direction="higher_is_better",
+        thresholds=Thresholds(bands=BandSet(cuts={"red": 0.0})),
+        rollup=Rollup(time="last", area="sum"),
         target=Target(value=100.0, due=date(2025, 12, 31), method="time_proportional"),
     )
     city.observe("t.rail", [("C", date(2025, 6, 1), 530.0)])
@@ -398,10 +458,15 @@ def _index_row(sc, index_id: str, area: str) -> dict:
 
 def test_index_colour_score_goalposts_cap_and_coverage(city: City) -> None:
     a = indicator("t.a", tier="bottom_line")
-    b = indicator("t.b", direction="higher_is_better", thresholds=Thresholds(bands=BandSet(cuts={"red": 0.0})))
+    b = indicator(
+        "t.b", direction="higher_is_better", thresholds=Thresholds(bands=BandSet(cuts={"red": 0.0}))
+    )
     c_ = indicator("t.c")
     idx = CompositeIndex(
-        id="idx.x", name=Text("指数", "Index"), cap_on_red=30.0, min_coverage=0.5,
+        id="idx.x",
+        name=Text("指数", "Index"),
+        cap_on_red=30.0,
+        min_coverage=0.5,
         components=(
             Component("t.a", weight=1.0),  # colour score
             Component("t.b", weight=3.0, normalise=Normalisation("goalposts", low=0.0, high=200.0)),
@@ -430,8 +495,12 @@ def test_index_colour_score_goalposts_cap_and_coverage(city: City) -> None:
 def test_geometric_index(city: City) -> None:
     a = indicator("t.a")
     b = indicator("t.b")
-    idx = CompositeIndex(id="idx.g", name=Text("g", "g"), aggregation="geometric",
-                         components=(Component("t.a"), Component("t.b")))
+    idx = CompositeIndex(
+        id="idx.g",
+        name=Text("g", "g"),
+        aggregation="geometric",
+        components=(Component("t.a"), Component("t.b")),
+    )
     city.daily("t.a", "C", [5.0])  # 100
     city.daily("t.b", "C", [45.0])  # red → 20
     sc = city.evaluate(a, b, indices=(idx,))
