@@ -440,6 +440,388 @@ def query_cmd(
 # --- engine commands (evaluate, test) ----------------------------------------------------------
 
 # --- scorecard commands (show, alerts, rank, diff, run) -------------------------------------
+#
+# Exit codes (a published contract, see citykpi/errors.py): 0 success; 1 the scorecard breached
+# --fail-on (default never for `evaluate`, red for `run`); 2 usage; 3 data, catalogue or
+# environment error.
+
+runs_app = typer.Typer(help="Persisted evaluation runs.", no_args_is_help=True)
+app.add_typer(runs_app, name="runs")
+
+_OUTPUT_FORMATS = ("table", "csv", "parquet", "json", "jsonl", "markdown", "html", "xlsx", "junit")
+_FAIL_ON = ("never", "green", "blue", "yellow", "orange", "red")
+_COLOURS = ("green", "blue", "yellow", "orange", "red")
+
+
+def _sc_choice(option: str, value: str, allowed: tuple[str, ...]) -> str:
+    """``value`` if allowed, else a usage error naming the choices."""
+    from citykpi.errors import UsageError
+
+    if value not in allowed:
+        raise UsageError(f"{option} {value!r}: use one of {', '.join(allowed)}")
+    return value
+
+
+def _sc_day(option: str, value: str | None) -> Any:
+    """Parse a date option: YYYY-MM-DD, 'today' or 'yesterday' (None stays None)."""
+    from datetime import date, timedelta
+
+    from citykpi.errors import UsageError
+
+    if value is None:
+        return None
+    if value == "today":
+        return date.today()
+    if value == "yesterday":
+        return date.today() - timedelta(days=1)
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"{option} {value!r}: expected a date YYYY-MM-DD, 'today' or 'yesterday'") from None
+
+
+def _sc_statuses(values: list[str]) -> list[str]:
+    from citykpi.catalogue.model import STATUSES
+
+    return [_sc_choice("--status", v, STATUSES) for v in values]
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    ctx: typer.Context,
+    date_: str | None = typer.Option(
+        None, "--date", "-d", help="Evaluate as of this date (YYYY-MM-DD); default the newest data."
+    ),
+    period: str = typer.Option("day", "--period", "-p", help="day | week | month | quarter | year."),
+    level: list[str] = typer.Option(
+        [], "--level", help="Only this level (repeatable): city, district, street."
+    ),
+    area: list[str] = typer.Option([], "--area", help="Only this area id (repeatable)."),
+    domain: list[str] = typer.Option([], "--domain", help="Only this domain (repeatable)."),
+    kind: list[str] = typer.Option([], "--kind", help="Only kpi or vital_sign (repeatable)."),
+    status: list[str] = typer.Option([], "--status", help="Only cells with this status (repeatable)."),
+    indicator: str | None = typer.Option(
+        None, "--indicator", "-i", help="Indicator id glob, e.g. 'env.air.*'."
+    ),
+    lang: str = typer.Option("zh", "--lang", help="Names and labels: zh | en."),
+    fmt: str = typer.Option("table", "--format", "-f", help=" | ".join(_OUTPUT_FORMATS) + "."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write the export to FILE (atomic)."),
+    fail_on: str = typer.Option(
+        "never", "--fail-on", help="Exit 1 when a cell is at or above: never | yellow | orange | red."
+    ),
+    explain: bool = typer.Option(False, "--explain", help="Print the generated SQL instead of evaluating."),
+    why: bool = typer.Option(False, "--why", help="Table format: add the one-line reason of each colour."),
+    group_by: str = typer.Option("domain", "--group-by", help="Table format: domain | area."),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="Table format: rows per group."),
+    as_ingested: bool = typer.Option(
+        False, "--as-ingested", help="Replay what was known at the end of --date (batches finished by then)."
+    ),
+    wait: float = typer.Option(0.0, "--wait", min=0, help=_WAIT_HELP),
+) -> None:
+    """Evaluate the catalogue as of a date, record the run, and print or export the scorecard.
+
+    The table groups cells by domain and area: value with unit, colour with a text label, change
+    arrows, target progress, a sparkline, counts per colour and the indices. Exports: csv, parquet,
+    json (docs/scorecard-json.md), jsonl, markdown, html (one self-contained file), xlsx, junit
+    (one test case per indicator × area). Text formats go to stdout unless --output is given.
+
+    Exit codes: 0 ok; 1 a cell is at or above --fail-on; 2 usage error; 3 data, catalogue or database error.
+
+    Example: citykpi evaluate --date 2026-11-24 --level district --format html -o report.html --fail-on red
+    """
+    from citykpi.catalogue import load_catalogue
+    from citykpi.catalogue.model import GRAINS
+    from citykpi.engine.evaluate import evaluate
+    from citykpi.engine.evaluate import explain as explain_sql
+    from citykpi.errors import UsageError
+    from citykpi.render.exports import TEXT_FORMATS, render_text, write_scorecard
+    from citykpi.warehouse import Warehouse
+
+    cfg = settings(ctx)
+    as_of = _sc_day("--date", date_)
+    _sc_choice("--period", period, GRAINS)
+    _sc_choice("--lang", lang, ("zh", "en"))
+    _sc_choice("--format", fmt, _OUTPUT_FORMATS)
+    _sc_choice("--fail-on", fail_on, _FAIL_ON)
+    _sc_choice("--group-by", group_by, ("domain", "area"))
+    statuses = _sc_statuses(status)
+    if fmt == "table" and output is not None:
+        raise UsageError("--output needs an export format, e.g. --format html")
+    if fmt not in TEXT_FORMATS and fmt != "table" and output is None:
+        raise UsageError(f"--format {fmt} is binary; give a file with --output")
+    if as_ingested and as_of is None:
+        raise UsageError("--as-ingested needs --date")
+    catalogue = load_catalogue(cfg.catalogue)
+    if explain:
+        with Warehouse.open(cfg.db, read_only=True, create=False, wait=wait) as wh:
+            typer.echo(explain_sql(wh, catalogue, as_of=as_of, grain=period))
+        return
+    with Warehouse.open(cfg.db, wait=wait) as wh:
+        scorecard = evaluate(
+            wh,
+            catalogue,
+            as_of=as_of,
+            grain=period,
+            levels=level or None,
+            areas=area or None,
+            domains=domain or None,
+            kinds=kind or None,
+            indicator_glob=indicator,
+            as_ingested=as_ingested,
+            persist=True,
+        )
+    if statuses:
+        scorecard = scorecard.filter(statuses=statuses)
+    if output is not None:
+        write_scorecard(scorecard, fmt, output, lang=lang, fail_on=fail_on if fail_on != "never" else "red")
+        typer.echo(f"wrote {output} (run {scorecard.run_id}, {scorecard.cells.height} cells)", err=True)
+    elif fmt == "table":
+        from citykpi.render.terminal import make_console, print_scorecard
+
+        print_scorecard(make_console(), scorecard, lang=lang, group_by=group_by, limit=limit, explain=why)
+    else:
+        typer.echo(
+            render_text(scorecard, fmt, lang=lang, fail_on=fail_on if fail_on != "never" else "red"), nl=False
+        )
+    if scorecard.breaches(fail_on):
+        raise typer.Exit(int(ExitCode.FAILED))
+
+
+@app.command("show")
+def show_cmd(
+    ctx: typer.Context,
+    indicator: str = typer.Argument(..., help="Indicator id, e.g. env.air.aqi."),
+    area: list[str] = typer.Option([], "--area", help="Only this area id (repeatable)."),
+    from_: str | None = typer.Option(None, "--from", help="History from this date (YYYY-MM-DD)."),
+    to: str | None = typer.Option(None, "--to", help="Evaluate as of this date; default the newest data."),
+    period: str = typer.Option("day", "--period", "-p", help="day | week | month | quarter | year."),
+    lang: str = typer.Option("zh", "--lang", help="zh | en."),
+    wait: float = typer.Option(0.0, "--wait", min=0, help=_WAIT_HELP),
+) -> None:
+    """Drill into one indicator: definition, bands, current colours and why, history table and chart, target.
+
+    Nothing is recorded (the database is opened read-only).
+
+    Example: citykpi show env.air.aqi --area 500103 --from 2026-11-01 --to 2026-11-24
+    """
+    import difflib
+
+    import polars as pl
+
+    from citykpi.catalogue import load_catalogue
+    from citykpi.catalogue.model import GRAINS
+    from citykpi.engine.evaluate import evaluate
+    from citykpi.errors import UsageError
+    from citykpi.render.terminal import make_console, print_indicator
+    from citykpi.warehouse import Warehouse
+
+    cfg = settings(ctx)
+    start, end = _sc_day("--from", from_), _sc_day("--to", to)
+    _sc_choice("--period", period, GRAINS)
+    _sc_choice("--lang", lang, ("zh", "en"))
+    catalogue = load_catalogue(cfg.catalogue)
+    if indicator not in catalogue.by_id:
+        close = difflib.get_close_matches(indicator, list(catalogue.by_id), n=3)
+        raise UsageError(
+            f"unknown indicator {indicator!r}", hint=f"did you mean {', '.join(close)}?" if close else None
+        )
+    with Warehouse.open(cfg.db, read_only=True, create=False, wait=wait) as wh:
+        scorecard = evaluate(
+            wh,
+            catalogue,
+            as_of=end,
+            grain=period,
+            areas=area or None,
+            indicator_glob=indicator,
+            persist=False,
+            history_levels=("city", "district", "street"),
+        )
+    history = scorecard.history.filter(pl.col("indicator_id") == indicator)
+    if area:
+        history = history.filter(pl.col("area_id").is_in(area))
+    if start is not None:
+        history = history.filter(pl.col("period_start") >= start)
+    print_indicator(make_console(), catalogue.indicator(indicator), scorecard.cells, history, lang=lang)
+
+
+@app.command("alerts")
+def alerts_cmd(
+    ctx: typer.Context,
+    date_: str | None = typer.Option(None, "--date", "-d", help="As of this date; default the newest data."),
+    min_colour: str = typer.Option(
+        "orange", "--min", help="Least severe colour shown: yellow | orange | red."
+    ),
+    period: str = typer.Option("day", "--period", "-p", help="day | week | month | quarter | year."),
+    lang: str = typer.Option("zh", "--lang", help="zh | en."),
+    fail_on: str = typer.Option(
+        "never", "--fail-on", help="Exit 1 when an alert is at or above this colour."
+    ),
+    wait: float = typer.Option(0.0, "--wait", min=0, help=_WAIT_HELP),
+) -> None:
+    """What is red or orange now, what is new since the previous run, and how long each has persisted.
+
+    "New" compares with the latest recorded run for an earlier date. Nothing is recorded.
+
+    Example: citykpi alerts --date 2026-11-24 --min orange
+    """
+    from citykpi.catalogue import load_catalogue
+    from citykpi.catalogue.model import GRAINS
+    from citykpi.cron import _previous_run
+    from citykpi.engine.evaluate import evaluate
+    from citykpi.render.terminal import make_console, print_alerts
+    from citykpi.render.views import alerts
+
+    cfg = settings(ctx)
+    as_of = _sc_day("--date", date_)
+    _sc_choice("--min", min_colour, _COLOURS)
+    _sc_choice("--period", period, GRAINS)
+    _sc_choice("--lang", lang, ("zh", "en"))
+    _sc_choice("--fail-on", fail_on, _FAIL_ON)
+    catalogue = load_catalogue(cfg.catalogue)
+    from citykpi.warehouse import Warehouse
+
+    with Warehouse.open(cfg.db, read_only=True, create=False, wait=wait) as wh:
+        scorecard = evaluate(wh, catalogue, as_of=as_of, grain=period, persist=False)
+        previous = _previous_run(wh, scorecard.as_of, None, catalogue)
+    frame = alerts(scorecard, previous, min_colour=min_colour)
+    print_alerts(make_console(), frame, lang=lang, min_colour=min_colour, grain=period, as_of=scorecard.as_of)
+    if scorecard.breaches(fail_on):
+        raise typer.Exit(int(ExitCode.FAILED))
+
+
+@app.command("rank")
+def rank_cmd(
+    ctx: typer.Context,
+    ref: str = typer.Argument(..., help="An indicator id or an index id."),
+    level: str = typer.Option("district", "--level", help="The level whose areas are ranked."),
+    date_: str | None = typer.Option(None, "--date", "-d", help="As of this date; default the newest data."),
+    period: str = typer.Option("day", "--period", "-p", help="day | week | month | quarter | year."),
+    lang: str = typer.Option("zh", "--lang", help="zh | en."),
+    wait: float = typer.Option(0.0, "--wait", min=0, help=_WAIT_HELP),
+) -> None:
+    """The league table of areas for an indicator or an index, best first (the quarterly "airing").
+
+    Indicators rank by colour first, then by value in the indicator's good direction; indices by
+    score. Nothing is recorded.
+
+    Example: citykpi rank index.operation --level district --period quarter
+    """
+    from citykpi.catalogue import load_catalogue
+    from citykpi.catalogue.model import GRAINS, LEVELS
+    from citykpi.engine.evaluate import evaluate
+    from citykpi.errors import UsageError
+    from citykpi.render.terminal import make_console, print_league
+    from citykpi.render.views import league_table
+    from citykpi.warehouse import Warehouse
+
+    cfg = settings(ctx)
+    as_of = _sc_day("--date", date_)
+    _sc_choice("--level", level, LEVELS)
+    _sc_choice("--period", period, GRAINS)
+    _sc_choice("--lang", lang, ("zh", "en"))
+    catalogue = load_catalogue(cfg.catalogue)
+    indicator = catalogue.by_id.get(ref)
+    if indicator is None and ref not in {i.id for i in catalogue.indices}:
+        raise UsageError(f"unknown indicator or index {ref!r}", hint="see the catalogue (indicators/*.yaml)")
+    with Warehouse.open(cfg.db, read_only=True, create=False, wait=wait) as wh:
+        scorecard = evaluate(
+            wh,
+            catalogue,
+            as_of=as_of,
+            grain=period,
+            indicator_glob=ref if indicator is not None else None,
+            persist=False,
+            history_levels=(),
+        )
+    table = league_table(scorecard, ref, level=level, direction=indicator.direction if indicator else None)
+    name = (
+        indicator.name.pick(lang)
+        if indicator
+        else next(i.name.pick(lang) for i in catalogue.indices if i.id == ref)
+    )
+    print_league(make_console(), table, title=f"{name} · {level} · {scorecard.as_of.isoformat()}", lang=lang)
+
+
+@app.command("diff")
+def diff_cmd(
+    ctx: typer.Context,
+    from_: str = typer.Option(
+        "previous", "--from", help="Run id, date (its latest run), 'latest' or 'previous'."
+    ),
+    to: str = typer.Option("latest", "--to", help="Run id, date (its latest run), 'latest' or 'previous'."),
+    lang: str = typer.Option("zh", "--lang", help="zh | en."),
+    wait: float = typer.Option(0.0, "--wait", min=0, help=_WAIT_HELP),
+) -> None:
+    """Colour changes between two recorded runs: newly red, recovered, worse, better (default: the last two).
+
+    Example: citykpi diff --from 2026-11-23 --to 2026-11-24
+    """
+    from citykpi.catalogue import load_catalogue
+    from citykpi.engine.runs import diff_runs, load_run, resolve_run
+    from citykpi.render.terminal import make_console, print_diff
+    from citykpi.warehouse import Warehouse
+
+    cfg = settings(ctx)
+    _sc_choice("--lang", lang, ("zh", "en"))
+    catalogue = load_catalogue(cfg.catalogue)
+    with Warehouse.open(cfg.db, read_only=True, create=False, wait=wait) as wh:
+        a, b = resolve_run(wh, from_), resolve_run(wh, to)
+        frame = diff_runs(wh, a, b)
+        names = load_run(wh, b, catalogue).cells
+    print_diff(make_console(), frame, lang=lang, label_from=f"run {a}", label_to=f"run {b}", names=names)
+
+
+@runs_app.command("list")
+def runs_list_cmd(
+    ctx: typer.Context,
+    limit: int = typer.Option(20, "--limit", "-n", min=1, help="How many runs, newest first."),
+    wait: float = typer.Option(0.0, "--wait", min=0, help=_WAIT_HELP),
+) -> None:
+    """List recorded runs, newest first: id, when, as-of date, period, cells and counts per colour.
+
+    Example: citykpi runs list -n 5
+    """
+    from citykpi.engine.runs import list_runs
+    from citykpi.render.terminal import make_console, print_runs
+    from citykpi.warehouse import Warehouse
+
+    with Warehouse.open(settings(ctx).db, read_only=True, create=False, wait=wait) as wh:
+        frame = list_runs(wh, limit=limit)
+    print_runs(make_console(), frame)
+
+
+@app.command("run")
+def run_cmd(
+    config: Path = typer.Option(Path("citykpi.toml"), "--config", "-c", help="The job's TOML config file."),
+    date_: str | None = typer.Option(
+        None, "--date", "-d", help="Evaluate as of this date; default yesterday."
+    ),
+    fail_on: str | None = typer.Option(None, "--fail-on", help="Override the config's fail_on."),
+    wait: float | None = typer.Option(None, "--wait", min=0, help="Seconds to wait for a running job."),
+) -> None:
+    """The unattended daily job: ingest the inbox, evaluate, record the run, export dated files, print alerts.
+
+    Safe to repeat: loaded files are recognised by sha256 and exports are byte-identical for the same
+    day. A lock (<database>.lock) stops overlapping runs. Log lines go to stderr. The config names
+    database, catalogue, areas, inbox folder(s), archive (move | keep), outputs (folder, formats,
+    name with {date} and {grain}) and fail_on (default red); see citykpi/cron.py.
+
+    Exit codes: 0 ok; 1 a cell is at or above fail_on; 2 usage; 3 data, catalogue, database or lock error.
+
+    Example: citykpi run --config /etc/citykpi/citykpi.toml --date 2026-11-24
+    """
+    from dataclasses import replace
+
+    from citykpi.cron import RunConfig, run_job
+
+    as_of = _sc_day("--date", date_)
+    cfg = RunConfig.load(config)
+    if fail_on is not None:
+        cfg = replace(cfg, fail_on=_sc_choice("--fail-on", fail_on, _FAIL_ON))
+    if wait is not None:
+        cfg = replace(cfg, wait=wait)
+    result = run_job(cfg, as_of=as_of, log=lambda line: typer.echo(line, err=True))
+    raise typer.Exit(int(result.exit_code))
 
 
 def main() -> None:
