@@ -108,8 +108,9 @@ class ParsedFile:
     groups: list[model.AreaGroup] = field(default_factory=list)
     sources: list[model.SourceTable] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
-    #: (entity id, dotted path) -> where that value is written, e.g. ("a.b", "value.numerator").
-    locs: dict[tuple[str, str], Location] = field(default_factory=dict)
+    #: (entity id, dotted path) -> (mapping, key) holding that value, e.g. ("a.b", "value.numerator");
+    #: resolved to a Location only when a rule reports on it (see :meth:`loc`).
+    locs: dict[tuple[str, str], tuple[YMap, str]] = field(default_factory=dict)
     #: Ids of entities that had errors here (the validator skips their local rules).
     broken: set[str] = field(default_factory=set)
 
@@ -393,7 +394,7 @@ def _indicator(r: _Reader, m: YMap) -> None:
     r.keys(m, INDICATOR_KEYS, INDICATOR_REQUIRED, what)
     locs = r.out.locs
     for key in m:
-        locs[(iid, key)] = m.value_loc(key)
+        locs[(iid, key)] = (m, key)
     name = r.name(m, "name", what)
     kind = r.choice(m, "kind", model.KINDS, what, "kpi")
     domain = r.text(m, "domain", what)
@@ -620,7 +621,7 @@ def _thresholds(r: _Reader, m: YMap, what: str, direction: str, iid: str) -> mod
     t_what = f"thresholds of {what}"
     r.keys(tm, THRESHOLD_KEYS, (), t_what)
     for key in tm:
-        r.out.locs[(iid, f"thresholds.{key}")] = tm.value_loc(key)
+        r.out.locs[(iid, f"thresholds.{key}")] = (tm, key)
     basis = r.choice(tm, "basis", model.BASES, t_what, "absolute")
     inclusive = r.boolean(tm, "inclusive", t_what, False)
     for_periods = r.integer(tm, "for_periods", t_what, 1)
@@ -694,7 +695,7 @@ def _rollup(r: _Reader, m: YMap, what: str, iid: str) -> model.Rollup:
     r_what = f"rollup of {what}"
     r.keys(rm, ROLLUP_KEYS, (), r_what)
     for key in rm:
-        r.out.locs[(iid, f"rollup.{key}")] = rm.value_loc(key)
+        r.out.locs[(iid, f"rollup.{key}")] = (rm, key)
     time = r.choice(rm, "time", model.TIME_ROLLUPS, r_what, "last")
     area = r.choice(rm, "area", model.AREA_ROLLUPS, r_what, "none")
     weight = r.text(rm, "weight", r_what) or None
@@ -827,7 +828,7 @@ def _value(r: _Reader, m: YMap, what: str, iid: str) -> model.ValueSource:
     kind = kinds[0]
     body, body_loc = vm[kind], vm.value_loc(kind)
     v_what = f"the {kind} value of {what}"
-    locs[(iid, f"value.{kind}")] = body_loc
+    locs[(iid, f"value.{kind}")] = (vm, kind)
     if kind == "observed":
         if body is None or body is True:
             return model.Observed()
@@ -849,7 +850,7 @@ def _value(r: _Reader, m: YMap, what: str, iid: str) -> model.ValueSource:
             return model.Observed()
         r.keys(rm, RATIO_KEYS, ("numerator", "denominator"), v_what)
         for key in rm:
-            locs[(iid, f"value.{key}")] = rm.value_loc(key)
+            locs[(iid, f"value.{key}")] = (rm, key)
         return model.Ratio(
             numerator=_id_ref(r, rm, "numerator", v_what),
             denominator=_id_ref(r, rm, "denominator", v_what),
@@ -874,7 +875,7 @@ def _value(r: _Reader, m: YMap, what: str, iid: str) -> model.ValueSource:
                 r.report("CK011", f"{v_what} is missing the required key 'inputs'", vm.loc)
         inputs: dict[str, str] = {}
         if "inputs" in fm:
-            locs[(iid, "value.inputs")] = fm.value_loc("inputs")
+            locs[(iid, "value.inputs")] = (fm, "inputs")
             im = r.mapping(fm["inputs"], fm.value_loc("inputs"), f"inputs of {what}")
             for name, ref in (im or {}).items():
                 assert im is not None
@@ -890,10 +891,10 @@ def _value(r: _Reader, m: YMap, what: str, iid: str) -> model.ValueSource:
                     )
                 else:
                     inputs[name] = ref
-                    locs[(iid, f"value.inputs.{name}")] = im.value_loc(name)
+                    locs[(iid, f"value.inputs.{name}")] = (im, name)
         names = list(inputs) if "inputs" in fm else None
         text = _expression(r, fm, expr_key, what, names=names, boolean=False)
-        locs[(iid, "value.formula")] = fm.value_loc(expr_key)
+        locs[(iid, "value.formula")] = (fm, expr_key)
         return model.Formula(expression=text, inputs=inputs)
     # measure
     mm = r.mapping(body, body_loc, v_what)
@@ -901,7 +902,7 @@ def _value(r: _Reader, m: YMap, what: str, iid: str) -> model.ValueSource:
         return model.Observed()
     r.keys(mm, MEASURE_KEYS, ("source", "numerator"), v_what)
     for key in mm:
-        locs[(iid, f"value.{key}")] = mm.value_loc(key)
+        locs[(iid, f"value.{key}")] = (mm, key)
     source = mm.get("source")
     if "source" in mm and not isinstance(source, str):
         r.report(
@@ -967,7 +968,7 @@ def _index(r: _Reader, m: YMap) -> None:
     what = f"index {xid}"
     r.keys(m, INDEX_KEYS, INDEX_REQUIRED, what)
     for key in m:
-        r.out.locs[(xid, key)] = m.value_loc(key)
+        r.out.locs[(xid, key)] = (m, key)
     name = r.name(m, "name", what)
     normalise = model.Normalisation()
     if "normalise" in m:
@@ -1010,7 +1011,7 @@ def _index(r: _Reader, m: YMap) -> None:
                 else None
             )
             components.append(model.Component(ref=ref, weight=weight, normalise=c_norm, loc=cm.loc))
-            r.out.locs[(xid, f"components.{i}.weight")] = cm.value_loc("weight")
+            r.out.locs[(xid, f"components.{i}.weight")] = (cm, "weight")
     bands: model.BandSet | None = None
     if "bands" in m:
         bm = r.mapping(m["bands"], m.value_loc("bands"), f"bands of {what}")
@@ -1061,7 +1062,7 @@ def _source(r: _Reader, m: YMap) -> None:
     what = f"source {sid}"
     r.keys(m, SOURCE_KEYS, SOURCE_REQUIRED, what)
     for key in m:
-        r.out.locs[(sid, key)] = m.value_loc(key)
+        r.out.locs[(sid, key)] = (m, key)
     columns: dict[str, str] = {}
     if "columns" in m:
         cm = r.mapping(m["columns"], m.value_loc("columns"), f"columns of {what}")

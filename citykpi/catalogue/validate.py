@@ -18,6 +18,7 @@ from citykpi.catalogue.bands import order_problems
 from citykpi.catalogue.diagnostics import Diagnostic, diagnostic
 from citykpi.catalogue.expressions import Call, Expr, Name, names_used, parse_expression, walk
 from citykpi.catalogue.parser import ParsedFile
+from citykpi.catalogue.yamlsafe import YMap
 from citykpi.errors import ExpressionError, Location
 
 #: Roughly one period of each frequency, for the staleness warning.
@@ -41,7 +42,7 @@ class _Context:
         self.indices: dict[str, model.CompositeIndex] = {}
         self.sources: dict[str, model.SourceTable] = {}
         self.groups: dict[str, model.AreaGroup] = {}
-        self.locs: dict[tuple[str, str], Location] = {}
+        self.locs: dict[tuple[str, str], tuple[YMap, str]] = {}
         self.broken: set[str] = set()
         for f in files:
             self.locs.update(f.locs)
@@ -51,7 +52,8 @@ class _Context:
         self.diags.append(diagnostic(rule, message, loc or Location("<catalogue>"), hint))
 
     def loc(self, entity: str, path: str, fallback: Location | None) -> Location | None:
-        return self.locs.get((entity, path), fallback)
+        found = self.locs.get((entity, path))
+        return fallback if found is None else found[0].value_loc(found[1])
 
 
 def validate(files: Sequence[ParsedFile]) -> list[Diagnostic]:
@@ -226,7 +228,11 @@ def _rollup_rules(ctx: _Context, ind: model.Indicator, what: str) -> None:
 def _unknown(
     ctx: _Context, kind: str, ref: str, what: str, loc: Location | None, pool: Iterable[str]
 ) -> None:
-    close = difflib.get_close_matches(ref, list(pool), n=1, cutoff=0.6)
+    # Compare with ids of similar length and the same first segment only: difflib over thousands
+    # of ids per unknown reference would make `check` slow on a large, broken catalogue.
+    head = ref.split(".", 1)[0]
+    near = [p for p in pool if abs(len(p) - len(ref)) <= 3 and (p.split(".", 1)[0] == head or "." not in ref)]
+    close = difflib.get_close_matches(ref, near[:2000], n=1, cutoff=0.6)
     hint = f"did you mean '{close[0]}'?" if close else None
     ctx.report("CK040", f"{what} refers to unknown {kind} '{ref}'", loc, hint)
 

@@ -16,7 +16,6 @@ The building is iterative (no recursion), so a 10,000-deep document cannot overf
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,44 +44,60 @@ _STR = _CORE + "str"
 _MAP = _CORE + "map"
 _SEQ = _CORE + "seq"
 _MERGE = _CORE + "merge"
-_RESOLVER = Resolver()
+#: First character -> [(tag, regexp)] of the YAML implicit resolvers ('' for the empty scalar).
+_IMPLICIT: dict[str, list[tuple[str, Any]]] = {
+    k: list(v) for k, v in Resolver.yaml_implicit_resolvers.items() if isinstance(k, str)
+}
 _CONSTRUCTOR = SafeConstructor()
 _LEADING_TAB = re.compile(r"^ *\t", re.MULTILINE)
 
 
-class YMap(dict[str, Any]):
-    """A YAML mapping (keys are always the key's text) with the location of each key and value."""
+def _at(file: str, mark: Any) -> Location:
+    """A parser mark (0-based line/column) as a 1-based Location."""
+    return Location(file, mark.line + 1, mark.column + 1)
 
-    __slots__ = ("key_locs", "loc", "value_locs")
+
+class YMap(dict[str, Any]):
+    """A YAML mapping (keys are always the key's text) with the location of each key and value.
+
+    Marks are kept as the parser's raw marks and turned into :class:`Location` only when asked
+    for, because most are never needed.
+    """
+
+    __slots__ = ("key_marks", "loc", "value_marks")
 
     def __init__(self, loc: Location) -> None:
         super().__init__()
         self.loc = loc
-        self.key_locs: dict[str, Location] = {}
-        self.value_locs: dict[str, Location] = {}
+        self.key_marks: dict[str, Any] = {}
+        self.value_marks: dict[str, Any] = {}
 
     def key_loc(self, key: str) -> Location:
         """Where ``key`` is written (the mapping's own location if absent)."""
-        return self.key_locs.get(key, self.loc)
+        mark = self.key_marks.get(key)
+        return self.loc if mark is None else _at(self.loc.file, mark)
 
     def value_loc(self, key: str) -> Location:
         """Where the value of ``key`` starts (the mapping's own location if absent)."""
-        return self.value_locs.get(key, self.loc)
+        mark = self.value_marks.get(key)
+        return self.loc if mark is None else _at(self.loc.file, mark)
 
 
 class YSeq(list[Any]):
     """A YAML sequence with the location of itself and of each item."""
 
-    __slots__ = ("item_locs", "loc")
+    __slots__ = ("item_marks", "loc")
 
     def __init__(self, loc: Location) -> None:
         super().__init__()
         self.loc = loc
-        self.item_locs: list[Location] = []
+        self.item_marks: list[Any] = []
 
     def item_loc(self, index: int) -> Location:
         """Where item ``index`` starts."""
-        return self.item_locs[index] if 0 <= index < len(self.item_locs) else self.loc
+        if 0 <= index < len(self.item_marks):
+            return _at(self.loc.file, self.item_marks[index])
+        return self.loc
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,15 +124,15 @@ class _Abort(Exception):
 class _Frame:
     """A mapping or sequence under construction."""
 
-    __slots__ = ("anchor", "key", "key_loc", "key_plain", "merges", "obj", "size")
+    __slots__ = ("anchor", "key", "key_mark", "key_plain", "merges", "obj", "size")
 
     def __init__(self, obj: YMap | YSeq, anchor: str | None) -> None:
         self.obj = obj
         self.anchor = anchor
         self.key: str | None = None
-        self.key_loc: Location | None = None
+        self.key_mark: Any = None
         self.key_plain = False
-        self.merges: list[tuple[Any, Location]] = []
+        self.merges: list[tuple[Any, Any]] = []
         self.size = 1
 
 
@@ -236,11 +251,10 @@ class _Builder:
     def loc(self, mark: Any) -> Location:
         return Location(self.name, mark.line + 1, mark.column + 1)
 
-    def events(self, text: str) -> Iterator[Any]:
+    def build(self, text: str) -> Any:
         loader = _PARSER(text)
         try:
-            while loader.check_event():
-                yield loader.get_event()
+            return self.compose(loader)
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             message = exc.problem or exc.context or "invalid YAML"
@@ -261,11 +275,13 @@ class _Builder:
         finally:
             loader.dispose()
 
-    def build(self, text: str) -> Any:
+    def compose(self, loader: Any) -> Any:
         stack: list[_Frame] = []
         root: Any = None
         documents = 0
-        for ev in self.events(text):
+        check_event, get_event = loader.check_event, loader.get_event
+        while check_event():
+            ev = get_event()
             kind = type(ev)
             if kind is yaml.ScalarEvent:
                 value = self.scalar(ev)
@@ -292,7 +308,7 @@ class _Builder:
                 # The container's own location is where it starts; attach it to the parent now
                 # so that keys/items keep document order.
                 if stack:
-                    self.attach(stack[-1], frame.obj, loc, is_scalar=False)
+                    self.attach(stack[-1], frame.obj, ev.start_mark, is_scalar=False)
                 stack.append(frame)
             elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
                 frame = stack.pop()
@@ -338,7 +354,7 @@ class _Builder:
         if not stack:
             return
         top = stack[-1]
-        self.attach(top, value, self.loc(ev.start_mark), is_scalar=is_scalar)
+        self.attach(top, value, ev.start_mark, is_scalar=is_scalar)
         self.grow(top, size, ev)
 
     def grow(self, frame: _Frame, size: int, ev: Any) -> None:
@@ -352,55 +368,59 @@ class _Builder:
                 )
             )
 
-    def attach(self, frame: _Frame, value: Any, loc: Location, *, is_scalar: bool) -> None:
+    def attach(self, frame: _Frame, value: Any, mark: Any, *, is_scalar: bool) -> None:
         obj = frame.obj
-        if isinstance(obj, YSeq):
+        if type(obj) is YSeq:
             obj.append(value)
-            obj.item_locs.append(loc)
+            obj.item_marks.append(mark)
             return
+        assert isinstance(obj, YMap)
         if frame.key is None:
             if not is_scalar:
-                raise _Abort(diagnostic("CK001", "a mapping key must be plain text, not a collection", loc))
+                raise _Abort(
+                    diagnostic("CK001", "a mapping key must be plain text, not a collection", self.loc(mark))
+                )
             frame.key = self.key_text
-            frame.key_loc = loc
+            frame.key_mark = mark
             frame.key_plain = self.key_plain
             return
-        key, key_loc = frame.key, frame.key_loc
-        assert key_loc is not None
+        key, key_mark = frame.key, frame.key_mark
         frame.key = None
         if key == "<<" and frame.key_plain:
-            frame.merges.append((value, loc))
+            frame.merges.append((value, mark))
             return
         if key in obj:
-            first = obj.key_locs[key]
+            first = obj.key_marks[key]
             self.diags.append(
                 diagnostic(
                     "CK002",
-                    f"duplicate key '{key}' (first at line {first.line})",
-                    key_loc,
+                    f"duplicate key '{key}' (first at line {first.line + 1})",
+                    self.loc(key_mark),
                     hint="remove one of them; YAML keeps only one value per key",
                 )
             )
             return
         obj[key] = value
-        obj.key_locs[key] = key_loc
-        obj.value_locs[key] = loc
+        obj.key_marks[key] = key_mark
+        obj.value_marks[key] = mark
 
     def merge(self, frame: _Frame) -> None:
         obj = frame.obj
         assert isinstance(obj, YMap)
-        for value, loc in frame.merges:
+        for value, mark in frame.merges:
             sources = value if isinstance(value, YSeq) else [value]
             for src in sources:
                 if not isinstance(src, YMap):
                     raise _Abort(
-                        diagnostic("CK001", "a merge key '<<' needs a mapping or list of mappings", loc)
+                        diagnostic(
+                            "CK001", "a merge key '<<' needs a mapping or list of mappings", self.loc(mark)
+                        )
                     )
                 for k, v in src.items():
                     if k not in obj:
                         obj[k] = v
-                        obj.key_locs[k] = src.key_locs[k]
-                        obj.value_locs[k] = src.value_locs[k]
+                        obj.key_marks[k] = src.key_marks[k]
+                        obj.value_marks[k] = src.value_marks[k]
 
     # Scalars ------------------------------------------------------------------------------
 
@@ -411,7 +431,12 @@ class _Builder:
         # Keys are kept as their text (so `no:` stays 'no' and `500105:` stays '500105').
         self.key_text, self.key_plain = text, plain
         if tag is None or tag == "!":
-            tag = _RESOLVER.resolve(ScalarNode, text, ev.implicit) if plain else _STR
+            tag = _STR
+            if plain:
+                for candidate, regexp in _IMPLICIT.get(text[:1], ()):
+                    if regexp.match(text):
+                        tag = candidate
+                        break
         elif tag not in _SCALAR_TAGS:
             raise _Abort(self.unsafe(tag, ev))
         if tag in (_STR, _MERGE):
