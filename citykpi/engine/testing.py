@@ -1,0 +1,316 @@
+"""Catalogue unit tests (`citykpi test`), in the spirit of Prometheus' `promtool test rules`.
+
+A test file is YAML::
+
+    catalogue: ../indicators          # optional, relative to the file; default: the --catalogue
+    areas:                            # inline area hierarchy
+      - {id: C, level: city, population: 100}
+      - {id: D1, level: district, parent: C, population: 60}
+    tests:
+      - name: an AQI episode turns red
+        as_of: 2025-12-31
+        period: day                   # optional (default day)
+        series:                       # one value per period ending at `end` (null = missing)
+          - {indicator: env.air.aqi, area: D1, end: 2025-12-31, values: [50, 250, 260]}
+        observations:                 # or single observations
+          - {indicator: env.air.aqi, area: C, period: 2025-12-31, value: 40}
+        sources:                      # raw source rows, by source id
+          hotline_cases: [{case_id: a, created_at: 2025-12-01 10:00, street_id: D1, …}]
+        expect:
+          - {indicator: env.air.aqi, area: D1, status: red, value: 260}
+          - {indicator: env.air.aqi, area: C, status: green, value: 40, tolerance: 0.01}
+
+Every test runs in a fresh temporary warehouse; nothing touches the user's database. The report
+lists each failure with expected vs actual and the indicators that no test covers.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from citykpi.catalogue.loader import load_catalogue
+from citykpi.catalogue.model import GRAIN_OF_FREQUENCY, Catalogue
+from citykpi.catalogue.yamlsafe import safe_load
+from citykpi.engine.compiler import shift
+from citykpi.engine.evaluate import evaluate
+from citykpi.errors import CatalogueError, DataError, Location
+from citykpi.warehouse.areas import load_areas
+from citykpi.warehouse.connection import Warehouse
+from citykpi.sqlutil import ident
+from citykpi.warehouse.schema import SOURCE_SQL_TYPES, source_table_ddl, source_table_name
+
+_EXPECT_FIELDS = ("status", "value", "band_label", "target_status", "streak")
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    """The outcome of one test case."""
+
+    file: str
+    name: str
+    failures: tuple[str, ...]
+    checked: int
+
+    @property
+    def passed(self) -> bool:
+        """True when every expectation held."""
+        return not self.failures
+
+
+@dataclass(frozen=True)
+class TestReport:
+    """All test cases run, and the catalogue indicators no test expects anything of."""
+
+    __test__ = False  # not a pytest class
+
+    cases: tuple[CaseResult, ...]
+    uncovered: tuple[str, ...] = ()
+    files: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def failed(self) -> tuple[CaseResult, ...]:
+        """The failing cases."""
+        return tuple(c for c in self.cases if not c.passed)
+
+    def to_json(self) -> str:
+        """The report as JSON (schema_version 1)."""
+        return json.dumps(
+            {
+                "schema_version": 1,
+                "passed": sum(c.passed for c in self.cases),
+                "failed": len(self.failed),
+                "cases": [
+                    {"file": c.file, "name": c.name, "passed": c.passed, "failures": list(c.failures)}
+                    for c in self.cases
+                ],
+                "uncovered": list(self.uncovered),
+            },
+            ensure_ascii=False,
+            indent=2,
+        )
+
+
+def test_files(path: Path) -> list[Path]:
+    """The test files under ``path`` (a file, or ``*_test.yaml``/``*.test.yaml`` in a folder)."""
+    if path.is_file():
+        return [path]
+    if not path.exists():
+        raise DataError(f"no test file or folder at {path}", hint="pass the path of your catalogue tests")
+    return sorted(p for p in path.rglob("*.y*ml") if p.stem.endswith(("_test", ".test")))
+
+
+def run_tests(path: str | Path, *, catalogue_path: str | Path | None = None) -> TestReport:
+    """Run the catalogue unit tests found at ``path``.
+
+    Args:
+        path: a test file or a folder of ``*_test.yaml`` files.
+        catalogue_path: catalogue used when a file does not name its own.
+
+    Returns:
+        The report: per-case failures and the uncovered indicators.
+    """
+    files = test_files(Path(path))
+    if not files:
+        raise DataError(f"no *_test.yaml files under {path}", hint="name test files like air_test.yaml")
+    cases: list[CaseResult] = []
+    covered: set[str] = set()
+    catalogues: dict[Path, Catalogue] = {}
+    for f in files:
+        doc = safe_load(f.read_text(encoding="utf-8"), str(f))
+        if not isinstance(doc, Mapping) or not isinstance(doc.get("tests"), list):
+            raise CatalogueError("a test file needs a `tests:` list", location=Location(str(f)))
+        cat_path = (f.parent / str(doc["catalogue"])) if doc.get("catalogue") else catalogue_path
+        if cat_path is None:
+            raise CatalogueError(
+                "no catalogue: give `catalogue:` in the file or --catalogue", location=Location(str(f))
+            )
+        key = Path(cat_path).resolve()
+        if key not in catalogues:
+            catalogues[key] = load_catalogue(cat_path)
+        catalogue = catalogues[key]
+        for n, case in enumerate(doc["tests"], start=1):
+            name = str(case.get("name") or f"test {n}")
+            failures, checked, ids = _run_case(f, doc.get("areas") or [], case, catalogue)
+            covered |= ids
+            cases.append(CaseResult(str(f), name, tuple(failures), checked))
+    all_ids = {i.id for c in catalogues.values() for i in c.indicators}
+    return TestReport(tuple(cases), tuple(sorted(all_ids - covered)), tuple(str(f) for f in files))
+
+
+def _day(value: Any, where: str) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise DataError(f"{where}: {value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _moment(value: Any, where: str) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, date):
+        return datetime.combine(value, datetime.min.time())
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError:
+        raise DataError(f"{where}: {value!r} is not a date or timestamp") from None
+
+
+def _run_case(
+    file: Path, areas: list[Any], case: Mapping[str, Any], catalogue: Catalogue
+) -> tuple[list[str], int, set[str]]:
+    where = f"{file}: test {case.get('name')!r}"
+    as_of = _day(case.get("as_of"), where)
+    grain = str(case.get("period", "day"))
+    with tempfile.TemporaryDirectory(prefix="citykpi-test-") as tmp:
+        areas_file = Path(tmp) / "areas.json"
+        areas_file.write_text(json.dumps(areas, default=str), encoding="utf-8")
+        areas_yaml = areas_file.with_suffix(".yaml")
+        areas_file.rename(areas_yaml)  # JSON is YAML
+        with Warehouse.open(Path(tmp) / "test.duckdb") as wh:
+            load_areas(wh, areas_yaml)
+            wh.register_indicators(i.id for i in catalogue.indicators)
+            _load_observations(wh, catalogue, case, where)
+            _load_sources(wh, catalogue, case, where)
+            scorecard = evaluate(wh, catalogue, as_of=as_of, grain=grain, persist=False, history_levels=())
+    cells = {(r["indicator_id"], r["area_id"]): r for r in scorecard.cells.iter_rows(named=True)}
+    indices = {(r["index_id"], r["area_id"]): r for r in scorecard.indices.iter_rows(named=True)}
+    failures: list[str] = []
+    ids: set[str] = set()
+    for exp in case.get("expect") or []:
+        ref = str(exp.get("indicator") or exp.get("index") or "")
+        area = str(exp.get("area", ""))
+        ids.add(ref)
+        got = cells.get((ref, area)) or indices.get((ref, area))
+        if got is None:
+            failures.append(f"{ref} × {area}: no such cell (is the area at a level the indicator declares?)")
+            continue
+        if "index" in exp and "value" not in exp and "score" in exp:
+            exp = {**exp, "value": exp["score"]}
+        actual_value = got.get("value", got.get("score"))
+        for fld in _EXPECT_FIELDS:
+            if fld not in exp:
+                continue
+            want = exp[fld]
+            have = actual_value if fld == "value" else got.get(fld)
+            if fld == "value" and want is not None:
+                tol = float(exp.get("tolerance", 1e-9))
+                ok = have is not None and math.isclose(float(have), float(want), rel_tol=tol, abs_tol=tol)
+            else:
+                ok = have == want
+            if not ok:
+                failures.append(
+                    f"{ref} × {area}: expected {fld} {want!r}, got {have!r}"
+                    + (f" ({got.get('explanation')})" if got.get("explanation") else "")
+                )
+    return failures, len(case.get("expect") or []), ids
+
+
+def _load_observations(wh: Warehouse, catalogue: Catalogue, case: Mapping[str, Any], where: str) -> None:
+    keys = wh.indicator_keys()
+    area_keys = dict(wh.con.execute("SELECT area_id, area_key FROM areas").fetchall())
+    rows: list[tuple[int, int, datetime, float | None]] = []
+
+    def add(ind: str, area: str, period: datetime, value: Any) -> None:
+        if ind not in keys:
+            raise DataError(f"{where}: unknown indicator {ind!r}")
+        if area not in area_keys:
+            raise DataError(f"{where}: unknown area {area!r}; add it under `areas:`")
+        rows.append((keys[ind], area_keys[area], period, None if value is None else float(value)))
+
+    for o in case.get("observations") or []:
+        add(str(o["indicator"]), str(o["area"]), _moment(o["period"], where), o.get("value"))
+    for s in case.get("series") or []:
+        ind = str(s["indicator"])
+        if ind not in catalogue.by_id:
+            raise DataError(f"{where}: unknown indicator {ind!r}")
+        grain = GRAIN_OF_FREQUENCY[catalogue.by_id[ind].frequency]
+        values = list(s.get("values") or [])
+        end = _day(s.get("end", case.get("as_of")), where)
+        for n, v in enumerate(values):
+            period = (
+                shift(grain, end, n - len(values) + 1)
+                if grain != "day"
+                else end - timedelta(days=len(values) - 1 - n)
+            )
+            if v is not None:
+                add(ind, str(s["area"]), datetime.combine(period, datetime.min.time()), v)
+    if not rows:
+        return
+    frame = pl.DataFrame(
+        rows,
+        schema={
+            "indicator_key": pl.Int32,
+            "area_key": pl.Int32,
+            "period": pl.Datetime("us"),
+            "value": pl.Float64,
+        },
+        orient="row",
+    )
+    wh.con.register("_test_obs", frame)
+    try:
+        wh.con.execute(
+            "INSERT INTO batches (batch_id, kind, path, status, finished_at) VALUES (1, 'test', 'test', 'loaded', now())"
+        )
+        wh.con.execute(
+            "INSERT INTO observations SELECT indicator_key, area_key, period, value, NULL, NULL, 1 FROM _test_obs ORDER BY period"
+        )
+    finally:
+        wh.con.unregister("_test_obs")
+
+
+def _load_sources(wh: Warehouse, catalogue: Catalogue, case: Mapping[str, Any], where: str) -> None:
+    declared = {s.id: s for s in catalogue.sources}
+    area_keys = dict(wh.con.execute("SELECT area_id, area_key FROM areas").fetchall())
+    for source_id, records in (case.get("sources") or {}).items():
+        src = declared.get(str(source_id))
+        if src is None:
+            raise DataError(f"{where}: unknown source {source_id!r}")
+        wh.con.execute(source_table_ddl(src))
+        cols = list(src.columns)
+        frame = pl.DataFrame(
+            [{c: (None if r.get(c) is None else str(r.get(c))) for c in cols} for r in records],
+            schema={c: pl.String for c in cols},
+        ).with_columns(
+            pl.col(src.area_column)
+            .replace_strict(area_keys, default=None, return_dtype=pl.Int32)
+            .alias("_area_key")
+        )
+        wh.con.register("_test_src", frame)
+        try:
+            casts = ", ".join(_cast(c, src.columns[c]) for c in cols)
+            wh.con.execute(
+                f"INSERT INTO {ident(source_table_name(src.id))} SELECT {casts}, _area_key, 1 FROM _test_src"
+            )
+        finally:
+            wh.con.unregister("_test_src")
+
+
+def _cast(column: str, kind: str) -> str:
+    return f"CAST({ident(column)} AS {SOURCE_SQL_TYPES[kind]})"
+
+
+def summary_lines(report: TestReport) -> Iterable[str]:
+    """Plain-text report lines (failures with expected vs actual, then uncovered indicators)."""
+    for c in report.cases:
+        mark = "PASS" if c.passed else "FAIL"
+        yield f"{mark} {c.file} :: {c.name} ({c.checked} expectations)"
+        for failure in c.failures:
+            yield f"    - {failure}"
+    passed = sum(c.passed for c in report.cases)
+    yield f"{passed} passed, {len(report.failed)} failed"
+    if report.uncovered:
+        shown = ", ".join(report.uncovered[:20]) + (" …" if len(report.uncovered) > 20 else "")
+        yield f"{len(report.uncovered)} indicator(s) not covered by any test: {shown}"
