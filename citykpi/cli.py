@@ -439,6 +439,33 @@ def query_cmd(
 
 # --- engine commands (evaluate, test) ----------------------------------------------------------
 
+
+@app.command("test")
+def test_cmd(
+    ctx: typer.Context,
+    path: Path = typer.Argument(Path("tests"), help="A test file or a folder of *_test.yaml files."),
+    output_format: str = typer.Option("text", "--format", help="text or json."),
+) -> None:
+    """Run catalogue unit tests: fixture observations with the expected value and colour.
+
+    Each test evaluates its fixtures in a fresh temporary warehouse and compares value, status,
+    band label or target status per indicator × area; failures show expected vs actual, and the
+    indicators no test covers are listed. Exit 0 when all pass, 1 when any fails.
+
+    Example: citykpi test tests/catalogue_tests/
+    """
+    from citykpi.engine.testing import run_tests, summary_lines
+
+    fmt = _choice(output_format, ("text", "json"), "--format")
+    report = run_tests(path, catalogue_path=settings(ctx).catalogue)
+    if fmt == "json":
+        typer.echo(report.to_json())
+    else:
+        for line in summary_lines(report):
+            typer.echo(line)
+    if report.failed:
+        raise typer.Exit(int(ExitCode.FAILED))
+
 # --- scorecard commands (show, alerts, rank, diff, run) -------------------------------------
 #
 # Exit codes (a published contract, see citykpi/errors.py): 0 success; 1 the scorecard breached

@@ -43,9 +43,9 @@ from citykpi.catalogue.yamlsafe import safe_load
 from citykpi.engine.compiler import shift
 from citykpi.engine.evaluate import evaluate
 from citykpi.errors import CatalogueError, DataError, Location
+from citykpi.sqlutil import ident
 from citykpi.warehouse.areas import load_areas
 from citykpi.warehouse.connection import Warehouse
-from citykpi.sqlutil import ident
 from citykpi.warehouse.schema import SOURCE_SQL_TYPES, source_table_ddl, source_table_name
 
 _EXPECT_FIELDS = ("status", "value", "band_label", "target_status", "streak")
