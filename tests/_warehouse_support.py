@@ -74,3 +74,25 @@ def checksum(wh: Warehouse) -> str:
         rows = wh.con.execute(f'SELECT * FROM "{name}" ORDER BY ALL').fetchall()
         h.update(repr(rows).encode())
     return h.hexdigest()
+
+
+def open_with_areas(tmp_path: Path, areas: Path | None = None) -> Warehouse:
+    """A new file database under ``tmp_path`` with the ten-city areas loaded."""
+    from citykpi.warehouse import load_areas
+
+    wh = Warehouse.open(tmp_path / "test.duckdb")
+    load_areas(wh, areas or DATA / "areas_cn10.csv")
+    return wh
+
+
+def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
+    """Write ``text`` to ``path`` (parents created) and return the path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def count(wh: Warehouse, table: str) -> int:
+    """Rows in ``table``."""
+    row = wh.con.execute(f'SELECT count(*) FROM "{table}"').fetchall()
+    return int(row[0][0])

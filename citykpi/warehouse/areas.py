@@ -208,7 +208,8 @@ def validate_hierarchy(rows: list[AreaRow], path: str) -> None:
     if len(city_roots) != 1:
         where = ", ".join(f"{r.id!r} at {r.loc}" for r in city_roots) or "none found"
         problems.append(f"{path}: expected exactly one root area (level city, no parent); {where}")
-    for row in rows:
+    unique = [r for r in rows if by_id[r.id] is r]  # a duplicate is reported once, above
+    for row in unique:
         if row.parent is None:
             continue
         parent = by_id.get(row.parent)
@@ -226,7 +227,7 @@ def validate_hierarchy(rows: list[AreaRow], path: str) -> None:
                 f"{row.loc}: area {row.id!r} (level {row.level}) has parent {row.parent!r} of level "
                 f"{parent.level}; a parent sits exactly one level up (city → district → street)"
             )
-    for row in rows:  # cycles (only possible when levels are also wrong, but report them plainly)
+    for row in unique:  # cycles (only possible when levels are also wrong, but report them plainly)
         seen = {row.id}
         cur = row
         while cur.parent is not None and cur.parent in by_id:

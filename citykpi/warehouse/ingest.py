@@ -8,6 +8,7 @@ joined to small key tables; no row is looked at in Python.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import re
@@ -209,8 +210,6 @@ def ingest(
     files = expand_paths(paths)
     if not files:
         raise UsageError("no data files to ingest", hint="pass files, folders or globs")
-    if not options.dry_run:
-        wh.register_indicators(i.id for i in catalogue.indicators)
     results: list[FileResult] = []
     for n, path in enumerate(files):
         if progress:
@@ -264,8 +263,12 @@ def _ingest_file(
     con = wh.con
     started = datetime.now()
     kind = readers.file_kind(path)
-    scan = readers.scan_file(path, text=kind == "csv")
     target = "observations" if options.fmt != "source" else schema.source_table_name(str(options.source))
+    try:
+        scan = readers.scan_file(path, text=kind == "csv")
+    except DataError as exc:  # undecodable text
+        sha = readers.scan_file(path, text=False).sha256
+        return FileResult(str(path), sha, "rejected", target=target, message=exc.message, rejects={})
     if not options.force:
         row = con.execute(
             "SELECT batch_id FROM batches WHERE sha256 = ? AND target = ? AND status = 'loaded' "
@@ -285,60 +288,56 @@ def _ingest_file(
         table = readers.open_table(con, path, scan)
     except DataError as exc:
         return FileResult(str(path), scan.sha256, "rejected", target=target, message=exc.message)
+    # One transaction per file: keys, staging, batch, rows and rejects commit together or not at all.
+    # A dry run or a file rejected before staging rolls it back, so the database is untouched.
+    con.execute("BEGIN TRANSACTION")
+    committed = False
     try:
         plan: _Plan
         if options.fmt == "source":
             plan = _SourcePlan(catalogue, _source(catalogue, str(options.source)), table, options)
         else:
             plan = _ObservationPlan(catalogue, table, options)
-        _prepare_keys(wh, catalogue, options)
+        if not options.dry_run:
+            wh.register_indicators(i.id for i in catalogue.indicators)
+        _prepare_keys(wh, catalogue)
         if progress:
             progress(f"{path}: validating", n, total)
         try:
             plan.stage(con)
         except duckdb.Error as exc:
-            raise _FileRejected(f"cannot read the file: {str(exc).strip().splitlines()[0]}") from None
+            detail = "; ".join(line.strip() for line in str(exc).strip().splitlines()[:3])
+            raise _FileRejected(f"cannot read the file: {detail}") from None
         counts = plan.counts(con)
-        bad = counts["rejected"]
-        read = counts["read"]
-        status = "dry_run" if options.dry_run else "loaded"
+        bad, read = counts["rejected"], counts["read"]
         rejected_file = bad > 0 and (options.strict or bad >= read)
-        if rejected_file and not options.dry_run:
-            status = "rejected"
+        status = "dry_run" if options.dry_run else ("rejected" if rejected_file else "loaded")
         summary = plan.reject_summary(con)
-        skipped = counts["skipped"]
-        replaced = counts["replaced"]
-        loaded = 0 if rejected_file else read - bad - skipped
-        message = ""
-        if options.strict and bad > 0:
-            message = f"--strict: {bad} bad record(s), so the whole file was rejected"
-        if options.dry_run:
-            return FileResult(
-                str(path),
-                scan.sha256,
-                status,
-                read,
-                loaded,
-                bad,
-                skipped,
-                replaced,
-                None,
-                target,
-                summary,
-                message,
+        ok = status != "rejected"
+        skipped = counts["skipped"] if ok else 0
+        replaced = counts["replaced"] if ok else 0
+        loaded = read - bad - skipped if ok else 0
+        message = (
+            f"--strict: {bad} bad record(s), so the whole file was rejected" if options.strict and bad else ""
+        )
+        batch_id: int | None = None
+        if not options.dry_run:
+            if progress:
+                progress(f"{path}: writing", n, total)
+            batch_id, loaded = _write(
+                con, plan, path, scan.sha256, target, options, started, status, read, bad
             )
-        if progress:
-            progress(f"{path}: writing", n, total)
-        batch_id = _write(con, plan, path, scan.sha256, target, options, started, status, read, bad)
+            con.execute("COMMIT")
+            committed = True
         return FileResult(
             str(path),
             scan.sha256,
             status,
             read,
-            loaded if status == "loaded" else 0,
+            loaded,
             bad,
-            skipped if status == "loaded" else 0,
-            replaced if status == "loaded" else 0,
+            skipped,
+            replaced,
             batch_id,
             target,
             summary,
@@ -347,13 +346,16 @@ def _ingest_file(
     except _FileRejected as exc:
         return FileResult(str(path), scan.sha256, "rejected", target=target, message=str(exc))
     finally:
+        if not committed:
+            with contextlib.suppress(duckdb.Error):  # never mask the error that got us here
+                con.execute("ROLLBACK")
         table.cleanup()
         for name in _TMP:
             con.execute(f"DROP TABLE IF EXISTS {name}")
         con.execute("DROP VIEW IF EXISTS _ck_bad")
 
 
-def _prepare_keys(wh: Warehouse, catalogue: Catalogue, options: IngestOptions) -> None:
+def _prepare_keys(wh: Warehouse, catalogue: Catalogue) -> None:
     """Small key tables the staging query joins: indicators (with valid ranges) and areas."""
     con = wh.con
     keys = wh.indicator_keys()
@@ -394,7 +396,8 @@ def _write(
     status: str,
     read: int,
     bad: int,
-) -> int:
+) -> tuple[int, int]:
+    """Write the batch row, the good records and the rejects (inside the caller's transaction)."""
     opts = json.dumps(
         {
             "format": options.fmt,
@@ -408,41 +411,32 @@ def _write(
         },
         ensure_ascii=False,
     )
-    con.execute("BEGIN TRANSACTION")
-    try:
-        row = con.execute("SELECT coalesce(max(batch_id), 0) + 1 FROM batches").fetchone()
-        batch_id = int(row[0]) if row else 1
-        loaded = 0
-        if status == "loaded":
-            loaded = plan.write(con, batch_id)
-        con.execute(
-            "INSERT INTO rejects SELECT ?, ?, row_number, column_name, value, reason FROM _ck_bad "
-            "ORDER BY row_number",
-            [batch_id, str(path)],
-        )
-        con.execute(
-            "INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                batch_id,
-                options.fmt,
-                str(path),
-                sha256,
-                target,
-                read,
-                loaded,
-                bad,
-                started,
-                datetime.now(),
-                status,
-                __version__,
-                opts,
-            ],
-        )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    return batch_id
+    row = con.execute("SELECT coalesce(max(batch_id), 0) + 1 FROM batches").fetchall()
+    batch_id = int(row[0][0])
+    loaded = plan.write(con, batch_id) if status == "loaded" else 0
+    con.execute(
+        "INSERT INTO rejects SELECT ?, ?, row_number, column_name, value, reason FROM _ck_bad ORDER BY row_number",
+        [batch_id, str(path)],
+    )
+    con.execute(
+        "INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            batch_id,
+            options.fmt,
+            str(path),
+            sha256,
+            target,
+            read,
+            loaded,
+            bad,
+            started,
+            datetime.now(),
+            status,
+            __version__,
+            opts,
+        ],
+    )
+    return batch_id, loaded
 
 
 # --- plans: how a file becomes staged records ------------------------------------------------------------

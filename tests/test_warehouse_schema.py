@@ -1,0 +1,211 @@
+"""Opening the warehouse: create, migrate, foreign / corrupt / newer files, busy lock, --wait."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from citykpi.errors import DatabaseBusyError, WarehouseError
+from citykpi.warehouse import SCHEMA_VERSION, Warehouse
+from citykpi.warehouse import schema as schema_mod
+from citykpi.warehouse.connection import default_memory_limit
+from citykpi.warehouse.schema import CORE_TABLES, table_names
+from tests._warehouse_support import DATA, open_with_areas
+
+
+def test_new_database_has_every_table_and_version(tmp_path: Path) -> None:
+    with Warehouse.open(tmp_path / "w.duckdb") as wh:
+        assert wh.schema_version == SCHEMA_VERSION
+        assert set(CORE_TABLES) <= table_names(wh.con)
+        version = wh.con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()
+        assert version == [(str(SCHEMA_VERSION),)]
+    # reopening neither fails nor migrates again
+    with Warehouse.open(tmp_path / "w.duckdb", read_only=True) as wh:
+        assert wh.schema_version == SCHEMA_VERSION
+        assert wh.read_only
+
+
+def test_observation_types_are_fast_types(tmp_path: Path) -> None:
+    with Warehouse.open(tmp_path / "w.duckdb") as wh:
+        cols = dict(
+            wh.con.execute(
+                "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'observations'"
+            ).fetchall()
+        )
+        assert cols["indicator_key"] == "INTEGER"
+        assert cols["area_key"] == "INTEGER"
+        assert cols["period"] == "TIMESTAMP"
+        assert cols["value"] == "DOUBLE"
+        # no index on observations: duplicates are found by anti-joins at ingest
+        idx = wh.con.execute(
+            "SELECT count(*) FROM duckdb_constraints() WHERE table_name = 'observations' "
+            "AND constraint_type IN ('PRIMARY KEY', 'UNIQUE')"
+        ).fetchall()
+        assert idx == [(0,)]
+
+
+def test_migrations_apply_in_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "w.duckdb"
+    Warehouse.open(path).close()
+    extra = (2, ("CREATE TABLE notes (note TEXT)", "INSERT INTO notes VALUES ('v2')"))
+    monkeypatch.setattr(schema_mod, "MIGRATIONS", (*schema_mod.MIGRATIONS, extra))
+    monkeypatch.setattr(schema_mod, "SCHEMA_VERSION", 2)
+    with Warehouse.open(path) as wh:
+        assert wh.schema_version == 2
+        assert wh.con.execute("SELECT note FROM notes").fetchall() == [("v2",)]
+
+
+def test_failed_migration_rolls_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "w.duckdb"
+    Warehouse.open(path).close()
+    broken = (2, ("CREATE TABLE half (a INT)", "THIS IS NOT SQL"))
+    monkeypatch.setattr(schema_mod, "MIGRATIONS", (*schema_mod.MIGRATIONS, broken))
+    monkeypatch.setattr(schema_mod, "SCHEMA_VERSION", 2)
+    with pytest.raises(WarehouseError, match="migration to schema version 2 failed"):
+        Warehouse.open(path)
+    monkeypatch.undo()
+    with Warehouse.open(path) as wh:
+        assert wh.schema_version == 1
+        assert "half" not in table_names(wh.con)
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    with Warehouse.open(path) as wh:
+        wh.con.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    with pytest.raises(WarehouseError, match="made by a newer citykpi; upgrade"):
+        Warehouse.open(path)
+
+
+def test_foreign_duckdb_file_is_refused_and_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "other.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE customers (id INT)")
+    con.close()
+    before = path.read_bytes()
+    with pytest.raises(WarehouseError, match="not made by citykpi"):
+        Warehouse.open(path)
+    assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("content", [b"", b"this is not a database" * 500])
+def test_corrupt_file_is_a_clear_error(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "broken.duckdb"
+    path.write_bytes(content)
+    with pytest.raises(WarehouseError, match="not a valid DuckDB database"):
+        Warehouse.open(path)
+    assert path.read_bytes() == content
+
+
+def test_missing_database_without_create(tmp_path: Path) -> None:
+    with pytest.raises(WarehouseError, match="no database at"):
+        Warehouse.open(tmp_path / "nope.duckdb", create=False)
+    with pytest.raises(WarehouseError, match="no database at"):
+        Warehouse.open(tmp_path / "nope.duckdb", read_only=True)
+    assert not (tmp_path / "nope.duckdb").exists()
+
+
+def test_missing_folder(tmp_path: Path) -> None:
+    with pytest.raises(WarehouseError, match="does not exist"):
+        Warehouse.open(tmp_path / "no" / "such" / "w.duckdb")
+
+
+def test_register_indicators_keeps_keys_stable(tmp_path: Path) -> None:
+    with Warehouse.open(tmp_path / "w.duckdb") as wh:
+        wh.register_indicators(["b.x", "a.x"])
+        first = wh.indicator_keys()
+        wh.register_indicators(["c.x", "a.x", "a.x"])
+        second = wh.indicator_keys()
+        assert {k: second[k] for k in first} == first
+        assert second["c.x"] > max(first.values())
+        wh.register_indicators([])
+
+
+def test_areas_frame(tmp_path: Path) -> None:
+    with open_with_areas(tmp_path) as wh:
+        frame = wh.areas()
+        assert frame.columns == [
+            "area_key",
+            "area_id",
+            "name",
+            "name_en",
+            "level",
+            "parent_key",
+            "parent_id",
+            "population",
+            "groups",
+        ]
+        cq = frame.filter(frame["area_id"] == "重庆").row(0, named=True)
+        assert cq["parent_id"] == "cn"
+        assert cq["groups"] == ["west", "central"]
+        assert cq["population"] == 32050000
+
+
+def test_memory_limit_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("CITYKPI_MEMORY_LIMIT", "512MB")
+    assert default_memory_limit() == "512MB"
+    with Warehouse.open(tmp_path / "w.duckdb") as wh:
+        limit = wh.con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+        assert "488" in limit or "512" in limit  # DuckDB shows MiB
+    monkeypatch.delenv("CITYKPI_MEMORY_LIMIT")
+    assert default_memory_limit().endswith("MB")
+
+
+# --- concurrency ---------------------------------------------------------------------------------
+
+HOLDER = """
+import sys, time
+from citykpi.warehouse import Warehouse
+wh = Warehouse.open(sys.argv[1])
+print("ready", flush=True)
+time.sleep(float(sys.argv[2]))
+wh.close()
+"""
+
+
+def _hold(path: Path, seconds: float) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(path), str(seconds)], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "ready"
+    return proc
+
+
+def test_second_writer_gets_busy_error(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    Warehouse.open(path).close()
+    proc = _hold(path, 30)
+    try:
+        with pytest.raises(
+            DatabaseBusyError, match=r"is busy \(another citykpi process is writing\); retry, or pass --wait"
+        ):
+            Warehouse.open(path)
+        with pytest.raises(DatabaseBusyError):
+            Warehouse.open(path, wait=0.5)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_wait_waits_for_the_writer(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    Warehouse.open(path).close()
+    proc = _hold(path, 1.5)
+    try:
+        start = time.monotonic()
+        with Warehouse.open(path, wait=30) as wh:
+            assert wh.schema_version == SCHEMA_VERSION
+        assert time.monotonic() - start > 0.5
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_areas_file_fixture_exists() -> None:
+    assert (DATA / "areas_cn10.csv").is_file()
