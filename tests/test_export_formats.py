@@ -18,7 +18,7 @@ from citykpi.render.format import STATUS_HEX, sort_cells
 from tests.scorecard_fixtures import AS_OF, make_scorecard
 
 HOSTILE = {
-    "env.air.aqi": "=HYPERLINK(\"http://x\")",
+    "env.air.aqi": '=HYPERLINK("http://x")',
     "service.hotline.ontime": "@SUM(1+1)",
     "water.supply.pressure_ok": "-2+3",
     "env.air.good_days": "<script>alert(1)</script>",
@@ -37,7 +37,10 @@ def test_csv_round_trip(tmp_path: Path, scorecard: Scorecard) -> None:
     assert back.columns == list(CELL_SCHEMA)
     assert back.height == scorecard.cells.height
     assert back.get_column("period_start").drop_nulls().unique().to_list() == [AS_OF.isoformat()]
-    assert back.get_column("indicator_id").to_list() == sort_cells(scorecard.cells).get_column("indicator_id").to_list()
+    assert (
+        back.get_column("indicator_id").to_list()
+        == sort_cells(scorecard.cells).get_column("indicator_id").to_list()
+    )
 
 
 def test_csv_neutralises_formulas(tmp_path: Path) -> None:
@@ -45,7 +48,7 @@ def test_csv_neutralises_formulas(tmp_path: Path) -> None:
     text = exports.render_text(sc, "csv")
     back = pl.read_csv(text.encode(), infer_schema=False)
     names = set(back.get_column("name_zh").to_list())
-    assert "'=HYPERLINK(\"http://x\")" in names
+    assert '\'=HYPERLINK("http://x")' in names
     assert "'@SUM(1+1)" in names and "'-2+3" in names
     assert "<script>alert(1)</script>" in names  # not a formula: unchanged in csv
     # negative numbers are numbers, not text: untouched
@@ -93,7 +96,16 @@ def test_json_schema(tmp_path: Path, scorecard: Scorecard) -> None:
 
 def test_json_schema_is_documented() -> None:
     doc = (Path(__file__).parent.parent / "docs" / "scorecard-json.md").read_text(encoding="utf-8")
-    for key in ("schema_version", "as_of", "grain", "counts", "worst_status", "cells", "indices", *CELL_SCHEMA):
+    for key in (
+        "schema_version",
+        "as_of",
+        "grain",
+        "counts",
+        "worst_status",
+        "cells",
+        "indices",
+        *CELL_SCHEMA,
+    ):
         assert f"`{key}`" in doc, key
 
 
@@ -137,7 +149,7 @@ def test_xlsx_read_back(tmp_path: Path) -> None:
     assert fills["NO DATA"] == "FF" + STATUS_HEX["no_data"][1:].upper()
     # formula-like names are text, neutralised, and the workbook holds no formula at all
     names = [city.cell(row=r, column=2).value for r in range(2, city.max_row + 1)]
-    assert "'=HYPERLINK(\"http://x\")" in names and "'@SUM(1+1)" in names and "'-2+3" in names
+    assert '\'=HYPERLINK("http://x")' in names and "'@SUM(1+1)" in names and "'-2+3" in names
     for ws in wb.worksheets:
         for row in ws.iter_rows():
             for cell in row:

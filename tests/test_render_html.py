@@ -51,7 +51,14 @@ def parse(text: str) -> _Collector:
 def test_structure() -> None:
     doc = render_html(make_scorecard(), lang="zh")
     c = parse(doc)
-    for section in ("summary", "legend", "indices", "domain-environment", "domain-service", "domain-utilities"):
+    for section in (
+        "summary",
+        "legend",
+        "indices",
+        "domain-environment",
+        "domain-service",
+        "domain-utilities",
+    ):
         assert section in c.ids
     assert "league-index-operation" in c.ids and "league-index-health" in c.ids
     assert c.tags.count("svg") >= 9 + 6  # sparklines for cells with history, score bars
@@ -141,7 +148,14 @@ def test_renders_in_headless_chromium(tmp_path: Path) -> None:
     dom = _chromium("--dump-dom", report.as_uri(), tmp=tmp_path)
     assert dom.returncode == 0, dom.stderr[-2000:]
     c = parse(dom.stdout)
-    for section in ("summary", "legend", "indices", "domain-environment", "domain-utilities", "league-index-health"):
+    for section in (
+        "summary",
+        "legend",
+        "indices",
+        "domain-environment",
+        "domain-utilities",
+        "league-index-health",
+    ):
         assert section in c.ids
     assert "script" not in c.tags  # the hostile name did not become an element
     assert HOSTILE in "".join(c.text)

@@ -1,0 +1,223 @@
+"""The scorecard commands through CliRunner: evaluate (every format), show, alerts, rank, diff, runs list.
+
+Exit codes are a contract: 0 ok, 1 breached --fail-on, 2 usage, 3 data/catalogue/environment.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from datetime import date
+from pathlib import Path
+
+import openpyxl
+import polars as pl
+import pytest
+from typer.testing import CliRunner, Result
+
+from citykpi.catalogue import load_catalogue
+from citykpi.cli import app
+from citykpi.render.exports import EXTENSIONS
+from citykpi.warehouse import Warehouse, ingest, load_areas
+from tests.scorecard_city import START, write_city, write_days
+
+DAY = date(2026, 11, 14)  # Yuzhong AQI orange, no red
+
+
+@pytest.fixture(scope="module")
+def city(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A warehouse with two weeks of data for the tiny city."""
+    root = tmp_path_factory.mktemp("city")
+    paths = write_city(root)
+    files = write_days(paths["inbox"], START, DAY)
+    catalogue = load_catalogue(paths["catalogue"])
+    with Warehouse.open(paths["db"]) as wh:
+        load_areas(wh, paths["areas"])
+        ingest(wh, catalogue, files)
+    return paths
+
+
+def run(city: dict[str, Path], *args: str) -> Result:
+    """Invoke the CLI against the city's database and catalogue."""
+    runner = CliRunner(env={"COLUMNS": "120", "NO_COLOR": "1"})
+    return runner.invoke(app, ["--db", str(city["db"]), "--catalogue", str(city["catalogue"]), *args])
+
+
+def test_evaluate_table(city: dict[str, Path]) -> None:
+    r = run(city, "evaluate", "--date", DAY.isoformat())
+    assert r.exit_code == 0, r.stderr
+    for text in ("计分卡 截至 2026-11-14", "空气质量指数", "渝中区", "◆ 橙", "汇总", "综合指数", "运维指数"):
+        assert text in r.stdout
+    assert "▁" in r.stdout or "█" in r.stdout  # sparklines from history
+
+
+def test_evaluate_english_by_area_with_reasons(city: dict[str, Path]) -> None:
+    r = run(city, "evaluate", "--date", DAY.isoformat(), "--lang", "en", "--group-by", "area", "--why")
+    assert r.exit_code == 0, r.stderr
+    assert "Yuzhong District" in r.stdout and "ORANGE" in r.stdout and "Explanation" in r.stdout
+
+
+def test_evaluate_filters(city: dict[str, Path]) -> None:
+    r = run(
+        city,
+        "evaluate",
+        "--date",
+        DAY.isoformat(),
+        "--level",
+        "district",
+        "--domain",
+        "environment",
+        "--format",
+        "json",
+    )
+    assert r.exit_code == 0, r.stderr
+    cells = json.loads(r.stdout)["cells"]
+    assert {c["level"] for c in cells} == {"district"} and {c["domain"] for c in cells} == {"environment"}
+    r = run(city, "evaluate", "--date", DAY.isoformat(), "--status", "orange", "--format", "jsonl")
+    assert r.exit_code == 0, r.stderr
+    lines = [json.loads(x) for x in r.stdout.splitlines()]
+    assert lines and {x["status"] for x in lines} == {"orange"}
+    r = run(city, "evaluate", "--date", DAY.isoformat(), "--indicator", "water.*", "--format", "csv")
+    assert r.exit_code == 0, r.stderr
+    frame = pl.read_csv(r.stdout.encode())
+    assert set(frame.get_column("indicator_id").to_list()) == {"water.supply.pressure_ok"}
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet", "json", "jsonl", "markdown", "html", "xlsx", "junit"])
+def test_evaluate_every_format_to_a_file(city: dict[str, Path], tmp_path: Path, fmt: str) -> None:
+    out = tmp_path / f"scorecard{EXTENSIONS[fmt]}"
+    r = run(city, "evaluate", "--date", DAY.isoformat(), "--format", fmt, "--output", str(out))
+    assert r.exit_code == 0, r.stderr
+    assert out.exists() and out.stat().st_size > 100
+    assert f"wrote {out}" in r.stderr
+    if fmt == "parquet":
+        assert pl.read_parquet(out).height == 6
+    elif fmt == "xlsx":
+        assert openpyxl.load_workbook(out).sheetnames == ["city", "district", "indices"]
+    elif fmt == "json":
+        assert json.loads(out.read_text(encoding="utf-8"))["schema"] == "citykpi.scorecard"
+    elif fmt == "junit":
+        assert len(ET.parse(out).getroot().findall(".//testcase")) == 6
+    elif fmt == "html":
+        assert "<!DOCTYPE html>" in out.read_text(encoding="utf-8")
+
+
+def test_fail_on_exit_codes(city: dict[str, Path]) -> None:
+    assert run(city, "evaluate", "--date", DAY.isoformat()).exit_code == 0  # default never
+    assert run(city, "evaluate", "--date", DAY.isoformat(), "--fail-on", "red").exit_code == 0
+    assert run(city, "evaluate", "--date", DAY.isoformat(), "--fail-on", "orange").exit_code == 1
+    r = run(city, "evaluate", "--date", DAY.isoformat(), "--format", "junit", "--fail-on", "orange")
+    assert r.exit_code == 1
+    root = ET.fromstring(r.stdout)
+    assert int(root.get("failures", "0")) == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["evaluate", "--period", "fortnight"], "--period"),
+        (["evaluate", "--date", "2026-13-01"], "--date"),
+        (["evaluate", "--format", "pdf"], "--format"),
+        (["evaluate", "--format", "xlsx"], "--output"),
+        (["evaluate", "--output", "x.csv"], "--output"),
+        (["evaluate", "--fail-on", "purple"], "--fail-on"),
+        (["evaluate", "--status", "pink"], "--status"),
+        (["evaluate", "--lang", "fr"], "--lang"),
+        (["evaluate", "--as-ingested"], "--as-ingested"),
+        (["evaluate", "--no-such-option"], "No such option"),
+        (["show", "env.air.aqx"], "env.air.aqi"),
+        (["rank", "nope.nope"], "unknown indicator or index"),
+        (["rank", "env.air.aqi", "--level", "province"], "--level"),
+        (["alerts", "--min", "pink"], "--min"),
+        (["diff", "--from", "not-a-run"], "not a run id"),
+    ],
+)
+def test_usage_errors_exit_2(city: dict[str, Path], args: list[str], message: str) -> None:
+    r = run(city, *args)
+    assert r.exit_code == 2, (r.stdout, r.stderr)
+    assert message in r.stderr
+
+
+def test_environment_errors_exit_3(city: dict[str, Path], tmp_path: Path) -> None:
+    runner = CliRunner()
+    r = runner.invoke(
+        app,
+        ["--db", str(tmp_path / "none.duckdb"), "--catalogue", str(city["catalogue"]), "show", "env.air.aqi"],
+    )
+    assert r.exit_code == 3 and r.stderr.startswith("Error: ")
+    r = runner.invoke(app, ["--db", str(city["db"]), "--catalogue", str(tmp_path / "missing"), "evaluate"])
+    assert r.exit_code == 3 and r.stderr.startswith("Error: ")
+    r = runner.invoke(app, ["--db", str(tmp_path / "none.duckdb"), "runs", "list"])
+    assert r.exit_code == 3
+
+
+def test_export_error_exit_3(city: dict[str, Path], tmp_path: Path) -> None:
+    r = run(
+        city, "evaluate", "--date", DAY.isoformat(), "--format", "csv", "-o", str(tmp_path / "no" / "x.csv")
+    )
+    assert r.exit_code == 3 and "does not exist" in r.stderr
+
+
+def test_explain_prints_sql(city: dict[str, Path]) -> None:
+    r = run(city, "evaluate", "--date", DAY.isoformat(), "--explain")
+    assert r.exit_code == 0, r.stderr
+    assert "SELECT" in r.stdout.upper()
+
+
+def test_show(city: dict[str, Path]) -> None:
+    r = run(city, "show", "env.air.aqi", "--to", DAY.isoformat(), "--area", "500103", "--from", "2026-11-10")
+    assert r.exit_code == 0, r.stderr
+    for text in (
+        "空气质量指数 · env.air.aqi",
+        "Air quality index",
+        "lower_is_better",
+        "渝中区",
+        "2026-11-10",
+        "│",
+    ):
+        assert text in r.stdout
+    assert "2026-11-09" not in r.stdout
+    assert "渝北区" not in r.stdout
+
+
+def test_alerts(city: dict[str, Path]) -> None:
+    r = run(city, "alerts", "--date", DAY.isoformat(), "--lang", "en")
+    assert r.exit_code == 0, r.stderr
+    assert (
+        "alerts ≥ ORANGE" in r.stdout and "Air quality index" in r.stdout and "Yuzhong District" in r.stdout
+    )
+    r = run(city, "alerts", "--date", DAY.isoformat(), "--min", "red", "--lang", "en")
+    assert r.exit_code == 0 and "No alerts." in r.stdout
+    assert run(city, "alerts", "--date", DAY.isoformat(), "--fail-on", "orange").exit_code == 1
+
+
+def test_rank(city: dict[str, Path]) -> None:
+    r = run(city, "rank", "env.air.aqi", "--date", DAY.isoformat(), "--lang", "en")
+    assert r.exit_code == 0, r.stderr
+    lines = [x for x in r.stdout.splitlines() if "District" in x]
+    assert "Yubei" in lines[0] and "Yuzhong" in lines[1]  # lower AQI is better
+    r = run(city, "rank", "index.operation", "--date", DAY.isoformat())
+    assert r.exit_code == 0, r.stderr
+    assert "运维指数" in r.stdout and "渝中区" in r.stdout
+
+
+def test_diff_and_runs_list(city: dict[str, Path]) -> None:
+    assert run(city, "evaluate", "--date", "2026-11-05").exit_code == 0
+    assert run(city, "evaluate", "--date", DAY.isoformat()).exit_code == 0
+    r = run(city, "diff", "--lang", "en")
+    assert r.exit_code == 0, r.stderr
+    assert "→" in r.stdout and "worse" in r.stdout
+    r = run(city, "diff", "--from", "2026-11-05", "--to", DAY.isoformat(), "--lang", "en")
+    assert r.exit_code == 0, r.stderr
+    assert "Air quality index" in r.stdout
+    r = run(city, "runs", "list", "-n", "3")
+    assert r.exit_code == 0, r.stderr
+    assert "2026-11-14" in r.stdout and "run_id" in r.stdout
+
+
+def test_every_command_has_help_with_an_example() -> None:
+    runner = CliRunner()
+    for args in (["evaluate"], ["show"], ["alerts"], ["rank"], ["diff"], ["runs", "list"], ["run"]):
+        r = runner.invoke(app, [*args, "--help"])
+        assert r.exit_code == 0, args
+        assert "Example: citykpi" in r.stdout, args
