@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
+from typing import Any
 
 from citykpi.catalogue import model
 from citykpi.catalogue.bands import order_problems
@@ -42,17 +43,27 @@ class _Context:
         self.indices: dict[str, model.CompositeIndex] = {}
         self.sources: dict[str, model.SourceTable] = {}
         self.groups: dict[str, model.AreaGroup] = {}
-        self.locs: dict[tuple[str, str], tuple[YMap, str]] = {}
-        self.broken: set[str] = set()
+        #: Python id of each entity object -> the locations of its file (ids may repeat across files).
+        self.file_locs: dict[int, dict[tuple[str, str], tuple[YMap, str]]] = {}
+        #: Python ids of the entity objects that had parse errors (ids may repeat across files).
+        self.broken: set[int] = set()
         for f in files:
-            self.locs.update(f.locs)
-            self.broken |= f.broken
+            entities: list[model.Indicator | model.CompositeIndex | model.SourceTable] = [
+                *f.indicators,
+                *f.indices,
+                *f.sources,
+            ]
+            for entity in entities:
+                self.file_locs[id(entity)] = f.locs
+                if entity.id in f.broken:
+                    self.broken.add(id(entity))
 
     def report(self, rule: str, message: str, loc: Location | None, hint: str | None = None) -> None:
         self.diags.append(diagnostic(rule, message, loc or Location("<catalogue>"), hint))
 
-    def loc(self, entity: str, path: str, fallback: Location | None) -> Location | None:
-        found = self.locs.get((entity, path))
+    def loc(self, entity: Any, path: str, fallback: Location | None) -> Location | None:
+        """Where ``path`` (e.g. 'rollup.area') of this entity object is written, else ``fallback``."""
+        found = self.file_locs.get(id(entity), {}).get((entity.id, path))
         return fallback if found is None else found[0].value_loc(found[1])
 
 
@@ -69,7 +80,7 @@ def validate(files: Sequence[ParsedFile]) -> list[Diagnostic]:
     _collect_ids(ctx, files)
     used_sources: set[str] = set()
     for ind in ctx.indicators.values():
-        if ind.id not in ctx.broken:
+        if id(ind) not in ctx.broken:
             _indicator_rules(ctx, ind)
         _indicator_references(ctx, ind, used_sources)
     for idx in ctx.indices.values():
@@ -77,7 +88,7 @@ def validate(files: Sequence[ParsedFile]) -> list[Diagnostic]:
     _indicator_cycles(ctx)
     _index_cycles(ctx)
     for src in ctx.sources.values():
-        if src.id not in used_sources and src.id not in ctx.broken:
+        if src.id not in used_sources and id(src) not in ctx.broken:
             ctx.report("CK106", f"source {src.id} is declared but no measure uses it", src.loc)
     return ctx.diags
 
@@ -146,14 +157,14 @@ def _indicator_rules(ctx: _Context, ind: model.Indicator) -> None:
         ctx.report(
             "CK062",
             f"{what} is judged as percent_of_target but has no target",
-            ctx.loc(ind.id, "thresholds.basis", th_loc),
+            ctx.loc(ind, "thresholds.basis", th_loc),
             "add target: {value: …, due: YYYY-MM-DD} or use basis: absolute",
         )
     if th.basis == "percent_of_limit" and th.limit is None:
         ctx.report(
             "CK063",
             f"{what} is judged as percent_of_limit but thresholds.limit is missing",
-            ctx.loc(ind.id, "thresholds.basis", th_loc),
+            ctx.loc(ind, "thresholds.basis", th_loc),
             "add limit: <design value> under thresholds",
         )
     _rollup_rules(ctx, ind, what)
@@ -169,7 +180,7 @@ def _indicator_rules(ctx: _Context, ind: model.Indicator) -> None:
         ctx.report(
             "CK105",
             f"max_staleness of {what} is shorter than one {ind.frequency} period: every value will be stale",
-            ctx.loc(ind.id, "max_staleness", ind.loc),
+            ctx.loc(ind, "max_staleness", ind.loc),
         )
     if not ind.description:
         ctx.report(
@@ -183,21 +194,21 @@ def _rollup_rules(ctx: _Context, ind: model.Indicator, what: str) -> None:
         ctx.report(
             "CK064",
             f"{what} rolls up as weighted_mean but names no weight",
-            ctx.loc(ind.id, "rollup.area", ind.loc),
+            ctx.loc(ind, "rollup.area", ind.loc),
             "add weight: population (an area attribute)",
         )
     if ro.time == "count_where" and ro.where is None:
         ctx.report(
             "CK065",
             f"{what} rolls up as count_where but has no where condition",
-            ctx.loc(ind.id, "rollup.time", ind.loc),
+            ctx.loc(ind, "rollup.time", ind.loc),
             'add where: "value <= 100"',
         )
     if ro.where is not None and ro.time != "count_where":
         ctx.report(
             "CK065",
             f"{what} has a where condition but its time roll-up is {ro.time}, not count_where",
-            ctx.loc(ind.id, "rollup.where", ind.loc),
+            ctx.loc(ind, "rollup.where", ind.loc),
             "set time: count_where or remove where",
         )
     if ro.area == "ratio_of_sums":
@@ -210,14 +221,14 @@ def _rollup_rules(ctx: _Context, ind: model.Indicator, what: str) -> None:
             ctx.report(
                 "CK066",
                 f"{what} rolls up as ratio_of_sums but its value has no numerator/denominator parts",
-                ctx.loc(ind.id, "rollup.area", ind.loc),
+                ctx.loc(ind, "rollup.area", ind.loc),
                 "use value: {observed: {with_parts: true}}, a ratio, or a measure with a denominator",
             )
     if ro.area == "recompute" and isinstance(v, model.Observed):
         ctx.report(
             "CK067",
             f"{what} rolls up by recompute, but an observed value has no raw data to recompute from",
-            ctx.loc(ind.id, "rollup.area", ind.loc),
+            ctx.loc(ind, "rollup.area", ind.loc),
             "use sum, mean, weighted_mean, worst … for observed values",
         )
 
@@ -253,7 +264,7 @@ def _indicator_references(ctx: _Context, ind: model.Indicator, used_sources: set
     for ref, path in refs:
         if not ref:
             continue
-        loc = ctx.loc(ind.id, path, ind.loc)
+        loc = ctx.loc(ind, path, ind.loc)
         if ref == ind.id:
             ctx.report("CK041", f"{what} is computed from itself", loc)
         elif ref in ctx.indices:
@@ -263,7 +274,7 @@ def _indicator_references(ctx: _Context, ind: model.Indicator, used_sources: set
 
 
 def _formula_inputs(ctx: _Context, ind: model.Indicator, v: model.Formula, what: str) -> None:
-    if ind.id in ctx.broken or not v.expression:
+    if id(ind) in ctx.broken or not v.expression:
         return
     try:
         expr = parse_expression(v.expression, names=None)
@@ -275,7 +286,7 @@ def _formula_inputs(ctx: _Context, ind: model.Indicator, v: model.Formula, what:
             ctx.report(
                 "CK103",
                 f"input '{name}' of {what} is not used in its formula",
-                ctx.loc(ind.id, f"value.inputs.{name}", ind.loc),
+                ctx.loc(ind, f"value.inputs.{name}", ind.loc),
             )
 
 
@@ -287,7 +298,7 @@ def _measure(
     used_sources.add(v.source)
     src = ctx.sources.get(v.source)
     if src is None:
-        _unknown(ctx, "source", v.source, what, ctx.loc(ind.id, "value.source", ind.loc), ctx.sources)
+        _unknown(ctx, "source", v.source, what, ctx.loc(ind, "value.source", ind.loc), ctx.sources)
         return
     for key, text, aggregates in (
         ("numerator", v.numerator, True),
@@ -300,7 +311,7 @@ def _measure(
             expr: Expr = parse_expression(text, names=None, aggregates=aggregates)
         except ExpressionError:
             continue  # the parser has reported it
-        loc = ctx.loc(ind.id, f"value.{key}", ind.loc)
+        loc = ctx.loc(ind, f"value.{key}", ind.loc)
         for name in sorted(names_used(expr)):
             if name not in src.columns:
                 _unknown(ctx, f"column of source {src.id}", name, f"{key} of {what}", loc, src.columns)
@@ -330,7 +341,7 @@ def _boolean_column(
 def _index_rules(ctx: _Context, idx: model.CompositeIndex) -> None:
     what = f"index {idx.id}"
     for rule, message in order_problems(idx.bands, "higher_is_better"):
-        ctx.report(rule, f"bands of {what}: {message}", ctx.loc(idx.id, "bands", idx.loc))
+        ctx.report(rule, f"bands of {what}: {message}", ctx.loc(idx, "bands", idx.loc))
     seen: set[str] = set()
     pool = list(ctx.indicators) + list(ctx.indices)
     for i, comp in enumerate(idx.components):
@@ -339,7 +350,7 @@ def _index_rules(ctx: _Context, idx: model.CompositeIndex) -> None:
             ctx.report(
                 "CK050",
                 f"component {comp.ref} of {what} has weight {comp.weight:g}; weights must be positive",
-                ctx.loc(idx.id, f"components.{i}.weight", loc),
+                ctx.loc(idx, f"components.{i}.weight", loc),
                 "remove the component instead of giving it weight 0",
             )
         if not comp.ref:
