@@ -534,7 +534,10 @@ def evaluate_cmd(
     fmt: str = typer.Option("table", "--format", "-f", help=" | ".join(_OUTPUT_FORMATS) + "."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write the export to FILE (atomic)."),
     fail_on: str = typer.Option(
-        "never", "--fail-on", help="Exit 1 when a cell is at or above: never | yellow | orange | red."
+        "never",
+        "--fail-on",
+        help="Exit 1 when a cell is at or above: never | yellow | orange | red. "
+        "junit marks failures at this colour (at red when never).",
     ),
     explain: bool = typer.Option(False, "--explain", help="Print the generated SQL instead of evaluating."),
     why: bool = typer.Option(False, "--why", help="Table format: add the one-line reason of each colour."),

@@ -442,7 +442,9 @@ def run_job(config: RunConfig, *, as_of: date | None = None, log: Log | None = N
     outputs = []
     for fmt in config.outputs.formats:
         target = config.outputs.path_for(fmt, day, config.grain)
-        outputs.append(write_scorecard(scorecard, fmt, target, lang=config.lang, fail_on=config.fail_on))
+        # junit marks failures at fail_on; with `never` it still marks reds, as `evaluate` does
+        junit_fail_on = config.fail_on if config.fail_on != "never" else "red"
+        outputs.append(write_scorecard(scorecard, fmt, target, lang=config.lang, fail_on=junit_fail_on))
         say(f"wrote {target}")
     found = alerts(scorecard, previous, min_colour=config.alerts_min)
     new = int(found.get_column("is_new").sum()) if found.height else 0

@@ -56,6 +56,9 @@ def alerts(
 ) -> pl.DataFrame:
     """Cells at or above ``min_colour``, worst first, flagged new when the previous run had them better.
 
+    ``is_new`` is true when the cell was below ``min_colour`` or less severe (e.g. orange → red)
+    in the previous run, or absent from it.
+
     Args:
         current: the scorecard to report on.
         previous: the previous run's scorecard, or None (then every alert is new).
@@ -81,8 +84,9 @@ def alerts(
             pl.lit(None, dtype=pl.String).alias("previous_status"),
             pl.lit(None, dtype=pl.Int8).alias("__prev_sev"),
         )
+    # new = entered the alert range or escalated (orange → red) since the previous run
     cells = cells.with_columns(
-        (pl.col("__prev_sev").is_null() | (pl.col("__prev_sev") < floor)).alias("is_new")
+        (pl.col("__prev_sev").is_null() | (pl.col("__prev_sev") < pl.col("severity"))).alias("is_new")
     )
     return cells.sort(
         ["severity", "is_new", "indicator_id", "area_id"], descending=[True, True, False, False]

@@ -1,0 +1,191 @@
+"""`citykpi run`: config parsing, the lock, and a two-day cron simulation (run twice per day)."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import date
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from citykpi.cli import app
+from citykpi.cron import RunConfig, run_job, run_lock
+from citykpi.errors import ConfigError, DatabaseBusyError
+from tests.scorecard_city import START, write_city, write_day, write_days
+
+DAY1 = date(2026, 11, 18)  # Yuzhong AQI 196: orange
+DAY2 = date(2026, 11, 19)  # Yuzhong AQI 204: red
+
+FORMATS = '["csv", "parquet", "json", "jsonl", "markdown", "html", "xlsx", "junit"]'
+
+
+def write_config(root: Path, *, archive: str = "move", extra: str = "") -> Path:
+    """A citykpi.toml for the tiny city under ``root`` (relative paths)."""
+    path = root / "citykpi.toml"
+    path.write_text(
+        f"""database = "city.duckdb"
+catalogue = "catalogue"
+areas = "areas.csv"
+inbox = ["inbox"]
+archive = "{archive}"
+lang = "en"
+{extra}
+[outputs]
+folder = "out"
+formats = {FORMATS}
+name = "scorecard-{{date}}-{{grain}}"
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def run_cli(config: Path, *args: str) -> Result:
+    """`citykpi run --config CONFIG ARGS`."""
+    return CliRunner().invoke(app, ["run", "--config", str(config), *args])
+
+
+def digests(folder: Path) -> dict[str, str]:
+    """sha256 of every file in ``folder``."""
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()
+    }
+
+
+def test_two_days_twice_a_day(tmp_path: Path) -> None:
+    paths = write_city(tmp_path)
+    config = write_config(tmp_path)
+    write_days(paths["inbox"], START, DAY1)
+
+    # day 1, first run: ingests the backlog, archives it, writes every format, exit 0 (no red)
+    first = run_cli(config, "--date", DAY1.isoformat())
+    assert first.exit_code == 0, first.stderr
+    assert "ingest obs-2026-11-18.csv: loaded" in first.stderr
+    assert "alerts: 1 at or above orange, 1 new" in first.stderr
+    assert sorted(p.name for p in paths["inbox"].iterdir()) == ["done"]
+    assert len(list((paths["inbox"] / "done").iterdir())) == 18
+    out = tmp_path / "out"
+    day1 = digests(out)
+    assert sorted(day1) == sorted(
+        f"scorecard-2026-11-18-day{ext}"
+        for ext in (".csv", ".parquet", ".json", ".jsonl", ".md", ".html", ".xlsx", ".xml")
+    )
+
+    # day 1 again: nothing new to ingest, byte-identical outputs, same exit code
+    again = run_cli(config, "--date", DAY1.isoformat())
+    assert again.exit_code == 0, again.stderr
+    assert "no new files" in again.stderr
+    assert digests(out) == day1
+
+    # day 2: one new file; Yuzhong AQI turns red → exit 1 with fail_on = red (the default)
+    write_day(paths["inbox"], DAY2)
+    second = run_cli(config, "--date", DAY2.isoformat())
+    assert second.exit_code == 1, second.stderr
+    assert "NEW RED env.air.aqi @ 500103" in second.stderr
+    assert "done: FAILED" in second.stderr
+    day2 = digests(out)
+    assert {k: v for k, v in day2.items() if "2026-11-18" in k} == day1  # yesterday's files untouched
+    assert len(day2) == 16
+
+    second_again = run_cli(config, "--date", DAY2.isoformat())
+    assert second_again.exit_code == 1
+    assert digests(out) == day2
+
+    # --fail-on never overrides the config: exit 0, still identical files
+    relaxed = run_cli(config, "--date", DAY2.isoformat(), "--fail-on", "never")
+    assert relaxed.exit_code == 0
+    assert digests(out) == day2
+
+
+def test_keep_archive_relies_on_sha256(tmp_path: Path) -> None:
+    paths = write_city(tmp_path)
+    config = RunConfig.load(write_config(tmp_path, archive="keep"))
+    write_days(paths["inbox"], START, DAY1)
+    lines: list[str] = []
+    first = run_job(config, as_of=DAY1, log=lines.append)
+    assert {f.status for f in first.files} == {"loaded"} and len(first.files) == 18
+    assert all(f.moved_to is None for f in first.files)
+    second = run_job(config, as_of=DAY1)
+    assert {f.status for f in second.files} == {"unchanged"}
+    assert second.run_id is not None and first.run_id is not None and second.run_id > first.run_id
+    assert [p.read_bytes() for p in first.outputs] == [p.read_bytes() for p in second.outputs]
+    assert int(second.exit_code) == 0 and not second.breached
+    assert lines[0].startswith("run 2026-11-18 (day)")
+
+
+def test_rejected_file_is_moved_aside(tmp_path: Path) -> None:
+    paths = write_city(tmp_path)
+    config = RunConfig.load(write_config(tmp_path))
+    write_days(paths["inbox"], START, DAY1)
+    (paths["inbox"] / "broken.csv").write_bytes(b"\x00\x01garbage\xff\n")
+    lines: list[str] = []
+    result = run_job(config, as_of=DAY1, log=lines.append)
+    broken = next(f for f in result.files if f.path.name == "broken.csv")
+    assert broken.status == "rejected"
+    assert broken.moved_to == paths["inbox"] / "rejected" / "broken.csv"
+    assert any(line.startswith("WARNING ingest broken.csv") for line in lines)
+
+
+def test_overlapping_runs_get_a_busy_error(tmp_path: Path) -> None:
+    paths = write_city(tmp_path)
+    config_path = write_config(tmp_path)
+    with run_lock(paths["db"]):
+        with pytest.raises(DatabaseBusyError, match="another citykpi run"):
+            with run_lock(paths["db"], wait=0.3):
+                pass
+        r = run_cli(config_path, "--date", DAY1.isoformat())
+        assert r.exit_code == 3
+        assert "another citykpi run holds" in r.stderr
+    with run_lock(paths["db"]):  # released
+        pass
+
+
+def test_config_defaults_and_paths(tmp_path: Path) -> None:
+    cfg = RunConfig.load(write_config(tmp_path))
+    assert cfg.database == tmp_path / "city.duckdb" and cfg.catalogue == tmp_path / "catalogue"
+    assert cfg.inboxes[0].path == tmp_path / "inbox" and cfg.fail_on == "red" and cfg.grain == "day"
+    assert cfg.outputs.path_for("html", DAY1, "day") == tmp_path / "out" / "scorecard-2026-11-18-day.html"
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ('fail_on = "purple"', "fail_on"),
+        ('grain = "fortnight"', "grain"),
+        ('colour = "red"', "unknown key 'colour'"),
+        ("wait = -1", "wait"),
+        ('lang = "fr"', "lang"),
+    ],
+)
+def test_config_errors(tmp_path: Path, extra: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        RunConfig.load(write_config(tmp_path, extra=extra))
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('catalogue = "c"', "missing key 'database'"),
+        ('database = "d"\ncatalogue = "c"\n[outputs]\nname = "x"', "must contain {date}"),
+        ('database = "d"\ncatalogue = "c"\n[outputs]\nname = "../{date}"', "plain file name"),
+        ('database = "d"\ncatalogue = "c"\n[outputs]\nformats = ["pdf"]', "unknown output format"),
+        ('database = "d"\ncatalogue = "c"\narchive = "delete"', "archive"),
+        ("database = ", "invalid TOML"),
+    ],
+)
+def test_config_file_errors(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=message):
+        RunConfig.load(path)
+
+
+def test_missing_config_exits_3(tmp_path: Path) -> None:
+    r = run_cli(tmp_path / "nope.toml")
+    assert r.exit_code == 3 and "no config file" in r.stderr
+
+
+def test_bad_date_exits_2(tmp_path: Path) -> None:
+    r = run_cli(write_config(tmp_path), "--date", "tomorrow-ish")
+    assert r.exit_code == 2
