@@ -131,9 +131,8 @@ def test_overlapping_runs_get_a_busy_error(tmp_path: Path) -> None:
     paths = write_city(tmp_path)
     config_path = write_config(tmp_path)
     with run_lock(paths["db"]):
-        with pytest.raises(DatabaseBusyError, match="another citykpi run"):
-            with run_lock(paths["db"], wait=0.3):
-                pass
+        with pytest.raises(DatabaseBusyError, match="another citykpi run"), run_lock(paths["db"], wait=0.3):
+            pass
         r = run_cli(config_path, "--date", DAY1.isoformat())
         assert r.exit_code == 3
         assert "another citykpi run holds" in r.stderr
