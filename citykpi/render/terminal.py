@@ -56,9 +56,26 @@ STATUS_STYLES: Mapping[str, str] = {
 }
 
 CHANGE_LABELS: Mapping[str, Mapping[str, str]] = {
-    "en": {"newly_red": "newly red", "recovered": "recovered", "worse": "worse", "better": "better"},
-    "zh": {"newly_red": "新转红", "recovered": "已恢复", "worse": "变差", "better": "好转"},
+    "en": {
+        "newly_red": "newly red",
+        "recovered": "recovered",
+        "worse": "worse",
+        "better": "better",
+        "new": "new",
+        "gone": "gone",
+        "changed": "changed",
+    },
+    "zh": {
+        "newly_red": "新转红",
+        "recovered": "已恢复",
+        "worse": "变差",
+        "better": "好转",
+        "new": "新增",
+        "gone": "移除",
+        "changed": "变化",
+    },
 }
+_CHANGE_ORDER = ("newly_red", "recovered", "worse", "better", "new", "gone", "changed")
 
 
 def make_console(*, stderr: bool = False, width: int | None = None) -> Console:
@@ -509,7 +526,9 @@ def print_diff(
     counts = dict(frame.group_by("change").len().iter_rows()) if frame.height else {}
     head = f"{label_from} → {label_to}: " if label_from or label_to else ""
     head += " · ".join(
-        f"{counts.get(k, 0)} {labels[k]}" for k in ("newly_red", "recovered", "worse", "better")
+        f"{counts.get(k, 0)} {labels[k]}"
+        for k in _CHANGE_ORDER
+        if counts.get(k) or k in ("newly_red", "recovered", "worse", "better")
     )
     console.rule(Text(head, style="bold"), align="left")
     if not frame.height:
@@ -518,7 +537,7 @@ def print_diff(
     lookup: dict[tuple[str, str], Mapping[str, Any]] = {}
     if names is not None and names.height:
         lookup = {(r["indicator_id"], r["area_id"]): r for r in names.iter_rows(named=True)}
-    order = {k: i for i, k in enumerate(("newly_red", "recovered", "worse", "better"))}
+    order = {k: i for i, k in enumerate(_CHANGE_ORDER)}
     rows = sorted(
         frame.iter_rows(named=True),
         key=lambda r: (order.get(r["change"], 9), r["indicator_id"], r["area_id"]),
