@@ -142,18 +142,39 @@ def _cell_row(
     return cells
 
 
-def _cells_table(title: str, lang: str, *, explain: bool, first: str, second: str = "area") -> Table:
-    table = Table(title=title, title_justify="left", title_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
-    table.add_column(word(first, lang), overflow="fold")
-    table.add_column(word(second, lang), overflow="fold")
-    table.add_column(word("value", lang), justify="right", no_wrap=True)
-    table.add_column(word("status", lang), no_wrap=True)
-    table.add_column(word("change", lang), justify="right", no_wrap=True)
-    table.add_column(word("yoy", lang), justify="right", no_wrap=True)
-    table.add_column(word("target", lang))
-    table.add_column(word("trend", lang), no_wrap=True)
+def _cells_table(
+    title: str,
+    lang: str,
+    rows: list[list[Text | str]],
+    *,
+    explain: bool,
+    first: str,
+    second: str = "area",
+) -> Table:
+    """A cells table; optional columns (changes, target, trend) that are empty in every row are left out."""
+    specs: list[tuple[str, dict[str, Any], bool]] = [
+        (word(first, lang), {"overflow": "fold", "min_width": 8}, True),
+        (word(second, lang), {"overflow": "fold", "min_width": 6}, True),
+        (word("value", lang), {"justify": "right", "no_wrap": True}, True),
+        (word("status", lang), {"no_wrap": True}, True),
+        (word("change", lang), {"justify": "right", "no_wrap": True}, False),
+        (word("yoy", lang), {"justify": "right", "no_wrap": True}, False),
+        (word("target", lang), {}, False),
+        (word("trend", lang), {"no_wrap": True}, False),
+    ]
     if explain:
-        table.add_column(word("explanation", lang), overflow="fold")
+        specs.append((word("explanation", lang), {"overflow": "fold", "min_width": 12}, False))
+    keep = [
+        i
+        for i, (_, _, always) in enumerate(specs)
+        if always or any(str(r[i]).strip() for r in rows if i < len(r))
+    ]
+    table = Table(title=title, title_justify="left", title_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
+    for i in keep:
+        header, kwargs, _ = specs[i]
+        table.add_column(header, **kwargs)
+    for r in rows:
+        table.add_row(*[r[i] for i in keep])
     return table
 
 
@@ -190,10 +211,10 @@ def print_scorecard(
         console.print(Text("(no cells)", style="dim"))
     for title, group in groups:
         second = "area" if group_by == "domain" else "domain"
-        table = _cells_table(title, lang, explain=explain, first="indicator", second=second)
         rows = group.rows(named=True)
         shown = rows if limit is None else rows[:limit]
         previous_id = None
+        lines: list[list[Text | str]] = []
         for row in shown:
             if group_by == "domain":
                 name = pick(row, "name", lang) or row["indicator_id"]
@@ -203,8 +224,8 @@ def print_scorecard(
             else:
                 values = _cell_row(row, series, lang, first_col=pick(row, "name", lang), explain=explain)
                 values[1] = row["domain"]
-            table.add_row(*values)
-        console.print(table)
+            lines.append(values)
+        console.print(_cells_table(title, lang, lines, explain=explain, first="indicator", second=second))
         if len(rows) > len(shown):
             console.print(Text(f"  … {len(rows) - len(shown)} {word('more', lang)}", style="dim"))
     console.print(summary_text(scorecard.counts(), lang))
@@ -372,11 +393,13 @@ def print_indicator(
 
     cells = sort_cells(cells.filter(pl.col("indicator_id") == indicator.id)) if cells.height else cells
     if cells.height:
-        table = _cells_table(word("status", lang), lang, explain=True, first="indicator")
         series = history_series(history, points=14)
-        for row in cells.iter_rows(named=True):
-            table.add_row(*_cell_row(row, series, lang, first_col="", explain=True))
+        lines = [
+            _cell_row(row, series, lang, first_col="", explain=True) for row in cells.iter_rows(named=True)
+        ]
+        table = _cells_table(word("status", lang), lang, lines, explain=True, first="indicator")
         table.columns[0].header = ""
+        table.columns[0].min_width = 0
         console.print(table)
         for row in cells.iter_rows(named=True):
             if row["target_value"] is None:
