@@ -586,7 +586,7 @@ def evaluate_cmd(
         with Warehouse.open(cfg.db, read_only=True, create=False, wait=wait) as wh:
             typer.echo(explain_sql(wh, catalogue, as_of=as_of, grain=period))
         return
-    with Warehouse.open(cfg.db, wait=wait) as wh:
+    with Warehouse.open(cfg.db, create=False, wait=wait) as wh:
         scorecard = evaluate(
             wh,
             catalogue,

@@ -149,6 +149,11 @@ def test_environment_errors_exit_3(city: dict[str, Path], tmp_path: Path) -> Non
     assert r.exit_code == 3 and r.stderr.startswith("Error: ")
     r = runner.invoke(app, ["--db", str(tmp_path / "none.duckdb"), "runs", "list"])
     assert r.exit_code == 3
+    r = runner.invoke(
+        app, ["--db", str(tmp_path / "none.duckdb"), "--catalogue", str(city["catalogue"]), "evaluate"]
+    )
+    assert r.exit_code == 3 and "no database" in r.stderr
+    assert not (tmp_path / "none.duckdb").exists()  # evaluate never creates an empty database
 
 
 def test_export_error_exit_3(city: dict[str, Path], tmp_path: Path) -> None:
