@@ -316,56 +316,29 @@ def _sev(x: str) -> str:
 def _rollup_level(src: str, child_level: str) -> str:
     """SQL of one level of area roll-up: parents of ``child_level`` areas without their own value."""
     return f"""
-    SELECT s.ikey, a.parent_key AS akey, s.bucket,
+    SELECT g.ikey, g.akey, g.bucket,
       CASE b.area_rollup
-        WHEN 'sum' THEN sum(s.v) WHEN 'mean' THEN avg(s.v) WHEN 'max' THEN max(s.v) WHEN 'min' THEN min(s.v)
-        WHEN 'weighted_mean' THEN sum(s.v * a.population) / nullif(sum(CASE WHEN s.v IS NOT NULL
-                                  THEN a.population END), 0)
-        WHEN 'worst' THEN CASE b.direction WHEN 'higher_is_better' THEN min(s.v)
-                          WHEN 'lower_is_better' THEN max(s.v)
-                          ELSE arg_max(s.v, abs(s.v - (b.g_lo + b.g_hi) / 2)) END
-        WHEN 'ratio_of_sums' THEN sum(s.num) / nullif(sum(s.den), 0) * b.scale
-      END AS v,
-      sum(s.num) AS num, sum(s.den) AS den, max(s.lastp) AS lastp
-    FROM {src} s JOIN areas a ON a.area_key = s.akey AND a.level = '{child_level}'
-    JOIN bi2 b ON b.ikey = s.ikey AND b.area_rollup NOT IN ('none', 'recompute')
-    WHERE NOT EXISTS (SELECT 1 FROM {src} p WHERE p.ikey = s.ikey AND p.akey = a.parent_key
-                      AND p.bucket = s.bucket)
-    GROUP BY s.ikey, a.parent_key, s.bucket, b.area_rollup, b.direction, b.g_lo, b.g_hi, b.scale"""
+        WHEN 'sum' THEN g.s_v WHEN 'mean' THEN g.a_v WHEN 'max' THEN g.mx WHEN 'min' THEN g.mn
+        WHEN 'weighted_mean' THEN g.s_vw / nullif(g.s_w, 0)
+        WHEN 'worst' THEN CASE b.direction WHEN 'higher_is_better' THEN g.mn WHEN 'lower_is_better' THEN g.mx
+                          ELSE g.far END
+        WHEN 'ratio_of_sums' THEN g.num / nullif(g.den, 0) * b.scale
+      END AS v, g.num, g.den, g.lastp
+    FROM (
+      SELECT s.ikey, a.parent_key AS akey, s.bucket, sum(s.v) AS s_v, avg(s.v) AS a_v, max(s.v) AS mx,
+        min(s.v) AS mn, sum(s.v * a.population) AS s_vw,
+        sum(CASE WHEN s.v IS NOT NULL THEN a.population END) AS s_w,
+        arg_max(s.v, abs(s.v - (b.g_lo + b.g_hi) / 2)) AS far,
+        sum(s.num) AS num, sum(s.den) AS den, max(s.lastp) AS lastp
+      FROM {src} s JOIN areas a ON a.area_key = s.akey AND a.level = '{child_level}'
+      JOIN bi2 b ON b.ikey = s.ikey AND b.area_rollup NOT IN ('none', 'recompute')
+      GROUP BY s.ikey, a.parent_key, s.bucket
+    ) g JOIN bi2 b ON b.ikey = g.ikey
+    LEFT JOIN {src} p ON p.ikey = g.ikey AND p.akey = g.akey AND p.bucket = g.bucket
+    WHERE p.ikey IS NULL"""
 
 
-def hand_query(
-    as_of: date, grain: str, *, only: tuple[list[int], list[int]] | None = None, with_indices: bool = True
-) -> str:
-    """The hand-written scoring query; ``only`` = (indicator keys to score, observation keys to read)."""
-    own, full = scan_ranges(as_of, grain)
-    ao = f"TIMESTAMP '{as_of}'"
-    bi_filter = "TRUE"
-    key_filter = ""
-    if only is not None:
-        ks = ",".join(str(k) for k in only[0])
-        obs = ",".join(str(k) for k in only[1])
-        bi_filter = f"b.ikey IN ({ks})"
-        key_filter = f" AND o.indicator_key IN ({obs})"
-    step = (
-        "CASE b.rgrain WHEN 'day' THEN INTERVAL 1 DAY WHEN 'month' THEN INTERVAL 1 MONTH "
-        "ELSE INTERVAL 1 YEAR END"
-    )
-    raw_step = (
-        "CASE b.frequency WHEN 'daily' THEN INTERVAL 1 DAY WHEN 'monthly' THEN INTERVAL 1 MONTH "
-        "ELSE INTERVAL 1 YEAR END"
-    )
-    sel_bi = "bi2" if only is None else f"(SELECT * FROM bi2 b WHERE {bi_filter})"
-    cells_bi = sel_bi
-    if only is not None:  # the loop reads the inputs of a derived indicator too
-        sel_bi = (
-            f"(SELECT * FROM bi2 WHERE ikey IN (SELECT ikey FROM bi2 b WHERE {bi_filter}) OR ikey IN "
-            f"(SELECT unnest([a_key, b_key]) FROM bi2 b WHERE {bi_filter}))"
-        )
-    lb = f"{ao} - to_days(b.staleness_days) - {step}"
-    indices = ""
-    if with_indices:
-        indices = """
+INDICES_SQL = """
 UNION ALL
 SELECT NULL, index_id, akey, NULL, NULL,
   CASE WHEN coverage < min_coverage OR score IS NULL THEN 'no_data'
@@ -394,35 +367,80 @@ FROM (
     GROUP BY sc.index_id, sc.akey, ix.min_coverage, ix.cap, ix.aggregation
   )
 )"""
+
+
+def hand_query(
+    as_of: date, grain: str, *, only: tuple[list[int], list[int]] | None = None, with_indices: bool = True
+) -> str:
+    """The hand-written scoring query; ``only`` = (indicator keys to score, observation keys to read)."""
+    own, full = scan_ranges(as_of, grain)
+    ly = _year_back(as_of)
+    ao = f"TIMESTAMP '{as_of}'"
+    key_filter = ""
+    sel_bi = cells_bi = "bi2"
+    if only is not None:  # the loop: one indicator, reading its own rows (and a derived one's inputs)
+        ks = ",".join(str(k) for k in only[0])
+        obs = ",".join(str(k) for k in only[1])
+        key_filter = f" AND o.indicator_key IN ({obs})"
+        cells_bi = f"(SELECT * FROM bi2 WHERE ikey IN ({ks}))"
+        sel_bi = f"(SELECT * FROM bi2 WHERE ikey IN ({ks}) OR src_key IN ({obs}))"
+    step = (
+        "CASE b.rgrain WHEN 'day' THEN INTERVAL 1 DAY WHEN 'month' THEN INTERVAL 1 MONTH "
+        "ELSE INTERVAL 1 YEAR END"
+    )
+    raw_step = (
+        "CASE WHEN b.frequency = 'daily' OR b.value_kind = 'from' THEN INTERVAL 1 DAY "
+        "WHEN b.frequency = 'monthly' THEN INTERVAL 1 MONTH ELSE INTERVAL 1 YEAR END"
+    )
+    day_rows = ""
+    if grain == "day":  # daily series at day grain only need the look-back days and the same days a year ago
+        day_rows = (
+            f" AND (b.rgrain <> 'day' OR o.period >= TIMESTAMP '{as_of - timedelta(days=17)}' "
+            f"OR (o.period >= TIMESTAMP '{ly - timedelta(days=12)}' AND o.period <= TIMESTAMP '{ly}'))"
+        )
+    lb = f"{ao} - to_days(b.staleness_days) - {step}"
+    fgrain = "CASE b.frequency WHEN 'daily' THEN 'day' WHEN 'monthly' THEN 'month' ELSE 'year' END"
+    hit = (
+        "CASE b.where_op WHEN '<=' THEN o.value <= b.where_value WHEN '<' THEN o.value < b.where_value "
+        "WHEN '>=' THEN o.value >= b.where_value WHEN '>' THEN o.value > b.where_value "
+        "WHEN '=' THEN o.value = b.where_value ELSE o.value <> b.where_value END"
+    )
     return f"""
 WITH
-raw AS (   -- the rows of the periods needed, own series and `from` inputs
+raw AS (   -- the rows of the periods needed: own series, then the daily inputs of `from` series
   SELECT b.ikey, o.area_key AS akey, o.period, o.value, o.numerator, o.denominator,
-         date_trunc(b.rgrain, o.period) AS bucket
+         date_trunc(b.rgrain, o.period) AS bucket, {hit} AS hit
   FROM observations o JOIN {sel_bi} b ON b.src_key = o.indicator_key AND b.value_kind <> 'from'
-  WHERE {_where(own)}{key_filter} AND o.period < {ao} + INTERVAL 1 DAY
+  WHERE {_where(own)}{key_filter} AND o.period < {ao} + INTERVAL 1 DAY{day_rows}
   UNION ALL
-  SELECT b.ikey, o.area_key, o.period, o.value, o.numerator, o.denominator, date_trunc(b.rgrain, o.period)
+  SELECT b.ikey, o.area_key, o.period, o.value, o.numerator, o.denominator,
+         date_trunc(b.rgrain, o.period), {hit}
   FROM observations o JOIN {sel_bi} b ON b.src_key = o.indicator_key AND b.value_kind = 'from'
   WHERE {_where(full)}{key_filter} AND o.period < {ao} + INTERVAL 1 DAY
 ),
-s0 AS (    -- time roll-up within each reporting period
-  SELECT r.ikey, r.akey, r.bucket,
-    CASE b.time_rollup
-      WHEN 'sum' THEN (CASE WHEN b.value_kind = 'parts'
-                       THEN sum(r.numerator) / nullif(sum(r.denominator), 0) * b.scale
-                       ELSE sum(r.value) END)
-      WHEN 'mean' THEN avg(r.value) WHEN 'max' THEN max(r.value) WHEN 'min' THEN min(r.value)
-      WHEN 'last' THEN arg_max(r.value, r.period) WHEN 'count' THEN count(r.value)
-      WHEN 'count_where' THEN count_if(CASE b.where_op WHEN '<=' THEN r.value <= b.where_value
-        WHEN '<' THEN r.value < b.where_value WHEN '>=' THEN r.value >= b.where_value
-        WHEN '>' THEN r.value > b.where_value WHEN '=' THEN r.value = b.where_value
-        ELSE r.value <> b.where_value END)
-    END AS v,
-    sum(r.numerator) AS num, sum(r.denominator) AS den, max(r.period) + {raw_step} AS lastp
+agg AS (   -- every time roll-up at once, where a reporting period holds several records
+  SELECT r.ikey, r.akey, r.bucket, sum(r.value) AS s_v, avg(r.value) AS a_v, max(r.value) AS mx,
+    min(r.value) AS mn, arg_max(r.value, r.period) AS last_v, count(r.value) AS n, count_if(r.hit) AS n_hit,
+    sum(r.numerator) AS num, sum(r.denominator) AS den, max(r.period) AS lastp
   FROM raw r JOIN bi2 b ON b.ikey = r.ikey
-  GROUP BY r.ikey, r.akey, r.bucket, b.time_rollup, b.value_kind, b.scale, b.where_op, b.where_value,
-           b.frequency
+  WHERE b.value_kind = 'from' OR {fgrain} <> b.rgrain
+  GROUP BY r.ikey, r.akey, r.bucket
+),
+s0 AS (    -- pick each indicator's time roll-up (one record per period: the record itself)
+  SELECT g.ikey, g.akey, g.bucket,
+    CASE WHEN b.value_kind = 'parts' THEN g.num / nullif(g.den, 0) * b.scale
+      ELSE CASE b.time_rollup WHEN 'sum' THEN g.s_v WHEN 'mean' THEN g.a_v WHEN 'max' THEN g.mx
+        WHEN 'min' THEN g.mn WHEN 'last' THEN g.last_v WHEN 'count' THEN g.n ELSE g.n_hit END
+    END AS v, g.num, g.den, g.lastp + {raw_step} AS lastp
+  FROM agg g JOIN bi2 b ON b.ikey = g.ikey
+  UNION ALL
+  SELECT r.ikey, r.akey, r.bucket,
+    CASE WHEN b.value_kind = 'parts' THEN r.numerator / nullif(r.denominator, 0) * b.scale
+      WHEN b.time_rollup = 'count' THEN (r.value IS NOT NULL)::INTEGER
+      WHEN b.time_rollup = 'count_where' THEN coalesce(r.hit::INTEGER, 0) ELSE r.value END,
+    r.numerator, r.denominator, r.period + {raw_step}
+  FROM raw r JOIN bi2 b ON b.ikey = r.ikey
+  WHERE b.value_kind <> 'from' AND {fgrain} = b.rgrain
 ),
 r1 AS ({_rollup_level("s0", "street")}),
 s1 AS (SELECT * FROM s0 UNION ALL SELECT * FROM r1),
@@ -435,7 +453,7 @@ s3 AS (    -- ratios and formulas, per area and period, after their inputs
          WHEN b.formula = 'pctdiff' THEN (x.v - y.v) / nullif(y.v, 0) * 100
          WHEN b.formula = 'add' THEN x.v + y.v ELSE x.v * y.v / 1000 END AS v,
     NULL::DOUBLE AS num, NULL::DOUBLE AS den, least(x.lastp, y.lastp) AS lastp
-  FROM {sel_bi} b JOIN s2 x ON x.ikey = b.a_key JOIN s2 y ON y.ikey = b.b_key AND y.akey = x.akey
+  FROM {cells_bi} b JOIN s2 x ON x.ikey = b.a_key JOIN s2 y ON y.ikey = b.b_key AND y.akey = x.akey
        AND y.bucket = x.bucket
   WHERE b.value_kind IN ('ratio', 'formula')
   UNION ALL SELECT * FROM s2
@@ -446,7 +464,7 @@ cur AS (   -- the latest reporting period with data within the look-back
   WHERE s.bucket >= {lb} AND s.bucket <= {ao}
   GROUP BY s.ikey, s.akey
 ),
-vals AS (
+vals AS (  -- current, previous (×2 for persistence), a week ago, a year ago
   SELECT c.ikey, c.akey, c.cb,
     max(s.v) FILTER (WHERE s.bucket = c.cb) AS v0,
     max(s.v) FILTER (WHERE s.bucket = c.cb - {step}) AS v1,
@@ -458,17 +476,13 @@ vals AS (
   JOIN s3 s ON s.ikey = c.ikey AND s.akey = c.akey
   GROUP BY c.ikey, c.akey, c.cb
 ),
-grid AS (  -- every indicator × every area, with the effective bands (area override, level override, own)
-  SELECT b.*, a.area_key AS akey, a.level, list_contains(b.levels, a.level) AS declared,
-    CASE WHEN oa.indicator_id IS NOT NULL THEN oa.o1 WHEN ol.indicator_id IS NOT NULL THEN ol.o1 ELSE b.c1 END
-      * b.sgn AS k1,
-    CASE WHEN oa.indicator_id IS NOT NULL THEN oa.o2 WHEN ol.indicator_id IS NOT NULL THEN ol.o2 ELSE b.c2 END
-      * b.sgn AS k2,
-    CASE WHEN oa.indicator_id IS NOT NULL THEN oa.o3 WHEN ol.indicator_id IS NOT NULL THEN ol.o3 ELSE b.c3 END
-      * b.sgn AS k3,
-    CASE WHEN oa.indicator_id IS NOT NULL THEN oa.o4 WHEN ol.indicator_id IS NOT NULL THEN ol.o4 ELSE b.c4 END
-      * b.sgn AS k4
-  FROM {cells_bi} b CROSS JOIN areas a
+grid AS (  -- indicator × area at declared levels; each cut: area override, else level override, else own
+  SELECT b.*, a.area_key AS akey, a.level,
+    coalesce(oa.o1, ol.o1, b.c1) * b.sgn AS k1,
+    coalesce(oa.o2, ol.o2, b.c2) * b.sgn AS k2,
+    coalesce(oa.o3, ol.o3, b.c3) * b.sgn AS k3,
+    coalesce(oa.o4, ol.o4, b.c4) * b.sgn AS k4
+  FROM {cells_bi} b JOIN areas a ON list_contains(b.levels, a.level)
   LEFT JOIN bov oa ON oa.indicator_id = b.indicator_id AND oa.o_area = a.area_id
   LEFT JOIN bov ol ON ol.indicator_id = b.indicator_id AND ol.o_level = a.level
 ),
@@ -488,19 +502,18 @@ scored AS (
 ),
 cells AS (
   SELECT indicator_id, akey, tier, v0 AS v, bv, chg1, chg7, chgly, v1, vweek, vly, cb,
-    CASE WHEN NOT declared THEN NULL WHEN cb IS NULL THEN NULL
+    CASE WHEN cb IS NULL THEN NULL
          WHEN newest < {ao} - to_days(staleness_days) THEN NULL
          WHEN for_periods = 1 THEN {_sev("bv")}
          WHEN for_periods = 2 THEN least({_sev("bv")}, coalesce({_sev("v1")}, 0))
          ELSE least({_sev("bv")}, coalesce({_sev("v1")}, 0), coalesce({_sev("v2")}, 0)) END AS sev,
-    CASE WHEN NOT declared THEN 'not_applicable' WHEN cb IS NULL THEN 'no_data'
-         WHEN newest < {ao} - to_days(staleness_days) THEN 'stale' END AS special
+    CASE WHEN cb IS NULL THEN 'no_data' WHEN newest < {ao} - to_days(staleness_days) THEN 'stale' END AS special
   FROM scored e
 )
 SELECT indicator_id, NULL AS index_id, akey, v, bv,
-  coalesce(special, ['green','blue','yellow','orange','red'][1 + sev], 'no_data') AS status, sev,
+  coalesce(special, ['green','blue','yellow','orange','red'][1 + sev], 'not_applicable') AS status, sev,
   v1, chg1, vweek, chg7, vly, chgly, cb, NULL::DOUBLE AS score, NULL::DOUBLE AS coverage
-FROM cells{indices}
+FROM cells{INDICES_SQL if with_indices else ""}
 """
 
 

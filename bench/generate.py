@@ -24,7 +24,7 @@ from typing import Any
 import duckdb
 import yaml
 
-GENERATOR_VERSION = "6"
+GENERATOR_VERSION = "7"
 CACHE = Path(__file__).resolve().parent / ".cache"
 #: The last day of history; evaluations run "as of" this day (fixed, so data never lies in the future).
 AS_OF = date(2026, 11, 20)
@@ -326,7 +326,9 @@ def build_specs(scale: Scale) -> list[Spec]:
                     }
                 )
             elif r2 < 0.07:
-                spec.overrides.append({"area": "500101", "red": spec.cuts["orange"]})
+                spec.overrides.append(
+                    {"area": "500101", "red": round((spec.cuts["orange"] + spec.cuts["red"]) / 2, 3)}
+                )
             elif r2 < 0.08 and direction == "lower_is_better" and not spec.inclusive:
                 spec.own_scale = True
         if time_rollup == "sum" and integer and rng.random() < 0.03:
@@ -430,6 +432,8 @@ def _yaml_indicator(s: Spec) -> dict[str, Any]:
         "kind": s.kind,
         "domain": s.domain,
         "unit": s.unit,
+        "description": f"Generated benchmark {s.kind} ({s.value_kind}, {s.frequency}).",
+        "owner": "bench",
         "tier": s.tier,
         "levels": s.levels,
         "frequency": s.frequency,

@@ -1,0 +1,600 @@
+"""citykpi benchmark: each case beside a baseline measured in the same run (see bench/README.md).
+
+Usage: ``python bench/run.py --scale small|city [--runs 3] [--cases check,ingest,evaluate,period,export]``.
+Every timed step runs in a fresh subprocess; wall time is the median of ``--runs`` runs after one
+warm-up, peak memory the subprocess's ``ru_maxrss`` (from ``os.wait4``). A case whose citykpi command
+does not exist yet, or fails, is reported as such, never with a figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import generate
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+PY = sys.executable
+CITYKPI = [PY, "-m", "citykpi"]
+BASE = [PY, str(HERE / "baselines.py")]
+
+TARGETS = {
+    "check_seconds": 5.0,
+    "ingest_vs_plain": 1.5,
+    "evaluate_vs_hand": 2.0,
+    "loop_vs_evaluate": 8.0,
+    "evaluate_peak_gib": 4.0,
+}
+
+
+@dataclass
+class Run:
+    """One subprocess run."""
+
+    seconds: float
+    maxrss_mb: float
+    rc: int
+    stdout: str
+    stderr: str
+
+
+@dataclass
+class Case:
+    """One measured case: a citykpi command or a baseline."""
+
+    case: str
+    what: str
+    status: str = "ok"  # ok | not available | failed | skipped
+    median_s: float | None = None
+    runs_s: list[float] = field(default_factory=list)
+    peak_mb: float | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+    note: str = ""
+
+
+def run_once(cmd: list[str], *, cwd: Path = ROOT, timeout: float = 3600) -> Run:
+    """Run a command, return wall time, peak RSS (MiB), exit code and output."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        env = dict(os.environ, PYTHONPATH=str(ROOT), NO_COLOR="1", TERM="dumb", COLUMNS="120")
+        t0 = time.perf_counter()
+        p = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env)
+        deadline = t0 + timeout
+        while True:
+            pid, status, ru = os.wait4(p.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() > deadline:
+                p.kill()
+            time.sleep(0.01)
+        seconds = time.perf_counter() - t0
+        p.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return Run(
+            seconds,
+            ru.ru_maxrss / 1024,
+            p.returncode,
+            out.read().decode("utf-8", "replace"),
+            err.read().decode("utf-8", "replace"),
+        )
+
+
+def measure(
+    case: str,
+    what: str,
+    cmd: list[str],
+    *,
+    runs: int,
+    warmup: bool = True,
+    setup: Callable[[], None] | None = None,
+    inner: str | None = None,
+) -> Case:
+    """Median wall time and max peak memory of ``runs`` runs (after a warm-up).
+
+    ``inner``: a key of the command's JSON output to report as the timed figure instead of the
+    process wall time (e.g. the query alone); the process time is kept in ``detail``.
+    """
+    c = Case(case, what)
+    results: list[Run] = []
+    for k in range(runs + (1 if warmup else 0)):
+        if setup:
+            setup()
+        r = run_once(cmd)
+        if r.rc != 0:
+            c.status = "failed"
+            c.note = (
+                (r.stderr.strip() or r.stdout.strip()).splitlines()[-1:][0][:300]
+                if (r.stderr or r.stdout)
+                else ""
+            )
+            c.detail["rc"] = r.rc
+            c.detail["stderr_tail"] = r.stderr[-2000:]
+            return c
+        if warmup and k == 0:
+            continue
+        results.append(r)
+    c.runs_s = [round(r.seconds, 3) for r in results]
+    c.peak_mb = round(max(r.maxrss_mb for r in results), 1)
+    c.median_s = round(statistics.median(r.seconds for r in results), 3)
+    last = results[-1].stdout.strip().splitlines()
+    if last:
+        try:
+            payload = json.loads(last[-1])
+            c.detail["output"] = payload
+            if inner:
+                c.detail["process_median_s"] = c.median_s
+                vals = []
+                for r in results:
+                    vals.append(float(json.loads(r.stdout.strip().splitlines()[-1])[inner]))
+                c.detail["inner"] = inner
+                c.median_s = round(statistics.median(vals), 3)
+                c.runs_s = [round(v, 3) for v in vals]
+        except (ValueError, KeyError):
+            c.detail["stdout_tail"] = "\n".join(last[-5:])
+    return c
+
+
+def not_available(case: str, what: str, why: str) -> Case:
+    """A case that cannot run (the command does not exist yet)."""
+    return Case(case, what, status="not available", note=why)
+
+
+# --- what citykpi offers right now ---------------------------------------------------------------
+
+
+def citykpi_commands() -> set[str]:
+    """Top-level and sub-command names citykpi's CLI offers now (empty if it does not start)."""
+    names: set[str] = set()
+    r = run_once([*CITYKPI, "--help"], timeout=120)
+    if r.rc != 0:
+        return names
+    names |= _commands_in_help(r.stdout)
+    for group in ("areas", "db", "catalogue"):
+        if group in names:
+            g = run_once([*CITYKPI, group, "--help"], timeout=120)
+            names |= {f"{group} {n}" for n in _commands_in_help(g.stdout)}
+    return names
+
+
+def _commands_in_help(text: str) -> set[str]:
+    """Command names in a Typer/Click help text (the Commands section)."""
+    out: set[str] = set()
+    in_cmds = False
+    for line in text.splitlines():
+        s = line.strip("│ ").strip()
+        if "Commands" in line:
+            in_cmds = True
+            continue
+        if in_cmds and s and not s.startswith(("─", "╰", "╭")):
+            out.add(s.split()[0])
+    return out
+
+
+def help_text(*args: str) -> str:
+    """citykpi's help text for a command ('' if none)."""
+    r = run_once([*CITYKPI, *args, "--help"], timeout=120)
+    return r.stdout if r.rc == 0 else ""
+
+
+# --- the benchmark -------------------------------------------------------------------------------
+
+
+class Bench:
+    """All cases of one scale."""
+
+    def __init__(self, scale: str, runs: int, loop_sample: int, cases: set[str]) -> None:
+        self.scale = scale
+        self.runs = runs
+        self.loop_sample = loop_sample
+        self.cases = cases
+        self.cache, self.manifest = generate.ensure(scale)
+        self.work = self.cache / "work"
+        self.work.mkdir(exist_ok=True)
+        self.results: list[Case] = []
+        self.as_of = self.manifest["as_of"]
+        self.cmds = citykpi_commands()
+        self.catalogue = self.cache / "indicators"
+        self.ckdb = self.work / "citykpi.duckdb"  # the warehouse citykpi ingest made (evaluate reads it)
+
+    def add(self, c: Case) -> Case:
+        """Record and print one case."""
+        self.results.append(c)
+        fig = f"{c.median_s:9.2f} s" if c.median_s is not None else f"{c.status:>11}"
+        mem = f"{c.peak_mb:8.0f} MiB" if c.peak_mb is not None else " " * 12
+        print(f"  {c.case:<34} {c.what:<44} {fig} {mem}  {c.note[:80]}", flush=True)
+        return c
+
+    def baseline_warehouse(self) -> Path:
+        """The design-schema warehouse the baselines read, built once per generated data set."""
+        db = self.cache / "baseline.duckdb"
+        stamp = self.cache / "baseline.stamp"
+        key = generate.fingerprint(self.cache) + generate.GENERATOR_VERSION
+        if not (db.exists() and stamp.exists() and stamp.read_text() == key):
+            print("building the baseline warehouse (once per data set)…", flush=True)
+            r = run_once([*BASE, "warehouse", "--db", str(db), "--cache", str(self.cache)])
+            if r.rc != 0:
+                raise SystemExit(f"baseline warehouse failed: {r.stderr[-2000:]}")
+            stamp.write_text(key)
+        return db
+
+    # 1. check ----------------------------------------------------------------------------------
+    def case_check(self) -> None:
+        """citykpi check on the generated catalogue."""
+        what = f"{self.manifest['indicators']} indicators + {self.manifest['indices']} indices"
+        if "check" not in self.cmds:
+            self.add(not_available("check", what, "`citykpi check` does not exist yet"))
+            return
+        c = measure("check", what, [*CITYKPI, "--catalogue", str(self.catalogue), "check"], runs=self.runs)
+        if c.status == "failed" and c.detail.get("rc") == 1:
+            c.note = "check reported errors on the generated catalogue: " + c.detail["stderr_tail"][-200:]
+        self.add(c)
+
+    # 2. ingest ---------------------------------------------------------------------------------
+    def _fresh_citykpi_db(self, db: Path) -> Callable[[], None]:
+        """A setup that gives ``db`` a fresh copy of a database with only the areas loaded."""
+        template = self.work / "areas_only.duckdb"
+
+        def setup() -> None:
+            if not template.exists():
+                r = run_once(
+                    [
+                        *CITYKPI,
+                        "--db",
+                        str(template),
+                        "--catalogue",
+                        str(self.catalogue),
+                        "areas",
+                        "load",
+                        str(self.cache / "areas.csv"),
+                    ]
+                )
+                if r.rc != 0:
+                    raise RuntimeError(f"areas load failed: {r.stderr[-500:]}")
+            for p in (db, Path(str(db) + ".wal")):
+                p.unlink(missing_ok=True)
+            shutil.copy(template, db)
+
+        return setup
+
+    def case_ingest(self) -> None:
+        """citykpi ingest of the Parquet and the CSV beside a plain CREATE TABLE AS."""
+        files = {
+            "parquet": (self.cache / "observations.parquet", self.manifest["observations"]),
+            "csv": (self.cache / "observations.csv", self.manifest["csv_rows"]),
+        }
+        for kind, (path, rows) in files.items():
+            plain_db = self.work / f"plain_{kind}.duckdb"
+            plain = measure(
+                f"ingest {kind}: plain load",
+                f"{rows:,} rows, CREATE TABLE AS read_{kind}",
+                [*BASE, "plain-load", "--db", str(plain_db), "--file", str(path), "--kind", kind],
+                runs=self.runs,
+            )
+            self.add(plain)
+            plain_db.unlink(missing_ok=True)
+            what = f"{rows:,} rows, validation on"
+            if "ingest" not in self.cmds or "areas load" not in self.cmds:
+                self.add(
+                    not_available(
+                        f"ingest {kind}: citykpi", what, "`citykpi ingest`/`areas load` not there yet"
+                    )
+                )
+                continue
+            db = self.ckdb if kind == "parquet" else self.work / "citykpi_csv.duckdb"
+            try:
+                c = measure(
+                    f"ingest {kind}: citykpi",
+                    what,
+                    [
+                        *CITYKPI,
+                        "--db",
+                        str(db),
+                        "--catalogue",
+                        str(self.catalogue),
+                        "ingest",
+                        "--quiet",
+                        str(path),
+                    ],
+                    runs=self.runs,
+                    setup=self._fresh_citykpi_db(db),
+                )
+            except RuntimeError as exc:
+                c = Case(f"ingest {kind}: citykpi", what, status="failed", note=str(exc)[:300])
+            if c.median_s and plain.median_s:
+                c.detail["ratio_vs_plain"] = round(c.median_s / plain.median_s, 2)
+                c.detail["rows_per_s"] = round(rows / c.median_s)
+                c.note = f"{c.detail['ratio_vs_plain']}× plain (target ≤ {TARGETS['ingest_vs_plain']}×)"
+            self.add(c)
+            if kind == "csv":
+                db.unlink(missing_ok=True)
+
+    # 3/4. evaluate -----------------------------------------------------------------------------
+    def _evaluate(self, grain: str) -> Case:
+        """citykpi evaluate (the CLI) of the whole catalogue for one grain; not yet recorded."""
+        what = f"CLI, all indicators × areas, --period {grain}"
+        name = f"evaluate {grain}: citykpi CLI"
+        if "evaluate" not in self.cmds:
+            return not_available(name, what, "`citykpi evaluate` not there yet")
+        if not self.ckdb.exists():
+            return not_available(name, what, "no warehouse made by `citykpi ingest`")
+        cmd = [
+            *CITYKPI,
+            "--db",
+            str(self.ckdb),
+            "--catalogue",
+            str(self.catalogue),
+            "evaluate",
+            "--date",
+            self.as_of,
+            "--period",
+            grain,
+            *self.evaluate_extra,
+        ]
+        return measure(name, what, cmd, runs=self.runs)
+
+    def _engine(self, grain: str) -> Case:
+        """citykpi.evaluate() in-process: the engine alone (no CLI, no export, run not persisted)."""
+        name = f"evaluate {grain}: citykpi engine"
+        what = "evaluate() in-process, engine time only"
+        if "evaluate" not in self.cmds or not self.ckdb.exists():
+            return not_available(name, what, "`citykpi evaluate` or its warehouse not there yet")
+        cmd = [
+            PY,
+            str(HERE / "engine_probe.py"),
+            "--db",
+            str(self.ckdb),
+            "--catalogue",
+            str(self.catalogue),
+            "--as-of",
+            self.as_of,
+            "--grain",
+            grain,
+        ]
+        return measure(name, what, cmd, runs=self.runs, inner="evaluate_seconds")
+
+    @property
+    def evaluate_extra(self) -> list[str]:
+        """Write the scorecard to a Parquet file (cheapest export) rather than a terminal table."""
+        h = help_text("evaluate")
+        if "--output" in h and "parquet" in h:
+            return ["--format", "parquet", "--output", str(self.work / "scorecard.parquet")]
+        return []
+
+    def _hand(self, grain: str, db: Path, label: str) -> Case:
+        """The one hand-written query (query time only; process time in detail)."""
+        return self.add(
+            measure(
+                f"evaluate {grain}: hand SQL{label}",
+                "ONE query, same scoring (the limit)",
+                [
+                    *BASE,
+                    "hand",
+                    "--db",
+                    str(db),
+                    "--cache",
+                    str(self.cache),
+                    "--as-of",
+                    self.as_of,
+                    "--grain",
+                    grain,
+                ],
+                runs=self.runs,
+                inner="query_seconds",
+            )
+        )
+
+    def case_evaluate(self, base_db: Path) -> None:
+        """Full daily evaluation beside the hand-written query and the per-indicator loop."""
+        hand = self._hand("day", base_db, "")
+        hand_ck = None
+        if self.ckdb.exists():
+            hand_ck = self._hand("day", self.ckdb, " (ck db)")
+            if hand_ck.status != "ok":
+                hand_ck = None
+        loop = measure(
+            "evaluate day: per-indicator loop",
+            f"{self.loop_sample} sampled indicators, 1 query each",
+            [
+                *BASE,
+                "loop",
+                "--db",
+                str(base_db),
+                "--cache",
+                str(self.cache),
+                "--as-of",
+                self.as_of,
+                "--sample",
+                str(self.loop_sample),
+            ],
+            runs=1,
+            warmup=False,
+            inner="extrapolated_seconds",
+        )
+        if loop.status == "ok":
+            out = loop.detail["output"]
+            loop.note = (
+                f"EXTRAPOLATED: {out['sample_seconds']:.1f} s for {out['sample']} "
+                f"× {out['indicators']}/{out['sample']}"
+            )
+        self.add(loop)
+        ev = self._evaluate("day")
+        eng = self._engine("day")
+        ref = hand_ck or hand
+        if eng.status == "ok" and eng.median_s and ref.median_s:
+            eng.detail["ratio_vs_hand_query"] = round(eng.median_s / ref.median_s, 2)
+            eng.note = f"{eng.detail['ratio_vs_hand_query']}× the hand-written query (both query time only)"
+        if ev.status == "ok" and ev.median_s:
+            pm = ref.detail.get("process_median_s")
+            if pm:
+                ev.detail["ratio_vs_hand_process"] = round(ev.median_s / pm, 2)
+            if loop.median_s:
+                ev.detail["loop_over_evaluate"] = round(loop.median_s / ev.median_s, 1)
+            ev.note = (
+                f"{ev.detail.get('ratio_vs_hand_process')}× the hand-query process; "
+                f"loop/CLI {ev.detail.get('loop_over_evaluate')}×"
+            )
+        self.add(eng)
+        self.add(ev)
+
+    def case_period(self, base_db: Path) -> None:
+        """One month's and one year's evaluation (hand-written query beside)."""
+        for grain in ("month", "year"):
+            hand = self._hand(grain, self.ckdb if self.ckdb.exists() else base_db, "")
+            eng = self._engine(grain)
+            if eng.status == "ok" and eng.median_s and hand.median_s:
+                eng.detail["ratio_vs_hand_query"] = round(eng.median_s / hand.median_s, 2)
+                eng.note = f"{eng.detail['ratio_vs_hand_query']}× the hand-written query"
+            self.add(eng)
+            ev = self._evaluate(grain)
+            pm = hand.detail.get("process_median_s")
+            if ev.status == "ok" and ev.median_s and pm:
+                ev.detail["ratio_vs_hand_process"] = round(ev.median_s / pm, 2)
+                ev.note = f"{ev.detail['ratio_vs_hand_process']}× the hand-query process"
+            self.add(ev)
+
+    # 5. export ---------------------------------------------------------------------------------
+    def case_export(self) -> None:
+        """HTML and xlsx export of the full district-level scorecard."""
+        h = help_text("evaluate")
+        for fmt in ("html", "xlsx"):
+            what = "district-level scorecard, all indicators"
+            if "evaluate" not in self.cmds or "--format" not in h or not self.ckdb.exists():
+                self.add(
+                    not_available(f"export {fmt}", what, "`citykpi evaluate --format/--output` not there yet")
+                )
+                continue
+            out = self.work / f"scorecard.{fmt}"
+            cmd = [
+                *CITYKPI,
+                "--db",
+                str(self.ckdb),
+                "--catalogue",
+                str(self.catalogue),
+                "evaluate",
+                "--date",
+                self.as_of,
+                "--level",
+                "district",
+                "--format",
+                fmt,
+                "--output",
+                str(out),
+            ]
+            c = measure(f"export {fmt}", what, cmd, runs=self.runs)
+            if c.status == "ok" and out.exists():
+                c.detail["bytes"] = out.stat().st_size
+                c.note = f"{out.stat().st_size / 1e6:.1f} MB (includes the evaluation)"
+            self.add(c)
+
+    def run(self) -> dict[str, Any]:
+        """Run the selected cases and return the results document."""
+        print(
+            f"citykpi bench, scale {self.scale}: {self.manifest['observations']:,} observations, "
+            f"{self.manifest['indicators']:,} indicators, {self.manifest['areas']:,} areas; "
+            f"{self.runs} runs after a warm-up",
+            flush=True,
+        )
+        base_db = self.baseline_warehouse()
+        if "check" in self.cases:
+            self.case_check()
+        if "ingest" in self.cases:
+            self.case_ingest()
+        if "evaluate" in self.cases:
+            self.case_evaluate(base_db)
+        if "period" in self.cases:
+            self.case_period(base_db)
+        if "export" in self.cases:
+            self.case_export()
+        return self.document()
+
+    def document(self) -> dict[str, Any]:
+        """results.json: machine, versions, figures, ratios, pass/fail."""
+        import duckdb
+        import polars
+
+        by = {c.case: c for c in self.results}
+
+        def verdict(value: float | None, target: float, below: bool = True) -> dict[str, Any]:
+            if value is None:
+                return {"value": None, "target": target, "pass": None}
+            return {"value": value, "target": target, "pass": value <= target if below else value >= target}
+
+        ev = by.get("evaluate day: citykpi CLI")
+        eng = by.get("evaluate day: citykpi engine")
+        checks = {
+            "check_under_5s": verdict(
+                by["check"].median_s if "check" in by else None, TARGETS["check_seconds"]
+            ),
+            "ingest_parquet_vs_plain": verdict(
+                by.get("ingest parquet: citykpi", Case("", "")).detail.get("ratio_vs_plain"), 1.5
+            ),
+            "ingest_csv_vs_plain": verdict(
+                by.get("ingest csv: citykpi", Case("", "")).detail.get("ratio_vs_plain"), 1.5
+            ),
+            "engine_vs_hand_query": verdict(eng.detail.get("ratio_vs_hand_query") if eng else None, 2.0),
+            "cli_vs_hand_process": verdict(ev.detail.get("ratio_vs_hand_process") if ev else None, 2.0),
+            "loop_over_evaluate": verdict(
+                ev.detail.get("loop_over_evaluate") if ev else None, 8.0, below=False
+            ),
+            "evaluate_peak_gib": verdict(
+                round(ev.peak_mb / 1024, 2) if ev and ev.peak_mb else None, TARGETS["evaluate_peak_gib"]
+            ),
+        }
+        return {
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            "scale": self.scale,
+            "machine": {
+                "cpus": os.cpu_count(),
+                "ram_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+                "platform": platform.platform(),
+                "python": platform.python_version(),
+                "duckdb": duckdb.__version__,
+                "polars": polars.__version__,
+                "load_avg": os.getloadavg(),
+            },
+            "citykpi_commit": subprocess.run(
+                ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+            ).stdout.strip(),
+            "data": self.manifest,
+            "runs": self.runs,
+            "cases": [asdict(c) for c in self.results],
+            "targets": checks,
+        }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry point."""
+    ap = argparse.ArgumentParser(description="citykpi benchmark")
+    ap.add_argument("--scale", choices=["small", "city"], default="city")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--loop-sample", type=int, default=300)
+    ap.add_argument("--cases", default="check,ingest,evaluate,period,export")
+    ap.add_argument("--output", type=Path, default=HERE / "results.json")
+    a = ap.parse_args(argv)
+    bench = Bench(a.scale, a.runs, a.loop_sample, set(a.cases.split(",")))
+    doc = bench.run()
+    a.output.write_text(json.dumps(doc, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+    print("\ntargets:")
+    for name, v in doc["targets"].items():
+        mark = "not available" if v["pass"] is None else ("PASS" if v["pass"] else "FAIL")
+        print(f"  {name:<26} {v['value']!s:>10}  target {v['target']:<6} {mark}")
+    print(f"\nresults written to {a.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
