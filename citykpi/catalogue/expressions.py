@@ -191,6 +191,7 @@ Expr = Number | String | Name | Star | Unary | Binary | Compare | BoolOp | Not |
 _NUM, _STR, _IDENT, _OP, _END = "number", "string", "name", "op", "end"
 _OPS2 = ("<=", ">=", "!=", "<>")
 _OPS1 = "+-*/(),=<>"
+_DIGITS = frozenset("0123456789")  # ASCII only: str.isdigit() is true for '²' too
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,24 +221,24 @@ def _tokens(text: str) -> Iterator[_Tok]:
         pos = i + 1
         if ch in " \t\r\n":
             i += 1
-        elif ch.isdigit() or (ch == "." and i + 1 < n and text[i + 1].isdigit()):
+        elif ch in _DIGITS or (ch == "." and i + 1 < n and text[i + 1] in _DIGITS):
             j = i
-            while j < n and text[j].isdigit():
+            while j < n and text[j] in _DIGITS:
                 j += 1
             is_float = False
             if j < n and text[j] == ".":
                 is_float = True
                 j += 1
-                while j < n and text[j].isdigit():
+                while j < n and text[j] in _DIGITS:
                     j += 1
             if j < n and text[j] in "eE":
                 k = j + 1
                 if k < n and text[k] in "+-":
                     k += 1
-                if k < n and text[k].isdigit():
+                if k < n and text[k] in _DIGITS:
                     is_float = True
                     j = k
-                    while j < n and text[j].isdigit():
+                    while j < n and text[j] in _DIGITS:
                         j += 1
             if j < n and (text[j].isalpha() or text[j] == "_"):
                 raise _fail(f"malformed number '{text[i : j + 1]}'", pos)
