@@ -122,7 +122,7 @@ def test_markdown(tmp_path: Path) -> None:
     sc = make_scorecard(rename={"env.air.aqi": "A | B <b>"})
     text = exports.render_text(sc, "markdown", lang="en")
     assert text.startswith("# Scorecard as of 2026-11-24 (day)")
-    for heading in ("## environment", "## service", "## utilities", "## Indices"):
+    for heading in ("## Environment", "## service", "## utilities", "## Indices"):
         assert heading in text
     assert "A \\| B &lt;b&gt;" in text and "<b>" not in text
     assert "■ RED" in text and "58.0 (capped)" in text

@@ -28,6 +28,7 @@ from citykpi.render.format import (
     STATUS_HEX,
     STATUS_INK,
     counts_line,
+    domain_name,
     fmt_change,
     fmt_number,
     fmt_percent,
@@ -215,7 +216,8 @@ def render_markdown(scorecard: Scorecard, *, lang: str = "zh") -> str:
     cells = _cells(scorecard)
     heads = [word(k, lang) for k in ("indicator", "area", "value", "status", "change", "yoy", "target")]
     for (domain,), group in cells.group_by("domain", maintain_order=True):
-        out += [f"## {_md(domain)}", "", "| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
+        title = domain_name(str(domain), lang)
+        out += [f"## {_md(title)}", "", "| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
         for row in group.iter_rows(named=True):
             value = fmt_value(row["value"], row["unit"])
             if row["band_label"]:

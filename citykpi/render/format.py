@@ -140,6 +140,35 @@ WORDS: Mapping[str, Mapping[str, str]] = {
 }
 
 
+#: Display names of the catalogue's domains; an unknown domain is shown by its id.
+DOMAIN_NAMES: Mapping[str, tuple[str, str]] = {
+    "bridges_tunnels": ("桥梁隧道", "Bridges and tunnels"),
+    "case_handling": ("事件处置", "Case handling"),
+    "digital_government": ("数字政府", "Digital government"),
+    "drainage": ("排水防涝", "Drainage"),
+    "economy": ("经济发展", "Economy"),
+    "emergency": ("应急管理", "Emergency management"),
+    "environment": ("生态环境", "Environment"),
+    "gas": ("燃气", "Gas"),
+    "livelihood": ("民生服务", "Livelihood services"),
+    "population": ("人口", "Population"),
+    "power": ("电力", "Power"),
+    "public_safety": ("公共安全", "Public safety"),
+    "telecom": ("通信", "Telecom"),
+    "transport": ("交通", "Transport"),
+    "urban_renewal": ("城市更新", "Urban renewal"),
+    "water_supply": ("供水", "Water supply"),
+}
+
+
+def domain_name(domain: str, lang: str) -> str:
+    """'生态环境 (environment)' / 'Environment' — the id is kept visible in Chinese output."""
+    names = DOMAIN_NAMES.get(domain)
+    if names is None:
+        return domain
+    return f"{names[0]} · {domain}" if lang == "zh" else names[1]
+
+
 def word(key: str, lang: str) -> str:
     """A heading word in ``lang`` (falls back to English)."""
     return WORDS.get(lang, WORDS["en"]).get(key, WORDS["en"][key])

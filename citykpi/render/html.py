@@ -19,6 +19,7 @@ from citykpi.engine.scorecard import Scorecard
 from citykpi.render.format import (
     STATUS_HEX,
     STATUS_INK,
+    domain_name,
     fmt_change,
     fmt_number,
     fmt_percent,
@@ -65,6 +66,7 @@ section.domain th:nth-child(3) { width: 14%; } section.domain th:nth-child(4) { 
 section.domain th:nth-child(5), section.domain th:nth-child(6) { width: 8%; }
 section.domain th:nth-child(7) { width: 12%; } section.domain th:nth-child(8) { width: 10%; }
 section.domain td { overflow-wrap: anywhere; }
+table.matrix .chip { min-width: 0; }
 svg { vertical-align: middle; }
 footer { margin-top: 32px; color: var(--muted); font-size: 12px; }
 @media print {
@@ -230,7 +232,9 @@ def _domain_sections(scorecard: Scorecard, lang: str) -> list[str]:
     out: list[str] = []
     for (domain,), group in cells.group_by("domain", maintain_order=True):
         d = str(domain)
-        out.append(f'<section class="domain" id="domain-{_slug(d)}" data-domain="{_e(d)}"><h2>{_e(d)}</h2>')
+        out.append(
+            f'<section class="domain" id="domain-{_slug(d)}" data-domain="{_e(d)}"><h2>{_e(domain_name(d, lang))}</h2>'
+        )
         out.append(
             "<table><thead><tr>"
             + "".join(f"<th>{_e(word(h, lang))}</th>" for h in heads)
@@ -276,26 +280,47 @@ def _domain_sections(scorecard: Scorecard, lang: str) -> list[str]:
 
 
 def _indices_section(scorecard: Scorecard, lang: str) -> list[str]:
+    """A matrix: one row per area (city first), one column per index (score bar, score, colour)."""
     indices = sort_indices(scorecard.indices)
     if not indices.height:
         return []
-    heads = ["index", "area", "score", "status", "coverage", "rank"]
-    out = [f'<section id="indices"><h2>{_e(word("indices", lang))}</h2><table><thead><tr>']
-    out.append("".join(f"<th>{_e(word(h, lang))}</th>" for h in heads) + "</tr></thead><tbody>")
-    previous = None
+    ids = list(dict.fromkeys(indices.get_column("index_id").to_list()))
+    names = {r["index_id"]: pick(r, "name", lang) or r["index_id"] for r in indices.iter_rows(named=True)}
+    by_area: dict[str, dict[str, Mapping[str, Any]]] = {}
+    area_rows: dict[str, Mapping[str, Any]] = {}
     for row in indices.iter_rows(named=True):
-        first = row["index_id"] != previous
-        previous = row["index_id"]
-        score = fmt_number(row["score"]) + (f" ({word('capped', lang)})" if row["capped"] else "")
+        by_area.setdefault(row["area_id"], {})[row["index_id"]] = row
+        area_rows.setdefault(row["area_id"], row)
+    order = sorted(
+        area_rows,
+        key=lambda a: (LEVELS.index(area_rows[a]["level"]) if area_rows[a]["level"] in LEVELS else 9, a),
+    )
+    out = [f'<section id="indices"><h2>{_e(word("indices", lang))}</h2><table class="matrix"><thead><tr>']
+    out.append(f"<th>{_e(word('area', lang))}</th>" + "".join(f"<th>{_e(names[i])}</th>" for i in ids))
+    out.append("</tr></thead><tbody>")
+    for area_id in order:
+        head = area_rows[area_id]
         out.append(
-            f'<tr class="index{" first" if first else ""}" data-status="{_e(row["status"])}">'
-            f"<td>{'<strong>' + _e(pick(row, 'name', lang) or row['index_id']) + '</strong>' if first else ''}</td>"
-            f'<td class="{_level_class(row["level"])}">{_e(pick(row, "area_name", lang) or row["area_id"])}</td>'
-            f'<td class="num">{score_svg(row["score"], row["status"])} {_e(score)}</td>'
-            f"<td>{_chip(row['status'], lang)}</td>"
-            f'<td class="num">{_e(fmt_percent(row["coverage"]))} ({row["components_used"] or 0}/{row["components_total"] or 0})</td>'
-            f'<td class="num">{"" if row["rank"] is None else row["rank"]}</td></tr>'
+            f'<tr class="index-area"><td class="{_level_class(head["level"])}">'
+            f"{_e(pick(head, 'area_name', lang) or area_id)}</td>"
         )
+        for index_id in ids:
+            cell = by_area[area_id].get(index_id)
+            if cell is None:
+                out.append("<td></td>")
+                continue
+            score = fmt_number(cell["score"]) + (f" ({word('capped', lang)})" if cell["capped"] else "")
+            title = (
+                f"{word('coverage', lang)} {fmt_percent(cell['coverage'])} "
+                f"({cell['components_used'] or 0}/{cell['components_total'] or 0})"
+            )
+            if cell["rank"] is not None:
+                title += f" · {word('rank', lang)} {cell['rank']}"
+            out.append(
+                f'<td class="num" data-status="{_e(cell["status"])}" title="{_e(title)}">'
+                f"{score_svg(cell['score'], cell['status'], width=60)} {_e(score)} {_chip(cell['status'], lang)}</td>"
+            )
+        out.append("</tr>")
     out.append("</tbody></table></section>")
     return out
 

@@ -22,6 +22,7 @@ from rich.text import Text
 from citykpi.catalogue.model import SEVERITY, STATUSES, BandSet, Indicator
 from citykpi.engine.scorecard import Scorecard
 from citykpi.render.format import (
+    domain_name,
     fmt_change,
     fmt_cut,
     fmt_duration,
@@ -198,7 +199,7 @@ def print_scorecard(
     cells = sort_cells(scorecard.cells)
     series = history_series(scorecard.history)
     if group_by == "domain":
-        groups = [(str(k[0]), g) for k, g in cells.group_by("domain", maintain_order=True)]
+        groups = [(domain_name(str(k[0]), lang), g) for k, g in cells.group_by("domain", maintain_order=True)]
     else:
         order = cells.with_columns(
             pl.col("level").map_elements(level_rank, return_dtype=pl.Int32).alias("__lv")
