@@ -24,7 +24,9 @@ from typing import Any
 import duckdb
 import yaml
 
-GENERATOR_VERSION = "7"
+GENERATOR_VERSION = "8"
+#: Bump when the observation SQL changes (the catalogue alone can change without regenerating data).
+SQL_VERSION = "1"
 CACHE = Path(__file__).resolve().parent / ".cache"
 #: The last day of history; evaluations run "as of" this day (fixed, so data never lies in the future).
 AS_OF = date(2026, 11, 20)
@@ -382,10 +384,9 @@ def _add_derived(specs: list[Spec], rng: random.Random) -> None:
                 s.unit = "index"
                 lo, hi = _formula_range(s.formula, a, b)
                 s.base, s.spread = lo, max(hi - lo, 1e-3)
-            if s.basis == "percent_of_target":
+            if s.basis in ("percent_of_target", "percent_of_limit"):
                 s.basis = "absolute"
-                s.target = None
-            s.limit = None
+            s.target = s.limit = None
             _bands(s, rng)
         elif (
             0.09 <= r < 0.115
@@ -614,9 +615,30 @@ def generate_observations(con: duckdb.DuckDBPyConnection, out: Path, scale: Scal
     return rows
 
 
+def data_key(scale: Scale, areas: list[dict[str, Any]], specs: list[Spec]) -> str:
+    """sha256 of everything the observations depend on (not names, bands or derived indicators)."""
+    stored = [
+        (s.ikey, s.id, s.frequency, s.store_levels, s.base, s.spread, s.value_kind == "parts", s.integer)
+        for s in specs
+        if s.store_levels
+    ]
+    doc = [asdict(scale), AS_OF.isoformat(), [(a["id"], a["level"]) for a in areas], stored, SQL_VERSION]
+    return hashlib.sha256(json.dumps(doc, default=str).encode()).hexdigest()
+
+
 def generate(scale: Scale, out: Path, *, memory_limit: str = "6GB", threads: int = 2) -> dict[str, Any]:
     """Generate everything for ``scale`` into ``out`` and return the manifest."""
     t0 = time.perf_counter()
+    old_manifest: dict[str, Any] = {}
+    if (out / "manifest.json").exists():
+        old_manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    old_key = old_manifest.get("data_key")
+    keep = out.parent / f".{out.name}.keep"  # observations kept while only the catalogue changes
+    shutil.rmtree(keep, ignore_errors=True)
+    keep.mkdir(parents=True)
+    for name in ("observations.parquet", "observations.csv"):
+        if (out / name).exists():
+            (out / name).rename(keep / name)
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
@@ -658,7 +680,14 @@ def generate(scale: Scale, out: Path, *, memory_limit: str = "6GB", threads: int
     con.executemany(
         "INSERT INTO periods VALUES (?, ?, ?)", [(f, p, (AS_OF - p).days) for f, p in _periods(scale)]
     )
-    rows = generate_observations(con, out, scale)
+    key = data_key(scale, areas, specs)
+    if old_key == key and (keep / "observations.parquet").exists() and (keep / "observations.csv").exists():
+        for name in ("observations.parquet", "observations.csv"):
+            (keep / name).rename(out / name)
+        rows = int(old_manifest["observations"])
+    else:
+        rows = generate_observations(con, out, scale)
+    shutil.rmtree(keep, ignore_errors=True)
     con.close()
     shutil.rmtree(out / "tmp", ignore_errors=True)
     counts: dict[str, int] = {}
@@ -666,6 +695,7 @@ def generate(scale: Scale, out: Path, *, memory_limit: str = "6GB", threads: int
         counts[s.value_kind] = counts.get(s.value_kind, 0) + 1
     manifest = {
         "generator_version": GENERATOR_VERSION,
+        "data_key": key,
         "duckdb_version": duckdb.__version__,
         "scale": asdict(scale),
         "as_of": AS_OF.isoformat(),

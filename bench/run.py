@@ -205,6 +205,7 @@ class Bench:
         self.work = self.cache / "work"
         self.work.mkdir(exist_ok=True)
         self.results: list[Case] = []
+        self.earlier: list[Case] = []
         self.as_of = self.manifest["as_of"]
         self.cmds = citykpi_commands()
         self.catalogue = self.cache / "indicators"
@@ -526,6 +527,8 @@ class Bench:
         import duckdb
         import polars
 
+        fresh = {c.case for c in self.results}
+        self.results = [c for c in self.earlier if c.case not in fresh] + self.results
         by = {c.case: c for c in self.results}
 
         def verdict(value: float | None, target: float, below: bool = True) -> dict[str, Any]:
@@ -584,8 +587,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--loop-sample", type=int, default=300)
     ap.add_argument("--cases", default="check,ingest,evaluate,period,export")
     ap.add_argument("--output", type=Path, default=HERE / "results.json")
+    ap.add_argument("--merge", action="store_true", help="keep the other cases of an earlier results file")
     a = ap.parse_args(argv)
     bench = Bench(a.scale, a.runs, a.loop_sample, set(a.cases.split(",")))
+    if a.merge and a.output.exists():
+        old = json.loads(a.output.read_text(encoding="utf-8"))
+        if old.get("scale") == a.scale:
+            bench.earlier = [Case(**c) for c in old["cases"]]
     doc = bench.run()
     a.output.write_text(json.dumps(doc, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
     print("\ntargets:")
