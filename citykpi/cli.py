@@ -681,6 +681,10 @@ def alerts_cmd(
     min_colour: str = typer.Option(
         "orange", "--min", help="Least severe colour shown: yellow | orange | red."
     ),
+    level: list[str] = typer.Option(
+        [], "--level", help="Only this level (repeatable): city, district, street."
+    ),
+    area: list[str] = typer.Option([], "--area", help="Only this area id (repeatable)."),
     period: str = typer.Option("day", "--period", "-p", help="day | week | month | quarter | year."),
     lang: str = typer.Option("zh", "--lang", help="zh | en."),
     fail_on: str = typer.Option(
@@ -692,10 +696,10 @@ def alerts_cmd(
 
     "New" compares with the latest recorded run for an earlier date. Nothing is recorded.
 
-    Example: citykpi alerts --date 2026-11-24 --min orange
+    Example: citykpi alerts --date 2026-11-24 --min orange --level district
     """
     from citykpi.catalogue import load_catalogue
-    from citykpi.catalogue.model import GRAINS
+    from citykpi.catalogue.model import GRAINS, LEVELS
     from citykpi.cron import _previous_run
     from citykpi.engine.evaluate import evaluate
     from citykpi.render.terminal import make_console, print_alerts
@@ -711,7 +715,16 @@ def alerts_cmd(
     from citykpi.warehouse import Warehouse
 
     with Warehouse.open(cfg.db, read_only=True, create=False, wait=wait) as wh:
-        scorecard = evaluate(wh, catalogue, as_of=as_of, grain=period, persist=False)
+        scorecard = evaluate(
+            wh,
+            catalogue,
+            as_of=as_of,
+            grain=period,
+            levels=[_sc_choice("--level", lv, LEVELS) for lv in level] or None,
+            areas=area or None,
+            persist=False,
+            history_levels=(),
+        )
         previous = _previous_run(wh, scorecard.as_of, None, catalogue)
     frame = alerts(scorecard, previous, min_colour=min_colour)
     print_alerts(make_console(), frame, lang=lang, min_colour=min_colour, grain=period, as_of=scorecard.as_of)

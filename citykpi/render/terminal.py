@@ -444,10 +444,12 @@ def print_indicator(
             top_label = fmt_number(max(present_values), indicator.decimals)
             low_label = fmt_number(min(present_values), indicator.decimals)
             pad = max(len(top_label), len(low_label))
+            stretch = max(1, min(4, 60 // len(values)))  # few points: wider columns
             for i, line in enumerate(chart):
                 label = top_label if i == 0 else low_label if i == len(chart) - 1 else ""
-                console.print(Text(f"{label:>{pad}} │{line}"))
-            console.print(Text(f"{'':>{pad}} └{'─' * len(values)} {iso(periods[0])} … {iso(periods[-1])}"))
+                console.print(Text(f"{label:>{pad}} │{''.join(ch * stretch for ch in line)}"))
+            axis = "─" * (len(values) * stretch)
+            console.print(Text(f"{'':>{pad}} └{axis} {iso(periods[0])} … {iso(periods[-1])}"))
         present = [v for v in values if v is not None]
         top = max([abs(v) for v in present], default=0.0) or 1.0
         htable = Table(box=box.SIMPLE_HEAD, pad_edge=False)
@@ -461,6 +463,18 @@ def print_indicator(
 
 
 # --- alerts, league tables, diffs, runs --------------------------------------------------------
+
+
+_GRAIN_ZH: Mapping[str, str] = {"day": "天", "week": "周", "month": "个月", "quarter": "个季度", "year": "年"}
+
+
+def _periods(n: int | None, grain: str, lang: str) -> str:
+    """'3 days' / '3 天'; '' when unknown."""
+    if n is None:
+        return ""
+    if lang == "zh":
+        return f"{n} {_GRAIN_ZH.get(grain, grain)}"
+    return f"{n} {grain}{'s' if n != 1 else ''}"
 
 
 def print_alerts(
@@ -492,9 +506,7 @@ def print_alerts(
     table.add_column("", no_wrap=True)
     table.add_column(word("explanation", lang), overflow="fold")
     for row in frame.iter_rows(named=True):
-        streak = (
-            "" if row["streak"] is None else f"{row['streak']} {grain}{'s' if row['streak'] != 1 else ''}"
-        )
+        streak = _periods(row["streak"], grain, lang)
         if row["is_new"]:
             flag = Text(word("new", lang).upper() if lang == "en" else word("new", lang), style="bold")
         else:
