@@ -700,7 +700,7 @@ def alerts_cmd(
     """
     from citykpi.catalogue import load_catalogue
     from citykpi.catalogue.model import GRAINS, LEVELS
-    from citykpi.cron import _previous_run
+    from citykpi.cron import previous_run
     from citykpi.engine.evaluate import evaluate
     from citykpi.render.terminal import make_console, print_alerts
     from citykpi.render.views import alerts
@@ -725,7 +725,7 @@ def alerts_cmd(
             persist=False,
             history_levels=(),
         )
-        previous = _previous_run(wh, scorecard.as_of, None, catalogue)
+        previous = previous_run(wh, scorecard.as_of, None, catalogue)
     frame = alerts(scorecard, previous, min_colour=min_colour)
     print_alerts(make_console(), frame, lang=lang, min_colour=min_colour, grain=period, as_of=scorecard.as_of)
     if scorecard.breaches(fail_on):

@@ -41,7 +41,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -51,6 +51,10 @@ from citykpi.errors import ConfigError, DatabaseBusyError, ExitCode
 from citykpi.render.exports import EXTENSIONS, FORMATS, write_scorecard
 from citykpi.render.format import counts_line, pick, status_label
 from citykpi.render.views import alerts
+
+if TYPE_CHECKING:
+    from citykpi.catalogue.model import Catalogue
+    from citykpi.warehouse.connection import Warehouse
 
 Log = Callable[[str], None]
 
@@ -355,7 +359,7 @@ def _archive(path: Path, folder: Path) -> Path:
     return target
 
 
-def _previous_run(wh: Any, as_of: date, run_id: int | None, catalogue: Any) -> Scorecard | None:
+def previous_run(wh: Warehouse, as_of: date, run_id: int | None, catalogue: Catalogue) -> Scorecard | None:
     """The latest persisted run for an earlier date (for 'new since the previous run')."""
     from citykpi.engine.runs import list_runs, load_run
 
@@ -437,7 +441,7 @@ def run_job(config: RunConfig, *, as_of: date | None = None, log: Log | None = N
                 say(line if f.status != "rejected" and not f.rows_rejected else "WARNING " + line)
         scorecard = evaluate(wh, catalogue, as_of=day, grain=config.grain, persist=True)
         say(f"evaluated run {scorecard.run_id}: {counts_line(scorecard.counts(), 'en')}")
-        previous = _previous_run(wh, day, scorecard.run_id, catalogue)
+        previous = previous_run(wh, day, scorecard.run_id, catalogue)
     config.outputs.folder.mkdir(parents=True, exist_ok=True)
     outputs = []
     for fmt in config.outputs.formats:
