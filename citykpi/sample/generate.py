@@ -130,6 +130,11 @@ def _periods(frequency: str, end: date, days: int) -> tuple[datetime, datetime]:
     return datetime(end.year - 5, 1, 1), datetime(end.year, 1, 1)
 
 
+#: Longer periods average out day-to-day noise: relative noise is scaled down by frequency.
+_NOISE_BY_FREQUENCY = {
+    "realtime": 1.0, "hourly": 1.0, "daily": 1.0, "weekly": 0.7, "monthly": 0.5, "quarterly": 0.4, "yearly": 0.3,
+}
+
 _STEP = {
     "realtime": "INTERVAL 1 HOUR",
     "hourly": "INTERVAL 1 HOUR",
@@ -147,7 +152,7 @@ def _setup(con: duckdb.DuckDBPyConnection, seed: str) -> None:
     # uniform [0, 1) and standard normal (Box–Muller) from hashes: stateless and repeatable
     con.execute(
         "CREATE OR REPLACE MACRO u01(a, b, c, d) AS "
-        f"((hash({_sql_literal(seed)} || a, b, c, d) >> 11)::DOUBLE / 9007199254740992.0)"
+        f"((hash(concat_ws('|', {_sql_literal(seed)}, a, b, c, d)) >> 11)::DOUBLE / 9007199254740992.0)"
     )
     con.execute(
         "CREATE OR REPLACE MACRO nrm(a, b, c, d) AS "
@@ -191,7 +196,7 @@ def _load_tables(
         first, last = _periods(ind.frequency, end, days)
         prof_rows.append(
             {
-                "indicator_id": ind.id, "frequency": ind.frequency, "base_v": float(p.base), "noise": float(p.noise),
+                "indicator_id": ind.id, "frequency": ind.frequency, "base_v": float(p.base), "noise": float(p.noise) * _NOISE_BY_FREQUENCY[ind.frequency],
                 "sd": p.sd, "season": p.season, "samp": p.samp, "weekly": p.weekly, "growth": p.growth,
                 "spread": p.spread, "diurnal": p.diurnal, "peak": p.peak, "parts": p.parts,
                 "sparse": p.sparse, "lo": None if lo is None else float(lo), "hi": None if hi is None else float(hi), "decimals": p.decimals,
@@ -234,13 +239,16 @@ def _load_tables(
     for freq in sorted({str(r["frequency"]) for r in prof_rows}):
         first, last = _periods(freq, end, days)
         cal_parts.append(
-            f"SELECT '{freq}' AS frequency, generate_series AS period FROM generate_series("
+            f"SELECT '{freq}' AS frequency, generate_series AS period, "
+            f"generate_series + {_STEP[freq]} AS period_next FROM generate_series("
             f"TIMESTAMP '{first:%Y-%m-%d %H:%M:%S}', TIMESTAMP '{last:%Y-%m-%d %H:%M:%S}', {_STEP[freq]})"
         )
     con.execute(
         f"""CREATE TABLE cal AS
         SELECT frequency, period,
-               datediff('day', period, TIMESTAMP '{end:%Y-%m-%d}') / 365.25 AS t_years,
+               -- trend time from the end of the period, so a year's value is the year-end level
+               greatest(0, datediff('day', period_next - INTERVAL 1 DAY, TIMESTAMP '{end:%Y-%m-%d}'))
+                 / 365.25 AS t_years,
                dayofyear(period) AS doy, month(period) AS mon, dayofweek(period) AS dow,
                hour(period) AS hr, date_trunc('week', period) AS week,
                CASE frequency WHEN 'quarterly' THEN quarter(period) / 4.0
@@ -299,7 +307,7 @@ WITH base AS (
            CASE WHEN s.level = 'city' THEN 0.0 ELSE nrm(s.indicator_id, s.area_id, 'area', 'a') END AS za,
            0.55 * nrm(s.indicator_id, 'all', c.period::VARCHAR, 'c')
              + 0.55 * nrm(s.indicator_id, s.area_id, c.period::VARCHAR, 'd')
-             + 0.63 * nrm(s.indicator_id, s.area_id, c.week::VARCHAR, 'w') AS z,
+             + 0.63 * nrm(s.indicator_id, 'all', c.week::VARCHAR, 'w') AS z,
            nrm(s.indicator_id, s.area_id, c.period::VARCHAR, 'e') AS zd,
            u01(s.indicator_id, s.area_id, c.period::VARCHAR, 'occ') AS u_occ,
            u01(s.indicator_id, s.area_id, c.period::VARCHAR, 'miss') AS u_miss,
@@ -410,7 +418,7 @@ streets AS (
     FROM areas WHERE level = 'street'
 ),
 dist AS (
-    SELECT area_id AS district_id, exp(0.15 * nrm('hotline', area_id, 'eff', 'x')) AS slowness
+    SELECT area_id AS district_id, exp(0.12 * nrm('hotline', area_id, 'eff', 'x')) AS slowness
     FROM areas WHERE level = 'district'
 ),
 cases AS (
@@ -455,7 +463,7 @@ handled AS (
     SELECT t.*,
            t.created_at + to_hours(t.limit_hours) AS due_at,
            t.created_at + to_seconds(floor(t.limit_hours * 3600 * dd.slowness
-                                           * exp(-0.9 + 0.55 * t.z_handle))::BIGINT) AS closed_raw
+                                           * exp(-1.05 + 0.5 * t.z_handle))::BIGINT) AS closed_raw
     FROM timed t JOIN dist dd USING (district_id)
 ),
 closed AS (
@@ -466,7 +474,7 @@ closed AS (
 )
 SELECT case_id, created_at, due_at, closed_at, district_id, street_id, category, channel,
        CASE WHEN closed_at IS NULL OR u_rate < 0.3 THEN NULL
-            ELSE u_sat < CASE WHEN closed_at > due_at THEN 0.70 ELSE 0.94 END END AS satisfied
+            ELSE u_sat < CASE WHEN closed_at > due_at THEN 0.70 ELSE 0.95 END END AS satisfied
 FROM closed
 """
 
