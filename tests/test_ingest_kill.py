@@ -31,13 +31,13 @@ from tests._warehouse_support import catalogue
 
 mode = sys.argv[4]
 if mode == "inject":
-    original = ingest_mod._ObservationPlan.write
-    def write(self, con, batch_id):
-        n = original(self, con, batch_id)
-        print("inserted", n, flush=True)
+    original = ingest_mod._Plan.load
+    def load(self, con, path, writing):
+        result = original(self, con, path, writing)  # rows appended, transaction still open
+        print("inserted", result.loaded, flush=True)
         time.sleep(120)
-        return n
-    ingest_mod._ObservationPlan.write = write
+        return result
+    ingest_mod._Plan.load = load
 
 def progress(message, done, total):
     print(message, flush=True)

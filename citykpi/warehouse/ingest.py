@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import itertools
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -54,7 +55,7 @@ DEFAULT_DATE_FORMATS: tuple[str, ...] = (
     "%Y",
 )
 DATA_SUFFIXES = readers.CSV_SUFFIXES + readers.PARQUET_SUFFIXES
-_TMP = ("_ck_stage", "_ck_dupkeys", "_ck_dup", "_ck_clash", "_ck_ind", "_ck_area")
+_TMP = ("_ck_bad", "_ck_dupkeys", "_ck_clash", "_ck_ind", "_ck_area")
 
 
 @dataclass(frozen=True)
@@ -274,22 +275,22 @@ def _ingest_file(
             "SELECT batch_id FROM batches WHERE sha256 = ? AND target = ? AND status = 'loaded' "
             "ORDER BY batch_id DESC LIMIT 1",
             [scan.sha256, target],
-        ).fetchone()
-        if row is not None:
+        ).fetchall()
+        if row:
             return FileResult(
                 str(path),
                 scan.sha256,
                 "unchanged",
-                batch_id=int(row[0]),
+                batch_id=int(row[0][0]),
                 target=target,
-                message=f"already loaded as batch {row[0]}; pass --force to load it again",
+                message=f"already loaded as batch {row[0][0]}; pass --force to load it again",
             )
     try:
         table = readers.open_table(con, path, scan)
     except DataError as exc:
         return FileResult(str(path), scan.sha256, "rejected", target=target, message=exc.message)
-    # One transaction per file: keys, staging, batch, rows and rejects commit together or not at all.
-    # A dry run or a file rejected before staging rolls it back, so the database is untouched.
+    # One transaction per file: keys, rows, batch and rejects commit together or not at all. A dry
+    # run does all the work and rolls it back, so it validates exactly like a real load.
     con.execute("BEGIN TRANSACTION")
     committed = False
     try:
@@ -298,49 +299,37 @@ def _ingest_file(
             plan = _SourcePlan(catalogue, _source(catalogue, str(options.source)), table, options)
         else:
             plan = _ObservationPlan(catalogue, table, options)
-        if not options.dry_run:
-            wh.register_indicators(i.id for i in catalogue.indicators)
+        wh.register_indicators(i.id for i in catalogue.indicators)
         _prepare_keys(wh, catalogue)
         if progress:
             progress(f"{path}: validating", n, total)
         try:
-            plan.stage(con)
+            result = plan.load(con, str(path), lambda: progress and progress(f"{path}: writing", n, total))
         except duckdb.Error as exc:
             detail = "; ".join(line.strip() for line in str(exc).strip().splitlines()[:3])
             raise _FileRejected(f"cannot read the file: {detail}") from None
-        counts = plan.counts(con)
-        bad, read = counts["rejected"], counts["read"]
-        rejected_file = bad > 0 and (options.strict or bad >= read)
-        status = "dry_run" if options.dry_run else ("rejected" if rejected_file else "loaded")
-        summary = plan.reject_summary(con)
-        ok = status != "rejected"
-        skipped = counts["skipped"] if ok else 0
-        replaced = counts["replaced"] if ok else 0
-        loaded = read - bad - skipped if ok else 0
-        message = (
-            f"--strict: {bad} bad record(s), so the whole file was rejected" if options.strict and bad else ""
-        )
+        status = result.status if not options.dry_run else "dry_run"
+        message = ""
+        if options.strict and result.rejected:
+            message = f"--strict: {result.rejected} bad record(s), so the whole file was rejected"
         batch_id: int | None = None
         if not options.dry_run:
-            if progress:
-                progress(f"{path}: writing", n, total)
-            batch_id, loaded = _write(
-                con, plan, path, scan.sha256, target, options, started, status, read, bad
-            )
+            batch_id = result.batch_id
+            _record_batch(con, result, path, scan.sha256, target, options, started)
             con.execute("COMMIT")
             committed = True
         return FileResult(
             str(path),
             scan.sha256,
             status,
-            read,
-            loaded,
-            bad,
-            skipped,
-            replaced,
+            result.read,
+            result.loaded,
+            result.rejected,
+            result.skipped,
+            result.replaced,
             batch_id,
             target,
-            summary,
+            result.summary,
             message,
         )
     except _FileRejected as exc:
@@ -352,7 +341,6 @@ def _ingest_file(
         table.cleanup()
         for name in _TMP:
             con.execute(f"DROP TABLE IF EXISTS {name}")
-        con.execute("DROP VIEW IF EXISTS _ck_bad")
 
 
 def _prepare_keys(wh: Warehouse, catalogue: Catalogue) -> None:
@@ -385,19 +373,16 @@ def _prepare_keys(wh: Warehouse, catalogue: Catalogue) -> None:
     con.execute("CREATE OR REPLACE TEMP TABLE _ck_area AS SELECT area_id, area_key FROM areas")
 
 
-def _write(
+def _record_batch(
     con: duckdb.DuckDBPyConnection,
-    plan: _Plan,
+    result: _Loaded,
     path: Path,
     sha256: str,
     target: str,
     options: IngestOptions,
     started: datetime,
-    status: str,
-    read: int,
-    bad: int,
-) -> tuple[int, int]:
-    """Write the batch row, the good records and the rejects (inside the caller's transaction)."""
+) -> None:
+    """Write the rejects and the batch row (inside the file's transaction)."""
     opts = json.dumps(
         {
             "format": options.fmt,
@@ -411,32 +396,28 @@ def _write(
         },
         ensure_ascii=False,
     )
-    row = con.execute("SELECT coalesce(max(batch_id), 0) + 1 FROM batches").fetchall()
-    batch_id = int(row[0][0])
-    loaded = plan.write(con, batch_id) if status == "loaded" else 0
     con.execute(
-        "INSERT INTO rejects SELECT ?, ?, row_number, column_name, value, reason FROM _ck_bad ORDER BY row_number",
-        [batch_id, str(path)],
+        "INSERT INTO rejects SELECT ?, ?, _row, bad_col, bad_val, reason FROM _ck_bad ORDER BY _row",
+        [result.batch_id, str(path)],
     )
     con.execute(
         "INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
-            batch_id,
+            result.batch_id,
             options.fmt,
             str(path),
             sha256,
             target,
-            read,
-            loaded,
-            bad,
+            result.read,
+            result.loaded,
+            result.rejected,
             started,
             datetime.now(),
-            status,
+            result.status,
             __version__,
             opts,
         ],
     )
-    return batch_id, loaded
 
 
 # --- plans: how a file becomes staged records ------------------------------------------------------------
@@ -487,101 +468,206 @@ def _text_expr(col: str, duck_type: str) -> str:
     return f"nullif(trim({inner}), '')"
 
 
-class _Plan:
-    """Stages a file into ``_ck_stage`` with a reason per bad record, then writes the good ones."""
+@dataclass
+class _Loaded:
+    """Outcome of loading one staged file (inside its transaction)."""
 
-    dup_keys: tuple[str, ...] = ()
-    order_by: str = ""
+    batch_id: int
+    status: str  # loaded | rejected
+    read: int
+    loaded: int
+    rejected: int
+    skipped: int
+    replaced: int
+    summary: dict[str, int]
+
+
+#: Rows per DuckDB row group: the unit zone maps skip by.
+ROW_GROUP = 122_880
+
+
+class _Plan:
+    """Turns a file into target rows: one validation SQL (``stage_sql``), generic loading steps.
+
+    Loading is optimistic and set-based: one aggregate pass finds bad records and whether the
+    file is already clustered by time; one INSERT appends the good records (sorted only when
+    needed); duplicates within the file and against stored rows are then found among the
+    appended rows with hash aggregates and joins, and taken out again. Row numbers for
+    duplicate rejects come from re-reading the file, which happens only when there are any.
+    """
+
+    target: str = ""
+    #: (stage column, target column) pairs that identify a record.
+    keys: tuple[tuple[str, str], ...] = ()
+    #: Stage column with the record's time (clustering) and its target column (clash pre-filter).
+    time_stage: str = "period"
+    time_target: str | None = "period"
+    dup_reason = "duplicate within the file"
+    clash_reason = "duplicate of a stored record"
 
     def __init__(self, options: IngestOptions) -> None:
         """Remember the options."""
         self.options = options
         self.now = options.now or datetime.now()
 
-    def stage(self, con: duckdb.DuckDBPyConnection) -> None:
-        """Create ``_ck_stage``, ``_ck_dup``, ``_ck_clash`` and the ``_ck_bad`` view."""
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _ck_stage AS {self.stage_sql()}")
-        keys = ", ".join(self.dup_keys)
-        if self.dup_keys:
-            con.execute(
-                f"CREATE OR REPLACE TEMP TABLE _ck_dupkeys AS SELECT {keys} FROM _ck_stage "
-                f"WHERE reason IS NULL GROUP BY {keys} HAVING count(*) > 1"
-            )
-            sel = ", ".join("s." + k for k in self.dup_keys)
-            con.execute(
-                f"""CREATE OR REPLACE TEMP TABLE _ck_dup AS
-                WITH g AS (SELECT s._rec, s._row, {sel} FROM _ck_stage s SEMI JOIN _ck_dupkeys d USING ({keys})
-                           WHERE s.reason IS NULL),
-                t AS (SELECT {keys}, 'rows ' || array_to_string(list(_row ORDER BY _row)[1:5], ', ') AS rows_txt
-                      FROM g GROUP BY {keys})
-                SELECT g._rec, g._row, t.rows_txt FROM g JOIN t USING ({keys})"""
-            )
-        else:
-            con.execute(
-                "CREATE OR REPLACE TEMP TABLE _ck_dup AS SELECT 0::BIGINT AS _rec, 0::BIGINT AS _row, ''::VARCHAR AS rows_txt LIMIT 0"
-            )
-        self.stage_clash(con)
-        clash_bad = ""
-        if self.options.on_duplicate == "reject":
-            clash_bad = (
-                f" UNION ALL SELECT _row AS row_number, NULL::VARCHAR, 'batch ' || old_batch, "
-                f"{literal(self.clash_reason)} FROM _ck_clash"
-            )
-        con.execute(
-            f"""CREATE OR REPLACE TEMP VIEW _ck_bad AS
-            SELECT _row AS row_number, bad_col AS column_name, bad_val AS value, reason FROM _ck_stage WHERE reason IS NOT NULL
-            UNION ALL SELECT _row, NULL::VARCHAR, rows_txt, {literal(self.dup_reason)} FROM _ck_dup{clash_bad}"""
-        )
-
-    dup_reason = "duplicate within the file"
-    clash_reason = "duplicate of a stored record"
-
     def stage_sql(self) -> str:
-        """The SELECT producing the staged records."""
+        """SELECT of every record: _rec, _row, target values, reason, bad_col, bad_val."""
         raise NotImplementedError
 
-    def stage_clash(self, con: duckdb.DuckDBPyConnection) -> None:
-        """Create ``_ck_clash``: good records that match stored records (``_rec, _row, old_batch, keys``)."""
+    def insert_values(self, batch_id: int) -> str:
+        """The SELECT list (over stage alias ``s``) of the target table's columns."""
         raise NotImplementedError
 
-    def counts(self, con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-        """read / rejected / skipped / replaced counts of the staged file."""
-        row = con.execute(
-            "SELECT (SELECT count(*) FROM _ck_stage), (SELECT count(*) FROM _ck_bad), (SELECT count(*) FROM _ck_clash)"
-        ).fetchone()
-        assert row is not None
-        read, bad, clash = (int(x) for x in row)
+    def ensure_target(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Create the target table if needed."""
+
+    def supersede(self, con: duckdb.DuckDBPyConnection, batch_id: int) -> None:
+        """--on-duplicate replace: retire the stored rows listed in ``_ck_clash``."""
+        raise NotImplementedError
+
+    # generic steps --------------------------------------------------------------------------
+
+    def _match(self, left: str, right: str, *, left_stage: bool, right_stage: bool) -> str:
+        cols = []
+        for stage_col, target_col in self.keys:
+            lcol = stage_col if left_stage else target_col
+            rcol = stage_col if right_stage else target_col
+            cols.append(f"{left}.{lcol} = {right}.{rcol}")
+        return " AND ".join(cols)
+
+    def load(self, con: duckdb.DuckDBPyConnection, path: str, writing: Callable[[], object]) -> _Loaded:
+        """Validate and append the file's records; the caller's transaction makes it atomic."""
+        stage = self.stage_sql()
+        target = ident(self.target)
+        # 1. one pass: bad records per row group, and the time range of each row group
+        groups = con.execute(
+            f"""SELECT _row // {ROW_GROUP} AS g, count(*) FILTER (WHERE reason IS NOT NULL) AS bad,
+                       min({self.time_stage}) FILTER (WHERE reason IS NULL) AS lo,
+                       max({self.time_stage}) FILTER (WHERE reason IS NULL) AS hi
+                FROM ({stage}) GROUP BY g ORDER BY g"""
+        ).fetchall()
+        n_bad = sum(int(g[1]) for g in groups)
+        ranges = [(g[2], g[3]) for g in groups if g[2] is not None]
+        clustered = all(prev[1] <= nxt[0] for prev, nxt in itertools.pairwise(ranges))
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _ck_bad (_row BIGINT, bad_col VARCHAR, bad_val VARCHAR, reason VARCHAR)"
+        )
+        if n_bad:
+            con.execute(
+                f"INSERT INTO _ck_bad SELECT _row, bad_col, bad_val, reason FROM ({stage}) WHERE reason IS NOT NULL"
+            )
+        # 2. append the good records, in time order
+        writing()
+        self.ensure_target(con)
+        batch_id = int(con.execute("SELECT coalesce(max(batch_id), 0) + 1 FROM batches").fetchall()[0][0])
+        # Zone maps need time-clustered row groups, not sorted rows: a big file that is clustered
+        # already is appended as it is; anything else is sorted (cheap for small files).
+        order = "" if clustered and len(groups) > 1 else f" ORDER BY s.{self.time_stage}"
+        inserted = int(
+            con.execute(
+                f"INSERT INTO {target} SELECT {self.insert_values(batch_id)} FROM ({stage}) s "
+                f"WHERE s.reason IS NULL{order}"
+            ).fetchall()[0][0]
+        )
+        this = f"batch_id = {batch_id}"
+        dups = self._duplicates_within(con, stage, target, this) if self.keys and inserted > 1 else 0
+        clash = self._clashes(con, stage, target, batch_id) if self.keys and inserted > dups else 0
         policy = self.options.on_duplicate
-        return {
-            "read": read,
-            "rejected": bad,
-            "skipped": clash if policy == "keep" else 0,
-            "replaced": clash if policy == "replace" else 0,
-        }
-
-    def reject_summary(self, con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-        """reason -> number of rejected records."""
+        rejected = int(con.execute("SELECT count(*) FROM _ck_bad").fetchall()[0][0])
+        read = inserted + n_bad
+        skipped = clash if policy == "keep" else 0
+        replaced = clash if policy == "replace" else 0
+        loaded = inserted - dups - (clash if policy in ("reject", "keep") else 0)
+        status = "loaded"
+        if rejected and (self.options.strict or rejected >= read):
+            status, loaded, skipped, replaced = "rejected", 0, 0, 0
+            con.execute(f"DELETE FROM {target} WHERE {this}")
+        elif replaced:
+            self.supersede(con, batch_id)
         rows = con.execute(
             "SELECT reason, count(*) FROM _ck_bad GROUP BY reason ORDER BY count(*) DESC, reason"
         ).fetchall()
-        return {str(r): int(c) for r, c in rows}
+        summary = {str(r): int(c) for r, c in rows}
+        return _Loaded(batch_id, status, read, loaded, rejected, skipped, replaced, summary)
 
-    def good_filter(self) -> str:
-        """WHERE clause selecting the staged records to insert."""
-        where = "s.reason IS NULL AND NOT EXISTS (SELECT 1 FROM _ck_dup d WHERE d._rec = s._rec)"
-        if self.options.on_duplicate in ("reject", "keep"):
-            where += " AND NOT EXISTS (SELECT 1 FROM _ck_clash c WHERE c._rec = s._rec)"
-        return where
+    def _duplicates_within(self, con: duckdb.DuckDBPyConnection, stage: str, target: str, this: str) -> int:
+        """Find keys appended twice by this batch; reject every such record and take it out again."""
+        tcols = ", ".join(t for _, t in self.keys)
+        as_stage = ", ".join(f"{t} AS {s_}" for s_, t in self.keys)
+        scols = ", ".join(s_ for s_, _ in self.keys)
+        candidates = con.execute(
+            f"SELECT count(*) FROM (SELECT hash({tcols}) AS h FROM {target} WHERE {this} "
+            "GROUP BY h HAVING count(*) > 1)"
+        ).fetchall()[0][0]
+        if not candidates:
+            return 0
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _ck_dupkeys AS
+            WITH h AS (SELECT hash({tcols}) AS h FROM {target} WHERE {this} GROUP BY h HAVING count(*) > 1)
+            SELECT {as_stage} FROM {target} WHERE {this} AND hash({tcols}) IN (SELECT h FROM h)
+            GROUP BY ALL HAVING count(*) > 1"""
+        )
+        if not con.execute("SELECT count(*) FROM _ck_dupkeys").fetchall()[0][0]:
+            return 0
+        con.execute(
+            f"""INSERT INTO _ck_bad
+            WITH m AS (SELECT s._row, {", ".join("s." + c for c, _ in self.keys)}
+                       FROM ({stage}) s JOIN _ck_dupkeys d ON {self._match("s", "d", left_stage=True, right_stage=True)}
+                       WHERE s.reason IS NULL),
+                 t AS (SELECT {scols}, 'rows ' || array_to_string(list(_row ORDER BY _row)[1:5], ', ') AS txt
+                       FROM m GROUP BY ALL)
+            SELECT m._row, NULL, t.txt, {literal(self.dup_reason)} FROM m JOIN t USING ({scols})"""
+        )
+        deleted = con.execute(
+            f"""DELETE FROM {target} o USING _ck_dupkeys d
+            WHERE o.{this} AND {self._match("o", "d", left_stage=False, right_stage=True)}"""
+        ).fetchall()
+        return int(deleted[0][0])
 
-    def write(self, con: duckdb.DuckDBPyConnection, batch_id: int) -> int:
-        """Insert the good records (inside the caller's transaction); return how many."""
-        raise NotImplementedError
+    def _clashes(self, con: duckdb.DuckDBPyConnection, stage: str, target: str, batch_id: int) -> int:
+        """Records of this batch whose key is already stored; apply the duplicate policy's first half."""
+        this = f"batch_id = {batch_id}"
+        prefilter = ""
+        if self.time_target:
+            lo, hi = con.execute(
+                f"SELECT min({self.time_target}), max({self.time_target}) FROM {target} WHERE {this}"
+            ).fetchall()[0]
+            prefilter = f" AND o.{self.time_target} BETWEEN {literal(lo)} AND {literal(hi)}"
+        other = con.execute(
+            f"SELECT count(*) FROM (SELECT 1 FROM {target} o WHERE o.batch_id <> {batch_id}{prefilter} LIMIT 1)"
+        ).fetchall()[0][0]
+        if not other:
+            return 0
+        as_stage = ", ".join(f"n.{t} AS {s_}" for s_, t in self.keys)
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _ck_clash AS
+            SELECT {as_stage}, min(o.batch_id) AS old_batch
+            FROM {target} n JOIN {target} o ON {self._match("n", "o", left_stage=False, right_stage=False)}
+            WHERE n.{this} AND o.batch_id <> {batch_id}{prefilter}
+            GROUP BY ALL"""
+        )
+        clash = int(con.execute("SELECT count(*) FROM _ck_clash").fetchall()[0][0])
+        if not clash or self.options.on_duplicate == "replace":
+            return clash
+        if self.options.on_duplicate == "reject":
+            con.execute(
+                f"""INSERT INTO _ck_bad
+                SELECT s._row, NULL, 'batch ' || c.old_batch, {literal(self.clash_reason)}
+                FROM ({stage}) s JOIN _ck_clash c ON {self._match("s", "c", left_stage=True, right_stage=True)}
+                WHERE s.reason IS NULL"""
+            )
+        con.execute(
+            f"""DELETE FROM {target} o USING _ck_clash c
+            WHERE o.{this} AND {self._match("o", "c", left_stage=False, right_stage=True)}"""
+        )
+        return clash
 
 
 class _ObservationPlan(_Plan):
     """Long or wide observations → ``observations``."""
 
-    dup_keys = ("ik", "ak", "period")
+    target = "observations"
+    keys = (("ik", "indicator_key"), ("ak", "area_key"), ("period", "period"))
     dup_reason = "duplicate within the file (same indicator, area and period)"
     clash_reason = "duplicate of a stored observation (use --on-duplicate replace or keep)"
 
@@ -799,48 +885,21 @@ class _ObservationPlan(_Plan):
         LEFT JOIN _ck_area a ON a.area_id = c.area_raw
         """
 
-    def stage_clash(self, con: duckdb.DuckDBPyConnection) -> None:
-        """Good records whose (indicator, area, period) is already stored."""
-        con.execute(
-            """CREATE OR REPLACE TEMP TABLE _ck_clash AS
-            SELECT 0::BIGINT AS _rec, 0::BIGINT AS _row, 0 AS old_batch, 0 AS ik, 0 AS ak,
-                   NULL::TIMESTAMP AS period LIMIT 0"""
-        )
-        rng = con.execute("SELECT min(period), max(period) FROM _ck_stage WHERE reason IS NULL").fetchone()
-        if rng is None or rng[0] is None:
-            return
-        con.execute(
-            """INSERT INTO _ck_clash
-            SELECT s._rec, s._row, min(o.batch_id), s.ik, s.ak, s.period
-            FROM _ck_stage s
-            JOIN observations o ON o.indicator_key = s.ik AND o.area_key = s.ak AND o.period = s.period
-            WHERE s.reason IS NULL AND o.period BETWEEN ? AND ?
-              AND NOT EXISTS (SELECT 1 FROM _ck_dup d WHERE d._rec = s._rec)
-            GROUP BY ALL""",
-            [rng[0], rng[1]],
-        )
+    def insert_values(self, batch_id: int) -> str:
+        """indicator_key, area_key, period, value, numerator, denominator, batch_id."""
+        return f"s.ik, s.ak, s.period, s.value, s.numerator, s.denominator, {batch_id}"
 
-    def write(self, con: duckdb.DuckDBPyConnection, batch_id: int) -> int:
-        """Supersede replaced rows, then append the good records in period order."""
-        if self.options.on_duplicate == "replace":
-            con.execute(
-                """INSERT INTO observations_superseded
-                SELECT o.*, ? FROM observations o
-                SEMI JOIN _ck_clash c ON o.indicator_key = c.ik AND o.area_key = c.ak AND o.period = c.period""",
-                [batch_id],
-            )
-            con.execute(
-                """DELETE FROM observations o USING _ck_clash c
-                WHERE o.indicator_key = c.ik AND o.area_key = c.ak AND o.period = c.period"""
-            )
-        row = con.execute(
-            f"""INSERT INTO observations
-            SELECT s.ik, s.ak, s.period, s.value, s.numerator, s.denominator, ?
-            FROM _ck_stage s WHERE {self.good_filter()}
-            ORDER BY s.period""",
-            [batch_id],
-        ).fetchone()
-        return int(row[0]) if row else 0
+    def supersede(self, con: duckdb.DuckDBPyConnection, batch_id: int) -> None:
+        """Move the stored rows this batch replaces to observations_superseded."""
+        match = "o.indicator_key = c.ik AND o.area_key = c.ak AND o.period = c.period"
+        con.execute(
+            f"""INSERT INTO observations_superseded
+            SELECT o.*, {batch_id} FROM observations o SEMI JOIN _ck_clash c ON {match}
+            WHERE o.batch_id <> {batch_id}"""
+        )
+        con.execute(
+            f"DELETE FROM observations o USING _ck_clash c WHERE o.batch_id <> {batch_id} AND {match}"
+        )
 
 
 class _SourcePlan(_Plan):
@@ -875,8 +934,9 @@ class _SourcePlan(_Plan):
                 f"the file has {', '.join(cols)}; pass --map COLUMN=FILE_COLUMN"
             )
         if source.key:
-            self.dup_keys = (ident(source.key),)
-        self.order_by = ident(source.time_column)
+            self.keys = ((ident(source.key), ident(source.key)),)
+        self.time_stage = ident(source.time_column)
+        self.time_target = None  # records clash by key, whatever their time
 
     def stage_sql(self) -> str:
         """One pass: cast each declared column, map the area, give each record its first failing rule."""
@@ -989,36 +1049,20 @@ class _SourcePlan(_Plan):
             )
         return True
 
-    def stage_clash(self, con: duckdb.DuckDBPyConnection) -> None:
-        """Good records whose key is already stored in the source table."""
-        key = self.source.key
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE _ck_clash AS SELECT 0::BIGINT AS _rec, 0::BIGINT AS _row, 0 AS old_batch LIMIT 0"
-        )
-        if not key or not self._ensure_table(con):
-            return
-        k = ident(key)
-        con.execute(
-            f"""INSERT INTO _ck_clash
-            SELECT s._rec, s._row, min(t.batch_id) FROM _ck_stage s JOIN {ident(self.target)} t ON t.{k} = s.{k}
-            WHERE s.reason IS NULL AND NOT EXISTS (SELECT 1 FROM _ck_dup d WHERE d._rec = s._rec)
-            GROUP BY ALL"""
-        )
+    def ensure_target(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Create ``src_<id>`` from the declared columns, or check the existing one matches."""
+        if not self._ensure_table(con):
+            con.execute(schema.source_table_ddl(self.source))
 
-    def write(self, con: duckdb.DuckDBPyConnection, batch_id: int) -> int:
-        """Create the table if needed, drop replaced keys, append in time order."""
-        con.execute(schema.source_table_ddl(self.source))
+    def insert_values(self, batch_id: int) -> str:
+        """The declared columns, area_key, batch_id."""
         cols = ", ".join(f"s.{ident(n)}" for n in self.source.columns)
-        if self.options.on_duplicate == "replace" and self.source.key:
-            k = ident(self.source.key)
-            con.execute(
-                f"DELETE FROM {ident(self.target)} t WHERE t.{k} IN "
-                f"(SELECT s.{k} FROM _ck_stage s JOIN _ck_clash c ON c._rec = s._rec)"
-            )
-        row = con.execute(
-            f"""INSERT INTO {ident(self.target)}
-            SELECT {cols}, s.ak, ? FROM _ck_stage s WHERE {self.good_filter()}
-            ORDER BY s.{self.order_by}""",
-            [batch_id],
-        ).fetchone()
-        return int(row[0]) if row else 0
+        return f"{cols}, s.ak, {batch_id}"
+
+    def supersede(self, con: duckdb.DuckDBPyConnection, batch_id: int) -> None:
+        """Delete the stored rows whose key this batch brings again."""
+        assert self.source.key is not None
+        k = ident(self.source.key)
+        con.execute(
+            f"DELETE FROM {ident(self.target)} o USING _ck_clash c WHERE o.batch_id <> {batch_id} AND o.{k} = c.{k}"
+        )
