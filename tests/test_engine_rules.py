@@ -518,3 +518,15 @@ def test_as_ingested_replays_what_was_known(city: City) -> None:
     assert now["previous_value"] == 45.0
     then = cell(city.evaluate(ind, as_ingested=True), "t.late", "C")
     assert then["previous_value"] is None and then["value"] == 5.0
+
+
+def test_area_filter_expands_named_groups(city: City) -> None:
+    from citykpi.catalogue.model import AreaGroup, Catalogue
+    from citykpi.engine.evaluate import evaluate
+
+    ind = indicator("t.g")
+    city.daily("t.g", "D1", [5.0])
+    city.daily("t.g", "D2", [45.0])
+    cat = Catalogue(indicators=(ind,), groups=(AreaGroup("core", Text("核心", "Core"), ("D2",)),))
+    sc = evaluate(city.wh, cat, as_of=AS_OF, areas=["core"], persist=False)
+    assert sc.cells["area_id"].to_list() == ["D2"]

@@ -92,6 +92,21 @@ def select_indicators(
     return sub, shown
 
 
+def expand_groups(catalogue: Catalogue, area_frame: pl.DataFrame, areas: Sequence[str]) -> list[str]:
+    """Area ids with named groups (catalogue ``groups:`` or the areas file's groups) replaced by their members."""
+    by_catalogue = {g.id: list(g.areas) for g in catalogue.groups}
+    out: list[str] = []
+    for a in areas:
+        if a in by_catalogue:
+            out.extend(by_catalogue[a])
+            continue
+        members = []
+        if "groups" in area_frame.columns:
+            members = area_frame.filter(pl.col("groups").list.contains(a))["area_id"].to_list()
+        out.extend(members or [a])
+    return list(dict.fromkeys(out))
+
+
 def latest_period(wh: Warehouse) -> date | None:
     """Date of the newest observation in the warehouse (the default evaluation date)."""
     row = next(iter(wh.con.execute("SELECT CAST(max(period) AS DATE) FROM observations").fetchall()), None)
@@ -248,9 +263,13 @@ def evaluate(
     area_keys = dict(zip(area_frame["area_id"].to_list(), area_frame["area_key"].to_list(), strict=True))
     area_filter: list[int] | None = None
     if areas:
+        areas = expand_groups(catalogue, area_frame, areas)
         unknown = [a for a in areas if a not in area_keys]
         if unknown:
-            raise UsageError(f"unknown area {unknown[0]!r}", hint="see `citykpi db info` or the areas file")
+            raise UsageError(
+                f"unknown area or group {unknown[0]!r}",
+                hint="see `citykpi db info`, the areas file, or the catalogue's `groups:`",
+            )
         area_filter = [area_keys[a] for a in areas]
     compiled_cat, shown = select_indicators(
         catalogue, domains=domains, kinds=kinds, indicator_glob=indicator_glob
