@@ -135,6 +135,17 @@ CASES: list[tuple[str, str, int, str]] = [
         "has both a scale and threshold cut points",
     ),
     (
+        "CK034",
+        doc(
+            ind(
+                "scale:\n- {label: A, upto: 50, colour: green}\n- {label: B, colour: red}",
+                thresholds="{inclusive: true}",
+            )
+        ),
+        11,
+        "has a scale, which fixes the edges itself",
+    ),
+    (
         "CK035",
         doc(ind(valid_range="[10, 0]")),
         12,
@@ -167,6 +178,16 @@ CASES: list[tuple[str, str, int, str]] = [
         + index(),
         22,
         "refers to index 'index.env' where an indicator is needed",
+    ),
+    (
+        "CK042",
+        doc(
+            ind("value: {formula: 'a', inputs: {a: x.y}}", id="x.f"),
+            ind(id="x.y"),
+            ind("value: {from: x.f}", id="x.g"),
+        ),
+        32,
+        "takes the raw series of x.f, but x.f is a formula value with no raw series",
     ),
     (
         "CK050",

@@ -550,6 +550,14 @@ def _apply_scale(
             "keep one: the scale implies the cut points",
         )
         return thresholds
+    tm = m.get("thresholds")
+    if isinstance(tm, YMap) and "inclusive" in tm:
+        r.report(
+            "CK034",
+            f"{what} has a scale, which fixes the edges itself: each 'upto' belongs to its step",
+            tm.key_loc("inclusive"),
+            "remove inclusive",
+        )
     problems = scale_problems(scale, direction)
     for rule, message in problems:
         r.report(rule, f"{message} ({what})", m.value_loc("scale"))

@@ -271,6 +271,14 @@ def _indicator_references(ctx: _Context, ind: model.Indicator, used_sources: set
             ctx.report("CK042", f"{what} refers to index '{ref}' where an indicator is needed", loc)
         elif ref not in ctx.indicators:
             _unknown(ctx, "indicator", ref, what, loc, ctx.indicators)
+        elif isinstance(v, model.FromSeries) and not isinstance(ctx.indicators[ref].value, model.Observed):
+            ctx.report(
+                "CK042",
+                f"{what} takes the raw series of {ref}, but {ref} is a {ctx.indicators[ref].value.kind} "
+                "value with no raw series",
+                loc,
+                "point 'from' at an observed indicator",
+            )
 
 
 def _formula_inputs(ctx: _Context, ind: model.Indicator, v: model.Formula, what: str) -> None:
