@@ -186,7 +186,7 @@ CASES: list[tuple[str, str, int, str]] = [
             ind(id="x.y"),
             ind("value: {from: x.f}", id="x.g"),
         ),
-        32,
+        33,
         "takes the raw series of x.f, but x.f is a formula value with no raw series",
     ),
     (
