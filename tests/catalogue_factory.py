@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-_DOMAINS = ("environment", "water", "power", "gas", "transport", "drainage", "safety", "economy", "livelihood")
+_DOMAINS = (
+    "environment",
+    "water",
+    "power",
+    "gas",
+    "transport",
+    "drainage",
+    "safety",
+    "economy",
+    "livelihood",
+)
 
 
 def _indicator(domain: str, i: int, k: int) -> str:
@@ -80,7 +90,9 @@ def write_catalogue(root: Path, n_indicators: int = 5400, per_file: int = 150) -
         count = min(per_domain, n_indicators - written)
         for start in range(0, count, per_file):
             body = ["schema_version: 1", "indicators:"]
-            body += [_indicator(domain, d * 100000 + k, k) for k in range(start, min(start + per_file, count))]
+            body += [
+                _indicator(domain, d * 100000 + k, k) for k in range(start, min(start + per_file, count))
+            ]
             (root / f"{domain}_{start // per_file:03d}.yaml").write_text("\n".join(body), encoding="utf-8")
         written += count
     (root / "sources.yaml").write_text(
@@ -89,7 +101,9 @@ def write_catalogue(root: Path, n_indicators: int = 5400, per_file: int = 150) -
         "              street_id: text, category: text}\n",
         encoding="utf-8",
     )
-    comps = "\n".join(f"      - {{ref: {d}.gen.i{i * 100000:05d}, weight: 1}}" for i, d in enumerate(_DOMAINS))
+    comps = "\n".join(
+        f"      - {{ref: {d}.gen.i{i * 100000:05d}, weight: 1}}" for i, d in enumerate(_DOMAINS)
+    )
     (root / "indices.yaml").write_text(
         "indices:\n  - id: index.generated\n    name: {zh: 生成指数, en: Generated index}\n"
         "    description: All domains.\n    components:\n" + comps + "\n",
