@@ -606,9 +606,21 @@ def evaluate_cmd(
         write_scorecard(scorecard, fmt, output, lang=lang, fail_on=fail_on if fail_on != "never" else "red")
         typer.echo(f"wrote {output} (run {scorecard.run_id}, {scorecard.cells.height} cells)", err=True)
     elif fmt == "table":
-        from citykpi.render.terminal import make_console, print_scorecard
+        from citykpi.render.terminal import make_console, print_lines, print_scorecard
 
-        print_scorecard(make_console(), scorecard, lang=lang, group_by=group_by, limit=limit, explain=why)
+        console = make_console()
+        shown = scorecard
+        if not level and not area and scorecard.cells.height:
+            # a thousand streets do not fit a terminal: the table shows city and districts by default
+            shown = scorecard.filter(levels=["city", "district"])
+            hidden = scorecard.cells.height - shown.cells.height
+        else:
+            hidden = 0
+        print_scorecard(console, shown, lang=lang, group_by=group_by, limit=limit, explain=why)
+        if hidden:
+            print_lines(
+                console, [f"({hidden} street-level cells not shown: add --level street or --area ID)"]
+            )
     else:
         typer.echo(
             render_text(scorecard, fmt, lang=lang, fail_on=fail_on if fail_on != "never" else "red"), nl=False
