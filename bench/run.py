@@ -579,6 +579,42 @@ class Bench:
         }
 
 
+def markdown(doc: dict[str, Any]) -> str:
+    """RESULTS.md: the figures of one results document, with the machine and the date."""
+    m = doc["machine"]
+    d = doc["data"]
+    lines = [
+        f"# citykpi benchmark results — scale `{doc['scale']}`",
+        "",
+        f"Run {doc['date']} on {m['cpus']} CPUs, {m['ram_gib']} GiB RAM ({m['platform']}); Python {m['python']}, "
+        f"DuckDB {m['duckdb']}, Polars {m['polars']}; citykpi commit `{doc['citykpi_commit']}`. "
+        f"Load average at the end {', '.join(f'{x:.1f}' for x in m['load_avg'])} (a shared machine: compare the "
+        "ratios, measured in the same run, not the absolute seconds).",
+        "",
+        f"Data: {d['observations']:,} observations (Parquet, date order), a {d['csv_rows']:,}-row CSV, "
+        f"{d['indicators']:,} indicators ({d['kpis']} KPIs, {d['vital_signs']:,} vital signs) + {d['indices']} "
+        f"indices, {d['areas']:,} areas; value kinds {d['value_kinds']}; evaluated as of {d['as_of']}.",
+        "",
+        f"Each figure is the median of {doc['runs']} runs after a warm-up, each run a fresh process; peak memory "
+        "is the process's max RSS. 'not available' = the citykpi command did not exist or failed; no figure is "
+        "made up.",
+        "",
+        "| case | what | median s | runs s | peak MiB | note |",
+        "|---|---|---:|---|---:|---|",
+    ]
+    for c in doc["cases"]:
+        med = f"{c['median_s']:.2f}" if c["median_s"] is not None else c["status"]
+        runs = ", ".join(f"{x:.2f}" for x in c["runs_s"])
+        peak = f"{c['peak_mb']:.0f}" if c["peak_mb"] is not None else ""
+        note = (c["note"] or "").replace("|", "/").replace("\n", " ")
+        lines.append(f"| {c['case']} | {c['what']} | {med} | {runs} | {peak} | {note} |")
+    lines += ["", "## Targets", "", "| target | value | limit | verdict |", "|---|---:|---:|---|"]
+    for name, v in doc["targets"].items():
+        verdict = "not available" if v["pass"] is None else ("pass" if v["pass"] else "**FAIL**")
+        lines.append(f"| {name} | {v['value']} | {v['target']} | {verdict} |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point."""
     ap = argparse.ArgumentParser(description="citykpi benchmark")
@@ -588,7 +624,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cases", default="check,ingest,evaluate,period,export")
     ap.add_argument("--output", type=Path, default=HERE / "results.json")
     ap.add_argument("--merge", action="store_true", help="keep the other cases of an earlier results file")
+    ap.add_argument(
+        "--markdown", type=Path, help="also write the results as Markdown (e.g. bench/RESULTS.md)"
+    )
+    ap.add_argument("--render-only", action="store_true", help="only render --output to --markdown")
     a = ap.parse_args(argv)
+    if a.render_only:
+        if a.markdown:
+            a.markdown.write_text(
+                markdown(json.loads(a.output.read_text(encoding="utf-8"))), encoding="utf-8"
+            )
+        return 0
     bench = Bench(a.scale, a.runs, a.loop_sample, set(a.cases.split(",")))
     if a.merge and a.output.exists():
         old = json.loads(a.output.read_text(encoding="utf-8"))
@@ -601,6 +647,9 @@ def main(argv: list[str] | None = None) -> int:
         mark = "not available" if v["pass"] is None else ("PASS" if v["pass"] else "FAIL")
         print(f"  {name:<26} {v['value']!s:>10}  target {v['target']:<6} {mark}")
     print(f"\nresults written to {a.output}")
+    if a.markdown:
+        a.markdown.write_text(markdown(doc), encoding="utf-8")
+        print(f"markdown written to {a.markdown}")
     return 0
 
 
