@@ -133,6 +133,10 @@ def test_tabs_are_reported_on_their_line() -> None:
 
 def test_tab_inside_a_value_is_fine() -> None:
     assert load_yaml_text('a: "x\ty"\n').data == {"a": "x\ty"}
+    assert load_yaml_text("a: |\n  line\n  \tindented with a tab\n").data == {
+        "a": "line\n\tindented with a tab\n"
+    }
+    assert load_yaml_text("a: [1,\n\t2]\n").data == {"a": [1, 2]}
 
 
 def test_syntax_error_has_line_and_column() -> None:

@@ -194,26 +194,32 @@ def load_yaml_text(text: str, name: str = "<string>") -> YamlResult:
     if len(text) > MAX_BYTES:
         return YamlResult(None, (_too_large(len(text.encode("utf-8", "replace")), Location(name)),))
     diags: list[Diagnostic] = []
-    tab_lines: set[int] = set()
-    if "\t" in text:
-        for m in _LEADING_TAB.finditer(text):
-            line = text.count("\n", 0, m.start()) + 1
-            tab_lines.add(line)
-            diags.append(
-                diagnostic(
-                    "CK003",
-                    "a tab is used for indentation",
-                    Location(name, line, m.end() - m.start()),
-                    hint="indent with spaces only",
-                )
-            )
     try:
         data = _Builder(name, diags).build(text)
     except _Abort as abort:
-        if not (abort.diag.rule == "CK001" and abort.diag.location.line in tab_lines):
+        # Tabs are legal inside flow collections and block scalars, so they are only reported
+        # when the document fails to parse — then they are nearly always the reason.
+        tabs = _tab_diagnostics(text, name) if abort.diag.rule == "CK001" else []
+        diags.extend(tabs)
+        if not any(t.location.line == abort.diag.location.line for t in tabs):
             diags.append(abort.diag)
         return YamlResult(None, tuple(diags))
     return YamlResult(data, tuple(diags))
+
+
+def _tab_diagnostics(text: str, name: str) -> list[Diagnostic]:
+    """A CK003 for every line indented with a tab."""
+    if "\t" not in text:
+        return []
+    return [
+        diagnostic(
+            "CK003",
+            "a tab is used for indentation",
+            Location(name, text.count("\n", 0, m.start()) + 1, m.end() - m.start()),
+            hint="indent with spaces only",
+        )
+        for m in _LEADING_TAB.finditer(text)
+    ]
 
 
 def safe_load(text: str, name: str = "<string>") -> Any:
