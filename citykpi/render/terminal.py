@@ -716,19 +716,15 @@ def print_diagnostics(console: Console, result: Any) -> None:
 
 def print_indicator_list(console: Console, rows: Sequence[Mapping[str, Any]], *, lang: str = "zh") -> None:
     """Catalogue listing rows (from ``catalogue.docs.indicator_rows``) as a table."""
+    wide = console.width >= 140  # the bands column only when there is room for it
     table = Table(box=box.SIMPLE_HEAD, title=f"{len(rows)} indicators", title_justify="left")
-    for header in ("id", "name", "kind", "unit", "levels", "frequency", "direction", "bands"):
+    table.add_column("id", no_wrap=True)
+    for header in ("name", "kind", "unit", "levels", "frequency", "direction", *(("bands",) if wide else ())):
         table.add_column(header, overflow="fold")
     for row in rows:
         name = (row["name_zh"] or row["name_en"]) if lang == "zh" else (row["name_en"] or row["name_zh"])
-        table.add_row(
-            Text(row["id"]),
-            Text(name),
-            Text(row["kind"]),
-            Text(row["unit"]),
-            Text(", ".join(row["levels"])),
-            Text(row["frequency"]),
-            Text(row["direction"]),
-            Text(row["bands"]),
-        )
+        cells = [row["id"], name, row["kind"], row["unit"], ",".join(row["levels"]), row["frequency"], row["direction"]]
+        if wide:
+            cells.append(row["bands"])
+        table.add_row(*(Text(c) for c in cells))
     console.print(table)
