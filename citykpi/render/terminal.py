@@ -718,13 +718,11 @@ def print_indicator_list(console: Console, rows: Sequence[Mapping[str, Any]], *,
     """Catalogue listing rows (from ``catalogue.docs.indicator_rows``) as a table."""
     wide = console.width >= 140  # the bands column only when there is room for it
     table = Table(box=box.SIMPLE_HEAD, title=f"{len(rows)} indicators", title_justify="left")
-    table.add_column("id", no_wrap=True)
-    for header in ("name", "kind", "unit", "levels", "frequency", "direction", *(("bands",) if wide else ())):
-        table.add_column(header, overflow="fold")
+    for header in ("id", "name", "kind", "unit", "levels", "frequency", "direction", *(("bands",) if wide else ())):
+        table.add_column(header, no_wrap=header in ("id", "kind", "frequency", "direction"), overflow="fold")
     for row in rows:
         name = (row["name_zh"] or row["name_en"]) if lang == "zh" else (row["name_en"] or row["name_zh"])
-        cells = [row["id"], name, row["kind"], row["unit"], ",".join(row["levels"]), row["frequency"], row["direction"]]
-        if wide:
-            cells.append(row["bands"])
+        cells = [row["id"], name, row["kind"], row["unit"], " ".join(row["levels"])]
+        cells += [row["frequency"], row["direction"], *([row["bands"]] if wide else [])]
         table.add_row(*(Text(c) for c in cells))
     console.print(table)
