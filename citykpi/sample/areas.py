@@ -68,9 +68,15 @@ DISTRICTS: tuple[District, ...] = (
     District("500237", "巫山县", "Wushan County", 463_000, county=True),
     District("500238", "巫溪县", "Wuxi County", 388_000, county=True),
     District("500240", "石柱土家族自治县", "Shizhu Tujia Autonomous County", 389_000, county=True),
-    District("500241", "秀山土家族苗族自治县", "Xiushan Tujia and Miao Autonomous County", 486_000, county=True),
-    District("500242", "酉阳土家族苗族自治县", "Youyang Tujia and Miao Autonomous County", 608_000, county=True),
-    District("500243", "彭水苗族土家族自治县", "Pengshui Miao and Tujia Autonomous County", 494_000, county=True),
+    District(
+        "500241", "秀山土家族苗族自治县", "Xiushan Tujia and Miao Autonomous County", 486_000, county=True
+    ),
+    District(
+        "500242", "酉阳土家族苗族自治县", "Youyang Tujia and Miao Autonomous County", 608_000, county=True
+    ),
+    District(
+        "500243", "彭水苗族土家族自治县", "Pengshui Miao and Tujia Autonomous County", 494_000, county=True
+    ),
     District("500190", "两江新区", "Liangjiang New Area", 1_000_000, central=True),
     District("500191", "重庆高新区", "Chongqing Hi-tech Zone", 450_000, central=True),
 )
@@ -94,13 +100,27 @@ def build_areas() -> pl.DataFrame:
     rows: list[dict[str, object]] = []
     total = sum(d.population for d in DISTRICTS)
     rows.append(
-        {"id": CITY_ID, "name": "重庆市", "name_en": "Chongqing", "level": "city", "parent": None,
-         "population": total, "groups": ""}
+        {
+            "id": CITY_ID,
+            "name": "重庆市",
+            "name_en": "Chongqing",
+            "level": "city",
+            "parent": None,
+            "population": total,
+            "groups": "",
+        }
     )
     for d in DISTRICTS:
         rows.append(
-            {"id": d.id, "name": d.name, "name_en": d.name_en, "level": "district", "parent": CITY_ID,
-             "population": d.population, "groups": CENTRAL_URBAN if d.central else ""}
+            {
+                "id": d.id,
+                "name": d.name,
+                "name_en": d.name_en,
+                "level": "district",
+                "parent": CITY_ID,
+                "population": d.population,
+                "groups": CENTRAL_URBAN if d.central else "",
+            }
         )
     for d in DISTRICTS:
         n = max(_MIN_STREETS, round(d.population / _PEOPLE_PER_STREET))
@@ -115,14 +135,27 @@ def build_areas() -> pl.DataFrame:
             is_street = i <= n_streets
             kind_zh, kind_en = ("街道", "Subdistrict") if is_street else ("镇", "Town")
             rows.append(
-                {"id": f"{d.id}{i:03d}", "name": f"{d.name}第{i}{kind_zh}",
-                 "name_en": f"{_short_en(d.name_en)} {kind_en} {i}", "level": "street", "parent": d.id,
-                 "population": pop, "groups": ""}
+                {
+                    "id": f"{d.id}{i:03d}",
+                    "name": f"{d.name}第{i}{kind_zh}",
+                    "name_en": f"{_short_en(d.name_en)} {kind_en} {i}",
+                    "level": "street",
+                    "parent": d.id,
+                    "population": pop,
+                    "groups": "",
+                }
             )
     return pl.DataFrame(
         rows,
-        schema={"id": pl.String, "name": pl.String, "name_en": pl.String, "level": pl.String,
-                "parent": pl.String, "population": pl.Int64, "groups": pl.String},
+        schema={
+            "id": pl.String,
+            "name": pl.String,
+            "name_en": pl.String,
+            "level": pl.String,
+            "parent": pl.String,
+            "population": pl.Int64,
+            "groups": pl.String,
+        },
         orient="row",
     )
 

@@ -132,7 +132,13 @@ def _periods(frequency: str, end: date, days: int) -> tuple[datetime, datetime]:
 
 #: Longer periods average out day-to-day noise: relative noise is scaled down by frequency.
 _NOISE_BY_FREQUENCY = {
-    "realtime": 1.0, "hourly": 1.0, "daily": 1.0, "weekly": 0.7, "monthly": 0.5, "quarterly": 0.4, "yearly": 0.3,
+    "realtime": 1.0,
+    "hourly": 1.0,
+    "daily": 1.0,
+    "weekly": 0.7,
+    "monthly": 0.5,
+    "quarterly": 0.4,
+    "yearly": 0.3,
 }
 
 _STEP = {
@@ -196,13 +202,30 @@ def _load_tables(
         first, last = _periods(ind.frequency, end, days)
         prof_rows.append(
             {
-                "indicator_id": ind.id, "frequency": ind.frequency, "base_v": float(p.base), "noise": float(p.noise) * _NOISE_BY_FREQUENCY[ind.frequency],
-                "sd": p.sd, "season": p.season, "samp": p.samp, "weekly": p.weekly, "growth": p.growth,
-                "spread": p.spread, "diurnal": p.diurnal, "peak": p.peak, "parts": p.parts,
-                "sparse": p.sparse, "lo": None if lo is None else float(lo), "hi": None if hi is None else float(hi), "decimals": p.decimals,
-                "is_int": _is_count(ind), "missing": p.missing, "stop_days": p.stop_days,
-                "extensive": ind.rollup.area == "sum", "with_parts": ind.value.with_parts,
-                "scale": float(ind.value.scale), "has_path": bool(p.path),
+                "indicator_id": ind.id,
+                "frequency": ind.frequency,
+                "base_v": float(p.base),
+                "noise": float(p.noise) * _NOISE_BY_FREQUENCY[ind.frequency],
+                "sd": p.sd,
+                "season": p.season,
+                "samp": p.samp,
+                "weekly": p.weekly,
+                "growth": p.growth,
+                "spread": p.spread,
+                "diurnal": p.diurnal,
+                "peak": p.peak,
+                "parts": p.parts,
+                "sparse": p.sparse,
+                "lo": None if lo is None else float(lo),
+                "hi": None if hi is None else float(hi),
+                "decimals": p.decimals,
+                "is_int": _is_count(ind),
+                "missing": p.missing,
+                "stop_days": p.stop_days,
+                "extensive": ind.rollup.area == "sum",
+                "with_parts": ind.value.with_parts,
+                "scale": float(ind.value.scale),
+                "has_path": bool(p.path),
             }
         )
         path_rows.extend(
@@ -267,24 +290,44 @@ def _load_tables(
             hours = inc.hours or (tuple(range(24)) if freq == "hourly" else (0,))
             for h in hours:
                 inc_rows.append(
-                    {"indicator_id": inc.indicator, "area_id": inc.area,
-                     "period": day + timedelta(hours=h), "value": float(inc.value)}
+                    {
+                        "indicator_id": inc.indicator,
+                        "area_id": inc.area,
+                        "period": day + timedelta(hours=h),
+                        "value": float(inc.value),
+                    }
                 )
     con.register(
         "inc_src",
-        pl.DataFrame(inc_rows, schema={"indicator_id": pl.String, "area_id": pl.String,
-                                       "period": pl.Datetime("us"), "value": pl.Float64}),
+        pl.DataFrame(
+            inc_rows,
+            schema={
+                "indicator_id": pl.String,
+                "area_id": pl.String,
+                "period": pl.Datetime("us"),
+                "value": pl.Float64,
+            },
+        ),
     )
     con.execute("CREATE TABLE incidents AS SELECT * FROM inc_src")
     con.unregister("inc_src")
     ep_rows: list[dict[str, object]] = []
-    for ind_id, episode in (("env.air.aqi", AQI_EPISODE), ("env.air.aqi_hourly", AQI_EPISODE),
-                            ("env.air.pm25", PM25_EPISODE)):
-        for back, level in episode.items():
+    for ind_id, episode in (
+        ("env.air.aqi", AQI_EPISODE),
+        ("env.air.aqi_hourly", AQI_EPISODE),
+        ("env.air.pm25", PM25_EPISODE),
+    ):
+        for back, ep_level in episode.items():
             if back < days:
-                ep_rows.append({"indicator_id": ind_id, "day": last_day - timedelta(days=back), "level": level})
-    con.register("ep_src", pl.DataFrame(ep_rows, schema={"indicator_id": pl.String,
-                                                          "day": pl.Datetime("us"), "level": pl.Float64}))
+                ep_rows.append(
+                    {"indicator_id": ind_id, "day": last_day - timedelta(days=back), "level": ep_level}
+                )
+    con.register(
+        "ep_src",
+        pl.DataFrame(
+            ep_rows, schema={"indicator_id": pl.String, "day": pl.Datetime("us"), "level": pl.Float64}
+        ),
+    )
     con.execute("CREATE TABLE episodes AS SELECT * FROM ep_src")
     con.unregister("ep_src")
     return [i.id for i in observed]
@@ -389,7 +432,9 @@ def _hotline_sql(end: date, days: int) -> str:
         f"SELECT {_sql_literal(n)} AS category, {s} AS share, {h} AS limit_hours"
         for n, s, h in HOTLINE_CATEGORIES
     )
-    chans = " UNION ALL ".join(f"SELECT {_sql_literal(n)} AS channel, {s} AS share" for n, s in HOTLINE_CHANNELS)
+    chans = " UNION ALL ".join(
+        f"SELECT {_sql_literal(n)} AS channel, {s} AS share" for n, s in HOTLINE_CHANNELS
+    )
     first = end - timedelta(days=days - 1)
     return f"""
 CREATE TABLE hotline AS
@@ -505,87 +550,140 @@ def _write_outputs(con: duckdb.DuckDBPyConnection, out: Path) -> list[OutputFile
         return int(row[0]) if row else 0
 
     # 1. Hourly vital signs: Parquet, long, timestamp periods.
-    q = ("SELECT indicator_id, area_id, period, value FROM obs WHERE frequency = 'hourly' "
-         "ORDER BY period, indicator_id, area_id")
+    q = (
+        "SELECT indicator_id, area_id, period, value FROM obs WHERE frequency = 'hourly' "
+        "ORDER BY period, indicator_id, area_id"
+    )
     con.execute(f"COPY ({q}) TO '{out / 'observations_hourly.parquet'}' (FORMAT parquet, COMPRESSION zstd)")
-    record("observations_hourly.parquet", count(q),
-           {"kind": "observations", "format": "parquet", "layout": "long",
+    record(
+        "observations_hourly.parquet",
+        count(q),
+        {
+            "kind": "observations",
+            "format": "parquet",
+            "layout": "long",
             "description": "Hourly vital signs from the sensor platforms (power, water and gas pressure, "
-                           "gas leaks, tunnel CO, hourly AQI).",
-            "command": "citykpi ingest --format long sample_data/generated/observations_hourly.parquet"})
+            "gas leaks, tunnel CO, hourly AQI).",
+            "command": "citykpi ingest --format long sample_data/generated/observations_hourly.parquet",
+        },
+    )
 
     # 2. Daily observations (everything daily not sent in the two department forms below): Parquet, long.
-    q = ("SELECT indicator_id, area_id, period::DATE AS period, value, numerator, denominator FROM obs "
-         f"WHERE frequency = 'daily' AND indicator_id NOT IN ({wide}) AND indicator_id NOT IN ({gb}) "
-         "ORDER BY period, indicator_id, area_id")
+    q = (
+        "SELECT indicator_id, area_id, period::DATE AS period, value, numerator, denominator FROM obs "
+        f"WHERE frequency = 'daily' AND indicator_id NOT IN ({wide}) AND indicator_id NOT IN ({gb}) "
+        "ORDER BY period, indicator_id, area_id"
+    )
     con.execute(f"COPY ({q}) TO '{out / 'observations_daily.parquet'}' (FORMAT parquet, COMPRESSION zstd)")
-    record("observations_daily.parquet", count(q),
-           {"kind": "observations", "format": "parquet", "layout": "long",
+    record(
+        "observations_daily.parquet",
+        count(q),
+        {
+            "kind": "observations",
+            "format": "parquet",
+            "layout": "long",
             "description": "Daily vital signs at district and street level; numerator/denominator for "
-                           "indicators observed with parts.",
-            "command": "citykpi ingest --format long sample_data/generated/observations_daily.parquet"})
+            "indicators observed with parts.",
+            "command": "citykpi ingest --format long sample_data/generated/observations_daily.parquet",
+        },
+    )
 
     # 3. Weekly, monthly, quarterly and yearly KPIs: one long CSV (UTF-8), as the statistics bureau sends it.
-    q = ("SELECT indicator_id, area_id, strftime(period, '%Y-%m-%d') AS period, value, numerator, denominator "
-         "FROM obs WHERE frequency IN ('weekly', 'monthly', 'quarterly', 'yearly') "
-         "ORDER BY period, indicator_id, area_id")
+    q = (
+        "SELECT indicator_id, area_id, strftime(period, '%Y-%m-%d') AS period, value, numerator, denominator "
+        "FROM obs WHERE frequency IN ('weekly', 'monthly', 'quarterly', 'yearly') "
+        "ORDER BY period, indicator_id, area_id"
+    )
     con.execute(f"COPY ({q}) TO '{out / 'kpi_periodic.csv'}' (FORMAT csv, HEADER true)")
-    record("kpi_periodic.csv", count(q),
-           {"kind": "observations", "format": "csv", "encoding": "utf-8", "layout": "long",
+    record(
+        "kpi_periodic.csv",
+        count(q),
+        {
+            "kind": "observations",
+            "format": "csv",
+            "encoding": "utf-8",
+            "layout": "long",
             "description": "Weekly to yearly KPIs in long format; period is the first day of the period.",
-            "command": "citykpi ingest --format long sample_data/generated/kpi_periodic.csv"})
+            "command": "citykpi ingest --format long sample_data/generated/kpi_periodic.csv",
+        },
+    )
 
     # 4. City-management daily sheet: GB18030 (Excel export), Chinese headers, dates as 2025年12月31日.
-    q = (f"SELECT indicator_id AS {GB_HEADERS['indicator_id']}, area_id AS {GB_HEADERS['area_id']}, "
-         f"strftime(period, '%Y年%m月%d日') AS {GB_HEADERS['period']}, value AS {GB_HEADERS['value']} "
-         f"FROM obs WHERE frequency = 'daily' AND indicator_id IN ({gb}) ORDER BY period, indicator_id, area_id")
+    q = (
+        f"SELECT indicator_id AS {GB_HEADERS['indicator_id']}, area_id AS {GB_HEADERS['area_id']}, "
+        f"strftime(period, '%Y年%m月%d日') AS {GB_HEADERS['period']}, value AS {GB_HEADERS['value']} "
+        f"FROM obs WHERE frequency = 'daily' AND indicator_id IN ({gb}) ORDER BY period, indicator_id, area_id"
+    )
     tmp = out / "city_management_daily.utf8.tmp"
     con.execute(f"COPY ({q}) TO '{tmp}' (FORMAT csv, HEADER true)")
-    (out / "city_management_daily_gb18030.csv").write_bytes(
-        tmp.read_text(encoding="utf-8").encode("gb18030")
-    )
+    (out / "city_management_daily_gb18030.csv").write_bytes(tmp.read_text(encoding="utf-8").encode("gb18030"))
     tmp.unlink()
     maps = [f"{field}={column}" for field, column in GB_HEADERS.items()]
-    record("city_management_daily_gb18030.csv", count(q),
-           {"kind": "observations", "format": "csv", "encoding": "gb18030", "layout": "long",
+    record(
+        "city_management_daily_gb18030.csv",
+        count(q),
+        {
+            "kind": "observations",
+            "format": "csv",
+            "encoding": "gb18030",
+            "layout": "long",
             "map": dict(GB_HEADERS),
             "date_format": {"period": "%Y年%m月%d日"},
             "description": "City-management bureau's daily export from Excel: GB18030, Chinese headers "
-                           "(指标编码, 区划代码, 统计日期, 数值), dates written 2025年12月31日.",
+            "(指标编码, 区划代码, 统计日期, 数值), dates written 2025年12月31日.",
             "command": "citykpi ingest --format long "
-                       + " ".join(f"--map {m}" for m in maps)
-                       + " --date-format 'period=%Y年%m月%d日' "
-                       "sample_data/generated/city_management_daily_gb18030.csv"})
+            + " ".join(f"--map {m}" for m in maps)
+            + " --date-format 'period=%Y年%m月%d日' "
+            "sample_data/generated/city_management_daily_gb18030.csv",
+        },
+    )
 
     # 5. Water company's wide daily sheet: one column per indicator, UTF-8 with BOM, blanks for missing.
     cols = ", ".join(
-        f"max(value) FILTER (WHERE indicator_id = {_sql_literal(i)}) AS \"{i}\"" for i in WIDE_WATER
+        f'max(value) FILTER (WHERE indicator_id = {_sql_literal(i)}) AS "{i}"' for i in WIDE_WATER
     )
-    q = (f"SELECT area_id, strftime(period, '%Y-%m-%d') AS date, {cols} FROM obs "
-         f"WHERE frequency = 'daily' AND indicator_id IN ({wide}) GROUP BY area_id, period "
-         "ORDER BY date, area_id")
+    q = (
+        f"SELECT area_id, strftime(period, '%Y-%m-%d') AS date, {cols} FROM obs "
+        f"WHERE frequency = 'daily' AND indicator_id IN ({wide}) GROUP BY area_id, period "
+        "ORDER BY date, area_id"
+    )
     tmp = out / "water_supply_wide.utf8.tmp"
     con.execute(f"COPY ({q}) TO '{tmp}' (FORMAT csv, HEADER true)")
     (out / "water_supply_daily_wide.csv").write_bytes(b"\xef\xbb\xbf" + tmp.read_bytes())
     tmp.unlink()
-    record("water_supply_daily_wide.csv", count(q),
-           {"kind": "observations", "format": "csv", "encoding": "utf-8-sig", "layout": "wide",
+    record(
+        "water_supply_daily_wide.csv",
+        count(q),
+        {
+            "kind": "observations",
+            "format": "csv",
+            "encoding": "utf-8-sig",
+            "layout": "wide",
             "map": {"area_id": "area_id", "period": "date"},
             "columns": list(WIDE_WATER),
             "description": "Water company's daily sheet: one row per district and day, one column per "
-                           "indicator (headers are the indicator ids), empty cells for missing readings.",
+            "indicator (headers are the indicator ids), empty cells for missing readings.",
             "command": "citykpi ingest --format wide --map period=date "
-                       "sample_data/generated/water_supply_daily_wide.csv"})
+            "sample_data/generated/water_supply_daily_wide.csv",
+        },
+    )
 
     # 6. Raw hotline cases: Parquet, loaded as the catalogue's source table.
     q = "SELECT * FROM hotline ORDER BY created_at, case_id"
     con.execute(f"COPY ({q}) TO '{out / 'hotline_cases.parquet'}' (FORMAT parquet, COMPRESSION zstd)")
-    record("hotline_cases.parquet", count("SELECT * FROM hotline"),
-           {"kind": "source", "source": "hotline_cases", "format": "parquet",
+    record(
+        "hotline_cases.parquet",
+        count("SELECT * FROM hotline"),
+        {
+            "kind": "source",
+            "source": "hotline_cases",
+            "format": "parquet",
             "description": "12345 hotline cases: case_id, created_at, due_at, closed_at (empty while open), "
-                           "district_id, street_id, category, channel, satisfied (empty when not rated).",
+            "district_id, street_id, category, channel, satisfied (empty when not rated).",
             "command": "citykpi ingest --format source --source hotline_cases "
-                       "sample_data/generated/hotline_cases.parquet"})
+            "sample_data/generated/hotline_cases.parquet",
+        },
+    )
     return files
 
 
@@ -638,11 +736,17 @@ def generate(
     n_obs = int(n_obs_row[0]) if n_obs_row else 0
     n_hot = int(n_hot_row[0]) if n_hot_row else 0
     areas_entry = OutputFile(
-        "areas.csv", areas.height, _sha256(out / "areas.csv"),
-        {"kind": "areas", "format": "csv", "encoding": "utf-8",
-         "description": "The city, 40 district-level areas (38 districts and counties + 2 development "
-                        "zones) and their towns/streets; groups separated by ';'.",
-         "command": "citykpi areas load sample_data/generated/areas.csv"},
+        "areas.csv",
+        areas.height,
+        _sha256(out / "areas.csv"),
+        {
+            "kind": "areas",
+            "format": "csv",
+            "encoding": "utf-8",
+            "description": "The city, 40 district-level areas (38 districts and counties + 2 development "
+            "zones) and their towns/streets; groups separated by ';'.",
+            "command": "citykpi areas load sample_data/generated/areas.csv",
+        },
     )
     all_files = (areas_entry, *files)
     manifest = {
@@ -654,16 +758,35 @@ def generate(
         "order": [f.path for f in all_files],
         "files": [{"path": f.path, "rows": f.rows, "sha256": f.sha256, **f.entry} for f in all_files],
         "incidents": [
-            {"indicator": i.indicator, "area": i.area, "days_before_end": [i.last, i.first],
-             "value": i.value, "why": i.why}
+            {
+                "indicator": i.indicator,
+                "area": i.area,
+                "days_before_end": [i.last, i.first],
+                "value": i.value,
+                "why": i.why,
+            }
             for i in INCIDENTS
         ]
-        + [{"indicator": "env.air.aqi", "area": "all districts", "days_before_end": [0, 6],
-            "value": max(AQI_EPISODE.values()), "why": "regional winter smog episode"},
-           {"indicator": "env.water.river_do", "area": "all", "days_before_end": [0, 4],
-            "value": None, "why": "automatic water-quality station feed silent (stale)"}],
+        + [
+            {
+                "indicator": "env.air.aqi",
+                "area": "all districts",
+                "days_before_end": [0, 6],
+                "value": max(AQI_EPISODE.values()),
+                "why": "regional winter smog episode",
+            },
+            {
+                "indicator": "env.water.river_do",
+                "area": "all",
+                "days_before_end": [0, 4],
+                "value": None,
+                "why": "automatic water-quality station feed silent (stale)",
+            },
+        ],
     }
-    (out / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    (out / "manifest.json").write_text(
+        json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+    )
     return GenerationResult(out, all_files, n_obs, n_hot, time.perf_counter() - started)
 
 

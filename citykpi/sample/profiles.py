@@ -71,7 +71,9 @@ PROFILES: dict[str, Profile] = {
     "live.primary_care_share": P(52, sd=1.5, noise=0, spread=0.12, parts=0.6, hi=100),
     "live.pension_coverage": P(95.4, sd=0.3, noise=0, spread=0.02, growth=0.003, hi=100),
     "live.subsistence_recipients": P(1_150_000, noise=0.004, growth=-0.02, decimals=0),
-    "live.vegetable_price": P(5.6, noise=0.03, season="winter", samp=0.15, growth=0.02, spread=0.08, decimals=2),
+    "live.vegetable_price": P(
+        5.6, noise=0.03, season="winter", samp=0.15, growth=0.02, spread=0.08, decimals=2
+    ),
     "live.doctors": P(98_000, noise=0.01, growth=0.04, decimals=0),
     "live.hospital_beds": P(262_000, noise=0.01, growth=0.02, decimals=0),
     "live.elderly_service_coverage": P(96, sd=2, noise=0, growth=0.05, spread=0.04, parts=0.00035, hi=100),
@@ -83,8 +85,9 @@ PROFILES: dict[str, Profile] = {
     "case.enforcement.satisfaction": P(87.5, sd=1.0, noise=0, growth=0.01, spread=0.03, hi=100),
     # environment
     "env.air.aqi": P(60, noise=0.37, season="winter", samp=0.45, spread=0.1, decimals=0, missing=0.003),
-    "env.air.aqi_hourly": P(60, noise=0.37, season="winter", samp=0.45, spread=0.1, diurnal=0.15, peak=9,
-                           decimals=0, missing=0.02),
+    "env.air.aqi_hourly": P(
+        60, noise=0.37, season="winter", samp=0.45, spread=0.1, diurnal=0.15, peak=9, decimals=0, missing=0.02
+    ),
     "env.air.pm25": P(29, noise=0.35, season="winter", samp=0.65, spread=0.15, decimals=0, missing=0.003),
     "env.air.o3_8h": P(92, noise=0.22, season="summer", samp=0.45, spread=0.1, decimals=0, missing=0.003),
     "env.water.section_good_rate": P(98.8, sd=1.5, noise=0, spread=0, parts=6e-6, hi=100),
@@ -96,8 +99,9 @@ PROFILES: dict[str, Profile] = {
     "env.waste.collected": P(15_500, noise=0.05, weekly=-0.03, growth=0.02, decimals=0),
     "env.carbon.intensity_decline": P(3.6, sd=0.4, noise=0, spread=0),
     # water supply
-    "water.supply.pressure": P(0.35, sd=0.012, noise=0, diurnal=-0.12, peak=8, spread=0.1, decimals=3,
-                               missing=0.002),
+    "water.supply.pressure": P(
+        0.35, sd=0.012, noise=0, diurnal=-0.12, peak=8, spread=0.1, decimals=3, missing=0.002
+    ),
     "water.supply.residual_chlorine": P(0.75, sd=0.08, noise=0, spread=0.2, decimals=2),
     "water.supply.turbidity": P(0.18, noise=0.25, season="rain", samp=0.3, spread=0.2, decimals=2),
     "water.supply.quality_pass_rate": P(99.85, sd=0.1, noise=0, spread=0, parts=0.0008, hi=100),
@@ -118,11 +122,22 @@ PROFILES: dict[str, Profile] = {
     "drain.pump_availability": P(98.8, sd=0.7, noise=0, spread=0.005, hi=100),
     "drain.misconnections_fixed": P(420, noise=0.2, decimals=0),
     "drain.manhole_alarms": P(180, noise=0.25, season="rain", samp=0.4, decimals=0),
-    "drain.river_level_margin": P(-8, sd=0.8, noise=0, season="rain", samp=-0.5, spread=0, lo=-30, decimals=2,
-                                  stop_days=4),
+    "drain.river_level_margin": P(
+        -8, sd=0.8, noise=0, season="rain", samp=-0.5, spread=0, lo=-30, decimals=2, stop_days=4
+    ),
     # power
-    "power.load": P(19_500, noise=0.03, season="summer", samp=0.22, weekly=0.04, diurnal=0.15, peak=20,
-                    growth=0.06, spread=0, decimals=0),
+    "power.load": P(
+        19_500,
+        noise=0.03,
+        season="summer",
+        samp=0.22,
+        weekly=0.04,
+        diurnal=0.15,
+        peak=20,
+        growth=0.06,
+        spread=0,
+        decimals=0,
+    ),
     "power.frequency": P(50.0, sd=0.02, noise=0, spread=0, decimals=3),
     "power.consumption": P(438, noise=0.03, season="summer", samp=0.18, weekly=0.04, growth=0.05, decimals=2),
     "power.outage_households": P(2_500, noise=0.7, season="summer", samp=0.4, decimals=0),
@@ -157,16 +172,24 @@ PROFILES: dict[str, Profile] = {
     "bt.inspection_on_time": P(98.5, sd=1.0, noise=0, spread=0.01, parts=0.00005, hi=100),
     # transport
     "tr.rail.operating_km": P(
-        593, noise=0, spread=0,
-        path=((date(2000, 1, 1), 494.0), (date(2024, 1, 1), 538.0), (date(2025, 9, 1), 556.0),
-              (date(2025, 12, 1), 593.0)),
+        593,
+        noise=0,
+        spread=0,
+        path=(
+            (date(2000, 1, 1), 494.0),
+            (date(2024, 1, 1), 538.0),
+            (date(2025, 9, 1), 556.0),
+            (date(2025, 12, 1), 593.0),
+        ),
     ),
     "tr.rail.ridership": P(420, noise=0.025, weekly=0.12, growth=0.05, spread=0),
     "tr.transit.ridership": P(860, noise=0.02, weekly=0.1, growth=0.01, spread=0),
     "tr.rail.on_time": P(99.95, sd=0.04, noise=0, spread=0, hi=100, decimals=2),
     "tr.congestion_index": P(1.62, noise=0.05, weekly=0.08, spread=0.12, lo=1.0, decimals=2),
     "tr.peak_speed": P(26, noise=0.05, weekly=-0.05, spread=0.15, growth=0.031),
-    "tr.parking.roadside_compliance": P(98.2, sd=0.6, noise=0, growth=0.01, spread=0.005, parts=0.004, hi=100),
+    "tr.parking.roadside_compliance": P(
+        98.2, sd=0.6, noise=0, growth=0.01, spread=0.005, parts=0.004, hi=100
+    ),
     "tr.parking.spaces_new": P(17_500, noise=0.15, decimals=0),
     "tr.congestion_points_fixed": P(11, noise=0.15, spread=0, decimals=0),
     "tr.bus_routes_optimised": P(25, noise=0.15, spread=0, decimals=0),
