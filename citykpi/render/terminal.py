@@ -718,11 +718,15 @@ def print_indicator_list(console: Console, rows: Sequence[Mapping[str, Any]], *,
     """Catalogue listing rows (from ``catalogue.docs.indicator_rows``) as a table."""
     wide = console.width >= 140  # the bands column only when there is room for it
     table = Table(box=box.SIMPLE_HEAD, title=f"{len(rows)} indicators", title_justify="left")
-    for header in ("id", "name", "kind", "unit", "levels", "frequency", "direction", *(("bands",) if wide else ())):
-        table.add_column(header, no_wrap=header in ("id", "kind", "frequency", "direction"), overflow="fold")
+    table.add_column("indicator", no_wrap=True)
+    for header in ("kind", "unit", "levels", "frequency", "direction"):
+        table.add_column(header, no_wrap=header != "levels")
+    if wide:
+        table.add_column("bands", overflow="fold")
     for row in rows:
         name = (row["name_zh"] or row["name_en"]) if lang == "zh" else (row["name_en"] or row["name_zh"])
-        cells = [row["id"], name, row["kind"], row["unit"], " ".join(row["levels"])]
-        cells += [row["frequency"], row["direction"], *([row["bands"]] if wide else [])]
-        table.add_row(*(Text(c) for c in cells))
+        ident = Text(row["id"], style="bold")
+        ident.append("\n" + name, style="")
+        cells = [row["kind"], row["unit"], " ".join(row["levels"]), row["frequency"], row["direction"]]
+        table.add_row(ident, *(Text(c) for c in cells), *([Text(row["bands"])] if wide else []))
     console.print(table)
