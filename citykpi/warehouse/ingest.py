@@ -444,28 +444,45 @@ def _case(checks: Sequence[_Check], pick: str) -> str:
 
 
 def _date_expr(col: str, duck_type: str, fmt: str | None, *, as_date: bool = False) -> str:
-    """SQL turning a file column into a TIMESTAMP (or DATE), NULL when unparseable."""
+    """SQL turning a file column into a TIMESTAMP (or DATE), NULL when unparseable.
+
+    The cheap ISO cast runs first; trimming and the other formats only for cells it cannot read
+    (``coalesce`` is lazy), because string copies dominate the cost of reading a CSV.
+    """
     if readers.is_temporal_type(duck_type):
         expr = f"{col}::TIMESTAMP"
     else:
-        text = f"trim({col}::VARCHAR)"
+        text = col if readers.is_text_type(duck_type) else f"{col}::VARCHAR"
         if fmt:
-            expr = f"try_strptime({text}, {literal(fmt)})"
+            expr = (
+                f"coalesce(try_strptime({text}, {literal(fmt)}), try_strptime(trim({text}), {literal(fmt)}))"
+            )
         else:
             fmts = "[" + ", ".join(literal(f) for f in DEFAULT_DATE_FORMATS) + "]"
-            expr = f"coalesce(TRY_CAST({text} AS TIMESTAMP), try_strptime({text}, {fmts}))"
+            expr = (
+                f"coalesce(TRY_CAST({text} AS TIMESTAMP), TRY_CAST(trim({text}) AS TIMESTAMP), "
+                f"try_strptime(trim({text}), {fmts}))"
+            )
     return f"({expr})::DATE" if as_date else expr
 
 
 def _number_expr(col: str, duck_type: str) -> str:
+    """SQL turning a file column into a DOUBLE, NULL when unparseable (surrounding blanks are fine)."""
     if readers.is_numeric_type(duck_type):
         return f"{col}::DOUBLE"
-    return f"TRY_CAST(trim({col}::VARCHAR) AS DOUBLE)"
+    return f"TRY_CAST({col}::VARCHAR AS DOUBLE)"
+
+
+def _raw_expr(col: str, duck_type: str) -> str:
+    """The cell as text, NULL when empty: what a reject shows and what "missing" tests."""
+    inner = col if readers.is_text_type(duck_type) else f"{col}::VARCHAR"
+    return f"nullif({inner}, '')"
 
 
 def _text_expr(col: str, duck_type: str) -> str:
-    inner = col if readers.is_text_type(duck_type) else f"{col}::VARCHAR"
-    return f"nullif(trim({inner}), '')"
+    """An id cell as text: blanks around it removed (only computed when there are any), '' as NULL."""
+    x = col if readers.is_text_type(duck_type) else f"{col}::VARCHAR"
+    return f"nullif(CASE WHEN starts_with({x}, ' ') OR ends_with({x}, ' ') THEN trim({x}) ELSE {x} END, '')"
 
 
 @dataclass
@@ -768,10 +785,10 @@ class _ObservationPlan(_Plan):
             ind_raw, ind_col = f"CASE _col {ind} END", "_col"
             area = _text_expr("_area", types[self.col["area_id"] or ""])
             ptype = types[self.col["period"] or ""]
-            period_txt = _text_expr("_period", ptype)
+            period_txt = _raw_expr("_period", ptype)
             period = _date_expr("_period", ptype, period_fmt)
             vtype = "DOUBLE" if all_numeric else "VARCHAR"
-            value_txt, value, value_col = _text_expr("_val", vtype), _number_expr("_val", vtype), "_col"
+            value_txt, value, value_col = _raw_expr("_val", vtype), _number_expr("_val", vtype), "_col"
             num = den = None
             area_col_name, period_col_name = self.col["area_id"] or "", self.col["period"] or ""
         else:
@@ -783,19 +800,19 @@ class _ObservationPlan(_Plan):
             ind_col = literal(self.col["indicator_id"])
             area = _text_expr(ac, types[self.col["area_id"] or ""])
             ptype = types[self.col["period"] or ""]
-            period_txt = _text_expr(pc, ptype)
+            period_txt = _raw_expr(pc, ptype)
             period = _date_expr(pc, ptype, period_fmt)
             if c["value"] is not None:
                 vt = types[self.col["value"] or ""]
-                value_txt, value = _text_expr(c["value"], vt), _number_expr(c["value"], vt)
+                value_txt, value = _raw_expr(c["value"], vt), _number_expr(c["value"], vt)
             else:
                 value_txt, value = "NULL::VARCHAR", "NULL::DOUBLE"
             value_col = literal(self.col.get("value") or "value")
             num = (c["numerator"], types[self.col["numerator"] or ""]) if c["numerator"] else None
             den = (c["denominator"], types[self.col["denominator"] or ""]) if c["denominator"] else None
             area_col_name, period_col_name = self.col["area_id"] or "", self.col["period"] or ""
-        num_txt, num_v = (_text_expr(*num), _number_expr(*num)) if num else ("NULL::VARCHAR", "NULL::DOUBLE")
-        den_txt, den_v = (_text_expr(*den), _number_expr(*den)) if den else ("NULL::VARCHAR", "NULL::DOUBLE")
+        num_txt, num_v = (_raw_expr(*num), _number_expr(*num)) if num else ("NULL::VARCHAR", "NULL::DOUBLE")
+        den_txt, den_v = (_raw_expr(*den), _number_expr(*den)) if den else ("NULL::VARCHAR", "NULL::DOUBLE")
         now = literal(self.now.replace(microsecond=0))
         checks = [
             _Check("c.ind_raw IS NULL", "missing indicator id", "c.ind_col", "NULL"),
@@ -949,7 +966,8 @@ class _SourcePlan(_Plan):
             fcol = self.col[name]
             ref = ident(fcol)
             ftype = types[fcol]
-            text = _text_expr(ref, ftype)
+            is_id = name in (src.area_column, src.key)
+            text = _text_expr(ref, ftype) if is_id else _raw_expr(ref, ftype)
             raw.append(f"{text} AS {ident('raw_' + name)}")
             fmt = self.formats.get(name)
             if kind == "text":
