@@ -719,14 +719,19 @@ def print_indicator_list(console: Console, rows: Sequence[Mapping[str, Any]], *,
     wide = console.width >= 140  # the bands column only when there is room for it
     table = Table(box=box.SIMPLE_HEAD, title=f"{len(rows)} indicators", title_justify="left")
     table.add_column("indicator", no_wrap=True)
-    for header in ("kind", "unit", "levels", "frequency", "direction"):
-        table.add_column(header, no_wrap=header != "levels")
+    table.add_column("kind", no_wrap=True)
+    table.add_column("unit", min_width=4)
+    table.add_column("levels", min_width=8)
+    table.add_column("frequency", no_wrap=True)
+    table.add_column("better", no_wrap=True)
     if wide:
         table.add_column("bands", overflow="fold")
+    better = {"lower_is_better": "lower", "higher_is_better": "higher", "band": "in band"}
     for row in rows:
         name = (row["name_zh"] or row["name_en"]) if lang == "zh" else (row["name_en"] or row["name_zh"])
         ident = Text(row["id"], style="bold")
         ident.append("\n" + name, style="")
-        cells = [row["kind"], row["unit"], " ".join(row["levels"]), row["frequency"], row["direction"]]
+        cells = [row["kind"], row["unit"], " ".join(row["levels"]), row["frequency"]]
+        cells.append(better.get(row["direction"], row["direction"]))
         table.add_row(ident, *(Text(c) for c in cells), *([Text(row["bands"])] if wide else []))
     console.print(table)
