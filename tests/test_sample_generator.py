@@ -127,3 +127,28 @@ def test_scripted_incidents_are_in_the_data(generated: Path) -> None:
         f"SELECT max(period) FROM read_parquet('{daily}') WHERE indicator_id = 'env.water.river_do'"
     ).fetchone()
     assert last is not None and (END - last[0]).days == 4
+
+
+def test_sample_loads_without_rejects_and_the_last_day_has_red_and_stale(
+    generated: Path, tmp_path: Path
+) -> None:
+    from citykpi.engine.evaluate import evaluate
+    from citykpi.sample import load_sample
+    from citykpi.warehouse.connection import Warehouse
+
+    catalogue = load_catalogue(CATALOGUE)
+    wh = Warehouse.open(tmp_path / "sample.duckdb")
+    try:
+        loaded = load_sample(wh, catalogue, generated)
+        assert loaded.rows_rejected == 0
+        assert loaded.rows_loaded > 100_000
+        card = evaluate(wh, catalogue, as_of=END, persist=False, levels=["city"])
+    finally:
+        wh.close()
+    cells = card.cells
+    status = dict(zip(cells["indicator_id"], cells["status"], strict=True))
+    assert status["gas.leak.lel"] == "red"
+    assert status["drain.ponding.depth"] == "red"
+    assert status["env.air.aqi"] == "red"
+    assert status["env.water.river_do"] == "stale"
+    assert status["drain.river_level_margin"] == "stale"

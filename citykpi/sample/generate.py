@@ -564,6 +564,7 @@ def _write_outputs(con: duckdb.DuckDBPyConnection, out: Path) -> list[OutputFile
             "layout": "long",
             "description": "Hourly vital signs from the sensor platforms (power, water and gas pressure, "
             "gas leaks, tunnel CO, hourly AQI).",
+            "ingest": {"fmt": "long"},
             "command": "citykpi ingest --format long sample_data/generated/observations_hourly.parquet",
         },
     )
@@ -584,6 +585,7 @@ def _write_outputs(con: duckdb.DuckDBPyConnection, out: Path) -> list[OutputFile
             "layout": "long",
             "description": "Daily vital signs at district and street level; numerator/denominator for "
             "indicators observed with parts.",
+            "ingest": {"fmt": "long"},
             "command": "citykpi ingest --format long sample_data/generated/observations_daily.parquet",
         },
     )
@@ -604,6 +606,7 @@ def _write_outputs(con: duckdb.DuckDBPyConnection, out: Path) -> list[OutputFile
             "encoding": "utf-8",
             "layout": "long",
             "description": "Weekly to yearly KPIs in long format; period is the first day of the period.",
+            "ingest": {"fmt": "long"},
             "command": "citykpi ingest --format long sample_data/generated/kpi_periodic.csv",
         },
     )
@@ -627,8 +630,11 @@ def _write_outputs(con: duckdb.DuckDBPyConnection, out: Path) -> list[OutputFile
             "format": "csv",
             "encoding": "gb18030",
             "layout": "long",
-            "map": dict(GB_HEADERS),
-            "date_format": {"period": "%Y年%m月%d日"},
+            "ingest": {
+                "fmt": "long",
+                "mapping": dict(GB_HEADERS),
+                "date_formats": {"period": "%Y年%m月%d日"},
+            },
             "description": "City-management bureau's daily export from Excel: GB18030, Chinese headers "
             "(指标编码, 区划代码, 统计日期, 数值), dates written 2025年12月31日.",
             "command": "citykpi ingest --format long "
@@ -659,7 +665,7 @@ def _write_outputs(con: duckdb.DuckDBPyConnection, out: Path) -> list[OutputFile
             "format": "csv",
             "encoding": "utf-8-sig",
             "layout": "wide",
-            "map": {"area_id": "area_id", "period": "date"},
+            "ingest": {"fmt": "wide", "mapping": {"area_id": "area_id", "period": "date"}},
             "columns": list(WIDE_WATER),
             "description": "Water company's daily sheet: one row per district and day, one column per "
             "indicator (headers are the indicator ids), empty cells for missing readings.",
@@ -678,6 +684,7 @@ def _write_outputs(con: duckdb.DuckDBPyConnection, out: Path) -> list[OutputFile
             "kind": "source",
             "source": "hotline_cases",
             "format": "parquet",
+            "ingest": {"fmt": "source", "source": "hotline_cases"},
             "description": "12345 hotline cases: case_id, created_at, due_at, closed_at (empty while open), "
             "district_id, street_id, category, channel, satisfied (empty when not rated).",
             "command": "citykpi ingest --format source --source hotline_cases "
