@@ -313,3 +313,11 @@ def test_observations_are_appended_in_period_order(wh: Warehouse, cat: Catalogue
     ingest(wh, cat, [write(tmp_path / "a.csv", text)], opts())
     periods = [r[0].day for r in wh.con.execute("SELECT period FROM observations").fetchall()]
     assert periods == [1, 3, 5, 7, 9]
+
+
+def test_blanks_around_cells_are_tolerated(wh: Warehouse, cat: Catalogue, tmp_path: Path) -> None:
+    text = HEADER + 'env.air.aqi , 重庆 , 2024-01-01 , 55 \n"env.air.aqi","成都","",""\n'
+    f = ingest(wh, cat, [write(tmp_path / "a.csv", text)], opts()).files[0]
+    assert (f.rows_loaded, f.rows_rejected) == (1, 1)
+    assert observations(wh).row(0)[:4] == ("env.air.aqi", "重庆", datetime(2024, 1, 1), 55.0)
+    assert f.rejects == {"missing period": 1}

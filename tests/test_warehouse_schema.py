@@ -209,3 +209,24 @@ def test_wait_waits_for_the_writer(tmp_path: Path) -> None:
 
 def test_areas_file_fixture_exists() -> None:
     assert (DATA / "areas_cn10.csv").is_file()
+
+
+def test_handed_over_connection_has_no_unread_result(tmp_path: Path) -> None:
+    """DuckDB 2 refuses con.sql() while an execute() result is unread; open() must not leave one."""
+    Warehouse.open(tmp_path / "w.duckdb").close()
+    with Warehouse.open(tmp_path / "w.duckdb") as wh:
+        assert wh.con.sql("SELECT 1 AS one").fetchall() == [(1,)]
+
+
+def test_cli_reports_corrupt_database(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from citykpi.cli import app
+
+    bad = tmp_path / "bad.duckdb"
+    bad.write_bytes(b"garbage" * 100)
+    result = CliRunner().invoke(app, ["--db", str(bad), "db", "info"])
+    assert result.exit_code == 3
+    assert "not a valid DuckDB database" in result.output
+    result = CliRunner().invoke(app, ["--db", str(tmp_path / "none.duckdb"), "query", "SELECT 1"])
+    assert result.exit_code == 3 and "no database at" in result.output

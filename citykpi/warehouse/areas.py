@@ -66,7 +66,9 @@ def load_areas(wh: Warehouse, path: str | Path, *, force: bool = False) -> Areas
     path = Path(path)
     rows = read_area_rows(wh.con, path)
     validate_hierarchy(rows, str(path))
-    return _replace(wh, rows, str(path), force=force)
+    report = _replace(wh, rows, str(path), force=force)
+    wh.con.complete()  # leave no unread result behind for the caller's next con.sql()
+    return report
 
 
 # --- reading -------------------------------------------------------------------------------------
@@ -273,8 +275,8 @@ def _replace(wh: Warehouse, rows: list[AreaRow], path: str, *, force: bool) -> A
     con.execute("BEGIN TRANSACTION")
     try:
         old = {str(i): int(k) for i, k in con.execute("SELECT area_id, area_key FROM areas").fetchall()}
-        seq_row = con.execute("SELECT value FROM meta WHERE key = 'area_key_seq'").fetchone()
-        seq = max([int(seq_row[0]) if seq_row else 0, *old.values(), 0])
+        seq_rows = con.execute("SELECT value FROM meta WHERE key = 'area_key_seq'").fetchall()
+        seq = max([int(seq_rows[0][0]) if seq_rows else 0, *old.values(), 0])
         new_ids = {r.id for r in rows}
         removed = sorted(set(old) - new_ids)
         orphaned = 0
@@ -290,10 +292,11 @@ def _replace(wh: Warehouse, rows: list[AreaRow], path: str, *, force: bool) -> A
                 )
             if still:
                 gone = [old[a] for a in still]
-                row = con.execute(
-                    "SELECT count(*) FROM observations WHERE list_contains(?, area_key)", [gone]
-                ).fetchone()
-                orphaned = int(row[0]) if row else 0
+                orphaned = int(
+                    con.execute(
+                        "SELECT count(*) FROM observations WHERE list_contains(?, area_key)", [gone]
+                    ).fetchall()[0][0]
+                )
         keys: dict[str, int] = {}
         for r in rows:
             if r.id in old:

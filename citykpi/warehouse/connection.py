@@ -93,6 +93,7 @@ class Warehouse:
         con = cls._connect(path, read_only=read_only, wait=wait)
         try:
             version = cls._prepare(con, path, read_only=read_only)
+            con.complete()  # hand over a connection with no unread result (DuckDB 2 refuses con.sql() then)
         except BaseException:
             con.close()
             raise

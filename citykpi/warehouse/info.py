@@ -53,9 +53,8 @@ def db_info(wh: Warehouse) -> DbInfo:
     con = wh.con
     tables: dict[str, int] = {}
     for name in sorted(schema.table_names(con)):
-        row = con.execute(f"SELECT count(*) FROM {ident(name)}").fetchone()
-        tables[name] = int(row[0]) if row else 0
-    rng = con.execute("SELECT min(period), max(period) FROM observations").fetchone()
+        tables[name] = int(con.execute(f"SELECT count(*) FROM {ident(name)}").fetchall()[0][0])
+    rng = con.execute("SELECT min(period), max(period) FROM observations").fetchall()[0]
     batches = query_frame(
         con,
         "SELECT batch_id, kind, path, target, status, rows_read, rows_loaded, rows_rejected, started_at, finished_at "

@@ -221,6 +221,7 @@ def ingest(
             progress(
                 f"{path}: {r.status}, {r.rows_loaded} loaded, {r.rows_rejected} rejected", n + 1, len(files)
             )
+    wh.con.complete()  # leave no unread result behind for the caller's next con.sql()
     return IngestReport(tuple(results), dry_run=options.dry_run)
 
 

@@ -154,7 +154,8 @@ def stored_version(con: duckdb.DuckDBPyConnection) -> int | None:
             "this DuckDB file was not made by citykpi (no 'meta' table); it was left untouched",
             hint="point --db at a citykpi database or a new file name",
         )
-    row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    rows = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()
+    row = rows[0] if rows else None
     if row is None or not str(row[0]).isdigit():
         raise WarehouseError(
             "the 'meta' table holds no valid schema_version; this is not a citykpi database",
