@@ -193,7 +193,7 @@ def ingest(
     """Validate and load data files into the warehouse, one transaction per file.
 
     Args:
-        wh: an open, writable warehouse (read-only is fine with ``dry_run``).
+        wh: an open, writable warehouse (a dry run also needs it writable: it rolls its work back).
         catalogue: the loaded catalogue (indicator ids, valid ranges, sources).
         paths: files, directories or globs.
         options: format, column mapping, duplicate policy, strict / dry-run / force.
@@ -264,13 +264,17 @@ def _ingest_file(
 ) -> FileResult:
     con = wh.con
     started = datetime.now()
-    kind = readers.file_kind(path)
     target = "observations" if options.fmt != "source" else schema.source_table_name(str(options.source))
     try:
+        kind = readers.file_kind(path)
         scan = readers.scan_file(path, text=kind == "csv")
     except DataError as exc:  # undecodable text
         sha = readers.scan_file(path, text=False).sha256
         return FileResult(str(path), sha, "rejected", target=target, message=exc.message, rejects={})
+    except OSError as exc:  # vanished or unreadable since it was listed
+        return FileResult(
+            str(path), "", "rejected", target=target, message=f"cannot read {path}: {exc.strerror}"
+        )
     if not options.force:
         row = con.execute(
             "SELECT batch_id FROM batches WHERE sha256 = ? AND target = ? AND status = 'loaded' "
