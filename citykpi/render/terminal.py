@@ -642,14 +642,14 @@ def print_runs(console: Console, runs: pl.DataFrame) -> None:
             col, justify="right" if col in ("run_id", "cells", "max_batch_id") else "left", no_wrap=True
         )
     if "counts" in runs.columns:
-        table.add_column("counts (R O Y B G S N)")
+        table.add_column("counts (R/O/Y/B/G/Stale/N/-)" if runs.width < 8 else "counts")
     frame = runs.sort("run_id", descending=True) if "run_id" in runs.columns else runs
     for row in frame.iter_rows(named=True):
         values: list[Text | str] = []
         for col in wanted:
             v = row[col]
             if col == "catalogue_hash" and isinstance(v, str):
-                v = v[:12]
+                v = v[:8]
             elif col == "created_at" and v is not None and hasattr(v, "isoformat"):
                 v = v.isoformat(sep=" ", timespec="seconds")
             values.append("" if v is None else str(v))
