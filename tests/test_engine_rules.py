@@ -530,3 +530,22 @@ def test_area_filter_expands_named_groups(city: City) -> None:
     cat = Catalogue(indicators=(ind,), groups=(AreaGroup("core", Text("核心", "Core"), ("D2",)),))
     sc = evaluate(city.wh, cat, as_of=AS_OF, areas=["core"], persist=False)
     assert sc.cells["area_id"].to_list() == ["D2"]
+
+
+def test_ratio_divides_the_whole_period_of_a_finer_input(city: City) -> None:
+    """A monthly rate of daily cases per yearly population uses the month's cases, and is fresh."""
+    cases = indicator("t.cases", rollup=Rollup(time="sum", area="sum"))
+    pop = indicator("t.pop", frequency="yearly", rollup=Rollup(time="last", area="sum"))
+    rate = indicator(
+        "t.rate",
+        frequency="monthly",
+        unit="per 10k",
+        value=Ratio("t.cases", "t.pop", 10000.0),
+        thresholds=Thresholds(bands=BandSet(cuts={"red": 50.0})),
+    )
+    city.daily("t.cases", "D1", [1.0] * 30)  # June: 30 cases
+    city.observe("t.pop", [("D1", date(2025, 1, 1), 60000.0)])
+    c = cell(city.evaluate(cases, pop, rate), "t.rate", "D1")
+    assert c["value"] == pytest.approx(30 / 60000 * 10000)
+    assert c["status"] == "green"
+    assert c["period_start"] == date(2025, 6, 1)

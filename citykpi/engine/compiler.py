@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
 import polars as pl
@@ -119,7 +119,8 @@ def window(indicator: Indicator, grain: str, as_of: date) -> Window:
     rg = reporting_grain(indicator, grain)
     cur = trunc(rg, as_of)
     stale_days = indicator.staleness.total_seconds() / 86400.0
-    lookback = max(1, math.ceil(2 * stale_days / _GRAIN_DAYS[rg]))
+    # a silent feed is reported 'stale' (not 'no_data') for max(2 × staleness, staleness + 31 days)
+    lookback = max(1, math.ceil(max(2 * stale_days, stale_days + 31) / _GRAIN_DAYS[rg]))
     cand_lo = shift(rg, cur, -lookback)
     win_lo = shift(rg, cand_lo, -(max(HISTORY, indicator.thresholds.for_periods) + 1))
     ly_lo = trunc(rg, minus_year(cand_lo))
@@ -146,6 +147,8 @@ class CatalogueTables:
     #: composite indices grouped by nesting depth
     index_layers: list[list[CompositeIndex]] = field(default_factory=list)
     measures: list[Indicator] = field(default_factory=list)
+    #: indicator id → key, including hidden grain copies (see :func:`_with_grain_copies`)
+    keys: dict[str, int] = field(default_factory=dict)
 
     def frames(self) -> dict[str, pl.DataFrame]:
         """Temp-table name → frame."""
@@ -203,6 +206,73 @@ def _layers(items: Sequence[str], deps: Callable[[str], Sequence[str]]) -> list[
     return out
 
 
+FREQUENCY_OF_GRAIN: dict[str, str] = {
+    "day": "daily",
+    "week": "weekly",
+    "month": "monthly",
+    "quarter": "quarterly",
+    "year": "yearly",
+}
+
+
+def _with_grain_copies(
+    catalogue: Catalogue, keys: dict[str, int], grain: str
+) -> tuple[list[Indicator], dict[str, int], set[str], dict[str, str]]:
+    """Give derived indicators their inputs at the derived indicator's own reporting grain.
+
+    A monthly ratio of a daily count over a yearly population must divide the month's count, not
+    one day's: each base input finer than its derived indicator gets a hidden copy (id
+    ``input@grain``, never reported) rolled up over the coarser period with the input's own rules.
+
+    Returns:
+        The indicators to compile (derived ones rewritten to use the copies), the keys extended
+        with synthetic keys for the copies, the hidden ids, and copy id → original id.
+    """
+    by_id = catalogue.by_id
+    keys = dict(keys)
+    next_key = max(keys.values(), default=0) + 1
+    out: list[Indicator] = []
+    hidden: set[str] = set()
+    series_of: dict[str, str] = {}
+    copies: list[Indicator] = []
+    for ind in catalogue.indicators:
+        v = ind.value
+        if not isinstance(v, Ratio | Formula):
+            out.append(ind)
+            continue
+        rd = reporting_grain(ind, grain)
+        rename: dict[str, str] = {}
+        for ref in ind.inputs:
+            inp = by_id[ref]
+            if isinstance(inp.value, Ratio | Formula):
+                continue
+            if GRAINS.index(reporting_grain(inp, grain)) >= GRAINS.index(rd):
+                continue
+            copy_id = f"{inp.id}@{rd}"
+            rename[ref] = copy_id
+            if copy_id in hidden:
+                continue
+            hidden.add(copy_id)
+            keys[copy_id] = next_key
+            next_key += 1
+            copies.append(replace(inp, id=copy_id, frequency=FREQUENCY_OF_GRAIN[rd], target=None))
+            if isinstance(inp.value, Observed):
+                series_of[copy_id] = series_of.get(inp.id, inp.id)
+        if rename and isinstance(v, Ratio):
+            ind = replace(
+                ind,
+                value=replace(
+                    v,
+                    numerator=rename.get(v.numerator, v.numerator),
+                    denominator=rename.get(v.denominator, v.denominator),
+                ),
+            )
+        elif rename and isinstance(v, Formula):
+            ind = replace(ind, value=replace(v, inputs={n: rename.get(r, r) for n, r in v.inputs.items()}))
+        out.append(ind)
+    return out + copies, keys, hidden, series_of
+
+
 def build_tables(
     catalogue: Catalogue,
     keys: dict[str, int],
@@ -223,6 +293,7 @@ def build_tables(
     Returns:
         The catalogue tables and the dependency layers of derived indicators and indices.
     """
+    indicators, keys, hidden, series_of = _with_grain_copies(catalogue, keys, grain)
     ind_rows: list[dict[str, object]] = []
     bs_rows: list[dict[str, object]] = []
     ov_rows: list[dict[str, object]] = []
@@ -230,9 +301,9 @@ def build_tables(
     input_rows: list[dict[str, object]] = []
     derived: list[str] = []
     measures: list[Indicator] = []
-    by_id = catalogue.by_id
+    by_id = {i.id: i for i in indicators}
 
-    for ind in catalogue.indicators:
+    for ind in indicators:
         ikey = keys[ind.id]
         w = window(ind, grain, as_of)
         bs_id = len(bs_rows) + 1
@@ -260,7 +331,7 @@ def build_tables(
         scale = 1.0
         with_parts = False
         if isinstance(v, Observed):
-            series_ikey = ikey
+            series_ikey = keys[series_of.get(ind.id, ind.id)]
             with_parts = v.with_parts
             scale = v.scale
         elif isinstance(v, FromSeries):
@@ -335,6 +406,7 @@ def build_tables(
                 "lvl_district": "district" in ind.levels,
                 "lvl_street": "street" in ind.levels,
                 "decimals": ind.decimals,
+                "hidden": ind.id in hidden,
             }
         )
 
@@ -469,6 +541,7 @@ def build_tables(
         derived_layers=[[by_id[i] for i in layer] for layer in layers_ids],
         index_layers=[[index_by_id[i] for i in layer] for layer in idx_layers],
         measures=measures,
+        keys=keys,
     )
 
 
@@ -530,9 +603,21 @@ def render_expression(expr: ex.Expr, name_sql: Callable[[str], str]) -> str:
 
 # --- SQL steps ----------------------------------------------------------------------------------
 
-_BUCKET_COLS = "ikey INTEGER, area_key INTEGER, bucket DATE, v DOUBLE, sn DOUBLE, sd DOUBLE, last_period TIMESTAMP, src TINYINT"
+_BUCKET_COLS = (
+    "ikey INTEGER, area_key INTEGER, bucket DATE, v DOUBLE, sn DOUBLE, sd DOUBLE, last_period TIMESTAMP, "
+    "data_end TIMESTAMP, src TINYINT"
+)
 #: src codes: 0 observed/own data, 1 area roll-up, 2 derived
 SRC_OWN, SRC_ROLLUP, SRC_DERIVED = 0, 1, 2
+
+
+def end_of(period: str, frequency: str) -> str:
+    """SQL: the end of the raw period starting at ``period`` for an indicator of ``frequency`` (SQL expr)."""
+    return f"""CASE {frequency} WHEN 'realtime' THEN {period} WHEN 'hourly' THEN {period} + INTERVAL 1 HOUR
+      WHEN 'daily' THEN {period} + INTERVAL 1 DAY WHEN 'weekly' THEN {period} + INTERVAL 7 DAY
+      WHEN 'monthly' THEN {period} + INTERVAL 1 MONTH WHEN 'quarterly' THEN {period} + INTERVAL 3 MONTH
+      ELSE {period} + INTERVAL 1 YEAR END"""
+
 
 _TIME_VALUE = """CASE WHEN m.with_parts THEN sum(r.numerator) / NULLIF(sum(r.denominator), 0) * m.scale
        ELSE CASE m.time_rollup
@@ -588,9 +673,10 @@ WITH r AS (
 {union}
 )
 SELECT r.ikey, r.area_key, r.bucket, {_TIME_VALUE} AS v,
-       sum(r.numerator) AS sn, sum(r.denominator) AS sd, max(r.period) AS last_period, {SRC_OWN}::TINYINT AS src
+       sum(r.numerator) AS sn, sum(r.denominator) AS sd, max(r.period) AS last_period,
+       {end_of("max(r.period)", "m.frequency")} AS data_end, {SRC_OWN}::TINYINT AS src
 FROM r JOIN ck_ind m ON m.ikey = r.ikey
-GROUP BY r.ikey, r.area_key, r.bucket, m.with_parts, m.scale, m.time_rollup, m.where_op, m.where_val"""
+GROUP BY r.ikey, r.area_key, r.bucket, m.with_parts, m.scale, m.time_rollup, m.where_op, m.where_val, m.frequency"""
 
 
 def measure_sql(
@@ -644,7 +730,8 @@ GROUP BY a.anc_key, bucket"""
         )
     union = "\nUNION ALL\n".join(parts)
     return f"""INSERT INTO t_bucket
-SELECT q.ikey, q.area_key, q.bucket, q.sn / NULLIF(q.sd, 0) * m.scale AS v, q.sn, q.sd, q.last_period, {SRC_OWN}
+SELECT q.ikey, q.area_key, q.bucket, q.sn / NULLIF(q.sd, 0) * m.scale AS v, q.sn, q.sd, q.last_period,
+  q.last_period + INTERVAL 1 DAY AS data_end, {SRC_OWN}
 FROM (
 {union}
 ) q JOIN ck_ind m ON m.ikey = q.ikey"""
@@ -667,7 +754,8 @@ SELECT * FROM (
       WHEN 'weighted_mean' THEN sum(c.v * a.population) / NULLIF(sum(CASE WHEN c.v IS NOT NULL THEN a.population END), 0)
       WHEN 'ratio_of_sums' THEN sum(c.sn) / NULLIF(sum(c.sd), 0) * m.scale
     END AS v,
-    sum(c.sn) AS sn, sum(c.sd) AS sd, max(c.last_period) AS last_period, {SRC_ROLLUP}::TINYINT AS src
+    sum(c.sn) AS sn, sum(c.sd) AS sd, max(c.last_period) AS last_period, max(c.data_end) AS data_end,
+    {SRC_ROLLUP}::TINYINT AS src
   FROM t_bucket c
   JOIN t_area a ON a.area_key = c.area_key AND a.level = '{child_level}' AND a.parent_key IS NOT NULL
   JOIN ck_ind m ON m.ikey = c.ikey
@@ -703,7 +791,7 @@ x AS (
   WHERE b.bucket <= c.cb
 )
 SELECT ikey, area_key, CASE WHEN k0 <= {HISTORY} THEN k0 ELSE -1 END AS k, ly,
-  bucket, v, sn, sd, last_period, src
+  bucket, v, sn, sd, last_period, data_end, src
 FROM x WHERE k0 <= {HISTORY} OR ly"""
 
 
@@ -723,11 +811,12 @@ def derived_sql(layer_no: int, layer: Sequence[Indicator], keys: dict[str, int])
             branches.append(f"WHEN {keys[ind.id]} THEN {body}")
     formula = ("CASE f.ikey " + " ".join(branches) + " END") if branches else "NULL"
     return f"""INSERT INTO t_k
-SELECT f.ikey, i.area_key, i.k, i.ly, min(i.bucket) AS bucket,
+SELECT f.ikey, i.area_key, i.k, i.ly, max(i.bucket) AS bucket,
   CASE WHEN m.vkind = 'ratio'
        THEN max(i.v) FILTER (WHERE f.slot = 1) / NULLIF(max(i.v) FILTER (WHERE f.slot = 2), 0) * m.scale
        ELSE {formula} END AS v,
-  NULL AS sn, NULL AS sd, min(i.last_period) AS last_period, {SRC_DERIVED}::TINYINT AS src
+  NULL AS sn, NULL AS sd, min(i.last_period) AS last_period, min(i.data_end) AS data_end,
+  {SRC_DERIVED}::TINYINT AS src
 FROM ck_input f JOIN t_k i ON i.ikey = f.input_ikey
 JOIN ck_ind m ON m.ikey = f.ikey
 WHERE f.layer = {layer_no}
@@ -796,7 +885,7 @@ WITH grid AS (
   SELECT m.ikey, a.area_key, a.level FROM ck_ind m JOIN t_area a
     ON (a.level = 'city' AND m.lvl_city) OR (a.level = 'district' AND m.lvl_district)
        OR (a.level = 'street' AND m.lvl_street)
-  WHERE TRUE{lv}{af}
+  WHERE NOT m.hidden{lv}{af}
 ),
 hist AS (
   SELECT c.ikey, c.area_key,
@@ -817,6 +906,7 @@ vals AS (
     any_value(t.v) FILTER (WHERE t.k = 0) AS v0,
     any_value(t.bucket) FILTER (WHERE t.k = 0) AS bucket0,
     any_value(t.last_period) FILTER (WHERE t.k = 0) AS last0,
+    any_value(t.data_end) FILTER (WHERE t.k = 0) AS data_end0,
     any_value(t.src) FILTER (WHERE t.k = 0) AS src0,
     any_value(t.v) FILTER (WHERE t.k = 1) AS v1,
     any_value(t.v) FILTER (WHERE t.k = 7 AND m.rgrain = 'day') AS v7,
@@ -829,11 +919,7 @@ j AS (
     CASE WHEN v.v0 IS NULL THEN NULL
       WHEN m.for_periods > 1 THEN CASE WHEN h.persist_n = m.for_periods THEN h.persist_sev ELSE 0 END
       ELSE h.sev0 END AS sev,
-    CASE WHEN v.last0 IS NULL THEN NULL ELSE
-      CASE m.frequency WHEN 'realtime' THEN v.last0 WHEN 'hourly' THEN v.last0 + INTERVAL 1 HOUR
-        WHEN 'daily' THEN v.last0 + INTERVAL 1 DAY WHEN 'weekly' THEN v.last0 + INTERVAL 7 DAY
-        WHEN 'monthly' THEN v.last0 + INTERVAL 1 MONTH WHEN 'quarterly' THEN v.last0 + INTERVAL 3 MONTH
-        ELSE v.last0 + INTERVAL 1 YEAR END END AS data_end
+    v.data_end0 AS data_end
   FROM grid g JOIN ck_ind m ON m.ikey = g.ikey
   LEFT JOIN vals v ON v.ikey = g.ikey AND v.area_key = g.area_key
   LEFT JOIN hist h ON h.ikey = g.ikey AND h.area_key = g.area_key

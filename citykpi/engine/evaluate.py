@@ -166,13 +166,13 @@ def compile_plan(
 
     plan.add(
         "measures over raw source tables",
-        c.measure_sql(tables, catalogue, keys, as_of=as_of, source_table=src_table),
+        c.measure_sql(tables, catalogue, tables.keys, as_of=as_of, source_table=src_table),
     )
     plan.add("area roll-up street → district", c.rollup_sql("street"))
     plan.add("area roll-up district → city", c.rollup_sql("district"))
     plan.add("index periods (current, history, last year)", c.k_index_sql())
     for n, layer in enumerate(tables.derived_layers, start=1):
-        plan.add(f"derived values, layer {n}", c.derived_sql(n, layer, keys))
+        plan.add(f"derived values, layer {n}", c.derived_sql(n, layer, tables.keys))
     plan.add("classify", c.classify_sql())
     plan.add("cells", c.cells_sql(as_of=as_of, level_filter=level_filter, area_filter=area_filter))
     plan.add("explanations", c.explain_sql())
