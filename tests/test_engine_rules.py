@@ -549,3 +549,38 @@ def test_ratio_divides_the_whole_period_of_a_finer_input(city: City) -> None:
     assert c["value"] == pytest.approx(30 / 60000 * 10000)
     assert c["status"] == "green"
     assert c["period_start"] == date(2025, 6, 1)
+
+
+def test_cumulative_targets_sum_since_the_baseline(city: City) -> None:
+    green = indicator(
+        "t.green_ha",
+        unit="ha",
+        frequency="monthly",
+        direction="higher_is_better",
+        thresholds=Thresholds(bands=BandSet(cuts={"red": 0.0})),
+        rollup=Rollup(time="sum", area="sum"),
+        target=Target(
+            value=1000.0, due=date(2025, 12, 31), baseline_date=date(2025, 1, 1), method="cumulative"
+        ),
+    )
+    fires = indicator(
+        "t.fires",
+        unit="count",
+        frequency="monthly",
+        rollup=Rollup(time="sum", area="sum"),
+        target=Target(
+            value=10000.0, due=date(2025, 12, 31), baseline_date=date(2025, 1, 1), method="cumulative"
+        ),
+    )
+    months = [date(2025, m, 1) for m in range(1, 7)]
+    city.observe("t.green_ha", [("D1", m, 60.0) for m in months] + [("D2", m, 40.0) for m in months])
+    city.observe("t.fires", [("C", m, 900.0) for m in months])
+    city.observe("t.fires", [("C", date(2024, 12, 1), 5000.0)])  # before the baseline: not counted
+    sc = city.evaluate(green, fires)
+    g = cell(sc, "t.green_ha", "C")
+    assert g["value"] == 100.0  # June's additions
+    assert g["attainment"] == pytest.approx(600 / 1000)  # descendants' sums since January
+    assert g["target_status"] == "on_track"
+    f = cell(sc, "t.fires", "C")
+    assert f["attainment"] == pytest.approx(5400 / 10000)
+    assert f["target_status"] == "behind"  # 54 % of the year's budget used in 49 % of the year

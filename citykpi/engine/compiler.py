@@ -869,6 +869,31 @@ SELECT b.*, {_severity("b.bv", "bs")} AS sev
 FROM b JOIN ck_bandset bs ON bs.bs_id = b.bs_id"""
 
 
+def cumulative_sql(tables: CatalogueTables, *, as_of: date, obs: str) -> str:
+    """Sums since ``baseline_date`` for indicators whose target method is ``cumulative`` (one statement).
+
+    Areas without data of their own get the sum of their descendants' sums.
+    """
+    cum = tables.ind.filter((pl.col("target_method") == "cumulative") & pl.col("series_ikey").is_not_null())
+    if cum.is_empty():
+        return "CREATE OR REPLACE TEMP TABLE t_cum (ikey INTEGER, area_key INTEGER, cum DOUBLE)"
+    lo = datetime.combine(min(cum["baseline_date"].to_list()), datetime.min.time())
+    hi = datetime.combine(as_of + timedelta(days=1), datetime.min.time())
+    return f"""CREATE OR REPLACE TEMP TABLE t_cum AS
+WITH own AS (
+  SELECT m.ikey, o.area_key, sum(o.value) AS cum
+  FROM {obs} o JOIN ck_ind m ON o.indicator_key = m.series_ikey
+  WHERE m.target_method = 'cumulative' AND o.period >= {literal(lo)} AND o.period < {literal(hi)}
+    AND o.period >= m.baseline_date
+  GROUP BY m.ikey, o.area_key
+)
+SELECT ikey, area_key, cum FROM own
+UNION ALL
+SELECT o.ikey, a.anc_key, sum(o.cum) FROM own o JOIN t_anc a ON a.area_key = o.area_key AND a.anc_key <> a.area_key
+ANTI JOIN own p ON p.ikey = o.ikey AND p.area_key = a.anc_key
+GROUP BY o.ikey, a.anc_key"""
+
+
 def cells_sql(*, as_of: date, level_filter: Sequence[str] | None, area_filter: Sequence[int] | None) -> str:
     """Step 7: one row per indicator × area at its declared levels, with status and explanation."""
     end = literal(datetime.combine(as_of + timedelta(days=1), datetime.min.time()))
@@ -915,6 +940,7 @@ vals AS (
 ),
 j AS (
   SELECT g.ikey, g.area_key, g.level, m.* EXCLUDE (ikey), v.v0, v.bucket0, v.last0, v.src0, v.v1, v.v7, v.vly,
+    CASE WHEN m.target_method = 'cumulative' THEN coalesce(cu.cum, v.v0) ELSE v.v0 END AS tv,
     h.sev0, h.bv0, h.bs_id AS cell_bs, h.persist_n, h.persist_sev, h.sev_list, h.k_list,
     CASE WHEN v.v0 IS NULL THEN NULL
       WHEN m.for_periods > 1 THEN CASE WHEN h.persist_n = m.for_periods THEN h.persist_sev ELSE 0 END
@@ -922,6 +948,7 @@ j AS (
     v.data_end0 AS data_end
   FROM grid g JOIN ck_ind m ON m.ikey = g.ikey
   LEFT JOIN vals v ON v.ikey = g.ikey AND v.area_key = g.area_key
+  LEFT JOIN t_cum cu ON cu.ikey = g.ikey AND cu.area_key = g.area_key
   LEFT JOIN hist h ON h.ikey = g.ikey AND h.area_key = g.area_key
 ),
 s AS (
@@ -950,12 +977,13 @@ SELECT s.ikey, s.area_key, s.level, s.bucket0 AS period_start, s.period_end, s.v
   CASE WHEN s.change_unit = 'points' THEN s.v0 - s.vly ELSE (s.v0 - s.vly) / NULLIF(abs(s.vly), 0) * 100 END AS change_last_year,
   s.change_unit, s.streak::INTEGER AS streak, s.last0 AS last_period, s.cell_bs AS bs_id,
   s.target_value, s.target_due,
-  CASE WHEN s.target_value IS NULL OR s.v0 IS NULL THEN NULL
+  CASE WHEN s.target_value IS NULL OR s.tv IS NULL THEN NULL
+    WHEN s.target_method = 'cumulative' THEN s.tv / NULLIF(s.target_value, 0)
     WHEN s.direction = 'lower_is_better' THEN
       CASE WHEN s.baseline IS NOT NULL AND s.baseline <> s.target_value
-           THEN (s.baseline - s.v0) / (s.baseline - s.target_value) ELSE s.target_value / NULLIF(s.v0, 0) END
-    ELSE CASE WHEN s.target_method = 'end_value' AND s.baseline IS NOT NULL AND s.baseline <> s.target_value
-           THEN (s.v0 - s.baseline) / (s.target_value - s.baseline) ELSE s.v0 / NULLIF(s.target_value, 0) END
+           THEN (s.baseline - s.tv) / (s.baseline - s.target_value) ELSE s.target_value / NULLIF(s.tv, 0) END
+    ELSE CASE WHEN s.baseline IS NOT NULL AND s.baseline <> s.target_value
+           THEN (s.tv - s.baseline) / (s.target_value - s.baseline) ELSE s.tv / NULLIF(s.target_value, 0) END
   END AS attainment,
   CASE WHEN s.target_value IS NULL THEN NULL
     ELSE greatest(0.0, least(1.0, date_diff('day', s.baseline_date, {as_of_lit})
@@ -1011,6 +1039,10 @@ WITH lab AS (
 )
 SELECT c.*,
   CASE WHEN c.target_value IS NULL OR c.attainment IS NULL THEN NULL
+    WHEN m.target_method = 'cumulative' AND m.direction = 'lower_is_better' THEN
+      -- a budget (e.g. at most 10,000 fires a year): the share used against the time elapsed
+      CASE WHEN c.attainment > 1 THEN 'missed' WHEN c.expected_progress >= 1 THEN 'achieved'
+           WHEN c.attainment <= c.expected_progress THEN 'on_track' ELSE 'behind' END
     WHEN c.attainment >= 1 THEN 'achieved'
     WHEN c.expected_progress >= 1 THEN 'missed'
     WHEN c.attainment >= c.expected_progress THEN 'on_track' ELSE 'behind' END AS target_status,

@@ -174,6 +174,7 @@ def compile_plan(
     for n, layer in enumerate(tables.derived_layers, start=1):
         plan.add(f"derived values, layer {n}", c.derived_sql(n, layer, tables.keys))
     plan.add("classify", c.classify_sql())
+    plan.add("cumulative sums for cumulative targets", c.cumulative_sql(tables, as_of=as_of, obs=obs))
     plan.add("cells", c.cells_sql(as_of=as_of, level_filter=level_filter, area_filter=area_filter))
     plan.add("explanations", c.explain_sql())
     plan.add("indices table", c.index_table_sql())
