@@ -23,7 +23,6 @@ HERE = Path(__file__).parent
 REAL = HERE.parent.parent / "shared" / "real-data"
 AQI_CSV = REAL / "china-aqi-10cities-daily" / "master_daily.csv"
 NYC_CSV = REAL / "nyc311-feb2023" / "test_sample3.csv"
-NYC_FORMAT = "%m/%d/%Y %I:%M:%S %p"
 
 pytestmark = pytest.mark.skipif(not REAL.exists(), reason="../shared/real-data is not beside the checkout")
 
@@ -90,7 +89,6 @@ def nyc(tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
                 "status": "Status",
                 "borough": "Borough",
             },
-            date_formats={"created_date": NYC_FORMAT, "closed_date": NYC_FORMAT},
         ),
     )
     assert report.rows_loaded == 4_999, report.to_dict()

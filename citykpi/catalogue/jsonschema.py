@@ -244,6 +244,11 @@ def catalogue_schema() -> dict[str, Any]:
             "time_column": {"type": "string"},
             "area_column": {"type": "string"},
             "key": {"type": "string"},
+            "formats": {
+                "type": "object",
+                "description": "strptime format per date/timestamp column, e.g. '%m/%d/%Y %I:%M:%S %p'.",
+                "additionalProperties": {"type": "string"},
+            },
         },
         parser.SOURCE_REQUIRED,
     )

@@ -91,7 +91,7 @@ COMPONENT_KEYS = ("ref", "weight", "normalise")
 INDEX_BAND_KEYS = (*CUT_COLOURS, "inclusive")
 GROUP_KEYS = ("id", "name", "description", "areas")
 GROUP_REQUIRED = ("id", "name", "areas")
-SOURCE_KEYS = ("id", "description", "columns", "time_column", "area_column", "key")
+SOURCE_KEYS = ("id", "description", "columns", "time_column", "area_column", "key", "formats")
 SOURCE_REQUIRED = ("id", "columns", "time_column", "area_column")
 
 T = TypeVar("T")
@@ -1106,6 +1106,25 @@ def _source(r: _Reader, m: YMap) -> None:
     if key_col and columns and key_col not in columns:
         hint = did_you_mean(key_col, columns) or f"declared columns: {', '.join(columns)}"
         r.report("CK040", f"key '{key_col}' of {what} is not a declared column", m.value_loc("key"), hint)
+    formats: dict[str, str] = {}
+    if "formats" in m:
+        fm = r.mapping(m["formats"], m.value_loc("formats"), f"formats of {what}")
+        for col, fmt in (fm or {}).items():
+            assert fm is not None
+            if col not in columns or columns[col] not in ("date", "timestamp"):
+                r.report(
+                    "CK040",
+                    f"formats: '{col}' of {what} is not a declared date or timestamp column",
+                    fm.key_loc(col),
+                )
+            elif not isinstance(fmt, str) or "%" not in fmt:
+                r.report(
+                    "CK012",
+                    f"format of '{col}' in {what} must be a strptime pattern such as '%m/%d/%Y %I:%M:%S %p'",
+                    fm.value_loc(col),
+                )
+            else:
+                formats[col] = fmt
     tcol = r.text(m, "time_column", what)
     if tcol in columns and columns[tcol] not in ("date", "timestamp"):
         r.report(
@@ -1121,6 +1140,7 @@ def _source(r: _Reader, m: YMap) -> None:
             area_column=r.text(m, "area_column", what),
             key=key_col,
             description=r.text(m, "description", what).strip(),
+            formats=formats,
             loc=m.loc,
         )
     )
