@@ -26,7 +26,7 @@ test-all: $(STAMP) browser ## also the slow fault-injection and soak tests
 
 browser: ## headless Chromium from Debian's packages, for the HTML report test (skipped if it cannot be installed)
 	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
-	  (apt-get update -qq >/dev/null 2>&1; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1) || \
+	  (apt-get update -qq >/dev/null 2>&1; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-wqy-zenhei >/dev/null 2>&1) || \
 	  echo "note: chromium not installed; the browser test will be skipped"; }
 
 lint: $(STAMP) ## ruff (lint + format check) and mypy

@@ -344,7 +344,7 @@ def _league_sections(scorecard: Scorecard, lang: str, level: str = "district") -
         )
         for row in table.iter_rows(named=True):
             out.append(
-                f'<tr><td class="num">{row["rank"]}</td><td>{_e(pick(row, "area_name", lang) or row["area_id"])}</td>'
+                f'<tr><td class="num">{"—" if row["rank"] is None else row["rank"]}</td><td>{_e(pick(row, "area_name", lang) or row["area_id"])}</td>'
                 f'<td class="num">{score_svg(row["value"], row["status"])} {_e(fmt_number(row["value"]))}</td>'
                 f"<td>{_chip(row['status'], lang)}</td></tr>"
             )

@@ -1,0 +1,87 @@
+"""``make demo`` (``python -m citykpi.demo``): the sample city end to end, as a user would type it.
+
+Generates the sample city if needed, then runs the real commands one by one, printing each
+first: check the catalogue, load the areas, ingest every file the sample's departments send,
+evaluate the last day, show what is red or stale and why, the districts' league table, and write
+the HTML report. The demo database is rebuilt on every run, so the demo is repeatable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+SAMPLE_DIR = Path("sample_data/generated")
+CATALOGUE = Path("indicators")
+
+
+def _needs_generation(manifest: Path) -> bool:
+    """True when the sample files are missing or older than the catalogue or the generator."""
+    if not manifest.exists():
+        return True
+    made = manifest.stat().st_mtime
+    sources = [*CATALOGUE.rglob("*.yaml"), *Path(__file__).parent.joinpath("sample").glob("*.py")]
+    return any(p.stat().st_mtime > made for p in sources)
+
+
+def _run(args: list[str], env: dict[str, str], *, allow: tuple[int, ...] = (0,)) -> int:
+    """Print a command as typed, run it, and stop the demo if it fails."""
+    print(f"\n$ {shlex.join(args)}", flush=True)
+    cmd = (
+        [sys.executable, "-m", *args]
+        if args[0] != "citykpi"
+        else [sys.executable, "-m", "citykpi", *args[1:]]
+    )
+    code = subprocess.call(cmd, env=env)
+    if code not in allow:
+        print(f"demo stopped: `{shlex.join(args)}` exited {code}", file=sys.stderr)
+        raise SystemExit(code)
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the demo; returns the process exit code."""
+    parser = argparse.ArgumentParser(prog="python -m citykpi.demo", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--out", type=Path, default=Path("out"), help="folder for the database and the report"
+    )
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    db = out / "demo.duckdb"
+    for stale in (db, Path(f"{db}.wal")):
+        stale.unlink(missing_ok=True)
+    env = {**os.environ, "CITYKPI_DB": str(db), "CITYKPI_CATALOGUE": str(CATALOGUE)}
+    env.setdefault("COLUMNS", "120")
+
+    manifest_path = SAMPLE_DIR / "manifest.json"
+    print(f"# the sample city: {CATALOGUE}/ (catalogue), {SAMPLE_DIR}/ (data); database {db}")
+    print(f"$ export CITYKPI_DB={db}")
+    if _needs_generation(manifest_path):
+        _run(["citykpi.sample", "--out", str(SAMPLE_DIR)], env)
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    end = str(manifest["end"])
+
+    _run(["citykpi", "check"], env)
+    for entry in manifest["files"]:
+        _run(shlex.split(entry["command"]), env)
+    _run(["citykpi", "evaluate", "--date", end, "--level", "city"], env)
+    _run(["citykpi", "alerts", "--date", end, "--level", "city"], env)
+    _run(["citykpi", "evaluate", "--date", end, "--level", "city", "--status", "stale", "--why"], env)
+    _run(["citykpi", "rank", "index.operation", "--date", end, "--level", "district"], env)
+    report = out / f"scorecard-{end}.html"
+    _run(["citykpi", "evaluate", "--date", end, "--format", "html", "--output", str(report)], env)
+    print(f"\nHTML report: {report.resolve()}")
+    print(f"demo finished in {time.perf_counter() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
