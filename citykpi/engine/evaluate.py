@@ -123,24 +123,50 @@ def ingest_cutoff(wh: Warehouse, as_of: date) -> int:
     return int(row[0]) if row else 0
 
 
+def sandbox_connection(con: duckdb.DuckDBPyConnection) -> None:
+    """Forbid file access (read_csv, COPY, ATTACH, INSTALL…) and further SETs on this DuckDB database.
+
+    A second guard behind the expression whitelist: even SQL that slipped through could not read a
+    file. DuckDB cannot switch access back on while the database is open, so a warehouse that has
+    evaluated with the sandbox cannot ingest files afterwards; open it again for that. Registered
+    Polars frames, temporary tables and the warehouse's own tables keep working.
+    """
+    con.complete()
+    settings = dict(
+        con.execute(
+            "SELECT name, value FROM duckdb_settings() "
+            "WHERE name IN ('enable_external_access', 'lock_configuration')"
+        ).fetchall()
+    )
+    if str(settings.get("enable_external_access", "true")).lower() == "true":
+        con.execute("SET enable_external_access = false")
+    if str(settings.get("lock_configuration", "false")).lower() != "true":
+        con.execute("SET lock_configuration = true")
+
+
 class _Runner:
     """Executes statements and counts them."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self.con = con
         self.count = 0
+        self.timings: list[tuple[str, float]] = []
 
-    def run(self, sql: str) -> None:
+    def run(self, sql: str, name: str = "") -> None:
         self.count += 1
+        t = time.perf_counter()
         self.con.execute(sql)
+        self.timings.append((name, round(time.perf_counter() - t, 4)))
 
     def load(self, name: str, frame: pl.DataFrame) -> None:
         self.count += 1
+        t = time.perf_counter()
         self.con.register("_ck_frame", frame)
         try:
             self.con.execute(f"CREATE OR REPLACE TEMP TABLE {ident(name)} AS SELECT * FROM _ck_frame")
         finally:
             self.con.unregister("_ck_frame")
+        self.timings.append((f"load {name}", round(time.perf_counter() - t, 4)))
 
 
 def compile_plan(
@@ -231,6 +257,7 @@ def evaluate(
     as_ingested: bool | int = False,
     persist: bool = True,
     history_levels: Sequence[str] = ("city", "district"),
+    sandbox: bool = True,
 ) -> Scorecard:
     """Evaluate the catalogue as of a date and return the Scorecard.
 
@@ -244,6 +271,8 @@ def evaluate(
         as_ingested: replay what was known at the end of ``as_of`` (True) or up to a batch id (int).
         persist: record the run (scorecard history) in the warehouse.
         history_levels: levels whose recent values are returned for sparklines.
+        sandbox: switch off DuckDB's file system access and lock its configuration before the
+            compiled SQL runs (see :func:`sandbox_connection`); the connection keeps it until closed.
 
     Returns:
         The Scorecard (cells, indices, history) with ``meta`` holding the statement count and timing.
@@ -305,13 +334,15 @@ def evaluate(
         area_filter=area_filter,
     )
     _check_sources(wh, compiled_cat)
+    if sandbox:
+        sandbox_connection(con)
     runner = _Runner(con)
     for name, frame in tables.frames().items():
         runner.load(name, frame)
     if obs_sql:
         runner.run(obs_sql)
-    for _name, sql in plan.statements:
-        runner.run(sql)
+    for name, sql in plan.statements:
+        runner.run(sql, name)
 
     cells = _frame(con, _CELLS_OUT, dict(CELL_SCHEMA))
     if len(shown) != len(compiled_cat.indicators):
@@ -346,6 +377,7 @@ def evaluate(
             "max_batch_id": max_batch,
             "indicators": len(shown),
             "plan": plan.text(),
+            "timings": runner.timings,
         },
     )
     if persist and not wh.read_only:
