@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import typer
 import typer.core
 
@@ -40,6 +41,18 @@ class _ErrorBoundary(typer.core.TyperGroup):
                 raise
             typer.echo(f"Error: {exc}", err=True)
             ctx.exit(int(exc.exit_code))
+        except duckdb.Error as exc:
+            # DuckDB failing under the library (damaged file, disk full, I/O error): a message, not a traceback
+            settings = ctx.obj if isinstance(ctx.obj, Settings) else None
+            if settings is not None and settings.debug:
+                raise
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            typer.echo(
+                f"Error: database error: {first}\n  hint: the database file may be damaged or its disk full or "
+                "read-only; nothing more was written. Check `citykpi db info`; --debug shows the traceback",
+                err=True,
+            )
+            ctx.exit(int(ExitCode.ERROR))
 
 
 app = typer.Typer(

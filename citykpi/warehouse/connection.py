@@ -119,6 +119,7 @@ class Warehouse:
                     "not a valid DuckDB database" in str(exc)
                     or "Corrupt" in str(exc)
                     or "corrupt" in str(exc)
+                    or "Could not read enough bytes" in str(exc)  # truncated file
                 ):
                     raise WarehouseError(
                         f"{path} is not a valid DuckDB database (corrupt or another kind of file); it was left untouched",

@@ -1,0 +1,147 @@
+"""Helpers for the reliability tests: a tiny real city with a cron config, and the database invariants."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+from citykpi.warehouse import Warehouse
+from citykpi.warehouse.schema import table_names
+from tests.scorecard_city import START, write_city, write_days
+
+REPO = Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
+
+
+def write_config(root: Path, *, formats: str = '["csv", "json", "html", "xlsx"]', extra: str = "") -> Path:
+    """A citykpi.toml for the tiny city under ``root`` (database city.duckdb, inbox/, out/)."""
+    path = root / "citykpi.toml"
+    path.write_text(
+        f"""database = "city.duckdb"
+catalogue = "catalogue"
+areas = "areas.csv"
+inbox = ["inbox"]
+lang = "en"
+fail_on = "never"
+{extra}
+[outputs]
+folder = "out"
+formats = {formats}
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def build_city(root: Path, *, last: date = START + timedelta(days=6)) -> dict[str, Path]:
+    """The tiny city with its inbox loaded and one run recorded (via the library, in-process)."""
+    from citykpi.cron import RunConfig, run_job
+
+    paths = write_city(root)
+    paths["config"] = write_config(root)
+    write_days(paths["inbox"], START, last)
+    run_job(RunConfig.load(paths["config"]), as_of=last)
+    return paths
+
+
+def cli(*args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """``python -m citykpi ARGS`` in a subprocess (a real process: real signals, real exit codes)."""
+    return subprocess.run(
+        [PYTHON, "-m", "citykpi", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=timeout,
+    )
+
+
+def file_digest(path: Path) -> str:
+    """sha256 of a file's bytes."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def content_digest(db: Path) -> str:
+    """A digest of every table's full content (not the file's bytes, which DuckDB may reorganise)."""
+    h = hashlib.sha256()
+    with Warehouse.open(db, read_only=True, create=False) as wh:
+        for name in sorted(table_names(wh.con)):
+            h.update(name.encode())
+            rows = wh.con.execute(f'SELECT * FROM "{name}" ORDER BY ALL').fetchall()
+            h.update(repr(rows).encode())
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What a consistent database holds (after the invariants were checked)."""
+
+    batches: int
+    loaded_batches: int
+    observations: int
+    source_rows: int
+    runs: int
+    run_cells: int
+
+
+def check_invariants(db: Path) -> Facts:
+    """Open ``db`` and assert it is whole: every batch all-or-none, every run complete, no orphans.
+
+    * rows per batch_id in its target table (observations plus the superseded copies, or a raw
+      ``src_*`` table) equal ``batches.rows_loaded``; rejected batches hold no rows;
+    * no observation, source row or reject points at a batch that is not recorded;
+    * ``run_cells`` per run equal ``runs.cells``; no cells or index scores without their run.
+    """
+    with Warehouse.open(db, read_only=True, create=False) as wh:
+        con = wh.con
+        tables = set(table_names(con))
+        sources = sorted(t for t in tables if t.startswith("src_"))
+        batches = con.execute("SELECT batch_id, target, status, rows_loaded FROM batches").fetchall()
+        known = {int(b[0]) for b in batches}
+
+        def per_batch(table: str) -> dict[int, int]:
+            return {
+                int(k): int(n)
+                for k, n in con.execute(
+                    f'SELECT batch_id, count(*) FROM "{table}" GROUP BY batch_id'
+                ).fetchall()
+            }
+
+        stored: dict[str, dict[int, int]] = {
+            "observations": per_batch("observations"),
+            **{s: per_batch(s) for s in sources},
+        }
+        superseded = per_batch("observations_superseded")
+        for batch_id, target, status, rows_loaded in batches:
+            have = stored.get(str(target), {}).get(int(batch_id), 0)
+            if target == "observations":
+                have += superseded.get(int(batch_id), 0)
+            expected = int(rows_loaded or 0) if status == "loaded" else 0
+            assert have == expected, f"batch {batch_id} ({status}) holds {have} rows, recorded {rows_loaded}"
+        for table, counts in [*stored.items(), ("observations_superseded", superseded)]:
+            orphans = set(counts) - known
+            assert not orphans, f"{table} has rows of unrecorded batches {sorted(orphans)}"
+        reject_batches = {int(r[0]) for r in con.execute("SELECT DISTINCT batch_id FROM rejects").fetchall()}
+        assert reject_batches <= known, "rejects of unrecorded batches"
+
+        runs = {int(r): int(c) for r, c in con.execute("SELECT run_id, cells FROM runs").fetchall()}
+        cells = {
+            int(r): int(n)
+            for r, n in con.execute("SELECT run_id, count(*) FROM run_cells GROUP BY run_id").fetchall()
+        }
+        for run_id, n in runs.items():
+            assert cells.get(run_id, 0) == n, f"run {run_id} has {cells.get(run_id, 0)} cells, recorded {n}"
+        assert set(cells) <= set(runs), "run_cells without their run"
+        index_runs = {int(r[0]) for r in con.execute("SELECT DISTINCT run_id FROM run_indices").fetchall()}
+        assert index_runs <= set(runs), "run_indices without their run"
+        return Facts(
+            batches=len(batches),
+            loaded_batches=sum(1 for b in batches if b[2] == "loaded"),
+            observations=sum(stored["observations"].values()),
+            source_rows=sum(sum(stored[s].values()) for s in sources),
+            runs=len(runs),
+            run_cells=sum(cells.values()),
+        )
