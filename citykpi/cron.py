@@ -349,13 +349,20 @@ def inbox_files(inbox: Inbox) -> list[Path]:
 
 def _archive(path: Path, folder: Path) -> Path:
     """Move ``path`` into ``folder`` (created), never overwriting a different earlier file."""
-    folder.mkdir(exist_ok=True)
-    target = folder / path.name
-    n = 1
-    while target.exists():
-        target = folder / f"{path.stem}.{n}{path.suffix}"
-        n += 1
-    shutil.move(str(path), str(target))
+    try:
+        folder.mkdir(exist_ok=True)
+        target = folder / path.name
+        n = 1
+        while target.exists():
+            target = folder / f"{path.stem}.{n}{path.suffix}"
+            n += 1
+        shutil.move(str(path), str(target))
+    except OSError as exc:  # a read-only or full inbox: the file is stored, only the move failed
+        raise ConfigError(
+            f"cannot move {path} to {folder}/: {exc.strerror or exc}; its data is stored (the next run sees "
+            "it as unchanged)",
+            hint='make the inbox writable, or set archive = "keep" in the config',
+        ) from None
     return target
 
 

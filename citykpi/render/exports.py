@@ -9,10 +9,14 @@ byte-identical files. Text that a spreadsheet could take for a formula (a cell s
 from __future__ import annotations
 
 import contextlib
+import gc
+import io
 import json
 import math
 import os
+import sys
 import tempfile
+import traceback
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
 from datetime import date, datetime, time
@@ -343,7 +347,11 @@ def _write_parquet(scorecard: Scorecard) -> Callable[[Path], None]:
     frame = _cells(scorecard)
 
     def write(tmp: Path) -> None:
-        frame.write_parquet(tmp, compression="zstd", statistics=True)
+        # Encoded in memory, written by Python: a full or read-only disk is then a plain OSError
+        # (Polars reports a failed file write as a ComputeError with varying text).
+        buffer = io.BytesIO()
+        frame.write_parquet(buffer, compression="zstd", statistics=True)
+        tmp.write_bytes(buffer.getvalue())
 
     return write
 
@@ -389,6 +397,32 @@ _XLSX_INDEX_COLUMNS: tuple[tuple[str, str], ...] = (
     ("components_total", "components_total"),
     ("rank", "rank"),
 )
+
+
+def _quiet_os_error(exc: BaseException) -> OSError:
+    """The OSError behind ``exc``, after releasing the half-written zip file its frames hold.
+
+    Otherwise the zip file's finaliser fails again at exit and prints a second, ignored traceback.
+    """
+    cause = exc.args[0] if exc.args and isinstance(exc.args[0], OSError) else None
+    failure = OSError(cause.errno, cause.strerror) if cause is not None else OSError(str(exc))
+    hook = sys.unraisablehook
+    sys.unraisablehook = lambda _info: None
+    try:
+        seen: set[int] = set()
+        todo: list[BaseException | None] = [exc, cause]
+        while todo:
+            e = todo.pop()
+            if e is None or id(e) in seen:
+                continue
+            seen.add(id(e))
+            if e.__traceback__ is not None:
+                traceback.clear_frames(e.__traceback__)
+            todo += [e.__context__, e.__cause__]
+        gc.collect()
+    finally:
+        sys.unraisablehook = hook
+    return failure
 
 
 def _write_xlsx(scorecard: Scorecard, lang: str) -> Callable[[Path], None]:
@@ -453,7 +487,10 @@ def _write_xlsx(scorecard: Scorecard, lang: str) -> Callable[[Path], None]:
         for lv in [*levels, *extra] or ["city"]:
             sheet(lv, cells.filter(pl.col("level") == lv), _XLSX_COLUMNS)
         sheet("indices", indices, _XLSX_INDEX_COLUMNS)
-        wb.close()
+        try:
+            wb.close()
+        except xlsxwriter.exceptions.FileCreateError as exc:  # wraps the OSError (disk full, read-only)
+            raise _quiet_os_error(exc) from None
 
     return write
 

@@ -249,6 +249,15 @@ def _source(catalogue: Catalogue, source_id: str) -> SourceTable:
 # --- one file ------------------------------------------------------------------------------------------
 
 
+#: DuckDB messages that mean the database (or its temp space) could not be written: not the file's fault.
+_WRITE_FAILURES = (
+    "Could not write file",
+    "No space left on device",
+    "File too large",
+    "Read-only file system",
+)
+
+
 class _FileRejected(Exception):
     """A whole file cannot be read or mapped (bad header, malformed CSV)."""
 
@@ -312,6 +321,11 @@ def _ingest_file(
             result = plan.load(con, str(path), lambda: progress and progress(f"{path}: writing", n, total))
         except duckdb.Error as exc:
             detail = "; ".join(line.strip() for line in str(exc).strip().splitlines()[:3])
+            if any(m in str(exc) for m in _WRITE_FAILURES):  # the database's disk, not the file, failed
+                raise WarehouseError(
+                    f"cannot write database {wh.path}: {detail}; nothing of {path.name} was stored",
+                    hint="free disk space (or make the folder writable) and ingest the file again",
+                ) from None
             raise _FileRejected(f"cannot read the file: {detail}") from None
         status = result.status if not options.dry_run else "dry_run"
         message = ""

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import duckdb
 
-from citykpi.errors import DataError
+from citykpi.errors import DataError, WarehouseError
 from citykpi.sqlutil import ident, literal
 
 CHUNK = 1 << 20
@@ -152,7 +152,14 @@ def open_table(con: duckdb.DuckDBPyConnection, path: Path, scan: FileScan | None
         encoding = scan.encoding
         target = path
         if encoding == "gb18030":
-            target = transcode_to_utf8(path, "gb18030")
+            try:
+                target = transcode_to_utf8(path, "gb18030")
+            except OSError as exc:  # the temporary folder is full or read-only: not the file's fault
+                raise WarehouseError(
+                    f"cannot write a temporary UTF-8 copy of {path} in {tempfile.gettempdir()}: "
+                    f"{exc.strerror or exc}",
+                    hint="free space in the temporary folder (or point TMPDIR elsewhere) and ingest again",
+                ) from None
             temp.append(target)
         sql = (
             f"SELECT *, row_number() OVER () AS {ROW} "
