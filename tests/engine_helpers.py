@@ -71,8 +71,13 @@ class City:
         *,
         parts: Iterable[tuple[float, float]] | None = None,
         finished_at: datetime | None = None,
+        freq_class: int = 0,
     ) -> int:
-        """Store observations (area id, period, value) as one batch; returns the batch id."""
+        """Store observations (area id, period, value) as one batch; returns the batch id.
+
+        ``freq_class`` is the storage class ingest would give them (0 daily or finer, 1 coarser);
+        the engine must find rows of either class, so the default 0 is right for any indicator.
+        """
         self.wh.register_indicators([indicator_id])
         ikey = self.wh.indicator_keys()[indicator_id]
         self.batch += 1
@@ -102,7 +107,12 @@ class City:
             },
         )
         self.wh.con.register("_obs", frame)
-        self.wh.con.execute("INSERT INTO observations SELECT * FROM _obs")
+        fc = freq_class
+        self.wh.con.execute(
+            "INSERT INTO observations (indicator_key, area_key, period, value, numerator, denominator, batch_id, "
+            f"freq_class) SELECT *, {int(fc)} FROM _obs"
+        )
+        self.wh.con.execute(f"INSERT OR IGNORE INTO series_classes VALUES ({ikey}, {int(fc)})")
         self.wh.con.unregister("_obs")
         self.wh.con.execute(
             "INSERT INTO batches (batch_id, kind, path, status, finished_at) VALUES (?, 'observations', 'test', 'loaded', ?)",

@@ -101,7 +101,7 @@ def test_reload_keeps_keys_and_refuses_to_drop_referenced_areas(tmp_path: Path) 
 
         # an observation on d2, then a file without d2
         wh.con.execute(
-            "INSERT INTO observations VALUES (1, ?, ?, 1.0, NULL, NULL, 1)",
+            "INSERT INTO observations VALUES (1, ?, ?, 1.0, NULL, NULL, 1, 0)",
             [keys["d2"], datetime(2024, 1, 1)],
         )
         without_d2 = HEADER + "c,市,City,city,,100,\nd1,一区,D1,district,c,60,\ns1,街,S1,street,d1,,\n"

@@ -584,3 +584,13 @@ def test_cumulative_targets_sum_since_the_baseline(city: City) -> None:
     f = cell(sc, "t.fires", "C")
     assert f["attainment"] == pytest.approx(5400 / 10000)
     assert f["target_status"] == "behind"  # 54 % of the year's budget used in 49 % of the year
+
+
+def test_rows_of_either_storage_class_are_found(city: City) -> None:
+    """Monthly rows stored as class 1 (their own row groups) or, after a frequency change, class 0."""
+    ind = indicator("t.m", frequency="monthly", rollup=Rollup(time="last", area="none"))
+    city.observe("t.m", [("C", date(2025, 5, 1), 12.0)], freq_class=1)
+    city.observe("t.m", [("D1", date(2025, 5, 1), 22.0)], freq_class=0)
+    sc = city.evaluate(ind)
+    assert cell(sc, "t.m", "C")["value"] == 12.0
+    assert cell(sc, "t.m", "D1")["value"] == 22.0

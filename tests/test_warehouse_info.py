@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from citykpi.cli import app
 from citykpi.errors import UsageError, WarehouseError
 from citykpi.warehouse import IngestOptions, Warehouse, db_info, ingest, run_query
+from citykpi.warehouse.schema import OBSERVATION_COLUMNS, SCHEMA_VERSION
 from tests._warehouse_support import DATA, catalogue, checksum, open_with_areas, write
 
 CSV = "indicator_id,area_id,period,value\nenv.air.aqi,重庆,2024-01-01,55\nenv.air.aqi,成都,2024-01-02,60\n"
@@ -32,7 +33,7 @@ def test_db_info(db: Path) -> None:
     assert info.areas == 11 and info.indicators == 8
     assert (info.observations_from, info.observations_to) == (datetime(2024, 1, 1), datetime(2024, 1, 2))
     assert info.batches["rows_loaded"].to_list() == [2]
-    assert json.loads(json.dumps(info.to_dict()))["schema_version"] == 1
+    assert json.loads(json.dumps(info.to_dict()))["schema_version"] == SCHEMA_VERSION
 
 
 def test_query_reads(db: Path) -> None:
@@ -40,7 +41,7 @@ def test_query_reads(db: Path) -> None:
     assert frame["n"].to_list() == [2]
     assert run_query(db, "WITH x AS (SELECT 1 AS a) SELECT * FROM x")["a"].to_list() == [1]
     assert "observations" in run_query(db, "SHOW TABLES")["name"].to_list()
-    assert run_query(db, "DESCRIBE observations").height == 7
+    assert run_query(db, "DESCRIBE observations").height == len(OBSERVATION_COLUMNS)
     assert run_query(db, "EXPLAIN SELECT * FROM areas").height >= 1
 
 

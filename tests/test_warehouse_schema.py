@@ -52,25 +52,27 @@ def test_observation_types_are_fast_types(tmp_path: Path) -> None:
 def test_migrations_apply_in_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "w.duckdb"
     Warehouse.open(path).close()
-    extra = (2, ("CREATE TABLE notes (note TEXT)", "INSERT INTO notes VALUES ('v2')"))
+    nxt = SCHEMA_VERSION + 1
+    extra = (nxt, ("CREATE TABLE notes (note TEXT)", "INSERT INTO notes VALUES ('next')"))
     monkeypatch.setattr(schema_mod, "MIGRATIONS", (*schema_mod.MIGRATIONS, extra))
-    monkeypatch.setattr(schema_mod, "SCHEMA_VERSION", 2)
+    monkeypatch.setattr(schema_mod, "SCHEMA_VERSION", nxt)
     with Warehouse.open(path) as wh:
-        assert wh.schema_version == 2
-        assert wh.con.execute("SELECT note FROM notes").fetchall() == [("v2",)]
+        assert wh.schema_version == nxt
+        assert wh.con.execute("SELECT note FROM notes").fetchall() == [("next",)]
 
 
 def test_failed_migration_rolls_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "w.duckdb"
     Warehouse.open(path).close()
-    broken = (2, ("CREATE TABLE half (a INT)", "THIS IS NOT SQL"))
+    nxt = SCHEMA_VERSION + 1
+    broken = (nxt, ("CREATE TABLE half (a INT)", "THIS IS NOT SQL"))
     monkeypatch.setattr(schema_mod, "MIGRATIONS", (*schema_mod.MIGRATIONS, broken))
-    monkeypatch.setattr(schema_mod, "SCHEMA_VERSION", 2)
-    with pytest.raises(WarehouseError, match="migration to schema version 2 failed"):
+    monkeypatch.setattr(schema_mod, "SCHEMA_VERSION", nxt)
+    with pytest.raises(WarehouseError, match=f"migration to schema version {nxt} failed"):
         Warehouse.open(path)
     monkeypatch.undo()
     with Warehouse.open(path) as wh:
-        assert wh.schema_version == 1
+        assert wh.schema_version == SCHEMA_VERSION
         assert "half" not in table_names(wh.con)
 
 
@@ -230,3 +232,22 @@ def test_cli_reports_corrupt_database(tmp_path: Path) -> None:
     assert "not a valid DuckDB database" in result.output
     result = CliRunner().invoke(app, ["--db", str(tmp_path / "none.duckdb"), "query", "SELECT 1"])
     assert result.exit_code == 3 and "no database at" in result.output
+
+
+def test_version_1_database_with_data_migrates_and_keeps_its_rows(tmp_path: Path) -> None:
+    """A database written by schema 1 (no storage classes) opens, migrates and keeps every row."""
+    import duckdb
+
+    path = tmp_path / "v1.duckdb"
+    con = duckdb.connect(str(path))
+    for stmt in dict(schema_mod.MIGRATIONS)[1]:
+        con.execute(stmt)
+    con.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+    con.execute("INSERT INTO indicator_keys VALUES (1, 'a.b')")
+    con.execute("INSERT INTO observations VALUES (1, 1, TIMESTAMP '2025-01-01', 2.5, NULL, NULL, 1)")
+    con.close()
+    with Warehouse.open(path) as wh:
+        assert wh.schema_version == SCHEMA_VERSION
+        rows = wh.con.execute("SELECT indicator_key, value, freq_class FROM observations").fetchall()
+        assert rows == [(1, 2.5, 0)]
+        assert wh.con.execute("SELECT * FROM series_classes").fetchall() == [(1, 0)]

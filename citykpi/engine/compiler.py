@@ -646,25 +646,33 @@ def _ranges(rows: pl.DataFrame) -> list[tuple[date, date]]:
     return merged
 
 
-def bucket_sql(tables: CatalogueTables, *, as_of: date, obs: str) -> str:
-    """Step 1: observations → reporting buckets with the time roll-up applied."""
+def bucket_sql(tables: CatalogueTables, *, as_of: date, obs: str, classes: dict[int, set[int]]) -> str:
+    """Step 1: observations → reporting buckets with the time roll-up applied.
+
+    One scan per (reporting grain, storage class) over the union of its indicators' windows:
+    monthly and yearly series live in row groups of their own (``freq_class`` 1), so reading them
+    years back skips the daily history. ``classes`` (series key → storage classes it has rows in,
+    from ``series_classes``) keeps rows stored under another class reachable.
+    """
     hi = datetime.combine(as_of + timedelta(days=1), datetime.min.time())
     series = tables.ind.filter(pl.col("series_ikey").is_not_null())
     scans: list[str] = []
     for rg in GRAINS:
-        rows = series.filter(pl.col("rgrain") == rg)
-        if rows.is_empty():
-            continue
-        for lo, top in _ranges(rows):
-            top_ts = hi if top == date.max else min(hi, datetime.combine(top, datetime.min.time()))
-            scans.append(
-                f"""SELECT m.ikey, o.area_key, CAST(date_trunc('{TRUNC[rg]}', o.period) AS DATE) AS bucket,
+        for fc in (0, 1):
+            with_class = [k for k, cs in classes.items() if fc in cs]
+            rows = series.filter((pl.col("rgrain") == rg) & pl.col("series_ikey").is_in(with_class))
+            if rows.is_empty():
+                continue
+            for lo, top in _ranges(rows):
+                top_ts = hi if top == date.max else min(hi, datetime.combine(top, datetime.min.time()))
+                scans.append(
+                    f"""SELECT m.ikey, o.area_key, CAST(date_trunc('{TRUNC[rg]}', o.period) AS DATE) AS bucket,
        o.period, o.value, o.numerator, o.denominator
 FROM {obs} o JOIN ck_ind m ON o.indicator_key = m.series_ikey
-WHERE m.rgrain = '{rg}' AND o.period >= {literal(datetime.combine(lo, datetime.min.time()))}
-  AND o.period < {literal(top_ts)}
+WHERE o.freq_class = {fc} AND m.rgrain = '{rg}'
+  AND o.period >= {literal(datetime.combine(lo, datetime.min.time()))} AND o.period < {literal(top_ts)}
   AND ((o.period >= m.win_lo) OR (o.period >= m.ly_lo AND o.period < m.ly_hi))"""
-            )
+                )
     if not scans:
         return f"CREATE OR REPLACE TEMP TABLE t_bucket ({_BUCKET_COLS})"
     union = "\nUNION ALL\n".join(scans)
@@ -1152,8 +1160,10 @@ def observation_source(as_ingested_batch: int | None) -> tuple[str, str | None]:
         return "observations", None
     b = int(as_ingested_batch)
     sql = f"""CREATE OR REPLACE TEMP VIEW t_obs AS
-SELECT indicator_key, area_key, period, value, numerator, denominator, batch_id FROM observations WHERE batch_id <= {b}
+SELECT indicator_key, area_key, period, value, numerator, denominator, batch_id, freq_class
+FROM observations WHERE batch_id <= {b}
 UNION ALL
-SELECT indicator_key, area_key, period, value, numerator, denominator, batch_id FROM observations_superseded
+SELECT indicator_key, area_key, period, value, numerator, denominator, batch_id, freq_class
+FROM observations_superseded
 WHERE batch_id <= {b} AND superseded_by > {b}"""
     return "t_obs", sql

@@ -107,6 +107,14 @@ def expand_groups(catalogue: Catalogue, area_frame: pl.DataFrame, areas: Sequenc
     return list(dict.fromkeys(out))
 
 
+def series_classes(wh: Warehouse) -> dict[int, set[int]]:
+    """Series key → storage classes it has observations in (``series_classes``, kept by ingest)."""
+    out: dict[int, set[int]] = {}
+    for key, fc in wh.con.execute("SELECT indicator_key, freq_class FROM series_classes").fetchall():
+        out.setdefault(int(key), set()).add(int(fc))
+    return out
+
+
 def latest_period(wh: Warehouse) -> date | None:
     """Date of the newest observation in the warehouse (the default evaluation date)."""
     row = next(iter(wh.con.execute("SELECT CAST(max(period) AS DATE) FROM observations").fetchall()), None)
@@ -179,13 +187,17 @@ def compile_plan(
     obs: str,
     level_filter: Sequence[str] | None,
     area_filter: Sequence[int] | None,
+    classes: dict[int, set[int]],
 ) -> tuple[c.CatalogueTables, Plan]:
     """Compile the catalogue into catalogue tables and the ordered SQL statements."""
     tables = c.build_tables(catalogue, keys, grain=grain, as_of=as_of, area_keys=area_keys)
     plan = Plan()
     for i, sql in enumerate(c.area_tables_sql()):
         plan.add(f"areas {i + 1}", sql)
-    plan.add("buckets: observations → reporting periods", c.bucket_sql(tables, as_of=as_of, obs=obs))
+    plan.add(
+        "buckets: observations → reporting periods",
+        c.bucket_sql(tables, as_of=as_of, obs=obs, classes=classes),
+    )
 
     def src_table(s: SourceTable) -> str:
         return ident(source_table_name(s.id))
@@ -332,6 +344,7 @@ def evaluate(
         obs=obs,
         level_filter=levels,
         area_filter=area_filter,
+        classes=series_classes(wh),
     )
     _check_sources(wh, compiled_cat)
     if sandbox:
@@ -416,6 +429,7 @@ def explain(wh: Warehouse, catalogue: Catalogue, *, as_of: date | None = None, g
         obs="observations",
         level_filter=None,
         area_filter=None,
+        classes=series_classes(wh),
     )
     return plan.text()
 

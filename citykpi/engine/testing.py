@@ -46,7 +46,7 @@ from citykpi.errors import CatalogueError, DataError, Location
 from citykpi.sqlutil import ident
 from citykpi.warehouse.areas import load_areas
 from citykpi.warehouse.connection import Warehouse
-from citykpi.warehouse.schema import SOURCE_SQL_TYPES, source_table_ddl, source_table_name
+from citykpi.warehouse.schema import SOURCE_SQL_TYPES, frequency_class, source_table_ddl, source_table_name
 
 _EXPECT_FIELDS = ("status", "value", "band_label", "target_status", "streak")
 
@@ -221,14 +221,15 @@ def _run_case(
 def _load_observations(wh: Warehouse, catalogue: Catalogue, case: Mapping[str, Any], where: str) -> None:
     keys = wh.indicator_keys()
     area_keys = dict(wh.con.execute("SELECT area_id, area_key FROM areas").fetchall())
-    rows: list[tuple[int, int, datetime, float | None]] = []
+    rows: list[tuple[int, int, datetime, float | None, int]] = []
 
     def add(ind: str, area: str, period: datetime, value: Any) -> None:
         if ind not in keys:
             raise DataError(f"{where}: unknown indicator {ind!r}")
         if area not in area_keys:
             raise DataError(f"{where}: unknown area {area!r}; add it under `areas:`")
-        rows.append((keys[ind], area_keys[area], period, None if value is None else float(value)))
+        fc = frequency_class(catalogue.by_id[ind].frequency) if ind in catalogue.by_id else 0
+        rows.append((keys[ind], area_keys[area], period, None if value is None else float(value), fc))
 
     for o in case.get("observations") or []:
         add(str(o["indicator"]), str(o["area"]), _moment(o["period"], where), o.get("value"))
@@ -256,6 +257,7 @@ def _load_observations(wh: Warehouse, catalogue: Catalogue, case: Mapping[str, A
             "area_key": pl.Int32,
             "period": pl.Datetime("us"),
             "value": pl.Float64,
+            "fc": pl.Int8,
         },
         orient="row",
     )
@@ -265,8 +267,11 @@ def _load_observations(wh: Warehouse, catalogue: Catalogue, case: Mapping[str, A
             "INSERT INTO batches (batch_id, kind, path, status, finished_at) VALUES (1, 'test', 'test', 'loaded', now())"
         )
         wh.con.execute(
-            "INSERT INTO observations SELECT indicator_key, area_key, period, value, NULL, NULL, 1 FROM _test_obs ORDER BY period"
+            "INSERT INTO observations (indicator_key, area_key, period, value, numerator, denominator, batch_id, "
+            "freq_class) SELECT indicator_key, area_key, period, value, NULL, NULL, 1, fc FROM _test_obs "
+            "ORDER BY fc, period"
         )
+        wh.con.execute("INSERT INTO series_classes SELECT DISTINCT indicator_key, fc FROM _test_obs")
     finally:
         wh.con.unregister("_test_obs")
 

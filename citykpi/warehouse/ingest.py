@@ -367,7 +367,7 @@ def _prepare_keys(wh: Warehouse, catalogue: Catalogue) -> None:
     con = wh.con
     keys = wh.indicator_keys()
     provisional = -1
-    ids, ks, los, his = [], [], [], []
+    ids, ks, los, his, fcs = [], [], [], [], []
     for ind in catalogue.indicators:
         key = keys.get(ind.id)
         if key is None:  # dry run on a fresh database: a key that can match nothing stored
@@ -378,9 +378,16 @@ def _prepare_keys(wh: Warehouse, catalogue: Catalogue) -> None:
         ks.append(key)
         los.append(lo)
         his.append(hi)
+        fcs.append(schema.frequency_class(ind.frequency))
     frame = pl.DataFrame(
-        {"indicator_id": ids, "indicator_key": ks, "lo": los, "hi": his},
-        schema={"indicator_id": pl.String, "indicator_key": pl.Int32, "lo": pl.Float64, "hi": pl.Float64},
+        {"indicator_id": ids, "indicator_key": ks, "lo": los, "hi": his, "fc": fcs},
+        schema={
+            "indicator_id": pl.String,
+            "indicator_key": pl.Int32,
+            "lo": pl.Float64,
+            "hi": pl.Float64,
+            "fc": pl.Int8,
+        },
     )
     con.complete()  # DuckDB 2: finish any unread execute() result first
     con.register("_ck_ind_frame", frame)
@@ -557,6 +564,17 @@ class _Plan:
     def ensure_target(self, con: duckdb.DuckDBPyConnection) -> None:
         """Create the target table if needed."""
 
+    def insert_columns(self) -> str:
+        """The target's column list for INSERT (empty: all columns in table order)."""
+        return ""
+
+    def partitions(self) -> tuple[str, ...]:
+        """Conditions splitting the insert into clustered passes (default: one pass)."""
+        return ("TRUE",)
+
+    def after_insert(self, con: duckdb.DuckDBPyConnection, batch_id: int) -> None:
+        """Bookkeeping after the rows of a batch are appended."""
+
     def supersede(self, con: duckdb.DuckDBPyConnection, batch_id: int) -> None:
         """--on-duplicate replace: retire the stored rows listed in ``_ck_clash``."""
         raise NotImplementedError
@@ -599,12 +617,15 @@ class _Plan:
         # Zone maps need time-clustered row groups, not sorted rows: a big file that is clustered
         # already is appended as it is; anything else is sorted (cheap for small files).
         order = "" if clustered and len(groups) > 1 else f" ORDER BY s.{self.time_stage}"
-        inserted = int(
-            con.execute(
-                f"INSERT INTO {target} SELECT {self.insert_values(batch_id)} FROM ({stage}) s "
-                f"WHERE s.reason IS NULL{order}"
-            ).fetchall()[0][0]
-        )
+        inserted = 0
+        for part in self.partitions():
+            inserted += int(
+                con.execute(
+                    f"INSERT INTO {target} {self.insert_columns()} SELECT {self.insert_values(batch_id)} "
+                    f"FROM ({stage}) s WHERE s.reason IS NULL AND {part}{order}"
+                ).fetchall()[0][0]
+            )
+        self.after_insert(con, batch_id)
         this = f"batch_id = {batch_id}"
         dups = self._duplicates_within(con, stage, target, this) if self.keys and inserted > 1 else 0
         clash = self._clashes(con, stage, target, batch_id) if self.keys and inserted > dups else 0
@@ -912,7 +933,7 @@ class _ObservationPlan(_Plan):
                    {num_txt} AS num_txt, {num_v} AS num, {den_txt} AS den_txt, {den_v} AS den
             FROM u)
         SELECT c._rec, c._row, i.indicator_key AS ik, a.area_key AS ak, c.period, c.value,
-               c.num AS numerator, c.den AS denominator,
+               c.num AS numerator, c.den AS denominator, coalesce(i.fc, 0)::TINYINT AS fc,
                {_case(checks, "reason")} AS reason,
                {_case(checks, "column")}::VARCHAR AS bad_col,
                {_case(checks, "value")}::VARCHAR AS bad_val
@@ -922,15 +943,34 @@ class _ObservationPlan(_Plan):
         """
 
     def insert_values(self, batch_id: int) -> str:
-        """indicator_key, area_key, period, value, numerator, denominator, batch_id."""
-        return f"s.ik, s.ak, s.period, s.value, s.numerator, s.denominator, {batch_id}"
+        """indicator_key, area_key, period, value, numerator, denominator, batch_id, freq_class."""
+        return f"s.ik, s.ak, s.period, s.value, s.numerator, s.denominator, {batch_id}, s.fc"
+
+    def insert_columns(self) -> str:
+        """The target's column list, named (schema v2 appended freq_class)."""
+        return "(" + ", ".join(schema.OBSERVATION_COLUMNS) + ")"
+
+    def partitions(self) -> tuple[str, ...]:
+        """One insert per storage class, so each class fills its own row groups (zone maps)."""
+        return ("s.fc = 0", "s.fc = 1")
+
+    def after_insert(self, con: duckdb.DuckDBPyConnection, batch_id: int) -> None:
+        """Record which storage classes each series of this batch has rows in."""
+        con.execute(
+            f"""INSERT INTO series_classes
+            SELECT DISTINCT indicator_key, freq_class FROM observations WHERE batch_id = {batch_id}
+            EXCEPT SELECT indicator_key, freq_class FROM series_classes"""
+        )
 
     def supersede(self, con: duckdb.DuckDBPyConnection, batch_id: int) -> None:
         """Move the stored rows this batch replaces to observations_superseded."""
         match = "o.indicator_key = c.ik AND o.area_key = c.ak AND o.period = c.period"
         con.execute(
-            f"""INSERT INTO observations_superseded
-            SELECT o.*, {batch_id} FROM observations o SEMI JOIN _ck_clash c ON {match}
+            f"""INSERT INTO observations_superseded (indicator_key, area_key, period, value, numerator,
+                denominator, batch_id, freq_class, superseded_by)
+            SELECT o.indicator_key, o.area_key, o.period, o.value, o.numerator, o.denominator, o.batch_id,
+                o.freq_class, {batch_id}
+            FROM observations o SEMI JOIN _ck_clash c ON {match}
             WHERE o.batch_id <> {batch_id}"""
         )
         con.execute(

@@ -17,7 +17,7 @@ from citykpi.errors import WarehouseError
 from citykpi.sqlutil import ident
 
 #: The schema version this code writes. Bump it and append to :data:`MIGRATIONS` together.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _OBSERVATION_COLUMNS = """
     indicator_key INTEGER NOT NULL,
@@ -91,8 +91,41 @@ _V1: tuple[str, ...] = (
     coverage DOUBLE)""",
 )
 
+#: Version 2 clusters observations by cadence: ``freq_class`` 0 = daily or finer, 1 = weekly or
+#: coarser (from the indicator's frequency at ingest). Ingest writes each class in its own row
+#: groups, so evaluating monthly and yearly series skips the daily history through zone maps
+#: instead of scanning it. ``series_classes`` records which classes each series has rows in, so a
+#: later change of an indicator's frequency never hides its older rows.
+_V2: tuple[str, ...] = (
+    "ALTER TABLE observations ADD COLUMN freq_class TINYINT DEFAULT 0",
+    "ALTER TABLE observations_superseded ADD COLUMN freq_class TINYINT DEFAULT 0",
+    """CREATE TABLE series_classes (
+    indicator_key INTEGER NOT NULL,
+    freq_class TINYINT NOT NULL,
+    PRIMARY KEY (indicator_key, freq_class))""",
+    "INSERT INTO series_classes SELECT DISTINCT indicator_key, 0 FROM observations",
+)
+
 #: Ordered migrations: (version reached, statements). Applied in order, each in one transaction.
-MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = ((1, _V1),)
+MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = ((1, _V1), (2, _V2))
+
+#: Observation columns in table order (v2 appended ``freq_class``); name them in every INSERT.
+OBSERVATION_COLUMNS: tuple[str, ...] = (
+    "indicator_key",
+    "area_key",
+    "period",
+    "value",
+    "numerator",
+    "denominator",
+    "batch_id",
+    "freq_class",
+)
+
+
+def frequency_class(frequency: str) -> int:
+    """Storage class of an indicator's observations: 0 daily or finer, 1 weekly or coarser."""
+    return 0 if frequency in ("realtime", "hourly", "daily") else 1
+
 
 #: Tables every citykpi database has (raw ``src_*`` tables come and go with the catalogue).
 CORE_TABLES: tuple[str, ...] = (
@@ -106,6 +139,7 @@ CORE_TABLES: tuple[str, ...] = (
     "runs",
     "run_cells",
     "run_indices",
+    "series_classes",
 )
 
 #: SQL type of each catalogue source column type.
