@@ -415,70 +415,76 @@ def run_job(config: RunConfig, *, as_of: date | None = None, log: Log | None = N
     )
     config.database.parent.mkdir(parents=True, exist_ok=True)
     files: list[IngestedFile] = []
-    with run_lock(config.database, wait=config.wait), Warehouse.open(config.database, wait=config.wait) as wh:
-        if config.areas is not None:
-            report = load_areas(wh, config.areas)
+    # The lock covers the whole job, exports included, so two runs never overlap.
+    with run_lock(config.database, wait=config.wait):
+        with Warehouse.open(config.database, wait=config.wait) as wh:
+            if config.areas is not None:
+                report = load_areas(wh, config.areas)
+                say(
+                    f"areas {config.areas}: {report.total} areas ({len(report.added)} added, {len(report.removed)} removed)"
+                )
+            for inbox in config.inboxes:
+                pending = inbox_files(inbox)
+                if not pending:
+                    say(f"inbox {inbox.path}: no new files")
+                    continue
+                options = IngestOptions(
+                    fmt=inbox.format,  # type: ignore[arg-type]  # checked by ingest()
+                    source=inbox.source,
+                    on_duplicate=inbox.on_duplicate,  # type: ignore[arg-type]
+                    strict=inbox.strict,
+                )
+                ingested = ingest(wh, catalogue, pending, options)
+                for f in ingested.files:
+                    path = Path(f.path)
+                    moved: Path | None = None
+                    if config.archive == "move" and path.exists():
+                        sub = "rejected" if f.status == "rejected" else "done"
+                        moved = _archive(path, inbox.path / sub)
+                    files.append(
+                        IngestedFile(path, f.status, f.rows_loaded, f.rows_rejected, moved, f.message)
+                    )
+                    line = (
+                        f"ingest {path.name}: {f.status}, {f.rows_loaded} loaded, {f.rows_rejected} rejected"
+                    )
+                    if f.message:
+                        line += f" ({f.message})"
+                    if moved is not None:
+                        line += f" → {moved.parent.name}/"
+                    say(line if f.status != "rejected" and not f.rows_rejected else "WARNING " + line)
+            scorecard = evaluate(wh, catalogue, as_of=day, grain=config.grain, persist=True)
+            say(f"evaluated run {scorecard.run_id}: {counts_line(scorecard.counts(), 'en')}")
+            previous = previous_run(wh, day, scorecard.run_id, catalogue)
+        config.outputs.folder.mkdir(parents=True, exist_ok=True)
+        outputs = []
+        for fmt in config.outputs.formats:
+            target = config.outputs.path_for(fmt, day, config.grain)
+            # junit marks failures at fail_on; with `never` it still marks reds, as `evaluate` does
+            junit_fail_on = config.fail_on if config.fail_on != "never" else "red"
+            outputs.append(write_scorecard(scorecard, fmt, target, lang=config.lang, fail_on=junit_fail_on))
+            say(f"wrote {target}")
+        found = alerts(scorecard, previous, min_colour=config.alerts_min)
+        new = int(found.get_column("is_new").sum()) if found.height else 0
+        say(f"alerts: {found.height} at or above {config.alerts_min}, {new} new since the previous run")
+        for row in found.iter_rows(named=True):
+            streak = f", {row['streak']} {config.grain}(s)" if row["streak"] else ""
+            flag = "NEW " if row["is_new"] else ""
             say(
-                f"areas {config.areas}: {report.total} areas ({len(report.added)} added, {len(report.removed)} removed)"
+                f"  {flag}{status_label(row['status'], 'en')} {row['indicator_id']} @ {row['area_id']} "
+                f"{pick(row, 'area_name', config.lang)}: {row['value']}{streak}"
             )
-        for inbox in config.inboxes:
-            pending = inbox_files(inbox)
-            if not pending:
-                say(f"inbox {inbox.path}: no new files")
-                continue
-            options = IngestOptions(
-                fmt=inbox.format,  # type: ignore[arg-type]  # checked by ingest()
-                source=inbox.source,
-                on_duplicate=inbox.on_duplicate,  # type: ignore[arg-type]
-                strict=inbox.strict,
-            )
-            ingested = ingest(wh, catalogue, pending, options)
-            for f in ingested.files:
-                path = Path(f.path)
-                moved: Path | None = None
-                if config.archive == "move" and path.exists():
-                    sub = "rejected" if f.status == "rejected" else "done"
-                    moved = _archive(path, inbox.path / sub)
-                files.append(IngestedFile(path, f.status, f.rows_loaded, f.rows_rejected, moved, f.message))
-                line = f"ingest {path.name}: {f.status}, {f.rows_loaded} loaded, {f.rows_rejected} rejected"
-                if f.message:
-                    line += f" ({f.message})"
-                if moved is not None:
-                    line += f" → {moved.parent.name}/"
-                say(line if f.status != "rejected" and not f.rows_rejected else "WARNING " + line)
-        scorecard = evaluate(wh, catalogue, as_of=day, grain=config.grain, persist=True)
-        say(f"evaluated run {scorecard.run_id}: {counts_line(scorecard.counts(), 'en')}")
-        previous = previous_run(wh, day, scorecard.run_id, catalogue)
-    config.outputs.folder.mkdir(parents=True, exist_ok=True)
-    outputs = []
-    for fmt in config.outputs.formats:
-        target = config.outputs.path_for(fmt, day, config.grain)
-        # junit marks failures at fail_on; with `never` it still marks reds, as `evaluate` does
-        junit_fail_on = config.fail_on if config.fail_on != "never" else "red"
-        outputs.append(write_scorecard(scorecard, fmt, target, lang=config.lang, fail_on=junit_fail_on))
-        say(f"wrote {target}")
-    found = alerts(scorecard, previous, min_colour=config.alerts_min)
-    new = int(found.get_column("is_new").sum()) if found.height else 0
-    say(f"alerts: {found.height} at or above {config.alerts_min}, {new} new since the previous run")
-    for row in found.iter_rows(named=True):
-        streak = f", {row['streak']} {config.grain}(s)" if row["streak"] else ""
-        flag = "NEW " if row["is_new"] else ""
-        say(
-            f"  {flag}{status_label(row['status'], 'en')} {row['indicator_id']} @ {row['area_id']} "
-            f"{pick(row, 'area_name', config.lang)}: {row['value']}{streak}"
+        result = RunResult(
+            as_of=day,
+            scorecard=scorecard,
+            files=tuple(files),
+            outputs=tuple(outputs),
+            alerts=found,
+            fail_on=config.fail_on,
+            previous_run_id=previous.run_id if previous is not None else None,
+            log=tuple(lines),
         )
-    result = RunResult(
-        as_of=day,
-        scorecard=scorecard,
-        files=tuple(files),
-        outputs=tuple(outputs),
-        alerts=found,
-        fail_on=config.fail_on,
-        previous_run_id=previous.run_id if previous is not None else None,
-        log=tuple(lines),
-    )
-    verdict = "FAILED" if result.breached else "ok"
-    say(f"done: {verdict} (fail_on {config.fail_on}, exit {int(result.exit_code)})")
+        verdict = "FAILED" if result.breached else "ok"
+        say(f"done: {verdict} (fail_on {config.fail_on}, exit {int(result.exit_code)})")
     return replace(result, log=tuple(lines))
 
 

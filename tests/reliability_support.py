@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -145,3 +146,98 @@ def check_invariants(db: Path) -> Facts:
             runs=len(runs),
             run_cells=sum(cells.values()),
         )
+
+
+#: A child process that runs the CLI with a pause injected at a chosen point (argv: point seconds ARGS…).
+#: It prints a marker line when it reaches the point: ``inserted`` (inside the ingest transaction, rows
+#: appended, not committed), ``persisting`` (inside the run's transaction, cells inserted) or ``written``
+#: (an export's temporary file written, not yet renamed). Point ``none`` injects nothing.
+PAUSE_CHILD = """
+import os, sys, time
+import citykpi.engine.runs as runs
+import citykpi.render.exports as exports
+import citykpi.warehouse.ingest
+from citykpi.cli import main
+
+ingest_mod = sys.modules["citykpi.warehouse.ingest"]  # the package re-exports a function of that name
+
+point, seconds = sys.argv[1], float(sys.argv[2])
+release = os.environ.get("CITYKPI_TEST_RELEASE")  # the pause ends early once this file exists
+
+
+def pause(seconds):
+    end = time.monotonic() + seconds
+    while time.monotonic() < end and not (release and os.path.exists(release)):
+        time.sleep(0.05)
+
+
+if point == "ingest":
+    original_load = ingest_mod._Plan.load
+    def load(self, con, path, writing):
+        result = original_load(self, con, path, writing)
+        print("inserted", flush=True)
+        pause(seconds)
+        return result
+    ingest_mod._Plan.load = load
+elif point == "persist":
+    def persist_run(wh, scorecard, *, options):
+        con = wh.con
+        con.execute("BEGIN TRANSACTION")
+        con.execute("INSERT INTO runs VALUES (999, now(), DATE '2026-11-07', 'day', 'x', '{}', 0, 1000, '{}')")
+        con.execute("INSERT INTO run_cells SELECT 999, ikey, area_key, value, status, severity FROM t_cells2")
+        print("persisting", flush=True)
+        pause(seconds)
+        raise SystemExit(9)
+    runs.persist_run = persist_run
+elif point == "export":
+    original_write = exports.atomic_write
+    def atomic_write(path, write):
+        def slow(tmp):
+            write(tmp)
+            print("written", tmp, flush=True)
+            pause(seconds)
+        return original_write(path, slow)
+    exports.atomic_write = atomic_write
+sys.argv = ["citykpi", *sys.argv[3:]]
+main()
+"""
+
+
+def start_paused(
+    point: str, seconds: float, *args: str | Path, release: Path | None = None
+) -> subprocess.Popen[str]:
+    """Start the CLI with a pause at ``point`` (see :data:`PAUSE_CHILD`); stdout and stderr merged.
+
+    The pause lasts ``seconds``, or until the file ``release`` is created.
+    """
+    env = {**os.environ, **({"CITYKPI_TEST_RELEASE": str(release)} if release else {})}
+    return subprocess.Popen(
+        [PYTHON, "-c", PAUSE_CHILD, point, str(seconds), *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=REPO,
+        env=env,
+    )
+
+
+def start_cli(*args: str | Path) -> subprocess.Popen[str]:
+    """``python -m citykpi ARGS`` started in the background (stdout and stderr piped)."""
+    return subprocess.Popen(
+        [PYTHON, "-m", "citykpi", *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
+
+
+def wait_for(proc: subprocess.Popen[str], marker: str) -> str:
+    """Read the child's output until a line contains ``marker``; returns what was read."""
+    assert proc.stdout is not None
+    seen: list[str] = []
+    for line in proc.stdout:
+        seen.append(line)
+        if marker in line:
+            return "".join(seen)
+    raise AssertionError(f"child ended without {marker!r}:\n" + "".join(seen)[-3000:])

@@ -1,0 +1,243 @@
+"""SIGKILL at random points of ingest, evaluate and run: the database always opens and is whole.
+
+Fast tests kill each command at one chosen, worst-case point (inside its transaction, between files,
+while exports are written). The slow test (``pytest -m slow``) kills ``ingest``, ``evaluate`` and
+``run`` after random delays on the sample city, many times over, and checks after every kill that
+every batch is all-or-none, every run complete, and that the same command then completes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.reliability_support import (
+    PYTHON,
+    REPO,
+    build_city,
+    check_invariants,
+    cli,
+    start_paused,
+    wait_for,
+    write_config,
+)
+from tests.scorecard_city import START, write_city, write_days
+
+# --- fast: one worst-case point per command -------------------------------------------------------------
+
+
+def kill_at(marker: str, point: str, *args: str | Path) -> None:
+    """Run the CLI with a pause at ``point``; SIGKILL it when ``marker`` is printed."""
+    proc = start_paused(point, 120, *args)
+    seen = wait_for(proc, marker)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=120)
+    assert proc.returncode == -signal.SIGKILL, seen[-3000:]
+
+
+def test_kill_inside_the_run_transaction_leaves_no_partial_run(tmp_path: Path) -> None:
+    paths = build_city(tmp_path)
+    before = check_invariants(paths["db"])
+    kill_at("persisting", "persist", "--db", paths["db"], "--catalogue", paths["catalogue"], "evaluate")
+    after = check_invariants(paths["db"])
+    assert after == before  # the half-recorded run 999 is gone
+    again = cli("--db", paths["db"], "--catalogue", paths["catalogue"], "evaluate", "--format", "json")
+    assert again.returncode == 0, again.stderr
+    assert check_invariants(paths["db"]).runs == before.runs + 1
+
+
+def test_kill_between_inbox_files_then_the_next_run_completes(tmp_path: Path) -> None:
+    paths = write_city(tmp_path)
+    config = write_config(tmp_path)
+    last = START + timedelta(days=5)
+    write_days(paths["inbox"], START, last)
+    kill_at(
+        "ingest obs-2026-11-03.csv: loaded", "none", "run", "--config", config, "--date", last.isoformat()
+    )
+    facts = check_invariants(paths["db"])
+    assert facts.runs == 0 and 1 <= facts.loaded_batches <= 6
+    again = cli("run", "--config", config, "--date", last.isoformat())  # the lock died with the process
+    assert again.returncode == 0, again.stderr
+    facts = check_invariants(paths["db"])
+    assert (facts.loaded_batches, facts.observations, facts.runs) == (6, 24, 1)  # each file exactly once
+    assert sorted(p.name for p in paths["inbox"].iterdir()) == ["done"]
+
+
+def test_kill_while_writing_exports_leaves_no_half_file(tmp_path: Path) -> None:
+    paths = write_city(tmp_path)
+    config = write_config(tmp_path)
+    day = START + timedelta(days=2)
+    write_days(paths["inbox"], START, day)
+    kill_at("written", "export", "run", "--config", config, "--date", day.isoformat())
+    out = tmp_path / "out"
+    visible = [p for p in out.iterdir() if not p.name.startswith(".")]
+    assert visible == [], "a report appeared before it was complete"
+    check_invariants(paths["db"])
+    again = cli("run", "--config", config, "--date", day.isoformat())
+    assert again.returncode == 0, again.stderr
+    reports = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
+    assert reports == [f"scorecard-{day}-day{ext}" for ext in (".csv", ".html", ".json", ".xlsx")]
+    json.loads((out / f"scorecard-{day}-day.json").read_text(encoding="utf-8"))
+
+
+# --- slow: many kills at random points on the sample city ---------------------------------------------
+
+
+@dataclass
+class KillStats:
+    """Figures of the random-kill loop."""
+
+    attempts: dict[str, int] = field(default_factory=dict)
+    killed: dict[str, int] = field(default_factory=dict)  # SIGKILL landed while the command ran
+    finished_first: dict[str, int] = field(default_factory=dict)  # the command ended before the kill
+    recovered: int = 0  # the same command, run again, completed
+    checks: int = 0  # invariant checks passed
+    stray_temp_files: set[str] = field(
+        default_factory=set
+    )  # hidden .*.tmp exports a kill left (never a report)
+
+
+def _sample_city(root: Path) -> dict[str, Path]:
+    """The sample city (20 days) with the hourly, periodic and hotline data loaded; daily data as inbox files."""
+    from citykpi.catalogue import load_catalogue
+    from citykpi.sample import load_sample
+    from citykpi.warehouse import Warehouse
+
+    gen = root / "gen"
+    done = subprocess.run(
+        [PYTHON, "-m", "citykpi.sample", "--out", str(gen), "--days", "20", "--end", "2025-12-31"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+    assert done.returncode == 0, done.stderr
+    daily = gen / "observations_daily.parquet"
+    pending = root / "pending"
+    pending.mkdir()
+    con = duckdb.connect()
+    days = [
+        r[0]
+        for r in con.execute(f"SELECT DISTINCT CAST(period AS DATE) FROM '{daily}' ORDER BY 1").fetchall()
+    ]
+    for d in days:
+        con.execute(
+            f"COPY (SELECT * FROM '{daily}' WHERE CAST(period AS DATE) = DATE '{d}') "
+            f"TO '{pending / f'daily-{d}.csv'}' (HEADER)"
+        )
+    con.close()
+    daily.unlink()
+    manifest = json.loads((gen / "manifest.json").read_text(encoding="utf-8"))
+    manifest["order"] = [n for n in manifest["order"] if n != "observations_daily.parquet"]
+    (gen / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    catalogue = REPO / "indicators"
+    db = root / "city.duckdb"
+    with Warehouse.open(db) as wh:
+        load_sample(wh, load_catalogue(catalogue), gen)
+    (root / "inbox").mkdir()
+    (root / "citykpi.toml").write_text(
+        f'database = "city.duckdb"\ncatalogue = "{catalogue}"\ninbox = ["inbox"]\nfail_on = "never"\n'
+        '[outputs]\nfolder = "out"\nformats = ["json", "xlsx", "html"]\n',
+        encoding="utf-8",
+    )
+    return {"db": db, "catalogue": catalogue, "gen": gen, "pending": pending, "config": root / "citykpi.toml"}
+
+
+def _command(kind: str, city: dict[str, Path], root: Path, step: int) -> list[str]:
+    db, cat = str(city["db"]), str(city["catalogue"])
+    if kind == "ingest":
+        data = ["kpi_periodic.csv", "observations_hourly.parquet", "water_supply_daily_wide.csv"][step % 3]
+        extra = ["--format", "wide", "--map", "period=date"] if data.startswith("water") else []
+        return ["--db", db, "--catalogue", cat, "ingest", str(city["gen"] / data), *extra,
+                "--force", "--on-duplicate", "replace", "--quiet"]  # fmt: skip
+    if kind == "evaluate":
+        return ["--db", db, "--catalogue", cat, "evaluate", "--date", "2025-12-31", "--format", "json",
+                "--output", str(root / "eval.json")]  # fmt: skip
+    pending = sorted(city["pending"].iterdir())
+    if pending:
+        shutil.move(str(pending[0]), str(root / "inbox" / pending[0].name))
+    day = sorted(p.name for p in (root / "inbox").rglob("daily-*.csv"))[-1][6:16]
+    return ["run", "--config", str(city["config"]), "--date", day]
+
+
+def _check_reports(folder: Path, stats: KillStats) -> None:
+    """Every visible report is complete; count hidden temporary files a kill left behind."""
+    if not folder.exists():
+        return
+    for p in folder.iterdir():
+        if p.name.startswith("."):
+            stats.stray_temp_files.add(p.name)
+            continue
+        if p.suffix == ".json":
+            json.loads(p.read_text(encoding="utf-8"))
+        elif p.suffix == ".html":
+            assert p.read_text(encoding="utf-8").rstrip().endswith("</html>"), p
+        elif p.suffix == ".xlsx":
+            import openpyxl
+
+            openpyxl.load_workbook(p, read_only=True).close()
+
+
+@pytest.mark.slow
+def test_random_kills_never_break_the_database(tmp_path: Path) -> None:
+    """Kill ingest/evaluate/run after random delays; check the database after every kill."""
+    iterations = int(os.environ.get("CITYKPI_KILLS", "45"))
+    budget = float(os.environ.get("CITYKPI_KILL_SECONDS", "420"))
+    rng = random.Random(int(os.environ.get("CITYKPI_KILL_SEED", "20261125")))
+    city = _sample_city(tmp_path)
+    stats = KillStats()
+    # how long each command takes when left alone (the range the kill delay is drawn from)
+    duration: dict[str, float] = {}
+    for kind in ("ingest", "evaluate", "run"):
+        started = time.monotonic()
+        done = cli(*_command(kind, city, tmp_path, 0), timeout=300)
+        assert done.returncode in (0, 1), done.stderr
+        duration[kind] = time.monotonic() - started
+    before_rows = check_invariants(city["db"])
+    deadline = time.monotonic() + budget
+    kinds = ("ingest", "evaluate", "run")
+    for step in range(iterations):
+        if time.monotonic() > deadline:
+            break
+        kind = kinds[step % 3]
+        args = _command(kind, city, tmp_path, step)
+        stats.attempts[kind] = stats.attempts.get(kind, 0) + 1
+        proc = subprocess.Popen(
+            [PYTHON, "-m", "citykpi", *args], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        time.sleep(rng.uniform(0.05, duration[kind] * 1.1))
+        proc.send_signal(signal.SIGKILL)
+        _, err = proc.communicate(timeout=120)
+        if proc.returncode == -signal.SIGKILL:
+            stats.killed[kind] = stats.killed.get(kind, 0) + 1
+        else:
+            assert proc.returncode in (0, 1), err.decode()[-2000:]
+            stats.finished_first[kind] = stats.finished_first.get(kind, 0) + 1
+        facts = check_invariants(city["db"])
+        stats.checks += 1
+        _check_reports(tmp_path / "out", stats)
+        # the same command, left alone, completes (no stale lock, no damage)
+        again = cli(*(args if kind != "run" else _command("run", city, tmp_path, step)), timeout=300)
+        assert again.returncode in (0, 1), (kind, again.stderr[-2000:])
+        stats.recovered += 1
+        facts = check_invariants(city["db"])
+        stats.checks += 1
+        assert facts.observations >= before_rows.observations  # nothing lost: rows are only added or replaced
+    kills = sum(stats.killed.values())
+    print(
+        f"\nrandom kills: {kills} SIGKILLs landed ({stats.killed}), {sum(stats.finished_first.values())} commands "
+        f"finished first ({stats.finished_first}), {stats.checks} invariant checks passed, "
+        f"{stats.recovered} recoveries, {len(stats.stray_temp_files)} hidden temp export files, "
+        f"final: {check_invariants(city['db'])}"
+    )
+    assert kills >= min(30, int(iterations * 0.6)), f"only {kills} kills landed: {stats}"
