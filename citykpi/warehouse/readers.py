@@ -164,7 +164,9 @@ def open_table(con: duckdb.DuckDBPyConnection, path: Path, scan: FileScan | None
         sql = (
             f"SELECT *, row_number() OVER () AS {ROW} "
             f"FROM read_csv({literal(str(target))}, all_varchar = true, auto_detect = true, "
-            "sample_size = 20480, null_padding = false)"
+            # skip = 0: otherwise the sniffer may start the file at a wider (ragged) row and silently
+            # drop every line above it
+            "sample_size = 20480, null_padding = false, skip = 0)"
         )
     table = TableFile(path, kind, sql, {}, encoding, temp)
     try:
@@ -173,6 +175,13 @@ def open_table(con: duckdb.DuckDBPyConnection, path: Path, scan: FileScan | None
         table.cleanup()
         raise DataError(f"{path}: cannot read the file as {kind.upper()}: {_first_line(exc)}") from None
     table.columns = {str(r[0]): str(r[1]) for r in rows if r[0] != ROW}
+    if kind == "csv" and len(table.columns) == 1 and re.search(r"[,;\t|]", next(iter(table.columns))):
+        table.cleanup()  # no delimiter fits every line: some rows have more or fewer fields than others
+        raise DataError(
+            f"{path}: rows have different numbers of fields (a ragged or truncated line), so the columns "
+            "cannot be told apart",
+            hint="fix the file so that every line has as many fields as the header",
+        )
     return table
 
 
