@@ -51,8 +51,11 @@ from citykpi.catalogue.model import (
 from citykpi.errors import EvaluationError
 from citykpi.sqlutil import ident, literal
 
-#: History periods kept for streaks and persistence (k = 0 … HISTORY).
-HISTORY = 8
+#: History periods kept for streaks and persistence (k = 0 … H) per reporting grain: a day-grain
+#: scorecard shows the week-ago value (k = 7); coarser grains need only the previous period(s).
+#: Streaks are counted within this window ("8" means at least 8 days).
+HISTORY_BY_GRAIN: dict[str, int] = {"day": 8, "week": 3, "month": 2, "quarter": 1, "year": 1}
+HISTORY = max(HISTORY_BY_GRAIN.values())
 #: DuckDB date_trunc part for each reporting grain.
 TRUNC: dict[str, str] = {"day": "day", "week": "week", "month": "month", "quarter": "quarter", "year": "year"}
 #: Nominal days per grain, used only to size look-back windows.
@@ -119,10 +122,12 @@ def window(indicator: Indicator, grain: str, as_of: date) -> Window:
     rg = reporting_grain(indicator, grain)
     cur = trunc(rg, as_of)
     stale_days = indicator.staleness.total_seconds() / 86400.0
-    # a silent feed is reported 'stale' (not 'no_data') for max(2 × staleness, staleness + 31 days)
-    lookback = max(1, math.ceil(max(2 * stale_days, stale_days + 31) / _GRAIN_DAYS[rg]))
+    # a silent feed is reported 'stale' (not 'no_data') for max(2 × staleness, staleness + 7 days);
+    # the look-back is what a scan costs, so it stays proportional to the staleness
+    lookback = max(1, math.ceil(max(2 * stale_days, stale_days + 7) / _GRAIN_DAYS[rg]))
     cand_lo = shift(rg, cur, -lookback)
-    win_lo = shift(rg, cand_lo, -(max(HISTORY, indicator.thresholds.for_periods) + 1))
+    history = max(HISTORY_BY_GRAIN[rg], indicator.thresholds.for_periods)
+    win_lo = min(cand_lo, shift(rg, cur, -history))
     ly_lo = trunc(rg, minus_year(cand_lo))
     ly_hi = shift(rg, trunc(rg, minus_year(cur)), 1)
     return Window(rg, cur, cand_lo, win_lo, ly_lo, ly_hi)
@@ -255,7 +260,15 @@ def _with_grain_copies(
             hidden.add(copy_id)
             keys[copy_id] = next_key
             next_key += 1
-            copies.append(replace(inp, id=copy_id, frequency=FREQUENCY_OF_GRAIN[rd], target=None))
+            copies.append(
+                replace(
+                    inp,
+                    id=copy_id,
+                    frequency=FREQUENCY_OF_GRAIN[rd],
+                    target=None,
+                    max_staleness=inp.staleness,
+                )
+            )
             if isinstance(inp.value, Observed):
                 series_of[copy_id] = series_of.get(inp.id, inp.id)
         if rename and isinstance(v, Ratio):
@@ -649,30 +662,31 @@ def _ranges(rows: pl.DataFrame) -> list[tuple[date, date]]:
 def bucket_sql(tables: CatalogueTables, *, as_of: date, obs: str, classes: dict[int, set[int]]) -> str:
     """Step 1: observations → reporting buckets with the time roll-up applied.
 
-    One scan per (reporting grain, storage class) over the union of its indicators' windows:
+    One scan per storage class over the union of its indicators' windows:
     monthly and yearly series live in row groups of their own (``freq_class`` 1), so reading them
     years back skips the daily history. ``classes`` (series key → storage classes it has rows in,
     from ``series_classes``) keeps rows stored under another class reachable.
     """
     hi = datetime.combine(as_of + timedelta(days=1), datetime.min.time())
     series = tables.ind.filter(pl.col("series_ikey").is_not_null())
+    bucket = (
+        "CASE m.rgrain "
+        + " ".join(f"WHEN '{g}' THEN CAST(date_trunc('{TRUNC[g]}', o.period) AS DATE)" for g in GRAINS)
+        + " END"
+    )
     scans: list[str] = []
-    for rg in GRAINS:
-        for fc in (0, 1):
-            with_class = [k for k, cs in classes.items() if fc in cs]
-            rows = series.filter((pl.col("rgrain") == rg) & pl.col("series_ikey").is_in(with_class))
-            if rows.is_empty():
-                continue
-            for lo, top in _ranges(rows):
-                top_ts = hi if top == date.max else min(hi, datetime.combine(top, datetime.min.time()))
-                scans.append(
-                    f"""SELECT m.ikey, o.area_key, CAST(date_trunc('{TRUNC[rg]}', o.period) AS DATE) AS bucket,
-       o.period, o.value, o.numerator, o.denominator
+    for fc in (0, 1):
+        with_class = [k for k, cs in classes.items() if fc in cs]
+        rows = series.filter(pl.col("series_ikey").is_in(with_class))
+        for lo, top in _ranges(rows):
+            top_ts = hi if top == date.max else min(hi, datetime.combine(top, datetime.min.time()))
+            scans.append(
+                f"""SELECT m.ikey, o.area_key, {bucket} AS bucket, o.period, o.value, o.numerator, o.denominator
 FROM {obs} o JOIN ck_ind m ON o.indicator_key = m.series_ikey
-WHERE o.freq_class = {fc} AND m.rgrain = '{rg}'
+WHERE o.freq_class = {fc}
   AND o.period >= {literal(datetime.combine(lo, datetime.min.time()))} AND o.period < {literal(top_ts)}
   AND ((o.period >= m.win_lo) OR (o.period >= m.ly_lo AND o.period < m.ly_hi))"""
-                )
+            )
     if not scans:
         return f"CREATE OR REPLACE TEMP TABLE t_bucket ({_BUCKET_COLS})"
     union = "\nUNION ALL\n".join(scans)
@@ -793,14 +807,17 @@ WITH cur AS (
   GROUP BY b.ikey, b.area_key
 ),
 x AS (
-  SELECT b.*, {_K_OF} AS k0, b.bucket = CAST({_LY_OF} AS DATE) AS ly
+  SELECT b.*, {_K_OF} AS k0, b.bucket = CAST({_LY_OF} AS DATE) AS ly,
+    greatest(m.for_periods, CASE m.rgrain WHEN 'day' THEN {HISTORY_BY_GRAIN["day"]}
+      WHEN 'week' THEN {HISTORY_BY_GRAIN["week"]} WHEN 'month' THEN {HISTORY_BY_GRAIN["month"]}
+      WHEN 'quarter' THEN {HISTORY_BY_GRAIN["quarter"]} ELSE {HISTORY_BY_GRAIN["year"]} END) AS hist
   FROM t_bucket b JOIN cur c ON c.ikey = b.ikey AND c.area_key = b.area_key
   JOIN ck_ind m ON m.ikey = b.ikey
   WHERE b.bucket <= c.cb
 )
-SELECT ikey, area_key, CASE WHEN k0 <= {HISTORY} THEN k0 ELSE -1 END AS k, ly,
+SELECT ikey, area_key, CASE WHEN k0 <= hist THEN k0 ELSE -1 END AS k, ly,
   bucket, v, sn, sd, last_period, data_end, src
-FROM x WHERE k0 <= {HISTORY} OR ly"""
+FROM x WHERE k0 <= hist OR ly"""
 
 
 def derived_sql(layer_no: int, layer: Sequence[Indicator], keys: dict[str, int]) -> str:
