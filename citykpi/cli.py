@@ -441,8 +441,10 @@ def query_cmd(
     if fmt not in ("text", "csv", "json"):
         raise UsageError(f"unknown --format {fmt!r}; use text, csv or json")
     frame = run_query(settings(ctx).db, sql, wait=wait)
-    if fmt == "csv":
-        typer.echo(frame.write_csv(), nl=False)
+    if fmt == "csv":  # a cell like =cmd|… must not become a formula when the file is opened in a spreadsheet
+        from citykpi.render.exports import frame_csv
+
+        typer.echo(frame_csv(frame), nl=False)
     elif fmt == "json":
         typer.echo(frame.write_json())
     else:

@@ -99,3 +99,25 @@ def _is_number(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def test_query_csv_neutralises_formula_cells(tmp_path: Path) -> None:
+    """`citykpi query --format csv` of the rejects (which keep hostile cells verbatim) is spreadsheet-safe."""
+    from citykpi.warehouse import Warehouse, load_areas
+    from tests.scorecard_city import write_city
+
+    paths = write_city(tmp_path)
+    with Warehouse.open(tmp_path / "w.duckdb") as wh:
+        load_areas(wh, paths["areas"])
+    data = Path(__file__).parent / "corpus" / "data" / "formula_injection.csv"
+    base = ["--db", str(tmp_path / "w.duckdb"), "--catalogue", str(paths["catalogue"])]
+    assert CliRunner().invoke(app, [*base, "ingest", str(data)]).exit_code == 1
+    result = CliRunner().invoke(
+        app, [*base, "query", "SELECT value, row_number FROM rejects", "--format", "csv"]
+    )
+    assert result.exit_code == 0, result.output
+    values = [row[0] for row in csv.reader(io.StringIO(result.stdout))][1:]
+    assert "'" + FORMULA in values and "'@SUM(A1)" in values
+    assert not any(v.startswith(("=", "+", "-", "@")) for v in values)
+    raw = CliRunner().invoke(app, [*base, "query", "SELECT value FROM rejects", "--format", "json"])
+    assert FORMULA in json.loads(raw.stdout)[0].values() or FORMULA in raw.stdout  # JSON stays exact

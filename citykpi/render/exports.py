@@ -198,6 +198,11 @@ def _neutralised(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(exprs) if exprs else frame
 
 
+def frame_csv(frame: pl.DataFrame) -> str:
+    """Any frame as CSV with formula-like text neutralised, as in the scorecard CSV (``citykpi query``)."""
+    return _neutralised(frame).write_csv()
+
+
 def render_csv(scorecard: Scorecard) -> str:
     """The cells as CSV (UTF-8, header row, ISO dates), formula-like text neutralised."""
     return _neutralised(_cells(scorecard)).write_csv(date_format="%Y-%m-%d")
@@ -544,6 +549,7 @@ __all__ = [
     "FORMATS",
     "TEXT_FORMATS",
     "atomic_write",
+    "frame_csv",
     "neutralise",
     "render_bytes",
     "render_text",
