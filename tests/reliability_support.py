@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
+
+import duckdb
 
 from citykpi.warehouse import Warehouse
 from citykpi.warehouse.schema import table_names
@@ -241,3 +244,48 @@ def wait_for(proc: subprocess.Popen[str], marker: str) -> str:
         if marker in line:
             return "".join(seen)
     raise AssertionError(f"child ended without {marker!r}:\n" + "".join(seen)[-3000:])
+
+
+def sample_city(root: Path, *, days: int = 20, end: str = "2025-12-31") -> dict[str, Path]:
+    """The sample city (``days`` days) with the hourly, periodic and hotline data loaded; daily data as inbox files."""
+    from citykpi.catalogue import load_catalogue
+    from citykpi.sample import load_sample
+    from citykpi.warehouse import Warehouse
+
+    gen = root / "gen"
+    done = subprocess.run(
+        [PYTHON, "-m", "citykpi.sample", "--out", str(gen), "--days", str(days), "--end", end],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+    assert done.returncode == 0, done.stderr
+    daily = gen / "observations_daily.parquet"
+    pending = root / "pending"
+    pending.mkdir()
+    con = duckdb.connect()
+    dates = [
+        r[0]
+        for r in con.execute(f"SELECT DISTINCT CAST(period AS DATE) FROM '{daily}' ORDER BY 1").fetchall()
+    ]
+    for d in dates:
+        con.execute(
+            f"COPY (SELECT * FROM '{daily}' WHERE CAST(period AS DATE) = DATE '{d}') "
+            f"TO '{pending / f'daily-{d}.csv'}' (HEADER)"
+        )
+    con.close()
+    daily.unlink()
+    manifest = json.loads((gen / "manifest.json").read_text(encoding="utf-8"))
+    manifest["order"] = [n for n in manifest["order"] if n != "observations_daily.parquet"]
+    (gen / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    catalogue = REPO / "indicators"
+    db = root / "city.duckdb"
+    with Warehouse.open(db) as wh:
+        load_sample(wh, load_catalogue(catalogue), gen)
+    (root / "inbox").mkdir()
+    (root / "citykpi.toml").write_text(
+        f'database = "city.duckdb"\ncatalogue = "{catalogue}"\ninbox = ["inbox"]\nfail_on = "never"\n'
+        '[outputs]\nfolder = "out"\nformats = ["json", "xlsx", "html"]\n',
+        encoding="utf-8",
+    )
+    return {"db": db, "catalogue": catalogue, "gen": gen, "pending": pending, "config": root / "citykpi.toml"}

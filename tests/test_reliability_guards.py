@@ -162,3 +162,47 @@ def test_cli_evaluate_runs_sandboxed(city: tuple[Path, Path]) -> None:
     )
     assert result.exit_code == 0, result.output
     assert '"case.closed_share"' in result.stdout
+
+
+BROKEN_CATALOGUES = [
+    "yaml_alias_bomb",
+    "yaml_custom_tag",
+    "yaml_deep_nesting",
+    "expression_read_csv",
+    "expression_copy_filter",
+    "expression_statement",
+    "not_utf8",
+    "schema_version_2",
+]
+
+
+@pytest.mark.parametrize("name", BROKEN_CATALOGUES)
+@pytest.mark.parametrize("command", ["evaluate", "ingest", "run"])
+def test_broken_catalogue_is_refused_before_any_data_is_touched(
+    city: tuple[Path, Path], tmp_path: Path, name: str, command: str
+) -> None:
+    """A hostile or broken catalogue: exit 3 with the problem, and the database content is unchanged."""
+    from typer.testing import CliRunner
+
+    from citykpi.cli import app
+    from tests.reliability_support import content_digest
+
+    db, _good = city
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / f"{name}.yaml").write_bytes((CORPUS / f"{name}.yaml").read_bytes())
+    before = content_digest(db)
+    args = {
+        "evaluate": ["evaluate", "--date", "2025-06-30"],
+        "ingest": ["ingest", str(tmp_path / "obs.csv")],
+        "run": ["run", "--config", str(tmp_path / "citykpi.toml"), "--date", "2025-06-30"],
+    }[command]
+    (tmp_path / "citykpi.toml").write_text(
+        f'database = "{db}"\ncatalogue = "{bad}"\ninbox = ["{tmp_path}"]\n[outputs]\nfolder = "{tmp_path}/out"\n',
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(app, ["--db", str(db), "--catalogue", str(bad), *args])
+    assert result.exit_code == 3, result.output
+    assert "\nError: " in "\n" + result.stderr and "Traceback" not in result.output  # run logs a line first
+    assert content_digest(db) == before
+    assert not (tmp_path / "out").exists()

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from tests.reliability_support import (
@@ -28,6 +27,7 @@ from tests.reliability_support import (
     build_city,
     check_invariants,
     cli,
+    sample_city,
     start_paused,
     wait_for,
     write_config,
@@ -108,51 +108,6 @@ class KillStats:
     )  # hidden .*.tmp exports a kill left (never a report)
 
 
-def _sample_city(root: Path) -> dict[str, Path]:
-    """The sample city (20 days) with the hourly, periodic and hotline data loaded; daily data as inbox files."""
-    from citykpi.catalogue import load_catalogue
-    from citykpi.sample import load_sample
-    from citykpi.warehouse import Warehouse
-
-    gen = root / "gen"
-    done = subprocess.run(
-        [PYTHON, "-m", "citykpi.sample", "--out", str(gen), "--days", "20", "--end", "2025-12-31"],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-    )
-    assert done.returncode == 0, done.stderr
-    daily = gen / "observations_daily.parquet"
-    pending = root / "pending"
-    pending.mkdir()
-    con = duckdb.connect()
-    days = [
-        r[0]
-        for r in con.execute(f"SELECT DISTINCT CAST(period AS DATE) FROM '{daily}' ORDER BY 1").fetchall()
-    ]
-    for d in days:
-        con.execute(
-            f"COPY (SELECT * FROM '{daily}' WHERE CAST(period AS DATE) = DATE '{d}') "
-            f"TO '{pending / f'daily-{d}.csv'}' (HEADER)"
-        )
-    con.close()
-    daily.unlink()
-    manifest = json.loads((gen / "manifest.json").read_text(encoding="utf-8"))
-    manifest["order"] = [n for n in manifest["order"] if n != "observations_daily.parquet"]
-    (gen / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
-    catalogue = REPO / "indicators"
-    db = root / "city.duckdb"
-    with Warehouse.open(db) as wh:
-        load_sample(wh, load_catalogue(catalogue), gen)
-    (root / "inbox").mkdir()
-    (root / "citykpi.toml").write_text(
-        f'database = "city.duckdb"\ncatalogue = "{catalogue}"\ninbox = ["inbox"]\nfail_on = "never"\n'
-        '[outputs]\nfolder = "out"\nformats = ["json", "xlsx", "html"]\n',
-        encoding="utf-8",
-    )
-    return {"db": db, "catalogue": catalogue, "gen": gen, "pending": pending, "config": root / "citykpi.toml"}
-
-
 def _command(kind: str, city: dict[str, Path], root: Path, step: int) -> list[str]:
     db, cat = str(city["db"]), str(city["catalogue"])
     if kind == "ingest":
@@ -194,7 +149,7 @@ def test_random_kills_never_break_the_database(tmp_path: Path) -> None:
     iterations = int(os.environ.get("CITYKPI_KILLS", "45"))
     budget = float(os.environ.get("CITYKPI_KILL_SECONDS", "420"))
     rng = random.Random(int(os.environ.get("CITYKPI_KILL_SEED", "20261125")))
-    city = _sample_city(tmp_path)
+    city = sample_city(tmp_path, days=20)
     stats = KillStats()
     # how long each command takes when left alone (the range the kill delay is drawn from)
     duration: dict[str, float] = {}
