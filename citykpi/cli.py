@@ -184,7 +184,9 @@ def catalogue_list_cmd(
     domain: str | None = typer.Option(None, "--domain", help="Only this domain (e.g. environment)."),
     kind: str | None = typer.Option(None, "--kind", help="Only kpi or vital_sign."),
     tag: str | None = typer.Option(None, "--tag", help="Only indicators with this tag."),
-    level: str | None = typer.Option(None, "--level", help="Only indicators reported at city, district or street."),
+    level: str | None = typer.Option(
+        None, "--level", help="Only indicators reported at city, district or street."
+    ),
     fmt: str = typer.Option("text", "--format", "-f", help="Output format: text, json or csv."),
     lang: str = typer.Option("zh", "--lang", help="Name language in the text table: zh or en."),
 ) -> None:
@@ -480,6 +482,7 @@ def test_cmd(
             typer.echo(line)
     if report.failed:
         raise typer.Exit(int(ExitCode.FAILED))
+
 
 # --- scorecard commands (show, alerts, rank, diff, run) -------------------------------------
 #
