@@ -17,6 +17,7 @@ import polars as pl
 from citykpi.catalogue.model import COLOURS, LEVELS, STATUSES
 from citykpi.engine.scorecard import Scorecard
 from citykpi.render.format import (
+    STATUS_GLYPHS,
     STATUS_HEX,
     STATUS_INK,
     domain_name,
@@ -68,6 +69,8 @@ section.domain th:nth-child(7) { width: 12%; } section.domain th:nth-child(8) { 
 section.domain td { overflow-wrap: anywhere; }
 table.matrix .chip { min-width: 0; }
 svg { vertical-align: middle; }
+.spark { color: #5f6368; max-width: 100%; height: auto; } .spark path { fill: none; stroke: currentColor; stroke-width: 1.4; }
+.spark circle { fill: currentColor; }
 footer { margin-top: 32px; color: var(--muted); font-size: 12px; }
 @media print {
   body { max-width: none; padding: 0; font-size: 10pt; }
@@ -79,7 +82,61 @@ footer { margin-top: 32px; color: var(--muted); font-size: 12px; }
 """
 
 _STATUS_CSS = "\n".join(
-    f".s-{s} {{ background: {STATUS_HEX[s]}; color: {STATUS_INK[s]}; }}" for s in STATUSES
+    [f".s-{s} {{ background: {STATUS_HEX[s]}; color: {STATUS_INK[s]}; }}" for s in STATUSES]
+    + [f".k-{c} {{ color: {STATUS_HEX[c]}; }}" for c in COLOURS]
+)
+
+#: Extra style of the compact layout (exceptions tables, matrices); glyphs come from CSS so that a
+#: matrix cell costs only its value, and a colourless print still shows the severity.
+_COMPACT_CSS = (
+    """
+h3.level { margin: 18px 0 4px; }
+table.exc { table-layout: fixed; }
+table.exc th:nth-child(1) { width: 24%; } table.exc th:nth-child(2) { width: 12%; }
+table.exc th:nth-child(3) { width: 13%; } table.exc th:nth-child(4), table.exc th:nth-child(5) { width: 9%; }
+table.exc td { overflow-wrap: anywhere; }
+table.exc td:nth-child(3), table.exc td:nth-child(4), table.exc td:nth-child(5) { text-align: right;
+  font-variant-numeric: tabular-nums; }
+table.exc td:nth-child(6) { color: var(--muted); font-size: 12px; }
+.scroll { overflow-x: auto; max-width: 100%; }
+section.domain table.mx { table-layout: auto; width: auto; font-size: 11px; margin: 4px 0 8px; }
+section.domain table.mx th, section.domain table.mx td { width: auto; padding: 1px 4px; border: 1px solid #fff; }
+section.domain table.mx thead th { vertical-align: bottom; white-space: normal; text-align: center;
+  min-width: 44px; max-width: 64px; }
+table.mx tbody th { position: sticky; left: 0; z-index: 1; min-width: 200px; max-width: 260px;
+  white-space: normal; font-weight: 600; text-align: left; }
+table.mx tbody th small { display: block; font-weight: 400; color: var(--muted); }
+table.mx td { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; min-width: 36px;
+  -webkit-print-color-adjust: exact; print-color-adjust: exact; }
+table.mx td.g { background: #e3f2e6; color: #1d4d2a; }
+.allgreen { font-size: 12px; color: var(--muted); }
+@media print { table.mx { font-size: 6pt; } section.domain { break-inside: auto; } }
+"""
+    + "\n".join(
+        f"table.mx td.{_cls} {{ background: {STATUS_HEX[s]}; color: {STATUS_INK[s]}; }}"
+        for s, _cls in (
+            ("blue", "b"),
+            ("yellow", "y"),
+            ("orange", "o"),
+            ("red", "r"),
+            ("stale", "st"),
+            ("no_data", "nd"),
+            ("not_applicable", "na"),
+        )
+    )
+    + "\n"
+    + "\n".join(
+        f'table.mx td.{_cls}::before {{ content: "{STATUS_GLYPHS[s]}"; padding-right: 2px; }}'
+        for s, _cls in (
+            ("yellow", "y"),
+            ("orange", "o"),
+            ("red", "r"),
+            ("stale", "st"),
+            ("no_data", "nd"),
+            ("not_applicable", "na"),
+        )
+    )
+    + "\n"
 )
 
 LEGEND_TEXT: Mapping[str, Mapping[str, str]] = {
@@ -121,10 +178,26 @@ def _chip(status: str | None, lang: str) -> str:
     return f'<span class="chip s-{cls}">{_e(status_text(status, lang))}</span>'
 
 
+def _num(x: float) -> str:
+    """A coordinate with one decimal and no trailing '.0' (short path data)."""
+    text = f"{x:.1f}"
+    return text[:-2] if text.endswith(".0") else text
+
+
 def sparkline_svg(
-    values: Sequence[float | None], *, width: int = 120, height: int = 24, colour: str = "#3c4043"
+    values: Sequence[float | None],
+    *,
+    width: int = 120,
+    height: int = 24,
+    status: str | None = None,
+    label: bool = True,
 ) -> str:
-    """An inline SVG sparkline; gaps for missing values, a dot on the last value."""
+    """An inline SVG sparkline: one ``<path>`` (gaps for missing values), a dot on the last value.
+
+    The colour comes from the CSS class ``k-<status>`` (grey without a status), so that a row
+    costs one short path instead of repeated inline attributes. ``label`` adds the values as the
+    accessible name (``aria-label``).
+    """
     present = [v for v in values if v is not None and not math.isnan(v)]
     if not present:
         return ""
@@ -133,31 +206,33 @@ def sparkline_svg(
     n = len(values)
     step = (width - 4) / max(1, n - 1)
 
-    def xy(i: int, v: float) -> tuple[float, float]:
+    def xy(i: int, v: float) -> str:
         y = height - 2 - (v - low) / span * (height - 4) if high != low else height / 2
-        return 2 + i * step, y
+        return f"{_num(2 + i * step)} {_num(y)}"
 
-    segments: list[list[tuple[float, float]]] = [[]]
-    for i, v in enumerate(values):
+    path: list[str] = []
+    dots: list[str] = []
+    run: list[str] = []
+    for i, v in enumerate([*values, None]):
         if v is None or math.isnan(v):
-            if segments[-1]:
-                segments.append([])
+            if len(run) == 1:
+                dots.append(run[0])
+            elif run:
+                path.append("M" + "L".join(run))
+            run = []
             continue
-        segments[-1].append(xy(i, v))
-    lines = []
-    for seg in segments:
-        if len(seg) == 1:
-            lines.append(f'<circle cx="{seg[0][0]:.1f}" cy="{seg[0][1]:.1f}" r="1.2" fill="{colour}"/>')
-        elif seg:
-            pts = " ".join(f"{x:.1f},{y:.1f}" for x, y in seg)
-            lines.append(f'<polyline points="{pts}" fill="none" stroke="{colour}" stroke-width="1.4"/>')
+        run.append(xy(i, v))
     last_i = max(i for i, v in enumerate(values) if v is not None and not math.isnan(v))
-    lx, ly = xy(last_i, values[last_i])  # type: ignore[arg-type]
-    lines.append(f'<circle cx="{lx:.1f}" cy="{ly:.1f}" r="2" fill="{colour}"/>')
-    label = _e(", ".join(fmt_number(v) for v in values))
+    parts = [f'<path d="{"".join(path)}"/>'] if path else []
+    parts += [f'<circle cx="{d.split()[0]}" cy="{d.split()[1]}" r="1.2"/>' for d in dots]
+    last = xy(last_i, values[last_i])  # type: ignore[arg-type]
+    parts.append(f'<circle class="last" cx="{last.split()[0]}" cy="{last.split()[1]}" r="2"/>')
+    cls = f"spark k-{status}" if status in STATUSES else "spark"
+    aria = f' role="img" aria-label="{_e(", ".join(fmt_number(v) for v in values))}"' if label else ""
     return (
-        f'<svg class="spark" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
-        f'role="img" aria-label="{label}">' + "".join(lines) + "</svg>"
+        f'<svg class="{cls}" width="{width}" height="{height}" viewBox="0 0 {width} {height}"{aria}>'
+        + "".join(parts)
+        + "</svg>"
     )
 
 
@@ -225,57 +300,283 @@ def _legend(lang: str) -> list[str]:
     return out
 
 
+#: Above this many cells the report switches to the compact layout: exceptions first, the city
+#: rows in full, the other levels as an indicator × area matrix per domain (a city-scale
+#: scorecard of ~226k cells then stays around 15 MB instead of 165 MB).
+DETAIL_LIMIT = 5_000
+
+#: Statuses listed one by one, with their explanation, in the compact layout's exceptions section.
+EXCEPTION_STATUSES: tuple[str, ...] = ("red", "orange", "stale")
+
+#: Short CSS classes of the matrix cells (one per status; the colours are in the style sheet).
+_MX_CLASS: Mapping[str, str] = {
+    "green": "g",
+    "blue": "b",
+    "yellow": "y",
+    "orange": "o",
+    "red": "r",
+    "stale": "st",
+    "no_data": "nd",
+    "not_applicable": "na",
+}
+
+_TEXT: Mapping[str, Mapping[str, str]] = {
+    "en": {
+        "city": "City",
+        "district": "Districts",
+        "street": "Streets",
+        "exceptions": "Exceptions",
+        "exceptions_note": (
+            "Every red, orange and stale cell with the reason for its colour; the domain sections "
+            "below show every cell (in the matrices, hover a coloured cell for its reason)."
+        ),
+        "all_green": "green in every area of this level",
+        "indicators": "indicators",
+        "areas": "areas",
+        "matrix_note": "value without unit (the unit is under the indicator); pale green = normal",
+    },
+    "zh": {
+        "city": "市级",
+        "district": "区县",
+        "street": "街道",
+        "exceptions": "例外（红、橙、过期）",
+        "exceptions_note": "逐项列出所有红色、橙色和数据过期的单元格及其原因；下方各领域列出全部单元格（矩阵中悬停彩色单元格可查看原因）。",
+        "all_green": "在本层级所有区域均为绿色",
+        "indicators": "个指标",
+        "areas": "个区域",
+        "matrix_note": "数值不含单位（单位见指标名下方）；浅绿 = 正常",
+    },
+}
+
+
+def _t(key: str, lang: str) -> str:
+    return _TEXT.get(lang, _TEXT["en"]).get(key, _TEXT["en"].get(key, key))
+
+
+def _name_cell(row: Mapping[str, Any], lang: str) -> str:
+    name = pick(row, "name", lang) or row["indicator_id"]
+    return f'<td><strong>{_e(name)}</strong><br><span class="explain">{_e(row["indicator_id"])}</span></td>'
+
+
+def _detail_rows(
+    group: pl.DataFrame, series: Mapping[tuple[str, str], list[float | None]], lang: str
+) -> list[str]:
+    """One table row per cell: value, status with its reason, changes, target, sparkline."""
+    out: list[str] = []
+    previous = None
+    for row in group.iter_rows(named=True):
+        first = row["indicator_id"] != previous
+        previous = row["indicator_id"]
+        value = fmt_value(row["value"], row["unit"])
+        if row["band_label"]:
+            value += f" {row['band_label']}"
+        target = ""
+        if row["attainment"] is not None or row["target_status"]:
+            target = (
+                progress_svg(row["attainment"], row["expected_progress"])
+                + " "
+                + _e(fmt_target(row["attainment"], row["expected_progress"], row["target_status"], lang))
+            )
+        spark = sparkline_svg(
+            series.get((row["indicator_id"], row["area_id"]), []),
+            status=row["status"] if row["severity"] is not None else None,
+        )
+        out.append(
+            f'<tr class="cell{" first" if first else ""}" data-status="{_e(row["status"])}">'
+            f"{_name_cell(row, lang) if first else '<td></td>'}"
+            f'<td class="{_level_class(row["level"])}">{_e(pick(row, "area_name", lang) or row["area_id"])}</td>'
+            f'<td class="num">{_e(value)}</td>'
+            f"<td>{_chip(row['status'], lang)}"
+            f'<br><span class="explain">{_e(row["explanation"])}</span></td>'
+            f"{_change_td(row['change_previous'], row['change_unit'], lang)}"
+            f"{_change_td(row['change_last_year'], row['change_unit'], lang)}"
+            f"<td>{target}</td><td>{spark}</td></tr>"
+        )
+    return out
+
+
+def _detail_table(rows: list[str], lang: str) -> str:
+    heads = ["indicator", "area", "value", "status", "change", "yoy", "target", "trend"]
+    return (
+        "<table><thead><tr>"
+        + "".join(f"<th>{_e(word(h, lang))}</th>" for h in heads)
+        + "</tr></thead><tbody>"
+        + "\n".join(rows)
+        + "</tbody></table>"
+    )
+
+
+def _domain_open(domain: str, lang: str) -> str:
+    return (
+        f'<section class="domain" id="domain-{_slug(domain)}" data-domain="{_e(domain)}">'
+        f"<h2>{_e(domain_name(domain, lang))}</h2>"
+    )
+
+
 def _domain_sections(scorecard: Scorecard, lang: str) -> list[str]:
+    """The detailed layout: one row per cell, grouped by domain."""
     cells = sort_cells(scorecard.cells)
     series = history_series(scorecard.history)
-    heads = ["indicator", "area", "value", "status", "change", "yoy", "target", "trend"]
     out: list[str] = []
     for (domain,), group in cells.group_by("domain", maintain_order=True):
-        d = str(domain)
+        out.append(_domain_open(str(domain), lang))
+        out.append(_detail_table(_detail_rows(group, series, lang), lang))
+        out.append("</section>")
+    return out
+
+
+def _exceptions_section(cells: pl.DataFrame, lang: str) -> list[str]:
+    """Compact layout: every red, orange and stale cell with its explanation, worst first."""
+    listed = cells.filter(pl.col("status").is_in(list(EXCEPTION_STATUSES)))
+    out = [
+        f'<section id="exceptions"><h2>{_e(_t("exceptions", lang))}</h2>'
+        f'<p class="meta">{_e(_t("exceptions_note", lang))}</p>'
+    ]
+    heads = "".join(
+        f"<th>{_e(word(h, lang))}</th>"
+        for h in ("indicator", "area", "value", "change", "yoy", "explanation")
+    )
+    columns = (
+        "indicator_id",
+        "name_zh",
+        "name_en",
+        "area_id",
+        "area_name_zh",
+        "area_name_en",
+        "level",
+        "value",
+        "unit",
+        "band_label",
+        "change_previous",
+        "change_last_year",
+        "change_unit",
+        "explanation",
+    )
+    for status in EXCEPTION_STATUSES:
+        group = listed.filter(pl.col("status") == status)
+        if not group.height:
+            continue
         out.append(
-            f'<section class="domain" id="domain-{_slug(d)}" data-domain="{_e(d)}"><h2>{_e(domain_name(d, lang))}</h2>'
-        )
-        out.append(
-            "<table><thead><tr>"
-            + "".join(f"<th>{_e(word(h, lang))}</th>" for h in heads)
-            + "</tr></thead><tbody>"
+            f'<h3 id="exceptions-{status}">{_chip(status, lang)} {group.height} {_e(word("cells", lang))}</h3>'
+            f'<table class="exc"><thead><tr>{heads}</tr></thead><tbody>'
         )
         previous = None
-        for row in group.iter_rows(named=True):
+        for row in group.select(columns).iter_rows(named=True):
             first = row["indicator_id"] != previous
             previous = row["indicator_id"]
-            name = pick(row, "name", lang) or row["indicator_id"]
             value = fmt_value(row["value"], row["unit"])
             if row["band_label"]:
                 value += f" {row['band_label']}"
-            target = ""
-            if row["attainment"] is not None or row["target_status"]:
-                target = (
-                    progress_svg(row["attainment"], row["expected_progress"])
-                    + " "
-                    + _e(fmt_target(row["attainment"], row["expected_progress"], row["target_status"], lang))
-                )
-            spark = sparkline_svg(
-                series.get((row["indicator_id"], row["area_id"]), []),
-                colour=STATUS_HEX.get(row["status"], "#3c4043") if row["severity"] is not None else "#5f6368",
-            )
-            name_cell = (
-                f'<td><strong>{_e(name)}</strong><br><span class="explain">{_e(row["indicator_id"])}</span></td>'
-                if first
-                else "<td></td>"
-            )
             out.append(
-                f'<tr class="cell{" first" if first else ""}" data-status="{_e(row["status"])}">'
-                f"{name_cell}"
+                f"<tr{' class=first' if first else ''}>{_name_cell(row, lang) if first else '<td></td>'}"
                 f'<td class="{_level_class(row["level"])}">{_e(pick(row, "area_name", lang) or row["area_id"])}</td>'
-                f'<td class="num">{_e(value)}</td>'
-                f'<td title="{_e(row["explanation"])}">{_chip(row["status"], lang)}'
-                f'<br><span class="explain">{_e(row["explanation"])}</span></td>'
-                f"{_change_td(row['change_previous'], row['change_unit'], lang)}"
-                f"{_change_td(row['change_last_year'], row['change_unit'], lang)}"
-                f"<td>{target}</td><td>{spark}</td></tr>"
+                f"<td>{_e(value)}</td>"
+                f"<td>{_e(fmt_change(row['change_previous'], row['change_unit'], lang))}</td>"
+                f"<td>{_e(fmt_change(row['change_last_year'], row['change_unit'], lang))}</td>"
+                f"<td>{_e(row['explanation'])}</td></tr>"
             )
-        out.append("</tbody></table></section>")
+        out.append("</tbody></table>")
+    if len(out) == 1:
+        out.append(f"<p>0 {_e(word('cells', lang))}</p>")
+    out.append("</section>")
+    return out
+
+
+#: A matrix cell for an area without a cell for the indicator (closing tags are optional in HTML).
+_NO_CELL = "<td>"
+
+
+def _matrix(group: pl.DataFrame, level: str, lang: str) -> list[str]:
+    """One level of one domain as an indicator × area matrix: colour-coded cells, value as text.
+
+    The reason of a colour is in the cell's tooltip for every status but green; indicators that
+    are green in every area are summarised in one line under the matrix.
+    """
+    areas: dict[str, str] = {}
+    for area_id, zh, en in (
+        group.select("area_id", "area_name_zh", "area_name_en")
+        .unique("area_id", keep="first", maintain_order=True)
+        .sort("area_id")
+        .iter_rows()
+    ):
+        areas[area_id] = (zh or en or area_id) if lang == "zh" else (en or zh or area_id)
+    position = {a: i for i, a in enumerate(areas)}
+    rows: dict[str, list[str]] = {}
+    heads: dict[str, tuple[str, str]] = {}
+    all_green: dict[str, bool] = {}
+    columns = ("indicator_id", "area_id", "name_zh", "name_en", "unit", "value", "status", "explanation")
+    for ind, area_id, name_zh, name_en, unit, value, status, explanation in group.select(columns).iter_rows():
+        cells = rows.get(ind)
+        if cells is None:
+            cells = rows[ind] = [_NO_CELL] * len(areas)
+            name = (name_zh or name_en) if lang == "zh" else (name_en or name_zh)
+            heads[ind] = (name or ind, unit or "")
+            all_green[ind] = True
+        cls = _MX_CLASS.get(status, "nd")
+        text = "" if value is None or (isinstance(value, float) and math.isnan(value)) else fmt_number(value)
+        if status == "green":
+            cells[position[area_id]] = f"<td class=g>{text}"
+        else:
+            all_green[ind] = False
+            cells[position[area_id]] = f'<td class={cls} title="{_e(explanation or status)}">{text}'
+    # an indicator green in every area (no area missing) is summarised in one line
+    summarised = [ind for ind in rows if all_green[ind] and _NO_CELL not in rows[ind]]
+    shown = [ind for ind in rows if ind not in set(summarised)]
+    title = f"{_t(level, lang)} · {len(areas)} {_t('areas', lang)} · {len(rows)} {_t('indicators', lang)}"
+    out = [f'<h3 class="level">{_e(title)}</h3><p class="explain">{_e(_t("matrix_note", lang))}</p>']
+    if shown:
+        out.append(
+            f'<div class="scroll"><table class="mx"><thead><tr><th>{_e(word("indicator", lang))}</th>'
+            + "".join(f"<th>{_e(name)}</th>" for name in areas.values())
+            + "</tr></thead><tbody>"
+        )
+        for ind in shown:
+            name, unit = heads[ind]
+            out.append(
+                f"<tr><th>{_e(name)}<small>{_e(ind)}{' · ' + _e(unit) if unit else ''}</small></th>"
+                + "".join(rows[ind])
+                + "</tr>"
+            )
+        out.append("</tbody></table></div>")
+    if summarised:
+        names = ", ".join(f"{_e(heads[ind][0])} ({_e(ind)})" for ind in summarised)
+        out.append(
+            f'<p class="allgreen">{_chip("green", lang)} {len(summarised)} {_e(_t("indicators", lang))} '
+            f"{_e(_t('all_green', lang))}: {names}</p>"
+        )
+    return out
+
+
+def _compact_domain_sections(scorecard: Scorecard, lang: str) -> list[str]:
+    """The compact layout: per domain, the city rows in full, then one matrix per lower level."""
+    cells = sort_cells(scorecard.cells)
+    series = (
+        history_series(
+            scorecard.history.filter(
+                pl.col("area_id").is_in(
+                    cells.filter(pl.col("level") == LEVELS[0]).get_column("area_id").unique().to_list()
+                )
+            )
+        )
+        if scorecard.history.height
+        else {}
+    )
+    present = set(cells.get_column("level").unique().to_list()) if cells.height else set()
+    lower = [lv for lv in LEVELS[1:] if lv in present] + sorted(
+        str(lv) for lv in present - set(LEVELS) if lv is not None
+    )
+    out: list[str] = []
+    for (domain,), group in cells.group_by("domain", maintain_order=True):
+        out.append(_domain_open(str(domain), lang))
+        top = group.filter(pl.col("level") == LEVELS[0])
+        if top.height:
+            out.append(f'<h3 class="level">{_e(_t(LEVELS[0], lang))}</h3>')
+            out.append(_detail_table(_detail_rows(top, series, lang), lang))
+        for level in lower:
+            part = group.filter(pl.col("level") == level)
+            if part.height:
+                out.extend(_matrix(part, level, lang))
+        out.append("</section>")
     return out
 
 
@@ -352,8 +653,14 @@ def _league_sections(scorecard: Scorecard, lang: str, level: str = "district") -
     return out
 
 
-def render_html(scorecard: Scorecard, *, lang: str = "zh") -> str:
-    """The whole report as one HTML document (UTF-8, no external resources, no scripts)."""
+def render_html(scorecard: Scorecard, *, lang: str = "zh", detail_limit: int = DETAIL_LIMIT) -> str:
+    """The whole report as one HTML document (UTF-8, no external resources, no scripts).
+
+    Up to ``detail_limit`` cells every cell is a table row (value, colour and reason, changes,
+    target, sparkline). Above it the report is compact: the red, orange and stale cells first with
+    their reasons, then per domain the city rows in full and the other levels as matrices.
+    """
+    compact = scorecard.cells.height > detail_limit
     title = f"{word('scorecard', lang)} {word('as_of', lang)} {scorecard.as_of.isoformat()}"
     worst = scorecard.worst_severity()
     worst_text = "" if worst is None else status_label(COLOURS[worst], lang)
@@ -370,7 +677,7 @@ def render_html(scorecard: Scorecard, *, lang: str = "zh") -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">",
         f"<title>{_e(title)}</title>",
-        f"<style>{_CSS}{_STATUS_CSS}\n</style>",
+        f"<style>{_CSS}{_STATUS_CSS}\n{_COMPACT_CSS if compact else ''}</style>",
         "</head>",
         "<body>",
         f'<header><h1>{_e(title)}</h1><p class="meta">{_e(meta)}</p></header>',
@@ -378,8 +685,9 @@ def render_html(scorecard: Scorecard, *, lang: str = "zh") -> str:
         *_summary(scorecard, lang),
         *_legend(lang),
         *_indices_section(scorecard, lang),
+        *(_exceptions_section(sort_cells(scorecard.cells), lang) if compact else []),
         *_league_sections(scorecard, lang),
-        *_domain_sections(scorecard, lang),
+        *(_compact_domain_sections(scorecard, lang) if compact else _domain_sections(scorecard, lang)),
         "</main>",
         "<footer>citykpi · citykpi.scorecard v1</footer>",
         "</body>",
