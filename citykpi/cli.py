@@ -695,6 +695,7 @@ def show_cmd(
             indicator_glob=indicator,
             persist=False,
             history_levels=("city", "district", "street"),
+            history_from=start,
         )
     history = scorecard.history.filter(pl.col("indicator_id") == indicator)
     if area:

@@ -6,6 +6,7 @@ from dataclasses import replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from citykpi.catalogue.model import (
@@ -594,3 +595,15 @@ def test_rows_of_either_storage_class_are_found(city: City) -> None:
     sc = city.evaluate(ind)
     assert cell(sc, "t.m", "C")["value"] == 12.0
     assert cell(sc, "t.m", "D1")["value"] == 22.0
+
+
+def test_history_from_keeps_a_long_history_for_drill_downs(city: City) -> None:
+    ind = indicator("t.h")
+    city.daily("t.h", "C", [float(n) for n in range(40)])
+    short = city.evaluate(ind)
+    assert short.history.filter(pl.col("area_id") == "C").height == 9  # day grain: today + 8 days
+    long = city.evaluate(ind, history_from=AS_OF - timedelta(days=30))
+    hist = long.history.filter(pl.col("area_id") == "C")
+    assert hist.height == 31
+    assert hist["value"].to_list() == [float(n) for n in range(9, 40)]
+    assert cell(long, "t.h", "C")["value"] == cell(short, "t.h", "C")["value"] == 39.0

@@ -117,7 +117,20 @@ class Window:
     ly_hi: date  # exclusive
 
 
-def window(indicator: Indicator, grain: str, as_of: date) -> Window:
+def history_periods(indicator: Indicator, grain: str, as_of: date, history_from: date | None = None) -> int:
+    """How many periods before the current one are kept (streaks, persistence, sparklines)."""
+    rg = reporting_grain(indicator, grain)
+    h = max(HISTORY_BY_GRAIN[rg], indicator.thresholds.for_periods)
+    if history_from is not None and history_from < as_of:
+        cur, start = trunc(rg, as_of), trunc(rg, history_from)
+        n = 0
+        while shift(rg, cur, -n) > start and n < 5000:
+            n += 1
+        h = max(h, n)
+    return h
+
+
+def window(indicator: Indicator, grain: str, as_of: date, history_from: date | None = None) -> Window:
     """Compute the read window of one indicator for an evaluation as of ``as_of``."""
     rg = reporting_grain(indicator, grain)
     cur = trunc(rg, as_of)
@@ -126,8 +139,7 @@ def window(indicator: Indicator, grain: str, as_of: date) -> Window:
     # the look-back is what a scan costs, so it stays proportional to the staleness
     lookback = max(1, math.ceil(max(2 * stale_days, stale_days + 7) / _GRAIN_DAYS[rg]))
     cand_lo = shift(rg, cur, -lookback)
-    history = max(HISTORY_BY_GRAIN[rg], indicator.thresholds.for_periods)
-    win_lo = min(cand_lo, shift(rg, cur, -history))
+    win_lo = min(cand_lo, shift(rg, cur, -history_periods(indicator, grain, as_of, history_from)))
     ly_lo = trunc(rg, minus_year(cand_lo))
     ly_hi = shift(rg, trunc(rg, minus_year(cur)), 1)
     return Window(rg, cur, cand_lo, win_lo, ly_lo, ly_hi)
@@ -293,6 +305,7 @@ def build_tables(
     grain: str,
     as_of: date,
     area_keys: dict[str, int],
+    history_from: date | None = None,
 ) -> CatalogueTables:
     """Flatten the catalogue into catalogue tables for an evaluation as of ``as_of``.
 
@@ -318,7 +331,7 @@ def build_tables(
 
     for ind in indicators:
         ikey = keys[ind.id]
-        w = window(ind, grain, as_of)
+        w = window(ind, grain, as_of, history_from)
         bs_id = len(bs_rows) + 1
         bs_rows.append(_bandset_row(bs_id, ind.direction, ind.thresholds.bands))
         for ov in ind.thresholds.overrides:
@@ -420,6 +433,7 @@ def build_tables(
                 "lvl_street": "street" in ind.levels,
                 "decimals": ind.decimals,
                 "hidden": ind.id in hidden,
+                "hist": history_periods(ind, grain, as_of, history_from),
             }
         )
 
@@ -490,6 +504,7 @@ def build_tables(
         "stale_s": pl.Float64(),
         "for_periods": pl.Int32(),
         "decimals": pl.Int32(),
+        "hist": pl.Int32(),
         "bs_id": pl.Int32(),
         "where_op": pl.String(),
         "weight": pl.String(),
@@ -807,10 +822,7 @@ WITH cur AS (
   GROUP BY b.ikey, b.area_key
 ),
 x AS (
-  SELECT b.*, {_K_OF} AS k0, b.bucket = CAST({_LY_OF} AS DATE) AS ly,
-    greatest(m.for_periods, CASE m.rgrain WHEN 'day' THEN {HISTORY_BY_GRAIN["day"]}
-      WHEN 'week' THEN {HISTORY_BY_GRAIN["week"]} WHEN 'month' THEN {HISTORY_BY_GRAIN["month"]}
-      WHEN 'quarter' THEN {HISTORY_BY_GRAIN["quarter"]} ELSE {HISTORY_BY_GRAIN["year"]} END) AS hist
+  SELECT b.*, {_K_OF} AS k0, b.bucket = CAST({_LY_OF} AS DATE) AS ly, m.hist
   FROM t_bucket b JOIN cur c ON c.ikey = b.ikey AND c.area_key = b.area_key
   JOIN ck_ind m ON m.ikey = b.ikey
   WHERE b.bucket <= c.cb

@@ -188,9 +188,12 @@ def compile_plan(
     level_filter: Sequence[str] | None,
     area_filter: Sequence[int] | None,
     classes: dict[int, set[int]],
+    history_from: date | None = None,
 ) -> tuple[c.CatalogueTables, Plan]:
     """Compile the catalogue into catalogue tables and the ordered SQL statements."""
-    tables = c.build_tables(catalogue, keys, grain=grain, as_of=as_of, area_keys=area_keys)
+    tables = c.build_tables(
+        catalogue, keys, grain=grain, as_of=as_of, area_keys=area_keys, history_from=history_from
+    )
     plan = Plan()
     for i, sql in enumerate(c.area_tables_sql()):
         plan.add(f"areas {i + 1}", sql)
@@ -270,6 +273,7 @@ def evaluate(
     persist: bool = True,
     history_levels: Sequence[str] = ("city", "district"),
     sandbox: bool = True,
+    history_from: date | None = None,
 ) -> Scorecard:
     """Evaluate the catalogue as of a date and return the Scorecard.
 
@@ -283,6 +287,7 @@ def evaluate(
         as_ingested: replay what was known at the end of ``as_of`` (True) or up to a batch id (int).
         persist: record the run (scorecard history) in the warehouse.
         history_levels: levels whose recent values are returned for sparklines.
+        history_from: keep history back to this date (drill-downs; default: a few periods).
         sandbox: switch off DuckDB's file system access and lock its configuration before the
             compiled SQL runs (see :func:`sandbox_connection`); the connection keeps it until closed.
 
@@ -345,6 +350,7 @@ def evaluate(
         level_filter=levels,
         area_filter=area_filter,
         classes=series_classes(wh),
+        history_from=history_from,
     )
     _check_sources(wh, compiled_cat)
     if sandbox:
