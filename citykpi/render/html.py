@@ -67,7 +67,8 @@ section.domain th:nth-child(3) { width: 14%; } section.domain th:nth-child(4) { 
 section.domain th:nth-child(5), section.domain th:nth-child(6) { width: 8%; }
 section.domain th:nth-child(7) { width: 12%; } section.domain th:nth-child(8) { width: 10%; }
 section.domain td { overflow-wrap: anywhere; }
-table.matrix .chip { min-width: 0; }
+table.matrix .chip { min-width: 0; } table.matrix th, table.matrix td { padding: 4px 5px; }
+.scroll { overflow-x: auto; max-width: 100%; }
 svg { vertical-align: middle; }
 .spark { color: #5f6368; max-width: 100%; height: auto; } .spark path { fill: none; stroke: currentColor; stroke-width: 1.4; }
 .spark circle { fill: currentColor; }
@@ -98,7 +99,6 @@ table.exc td { overflow-wrap: anywhere; }
 table.exc td:nth-child(3), table.exc td:nth-child(4), table.exc td:nth-child(5) { text-align: right;
   font-variant-numeric: tabular-nums; }
 table.exc td:nth-child(6) { color: var(--muted); font-size: 12px; }
-.scroll { overflow-x: auto; max-width: 100%; }
 section.domain table.mx { table-layout: auto; width: auto; font-size: 11px; margin: 4px 0 8px; }
 section.domain table.mx th, section.domain table.mx td { width: auto; padding: 1px 4px; border: 1px solid #fff; }
 section.domain table.mx thead th { vertical-align: bottom; white-space: normal; text-align: center;
@@ -596,7 +596,9 @@ def _indices_section(scorecard: Scorecard, lang: str) -> list[str]:
         area_rows,
         key=lambda a: (LEVELS.index(area_rows[a]["level"]) if area_rows[a]["level"] in LEVELS else 9, a),
     )
-    out = [f'<section id="indices"><h2>{_e(word("indices", lang))}</h2><table class="matrix"><thead><tr>']
+    out = [
+        f'<section id="indices"><h2>{_e(word("indices", lang))}</h2><div class="scroll"><table class="matrix"><thead><tr>'
+    ]
     out.append(f"<th>{_e(word('area', lang))}</th>" + "".join(f"<th>{_e(names[i])}</th>" for i in ids))
     out.append("</tr></thead><tbody>")
     for area_id in order:
@@ -622,7 +624,7 @@ def _indices_section(scorecard: Scorecard, lang: str) -> list[str]:
                 f"{score_svg(cell['score'], cell['status'], width=60)} {_e(score)} {_chip(cell['status'], lang)}</td>"
             )
         out.append("</tr>")
-    out.append("</tbody></table></section>")
+    out.append("</tbody></table></div></section>")
     return out
 
 
