@@ -148,6 +148,61 @@ def measure(
     return c
 
 
+@dataclass
+class Job:
+    """One command to measure, for :func:`measure_interleaved`."""
+
+    case: str
+    what: str
+    cmd: list[str]
+    inner: str | None = None
+
+
+def measure_interleaved(jobs: list[Job], *, runs: int) -> list[Case]:
+    """Measure several commands round-robin (warm-up round, then ``runs`` rounds).
+
+    Interleaving gives every command the same share of a shared machine's noise, so the ratios between
+    them are fair even when the load changes during the benchmark.
+    """
+    results: list[list[Run]] = [[] for _ in jobs]
+    failed: dict[int, Case] = {}
+    for k in range(runs + 1):
+        for i, job in enumerate(jobs):
+            if i in failed:
+                continue
+            r = run_once(job.cmd)
+            if r.rc != 0:
+                c = Case(job.case, job.what, status="failed")
+                c.note = ((r.stderr.strip() or r.stdout.strip()).splitlines() or [""])[-1][:300]
+                c.detail = {"rc": r.rc, "stderr_tail": r.stderr[-2000:]}
+                failed[i] = c
+            elif k > 0:
+                results[i].append(r)
+    cases: list[Case] = []
+    for i, job in enumerate(jobs):
+        if i in failed:
+            cases.append(failed[i])
+            continue
+        rs = results[i]
+        c = Case(job.case, job.what)
+        c.runs_s = [round(r.seconds, 3) for r in rs]
+        c.peak_mb = round(max(r.maxrss_mb for r in rs), 1)
+        c.median_s = round(statistics.median(r.seconds for r in rs), 3)
+        try:
+            outs = [json.loads(r.stdout.strip().splitlines()[-1]) for r in rs]
+            c.detail["output"] = outs[-1]
+            if job.inner:
+                vals = [float(o[job.inner]) for o in outs]
+                c.detail["process_median_s"] = c.median_s
+                c.detail["inner"] = job.inner
+                c.median_s = round(statistics.median(vals), 3)
+                c.runs_s = [round(v, 3) for v in vals]
+        except (ValueError, KeyError, IndexError):
+            pass
+        cases.append(c)
+    return cases
+
+
 def not_available(case: str, what: str, why: str) -> Case:
     """A case that cannot run (the command does not exist yet)."""
     return Case(case, what, status="not available", note=why)
@@ -324,49 +379,6 @@ class Bench:
                 db.unlink(missing_ok=True)
 
     # 3/4. evaluate -----------------------------------------------------------------------------
-    def _evaluate(self, grain: str) -> Case:
-        """citykpi evaluate (the CLI) of the whole catalogue for one grain; not yet recorded."""
-        what = f"CLI, all indicators × areas, --period {grain}"
-        name = f"evaluate {grain}: citykpi CLI"
-        if "evaluate" not in self.cmds:
-            return not_available(name, what, "`citykpi evaluate` not there yet")
-        if not self.ckdb.exists():
-            return not_available(name, what, "no warehouse made by `citykpi ingest`")
-        cmd = [
-            *CITYKPI,
-            "--db",
-            str(self.ckdb),
-            "--catalogue",
-            str(self.catalogue),
-            "evaluate",
-            "--date",
-            self.as_of,
-            "--period",
-            grain,
-            *self.evaluate_extra,
-        ]
-        return measure(name, what, cmd, runs=self.runs)
-
-    def _engine(self, grain: str) -> Case:
-        """citykpi.evaluate() in-process: the engine alone (no CLI, no export, run not persisted)."""
-        name = f"evaluate {grain}: citykpi engine"
-        what = "evaluate() in-process, engine time only"
-        if "evaluate" not in self.cmds or not self.ckdb.exists():
-            return not_available(name, what, "`citykpi evaluate` or its warehouse not there yet")
-        cmd = [
-            PY,
-            str(HERE / "engine_probe.py"),
-            "--db",
-            str(self.ckdb),
-            "--catalogue",
-            str(self.catalogue),
-            "--as-of",
-            self.as_of,
-            "--grain",
-            grain,
-        ]
-        return measure(name, what, cmd, runs=self.runs, inner="evaluate_seconds")
-
     @property
     def evaluate_extra(self) -> list[str]:
         """Write the scorecard to a Parquet file (cheapest export) rather than a terminal table."""
@@ -375,97 +387,153 @@ class Bench:
             return ["--format", "parquet", "--output", str(self.work / "scorecard.parquet")]
         return []
 
-    def _hand(self, grain: str, db: Path, label: str) -> Case:
-        """The one hand-written query (query time only; process time in detail)."""
-        return self.add(
-            measure(
+    def _jobs(self, grain: str, hand_db: Path) -> tuple[list[Job], list[Case]]:
+        """The hand-written query, the engine and the CLI for one grain (interleaved later)."""
+        hand = [*BASE, "hand", "--db", str(hand_db), "--cache", str(self.cache), "--as-of", self.as_of]
+        label = " (ck db)" if hand_db == self.ckdb else ""
+        jobs = [
+            Job(
                 f"evaluate {grain}: hand SQL{label}",
                 "ONE query, same scoring (the limit)",
+                [*hand, "--grain", grain],
+                "query_seconds",
+            )
+        ]
+        eng = (f"evaluate {grain}: citykpi engine", "evaluate() in-process, engine time only")
+        cli = (f"evaluate {grain}: citykpi CLI", f"CLI, all indicators × areas, --period {grain}")
+        if "evaluate" not in self.cmds or not self.ckdb.exists():
+            why = "`citykpi evaluate` or a warehouse made by `citykpi ingest` not there yet"
+            return jobs, [not_available(*eng, why), not_available(*cli, why)]
+        jobs.append(
+            Job(
+                *eng,
                 [
-                    *BASE,
-                    "hand",
+                    PY,
+                    str(HERE / "engine_probe.py"),
                     "--db",
-                    str(db),
-                    "--cache",
-                    str(self.cache),
+                    str(self.ckdb),
+                    "--catalogue",
+                    str(self.catalogue),
                     "--as-of",
                     self.as_of,
                     "--grain",
                     grain,
                 ],
-                runs=self.runs,
-                inner="query_seconds",
+                "evaluate_seconds",
             )
         )
+        jobs.append(
+            Job(
+                *cli,
+                [
+                    *CITYKPI,
+                    "--db",
+                    str(self.ckdb),
+                    "--catalogue",
+                    str(self.catalogue),
+                    "evaluate",
+                    "--date",
+                    self.as_of,
+                    "--period",
+                    grain,
+                    *self.evaluate_extra,
+                ],
+            )
+        )
+        return jobs, []
 
-    def case_evaluate(self, base_db: Path) -> None:
+    def _compare(self, grain: str, cases: list[Case]) -> None:
+        """Ratios of the engine and the CLI to the hand-written query of the same round-robin."""
+        by = {c.case.split(": ", 1)[1]: c for c in cases}
+        hand = by.get("hand SQL (ck db)") or by.get("hand SQL")
+        eng, cli = by.get("citykpi engine"), by.get("citykpi CLI")
+        if hand is None or hand.median_s is None:
+            return
+        if eng and eng.median_s:
+            eng.detail["ratio_vs_hand_query"] = round(eng.median_s / hand.median_s, 2)
+            eng.note = f"{eng.detail['ratio_vs_hand_query']}× the hand-written query (query time only)"
+        pm = hand.detail.get("process_median_s")
+        if cli and cli.median_s and pm:
+            cli.detail["ratio_vs_hand_process"] = round(cli.median_s / pm, 2)
+            cli.note = f"{cli.detail['ratio_vs_hand_process']}× the hand-query process"
+
+    def case_evaluate(self, base_db: Path, *, loop: bool = True) -> None:
         """Full daily evaluation beside the hand-written query and the per-indicator loop."""
-        hand = self._hand("day", base_db, "")
-        hand_ck = None
-        if self.ckdb.exists():
-            hand_ck = self._hand("day", self.ckdb, " (ck db)")
-            if hand_ck.status != "ok":
-                hand_ck = None
-        loop = measure(
-            "evaluate day: per-indicator loop",
-            f"{self.loop_sample} sampled indicators, 1 query each",
-            [
-                *BASE,
-                "loop",
-                "--db",
-                str(base_db),
-                "--cache",
-                str(self.cache),
-                "--as-of",
-                self.as_of,
-                "--sample",
-                str(self.loop_sample),
-            ],
-            runs=1,
-            warmup=False,
-            inner="extrapolated_seconds",
+        if loop:
+            lp = measure(
+                "evaluate day: per-indicator loop",
+                f"{self.loop_sample} sampled indicators, 1 query each",
+                [
+                    *BASE,
+                    "loop",
+                    "--db",
+                    str(base_db),
+                    "--cache",
+                    str(self.cache),
+                    "--as-of",
+                    self.as_of,
+                    "--sample",
+                    str(self.loop_sample),
+                ],
+                runs=1,
+                warmup=False,
+                inner="extrapolated_seconds",
+            )
+            if lp.status == "ok":
+                out = lp.detail["output"]
+                lp.note = (
+                    f"EXTRAPOLATED: {out['sample_seconds']:.1f} s for {out['sample']} "
+                    f"× {out['indicators']}/{out['sample']}"
+                )
+            self.add(lp)
+        hand_db = self.ckdb if self.ckdb.exists() else base_db
+        jobs, unavailable = self._jobs("day", hand_db)
+        if hand_db != base_db:
+            jobs.insert(
+                0,
+                Job(
+                    "evaluate day: hand SQL",
+                    "ONE query, same scoring, bench warehouse",
+                    [
+                        *BASE,
+                        "hand",
+                        "--db",
+                        str(base_db),
+                        "--cache",
+                        str(self.cache),
+                        "--as-of",
+                        self.as_of,
+                        "--grain",
+                        "day",
+                    ],
+                    "query_seconds",
+                ),
+            )
+        cases = measure_interleaved(jobs, runs=self.runs) + unavailable
+        self._compare("day", cases)
+        loop_case = next(
+            (
+                c
+                for c in [*self.results, *self.earlier]
+                if c.case == "evaluate day: per-indicator loop" and c.median_s
+            ),
+            None,
         )
-        if loop.status == "ok":
-            out = loop.detail["output"]
-            loop.note = (
-                f"EXTRAPOLATED: {out['sample_seconds']:.1f} s for {out['sample']} "
-                f"× {out['indicators']}/{out['sample']}"
-            )
-        self.add(loop)
-        ev = self._evaluate("day")
-        eng = self._engine("day")
-        ref = hand_ck or hand
-        if eng.status == "ok" and eng.median_s and ref.median_s:
-            eng.detail["ratio_vs_hand_query"] = round(eng.median_s / ref.median_s, 2)
-            eng.note = f"{eng.detail['ratio_vs_hand_query']}× the hand-written query (both query time only)"
-        if ev.status == "ok" and ev.median_s:
-            pm = ref.detail.get("process_median_s")
-            if pm:
-                ev.detail["ratio_vs_hand_process"] = round(ev.median_s / pm, 2)
-            if loop.median_s:
-                ev.detail["loop_over_evaluate"] = round(loop.median_s / ev.median_s, 1)
-            ev.note = (
-                f"{ev.detail.get('ratio_vs_hand_process')}× the hand-query process; "
-                f"loop/CLI {ev.detail.get('loop_over_evaluate')}×"
-            )
-        self.add(eng)
-        self.add(ev)
+        cli = next((c for c in cases if c.case == "evaluate day: citykpi CLI"), None)
+        if cli and cli.median_s and loop_case and loop_case.median_s:
+            cli.detail["loop_over_evaluate"] = round(loop_case.median_s / cli.median_s, 1)
+            cli.note += f"; loop/CLI {cli.detail['loop_over_evaluate']}×"
+        for c in cases:
+            self.add(c)
 
     def case_period(self, base_db: Path) -> None:
-        """One month's and one year's evaluation (hand-written query beside)."""
+        """One month's and one year's evaluation (hand-written query beside, interleaved)."""
         for grain in ("month", "year"):
-            hand = self._hand(grain, self.ckdb if self.ckdb.exists() else base_db, "")
-            eng = self._engine(grain)
-            if eng.status == "ok" and eng.median_s and hand.median_s:
-                eng.detail["ratio_vs_hand_query"] = round(eng.median_s / hand.median_s, 2)
-                eng.note = f"{eng.detail['ratio_vs_hand_query']}× the hand-written query"
-            self.add(eng)
-            ev = self._evaluate(grain)
-            pm = hand.detail.get("process_median_s")
-            if ev.status == "ok" and ev.median_s and pm:
-                ev.detail["ratio_vs_hand_process"] = round(ev.median_s / pm, 2)
-                ev.note = f"{ev.detail['ratio_vs_hand_process']}× the hand-query process"
-            self.add(ev)
+            jobs, unavailable = self._jobs(grain, self.ckdb if self.ckdb.exists() else base_db)
+            cases = measure_interleaved(jobs, runs=self.runs) + unavailable
+            self._compare(grain, cases)
+            for c in cases:
+                self.add(c)
 
     # 5. export ---------------------------------------------------------------------------------
     def case_export(self) -> None:
@@ -515,7 +583,7 @@ class Bench:
         if "ingest" in self.cases:
             self.case_ingest()
         if "evaluate" in self.cases:
-            self.case_evaluate(base_db)
+            self.case_evaluate(base_db, loop=self.loop_sample > 0)
         if "period" in self.cases:
             self.case_period(base_db)
         if "export" in self.cases:
@@ -620,7 +688,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="citykpi benchmark")
     ap.add_argument("--scale", choices=["small", "city"], default="city")
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--loop-sample", type=int, default=300)
+    ap.add_argument("--loop-sample", type=int, default=300, help="0: skip the loop (with --merge: keep it)")
     ap.add_argument("--cases", default="check,ingest,evaluate,period,export")
     ap.add_argument("--output", type=Path, default=HERE / "results.json")
     ap.add_argument("--merge", action="store_true", help="keep the other cases of an earlier results file")
