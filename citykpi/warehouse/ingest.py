@@ -55,7 +55,7 @@ DEFAULT_DATE_FORMATS: tuple[str, ...] = (
     "%Y",
 )
 DATA_SUFFIXES = readers.CSV_SUFFIXES + readers.PARQUET_SUFFIXES
-_TMP = ("_ck_bad", "_ck_dupkeys", "_ck_clash", "_ck_ind", "_ck_area")
+_TMP = ("_ck_bad", "_ck_dupkeys", "_ck_clash", "_ck_ind", "_ck_area", "_ck_stage")
 
 
 @dataclass(frozen=True)
@@ -469,6 +469,13 @@ def _case(checks: Sequence[_Check], pick: str) -> str:
     return f"CASE {whens} END"
 
 
+def _ok(checks: Sequence[_Check]) -> str:
+    """TRUE when no rule fires (``reason IS NULL``), as a conjunction: a cheap filter, no strings built."""
+    if not checks:
+        return "TRUE"
+    return "(" + " AND ".join(f"({c.condition}) IS NOT TRUE" for c in checks) + ")"
+
+
 def _date_expr(col: str, duck_type: str, fmt: str | None, *, as_date: bool = False) -> str:
     """SQL turning a file column into a TIMESTAMP (or DATE), NULL when unparseable.
 
@@ -540,6 +547,7 @@ class _Plan:
     """
 
     target: str = ""
+    table: readers.TableFile
     #: (stage column, target column) pairs that identify a record.
     keys: tuple[tuple[str, str], ...] = ()
     #: Stage column with the record's time (clustering) and its target column (clash pre-filter).
@@ -589,46 +597,76 @@ class _Plan:
             cols.append(f"{left}.{lcol} = {right}.{rcol}")
         return " AND ".join(cols)
 
+    def file_rows(self, con: duckdb.DuckDBPyConnection) -> int | None:
+        """Records in the file known without reading it (Parquet metadata); None when unknown."""
+        return None
+
+    def clustered_by_metadata(self, con: duckdb.DuckDBPyConnection) -> bool | None:
+        """Whether the file is time-clustered, from its metadata alone; None when unknown."""
+        return None
+
     def load(self, con: duckdb.DuckDBPyConnection, path: str, writing: Callable[[], object]) -> _Loaded:
         """Validate and append the file's records; the caller's transaction makes it atomic."""
         stage = self.stage_sql()
         target = ident(self.target)
-        # 1. one pass: bad records per row group, and the time range of each row group
-        groups = con.execute(
-            f"""SELECT _row // {ROW_GROUP} AS g, count(*) FILTER (WHERE reason IS NOT NULL) AS bad,
-                       min({self.time_stage}) FILTER (WHERE reason IS NULL) AS lo,
-                       max({self.time_stage}) FILTER (WHERE reason IS NULL) AS hi
-                FROM ({stage}) GROUP BY g ORDER BY g"""
-        ).fetchall()
-        n_bad = sum(int(g[1]) for g in groups)
-        ranges = [(g[2], g[3]) for g in groups if g[2] is not None]
-        clustered = all(prev[1] <= nxt[0] for prev, nxt in itertools.pairwise(ranges))
+        total = self.file_rows(con)
+        clustered = self.clustered_by_metadata(con) if total is not None else None
         con.execute(
             "CREATE OR REPLACE TEMP TABLE _ck_bad (_row BIGINT, bad_col VARCHAR, bad_val VARCHAR, reason VARCHAR)"
         )
-        if n_bad:
-            con.execute(
-                f"INSERT INTO _ck_bad SELECT _row, bad_col, bad_val, reason FROM ({stage}) WHERE reason IS NOT NULL"
-            )
+        n_bad: int | None = None
+        if total is not None and clustered is not None:
+            # Typed Parquet, time order known from row-group statistics: stream the file straight
+            # into the target (read once per storage class); bad records are counted afterwards.
+            good = f"(SELECT * FROM ({stage}) WHERE ok)"
+            many = total > ROW_GROUP
+        else:
+            if self.table.kind == "csv":
+                # Parsing text dominates: parse and validate once into a typed temp table (no
+                # reject strings), then every later step reads that instead of the file.
+                con.execute(
+                    "CREATE OR REPLACE TEMP TABLE _ck_stage AS "
+                    f"SELECT * EXCLUDE (reason, bad_col, bad_val) FROM ({stage})"
+                )
+                scan, good = "_ck_stage", "(SELECT * FROM _ck_stage WHERE ok)"
+            else:
+                scan, good = f"({stage})", f"(SELECT * FROM ({stage}) WHERE ok)"
+            # one pass: bad records per row group, and the time range of each row group
+            groups = con.execute(
+                f"""SELECT _row // {ROW_GROUP} AS g, count(*) FILTER (WHERE NOT ok) AS bad,
+                           min({self.time_stage}) FILTER (WHERE ok) AS lo,
+                           max({self.time_stage}) FILTER (WHERE ok) AS hi
+                    FROM {scan} GROUP BY g ORDER BY g"""
+            ).fetchall()
+            n_bad = sum(int(g[1]) for g in groups)
+            ranges = [(g[2], g[3]) for g in groups if g[2] is not None]
+            clustered = all(prev[1] <= nxt[0] for prev, nxt in itertools.pairwise(ranges))
+            many = len(groups) > 1
         # 2. append the good records, in time order
         writing()
         self.ensure_target(con)
         batch_id = int(con.execute("SELECT coalesce(max(batch_id), 0) + 1 FROM batches").fetchall()[0][0])
         # Zone maps need time-clustered row groups, not sorted rows: a big file that is clustered
         # already is appended as it is; anything else is sorted (cheap for small files).
-        order = "" if clustered and len(groups) > 1 else f" ORDER BY s.{self.time_stage}"
+        order = "" if clustered and many else f" ORDER BY s.{self.time_stage}"
         inserted = 0
         for part in self.partitions():
             inserted += int(
                 con.execute(
                     f"INSERT INTO {target} {self.insert_columns()} SELECT {self.insert_values(batch_id)} "
-                    f"FROM ({stage}) s WHERE s.reason IS NULL AND {part}{order}"
+                    f"FROM {good} s WHERE {part}{order}"
                 ).fetchall()[0][0]
+            )
+        if n_bad is None:
+            n_bad = (total or 0) - inserted
+        if n_bad:
+            con.execute(
+                f"INSERT INTO _ck_bad SELECT _row, bad_col, bad_val, reason FROM ({stage}) WHERE NOT ok"
             )
         self.after_insert(con, batch_id)
         this = f"batch_id = {batch_id}"
-        dups = self._duplicates_within(con, stage, target, this) if self.keys and inserted > 1 else 0
-        clash = self._clashes(con, stage, target, batch_id) if self.keys and inserted > dups else 0
+        dups = self._duplicates_within(con, good, target, this) if self.keys and inserted > 1 else 0
+        clash = self._clashes(con, good, target, batch_id) if self.keys and inserted > dups else 0
         policy = self.options.on_duplicate
         rejected = int(con.execute("SELECT count(*) FROM _ck_bad").fetchall()[0][0])
         read = inserted + n_bad
@@ -647,30 +685,47 @@ class _Plan:
         summary = {str(r): int(c) for r, c in rows}
         return _Loaded(batch_id, status, read, loaded, rejected, skipped, replaced, summary)
 
-    def _duplicates_within(self, con: duckdb.DuckDBPyConnection, stage: str, target: str, this: str) -> int:
+    def duplicate_blocks(self, this: str) -> str | None:
+        """A cheap exact screen for keys appended twice: a SELECT of small blocks of keys that hold
+        a duplicate (columns named like the stage keys they group by), or None to hash every key."""
+        return None
+
+    def _duplicates_within(self, con: duckdb.DuckDBPyConnection, good: str, target: str, this: str) -> int:
         """Find keys appended twice by this batch; reject every such record and take it out again."""
         tcols = ", ".join(t for _, t in self.keys)
         as_stage = ", ".join(f"{t} AS {s_}" for s_, t in self.keys)
         scols = ", ".join(s_ for s_, _ in self.keys)
-        candidates = con.execute(
-            f"SELECT count(*) FROM (SELECT hash({tcols}) AS h FROM {target} WHERE {this} "
-            "GROUP BY h HAVING count(*) > 1)"
-        ).fetchall()[0][0]
-        if not candidates:
-            return 0
-        con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE _ck_dupkeys AS
-            WITH h AS (SELECT hash({tcols}) AS h FROM {target} WHERE {this} GROUP BY h HAVING count(*) > 1)
-            SELECT {as_stage} FROM {target} WHERE {this} AND hash({tcols}) IN (SELECT h FROM h)
-            GROUP BY ALL HAVING count(*) > 1"""
-        )
+        blocks = self.duplicate_blocks(this)
+        if blocks is not None:
+            # a few fixed-size states per block of keys instead of a hash table over every key
+            candidates = con.execute(f"SELECT count(*) FROM ({blocks})").fetchall()[0][0]
+            if not candidates:
+                return 0
+            con.execute(
+                f"""CREATE OR REPLACE TEMP TABLE _ck_dupkeys AS
+                WITH b AS ({blocks})
+                SELECT {as_stage} FROM {target} o SEMI JOIN b ON {self.block_match("o", "b")}
+                WHERE o.{this} GROUP BY ALL HAVING count(*) > 1"""
+            )
+        else:
+            candidates = con.execute(
+                f"SELECT count(*) FROM (SELECT hash({tcols}) AS h FROM {target} WHERE {this} "
+                "GROUP BY h HAVING count(*) > 1)"
+            ).fetchall()[0][0]
+            if not candidates:
+                return 0
+            con.execute(
+                f"""CREATE OR REPLACE TEMP TABLE _ck_dupkeys AS
+                WITH h AS (SELECT hash({tcols}) AS h FROM {target} WHERE {this} GROUP BY h HAVING count(*) > 1)
+                SELECT {as_stage} FROM {target} WHERE {this} AND hash({tcols}) IN (SELECT h FROM h)
+                GROUP BY ALL HAVING count(*) > 1"""
+            )
         if not con.execute("SELECT count(*) FROM _ck_dupkeys").fetchall()[0][0]:
             return 0
         con.execute(
             f"""INSERT INTO _ck_bad
             WITH m AS (SELECT s._row, {", ".join("s." + c for c, _ in self.keys)}
-                       FROM ({stage}) s JOIN _ck_dupkeys d ON {self._match("s", "d", left_stage=True, right_stage=True)}
-                       WHERE s.reason IS NULL),
+                       FROM {good} s JOIN _ck_dupkeys d ON {self._match("s", "d", left_stage=True, right_stage=True)}),
                  t AS (SELECT {scols}, 'rows ' || array_to_string(list(_row ORDER BY _row)[1:5], ', ') AS txt
                        FROM m GROUP BY ALL)
             SELECT m._row, NULL, t.txt, {literal(self.dup_reason)} FROM m JOIN t USING ({scols})"""
@@ -681,7 +736,11 @@ class _Plan:
         ).fetchall()
         return int(deleted[0][0])
 
-    def _clashes(self, con: duckdb.DuckDBPyConnection, stage: str, target: str, batch_id: int) -> int:
+    def block_match(self, rows: str, blocks: str) -> str:
+        """Join condition of target rows to the blocks of :meth:`duplicate_blocks`."""
+        raise NotImplementedError
+
+    def _clashes(self, con: duckdb.DuckDBPyConnection, good: str, target: str, batch_id: int) -> int:
         """Records of this batch whose key is already stored; apply the duplicate policy's first half."""
         this = f"batch_id = {batch_id}"
         prefilter = ""
@@ -710,8 +769,7 @@ class _Plan:
             con.execute(
                 f"""INSERT INTO _ck_bad
                 SELECT s._row, NULL, 'batch ' || c.old_batch, {literal(self.clash_reason)}
-                FROM ({stage}) s JOIN _ck_clash c ON {self._match("s", "c", left_stage=True, right_stage=True)}
-                WHERE s.reason IS NULL"""
+                FROM {good} s JOIN _ck_clash c ON {self._match("s", "c", left_stage=True, right_stage=True)}"""
             )
         con.execute(
             f"""DELETE FROM {target} o USING _ck_clash c
@@ -934,6 +992,7 @@ class _ObservationPlan(_Plan):
             FROM u)
         SELECT c._rec, c._row, i.indicator_key AS ik, a.area_key AS ak, c.period, c.value,
                c.num AS numerator, c.den AS denominator, coalesce(i.fc, 0)::TINYINT AS fc,
+               {_ok(checks)} AS ok,
                {_case(checks, "reason")} AS reason,
                {_case(checks, "column")}::VARCHAR AS bad_col,
                {_case(checks, "value")}::VARCHAR AS bad_val
@@ -941,6 +1000,48 @@ class _ObservationPlan(_Plan):
         LEFT JOIN _ck_ind i ON i.indicator_id = c.ind_raw
         LEFT JOIN _ck_area a ON a.area_id = c.area_raw
         """
+
+    def file_rows(self, con: duckdb.DuckDBPyConnection) -> int | None:
+        """Rows of a long-format Parquet file, from its footer."""
+        if self.table.kind != "parquet" or self.options.fmt != "long":
+            return None
+        rows = con.execute(
+            f"SELECT sum(num_rows) FROM parquet_file_metadata({literal(str(self.table.path))})"
+        ).fetchall()
+        return int(rows[0][0]) if rows and rows[0][0] is not None else None
+
+    def clustered_by_metadata(self, con: duckdb.DuckDBPyConnection) -> bool | None:
+        """A typed period column is clustered when its row groups' min/max ranges follow each other.
+
+        Statistics cover bad records too, so "clustered" here implies the good records are; a file
+        without usable statistics is checked by reading it instead (None).
+        """
+        column = self.col["period"] or ""
+        if not readers.is_temporal_type(self.table.columns.get(column, "")):
+            return None
+        rows = con.execute(
+            f"""SELECT TRY_CAST(stats_min_value AS TIMESTAMP), TRY_CAST(stats_max_value AS TIMESTAMP)
+            FROM parquet_metadata({literal(str(self.table.path))})
+            WHERE path_in_schema = {literal(column)} ORDER BY row_group_id"""
+        ).fetchall()
+        if not rows or any(lo is None or hi is None for lo, hi in rows):
+            return None
+        return all(prev[1] <= nxt[0] for prev, nxt in itertools.pairwise(rows))
+
+    def duplicate_blocks(self, this: str) -> str | None:
+        """Blocks of 64 area keys per indicator and period: a duplicate sets a bit already set, so
+        the block's row count exceeds the bits set. Exact, and the aggregate holds one small
+        fixed-size state per block instead of one hash-table entry per observation."""
+        return f"""SELECT indicator_key AS ik, period, area_key >> 6 AS blk FROM observations
+            WHERE {this} GROUP BY ALL
+            HAVING count(*) > bit_count(bit_or(1::UBIGINT << (area_key & 63)))"""
+
+    def block_match(self, rows: str, blocks: str) -> str:
+        """Rows of a block: same indicator and period, area key in the block."""
+        return (
+            f"{rows}.indicator_key = {blocks}.ik AND {rows}.period = {blocks}.period "
+            f"AND {rows}.area_key >> 6 = {blocks}.blk"
+        )
 
     def insert_values(self, batch_id: int) -> str:
         """indicator_key, area_key, period, value, numerator, denominator, batch_id, freq_class."""
@@ -1102,6 +1203,7 @@ class _SourcePlan(_Plan):
         WITH c AS (SELECT {readers.ROW} AS _rec, {readers.ROW} AS _row, {", ".join(typed)}, {", ".join(raw)}
                    FROM ({self.table.sql}))
         SELECT c._rec, c._row, {out_cols}, a.area_key AS ak,
+               {_ok(checks)} AS ok,
                {_case(checks, "reason")} AS reason,
                {_case(checks, "column")}::VARCHAR AS bad_col,
                {_case(checks, "value")}::VARCHAR AS bad_val
