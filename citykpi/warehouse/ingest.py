@@ -561,9 +561,17 @@ class _Plan:
         self.options = options
         self.now = options.now or datetime.now()
 
-    def stage_sql(self) -> str:
-        """SELECT of every record: _rec, _row, target values, reason, bad_col, bad_val."""
+    def stage_sql(self, file_filter: str | None = None) -> str:
+        """SELECT of every record: _rec, _row, target values, ok, reason, bad_col, bad_val.
+
+        ``file_filter``: a condition on the file's own columns, pushed into the file scan.
+        """
         raise NotImplementedError
+
+    def fast_partition(self, part: str) -> tuple[str, str] | None:
+        """For a partition of few records: (good records the file scan can find by a pushed-down
+        filter, good records that filter misses) as subqueries; None to read the whole file."""
+        return None
 
     def insert_values(self, batch_id: int) -> str:
         """The SELECT list (over stage alias ``s``) of the target table's columns."""
@@ -618,7 +626,7 @@ class _Plan:
         if total is not None and clustered is not None:
             # Typed Parquet, time order known from row-group statistics: stream the file straight
             # into the target (read once per storage class); bad records are counted afterwards.
-            good = f"(SELECT * FROM ({stage}) WHERE ok)"
+            good = f"(SELECT * FROM ({stage}) WHERE reason IS NULL)"
             many = total > ROW_GROUP
         else:
             if self.table.kind == "csv":
@@ -649,20 +657,33 @@ class _Plan:
         # Zone maps need time-clustered row groups, not sorted rows: a big file that is clustered
         # already is appended as it is; anything else is sorted (cheap for small files).
         order = "" if clustered and many else f" ORDER BY s.{self.time_stage}"
-        inserted = 0
-        for part in self.partitions():
-            inserted += int(
+
+        def insert(source: str, part: str) -> int:
+            return int(
                 con.execute(
                     f"INSERT INTO {target} {self.insert_columns()} SELECT {self.insert_values(batch_id)} "
-                    f"FROM {good} s WHERE {part}{order}"
+                    f"FROM {source} s WHERE {part}{order}"
                 ).fetchall()[0][0]
             )
+
+        inserted = 0
+        missed: list[tuple[str, str]] = []
+        for part in self.partitions():
+            fast = self.fast_partition(part) if n_bad is None else None
+            if fast is not None:
+                missed.append((fast[1], part))
+            inserted += insert(fast[0] if fast else good, part)
         if n_bad is None:
             n_bad = (total or 0) - inserted
         if n_bad:
             con.execute(
-                f"INSERT INTO _ck_bad SELECT _row, bad_col, bad_val, reason FROM ({stage}) WHERE NOT ok"
+                f"INSERT INTO _ck_bad SELECT _row, bad_col, bad_val, reason FROM ({stage}) WHERE reason IS NOT NULL"
             )
+            if missed and int(con.execute("SELECT count(*) FROM _ck_bad").fetchall()[0][0]) < n_bad:
+                # good records the pushed-down filter could not see (ids with blanks around them)
+                for source, part in missed:
+                    inserted += insert(source, part)
+                n_bad = (total or 0) - inserted
         self.after_insert(con, batch_id)
         this = f"batch_id = {batch_id}"
         dups = self._duplicates_within(con, good, target, this) if self.keys and inserted > 1 else 0
@@ -861,7 +882,24 @@ class _ObservationPlan(_Plan):
 
     # SQL --------------------------------------------------------------------------------------
 
-    def stage_sql(self) -> str:
+    def fast_partition(self, part: str) -> tuple[str, str] | None:
+        """Coarse-cadence records of a long file: the scan keeps only rows whose indicator id is
+        one of the weekly-or-coarser ids, which Parquet filters on its dictionaries (skipping most
+        of the file); ids the filter cannot match verbatim (blanks around them) are the rest."""
+        column = self.col.get("indicator_id")
+        if part != "s.fc = 1" or self.options.fmt != "long" or column is None:
+            return None
+        if not readers.is_text_type(self.table.columns.get(column, "")):
+            return None
+        ids = [i.id for i in self.catalogue.indicators if schema.frequency_class(i.frequency) == 1]
+        hit = f"{ident(column)} IN ({', '.join(literal(i) for i in ids)})" if ids else "FALSE"
+        rest = f"NOT coalesce({hit}, FALSE)"
+        return (
+            f"(SELECT * FROM ({self.stage_sql(hit)}) WHERE reason IS NULL)",
+            f"(SELECT * FROM ({self.stage_sql(rest)}) WHERE reason IS NULL)",
+        )
+
+    def stage_sql(self, file_filter: str | None = None) -> str:
         """One pass: parse, join the key tables, give each record its first failing rule."""
         types = self.table.columns
         c = {k: (ident(v) if v else None) for k, v in self.col.items()}
@@ -891,6 +929,8 @@ class _ObservationPlan(_Plan):
             area_col_name, period_col_name = self.col["area_id"] or "", self.col["period"] or ""
         else:
             src = self.table.sql
+            if file_filter is not None:
+                src = f"SELECT * FROM ({src}) WHERE {file_filter}"
             rec = readers.ROW
             ic, ac, pc = c["indicator_id"], c["area_id"], c["period"]
             assert ic is not None and ac is not None and pc is not None
@@ -1115,7 +1155,7 @@ class _SourcePlan(_Plan):
         self.time_stage = ident(source.time_column)
         self.time_target = None  # records clash by key, whatever their time
 
-    def stage_sql(self) -> str:
+    def stage_sql(self, file_filter: str | None = None) -> str:
         """One pass: cast each declared column, map the area, give each record its first failing rule."""
         types = self.table.columns
         src = self.source
