@@ -13,6 +13,7 @@ import os
 import random
 import shutil
 import signal
+import statistics
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -147,7 +148,7 @@ def _check_reports(folder: Path, stats: KillStats) -> None:
 def test_random_kills_never_break_the_database(tmp_path: Path) -> None:
     """Kill ingest/evaluate/run after random delays; check the database after every kill."""
     iterations = int(os.environ.get("CITYKPI_KILLS", "45"))
-    budget = float(os.environ.get("CITYKPI_KILL_SECONDS", "420"))
+    budget = float(os.environ.get("CITYKPI_KILL_SECONDS", "600"))
     rng = random.Random(int(os.environ.get("CITYKPI_KILL_SEED", "20261125")))
     city = sample_city(tmp_path, days=20)
     stats = KillStats()
@@ -158,6 +159,7 @@ def test_random_kills_never_break_the_database(tmp_path: Path) -> None:
         done = cli(*_command(kind, city, tmp_path, 0), timeout=300)
         assert done.returncode in (0, 1), done.stderr
         duration[kind] = time.monotonic() - started
+    timings: dict[str, list[float]] = {k: [v] for k, v in duration.items()}
     before_rows = check_invariants(city["db"])
     deadline = time.monotonic() + budget
     kinds = ("ingest", "evaluate", "run")
@@ -170,7 +172,7 @@ def test_random_kills_never_break_the_database(tmp_path: Path) -> None:
         proc = subprocess.Popen(
             [PYTHON, "-m", "citykpi", *args], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
-        time.sleep(rng.uniform(0.05, duration[kind] * 1.1))
+        time.sleep(rng.uniform(0.05, duration[kind] * 0.95))
         proc.send_signal(signal.SIGKILL)
         _, err = proc.communicate(timeout=120)
         if proc.returncode == -signal.SIGKILL:
@@ -182,8 +184,11 @@ def test_random_kills_never_break_the_database(tmp_path: Path) -> None:
         stats.checks += 1
         _check_reports(tmp_path / "out", stats)
         # the same command, left alone, completes (no stale lock, no damage)
+        started = time.monotonic()
         again = cli(*(args if kind != "run" else _command("run", city, tmp_path, step)), timeout=300)
         assert again.returncode in (0, 1), (kind, again.stderr[-2000:])
+        timings[kind].append(time.monotonic() - started)  # keep the delay range true to the machine's pace
+        duration[kind] = statistics.median(timings[kind][-5:])
         stats.recovered += 1
         facts = check_invariants(city["db"])
         stats.checks += 1
@@ -195,4 +200,5 @@ def test_random_kills_never_break_the_database(tmp_path: Path) -> None:
         f"{stats.recovered} recoveries, {len(stats.stray_temp_files)} hidden temp export files, "
         f"final: {check_invariants(city['db'])}"
     )
-    assert kills >= min(30, int(iterations * 0.6)), f"only {kills} kills landed: {stats}"
+    attempts = sum(stats.attempts.values())
+    assert kills >= min(30, int(attempts * 0.6)), f"only {kills} kills landed in {attempts} attempts: {stats}"
