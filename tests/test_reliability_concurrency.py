@@ -49,7 +49,7 @@ def _db(paths: dict[str, Path]) -> list[str]:
 
 def _waits_then_finishes(waiter: subprocess.Popen[str], release: Path) -> tuple[int, str]:
     """The waiter is still waiting while the first process holds the database; release it; collect."""
-    time.sleep(1.0)
+    time.sleep(0.6)
     assert waiter.poll() is None, "the --wait process did not wait"
     release.touch()
     _out, err = waiter.communicate(timeout=120)

@@ -68,9 +68,10 @@ FORBIDDEN = [
 ]
 
 
-@pytest.fixture
-def city(tmp_path: Path) -> tuple[Path, Path]:
+@pytest.fixture(scope="module")
+def city(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A database with three areas, AQI observations and raw case records; returns (db, catalogue)."""
+    tmp_path = tmp_path_factory.mktemp("city")
     (tmp_path / "cat").mkdir()
     (tmp_path / "cat" / "c.yaml").write_text(CATALOGUE, encoding="utf-8")
     (tmp_path / "areas.csv").write_text(AREAS, encoding="utf-8")
@@ -176,8 +177,13 @@ BROKEN_CATALOGUES = [
 ]
 
 
-@pytest.mark.parametrize("name", BROKEN_CATALOGUES)
-@pytest.mark.parametrize("command", ["evaluate", "ingest", "run"])
+#: Every broken catalogue through evaluate; three of them also through ingest and run (same loader).
+_CASES = [("evaluate", n) for n in BROKEN_CATALOGUES] + [
+    (c, n) for c in ("ingest", "run") for n in ("yaml_alias_bomb", "yaml_custom_tag", "expression_read_csv")
+]
+
+
+@pytest.mark.parametrize(("command", "name"), _CASES)
 def test_broken_catalogue_is_refused_before_any_data_is_touched(
     city: tuple[Path, Path], tmp_path: Path, name: str, command: str
 ) -> None:
@@ -194,7 +200,7 @@ def test_broken_catalogue_is_refused_before_any_data_is_touched(
     before = content_digest(db)
     args = {
         "evaluate": ["evaluate", "--date", "2025-06-30"],
-        "ingest": ["ingest", str(tmp_path / "obs.csv")],
+        "ingest": ["ingest", str(db.parent / "obs.csv")],
         "run": ["run", "--config", str(tmp_path / "citykpi.toml"), "--date", "2025-06-30"],
     }[command]
     (tmp_path / "citykpi.toml").write_text(
