@@ -539,11 +539,20 @@ ROW_GROUP = 122_880
 class _Plan:
     """Turns a file into target rows: one validation SQL (``stage_sql``), generic loading steps.
 
-    Loading is optimistic and set-based: one aggregate pass finds bad records and whether the
-    file is already clustered by time; one INSERT appends the good records (sorted only when
-    needed); duplicates within the file and against stored rows are then found among the
-    appended rows with hash aggregates and joins, and taken out again. Row numbers for
-    duplicate rejects come from re-reading the file, which happens only when there are any.
+    Loading is optimistic and set-based, and reads the file as few times as it can:
+
+    * long-format Parquet with a typed period: row count and time order come from the footer,
+      so the good records stream straight into the target, one INSERT per storage class (the
+      coarse class through a pushed-down id filter that skips most of the file); bad records
+      are counted as rows minus appended and read again only when there are any;
+    * CSV: parsed and validated once into a typed temp table, which every later step reads;
+    * anything else: one aggregate pass over the file, then the INSERTs.
+
+    Appends are sorted only when the file is not already clustered by time. Duplicates within
+    the file are then found among the appended rows (an exact bit-block screen for observations,
+    a hash aggregate for source keys), clashes with stored rows by a join restricted to the
+    batch's time range, and taken out again. Row numbers for duplicate rejects come from
+    re-reading the stage, which happens only when there are any.
     """
 
     target: str = ""
