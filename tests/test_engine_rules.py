@@ -607,3 +607,14 @@ def test_history_from_keeps_a_long_history_for_drill_downs(city: City) -> None:
     assert hist.height == 31
     assert hist["value"].to_list() == [float(n) for n in range(9, 40)]
     assert cell(long, "t.h", "C")["value"] == cell(short, "t.h", "C")["value"] == 39.0
+
+
+def test_an_off_grid_record_is_aggregated_with_its_day(city: City) -> None:
+    """A daily series normally skips the aggregate (one record a day); a day that also holds an
+    off-midnight record is aggregated whole, so both records count."""
+    ind = indicator("t.d", rollup=Rollup(time="sum", area="none"))
+    city.daily("t.d", "C", [1.0, 2.0])
+    city.observe("t.d", [("C", datetime(2025, 6, 30, 13, 0), 5.0)])
+    c = cell(city.evaluate(ind), "t.d", "C")
+    assert c["value"] == 7.0
+    assert c["previous_value"] == 1.0

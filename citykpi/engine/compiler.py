@@ -388,6 +388,19 @@ def build_tables(
             scale = v.scale
         where = ind.rollup.where
         green = ind.thresholds.bands.ranges.get("green")
+        # one raw record per reporting period (daily data at day grain, monthly at month…):
+        # such records skip the aggregate in bucket_sql
+        raw_id: str | None = None
+        if isinstance(v, Observed):
+            raw_id = series_of.get(ind.id, ind.id)
+        elif isinstance(v, FromSeries):
+            raw_id = v.input
+        raw_freq = (catalogue.by_id.get(raw_id) or by_id[raw_id]).frequency if raw_id else None
+        single = (
+            raw_freq is not None
+            and raw_freq not in ("realtime", "hourly")
+            and (GRAIN_OF_FREQUENCY[raw_freq] == w.rgrain)
+        )
         t = ind.target
         ind_rows.append(
             {
@@ -415,6 +428,7 @@ def build_tables(
                 "area_rollup": ind.rollup.area,
                 "weight": ind.rollup.weight,
                 "with_parts": with_parts,
+                "single": single,
                 "scale": scale,
                 "direction": ind.direction,
                 "mid": (green[0] + green[1]) / 2 if green else None,
@@ -658,6 +672,16 @@ _TIME_VALUE = """CASE WHEN m.with_parts THEN sum(r.numerator) / NULLIF(sum(r.den
        END END"""
 
 
+_SINGLE_VALUE = """CASE WHEN m.with_parts THEN r.numerator / NULLIF(r.denominator, 0) * m.scale
+       ELSE CASE m.time_rollup
+         WHEN 'count' THEN CASE WHEN r.value IS NULL THEN 0.0 ELSE 1.0 END
+         WHEN 'count_where' THEN CASE WHEN (CASE m.where_op
+              WHEN '<' THEN r.value < m.where_val WHEN '<=' THEN r.value <= m.where_val
+              WHEN '>' THEN r.value > m.where_val WHEN '>=' THEN r.value >= m.where_val
+              WHEN '=' THEN r.value = m.where_val WHEN '!=' THEN r.value <> m.where_val END) THEN 1.0 ELSE 0.0 END
+         ELSE r.value END END"""
+
+
 def _ranges(rows: pl.DataFrame) -> list[tuple[date, date]]:
     """Disjoint date ranges [lo, hi) covering every indicator's read windows in ``rows``."""
     spans: list[tuple[date, date]] = []
@@ -696,7 +720,8 @@ def bucket_sql(tables: CatalogueTables, *, as_of: date, obs: str, classes: dict[
         for lo, top in _ranges(rows):
             top_ts = hi if top == date.max else min(hi, datetime.combine(top, datetime.min.time()))
             scans.append(
-                f"""SELECT m.ikey, o.area_key, {bucket} AS bucket, o.period, o.value, o.numerator, o.denominator
+                f"""SELECT m.ikey, o.area_key, {bucket} AS bucket, o.period, o.value, o.numerator, o.denominator,
+       m.single, m.single AND o.period = CAST({bucket} AS TIMESTAMP) AS pass
 FROM {obs} o JOIN ck_ind m ON o.indicator_key = m.series_ikey
 WHERE o.freq_class = {fc}
   AND o.period >= {literal(datetime.combine(lo, datetime.min.time()))} AND o.period < {literal(top_ts)}
@@ -705,14 +730,31 @@ WHERE o.freq_class = {fc}
     if not scans:
         return f"CREATE OR REPLACE TEMP TABLE t_bucket ({_BUCKET_COLS})"
     union = "\nUNION ALL\n".join(scans)
+    # Records that are alone in their reporting period (``pass``) skip the GROUP BY: at day grain
+    # that is nearly every record. A period that also holds an off-grid record of the same series
+    # (``mixed``, normally none) is aggregated whole, so the result is the same either way.
     return f"""CREATE OR REPLACE TEMP TABLE t_bucket AS
-WITH r AS (
+WITH r AS MATERIALIZED (
 {union}
+),
+mixed AS (SELECT DISTINCT ikey, area_key, bucket FROM r WHERE single AND NOT pass),
+one AS (SELECT r.* FROM r ANTI JOIN mixed x ON x.ikey = r.ikey AND x.area_key = r.area_key AND x.bucket = r.bucket
+        WHERE r.pass),
+many AS (
+  SELECT r.* FROM r WHERE NOT r.pass
+  UNION ALL
+  SELECT r.* FROM r SEMI JOIN mixed x ON x.ikey = r.ikey AND x.area_key = r.area_key AND x.bucket = r.bucket
+  WHERE r.pass
 )
+SELECT r.ikey, r.area_key, r.bucket, {_SINGLE_VALUE} AS v,
+       r.numerator AS sn, r.denominator AS sd, r.period AS last_period,
+       {end_of("r.period", "m.frequency")} AS data_end, {SRC_OWN}::TINYINT AS src
+FROM one r JOIN ck_ind m ON m.ikey = r.ikey
+UNION ALL
 SELECT r.ikey, r.area_key, r.bucket, {_TIME_VALUE} AS v,
        sum(r.numerator) AS sn, sum(r.denominator) AS sd, max(r.period) AS last_period,
        {end_of("max(r.period)", "m.frequency")} AS data_end, {SRC_OWN}::TINYINT AS src
-FROM r JOIN ck_ind m ON m.ikey = r.ikey
+FROM many r JOIN ck_ind m ON m.ikey = r.ikey
 GROUP BY r.ikey, r.area_key, r.bucket, m.with_parts, m.scale, m.time_rollup, m.where_op, m.where_val, m.frequency"""
 
 
