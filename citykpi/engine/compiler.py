@@ -661,25 +661,25 @@ def end_of(period: str, frequency: str) -> str:
       ELSE {period} + INTERVAL 1 YEAR END"""
 
 
+#: ``count_where``: the record's value against the indicator's ``where`` condition (table-driven).
+_WHERE = """(CASE m.where_op
+              WHEN '<' THEN r.value < m.where_val WHEN '<=' THEN r.value <= m.where_val
+              WHEN '>' THEN r.value > m.where_val WHEN '>=' THEN r.value >= m.where_val
+              WHEN '=' THEN r.value = m.where_val WHEN '!=' THEN r.value <> m.where_val END)"""
+
 _TIME_VALUE = """CASE WHEN m.with_parts THEN sum(r.numerator) / NULLIF(sum(r.denominator), 0) * m.scale
        ELSE CASE m.time_rollup
          WHEN 'sum' THEN sum(r.value) WHEN 'mean' THEN avg(r.value) WHEN 'last' THEN arg_max(r.value, r.period)
          WHEN 'max' THEN max(r.value) WHEN 'min' THEN min(r.value) WHEN 'count' THEN CAST(count(r.value) AS DOUBLE)
-         WHEN 'count_where' THEN CAST(count_if(CASE m.where_op
-              WHEN '<' THEN r.value < m.where_val WHEN '<=' THEN r.value <= m.where_val
-              WHEN '>' THEN r.value > m.where_val WHEN '>=' THEN r.value >= m.where_val
-              WHEN '=' THEN r.value = m.where_val WHEN '!=' THEN r.value <> m.where_val END) AS DOUBLE)
-       END END"""
+         WHEN 'count_where' THEN CAST(count_if({WHERE}) AS DOUBLE)
+       END END""".replace("{WHERE}", _WHERE)
 
 
 _SINGLE_VALUE = """CASE WHEN m.with_parts THEN r.numerator / NULLIF(r.denominator, 0) * m.scale
        ELSE CASE m.time_rollup
          WHEN 'count' THEN CASE WHEN r.value IS NULL THEN 0.0 ELSE 1.0 END
-         WHEN 'count_where' THEN CASE WHEN (CASE m.where_op
-              WHEN '<' THEN r.value < m.where_val WHEN '<=' THEN r.value <= m.where_val
-              WHEN '>' THEN r.value > m.where_val WHEN '>=' THEN r.value >= m.where_val
-              WHEN '=' THEN r.value = m.where_val WHEN '!=' THEN r.value <> m.where_val END) THEN 1.0 ELSE 0.0 END
-         ELSE r.value END END"""
+         WHEN 'count_where' THEN CASE WHEN {WHERE} THEN 1.0 ELSE 0.0 END
+         ELSE r.value END END""".replace("{WHERE}", _WHERE)
 
 
 def _ranges(rows: pl.DataFrame) -> list[tuple[date, date]]:
