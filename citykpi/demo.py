@@ -32,7 +32,8 @@ def _needs_generation(manifest: Path) -> bool:
 
 def _run(args: list[str], env: dict[str, str], *, allow: tuple[int, ...] = (0,)) -> int:
     """Print a command as typed, run it, and stop the demo if it fails."""
-    print(f"\n$ {shlex.join(args)}", flush=True)
+    shown = args if args[0] == "citykpi" else ["python", "-m", *args]
+    print(f"\n$ {shlex.join(shown)}", flush=True)
     cmd = (
         [sys.executable, "-m", *args]
         if args[0] != "citykpi"
