@@ -11,8 +11,9 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from citykpi.catalogue import model
+from citykpi.catalogue import cache, model
 from citykpi.catalogue.diagnostics import Diagnostic, diagnostic, sort_key
 from citykpi.catalogue.parser import ParsedFile, parse_document
 from citykpi.catalogue.validate import validate
@@ -86,6 +87,31 @@ def catalogue_files(path: str | Path) -> tuple[Path, list[tuple[Path, str]]]:
     return root, pairs
 
 
+def _hash_file(digest: Any, rel: str, raw: bytes) -> None:
+    """Feed one file (its name relative to the root, and its bytes) into the content hash."""
+    digest.update(rel.encode("utf-8") + b"\0" + len(raw).to_bytes(8, "big"))
+    digest.update(raw)
+
+
+def _display_names(path: str | Path, pairs: list[tuple[Path, str]]) -> tuple[str, ...]:
+    shown_root = Path(path) if Path(path).is_dir() else Path(path).parent
+    return tuple(
+        (shown_root / rel).as_posix() if str(shown_root) not in ("", ".") else rel for _, rel in pairs
+    )
+
+
+def catalogue_fingerprint(path: str | Path) -> tuple[str, tuple[str, ...]] | None:
+    """The content hash and display names of a catalogue without parsing it (None if a file is unreadable)."""
+    _, pairs = catalogue_files(path)
+    digest = hashlib.sha256()
+    for file, rel in pairs:
+        try:
+            _hash_file(digest, rel, file.read_bytes())
+        except OSError:
+            return None
+    return digest.hexdigest(), _display_names(path, pairs)
+
+
 def check_catalogue(path: str | Path) -> CheckResult:
     """Read, parse and validate a catalogue, collecting every problem in one pass.
 
@@ -114,8 +140,7 @@ def check_catalogue(path: str | Path) -> CheckResult:
                 diagnostic("CK006", f"cannot read the file: {exc.strerror or exc}", Location(display))
             )
             continue
-        digest.update(rel.encode("utf-8") + b"\0" + len(raw).to_bytes(8, "big"))
-        digest.update(raw)
+        _hash_file(digest, rel, raw)
         loaded = load_yaml_bytes(raw, display)
         diags.extend(loaded.diagnostics)
         if loaded.data is None and loaded.diagnostics:
@@ -172,7 +197,15 @@ def load_catalogue(path: str | Path) -> model.Catalogue:
         CatalogueError: the path does not exist, or the catalogue has errors (the subclass
             :class:`CatalogueLoadError` carries every diagnostic in ``diagnostics``).
     """
+    fingerprint = catalogue_fingerprint(path)
+    key = cache.cache_key(*fingerprint) if fingerprint else None
+    if key is not None:
+        cached = cache.load(key)
+        if cached is not None:
+            return cached
     result = check_catalogue(path)
     if result.catalogue is None:
         raise CatalogueLoadError(result.diagnostics)
+    if key is not None and len(result.catalogue.indicators) >= cache.CACHE_MIN_INDICATORS:
+        cache.store(key, result.catalogue)
     return result.catalogue
