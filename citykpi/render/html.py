@@ -37,6 +37,19 @@ from citykpi.render.format import (
 )
 from citykpi.render.views import league_table
 
+#: Short CSS classes of the matrix cells (one per status; the colours are in the style sheet).
+_MX_CLASS: Mapping[str, str] = {
+    "green": "g",
+    "blue": "b",
+    "yellow": "y",
+    "orange": "o",
+    "red": "r",
+    "stale": "st",
+    "no_data": "nd",
+    "not_applicable": "na",
+}
+
+
 _CSS = """
 :root { --ink: #1f2328; --muted: #5f6368; --line: #d8dce0; --bg: #ffffff; --band: #f6f8fa; }
 * { box-sizing: border-box; }
@@ -113,28 +126,15 @@ table.mx td.g { background: #e3f2e6; color: #1d4d2a; }
 @media print { table.mx { font-size: 6pt; } section.domain { break-inside: auto; } }
 """
     + "\n".join(
-        f"table.mx td.{_cls} {{ background: {STATUS_HEX[s]}; color: {STATUS_INK[s]}; }}"
-        for s, _cls in (
-            ("blue", "b"),
-            ("yellow", "y"),
-            ("orange", "o"),
-            ("red", "r"),
-            ("stale", "st"),
-            ("no_data", "nd"),
-            ("not_applicable", "na"),
-        )
+        f"table.mx td.{cls} {{ background: {STATUS_HEX[s]}; color: {STATUS_INK[s]}; }}"
+        for s, cls in _MX_CLASS.items()
+        if s != "green"
     )
     + "\n"
     + "\n".join(
-        f'table.mx td.{_cls}::before {{ content: "{STATUS_GLYPHS[s]}"; padding-right: 2px; }}'
-        for s, _cls in (
-            ("yellow", "y"),
-            ("orange", "o"),
-            ("red", "r"),
-            ("stale", "st"),
-            ("no_data", "nd"),
-            ("not_applicable", "na"),
-        )
+        f'table.mx td.{cls}::before {{ content: "{STATUS_GLYPHS[s]}"; padding-right: 2px; }}'
+        for s, cls in _MX_CLASS.items()
+        if s not in ("green", "blue")
     )
     + "\n"
 )
@@ -307,18 +307,6 @@ DETAIL_LIMIT = 5_000
 
 #: Statuses listed one by one, with their explanation, in the compact layout's exceptions section.
 EXCEPTION_STATUSES: tuple[str, ...] = ("red", "orange", "stale")
-
-#: Short CSS classes of the matrix cells (one per status; the colours are in the style sheet).
-_MX_CLASS: Mapping[str, str] = {
-    "green": "g",
-    "blue": "b",
-    "yellow": "y",
-    "orange": "o",
-    "red": "r",
-    "stale": "st",
-    "no_data": "nd",
-    "not_applicable": "na",
-}
 
 _TEXT: Mapping[str, Mapping[str, str]] = {
     "en": {
