@@ -498,15 +498,6 @@ _FAIL_ON = ("never", "green", "blue", "yellow", "orange", "red")
 _COLOURS = ("green", "blue", "yellow", "orange", "red")
 
 
-def _sc_choice(option: str, value: str, allowed: tuple[str, ...]) -> str:
-    """``value`` if allowed, else a usage error naming the choices."""
-    from citykpi.errors import UsageError
-
-    if value not in allowed:
-        raise UsageError(f"{option} {value!r}: use one of {', '.join(allowed)}")
-    return value
-
-
 def _sc_day(option: str, value: str | None) -> Any:
     """Parse a date option: YYYY-MM-DD, 'today' or 'yesterday' (None stays None)."""
     from datetime import date, timedelta
@@ -528,7 +519,7 @@ def _sc_day(option: str, value: str | None) -> Any:
 def _sc_statuses(values: list[str]) -> list[str]:
     from citykpi.catalogue.model import STATUSES
 
-    return [_sc_choice("--status", v, STATUSES) for v in values]
+    return [_choice(v, STATUSES, "--status") for v in values]
 
 
 @app.command("evaluate")
@@ -587,11 +578,11 @@ def evaluate_cmd(
 
     cfg = settings(ctx)
     as_of = _sc_day("--date", date_)
-    _sc_choice("--period", period, GRAINS)
-    _sc_choice("--lang", lang, ("zh", "en"))
-    _sc_choice("--format", fmt, _OUTPUT_FORMATS)
-    _sc_choice("--fail-on", fail_on, _FAIL_ON)
-    _sc_choice("--group-by", group_by, ("domain", "area"))
+    _choice(period, GRAINS, "--period")
+    _choice(lang, ("zh", "en"), "--lang")
+    _choice(fmt, _OUTPUT_FORMATS, "--format")
+    _choice(fail_on, _FAIL_ON, "--fail-on")
+    _choice(group_by, ("domain", "area"), "--group-by")
     statuses = _sc_statuses(status)
     if fmt == "table" and output is not None:
         raise UsageError("--output needs an export format, e.g. --format html")
@@ -677,8 +668,8 @@ def show_cmd(
 
     cfg = settings(ctx)
     start, end = _sc_day("--from", from_), _sc_day("--to", to)
-    _sc_choice("--period", period, GRAINS)
-    _sc_choice("--lang", lang, ("zh", "en"))
+    _choice(period, GRAINS, "--period")
+    _choice(lang, ("zh", "en"), "--lang")
     catalogue = load_catalogue(cfg.catalogue)
     if indicator not in catalogue.by_id:
         close = difflib.get_close_matches(indicator, list(catalogue.by_id), n=3)
@@ -738,10 +729,10 @@ def alerts_cmd(
 
     cfg = settings(ctx)
     as_of = _sc_day("--date", date_)
-    _sc_choice("--min", min_colour, _COLOURS)
-    _sc_choice("--period", period, GRAINS)
-    _sc_choice("--lang", lang, ("zh", "en"))
-    _sc_choice("--fail-on", fail_on, _FAIL_ON)
+    _choice(min_colour, _COLOURS, "--min")
+    _choice(period, GRAINS, "--period")
+    _choice(lang, ("zh", "en"), "--lang")
+    _choice(fail_on, _FAIL_ON, "--fail-on")
     catalogue = load_catalogue(cfg.catalogue)
     from citykpi.warehouse import Warehouse
 
@@ -751,7 +742,7 @@ def alerts_cmd(
             catalogue,
             as_of=as_of,
             grain=period,
-            levels=[_sc_choice("--level", lv, LEVELS) for lv in level] or None,
+            levels=[_choice(lv, LEVELS, "--level") for lv in level] or None,
             areas=area or None,
             persist=False,
             history_levels=(),
@@ -790,9 +781,9 @@ def rank_cmd(
 
     cfg = settings(ctx)
     as_of = _sc_day("--date", date_)
-    _sc_choice("--level", level, LEVELS)
-    _sc_choice("--period", period, GRAINS)
-    _sc_choice("--lang", lang, ("zh", "en"))
+    _choice(level, LEVELS, "--level")
+    _choice(period, GRAINS, "--period")
+    _choice(lang, ("zh", "en"), "--lang")
     catalogue = load_catalogue(cfg.catalogue)
     indicator = catalogue.by_id.get(ref)
     if indicator is None and ref not in {i.id for i in catalogue.indices}:
@@ -836,7 +827,7 @@ def diff_cmd(
     from citykpi.warehouse import Warehouse
 
     cfg = settings(ctx)
-    _sc_choice("--lang", lang, ("zh", "en"))
+    _choice(lang, ("zh", "en"), "--lang")
     catalogue = load_catalogue(cfg.catalogue)
     with Warehouse.open(cfg.db, read_only=True, create=False, wait=wait) as wh:
         a, b = resolve_run(wh, from_), resolve_run(wh, to)
@@ -891,7 +882,7 @@ def run_cmd(
     as_of = _sc_day("--date", date_)
     cfg = RunConfig.load(config)
     if fail_on is not None:
-        cfg = replace(cfg, fail_on=_sc_choice("--fail-on", fail_on, _FAIL_ON))
+        cfg = replace(cfg, fail_on=_choice(fail_on, _FAIL_ON, "--fail-on"))
     if wait is not None:
         cfg = replace(cfg, wait=wait)
     result = run_job(cfg, as_of=as_of, log=lambda line: typer.echo(line, err=True))
