@@ -123,10 +123,14 @@ def _write_or_echo(text: str, output: Path | None) -> None:
     if output is None:
         typer.echo(text, nl=False)
         return
+    from citykpi.render.exports import atomic_write
+
     output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(output.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(output)
+
+    def write(tmp: Path) -> None:
+        tmp.write_text(text, encoding="utf-8")
+
+    atomic_write(output, write)
 
 
 @app.command("check")
