@@ -55,7 +55,6 @@ from citykpi.sqlutil import ident, literal
 #: scorecard shows the week-ago value (k = 7); coarser grains need only the previous period(s).
 #: Streaks are counted within this window ("8" means at least 8 days).
 HISTORY_BY_GRAIN: dict[str, int] = {"day": 8, "week": 3, "month": 2, "quarter": 1, "year": 1}
-HISTORY = max(HISTORY_BY_GRAIN.values())
 #: DuckDB date_trunc part for each reporting grain.
 TRUNC: dict[str, str] = {"day": "day", "week": "week", "month": "month", "quarter": "quarter", "year": "year"}
 #: Nominal days per grain, used only to size look-back windows.

@@ -7,7 +7,6 @@ lists them and ``--explain`` prints them.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -24,8 +23,6 @@ from citykpi.errors import EvaluationError, UsageError
 from citykpi.sqlutil import ident
 from citykpi.warehouse.connection import Warehouse
 from citykpi.warehouse.schema import source_table_name
-
-STATUS_OF_SEVERITY = ("green", "blue", "yellow", "orange", "red")
 
 
 @dataclass
@@ -105,6 +102,20 @@ def expand_groups(catalogue: Catalogue, area_frame: pl.DataFrame, areas: Sequenc
             members = area_frame.filter(pl.col("groups").list.contains(a))["area_id"].to_list()
         out.extend(members or [a])
     return list(dict.fromkeys(out))
+
+
+def area_keys_of(area_frame: pl.DataFrame) -> dict[str, int]:
+    """area id → area_key."""
+    return dict(zip(area_frame["area_id"].to_list(), area_frame["area_key"].to_list(), strict=True))
+
+
+def indicator_keys_for(wh: Warehouse, catalogue: Catalogue) -> dict[str, int]:
+    """Warehouse keys for the catalogue's indicators; ids the warehouse never saw (read-only) get keys
+    that match no observation."""
+    keys = wh.indicator_keys()
+    top = max(keys.values(), default=0)
+    missing = [i.id for i in catalogue.indicators if i.id not in keys]
+    return {**keys, **{m: top + n for n, m in enumerate(missing, start=1)}}
 
 
 def series_classes(wh: Warehouse) -> dict[int, set[int]]:
@@ -307,7 +318,7 @@ def evaluate(
     area_frame = wh.areas()
     if area_frame.is_empty():
         raise EvaluationError("no areas are loaded", hint="load them with `citykpi areas load areas.csv`")
-    area_keys = dict(zip(area_frame["area_id"].to_list(), area_frame["area_key"].to_list(), strict=True))
+    area_keys = area_keys_of(area_frame)
     area_filter: list[int] | None = None
     if areas:
         areas = expand_groups(catalogue, area_frame, areas)
@@ -326,12 +337,7 @@ def evaluate(
 
     if not wh.read_only:
         wh.register_indicators(i.id for i in catalogue.indicators)
-    keys = wh.indicator_keys()
-    missing = [i.id for i in compiled_cat.indicators if i.id not in keys]
-    if missing:
-        # a read-only warehouse that never saw these ids: give them keys that match no observation
-        top = max(keys.values(), default=0)
-        keys = {**keys, **{m: top + n for n, m in enumerate(missing, start=1)}}
+    keys = indicator_keys_for(wh, compiled_cat)
 
     batch_cut: int | None = None
     if as_ingested is True:
@@ -420,16 +426,10 @@ def evaluate(
 def explain(wh: Warehouse, catalogue: Catalogue, *, as_of: date | None = None, grain: str = "day") -> str:
     """The SQL an evaluation would run, as one script (for ``citykpi evaluate --explain``)."""
     as_of = as_of or latest_period(wh) or date.today()
-    area_frame = wh.areas()
-    area_keys = dict(zip(area_frame["area_id"].to_list(), area_frame["area_key"].to_list(), strict=True))
-    keys = wh.indicator_keys()
-    top = max(keys.values(), default=0)
-    for n, i in enumerate(catalogue.indicators, start=1):
-        keys.setdefault(i.id, top + n)
     _tables, plan = compile_plan(
         catalogue,
-        keys,
-        area_keys,
+        indicator_keys_for(wh, catalogue),
+        area_keys_of(wh.areas()),
         as_of=as_of,
         grain=grain,
         obs="observations",
@@ -462,8 +462,3 @@ def _check_sources(wh: Warehouse, catalogue: Catalogue) -> None:
                     hint=f"load it with `citykpi ingest --format source --source {s} FILE`",
                 )
             wh.con.execute(source_table_ddl(src))
-
-
-def scorecard_json_meta(scorecard: Scorecard) -> str:
-    """The run options/facts as JSON (without the plan)."""
-    return json.dumps({k: v for k, v in scorecard.meta.items() if k != "plan"}, default=str, sort_keys=True)
