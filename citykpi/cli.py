@@ -615,8 +615,10 @@ def evaluate_cmd(
         )
     if statuses:
         scorecard = scorecard.filter(statuses=statuses)
+    # junit marks reds as failures even with --fail-on never, so the report stays useful
+    junit_fail_on = fail_on if fail_on != "never" else "red"
     if output is not None:
-        write_scorecard(scorecard, fmt, output, lang=lang, fail_on=fail_on if fail_on != "never" else "red")
+        write_scorecard(scorecard, fmt, output, lang=lang, fail_on=junit_fail_on)
         typer.echo(f"wrote {output} (run {scorecard.run_id}, {scorecard.cells.height} cells)", err=True)
     elif fmt == "table":
         from citykpi.render.terminal import make_console, print_lines, print_scorecard
@@ -635,9 +637,7 @@ def evaluate_cmd(
                 console, [f"({hidden} street-level cells not shown: add --level street or --area ID)"]
             )
     else:
-        typer.echo(
-            render_text(scorecard, fmt, lang=lang, fail_on=fail_on if fail_on != "never" else "red"), nl=False
-        )
+        typer.echo(render_text(scorecard, fmt, lang=lang, fail_on=junit_fail_on), nl=False)
     if scorecard.breaches(fail_on):
         raise typer.Exit(int(ExitCode.FAILED))
 
