@@ -23,7 +23,7 @@ def small_threshold(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_round_trip_equals_a_fresh_parse() -> None:
     fresh = check_catalogue(ROOT / "indicators").catalogue
     assert fresh is not None
-    again = cache.decode(json.loads(json.dumps(cache.encode(fresh))))
+    again = cache.decode(json.dumps(cache.encode(fresh)))
     assert again == fresh
     assert again.by_id.keys() == fresh.by_id.keys()
 
