@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import duckdb
 import polars as pl
@@ -55,7 +55,7 @@ DEFAULT_DATE_FORMATS: tuple[str, ...] = (
     "%Y",
 )
 DATA_SUFFIXES = readers.CSV_SUFFIXES + readers.PARQUET_SUFFIXES
-_TMP = ("_ck_bad", "_ck_dupkeys", "_ck_clash", "_ck_ind", "_ck_area", "_ck_stage")
+_TMP = ("_ck_bad", "_ck_dupkeys", "_ck_clash", "_ck_ind", "_ck_area", "_ck_stage", "_ck_raw")
 
 
 @dataclass(frozen=True)
@@ -80,6 +80,9 @@ class IngestOptions:
     force: bool = False
     date_formats: Mapping[str, str] = field(default_factory=dict)
     now: datetime | None = None
+    #: Try DuckDB's typed CSV reader first (falls back to the text read whenever it cannot be used);
+    #: off only to compare the two paths in tests.
+    typed_csv: bool = True
 
 
 @dataclass(frozen=True)
@@ -303,16 +306,23 @@ def _ingest_file(
         table = readers.open_table(con, path, scan)
     except DataError as exc:
         return FileResult(str(path), scan.sha256, "rejected", target=target, message=exc.message)
+    plan: _Plan
+    try:
+        if options.fmt == "source":
+            plan = _SourcePlan(catalogue, _source(catalogue, str(options.source)), table, options)
+        else:
+            plan = _ObservationPlan(catalogue, table, options)
+    except _FileRejected as exc:
+        table.cleanup()
+        return FileResult(str(path), scan.sha256, "rejected", target=target, message=str(exc))
+    if options.typed_csv and table.kind == "csv" and (types := plan.typed_columns()):
+        # Before the transaction: a refused typed read must not abort it (DuckDB would).
+        plan.fast = readers.typed_csv(con, table, types, "_ck_raw")
     # One transaction per file: keys, rows, batch and rejects commit together or not at all. A dry
     # run does all the work and rolls it back, so it validates exactly like a real load.
     con.execute("BEGIN TRANSACTION")
     committed = False
     try:
-        plan: _Plan
-        if options.fmt == "source":
-            plan = _SourcePlan(catalogue, _source(catalogue, str(options.source)), table, options)
-        else:
-            plan = _ObservationPlan(catalogue, table, options)
         wh.register_indicators(i.id for i in catalogue.indicators)
         _prepare_keys(wh, catalogue)
         if progress:
@@ -512,9 +522,15 @@ def _raw_expr(col: str, duck_type: str) -> str:
     return f"nullif({inner}, '')"
 
 
-def _text_expr(col: str, duck_type: str) -> str:
-    """An id cell as text: blanks around it removed (only computed when there are any), '' as NULL."""
+def _text_expr(col: str, duck_type: str, *, verbatim: bool = False) -> str:
+    """An id cell as text: blanks around it removed (only computed when there are any), '' as NULL.
+
+    ``verbatim``: the cell as it is, for a staging that is kept only when every id matched (an id
+    with blanks around it then fails to match, and the file is staged again from its text).
+    """
     x = col if readers.is_text_type(duck_type) else f"{col}::VARCHAR"
+    if verbatim:
+        return x
     return f"nullif(CASE WHEN starts_with({x}, ' ') OR ends_with({x}, ' ') THEN trim({x}) ELSE {x} END, '')"
 
 
@@ -546,6 +562,8 @@ class _Plan:
       coarse class through a pushed-down id filter that skips most of the file); bad records
       are counted as rows minus appended and read again only when there are any;
     * CSV: parsed and validated once into a typed temp table, which every later step reads;
+      staged from DuckDB's typed read when the file has one (:func:`readers.typed_csv`) and
+      every record is good, else (again) from the text read, whose rejects quote the cells;
     * anything else: one aggregate pass over the file, then the INSERTs.
 
     Appends are sorted only when the file is not already clustered by time. Duplicates within
@@ -557,6 +575,8 @@ class _Plan:
 
     target: str = ""
     table: readers.TableFile
+    #: The same CSV read by DuckDB's typed reader (see :meth:`typed_columns`), when it could be.
+    fast: readers.TableFile | None = None
     #: (stage column, target column) pairs that identify a record.
     keys: tuple[tuple[str, str], ...] = ()
     #: Stage column with the record's time (clustering) and its target column (clash pre-filter).
@@ -571,11 +591,18 @@ class _Plan:
         self.now = options.now or datetime.now()
 
     def stage_sql(self, file_filter: str | None = None) -> str:
-        """SELECT of every record: _rec, _row, target values, ok, reason, bad_col, bad_val.
+        """SELECT of every record: _row, target values, ok, reason, bad_col, bad_val.
 
         ``file_filter``: a condition on the file's own columns, pushed into the file scan.
         """
         raise NotImplementedError
+
+    def typed_columns(self) -> dict[str, str] | None:
+        """File column → DuckDB type for a typed read of a CSV, or None to always read it as text.
+
+        Only types whose CSV conversion equals ``TRY_CAST`` of the text qualify (DOUBLE, ISO
+        TIMESTAMP, VARCHAR), so a clean file stages the same records either way."""
+        return None
 
     def fast_partition(self, part: str) -> tuple[str, str] | None:
         """For a partition of few records: (good records the file scan can find by a pushed-down
@@ -641,20 +668,19 @@ class _Plan:
             if self.table.kind == "csv":
                 # Parsing text dominates: parse and validate once into a typed temp table (no
                 # reject strings), then every later step reads that instead of the file.
-                con.execute(
-                    "CREATE OR REPLACE TEMP TABLE _ck_stage AS "
-                    f"SELECT * EXCLUDE (reason, bad_col, bad_val) FROM ({stage})"
-                )
                 scan, good = "_ck_stage", "(SELECT * FROM _ck_stage WHERE ok)"
+                text, typed = self.table, self.fast
+                if typed is not None:
+                    self.table = typed  # stage the typed read; keep it only if every record is good
+                groups = self._stage_csv(con)
+                if typed is not None and any(g[1] for g in groups):
+                    # Rejects quote the file's own text: stage the text read instead.
+                    self.table = text
+                    groups = self._stage_csv(con)
+                self.fast = None
             else:
                 scan, good = f"({stage})", f"(SELECT * FROM ({stage}) WHERE ok)"
-            # one pass: bad records per row group, and the time range of each row group
-            groups = con.execute(
-                f"""SELECT _row // {ROW_GROUP} AS g, count(*) FILTER (WHERE NOT ok) AS bad,
-                           min({self.time_stage}) FILTER (WHERE ok) AS lo,
-                           max({self.time_stage}) FILTER (WHERE ok) AS hi
-                    FROM {scan} GROUP BY g ORDER BY g"""
-            ).fetchall()
+                groups = self._row_groups(con, scan)
             n_bad = sum(int(g[1]) for g in groups)
             ranges = [(g[2], g[3]) for g in groups if g[2] is not None]
             clustered = all(prev[1] <= nxt[0] for prev, nxt in itertools.pairwise(ranges))
@@ -714,6 +740,23 @@ class _Plan:
         ).fetchall()
         summary = {str(r): int(c) for r, c in rows}
         return _Loaded(batch_id, status, read, loaded, rejected, skipped, replaced, summary)
+
+    def _stage_csv(self, con: duckdb.DuckDBPyConnection) -> list[tuple[Any, ...]]:
+        """Stage ``self.table`` into ``_ck_stage``; return its row groups (see :meth:`_row_groups`)."""
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _ck_stage AS "
+            f"SELECT * EXCLUDE (reason, bad_col, bad_val) FROM ({self.stage_sql()})"
+        )
+        return self._row_groups(con, "_ck_stage")
+
+    def _row_groups(self, con: duckdb.DuckDBPyConnection, scan: str) -> list[tuple[Any, ...]]:
+        """One pass: (group, bad records, first and last good time) per row group of the file."""
+        return con.execute(
+            f"""SELECT _row // {ROW_GROUP} AS g, count(*) FILTER (WHERE NOT ok) AS bad,
+                       min({self.time_stage}) FILTER (WHERE ok) AS lo,
+                       max({self.time_stage}) FILTER (WHERE ok) AS hi
+                FROM {scan} GROUP BY g ORDER BY g"""
+        ).fetchall()
 
     def duplicate_blocks(self, this: str) -> str | None:
         """A cheap exact screen for keys appended twice: a SELECT of small blocks of keys that hold
@@ -891,6 +934,19 @@ class _ObservationPlan(_Plan):
 
     # SQL --------------------------------------------------------------------------------------
 
+    def typed_columns(self) -> dict[str, str] | None:
+        """Ids as VARCHAR, the period as TIMESTAMP (unless a --date-format is given) and the numbers
+        as DOUBLE."""
+        if self.options.date_formats.get("period"):
+            return None
+        wanted = {"indicator_id": "VARCHAR", "area_id": "VARCHAR", "period": "TIMESTAMP"}
+        types = {column: wanted[f] for f, column in self.col.items() if column and f in wanted}
+        if self.options.fmt == "wide":
+            types.update(dict.fromkeys(self.wide, "DOUBLE"))
+        else:
+            types.update({column: "DOUBLE" for f, column in self.col.items() if column and f not in wanted})
+        return types
+
     def fast_partition(self, part: str) -> tuple[str, str] | None:
         """Coarse-cadence records of a long file: the scan keeps only rows whose indicator id is
         one of the weekly-or-coarser ids, which Parquet filters on its dictionaries (skipping most
@@ -911,6 +967,7 @@ class _ObservationPlan(_Plan):
     def stage_sql(self, file_filter: str | None = None) -> str:
         """One pass: parse, join the key tables, give each record its first failing rule."""
         types = self.table.columns
+        verbatim = self.table.typed  # kept only if every record is good: see _Plan.load
         c = {k: (ident(v) if v else None) for k, v in self.col.items()}
         period_fmt = self.options.date_formats.get("period")
         if self.options.fmt == "wide":
@@ -924,35 +981,34 @@ class _ObservationPlan(_Plan):
                 f"SELECT * FROM (UNPIVOT (SELECT {readers.ROW}, {area_c} AS _area, {period_c} AS _period, {inner} "
                 f"FROM ({self.table.sql})) ON {', '.join(ident(w) for w in wcols)} INTO NAME _col VALUE _val)"
             )
-            idx = " ".join(f"WHEN {literal(w)} THEN {i}" for i, w in enumerate(wcols))
             ind = " ".join(f"WHEN {literal(w)} THEN {literal(i)}" for w, i in self.wide.items())
-            rec = f"{readers.ROW} * {len(wcols)} + CASE _col {idx} END"
             ind_raw, ind_col = f"CASE _col {ind} END", "_col"
-            area = _text_expr("_area", types[self.col["area_id"] or ""])
+            area = _text_expr("_area", types[self.col["area_id"] or ""], verbatim=verbatim)
             ptype = types[self.col["period"] or ""]
             period_txt = _raw_expr("_period", ptype)
             period = _date_expr("_period", ptype, period_fmt)
             vtype = "DOUBLE" if all_numeric else "VARCHAR"
             value_txt, value, value_col = _raw_expr("_val", vtype), _number_expr("_val", vtype), "_col"
+            value_type = vtype
             num = den = None
             area_col_name, period_col_name = self.col["area_id"] or "", self.col["period"] or ""
         else:
             src = self.table.sql
             if file_filter is not None:
                 src = f"SELECT * FROM ({src}) WHERE {file_filter}"
-            rec = readers.ROW
             ic, ac, pc = c["indicator_id"], c["area_id"], c["period"]
             assert ic is not None and ac is not None and pc is not None
-            ind_raw = _text_expr(ic, types[self.col["indicator_id"] or ""])
+            ind_raw = _text_expr(ic, types[self.col["indicator_id"] or ""], verbatim=verbatim)
             ind_col = literal(self.col["indicator_id"])
-            area = _text_expr(ac, types[self.col["area_id"] or ""])
+            area = _text_expr(ac, types[self.col["area_id"] or ""], verbatim=verbatim)
             ptype = types[self.col["period"] or ""]
             period_txt = _raw_expr(pc, ptype)
             period = _date_expr(pc, ptype, period_fmt)
             if c["value"] is not None:
-                vt = types[self.col["value"] or ""]
-                value_txt, value = _raw_expr(c["value"], vt), _number_expr(c["value"], vt)
+                value_type = types[self.col["value"] or ""]
+                value_txt, value = _raw_expr(c["value"], value_type), _number_expr(c["value"], value_type)
             else:
+                value_type = "DOUBLE"  # no value column: nothing to parse
                 value_txt, value = "NULL::VARCHAR", "NULL::DOUBLE"
             value_col = literal(self.col.get("value") or "value")
             num = (c["numerator"], types[self.col["numerator"] or ""]) if c["numerator"] else None
@@ -961,6 +1017,12 @@ class _ObservationPlan(_Plan):
         num_txt, num_v = (_raw_expr(*num), _number_expr(*num)) if num else ("NULL::VARCHAR", "NULL::DOUBLE")
         den_txt, den_v = (_raw_expr(*den), _number_expr(*den)) if den else ("NULL::VARCHAR", "NULL::DOUBLE")
         now = literal(self.now.replace(microsecond=0))
+        # A typed cell is missing exactly when it is NULL and can never be unparseable: testing its
+        # value instead of its text spares turning every number and date back into a string.
+        period_typed = readers.is_temporal_type(ptype)
+        value_typed = readers.is_numeric_type(value_type)
+        num_typed = num is None or readers.is_numeric_type(num[1])
+        den_typed = den is None or readers.is_numeric_type(den[1])
         checks = [
             _Check("c.ind_raw IS NULL", "missing indicator id", "c.ind_col", "NULL"),
             _Check(
@@ -976,27 +1038,45 @@ class _ObservationPlan(_Plan):
                 literal(area_col_name),
                 "c.area_raw",
             ),
-            _Check("c.period_txt IS NULL", "missing period", literal(period_col_name), "NULL"),
-            _Check("c.period IS NULL", "unparseable date", literal(period_col_name), "c.period_txt"),
-            _Check(f"c.period > {now}", "period in the future", literal(period_col_name), "c.period_txt"),
             _Check(
-                "c.value_txt IS NOT NULL AND c.value IS NULL",
-                "unparseable number",
-                "c.value_col",
-                "c.value_txt",
-            ),
-            _Check(
-                "NOT isfinite(c.value)", "not a finite number (NaN or infinity)", "c.value_col", "c.value_txt"
+                "c.period IS NULL" if period_typed else "c.period_txt IS NULL",
+                "missing period",
+                literal(period_col_name),
+                "NULL",
             ),
         ]
-        if num:
-            checks += [
+        if not period_typed:
+            checks.append(
+                _Check("c.period IS NULL", "unparseable date", literal(period_col_name), "c.period_txt")
+            )
+        checks.append(
+            _Check(f"c.period > {now}", "period in the future", literal(period_col_name), "c.period_txt")
+        )
+        if not value_typed:
+            checks.append(
                 _Check(
-                    "c.num_txt IS NOT NULL AND c.num IS NULL",
+                    "c.value_txt IS NOT NULL AND c.value IS NULL",
                     "unparseable number",
-                    literal(self.col["numerator"]),
-                    "c.num_txt",
-                ),
+                    "c.value_col",
+                    "c.value_txt",
+                )
+            )
+        checks.append(
+            _Check(
+                "NOT isfinite(c.value)", "not a finite number (NaN or infinity)", "c.value_col", "c.value_txt"
+            )
+        )
+        if num:
+            if not num_typed:
+                checks.append(
+                    _Check(
+                        "c.num_txt IS NOT NULL AND c.num IS NULL",
+                        "unparseable number",
+                        literal(self.col["numerator"]),
+                        "c.num_txt",
+                    )
+                )
+            checks += [
                 _Check(
                     "NOT isfinite(c.num)",
                     "not a finite number (NaN or infinity)",
@@ -1005,13 +1085,16 @@ class _ObservationPlan(_Plan):
                 ),
             ]
         if den:
+            if not den_typed:
+                checks.append(
+                    _Check(
+                        "c.den_txt IS NOT NULL AND c.den IS NULL",
+                        "unparseable number",
+                        literal(self.col["denominator"]),
+                        "c.den_txt",
+                    )
+                )
             checks += [
-                _Check(
-                    "c.den_txt IS NOT NULL AND c.den IS NULL",
-                    "unparseable number",
-                    literal(self.col["denominator"]),
-                    "c.den_txt",
-                ),
                 _Check(
                     "NOT isfinite(c.den)",
                     "not a finite number (NaN or infinity)",
@@ -1033,13 +1116,13 @@ class _ObservationPlan(_Plan):
         return f"""
         WITH u AS ({src}),
         c AS (
-            SELECT {rec} AS _rec, {readers.ROW} AS _row,
+            SELECT {readers.ROW} AS _row,
                    {ind_raw} AS ind_raw, {ind_col} AS ind_col, {area} AS area_raw,
                    {period_txt} AS period_txt, {period} AS period,
                    {value_txt} AS value_txt, {value} AS value, {value_col} AS value_col,
                    {num_txt} AS num_txt, {num_v} AS num, {den_txt} AS den_txt, {den_v} AS den
             FROM u)
-        SELECT c._rec, c._row, i.indicator_key AS ik, a.area_key AS ak, c.period, c.value,
+        SELECT c._row, i.indicator_key AS ik, a.area_key AS ak, c.period, c.value,
                c.num AS numerator, c.den AS denominator, coalesce(i.fc, 0)::TINYINT AS fc,
                {_ok(checks)} AS ok,
                {_case(checks, "reason")} AS reason,
@@ -1249,9 +1332,9 @@ class _SourcePlan(_Plan):
         )
         out_cols = ", ".join(f"c.{ident(n)}" for n in src.columns)
         return f"""
-        WITH c AS (SELECT {readers.ROW} AS _rec, {readers.ROW} AS _row, {", ".join(typed)}, {", ".join(raw)}
+        WITH c AS (SELECT {readers.ROW} AS _row, {", ".join(typed)}, {", ".join(raw)}
                    FROM ({self.table.sql}))
-        SELECT c._rec, c._row, {out_cols}, a.area_key AS ak,
+        SELECT c._row, {out_cols}, a.area_key AS ak,
                {_ok(checks)} AS ok,
                {_case(checks, "reason")} AS reason,
                {_case(checks, "column")}::VARCHAR AS bad_col,

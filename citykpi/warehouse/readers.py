@@ -1,7 +1,10 @@
 """Reading untrusted data files through DuckDB: CSV (sniffed, UTF-8/BOM/GB18030) and Parquet.
 
-Everything is read as text first for CSV (``all_varchar``) so a bad cell becomes a reject with its
-row number instead of a failed load; Parquet keeps its own types and is cast only where needed.
+A CSV is opened as text (``all_varchar``), so a bad cell can become a reject with its row number
+instead of a failed load. Because parsing text twice dominates the cost of a clean file,
+:func:`typed_csv` can also read it with DuckDB's typed reader (same dialect, explicit column
+types); that read refuses the whole file at the first cell it cannot convert, and the caller then
+falls back to the text path. Parquet keeps its own types and is cast only where needed.
 Nothing here loads a whole file into Python: hashing and transcoding stream in chunks.
 """
 
@@ -45,9 +48,13 @@ class TableFile:
     path: Path
     kind: str  # 'csv' | 'parquet'
     sql: str
-    columns: dict[str, str]  # file column -> DuckDB type (VARCHAR for every CSV column)
+    columns: dict[str, str]  # file column -> DuckDB type (VARCHAR for every CSV column read as text)
     encoding: str | None = None
     temp_files: list[Path] = field(default_factory=list)
+    #: The file DuckDB reads: ``path`` itself, or its UTF-8 copy when the original is GB18030.
+    read_path: Path | None = None
+    #: Read by :func:`typed_csv`: a cell that reached the table converted cleanly.
+    typed: bool = False
 
     def cleanup(self) -> None:
         """Remove temporary transcoded copies."""
@@ -87,7 +94,9 @@ def scan_file(path: Path, *, text: bool) -> FileScan:
         if size == 0:
             first = chunk[:3]
         size += len(chunk)
-        if utf8_ok:
+        # An ASCII chunk is valid UTF-8 on its own (a fast C check), unless it has to complete a
+        # character the previous chunk began: only then, or for other text, run the decoder.
+        if utf8_ok and not (chunk.isascii() and not utf8.getstate()[0]):
             try:
                 utf8.decode(chunk)
             except UnicodeDecodeError:
@@ -168,7 +177,7 @@ def open_table(con: duckdb.DuckDBPyConnection, path: Path, scan: FileScan | None
             # drop every line above it
             "sample_size = 20480, null_padding = false, skip = 0)"
         )
-    table = TableFile(path, kind, sql, {}, encoding, temp)
+    table = TableFile(path, kind, sql, {}, encoding, temp, target if kind == "csv" else path)
     try:
         rows = con.execute(f"DESCRIBE {sql}").fetchall()
     except duckdb.Error as exc:
@@ -183,6 +192,69 @@ def open_table(con: duckdb.DuckDBPyConnection, path: Path, scan: FileScan | None
             hint="fix the file so that every line has as many fields as the header",
         )
     return table
+
+
+#: What ``sniff_csv`` shows for an option it found no character for.
+_SNIFF_EMPTY = "(empty)"
+
+
+def typed_csv(
+    con: duckdb.DuckDBPyConnection, table: TableFile, types: dict[str, str], name: str
+) -> TableFile | None:
+    """Read the CSV behind ``table`` with DuckDB's typed reader into temp table ``name``.
+
+    The dialect (delimiter, quote, escape, newline, comment, header, skipped rows) is the one the
+    sniffer finds for the text read, passed explicitly, so both reads split the file identically;
+    ``types`` gives a type for some columns (the rest stay VARCHAR) and only those columns are
+    kept. Rows keep the file's order (``rowid + 1`` is the data row, as ``_row`` is for the text
+    read). A typed cell converts exactly as ``TRY_CAST`` of its text would, or the read fails.
+
+    Returns:
+        The typed table (``sql`` selects ``_row`` and the typed columns), or None when DuckDB
+        refused the file (a cell it cannot convert, a ragged line): read it as text instead.
+        Nothing is left behind on None.
+    """
+    if table.kind != "csv" or table.read_path is None or not types or not set(types) <= set(table.columns):
+        return None
+    source = literal(str(table.read_path))
+    try:
+        sniffed = con.execute(
+            "SELECT Delimiter, Quote, Escape, NewLineDelimiter, Comment, SkipRows, HasHeader, "
+            "list_transform(Columns, lambda c: c.name) "
+            f"FROM sniff_csv({source}, all_varchar = true, sample_size = 20480, null_padding = false, skip = 0)"
+        ).fetchall()
+        if not sniffed:
+            return None
+        delim, quote, escape, newline, comment, skip, header, names = sniffed[0]
+        if list(names) != list(table.columns):
+            return None  # the text read saw other columns: do not guess which is which
+
+        def opt(value: object) -> str:
+            return literal("" if value == _SNIFF_EMPTY else str(value))
+
+        columns = "{" + ", ".join(f"{literal(c)}: {literal(types.get(c, 'VARCHAR'))}" for c in names) + "}"
+        reader = (
+            f"read_csv({source}, auto_detect = false, delim = {opt(delim)}, quote = {opt(quote)}, "
+            f"escape = {opt(escape)}, new_line = {opt(newline)}, comment = {opt(comment)}, "
+            f"header = {literal(bool(header))}, skip = {int(skip)}, null_padding = false, "
+            f"columns = {columns})"
+        )
+        keep = ", ".join(ident(c) for c in names if c in types)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {ident(name)} AS SELECT {keep} FROM {reader}")
+    except (duckdb.Error, ValueError):
+        with contextlib.suppress(duckdb.Error):
+            con.execute(f"DROP TABLE IF EXISTS {ident(name)}")
+        return None
+    return TableFile(
+        table.path,
+        "csv",
+        f"SELECT *, rowid + 1 AS {ROW} FROM {ident(name)}",
+        {c: types[c] for c in names if c in types},
+        table.encoding,
+        [],
+        table.read_path,
+        typed=True,
+    )
 
 
 def _first_line(exc: BaseException) -> str:
