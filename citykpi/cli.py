@@ -859,6 +859,37 @@ def runs_list_cmd(
     print_runs(make_console(), frame)
 
 
+@runs_app.command("prune")
+def runs_prune_cmd(
+    ctx: typer.Context,
+    keep: int | None = typer.Option(None, "--keep", min=1, help="Keep this many most recent runs."),
+    keep_days: int | None = typer.Option(
+        None, "--keep-days", min=1, help="Keep the runs recorded within this many days."
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Say what would be removed; remove nothing."),
+    wait: float = typer.Option(0.0, "--wait", min=0, help=_WAIT_HELP),
+) -> None:
+    """Remove old runs (their cells and index scores) so the database stops growing.
+
+    A run is kept when either rule keeps it; the latest run is always kept. Observations are
+    never touched, so a removed run can be evaluated again. Keep at least 2 for the daily job:
+    its alerts compare with the previous day's run.
+
+    Example: citykpi runs prune --keep 90 --keep-days 90
+    """
+    from citykpi.engine.runs import prune_runs
+    from citykpi.warehouse import Warehouse
+
+    with Warehouse.open(settings(ctx).db, create=False, wait=wait) as wh:
+        report = prune_runs(wh, keep=keep, keep_days=keep_days, dry_run=dry_run)
+    verb = "would remove" if dry_run else "removed"
+    span = f" (runs {report.runs[0]}–{report.runs[-1]})" if report.runs else ""
+    typer.echo(
+        f"{verb} {len(report.runs)} run(s){span}: {report.cells:,} cells, {report.index_scores:,} index "
+        f"scores; {report.kept} run(s) kept"
+    )
+
+
 @app.command("run")
 def run_cmd(
     config: Path = typer.Option(Path("citykpi.toml"), "--config", "-c", help="The job's TOML config file."),

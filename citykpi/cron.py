@@ -16,6 +16,7 @@ The configuration is a TOML file (paths are relative to the file's folder)::
     fail_on   = "red"                # never | yellow | orange | red: exit 1 at or above this colour
     lang      = "zh"
     wait      = 0                    # seconds to wait for a busy database/lock (0: fail at once)
+    keep_runs = 90                   # optional: after the run, remove all but the 90 latest runs
 
     [outputs]
     folder  = "out"
@@ -71,6 +72,7 @@ _TOP_KEYS = {
     "lang",
     "wait",
     "alerts_min",
+    "keep_runs",
     "outputs",
 }
 _OUTPUT_KEYS = {"folder", "formats", "name"}
@@ -118,6 +120,7 @@ class RunConfig:
     lang: str = "zh"
     wait: float = 0.0
     alerts_min: str = "orange"
+    keep_runs: int | None = None
 
     @classmethod
     def load(cls, path: str | Path) -> RunConfig:
@@ -205,6 +208,13 @@ class RunConfig:
         wait = data.get("wait", 0)
         if not isinstance(wait, int | float) or isinstance(wait, bool) or wait < 0:
             raise fail("wait must be a number of seconds (>= 0)")
+        keep_runs = data.get("keep_runs")
+        if keep_runs is not None and (
+            not isinstance(keep_runs, int) or isinstance(keep_runs, bool) or keep_runs < 2
+        ):
+            raise fail(
+                "keep_runs must be a whole number of runs, at least 2 (alerts compare with the previous run)"
+            )
         out = data.get("outputs", {})
         if not isinstance(out, dict):
             raise fail("[outputs] must be a table")
@@ -247,6 +257,7 @@ class RunConfig:
             lang=lang,
             wait=float(wait),
             alerts_min=alerts_min,
+            keep_runs=keep_runs,
         )
 
 
@@ -398,6 +409,7 @@ def run_job(config: RunConfig, *, as_of: date | None = None, log: Log | None = N
     """
     from citykpi.catalogue import load_catalogue
     from citykpi.engine.evaluate import evaluate
+    from citykpi.engine.runs import prune_runs
     from citykpi.warehouse import IngestOptions, Warehouse, ingest, load_areas
 
     lines: list[str] = []
@@ -455,6 +467,13 @@ def run_job(config: RunConfig, *, as_of: date | None = None, log: Log | None = N
             scorecard = evaluate(wh, catalogue, as_of=day, grain=config.grain, persist=True)
             say(f"evaluated run {scorecard.run_id}: {counts_line(scorecard.counts(), 'en')}")
             previous = previous_run(wh, day, scorecard.run_id, catalogue)
+            if config.keep_runs is not None:
+                pruned = prune_runs(wh, keep=config.keep_runs)
+                if pruned.runs:
+                    say(
+                        f"pruned {len(pruned.runs)} old run(s) ({pruned.cells} cells); "
+                        f"kept the latest {pruned.kept} (keep_runs = {config.keep_runs})"
+                    )
         config.outputs.folder.mkdir(parents=True, exist_ok=True)
         outputs = []
         for fmt in config.outputs.formats:

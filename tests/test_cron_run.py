@@ -155,6 +155,8 @@ def test_config_defaults_and_paths(tmp_path: Path) -> None:
         ('colour = "red"', "unknown key 'colour'"),
         ("wait = -1", "wait"),
         ('lang = "fr"', "lang"),
+        ("keep_runs = 1", "keep_runs must be a whole number of runs, at least 2"),
+        ('keep_runs = "all"', "keep_runs"),
     ],
 )
 def test_config_errors(tmp_path: Path, extra: str, message: str) -> None:
@@ -188,3 +190,26 @@ def test_missing_config_exits_3(tmp_path: Path) -> None:
 def test_bad_date_exits_2(tmp_path: Path) -> None:
     r = run_cli(write_config(tmp_path), "--date", "tomorrow-ish")
     assert r.exit_code == 2
+
+
+def test_keep_runs_prunes_after_each_run_and_alerts_still_compare(tmp_path: Path) -> None:
+    paths = write_city(tmp_path)
+    config = RunConfig.load(write_config(tmp_path, archive="keep", extra="keep_runs = 2"))
+    write_days(paths["inbox"], START, DAY1)
+    first = run_job(config, as_of=DAY1)
+    again = run_job(config, as_of=DAY1)
+    write_day(paths["inbox"], DAY2)
+    lines: list[str] = []
+    last = run_job(config, as_of=DAY2, log=lines.append)
+    assert (first.run_id, again.run_id, last.run_id) == (1, 2, 3)
+    assert any(line.startswith("pruned 1 old run(s)") and "kept the latest 2" in line for line in lines)
+    assert last.previous_run_id == 2  # the kept run of DAY1, so "new since the previous run" still works
+    assert "NEW RED env.air.aqi @ 500103" in "\n".join(lines)
+    from citykpi.warehouse import Warehouse
+
+    with Warehouse.open(paths["db"], read_only=True) as wh:
+        kept = wh.con.execute("SELECT run_id FROM runs ORDER BY run_id").fetchall()
+        orphans = wh.con.execute(
+            "SELECT count(*) FROM run_cells WHERE run_id NOT IN (SELECT run_id FROM runs)"
+        ).fetchall()
+    assert kept == [(2,), (3,)] and orphans == [(0,)]

@@ -1,12 +1,14 @@
-"""Persisted evaluation runs: record, list, load and diff scorecards."""
+"""Persisted evaluation runs: record, list, load, diff and prune scorecards."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Mapping
-from dataclasses import replace
-from datetime import date, datetime
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
 
+import duckdb
 import polars as pl
 
 from citykpi.catalogue.model import Catalogue
@@ -192,3 +194,70 @@ def diff_runs(wh: Warehouse, run_from: int, run_to: int) -> pl.DataFrame:
     if df.is_empty():
         return empty_frame(DIFF_SCHEMA)
     return df.select([pl.col(n).cast(t) for n, t in DIFF_SCHEMA.items()])
+
+
+@dataclass(frozen=True)
+class PruneReport:
+    """What :func:`prune_runs` removed (or, on a dry run, would remove) and what it kept."""
+
+    runs: tuple[int, ...]  # run ids removed
+    cells: int
+    index_scores: int
+    kept: int
+    dry_run: bool = False
+
+
+def prune_runs(
+    wh: Warehouse,
+    *,
+    keep: int | None = None,
+    keep_days: int | None = None,
+    now: datetime | None = None,
+    dry_run: bool = False,
+) -> PruneReport:
+    """Delete old runs with their cells and index scores, in one transaction.
+
+    A run is kept when it is one of the ``keep`` most recent, or was recorded within the last
+    ``keep_days`` days (either rule keeps it); the most recent run is always kept. Observations
+    are never touched: any removed run can be evaluated again from them.
+
+    Raises:
+        UsageError: neither rule given, or a rule below 1.
+    """
+    if keep is None and keep_days is None:
+        raise UsageError("say what to keep: --keep N (most recent runs) and/or --keep-days D")
+    if (keep is not None and keep < 1) or (keep_days is not None and keep_days < 1):
+        raise UsageError("--keep and --keep-days must be at least 1: the latest run is always kept")
+    cutoff = (now or datetime.now()) - timedelta(days=keep_days) if keep_days is not None else None
+    con = wh.con
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(
+            """CREATE OR REPLACE TEMP TABLE _ck_prune AS
+            SELECT run_id FROM (
+                SELECT run_id, created_at, row_number() OVER (ORDER BY run_id DESC) AS recent FROM runs)
+            WHERE recent > 1 AND recent > coalesce(?, 1) AND (? IS NULL OR created_at < ?)""",
+            [keep, cutoff, cutoff],
+        )
+        runs = tuple(
+            int(r[0]) for r in con.execute("SELECT run_id FROM _ck_prune ORDER BY run_id").fetchall()
+        )
+        cells = _count(con, "SELECT count(*) FROM run_cells SEMI JOIN _ck_prune USING (run_id)")
+        scores = _count(con, "SELECT count(*) FROM run_indices SEMI JOIN _ck_prune USING (run_id)")
+        total = _count(con, "SELECT count(*) FROM runs")
+        if not dry_run and runs:
+            for table in ("run_cells", "run_indices", "runs"):
+                con.execute(f"DELETE FROM {table} WHERE run_id IN (SELECT run_id FROM _ck_prune)")
+        con.execute("ROLLBACK" if dry_run else "COMMIT")
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):  # never mask the error that got us here
+            con.execute("ROLLBACK")
+        raise
+    finally:
+        con.execute("DROP TABLE IF EXISTS _ck_prune")
+    return PruneReport(runs, cells, scores, total - len(runs), dry_run)
+
+
+def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    rows = con.execute(sql).fetchall()
+    return int(rows[0][0]) if rows else 0
