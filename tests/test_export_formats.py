@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -227,6 +229,25 @@ def test_atomic_write_oserror_becomes_export_error(tmp_path: Path) -> None:
     with pytest.raises(ExportError, match="No space left"):
         exports.atomic_write(target, failing)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_write_sweeps_what_killed_writers_left(tmp_path: Path) -> None:
+    """A writer killed mid-write leaves .NAME.PID.XXXXXXXX.tmp; the next write of NAME removes it when
+    PID is gone, and leaves a live writer's file, other names' files and look-alikes alone."""
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    target = tmp_path / "report.csv"
+    stale = tmp_path / f".report.csv.{gone.pid}.ab12cd34.tmp"
+    alive = tmp_path / f".report.csv.{os.getpid()}.ef56gh78.tmp"
+    other = tmp_path / f".other.csv.{gone.pid}.ab12cd34.tmp"
+    lookalike = tmp_path / f".report.csv.{gone.pid}.notmine.tmp"
+    for p in (stale, alive, other, lookalike):
+        p.write_text("half a scorec")
+    exports.atomic_write(target, lambda tmp: tmp.write_text("new\n"))
+    assert target.read_text() == "new\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [target.name, alive.name, other.name, lookalike.name]
+    )
 
 
 def test_failing_exporter_leaves_no_partial_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -77,18 +77,55 @@ def neutralise(text: str) -> str:
 # --- atomic writes ------------------------------------------------------------------------------
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def remove_stale_temp_files(path: Path) -> list[Path]:
+    """Remove the temporary files that writes of ``path`` by processes now gone left behind.
+
+    :func:`atomic_write` names its temporary file ``.NAME.PID.XXXXXXXX.tmp``; a process killed
+    mid-write leaves one. Only files of that exact shape, for this NAME, whose PID no longer runs
+    are removed (a PID reused by a live process keeps its file: the safe side).
+    """
+    folder = path.parent if str(path.parent) else Path(".")
+    prefix = f".{path.name}."
+    removed = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(folder):
+            name = entry.name
+            if not (name.startswith(prefix) and name.endswith(".tmp")):
+                continue
+            pid, _, rest = name[len(prefix) : -len(".tmp")].partition(".")
+            if not (pid.isdigit() and len(rest) == 8 and entry.is_file(follow_symlinks=False)):
+                continue
+            if not _pid_alive(int(pid)):
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+                    removed.append(Path(entry.path))
+    return removed
+
+
 def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
     """Write ``path`` through ``write(tmp)`` on a temporary file in the same folder, fsync, rename.
 
     On any failure the temporary file is removed and an existing ``path`` is left untouched.
+    Temporary files that killed writers of the same ``path`` left behind are removed first.
     OSErrors become :class:`ExportError`; other exceptions propagate unchanged.
     """
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise ExportError(f"cannot write {path}: folder {folder} does not exist", hint="create it first")
+    remove_stale_temp_files(path)
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=folder)
     except OSError as exc:
         raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from exc
     os.close(fd)
