@@ -539,7 +539,11 @@ def evaluate_cmd(
     area: list[str] = typer.Option([], "--area", help="Only this area id (repeatable)."),
     domain: list[str] = typer.Option([], "--domain", help="Only this domain (repeatable)."),
     kind: list[str] = typer.Option([], "--kind", help="Only kpi or vital_sign (repeatable)."),
-    status: list[str] = typer.Option([], "--status", help="Only cells with this status (repeatable)."),
+    status: list[str] = typer.Option(
+        [],
+        "--status",
+        help="Only show or export cells with this status (repeatable); --fail-on still judges every cell.",
+    ),
     indicator: str | None = typer.Option(
         None, "--indicator", "-i", help="Indicator id glob, e.g. 'env.air.*'."
     ),
@@ -613,6 +617,9 @@ def evaluate_cmd(
             as_ingested=as_ingested,
             persist=True,
         )
+    # --status only chooses what is shown: the exit code judges every evaluated cell, so a cron line
+    # that prints the greens still fails on a red
+    breached = scorecard.breaches(fail_on)
     if statuses:
         scorecard = scorecard.filter(statuses=statuses)
     # junit marks reds as failures even with --fail-on never, so the report stays useful
@@ -638,7 +645,7 @@ def evaluate_cmd(
             )
     else:
         typer.echo(render_text(scorecard, fmt, lang=lang, fail_on=junit_fail_on), nl=False)
-    if scorecard.breaches(fail_on):
+    if breached:
         raise typer.Exit(int(ExitCode.FAILED))
 
 

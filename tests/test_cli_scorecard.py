@@ -110,6 +110,11 @@ def test_fail_on_exit_codes(city: dict[str, Path]) -> None:
     assert r.exit_code == 1
     root = ET.fromstring(r.stdout)
     assert int(root.get("failures", "0")) == 1
+    # --status picks what is shown, not what is judged: the orange cell still fails the run
+    shown = run(city, "evaluate", "--date", DAY.isoformat(), "--status", "green", "--format", "jsonl",
+                "--fail-on", "orange")  # fmt: skip
+    assert shown.exit_code == 1
+    assert {json.loads(x)["status"] for x in shown.stdout.splitlines()} == {"green"}
 
 
 @pytest.mark.parametrize(
