@@ -74,6 +74,8 @@ BAD_ROWS = [
     ("env.air.aqi,重庆,2024-01-01,501", "value outside the indicator's valid_range", "value", "501"),
     ("env.air.pm25,重庆,2024-01-01,-1", "value outside the indicator's valid_range", "value", "-1"),
     ("env.air.aqi,重庆,2030-01-01,1", "period in the future", "period", "2030-01-01"),
+    ("env.air.aqi,重庆,0000-01-01,1", "period before 1900 (a mistyped year?)", "period", "0000-01-01"),
+    ("env.air.aqi,重庆,0202-04-01,1", "period before 1900 (a mistyped year?)", "period", "0202-04-01"),
     ("env.air.aqi,重庆,2024-01-01,", "missing value", "value", None),
     (",重庆,2024-01-01,1", "missing indicator id", "indicator_id", None),
     ("env.air.aqi,,2024-01-01,1", "missing area id", "area_id", None),

@@ -55,6 +55,8 @@ DEFAULT_DATE_FORMATS: tuple[str, ...] = (
     "%Y",
 )
 DATA_SUFFIXES = readers.CSV_SUFFIXES + readers.PARQUET_SUFFIXES
+#: Observations before this are refused: '0000-01-01', '0201-05-01' or '-infinity' are typos, not history.
+EARLIEST_PERIOD = datetime(1900, 1, 1)
 _TMP = ("_ck_bad", "_ck_dupkeys", "_ck_clash", "_ck_ind", "_ck_area", "_ck_stage", "_ck_raw")
 
 
@@ -1049,9 +1051,15 @@ class _ObservationPlan(_Plan):
             checks.append(
                 _Check("c.period IS NULL", "unparseable date", literal(period_col_name), "c.period_txt")
             )
-        checks.append(
-            _Check(f"c.period > {now}", "period in the future", literal(period_col_name), "c.period_txt")
-        )
+        checks += [
+            _Check(f"c.period > {now}", "period in the future", literal(period_col_name), "c.period_txt"),
+            _Check(
+                f"c.period < {literal(EARLIEST_PERIOD)}",
+                f"period before {EARLIEST_PERIOD.year} (a mistyped year?)",
+                literal(period_col_name),
+                "c.period_txt",
+            ),
+        ]
         if not value_typed:
             checks.append(
                 _Check(
