@@ -563,6 +563,12 @@ def evaluate_cmd(
     as_ingested: bool = typer.Option(
         False, "--as-ingested", help="Replay what was known at the end of --date (batches finished by then)."
     ),
+    record: bool = typer.Option(
+        True,
+        "--record/--no-record",
+        help="Record the run (default). --no-record opens the database read-only and stores nothing: "
+        "for a look that should leave no trace, or a read-only copy.",
+    ),
     wait: float = typer.Option(0.0, "--wait", min=0, help=_WAIT_HELP),
 ) -> None:
     """Evaluate the catalogue as of a date, record the run, and print or export the scorecard.
@@ -603,7 +609,7 @@ def evaluate_cmd(
         with Warehouse.open(cfg.db, read_only=True, create=False, wait=wait) as wh:
             typer.echo(explain_sql(wh, catalogue, as_of=as_of, grain=period))
         return
-    with Warehouse.open(cfg.db, create=False, wait=wait) as wh:
+    with Warehouse.open(cfg.db, read_only=not record, create=False, wait=wait) as wh:
         scorecard = evaluate(
             wh,
             catalogue,
@@ -615,7 +621,7 @@ def evaluate_cmd(
             kinds=kind or None,
             indicator_glob=indicator,
             as_ingested=as_ingested,
-            persist=True,
+            persist=record,
         )
     # --status only chooses what is shown: the exit code judges every evaluated cell, so a cron line
     # that prints the greens still fails on a red
@@ -626,7 +632,8 @@ def evaluate_cmd(
     junit_fail_on = fail_on if fail_on != "never" else "red"
     if output is not None:
         write_scorecard(scorecard, fmt, output, lang=lang, fail_on=junit_fail_on)
-        typer.echo(f"wrote {output} (run {scorecard.run_id}, {scorecard.cells.height} cells)", err=True)
+        run = f"run {scorecard.run_id}" if scorecard.run_id is not None else "not recorded"
+        typer.echo(f"wrote {output} ({run}, {scorecard.cells.height} cells)", err=True)
     elif fmt == "table":
         from citykpi.render.terminal import make_console, print_lines, print_scorecard
 

@@ -57,6 +57,21 @@ def test_evaluate_english_by_area_with_reasons(city: dict[str, Path]) -> None:
     assert "Yuzhong District" in r.stdout and "ORANGE" in r.stdout and "Explanation" in r.stdout
 
 
+def test_evaluate_no_record_leaves_the_database_as_it_was(city: dict[str, Path], tmp_path: Path) -> None:
+    from tests._warehouse_support import checksum
+
+    with Warehouse.open(city["db"], read_only=True) as wh:
+        before = checksum(wh)
+    out = tmp_path / "look.json"
+    r = run(city, "evaluate", "--date", DAY.isoformat(), "--no-record", "--format", "json", "-o", str(out))
+    assert r.exit_code == 0, r.stderr
+    assert "(not recorded, 6 cells)" in r.stderr
+    with Warehouse.open(city["db"], read_only=True) as wh:
+        assert checksum(wh) == before
+    recorded = run(city, "evaluate", "--date", DAY.isoformat(), "--format", "json")
+    assert json.loads(out.read_text(encoding="utf-8"))["cells"] == json.loads(recorded.stdout)["cells"]
+
+
 def test_evaluate_filters(city: dict[str, Path]) -> None:
     r = run(
         city,
