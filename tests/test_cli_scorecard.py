@@ -237,7 +237,7 @@ def test_diff_and_runs_list(city: dict[str, Path]) -> None:
     assert "Air quality index" in r.stdout
     r = run(city, "runs", "list", "-n", "3")
     assert r.exit_code == 0, r.stderr
-    assert "2026-11-14" in r.stdout and "run_id" in r.stdout
+    assert "2026-11-14" in r.stdout and "recorded" in r.stdout and "R red · O orange" in r.stdout
 
 
 def test_every_command_has_help_with_an_example() -> None:

@@ -83,6 +83,24 @@ def test_scorecard_en_snapshot_with_explanations() -> None:
     assert_snapshot("scorecard_en_explain.txt", text)
 
 
+@pytest.mark.parametrize(
+    ("width", "headers"),
+    [
+        (160, ["Indicator", "Area", "Value", "Status", "Change", "YoY", "Target", "Trend"]),
+        (100, ["Indicator", "Area", "Value", "Status", "Change", "YoY", "Target"]),
+        (80, ["Indicator", "Area", "Value", "Status", "Change"]),
+    ],
+)
+def test_narrow_terminals_give_up_trend_then_yoy_then_target(width: int, headers: list[str]) -> None:
+    """At 80 columns the names stay readable: optional columns go instead of names folding mid-word."""
+    c = Console(width=width, force_terminal=False, no_color=True, record=True)
+    terminal.print_scorecard(c, make_scorecard(), lang="en")
+    text = c.export_text()
+    header_line = next(line for line in text.splitlines() if line.strip().startswith("Indicator"))
+    assert header_line.split() == headers
+    assert "Good-air days" in text and max(len(line.rstrip()) for line in text.splitlines()) <= width
+
+
 def test_scorecard_grouped_by_area_with_limit() -> None:
     c = console()
     terminal.print_scorecard(c, make_scorecard(), lang="en", group_by="area", limit=2)

@@ -15,6 +15,7 @@ from typing import Any
 
 import polars as pl
 from rich import box
+from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -143,6 +144,43 @@ def _cell_row(
     return cells
 
 
+#: Columns of a cells table: (word, Rich column options, always shown, room it needs when narrow).
+#: ``room`` None: as wide as its widest cell (never wrapped); a number: it may wrap down to that.
+_CELL_COLUMNS: tuple[tuple[str, dict[str, Any], bool, int | None], ...] = (
+    ("indicator", {"overflow": "fold", "min_width": 8}, True, 22),
+    ("area", {"overflow": "fold", "min_width": 6}, True, 10),
+    ("value", {"justify": "right", "no_wrap": True}, True, None),
+    ("status", {"no_wrap": True}, True, None),
+    ("change", {"justify": "right", "no_wrap": True}, False, None),
+    ("yoy", {"justify": "right", "no_wrap": True}, False, None),
+    ("target", {}, False, 12),
+    ("trend", {"no_wrap": True}, False, None),
+    ("explanation", {"overflow": "fold", "min_width": 12}, False, 24),
+)
+#: The optional columns a narrow terminal gives up first, so the names keep room to be read.
+_DROP_WHEN_NARROW = ("trend", "yoy", "target", "change")
+
+
+def _fit_columns(
+    keep: list[int], headers: list[str], rows: list[list[Text | str]], width: int | None
+) -> list[int]:
+    """Leave out optional columns, least useful first, until the rest fit ``width`` cells."""
+    if width is None:
+        return keep
+
+    def room(i: int) -> int:
+        natural = max([cell_len(str(r[i])) for r in rows if i < len(r)] + [cell_len(headers[i])])
+        wanted = _CELL_COLUMNS[i][3]
+        return natural if wanted is None else min(natural, wanted)
+
+    kept = list(keep)
+    for name in _DROP_WHEN_NARROW:
+        if sum(room(i) for i in kept) + 2 * (len(kept) - 1) <= width:
+            break
+        kept = [i for i in kept if _CELL_COLUMNS[i][0] != name]
+    return kept
+
+
 def _cells_table(
     title: str,
     lang: str,
@@ -151,29 +189,21 @@ def _cells_table(
     explain: bool,
     first: str,
     second: str = "area",
+    width: int | None = None,
 ) -> Table:
-    """A cells table; optional columns (changes, target, trend) that are empty in every row are left out."""
-    specs: list[tuple[str, dict[str, Any], bool]] = [
-        (word(first, lang), {"overflow": "fold", "min_width": 8}, True),
-        (word(second, lang), {"overflow": "fold", "min_width": 6}, True),
-        (word("value", lang), {"justify": "right", "no_wrap": True}, True),
-        (word("status", lang), {"no_wrap": True}, True),
-        (word("change", lang), {"justify": "right", "no_wrap": True}, False),
-        (word("yoy", lang), {"justify": "right", "no_wrap": True}, False),
-        (word("target", lang), {}, False),
-        (word("trend", lang), {"no_wrap": True}, False),
-    ]
-    if explain:
-        specs.append((word("explanation", lang), {"overflow": "fold", "min_width": 12}, False))
+    """A cells table; optional columns (changes, target, trend) that are empty in every row are left out,
+    and so are the least useful ones when the table would not fit ``width`` with readable names."""
+    specs = list(_CELL_COLUMNS if explain else _CELL_COLUMNS[:-1])
+    headers = [word(first, lang), word(second, lang), *(word(c[0], lang) for c in specs[2:])]
     keep = [
         i
-        for i, (_, _, always) in enumerate(specs)
+        for i, (_, _, always, _) in enumerate(specs)
         if always or any(str(r[i]).strip() for r in rows if i < len(r))
     ]
+    keep = _fit_columns(keep, headers, rows, width)
     table = Table(title=title, title_justify="left", title_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
     for i in keep:
-        header, kwargs, _ = specs[i]
-        table.add_column(header, **kwargs)
+        table.add_column(headers[i], **specs[i][1])
     for r in rows:
         table.add_row(*[r[i] for i in keep])
     return table
@@ -226,7 +256,10 @@ def print_scorecard(
                 values = _cell_row(row, series, lang, first_col=pick(row, "name", lang), explain=explain)
                 values[1] = row["domain"]
             lines.append(values)
-        console.print(_cells_table(title, lang, lines, explain=explain, first="indicator", second=second))
+        table = _cells_table(
+            title, lang, lines, explain=explain, first="indicator", second=second, width=console.width
+        )
+        console.print(table)
         if len(rows) > len(shown):
             console.print(Text(f"  … {len(rows) - len(shown)} {word('more', lang)}", style="dim"))
     console.print(summary_text(scorecard.counts(), lang))
@@ -632,17 +665,26 @@ def print_runs(console: Console, runs: pl.DataFrame) -> None:
         console.print("No runs yet; `citykpi evaluate` or `citykpi run` records one.")
         return
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    wanted = [
-        c
-        for c in ("run_id", "created_at", "as_of", "grain", "cells", "max_batch_id", "catalogue_hash")
-        if c in runs.columns
-    ]
+    headers = {
+        "run_id": "run",
+        "created_at": "recorded",
+        "as_of": "as of",
+        "grain": "period",
+        "cells": "cells",
+        "max_batch_id": "to batch",
+        "catalogue_hash": "catalogue",
+    }
+    # an 80-column terminal keeps what tells runs apart; the counts get the room
+    narrow = ("max_batch_id", "catalogue_hash") if console.width < 100 else ()
+    wanted = [c for c in headers if c in runs.columns and c not in narrow]
     for col in wanted:
         table.add_column(
-            col, justify="right" if col in ("run_id", "cells", "max_batch_id") else "left", no_wrap=True
+            headers[col],
+            justify="right" if col in ("run_id", "cells", "max_batch_id") else "left",
+            no_wrap=True,
         )
     if "counts" in runs.columns:
-        table.add_column("counts (R/O/Y/B/G/Stale/N/-)" if runs.width < 8 else "counts")
+        table.add_column("counts", overflow="fold")
     frame = runs.sort("run_id", descending=True) if "run_id" in runs.columns else runs
     for row in frame.iter_rows(named=True):
         values: list[Text | str] = []
@@ -651,12 +693,16 @@ def print_runs(console: Console, runs: pl.DataFrame) -> None:
             if col == "catalogue_hash" and isinstance(v, str):
                 v = v[:8]
             elif col == "created_at" and v is not None and hasattr(v, "isoformat"):
-                v = v.isoformat(sep=" ", timespec="seconds")
+                v = v.isoformat(sep=" ", timespec="minutes")
             values.append("" if v is None else str(v))
         if "counts" in runs.columns:
             values.append(_counts_cell(row["counts"]))
         table.add_row(*values)
     console.print(table)
+    if "counts" in runs.columns:
+        names = {"no_data": "no data", "not_applicable": "n/a"}
+        legend = " · ".join(f"{code} {names.get(s, s)}" for s, code in STATUS_LABELS_SHORT.items())
+        console.print(Text(legend, style="dim"))
 
 
 def print_lines(console: Console, lines: Sequence[str]) -> None:
