@@ -205,6 +205,14 @@ def test_alerts_snapshot() -> None:
     text = c.export_text()
     assert "3 alerts ≥ ORANGE, 2 new" in text and "3 days" in text
     assert_snapshot("alerts_en.txt", text)
+    # an 80-column terminal gets a two-line list: names and reasons whole, never folded into a column
+    narrow = Console(width=80, force_terminal=False, no_color=True, record=True)
+    terminal.print_alerts(narrow, frame, lang="en", as_of=sc.as_of)
+    lines = narrow.export_text().splitlines()[1:]
+    assert len(lines) == 6 and all(len(line.rstrip()) <= 80 for line in lines)
+    heads, reasons = lines[0::2], lines[1::2]
+    assert all(h.split()[1] in ("RED", "ORANGE") and " · " in h for h in heads)
+    assert all(r.startswith("    ") and r.strip() for r in reasons)
 
 
 def test_league_and_diff_and_runs_snapshot() -> None:

@@ -510,6 +510,10 @@ def _periods(n: int | None, grain: str, lang: str) -> str:
     return f"{n} {grain}{'s' if n != 1 else ''}"
 
 
+#: Narrower terminals get the alerts as a two-line list instead of a table.
+ALERTS_TABLE_MIN_WIDTH = 110
+
+
 def print_alerts(
     console: Console,
     frame: pl.DataFrame,
@@ -530,6 +534,9 @@ def print_alerts(
     if not frame.height:
         console.print("No alerts." if lang == "en" else "无预警。")
         return
+    # Below this width a table leaves each text column a dozen characters: list the alerts instead,
+    # two lines each, so names and reasons read whole.
+    as_list = console.width < ALERTS_TABLE_MIN_WIDTH
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column(word("status", lang), no_wrap=True)
     table.add_column(word("indicator", lang), overflow="fold")
@@ -547,16 +554,29 @@ def print_alerts(
                 f"was {status_label(row['previous_status'], lang)}" if row["previous_status"] else "",
                 style="dim",
             )
+        name = pick(row, "name", lang) or row["indicator_id"]
+        area = pick(row, "area_name", lang) or row["area_id"]
+        value = fmt_value(row["value"], row["unit"])
+        if as_list:
+            line = status_cell(row["status"], lang)
+            line.append(f"  {name} · {area}  ", style="bold")
+            line.append(f"{value}  {streak}  ")
+            line.append_text(flag)
+            console.print(line, overflow="fold")
+            if row["explanation"]:
+                console.print(Text(f"    {row['explanation']}", style="dim"), overflow="fold")
+            continue
         table.add_row(
             status_cell(row["status"], lang),
-            pick(row, "name", lang) or row["indicator_id"],
-            pick(row, "area_name", lang) or row["area_id"],
-            fmt_value(row["value"], row["unit"]),
+            name,
+            area,
+            value,
             streak,
             flag,
             Text(row["explanation"] or "", style="dim"),
         )
-    console.print(table)
+    if not as_list:
+        console.print(table)
 
 
 def print_league(console: Console, frame: pl.DataFrame, *, title: str, lang: str = "zh") -> None:
