@@ -431,7 +431,9 @@ def print_indicator(
         lines = [
             _cell_row(row, series, lang, first_col="", explain=True) for row in cells.iter_rows(named=True)
         ]
-        table = _cells_table(word("status", lang), lang, lines, explain=True, first="indicator")
+        table = _cells_table(
+            word("status", lang), lang, lines, explain=True, first="indicator", width=console.width
+        )
         table.columns[0].header = ""
         table.columns[0].min_width = 0
         console.print(table)
