@@ -229,3 +229,46 @@ def test_row_numbers_hold_across_the_parallel_reader(tmp_path: Path, staged: lis
         (1, n + 1, None, f"rows 2, {n + 1}", "duplicate within the file (same indicator, area and period)"),
     ]
     assert typed[0]["result"]["rows_loaded"] == n - 1
+
+
+#: Files beside the Hypothesis corpus, and how the typed-read run stages each: [True] the typed read
+#: is kept, [True, False] a bad record sends it to the text read, [False] DuckDB refused the typed read.
+CORPUS = {
+    "headerless": "env.air.aqi,北京,2024-01-02,5\nenv.air.pm25,上海,2024-01-02,6\n",
+    "headerless_bad": "env.air.aqi,北京,2024-01-02,5\nenv.air.pm25,上海,2024-01-02,6\nenv.air.pm25,广州,2024-01-02,nan\n",
+    "extra_columns": "note,indicator_id,area_id,period,value,unit\n见附件,env.air.aqi,北京,2024-01-02,5,μg\n"
+    "a,env.air.pm25,上海,2024-01-03,7,\n",
+    "quoted_newline": 'indicator_id,area_id,period,value,comment\nenv.air.aqi,北京,2024-01-02,5,"two\nlines"\n'
+    'env.air.aqi,上海,2024-01-02,"6",x\n',
+    "crlf_bom": "\ufeffindicator_id,area_id,period,value\r\nenv.air.aqi,北京,2024-01-02,5\r\n",
+    "semicolon_decimal_comma": "indicator_id;area_id;period;value\nenv.air.aqi;北京;2024-01-02;5,5\n"
+    "env.air.aqi;上海;2024-01-02;6\n",
+    "parts": "indicator_id,area_id,period,numerator,denominator\nenv.air.aqi,北京,2024-01-02,3,4\n"
+    "env.air.aqi,上海,2024-01-02,nan,4\nenv.air.aqi,广州,2024-01-02,,4\n",
+    "wide": "area_id,period,env.air.aqi,env.air.pm25\n北京,2024-01-02,50,\n上海,2024-01-02,61,20.5\n",
+    "wide_odd": "area_id,period,env.air.aqi,env.air.pm25\n北京,2024-01-02,50,n/a\n上海, 2024-01-02,1e9,-3\n",
+    "only_header": "indicator_id,area_id,period,value\n",
+}
+
+
+STAGED = {
+    "headerless": [True],
+    "headerless_bad": [True, False],
+    "extra_columns": [True],
+    "quoted_newline": [True],
+    "crlf_bom": [True],
+    "semicolon_decimal_comma": [False],
+    "parts": [True, False],
+    "wide": [True],
+    "wide_odd": [False],
+    "only_header": [True],
+}
+
+
+@pytest.mark.parametrize("name", sorted(CORPUS))
+def test_corpus_reads_agree(tmp_path: Path, name: str, staged: list[bool]) -> None:
+    path = write(tmp_path / f"{name}.csv", CORPUS[name])
+    options = IngestOptions(now=NOW, fmt="wide" if name.startswith("wide") else "long")
+    typed, text = load_both(tmp_path, [path], options)
+    assert typed == text
+    assert staged[:-1] == STAGED[name]  # the last staging is the text-only run's

@@ -471,6 +471,20 @@ class _Check:
     value: str  # SQL expression giving the offending text
 
 
+def _number_checks(v: str, column: str, *, typed: bool) -> list[_Check]:
+    """The rules of number cell ``c.<v>`` (text ``c.<v>_txt``): unparseable (text cells only: a typed
+    cell parsed or the read failed) and not finite. ``column``: SQL giving the file column's name."""
+    checks = (
+        []
+        if typed
+        else [_Check(f"c.{v}_txt IS NOT NULL AND c.{v} IS NULL", "unparseable number", column, f"c.{v}_txt")]
+    )
+    checks.append(
+        _Check(f"NOT isfinite(c.{v})", "not a finite number (NaN or infinity)", column, f"c.{v}_txt")
+    )
+    return checks
+
+
 def _case(checks: Sequence[_Check], pick: str) -> str:
     if not checks:
         return "NULL::VARCHAR"
@@ -1060,56 +1074,11 @@ class _ObservationPlan(_Plan):
                 "c.period_txt",
             ),
         ]
-        if not value_typed:
-            checks.append(
-                _Check(
-                    "c.value_txt IS NOT NULL AND c.value IS NULL",
-                    "unparseable number",
-                    "c.value_col",
-                    "c.value_txt",
-                )
-            )
-        checks.append(
-            _Check(
-                "NOT isfinite(c.value)", "not a finite number (NaN or infinity)", "c.value_col", "c.value_txt"
-            )
-        )
+        checks += _number_checks("value", "c.value_col", typed=value_typed)
         if num:
-            if not num_typed:
-                checks.append(
-                    _Check(
-                        "c.num_txt IS NOT NULL AND c.num IS NULL",
-                        "unparseable number",
-                        literal(self.col["numerator"]),
-                        "c.num_txt",
-                    )
-                )
-            checks += [
-                _Check(
-                    "NOT isfinite(c.num)",
-                    "not a finite number (NaN or infinity)",
-                    literal(self.col["numerator"]),
-                    "c.num_txt",
-                ),
-            ]
+            checks += _number_checks("num", literal(self.col["numerator"]), typed=num_typed)
         if den:
-            if not den_typed:
-                checks.append(
-                    _Check(
-                        "c.den_txt IS NOT NULL AND c.den IS NULL",
-                        "unparseable number",
-                        literal(self.col["denominator"]),
-                        "c.den_txt",
-                    )
-                )
-            checks += [
-                _Check(
-                    "NOT isfinite(c.den)",
-                    "not a finite number (NaN or infinity)",
-                    literal(self.col["denominator"]),
-                    "c.den_txt",
-                ),
-            ]
+            checks += _number_checks("den", literal(self.col["denominator"]), typed=den_typed)
         checks += [
             _Check(
                 "c.value IS NULL AND (c.num IS NULL OR c.den IS NULL)", "missing value", "c.value_col", "NULL"
