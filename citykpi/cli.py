@@ -364,7 +364,7 @@ def ingest_cmd(
         for reason, count in f.rejects.items():
             typer.echo(f"          {count:>8} × {reason}", err=quiet)
     if not quiet:
-        rej = ' (see the rejects table: citykpi query "SELECT * FROM rejects")' if report.has_rejects else ""
+        rej = " (the rows: citykpi db rejects --batch latest)" if report.has_rejects else ""
         what = "would load" if report.dry_run else "loaded"
         typer.echo(
             f"{len(report.files)} file(s): {what} {report.rows_loaded} rows, rejected {report.rows_rejected}{rej}"
@@ -426,6 +426,80 @@ def db_info_cmd(
             f"  #{b['batch_id']:<5} {b['status']:<9} {b['target']:<16} {b['rows_loaded']:>10} loaded "
             f"{b['rows_rejected']:>8} rejected  {b['finished_at']:%Y-%m-%d %H:%M}  {b['path']}"
         )
+
+
+@db_app.command("rejects")
+def db_rejects_cmd(
+    ctx: typer.Context,
+    batch: str | None = typer.Option(
+        None,
+        "--batch",
+        "-b",
+        help="The rows of this batch (a number or 'latest'); default: a summary per batch.",
+    ),
+    fmt: str = typer.Option("table", "--format", "-f", help="table | csv | json."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write csv/json to FILE (atomic)."),
+    limit: int = typer.Option(50, "--limit", "-n", min=1, help="Table format: rows (or batches) shown."),
+    wait: float = typer.Option(0.0, "--wait", min=0, help=_WAIT_HELP),
+) -> None:
+    """Show what ingest rejected: per batch with the reasons, or one batch's rows (row, column, text, reason).
+
+    The csv of a batch is what to send back to whoever sent the file: every rejected row with its
+    1-based data row, the column, the cell as written and why (formula-like cells neutralised).
+
+    Example: citykpi db rejects --batch latest --format csv -o rejected-rows.csv
+    """
+    import json
+
+    import polars as pl
+
+    from citykpi.errors import UsageError
+    from citykpi.render.exports import atomic_write, frame_csv
+    from citykpi.render.terminal import make_console, print_frame
+    from citykpi.warehouse import Warehouse, reject_batches, reject_rows, resolve_batch
+
+    _choice(fmt, ("table", "csv", "json"), "--format")
+    if fmt == "table" and output is not None:
+        raise UsageError("--output needs --format csv or json")
+    with Warehouse.open(settings(ctx).db, read_only=True, create=False, wait=wait) as wh:
+        batch_id = resolve_batch(wh, batch) if batch is not None else None
+        frame = (
+            reject_batches(wh, limit if fmt == "table" else 1_000_000)
+            if batch_id is None
+            else reject_rows(wh, batch_id)
+        )
+    if fmt == "table":
+        if batch_id is None:
+            title = (
+                "batches with rejected rows, newest first" if frame.height else "no batch has rejected rows"
+            )
+            shown = frame.select(
+                pl.col("batch_id").alias("batch"),
+                pl.col("finished_at").dt.strftime("%Y-%m-%d %H:%M").alias("finished"),
+                "status",
+                pl.col("path").alias("file"),
+                pl.col("rows_rejected").alias("rejected"),
+                pl.col("rows_read").alias("of"),
+                "reasons",
+            )
+        else:
+            title = f"batch {batch_id}: {frame.height} rejected row(s)"
+            shown = frame.rename({"row_number": "row", "column_name": "column"})
+        print_frame(make_console(), shown, title=title, limit=limit)
+        return
+    if fmt == "csv":
+        text = frame_csv(frame)
+    else:
+        text = json.dumps(frame.to_dicts(), ensure_ascii=False, indent=2, default=str) + "\n"
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+
+    def write(tmp: Path) -> None:
+        tmp.write_text(text, encoding="utf-8")
+
+    atomic_write(output, write)
+    typer.echo(f"wrote {output} ({frame.height} rows)", err=True)
 
 
 @app.command("query")

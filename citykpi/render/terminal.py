@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import polars as pl
@@ -725,6 +725,31 @@ def print_runs(console: Console, runs: pl.DataFrame) -> None:
         names = {"no_data": "no data", "not_applicable": "n/a"}
         legend = " · ".join(f"{code} {names.get(s, s)}" for s, code in STATUS_LABELS_SHORT.items())
         console.print(Text(legend, style="dim"))
+
+
+def print_frame(console: Console, frame: pl.DataFrame, *, title: str, limit: int | None = None) -> None:
+    """Print any frame as a plain table under ``title`` (long text folds; the first ``limit`` rows)."""
+    console.rule(Text(title, style="bold"), align="left")
+    if not frame.height:
+        return
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for name, dtype in frame.schema.items():
+        numeric = dtype.is_numeric()
+        table.add_column(name, justify="right" if numeric else "left", no_wrap=numeric, overflow="fold")
+    shown = frame if limit is None else frame.head(limit)
+    for row in shown.iter_rows():
+        table.add_row(*[_plain(v) for v in row])
+    console.print(table)
+    if shown.height < frame.height:
+        console.print(Text(f"  … {frame.height - shown.height} more", style="dim"))
+
+
+def _plain(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ", timespec="seconds")
+    return str(value)
 
 
 def print_lines(console: Console, lines: Sequence[str]) -> None:
