@@ -311,6 +311,9 @@ def ingest_cmd(
     force: bool = typer.Option(False, "--force", help="Load files again even if already loaded."),
     wait: float = typer.Option(0.0, "--wait", min=0, help=_WAIT_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only problems (for cron)."),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print the report as JSON on stdout (per file: status, counts, batch, reasons)."
+    ),
 ) -> None:
     """Validate data files and load them into the warehouse, one transaction per file.
 
@@ -341,12 +344,19 @@ def ingest_cmd(
         force=force,
         date_formats=formats,
     )
-    progress, stop = _progress(quiet)
+    progress, stop = _progress(quiet or as_json)
     try:
         with Warehouse.open(cfg.db, wait=wait) as wh:
             report = ingest(wh, catalogue, paths, options, progress=progress)
     finally:
         stop()
+    if as_json:
+        import json
+
+        typer.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+        if report.has_rejects:
+            raise typer.Exit(int(ExitCode.FAILED))
+        return
     for f in report.files:
         bad = f.status == "rejected" or f.rows_rejected > 0
         if quiet and not bad:

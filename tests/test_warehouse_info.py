@@ -128,6 +128,35 @@ def test_cli_ingest_exit_codes(tmp_path: Path) -> None:
     assert code == 2 and "expected NAME=VALUE" in out
 
 
+def test_cli_ingest_json_report(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    assert _cli(db, "areas", "load", str(DATA / "areas_cn10.csv"))[0] == 0
+    good, bad = write(tmp_path / "good.csv", CSV), write(tmp_path / "bad.csv", BAD.replace("55", "56"))
+    result = CliRunner().invoke(
+        app,
+        [
+            "--db",
+            str(db),
+            "--catalogue",
+            str(DATA / "catalogue_cn10"),
+            "ingest",
+            "--json",
+            str(good),
+            str(bad),
+        ],
+    )
+    assert result.exit_code == 1  # bad.csv has a bad row (and clashes with good.csv)
+    report = json.loads(result.stdout)  # stdout is the JSON alone: no progress or summary lines
+    files = {Path(f["path"]).name: f for f in report["files"]}
+    assert (files["good.csv"]["status"], files["good.csv"]["rows_loaded"], files["good.csv"]["batch_id"]) == (
+        "loaded",
+        2,
+        1,
+    )
+    assert files["bad.csv"]["rejects"]["unknown area id (load it with `citykpi areas load`)"] == 1
+    assert report["dry_run"] is False
+
+
 def test_cli_ingest_wide_and_source(tmp_path: Path) -> None:
     db = tmp_path / "w.duckdb"
     _cli(db, "areas", "load", str(DATA / "areas_cn10.csv"))
