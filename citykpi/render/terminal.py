@@ -512,8 +512,8 @@ def _periods(n: int | None, grain: str, lang: str) -> str:
     return f"{n} {grain}{'s' if n != 1 else ''}"
 
 
-#: Narrower terminals get the alerts as a two-line list instead of a table.
-ALERTS_TABLE_MIN_WIDTH = 110
+#: Room the alerts table must leave its text columns (indicator, area, explanation), or it becomes a list.
+_ALERT_TEXT_ROOM = (20, 12, 30)
 
 
 def print_alerts(
@@ -536,9 +536,36 @@ def print_alerts(
     if not frame.height:
         console.print("No alerts." if lang == "en" else "无预警。")
         return
-    # Below this width a table leaves each text column a dozen characters: list the alerts instead,
-    # two lines each, so names and reasons read whole.
-    as_list = console.width < ALERTS_TABLE_MIN_WIDTH
+    rows: list[tuple[Text, str, str, str, str, Text, Text]] = []
+    for row in frame.iter_rows(named=True):
+        if row["is_new"]:
+            flag = Text(word("new", lang).upper() if lang == "en" else word("new", lang), style="bold")
+        else:
+            flag = Text(
+                f"was {status_label(row['previous_status'], lang)}" if row["previous_status"] else "",
+                style="dim",
+            )
+        rows.append(
+            (
+                status_cell(row["status"], lang),
+                str(pick(row, "name", lang) or row["indicator_id"]),
+                str(pick(row, "area_name", lang) or row["area_id"]),
+                fmt_value(row["value"], row["unit"]),
+                _periods(row["streak"], grain, lang),
+                flag,
+                Text(row["explanation"] or "", style="dim"),
+            )
+        )
+    widths = [max(cell_len(str(r[i])) for r in rows) for i in range(7)]
+    text_room = sum(min(widths[i], room) for i, room in zip((1, 2, 6), _ALERT_TEXT_ROOM, strict=True))
+    if sum(widths[i] for i in (0, 3, 4, 5)) + text_room + 2 * 6 > console.width:
+        # a table would fold names and reasons into slivers: two lines per alert instead
+        for status, name, area, value, streak, flag, why in rows:
+            line = Text.assemble(status, (f"  {name} · {area}  ", "bold"), f"{value}  {streak}  ", flag)
+            console.print(line, overflow="fold")
+            if why.plain:
+                console.print(Text(f"    {why.plain}", style="dim"), overflow="fold")
+        return
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column(word("status", lang), no_wrap=True)
     table.add_column(word("indicator", lang), overflow="fold")
@@ -547,38 +574,9 @@ def print_alerts(
     table.add_column(word("streak", lang), justify="right", no_wrap=True)
     table.add_column("", no_wrap=True)
     table.add_column(word("explanation", lang), overflow="fold")
-    for row in frame.iter_rows(named=True):
-        streak = _periods(row["streak"], grain, lang)
-        if row["is_new"]:
-            flag = Text(word("new", lang).upper() if lang == "en" else word("new", lang), style="bold")
-        else:
-            flag = Text(
-                f"was {status_label(row['previous_status'], lang)}" if row["previous_status"] else "",
-                style="dim",
-            )
-        name = pick(row, "name", lang) or row["indicator_id"]
-        area = pick(row, "area_name", lang) or row["area_id"]
-        value = fmt_value(row["value"], row["unit"])
-        if as_list:
-            line = status_cell(row["status"], lang)
-            line.append(f"  {name} · {area}  ", style="bold")
-            line.append(f"{value}  {streak}  ")
-            line.append_text(flag)
-            console.print(line, overflow="fold")
-            if row["explanation"]:
-                console.print(Text(f"    {row['explanation']}", style="dim"), overflow="fold")
-            continue
-        table.add_row(
-            status_cell(row["status"], lang),
-            name,
-            area,
-            value,
-            streak,
-            flag,
-            Text(row["explanation"] or "", style="dim"),
-        )
-    if not as_list:
-        console.print(table)
+    for r in rows:
+        table.add_row(*r)
+    console.print(table)
 
 
 def print_league(console: Console, frame: pl.DataFrame, *, title: str, lang: str = "zh") -> None:
