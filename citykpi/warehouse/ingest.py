@@ -267,6 +267,10 @@ class _FileRejected(Exception):
     """A whole file cannot be read or mapped (bad header, malformed CSV)."""
 
 
+class _StageFromText(Exception):
+    """The typed read of a CSV holds a bad record: stage the file again from its text read."""
+
+
 def _ingest_file(
     wh: Warehouse,
     catalogue: Catalogue,
@@ -322,23 +326,35 @@ def _ingest_file(
         plan.fast = readers.typed_csv(con, table, types, "_ck_raw")
     # One transaction per file: keys, rows, batch and rejects commit together or not at all. A dry
     # run does all the work and rolls it back, so it validates exactly like a real load.
-    con.execute("BEGIN TRANSACTION")
-    committed = False
+    in_transaction = False
     try:
-        wh.register_indicators(i.id for i in catalogue.indicators)
-        _prepare_keys(wh, catalogue)
-        if progress:
-            progress(f"{path}: validating", n, total)
-        try:
-            result = plan.load(con, str(path), lambda: progress and progress(f"{path}: writing", n, total))
-        except duckdb.Error as exc:
-            detail = "; ".join(line.strip() for line in str(exc).strip().splitlines()[:3])
-            if any(m in str(exc) for m in _WRITE_FAILURES):  # the database's disk, not the file, failed
-                raise WarehouseError(
-                    f"cannot write database {wh.path}: {detail}; nothing of {path.name} was stored",
-                    hint="free disk space (or make the folder writable) and ingest the file again",
-                ) from None
-            raise _FileRejected(f"cannot read the file: {detail}") from None
+        while True:
+            con.execute("BEGIN TRANSACTION")
+            in_transaction = True
+            wh.register_indicators(i.id for i in catalogue.indicators)
+            _prepare_keys(wh, catalogue)
+            if progress:
+                progress(f"{path}: validating", n, total)
+            try:
+                result = plan.load(
+                    con, str(path), lambda: progress and progress(f"{path}: writing", n, total)
+                )
+            except _StageFromText:
+                # The typed read holds a bad record: drop it and its stage for good (a rollback
+                # frees their memory now), then stage the file from its text in a new transaction.
+                con.execute("ROLLBACK")
+                in_transaction = False
+                con.execute("DROP TABLE IF EXISTS _ck_raw")
+                continue
+            except duckdb.Error as exc:
+                detail = "; ".join(line.strip() for line in str(exc).strip().splitlines()[:3])
+                if any(m in str(exc) for m in _WRITE_FAILURES):  # the database's disk, not the file, failed
+                    raise WarehouseError(
+                        f"cannot write database {wh.path}: {detail}; nothing of {path.name} was stored",
+                        hint="free disk space (or make the folder writable) and ingest the file again",
+                    ) from None
+                raise _FileRejected(f"cannot read the file: {detail}") from None
+            break
         status = result.status if not options.dry_run else "dry_run"
         message = ""
         if options.strict and result.rejected:
@@ -348,7 +364,7 @@ def _ingest_file(
             batch_id = result.batch_id
             _record_batch(con, result, path, scan.sha256, target, options, started)
             con.execute("COMMIT")
-            committed = True
+            in_transaction = False
         return FileResult(
             str(path),
             scan.sha256,
@@ -366,7 +382,7 @@ def _ingest_file(
     except _FileRejected as exc:
         return FileResult(str(path), scan.sha256, "rejected", target=target, message=str(exc))
     finally:
-        if not committed:
+        if in_transaction:
             with contextlib.suppress(duckdb.Error):  # never mask the error that got us here
                 con.execute("ROLLBACK")
         table.cleanup()
@@ -686,14 +702,15 @@ class _Plan:
                 # reject strings), then every later step reads that instead of the file.
                 scan, good = "_ck_stage", "(SELECT * FROM _ck_stage WHERE ok)"
                 text, typed = self.table, self.fast
+                self.fast = None  # used at most once
                 if typed is not None:
                     self.table = typed  # stage the typed read; keep it only if every record is good
-                groups = self._stage_csv(con)
-                if typed is not None and any(g[1] for g in groups):
-                    # Rejects quote the file's own text: stage the text read instead.
-                    self.table = text
                     groups = self._stage_csv(con)
-                self.fast = None
+                    self.table = text
+                    if any(g[1] for g in groups):
+                        raise _StageFromText  # rejects quote the file's own text: see _ingest_file
+                else:
+                    groups = self._stage_csv(con)
             else:
                 scan, good = f"({stage})", f"(SELECT * FROM ({stage}) WHERE ok)"
                 groups = self._row_groups(con, scan)
