@@ -132,18 +132,9 @@ def test_cli_ingest_json_report(tmp_path: Path) -> None:
     db = tmp_path / "w.duckdb"
     assert _cli(db, "areas", "load", str(DATA / "areas_cn10.csv"))[0] == 0
     good, bad = write(tmp_path / "good.csv", CSV), write(tmp_path / "bad.csv", BAD.replace("55", "56"))
+    cat = str(DATA / "catalogue_cn10")
     result = CliRunner().invoke(
-        app,
-        [
-            "--db",
-            str(db),
-            "--catalogue",
-            str(DATA / "catalogue_cn10"),
-            "ingest",
-            "--json",
-            str(good),
-            str(bad),
-        ],
+        app, ["--db", str(db), "--catalogue", cat, "ingest", "--json", str(good), str(bad)]
     )
     assert result.exit_code == 1  # bad.csv has a bad row (and clashes with good.csv)
     report = json.loads(result.stdout)  # stdout is the JSON alone: no progress or summary lines
