@@ -213,3 +213,17 @@ def test_keep_runs_prunes_after_each_run_and_alerts_still_compare(tmp_path: Path
             "SELECT count(*) FROM run_cells WHERE run_id NOT IN (SELECT run_id FROM runs)"
         ).fetchall()
     assert kept == [(2,), (3,)] and orphans == [(0,)]
+
+
+def test_the_documented_config_is_valid(tmp_path: Path) -> None:
+    """docs/daily-run.md's example citykpi.toml parses, with every key it shows."""
+    import re
+    import tomllib
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "daily-run.md").read_text(encoding="utf-8")
+    block = re.search(r"```toml\n(.*?)```", doc, re.S)
+    assert block is not None
+    cfg = RunConfig.from_mapping(tomllib.loads(block.group(1)), base=tmp_path)
+    assert (cfg.keep_runs, cfg.grain, cfg.fail_on, cfg.alerts_min) == (90, "day", "red", "orange")
+    assert [i.format for i in cfg.inboxes] == ["long", "source"]
+    assert cfg.outputs.formats == ("html", "xlsx", "json", "junit")
