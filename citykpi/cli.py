@@ -374,7 +374,13 @@ def ingest_cmd(
         for reason, count in f.rejects.items():
             typer.echo(f"          {count:>8} × {reason}", err=quiet)
     if not quiet:
-        rej = " (the rows: citykpi db rejects --batch latest)" if report.has_rejects else ""
+        # rows rejected in a recorded batch can be listed; a dry run or a whole-file refusal left none
+        batches = [f.batch_id for f in report.files if f.rows_rejected and f.batch_id is not None]
+        rej = ""
+        if len(batches) == 1:
+            rej = f" (the rows: citykpi db rejects --batch {batches[0]})"
+        elif batches:
+            rej = " (the rows: citykpi db rejects --batch N, for each batch above)"
         what = "would load" if report.dry_run else "loaded"
         typer.echo(
             f"{len(report.files)} file(s): {what} {report.rows_loaded} rows, rejected {report.rows_rejected}{rej}"

@@ -116,6 +116,7 @@ def test_cli_ingest_exit_codes(tmp_path: Path) -> None:
     assert code == 1 and "rejected" in out and "unknown area id" in out
     code, out = _cli(db, "ingest", str(bad), "--on-duplicate", "replace")
     assert code == 1 and "1 rejected" in out and "2 replaced" in out
+    assert "(batch 3)" in out and "(the rows: citykpi db rejects --batch 3)" in out
     with Warehouse.open(db) as wh:
         assert checksum(wh) != before
         assert wh.con.execute("SELECT count(*) FROM observations_superseded").fetchall() == [(2,)]
