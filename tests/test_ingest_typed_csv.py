@@ -183,14 +183,46 @@ def test_a_bad_record_hands_over_to_the_text_read(
         assert (f.rows_loaded, rejects) == (1, [(2, reason)])
 
 
-def test_a_date_format_option_reads_the_text(tmp_path: Path, staged: list[bool]) -> None:
+def test_a_date_format_is_read_typed_too(tmp_path: Path, staged: list[bool]) -> None:
     rows = [("env.air.aqi", "北京", "02/01/2024", "1")]
     path = write(tmp_path / "obs.csv", csv_text(rows, ("indicator_id", "area_id", "period", "value")))
     with open_with_areas(tmp_path) as wh:
         options = IngestOptions(now=NOW, date_formats={"period": "%d/%m/%Y"})
         f = ingest(wh, catalogue(), [path], options).files[0]
         period = wh.con.execute("SELECT period FROM observations").fetchall()
-    assert (f.rows_loaded, staged, period) == (1, [False], [(datetime(2024, 1, 2),)])
+    assert (f.rows_loaded, staged, period) == (1, [True], [(datetime(2024, 1, 2),)])
+
+
+#: Files with a --date-format for the period, and how the typed-read run stages each.
+FORMATTED = {
+    "cn_clean": (
+        "%Y年%m月%d日",
+        "env.air.aqi,北京,2024年1月2日,5\nenv.air.pm25,上海,2024年12月31日,6\n",
+        [True],
+    ),
+    "cn_padded": ("%Y年%m月%d日", "env.air.aqi,北京, 2024年1月2日 ,5\n", [True]),
+    "cn_bad_month": (
+        "%Y年%m月%d日",
+        "env.air.aqi,北京,2024年1月2日,5\nenv.air.aqi,上海,2024年13月2日,6\n",
+        [False],
+    ),
+    "cn_iso_mixed": ("%Y年%m月%d日", "env.air.aqi,北京,2024-01-02,5\n", [False]),
+    "day_first_future": (
+        "%d.%m.%Y",
+        "env.air.aqi,北京,02.01.2024,5\nenv.air.aqi,上海,02.01.2099,6\n",
+        [True, False],
+    ),
+    "zoned": ("%Y-%m-%d %H:%M %z", "env.air.aqi,北京,2024-01-02 08:00 +0800,5\n", [False]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FORMATTED))
+def test_formatted_periods_agree(tmp_path: Path, name: str, staged: list[bool]) -> None:
+    fmt, body, expected = FORMATTED[name]
+    path = write(tmp_path / f"{name}.csv", "indicator_id,area_id,period,value\n" + body)
+    typed, text = load_both(tmp_path, [path], IngestOptions(now=NOW, date_formats={"period": fmt}))
+    assert typed == text
+    assert staged[:-1] == expected  # the last staging is the text-only run's
 
 
 def test_wide_file_through_the_typed_read(tmp_path: Path, staged: list[bool]) -> None:

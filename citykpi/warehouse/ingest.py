@@ -323,7 +323,8 @@ def _ingest_file(
         return FileResult(str(path), scan.sha256, "rejected", target=target, message=str(exc))
     if options.typed_csv and table.kind == "csv" and (types := plan.typed_columns()):
         # Before the transaction: a refused typed read must not abort it (DuckDB would).
-        plan.fast = readers.typed_csv(con, table, types, "_ck_raw")
+        period_format = options.date_formats.get("period") if options.fmt != "source" else None
+        plan.fast = readers.typed_csv(con, table, types, "_ck_raw", period_format)
     # One transaction per file: keys, rows, batch and rejects commit together or not at all. A dry
     # run does all the work and rolls it back, so it validates exactly like a real load.
     in_transaction = False
@@ -968,10 +969,10 @@ class _ObservationPlan(_Plan):
     # SQL --------------------------------------------------------------------------------------
 
     def typed_columns(self) -> dict[str, str] | None:
-        """Ids as VARCHAR, the period as TIMESTAMP (unless a --date-format is given) and the numbers
-        as DOUBLE."""
-        if self.options.date_formats.get("period"):
-            return None
+        """Ids as VARCHAR, the period as TIMESTAMP (read with the --date-format of ``period`` when
+        given, unless it has a time zone) and the numbers as DOUBLE."""
+        if any(z in self.options.date_formats.get("period", "") for z in ("%z", "%Z")):
+            return None  # a zoned period converts through TIMESTAMPTZ as text: keep to that path
         wanted = {"indicator_id": "VARCHAR", "area_id": "VARCHAR", "period": "TIMESTAMP"}
         types = {column: wanted[f] for f, column in self.col.items() if column and f in wanted}
         if self.options.fmt == "wide":

@@ -199,7 +199,11 @@ _SNIFF_EMPTY = "(empty)"
 
 
 def typed_csv(
-    con: duckdb.DuckDBPyConnection, table: TableFile, types: dict[str, str], name: str
+    con: duckdb.DuckDBPyConnection,
+    table: TableFile,
+    types: dict[str, str],
+    name: str,
+    timestamp_format: str | None = None,
 ) -> TableFile | None:
     """Read the CSV behind ``table`` with DuckDB's typed reader into temp table ``name``.
 
@@ -207,7 +211,8 @@ def typed_csv(
     sniffer finds for the text read, passed explicitly, so both reads split the file identically;
     ``types`` gives a type for some columns (the rest stay VARCHAR) and only those columns are
     kept. Rows keep the file's order (``rowid + 1`` is the data row, as ``_row`` is for the text
-    read). A typed cell converts exactly as ``TRY_CAST`` of its text would, or the read fails.
+    read). A typed cell converts exactly as ``TRY_CAST`` of its text would (TIMESTAMP cells as
+    ``try_strptime`` with ``timestamp_format`` when one is given), or the read fails.
 
     Returns:
         The typed table (``sql`` selects ``_row`` and the typed columns), or None when DuckDB
@@ -237,7 +242,8 @@ def typed_csv(
             f"read_csv({source}, auto_detect = false, delim = {opt(delim)}, quote = {opt(quote)}, "
             f"escape = {opt(escape)}, new_line = {opt(newline)}, comment = {opt(comment)}, "
             f"header = {literal(bool(header))}, skip = {int(skip)}, null_padding = false, "
-            f"columns = {columns})"
+            + (f"timestampformat = {literal(timestamp_format)}, " if timestamp_format else "")
+            + f"columns = {columns})"
         )
         keep = ", ".join(ident(c) for c in names if c in types)
         con.execute(f"CREATE OR REPLACE TEMP TABLE {ident(name)} AS SELECT {keep} FROM {reader}")
