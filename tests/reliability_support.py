@@ -13,8 +13,9 @@ from pathlib import Path
 
 import duckdb
 
-from citykpi.warehouse import Warehouse
+from citykpi.warehouse import Warehouse, load_areas
 from citykpi.warehouse.schema import table_names
+from tests._warehouse_support import checksum
 from tests.scorecard_city import START, write_city, write_days
 
 REPO = Path(__file__).resolve().parents[1]
@@ -52,6 +53,14 @@ def build_city(root: Path, *, last: date = START + timedelta(days=6)) -> dict[st
     return paths
 
 
+def areas_template(root: Path) -> tuple[bytes, Path]:
+    """The bytes of a database holding only the tiny city's areas (no observations), and its catalogue folder."""
+    paths = write_city(root)
+    with Warehouse.open(root / "t.duckdb") as wh:
+        load_areas(wh, paths["areas"])
+    return (root / "t.duckdb").read_bytes(), paths["catalogue"]
+
+
 def cli(*args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """``python -m citykpi ARGS`` in a subprocess (a real process: real signals, real exit codes)."""
     return subprocess.run(
@@ -70,13 +79,8 @@ def file_digest(path: Path) -> str:
 
 def content_digest(db: Path) -> str:
     """A digest of every table's full content (not the file's bytes, which DuckDB may reorganise)."""
-    h = hashlib.sha256()
     with Warehouse.open(db, read_only=True, create=False) as wh:
-        for name in sorted(table_names(wh.con)):
-            h.update(name.encode())
-            rows = wh.con.execute(f'SELECT * FROM "{name}" ORDER BY ALL').fetchall()
-            h.update(repr(rows).encode())
-    return h.hexdigest()
+        return checksum(wh)
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,8 @@ import pytest
 from typer.testing import CliRunner
 
 from citykpi.cli import app
-from citykpi.warehouse import Warehouse, load_areas
-from tests.reliability_support import check_invariants, content_digest
-from tests.scorecard_city import write_city
+from citykpi.warehouse import Warehouse
+from tests.reliability_support import areas_template, check_invariants, content_digest
 
 CORPUS = Path(__file__).parent / "corpus" / "data"
 
@@ -83,12 +82,8 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, Path]:
-    """A database with the tiny city's areas and one stored observation; and the catalogue folder."""
-    root = tmp_path_factory.mktemp("city")
-    paths = write_city(root)
-    with Warehouse.open(root / "t.duckdb") as wh:
-        load_areas(wh, paths["areas"])
-    return (root / "t.duckdb").read_bytes(), paths["catalogue"]
+    """A database with the tiny city's areas (no observations); and the catalogue folder."""
+    return areas_template(tmp_path_factory.mktemp("city"))
 
 
 def _records(path: Path) -> int:

@@ -20,8 +20,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from citykpi.catalogue import load_catalogue
-from citykpi.warehouse import Warehouse, ingest, load_areas
-from tests.scorecard_city import write_city
+from citykpi.warehouse import Warehouse, ingest
+from tests.reliability_support import areas_template
 
 AREAS = ["500000", "500103", "500112"]
 INDICATORS = {"env.air.aqi": (0.0, 500.0), "water.supply.pressure_ok": (0.0, 100.0)}
@@ -63,12 +63,8 @@ def rows(draw: st.DrawFn) -> tuple[list[dict[str, str]], list[tuple[str, str, da
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, Path]:
-    """A database with the tiny city's areas; and its catalogue folder."""
-    root = tmp_path_factory.mktemp("fuzz")
-    paths = write_city(root)
-    with Warehouse.open(root / "t.duckdb") as wh:
-        load_areas(wh, paths["areas"])
-    return (root / "t.duckdb").read_bytes(), paths["catalogue"]
+    """A database with the tiny city's areas (no observations); and the catalogue folder."""
+    return areas_template(tmp_path_factory.mktemp("fuzz"))
 
 
 @settings(
