@@ -830,8 +830,8 @@ def alerts_cmd(
     """
     from citykpi.catalogue import load_catalogue
     from citykpi.catalogue.model import GRAINS, LEVELS
-    from citykpi.cron import previous_run
     from citykpi.engine.evaluate import evaluate
+    from citykpi.engine.runs import previous_run
     from citykpi.render.terminal import make_console, print_alerts
     from citykpi.render.views import alerts
 
@@ -855,7 +855,7 @@ def alerts_cmd(
             persist=False,
             history_levels=(),
         )
-        previous = previous_run(wh, scorecard.as_of, None, catalogue)
+        previous = previous_run(wh, scorecard.as_of, catalogue)
     frame = alerts(scorecard, previous, min_colour=min_colour)
     print_alerts(make_console(), frame, lang=lang, min_colour=min_colour, grain=period, as_of=scorecard.as_of)
     if scorecard.breaches(fail_on):

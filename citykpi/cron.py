@@ -54,8 +54,7 @@ from citykpi.render.format import counts_line, pick, status_label
 from citykpi.render.views import alerts
 
 if TYPE_CHECKING:
-    from citykpi.catalogue.model import Catalogue
-    from citykpi.warehouse.connection import Warehouse
+    pass
 
 Log = Callable[[str], None]
 
@@ -377,21 +376,6 @@ def _archive(path: Path, folder: Path) -> Path:
     return target
 
 
-def previous_run(wh: Warehouse, as_of: date, run_id: int | None, catalogue: Catalogue) -> Scorecard | None:
-    """The latest persisted run for an earlier date (for 'new since the previous run')."""
-    from citykpi.engine.runs import list_runs, load_run
-
-    runs = list_runs(wh, limit=1000)
-    if not runs.height:
-        return None
-    earlier = runs.filter((pl.col("as_of") < as_of) & (pl.col("run_id") != (run_id or -1))).sort(
-        "run_id", descending=True
-    )
-    if not earlier.height:
-        return None
-    return load_run(wh, int(earlier.get_column("run_id")[0]), catalogue)
-
-
 def run_job(config: RunConfig, *, as_of: date | None = None, log: Log | None = None) -> RunResult:
     """Run the daily job once.
 
@@ -409,7 +393,7 @@ def run_job(config: RunConfig, *, as_of: date | None = None, log: Log | None = N
     """
     from citykpi.catalogue import load_catalogue
     from citykpi.engine.evaluate import evaluate
-    from citykpi.engine.runs import prune_runs
+    from citykpi.engine.runs import previous_run, prune_runs
     from citykpi.warehouse import IngestOptions, Warehouse, ingest, load_areas
 
     lines: list[str] = []
@@ -466,7 +450,7 @@ def run_job(config: RunConfig, *, as_of: date | None = None, log: Log | None = N
                     say(line if f.status != "rejected" and not f.rows_rejected else "WARNING " + line)
             scorecard = evaluate(wh, catalogue, as_of=day, grain=config.grain, persist=True)
             say(f"evaluated run {scorecard.run_id}: {counts_line(scorecard.counts(), 'en')}")
-            previous = previous_run(wh, day, scorecard.run_id, catalogue)
+            previous = previous_run(wh, day, catalogue)
             if config.keep_runs is not None:
                 pruned = prune_runs(wh, keep=config.keep_runs)
                 if pruned.runs:

@@ -110,3 +110,25 @@ def test_cli(tmp_path: Path) -> None:
     assert none.exit_code == 2 and "say what to keep" in none.stderr
     missing = runner.invoke(app, ["--db", str(tmp_path / "nope.duckdb"), "runs", "prune", "--keep", "1"])
     assert missing.exit_code == 3 and not (tmp_path / "nope.duckdb").exists()
+
+
+def test_previous_run_is_found_behind_many_newer_runs(tmp_path: Path) -> None:
+    """The previous run for an old date is the latest run before it, however many runs are newer."""
+    from datetime import date
+
+    from citykpi.engine.runs import previous_run
+
+    db = tmp_path / "r.duckdb"
+    with Warehouse.open(db) as wh:
+        wh.con.execute(
+            "INSERT INTO runs (run_id, as_of, grain, cells) VALUES (1, DATE '2020-01-01', 'day', 0)"
+        )
+        wh.con.execute(
+            "INSERT INTO runs (run_id, as_of, grain, cells) "
+            "SELECT i, DATE '2025-01-01', 'day', 0 FROM range(2, 1503) t(i)"
+        )
+        found = previous_run(wh, date(2024, 1, 1))
+        assert found is not None and found.run_id == 1
+        latest = previous_run(wh, date(2025, 1, 2))
+        assert latest is not None and latest.run_id == 1502
+        assert previous_run(wh, date(2020, 1, 1)) is None

@@ -106,6 +106,13 @@ def resolve_run(wh: Warehouse, ref: str) -> int:
     return int(row[0])
 
 
+def previous_run(wh: Warehouse, as_of: date, catalogue: Catalogue | None = None) -> Scorecard | None:
+    """The latest recorded run for a date before ``as_of`` (for 'new since the previous run'), or None."""
+    rows = wh.con.execute("SELECT max(run_id) FROM runs WHERE as_of < ?", [as_of]).fetchall()
+    run_id = rows[0][0] if rows else None
+    return load_run(wh, int(run_id), catalogue) if run_id is not None else None
+
+
 def load_run(wh: Warehouse, run_id: int, catalogue: Catalogue | None = None) -> Scorecard:
     """A persisted run as a Scorecard (labels from ``catalogue`` when given; explanations are not stored)."""
     con = wh.con
