@@ -796,10 +796,9 @@ def show_cmd(
             history_levels=("city", "district", "street"),
             history_from=start,
         )
-    history = scorecard.history.filter(pl.col("indicator_id") == indicator)
-    if area:
-        history = history.filter(pl.col("area_id").is_in(area))
-    if start is not None:
+    # evaluate() already kept the indicator and the areas (groups expanded to their members)
+    history = scorecard.history
+    if start is not None:  # it reads back further than --from
         history = history.filter(pl.col("period_start") >= start)
     print_indicator(make_console(), catalogue.indicator(indicator), scorecard.cells, history, lang=lang)
 

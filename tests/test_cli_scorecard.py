@@ -189,6 +189,28 @@ def test_explain_prints_sql(city: dict[str, Path]) -> None:
     assert "SELECT" in r.stdout.upper()
 
 
+def test_show_history_for_a_group_of_areas(tmp_path: Path) -> None:
+    """--area takes a catalogue group, whose members' history is shown (it was filtered away)."""
+    paths = write_city(tmp_path)
+    (paths["catalogue"] / "groups.yaml").write_text(
+        "groups:\n  - id: central\n    name: {zh: 中心, en: Central}\n    areas: ['500103']\n",
+        encoding="utf-8",
+    )
+    files = write_days(paths["inbox"], START, DAY)
+    with Warehouse.open(paths["db"]) as wh:
+        load_areas(wh, paths["areas"])
+        ingest(wh, load_catalogue(paths["catalogue"]), files)
+    by_group = run(
+        paths, "show", "env.air.aqi", "--to", DAY.isoformat(), "--area", "central", "--from", "2026-11-10"
+    )
+    by_area = run(
+        paths, "show", "env.air.aqi", "--to", DAY.isoformat(), "--area", "500103", "--from", "2026-11-10"
+    )
+    assert by_group.exit_code == 0, by_group.stderr
+    assert "(no history)" not in by_group.stdout and "2026-11-10" in by_group.stdout
+    assert by_group.stdout == by_area.stdout
+
+
 def test_show(city: dict[str, Path]) -> None:
     r = run(city, "show", "env.air.aqi", "--to", DAY.isoformat(), "--area", "500103", "--from", "2026-11-10")
     assert r.exit_code == 0, r.stderr
