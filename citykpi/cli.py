@@ -616,6 +616,18 @@ def _sc_statuses(values: list[str]) -> list[str]:
     return [_choice(v, STATUSES, "--status") for v in values]
 
 
+def _sc_levels(values: list[str]) -> list[str]:
+    from citykpi.catalogue.model import LEVELS
+
+    return [_choice(v, LEVELS, "--level") for v in values]
+
+
+def _sc_kinds(values: list[str]) -> list[str]:
+    from citykpi.catalogue.model import KINDS
+
+    return [_choice(v, KINDS, "--kind") for v in values]
+
+
 @app.command("evaluate")
 def evaluate_cmd(
     ctx: typer.Context,
@@ -688,6 +700,7 @@ def evaluate_cmd(
     _choice(fail_on, _FAIL_ON, "--fail-on")
     _choice(group_by, ("domain", "area"), "--group-by")
     statuses = _sc_statuses(status)
+    levels, kinds = _sc_levels(level), _sc_kinds(kind)
     if fmt == "table" and output is not None:
         raise UsageError("--output needs an export format, e.g. --format html")
     if fmt not in TEXT_FORMATS and fmt != "table" and output is None:
@@ -705,10 +718,10 @@ def evaluate_cmd(
             catalogue,
             as_of=as_of,
             grain=period,
-            levels=level or None,
+            levels=levels or None,
             areas=area or None,
             domains=domain or None,
-            kinds=kind or None,
+            kinds=kinds or None,
             indicator_glob=indicator,
             as_ingested=as_ingested,
             persist=record,
@@ -828,7 +841,7 @@ def alerts_cmd(
     Example: citykpi alerts --date 2026-11-24 --min orange --level district
     """
     from citykpi.catalogue import load_catalogue
-    from citykpi.catalogue.model import GRAINS, LEVELS
+    from citykpi.catalogue.model import GRAINS
     from citykpi.engine.evaluate import evaluate
     from citykpi.engine.runs import previous_run
     from citykpi.render.terminal import make_console, print_alerts
@@ -840,6 +853,7 @@ def alerts_cmd(
     _choice(period, GRAINS, "--period")
     _choice(lang, ("zh", "en"), "--lang")
     _choice(fail_on, _FAIL_ON, "--fail-on")
+    levels = _sc_levels(level)
     catalogue = load_catalogue(cfg.catalogue)
     from citykpi.warehouse import Warehouse
 
@@ -849,7 +863,7 @@ def alerts_cmd(
             catalogue,
             as_of=as_of,
             grain=period,
-            levels=[_choice(lv, LEVELS, "--level") for lv in level] or None,
+            levels=levels or None,
             areas=area or None,
             persist=False,
             history_levels=(),

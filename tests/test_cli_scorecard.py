@@ -142,6 +142,9 @@ def test_fail_on_exit_codes(city: dict[str, Path]) -> None:
         (["evaluate", "--output", "x.csv"], "--output"),
         (["evaluate", "--fail-on", "purple"], "--fail-on"),
         (["evaluate", "--status", "pink"], "--status"),
+        (["evaluate", "--level", "county"], "--level"),  # was an empty run, recorded, exit 0
+        (["evaluate", "--kind", "kpii"], "--kind"),
+        (["alerts", "--level", "county"], "--level"),
         (["evaluate", "--lang", "fr"], "--lang"),
         (["evaluate", "--as-ingested"], "--as-ingested"),
         (["evaluate", "--no-such-option"], "No such option"),
