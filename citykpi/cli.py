@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import typer
@@ -18,6 +18,9 @@ import typer.core
 
 from citykpi import __version__
 from citykpi.errors import CitykpiError, ExitCode
+
+if TYPE_CHECKING:
+    from citykpi.warehouse.ingest import IngestReport
 
 
 @dataclass(frozen=True)
@@ -327,14 +330,14 @@ def ingest_cmd(
     """
     from citykpi.catalogue import load_catalogue
     from citykpi.warehouse import IngestOptions, Warehouse, ingest
-    from citykpi.warehouse.ingest import parse_map
+    from citykpi.warehouse.ingest import check_options, parse_map
 
     cfg = settings(ctx)
     mapping, wide = parse_map(maps, fmt)
-    formats, _ = parse_map(date_formats, "source")
+    formats, _ = parse_map(date_formats, "source", option="--date-format", example="period=%d.%m.%Y")
     catalogue = load_catalogue(cfg.catalogue)
     options = IngestOptions(
-        fmt=fmt,  # type: ignore[arg-type]  # checked by ingest()
+        fmt=fmt,  # type: ignore[arg-type]  # checked by check_options
         source=source,
         mapping=mapping,
         wide=wide,
@@ -344,6 +347,7 @@ def ingest_cmd(
         force=force,
         date_formats=formats,
     )
+    check_options(catalogue, options)  # before the database is opened (and perhaps created)
     progress, stop = _progress(quiet or as_json)
     try:
         with Warehouse.open(cfg.db, wait=wait) as wh:
@@ -354,12 +358,16 @@ def ingest_cmd(
         import json
 
         typer.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
-        if report.has_rejects:
-            raise typer.Exit(int(ExitCode.FAILED))
-        return
+    else:
+        _print_ingest(report, quiet)
+    if report.has_rejects:
+        raise typer.Exit(int(ExitCode.FAILED))
+
+
+def _print_ingest(report: IngestReport, quiet: bool) -> None:
+    """One line per file (and its reasons), then the totals; with --quiet only problems, on stderr."""
     for f in report.files:
-        bad = f.status == "rejected" or f.rows_rejected > 0
-        if quiet and not bad:
+        if quiet and not f.has_rejects:
             continue
         line = f"{f.status:9} {f.path}: {f.rows_loaded} loaded, {f.rows_rejected} rejected"
         if f.rows_skipped:
@@ -373,20 +381,19 @@ def ingest_cmd(
             typer.echo(f"          {f.message}", err=quiet)
         for reason, count in f.rejects.items():
             typer.echo(f"          {count:>8} × {reason}", err=quiet)
-    if not quiet:
-        # rows rejected in a recorded batch can be listed; a dry run or a whole-file refusal left none
-        batches = [f.batch_id for f in report.files if f.rows_rejected and f.batch_id is not None]
-        rej = ""
-        if len(batches) == 1:
-            rej = f" (the rows: citykpi db rejects --batch {batches[0]})"
-        elif batches:
-            rej = " (the rows: citykpi db rejects --batch N, for each batch above)"
-        what = "would load" if report.dry_run else "loaded"
-        typer.echo(
-            f"{len(report.files)} file(s): {what} {report.rows_loaded} rows, rejected {report.rows_rejected}{rej}"
-        )
-    if report.has_rejects:
-        raise typer.Exit(int(ExitCode.FAILED))
+    if quiet:
+        return
+    # rows rejected in a recorded batch can be listed; a dry run or a whole-file refusal left none
+    batches = [f.batch_id for f in report.files if f.rows_rejected and f.batch_id is not None]
+    rej = ""
+    if len(batches) == 1:
+        rej = f" (the rows: citykpi db rejects --batch {batches[0]})"
+    elif batches:
+        rej = " (the rows: citykpi db rejects --batch N, for each batch above)"
+    what = "would load" if report.dry_run else "loaded"
+    typer.echo(
+        f"{len(report.files)} file(s): {what} {report.rows_loaded} rows, rejected {report.rows_rejected}{rej}"
+    )
 
 
 def _progress(quiet: bool) -> tuple[Any, Any]:

@@ -127,6 +127,17 @@ def test_cli_ingest_exit_codes(tmp_path: Path) -> None:
     assert code == 2
     code, out = _cli(db, "ingest", str(good), "--map", "nonsense")
     assert code == 2 and "expected NAME=VALUE" in out
+    code, out = _cli(db, "ingest", str(good), "--date-format", "period")
+    assert code == 2 and "--date-format 'period': expected NAME=VALUE" in out
+    ragged = write(
+        tmp_path / "ragged.csv", "indicator_id,area_id,period,value\nenv.air.aqi,重庆,2024-01-01\n"
+    )
+    code, out = _cli(db, "ingest", str(ragged))
+    assert code == 1 and "rows have different numbers of fields" in out
+    assert "fix the file so that every line has as many fields as the header" in out  # what to do
+    fresh = tmp_path / "fresh.duckdb"
+    code, out = _cli(fresh, "ingest", str(good), "--on-duplicate", "merge")
+    assert code == 2 and not fresh.exists()  # a usage error creates no database
 
 
 def test_cli_ingest_json_report(tmp_path: Path) -> None:

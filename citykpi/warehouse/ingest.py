@@ -104,6 +104,11 @@ class FileResult:
     rejects: Mapping[str, int] = field(default_factory=dict)  # reason -> count
     message: str = ""  # why a whole file was rejected, or which batch it matches when unchanged
 
+    @property
+    def has_rejects(self) -> bool:
+        """True when the file was refused or some of its records were rejected."""
+        return self.status == "rejected" or self.rows_rejected > 0
+
 
 @dataclass(frozen=True)
 class IngestReport:
@@ -125,7 +130,7 @@ class IngestReport:
     @property
     def has_rejects(self) -> bool:
         """True when any record or whole file was rejected (the CLI exits 1)."""
-        return any(f.status == "rejected" or f.rows_rejected > 0 for f in self.files)
+        return any(f.has_rejects for f in self.files)
 
     def to_dict(self) -> dict[str, object]:
         """A JSON-ready dict."""
@@ -135,11 +140,13 @@ class IngestReport:
 # --- options helpers ---------------------------------------------------------------------------------
 
 
-def parse_map(pairs: Iterable[str], fmt: str) -> tuple[dict[str, str], dict[str, str]]:
+def parse_map(
+    pairs: Iterable[str], fmt: str, *, option: str = "--map", example: str = "area_id=district_code"
+) -> tuple[dict[str, str], dict[str, str]]:
     """Split ``--map KEY=VALUE`` pairs into (mapping, wide mapping) for ``fmt``.
 
     long/source: FIELD=COLUMN. wide: area_id=COLUMN and period=COLUMN, every other pair is
-    COLUMN=INDICATOR_ID.
+    COLUMN=INDICATOR_ID. ``option`` and ``example`` name the option in errors (e.g. --date-format).
     """
     mapping: dict[str, str] = {}
     wide: dict[str, str] = {}
@@ -147,7 +154,7 @@ def parse_map(pairs: Iterable[str], fmt: str) -> tuple[dict[str, str], dict[str,
         key, sep, value = pair.partition("=")
         key, value = key.strip(), value.strip()
         if not sep or not key or not value:
-            raise UsageError(f"--map {pair!r}: expected NAME=VALUE, e.g. --map area_id=district_code")
+            raise UsageError(f"{option} {pair!r}: expected NAME=VALUE, e.g. {option} {example}")
         if fmt == "wide" and key not in ("area_id", "period"):
             wide[key] = value
         else:
@@ -212,7 +219,7 @@ def ingest(
         WarehouseError: the database cannot be written.
     """
     options = options or IngestOptions()
-    _check_options(catalogue, options)
+    check_options(catalogue, options)
     files = expand_paths(paths)
     if not files:
         raise UsageError("no data files to ingest", hint="pass files, folders or globs")
@@ -230,7 +237,12 @@ def ingest(
     return IngestReport(tuple(results), dry_run=options.dry_run)
 
 
-def _check_options(catalogue: Catalogue, options: IngestOptions) -> None:
+def check_options(catalogue: Catalogue, options: IngestOptions) -> None:
+    """Refuse options that cannot work with this catalogue (before anything is opened or read).
+
+    Raises:
+        UsageError: unknown format or duplicate policy, a missing or unknown --source.
+    """
     if options.fmt not in FORMATS:
         raise UsageError(f"unknown format {options.fmt!r}; use one of {', '.join(FORMATS)}")
     if options.on_duplicate not in DUPLICATE_POLICIES:
@@ -245,6 +257,11 @@ def _check_options(catalogue: Catalogue, options: IngestOptions) -> None:
             raise UsageError(f"unknown source {options.source!r}; the catalogue declares: {known}")
     elif options.source:
         raise UsageError("--source only goes with --format source")
+
+
+def _refusal(exc: DataError) -> str:
+    """Why a whole file was refused, with what to do about it when the reader said."""
+    return f"{exc.message}; {exc.hint}" if exc.hint else exc.message
 
 
 def _source(catalogue: Catalogue, source_id: str) -> SourceTable:
@@ -288,7 +305,7 @@ def _ingest_file(
         scan = readers.scan_file(path, text=kind == "csv")
     except DataError as exc:  # undecodable text
         sha = readers.scan_file(path, text=False).sha256
-        return FileResult(str(path), sha, "rejected", target=target, message=exc.message, rejects={})
+        return FileResult(str(path), sha, "rejected", target=target, message=_refusal(exc), rejects={})
     except OSError as exc:  # vanished or unreadable since it was listed
         return FileResult(
             str(path), "", "rejected", target=target, message=f"cannot read {path}: {exc.strerror}"
@@ -311,7 +328,7 @@ def _ingest_file(
     try:
         table = readers.open_table(con, path, scan)
     except DataError as exc:
-        return FileResult(str(path), scan.sha256, "rejected", target=target, message=exc.message)
+        return FileResult(str(path), scan.sha256, "rejected", target=target, message=_refusal(exc))
     plan: _Plan
     try:
         if options.fmt == "source":
