@@ -141,6 +141,9 @@ class RunConfig:
     def from_mapping(cls, data: Mapping[str, Any], *, base: Path, origin: str = "config") -> RunConfig:
         """Build a config from parsed TOML (a mapping)."""
 
+        from citykpi.warehouse.ingest import DUPLICATE_POLICIES
+        from citykpi.warehouse.ingest import FORMATS as INGEST_FORMATS
+
         def fail(message: str) -> ConfigError:
             return ConfigError(f"{origin}: {message}")
 
@@ -180,15 +183,22 @@ class RunConfig:
                 raise fail(f"unknown key {bad[0]!r} in [[inboxes]]; known: {', '.join(sorted(_INBOX_KEYS))}")
             if not isinstance(t.get("path"), str):
                 raise fail('every [[inboxes]] needs path = "folder"')
-            inboxes.append(
-                Inbox(
-                    rel(t["path"]),
-                    format=text("format", "long", t) or "long",
-                    source=text("source", None, t),
-                    on_duplicate=text("on_duplicate", "reject", t) or "reject",
-                    strict=bool(t.get("strict", False)),
+            fmt = text("format", "long", t) or "long"
+            source = text("source", None, t)
+            on_duplicate = text("on_duplicate", "reject", t) or "reject"
+            strict = t.get("strict", False)
+            where = f"[[inboxes]] {t['path']!r}"
+            if fmt not in INGEST_FORMATS:
+                raise fail(f"{where}: format must be one of {', '.join(INGEST_FORMATS)}, not {fmt!r}")
+            if (fmt == "source") != bool(source):
+                raise fail(f'{where}: source = "ID" goes with format = "source", and only with it')
+            if on_duplicate not in DUPLICATE_POLICIES:
+                raise fail(
+                    f"{where}: on_duplicate must be one of {', '.join(DUPLICATE_POLICIES)}, not {on_duplicate!r}"
                 )
-            )
+            if not isinstance(strict, bool):
+                raise fail(f"{where}: strict must be true or false, not {strict!r}")
+            inboxes.append(Inbox(rel(t["path"]), fmt, source, on_duplicate, strict))
         archive = text("archive", "move") or "move"
         if archive not in ("move", "keep"):
             raise fail(f"archive must be 'move' or 'keep', not {archive!r}")
@@ -447,7 +457,7 @@ def run_job(config: RunConfig, *, as_of: date | None = None, log: Log | None = N
                         line += f" ({f.message})"
                     if moved is not None:
                         line += f" → {moved.parent.name}/"
-                    say(line if f.status != "rejected" and not f.rows_rejected else "WARNING " + line)
+                    say("WARNING " + line if f.has_rejects else line)
             scorecard = evaluate(wh, catalogue, as_of=day, grain=config.grain, persist=True)
             say(f"evaluated run {scorecard.run_id}: {counts_line(scorecard.counts(), 'en')}")
             previous = previous_run(wh, day, catalogue)

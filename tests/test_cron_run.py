@@ -156,6 +156,10 @@ def test_config_defaults_and_paths(tmp_path: Path) -> None:
         ("wait = -1", "wait"),
         ('lang = "fr"', "lang"),
         ("keep_runs = 1", "keep_runs must be a whole number of runs, at least 2"),
+        ('[[inboxes]]\npath = "x"\nstrict = "false"', "strict must be true or false"),
+        ('[[inboxes]]\npath = "x"\nformat = "tall"', "format must be one of long, wide, source"),
+        ('[[inboxes]]\npath = "x"\nformat = "source"', 'source = "ID" goes with format = "source"'),
+        ('[[inboxes]]\npath = "x"\non_duplicate = "merge"', "on_duplicate must be one of reject"),
         ('keep_runs = "all"', "keep_runs"),
     ],
 )
