@@ -404,3 +404,12 @@ def test_generated_catalogue_is_sound_small(tmp_path: Path) -> None:
     result = check_catalogue(root)
     assert result.ok(), [str(d) for d in result.diagnostics[:5]]
     assert result.counts["indicators"] == 60
+
+
+def test_a_source_field_of_the_wrong_type_is_reported_once(tmp_path: Path) -> None:
+    (tmp_path / "s.yaml").write_text(
+        "sources:\n  - id: hot\n    columns: {t: timestamp, a: text}\n    time_column: 5\n    area_column: [a]\n",
+        encoding="utf-8",
+    )
+    found = [(d.rule, d.location.line) for d in check_catalogue(tmp_path).diagnostics if d.rule == "CK012"]
+    assert found == [("CK012", 4), ("CK012", 5)]

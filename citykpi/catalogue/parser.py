@@ -1097,15 +1097,13 @@ def _source(r: _Reader, m: YMap) -> None:
             columns[col] = typ
         if cm is not None and not cm:
             r.report("CK011", f"{what} declares no columns", m.value_loc("columns"))
+    # each read once: a wrong type is reported once
     key_col = r.text(m, "key", what) or None
-    for role in ("time_column", "area_column"):
-        col = r.text(m, role, what)
-        if col and columns and col not in columns and "columns" in m:
-            hint = did_you_mean(col, columns) or f"declared columns: {', '.join(columns)}"
-            r.report("CK040", f"{role} '{col}' of {what} is not a declared column", m.value_loc(role), hint)
-    if key_col and columns and key_col not in columns:
-        hint = did_you_mean(key_col, columns) or f"declared columns: {', '.join(columns)}"
-        r.report("CK040", f"key '{key_col}' of {what} is not a declared column", m.value_loc("key"), hint)
+    tcol, acol = r.text(m, "time_column", what), r.text(m, "area_column", what)
+    for role, ref in (("time_column", tcol), ("area_column", acol), ("key", key_col)):
+        if ref and columns and ref not in columns:
+            hint = did_you_mean(ref, columns) or f"declared columns: {', '.join(columns)}"
+            r.report("CK040", f"{role} '{ref}' of {what} is not a declared column", m.value_loc(role), hint)
     formats: dict[str, str] = {}
     if "formats" in m:
         fm = r.mapping(m["formats"], m.value_loc("formats"), f"formats of {what}")
@@ -1125,7 +1123,6 @@ def _source(r: _Reader, m: YMap) -> None:
                 )
             else:
                 formats[col] = fmt
-    tcol = r.text(m, "time_column", what)
     if tcol in columns and columns[tcol] not in ("date", "timestamp"):
         r.report(
             "CK012",
@@ -1137,7 +1134,7 @@ def _source(r: _Reader, m: YMap) -> None:
             id=sid,
             columns=columns,
             time_column=tcol,
-            area_column=r.text(m, "area_column", what),
+            area_column=acol,
             key=key_col,
             description=r.text(m, "description", what).strip(),
             formats=formats,
