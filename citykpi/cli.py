@@ -423,11 +423,10 @@ def db_info_cmd(
     """
     import json
 
-    from citykpi.errors import UsageError
+    from citykpi.render.format import fmt_timestamp
     from citykpi.warehouse import Warehouse, db_info
 
-    if fmt not in ("text", "json"):
-        raise UsageError(f"unknown --format {fmt!r}; use text or json")
+    _choice(fmt, ("text", "json"), "--format")
     with Warehouse.open(settings(ctx).db, read_only=True, create=False, wait=wait) as wh:
         info = db_info(wh)
     if fmt == "json":
@@ -447,7 +446,7 @@ def db_info_cmd(
     for b in info.batches.iter_rows(named=True):
         typer.echo(
             f"  #{b['batch_id']:<5} {b['status']:<9} {b['target']:<16} {b['rows_loaded']:>10} loaded "
-            f"{b['rows_rejected']:>8} rejected  {b['finished_at']:%Y-%m-%d %H:%M}  {b['path']}"
+            f"{b['rows_rejected']:>8} rejected  {fmt_timestamp(b['finished_at'])}  {b['path']}"
         )
 
 
@@ -472,13 +471,10 @@ def db_rejects_cmd(
 
     Example: citykpi db rejects --batch latest --format csv -o rejected-rows.csv
     """
-    import json
-
-    import polars as pl
-
     from citykpi.errors import UsageError
-    from citykpi.render.exports import atomic_write, frame_csv
-    from citykpi.render.terminal import make_console, print_frame
+    from citykpi.render.diagnostics import rows_json
+    from citykpi.render.exports import frame_csv
+    from citykpi.render.terminal import make_console, print_rejects
     from citykpi.warehouse import Warehouse, reject_batches, reject_rows, resolve_batch
 
     _choice(fmt, ("table", "csv", "json"), "--format")
@@ -486,43 +482,16 @@ def db_rejects_cmd(
         raise UsageError("--output needs --format csv or json")
     with Warehouse.open(settings(ctx).db, read_only=True, create=False, wait=wait) as wh:
         batch_id = resolve_batch(wh, batch) if batch is not None else None
-        frame = (
-            reject_batches(wh, limit if fmt == "table" else 1_000_000)
-            if batch_id is None
-            else reject_rows(wh, batch_id)
-        )
-    if fmt == "table":
-        if batch_id is None:
-            title = (
-                "batches with rejected rows, newest first" if frame.height else "no batch has rejected rows"
-            )
-            shown = frame.select(
-                pl.col("batch_id").alias("batch"),
-                pl.col("finished_at").dt.strftime("%Y-%m-%d %H:%M").alias("finished"),
-                "status",
-                pl.col("path").alias("file"),
-                pl.col("rows_rejected").alias("rejected"),
-                pl.col("rows_read").alias("of"),
-                "reasons",
-            )
+        if batch_id is not None:
+            frame = reject_rows(wh, batch_id)
         else:
-            title = f"batch {batch_id}: {frame.height} rejected row(s)"
-            shown = frame.rename({"row_number": "row", "column_name": "column"})
-        print_frame(make_console(), shown, title=title, limit=limit)
+            frame = reject_batches(wh, limit if fmt == "table" else None)
+    if fmt == "table":
+        print_rejects(make_console(), frame, batch_id=batch_id, limit=limit)
         return
-    if fmt == "csv":
-        text = frame_csv(frame)
-    else:
-        text = json.dumps(frame.to_dicts(), ensure_ascii=False, indent=2, default=str) + "\n"
-    if output is None:
-        typer.echo(text, nl=False)
-        return
-
-    def write(tmp: Path) -> None:
-        tmp.write_text(text, encoding="utf-8")
-
-    atomic_write(output, write)
-    typer.echo(f"wrote {output} ({frame.height} rows)", err=True)
+    _write_or_echo(frame_csv(frame) if fmt == "csv" else rows_json(frame.to_dicts()), output)
+    if output is not None:
+        typer.echo(f"wrote {output} ({frame.height} rows)", err=True)
 
 
 @app.command("query")
@@ -538,11 +507,9 @@ def query_cmd(
     """
     import polars as pl
 
-    from citykpi.errors import UsageError
     from citykpi.warehouse import run_query
 
-    if fmt not in ("text", "csv", "json"):
-        raise UsageError(f"unknown --format {fmt!r}; use text, csv or json")
+    _choice(fmt, ("text", "csv", "json"), "--format")
     frame = run_query(settings(ctx).db, sql, wait=wait)
     if fmt == "csv":  # a cell like =cmd|… must not become a formula when the file is opened in a spreadsheet
         from citykpi.render.exports import frame_csv

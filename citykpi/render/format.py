@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import polars as pl
 
@@ -378,3 +378,8 @@ def counts_line(counts: Mapping[str, int], lang: str = "en") -> str:
 def iso(d: date | None) -> str:
     """ISO date or ''."""
     return d.isoformat() if d else ""
+
+
+def fmt_timestamp(t: datetime | None) -> str:
+    """A timestamp to the minute, '2026-11-25 18:29', or ''."""
+    return t.isoformat(sep=" ", timespec="minutes") if t else ""

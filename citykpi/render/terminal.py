@@ -30,6 +30,7 @@ from citykpi.render.format import (
     fmt_number,
     fmt_percent,
     fmt_target,
+    fmt_timestamp,
     fmt_value,
     history_series,
     iso,
@@ -712,8 +713,8 @@ def print_runs(console: Console, runs: pl.DataFrame) -> None:
             v = row[col]
             if col == "catalogue_hash" and isinstance(v, str):
                 v = v[:8]
-            elif col == "created_at" and v is not None and hasattr(v, "isoformat"):
-                v = v.isoformat(sep=" ", timespec="minutes")
+            elif col == "created_at" and isinstance(v, datetime):
+                v = fmt_timestamp(v)
             values.append("" if v is None else str(v))
         if "counts" in runs.columns:
             values.append(_counts_cell(row["counts"]))
@@ -723,6 +724,25 @@ def print_runs(console: Console, runs: pl.DataFrame) -> None:
         names = {"no_data": "no data", "not_applicable": "n/a"}
         legend = " · ".join(f"{code} {names.get(s, s)}" for s, code in STATUS_LABELS_SHORT.items())
         console.print(Text(legend, style="dim"))
+
+
+def print_rejects(console: Console, frame: pl.DataFrame, *, batch_id: int | None, limit: int) -> None:
+    """Print ``warehouse.reject_batches`` (``batch_id`` None) or ``reject_rows`` of one batch."""
+    if batch_id is None:
+        title = "batches with rejected rows, newest first" if frame.height else "no batch has rejected rows"
+        shown = frame.select(
+            pl.col("batch_id").alias("batch"),
+            pl.col("finished_at").alias("finished"),
+            "status",
+            pl.col("path").alias("file"),
+            pl.col("rows_rejected").alias("rejected"),
+            pl.col("rows_read").alias("of"),
+            "reasons",
+        )
+    else:
+        title = f"batch {batch_id}: {frame.height} rejected row(s)"
+        shown = frame.rename({"row_number": "row", "column_name": "column"})
+    print_frame(console, shown, title=title, limit=limit)
 
 
 def print_frame(console: Console, frame: pl.DataFrame, *, title: str, limit: int | None = None) -> None:
@@ -736,18 +756,16 @@ def print_frame(console: Console, frame: pl.DataFrame, *, title: str, limit: int
         table.add_column(name, justify="right" if numeric else "left", no_wrap=numeric, overflow="fold")
     shown = frame if limit is None else frame.head(limit)
     for row in shown.iter_rows():
-        table.add_row(*[_plain(v) for v in row])
+        table.add_row(*[_cell_text(v) for v in row])
     console.print(table)
     if shown.height < frame.height:
         console.print(Text(f"  … {frame.height - shown.height} more", style="dim"))
 
 
-def _plain(value: Any) -> str:
-    if value is None:
-        return ""
+def _cell_text(value: Any) -> str:
     if isinstance(value, datetime):
-        return value.isoformat(sep=" ", timespec="seconds")
-    return str(value)
+        return fmt_timestamp(value)
+    return "" if value is None else str(value)
 
 
 def print_lines(console: Console, lines: Sequence[str]) -> None:

@@ -12,9 +12,10 @@ from citykpi.errors import UsageError
 from citykpi.warehouse.connection import Warehouse, query_frame
 
 
-def reject_batches(wh: Warehouse, limit: int = 20) -> pl.DataFrame:
-    """Batches with rejected rows, newest first: batch_id, finished_at, status, path, target,
-    rows_read, rows_rejected and ``reasons`` ('12 × unparseable number; 3 × …', most frequent first)."""
+def reject_batches(wh: Warehouse, limit: int | None = 20) -> pl.DataFrame:
+    """Batches with rejected rows, newest first (``limit`` of them; None: all): batch_id, finished_at,
+    status, path, target, rows_read, rows_rejected and ``reasons`` ('12 × unparseable number; 3 × …',
+    most frequent first)."""
     return query_frame(
         wh.con,
         """WITH r AS (SELECT batch_id, reason, count(*) AS n FROM rejects GROUP BY ALL),
