@@ -121,8 +121,6 @@ _RULES: tuple[Rule, ...] = (
 
 #: Rule code -> rule, in code order.
 RULES: Mapping[str, Rule] = {r.code: r for r in _RULES}
-#: Rule short name -> rule.
-RULES_BY_NAME: Mapping[str, Rule] = {r.name: r for r in _RULES}
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,7 +56,6 @@ from citykpi.sqlutil import ident, literal
 #: Streaks are counted within this window ("8" means at least 8 days).
 HISTORY_BY_GRAIN: dict[str, int] = {"day": 8, "week": 3, "month": 2, "quarter": 1, "year": 1}
 #: DuckDB date_trunc part for each reporting grain.
-TRUNC: dict[str, str] = {"day": "day", "week": "week", "month": "month", "quarter": "quarter", "year": "year"}
 #: Nominal days per grain, used only to size look-back windows.
 _GRAIN_DAYS: dict[str, int] = {"day": 1, "week": 7, "month": 31, "quarter": 92, "year": 366}
 #: Index scores of the colours for ``colour_score`` normalisation.
@@ -709,7 +708,7 @@ def bucket_sql(tables: CatalogueTables, *, as_of: date, obs: str, classes: dict[
     series = tables.ind.filter(pl.col("series_ikey").is_not_null())
     bucket = (
         "CASE m.rgrain "
-        + " ".join(f"WHEN '{g}' THEN CAST(date_trunc('{TRUNC[g]}', o.period) AS DATE)" for g in GRAINS)
+        + " ".join(f"WHEN '{g}' THEN CAST(date_trunc('{g}', o.period) AS DATE)" for g in GRAINS)
         + " END"
     )
     scans: list[str] = []
@@ -797,7 +796,7 @@ def measure_sql(
         tcol = "s." + ident(src.time_column)
         parts.append(
             f"""SELECT {keys[ind.id]} AS ikey, a.anc_key AS area_key,
-       CAST(date_trunc('{TRUNC[w.rgrain]}', {tcol}) AS DATE) AS bucket,
+       CAST(date_trunc('{w.rgrain}', {tcol}) AS DATE) AS bucket,
        CAST({num} AS DOUBLE) AS sn, CAST({den} AS DOUBLE) AS sd, max({tcol}) AS last_period
 FROM {source_table(src)} s JOIN t_anc a ON a.area_key = s.area_key
 WHERE {flt} AND {tcol} < {literal(hi)}
@@ -1138,8 +1137,9 @@ LEFT JOIN lab ON lab.ikey = c.ikey AND lab.area_key = c.area_key"""
 
 def index_sql(depth: int) -> str:
     """Step 8: composite indices of one nesting depth (components: indicators and shallower indices)."""
-    norm = """CASE p.method
-      WHEN 'colour_score' THEN CASE p.severity WHEN 0 THEN 100.0 WHEN 1 THEN 80.0 WHEN 2 THEN 60.0 WHEN 3 THEN 40.0 WHEN 4 THEN 20.0 END
+    scores = " ".join(f"WHEN {severity} THEN {COLOUR_SCORE[c]}" for severity, c in enumerate(COLOURS))
+    norm = f"""CASE p.method
+      WHEN 'colour_score' THEN CASE p.severity {scores} END
       WHEN 'goalposts' THEN greatest(0.0, least(100.0, (p.value - p.low) / NULLIF(p.high - p.low, 0) * 100))
       WHEN 'distance_to_target' THEN CASE WHEN p.direction = 'lower_is_better'
             THEN least(100.0, p.target_value / NULLIF(p.value, 0) * 100)

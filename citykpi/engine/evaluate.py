@@ -401,7 +401,6 @@ def evaluate(
             "as_ingested_batch": batch_cut,
             "max_batch_id": max_batch,
             "indicators": len(shown),
-            "plan": plan.text(),
             "timings": runner.timings,
         },
     )

@@ -578,16 +578,6 @@ def write_scorecard(
     return atomic_write(path, writer)
 
 
-def render_bytes(scorecard: Scorecard, fmt: str, *, lang: str = "zh", fail_on: str = "red") -> bytes:
-    """Any format as bytes (binary formats go through a temporary file)."""
-    if fmt in TEXT_FORMATS:
-        return render_text(scorecard, fmt, lang=lang, fail_on=fail_on).encode("utf-8")
-    with tempfile.TemporaryDirectory() as folder:
-        target = Path(folder) / f"scorecard{EXTENSIONS.get(fmt, '')}"
-        write_scorecard(scorecard, fmt, target, lang=lang, fail_on=fail_on)
-        return target.read_bytes()
-
-
 __all__ = [
     "EXTENSIONS",
     "FORMATS",
@@ -595,7 +585,6 @@ __all__ = [
     "atomic_write",
     "frame_csv",
     "neutralise",
-    "render_bytes",
     "render_text",
     "to_json_document",
     "write_scorecard",

@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 
 import polars as pl
 
-from citykpi.catalogue.model import LEVELS, STATUSES, UNITS
+from citykpi.catalogue.model import LEVELS, STATUSES
 from citykpi.engine.scorecard import colour_rank
 
 #: Text label of every status, per language: the colour is never the only signal.
@@ -238,11 +238,6 @@ def fmt_value(value: float | None, unit: str | None, decimals: int = 1) -> str:
     if unit in ("%", "‰"):
         return f"{text}{unit}"
     return f"{text} {unit}"
-
-
-def default_change_unit(unit: str | None) -> str:
-    """'points' for rate units, 'percent' otherwise."""
-    return "points" if unit and UNITS.get(unit) == "rate" else "percent"
 
 
 def fmt_change(change: float | None, change_unit: str | None, lang: str = "en") -> str:

@@ -18,6 +18,7 @@ import yaml
 
 from citykpi.catalogue.model import LEVELS
 from citykpi.errors import DataError, Location
+from citykpi.sqlutil import ident
 from citykpi.warehouse import readers
 from citykpi.warehouse.connection import Warehouse, query_frame
 
@@ -137,7 +138,7 @@ def _table_records(
             hint="areas files need columns id, name, name_en, level, parent[, population, groups]",
         )
     select = ", ".join(
-        f"{readers.column_sql(c)}::VARCHAR AS {f}" if c else f"NULL::VARCHAR AS {f}" for f, c in cols.items()
+        f"{ident(c)}::VARCHAR AS {f}" if c else f"NULL::VARCHAR AS {f}" for f, c in cols.items()
     )
     try:
         frame = query_frame(con, f"SELECT {readers.ROW}, {select} FROM ({table.sql}) ORDER BY {readers.ROW}")

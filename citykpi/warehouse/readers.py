@@ -283,11 +283,6 @@ def find_column(columns: dict[str, str], wanted: str) -> str | None:
     return None
 
 
-def column_sql(name: str) -> str:
-    """A quoted column reference."""
-    return ident(name)
-
-
 def is_text_type(duck_type: str) -> bool:
     """True for VARCHAR-like DuckDB types."""
     return duck_type.upper() in ("VARCHAR", "TEXT", "STRING") or duck_type.upper().startswith("VARCHAR")
