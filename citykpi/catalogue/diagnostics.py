@@ -7,7 +7,8 @@ renumber one, only add new ones.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import difflib
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -118,6 +119,13 @@ _RULES: tuple[Rule, ...] = (
     Rule("CK106", "unused-source", "warning", "A source table is declared but no measure uses it."),
     Rule("CK107", "no-files", "warning", "The catalogue path holds no *.yaml / *.yml files."),
 )
+
+
+def did_you_mean(word: str, choices: Collection[str]) -> str | None:
+    """'did you mean …?' for the closest choice, or None."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'?" if close else None
+
 
 #: Rule code -> rule, in code order.
 RULES: Mapping[str, Rule] = {r.code: r for r in _RULES}

@@ -46,6 +46,7 @@ from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 
 from citykpi.catalogue import model
+from citykpi.catalogue.diagnostics import did_you_mean
 from citykpi.errors import ExpressionError
 
 #: Longest expression accepted, in characters.
@@ -489,11 +490,9 @@ def _pos(e: Expr) -> int:
 
 
 def _did_you_mean(word: str, names: Collection[str]) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(word, list(names), n=1)
+    close = did_you_mean(word, names)
     if close:
-        return f"; did you mean '{close[0]}'?"
+        return f"; {close}"
     if names:
         shown = ", ".join(sorted(names)[:8]) + (", …" if len(names) > 8 else "")
         return f" (declared: {shown})"

@@ -9,7 +9,6 @@ the validator does not pile follow-on errors on them.
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from collections.abc import Callable, Collection
@@ -19,7 +18,7 @@ from typing import Any, TypeVar
 
 from citykpi.catalogue import model
 from citykpi.catalogue.bands import scale_problems, scale_to_bands
-from citykpi.catalogue.diagnostics import Diagnostic, diagnostic
+from citykpi.catalogue.diagnostics import Diagnostic, diagnostic, did_you_mean
 from citykpi.catalogue.expressions import parse_condition, parse_expression
 from citykpi.catalogue.yamlsafe import YMap, YSeq
 from citykpi.errors import ExpressionError, Location
@@ -132,12 +131,6 @@ def describe(value: Any) -> str:
     if isinstance(value, datetime | date):
         return "a date"
     return type(value).__name__
-
-
-def did_you_mean(word: str, choices: Collection[str]) -> str | None:
-    """'did you mean …?' for the closest choice, or None."""
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"did you mean '{close[0]}'?" if close else None
 
 
 class _Reader:

@@ -9,14 +9,13 @@ targets, bases and roll-ups that lack what they need.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
 from citykpi.catalogue import model
 from citykpi.catalogue.bands import order_problems
-from citykpi.catalogue.diagnostics import Diagnostic, diagnostic
+from citykpi.catalogue.diagnostics import Diagnostic, diagnostic, did_you_mean
 from citykpi.catalogue.expressions import Call, Expr, Name, names_used, parse_expression, walk
 from citykpi.catalogue.parser import ParsedFile
 from citykpi.catalogue.yamlsafe import YMap
@@ -243,9 +242,7 @@ def _unknown(
     # of ids per unknown reference would make `check` slow on a large, broken catalogue.
     head = ref.split(".", 1)[0]
     near = [p for p in pool if abs(len(p) - len(ref)) <= 3 and (p.split(".", 1)[0] == head or "." not in ref)]
-    close = difflib.get_close_matches(ref, near[:2000], n=1, cutoff=0.6)
-    hint = f"did you mean '{close[0]}'?" if close else None
-    ctx.report("CK040", f"{what} refers to unknown {kind} '{ref}'", loc, hint)
+    ctx.report("CK040", f"{what} refers to unknown {kind} '{ref}'", loc, did_you_mean(ref, near[:2000]))
 
 
 def _indicator_references(ctx: _Context, ind: model.Indicator, used_sources: set[str]) -> None:
