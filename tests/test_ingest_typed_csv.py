@@ -112,9 +112,9 @@ def staged(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bool]]:
     seen: list[bool] = []
     original = ingest_mod._Plan._stage_csv
 
-    def spy(self: Any, con: duckdb.DuckDBPyConnection) -> Any:
-        seen.append(self.table.typed)
-        return original(self, con)
+    def spy(self: Any, con: duckdb.DuckDBPyConnection, table: Any) -> Any:
+        seen.append((table or self.table).typed)
+        return original(self, con, table)
 
     monkeypatch.setattr(ingest_mod._Plan, "_stage_csv", spy)
     yield seen

@@ -338,10 +338,7 @@ def _ingest_file(
     except _FileRejected as exc:
         table.cleanup()
         return FileResult(str(path), scan.sha256, "rejected", target=target, message=str(exc))
-    if options.typed_csv and table.kind == "csv" and (types := plan.typed_columns()):
-        # Before the transaction: a refused typed read must not abort it (DuckDB would).
-        period_format = options.date_formats.get("period") if options.fmt != "source" else None
-        plan.fast = readers.typed_csv(con, table, types, "_ck_raw", period_format)
+    plan.prepare_typed_read(con)
     # One transaction per file: keys, rows, batch and rejects commit together or not at all. A dry
     # run does all the work and rolls it back, so it validates exactly like a real load.
     in_transaction = False
@@ -640,12 +637,22 @@ class _Plan:
         self.options = options
         self.now = options.now or datetime.now()
 
-    def stage_sql(self, file_filter: str | None = None) -> str:
+    def stage_sql(self, file_filter: str | None = None, table: readers.TableFile | None = None) -> str:
         """SELECT of every record: _row, target values, ok, reason, bad_col, bad_val.
 
         ``file_filter``: a condition on the file's own columns, pushed into the file scan.
+        ``table``: another read of the same file (the typed CSV read); default ``self.table``.
         """
         raise NotImplementedError
+
+    def prepare_typed_read(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Read a CSV with DuckDB's typed reader into ``fast``, when it has typed columns.
+
+        Run it before the file's transaction: a read DuckDB refuses would abort the transaction.
+        """
+        if self.options.typed_csv and self.table.kind == "csv" and (types := self.typed_columns()):
+            period_format = self.options.date_formats.get("period")
+            self.fast = readers.typed_csv(con, self.table, types, "_ck_raw", period_format)
 
     def typed_columns(self) -> dict[str, str] | None:
         """File column → DuckDB type for a typed read of a CSV, or None to always read it as text.
@@ -719,16 +726,10 @@ class _Plan:
                 # Parsing text dominates: parse and validate once into a typed temp table (no
                 # reject strings), then every later step reads that instead of the file.
                 scan, good = "_ck_stage", "(SELECT * FROM _ck_stage WHERE ok)"
-                text, typed = self.table, self.fast
-                self.fast = None  # used at most once
-                if typed is not None:
-                    self.table = typed  # stage the typed read; keep it only if every record is good
-                    groups = self._stage_csv(con)
-                    self.table = text
-                    if any(g[1] for g in groups):
-                        raise _StageFromText  # rejects quote the file's own text: see _ingest_file
-                else:
-                    groups = self._stage_csv(con)
+                typed, self.fast = self.fast, None  # the typed read is tried once
+                groups = self._stage_csv(con, typed)
+                if typed is not None and any(g[1] for g in groups):
+                    raise _StageFromText  # rejects quote the file's own text: see _ingest_file
             else:
                 scan, good = f"({stage})", f"(SELECT * FROM ({stage}) WHERE ok)"
                 groups = self._row_groups(con, scan)
@@ -792,11 +793,13 @@ class _Plan:
         summary = {str(r): int(c) for r, c in rows}
         return _Loaded(batch_id, status, read, loaded, rejected, skipped, replaced, summary)
 
-    def _stage_csv(self, con: duckdb.DuckDBPyConnection) -> list[tuple[Any, ...]]:
-        """Stage ``self.table`` into ``_ck_stage``; return its row groups (see :meth:`_row_groups`)."""
+    def _stage_csv(
+        self, con: duckdb.DuckDBPyConnection, table: readers.TableFile | None
+    ) -> list[tuple[Any, ...]]:
+        """Stage ``table`` (default the text read) into ``_ck_stage``; return its row groups."""
         con.execute(
             "CREATE OR REPLACE TEMP TABLE _ck_stage AS "
-            f"SELECT * EXCLUDE (reason, bad_col, bad_val) FROM ({self.stage_sql()})"
+            f"SELECT * EXCLUDE (reason, bad_col, bad_val) FROM ({self.stage_sql(table=table)})"
         )
         return self._row_groups(con, "_ck_stage")
 
@@ -1015,10 +1018,11 @@ class _ObservationPlan(_Plan):
             f"(SELECT * FROM ({self.stage_sql(rest)}) WHERE reason IS NULL)",
         )
 
-    def stage_sql(self, file_filter: str | None = None) -> str:
+    def stage_sql(self, file_filter: str | None = None, table: readers.TableFile | None = None) -> str:
         """One pass: parse, join the key tables, give each record its first failing rule."""
-        types = self.table.columns
-        verbatim = self.table.typed  # kept only if every record is good: see _Plan.load
+        table = table or self.table
+        types = table.columns
+        verbatim = table.typed  # kept only if every record is good: see _Plan.load
         c = {k: (ident(v) if v else None) for k, v in self.col.items()}
         period_fmt = self.options.date_formats.get("period")
         if self.options.fmt == "wide":
@@ -1030,7 +1034,7 @@ class _ObservationPlan(_Plan):
             assert area_c is not None and period_c is not None
             src = (
                 f"SELECT * FROM (UNPIVOT (SELECT {readers.ROW}, {area_c} AS _area, {period_c} AS _period, {inner} "
-                f"FROM ({self.table.sql})) ON {', '.join(ident(w) for w in wcols)} INTO NAME _col VALUE _val)"
+                f"FROM ({table.sql})) ON {', '.join(ident(w) for w in wcols)} INTO NAME _col VALUE _val)"
             )
             ind = " ".join(f"WHEN {literal(w)} THEN {literal(i)}" for w, i in self.wide.items())
             ind_raw, ind_col = f"CASE _col {ind} END", "_col"
@@ -1044,7 +1048,7 @@ class _ObservationPlan(_Plan):
             num = den = None
             area_col_name, period_col_name = self.col["area_id"] or "", self.col["period"] or ""
         else:
-            src = self.table.sql
+            src = table.sql
             if file_filter is not None:
                 src = f"SELECT * FROM ({src}) WHERE {file_filter}"
             ic, ac, pc = c["indicator_id"], c["area_id"], c["period"]
@@ -1259,9 +1263,10 @@ class _SourcePlan(_Plan):
         self.time_stage = ident(source.time_column)
         self.time_target = None  # records clash by key, whatever their time
 
-    def stage_sql(self, file_filter: str | None = None) -> str:
+    def stage_sql(self, file_filter: str | None = None, table: readers.TableFile | None = None) -> str:
         """One pass: cast each declared column, map the area, give each record its first failing rule."""
-        types = self.table.columns
+        table = table or self.table
+        types = table.columns
         src = self.source
         typed: list[str] = []
         raw: list[str] = []
@@ -1345,7 +1350,7 @@ class _SourcePlan(_Plan):
         out_cols = ", ".join(f"c.{ident(n)}" for n in src.columns)
         return f"""
         WITH c AS (SELECT {readers.ROW} AS _row, {", ".join(typed)}, {", ".join(raw)}
-                   FROM ({self.table.sql}))
+                   FROM ({table.sql}))
         SELECT c._row, {out_cols}, a.area_key AS ak,
                {_ok(checks)} AS ok,
                {_case(checks, "reason")} AS reason,
