@@ -26,6 +26,10 @@ from citykpi.errors import DataError, WarehouseError
 from citykpi.sqlutil import ident, literal
 
 CHUNK = 1 << 20
+#: Options of the text read of a CSV; typed_csv sniffs with the same ones, so both split the file alike.
+#: skip = 0: otherwise the sniffer may start the file at a wider (ragged) row and silently drop every
+#: line above it.
+_TEXT_READ = "all_varchar = true, sample_size = 20480, null_padding = false, skip = 0"
 PARQUET_SUFFIXES = (".parquet", ".pq")
 CSV_SUFFIXES = (".csv", ".tsv", ".txt")
 #: Name of the 1-based data-row column every reader adds.
@@ -172,10 +176,7 @@ def open_table(con: duckdb.DuckDBPyConnection, path: Path, scan: FileScan | None
             temp.append(target)
         sql = (
             f"SELECT *, row_number() OVER () AS {ROW} "
-            f"FROM read_csv({literal(str(target))}, all_varchar = true, auto_detect = true, "
-            # skip = 0: otherwise the sniffer may start the file at a wider (ragged) row and silently
-            # drop every line above it
-            "sample_size = 20480, null_padding = false, skip = 0)"
+            f"FROM read_csv({literal(str(target))}, auto_detect = true, {_TEXT_READ})"
         )
     table = TableFile(path, kind, sql, {}, encoding, temp, target if kind == "csv" else path)
     try:
@@ -226,7 +227,7 @@ def typed_csv(
         sniffed = con.execute(
             "SELECT Delimiter, Quote, Escape, NewLineDelimiter, Comment, SkipRows, HasHeader, "
             "list_transform(Columns, lambda c: c.name) "
-            f"FROM sniff_csv({source}, all_varchar = true, sample_size = 20480, null_padding = false, skip = 0)"
+            f"FROM sniff_csv({source}, {_TEXT_READ})"
         ).fetchall()
         if not sniffed:
             return None
