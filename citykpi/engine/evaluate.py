@@ -21,7 +21,7 @@ from citykpi.engine import compiler as c
 from citykpi.engine.scorecard import CELL_SCHEMA, HISTORY_SCHEMA, INDEX_SCHEMA, Scorecard, empty_frame
 from citykpi.errors import EvaluationError, UsageError
 from citykpi.sqlutil import ident
-from citykpi.warehouse.connection import Warehouse
+from citykpi.warehouse.connection import Warehouse, sandbox_connection
 from citykpi.warehouse.schema import source_table_name
 
 
@@ -140,27 +140,6 @@ def ingest_cutoff(wh: Warehouse, as_of: date) -> int:
     ).fetchall()
     row = rows[0] if rows else None
     return int(row[0]) if row else 0
-
-
-def sandbox_connection(con: duckdb.DuckDBPyConnection) -> None:
-    """Forbid file access (read_csv, COPY, ATTACH, INSTALL…) and further SETs on this DuckDB database.
-
-    A second guard behind the expression whitelist: even SQL that slipped through could not read a
-    file. DuckDB cannot switch access back on while the database is open, so a warehouse that has
-    evaluated with the sandbox cannot ingest files afterwards; open it again for that. Registered
-    Polars frames, temporary tables and the warehouse's own tables keep working.
-    """
-    con.complete()
-    settings = dict(
-        con.execute(
-            "SELECT name, value FROM duckdb_settings() "
-            "WHERE name IN ('enable_external_access', 'lock_configuration')"
-        ).fetchall()
-    )
-    if str(settings.get("enable_external_access", "true")).lower() == "true":
-        con.execute("SET enable_external_access = false")
-    if str(settings.get("lock_configuration", "false")).lower() != "true":
-        con.execute("SET lock_configuration = true")
 
 
 class _Runner:

@@ -12,7 +12,7 @@ import polars as pl
 from citykpi.errors import UsageError
 from citykpi.sqlutil import ident
 from citykpi.warehouse import schema
-from citykpi.warehouse.connection import Warehouse, query_frame
+from citykpi.warehouse.connection import Warehouse, query_frame, sandbox_connection
 
 #: Statement types `query` accepts (SHOW, DESCRIBE, SUMMARIZE and FROM-first parse as SELECT).
 READ_STATEMENTS = (duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN)
@@ -109,8 +109,7 @@ def run_query(path: str | Path, sql: str, *, wait: float = 0.0) -> pl.DataFrame:
     check_read_only_sql(sql)
     with Warehouse.open(path, read_only=True, create=False, wait=wait) as wh:
         con = wh.con
-        con.execute("SET enable_external_access = false")
-        con.execute("SET lock_configuration = true")
+        sandbox_connection(con)
         try:
             return query_frame(con, sql)
         except duckdb.Error as exc:
