@@ -45,3 +45,14 @@ def test_missing_path_is_a_clear_error(tmp_path: Path) -> None:
     result = runner.invoke(app, ["test", str(tmp_path / "nope")])
     assert result.exit_code == 3
     assert "no test file or folder" in result.output
+
+
+def test_a_series_without_area_says_what_is_missing(tmp_path: Path) -> None:
+    src = (HERE / "catalogue_tests" / "environment_test.yaml").read_text(encoding="utf-8")
+    broken = src.replace("catalogue: ../../indicators", f"catalogue: {HERE.parent / 'indicators'}")
+    broken = broken.replace("area: ", "place: ", 1)
+    f = tmp_path / "air_test.yaml"
+    f.write_text(broken, encoding="utf-8")
+    result = runner.invoke(app, ["test", str(f)])
+    assert result.exit_code == 3, result.output  # was a KeyError traceback
+    assert "entry needs `area:`" in result.output and "hint:" in result.output

@@ -312,7 +312,11 @@ def evaluate(
         catalogue, domains=domains, kinds=kinds, indicator_glob=indicator_glob
     )
     if not compiled_cat.indicators:
-        raise UsageError("no indicator matches the filters")
+        raise UsageError(
+            "no indicator matches the filters",
+            hint="see the ids with `citykpi catalogue list` (--domain/--kind take its values; "
+            "--indicator takes a glob such as 'env.air.*')",
+        )
 
     if not wh.read_only:
         wh.register_indicators(i.id for i in catalogue.indicators)

@@ -138,6 +138,10 @@ def run_tests(path: str | Path, *, catalogue_path: str | Path | None = None) -> 
             catalogues[key] = load_catalogue(cat_path)
         catalogue = catalogues[key]
         for n, case in enumerate(doc["tests"], start=1):
+            if not isinstance(case, Mapping):
+                raise CatalogueError(
+                    f"test {n} must be a mapping (name:, as_of:, series:, expect:)", location=Location(str(f))
+                )
             name = str(case.get("name") or f"test {n}")
             failures, checked, ids = _run_case(f, doc.get("areas") or [], case, catalogue)
             covered |= ids
@@ -175,10 +179,8 @@ def _run_case(
     as_of = _day(case.get("as_of"), where)
     grain = str(case.get("period", "day"))
     with tempfile.TemporaryDirectory(prefix="citykpi-test-") as tmp:
-        areas_file = Path(tmp) / "areas.json"
-        areas_file.write_text(json.dumps(areas, default=str), encoding="utf-8")
-        areas_yaml = areas_file.with_suffix(".yaml")
-        areas_file.rename(areas_yaml)  # JSON is YAML
+        areas_yaml = Path(tmp) / "areas.yaml"
+        areas_yaml.write_text(json.dumps(areas, default=str), encoding="utf-8")  # JSON is YAML
         with Warehouse.open(Path(tmp) / "test.duckdb") as wh:
             load_areas(wh, areas_yaml)
             wh.register_indicators(i.id for i in catalogue.indicators)
@@ -218,6 +220,18 @@ def _run_case(
     return failures, len(case.get("expect") or []), ids
 
 
+def _need(entry: Any, key: str, where: str, what: str) -> Any:
+    """``entry[key]`` of an observations/series entry, or a DataError saying what the entry lacks."""
+    if not isinstance(entry, Mapping) or entry.get(key) is None:
+        raise DataError(
+            f"{where}: each {what} entry needs `{key}:`",
+            hint="e.g. - {indicator: env.air.aqi, area: D1, period: 2025-12-31, value: 50}"
+            if what == "observations"
+            else "e.g. - {indicator: env.air.aqi, area: D1, end: 2025-12-31, values: [50, 250]}",
+        )
+    return entry[key]
+
+
 def _load_observations(wh: Warehouse, catalogue: Catalogue, case: Mapping[str, Any], where: str) -> None:
     keys = wh.indicator_keys()
     area_keys = dict(wh.con.execute("SELECT area_id, area_key FROM areas").fetchall())
@@ -232,9 +246,10 @@ def _load_observations(wh: Warehouse, catalogue: Catalogue, case: Mapping[str, A
         rows.append((keys[ind], area_keys[area], period, None if value is None else float(value), fc))
 
     for o in case.get("observations") or []:
-        add(str(o["indicator"]), str(o["area"]), _moment(o["period"], where), o.get("value"))
+        ind, area, period = (_need(o, k, where, "observations") for k in ("indicator", "area", "period"))
+        add(str(ind), str(area), _moment(period, where), o.get("value"))
     for s in case.get("series") or []:
-        ind = str(s["indicator"])
+        ind, area = (str(_need(s, k, where, "series")) for k in ("indicator", "area"))
         if ind not in catalogue.by_id:
             raise DataError(f"{where}: unknown indicator {ind!r}")
         grain = GRAIN_OF_FREQUENCY[catalogue.by_id[ind].frequency]
@@ -247,7 +262,7 @@ def _load_observations(wh: Warehouse, catalogue: Catalogue, case: Mapping[str, A
                 else end - timedelta(days=len(values) - 1 - n)
             )
             if v is not None:
-                add(ind, str(s["area"]), datetime.combine(period, datetime.min.time()), v)
+                add(ind, area, datetime.combine(period, datetime.min.time()), v)
     if not rows:
         return
     frame = pl.DataFrame(
