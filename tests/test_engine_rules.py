@@ -618,3 +618,20 @@ def test_an_off_grid_record_is_aggregated_with_its_day(city: City) -> None:
     c = cell(city.evaluate(ind), "t.d", "C")
     assert c["value"] == 7.0
     assert c["previous_value"] == 1.0
+
+
+def test_a_filtered_run_records_only_the_cells_it_shows(city: City) -> None:
+    """--indicator t.rate computes its inputs but records (and returns) t.rate's cells alone."""
+    from citykpi.engine.runs import load_run
+
+    cases = indicator("t.cases", rollup=Rollup(time="sum", area="sum"))
+    pop = indicator("t.pop", frequency="yearly", rollup=Rollup(time="last", area="sum"))
+    rate = indicator("t.rate", unit="per 100k", value=Ratio("t.cases", "t.pop", 100000.0))
+    city.daily("t.cases", "D1", [30.0])
+    city.observe("t.pop", [("D1", date(2025, 1, 1), 60000.0)])
+    sc = city.evaluate(cases, pop, rate, indicator_glob="t.rate", persist=True)
+    assert set(sc.cells.get_column("indicator_id")) == {"t.rate"}
+    assert cell(sc, "t.rate", "D1")["value"] == pytest.approx(50.0)
+    stored = load_run(city.wh, int(sc.run_id or 0))
+    assert set(stored.cells.get_column("indicator_id")) == {"t.rate"}
+    assert stored.cells.height == sc.cells.height

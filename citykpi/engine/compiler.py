@@ -26,7 +26,7 @@ Everything here is pure: functions return SQL text; ``evaluate.py`` runs it.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
@@ -304,6 +304,7 @@ def build_tables(
     as_of: date,
     area_keys: dict[str, int],
     history_from: date | None = None,
+    shown: Collection[str] | None = None,
 ) -> CatalogueTables:
     """Flatten the catalogue into catalogue tables for an evaluation as of ``as_of``.
 
@@ -313,6 +314,8 @@ def build_tables(
         grain: evaluation grain (day … year).
         as_of: the evaluation date.
         area_keys: area id → area_key (for per-area overrides).
+        shown: the ids whose cells a filtered evaluation reports (None: all); the others are
+            inputs only, computed but hidden like the grain copies, so no cell of theirs is made.
 
     Returns:
         The catalogue tables and the dependency layers of derived indicators and indices.
@@ -444,7 +447,7 @@ def build_tables(
                 "lvl_district": "district" in ind.levels,
                 "lvl_street": "street" in ind.levels,
                 "decimals": ind.decimals,
-                "hidden": ind.id in hidden,
+                "hidden": ind.id in hidden or (shown is not None and ind.id not in shown),
                 "hist": history_periods(ind, grain, as_of, history_from),
             }
         )

@@ -8,7 +8,7 @@ lists them and ``--explain`` prints them.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from fnmatch import fnmatchcase
@@ -179,10 +179,11 @@ def compile_plan(
     area_filter: Sequence[int] | None,
     classes: dict[int, set[int]],
     history_from: date | None = None,
+    shown: Collection[str] | None = None,
 ) -> tuple[c.CatalogueTables, Plan]:
     """Compile the catalogue into catalogue tables and the ordered SQL statements."""
     tables = c.build_tables(
-        catalogue, keys, grain=grain, as_of=as_of, area_keys=area_keys, history_from=history_from
+        catalogue, keys, grain=grain, as_of=as_of, area_keys=area_keys, history_from=history_from, shown=shown
     )
     plan = Plan()
     for i, sql in enumerate(c.area_tables_sql()):
@@ -340,6 +341,7 @@ def evaluate(
         area_filter=area_filter,
         classes=series_classes(wh),
         history_from=history_from,
+        shown=shown,
     )
     _check_sources(wh, compiled_cat)
     if sandbox:
@@ -352,9 +354,7 @@ def evaluate(
     for name, sql in plan.statements:
         runner.run(sql, name)
 
-    cells = _frame(con, _CELLS_OUT, dict(CELL_SCHEMA))
-    if len(shown) != len(compiled_cat.indicators):
-        cells = cells.filter(pl.col("indicator_id").is_in(list(shown)))
+    cells = _frame(con, _CELLS_OUT, dict(CELL_SCHEMA))  # inputs of a filtered selection are hidden
     indices = _frame(con, _INDEX_OUT, dict(INDEX_SCHEMA))
     if area_filter:
         indices = indices.filter(pl.col("area_id").is_in(list(areas or ())))
