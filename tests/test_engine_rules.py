@@ -635,3 +635,33 @@ def test_a_filtered_run_records_only_the_cells_it_shows(city: City) -> None:
     stored = load_run(city.wh, int(sc.run_id or 0))
     assert set(stored.cells.get_column("indicator_id")) == {"t.rate"}
     assert stored.cells.height == sc.cells.height
+
+
+def test_history_from_reaches_back_for_measures_too(city: City) -> None:
+    """A measure over a raw source table keeps the history --from asks for, like any series."""
+    src = SourceTable(
+        id="cases",
+        time_column="created_at",
+        area_column="street",
+        columns={"case_id": "text", "created_at": "timestamp", "street": "text"},
+    )
+    ind = indicator(
+        "t.count",
+        frequency="monthly",
+        value=Measure(source="cases", numerator="count(*)"),
+        rollup=Rollup(time="sum", area="recompute"),
+    )
+    from citykpi.catalogue.model import Catalogue
+    from citykpi.engine.evaluate import evaluate
+    from citykpi.warehouse.schema import source_table_ddl
+
+    city.wh.con.execute(source_table_ddl(src))
+    for n in range(18):  # one case on the 15th of each month, 2024-01 … 2025-06
+        when = datetime(2024 + n // 12, n % 12 + 1, 15)
+        city.wh.con.execute(
+            "INSERT INTO src_cases VALUES (?, ?, ?, ?, 1)", [f"c{n}", when, "S1", city.area_keys["S1"]]
+        )
+    cat = Catalogue(indicators=(ind,), sources=(src,))
+    sc = evaluate(city.wh, cat, as_of=AS_OF, persist=False, history_from=date(2024, 6, 1))
+    months = sorted(sc.history.filter(pl.col("area_id") == "C").get_column("period_start").to_list())
+    assert months[0] == date(2024, 6, 1) and len(months) == 13  # 2024-06 … 2025-06

@@ -772,6 +772,11 @@ def measure_sql(
         return None
     sources = {s.id: s for s in catalogue.sources}
     hi = datetime.combine(as_of + timedelta(days=1), datetime.min.time())
+    # the read window build_tables worked out (with any history_from), by indicator key
+    windows = {
+        r["ikey"]: r
+        for r in tables.ind.select("ikey", "rgrain", "win_lo", "ly_lo", "ly_hi").iter_rows(named=True)
+    }
     parts: list[str] = []
     for ind in tables.measures:
         m = ind.value
@@ -795,17 +800,17 @@ def measure_sql(
             if m.filter
             else "TRUE"
         )
-        w = window(ind, tables_grain(tables, keys[ind.id]), as_of)
+        w = windows[keys[ind.id]]
         tcol = "s." + ident(src.time_column)
         parts.append(
             f"""SELECT {keys[ind.id]} AS ikey, a.anc_key AS area_key,
-       CAST(date_trunc('{w.rgrain}', {tcol}) AS DATE) AS bucket,
+       CAST(date_trunc('{w["rgrain"]}', {tcol}) AS DATE) AS bucket,
        CAST({num} AS DOUBLE) AS sn, CAST({den} AS DOUBLE) AS sd, max({tcol}) AS last_period
 FROM {source_table(src)} s JOIN t_anc a ON a.area_key = s.area_key
 WHERE {flt} AND {tcol} < {literal(hi)}
-  AND ({tcol} >= {literal(datetime.combine(w.win_lo, datetime.min.time()))}
-       OR ({tcol} >= {literal(datetime.combine(w.ly_lo, datetime.min.time()))}
-           AND {tcol} < {literal(datetime.combine(w.ly_hi, datetime.min.time()))}))
+  AND ({tcol} >= {literal(datetime.combine(w["win_lo"], datetime.min.time()))}
+       OR ({tcol} >= {literal(datetime.combine(w["ly_lo"], datetime.min.time()))}
+           AND {tcol} < {literal(datetime.combine(w["ly_hi"], datetime.min.time()))}))
 GROUP BY a.anc_key, bucket"""
         )
     union = "\nUNION ALL\n".join(parts)
@@ -815,11 +820,6 @@ SELECT q.ikey, q.area_key, q.bucket, q.sn / NULLIF(q.sd, 0) * m.scale AS v, q.sn
 FROM (
 {union}
 ) q JOIN ck_ind m ON m.ikey = q.ikey"""
-
-
-def tables_grain(tables: CatalogueTables, ikey: int) -> str:
-    """The reporting grain recorded for an indicator key in the catalogue tables."""
-    return str(tables.ind.filter(pl.col("ikey") == ikey).item(0, "rgrain"))
 
 
 def rollup_sql(child_level: str) -> str:
