@@ -8,6 +8,7 @@ code. The single error boundary is :class:`_ErrorBoundary`: a :class:`CitykpiErr
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -119,6 +120,17 @@ def _choice(value: str, choices: tuple[str, ...], option: str) -> str:
     if value not in choices:
         raise UsageError(f"{option} must be one of {', '.join(choices)}, not {value!r}")
     return value
+
+
+def _unknown(what: str, ref: str, ids: Iterable[str]) -> Exception:
+    """The usage error for an id the catalogue lacks, naming the closest ids when there are any."""
+    import difflib
+
+    from citykpi.errors import UsageError
+
+    close = difflib.get_close_matches(ref, list(ids), n=3)
+    hint = f"did you mean {', '.join(close)}?" if close else "see the ids with `citykpi catalogue list`"
+    return UsageError(f"unknown {what} {ref!r}", hint=hint)
 
 
 def _write_or_echo(text: str, output: Path | None) -> None:
@@ -663,7 +675,7 @@ def evaluate_cmd(
     from citykpi.engine.evaluate import evaluate
     from citykpi.engine.evaluate import explain as explain_sql
     from citykpi.errors import UsageError
-    from citykpi.render.exports import TEXT_FORMATS, render_text, write_scorecard
+    from citykpi.render.exports import TEXT_FORMATS, junit_fail_on, render_text, write_scorecard
     from citykpi.warehouse import Warehouse
 
     cfg = settings(ctx)
@@ -705,10 +717,9 @@ def evaluate_cmd(
     breached = scorecard.breaches(fail_on)
     if statuses:
         scorecard = scorecard.filter(statuses=statuses)
-    # junit marks reds as failures even with --fail-on never, so the report stays useful
-    junit_fail_on = fail_on if fail_on != "never" else "red"
+    junit = junit_fail_on(fail_on)
     if output is not None:
-        write_scorecard(scorecard, fmt, output, lang=lang, fail_on=junit_fail_on)
+        write_scorecard(scorecard, fmt, output, lang=lang, fail_on=junit)
         run = f"run {scorecard.run_id}" if scorecard.run_id is not None else "not recorded"
         typer.echo(f"wrote {output} ({run}, {scorecard.cells.height} cells)", err=True)
     elif fmt == "table":
@@ -728,7 +739,7 @@ def evaluate_cmd(
                 console, [f"({hidden} street-level cells not shown: add --level street or --area ID)"]
             )
     else:
-        typer.echo(render_text(scorecard, fmt, lang=lang, fail_on=junit_fail_on), nl=False)
+        typer.echo(render_text(scorecard, fmt, lang=lang, fail_on=junit), nl=False)
     if breached:
         raise typer.Exit(int(ExitCode.FAILED))
 
@@ -750,14 +761,11 @@ def show_cmd(
 
     Example: citykpi show env.air.aqi --area 500103 --from 2026-11-01 --to 2026-11-24
     """
-    import difflib
-
     import polars as pl
 
     from citykpi.catalogue import load_catalogue
     from citykpi.catalogue.model import GRAINS
     from citykpi.engine.evaluate import evaluate
-    from citykpi.errors import UsageError
     from citykpi.render.terminal import make_console, print_indicator
     from citykpi.warehouse import Warehouse
 
@@ -767,10 +775,7 @@ def show_cmd(
     _choice(lang, ("zh", "en"), "--lang")
     catalogue = load_catalogue(cfg.catalogue)
     if indicator not in catalogue.by_id:
-        close = difflib.get_close_matches(indicator, list(catalogue.by_id), n=3)
-        raise UsageError(
-            f"unknown indicator {indicator!r}", hint=f"did you mean {', '.join(close)}?" if close else None
-        )
+        raise _unknown("indicator", indicator, catalogue.by_id)
     with Warehouse.open(cfg.db, read_only=True, create=False, wait=wait) as wh:
         scorecard = evaluate(
             wh,
@@ -869,7 +874,6 @@ def rank_cmd(
     from citykpi.catalogue import load_catalogue
     from citykpi.catalogue.model import GRAINS, LEVELS
     from citykpi.engine.evaluate import evaluate
-    from citykpi.errors import UsageError
     from citykpi.render.terminal import make_console, print_league
     from citykpi.render.views import league_table
     from citykpi.warehouse import Warehouse
@@ -881,8 +885,9 @@ def rank_cmd(
     _choice(lang, ("zh", "en"), "--lang")
     catalogue = load_catalogue(cfg.catalogue)
     indicator = catalogue.by_id.get(ref)
-    if indicator is None and ref not in {i.id for i in catalogue.indices}:
-        raise UsageError(f"unknown indicator or index {ref!r}", hint="see the catalogue (indicators/*.yaml)")
+    index = next((i for i in catalogue.indices if i.id == ref), None)
+    if indicator is None and index is None:
+        raise _unknown("indicator or index", ref, [*catalogue.by_id, *(i.id for i in catalogue.indices)])
     with Warehouse.open(cfg.db, read_only=True, create=False, wait=wait) as wh:
         scorecard = evaluate(
             wh,
@@ -894,11 +899,7 @@ def rank_cmd(
             history_levels=(),
         )
     table = league_table(scorecard, ref, level=level, direction=indicator.direction if indicator else None)
-    name = (
-        indicator.name.pick(lang)
-        if indicator
-        else next(i.name.pick(lang) for i in catalogue.indices if i.id == ref)
-    )
+    name = (indicator or index).name.pick(lang)  # type: ignore[union-attr]  # one of them is set
     print_league(make_console(), table, title=f"{name} · {level} · {scorecard.as_of.isoformat()}", lang=lang)
 
 

@@ -49,7 +49,7 @@ import polars as pl
 from citykpi.catalogue.model import GRAINS, SEVERITY
 from citykpi.engine.scorecard import Scorecard
 from citykpi.errors import ConfigError, DatabaseBusyError, ExitCode
-from citykpi.render.exports import EXTENSIONS, FORMATS, write_scorecard
+from citykpi.render.exports import EXTENSIONS, FORMATS, junit_fail_on, write_scorecard
 from citykpi.render.format import counts_line, pick, status_label
 from citykpi.render.views import alerts
 
@@ -470,11 +470,10 @@ def run_job(config: RunConfig, *, as_of: date | None = None, log: Log | None = N
                     )
         config.outputs.folder.mkdir(parents=True, exist_ok=True)
         outputs = []
+        junit = junit_fail_on(config.fail_on)
         for fmt in config.outputs.formats:
             target = config.outputs.path_for(fmt, day, config.grain)
-            # junit marks failures at fail_on; with `never` it still marks reds, as `evaluate` does
-            junit_fail_on = config.fail_on if config.fail_on != "never" else "red"
-            outputs.append(write_scorecard(scorecard, fmt, target, lang=config.lang, fail_on=junit_fail_on))
+            outputs.append(write_scorecard(scorecard, fmt, target, lang=config.lang, fail_on=junit))
             say(f"wrote {target}")
         found = alerts(scorecard, previous, min_colour=config.alerts_min)
         new = int(found.get_column("is_new").sum()) if found.height else 0

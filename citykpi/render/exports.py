@@ -310,6 +310,12 @@ def render_markdown(scorecard: Scorecard, *, lang: str = "zh") -> str:
     return "\n".join(out)
 
 
+def junit_fail_on(fail_on: str) -> str:
+    """The colour a JUnit report marks as failures for an exit-code ``fail_on``: the same colour, or
+    red when nothing fails the exit code (``never``), so the report stays useful."""
+    return fail_on if fail_on != "never" else "red"
+
+
 def render_junit(scorecard: Scorecard, *, fail_on: str = "red") -> str:
     """JUnit XML: one test case per indicator × area; failure when at or above ``fail_on``.
 
@@ -584,6 +590,7 @@ __all__ = [
     "TEXT_FORMATS",
     "atomic_write",
     "frame_csv",
+    "junit_fail_on",
     "neutralise",
     "render_text",
     "to_json_document",
