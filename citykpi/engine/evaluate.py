@@ -21,7 +21,7 @@ from citykpi.engine import compiler as c
 from citykpi.engine.scorecard import CELL_SCHEMA, HISTORY_SCHEMA, INDEX_SCHEMA, Scorecard, empty_frame
 from citykpi.errors import EvaluationError, UsageError
 from citykpi.sqlutil import ident
-from citykpi.warehouse.connection import Warehouse, sandbox_connection
+from citykpi.warehouse.connection import Warehouse, registered_frame, sandbox_connection
 from citykpi.warehouse.schema import source_table_name
 
 
@@ -159,11 +159,8 @@ class _Runner:
     def load(self, name: str, frame: pl.DataFrame) -> None:
         self.count += 1
         t = time.perf_counter()
-        self.con.register("_ck_frame", frame)
-        try:
+        with registered_frame(self.con, "_ck_frame", frame):
             self.con.execute(f"CREATE OR REPLACE TEMP TABLE {ident(name)} AS SELECT * FROM _ck_frame")
-        finally:
-            self.con.unregister("_ck_frame")
         self.timings.append((f"load {name}", round(time.perf_counter() - t, 4)))
 
 

@@ -19,8 +19,8 @@ import yaml
 from citykpi.catalogue.model import LEVELS
 from citykpi.errors import DataError, Location
 from citykpi.sqlutil import ident
-from citykpi.warehouse import readers
-from citykpi.warehouse.connection import Warehouse, query_frame
+from citykpi.warehouse import readers, schema
+from citykpi.warehouse.connection import Warehouse, query_frame, registered_frame
 
 MAX_PROBLEMS = 20
 _FIELDS = ("id", "name", "name_en", "level", "parent", "population", "groups")
@@ -260,14 +260,8 @@ def _raise_if(problems: list[str], path: str | Path) -> None:
 
 def _referenced_keys(con: duckdb.DuckDBPyConnection) -> set[int]:
     tables = ["observations", "observations_superseded", "run_cells"]
-    tables += [
-        str(r[0])
-        for r in con.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema='main' "
-            "AND table_catalog = current_database() AND table_name LIKE 'src\\_%' ESCAPE '\\'"
-        ).fetchall()
-    ]
-    union = " UNION ".join(f'SELECT DISTINCT area_key FROM "{t}"' for t in tables)
+    tables += sorted(t for t in schema.table_names(con) if t.startswith("src_"))
+    union = " UNION ".join(f"SELECT DISTINCT area_key FROM {ident(t)}" for t in tables)
     return {int(r[0]) for r in con.execute(union).fetchall() if r[0] is not None}
 
 
@@ -327,12 +321,9 @@ def _replace(wh: Warehouse, rows: list[AreaRow], path: str, *, force: bool) -> A
                 "groups": pl.List(pl.String),
             },
         )
-        con.complete()  # DuckDB 2: finish any unread execute() result first
-        con.register("_areas_new", frame)
-        con.execute("DELETE FROM areas")
-        con.execute("INSERT INTO areas SELECT * FROM _areas_new ORDER BY area_key")
-        con.complete()
-        con.unregister("_areas_new")
+        with registered_frame(con, "_areas_new", frame):
+            con.execute("DELETE FROM areas")
+            con.execute("INSERT INTO areas SELECT * FROM _areas_new ORDER BY area_key")
         con.execute("INSERT OR REPLACE INTO meta VALUES ('area_key_seq', ?)", [str(seq)])
         con.execute("COMMIT")
     except BaseException:

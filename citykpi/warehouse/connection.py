@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
 
@@ -179,9 +180,7 @@ class Warehouse:
         if not new:
             return
         frame = pl.DataFrame({"indicator_id": new}, schema={"indicator_id": pl.String})
-        self.con.complete()  # DuckDB 2: finish any unread execute() result first
-        self.con.register("_new_indicator_ids", frame)
-        try:
+        with registered_frame(self.con, "_new_indicator_ids", frame):
             self.con.execute(
                 """
                 INSERT INTO indicator_keys
@@ -191,9 +190,6 @@ class Warehouse:
                 WHERE n.indicator_id NOT IN (SELECT indicator_id FROM indicator_keys)
                 """
             )
-        finally:
-            self.con.complete()
-            self.con.unregister("_new_indicator_ids")
 
     def indicator_keys(self) -> dict[str, int]:
         """indicator id → indicator_key for every registered indicator."""
@@ -234,3 +230,19 @@ def sandbox_connection(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("SET enable_external_access = false")
     if str(settings.get("lock_configuration", "false")).lower() != "true":
         con.execute("SET lock_configuration = true")
+
+
+@contextlib.contextmanager
+def registered_frame(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame) -> Iterator[str]:
+    """``frame`` visible to SQL as view ``name`` for the block, unregistered afterwards even on error.
+
+    DuckDB 2 refuses register()/unregister() while an execute() result is unread, so any is
+    finished first.
+    """
+    con.complete()
+    con.register(name, frame)
+    try:
+        yield name
+    finally:
+        con.complete()
+        con.unregister(name)

@@ -27,7 +27,7 @@ from citykpi.catalogue.model import Catalogue, SourceTable
 from citykpi.errors import DataError, UsageError, WarehouseError
 from citykpi.sqlutil import ident, literal
 from citykpi.warehouse import readers, schema
-from citykpi.warehouse.connection import Warehouse
+from citykpi.warehouse.connection import Warehouse, registered_frame
 
 Format = Literal["long", "wide", "source"]
 DuplicatePolicy = Literal["reject", "replace", "keep"]
@@ -432,13 +432,8 @@ def _prepare_keys(wh: Warehouse, catalogue: Catalogue) -> None:
             "fc": pl.Int8,
         },
     )
-    con.complete()  # DuckDB 2: finish any unread execute() result first
-    con.register("_ck_ind_frame", frame)
-    try:
+    with registered_frame(con, "_ck_ind_frame", frame):
         con.execute("CREATE OR REPLACE TEMP TABLE _ck_ind AS SELECT * FROM _ck_ind_frame")
-    finally:
-        con.complete()
-        con.unregister("_ck_ind_frame")
     con.execute("CREATE OR REPLACE TEMP TABLE _ck_area AS SELECT area_id, area_key FROM areas")
 
 
