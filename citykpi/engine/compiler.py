@@ -871,7 +871,7 @@ x AS (
   WHERE b.bucket <= c.cb
 )
 SELECT ikey, area_key, CASE WHEN k0 <= hist THEN k0 ELSE -1 END AS k, ly,
-  bucket, v, sn, sd, last_period, data_end, src
+  bucket, v, last_period, data_end, src
 FROM x WHERE k0 <= hist OR ly"""
 
 
@@ -895,7 +895,7 @@ SELECT f.ikey, i.area_key, i.k, i.ly, max(i.bucket) AS bucket,
   CASE WHEN m.vkind = 'ratio'
        THEN max(i.v) FILTER (WHERE f.slot = 1) / NULLIF(max(i.v) FILTER (WHERE f.slot = 2), 0) * m.scale
        ELSE {formula} END AS v,
-  NULL AS sn, NULL AS sd, min(i.last_period) AS last_period, min(i.data_end) AS data_end,
+  min(i.last_period) AS last_period, min(i.data_end) AS data_end,
   {SRC_DERIVED}::TINYINT AS src
 FROM ck_input f JOIN t_k i ON i.ikey = f.input_ikey
 JOIN ck_ind m ON m.ikey = f.ikey
@@ -935,7 +935,7 @@ def classify_sql() -> str:
   WHEN 'change_last_year' THEN {_change("t.v", "y.v")} END"""
     return f"""CREATE OR REPLACE TEMP TABLE t_cls AS
 WITH b AS (
-  SELECT t.ikey, t.area_key, t.k, t.bucket, t.v, t.last_period, t.src, {basis} AS bv,
+  SELECT t.ikey, t.area_key, t.k, {basis} AS bv,
          coalesce(oa.bs_id, ol.bs_id, m.bs_id) AS bs_id
   FROM t_k t JOIN ck_ind m ON m.ikey = t.ikey
   JOIN t_area a ON a.area_key = t.area_key
@@ -997,7 +997,6 @@ hist AS (
     any_value(c.sev) FILTER (WHERE c.k = 0) AS sev0,
     any_value(c.bv) FILTER (WHERE c.k = 0) AS bv0,
     any_value(c.bs_id) FILTER (WHERE c.k = 0) AS bs_id,
-    list(c.sev ORDER BY c.k) FILTER (WHERE c.k < m.for_periods) AS persist_list,
     count(*) FILTER (WHERE c.k < m.for_periods AND c.sev IS NOT NULL) AS persist_n,
     min(c.sev) FILTER (WHERE c.k < m.for_periods) AS persist_sev,
     list(c.sev ORDER BY c.k) AS sev_list,
