@@ -347,7 +347,7 @@ class _Parser:
         while self.is_kw(word):
             self.advance()
             items.append(operand())
-        return first if len(items) == 1 else BoolOp(word, tuple(items), _pos(first))
+        return first if len(items) == 1 else BoolOp(word, tuple(items), first.pos)
 
     def parse_not(self) -> Expr:
         if self.is_kw("not"):
@@ -483,10 +483,6 @@ class _Parser:
         if func == "count_if" and not _may_be_boolean(args[0]):
             raise _fail("count_if() needs a condition, e.g. count_if(closed_at <= due_at)", t.pos)
         return Call(func, tuple(args), t.pos)
-
-
-def _pos(e: Expr) -> int:
-    return e.pos
 
 
 def _did_you_mean(word: str, names: Collection[str]) -> str:

@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from citykpi.catalogue import model, parser
+from citykpi.catalogue.expressions import MAX_LENGTH
 
 SCHEMA_ID = "https://citykpi.example/schema/catalogue-v1.json"
 
@@ -32,7 +33,7 @@ _NUMBER = {"type": "number"}
 _RANGE = {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2}
 _EXPR = {
     "type": "string",
-    "maxLength": 2000,
+    "maxLength": MAX_LENGTH,
     "description": "A restricted expression (see docs/catalogue.md).",
 }
 

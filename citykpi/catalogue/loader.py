@@ -125,14 +125,11 @@ def check_catalogue(path: str | Path) -> CheckResult:
         CatalogueError: the path does not exist (nothing could be checked).
     """
     _, pairs = catalogue_files(path)
-    shown_root = Path(path) if Path(path).is_dir() else Path(path).parent
     digest = hashlib.sha256()
     parsed: list[ParsedFile] = []
     diags: list[Diagnostic] = []
-    names: list[str] = []
-    for file, rel in pairs:
-        display = (shown_root / rel).as_posix() if str(shown_root) not in ("", ".") else rel
-        names.append(display)
+    names = _display_names(path, pairs)
+    for (file, rel), display in zip(pairs, names, strict=True):
         try:
             raw = file.read_bytes()
         except OSError as exc:
@@ -178,10 +175,10 @@ def check_catalogue(path: str | Path) -> CheckResult:
             groups=groups,
             sources=sources,
             schema_version=max((f.schema_version for f in parsed), default=1),
-            files=tuple(names),
+            files=names,
             content_hash=digest.hexdigest(),
         )
-    return CheckResult(catalogue=catalogue, diagnostics=tuple(diags), files=tuple(names), counts=counts)
+    return CheckResult(catalogue=catalogue, diagnostics=tuple(diags), files=names, counts=counts)
 
 
 def load_catalogue(path: str | Path) -> model.Catalogue:

@@ -159,6 +159,11 @@ class _Reader:
         self.report("CK012", f"{what} must be a list, not {describe(value)}", loc)
         return None
 
+    def remember(self, eid: str, m: YMap, prefix: str = "") -> None:
+        """Record where each key of ``m`` stands, as field ``prefix + key`` of entity ``eid``."""
+        for key in m:
+            self.out.locs[(eid, prefix + key)] = (m, key)
+
     def keys(self, m: YMap, allowed: Collection[str], required: Collection[str], what: str) -> None:
         for key in m:
             if key not in allowed:
@@ -385,9 +390,7 @@ def _indicator(r: _Reader, m: YMap) -> None:
     iid = _entity_id(r, m, ID_RE, "indicator", "env.air.aqi")
     what = f"indicator {iid}"
     r.keys(m, INDICATOR_KEYS, INDICATOR_REQUIRED, what)
-    locs = r.out.locs
-    for key in m:
-        locs[(iid, key)] = (m, key)
+    r.remember(iid, m)
     name = r.name(m, "name", what)
     kind = r.choice(m, "kind", model.KINDS, what, "kpi")
     domain = r.text(m, "domain", what)
@@ -621,8 +624,7 @@ def _thresholds(r: _Reader, m: YMap, what: str, direction: str, iid: str) -> mod
         return model.Thresholds()
     t_what = f"thresholds of {what}"
     r.keys(tm, THRESHOLD_KEYS, (), t_what)
-    for key in tm:
-        r.out.locs[(iid, f"thresholds.{key}")] = (tm, key)
+    r.remember(iid, tm, "thresholds.")
     basis = r.choice(tm, "basis", model.BASES, t_what, "absolute")
     inclusive = r.boolean(tm, "inclusive", t_what, False)
     for_periods = r.integer(tm, "for_periods", t_what, 1)
@@ -695,8 +697,7 @@ def _rollup(r: _Reader, m: YMap, what: str, iid: str) -> model.Rollup:
         return model.Rollup()
     r_what = f"rollup of {what}"
     r.keys(rm, ROLLUP_KEYS, (), r_what)
-    for key in rm:
-        r.out.locs[(iid, f"rollup.{key}")] = (rm, key)
+    r.remember(iid, rm, "rollup.")
     time = r.choice(rm, "time", model.TIME_ROLLUPS, r_what, "last")
     area = r.choice(rm, "area", model.AREA_ROLLUPS, r_what, "none")
     weight = r.text(rm, "weight", r_what) or None
@@ -850,8 +851,7 @@ def _value(r: _Reader, m: YMap, what: str, iid: str) -> model.ValueSource:
         if rm is None:
             return model.Observed()
         r.keys(rm, RATIO_KEYS, ("numerator", "denominator"), v_what)
-        for key in rm:
-            locs[(iid, f"value.{key}")] = (rm, key)
+        r.remember(iid, rm, "value.")
         return model.Ratio(
             numerator=_id_ref(r, rm, "numerator", v_what),
             denominator=_id_ref(r, rm, "denominator", v_what),
@@ -902,8 +902,7 @@ def _value(r: _Reader, m: YMap, what: str, iid: str) -> model.ValueSource:
     if mm is None:
         return model.Observed()
     r.keys(mm, MEASURE_KEYS, ("source", "numerator"), v_what)
-    for key in mm:
-        locs[(iid, f"value.{key}")] = (mm, key)
+    r.remember(iid, mm, "value.")
     source = mm.get("source")
     if "source" in mm and not isinstance(source, str):
         r.report(
@@ -968,8 +967,7 @@ def _index(r: _Reader, m: YMap) -> None:
     xid = _entity_id(r, m, ID_RE, "index", "index.operation")
     what = f"index {xid}"
     r.keys(m, INDEX_KEYS, INDEX_REQUIRED, what)
-    for key in m:
-        r.out.locs[(xid, key)] = (m, key)
+    r.remember(xid, m)
     name = r.name(m, "name", what)
     normalise = model.Normalisation()
     if "normalise" in m:
@@ -1062,8 +1060,7 @@ def _source(r: _Reader, m: YMap) -> None:
     sid = _entity_id(r, m, SOURCE_ID_RE, "source", "hotline_cases")
     what = f"source {sid}"
     r.keys(m, SOURCE_KEYS, SOURCE_REQUIRED, what)
-    for key in m:
-        r.out.locs[(sid, key)] = (m, key)
+    r.remember(sid, m)
     columns: dict[str, str] = {}
     if "columns" in m:
         cm = r.mapping(m["columns"], m.value_loc("columns"), f"columns of {what}")

@@ -41,7 +41,6 @@ class _Context:
         self.indicators: dict[str, model.Indicator] = {}
         self.indices: dict[str, model.CompositeIndex] = {}
         self.sources: dict[str, model.SourceTable] = {}
-        self.groups: dict[str, model.AreaGroup] = {}
         #: Python id of each entity object -> the locations of its file (ids may repeat across files).
         self.file_locs: dict[int, dict[tuple[str, str], tuple[YMap, str]]] = {}
         #: Python ids of the entity objects that had parse errors (ids may repeat across files).
@@ -109,8 +108,7 @@ def _collect_ids(ctx: _Context, files: Sequence[ParsedFile]) -> None:
     seen_sources: dict[str, Location | None] = {}
     for f in files:
         for g in f.groups:
-            if _first(ctx, seen_groups, g.id, g.loc, "group"):
-                ctx.groups[g.id] = g
+            _first(ctx, seen_groups, g.id, g.loc, "group")  # a second definition is CK020
         for s in f.sources:
             if _first(ctx, seen_sources, s.id, s.loc, "source"):
                 ctx.sources[s.id] = s

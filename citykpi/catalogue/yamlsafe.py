@@ -255,7 +255,7 @@ class _Builder:
         self.key_plain = False
 
     def loc(self, mark: Any) -> Location:
-        return Location(self.name, mark.line + 1, mark.column + 1)
+        return _at(self.name, mark)
 
     def build(self, text: str) -> Any:
         loader = _PARSER(text)
