@@ -33,11 +33,11 @@ from citykpi.render.format import (
     STATUS_INK,
     counts_line,
     domain_name,
+    fmt_cell_value,
     fmt_change,
     fmt_number,
     fmt_percent,
     fmt_target,
-    fmt_value,
     pick,
     sort_cells,
     sort_indices,
@@ -265,9 +265,7 @@ def render_markdown(scorecard: Scorecard, *, lang: str = "zh") -> str:
         title = domain_name(str(domain), lang)
         out += [f"## {_md(title)}", "", "| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
         for row in group.iter_rows(named=True):
-            value = fmt_value(row["value"], row["unit"])
-            if row["band_label"]:
-                value += f" {row['band_label']}"
+            value = fmt_cell_value(row)
             out.append(
                 "| "
                 + " | ".join(

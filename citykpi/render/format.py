@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
+from typing import Any
 
 import polars as pl
 
@@ -324,20 +325,19 @@ def level_rank(level: str | None) -> int:
     return LEVELS.index(level) if level in LEVELS else len(LEVELS)
 
 
+def level_order() -> pl.Expr:
+    """:func:`level_rank` of the ``level`` column, as a Polars sort key."""
+    return pl.col("level").replace_strict(
+        list(LEVELS), list(range(len(LEVELS))), default=len(LEVELS), return_dtype=pl.Int32
+    )
+
+
 def sort_cells(cells: pl.DataFrame) -> pl.DataFrame:
     """Cells in the canonical, deterministic order: domain, indicator, level, area."""
     if not cells.height:
         return cells
-    return (
-        cells.with_columns(
-            pl.col("level")
-            .replace_strict(
-                list(LEVELS), list(range(len(LEVELS))), default=len(LEVELS), return_dtype=pl.Int32
-            )
-            .alias("__lv")
-        )
-        .sort(["domain", "indicator_id", "__lv", "area_id"], nulls_last=True)
-        .drop("__lv")
+    return cells.sort(
+        [pl.col("domain"), pl.col("indicator_id"), level_order(), pl.col("area_id")], nulls_last=True
     )
 
 
@@ -345,17 +345,15 @@ def sort_indices(indices: pl.DataFrame) -> pl.DataFrame:
     """Indices in the canonical order: index, level, rank, area."""
     if not indices.height:
         return indices
-    return (
-        indices.with_columns(
-            pl.col("level")
-            .replace_strict(
-                list(LEVELS), list(range(len(LEVELS))), default=len(LEVELS), return_dtype=pl.Int32
-            )
-            .alias("__lv")
-        )
-        .sort(["index_id", "__lv", "rank", "area_id"], nulls_last=True)
-        .drop("__lv")
+    return indices.sort(
+        [pl.col("index_id"), level_order(), pl.col("rank"), pl.col("area_id")], nulls_last=True
     )
+
+
+def fmt_cell_value(row: Mapping[str, Any]) -> str:
+    """A cell's value with its unit and, when its scale names the band, the band's label: '128 index 轻度污染'."""
+    value = fmt_value(row["value"], row["unit"])
+    return f"{value} {row['band_label']}" if row.get("band_label") else value
 
 
 def status_order(statuses: Iterable[str]) -> list[str]:

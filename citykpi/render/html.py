@@ -21,11 +21,11 @@ from citykpi.render.format import (
     STATUS_HEX,
     STATUS_INK,
     domain_name,
+    fmt_cell_value,
     fmt_change,
     fmt_number,
     fmt_percent,
     fmt_target,
-    fmt_value,
     history_series,
     pick,
     sort_cells,
@@ -355,9 +355,7 @@ def _detail_rows(
     for row in group.iter_rows(named=True):
         first = row["indicator_id"] != previous
         previous = row["indicator_id"]
-        value = fmt_value(row["value"], row["unit"])
-        if row["band_label"]:
-            value += f" {row['band_label']}"
+        value = fmt_cell_value(row)
         target = ""
         if row["attainment"] is not None or row["target_status"]:
             target = (
@@ -452,9 +450,7 @@ def _exceptions_section(cells: pl.DataFrame, lang: str) -> list[str]:
         for row in group.select(columns).iter_rows(named=True):
             first = row["indicator_id"] != previous
             previous = row["indicator_id"]
-            value = fmt_value(row["value"], row["unit"])
-            if row["band_label"]:
-                value += f" {row['band_label']}"
+            value = fmt_cell_value(row)
             out.append(
                 f"<tr{' class=first' if first else ''}>{_name_cell(row, lang) if first else '<td></td>'}"
                 f'<td class="{_level_class(row["level"])}">{_e(pick(row, "area_name", lang) or row["area_id"])}</td>'

@@ -24,6 +24,7 @@ from citykpi.catalogue.model import SEVERITY, STATUSES, BandSet, Indicator
 from citykpi.engine.scorecard import Scorecard
 from citykpi.render.format import (
     domain_name,
+    fmt_cell_value,
     fmt_change,
     fmt_cut,
     fmt_duration,
@@ -34,6 +35,7 @@ from citykpi.render.format import (
     fmt_value,
     history_series,
     iso,
+    level_order,
     level_rank,
     pick,
     progress_bar,
@@ -127,9 +129,7 @@ def _cell_row(
     explain: bool,
 ) -> list[Text | str]:
     trend = sparkline(series.get((row["indicator_id"], row["area_id"]), []))
-    value = fmt_value(row["value"], row["unit"])
-    if row.get("band_label"):
-        value = f"{value} {row['band_label']}"
+    value = fmt_cell_value(row)
     cells: list[Text | str] = [
         first_col,
         _indent(row["level"]) + (pick(row, "area_name", lang) or row["area_id"]),
@@ -232,9 +232,7 @@ def print_scorecard(
     if group_by == "domain":
         groups = [(domain_name(str(k[0]), lang), g) for k, g in cells.group_by("domain", maintain_order=True)]
     else:
-        order = cells.with_columns(
-            pl.col("level").map_elements(level_rank, return_dtype=pl.Int32).alias("__lv")
-        ).sort("__lv", "area_id")
+        order = cells.with_columns(level_order().alias("__lv")).sort("__lv", "area_id")
         groups = []
         for (area_id,), g in order.group_by("area_id", maintain_order=True):
             name = pick(g.row(0, named=True), "area_name", lang) or str(area_id)
