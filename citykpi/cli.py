@@ -574,8 +574,6 @@ runs_app = typer.Typer(help="Persisted evaluation runs.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
 
 _OUTPUT_FORMATS = ("table", "csv", "parquet", "json", "jsonl", "markdown", "html", "xlsx", "junit")
-_FAIL_ON = ("never", "green", "blue", "yellow", "orange", "red")
-_COLOURS = ("green", "blue", "yellow", "orange", "red")
 
 
 def _sc_day(option: str, value: str | None) -> Any:
@@ -600,6 +598,18 @@ def _sc_statuses(values: list[str]) -> list[str]:
     from citykpi.catalogue.model import STATUSES
 
     return [_choice(v, STATUSES, "--status") for v in values]
+
+
+def _sc_fail_on(value: str) -> str:
+    from citykpi.engine.scorecard import FAIL_ON
+
+    return _choice(value, FAIL_ON, "--fail-on")
+
+
+def _sc_colour(value: str, option: str) -> str:
+    from citykpi.catalogue.model import COLOURS
+
+    return _choice(value, COLOURS, option)
 
 
 def _sc_levels(values: list[str]) -> list[str]:
@@ -683,7 +693,7 @@ def evaluate_cmd(
     _choice(period, GRAINS, "--period")
     _choice(lang, ("zh", "en"), "--lang")
     _choice(fmt, _OUTPUT_FORMATS, "--format")
-    _choice(fail_on, _FAIL_ON, "--fail-on")
+    _sc_fail_on(fail_on)
     _choice(group_by, ("domain", "area"), "--group-by")
     statuses = _sc_statuses(status)
     levels, kinds = _sc_levels(level), _sc_kinds(kind)
@@ -828,10 +838,10 @@ def alerts_cmd(
 
     cfg = settings(ctx)
     as_of = _sc_day("--date", date_)
-    _choice(min_colour, _COLOURS, "--min")
+    _sc_colour(min_colour, "--min")
     _choice(period, GRAINS, "--period")
     _choice(lang, ("zh", "en"), "--lang")
-    _choice(fail_on, _FAIL_ON, "--fail-on")
+    _sc_fail_on(fail_on)
     levels = _sc_levels(level)
     catalogue = load_catalogue(cfg.catalogue)
     from citykpi.warehouse import Warehouse
@@ -1009,7 +1019,7 @@ def run_cmd(
     as_of = _sc_day("--date", date_)
     cfg = RunConfig.load(config)
     if fail_on is not None:
-        cfg = replace(cfg, fail_on=_choice(fail_on, _FAIL_ON, "--fail-on"))
+        cfg = replace(cfg, fail_on=_sc_fail_on(fail_on))
     if wait is not None:
         cfg = replace(cfg, wait=wait)
     result = run_job(cfg, as_of=as_of, log=lambda line: typer.echo(line, err=True))

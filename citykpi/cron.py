@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from citykpi.catalogue.model import GRAINS, SEVERITY
-from citykpi.engine.scorecard import Scorecard
+from citykpi.engine.scorecard import FAIL_ON, Scorecard
 from citykpi.errors import ConfigError, DatabaseBusyError, ExitCode
 from citykpi.render.exports import EXTENSIONS, FORMATS, junit_fail_on, write_scorecard
 from citykpi.render.format import counts_line, pick, status_label
@@ -76,7 +76,6 @@ _TOP_KEYS = {
 }
 _OUTPUT_KEYS = {"folder", "formats", "name"}
 _INBOX_KEYS = {"path", "format", "source", "on_duplicate", "strict"}
-_FAIL_ON = ("never", "yellow", "orange", "red", "blue", "green")
 
 
 @dataclass(frozen=True)
@@ -206,8 +205,8 @@ class RunConfig:
         if grain not in GRAINS:
             raise fail(f"grain must be one of {', '.join(GRAINS)}, not {grain!r}")
         fail_on = text("fail_on", "red") or "red"
-        if fail_on not in _FAIL_ON:
-            raise fail(f"fail_on must be one of {', '.join(_FAIL_ON)}, not {fail_on!r}")
+        if fail_on not in FAIL_ON:
+            raise fail(f"fail_on must be one of {', '.join(FAIL_ON)}, not {fail_on!r}")
         alerts_min = text("alerts_min", "orange") or "orange"
         if alerts_min not in SEVERITY:
             raise fail(f"alerts_min must be a colour, not {alerts_min!r}")

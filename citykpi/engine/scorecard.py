@@ -11,6 +11,9 @@ import polars as pl
 
 from citykpi.catalogue.model import COLOURS, SEVERITY, STATUSES
 
+#: What --fail-on / fail_on accept: a colour at or above which a run fails, or never.
+FAIL_ON: tuple[str, ...] = ("never", *COLOURS)
+
 #: Column order and types of ``Scorecard.cells`` (see docs/design.md).
 CELL_SCHEMA: Mapping[str, pl.DataType] = {
     "indicator_id": pl.String(),
