@@ -413,3 +413,14 @@ def test_a_source_field_of_the_wrong_type_is_reported_once(tmp_path: Path) -> No
     )
     found = [(d.rule, d.location.line) for d in check_catalogue(tmp_path).diagnostics if d.rule == "CK012"]
     assert found == [("CK012", 4), ("CK012", 5)]
+
+
+def test_a_green_cut_in_index_bands_is_reported_once(tmp_path: Path) -> None:
+    """Index bands have no green cut: the key is refused (CK010) and not reported again as CK033."""
+    (tmp_path / "c.yaml").write_text(
+        FULL.replace("bands: {blue: 90, yellow: 80, red: 60}", "bands: {green: 95, blue: 90, red: 60}"),
+        encoding="utf-8",
+    )
+    line = next(n for n, text in enumerate(FULL.splitlines(), 1) if "bands: {blue: 90, yellow: 80" in text)
+    rules = [d.rule for d in check_catalogue(tmp_path).diagnostics if d.location and d.location.line == line]
+    assert rules == ["CK010"]

@@ -1016,7 +1016,7 @@ def _index(r: _Reader, m: YMap) -> None:
         bm = r.mapping(m["bands"], m.value_loc("bands"), f"bands of {what}")
         if bm is not None:
             r.keys(bm, INDEX_BAND_KEYS, (), f"bands of {what}")
-            cuts, _ = _cuts(r, bm, f"bands of {what}", "higher_is_better", model.COLOURS)
+            cuts, _ = _cuts(r, bm, f"bands of {what}", "higher_is_better", CUT_COLOURS)
             bands = model.BandSet(cuts=cuts, inclusive=r.boolean(bm, "inclusive", f"bands of {what}", False))
     if before != r.errors:
         r.out.broken.add(xid)
