@@ -58,7 +58,19 @@ HISTORY_BY_GRAIN: dict[str, int] = {"day": 8, "week": 3, "month": 2, "quarter": 
 #: DuckDB date_trunc part for each reporting grain.
 #: Nominal days per grain, used only to size look-back windows.
 _GRAIN_DAYS: dict[str, int] = {"day": 1, "week": 7, "month": 31, "quarter": 92, "year": 366}
+
+
 #: Index scores of the colours for ``colour_score`` normalisation.
+def colour_of(severity: str) -> str:
+    """SQL naming the colour of a 0-based severity expression: ['green', …, 'red'][severity + 1]."""
+    return "[" + ", ".join(literal(c) for c in COLOURS) + f"][{severity} + 1]"
+
+
+def is_colour(status: str) -> str:
+    """SQL testing that a status expression is one of the five colours."""
+    return f"{status} IN (" + ", ".join(literal(c) for c in COLOURS) + ")"
+
+
 COLOUR_SCORE: dict[str, float] = {"green": 100.0, "blue": 80.0, "yellow": 60.0, "orange": 40.0, "red": 20.0}
 
 
@@ -984,7 +996,6 @@ def cells_sql(*, as_of: date, level_filter: Sequence[str] | None, area_filter: S
     af = ""
     if area_filter:
         af = " AND a.area_key IN (" + ", ".join(str(int(x)) for x in area_filter) + ")"
-    colour_names = "['green', 'blue', 'yellow', 'orange', 'red']"
     return f"""CREATE OR REPLACE TEMP TABLE t_cells AS
 WITH grid AS (
   SELECT m.ikey, a.area_key, a.level FROM ck_ind m JOIN t_area a
@@ -1035,7 +1046,7 @@ s AS (
     CASE WHEN j.v0 IS NULL THEN 'no_data'
       WHEN epoch({end}) - epoch(j.data_end) > j.stale_s THEN 'stale'
       WHEN j.sev IS NULL THEN 'not_applicable'
-      ELSE {colour_names}[j.sev + 1] END AS status,
+      ELSE {colour_of("j.sev")} END AS status,
     CASE WHEN j.v0 IS NULL OR j.sev0 IS NULL THEN NULL ELSE
       coalesce(list_position(list_transform(range(len(j.sev_list)),
         lambda i: j.sev_list[i + 1] IS DISTINCT FROM j.sev0 OR j.k_list[i + 1] <> i), true) - 1, len(j.sev_list))
@@ -1047,7 +1058,7 @@ s AS (
   FROM j
 )
 SELECT s.ikey, s.area_key, s.level, s.bucket0 AS period_start, s.period_end, s.v0 AS value, s.bv0 AS basis_value,
-  s.status, CASE WHEN s.status IN ('green', 'blue', 'yellow', 'orange', 'red') THEN s.sev END::TINYINT AS severity,
+  s.status, CASE WHEN {is_colour("s.status")} THEN s.sev END::TINYINT AS severity,
   s.v1 AS previous_value,
   CASE WHEN s.change_unit = 'points' THEN s.v0 - s.v1 ELSE (s.v0 - s.v1) / NULLIF(abs(s.v1), 0) * 100 END AS change_previous,
   s.v7 AS week_ago_value,

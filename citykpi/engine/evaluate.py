@@ -222,10 +222,10 @@ SELECT m.indicator_id, a.area_id, x.level, m.domain, m.kind, m.tier, m.unit, m.n
 FROM t_cells2 x JOIN ck_ind m ON m.ikey = x.ikey JOIN t_area a ON a.area_key = x.area_key
 ORDER BY m.domain, m.indicator_id, x.level, a.area_id"""
 
-_INDEX_OUT = """
+_INDEX_OUT = f"""
 SELECT i.index_id, a.area_id, i.level, x.name_zh, x.name_en, a.name AS area_name_zh, a.name_en AS area_name_en,
   i.score,
-  CASE WHEN i.score IS NULL THEN 'no_data' ELSE ['green', 'blue', 'yellow', 'orange', 'red'][i.severity + 1] END AS status,
+  CASE WHEN i.score IS NULL THEN 'no_data' ELSE {c.colour_of("i.severity")} END AS status,
   i.severity, i.coverage, i.capped, i.components_used, i.components_total,
   CAST(rank() OVER (PARTITION BY i.index_id, i.level ORDER BY i.score DESC NULLS LAST) AS INTEGER) AS rank
 FROM t_index i JOIN ck_index x ON x.index_id = i.index_id JOIN t_area a ON a.area_key = i.area_key

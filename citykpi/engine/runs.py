@@ -12,6 +12,7 @@ import duckdb
 import polars as pl
 
 from citykpi.catalogue.model import Catalogue
+from citykpi.engine.compiler import colour_of
 from citykpi.engine.scorecard import CELL_SCHEMA, INDEX_SCHEMA, Scorecard, empty_frame
 from citykpi.errors import UsageError
 from citykpi.warehouse.connection import Warehouse
@@ -57,8 +58,8 @@ def persist_run(wh: Warehouse, scorecard: Scorecard, *, options: Mapping[str, ob
             "INSERT INTO run_cells SELECT ?, ikey, area_key, value, status, severity FROM t_cells2", [run_id]
         )
         con.execute(
-            """INSERT INTO run_indices SELECT ?, index_id, area_key, score,
-                 CASE WHEN score IS NULL THEN 'no_data' ELSE ['green','blue','yellow','orange','red'][severity + 1] END,
+            f"""INSERT INTO run_indices SELECT ?, index_id, area_key, score,
+                 CASE WHEN score IS NULL THEN 'no_data' ELSE {colour_of("severity")} END,
                  coverage FROM t_index""",
             [run_id],
         )
