@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import random
 import shutil
 import sys
@@ -27,7 +28,8 @@ import yaml
 GENERATOR_VERSION = "8"
 #: Bump when the observation SQL changes (the catalogue alone can change without regenerating data).
 SQL_VERSION = "1"
-CACHE = Path(__file__).resolve().parent / ".cache"
+# CITYKPI_BENCH_CACHE moves the cache (a test builds the micro scale in a temporary folder).
+CACHE = Path(os.environ.get("CITYKPI_BENCH_CACHE") or Path(__file__).resolve().parent / ".cache")
 #: The last day of history; evaluations run "as of" this day (fixed, so data never lies in the future).
 AS_OF = date(2026, 11, 20)
 
