@@ -732,7 +732,8 @@ def print_rejects(console: Console, frame: pl.DataFrame, *, batch_id: int | None
             pl.col("batch_id").alias("batch"),
             pl.col("finished_at").alias("finished"),
             "status",
-            pl.col("path").alias("file"),
+            # the file's name keeps the table readable in any checkout; --format json/csv carry the path
+            pl.col("path").str.extract(r"([^/\\]+)$").alias("file"),
             pl.col("rows_rejected").alias("rejected"),
             pl.col("rows_read").alias("of"),
             "reasons",
