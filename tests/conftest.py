@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.golden_support import SampleCity
 
 
 @pytest.fixture(autouse=True)
@@ -16,3 +20,11 @@ def _catalogue_cache(
     folder = tmp_path_factory.mktemp("catalogue-cache")
     monkeypatch.setenv("CITYKPI_CACHE_DIR", str(folder))
     yield folder
+
+
+@pytest.fixture(scope="session")
+def sample_city(tmp_path_factory: pytest.TempPathFactory) -> SampleCity:
+    """The bundled sample city as a loaded warehouse, built once per session (tests/golden_support.py)."""
+    from tests.golden_support import build_sample_city
+
+    return build_sample_city(tmp_path_factory.mktemp("sample-city"))

@@ -611,8 +611,8 @@ _SQL_FUNCS = {
     "nullif": "nullif",
     "count": "count",
     "count_if": "count_if",
-    "sum": "sum",
-    "avg": "avg",
+    "sum": "fsum",
+    "avg": "favg",
     "min": "min",
     "max": "max",
     "median": "median",
@@ -680,9 +680,9 @@ _WHERE = """(CASE m.where_op
               WHEN '>' THEN r.value > m.where_val WHEN '>=' THEN r.value >= m.where_val
               WHEN '=' THEN r.value = m.where_val WHEN '!=' THEN r.value <> m.where_val END)"""
 
-_TIME_VALUE = """CASE WHEN m.with_parts THEN sum(r.numerator) / NULLIF(sum(r.denominator), 0) * m.scale
+_TIME_VALUE = """CASE WHEN m.with_parts THEN fsum(r.numerator) / NULLIF(fsum(r.denominator), 0) * m.scale
        ELSE CASE m.time_rollup
-         WHEN 'sum' THEN sum(r.value) WHEN 'mean' THEN avg(r.value) WHEN 'last' THEN arg_max(r.value, r.period)
+         WHEN 'sum' THEN fsum(r.value) WHEN 'mean' THEN favg(r.value) WHEN 'last' THEN arg_max(r.value, r.period)
          WHEN 'max' THEN max(r.value) WHEN 'min' THEN min(r.value) WHEN 'count' THEN CAST(count(r.value) AS DOUBLE)
          WHEN 'count_where' THEN CAST(count_if({WHERE}) AS DOUBLE)
        END END""".replace("{WHERE}", _WHERE)
@@ -765,7 +765,7 @@ SELECT r.ikey, r.area_key, r.bucket, {_SINGLE_VALUE} AS v,
 FROM one r JOIN ck_ind m ON m.ikey = r.ikey
 UNION ALL
 SELECT r.ikey, r.area_key, r.bucket, {_TIME_VALUE} AS v,
-       sum(r.numerator) AS sn, sum(r.denominator) AS sd, max(r.period) AS last_period,
+       fsum(r.numerator) AS sn, fsum(r.denominator) AS sd, max(r.period) AS last_period,
        {end_of("max(r.period)", "m.frequency")} AS data_end, {SRC_OWN}::TINYINT AS src
 FROM many r JOIN ck_ind m ON m.ikey = r.ikey
 GROUP BY r.ikey, r.area_key, r.bucket, m.with_parts, m.scale, m.time_rollup, m.where_op, m.where_val, m.frequency"""
@@ -840,13 +840,13 @@ def rollup_sql(child_level: str) -> str:
 SELECT * FROM (
   SELECT c.ikey, a.parent_key AS area_key, c.bucket,
     CASE m.area_rollup
-      WHEN 'sum' THEN sum(c.v) WHEN 'mean' THEN avg(c.v) WHEN 'max' THEN max(c.v) WHEN 'min' THEN min(c.v)
+      WHEN 'sum' THEN fsum(c.v) WHEN 'mean' THEN favg(c.v) WHEN 'max' THEN max(c.v) WHEN 'min' THEN min(c.v)
       WHEN 'worst' THEN CASE m.direction WHEN 'lower_is_better' THEN max(c.v) WHEN 'higher_is_better' THEN min(c.v)
                         ELSE arg_max(c.v, abs(c.v - m.mid)) END
-      WHEN 'weighted_mean' THEN sum(c.v * a.population) / NULLIF(sum(CASE WHEN c.v IS NOT NULL THEN a.population END), 0)
-      WHEN 'ratio_of_sums' THEN sum(c.sn) / NULLIF(sum(c.sd), 0) * m.scale
+      WHEN 'weighted_mean' THEN fsum(c.v * a.population) / NULLIF(fsum(CASE WHEN c.v IS NOT NULL THEN a.population END), 0)
+      WHEN 'ratio_of_sums' THEN fsum(c.sn) / NULLIF(fsum(c.sd), 0) * m.scale
     END AS v,
-    sum(c.sn) AS sn, sum(c.sd) AS sd, max(c.last_period) AS last_period, max(c.data_end) AS data_end,
+    fsum(c.sn) AS sn, fsum(c.sd) AS sd, max(c.last_period) AS last_period, max(c.data_end) AS data_end,
     {SRC_ROLLUP}::TINYINT AS src
   FROM t_bucket c
   JOIN t_area a ON a.area_key = c.area_key AND a.level = '{child_level}' AND a.parent_key IS NOT NULL
@@ -973,7 +973,7 @@ def cumulative_sql(tables: CatalogueTables, *, as_of: date, obs: str) -> str:
     hi = datetime.combine(as_of + timedelta(days=1), datetime.min.time())
     return f"""CREATE OR REPLACE TEMP TABLE t_cum AS
 WITH own AS (
-  SELECT m.ikey, o.area_key, sum(o.value) AS cum
+  SELECT m.ikey, o.area_key, fsum(o.value) AS cum
   FROM {obs} o JOIN ck_ind m ON o.indicator_key = m.series_ikey
   WHERE m.target_method = 'cumulative' AND o.period >= {literal(lo)} AND o.period < {literal(hi)}
     AND o.period >= m.baseline_date
@@ -981,7 +981,7 @@ WITH own AS (
 )
 SELECT ikey, area_key, cum FROM own
 UNION ALL
-SELECT o.ikey, a.anc_key, sum(o.cum) FROM own o JOIN t_anc a ON a.area_key = o.area_key AND a.anc_key <> a.area_key
+SELECT o.ikey, a.anc_key, fsum(o.cum) FROM own o JOIN t_anc a ON a.area_key = o.area_key AND a.anc_key <> a.area_key
 ANTI JOIN own p ON p.ikey = o.ikey AND p.area_key = a.anc_key
 GROUP BY o.ikey, a.anc_key"""
 
@@ -1166,12 +1166,13 @@ def index_sql(depth: int) -> str:
 WITH comp AS (
   SELECT k.index_id, k.weight, k.method, k.low, k.high, c.area_key, c.level, c.value, c.severity,
          m.direction, m.target_value, m.tier,
-         min(c.value) OVER w AS vmin, max(c.value) OVER w AS vmax, avg(c.value) OVER w AS vmean,
+         min(c.value) OVER w AS vmin, max(c.value) OVER w AS vmax, favg(c.value) OVER w AS vmean,
          stddev_pop(c.value) OVER w AS vsd
   FROM ck_component k JOIN ck_index x ON x.index_id = k.index_id AND x.depth = {depth}
   JOIN t_cells2 c ON c.ikey = k.ikey AND NOT k.ref_index
   JOIN ck_ind m ON m.ikey = c.ikey
-  WINDOW w AS (PARTITION BY k.index_id, k.ikey, c.level)
+  WINDOW w AS (PARTITION BY k.index_id, k.ikey, c.level ORDER BY c.area_key
+               ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
   UNION ALL
   SELECT k.index_id, k.weight, 'raw' AS method, NULL, NULL, i.area_key, i.level, i.score, i.severity,
          'higher_is_better', NULL, 'guidance', NULL, NULL, NULL, NULL
@@ -1184,14 +1185,14 @@ scored AS (
 ),
 agg AS (
   SELECT s.index_id, s.area_key, any_value(s.level) AS level,
-    sum(s.weight) FILTER (WHERE s.s IS NOT NULL) AS w_used,
+    fsum(s.weight) FILTER (WHERE s.s IS NOT NULL) AS w_used,
     count(*) FILTER (WHERE s.s IS NOT NULL) AS n_used,
-    sum(s.weight * s.s) FILTER (WHERE s.s IS NOT NULL) AS ws,
-    sum(s.weight * ln(greatest(s.s, 1.0))) FILTER (WHERE s.s IS NOT NULL) AS wl,
+    fsum(s.weight * s.s) FILTER (WHERE s.s IS NOT NULL) AS ws,
+    fsum(s.weight * ln(greatest(s.s, 1.0))) FILTER (WHERE s.s IS NOT NULL) AS wl,
     bool_or(s.tier = 'bottom_line' AND s.severity = 4) AS red_bottom_line
   FROM scored s GROUP BY s.index_id, s.area_key
 ),
-tot AS (SELECT index_id, sum(weight) AS w_total, count(*) AS n_total FROM ck_component GROUP BY index_id)
+tot AS (SELECT index_id, fsum(weight) AS w_total, count(*) AS n_total FROM ck_component GROUP BY index_id)
 SELECT a.index_id, a.area_key, a.level,
   CASE WHEN coalesce(a.w_used, 0) / t.w_total < x.min_coverage THEN NULL
     WHEN x.cap_on_red IS NOT NULL AND a.red_bottom_line

@@ -1,0 +1,547 @@
+$ citykpi evaluate --date 2025-12-31 --no-record --explain
+# exit 0
+# stdout
+-- areas 1
+CREATE OR REPLACE TEMP TABLE t_area AS
+SELECT area_key, area_id, name, name_en, level, parent_key, coalesce(population, 0) AS population FROM areas;
+
+-- areas 2
+CREATE OR REPLACE TEMP TABLE t_anc AS
+SELECT area_key, area_key AS anc_key FROM t_area
+UNION ALL SELECT area_key, parent_key FROM t_area WHERE parent_key IS NOT NULL
+UNION ALL SELECT a.area_key, p.parent_key FROM t_area a JOIN t_area p ON p.area_key = a.parent_key
+  WHERE p.parent_key IS NOT NULL;
+
+-- buckets: observations → reporting periods
+CREATE OR REPLACE TEMP TABLE t_bucket AS
+WITH r AS MATERIALIZED (
+SELECT m.ikey, o.area_key, CASE m.rgrain WHEN 'day' THEN CAST(date_trunc('day', o.period) AS DATE) WHEN 'week' THEN CAST(date_trunc('week', o.period) AS DATE) WHEN 'month' THEN CAST(date_trunc('month', o.period) AS DATE) WHEN 'quarter' THEN CAST(date_trunc('quarter', o.period) AS DATE) WHEN 'year' THEN CAST(date_trunc('year', o.period) AS DATE) END AS bucket, o.period, o.value, o.numerator, o.denominator,
+       m.single, m.single AND o.period = CAST(CASE m.rgrain WHEN 'day' THEN CAST(date_trunc('day', o.period) AS DATE) WHEN 'week' THEN CAST(date_trunc('week', o.period) AS DATE) WHEN 'month' THEN CAST(date_trunc('month', o.period) AS DATE) WHEN 'quarter' THEN CAST(date_trunc('quarter', o.period) AS DATE) WHEN 'year' THEN CAST(date_trunc('year', o.period) AS DATE) END AS TIMESTAMP) AS pass
+FROM observations o JOIN ck_ind m ON o.indicator_key = m.series_ikey
+WHERE o.freq_class = 0
+  AND o.period >= TIMESTAMP '2021-01-01 00:00:00' AND o.period < TIMESTAMP '<NOW>'
+  AND ((o.period >= m.win_lo) OR (o.period >= m.ly_lo AND o.period < m.ly_hi))
+UNION ALL
+SELECT m.ikey, o.area_key, CASE m.rgrain WHEN 'day' THEN CAST(date_trunc('day', o.period) AS DATE) WHEN 'week' THEN CAST(date_trunc('week', o.period) AS DATE) WHEN 'month' THEN CAST(date_trunc('month', o.period) AS DATE) WHEN 'quarter' THEN CAST(date_trunc('quarter', o.period) AS DATE) WHEN 'year' THEN CAST(date_trunc('year', o.period) AS DATE) END AS bucket, o.period, o.value, o.numerator, o.denominator,
+       m.single, m.single AND o.period = CAST(CASE m.rgrain WHEN 'day' THEN CAST(date_trunc('day', o.period) AS DATE) WHEN 'week' THEN CAST(date_trunc('week', o.period) AS DATE) WHEN 'month' THEN CAST(date_trunc('month', o.period) AS DATE) WHEN 'quarter' THEN CAST(date_trunc('quarter', o.period) AS DATE) WHEN 'year' THEN CAST(date_trunc('year', o.period) AS DATE) END AS TIMESTAMP) AS pass
+FROM observations o JOIN ck_ind m ON o.indicator_key = m.series_ikey
+WHERE o.freq_class = 1
+  AND o.period >= TIMESTAMP '2021-01-01 00:00:00' AND o.period < TIMESTAMP '<NOW>'
+  AND ((o.period >= m.win_lo) OR (o.period >= m.ly_lo AND o.period < m.ly_hi))
+),
+mixed AS (SELECT DISTINCT ikey, area_key, bucket FROM r WHERE single AND NOT pass),
+one AS (SELECT r.* FROM r ANTI JOIN mixed x ON x.ikey = r.ikey AND x.area_key = r.area_key AND x.bucket = r.bucket
+        WHERE r.pass),
+many AS (
+  SELECT r.* FROM r WHERE NOT r.pass
+  UNION ALL
+  SELECT r.* FROM r SEMI JOIN mixed x ON x.ikey = r.ikey AND x.area_key = r.area_key AND x.bucket = r.bucket
+  WHERE r.pass
+)
+SELECT r.ikey, r.area_key, r.bucket, CASE WHEN m.with_parts THEN r.numerator / NULLIF(r.denominator, 0) * m.scale
+       ELSE CASE m.time_rollup
+         WHEN 'count' THEN CASE WHEN r.value IS NULL THEN 0.0 ELSE 1.0 END
+         WHEN 'count_where' THEN CASE WHEN (CASE m.where_op
+              WHEN '<' THEN r.value < m.where_val WHEN '<=' THEN r.value <= m.where_val
+              WHEN '>' THEN r.value > m.where_val WHEN '>=' THEN r.value >= m.where_val
+              WHEN '=' THEN r.value = m.where_val WHEN '!=' THEN r.value <> m.where_val END) THEN 1.0 ELSE 0.0 END
+         ELSE r.value END END AS v,
+       r.numerator AS sn, r.denominator AS sd, r.period AS last_period,
+       CASE m.frequency WHEN 'realtime' THEN r.period WHEN 'hourly' THEN r.period + INTERVAL 1 HOUR
+      WHEN 'daily' THEN r.period + INTERVAL 1 DAY WHEN 'weekly' THEN r.period + INTERVAL 7 DAY
+      WHEN 'monthly' THEN r.period + INTERVAL 1 MONTH WHEN 'quarterly' THEN r.period + INTERVAL 3 MONTH
+      ELSE r.period + INTERVAL 1 YEAR END AS data_end, 0::TINYINT AS src
+FROM one r JOIN ck_ind m ON m.ikey = r.ikey
+UNION ALL
+SELECT r.ikey, r.area_key, r.bucket, CASE WHEN m.with_parts THEN fsum(r.numerator) / NULLIF(fsum(r.denominator), 0) * m.scale
+       ELSE CASE m.time_rollup
+         WHEN 'sum' THEN fsum(r.value) WHEN 'mean' THEN favg(r.value) WHEN 'last' THEN arg_max(r.value, r.period)
+         WHEN 'max' THEN max(r.value) WHEN 'min' THEN min(r.value) WHEN 'count' THEN CAST(count(r.value) AS DOUBLE)
+         WHEN 'count_where' THEN CAST(count_if((CASE m.where_op
+              WHEN '<' THEN r.value < m.where_val WHEN '<=' THEN r.value <= m.where_val
+              WHEN '>' THEN r.value > m.where_val WHEN '>=' THEN r.value >= m.where_val
+              WHEN '=' THEN r.value = m.where_val WHEN '!=' THEN r.value <> m.where_val END)) AS DOUBLE)
+       END END AS v,
+       fsum(r.numerator) AS sn, fsum(r.denominator) AS sd, max(r.period) AS last_period,
+       CASE m.frequency WHEN 'realtime' THEN max(r.period) WHEN 'hourly' THEN max(r.period) + INTERVAL 1 HOUR
+      WHEN 'daily' THEN max(r.period) + INTERVAL 1 DAY WHEN 'weekly' THEN max(r.period) + INTERVAL 7 DAY
+      WHEN 'monthly' THEN max(r.period) + INTERVAL 1 MONTH WHEN 'quarterly' THEN max(r.period) + INTERVAL 3 MONTH
+      ELSE max(r.period) + INTERVAL 1 YEAR END AS data_end, 0::TINYINT AS src
+FROM many r JOIN ck_ind m ON m.ikey = r.ikey
+GROUP BY r.ikey, r.area_key, r.bucket, m.with_parts, m.scale, m.time_rollup, m.where_op, m.where_val, m.frequency;
+
+-- measures over raw source tables
+INSERT INTO t_bucket
+SELECT q.ikey, q.area_key, q.bucket, q.sn / NULLIF(q.sd, 0) * m.scale AS v, q.sn, q.sd, q.last_period,
+  q.last_period + INTERVAL 1 DAY AS data_end, 0
+FROM (
+SELECT 14 AS ikey, a.anc_key AS area_key,
+       CAST(date_trunc('day', s."created_at") AS DATE) AS bucket,
+       CAST(count(*) AS DOUBLE) AS sn, CAST(1.0 AS DOUBLE) AS sd, max(s."created_at") AS last_period
+FROM "src_hotline_cases" s JOIN t_anc a ON a.area_key = s.area_key
+WHERE TRUE AND s."created_at" < TIMESTAMP '<NOW>'
+  AND (s."created_at" >= TIMESTAMP '2025-12-22 00:00:00'
+       OR (s."created_at" >= TIMESTAMP '2024-12-22 00:00:00'
+           AND s."created_at" < TIMESTAMP '2025-01-01 00:00:00'))
+GROUP BY a.anc_key, bucket
+UNION ALL
+SELECT 20 AS ikey, a.anc_key AS area_key,
+       CAST(date_trunc('month', s."created_at") AS DATE) AS bucket,
+       CAST(count_if((s."closed_at" <= s."due_at")) AS DOUBLE) AS sn, CAST(count_if((s."closed_at" IS NOT NULL)) AS DOUBLE) AS sd, max(s."created_at") AS last_period
+FROM "src_hotline_cases" s JOIN t_anc a ON a.area_key = s.area_key
+WHERE TRUE AND s."created_at" < TIMESTAMP '<NOW>'
+  AND (s."created_at" >= TIMESTAMP '2025-09-01 00:00:00'
+       OR (s."created_at" >= TIMESTAMP '2024-09-01 00:00:00'
+           AND s."created_at" < TIMESTAMP '2025-01-01 00:00:00'))
+GROUP BY a.anc_key, bucket
+UNION ALL
+SELECT 16 AS ikey, a.anc_key AS area_key,
+       CAST(date_trunc('month', s."created_at") AS DATE) AS bucket,
+       CAST(count_if((s."closed_at" IS NOT NULL)) AS DOUBLE) AS sn, CAST(count(*) AS DOUBLE) AS sd, max(s."created_at") AS last_period
+FROM "src_hotline_cases" s JOIN t_anc a ON a.area_key = s.area_key
+WHERE TRUE AND s."created_at" < TIMESTAMP '<NOW>'
+  AND (s."created_at" >= TIMESTAMP '2025-09-01 00:00:00'
+       OR (s."created_at" >= TIMESTAMP '2024-09-01 00:00:00'
+           AND s."created_at" < TIMESTAMP '2025-01-01 00:00:00'))
+GROUP BY a.anc_key, bucket
+UNION ALL
+SELECT 21 AS ikey, a.anc_key AS area_key,
+       CAST(date_trunc('month', s."created_at") AS DATE) AS bucket,
+       CAST(count_if(s."satisfied") AS DOUBLE) AS sn, CAST(count(s."satisfied") AS DOUBLE) AS sd, max(s."created_at") AS last_period
+FROM "src_hotline_cases" s JOIN t_anc a ON a.area_key = s.area_key
+WHERE TRUE AND s."created_at" < TIMESTAMP '<NOW>'
+  AND (s."created_at" >= TIMESTAMP '2025-09-01 00:00:00'
+       OR (s."created_at" >= TIMESTAMP '2024-09-01 00:00:00'
+           AND s."created_at" < TIMESTAMP '2025-01-01 00:00:00'))
+GROUP BY a.anc_key, bucket
+UNION ALL
+SELECT 18 AS ikey, a.anc_key AS area_key,
+       CAST(date_trunc('month', s."created_at") AS DATE) AS bucket,
+       CAST(median((epoch(s."closed_at") - epoch(s."created_at")) / 3600.0) AS DOUBLE) AS sn, CAST(1.0 AS DOUBLE) AS sd, max(s."created_at") AS last_period
+FROM "src_hotline_cases" s JOIN t_anc a ON a.area_key = s.area_key
+WHERE TRUE AND s."created_at" < TIMESTAMP '<NOW>'
+  AND (s."created_at" >= TIMESTAMP '2025-09-01 00:00:00'
+       OR (s."created_at" >= TIMESTAMP '2024-09-01 00:00:00'
+           AND s."created_at" < TIMESTAMP '2025-01-01 00:00:00'))
+GROUP BY a.anc_key, bucket
+UNION ALL
+SELECT 17 AS ikey, a.anc_key AS area_key,
+       CAST(date_trunc('day', s."created_at") AS DATE) AS bucket,
+       CAST(count_if((s."closed_at" > s."due_at")) AS DOUBLE) AS sn, CAST(1.0 AS DOUBLE) AS sd, max(s."created_at") AS last_period
+FROM "src_hotline_cases" s JOIN t_anc a ON a.area_key = s.area_key
+WHERE TRUE AND s."created_at" < TIMESTAMP '<NOW>'
+  AND (s."created_at" >= TIMESTAMP '2025-12-22 00:00:00'
+       OR (s."created_at" >= TIMESTAMP '2024-12-22 00:00:00'
+           AND s."created_at" < TIMESTAMP '2025-01-01 00:00:00'))
+GROUP BY a.anc_key, bucket
+UNION ALL
+SELECT 19 AS ikey, a.anc_key AS area_key,
+       CAST(date_trunc('month', s."created_at") AS DATE) AS bucket,
+       CAST(count(*) AS DOUBLE) AS sn, CAST(1.0 AS DOUBLE) AS sd, max(s."created_at") AS last_period
+FROM "src_hotline_cases" s JOIN t_anc a ON a.area_key = s.area_key
+WHERE (s."category" = '噪声扰民') AND s."created_at" < TIMESTAMP '<NOW>'
+  AND (s."created_at" >= TIMESTAMP '2025-09-01 00:00:00'
+       OR (s."created_at" >= TIMESTAMP '2024-09-01 00:00:00'
+           AND s."created_at" < TIMESTAMP '2025-01-01 00:00:00'))
+GROUP BY a.anc_key, bucket
+UNION ALL
+SELECT 168 AS ikey, a.anc_key AS area_key,
+       CAST(date_trunc('year', s."created_at") AS DATE) AS bucket,
+       CAST(count(*) AS DOUBLE) AS sn, CAST(1.0 AS DOUBLE) AS sd, max(s."created_at") AS last_period
+FROM "src_hotline_cases" s JOIN t_anc a ON a.area_key = s.area_key
+WHERE TRUE AND s."created_at" < TIMESTAMP '<NOW>'
+  AND (s."created_at" >= TIMESTAMP '2024-01-01 00:00:00'
+       OR (s."created_at" >= TIMESTAMP '2023-01-01 00:00:00'
+           AND s."created_at" < TIMESTAMP '2025-01-01 00:00:00'))
+GROUP BY a.anc_key, bucket
+) q JOIN ck_ind m ON m.ikey = q.ikey;
+
+-- area roll-up street → district
+INSERT INTO t_bucket
+SELECT * FROM (
+  SELECT c.ikey, a.parent_key AS area_key, c.bucket,
+    CASE m.area_rollup
+      WHEN 'sum' THEN fsum(c.v) WHEN 'mean' THEN favg(c.v) WHEN 'max' THEN max(c.v) WHEN 'min' THEN min(c.v)
+      WHEN 'worst' THEN CASE m.direction WHEN 'lower_is_better' THEN max(c.v) WHEN 'higher_is_better' THEN min(c.v)
+                        ELSE arg_max(c.v, abs(c.v - m.mid)) END
+      WHEN 'weighted_mean' THEN fsum(c.v * a.population) / NULLIF(fsum(CASE WHEN c.v IS NOT NULL THEN a.population END), 0)
+      WHEN 'ratio_of_sums' THEN fsum(c.sn) / NULLIF(fsum(c.sd), 0) * m.scale
+    END AS v,
+    fsum(c.sn) AS sn, fsum(c.sd) AS sd, max(c.last_period) AS last_period, max(c.data_end) AS data_end,
+    1::TINYINT AS src
+  FROM t_bucket c
+  JOIN t_area a ON a.area_key = c.area_key AND a.level = 'street' AND a.parent_key IS NOT NULL
+  JOIN ck_ind m ON m.ikey = c.ikey
+  WHERE m.area_rollup IN ('sum', 'mean', 'max', 'min', 'worst', 'weighted_mean', 'ratio_of_sums')
+  GROUP BY c.ikey, a.parent_key, c.bucket, m.area_rollup, m.direction, m.mid, m.scale
+) q ANTI JOIN t_bucket own ON own.ikey = q.ikey AND own.area_key = q.area_key AND own.bucket = q.bucket;
+
+-- area roll-up district → city
+INSERT INTO t_bucket
+SELECT * FROM (
+  SELECT c.ikey, a.parent_key AS area_key, c.bucket,
+    CASE m.area_rollup
+      WHEN 'sum' THEN fsum(c.v) WHEN 'mean' THEN favg(c.v) WHEN 'max' THEN max(c.v) WHEN 'min' THEN min(c.v)
+      WHEN 'worst' THEN CASE m.direction WHEN 'lower_is_better' THEN max(c.v) WHEN 'higher_is_better' THEN min(c.v)
+                        ELSE arg_max(c.v, abs(c.v - m.mid)) END
+      WHEN 'weighted_mean' THEN fsum(c.v * a.population) / NULLIF(fsum(CASE WHEN c.v IS NOT NULL THEN a.population END), 0)
+      WHEN 'ratio_of_sums' THEN fsum(c.sn) / NULLIF(fsum(c.sd), 0) * m.scale
+    END AS v,
+    fsum(c.sn) AS sn, fsum(c.sd) AS sd, max(c.last_period) AS last_period, max(c.data_end) AS data_end,
+    1::TINYINT AS src
+  FROM t_bucket c
+  JOIN t_area a ON a.area_key = c.area_key AND a.level = 'district' AND a.parent_key IS NOT NULL
+  JOIN ck_ind m ON m.ikey = c.ikey
+  WHERE m.area_rollup IN ('sum', 'mean', 'max', 'min', 'worst', 'weighted_mean', 'ratio_of_sums')
+  GROUP BY c.ikey, a.parent_key, c.bucket, m.area_rollup, m.direction, m.mid, m.scale
+) q ANTI JOIN t_bucket own ON own.ikey = q.ikey AND own.area_key = q.area_key AND own.bucket = q.bucket;
+
+-- index periods (current, history, last year)
+CREATE OR REPLACE TEMP TABLE t_k AS
+WITH cur AS (
+  SELECT b.ikey, b.area_key, max(b.bucket) AS cb
+  FROM t_bucket b JOIN ck_ind m ON m.ikey = b.ikey
+  WHERE b.bucket >= m.cand_lo AND b.v IS NOT NULL
+  GROUP BY b.ikey, b.area_key
+),
+x AS (
+  SELECT b.*, CASE m.rgrain
+  WHEN 'day' THEN date_diff('day', b.bucket, c.cb)
+  WHEN 'week' THEN date_diff('day', b.bucket, c.cb) // 7
+  WHEN 'month' THEN date_diff('month', b.bucket, c.cb)
+  WHEN 'quarter' THEN date_diff('quarter', b.bucket, c.cb)
+  ELSE date_diff('year', b.bucket, c.cb) END AS k0, b.bucket = CAST(CASE m.rgrain WHEN 'week' THEN c.cb - INTERVAL 364 DAY
+  WHEN 'day' THEN c.cb - INTERVAL 1 YEAR ELSE c.cb - INTERVAL 1 YEAR END AS DATE) AS ly, m.hist
+  FROM t_bucket b JOIN cur c ON c.ikey = b.ikey AND c.area_key = b.area_key
+  JOIN ck_ind m ON m.ikey = b.ikey
+  WHERE b.bucket <= c.cb
+)
+SELECT ikey, area_key, CASE WHEN k0 <= hist THEN k0 ELSE -1 END AS k, ly,
+  bucket, v, last_period, data_end, src
+FROM x WHERE k0 <= hist OR ly;
+
+-- derived values, layer 1
+INSERT INTO t_k
+SELECT f.ikey, i.area_key, i.k, i.ly, max(i.bucket) AS bucket,
+  CASE WHEN m.vkind = 'ratio'
+       THEN max(i.v) FILTER (WHERE f.slot = 1) / NULLIF(max(i.v) FILTER (WHERE f.slot = 2), 0) * m.scale
+       ELSE CASE f.ikey WHEN 50 THEN ((max(i.v) FILTER (WHERE f.slot = 1) * CAST(100000000.0 AS DOUBLE)) / NULLIF(max(i.v) FILTER (WHERE f.slot = 2), 0)) WHEN 149 THEN ((max(i.v) FILTER (WHERE f.slot = 1) * CAST(10000.0 AS DOUBLE)) / NULLIF(nullif(max(i.v) FILTER (WHERE f.slot = 2), CAST(0.0 AS DOUBLE)), 0)) END END AS v,
+  min(i.last_period) AS last_period, min(i.data_end) AS data_end,
+  2::TINYINT AS src
+FROM ck_input f JOIN t_k i ON i.ikey = f.input_ikey
+JOIN ck_ind m ON m.ikey = f.ikey
+WHERE f.layer = 1
+GROUP BY f.ikey, i.area_key, i.k, i.ly, m.vkind, m.scale
+HAVING count(DISTINCT f.slot) = (SELECT count(*) FROM ck_input g WHERE g.ikey = f.ikey);
+
+-- classify
+CREATE OR REPLACE TEMP TABLE t_cls AS
+WITH b AS (
+  SELECT t.ikey, t.area_key, t.k, CASE m.basis WHEN 'absolute' THEN t.v
+  WHEN 'percent_of_target' THEN t.v / NULLIF(m.target_value, 0) * 100
+  WHEN 'percent_of_limit' THEN t.v / NULLIF(m.limit_value, 0) * 100
+  WHEN 'change_previous' THEN CASE WHEN m.change_unit = 'points' THEN t.v - p.v
+  ELSE (t.v - p.v) / NULLIF(abs(p.v), 0) * 100 END
+  WHEN 'change_last_year' THEN CASE WHEN m.change_unit = 'points' THEN t.v - y.v
+  ELSE (t.v - y.v) / NULLIF(abs(y.v), 0) * 100 END END AS bv,
+         coalesce(oa.bs_id, ol.bs_id, m.bs_id) AS bs_id
+  FROM t_k t JOIN ck_ind m ON m.ikey = t.ikey
+  JOIN t_area a ON a.area_key = t.area_key
+  LEFT JOIN t_k p ON p.ikey = t.ikey AND p.area_key = t.area_key AND p.k = t.k + 1
+  LEFT JOIN t_k y ON y.ikey = t.ikey AND y.area_key = t.area_key AND y.ly AND t.k = 0
+  LEFT JOIN ck_override oa ON oa.ikey = t.ikey AND oa.area_key = t.area_key
+  LEFT JOIN ck_override ol ON ol.ikey = t.ikey AND ol.area_key IS NULL AND ol.level = a.level
+  WHERE t.k >= 0
+)
+SELECT b.*, CASE WHEN b.bv IS NULL OR isnan(b.bv) THEN NULL
+  WHEN bs.direction = 'lower_is_better' THEN CASE WHEN (CASE WHEN bs.inclusive THEN b.bv >= bs.c_red ELSE b.bv > bs.c_red END) THEN 4 WHEN (CASE WHEN bs.inclusive THEN b.bv >= bs.c_orange ELSE b.bv > bs.c_orange END) THEN 3 WHEN (CASE WHEN bs.inclusive THEN b.bv >= bs.c_yellow ELSE b.bv > bs.c_yellow END) THEN 2 WHEN (CASE WHEN bs.inclusive THEN b.bv >= bs.c_blue ELSE b.bv > bs.c_blue END) THEN 1 ELSE 0 END
+  WHEN bs.direction = 'higher_is_better' THEN CASE WHEN (CASE WHEN bs.inclusive THEN b.bv <= bs.c_red ELSE b.bv < bs.c_red END) THEN 4 WHEN (CASE WHEN bs.inclusive THEN b.bv <= bs.c_orange ELSE b.bv < bs.c_orange END) THEN 3 WHEN (CASE WHEN bs.inclusive THEN b.bv <= bs.c_yellow ELSE b.bv < bs.c_yellow END) THEN 2 WHEN (CASE WHEN bs.inclusive THEN b.bv <= bs.c_blue ELSE b.bv < bs.c_blue END) THEN 1 ELSE 0 END
+  ELSE CASE WHEN b.bv BETWEEN bs.lo_green AND bs.hi_green THEN 0 WHEN b.bv BETWEEN bs.lo_blue AND bs.hi_blue THEN 1 WHEN b.bv BETWEEN bs.lo_yellow AND bs.hi_yellow THEN 2 WHEN b.bv BETWEEN bs.lo_orange AND bs.hi_orange THEN 3 ELSE 4 END END AS sev
+FROM b JOIN ck_bandset bs ON bs.bs_id = b.bs_id;
+
+-- cumulative sums for cumulative targets
+CREATE OR REPLACE TEMP TABLE t_cum AS
+WITH own AS (
+  SELECT m.ikey, o.area_key, fsum(o.value) AS cum
+  FROM observations o JOIN ck_ind m ON o.indicator_key = m.series_ikey
+  WHERE m.target_method = 'cumulative' AND o.period >= TIMESTAMP '2025-01-01 00:00:00' AND o.period < TIMESTAMP '<NOW>'
+    AND o.period >= m.baseline_date
+  GROUP BY m.ikey, o.area_key
+)
+SELECT ikey, area_key, cum FROM own
+UNION ALL
+SELECT o.ikey, a.anc_key, fsum(o.cum) FROM own o JOIN t_anc a ON a.area_key = o.area_key AND a.anc_key <> a.area_key
+ANTI JOIN own p ON p.ikey = o.ikey AND p.area_key = a.anc_key
+GROUP BY o.ikey, a.anc_key;
+
+-- cells
+CREATE OR REPLACE TEMP TABLE t_cells AS
+WITH grid AS (
+  SELECT m.ikey, a.area_key, a.level FROM ck_ind m JOIN t_area a
+    ON (a.level = 'city' AND m.lvl_city) OR (a.level = 'district' AND m.lvl_district)
+       OR (a.level = 'street' AND m.lvl_street)
+  WHERE NOT m.hidden
+),
+hist AS (
+  SELECT c.ikey, c.area_key,
+    any_value(c.sev) FILTER (WHERE c.k = 0) AS sev0,
+    any_value(c.bv) FILTER (WHERE c.k = 0) AS bv0,
+    any_value(c.bs_id) FILTER (WHERE c.k = 0) AS bs_id,
+    count(*) FILTER (WHERE c.k < m.for_periods AND c.sev IS NOT NULL) AS persist_n,
+    min(c.sev) FILTER (WHERE c.k < m.for_periods) AS persist_sev,
+    list(c.sev ORDER BY c.k) AS sev_list,
+    list(c.k ORDER BY c.k) AS k_list
+  FROM t_cls c JOIN ck_ind m ON m.ikey = c.ikey
+  WHERE c.k >= 0
+  GROUP BY c.ikey, c.area_key
+),
+vals AS (
+  SELECT t.ikey, t.area_key,
+    any_value(t.v) FILTER (WHERE t.k = 0) AS v0,
+    any_value(t.bucket) FILTER (WHERE t.k = 0) AS bucket0,
+    any_value(t.last_period) FILTER (WHERE t.k = 0) AS last0,
+    any_value(t.data_end) FILTER (WHERE t.k = 0) AS data_end0,
+    any_value(t.src) FILTER (WHERE t.k = 0) AS src0,
+    any_value(t.v) FILTER (WHERE t.k = 1) AS v1,
+    any_value(t.v) FILTER (WHERE t.k = 7 AND m.rgrain = 'day') AS v7,
+    any_value(t.v) FILTER (WHERE t.ly) AS vly
+  FROM t_k t JOIN ck_ind m ON m.ikey = t.ikey GROUP BY t.ikey, t.area_key
+),
+j AS (
+  SELECT g.ikey, g.area_key, g.level, m.* EXCLUDE (ikey), v.v0, v.bucket0, v.last0, v.src0, v.v1, v.v7, v.vly,
+    CASE WHEN m.target_method = 'cumulative' THEN coalesce(cu.cum, v.v0) ELSE v.v0 END AS tv,
+    h.sev0, h.bv0, h.bs_id AS cell_bs, h.persist_n, h.persist_sev, h.sev_list, h.k_list,
+    CASE WHEN v.v0 IS NULL THEN NULL
+      WHEN m.for_periods > 1 THEN CASE WHEN h.persist_n = m.for_periods THEN h.persist_sev ELSE 0 END
+      ELSE h.sev0 END AS sev,
+    v.data_end0 AS data_end
+  FROM grid g JOIN ck_ind m ON m.ikey = g.ikey
+  LEFT JOIN vals v ON v.ikey = g.ikey AND v.area_key = g.area_key
+  LEFT JOIN t_cum cu ON cu.ikey = g.ikey AND cu.area_key = g.area_key
+  LEFT JOIN hist h ON h.ikey = g.ikey AND h.area_key = g.area_key
+),
+s AS (
+  SELECT j.*,
+    CASE WHEN j.v0 IS NULL THEN 'no_data'
+      WHEN epoch(TIMESTAMP '<NOW>') - epoch(j.data_end) > j.stale_s THEN 'stale'
+      WHEN j.sev IS NULL THEN 'not_applicable'
+      ELSE ['green', 'blue', 'yellow', 'orange', 'red'][j.sev + 1] END AS status,
+    CASE WHEN j.v0 IS NULL OR j.sev0 IS NULL THEN NULL ELSE
+      coalesce(list_position(list_transform(range(len(j.sev_list)),
+        lambda i: j.sev_list[i + 1] IS DISTINCT FROM j.sev0 OR j.k_list[i + 1] <> i), true) - 1, len(j.sev_list))
+    END AS streak,
+    CASE j.rgrain WHEN 'day' THEN j.bucket0 WHEN 'week' THEN j.bucket0 + 6
+      WHEN 'month' THEN CAST(j.bucket0 + INTERVAL 1 MONTH AS DATE) - 1
+      WHEN 'quarter' THEN CAST(j.bucket0 + INTERVAL 3 MONTH AS DATE) - 1
+      ELSE CAST(j.bucket0 + INTERVAL 1 YEAR AS DATE) - 1 END AS period_end
+  FROM j
+)
+SELECT s.ikey, s.area_key, s.level, s.bucket0 AS period_start, s.period_end, s.v0 AS value, s.bv0 AS basis_value,
+  s.status, CASE WHEN s.status IN ('green', 'blue', 'yellow', 'orange', 'red') THEN s.sev END::TINYINT AS severity,
+  s.v1 AS previous_value,
+  CASE WHEN s.change_unit = 'points' THEN s.v0 - s.v1 ELSE (s.v0 - s.v1) / NULLIF(abs(s.v1), 0) * 100 END AS change_previous,
+  s.v7 AS week_ago_value,
+  CASE WHEN s.change_unit = 'points' THEN s.v0 - s.v7 ELSE (s.v0 - s.v7) / NULLIF(abs(s.v7), 0) * 100 END AS change_week_ago,
+  s.vly AS last_year_value,
+  CASE WHEN s.change_unit = 'points' THEN s.v0 - s.vly ELSE (s.v0 - s.vly) / NULLIF(abs(s.vly), 0) * 100 END AS change_last_year,
+  s.change_unit, s.streak::INTEGER AS streak, s.last0 AS last_period, s.cell_bs AS bs_id,
+  s.target_value, s.target_due,
+  CASE WHEN s.target_value IS NULL OR s.tv IS NULL THEN NULL
+    WHEN s.target_method = 'cumulative' THEN s.tv / NULLIF(s.target_value, 0)
+    WHEN s.direction = 'lower_is_better' THEN
+      CASE WHEN s.baseline IS NOT NULL AND s.baseline <> s.target_value
+           THEN (s.baseline - s.tv) / (s.baseline - s.target_value) ELSE s.target_value / NULLIF(s.tv, 0) END
+    ELSE CASE WHEN s.baseline IS NOT NULL AND s.baseline <> s.target_value
+           THEN (s.tv - s.baseline) / (s.target_value - s.baseline) ELSE s.tv / NULLIF(s.target_value, 0) END
+  END AS attainment,
+  CASE WHEN s.target_value IS NULL THEN NULL
+    ELSE greatest(0.0, least(1.0, date_diff('day', s.baseline_date, DATE '2025-12-31')
+         / greatest(1, date_diff('day', s.baseline_date, s.target_due))::DOUBLE)) END AS expected_progress,
+  CASE WHEN s.src0 = 2 THEN 'derived' WHEN s.src0 = 1 THEN 'rollup'
+       WHEN s.src0 IS NULL THEN NULL ELSE 'observed' END AS source
+FROM s;
+
+-- explanations
+CREATE OR REPLACE TEMP TABLE t_cells2 AS
+WITH lab AS (
+  SELECT c.ikey, c.area_key, arg_min(s.label_zh, s.step) AS label_zh, arg_min(s.label_en, s.step) AS label_en
+  FROM t_cells c JOIN ck_scale s ON s.ikey = c.ikey AND (s.upto IS NULL OR c.value <= s.upto)
+  GROUP BY c.ikey, c.area_key
+)
+SELECT c.*,
+  CASE WHEN c.target_value IS NULL OR c.attainment IS NULL THEN NULL
+    WHEN m.target_method = 'cumulative' AND m.direction = 'lower_is_better' THEN
+      -- a budget (e.g. at most 10,000 fires a year): the share used against the time elapsed
+      CASE WHEN c.attainment > 1 THEN 'missed' WHEN c.expected_progress >= 1 THEN 'achieved'
+           WHEN c.attainment <= c.expected_progress THEN 'on_track' ELSE 'behind' END
+    WHEN c.attainment >= 1 THEN 'achieved'
+    WHEN c.expected_progress >= 1 THEN 'missed'
+    WHEN c.attainment >= c.expected_progress THEN 'on_track' ELSE 'behind' END AS target_status,
+  lab.label_zh AS band_label, lab.label_en AS band_label_en,
+  CASE c.status
+    WHEN 'no_data' THEN 'no_data: no value within the look-back window'
+    WHEN 'stale' THEN 'stale: latest value ' || CASE WHEN c.value IS NULL THEN '?' WHEN c.value = round(c.value) AND abs(c.value) < 1e15 THEN CAST(CAST(c.value AS BIGINT) AS VARCHAR) ELSE CAST(round(c.value, m.decimals) AS VARCHAR) END || CASE m.basis WHEN 'absolute' THEN CASE WHEN m.unit = '' THEN '' ELSE ' ' || m.unit END
+        WHEN 'percent_of_target' THEN '% of target' WHEN 'percent_of_limit' THEN '% of limit'
+        WHEN 'change_previous' THEN CASE WHEN m.change_unit = 'points' THEN ' pts' ELSE '%' END || ' vs previous'
+        ELSE CASE WHEN m.change_unit = 'points' THEN ' pts' ELSE '%' END || ' vs last year' END || ' from ' || strftime(c.last_period, '%Y-%m-%d %H:%M')
+        || ', older than ' || CASE WHEN m.stale_s % 86400 = 0 THEN (m.stale_s // 86400)::BIGINT || 'd'
+           ELSE (m.stale_s // 3600)::BIGINT || 'h' END
+    WHEN 'not_applicable' THEN 'not_applicable: ' || CASE WHEN m.basis LIKE 'change%' THEN 'no period to compare with'
+         WHEN m.basis = 'percent_of_target' THEN 'no target' ELSE 'the basis cannot be computed' END
+    ELSE CASE WHEN m.direction = 'band' THEN CASE WHEN c.severity = 0 THEN 'green: ' || CASE WHEN c.basis_value IS NULL THEN '?' WHEN c.basis_value = round(c.basis_value) AND abs(c.basis_value) < 1e15 THEN CAST(CAST(c.basis_value AS BIGINT) AS VARCHAR) ELSE CAST(round(c.basis_value, m.decimals) AS VARCHAR) END || CASE m.basis WHEN 'absolute' THEN CASE WHEN m.unit = '' THEN '' ELSE ' ' || m.unit END
+        WHEN 'percent_of_target' THEN '% of target' WHEN 'percent_of_limit' THEN '% of limit'
+        WHEN 'change_previous' THEN CASE WHEN m.change_unit = 'points' THEN ' pts' ELSE '%' END || ' vs previous'
+        ELSE CASE WHEN m.change_unit = 'points' THEN ' pts' ELSE '%' END || ' vs last year' END || ' within '
+          || CASE WHEN bs.lo_green IS NULL THEN '?' WHEN bs.lo_green = round(bs.lo_green) AND abs(bs.lo_green) < 1e15 THEN CAST(CAST(bs.lo_green AS BIGINT) AS VARCHAR) ELSE CAST(round(bs.lo_green, m.decimals) AS VARCHAR) END || '–' || CASE WHEN bs.hi_green IS NULL THEN '?' WHEN bs.hi_green = round(bs.hi_green) AND abs(bs.hi_green) < 1e15 THEN CAST(CAST(bs.hi_green AS BIGINT) AS VARCHAR) ELSE CAST(round(bs.hi_green, m.decimals) AS VARCHAR) END
+        ELSE c.status || ': ' || CASE WHEN c.basis_value IS NULL THEN '?' WHEN c.basis_value = round(c.basis_value) AND abs(c.basis_value) < 1e15 THEN CAST(CAST(c.basis_value AS BIGINT) AS VARCHAR) ELSE CAST(round(c.basis_value, m.decimals) AS VARCHAR) END || CASE m.basis WHEN 'absolute' THEN CASE WHEN m.unit = '' THEN '' ELSE ' ' || m.unit END
+        WHEN 'percent_of_target' THEN '% of target' WHEN 'percent_of_limit' THEN '% of limit'
+        WHEN 'change_previous' THEN CASE WHEN m.change_unit = 'points' THEN ' pts' ELSE '%' END || ' vs previous'
+        ELSE CASE WHEN m.change_unit = 'points' THEN ' pts' ELSE '%' END || ' vs last year' END || ' outside the green range '
+          || CASE WHEN bs.lo_green IS NULL THEN '?' WHEN bs.lo_green = round(bs.lo_green) AND abs(bs.lo_green) < 1e15 THEN CAST(CAST(bs.lo_green AS BIGINT) AS VARCHAR) ELSE CAST(round(bs.lo_green, m.decimals) AS VARCHAR) END || '–' || CASE WHEN bs.hi_green IS NULL THEN '?' WHEN bs.hi_green = round(bs.hi_green) AND abs(bs.hi_green) < 1e15 THEN CAST(CAST(bs.hi_green AS BIGINT) AS VARCHAR) ELSE CAST(round(bs.hi_green, m.decimals) AS VARCHAR) END END ELSE CASE WHEN c.severity = 0 THEN 'green: ' || CASE WHEN c.basis_value IS NULL THEN '?' WHEN c.basis_value = round(c.basis_value) AND abs(c.basis_value) < 1e15 THEN CAST(CAST(c.basis_value AS BIGINT) AS VARCHAR) ELSE CAST(round(c.basis_value, m.decimals) AS VARCHAR) END || CASE m.basis WHEN 'absolute' THEN CASE WHEN m.unit = '' THEN '' ELSE ' ' || m.unit END
+        WHEN 'percent_of_target' THEN '% of target' WHEN 'percent_of_limit' THEN '% of limit'
+        WHEN 'change_previous' THEN CASE WHEN m.change_unit = 'points' THEN ' pts' ELSE '%' END || ' vs previous'
+        ELSE CASE WHEN m.change_unit = 'points' THEN ' pts' ELSE '%' END || ' vs last year' END ||
+          coalesce(CASE WHEN m.direction = 'lower_is_better' THEN CASE WHEN bs.inclusive THEN ' < ' ELSE ' ≤ ' END
+        ELSE CASE WHEN bs.inclusive THEN ' > ' ELSE ' ≥ ' END END || CASE WHEN coalesce(bs.c_blue, bs.c_yellow, bs.c_orange, bs.c_red) IS NULL THEN '?' WHEN coalesce(bs.c_blue, bs.c_yellow, bs.c_orange, bs.c_red) = round(coalesce(bs.c_blue, bs.c_yellow, bs.c_orange, bs.c_red)) AND abs(coalesce(bs.c_blue, bs.c_yellow, bs.c_orange, bs.c_red)) < 1e15 THEN CAST(CAST(coalesce(bs.c_blue, bs.c_yellow, bs.c_orange, bs.c_red) AS BIGINT) AS VARCHAR) ELSE CAST(round(coalesce(bs.c_blue, bs.c_yellow, bs.c_orange, bs.c_red), m.decimals) AS VARCHAR) END || ' (' || CASE WHEN bs.c_blue IS NOT NULL THEN 'blue' WHEN bs.c_yellow IS NOT NULL THEN 'yellow'
+        WHEN bs.c_orange IS NOT NULL THEN 'orange' ELSE 'red' END || CASE WHEN m.direction = 'lower_is_better' THEN CASE WHEN bs.inclusive THEN ' from ' ELSE ' above ' END
+        ELSE CASE WHEN bs.inclusive THEN ' at or below ' ELSE ' below ' END END || CASE WHEN coalesce(bs.c_blue, bs.c_yellow, bs.c_orange, bs.c_red) IS NULL THEN '?' WHEN coalesce(bs.c_blue, bs.c_yellow, bs.c_orange, bs.c_red) = round(coalesce(bs.c_blue, bs.c_yellow, bs.c_orange, bs.c_red)) AND abs(coalesce(bs.c_blue, bs.c_yellow, bs.c_orange, bs.c_red)) < 1e15 THEN CAST(CAST(coalesce(bs.c_blue, bs.c_yellow, bs.c_orange, bs.c_red) AS BIGINT) AS VARCHAR) ELSE CAST(round(coalesce(bs.c_blue, bs.c_yellow, bs.c_orange, bs.c_red), m.decimals) AS VARCHAR) END || ')', '')
+        ELSE c.status || ': ' || CASE WHEN c.basis_value IS NULL THEN '?' WHEN c.basis_value = round(c.basis_value) AND abs(c.basis_value) < 1e15 THEN CAST(CAST(c.basis_value AS BIGINT) AS VARCHAR) ELSE CAST(round(c.basis_value, m.decimals) AS VARCHAR) END || CASE m.basis WHEN 'absolute' THEN CASE WHEN m.unit = '' THEN '' ELSE ' ' || m.unit END
+        WHEN 'percent_of_target' THEN '% of target' WHEN 'percent_of_limit' THEN '% of limit'
+        WHEN 'change_previous' THEN CASE WHEN m.change_unit = 'points' THEN ' pts' ELSE '%' END || ' vs previous'
+        ELSE CASE WHEN m.change_unit = 'points' THEN ' pts' ELSE '%' END || ' vs last year' END || CASE WHEN m.direction = 'lower_is_better' THEN CASE WHEN bs.inclusive THEN ' ≥ ' ELSE ' > ' END
+        ELSE CASE WHEN bs.inclusive THEN ' ≤ ' ELSE ' < ' END END || CASE WHEN CASE c.severity WHEN 1 THEN bs.c_blue WHEN 2 THEN bs.c_yellow WHEN 3 THEN bs.c_orange ELSE bs.c_red END IS NULL THEN '?' WHEN CASE c.severity WHEN 1 THEN bs.c_blue WHEN 2 THEN bs.c_yellow WHEN 3 THEN bs.c_orange ELSE bs.c_red END = round(CASE c.severity WHEN 1 THEN bs.c_blue WHEN 2 THEN bs.c_yellow WHEN 3 THEN bs.c_orange ELSE bs.c_red END) AND abs(CASE c.severity WHEN 1 THEN bs.c_blue WHEN 2 THEN bs.c_yellow WHEN 3 THEN bs.c_orange ELSE bs.c_red END) < 1e15 THEN CAST(CAST(CASE c.severity WHEN 1 THEN bs.c_blue WHEN 2 THEN bs.c_yellow WHEN 3 THEN bs.c_orange ELSE bs.c_red END AS BIGINT) AS VARCHAR) ELSE CAST(round(CASE c.severity WHEN 1 THEN bs.c_blue WHEN 2 THEN bs.c_yellow WHEN 3 THEN bs.c_orange ELSE bs.c_red END, m.decimals) AS VARCHAR) END
+          || ' (' || c.status || CASE WHEN m.direction = 'lower_is_better' THEN CASE WHEN bs.inclusive THEN ' from ' ELSE ' above ' END
+        ELSE CASE WHEN bs.inclusive THEN ' at or below ' ELSE ' below ' END END || CASE WHEN CASE c.severity WHEN 1 THEN bs.c_blue WHEN 2 THEN bs.c_yellow WHEN 3 THEN bs.c_orange ELSE bs.c_red END IS NULL THEN '?' WHEN CASE c.severity WHEN 1 THEN bs.c_blue WHEN 2 THEN bs.c_yellow WHEN 3 THEN bs.c_orange ELSE bs.c_red END = round(CASE c.severity WHEN 1 THEN bs.c_blue WHEN 2 THEN bs.c_yellow WHEN 3 THEN bs.c_orange ELSE bs.c_red END) AND abs(CASE c.severity WHEN 1 THEN bs.c_blue WHEN 2 THEN bs.c_yellow WHEN 3 THEN bs.c_orange ELSE bs.c_red END) < 1e15 THEN CAST(CAST(CASE c.severity WHEN 1 THEN bs.c_blue WHEN 2 THEN bs.c_yellow WHEN 3 THEN bs.c_orange ELSE bs.c_red END AS BIGINT) AS VARCHAR) ELSE CAST(round(CASE c.severity WHEN 1 THEN bs.c_blue WHEN 2 THEN bs.c_yellow WHEN 3 THEN bs.c_orange ELSE bs.c_red END, m.decimals) AS VARCHAR) END || ')' END END || CASE WHEN m.for_periods > 1 AND c.severity > 0 THEN ' for ' || m.for_periods || ' ' ||
+        CASE m.rgrain WHEN 'day' THEN 'days' ELSE m.rgrain || 's' END || ' running' ELSE '' END
+  END AS explanation
+FROM t_cells c JOIN ck_ind m ON m.ikey = c.ikey LEFT JOIN ck_bandset bs ON bs.bs_id = c.bs_id
+LEFT JOIN lab ON lab.ikey = c.ikey AND lab.area_key = c.area_key;
+
+-- indices table
+CREATE OR REPLACE TEMP TABLE t_index (index_id TEXT, area_key INTEGER, level TEXT, score DOUBLE,
+  coverage DOUBLE, capped BOOLEAN, components_used INTEGER, components_total INTEGER, bs_id INTEGER,
+  severity TINYINT);
+
+-- indices, depth 1
+INSERT INTO t_index
+WITH comp AS (
+  SELECT k.index_id, k.weight, k.method, k.low, k.high, c.area_key, c.level, c.value, c.severity,
+         m.direction, m.target_value, m.tier,
+         min(c.value) OVER w AS vmin, max(c.value) OVER w AS vmax, favg(c.value) OVER w AS vmean,
+         stddev_pop(c.value) OVER w AS vsd
+  FROM ck_component k JOIN ck_index x ON x.index_id = k.index_id AND x.depth = 1
+  JOIN t_cells2 c ON c.ikey = k.ikey AND NOT k.ref_index
+  JOIN ck_ind m ON m.ikey = c.ikey
+  WINDOW w AS (PARTITION BY k.index_id, k.ikey, c.level ORDER BY c.area_key
+               ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
+  UNION ALL
+  SELECT k.index_id, k.weight, 'raw' AS method, NULL, NULL, i.area_key, i.level, i.score, i.severity,
+         'higher_is_better', NULL, 'guidance', NULL, NULL, NULL, NULL
+  FROM ck_component k JOIN ck_index x ON x.index_id = k.index_id AND x.depth = 1
+  JOIN t_index i ON i.index_id = k.ref AND k.ref_index
+),
+scored AS (
+  SELECT p.*, CASE WHEN p.method = 'raw' THEN p.value
+    WHEN p.severity IS NULL OR p.value IS NULL THEN NULL ELSE CASE p.method
+      WHEN 'colour_score' THEN CASE p.severity WHEN 0 THEN 100.0 WHEN 1 THEN 80.0 WHEN 2 THEN 60.0 WHEN 3 THEN 40.0 WHEN 4 THEN 20.0 END
+      WHEN 'goalposts' THEN greatest(0.0, least(100.0, (p.value - p.low) / NULLIF(p.high - p.low, 0) * 100))
+      WHEN 'distance_to_target' THEN CASE WHEN p.direction = 'lower_is_better'
+            THEN least(100.0, p.target_value / NULLIF(p.value, 0) * 100)
+            ELSE least(100.0, p.value / NULLIF(p.target_value, 0) * 100) END
+      WHEN 'min_max' THEN CASE WHEN p.vmax = p.vmin THEN 100.0 WHEN p.direction = 'lower_is_better'
+            THEN (p.vmax - p.value) / (p.vmax - p.vmin) * 100 ELSE (p.value - p.vmin) / (p.vmax - p.vmin) * 100 END
+      WHEN 'z_score' THEN greatest(0.0, least(100.0, 50 + 10 * CASE WHEN p.direction = 'lower_is_better'
+            THEN -(p.value - p.vmean) ELSE (p.value - p.vmean) END / NULLIF(p.vsd, 0)))
+    END END AS s FROM comp p
+),
+agg AS (
+  SELECT s.index_id, s.area_key, any_value(s.level) AS level,
+    fsum(s.weight) FILTER (WHERE s.s IS NOT NULL) AS w_used,
+    count(*) FILTER (WHERE s.s IS NOT NULL) AS n_used,
+    fsum(s.weight * s.s) FILTER (WHERE s.s IS NOT NULL) AS ws,
+    fsum(s.weight * ln(greatest(s.s, 1.0))) FILTER (WHERE s.s IS NOT NULL) AS wl,
+    bool_or(s.tier = 'bottom_line' AND s.severity = 4) AS red_bottom_line
+  FROM scored s GROUP BY s.index_id, s.area_key
+),
+tot AS (SELECT index_id, fsum(weight) AS w_total, count(*) AS n_total FROM ck_component GROUP BY index_id)
+SELECT a.index_id, a.area_key, a.level,
+  CASE WHEN coalesce(a.w_used, 0) / t.w_total < x.min_coverage THEN NULL
+    WHEN x.cap_on_red IS NOT NULL AND a.red_bottom_line
+      THEN least(x.cap_on_red, CASE x.aggregation WHEN 'geometric' THEN exp(a.wl / a.w_used) ELSE a.ws / a.w_used END)
+    ELSE CASE x.aggregation WHEN 'geometric' THEN exp(a.wl / a.w_used) ELSE a.ws / a.w_used END END AS score,
+  coalesce(a.w_used, 0) / t.w_total AS coverage,
+  coalesce(x.cap_on_red IS NOT NULL AND a.red_bottom_line AND
+    (CASE x.aggregation WHEN 'geometric' THEN exp(a.wl / a.w_used) ELSE a.ws / a.w_used END) > x.cap_on_red, false) AS capped,
+  a.n_used::INTEGER AS components_used, t.n_total::INTEGER AS components_total, x.bs_id,
+  NULL::TINYINT AS severity
+FROM agg a JOIN ck_index x ON x.index_id = a.index_id JOIN tot t ON t.index_id = a.index_id
+WHERE (a.level = 'city' AND x.lvl_city) OR (a.level = 'district' AND x.lvl_district) OR (a.level = 'street' AND x.lvl_street);
+
+-- index colours, depth 1
+UPDATE t_index SET severity = (CASE WHEN t_index.score IS NULL OR isnan(t_index.score) THEN NULL
+  WHEN bs.direction = 'lower_is_better' THEN CASE WHEN (CASE WHEN bs.inclusive THEN t_index.score >= bs.c_red ELSE t_index.score > bs.c_red END) THEN 4 WHEN (CASE WHEN bs.inclusive THEN t_index.score >= bs.c_orange ELSE t_index.score > bs.c_orange END) THEN 3 WHEN (CASE WHEN bs.inclusive THEN t_index.score >= bs.c_yellow ELSE t_index.score > bs.c_yellow END) THEN 2 WHEN (CASE WHEN bs.inclusive THEN t_index.score >= bs.c_blue ELSE t_index.score > bs.c_blue END) THEN 1 ELSE 0 END
+  WHEN bs.direction = 'higher_is_better' THEN CASE WHEN (CASE WHEN bs.inclusive THEN t_index.score <= bs.c_red ELSE t_index.score < bs.c_red END) THEN 4 WHEN (CASE WHEN bs.inclusive THEN t_index.score <= bs.c_orange ELSE t_index.score < bs.c_orange END) THEN 3 WHEN (CASE WHEN bs.inclusive THEN t_index.score <= bs.c_yellow ELSE t_index.score < bs.c_yellow END) THEN 2 WHEN (CASE WHEN bs.inclusive THEN t_index.score <= bs.c_blue ELSE t_index.score < bs.c_blue END) THEN 1 ELSE 0 END
+  ELSE CASE WHEN t_index.score BETWEEN bs.lo_green AND bs.hi_green THEN 0 WHEN t_index.score BETWEEN bs.lo_blue AND bs.hi_blue THEN 1 WHEN t_index.score BETWEEN bs.lo_yellow AND bs.hi_yellow THEN 2 WHEN t_index.score BETWEEN bs.lo_orange AND bs.hi_orange THEN 3 ELSE 4 END END)
+FROM ck_bandset bs WHERE bs.bs_id = t_index.bs_id AND t_index.severity IS NULL AND t_index.score IS NOT NULL;
+
+-- indices, depth 2
+INSERT INTO t_index
+WITH comp AS (
+  SELECT k.index_id, k.weight, k.method, k.low, k.high, c.area_key, c.level, c.value, c.severity,
+         m.direction, m.target_value, m.tier,
+         min(c.value) OVER w AS vmin, max(c.value) OVER w AS vmax, favg(c.value) OVER w AS vmean,
+         stddev_pop(c.value) OVER w AS vsd
+  FROM ck_component k JOIN ck_index x ON x.index_id = k.index_id AND x.depth = 2
+  JOIN t_cells2 c ON c.ikey = k.ikey AND NOT k.ref_index
+  JOIN ck_ind m ON m.ikey = c.ikey
+  WINDOW w AS (PARTITION BY k.index_id, k.ikey, c.level ORDER BY c.area_key
+               ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
+  UNION ALL
+  SELECT k.index_id, k.weight, 'raw' AS method, NULL, NULL, i.area_key, i.level, i.score, i.severity,
+         'higher_is_better', NULL, 'guidance', NULL, NULL, NULL, NULL
+  FROM ck_component k JOIN ck_index x ON x.index_id = k.index_id AND x.depth = 2
+  JOIN t_index i ON i.index_id = k.ref AND k.ref_index
+),
+scored AS (
+  SELECT p.*, CASE WHEN p.method = 'raw' THEN p.value
+    WHEN p.severity IS NULL OR p.value IS NULL THEN NULL ELSE CASE p.method
+      WHEN 'colour_score' THEN CASE p.severity WHEN 0 THEN 100.0 WHEN 1 THEN 80.0 WHEN 2 THEN 60.0 WHEN 3 THEN 40.0 WHEN 4 THEN 20.0 END
+      WHEN 'goalposts' THEN greatest(0.0, least(100.0, (p.value - p.low) / NULLIF(p.high - p.low, 0) * 100))
+      WHEN 'distance_to_target' THEN CASE WHEN p.direction = 'lower_is_better'
+            THEN least(100.0, p.target_value / NULLIF(p.value, 0) * 100)
+            ELSE least(100.0, p.value / NULLIF(p.target_value, 0) * 100) END
+      WHEN 'min_max' THEN CASE WHEN p.vmax = p.vmin THEN 100.0 WHEN p.direction = 'lower_is_better'
+            THEN (p.vmax - p.value) / (p.vmax - p.vmin) * 100 ELSE (p.value - p.vmin) / (p.vmax - p.vmin) * 100 END
+      WHEN 'z_score' THEN greatest(0.0, least(100.0, 50 + 10 * CASE WHEN p.direction = 'lower_is_better'
+            THEN -(p.value - p.vmean) ELSE (p.value - p.vmean) END / NULLIF(p.vsd, 0)))
+    END END AS s FROM comp p
+),
+agg AS (
+  SELECT s.index_id, s.area_key, any_value(s.level) AS level,
+    fsum(s.weight) FILTER (WHERE s.s IS NOT NULL) AS w_used,
+    count(*) FILTER (WHERE s.s IS NOT NULL) AS n_used,
+    fsum(s.weight * s.s) FILTER (WHERE s.s IS NOT NULL) AS ws,
+    fsum(s.weight * ln(greatest(s.s, 1.0))) FILTER (WHERE s.s IS NOT NULL) AS wl,
+    bool_or(s.tier = 'bottom_line' AND s.severity = 4) AS red_bottom_line
+  FROM scored s GROUP BY s.index_id, s.area_key
+),
+tot AS (SELECT index_id, fsum(weight) AS w_total, count(*) AS n_total FROM ck_component GROUP BY index_id)
+SELECT a.index_id, a.area_key, a.level,
+  CASE WHEN coalesce(a.w_used, 0) / t.w_total < x.min_coverage THEN NULL
+    WHEN x.cap_on_red IS NOT NULL AND a.red_bottom_line
+      THEN least(x.cap_on_red, CASE x.aggregation WHEN 'geometric' THEN exp(a.wl / a.w_used) ELSE a.ws / a.w_used END)
+    ELSE CASE x.aggregation WHEN 'geometric' THEN exp(a.wl / a.w_used) ELSE a.ws / a.w_used END END AS score,
+  coalesce(a.w_used, 0) / t.w_total AS coverage,
+  coalesce(x.cap_on_red IS NOT NULL AND a.red_bottom_line AND
+    (CASE x.aggregation WHEN 'geometric' THEN exp(a.wl / a.w_used) ELSE a.ws / a.w_used END) > x.cap_on_red, false) AS capped,
+  a.n_used::INTEGER AS components_used, t.n_total::INTEGER AS components_total, x.bs_id,
+  NULL::TINYINT AS severity
+FROM agg a JOIN ck_index x ON x.index_id = a.index_id JOIN tot t ON t.index_id = a.index_id
+WHERE (a.level = 'city' AND x.lvl_city) OR (a.level = 'district' AND x.lvl_district) OR (a.level = 'street' AND x.lvl_street);
+
+-- index colours, depth 2
+UPDATE t_index SET severity = (CASE WHEN t_index.score IS NULL OR isnan(t_index.score) THEN NULL
+  WHEN bs.direction = 'lower_is_better' THEN CASE WHEN (CASE WHEN bs.inclusive THEN t_index.score >= bs.c_red ELSE t_index.score > bs.c_red END) THEN 4 WHEN (CASE WHEN bs.inclusive THEN t_index.score >= bs.c_orange ELSE t_index.score > bs.c_orange END) THEN 3 WHEN (CASE WHEN bs.inclusive THEN t_index.score >= bs.c_yellow ELSE t_index.score > bs.c_yellow END) THEN 2 WHEN (CASE WHEN bs.inclusive THEN t_index.score >= bs.c_blue ELSE t_index.score > bs.c_blue END) THEN 1 ELSE 0 END
+  WHEN bs.direction = 'higher_is_better' THEN CASE WHEN (CASE WHEN bs.inclusive THEN t_index.score <= bs.c_red ELSE t_index.score < bs.c_red END) THEN 4 WHEN (CASE WHEN bs.inclusive THEN t_index.score <= bs.c_orange ELSE t_index.score < bs.c_orange END) THEN 3 WHEN (CASE WHEN bs.inclusive THEN t_index.score <= bs.c_yellow ELSE t_index.score < bs.c_yellow END) THEN 2 WHEN (CASE WHEN bs.inclusive THEN t_index.score <= bs.c_blue ELSE t_index.score < bs.c_blue END) THEN 1 ELSE 0 END
+  ELSE CASE WHEN t_index.score BETWEEN bs.lo_green AND bs.hi_green THEN 0 WHEN t_index.score BETWEEN bs.lo_blue AND bs.hi_blue THEN 1 WHEN t_index.score BETWEEN bs.lo_yellow AND bs.hi_yellow THEN 2 WHEN t_index.score BETWEEN bs.lo_orange AND bs.hi_orange THEN 3 ELSE 4 END END)
+FROM ck_bandset bs WHERE bs.bs_id = t_index.bs_id AND t_index.severity IS NULL AND t_index.score IS NOT NULL;
