@@ -95,3 +95,15 @@ class ExportError(CitykpiError):
 
 class ConfigError(CitykpiError):
     """The run configuration (citykpi.toml) is invalid."""
+
+
+class EngineError(CitykpiError):
+    """The SQL engine failed under the library (damaged file, disk full, I/O error, a bad statement).
+
+    Raised by a backend in place of the engine's own exception, which stays as ``__cause__`` (and as
+    :attr:`cause`); the message is the engine's own first line(s), unchanged.
+    """
+
+    def __init__(self, message: str, *, cause: BaseException | None = None, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.cause = cause

@@ -15,7 +15,7 @@ import pytest
 from citykpi.catalogue import load_catalogue
 from citykpi.engine import evaluate as evaluate_module
 from citykpi.engine.evaluate import evaluate
-from citykpi.errors import CatalogueError
+from citykpi.errors import CatalogueError, EngineError
 from citykpi.warehouse import IngestOptions, Warehouse, ingest, load_areas
 
 CORPUS = Path(__file__).parent / "corpus" / "catalogue"
@@ -120,8 +120,9 @@ def test_evaluation_connection_cannot_touch_files_or_settings(
     db, cat = city
     with Warehouse.open(db) as wh:
         evaluate(wh, load_catalogue(cat), as_of=date(2025, 6, 30))
-        with pytest.raises(duckdb.Error, match=r"disabled by configuration|locked|Cannot enable|Permission"):
+        with pytest.raises(EngineError, match=r"disabled by configuration|locked|Cannot enable|Permission") as err:
             wh.con.execute(sql.format(tmp=tmp_path))
+        assert isinstance(err.value.__cause__, duckdb.Error)  # the backend translated DuckDB's own error
         # a second evaluation on the same (sandboxed) connection still works
         evaluate(wh, load_catalogue(cat), as_of=date(2025, 6, 30), persist=False)
     assert not (tmp_path / "leak.csv").exists() and not (tmp_path / "other.duckdb").exists()
@@ -140,7 +141,7 @@ def test_sql_slipped_past_the_compiler_cannot_read_etc_passwd(
         return tables, plan
 
     monkeypatch.setattr(evaluate_module, "compile_plan", leaky)
-    with Warehouse.open(db) as wh, pytest.raises(duckdb.Error, match="disabled by configuration"):
+    with Warehouse.open(db) as wh, pytest.raises(EngineError, match="disabled by configuration"):
         evaluate(wh, load_catalogue(cat), as_of=date(2025, 6, 30))
 
 

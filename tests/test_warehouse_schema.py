@@ -217,7 +217,7 @@ def test_handed_over_connection_has_no_unread_result(tmp_path: Path) -> None:
     """DuckDB 2 refuses con.sql() while an execute() result is unread; open() must not leave one."""
     Warehouse.open(tmp_path / "w.duckdb").close()
     with Warehouse.open(tmp_path / "w.duckdb") as wh:
-        assert wh.con.sql("SELECT 1 AS one").fetchall() == [(1,)]
+        assert wh.con.frame("SELECT 1 AS one").rows() == [(1,)]  # frame() finishes any unread result itself
 
 
 def test_cli_reports_corrupt_database(tmp_path: Path) -> None:

@@ -13,15 +13,15 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from fnmatch import fnmatchcase
 
-import duckdb
 import polars as pl
 
+from citykpi.backend import Connection
 from citykpi.catalogue.model import GRAINS, Catalogue, Measure, SourceTable
 from citykpi.engine import compiler as c
 from citykpi.engine.scorecard import CELL_SCHEMA, HISTORY_SCHEMA, INDEX_SCHEMA, Scorecard, empty_frame
 from citykpi.errors import EvaluationError, UsageError
 from citykpi.sqlutil import ident
-from citykpi.warehouse.connection import Warehouse, registered_frame, sandbox_connection
+from citykpi.warehouse.connection import Warehouse
 from citykpi.warehouse.schema import source_table_name
 
 
@@ -145,7 +145,7 @@ def ingest_cutoff(wh: Warehouse, as_of: date) -> int:
 class _Runner:
     """Executes statements and counts them."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+    def __init__(self, con: Connection) -> None:
         self.con = con
         self.count = 0
         self.timings: list[tuple[str, float]] = []
@@ -159,7 +159,7 @@ class _Runner:
     def load(self, name: str, frame: pl.DataFrame) -> None:
         self.count += 1
         t = time.perf_counter()
-        with registered_frame(self.con, "_ck_frame", frame):
+        with self.con.registered("_ck_frame", frame):
             self.con.execute(f"CREATE OR REPLACE TEMP TABLE {ident(name)} AS SELECT * FROM _ck_frame")
         self.timings.append((f"load {name}", round(time.perf_counter() - t, 4)))
 
@@ -239,8 +239,8 @@ WHERE t.k >= 0 AND x.level IN ({levels})
 ORDER BY m.indicator_id, a.area_id, t.bucket"""
 
 
-def _frame(con: duckdb.DuckDBPyConnection, sql: str, schema: dict[str, pl.DataType]) -> pl.DataFrame:
-    df = con.sql(sql).pl()
+def _frame(con: Connection, sql: str, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    df = con.frame(sql)
     if df.is_empty():
         return empty_frame(schema)
     return df.select([pl.col(n).cast(t) for n, t in schema.items()])
@@ -277,7 +277,7 @@ def evaluate(
         history_levels: levels whose recent values are returned for sparklines.
         history_from: keep history back to this date (drill-downs; default: a few periods).
         sandbox: switch off DuckDB's file system access and lock its configuration before the
-            compiled SQL runs (see :func:`sandbox_connection`); the connection keeps it until closed.
+            compiled SQL runs (see :meth:`Warehouse.sandbox`); the connection keeps it until closed.
 
     Returns:
         The Scorecard (cells, indices, history) with ``meta`` holding the statement count and timing.
@@ -342,7 +342,7 @@ def evaluate(
     )
     _check_sources(wh, compiled_cat)
     if sandbox:
-        sandbox_connection(con)
+        wh.sandbox()
     runner = _Runner(con)
     for name, frame in tables.frames().items():
         runner.load(name, frame)

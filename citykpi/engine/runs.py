@@ -8,9 +8,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
-import duckdb
 import polars as pl
 
+from citykpi.backend import Connection, EngineError
 from citykpi.catalogue.model import Catalogue
 from citykpi.engine.compiler import colour_of
 from citykpi.engine.scorecard import CELL_SCHEMA, INDEX_SCHEMA, Scorecard, empty_frame
@@ -72,11 +72,11 @@ def persist_run(wh: Warehouse, scorecard: Scorecard, *, options: Mapping[str, ob
 
 def list_runs(wh: Warehouse, limit: int = 50) -> pl.DataFrame:
     """The most recent runs: run_id, created_at, as_of, grain, catalogue_hash, cells, counts (JSON)."""
-    return wh.con.sql(
+    return wh.con.frame(
         """SELECT run_id, created_at, as_of, grain, catalogue_hash, max_batch_id, cells, counts
            FROM runs ORDER BY run_id DESC LIMIT ?""",
-        params=[limit],
-    ).pl()
+        [limit],
+    )
 
 
 def resolve_run(wh: Warehouse, ref: str) -> int:
@@ -123,14 +123,14 @@ def load_run(wh: Warehouse, run_id: int, catalogue: Catalogue | None = None) -> 
     head = heads[0] if heads else None
     if not head:
         raise UsageError(f"no run {run_id}", hint="list runs with `citykpi runs list`")
-    raw = con.sql(
+    raw = con.frame(
         """SELECT k.indicator_id, a.area_id, a.level, a.name AS area_name_zh, a.name_en AS area_name_en,
                   c.value, c.status, c.severity
            FROM run_cells c JOIN indicator_keys k ON k.indicator_key = c.indicator_key
            JOIN areas a ON a.area_key = c.area_key WHERE c.run_id = ?
            ORDER BY k.indicator_id, a.level, a.area_id""",
-        params=[run_id],
-    ).pl()
+        [run_id],
+    )
     if catalogue is not None and raw.height:
         labels = pl.DataFrame(
             {
@@ -152,13 +152,13 @@ def load_run(wh: Warehouse, run_id: int, catalogue: Catalogue | None = None) -> 
                 for n, t in CELL_SCHEMA.items()
             ]
         )
-    idx = con.sql(
+    idx = con.frame(
         """SELECT i.index_id, a.area_id, a.level, a.name AS area_name_zh, a.name_en AS area_name_en,
                   i.score, i.status, i.coverage
            FROM run_indices i JOIN areas a ON a.area_key = i.area_key WHERE i.run_id = ?
            ORDER BY i.index_id, a.level, a.area_id""",
-        params=[run_id],
-    ).pl()
+        [run_id],
+    )
     indices = empty_frame(INDEX_SCHEMA)
     if idx.height:
         indices = idx.select(
@@ -181,7 +181,7 @@ def load_run(wh: Warehouse, run_id: int, catalogue: Catalogue | None = None) -> 
 
 def diff_runs(wh: Warehouse, run_from: int, run_to: int) -> pl.DataFrame:
     """Cells whose status changed between two runs (``change``: newly_red, recovered, worse, better, new, gone)."""
-    df = wh.con.sql(
+    df = wh.con.frame(
         """WITH a AS (SELECT * FROM run_cells WHERE run_id = ?), b AS (SELECT * FROM run_cells WHERE run_id = ?)
         SELECT k.indicator_id, ar.area_id, a.status AS status_from, b.status AS status_to,
                a.value AS value_from, b.value AS value_to,
@@ -197,8 +197,8 @@ def diff_runs(wh: Warehouse, run_from: int, run_to: int) -> pl.DataFrame:
         WHERE a.status IS DISTINCT FROM b.status
         ORDER BY CASE change WHEN 'newly_red' THEN 0 WHEN 'worse' THEN 1 WHEN 'recovered' THEN 2
                  WHEN 'better' THEN 3 ELSE 4 END, k.indicator_id, ar.area_id""",
-        params=[run_from, run_to],
-    ).pl()
+        [run_from, run_to],
+    )
     if df.is_empty():
         return empty_frame(DIFF_SCHEMA)
     return df.select([pl.col(n).cast(t) for n, t in DIFF_SCHEMA.items()])
@@ -258,7 +258,7 @@ def prune_runs(
                 con.execute(f"DELETE FROM {table} WHERE run_id IN (SELECT run_id FROM _ck_prune)")
         con.execute("ROLLBACK" if dry_run else "COMMIT")
     except BaseException:
-        with contextlib.suppress(duckdb.Error):  # never mask the error that got us here
+        with contextlib.suppress(EngineError):  # never mask the error that got us here
             con.execute("ROLLBACK")
         raise
     finally:
@@ -266,6 +266,6 @@ def prune_runs(
     return PruneReport(runs, cells, scores, total - len(runs), dry_run)
 
 
-def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+def _count(con: Connection, sql: str) -> int:
     rows = con.execute(sql).fetchall()
     return int(rows[0][0]) if rows else 0

@@ -45,7 +45,7 @@ from citykpi.engine.evaluate import evaluate
 from citykpi.errors import CatalogueError, DataError, Location
 from citykpi.sqlutil import ident
 from citykpi.warehouse.areas import load_areas
-from citykpi.warehouse.connection import Warehouse, registered_frame
+from citykpi.warehouse.connection import Warehouse
 from citykpi.warehouse.schema import SOURCE_SQL_TYPES, frequency_class, source_table_ddl, source_table_name
 
 _EXPECT_FIELDS = ("status", "value", "band_label", "target_status", "streak")
@@ -276,7 +276,7 @@ def _load_observations(wh: Warehouse, catalogue: Catalogue, case: Mapping[str, A
         },
         orient="row",
     )
-    with registered_frame(wh.con, "_test_obs", frame):
+    with wh.con.registered("_test_obs", frame):
         wh.con.execute(
             "INSERT INTO batches (batch_id, kind, path, status, finished_at) VALUES (1, 'test', 'test', 'loaded', now())"
         )
@@ -305,7 +305,7 @@ def _load_sources(wh: Warehouse, catalogue: Catalogue, case: Mapping[str, Any], 
             .replace_strict(area_keys, default=None, return_dtype=pl.Int32)
             .alias("_area_key")
         )
-        with registered_frame(wh.con, "_test_src", frame):
+        with wh.con.registered("_test_src", frame):
             casts = ", ".join(_cast(c, src.columns[c]) for c in cols)
             wh.con.execute(
                 f"INSERT INTO {ident(source_table_name(src.id))} SELECT {casts}, _area_key, 1 FROM _test_src"

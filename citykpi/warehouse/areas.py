@@ -12,15 +12,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import polars as pl
 import yaml
 
+from citykpi.backend import Connection, EngineError
 from citykpi.catalogue.model import LEVELS
 from citykpi.errors import DataError, Location
 from citykpi.sqlutil import ident
 from citykpi.warehouse import readers, schema
-from citykpi.warehouse.connection import Warehouse, query_frame, registered_frame
+from citykpi.warehouse.connection import Warehouse
 
 MAX_PROBLEMS = 20
 _FIELDS = ("id", "name", "name_en", "level", "parent", "population", "groups")
@@ -75,7 +75,7 @@ def load_areas(wh: Warehouse, path: str | Path, *, force: bool = False) -> Areas
 # --- reading -------------------------------------------------------------------------------------
 
 
-def read_area_rows(con: duckdb.DuckDBPyConnection, path: Path) -> list[AreaRow]:
+def read_area_rows(con: Connection, path: Path) -> list[AreaRow]:
     """Read the area rows of a CSV, Parquet or YAML file (no hierarchy checks yet)."""
     if not path.is_file():
         raise DataError(f"{path}: no such file")
@@ -127,9 +127,7 @@ def _yaml_records(path: Path) -> list[tuple[Location, dict[str, Any]]]:
     return out
 
 
-def _table_records(
-    con: duckdb.DuckDBPyConnection, table: readers.TableFile
-) -> list[tuple[Location, dict[str, Any]]]:
+def _table_records(con: Connection, table: readers.TableFile) -> list[tuple[Location, dict[str, Any]]]:
     cols = {f: readers.find_column(table.columns, f) for f in _FIELDS}
     missing = [f for f in ("id", "level") if cols[f] is None]
     if missing:
@@ -141,8 +139,8 @@ def _table_records(
         f"{ident(c)}::VARCHAR AS {f}" if c else f"NULL::VARCHAR AS {f}" for f, c in cols.items()
     )
     try:
-        frame = query_frame(con, f"SELECT {readers.ROW}, {select} FROM ({table.sql}) ORDER BY {readers.ROW}")
-    except duckdb.Error as exc:
+        frame = con.frame(f"SELECT {readers.ROW}, {select} FROM ({table.sql}) ORDER BY {readers.ROW}")
+    except EngineError as exc:
         raise DataError(f"{table.path}: cannot read the file: {str(exc).splitlines()[0]}") from None
     return [
         (Location(str(table.path), int(rec.pop(readers.ROW))), rec) for rec in frame.iter_rows(named=True)
@@ -258,7 +256,7 @@ def _raise_if(problems: list[str], path: str | Path) -> None:
 # --- replacing -------------------------------------------------------------------------------------
 
 
-def _referenced_keys(con: duckdb.DuckDBPyConnection) -> set[int]:
+def _referenced_keys(con: Connection) -> set[int]:
     tables = ["observations", "observations_superseded", "run_cells"]
     tables += sorted(t for t in schema.table_names(con) if t.startswith("src_"))
     union = " UNION ".join(f"SELECT DISTINCT area_key FROM {ident(t)}" for t in tables)
@@ -321,7 +319,7 @@ def _replace(wh: Warehouse, rows: list[AreaRow], path: str, *, force: bool) -> A
                 "groups": pl.List(pl.String),
             },
         )
-        with registered_frame(con, "_areas_new", frame):
+        with con.registered("_areas_new", frame):
             con.execute("DELETE FROM areas")
             con.execute("INSERT INTO areas SELECT * FROM _areas_new ORDER BY area_key")
         con.execute("INSERT OR REPLACE INTO meta VALUES ('area_key_seq', ?)", [str(seq)])

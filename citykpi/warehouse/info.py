@@ -6,16 +6,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-import duckdb
 import polars as pl
 
+from citykpi.backend import EngineError, default_backend
 from citykpi.errors import UsageError
 from citykpi.sqlutil import ident
 from citykpi.warehouse import schema
-from citykpi.warehouse.connection import Warehouse, query_frame, sandbox_connection
-
-#: Statement types `query` accepts (SHOW, DESCRIBE, SUMMARIZE and FROM-first parse as SELECT).
-READ_STATEMENTS = (duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN)
+from citykpi.warehouse.connection import Warehouse
 
 
 @dataclass(frozen=True)
@@ -55,8 +52,7 @@ def db_info(wh: Warehouse) -> DbInfo:
     for name in sorted(schema.table_names(con)):
         tables[name] = int(con.execute(f"SELECT count(*) FROM {ident(name)}").fetchall()[0][0])
     rng = con.execute("SELECT min(period), max(period) FROM observations").fetchall()[0]
-    batches = query_frame(
-        con,
+    batches = con.frame(
         "SELECT batch_id, kind, path, target, status, rows_read, rows_loaded, rows_rejected, started_at, finished_at "
         "FROM batches ORDER BY batch_id DESC LIMIT 10",
     )
@@ -78,17 +74,13 @@ def check_read_only_sql(sql: str) -> str:
     Raises:
         UsageError: empty, several statements, unparsable, or a statement that is not a read.
     """
-    try:
-        statements = duckdb.extract_statements(sql)
-    except duckdb.Error as exc:
-        raise UsageError(f"cannot parse the query: {str(exc).strip().splitlines()[0]}") from None
-    if len(statements) != 1:
+    kinds = default_backend().statement_kinds(sql)
+    if len(kinds) != 1:
         raise UsageError(
-            f"expected exactly one SQL statement, got {len(statements)}", hint="run one SELECT at a time"
+            f"expected exactly one SQL statement, got {len(kinds)}", hint="run one SELECT at a time"
         )
-    stmt = statements[0]
-    if stmt.type not in READ_STATEMENTS:
-        kind = str(stmt.type).rsplit(".", 1)[-1]
+    kind = kinds[0]
+    if kind not in default_backend().read_kinds:  # SHOW, DESCRIBE, SUMMARIZE, FROM-first parse as SELECT
         raise UsageError(
             f"only SELECT, WITH, SHOW, DESCRIBE and EXPLAIN are allowed here, not {kind}",
             hint="`citykpi query` is read-only; change data with `citykpi ingest` / `citykpi areas load`",
@@ -109,8 +101,8 @@ def run_query(path: str | Path, sql: str, *, wait: float = 0.0) -> pl.DataFrame:
     check_read_only_sql(sql)
     with Warehouse.open(path, read_only=True, create=False, wait=wait) as wh:
         con = wh.con
-        sandbox_connection(con)
+        wh.sandbox()
         try:
-            return query_frame(con, sql)
-        except duckdb.Error as exc:
+            return con.frame(sql)
+        except EngineError as exc:
             raise UsageError(f"query failed: {str(exc).strip()}") from None

@@ -19,15 +19,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-import duckdb
 import polars as pl
 
 from citykpi import __version__
+from citykpi.backend import Connection, EngineError
 from citykpi.catalogue.model import Catalogue, SourceTable
 from citykpi.errors import DataError, UsageError, WarehouseError
 from citykpi.sqlutil import ident, literal
 from citykpi.warehouse import readers, schema
-from citykpi.warehouse.connection import Warehouse, registered_frame
+from citykpi.warehouse.connection import Warehouse
 
 Format = Literal["long", "wide", "source"]
 DuplicatePolicy = Literal["reject", "replace", "keep"]
@@ -361,7 +361,7 @@ def _ingest_file(
                 in_transaction = False
                 con.execute("DROP TABLE IF EXISTS _ck_raw")
                 continue
-            except duckdb.Error as exc:
+            except EngineError as exc:
                 detail = "; ".join(line.strip() for line in str(exc).strip().splitlines()[:3])
                 if any(m in str(exc) for m in _WRITE_FAILURES):  # the database's disk, not the file, failed
                     raise WarehouseError(
@@ -398,7 +398,7 @@ def _ingest_file(
         return FileResult(str(path), scan.sha256, "rejected", target=target, message=str(exc))
     finally:
         if in_transaction:
-            with contextlib.suppress(duckdb.Error):  # never mask the error that got us here
+            with contextlib.suppress(EngineError):  # never mask the error that got us here
                 con.execute("ROLLBACK")
         table.cleanup()
         for name in _TMP:
@@ -432,13 +432,13 @@ def _prepare_keys(wh: Warehouse, catalogue: Catalogue) -> None:
             "fc": pl.Int8,
         },
     )
-    with registered_frame(con, "_ck_ind_frame", frame):
+    with con.registered("_ck_ind_frame", frame):
         con.execute("CREATE OR REPLACE TEMP TABLE _ck_ind AS SELECT * FROM _ck_ind_frame")
     con.execute("CREATE OR REPLACE TEMP TABLE _ck_area AS SELECT area_id, area_key FROM areas")
 
 
 def _record_batch(
-    con: duckdb.DuckDBPyConnection,
+    con: Connection,
     result: _Loaded,
     path: Path,
     sha256: str,
@@ -640,7 +640,7 @@ class _Plan:
         """
         raise NotImplementedError
 
-    def prepare_typed_read(self, con: duckdb.DuckDBPyConnection) -> None:
+    def prepare_typed_read(self, con: Connection) -> None:
         """Read a CSV with DuckDB's typed reader into ``fast``, when it has typed columns.
 
         Run it before the file's transaction: a read DuckDB refuses would abort the transaction.
@@ -665,7 +665,7 @@ class _Plan:
         """The SELECT list (over stage alias ``s``) of the target table's columns."""
         raise NotImplementedError
 
-    def ensure_target(self, con: duckdb.DuckDBPyConnection) -> None:
+    def ensure_target(self, con: Connection) -> None:
         """Create the target table if needed."""
 
     def insert_columns(self) -> str:
@@ -676,10 +676,10 @@ class _Plan:
         """Conditions splitting the insert into clustered passes (default: one pass)."""
         return ("TRUE",)
 
-    def after_insert(self, con: duckdb.DuckDBPyConnection, batch_id: int) -> None:
+    def after_insert(self, con: Connection, batch_id: int) -> None:
         """Bookkeeping after the rows of a batch are appended."""
 
-    def supersede(self, con: duckdb.DuckDBPyConnection, batch_id: int) -> None:
+    def supersede(self, con: Connection, batch_id: int) -> None:
         """--on-duplicate replace: retire the stored rows listed in ``_ck_clash``."""
         raise NotImplementedError
 
@@ -693,15 +693,15 @@ class _Plan:
             cols.append(f"{left}.{lcol} = {right}.{rcol}")
         return " AND ".join(cols)
 
-    def file_rows(self, con: duckdb.DuckDBPyConnection) -> int | None:
+    def file_rows(self, con: Connection) -> int | None:
         """Records in the file known without reading it (Parquet metadata); None when unknown."""
         return None
 
-    def clustered_by_metadata(self, con: duckdb.DuckDBPyConnection) -> bool | None:
+    def clustered_by_metadata(self, con: Connection) -> bool | None:
         """Whether the file is time-clustered, from its metadata alone; None when unknown."""
         return None
 
-    def load(self, con: duckdb.DuckDBPyConnection, path: str, writing: Callable[[], object]) -> _Loaded:
+    def load(self, con: Connection, path: str, writing: Callable[[], object]) -> _Loaded:
         """Validate and append the file's records; the caller's transaction makes it atomic."""
         stage = self.stage_sql()
         target = ident(self.target)
@@ -788,9 +788,7 @@ class _Plan:
         summary = {str(r): int(c) for r, c in rows}
         return _Loaded(batch_id, status, read, loaded, rejected, skipped, replaced, summary)
 
-    def _stage_csv(
-        self, con: duckdb.DuckDBPyConnection, table: readers.TableFile | None
-    ) -> list[tuple[Any, ...]]:
+    def _stage_csv(self, con: Connection, table: readers.TableFile | None) -> list[tuple[Any, ...]]:
         """Stage ``table`` (default the text read) into ``_ck_stage``; return its row groups."""
         con.execute(
             "CREATE OR REPLACE TEMP TABLE _ck_stage AS "
@@ -798,7 +796,7 @@ class _Plan:
         )
         return self._row_groups(con, "_ck_stage")
 
-    def _row_groups(self, con: duckdb.DuckDBPyConnection, scan: str) -> list[tuple[Any, ...]]:
+    def _row_groups(self, con: Connection, scan: str) -> list[tuple[Any, ...]]:
         """One pass: (group, bad records, first and last good time) per row group of the file."""
         return con.execute(
             f"""SELECT _row // {ROW_GROUP} AS g, count(*) FILTER (WHERE NOT ok) AS bad,
@@ -812,7 +810,7 @@ class _Plan:
         a duplicate (columns named like the stage keys they group by), or None to hash every key."""
         return None
 
-    def _duplicates_within(self, con: duckdb.DuckDBPyConnection, good: str, target: str, this: str) -> int:
+    def _duplicates_within(self, con: Connection, good: str, target: str, this: str) -> int:
         """Find keys appended twice by this batch; reject every such record and take it out again."""
         tcols = ", ".join(t for _, t in self.keys)
         as_stage = ", ".join(f"{t} AS {s_}" for s_, t in self.keys)
@@ -862,7 +860,7 @@ class _Plan:
         """Join condition of target rows to the blocks of :meth:`duplicate_blocks`."""
         raise NotImplementedError
 
-    def _clashes(self, con: duckdb.DuckDBPyConnection, good: str, target: str, batch_id: int) -> int:
+    def _clashes(self, con: Connection, good: str, target: str, batch_id: int) -> int:
         """Records of this batch whose key is already stored; apply the duplicate policy's first half."""
         this = f"batch_id = {batch_id}"
         prefilter = ""
@@ -1144,7 +1142,7 @@ class _ObservationPlan(_Plan):
         LEFT JOIN _ck_area a ON a.area_id = c.area_raw
         """
 
-    def file_rows(self, con: duckdb.DuckDBPyConnection) -> int | None:
+    def file_rows(self, con: Connection) -> int | None:
         """Rows of a long-format Parquet file, from its footer."""
         if self.table.kind != "parquet" or self.options.fmt != "long":
             return None
@@ -1153,7 +1151,7 @@ class _ObservationPlan(_Plan):
         ).fetchall()
         return int(rows[0][0]) if rows and rows[0][0] is not None else None
 
-    def clustered_by_metadata(self, con: duckdb.DuckDBPyConnection) -> bool | None:
+    def clustered_by_metadata(self, con: Connection) -> bool | None:
         """A typed period column is clustered when its row groups' min/max ranges follow each other.
 
         Statistics cover bad records too, so "clustered" here implies the good records are; a file
@@ -1198,7 +1196,7 @@ class _ObservationPlan(_Plan):
         """One insert per storage class, so each class fills its own row groups (zone maps)."""
         return ("s.fc = 0", "s.fc = 1")
 
-    def after_insert(self, con: duckdb.DuckDBPyConnection, batch_id: int) -> None:
+    def after_insert(self, con: Connection, batch_id: int) -> None:
         """Record which storage classes each series of this batch has rows in."""
         con.execute(
             f"""INSERT INTO series_classes
@@ -1206,7 +1204,7 @@ class _ObservationPlan(_Plan):
             EXCEPT SELECT indicator_key, freq_class FROM series_classes"""
         )
 
-    def supersede(self, con: duckdb.DuckDBPyConnection, batch_id: int) -> None:
+    def supersede(self, con: Connection, batch_id: int) -> None:
         """Move the stored rows this batch replaces to observations_superseded."""
         match = "o.indicator_key = c.ik AND o.area_key = c.ak AND o.period = c.period"
         con.execute(
@@ -1354,7 +1352,7 @@ class _SourcePlan(_Plan):
         FROM c LEFT JOIN _ck_area a ON a.area_id = {area_raw}
         """
 
-    def _ensure_table(self, con: duckdb.DuckDBPyConnection) -> bool:
+    def _ensure_table(self, con: Connection) -> bool:
         """True when the source table exists with the declared columns; error when it differs."""
         if self.target not in schema.table_names(con):
             return False
@@ -1372,7 +1370,7 @@ class _SourcePlan(_Plan):
             )
         return True
 
-    def ensure_target(self, con: duckdb.DuckDBPyConnection) -> None:
+    def ensure_target(self, con: Connection) -> None:
         """Create ``src_<id>`` from the declared columns, or check the existing one matches."""
         if not self._ensure_table(con):
             con.execute(schema.source_table_ddl(self.source))
@@ -1382,7 +1380,7 @@ class _SourcePlan(_Plan):
         cols = ", ".join(f"s.{ident(n)}" for n in self.source.columns)
         return f"{cols}, s.ak, {batch_id}"
 
-    def supersede(self, con: duckdb.DuckDBPyConnection, batch_id: int) -> None:
+    def supersede(self, con: Connection, batch_id: int) -> None:
         """Delete the stored rows whose key this batch brings again."""
         assert self.source.key is not None
         k = ident(self.source.key)

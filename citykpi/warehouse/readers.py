@@ -20,8 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import duckdb
-
+from citykpi.backend import Connection, EngineError
 from citykpi.errors import DataError, WarehouseError
 from citykpi.sqlutil import ident, literal
 
@@ -142,7 +141,7 @@ def transcode_to_utf8(path: Path, encoding: str, directory: str | None = None) -
     return Path(name)
 
 
-def open_table(con: duckdb.DuckDBPyConnection, path: Path, scan: FileScan | None = None) -> TableFile:
+def open_table(con: Connection, path: Path, scan: FileScan | None = None) -> TableFile:
     """Open a CSV or Parquet file as a relation with a 1-based ``_row`` column.
 
     Raises:
@@ -181,7 +180,7 @@ def open_table(con: duckdb.DuckDBPyConnection, path: Path, scan: FileScan | None
     table = TableFile(path, kind, sql, {}, encoding, temp, target if kind == "csv" else path)
     try:
         rows = con.execute(f"DESCRIBE {sql}").fetchall()
-    except duckdb.Error as exc:
+    except EngineError as exc:
         table.cleanup()
         raise DataError(f"{path}: cannot read the file as {kind.upper()}: {_first_line(exc)}") from None
     table.columns = {str(r[0]): str(r[1]) for r in rows if r[0] != ROW}
@@ -200,7 +199,7 @@ _SNIFF_EMPTY = "(empty)"
 
 
 def typed_csv(
-    con: duckdb.DuckDBPyConnection,
+    con: Connection,
     table: TableFile,
     types: dict[str, str],
     name: str,
@@ -248,8 +247,8 @@ def typed_csv(
         )
         keep = ", ".join(ident(c) for c in names if c in types)
         con.execute(f"CREATE OR REPLACE TEMP TABLE {ident(name)} AS SELECT {keep} FROM {reader}")
-    except (duckdb.Error, ValueError):
-        with contextlib.suppress(duckdb.Error):
+    except (EngineError, ValueError):
+        with contextlib.suppress(EngineError):
             con.execute(f"DROP TABLE IF EXISTS {ident(name)}")
         return None
     return TableFile(

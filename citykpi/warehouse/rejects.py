@@ -9,15 +9,14 @@ from __future__ import annotations
 import polars as pl
 
 from citykpi.errors import UsageError
-from citykpi.warehouse.connection import Warehouse, query_frame
+from citykpi.warehouse.connection import Warehouse
 
 
 def reject_batches(wh: Warehouse, limit: int | None = 20) -> pl.DataFrame:
     """Batches with rejected rows, newest first (``limit`` of them; None: all): batch_id, finished_at,
     status, path, target, rows_read, rows_rejected and ``reasons`` ('12 × unparseable number; 3 × …',
     most frequent first)."""
-    return query_frame(
-        wh.con,
+    return wh.con.frame(
         """WITH r AS (SELECT batch_id, reason, count(*) AS n FROM rejects GROUP BY ALL),
         s AS (SELECT batch_id, string_agg(n || ' × ' || reason, '; ' ORDER BY n DESC, reason) AS reasons
               FROM r GROUP BY batch_id)
@@ -49,8 +48,7 @@ def resolve_batch(wh: Warehouse, ref: str) -> int:
 
 def reject_rows(wh: Warehouse, batch_id: int) -> pl.DataFrame:
     """The rejected records of one batch in file order: path, row_number, column_name, value, reason."""
-    return query_frame(
-        wh.con,
+    return wh.con.frame(
         """SELECT path, row_number, column_name, value, reason FROM rejects
         WHERE batch_id = ? ORDER BY row_number, column_name NULLS FIRST, reason""",
         [batch_id],

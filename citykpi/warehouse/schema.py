@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-import duckdb
-
+from citykpi.backend import Connection, EngineError
 from citykpi.catalogue.model import SourceTable
 from citykpi.errors import WarehouseError
 from citykpi.sqlutil import ident
@@ -165,7 +164,7 @@ def source_table_ddl(source: SourceTable) -> str:
     return f"CREATE TABLE IF NOT EXISTS {ident(source_table_name(source.id))} (" + ", ".join(cols) + ")"
 
 
-def table_names(con: duckdb.DuckDBPyConnection) -> set[str]:
+def table_names(con: Connection) -> set[str]:
     """Base tables in the main schema of the open database."""
     rows = con.execute(
         "SELECT table_name FROM information_schema.tables "
@@ -174,7 +173,7 @@ def table_names(con: duckdb.DuckDBPyConnection) -> set[str]:
     return {str(r[0]) for r in rows}
 
 
-def stored_version(con: duckdb.DuckDBPyConnection) -> int | None:
+def stored_version(con: Connection) -> int | None:
     """The schema version recorded in ``meta``; None for an empty (new) database.
 
     Raises:
@@ -198,7 +197,7 @@ def stored_version(con: duckdb.DuckDBPyConnection) -> int | None:
     return int(row[0])
 
 
-def migrate(con: duckdb.DuckDBPyConnection, current: int | None, *, tool_version: str) -> int:
+def migrate(con: Connection, current: int | None, *, tool_version: str) -> int:
     """Apply the migrations after ``current`` in order, each in one transaction; return the new version."""
     version = current or 0
     if version > SCHEMA_VERSION:
@@ -216,7 +215,7 @@ def migrate(con: duckdb.DuckDBPyConnection, current: int | None, *, tool_version
                 [str(target), tool_version],
             )
             con.execute("COMMIT")
-        except duckdb.Error as exc:
+        except EngineError as exc:
             con.execute("ROLLBACK")
             raise WarehouseError(f"migration to schema version {target} failed: {exc}") from exc
         version = target

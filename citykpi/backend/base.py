@@ -1,0 +1,122 @@
+"""What every SQL engine behind citykpi provides: the :class:`Backend` protocol.
+
+The engine, the warehouse and ingest speak to the database only through a :class:`Connection`
+(statements, results, registered Polars frames) obtained from a :class:`Backend` (opening,
+locking, the read-only sandbox, statement classification, memory limits and the SQL dialect).
+Engine exceptions never leave a backend raw: they become :class:`citykpi.errors.EngineError`,
+with the engine's own exception kept as ``__cause__``.
+
+DuckDB (:mod:`citykpi.backend.duckdb`) is the embedded default and, in this release, the only
+implementation. A second engine is a second module implementing these two protocols plus a
+dialect entry in :mod:`citykpi.backend.dialect`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import polars as pl
+
+__all__ = ["Backend", "Connection"]
+
+
+@runtime_checkable
+class Connection(Protocol):
+    """An open session on one database. ``execute`` returns the connection, so results chain."""
+
+    def execute(self, sql: str, params: Sequence[object] | None = None) -> Connection:
+        """Run one statement; its result (if any) is read with :meth:`fetchall`/:meth:`fetchone`."""
+        ...
+
+    def executemany(self, sql: str, params: Sequence[Sequence[object]]) -> Connection:
+        """Run one statement once per parameter row."""
+        ...
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        """All rows of the last result."""
+        ...
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        """The next row of the last result, or None."""
+        ...
+
+    def frame(self, sql: str, params: Sequence[object] | None = None) -> pl.DataFrame:
+        """Run a query and return its result as a Polars frame."""
+        ...
+
+    def register(self, name: str, frame: pl.DataFrame) -> None:
+        """Make ``frame`` visible to SQL as the view ``name``."""
+        ...
+
+    def unregister(self, name: str) -> None:
+        """Remove a view made by :meth:`register`."""
+        ...
+
+    def registered(self, name: str, frame: pl.DataFrame) -> AbstractContextManager[str]:
+        """``frame`` as view ``name`` for a ``with`` block, removed afterwards even on error."""
+        ...
+
+    def complete(self) -> None:
+        """Finish any unread result."""
+        ...
+
+    def cursor(self) -> Connection:
+        """A second session on the same database (for another thread)."""
+        ...
+
+    def close(self) -> None:
+        """Close the session (idempotent)."""
+        ...
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """One SQL engine: how to open a database on it and what its SQL looks like."""
+
+    #: The sqlglot dialect name of the SQL this backend runs (``duckdb``, ``spark``…).
+    dialect: str
+    #: Statement kinds (as :meth:`statement_kinds` names them) that only read.
+    read_kinds: tuple[str, ...]
+
+    def connect(self, path: Path, *, read_only: bool, wait: float) -> Connection:
+        """Open (creating when allowed) the database at ``path``.
+
+        Raises:
+            DatabaseBusyError: another process holds it beyond ``wait`` seconds.
+            WarehouseError: the file is not a database of this engine (left untouched).
+        """
+        ...
+
+    def sandbox(self, con: Connection) -> None:
+        """Forbid file and network access and further configuration changes on ``con``."""
+        ...
+
+    def statement_kinds(self, sql: str) -> list[str]:
+        """The statement kinds (``SELECT``, ``INSERT``…) of each statement in ``sql``.
+
+        Raises:
+            UsageError: the text does not parse.
+        """
+        ...
+
+    def temp_table_sql(self, name: str, select: str) -> str:
+        """A statement that (re)creates the session-local table ``name`` from ``select``."""
+        ...
+
+    def is_engine_error(self, exc: BaseException) -> bool:
+        """True for an exception raised by this engine (not yet translated)."""
+        ...
+
+    def translate(self, exc: BaseException) -> Exception:
+        """The citykpi error for an engine exception (see :class:`citykpi.errors.EngineError`)."""
+        ...
+
+
+def iter_backends() -> Iterator[Backend]:
+    """Every backend citykpi knows (for error translation at the CLI boundary)."""
+    from citykpi.backend.duckdb import BACKEND
+
+    yield BACKEND

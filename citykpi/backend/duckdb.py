@@ -1,0 +1,235 @@
+"""DuckDB, the embedded default backend: the only module (with the sample generator) that imports duckdb."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from citykpi.errors import DatabaseBusyError, EngineError, UsageError, WarehouseError
+
+__all__ = ["BACKEND", "DuckDBBackend", "DuckDBConnection", "default_memory_limit", "default_threads"]
+
+#: Share of the machine's RAM DuckDB may use when CITYKPI_MEMORY_LIMIT is not set.
+MEMORY_SHARE = 0.6
+_POLL_SECONDS = 0.2
+
+
+def default_memory_limit() -> str:
+    """``CITYKPI_MEMORY_LIMIT`` (a DuckDB size such as '8GB') or 60% of physical RAM."""
+    env = os.environ.get("CITYKPI_MEMORY_LIMIT", "").strip()
+    if env:
+        return env
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return "4GB"
+    return f"{max(256, int(total * MEMORY_SHARE / 2**20))}MB"
+
+
+def default_threads() -> int:
+    """``CITYKPI_THREADS`` or the number of CPUs."""
+    env = os.environ.get("CITYKPI_THREADS", "").strip()
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    return os.cpu_count() or 1
+
+
+def _engine_error(exc: duckdb.Error) -> EngineError:
+    return EngineError(str(exc), cause=exc)
+
+
+class DuckDBConnection:
+    """A DuckDB connection whose errors arrive as :class:`EngineError` (see :class:`Connection`)."""
+
+    __slots__ = ("_con",)
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self._con = con
+
+    def execute(self, sql: str, params: Sequence[object] | None = None) -> DuckDBConnection:
+        """Run one statement."""
+        try:
+            if params is None:
+                self._con.execute(sql)
+            else:
+                self._con.execute(sql, params)
+        except duckdb.Error as exc:
+            raise _engine_error(exc) from exc
+        return self
+
+    def executemany(self, sql: str, params: Sequence[Sequence[object]]) -> DuckDBConnection:
+        """Run one statement once per parameter row."""
+        try:
+            self._con.executemany(sql, params)
+        except duckdb.Error as exc:
+            raise _engine_error(exc) from exc
+        return self
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        """All rows of the last result."""
+        try:
+            return self._con.fetchall()
+        except duckdb.Error as exc:
+            raise _engine_error(exc) from exc
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        """The next row of the last result."""
+        try:
+            return self._con.fetchone()
+        except duckdb.Error as exc:
+            raise _engine_error(exc) from exc
+
+    def frame(self, sql: str, params: Sequence[object] | None = None) -> pl.DataFrame:
+        """Run ``sql`` and return a Polars frame (finishing any pending result first)."""
+        try:
+            self._con.complete()  # DuckDB 2 refuses con.sql() while an execute() result is unread
+            return self._con.sql(sql, params=params).pl()
+        except duckdb.Error as exc:
+            raise _engine_error(exc) from exc
+
+    def register(self, name: str, frame: pl.DataFrame) -> None:
+        """``frame`` visible to SQL as view ``name``."""
+        try:
+            self._con.complete()
+            self._con.register(name, frame)
+        except duckdb.Error as exc:
+            raise _engine_error(exc) from exc
+
+    def unregister(self, name: str) -> None:
+        """Remove a registered view."""
+        try:
+            self._con.complete()
+            self._con.unregister(name)
+        except duckdb.Error as exc:
+            raise _engine_error(exc) from exc
+
+    @contextlib.contextmanager
+    def registered(self, name: str, frame: pl.DataFrame) -> Iterator[str]:
+        """``frame`` as view ``name`` for the block, unregistered afterwards even on error."""
+        self.register(name, frame)
+        try:
+            yield name
+        finally:
+            self.unregister(name)
+
+    def complete(self) -> None:
+        """Finish any unread result (DuckDB 2 refuses register()/sql() while one is pending)."""
+        try:
+            self._con.complete()
+        except duckdb.Error as exc:
+            raise _engine_error(exc) from exc
+
+    def cursor(self) -> DuckDBConnection:
+        """A second session on the same database."""
+        try:
+            return DuckDBConnection(self._con.cursor())
+        except duckdb.Error as exc:
+            raise _engine_error(exc) from exc
+
+    def close(self) -> None:
+        """Close (idempotent)."""
+        try:
+            self._con.close()
+        except duckdb.Error as exc:
+            raise _engine_error(exc) from exc
+
+
+def _is_lock_error(exc: BaseException) -> bool:
+    text = str(exc)
+    return "Could not set lock" in text or "Conflicting lock" in text
+
+
+def _is_not_a_database(exc: BaseException) -> bool:
+    text = str(exc)
+    return (
+        "not a valid DuckDB database" in text
+        or "Corrupt" in text
+        or "corrupt" in text
+        or "Could not read enough bytes" in text  # truncated file
+    )
+
+
+_READ_KINDS: tuple[str, ...] = ("SELECT", "EXPLAIN")
+
+
+class DuckDBBackend:
+    """The embedded engine: one DuckDB file, a process-wide write lock, spilling under a memory limit."""
+
+    dialect = "duckdb"
+    #: Statement kinds :func:`citykpi.warehouse.info.run_query` lets through.
+    read_kinds: tuple[str, ...] = _READ_KINDS
+
+    def connect(self, path: Path, *, read_only: bool, wait: float) -> DuckDBConnection:
+        """Open ``path`` with citykpi's memory limit and thread count, retrying while it is locked."""
+        config = {"memory_limit": default_memory_limit(), "threads": default_threads()}
+        deadline = time.monotonic() + max(0.0, wait)
+        while True:
+            try:
+                return DuckDBConnection(duckdb.connect(str(path), read_only=read_only, config=config))  # type: ignore[arg-type]
+            except duckdb.Error as exc:
+                if _is_lock_error(exc):
+                    if time.monotonic() < deadline:
+                        time.sleep(_POLL_SECONDS)
+                        continue
+                    raise DatabaseBusyError(
+                        f"database {path} is busy (another citykpi process is writing); "
+                        "retry, or pass --wait SECONDS"
+                    ) from None
+                if _is_not_a_database(exc):
+                    raise WarehouseError(
+                        f"{path} is not a valid DuckDB database (corrupt or another kind of file); it was left untouched",
+                        hint="restore it from a backup or pass --db with another file",
+                    ) from None
+                raise WarehouseError(f"cannot open database {path}: {exc}") from None
+
+    def sandbox(self, con: Any) -> None:
+        """Forbid file access (read_csv, COPY, ATTACH, INSTALL…) and further SETs on this database.
+
+        DuckDB cannot switch access back on while the database is open, so a connection that has
+        evaluated with the sandbox cannot ingest files afterwards; open it again for that.
+        Registered Polars frames, temporary tables and the warehouse's own tables keep working.
+        """
+        con.complete()
+        settings = dict(
+            con.execute(
+                "SELECT name, value FROM duckdb_settings() "
+                "WHERE name IN ('enable_external_access', 'lock_configuration')"
+            ).fetchall()
+        )
+        if str(settings.get("enable_external_access", "true")).lower() == "true":
+            con.execute("SET enable_external_access = false")
+        if str(settings.get("lock_configuration", "false")).lower() != "true":
+            con.execute("SET lock_configuration = true")
+
+    def statement_kinds(self, sql: str) -> list[str]:
+        """Kinds (``SELECT``, ``INSERT``, ``COPY``…) of the statements in ``sql``, parsed by DuckDB itself."""
+        try:
+            statements = duckdb.extract_statements(sql)
+        except duckdb.Error as exc:
+            raise UsageError(f"cannot parse the query: {str(exc).strip().splitlines()[0]}") from None
+        return [str(s.type).rsplit(".", 1)[-1] for s in statements]
+
+    def temp_table_sql(self, name: str, select: str) -> str:
+        """``CREATE OR REPLACE TEMP TABLE name AS select`` (``name`` must already be quoted)."""
+        return f"CREATE OR REPLACE TEMP TABLE {name} AS {select}"
+
+    def is_engine_error(self, exc: BaseException) -> bool:
+        """True for a raw DuckDB exception."""
+        return isinstance(exc, duckdb.Error)
+
+    def translate(self, exc: BaseException) -> Exception:
+        """The :class:`EngineError` for a raw DuckDB exception (other exceptions are returned as they are)."""
+        if isinstance(exc, duckdb.Error):
+            return _engine_error(exc)
+        return exc if isinstance(exc, Exception) else RuntimeError(str(exc))
+
+
+#: The process-wide DuckDB backend (it holds no state).
+BACKEND = DuckDBBackend()
