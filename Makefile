@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DB     ?= citykpi.duckdb
 
-.PHONY: install demo test test-all lint format bench sample browser clean
+.PHONY: install demo test test-all test-wheel lint format bench sample browser clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,9 @@ test: $(STAMP) browser ## install what the tests need and run them
 
 test-all: $(STAMP) browser ## also the slow fault-injection and soak tests
 	$(BIN)/pytest -m ''
+
+test-wheel: $(STAMP) ## build the wheel, install it without extras into a clean venv, run the whole job with it
+	$(BIN)/pytest -m wheel tests/test_packaging.py
 
 browser: ## headless Chromium from Debian's packages, for the HTML report test (skipped if it cannot be installed)
 	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \

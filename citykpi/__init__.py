@@ -1,7 +1,98 @@
-"""citykpi: city KPIs and vital signs — catalogue, warehouse, set-based evaluation, scorecards."""
+"""citykpi: city KPIs and vital signs — catalogue, warehouse, set-based evaluation, scorecards.
 
-from citykpi.errors import CitykpiError, ExitCode
+The public Python API (documented in docs/api.md)::
+
+    import citykpi
+
+    catalogue = citykpi.load_catalogue("indicators")
+    with citykpi.open_warehouse("city.duckdb") as wh:
+        citykpi.load_areas(wh, "sample_data/areas.csv")
+        citykpi.ingest(wh, catalogue, ["sample_data/observations.csv"])
+        scorecard = citykpi.evaluate(wh, catalogue)
+    scorecard.cells            # a Polars frame: one row per indicator × area
+    scorecard.write("xlsx", "scorecard.xlsx")
+
+Names are imported on first use, so ``import citykpi`` stays cheap for the command line.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from citykpi.errors import CitykpiError, EngineError, ExitCode
 
 __version__ = "0.1.0"
 
-__all__ = ["CitykpiError", "ExitCode", "__version__"]
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from citykpi.catalogue.loader import CheckResult, check_catalogue, load_catalogue
+    from citykpi.catalogue.model import Catalogue
+    from citykpi.engine.evaluate import evaluate
+    from citykpi.engine.scorecard import Scorecard
+    from citykpi.warehouse.areas import AreasReport, load_areas
+    from citykpi.warehouse.connection import Warehouse
+    from citykpi.warehouse.ingest import IngestOptions, IngestReport, ingest
+
+#: public name → module that defines it
+_LAZY = {
+    "load_catalogue": "citykpi.catalogue.loader",
+    "check_catalogue": "citykpi.catalogue.loader",
+    "CheckResult": "citykpi.catalogue.loader",
+    "Catalogue": "citykpi.catalogue.model",
+    "Warehouse": "citykpi.warehouse.connection",
+    "load_areas": "citykpi.warehouse.areas",
+    "AreasReport": "citykpi.warehouse.areas",
+    "ingest": "citykpi.warehouse.ingest",
+    "IngestOptions": "citykpi.warehouse.ingest",
+    "IngestReport": "citykpi.warehouse.ingest",
+    "evaluate": "citykpi.engine.evaluate",
+    "Scorecard": "citykpi.engine.scorecard",
+}
+
+__all__ = [
+    "AreasReport",
+    "Catalogue",
+    "CheckResult",
+    "CitykpiError",
+    "EngineError",
+    "ExitCode",
+    "IngestOptions",
+    "IngestReport",
+    "Scorecard",
+    "Warehouse",
+    "__version__",
+    "check_catalogue",
+    "evaluate",
+    "ingest",
+    "load_areas",
+    "load_catalogue",
+    "open_warehouse",
+]
+
+
+def open_warehouse(
+    path: str | Path, *, read_only: bool = False, create: bool = True, wait: float = 0.0
+) -> Warehouse:
+    """Open (creating and migrating when allowed) the citykpi database at ``path``.
+
+    Use it as a context manager, or call ``close()``. ``wait`` is how many seconds to keep retrying
+    while another process writes to the database (then :class:`citykpi.errors.DatabaseBusyError`).
+    """
+    from citykpi.warehouse.connection import Warehouse
+
+    return Warehouse.open(path, read_only=read_only, create=create, wait=wait)
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'citykpi' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -13,12 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import duckdb
 import typer
 import typer.core
 
 from citykpi import __version__
-from citykpi.errors import CitykpiError, ExitCode
+from citykpi.errors import CitykpiError, EngineError, ExitCode
 
 if TYPE_CHECKING:
     from citykpi.warehouse.ingest import IngestReport
@@ -39,24 +38,36 @@ class _ErrorBoundary(typer.core.TyperGroup):
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
+        except EngineError as exc:
+            self._engine_failure(ctx, exc, exc.cause or exc)
         except CitykpiError as exc:
             settings = ctx.obj if isinstance(ctx.obj, Settings) else None
             if settings is not None and settings.debug:
                 raise
             typer.echo(f"Error: {exc}", err=True)
             ctx.exit(int(exc.exit_code))
-        except duckdb.Error as exc:
-            # DuckDB failing under the library (damaged file, disk full, I/O error): a message, not a traceback
-            settings = ctx.obj if isinstance(ctx.obj, Settings) else None
-            if settings is not None and settings.debug:
+        except Exception as exc:
+            # a raw engine exception escaping the library: the backend says what is its own; anything
+            # else is a bug and propagates with its traceback
+            from citykpi.backend import engine_error
+
+            if engine_error(exc) is None:
                 raise
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            typer.echo(
-                f"Error: database error: {first}\n  hint: the database file may be damaged or its disk full or "
-                "read-only; nothing more was written. Check `citykpi db info`; --debug shows the traceback",
-                err=True,
-            )
-            ctx.exit(int(ExitCode.ERROR))
+            self._engine_failure(ctx, exc, exc)
+
+    @staticmethod
+    def _engine_failure(ctx: Any, exc: BaseException, cause: BaseException) -> None:
+        """The SQL engine failed under the library (damaged file, disk full, I/O error): a message, not a traceback."""
+        settings = ctx.obj if isinstance(ctx.obj, Settings) else None
+        if settings is not None and settings.debug:
+            raise exc
+        first = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+        typer.echo(
+            f"Error: database error: {first}\n  hint: the database file may be damaged or its disk full or "
+            "read-only; nothing more was written. Check `citykpi db info`; --debug shows the traceback",
+            err=True,
+        )
+        ctx.exit(int(ExitCode.ERROR))
 
 
 app = typer.Typer(

@@ -120,7 +120,9 @@ def test_evaluation_connection_cannot_touch_files_or_settings(
     db, cat = city
     with Warehouse.open(db) as wh:
         evaluate(wh, load_catalogue(cat), as_of=date(2025, 6, 30))
-        with pytest.raises(EngineError, match=r"disabled by configuration|locked|Cannot enable|Permission") as err:
+        with pytest.raises(
+            EngineError, match=r"disabled by configuration|locked|Cannot enable|Permission"
+        ) as err:
             wh.con.execute(sql.format(tmp=tmp_path))
         assert isinstance(err.value.__cause__, duckdb.Error)  # the backend translated DuckDB's own error
         # a second evaluation on the same (sandboxed) connection still works

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from fnmatch import fnmatchcase
+from pathlib import Path
 
 import polars as pl
 
@@ -98,6 +99,17 @@ class Scorecard:
     generated_at: datetime | None = None
     #: Extra facts for reports (e.g. {"queries": 9, "seconds": 1.8, "as_ingested": null}).
     meta: Mapping[str, object] = field(default_factory=dict)
+
+    def write(self, format: str, path: str | Path, *, lang: str = "zh", fail_on: str = "red") -> Path:
+        """Write this scorecard as ``format`` (csv, parquet, json, jsonl, markdown, html, xlsx, junit) to ``path``.
+
+        The file is replaced atomically: a reader never sees half of it, and a failure leaves the old
+        file as it was. ``lang`` picks the language of names in human-facing formats; ``fail_on`` the
+        colour at which a junit test case fails.
+        """
+        from citykpi.render.exports import write_scorecard  # render depends on the engine, not the reverse
+
+        return write_scorecard(self, format, path, lang=lang, fail_on=fail_on)
 
     def counts(self) -> dict[str, int]:
         """Number of cells per status, every status present (zero when absent)."""
