@@ -25,7 +25,7 @@ from citykpi.catalogue.model import (
     Rollup,
     Thresholds,
 )
-from citykpi.engine import compiler
+from citykpi.engine import compiler, tables
 from tests.engine_helpers import AS_OF, City, cell, indicator
 
 
@@ -85,8 +85,8 @@ def band_sets(draw: st.DrawFn) -> tuple[BandSet, str]:
 def _sql_colours(bands: BandSet, direction: str, values: list[float]) -> list[str]:
     """Classify values with the engine's SQL severity expression."""
     con = duckdb.connect()
-    row = compiler._bandset_row(1, direction, bands)
-    con.register("bs_frame", pl.DataFrame([row], schema=compiler._BANDSET_SCHEMA))
+    row = tables._bandset_row(1, direction, bands)
+    con.register("bs_frame", pl.DataFrame([row], schema=tables._BANDSET_SCHEMA))
     con.register(
         "v_frame",
         pl.DataFrame({"n": list(range(len(values))), "v": values}, schema={"n": pl.Int64, "v": pl.Float64}),

@@ -13,7 +13,7 @@ import duckdb
 import pytest
 
 from citykpi.catalogue import load_catalogue
-from citykpi.engine import evaluate as evaluate_module
+from citykpi.engine import plan as plan_module
 from citykpi.engine.evaluate import evaluate
 from citykpi.errors import CatalogueError, EngineError
 from citykpi.warehouse import IngestOptions, Warehouse, ingest, load_areas
@@ -135,14 +135,14 @@ def test_sql_slipped_past_the_compiler_cannot_read_etc_passwd(
 ) -> None:
     """Simulate a compiler bug that pastes a file read into the plan: the sandbox stops it."""
     db, cat = city
-    original = evaluate_module.compile_plan
+    original = plan_module.compile_plan
 
     def leaky(*args: object, **kwargs: object) -> object:
         tables, plan = original(*args, **kwargs)  # type: ignore[arg-type]
         plan.add("leak", "CREATE OR REPLACE TEMP TABLE leak AS SELECT * FROM read_csv('/etc/passwd')")
         return tables, plan
 
-    monkeypatch.setattr(evaluate_module, "compile_plan", leaky)
+    monkeypatch.setattr(plan_module, "compile_plan", leaky)
     with Warehouse.open(db) as wh, pytest.raises(EngineError, match="disabled by configuration"):
         evaluate(wh, load_catalogue(cat), as_of=date(2025, 6, 30))
 

@@ -1,0 +1,71 @@
+"""Phase 3 of an evaluation, *execute*: run a :class:`Plan` on the warehouse's backend.
+
+Loads the catalogue tables as session-local tables, switches on the backend's sandbox (no file
+access, locked configuration) unless asked not to, runs the statements in order, timing each, and
+reads the outputs back as Polars frames with the scorecard's column types.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from citykpi.engine.plan import Plan
+from citykpi.engine.scorecard import CELL_SCHEMA, HISTORY_SCHEMA, INDEX_SCHEMA, empty_frame
+from citykpi.sqlutil import ident
+from citykpi.warehouse.connection import Warehouse
+
+_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
+    "cells": dict(CELL_SCHEMA),
+    "indices": dict(INDEX_SCHEMA),
+    "history": dict(HISTORY_SCHEMA),
+}
+#: Output queries are counted as statements whether or not they run (history may be skipped).
+_OUTPUT_STATEMENTS = 3
+
+
+@dataclass
+class Executed:
+    """The frames an executed plan produced, with statement count and per-statement timings."""
+
+    frames: dict[str, pl.DataFrame]
+    statements: int
+    timings: list[tuple[str, float]] = field(default_factory=list)
+
+
+def _typed(df: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    if df.is_empty():
+        return empty_frame(schema)
+    return df.select([pl.col(n).cast(t) for n, t in schema.items()])
+
+
+def execute(wh: Warehouse, plan: Plan, *, sandbox: bool = True) -> Executed:
+    """Run ``plan`` on ``wh`` and return its output frames (cells, indices, history)."""
+    con, backend = wh.con, wh.backend
+    if sandbox:
+        wh.sandbox()
+    count = 0
+    timings: list[tuple[str, float]] = []
+    for name, frame in plan.frames.items():
+        count += 1
+        t = time.perf_counter()
+        with con.registered("_ck_frame", frame):
+            con.execute(backend.temp_table_sql(ident(name), "SELECT * FROM _ck_frame"))
+        timings.append((f"load {name}", round(time.perf_counter() - t, 4)))
+    for name, sql in plan.statements:
+        count += 1
+        t = time.perf_counter()
+        con.execute(sql)
+        timings.append((name, round(time.perf_counter() - t, 4)))
+    frames = {name: empty_frame(schema) for name, schema in _SCHEMAS.items()}
+    for name, sql in plan.outputs.items():
+        frames[name] = _typed(con.frame(sql), _SCHEMAS[name])
+    indices = frames["indices"]
+    if plan.index_areas:
+        indices = indices.filter(pl.col("area_id").is_in(list(plan.index_areas)))
+    if plan.index_levels:
+        indices = indices.filter(pl.col("level").is_in(list(plan.index_levels)))
+    frames["indices"] = indices
+    return Executed(frames=frames, statements=count + _OUTPUT_STATEMENTS, timings=timings)

@@ -1,0 +1,250 @@
+"""Phase 1 of an evaluation, *gather*: read from the warehouse what the compile phase needs.
+
+The catalogue slice (filters plus everything the selection is computed from), the area registry,
+the evaluation date and grain, indicator keys, the storage classes of each series, the ingest
+cut-off of a replay. After this phase nothing else is read to decide *what* to compute.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from fnmatch import fnmatchcase
+
+import polars as pl
+
+from citykpi.catalogue.model import GRAINS, Catalogue, Measure
+from citykpi.errors import EvaluationError, UsageError
+from citykpi.warehouse.connection import Warehouse
+from citykpi.warehouse.schema import source_table_ddl, source_table_name
+
+
+@dataclass(frozen=True)
+class Request:
+    """What an evaluation was asked for (the options of :func:`citykpi.engine.evaluate.evaluate`)."""
+
+    as_of: date | None = None
+    grain: str = "day"
+    levels: Sequence[str] | None = None
+    areas: Sequence[str] | None = None
+    domains: Sequence[str] | None = None
+    kinds: Sequence[str] | None = None
+    indicator_glob: str | None = None
+    as_ingested: bool | int = False
+    history_levels: Sequence[str] = ("city", "district")
+    history_from: date | None = None
+
+
+@dataclass(frozen=True)
+class Gathered:
+    """Everything the compile phase needs, read from the catalogue and the warehouse."""
+
+    request: Request
+    catalogue: Catalogue  # the full catalogue (its hash is the run's)
+    compiled: Catalogue  # the slice that is compiled
+    shown: frozenset[str]  # indicator ids whose cells are reported
+    as_of: date
+    area_frame: pl.DataFrame
+    area_keys: dict[str, int]
+    areas: tuple[str, ...] | None  # the area filter with groups expanded
+    area_filter: tuple[int, ...] | None
+    keys: dict[str, int]
+    classes: dict[int, set[int]]
+    batch_cut: int | None  # replay: the last batch counted (None = all)
+    max_batch: int
+
+
+def _closure(catalogue: Catalogue, selected: Iterable[str]) -> set[str]:
+    """The selected indicator ids plus everything they are computed from."""
+    out: set[str] = set()
+    stack = list(selected)
+    while stack:
+        i = stack.pop()
+        if i in out:
+            continue
+        out.add(i)
+        stack.extend(catalogue.by_id[i].inputs)
+    return out
+
+
+def select_indicators(
+    catalogue: Catalogue,
+    *,
+    domains: Sequence[str] | None = None,
+    kinds: Sequence[str] | None = None,
+    indicator_glob: str | None = None,
+) -> tuple[Catalogue, set[str]]:
+    """Restrict the catalogue to what a filtered evaluation needs.
+
+    Returns:
+        The catalogue to compile (selection plus inputs; indices only when nothing is filtered)
+        and the ids whose cells are reported.
+    """
+    if not (domains or kinds or indicator_glob):
+        return catalogue, {i.id for i in catalogue.indicators}
+    shown = {
+        i.id
+        for i in catalogue.indicators
+        if (not domains or i.domain in domains)
+        and (not kinds or i.kind in kinds)
+        and (not indicator_glob or fnmatchcase(i.id, indicator_glob))
+    }
+    needed = _closure(catalogue, shown)
+    sub = Catalogue(
+        indicators=tuple(i for i in catalogue.indicators if i.id in needed),
+        indices=(),
+        groups=catalogue.groups,
+        sources=catalogue.sources,
+        schema_version=catalogue.schema_version,
+        files=catalogue.files,
+        content_hash=catalogue.content_hash,
+    )
+    return sub, shown
+
+
+def expand_groups(catalogue: Catalogue, area_frame: pl.DataFrame, areas: Sequence[str]) -> list[str]:
+    """Area ids with named groups (catalogue ``groups:`` or the areas file's groups) replaced by their members."""
+    by_catalogue = {g.id: list(g.areas) for g in catalogue.groups}
+    out: list[str] = []
+    for a in areas:
+        if a in by_catalogue:
+            out.extend(by_catalogue[a])
+            continue
+        members = []
+        if "groups" in area_frame.columns:
+            members = area_frame.filter(pl.col("groups").list.contains(a))["area_id"].to_list()
+        out.extend(members or [a])
+    return list(dict.fromkeys(out))
+
+
+def area_keys_of(area_frame: pl.DataFrame) -> dict[str, int]:
+    """area id → area_key."""
+    return dict(zip(area_frame["area_id"].to_list(), area_frame["area_key"].to_list(), strict=True))
+
+
+def indicator_keys_for(wh: Warehouse, catalogue: Catalogue) -> dict[str, int]:
+    """Warehouse keys for the catalogue's indicators; ids the warehouse never saw (read-only) get keys
+    that match no observation."""
+    keys = wh.indicator_keys()
+    top = max(keys.values(), default=0)
+    missing = [i.id for i in catalogue.indicators if i.id not in keys]
+    return {**keys, **{m: top + n for n, m in enumerate(missing, start=1)}}
+
+
+def series_classes(wh: Warehouse) -> dict[int, set[int]]:
+    """Series key → storage classes it has observations in (``series_classes``, kept by ingest)."""
+    out: dict[int, set[int]] = {}
+    for key, fc in wh.con.execute("SELECT indicator_key, freq_class FROM series_classes").fetchall():
+        out.setdefault(int(key), set()).add(int(fc))
+    return out
+
+
+def latest_period(wh: Warehouse) -> date | None:
+    """Date of the newest observation in the warehouse (the default evaluation date)."""
+    row = next(iter(wh.con.execute("SELECT CAST(max(period) AS DATE) FROM observations").fetchall()), None)
+    return row[0] if row and row[0] else None
+
+
+def ingest_cutoff(wh: Warehouse, as_of: date) -> int:
+    """The last batch finished by the end of ``as_of`` (what was known then)."""
+    end = datetime.combine(as_of + timedelta(days=1), datetime.min.time())
+    rows = wh.con.execute(
+        "SELECT coalesce(max(batch_id), 0) FROM batches WHERE finished_at < ? AND status = 'loaded'", [end]
+    ).fetchall()
+    row = rows[0] if rows else None
+    return int(row[0]) if row else 0
+
+
+def _max_batch(wh: Warehouse) -> int:
+    row = next(iter(wh.con.execute("SELECT coalesce(max(batch_id), 0) FROM batches").fetchall()), None)
+    return int(row[0]) if row else 0
+
+
+def ensure_sources(wh: Warehouse, catalogue: Catalogue) -> None:
+    """Raw source tables used by measures must exist (created by `citykpi ingest --format source`)."""
+    used = {i.value.source for i in catalogue.indicators if isinstance(i.value, Measure)}
+    if not used:
+        return
+    have = {
+        str(r[0])
+        for r in wh.con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
+        ).fetchall()
+    }
+    for s in sorted(used):
+        if source_table_name(s) not in have:
+            src = next(x for x in catalogue.sources if x.id == s)
+            if wh.read_only:
+                raise EvaluationError(
+                    f"raw source table for {s!r} does not exist",
+                    hint=f"load it with `citykpi ingest --format source --source {s} FILE`",
+                )
+            wh.con.execute(source_table_ddl(src))
+
+
+def gather(wh: Warehouse, catalogue: Catalogue, request: Request) -> Gathered:
+    """Resolve the request against the warehouse: date, areas, catalogue slice, keys, replay cut-off.
+
+    Raises:
+        UsageError: unknown grain, area or group, or filters that match no indicator.
+        EvaluationError: no observations or no areas yet.
+    """
+    if request.grain not in GRAINS:
+        raise UsageError(f"unknown period {request.grain!r}; use one of {', '.join(GRAINS)}")
+    as_of = request.as_of
+    if as_of is None:
+        as_of = latest_period(wh)
+        if as_of is None:
+            raise EvaluationError(
+                "the warehouse has no observations yet", hint="load data with `citykpi ingest FILE…`"
+            )
+    area_frame = wh.areas()
+    if area_frame.is_empty():
+        raise EvaluationError("no areas are loaded", hint="load them with `citykpi areas load areas.csv`")
+    area_keys = area_keys_of(area_frame)
+    areas: list[str] | None = None
+    area_filter: tuple[int, ...] | None = None
+    if request.areas:
+        areas = expand_groups(catalogue, area_frame, request.areas)
+        unknown = [a for a in areas if a not in area_keys]
+        if unknown:
+            raise UsageError(
+                f"unknown area or group {unknown[0]!r}",
+                hint="see `citykpi db info`, the areas file, or the catalogue's `groups:`",
+            )
+        area_filter = tuple(area_keys[a] for a in areas)
+    compiled, shown = select_indicators(
+        catalogue, domains=request.domains, kinds=request.kinds, indicator_glob=request.indicator_glob
+    )
+    if not compiled.indicators:
+        raise UsageError(
+            "no indicator matches the filters",
+            hint="see the ids with `citykpi catalogue list` (--domain/--kind take its values; "
+            "--indicator takes a glob such as 'env.air.*')",
+        )
+    if not wh.read_only:
+        wh.register_indicators(i.id for i in catalogue.indicators)
+    keys = indicator_keys_for(wh, compiled)
+    batch_cut: int | None = None
+    if request.as_ingested is True:
+        batch_cut = ingest_cutoff(wh, as_of)
+    elif isinstance(request.as_ingested, int) and not isinstance(request.as_ingested, bool):
+        batch_cut = request.as_ingested
+    classes = series_classes(wh)
+    ensure_sources(wh, compiled)
+    return Gathered(
+        request=request,
+        catalogue=catalogue,
+        compiled=compiled,
+        shown=frozenset(shown),
+        as_of=as_of,
+        area_frame=area_frame,
+        area_keys=area_keys,
+        areas=tuple(areas) if areas is not None else None,
+        area_filter=area_filter,
+        keys=keys,
+        classes=classes,
+        batch_cut=batch_cut,
+        max_batch=batch_cut if batch_cut is not None else _max_batch(wh),
+    )

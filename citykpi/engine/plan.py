@@ -1,0 +1,122 @@
+"""Phase 2 of an evaluation, *compile*: the gathered request → a :class:`Plan`, with no I/O.
+
+A plan is the catalogue tables to load, the ordered set-based statements and the output queries.
+Its size does not depend on the number of indicators (only on formula/index nesting depth and the
+number of raw source tables). ``Plan.text()`` is what ``citykpi evaluate --explain`` prints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+
+import polars as pl
+
+from citykpi.catalogue.model import Catalogue, SourceTable
+from citykpi.engine import compiler as c
+from citykpi.engine.gather import Gathered
+from citykpi.engine.tables import CatalogueTables, build_tables
+from citykpi.sqlutil import ident
+from citykpi.warehouse.schema import source_table_name
+
+
+@dataclass
+class Plan:
+    """The statements of one evaluation, in order: (step name, SQL), plus what to load and to read back."""
+
+    statements: list[tuple[str, str]] = field(default_factory=list)
+    #: temp-table name → catalogue frame, loaded before the statements
+    frames: dict[str, pl.DataFrame] = field(default_factory=dict)
+    #: output name (cells, indices, history) → query
+    outputs: dict[str, str] = field(default_factory=dict)
+    #: indices are computed for every area; these restrict what is reported
+    index_areas: tuple[str, ...] | None = None
+    index_levels: tuple[str, ...] | None = None
+
+    def add(self, name: str, sql: str | None) -> None:
+        """Append a statement (``None`` is skipped)."""
+        if sql:
+            self.statements.append((name, sql))
+
+    def text(self) -> str:
+        """All statements as one SQL script with step comments (for ``--explain``)."""
+        return "\n\n".join(f"-- {name}\n{sql};" for name, sql in self.statements)
+
+
+def compile_plan(
+    catalogue: Catalogue,
+    keys: dict[str, int],
+    area_keys: dict[str, int],
+    *,
+    as_of: date,
+    grain: str,
+    obs: str,
+    level_filter: Sequence[str] | None,
+    area_filter: Sequence[int] | None,
+    classes: dict[int, set[int]],
+    history_from: date | None = None,
+    shown: Collection[str] | None = None,
+) -> tuple[CatalogueTables, Plan]:
+    """Compile the catalogue into catalogue tables and the ordered SQL statements."""
+    tables = build_tables(
+        catalogue, keys, grain=grain, as_of=as_of, area_keys=area_keys, history_from=history_from, shown=shown
+    )
+    plan = Plan()
+    for i, sql in enumerate(c.area_tables_sql()):
+        plan.add(f"areas {i + 1}", sql)
+    plan.add(
+        "buckets: observations → reporting periods",
+        c.bucket_sql(tables, as_of=as_of, obs=obs, classes=classes),
+    )
+
+    def src_table(s: SourceTable) -> str:
+        return ident(source_table_name(s.id))
+
+    plan.add(
+        "measures over raw source tables",
+        c.measure_sql(tables, catalogue, tables.keys, as_of=as_of, source_table=src_table),
+    )
+    plan.add("area roll-up street → district", c.rollup_sql("street"))
+    plan.add("area roll-up district → city", c.rollup_sql("district"))
+    plan.add("index periods (current, history, last year)", c.k_index_sql())
+    for n, layer in enumerate(tables.derived_layers, start=1):
+        plan.add(f"derived values, layer {n}", c.derived_sql(n, layer, tables.keys))
+    plan.add("classify", c.classify_sql())
+    plan.add("cumulative sums for cumulative targets", c.cumulative_sql(tables, as_of=as_of, obs=obs))
+    plan.add("cells", c.cells_sql(as_of=as_of, level_filter=level_filter, area_filter=area_filter))
+    plan.add("explanations", c.explain_sql())
+    plan.add("indices table", c.index_table_sql())
+    for depth, _layer in enumerate(tables.index_layers, start=1):
+        plan.add(f"indices, depth {depth}", c.index_sql(depth))
+        plan.add(f"index colours, depth {depth}", c.index_severity_sql())
+    return tables, plan
+
+
+def compile_evaluation(g: Gathered) -> Plan:
+    """The whole plan of a gathered evaluation: tables to load, statements, outputs. Pure."""
+    req = g.request
+    obs, obs_sql = c.observation_source(g.batch_cut)
+    tables, plan = compile_plan(
+        g.compiled,
+        g.keys,
+        g.area_keys,
+        as_of=g.as_of,
+        grain=req.grain,
+        obs=obs,
+        level_filter=req.levels,
+        area_filter=g.area_filter,
+        classes=g.classes,
+        history_from=req.history_from,
+        shown=g.shown,
+    )
+    plan.frames = tables.frames()
+    if obs_sql:
+        plan.statements.insert(0, ("observations as ingested", obs_sql))
+    plan.outputs = {"cells": c.cells_out_sql(), "indices": c.index_out_sql()}
+    history = c.history_out_sql(req.history_levels) if req.history_levels else None
+    if history:
+        plan.outputs["history"] = history
+    plan.index_areas = g.areas if g.area_filter else None
+    plan.index_levels = tuple(req.levels) if req.levels else None
+    return plan
