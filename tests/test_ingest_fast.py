@@ -117,7 +117,7 @@ def test_parquet_time_order_from_row_group_statistics(
     wh: Warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ordered: bool
 ) -> None:
     """Row groups one after the other in time are taken as clustered; overlapping ones get sorted."""
-    monkeypatch.setattr(ingest_mod, "ROW_GROUP", 100)
+    monkeypatch.setattr(ingest_mod.plan, "ROW_GROUP", 100)  # where the plans read it
     seen: list[bool | None] = []
     real = ingest_mod._ObservationPlan.clustered_by_metadata
 

@@ -40,12 +40,13 @@ import polars as pl
 from citykpi.catalogue.loader import load_catalogue
 from citykpi.catalogue.model import GRAIN_OF_FREQUENCY, Catalogue
 from citykpi.catalogue.yamlsafe import safe_load
-from citykpi.engine.compiler import shift
+from citykpi.engine.calendar import shift
 from citykpi.engine.evaluate import evaluate
 from citykpi.errors import CatalogueError, DataError, Location
 from citykpi.sqlutil import ident
 from citykpi.warehouse.areas import load_areas
 from citykpi.warehouse.connection import Warehouse
+from citykpi.warehouse.ingest.append import append_observations
 from citykpi.warehouse.schema import SOURCE_SQL_TYPES, frequency_class, source_table_ddl, source_table_name
 
 _EXPECT_FIELDS = ("status", "value", "band_label", "target_status", "streak")
@@ -276,16 +277,14 @@ def _load_observations(wh: Warehouse, catalogue: Catalogue, case: Mapping[str, A
         },
         orient="row",
     )
+    frame = frame.rename({"indicator_key": "ik", "area_key": "ak"}).with_columns(
+        pl.lit(None, pl.Float64).alias("numerator"), pl.lit(None, pl.Float64).alias("denominator")
+    )
     with wh.con.registered("_test_obs", frame):
         wh.con.execute(
             "INSERT INTO batches (batch_id, kind, path, status, finished_at) VALUES (1, 'test', 'test', 'loaded', now())"
         )
-        wh.con.execute(
-            "INSERT INTO observations (indicator_key, area_key, period, value, numerator, denominator, batch_id, "
-            "freq_class) SELECT indicator_key, area_key, period, value, NULL, NULL, 1, fc FROM _test_obs "
-            "ORDER BY fc, period"
-        )
-        wh.con.execute("INSERT INTO series_classes SELECT DISTINCT indicator_key, fc FROM _test_obs")
+        append_observations(wh.con, "_test_obs", 1)
 
 
 def _load_sources(wh: Warehouse, catalogue: Catalogue, case: Mapping[str, Any], where: str) -> None:

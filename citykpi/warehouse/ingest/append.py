@@ -1,0 +1,54 @@
+"""The one path by which rows enter ``observations``: ingest's plans and ``citykpi test`` fixtures both use it.
+
+An append is an ``INSERT … SELECT`` of the eight observation columns from a staged relation
+(aliased ``s``) in storage-class passes, followed by :func:`record_series_classes`, which keeps
+``series_classes`` (what the evaluation's zone-map pruning relies on) in step with the rows.
+"""
+
+from __future__ import annotations
+
+from citykpi.backend import Connection
+from citykpi.warehouse import schema
+
+#: The staged relation's columns, in ``schema.OBSERVATION_COLUMNS`` order (batch id aside).
+STAGED_VALUES = "s.ik, s.ak, s.period, s.value, s.numerator, s.denominator, {batch_id}, s.fc"
+#: One insert per storage class, so each class fills its own row groups (zone maps).
+CLASS_PASSES: tuple[str, ...] = ("s.fc = 0", "s.fc = 1")
+
+
+def insert_columns() -> str:
+    """``(indicator_key, area_key, period, …)``: the target's columns, named (schema v2 appended freq_class)."""
+    return "(" + ", ".join(schema.OBSERVATION_COLUMNS) + ")"
+
+
+def insert_sql(source: str, batch_id: int, *, where: str = "TRUE", order: str = "") -> str:
+    """``INSERT INTO observations`` from the staged relation ``source`` (columns ik, ak, period, …, fc)."""
+    return (
+        f"INSERT INTO observations {insert_columns()} SELECT {STAGED_VALUES.format(batch_id=int(batch_id))} "
+        f"FROM {source} s WHERE {where}{order}"
+    )
+
+
+def record_series_classes(con: Connection, batch_id: int) -> None:
+    """Record which storage classes each series of batch ``batch_id`` has rows in."""
+    con.execute(
+        f"""INSERT INTO series_classes
+        SELECT DISTINCT indicator_key, freq_class FROM observations WHERE batch_id = {int(batch_id)}
+        EXCEPT SELECT indicator_key, freq_class FROM series_classes"""
+    )
+
+
+def append_observations(con: Connection, source: str, batch_id: int) -> int:
+    """Append every row of the staged relation ``source`` as batch ``batch_id``, class by class in time order.
+
+    The batch row itself is the caller's (ingest records it with the file's facts). Returns the rows appended.
+    """
+    total = 0
+    for where in CLASS_PASSES:
+        total += int(
+            con.execute(insert_sql(source, batch_id, where=where, order=" ORDER BY s.period")).fetchall()[0][
+                0
+            ]
+        )
+    record_series_classes(con, batch_id)
+    return total

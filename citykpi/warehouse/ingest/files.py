@@ -1,0 +1,316 @@
+"""`citykpi ingest`: one transaction per file (batch row + rows + rejects together), so a crash or
+``kill -9`` leaves no partial batch. A file whose sha256 already has a loaded batch for the same
+target is a no-op (``unchanged``) unless ``force``."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+
+import polars as pl
+
+from citykpi import __version__
+from citykpi.backend import Connection, EngineError
+from citykpi.catalogue.model import Catalogue, SourceTable
+from citykpi.errors import DataError, UsageError, WarehouseError
+from citykpi.warehouse import readers, schema
+from citykpi.warehouse.connection import Warehouse
+from citykpi.warehouse.ingest.observations import _ObservationPlan
+from citykpi.warehouse.ingest.options import (
+    _TMP,
+    DUPLICATE_POLICIES,
+    FORMATS,
+    FileResult,
+    IngestOptions,
+    IngestReport,
+    Progress,
+    expand_paths,
+)
+from citykpi.warehouse.ingest.plan import _FileRejected, _Loaded, _Plan, _StageFromText
+from citykpi.warehouse.ingest.sources import _SourcePlan
+
+# --- entry point ---------------------------------------------------------------------------------------
+
+
+def ingest(
+    wh: Warehouse,
+    catalogue: Catalogue,
+    paths: Iterable[str | Path],
+    options: IngestOptions | None = None,
+    progress: Progress | None = None,
+) -> IngestReport:
+    """Validate and load data files into the warehouse, one transaction per file.
+
+    Args:
+        wh: an open, writable warehouse (a dry run also needs it writable: it rolls its work back).
+        catalogue: the loaded catalogue (indicator ids, valid ranges, sources).
+        paths: files, directories or globs.
+        options: format, column mapping, duplicate policy, strict / dry-run / force.
+        progress: optional callback ``(message, done, total)`` called as files are processed.
+
+    Returns:
+        IngestReport with one FileResult per file.
+
+    Raises:
+        UsageError: bad options (unknown source, format, policy) or no files.
+        WarehouseError: the database cannot be written.
+    """
+    options = options or IngestOptions()
+    check_options(catalogue, options)
+    files = expand_paths(paths)
+    if not files:
+        raise UsageError("no data files to ingest", hint="pass files, folders or globs")
+    results: list[FileResult] = []
+    for n, path in enumerate(files):
+        if progress:
+            progress(f"{path}: reading", n, len(files))
+        results.append(_ingest_file(wh, catalogue, path, options, progress, n, len(files)))
+        if progress:
+            r = results[-1]
+            progress(
+                f"{path}: {r.status}, {r.rows_loaded} loaded, {r.rows_rejected} rejected", n + 1, len(files)
+            )
+    wh.con.complete()  # leave no unread result behind for the caller's next con.sql()
+    return IngestReport(tuple(results), dry_run=options.dry_run)
+
+
+def check_options(catalogue: Catalogue, options: IngestOptions) -> None:
+    """Refuse options that cannot work with this catalogue (before anything is opened or read).
+
+    Raises:
+        UsageError: unknown format or duplicate policy, a missing or unknown --source.
+    """
+    if options.fmt not in FORMATS:
+        raise UsageError(f"unknown format {options.fmt!r}; use one of {', '.join(FORMATS)}")
+    if options.on_duplicate not in DUPLICATE_POLICIES:
+        raise UsageError(
+            f"unknown --on-duplicate {options.on_duplicate!r}; use one of {', '.join(DUPLICATE_POLICIES)}"
+        )
+    if options.fmt == "source":
+        if not options.source:
+            raise UsageError("--format source needs --source ID (a source declared in the catalogue)")
+        if not any(s.id == options.source for s in catalogue.sources):
+            known = ", ".join(s.id for s in catalogue.sources) or "none declared"
+            raise UsageError(f"unknown source {options.source!r}; the catalogue declares: {known}")
+    elif options.source:
+        raise UsageError("--source only goes with --format source")
+
+
+def _refusal(exc: DataError) -> str:
+    """Why a whole file was refused, with what to do about it when the reader said."""
+    return f"{exc.message}; {exc.hint}" if exc.hint else exc.message
+
+
+def _source(catalogue: Catalogue, source_id: str) -> SourceTable:
+    return next(s for s in catalogue.sources if s.id == source_id)
+
+
+# --- one file ------------------------------------------------------------------------------------------
+
+
+#: DuckDB messages that mean the database (or its temp space) could not be written: not the file's fault.
+_WRITE_FAILURES = (
+    "Could not write file",
+    "No space left on device",
+    "File too large",
+    "Read-only file system",
+)
+
+
+def _ingest_file(
+    wh: Warehouse,
+    catalogue: Catalogue,
+    path: Path,
+    options: IngestOptions,
+    progress: Progress | None,
+    n: int,
+    total: int,
+) -> FileResult:
+    con = wh.con
+    started = datetime.now()
+    target = "observations" if options.fmt != "source" else schema.source_table_name(str(options.source))
+    try:
+        kind = readers.file_kind(path)
+        scan = readers.scan_file(path, text=kind == "csv")
+    except DataError as exc:  # undecodable text
+        sha = readers.scan_file(path, text=False).sha256
+        return FileResult(str(path), sha, "rejected", target=target, message=_refusal(exc), rejects={})
+    except OSError as exc:  # vanished or unreadable since it was listed
+        return FileResult(
+            str(path), "", "rejected", target=target, message=f"cannot read {path}: {exc.strerror}"
+        )
+    if not options.force:
+        row = con.execute(
+            "SELECT batch_id FROM batches WHERE sha256 = ? AND target = ? AND status = 'loaded' "
+            "ORDER BY batch_id DESC LIMIT 1",
+            [scan.sha256, target],
+        ).fetchall()
+        if row:
+            return FileResult(
+                str(path),
+                scan.sha256,
+                "unchanged",
+                batch_id=int(row[0][0]),
+                target=target,
+                message=f"already loaded as batch {row[0][0]}; pass --force to load it again",
+            )
+    try:
+        table = readers.open_table(con, path, scan)
+    except DataError as exc:
+        return FileResult(str(path), scan.sha256, "rejected", target=target, message=_refusal(exc))
+    plan: _Plan
+    try:
+        if options.fmt == "source":
+            plan = _SourcePlan(catalogue, _source(catalogue, str(options.source)), table, options)
+        else:
+            plan = _ObservationPlan(catalogue, table, options)
+    except _FileRejected as exc:
+        table.cleanup()
+        return FileResult(str(path), scan.sha256, "rejected", target=target, message=str(exc))
+    plan.prepare_typed_read(con)
+    # One transaction per file: keys, rows, batch and rejects commit together or not at all. A dry
+    # run does all the work and rolls it back, so it validates exactly like a real load.
+    in_transaction = False
+    try:
+        while True:
+            con.execute("BEGIN TRANSACTION")
+            in_transaction = True
+            wh.register_indicators(i.id for i in catalogue.indicators)
+            _prepare_keys(wh, catalogue)
+            if progress:
+                progress(f"{path}: validating", n, total)
+            try:
+                result = plan.load(
+                    con, str(path), lambda: progress and progress(f"{path}: writing", n, total)
+                )
+            except _StageFromText:
+                # The typed read holds a bad record: drop it and its stage for good (a rollback
+                # frees their memory now), then stage the file from its text in a new transaction.
+                con.execute("ROLLBACK")
+                in_transaction = False
+                con.execute("DROP TABLE IF EXISTS _ck_raw")
+                continue
+            except EngineError as exc:
+                detail = "; ".join(line.strip() for line in str(exc).strip().splitlines()[:3])
+                if any(m in str(exc) for m in _WRITE_FAILURES):  # the database's disk, not the file, failed
+                    raise WarehouseError(
+                        f"cannot write database {wh.path}: {detail}; nothing of {path.name} was stored",
+                        hint="free disk space (or make the folder writable) and ingest the file again",
+                    ) from None
+                raise _FileRejected(f"cannot read the file: {detail}") from None
+            break
+        status = result.status if not options.dry_run else "dry_run"
+        message = ""
+        if options.strict and result.rejected:
+            message = f"--strict: {result.rejected} bad record(s), so the whole file was rejected"
+        batch_id: int | None = None
+        if not options.dry_run:
+            batch_id = result.batch_id
+            _record_batch(con, result, path, scan.sha256, target, options, started)
+            con.execute("COMMIT")
+            in_transaction = False
+        return FileResult(
+            str(path),
+            scan.sha256,
+            status,
+            result.read,
+            result.loaded,
+            result.rejected,
+            result.skipped,
+            result.replaced,
+            batch_id,
+            target,
+            result.summary,
+            message,
+        )
+    except _FileRejected as exc:
+        return FileResult(str(path), scan.sha256, "rejected", target=target, message=str(exc))
+    finally:
+        if in_transaction:
+            with contextlib.suppress(EngineError):  # never mask the error that got us here
+                con.execute("ROLLBACK")
+        table.cleanup()
+        for name in _TMP:
+            con.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+def _prepare_keys(wh: Warehouse, catalogue: Catalogue) -> None:
+    """Small key tables the staging query joins: indicators (with valid ranges) and areas."""
+    con = wh.con
+    keys = wh.indicator_keys()
+    provisional = -1
+    ids, ks, los, his, fcs = [], [], [], [], []
+    for ind in catalogue.indicators:
+        key = keys.get(ind.id)
+        if key is None:  # dry run on a fresh database: a key that can match nothing stored
+            key = provisional
+            provisional -= 1
+        lo, hi = ind.valid_range if ind.valid_range else (None, None)
+        ids.append(ind.id)
+        ks.append(key)
+        los.append(lo)
+        his.append(hi)
+        fcs.append(schema.frequency_class(ind.frequency))
+    frame = pl.DataFrame(
+        {"indicator_id": ids, "indicator_key": ks, "lo": los, "hi": his, "fc": fcs},
+        schema={
+            "indicator_id": pl.String,
+            "indicator_key": pl.Int32,
+            "lo": pl.Float64,
+            "hi": pl.Float64,
+            "fc": pl.Int8,
+        },
+    )
+    with con.registered("_ck_ind_frame", frame):
+        con.execute("CREATE OR REPLACE TEMP TABLE _ck_ind AS SELECT * FROM _ck_ind_frame")
+    con.execute("CREATE OR REPLACE TEMP TABLE _ck_area AS SELECT area_id, area_key FROM areas")
+
+
+def _record_batch(
+    con: Connection,
+    result: _Loaded,
+    path: Path,
+    sha256: str,
+    target: str,
+    options: IngestOptions,
+    started: datetime,
+) -> None:
+    """Write the rejects and the batch row (inside the file's transaction)."""
+    opts = json.dumps(
+        {
+            "format": options.fmt,
+            "source": options.source,
+            "mapping": dict(options.mapping),
+            "wide": dict(options.wide),
+            "on_duplicate": options.on_duplicate,
+            "strict": options.strict,
+            "force": options.force,
+            "date_formats": dict(options.date_formats),
+        },
+        ensure_ascii=False,
+    )
+    con.execute(
+        "INSERT INTO rejects SELECT ?, ?, _row, bad_col, bad_val, reason FROM _ck_bad ORDER BY _row",
+        [result.batch_id, str(path)],
+    )
+    con.execute(
+        "INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            result.batch_id,
+            options.fmt,
+            str(path),
+            sha256,
+            target,
+            result.read,
+            result.loaded,
+            result.rejected,
+            started,
+            datetime.now(),
+            result.status,
+            __version__,
+            opts,
+        ],
+    )

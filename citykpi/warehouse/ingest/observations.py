@@ -1,0 +1,343 @@
+"""Long and wide observation files → ``observations`` (indicator × area × period values)."""
+
+from __future__ import annotations
+
+import itertools
+import re
+
+from citykpi.backend import Connection
+from citykpi.catalogue.model import Catalogue
+from citykpi.sqlutil import ident, literal
+from citykpi.warehouse import readers, schema
+from citykpi.warehouse.ingest import append
+from citykpi.warehouse.ingest.codes import reason
+from citykpi.warehouse.ingest.options import ALIASES, EARLIEST_PERIOD, LONG_FIELDS, IngestOptions
+from citykpi.warehouse.ingest.plan import _FileRejected, _Plan
+from citykpi.warehouse.ingest.rules import (
+    _case,
+    _Check,
+    _date_expr,
+    _number_checks,
+    _number_expr,
+    _ok,
+    _raw_expr,
+    _text_expr,
+)
+
+
+class _ObservationPlan(_Plan):
+    """Long or wide observations → ``observations``."""
+
+    target = "observations"
+    keys = (("ik", "indicator_key"), ("ak", "area_key"), ("period", "period"))
+    dup_reason = reason("IN501")
+    clash_reason = reason("IN502")
+
+    def __init__(self, catalogue: Catalogue, table: readers.TableFile, options: IngestOptions) -> None:
+        """Resolve the file's columns against the long or wide layout."""
+        super().__init__(options)
+        self.table = table
+        self.catalogue = catalogue
+        cols = table.columns
+        if options.fmt == "wide":
+            self._resolve_wide(cols)
+        else:
+            self._resolve_long(cols)
+
+    # column resolution ------------------------------------------------------------------------
+
+    def _find(self, cols: dict[str, str], name: str, *, required: bool) -> str | None:
+        explicit = self.options.mapping.get(name)
+        if explicit is not None:
+            found = readers.find_column(cols, explicit)
+            if found is None:
+                raise _FileRejected(
+                    f"--map {name}={explicit}: no column {explicit!r}; the file has {', '.join(cols)}"
+                )
+            return found
+        for candidate in (name, *ALIASES.get(name, ())):
+            found = readers.find_column(cols, candidate)
+            if found is not None:
+                return found
+        if required:
+            raise _FileRejected(
+                f"no {name!r} column; the file has {', '.join(cols)}; pass --map {name}=COLUMN"
+            )
+        return None
+
+    def _resolve_long(self, cols: dict[str, str]) -> None:
+        positional = (
+            all(re.fullmatch(r"column\d+", c) for c in cols) and len(cols) >= 4 and not self.options.mapping
+        )
+        if positional:  # a header-less file: indicator_id, area_id, period, value[, numerator, denominator]
+            names = list(cols)
+            self.col = {f: (names[i] if i < len(names) else None) for i, f in enumerate(LONG_FIELDS)}
+        else:
+            self.col = {
+                "indicator_id": self._find(cols, "indicator_id", required=True),
+                "area_id": self._find(cols, "area_id", required=True),
+                "period": self._find(cols, "period", required=True),
+                "numerator": self._find(cols, "numerator", required=False),
+                "denominator": self._find(cols, "denominator", required=False),
+            }
+            has_parts = self.col["numerator"] is not None and self.col["denominator"] is not None
+            self.col["value"] = self._find(cols, "value", required=not has_parts)
+
+    def _resolve_wide(self, cols: dict[str, str]) -> None:
+        self.col = {
+            "area_id": self._find(cols, "area_id", required=True),
+            "period": self._find(cols, "period", required=True),
+        }
+        wide: dict[str, str] = {}
+        if self.options.wide:
+            for column, indicator in self.options.wide.items():
+                found = readers.find_column(cols, column)
+                if found is None:
+                    raise _FileRejected(
+                        f"--map {column}={indicator}: no column {column!r}; the file has {', '.join(cols)}"
+                    )
+                wide[found] = indicator
+        else:
+            known = set(self.catalogue.by_id)
+            wide = {c: c for c in cols if c in known}
+        if not wide:
+            raise _FileRejected(
+                "no indicator columns found in this wide file; pass --map COLUMN=INDICATOR_ID for each value column"
+            )
+        self.wide = wide
+
+    # SQL --------------------------------------------------------------------------------------
+
+    def typed_columns(self) -> dict[str, str] | None:
+        """Ids as VARCHAR, the period as TIMESTAMP (read with the --date-format of ``period`` when
+        given, unless it has a time zone) and the numbers as DOUBLE."""
+        if any(z in self.options.date_formats.get("period", "") for z in ("%z", "%Z")):
+            return None  # a zoned period converts through TIMESTAMPTZ as text: keep to that path
+        wanted = {"indicator_id": "VARCHAR", "area_id": "VARCHAR", "period": "TIMESTAMP"}
+        types = {column: wanted[f] for f, column in self.col.items() if column and f in wanted}
+        if self.options.fmt == "wide":
+            types.update(dict.fromkeys(self.wide, "DOUBLE"))
+        else:
+            types.update({column: "DOUBLE" for f, column in self.col.items() if column and f not in wanted})
+        return types
+
+    def fast_partition(self, part: str) -> tuple[str, str] | None:
+        """Coarse-cadence records of a long file: the scan keeps only rows whose indicator id is
+        one of the weekly-or-coarser ids, which Parquet filters on its dictionaries (skipping most
+        of the file); ids the filter cannot match verbatim (blanks around them) are the rest."""
+        column = self.col.get("indicator_id")
+        if part != "s.fc = 1" or self.options.fmt != "long" or column is None:
+            return None
+        if not readers.is_text_type(self.table.columns.get(column, "")):
+            return None
+        ids = [i.id for i in self.catalogue.indicators if schema.frequency_class(i.frequency) == 1]
+        hit = f"{ident(column)} IN ({', '.join(literal(i) for i in ids)})" if ids else "FALSE"
+        rest = f"NOT coalesce({hit}, FALSE)"
+        return (
+            f"(SELECT * FROM ({self.stage_sql(hit)}) WHERE reason IS NULL)",
+            f"(SELECT * FROM ({self.stage_sql(rest)}) WHERE reason IS NULL)",
+        )
+
+    def stage_sql(self, file_filter: str | None = None, table: readers.TableFile | None = None) -> str:
+        """One pass: parse, join the key tables, give each record its first failing rule."""
+        table = table or self.table
+        types = table.columns
+        verbatim = table.typed  # kept only if every record is good: see _Plan.load
+        c = {k: (ident(v) if v else None) for k, v in self.col.items()}
+        period_fmt = self.options.date_formats.get("period")
+        if self.options.fmt == "wide":
+            wcols = list(self.wide)
+            all_numeric = all(readers.is_numeric_type(types[w]) for w in wcols)
+            cast = "DOUBLE" if all_numeric else "VARCHAR"
+            inner = ", ".join(f"{ident(w)}::{cast} AS {ident(w)}" for w in wcols)
+            area_c, period_c = c["area_id"], c["period"]
+            assert area_c is not None and period_c is not None
+            src = (
+                f"SELECT * FROM (UNPIVOT (SELECT {readers.ROW}, {area_c} AS _area, {period_c} AS _period, {inner} "
+                f"FROM ({table.sql})) ON {', '.join(ident(w) for w in wcols)} INTO NAME _col VALUE _val)"
+            )
+            ind = " ".join(f"WHEN {literal(w)} THEN {literal(i)}" for w, i in self.wide.items())
+            ind_raw, ind_col = f"CASE _col {ind} END", "_col"
+            area = _text_expr("_area", types[self.col["area_id"] or ""], verbatim=verbatim)
+            ptype = types[self.col["period"] or ""]
+            period_txt = _raw_expr("_period", ptype)
+            period = _date_expr("_period", ptype, period_fmt)
+            vtype = "DOUBLE" if all_numeric else "VARCHAR"
+            value_txt, value, value_col = _raw_expr("_val", vtype), _number_expr("_val", vtype), "_col"
+            value_type = vtype
+            num = den = None
+            area_col_name, period_col_name = self.col["area_id"] or "", self.col["period"] or ""
+        else:
+            src = table.sql
+            if file_filter is not None:
+                src = f"SELECT * FROM ({src}) WHERE {file_filter}"
+            ic, ac, pc = c["indicator_id"], c["area_id"], c["period"]
+            assert ic is not None and ac is not None and pc is not None
+            ind_raw = _text_expr(ic, types[self.col["indicator_id"] or ""], verbatim=verbatim)
+            ind_col = literal(self.col["indicator_id"])
+            area = _text_expr(ac, types[self.col["area_id"] or ""], verbatim=verbatim)
+            ptype = types[self.col["period"] or ""]
+            period_txt = _raw_expr(pc, ptype)
+            period = _date_expr(pc, ptype, period_fmt)
+            if c["value"] is not None:
+                value_type = types[self.col["value"] or ""]
+                value_txt, value = _raw_expr(c["value"], value_type), _number_expr(c["value"], value_type)
+            else:
+                value_type = "DOUBLE"  # no value column: nothing to parse
+                value_txt, value = "NULL::VARCHAR", "NULL::DOUBLE"
+            value_col = literal(self.col.get("value") or "value")
+            num = (c["numerator"], types[self.col["numerator"] or ""]) if c["numerator"] else None
+            den = (c["denominator"], types[self.col["denominator"] or ""]) if c["denominator"] else None
+            area_col_name, period_col_name = self.col["area_id"] or "", self.col["period"] or ""
+        num_txt, num_v = (_raw_expr(*num), _number_expr(*num)) if num else ("NULL::VARCHAR", "NULL::DOUBLE")
+        den_txt, den_v = (_raw_expr(*den), _number_expr(*den)) if den else ("NULL::VARCHAR", "NULL::DOUBLE")
+        now = literal(self.now.replace(microsecond=0))
+        # A typed cell is missing exactly when it is NULL and can never be unparseable: testing its
+        # value instead of its text spares turning every number and date back into a string.
+        period_typed = readers.is_temporal_type(ptype)
+        value_typed = readers.is_numeric_type(value_type)
+        num_typed = num is None or readers.is_numeric_type(num[1])
+        den_typed = den is None or readers.is_numeric_type(den[1])
+        checks = [
+            _Check("c.ind_raw IS NULL", reason("IN101"), "c.ind_col", "NULL"),
+            _Check(
+                "i.indicator_id IS NULL",
+                reason("IN102"),
+                "c.ind_col",
+                "c.ind_raw",
+            ),
+            _Check("c.area_raw IS NULL", reason("IN201"), literal(area_col_name), "NULL"),
+            _Check(
+                "a.area_key IS NULL",
+                reason("IN202"),
+                literal(area_col_name),
+                "c.area_raw",
+            ),
+            _Check(
+                "c.period IS NULL" if period_typed else "c.period_txt IS NULL",
+                reason("IN301"),
+                literal(period_col_name),
+                "NULL",
+            ),
+        ]
+        if not period_typed:
+            checks.append(
+                _Check("c.period IS NULL", reason("IN302"), literal(period_col_name), "c.period_txt")
+            )
+        checks += [
+            _Check(f"c.period > {now}", reason("IN303"), literal(period_col_name), "c.period_txt"),
+            _Check(
+                f"c.period < {literal(EARLIEST_PERIOD)}",
+                reason("IN304", year=EARLIEST_PERIOD.year),
+                literal(period_col_name),
+                "c.period_txt",
+            ),
+        ]
+        checks += _number_checks("value", "c.value_col", typed=value_typed)
+        if num:
+            checks += _number_checks("num", literal(self.col["numerator"]), typed=num_typed)
+        if den:
+            checks += _number_checks("den", literal(self.col["denominator"]), typed=den_typed)
+        checks += [
+            _Check(
+                "c.value IS NULL AND (c.num IS NULL OR c.den IS NULL)", reason("IN401"), "c.value_col", "NULL"
+            ),
+            _Check(
+                "c.value < i.lo OR c.value > i.hi",
+                reason("IN404"),
+                "c.value_col",
+                "c.value_txt",
+            ),
+        ]
+        return f"""
+        WITH u AS ({src}),
+        c AS (
+            SELECT {readers.ROW} AS _row,
+                   {ind_raw} AS ind_raw, {ind_col} AS ind_col, {area} AS area_raw,
+                   {period_txt} AS period_txt, {period} AS period,
+                   {value_txt} AS value_txt, {value} AS value, {value_col} AS value_col,
+                   {num_txt} AS num_txt, {num_v} AS num, {den_txt} AS den_txt, {den_v} AS den
+            FROM u)
+        SELECT c._row, i.indicator_key AS ik, a.area_key AS ak, c.period, c.value,
+               c.num AS numerator, c.den AS denominator, coalesce(i.fc, 0)::TINYINT AS fc,
+               {_ok(checks)} AS ok,
+               {_case(checks, "reason")} AS reason,
+               {_case(checks, "column")}::VARCHAR AS bad_col,
+               {_case(checks, "value")}::VARCHAR AS bad_val
+        FROM c
+        LEFT JOIN _ck_ind i ON i.indicator_id = c.ind_raw
+        LEFT JOIN _ck_area a ON a.area_id = c.area_raw
+        """
+
+    def file_rows(self, con: Connection) -> int | None:
+        """Rows of a long-format Parquet file, from its footer."""
+        if self.table.kind != "parquet" or self.options.fmt != "long":
+            return None
+        rows = con.execute(
+            f"SELECT sum(num_rows) FROM parquet_file_metadata({literal(str(self.table.path))})"
+        ).fetchall()
+        return int(rows[0][0]) if rows and rows[0][0] is not None else None
+
+    def clustered_by_metadata(self, con: Connection) -> bool | None:
+        """A typed period column is clustered when its row groups' min/max ranges follow each other.
+
+        Statistics cover bad records too, so "clustered" here implies the good records are; a file
+        without usable statistics is checked by reading it instead (None).
+        """
+        column = self.col["period"] or ""
+        if not readers.is_temporal_type(self.table.columns.get(column, "")):
+            return None
+        rows = con.execute(
+            f"""SELECT TRY_CAST(stats_min_value AS TIMESTAMP), TRY_CAST(stats_max_value AS TIMESTAMP)
+            FROM parquet_metadata({literal(str(self.table.path))})
+            WHERE path_in_schema = {literal(column)} ORDER BY row_group_id"""
+        ).fetchall()
+        if not rows or any(lo is None or hi is None for lo, hi in rows):
+            return None
+        return all(prev[1] <= nxt[0] for prev, nxt in itertools.pairwise(rows))
+
+    def duplicate_blocks(self, this: str) -> str | None:
+        """Blocks of 64 area keys per indicator and period: a duplicate sets a bit already set, so
+        the block's row count exceeds the bits set. Exact, and the aggregate holds one small
+        fixed-size state per block instead of one hash-table entry per observation."""
+        return f"""SELECT indicator_key AS ik, period, area_key >> 6 AS blk FROM observations
+            WHERE {this} GROUP BY ALL
+            HAVING count(*) > bit_count(bit_or(1::UBIGINT << (area_key & 63)))"""
+
+    def block_match(self, rows: str, blocks: str) -> str:
+        """Rows of a block: same indicator and period, area key in the block."""
+        return (
+            f"{rows}.indicator_key = {blocks}.ik AND {rows}.period = {blocks}.period "
+            f"AND {rows}.area_key >> 6 = {blocks}.blk"
+        )
+
+    def insert_values(self, batch_id: int) -> str:
+        """indicator_key, area_key, period, value, numerator, denominator, batch_id, freq_class."""
+        return append.STAGED_VALUES.format(batch_id=batch_id)
+
+    def insert_columns(self) -> str:
+        """The target's column list, named (schema v2 appended freq_class)."""
+        return append.insert_columns()
+
+    def partitions(self) -> tuple[str, ...]:
+        """One insert per storage class, so each class fills its own row groups (zone maps)."""
+        return append.CLASS_PASSES
+
+    def after_insert(self, con: Connection, batch_id: int) -> None:
+        """Record which storage classes each series of this batch has rows in."""
+        append.record_series_classes(con, batch_id)
+
+    def supersede(self, con: Connection, batch_id: int) -> None:
+        """Move the stored rows this batch replaces to observations_superseded."""
+        match = "o.indicator_key = c.ik AND o.area_key = c.ak AND o.period = c.period"
+        con.execute(
+            f"""INSERT INTO observations_superseded (indicator_key, area_key, period, value, numerator,
+                denominator, batch_id, freq_class, superseded_by)
+            SELECT o.indicator_key, o.area_key, o.period, o.value, o.numerator, o.denominator, o.batch_id,
+                o.freq_class, {batch_id}
+            FROM observations o SEMI JOIN _ck_clash c ON {match}
+            WHERE o.batch_id <> {batch_id}"""
+        )
+        con.execute(
+            f"DELETE FROM observations o USING _ck_clash c WHERE o.batch_id <> {batch_id} AND {match}"
+        )

@@ -1,0 +1,175 @@
+"""What one ``ingest`` call is asked to do and what it reports: formats, options, results, paths."""
+
+from __future__ import annotations
+
+import glob
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+from citykpi.errors import UsageError
+from citykpi.warehouse import readers
+
+Format = Literal["long", "wide", "source"]
+DuplicatePolicy = Literal["reject", "replace", "keep"]
+Progress = Callable[[str, int, int], None]
+
+FORMATS: tuple[str, ...] = ("long", "wide", "source")
+DUPLICATE_POLICIES: tuple[str, ...] = ("reject", "replace", "keep")
+LONG_FIELDS: tuple[str, ...] = ("indicator_id", "area_id", "period", "value", "numerator", "denominator")
+#: Other header names accepted for the long-format fields (matched loosely, see readers.normalise_name).
+ALIASES: Mapping[str, tuple[str, ...]] = {
+    "indicator_id": ("indicator", "indicator_code"),
+    "area_id": ("area", "area_code"),
+    "period": ("date", "time", "timestamp"),
+    "value": ("val",),
+}
+#: Date/time formats tried (after ISO) for text periods and source timestamps without a declared format.
+DEFAULT_DATE_FORMATS: tuple[str, ...] = (
+    "%Y/%m/%d",
+    "%Y/%m/%d %H:%M:%S",
+    "%Y/%m/%d %H:%M",
+    "%Y-%m-%d %H:%M",
+    "%Y年%m月%d日",
+    "%Y-%m",
+    "%Y%m%d",
+    "%Y",
+)
+DATA_SUFFIXES = readers.CSV_SUFFIXES + readers.PARQUET_SUFFIXES
+#: Observations before this are refused: '0000-01-01', '0201-05-01' or '-infinity' are typos, not history.
+EARLIEST_PERIOD = datetime(1900, 1, 1)
+_TMP = ("_ck_bad", "_ck_dupkeys", "_ck_clash", "_ck_ind", "_ck_area", "_ck_stage", "_ck_raw")
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    """How to read and load the files of one ``ingest`` call.
+
+    ``mapping``: for long format, field → file column (fields: indicator_id, area_id, period, value,
+    numerator, denominator); for wide, area_id / period → file column; for sources, declared
+    column → file column. ``wide``: file column → indicator id (wide format only; default: every
+    column named like a catalogue indicator). ``date_formats``: column → strptime format, for the
+    period (key ``period``) or a source's date/timestamp columns. ``now``: the cut-off for
+    "period in the future" (default: the clock).
+    """
+
+    fmt: Format = "long"
+    source: str | None = None
+    mapping: Mapping[str, str] = field(default_factory=dict)
+    wide: Mapping[str, str] = field(default_factory=dict)
+    on_duplicate: DuplicatePolicy = "reject"
+    strict: bool = False
+    dry_run: bool = False
+    force: bool = False
+    date_formats: Mapping[str, str] = field(default_factory=dict)
+    now: datetime | None = None
+    #: Try DuckDB's typed CSV reader first (falls back to the text read whenever it cannot be used);
+    #: off only to compare the two paths in tests.
+    typed_csv: bool = True
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """What happened to one file. Counts are records: rows (long, source) or non-empty cells (wide)."""
+
+    path: str
+    sha256: str
+    status: str  # loaded | unchanged | rejected | dry_run
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_rejected: int = 0
+    rows_skipped: int = 0  # duplicates of stored data skipped (--on-duplicate keep)
+    rows_replaced: int = 0  # stored rows superseded (--on-duplicate replace)
+    batch_id: int | None = None
+    target: str = ""
+    rejects: Mapping[str, int] = field(default_factory=dict)  # reason -> count
+    message: str = ""  # why a whole file was rejected, or which batch it matches when unchanged
+
+    @property
+    def has_rejects(self) -> bool:
+        """True when the file was refused or some of its records were rejected."""
+        return self.status == "rejected" or self.rows_rejected > 0
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    """Per-file results of one ``ingest`` call."""
+
+    files: tuple[FileResult, ...]
+    dry_run: bool = False
+
+    @property
+    def rows_loaded(self) -> int:
+        """Records loaded over all files."""
+        return sum(f.rows_loaded for f in self.files)
+
+    @property
+    def rows_rejected(self) -> int:
+        """Records rejected over all files."""
+        return sum(f.rows_rejected for f in self.files)
+
+    @property
+    def has_rejects(self) -> bool:
+        """True when any record or whole file was rejected (the CLI exits 1)."""
+        return any(f.has_rejects for f in self.files)
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-ready dict."""
+        return {"dry_run": self.dry_run, "files": [asdict(f) for f in self.files]}
+
+
+# --- options helpers ---------------------------------------------------------------------------------
+
+
+def parse_map(
+    pairs: Iterable[str], fmt: str, *, option: str = "--map", example: str = "area_id=district_code"
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Split ``--map KEY=VALUE`` pairs into (mapping, wide mapping) for ``fmt``.
+
+    long/source: FIELD=COLUMN. wide: area_id=COLUMN and period=COLUMN, every other pair is
+    COLUMN=INDICATOR_ID. ``option`` and ``example`` name the option in errors (e.g. --date-format).
+    """
+    mapping: dict[str, str] = {}
+    wide: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not key or not value:
+            raise UsageError(f"{option} {pair!r}: expected NAME=VALUE, e.g. {option} {example}")
+        if fmt == "wide" and key not in ("area_id", "period"):
+            wide[key] = value
+        else:
+            if fmt == "long" and key not in LONG_FIELDS:
+                raise UsageError(
+                    f"--map {pair!r}: unknown field {key!r}; use one of {', '.join(LONG_FIELDS)}"
+                )
+            mapping[key] = value
+    return mapping, wide
+
+
+def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
+    """Files, directories (recursively: .csv .tsv .txt .parquet .pq) and globs, in a stable order."""
+    out: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            out.extend(sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in DATA_SUFFIXES))
+        elif p.is_file():
+            out.append(p)
+        elif glob.has_magic(str(raw)):
+            matched = sorted(Path(m) for m in glob.glob(str(raw), recursive=True) if Path(m).is_file())
+            if not matched:
+                raise UsageError(f"no files match {raw}")
+            out.extend(matched)
+        else:
+            raise UsageError(f"{raw}: no such file or directory")
+    seen: set[Path] = set()
+    unique = []
+    for f in out:
+        key = f.resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append(f)
+    return unique

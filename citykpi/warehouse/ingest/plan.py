@@ -1,0 +1,344 @@
+"""How a file becomes staged, validated records and is appended: the plan shared by every format."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from citykpi.backend import Connection
+from citykpi.sqlutil import ident, literal
+from citykpi.warehouse import readers
+from citykpi.warehouse.ingest.options import IngestOptions
+
+
+class _FileRejected(Exception):
+    """A whole file cannot be read or mapped (bad header, malformed CSV)."""
+
+
+class _StageFromText(Exception):
+    """The typed read of a CSV holds a bad record: stage the file again from its text read."""
+
+
+@dataclass
+class _Loaded:
+    """Outcome of loading one staged file (inside its transaction)."""
+
+    batch_id: int
+    status: str  # loaded | rejected
+    read: int
+    loaded: int
+    rejected: int
+    skipped: int
+    replaced: int
+    summary: dict[str, int]
+
+
+#: Rows per DuckDB row group: the unit zone maps skip by.
+ROW_GROUP = 122_880
+
+
+class _Plan:
+    """Turns a file into target rows: one validation SQL (``stage_sql``), generic loading steps.
+
+    Loading is optimistic and set-based, and reads the file as few times as it can:
+
+    * long-format Parquet with a typed period: row count and time order come from the footer,
+      so the good records stream straight into the target, one INSERT per storage class (the
+      coarse class through a pushed-down id filter that skips most of the file); bad records
+      are counted as rows minus appended and read again only when there are any;
+    * CSV: parsed and validated once into a typed temp table, which every later step reads;
+      staged from DuckDB's typed read when the file has one (:func:`readers.typed_csv`) and
+      every record is good, else (again) from the text read, whose rejects quote the cells;
+    * anything else: one aggregate pass over the file, then the INSERTs.
+
+    Appends are sorted only when the file is not already clustered by time. Duplicates within
+    the file are then found among the appended rows (an exact bit-block screen for observations,
+    a hash aggregate for source keys), clashes with stored rows by a join restricted to the
+    batch's time range, and taken out again. Row numbers for duplicate rejects come from
+    re-reading the stage, which happens only when there are any.
+    """
+
+    target: str = ""
+    table: readers.TableFile
+    #: The same CSV read by DuckDB's typed reader (see :meth:`typed_columns`), when it could be.
+    fast: readers.TableFile | None = None
+    #: (stage column, target column) pairs that identify a record.
+    keys: tuple[tuple[str, str], ...] = ()
+    #: Stage column with the record's time (clustering) and its target column (clash pre-filter).
+    time_stage: str = "period"
+    time_target: str | None = "period"
+    dup_reason = "duplicate within the file"
+    clash_reason = "duplicate of a stored record"
+
+    def __init__(self, options: IngestOptions) -> None:
+        """Remember the options."""
+        self.options = options
+        self.now = options.now or datetime.now()
+
+    def stage_sql(self, file_filter: str | None = None, table: readers.TableFile | None = None) -> str:
+        """SELECT of every record: _row, target values, ok, reason, bad_col, bad_val.
+
+        ``file_filter``: a condition on the file's own columns, pushed into the file scan.
+        ``table``: another read of the same file (the typed CSV read); default ``self.table``.
+        """
+        raise NotImplementedError
+
+    def prepare_typed_read(self, con: Connection) -> None:
+        """Read a CSV with DuckDB's typed reader into ``fast``, when it has typed columns.
+
+        Run it before the file's transaction: a read DuckDB refuses would abort the transaction.
+        """
+        if self.options.typed_csv and self.table.kind == "csv" and (types := self.typed_columns()):
+            period_format = self.options.date_formats.get("period")
+            self.fast = readers.typed_csv(con, self.table, types, "_ck_raw", period_format)
+
+    def typed_columns(self) -> dict[str, str] | None:
+        """File column → DuckDB type for a typed read of a CSV, or None to always read it as text.
+
+        Only types whose CSV conversion equals ``TRY_CAST`` of the text qualify (DOUBLE, ISO
+        TIMESTAMP, VARCHAR), so a clean file stages the same records either way."""
+        return None
+
+    def fast_partition(self, part: str) -> tuple[str, str] | None:
+        """For a partition of few records: (good records the file scan can find by a pushed-down
+        filter, good records that filter misses) as subqueries; None to read the whole file."""
+        return None
+
+    def insert_values(self, batch_id: int) -> str:
+        """The SELECT list (over stage alias ``s``) of the target table's columns."""
+        raise NotImplementedError
+
+    def ensure_target(self, con: Connection) -> None:
+        """Create the target table if needed."""
+
+    def insert_columns(self) -> str:
+        """The target's column list for INSERT (empty: all columns in table order)."""
+        return ""
+
+    def partitions(self) -> tuple[str, ...]:
+        """Conditions splitting the insert into clustered passes (default: one pass)."""
+        return ("TRUE",)
+
+    def after_insert(self, con: Connection, batch_id: int) -> None:
+        """Bookkeeping after the rows of a batch are appended."""
+
+    def supersede(self, con: Connection, batch_id: int) -> None:
+        """--on-duplicate replace: retire the stored rows listed in ``_ck_clash``."""
+        raise NotImplementedError
+
+    # generic steps --------------------------------------------------------------------------
+
+    def _match(self, left: str, right: str, *, left_stage: bool, right_stage: bool) -> str:
+        cols = []
+        for stage_col, target_col in self.keys:
+            lcol = stage_col if left_stage else target_col
+            rcol = stage_col if right_stage else target_col
+            cols.append(f"{left}.{lcol} = {right}.{rcol}")
+        return " AND ".join(cols)
+
+    def file_rows(self, con: Connection) -> int | None:
+        """Records in the file known without reading it (Parquet metadata); None when unknown."""
+        return None
+
+    def clustered_by_metadata(self, con: Connection) -> bool | None:
+        """Whether the file is time-clustered, from its metadata alone; None when unknown."""
+        return None
+
+    def load(self, con: Connection, path: str, writing: Callable[[], object]) -> _Loaded:
+        """Validate and append the file's records; the caller's transaction makes it atomic."""
+        stage = self.stage_sql()
+        target = ident(self.target)
+        total = self.file_rows(con)
+        clustered = self.clustered_by_metadata(con) if total is not None else None
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _ck_bad (_row BIGINT, bad_col VARCHAR, bad_val VARCHAR, reason VARCHAR)"
+        )
+        n_bad: int | None = None
+        if total is not None and clustered is not None:
+            # Typed Parquet, time order known from row-group statistics: stream the file straight
+            # into the target (read once per storage class); bad records are counted afterwards.
+            good = f"(SELECT * FROM ({stage}) WHERE reason IS NULL)"
+            many = total > ROW_GROUP
+        else:
+            if self.table.kind == "csv":
+                # Parsing text dominates: parse and validate once into a typed temp table (no
+                # reject strings), then every later step reads that instead of the file.
+                scan, good = "_ck_stage", "(SELECT * FROM _ck_stage WHERE ok)"
+                typed, self.fast = self.fast, None  # the typed read is tried once
+                groups = self._stage_csv(con, typed)
+                if typed is not None and any(g[1] for g in groups):
+                    raise _StageFromText  # rejects quote the file's own text: see _ingest_file
+            else:
+                scan, good = f"({stage})", f"(SELECT * FROM ({stage}) WHERE ok)"
+                groups = self._row_groups(con, scan)
+            n_bad = sum(int(g[1]) for g in groups)
+            ranges = [(g[2], g[3]) for g in groups if g[2] is not None]
+            clustered = all(prev[1] <= nxt[0] for prev, nxt in itertools.pairwise(ranges))
+            many = len(groups) > 1
+        # 2. append the good records, in time order
+        writing()
+        self.ensure_target(con)
+        batch_id = int(con.execute("SELECT coalesce(max(batch_id), 0) + 1 FROM batches").fetchall()[0][0])
+        # Zone maps need time-clustered row groups, not sorted rows: a big file that is clustered
+        # already is appended as it is; anything else is sorted (cheap for small files).
+        order = "" if clustered and many else f" ORDER BY s.{self.time_stage}"
+
+        def insert(source: str, part: str) -> int:
+            return int(
+                con.execute(
+                    f"INSERT INTO {target} {self.insert_columns()} SELECT {self.insert_values(batch_id)} "
+                    f"FROM {source} s WHERE {part}{order}"
+                ).fetchall()[0][0]
+            )
+
+        inserted = 0
+        missed: list[tuple[str, str]] = []
+        for part in self.partitions():
+            fast = self.fast_partition(part) if n_bad is None else None
+            if fast is not None:
+                missed.append((fast[1], part))
+            inserted += insert(fast[0] if fast else good, part)
+        if n_bad is None:
+            n_bad = (total or 0) - inserted
+        if n_bad:
+            con.execute(
+                f"INSERT INTO _ck_bad SELECT _row, bad_col, bad_val, reason FROM ({stage}) WHERE reason IS NOT NULL"
+            )
+            if missed and int(con.execute("SELECT count(*) FROM _ck_bad").fetchall()[0][0]) < n_bad:
+                # good records the pushed-down filter could not see (ids with blanks around them)
+                for source, part in missed:
+                    inserted += insert(source, part)
+                n_bad = (total or 0) - inserted
+        self.after_insert(con, batch_id)
+        this = f"batch_id = {batch_id}"
+        dups = self._duplicates_within(con, good, target, this) if self.keys and inserted > 1 else 0
+        clash = self._clashes(con, good, target, batch_id) if self.keys and inserted > dups else 0
+        policy = self.options.on_duplicate
+        rejected = int(con.execute("SELECT count(*) FROM _ck_bad").fetchall()[0][0])
+        read = inserted + n_bad
+        skipped = clash if policy == "keep" else 0
+        replaced = clash if policy == "replace" else 0
+        loaded = inserted - dups - (clash if policy in ("reject", "keep") else 0)
+        status = "loaded"
+        if rejected and (self.options.strict or rejected >= read):
+            status, loaded, skipped, replaced = "rejected", 0, 0, 0
+            con.execute(f"DELETE FROM {target} WHERE {this}")
+        elif replaced:
+            self.supersede(con, batch_id)
+        rows = con.execute(
+            "SELECT reason, count(*) FROM _ck_bad GROUP BY reason ORDER BY count(*) DESC, reason"
+        ).fetchall()
+        summary = {str(r): int(c) for r, c in rows}
+        return _Loaded(batch_id, status, read, loaded, rejected, skipped, replaced, summary)
+
+    def _stage_csv(self, con: Connection, table: readers.TableFile | None) -> list[tuple[Any, ...]]:
+        """Stage ``table`` (default the text read) into ``_ck_stage``; return its row groups."""
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _ck_stage AS "
+            f"SELECT * EXCLUDE (reason, bad_col, bad_val) FROM ({self.stage_sql(table=table)})"
+        )
+        return self._row_groups(con, "_ck_stage")
+
+    def _row_groups(self, con: Connection, scan: str) -> list[tuple[Any, ...]]:
+        """One pass: (group, bad records, first and last good time) per row group of the file."""
+        return con.execute(
+            f"""SELECT _row // {ROW_GROUP} AS g, count(*) FILTER (WHERE NOT ok) AS bad,
+                       min({self.time_stage}) FILTER (WHERE ok) AS lo,
+                       max({self.time_stage}) FILTER (WHERE ok) AS hi
+                FROM {scan} GROUP BY g ORDER BY g"""
+        ).fetchall()
+
+    def duplicate_blocks(self, this: str) -> str | None:
+        """A cheap exact screen for keys appended twice: a SELECT of small blocks of keys that hold
+        a duplicate (columns named like the stage keys they group by), or None to hash every key."""
+        return None
+
+    def _duplicates_within(self, con: Connection, good: str, target: str, this: str) -> int:
+        """Find keys appended twice by this batch; reject every such record and take it out again."""
+        tcols = ", ".join(t for _, t in self.keys)
+        as_stage = ", ".join(f"{t} AS {s_}" for s_, t in self.keys)
+        scols = ", ".join(s_ for s_, _ in self.keys)
+        blocks = self.duplicate_blocks(this)
+        if blocks is not None:
+            # a few fixed-size states per block of keys instead of a hash table over every key
+            candidates = con.execute(f"SELECT count(*) FROM ({blocks})").fetchall()[0][0]
+            if not candidates:
+                return 0
+            con.execute(
+                f"""CREATE OR REPLACE TEMP TABLE _ck_dupkeys AS
+                WITH b AS ({blocks})
+                SELECT {as_stage} FROM {target} o SEMI JOIN b ON {self.block_match("o", "b")}
+                WHERE o.{this} GROUP BY ALL HAVING count(*) > 1"""
+            )
+        else:
+            candidates = con.execute(
+                f"SELECT count(*) FROM (SELECT hash({tcols}) AS h FROM {target} WHERE {this} "
+                "GROUP BY h HAVING count(*) > 1)"
+            ).fetchall()[0][0]
+            if not candidates:
+                return 0
+            con.execute(
+                f"""CREATE OR REPLACE TEMP TABLE _ck_dupkeys AS
+                WITH h AS (SELECT hash({tcols}) AS h FROM {target} WHERE {this} GROUP BY h HAVING count(*) > 1)
+                SELECT {as_stage} FROM {target} WHERE {this} AND hash({tcols}) IN (SELECT h FROM h)
+                GROUP BY ALL HAVING count(*) > 1"""
+            )
+        if not con.execute("SELECT count(*) FROM _ck_dupkeys").fetchall()[0][0]:
+            return 0
+        con.execute(
+            f"""INSERT INTO _ck_bad
+            WITH m AS (SELECT s._row, {", ".join("s." + c for c, _ in self.keys)}
+                       FROM {good} s JOIN _ck_dupkeys d ON {self._match("s", "d", left_stage=True, right_stage=True)}),
+                 t AS (SELECT {scols}, 'rows ' || array_to_string(list(_row ORDER BY _row)[1:5], ', ') AS txt
+                       FROM m GROUP BY ALL)
+            SELECT m._row, NULL, t.txt, {literal(self.dup_reason)} FROM m JOIN t USING ({scols})"""
+        )
+        deleted = con.execute(
+            f"""DELETE FROM {target} o USING _ck_dupkeys d
+            WHERE o.{this} AND {self._match("o", "d", left_stage=False, right_stage=True)}"""
+        ).fetchall()
+        return int(deleted[0][0])
+
+    def block_match(self, rows: str, blocks: str) -> str:
+        """Join condition of target rows to the blocks of :meth:`duplicate_blocks`."""
+        raise NotImplementedError
+
+    def _clashes(self, con: Connection, good: str, target: str, batch_id: int) -> int:
+        """Records of this batch whose key is already stored; apply the duplicate policy's first half."""
+        this = f"batch_id = {batch_id}"
+        prefilter = ""
+        if self.time_target:
+            lo, hi = con.execute(
+                f"SELECT min({self.time_target}), max({self.time_target}) FROM {target} WHERE {this}"
+            ).fetchall()[0]
+            prefilter = f" AND o.{self.time_target} BETWEEN {literal(lo)} AND {literal(hi)}"
+        other = con.execute(
+            f"SELECT count(*) FROM (SELECT 1 FROM {target} o WHERE o.batch_id <> {batch_id}{prefilter} LIMIT 1)"
+        ).fetchall()[0][0]
+        if not other:
+            return 0
+        as_stage = ", ".join(f"n.{t} AS {s_}" for s_, t in self.keys)
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _ck_clash AS
+            SELECT {as_stage}, min(o.batch_id) AS old_batch
+            FROM {target} n JOIN {target} o ON {self._match("n", "o", left_stage=False, right_stage=False)}
+            WHERE n.{this} AND o.batch_id <> {batch_id}{prefilter}
+            GROUP BY ALL"""
+        )
+        clash = int(con.execute("SELECT count(*) FROM _ck_clash").fetchall()[0][0])
+        if not clash or self.options.on_duplicate == "replace":
+            return clash
+        if self.options.on_duplicate == "reject":
+            con.execute(
+                f"""INSERT INTO _ck_bad
+                SELECT s._row, NULL, 'batch ' || c.old_batch, {literal(self.clash_reason)}
+                FROM {good} s JOIN _ck_clash c ON {self._match("s", "c", left_stage=True, right_stage=True)}"""
+            )
+        con.execute(
+            f"""DELETE FROM {target} o USING _ck_clash c
+            WHERE o.{this} AND {self._match("o", "c", left_stage=False, right_stage=True)}"""
+        )
+        return clash
