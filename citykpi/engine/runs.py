@@ -13,20 +13,10 @@ import polars as pl
 from citykpi.backend import Connection, EngineError
 from citykpi.catalogue.model import Catalogue
 from citykpi.engine.compiler import colour_of
+from citykpi.engine.diff import diff_cells
 from citykpi.engine.scorecard import CELL_SCHEMA, INDEX_SCHEMA, Scorecard, empty_frame
 from citykpi.errors import UsageError
 from citykpi.warehouse.connection import Warehouse
-
-#: Columns of :func:`diff_runs`.
-DIFF_SCHEMA: Mapping[str, pl.DataType] = {
-    "indicator_id": pl.String(),
-    "area_id": pl.String(),
-    "status_from": pl.String(),
-    "status_to": pl.String(),
-    "value_from": pl.Float64(),
-    "value_to": pl.Float64(),
-    "change": pl.String(),
-}
 
 
 def persist_run(wh: Warehouse, scorecard: Scorecard, *, options: Mapping[str, object]) -> Scorecard:
@@ -180,28 +170,26 @@ def load_run(wh: Warehouse, run_id: int, catalogue: Catalogue | None = None) -> 
 
 
 def diff_runs(wh: Warehouse, run_from: int, run_to: int) -> pl.DataFrame:
-    """Cells whose status changed between two runs (``change``: newly_red, recovered, worse, better, new, gone)."""
-    df = wh.con.frame(
-        """WITH a AS (SELECT * FROM run_cells WHERE run_id = ?), b AS (SELECT * FROM run_cells WHERE run_id = ?)
-        SELECT k.indicator_id, ar.area_id, a.status AS status_from, b.status AS status_to,
-               a.value AS value_from, b.value AS value_to,
-               CASE WHEN a.status IS NULL THEN 'new' WHEN b.status IS NULL THEN 'gone'
-                    WHEN b.status = 'red' THEN 'newly_red'
-                    WHEN a.status IN ('red', 'orange') AND b.severity IS NOT NULL AND b.severity <= 1 THEN 'recovered'
-                    WHEN b.severity > a.severity THEN 'worse'
-                    WHEN b.severity < a.severity THEN 'better'
-                    ELSE 'changed' END AS change
-        FROM a FULL OUTER JOIN b ON a.indicator_key = b.indicator_key AND a.area_key = b.area_key
-        JOIN indicator_keys k ON k.indicator_key = coalesce(a.indicator_key, b.indicator_key)
-        JOIN areas ar ON ar.area_key = coalesce(a.area_key, b.area_key)
-        WHERE a.status IS DISTINCT FROM b.status
-        ORDER BY CASE change WHEN 'newly_red' THEN 0 WHEN 'worse' THEN 1 WHEN 'recovered' THEN 2
-                 WHEN 'better' THEN 3 ELSE 4 END, k.indicator_id, ar.area_id""",
-        [run_from, run_to],
-    )
-    if df.is_empty():
-        return empty_frame(DIFF_SCHEMA)
-    return df.select([pl.col(n).cast(t) for n, t in DIFF_SCHEMA.items()])
+    """Cells whose status changed between two runs (``change`` as :mod:`citykpi.engine.diff` defines it)."""
+    sides = [
+        wh.con.frame(
+            """SELECT k.indicator_id, ar.area_id, c.status, c.severity, c.value
+            FROM run_cells c JOIN indicator_keys k ON k.indicator_key = c.indicator_key
+            JOIN areas ar ON ar.area_key = c.area_key WHERE c.run_id = ?""",
+            [run],
+        )
+        for run in (run_from, run_to)
+    ]
+    return diff_cells(*(side if side.height else empty_frame(_SIDE_SCHEMA) for side in sides))
+
+
+_SIDE_SCHEMA: Mapping[str, pl.DataType] = {
+    "indicator_id": pl.String(),
+    "area_id": pl.String(),
+    "status": pl.String(),
+    "severity": pl.Int64(),
+    "value": pl.Float64(),
+}
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import polars as pl
 
 from citykpi.catalogue.model import SEVERITY
+from citykpi.engine.diff import DIFF_SCHEMA, diff_scorecards
 from citykpi.engine.scorecard import Scorecard
 from citykpi.errors import UsageError
 
@@ -47,8 +48,8 @@ LEAGUE_COLUMNS: tuple[str, ...] = (
     "change_unit",
 )
 
-#: Columns of :func:`diff_scorecards` (same as ``engine.runs.diff_runs``).
-DIFF_COLUMNS: tuple[str, ...] = ("indicator_id", "area_id", "status_from", "status_to", "change")
+#: Columns of a diff (the definition is :mod:`citykpi.engine.diff`; render only shows it).
+DIFF_COLUMNS: tuple[str, ...] = tuple(DIFF_SCHEMA)
 
 
 def alerts(
@@ -157,33 +158,4 @@ def league_table(
     return keyed.with_columns(pl.Series("rank", ranks, dtype=pl.Int32)).select(LEAGUE_COLUMNS)
 
 
-def diff_scorecards(a: Scorecard, b: Scorecard) -> pl.DataFrame:
-    """Cells whose status differs from ``a`` to ``b``: newly_red, recovered, worse or better.
-
-    ``recovered`` means leaving red or orange for a better colour; statuses without a colour
-    (stale, no_data) compare as changes only when the other side has a colour.
-    """
-    left = a.cells.select(
-        "indicator_id", "area_id", pl.col("status").alias("status_from"), pl.col("severity").alias("sf")
-    )
-    right = b.cells.select(
-        "indicator_id", "area_id", pl.col("status").alias("status_to"), pl.col("severity").alias("st")
-    )
-    both = left.join(right, on=["indicator_id", "area_id"], how="full", coalesce=True)
-    both = both.filter(pl.col("status_from").fill_null("") != pl.col("status_to").fill_null(""))
-    red = SEVERITY["red"]
-    orange = SEVERITY["orange"]
-    change = (
-        pl.when((pl.col("st") == red) & (pl.col("sf").is_null() | (pl.col("sf") < red)))
-        .then(pl.lit("newly_red"))
-        .when((pl.col("sf") >= orange) & (pl.col("st") < orange))
-        .then(pl.lit("recovered"))
-        .when(pl.col("st") > pl.col("sf"))
-        .then(pl.lit("worse"))
-        .when(pl.col("st") < pl.col("sf"))
-        .then(pl.lit("better"))
-        .when(pl.col("st").is_null() & pl.col("sf").is_not_null())
-        .then(pl.lit("worse"))
-        .otherwise(pl.lit("better"))
-    )
-    return both.with_columns(change.alias("change")).sort("indicator_id", "area_id").select(DIFF_COLUMNS)
+__all__ = ["DIFF_COLUMNS", "alerts", "diff_scorecards", "league_table"]
