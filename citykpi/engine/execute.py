@@ -8,6 +8,7 @@ reads the outputs back as Polars frames with the scorecard's column types.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -41,9 +42,19 @@ def _typed(df: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:
     return df.select([pl.col(n).cast(t) for n, t in schema.items()])
 
 
+def _translator(dialect: str) -> Callable[[str], list[str]]:
+    """How the backend's dialect runs a statement (canonical DuckDB SQL is run as written)."""
+    if dialect == "duckdb":
+        return lambda sql: [sql]
+    from citykpi.backend.dialect import Translator  # sqlglot: only for other engines
+
+    return Translator(dialect).translate
+
+
 def execute(wh: Warehouse, plan: Plan, *, sandbox: bool = True) -> Executed:
     """Run ``plan`` on ``wh`` and return its output frames (cells, indices, history)."""
     con, backend = wh.con, wh.backend
+    in_dialect = _translator(backend.dialect)
     if sandbox:
         wh.sandbox()
     count = 0
@@ -52,16 +63,21 @@ def execute(wh: Warehouse, plan: Plan, *, sandbox: bool = True) -> Executed:
         count += 1
         t = time.perf_counter()
         with con.registered("_ck_frame", frame):
-            con.execute(backend.temp_table_sql(ident(name), "SELECT * FROM _ck_frame"))
+            for stmt in in_dialect(backend.temp_table_sql(ident(name), "SELECT * FROM _ck_frame")):
+                con.execute(stmt)
         timings.append((f"load {name}", round(time.perf_counter() - t, 4)))
     for name, sql in plan.statements:
         count += 1
         t = time.perf_counter()
-        con.execute(sql)
+        for stmt in in_dialect(sql):
+            con.execute(stmt)
         timings.append((name, round(time.perf_counter() - t, 4)))
     frames = {name: empty_frame(schema) for name, schema in _SCHEMAS.items()}
     for name, sql in plan.outputs.items():
-        frames[name] = _typed(con.frame(sql), _SCHEMAS[name])
+        *before, query = in_dialect(sql)
+        for stmt in before:
+            con.execute(stmt)
+        frames[name] = _typed(con.frame(query), _SCHEMAS[name])
     indices = frames["indices"]
     if plan.index_areas:
         indices = indices.filter(pl.col("area_id").is_in(list(plan.index_areas)))
