@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from citykpi import vocab
 from citykpi.catalogue import model, parser
 from citykpi.catalogue.expressions import MAX_LENGTH
 
@@ -64,7 +65,7 @@ def catalogue_schema() -> dict[str, Any]:
     )
     thresholds = _obj(
         {
-            "basis": _enum(model.BASES, "What the bands are compared with."),
+            "basis": _enum(vocab.BASES.names(), "What the bands are compared with."),
             **colours,
             "inclusive": {
                 "type": "boolean",
@@ -86,9 +87,9 @@ def catalogue_schema() -> dict[str, Any]:
     )
     rollup = _obj(
         {
-            "time": _enum(model.TIME_ROLLUPS, "Roll-up over time within a period."),
+            "time": _enum(vocab.TIME_ROLLUPS.names(), "Roll-up over time within a period."),
             "where": {"type": "string", "pattern": r"^\s*value\s*(<=|>=|!=|<>|<|>|=)\s*[-+]?[0-9.eE+-]+\s*$"},
-            "area": _enum(model.AREA_ROLLUPS, "Roll-up from child areas to the parent."),
+            "area": _enum(vocab.AREA_ROLLUPS.names(), "Roll-up from child areas to the parent."),
             "weight": {"type": "string", "description": "Area attribute for weighted_mean, e.g. population."},
         }
     )
@@ -168,7 +169,7 @@ def catalogue_schema() -> dict[str, Any]:
         "name": text,
         "kind": _enum(model.KINDS, "KPI or vital sign."),
         "domain": {"type": "string", "pattern": parser.DOMAIN_RE.pattern},
-        "unit": _enum(model.UNITS, "The unit."),
+        "unit": _enum(vocab.UNITS.names(), "The unit."),
         "description": {"type": "string"},
         "owner": {"type": "string"},
         "tier": _enum(model.TIERS, "Bottom-line or guidance."),

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
+from citykpi import vocab
 from citykpi.catalogue import model
 from citykpi.catalogue.bands import scale_problems, scale_to_bands
 from citykpi.catalogue.diagnostics import Diagnostic, diagnostic, did_you_mean
@@ -67,7 +68,7 @@ OVERRIDE_KEYS = ("level", "area", *model.COLOURS, "inclusive")
 SCALE_STEP_KEYS = ("label", "upto", "colour")
 ROLLUP_KEYS = ("time", "where", "area", "weight")
 TARGET_KEYS = ("value", "due", "baseline", "baseline_date", "method")
-VALUE_KINDS = ("observed", "ratio", "formula", "measure", "from")
+VALUE_KINDS = model.VALUE_KINDS
 OBSERVED_KEYS = ("with_parts", "scale")
 RATIO_KEYS = ("numerator", "denominator", "scale")
 FORMULA_KEYS = ("expression", "inputs")
@@ -401,8 +402,8 @@ def _indicator(r: _Reader, m: YMap) -> None:
             m.value_loc("domain"),
         )
     unit = r.text(m, "unit", what)
-    if "unit" in m and isinstance(m["unit"], str) and unit not in model.UNITS:
-        hint = did_you_mean(unit, model.UNITS) or "see the unit list in docs/catalogue.md"
+    if "unit" in m and isinstance(m["unit"], str) and unit not in vocab.UNITS:
+        hint = did_you_mean(unit, vocab.UNITS.names()) or "see the unit list in docs/catalogue.md"
         r.report("CK080", f"unknown unit '{unit}' in {what}", m.value_loc("unit"), hint)
     levels = _levels(r, m, what)
     frequency = r.choice(m, "frequency", model.FREQUENCIES, what, "daily", rule="CK082")
@@ -625,7 +626,7 @@ def _thresholds(r: _Reader, m: YMap, what: str, direction: str, iid: str) -> mod
     t_what = f"thresholds of {what}"
     r.keys(tm, THRESHOLD_KEYS, (), t_what)
     r.remember(iid, tm, "thresholds.")
-    basis = r.choice(tm, "basis", model.BASES, t_what, "absolute")
+    basis = r.choice(tm, "basis", vocab.BASES.names(), t_what, "absolute")
     inclusive = r.boolean(tm, "inclusive", t_what, False)
     for_periods = r.integer(tm, "for_periods", t_what, 1)
     if for_periods < 1 or for_periods > 366:
@@ -698,8 +699,8 @@ def _rollup(r: _Reader, m: YMap, what: str, iid: str) -> model.Rollup:
     r_what = f"rollup of {what}"
     r.keys(rm, ROLLUP_KEYS, (), r_what)
     r.remember(iid, rm, "rollup.")
-    time = r.choice(rm, "time", model.TIME_ROLLUPS, r_what, "last")
-    area = r.choice(rm, "area", model.AREA_ROLLUPS, r_what, "none")
+    time = r.choice(rm, "time", vocab.TIME_ROLLUPS.names(), r_what, "last")
+    area = r.choice(rm, "area", vocab.AREA_ROLLUPS.names(), r_what, "none")
     weight = r.text(rm, "weight", r_what) or None
     where: model.Condition | None = None
     if "where" in rm:
