@@ -106,58 +106,60 @@ def catalogue_schema() -> dict[str, Any]:
     formula_body = _obj(
         {"expression": _EXPR, "inputs": {"type": "object", "additionalProperties": {"type": "string"}}}
     )
-    value = {
-        "oneOf": [
-            {"const": "observed"},
-            _obj(
-                {
-                    "observed": {
-                        "oneOf": [
-                            {"type": "null"},
-                            _obj({"with_parts": {"type": "boolean"}, "scale": _NUMBER}),
-                        ]
-                    }
-                },
-                ("observed",),
-            ),
-            _obj(
-                {
-                    "ratio": _obj(
-                        {
-                            "numerator": {"type": "string"},
-                            "denominator": {"type": "string"},
-                            "scale": _NUMBER,
-                        },
-                        ("numerator", "denominator"),
-                    )
-                },
-                ("ratio",),
-            ),
-            _obj(
-                {
-                    "formula": {"oneOf": [_EXPR, formula_body]},
-                    "inputs": {"type": "object", "additionalProperties": {"type": "string"}},
-                },
-                ("formula",),
-            ),
-            _obj(
-                {
-                    "measure": _obj(
-                        {
-                            "source": {"type": "string"},
-                            "numerator": _EXPR,
-                            "denominator": _EXPR,
-                            "filter": _EXPR,
-                            "scale": _NUMBER,
-                        },
-                        ("source", "numerator"),
-                    )
-                },
-                ("measure",),
-            ),
-            _obj({"from": {"type": "string"}}, ("from",)),
-        ]
+    # One alternative per registered value kind (citykpi/vocab/values.py), in registry order.
+    kinds: dict[str, Any] = {
+        "observed": _obj(
+            {
+                "observed": {
+                    "oneOf": [
+                        {"type": "null"},
+                        _obj({"with_parts": {"type": "boolean"}, "scale": _NUMBER}),
+                    ]
+                }
+            },
+            ("observed",),
+        ),
+        "ratio": _obj(
+            {
+                "ratio": _obj(
+                    {
+                        "numerator": {"type": "string"},
+                        "denominator": {"type": "string"},
+                        "scale": _NUMBER,
+                    },
+                    ("numerator", "denominator"),
+                )
+            },
+            ("ratio",),
+        ),
+        "formula": _obj(
+            {
+                "formula": {"oneOf": [_EXPR, formula_body]},
+                "inputs": {"type": "object", "additionalProperties": {"type": "string"}},
+            },
+            ("formula",),
+        ),
+        "measure": _obj(
+            {
+                "measure": _obj(
+                    {
+                        "source": {"type": "string"},
+                        "numerator": _EXPR,
+                        "denominator": _EXPR,
+                        "filter": _EXPR,
+                        "scale": _NUMBER,
+                    },
+                    ("source", "numerator"),
+                )
+            },
+            ("measure",),
+        ),
+        "from": _obj({"from": {"type": "string"}}, ("from",)),
     }
+    missing = [k for k in vocab.VALUE_KINDS if k not in kinds]
+    if missing:
+        raise RuntimeError(f"value kind(s) {', '.join(missing)} have no JSON Schema")
+    value = {"oneOf": [{"const": "observed"}, *(kinds[k] for k in vocab.VALUE_KINDS)]}
     levels = {
         "type": "array",
         "items": _enum(model.LEVELS, "A governance level."),

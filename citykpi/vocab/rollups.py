@@ -28,36 +28,50 @@ class AreaRollup:
     needs_weight: bool = False
     #: Needs numerator and denominator parts (``observed: {with_parts: true}``, a ratio or a measure).
     needs_parts: bool = False
+    #: What it needs, in words for the docs (empty: nothing).
+    needs: str = ""
 
 
 TIME_ROLLUPS: Registry[TimeRollup] = Registry("time roll-up")
 for _t in (
-    TimeRollup("sum", "Sum of the observations in the period."),
-    TimeRollup("mean", "Mean of the observations in the period."),
-    TimeRollup("last", "The latest observation in the period."),
-    TimeRollup("max", "The largest observation in the period."),
-    TimeRollup("min", "The smallest observation in the period."),
-    TimeRollup("count", "Number of observations in the period."),
+    TimeRollup("sum", "sum of the records in the period"),
+    TimeRollup("mean", "mean of the records in the period"),
+    TimeRollup("last", "the latest record in the period"),
+    TimeRollup("max", "the largest record in the period"),
+    TimeRollup("min", "the smallest record in the period"),
+    TimeRollup("count", "the number of records in the period"),
     TimeRollup(
-        "count_where", "Number of observations meeting rollup.where (e.g. AQI <= 100).", needs_where=True
+        "count_where",
+        'the number of records meeting `where: "value <op> number"` (CK065; e.g. good-air days: AQI <= 100)',
+        needs_where=True,
     ),
 ):
     TIME_ROLLUPS.register(_t)
 
 AREA_ROLLUPS: Registry[AreaRollup] = Registry("area roll-up")
 for _a in (
-    AreaRollup("sum", "Sum of the child areas' values."),
+    AreaRollup("sum", "sum of the children (counts, km, ha)"),
     AreaRollup(
-        "ratio_of_sums", "Sum of numerators / sum of denominators of the child areas.", needs_parts=True
+        "ratio_of_sums",
+        "sum of numerators ÷ sum of denominators — never the mean of child ratios",
+        needs_parts=True,
+        needs="parts: `observed.with_parts`, a ratio or a measure with a denominator (CK066)",
     ),
     AreaRollup(
-        "weighted_mean", "Mean of the child areas' values weighted by rollup.weight.", needs_weight=True
+        "weighted_mean",
+        "children weighted by an area attribute",
+        needs_weight=True,
+        needs="`weight: population` (CK064)",
     ),
-    AreaRollup("mean", "Plain mean of the child areas' values."),
-    AreaRollup("max", "The largest child value."),
-    AreaRollup("min", "The smallest child value."),
-    AreaRollup("worst", "The child value with the worst colour."),
-    AreaRollup("recompute", "Computed again from the inputs at the parent level (derived values, measures)."),
-    AreaRollup("none", "No roll-up: the parent needs its own observations."),
+    AreaRollup("mean", "plain mean of the children"),
+    AreaRollup("max", "the largest child value"),
+    AreaRollup("min", "the smallest child value"),
+    AreaRollup("worst", "the worse child value for the direction"),
+    AreaRollup(
+        "recompute",
+        "recomputed from the parent's own raw data or inputs",
+        needs="a measure, `from` series, ratio or formula — not a plain observed value (CK067)",
+    ),
+    AreaRollup("none", "not defined above the declared levels (`not_applicable`)"),
 ):
     AREA_ROLLUPS.register(_a)

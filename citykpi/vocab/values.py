@@ -13,6 +13,8 @@ class ValueKind:
 
     name: str
     summary: str
+    #: How it is written, for the docs.
+    example: str = ""
     #: Keys allowed inside the kind's mapping (``value: {ratio: {numerator: …}}``); empty when the
     #: body is a plain string (``from``).
     keys: tuple[str, ...] = ()
@@ -26,30 +28,38 @@ VALUE_KINDS: Registry[ValueKind] = Registry("value kind")
 for _v in (
     ValueKind(
         "observed",
-        "Observations of this indicator, loaded by ingest (optionally with numerator and denominator parts).",
+        "long-format observations `indicator_id, area_id, period, value`; with `with_parts: true` they also"
+        " carry `numerator` and `denominator` (so the area roll-up can be a ratio of sums) and"
+        " value = numerator ÷ denominator × scale",
+        example="value: observed",
         keys=("with_parts", "scale"),
     ),
     ValueKind(
         "ratio",
-        "numerator indicator / denominator indicator × scale.",
+        "one indicator over another, × scale (per 100,000…)",
+        example="value: {ratio: {numerator: <id>, denominator: <id>, scale: 100000}}",
         keys=("numerator", "denominator", "scale"),
         required=("numerator", "denominator"),
     ),
     ValueKind(
         "formula",
-        "An arithmetic expression over other indicators named in inputs.",
+        "arithmetic over other indicators (see [Expressions](#expressions))",
+        example='value: {formula: "<expression>", inputs: {name: <id>, …}}',
         keys=("expression", "inputs"),
         required=("expression", "inputs"),
         sibling_keys=("inputs",),
     ),
     ValueKind(
         "measure",
-        "An aggregate over a declared source table: numerator / denominator × scale, rows restricted by filter.",
+        "aggregates over a raw source table",
+        example="value: {measure: {source, numerator, denominator, filter, scale}}",
         keys=("source", "numerator", "denominator", "filter", "scale"),
         required=("source", "numerator"),
     ),
     ValueKind(
-        "from", "The raw series of another indicator, rolled up with this indicator's own time roll-up."
+        "from",
+        "another indicator's raw series, rolled up with *this* indicator's time roll-up",
+        example="value: {from: <id>}",
     ),
 ):
     VALUE_KINDS.register(_v)

@@ -6,7 +6,7 @@ from citykpi.vocab.bases.registry import BASES
 ABSOLUTE = BASES.register(
     Basis(
         name="absolute",
-        summary="The value itself.",
+        summary="the value",
         requires=(),
         label=lambda unit, change_unit: "" if unit == "" else " " + unit,
         not_applicable_reason="the basis cannot be computed",

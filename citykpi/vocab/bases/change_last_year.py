@@ -6,7 +6,7 @@ from citykpi.vocab.bases.registry import BASES
 CHANGE_LAST_YEAR = BASES.register(
     Basis(
         name="change_last_year",
-        summary="Change against the same period last year, in percent or points (see change).",
+        summary="change vs the same period last year, in `change` units",
         requires=("last_year",),
         label=lambda unit, change_unit: change_label(change_unit, "last year"),
         not_applicable_reason="no period to compare with",

@@ -6,7 +6,7 @@ from citykpi.vocab.bases.registry import BASES
 CHANGE_PREVIOUS = BASES.register(
     Basis(
         name="change_previous",
-        summary="Change against the previous period, in percent or points (see change).",
+        summary="change vs the previous period, in `change` units",
         requires=("previous_period",),
         label=lambda unit, change_unit: change_label(change_unit, "previous"),
         not_applicable_reason="no period to compare with",

@@ -6,7 +6,7 @@ from citykpi.vocab.bases.registry import BASES
 PERCENT_OF_LIMIT = BASES.register(
     Basis(
         name="percent_of_limit",
-        summary="value / thresholds.limit × 100, the share of a design value (needs thresholds.limit).",
+        summary="value ÷ `thresholds.limit` × 100 (share of a design value)",
         requires=("thresholds.limit",),
         label=lambda unit, change_unit: "% of limit",
         not_applicable_reason="the basis cannot be computed",

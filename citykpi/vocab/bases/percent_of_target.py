@@ -6,7 +6,7 @@ from citykpi.vocab.bases.registry import BASES
 PERCENT_OF_TARGET = BASES.register(
     Basis(
         name="percent_of_target",
-        summary="value / target.value × 100 (needs a target).",
+        summary="value ÷ `target.value` × 100",
         requires=("target",),
         label=lambda unit, change_unit: "% of target",
         not_applicable_reason="no target",
