@@ -248,6 +248,11 @@ def test_basis_sql_hook_is_the_compilers_expression(name: str) -> None:
     assert f"WHEN '{name}' THEN {sql}" in compiler.classify_sql()
 
 
+def test_the_whole_basis_case_is_the_compilers() -> None:
+    case = vocab.bases.basis_value_sql("m.basis", *COMPILER_ARGS)
+    assert f"SELECT t.ikey, t.area_key, t.k, {case} AS bv," in compiler.classify_sql()
+
+
 def test_basis_change_sql_is_the_compilers_change() -> None:
     assert vocab.bases.change_sql("t.v", "p.v", "m.change_unit") == compiler._change("t.v", "p.v")
 
