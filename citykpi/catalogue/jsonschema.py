@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from citykpi import vocab
 from citykpi.catalogue import model, parser
 from citykpi.catalogue.expressions import MAX_LENGTH
 
@@ -64,7 +65,7 @@ def catalogue_schema() -> dict[str, Any]:
     )
     thresholds = _obj(
         {
-            "basis": _enum(model.BASES, "What the bands are compared with."),
+            "basis": _enum(vocab.BASES.names(), "What the bands are compared with."),
             **colours,
             "inclusive": {
                 "type": "boolean",
@@ -86,9 +87,9 @@ def catalogue_schema() -> dict[str, Any]:
     )
     rollup = _obj(
         {
-            "time": _enum(model.TIME_ROLLUPS, "Roll-up over time within a period."),
+            "time": _enum(vocab.TIME_ROLLUPS.names(), "Roll-up over time within a period."),
             "where": {"type": "string", "pattern": r"^\s*value\s*(<=|>=|!=|<>|<|>|=)\s*[-+]?[0-9.eE+-]+\s*$"},
-            "area": _enum(model.AREA_ROLLUPS, "Roll-up from child areas to the parent."),
+            "area": _enum(vocab.AREA_ROLLUPS.names(), "Roll-up from child areas to the parent."),
             "weight": {"type": "string", "description": "Area attribute for weighted_mean, e.g. population."},
         }
     )
@@ -105,58 +106,60 @@ def catalogue_schema() -> dict[str, Any]:
     formula_body = _obj(
         {"expression": _EXPR, "inputs": {"type": "object", "additionalProperties": {"type": "string"}}}
     )
-    value = {
-        "oneOf": [
-            {"const": "observed"},
-            _obj(
-                {
-                    "observed": {
-                        "oneOf": [
-                            {"type": "null"},
-                            _obj({"with_parts": {"type": "boolean"}, "scale": _NUMBER}),
-                        ]
-                    }
-                },
-                ("observed",),
-            ),
-            _obj(
-                {
-                    "ratio": _obj(
-                        {
-                            "numerator": {"type": "string"},
-                            "denominator": {"type": "string"},
-                            "scale": _NUMBER,
-                        },
-                        ("numerator", "denominator"),
-                    )
-                },
-                ("ratio",),
-            ),
-            _obj(
-                {
-                    "formula": {"oneOf": [_EXPR, formula_body]},
-                    "inputs": {"type": "object", "additionalProperties": {"type": "string"}},
-                },
-                ("formula",),
-            ),
-            _obj(
-                {
-                    "measure": _obj(
-                        {
-                            "source": {"type": "string"},
-                            "numerator": _EXPR,
-                            "denominator": _EXPR,
-                            "filter": _EXPR,
-                            "scale": _NUMBER,
-                        },
-                        ("source", "numerator"),
-                    )
-                },
-                ("measure",),
-            ),
-            _obj({"from": {"type": "string"}}, ("from",)),
-        ]
+    # One alternative per registered value kind (citykpi/vocab/values.py), in registry order.
+    kinds: dict[str, Any] = {
+        "observed": _obj(
+            {
+                "observed": {
+                    "oneOf": [
+                        {"type": "null"},
+                        _obj({"with_parts": {"type": "boolean"}, "scale": _NUMBER}),
+                    ]
+                }
+            },
+            ("observed",),
+        ),
+        "ratio": _obj(
+            {
+                "ratio": _obj(
+                    {
+                        "numerator": {"type": "string"},
+                        "denominator": {"type": "string"},
+                        "scale": _NUMBER,
+                    },
+                    ("numerator", "denominator"),
+                )
+            },
+            ("ratio",),
+        ),
+        "formula": _obj(
+            {
+                "formula": {"oneOf": [_EXPR, formula_body]},
+                "inputs": {"type": "object", "additionalProperties": {"type": "string"}},
+            },
+            ("formula",),
+        ),
+        "measure": _obj(
+            {
+                "measure": _obj(
+                    {
+                        "source": {"type": "string"},
+                        "numerator": _EXPR,
+                        "denominator": _EXPR,
+                        "filter": _EXPR,
+                        "scale": _NUMBER,
+                    },
+                    ("source", "numerator"),
+                )
+            },
+            ("measure",),
+        ),
+        "from": _obj({"from": {"type": "string"}}, ("from",)),
     }
+    missing = [k for k in vocab.VALUE_KINDS if k not in kinds]
+    if missing:
+        raise RuntimeError(f"value kind(s) {', '.join(missing)} have no JSON Schema")
+    value = {"oneOf": [{"const": "observed"}, *(kinds[k] for k in vocab.VALUE_KINDS)]}
     levels = {
         "type": "array",
         "items": _enum(model.LEVELS, "A governance level."),
@@ -168,7 +171,7 @@ def catalogue_schema() -> dict[str, Any]:
         "name": text,
         "kind": _enum(model.KINDS, "KPI or vital sign."),
         "domain": {"type": "string", "pattern": parser.DOMAIN_RE.pattern},
-        "unit": _enum(model.UNITS, "The unit."),
+        "unit": _enum(vocab.UNITS.names(), "The unit."),
         "description": {"type": "string"},
         "owner": {"type": "string"},
         "tier": _enum(model.TIERS, "Bottom-line or guidance."),

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Literal
 
+from citykpi import vocab
 from citykpi.errors import Location
 
 # --- closed vocabularies -------------------------------------------------------------------
@@ -67,32 +68,15 @@ TIERS: tuple[str, ...] = ("bottom_line", "guidance")
 Direction = Literal["higher_is_better", "lower_is_better", "band"]
 DIRECTIONS: tuple[str, ...] = ("higher_is_better", "lower_is_better", "band")
 
-#: What the bands are compared against.
-#:   absolute           the value itself
-#:   percent_of_target  value / target.value * 100
-#:   percent_of_limit   value / thresholds.limit * 100 (share of a design value)
-#:   change_previous    change vs the previous period (percent or points, see ``change``)
-#:   change_last_year   change vs the same period last year
-BASES: tuple[str, ...] = (
-    "absolute",
-    "percent_of_target",
-    "percent_of_limit",
-    "change_previous",
-    "change_last_year",
-)
+#: What the bands are compared against: the names of the threshold-basis registry
+#: (``citykpi.vocab.bases``, one module per basis; each entry says what it requires).
+BASES: tuple[str, ...] = vocab.BASES.names()
 
-TIME_ROLLUPS: tuple[str, ...] = ("sum", "mean", "last", "max", "min", "count", "count_where")
-AREA_ROLLUPS: tuple[str, ...] = (
-    "sum",
-    "ratio_of_sums",
-    "weighted_mean",
-    "mean",
-    "max",
-    "min",
-    "worst",
-    "recompute",
-    "none",
-)
+#: Roll-up rules (``citykpi.vocab.rollups``).
+TIME_ROLLUPS: tuple[str, ...] = vocab.TIME_ROLLUPS.names()
+AREA_ROLLUPS: tuple[str, ...] = vocab.AREA_ROLLUPS.names()
+#: Value kinds: the one key under ``value:`` (``citykpi.vocab.values``).
+VALUE_KINDS: tuple[str, ...] = vocab.VALUE_KINDS.names()
 CHANGE_UNITS: tuple[str, ...] = ("percent", "points")
 TARGET_METHODS: tuple[str, ...] = ("end_value", "cumulative", "time_proportional")
 NORMALISATIONS: tuple[str, ...] = ("goalposts", "distance_to_target", "colour_score", "min_max", "z_score")
@@ -100,64 +84,9 @@ AGGREGATIONS: tuple[str, ...] = ("linear", "geometric")
 COMPARATORS: tuple[str, ...] = ("<", "<=", ">", ">=", "=", "!=")
 SOURCE_COLUMN_TYPES: tuple[str, ...] = ("text", "integer", "double", "date", "timestamp", "boolean")
 
-#: Known units. ``change`` defaults to *points* for rate units and *percent* otherwise.
-UNITS: Mapping[str, str] = {
-    "%": "rate",
-    "‰": "rate",
-    "index": "level",
-    "score": "level",
-    "count": "count",
-    "cases": "count",
-    "days": "count",
-    "persons": "count",
-    "10k persons": "count",
-    "households": "count",
-    "km": "amount",
-    "m": "amount",
-    "cm": "amount",
-    "mm": "amount",
-    "ha": "amount",
-    "km²": "amount",
-    "m³": "amount",
-    "10k m³": "amount",
-    "t": "amount",
-    "10k t": "amount",
-    "kWh": "amount",
-    "MWh": "amount",
-    "GWh": "amount",
-    "MW": "level",
-    "kV": "level",
-    "Hz": "level",
-    "MPa": "level",
-    "kPa": "level",
-    "m/s": "level",
-    "km/h": "level",
-    "°C": "level",
-    "µg/m³": "level",
-    "mg/m³": "level",
-    "mg/L": "level",
-    "NTU": "level",
-    "dB(A)": "level",
-    "%LEL": "level",
-    "CNY": "amount",
-    "10k CNY": "amount",
-    "100M CNY": "amount",
-    "CNY/person": "level",
-    "CNY/kg": "level",
-    "minutes": "level",
-    "hours": "level",
-    "per 100k": "rate",
-    "per 10k": "rate",
-    "per 1k": "rate",
-    "m²/person": "level",
-    "vehicles": "count",
-    "items": "count",
-    "apps": "count",
-    "projects": "count",
-    "parks": "count",
-    "points": "count",
-    "ratio": "level",
-}
+#: Known units -> family (``citykpi.vocab.units``). ``change`` defaults to *points* for rate units
+#: and *percent* otherwise.
+UNITS: Mapping[str, str] = {u.name: u.family for u in vocab.UNITS.values()}
 
 
 # --- building blocks ---------------------------------------------------------------------

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
+from citykpi import vocab
 from citykpi.catalogue import model
 from citykpi.catalogue.bands import order_problems
 from citykpi.catalogue.diagnostics import Diagnostic, diagnostic, did_you_mean
@@ -150,17 +151,20 @@ def _indicator_rules(ctx: _Context, ind: model.Indicator) -> None:
             )
     if not th.bands.cuts and not th.bands.ranges and not ind.scale:
         ctx.report("CK101", f"{what} has no thresholds: it is shown but never coloured", ind.loc)
-    if th.basis == "percent_of_target" and ind.target is None:
+    # What each basis requires comes from its registry entry (citykpi/vocab/bases/).
+    basis = vocab.BASES.get(th.basis)
+    requires = basis.requires if basis is not None else ()
+    if "target" in requires and ind.target is None:
         ctx.report(
             "CK062",
-            f"{what} is judged as percent_of_target but has no target",
+            f"{what} is judged as {th.basis} but has no target",
             ctx.loc(ind, "thresholds.basis", th_loc),
             "add target: {value: …, due: YYYY-MM-DD} or use basis: absolute",
         )
-    if th.basis == "percent_of_limit" and th.limit is None:
+    if "thresholds.limit" in requires and th.limit is None:
         ctx.report(
             "CK063",
-            f"{what} is judged as percent_of_limit but thresholds.limit is missing",
+            f"{what} is judged as {th.basis} but thresholds.limit is missing",
             ctx.loc(ind, "thresholds.basis", th_loc),
             "add limit: <design value> under thresholds",
         )

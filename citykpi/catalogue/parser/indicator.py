@@ -1,0 +1,100 @@
+"""Indicators: identity, where and how often, and the parts parsed by the sibling modules."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from citykpi import vocab
+from citykpi.catalogue import model
+from citykpi.catalogue.diagnostics import did_you_mean
+from citykpi.catalogue.parser.reader import (
+    DOMAIN_RE,
+    ID_RE,
+    INDICATOR_KEYS,
+    INDICATOR_REQUIRED,
+    _entity_id,
+    _levels,
+    _Reader,
+    parse_duration,
+)
+from citykpi.catalogue.parser.thresholds import _apply_scale, _scale, _thresholds, _valid_range
+from citykpi.catalogue.parser.values import _rollup, _target, _value
+from citykpi.catalogue.yamlsafe import YMap
+
+
+def _indicator(r: _Reader, m: YMap) -> None:
+    before = r.errors
+    iid = _entity_id(r, m, ID_RE, "indicator", "env.air.aqi")
+    what = f"indicator {iid}"
+    r.keys(m, INDICATOR_KEYS, INDICATOR_REQUIRED, what)
+    r.remember(iid, m)
+    name = r.name(m, "name", what)
+    kind = r.choice(m, "kind", model.KINDS, what, "kpi")
+    domain = r.text(m, "domain", what)
+    if domain and not DOMAIN_RE.match(domain):
+        r.report(
+            "CK013",
+            f"domain '{domain}' of {what} must be a lower-case word like 'environment'",
+            m.value_loc("domain"),
+        )
+    unit = r.text(m, "unit", what)
+    if "unit" in m and isinstance(m["unit"], str) and unit not in vocab.UNITS:
+        hint = did_you_mean(unit, vocab.UNITS.names()) or "see the unit list in docs/catalogue.md"
+        r.report("CK080", f"unknown unit '{unit}' in {what}", m.value_loc("unit"), hint)
+    levels = _levels(r, m, what)
+    frequency = r.choice(m, "frequency", model.FREQUENCIES, what, "daily", rule="CK082")
+    direction = r.choice(m, "direction", model.DIRECTIONS, what, "lower_is_better")
+    tier = r.choice(m, "tier", model.TIERS, what, "guidance")
+    change = r.choice(m, "change", model.CHANGE_UNITS, what, "") or None
+    tags = tuple(t for t, _ in r.text_list(m, "tags", what))
+    staleness: timedelta | None = None
+    if "max_staleness" in m:
+        raw = m["max_staleness"]
+        staleness = parse_duration(raw) if isinstance(raw, str) else None
+        if staleness is None or staleness <= timedelta(0):
+            r.report(
+                "CK013" if isinstance(raw, str) else "CK012",
+                f"max_staleness of {what} must be a duration like 30m, 6h, 2d or 1w, not {raw!r}",
+                m.value_loc("max_staleness"),
+            )
+            staleness = None
+    valid_range = _valid_range(r, m, what)
+    decimals = r.integer(m, "decimals", what, 1)
+    if not 0 <= decimals <= 6:
+        r.report("CK013", f"decimals of {what} must be between 0 and 6", m.value_loc("decimals"))
+        decimals = 1
+    scale = _scale(r, m, what)
+    thresholds = _thresholds(r, m, what, direction, iid)
+    if scale:
+        thresholds = _apply_scale(r, m, what, direction, scale, thresholds)
+    rollup = _rollup(r, m, what, iid)
+    target = _target(r, m, what)
+    value = _value(r, m, what, iid)
+    if before != r.errors:
+        r.out.broken.add(iid)
+    r.out.indicators.append(
+        model.Indicator(
+            id=iid,
+            name=name,
+            kind=kind,
+            domain=domain,
+            unit=unit,
+            levels=levels,
+            frequency=frequency,
+            direction=direction,
+            thresholds=thresholds,
+            value=value,
+            rollup=rollup,
+            description=r.text(m, "description", what).strip(),
+            owner=r.text(m, "owner", what).strip(),
+            tier=tier,
+            tags=tags,
+            max_staleness=staleness,
+            valid_range=valid_range,
+            change=change,
+            scale=scale,
+            target=target,
+            decimals=decimals,
+            loc=m.loc,
+        )
+    )

@@ -1,0 +1,43 @@
+"""The entry type of the threshold-basis registry."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+#: ``sql(value, target, limit, previous, last_year, change_unit_expr) -> SQL text``
+BasisSql = Callable[[str, str, str, str, str, str], str]
+
+
+@dataclass(frozen=True, slots=True)
+class Basis:
+    """A threshold basis: what an indicator's bands are compared against.
+
+    ``requires`` names what the indicator must provide for the basis to have a value
+    (``"target"``, ``"thresholds.limit"``, ``"previous_period"``, ``"last_year"``); it is empty for
+    ``absolute``. ``label(unit, change_unit)`` is how a basis value is labelled after the number in
+    explanations (``' %'``, ``'% of target'``, ``' pts vs previous'``); ``not_applicable_reason`` is
+    the text after ``not_applicable:`` when the basis value cannot be computed. ``sql`` returns the
+    SQL expression of the basis value from the SQL expressions of its inputs.
+    """
+
+    name: str
+    summary: str
+    requires: tuple[str, ...]
+    label: Callable[[str, str], str]
+    not_applicable_reason: str
+    sql: BasisSql
+
+
+def change_sql(cur: str, prev: str, change_unit: str) -> str:
+    """Change of ``cur`` against ``prev`` in points or percent (``change_unit`` is a SQL expression).
+
+    The text is exactly the compiler's ``_change`` with ``m.change_unit`` as ``change_unit``.
+    """
+    return f"""CASE WHEN {change_unit} = 'points' THEN {cur} - {prev}
+  ELSE ({cur} - {prev}) / NULLIF(abs({prev}), 0) * 100 END"""
+
+
+def change_label(change_unit: str, against: str) -> str:
+    """' pts vs previous' or '% vs last year'…"""
+    return (" pts" if change_unit == "points" else "%") + f" vs {against}"
