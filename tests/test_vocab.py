@@ -4,6 +4,7 @@ unit and value kind is in the JSON Schema, in docs/catalogue.md and accepted by 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,8 @@ from citykpi.catalogue.jsonschema import catalogue_schema
 from citykpi.engine import compiler
 from citykpi.vocab import docs as vocab_docs
 from citykpi.vocab.bases import Basis
+
+ROOT = Path(__file__).resolve().parents[1]
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "catalogue.md"
 
@@ -156,6 +159,7 @@ def test_a_basis_registered_at_run_time_is_in_the_schema_and_accepted_by_check(
     assert toy_basis.name in indicator_schema()["thresholds"]["properties"]["basis"]["enum"]
     assert f"`{toy_basis.name}`" in vocab_docs.render_block("bases")
     check_ok(tmp_path, indicator("test.toy", f"thresholds: {{basis: {toy_basis.name}, yellow: 10, red: 20}}"))
+    assert f"WHEN '{toy_basis.name}' THEN t.v * 2" in compiler.classify_sql()  # the compiler reads it too
 
 
 def test_an_unregistered_basis_is_refused(tmp_path: Path) -> None:
@@ -274,7 +278,24 @@ def test_basis_labels(name: str, unit: str, change_unit: str, label: str) -> Non
     assert vocab.BASES[name].label(unit, change_unit) == label
 
 
-def test_basis_not_applicable_reasons_are_the_compilers() -> None:
+def test_the_compiler_reads_labels_and_reasons_from_the_registry() -> None:
+    """Explanations quote the basis label and the not-applicable reason that the registry gives."""
+    from citykpi.catalogue import load_catalogue
+    from citykpi.engine.tables import build_tables
+
     sql = compiler.explain_sql()
-    for entry in vocab.BASES.values():
-        assert f"'{entry.not_applicable_reason}'" in sql
+    assert "m.basis_label" in sql and "m.na_reason" in sql
+    catalogue = load_catalogue(ROOT / "indicators")
+    keys = {i.id: n for n, i in enumerate(catalogue.indicators, start=1)}
+    ind = build_tables(catalogue, keys, grain="day", as_of=date(2025, 12, 31), area_keys={"500000": 1}).ind
+    by_id = {i.id: i for i in catalogue.indicators}
+    seen = set()
+    for row in ind.select("indicator_id", "basis", "basis_label", "na_reason").iter_rows(named=True):
+        entry = vocab.BASES[row["basis"]]
+        i = by_id.get(row["indicator_id"])
+        if i is None:  # a hidden grain copy
+            continue
+        assert row["basis_label"] == entry.label(i.unit, i.change_unit)
+        assert row["na_reason"] == entry.not_applicable_reason
+        seen.add(row["basis"])
+    assert len(seen) >= 3

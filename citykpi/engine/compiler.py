@@ -44,6 +44,7 @@ from citykpi.catalogue.model import (
 from citykpi.engine.tables import CatalogueTables
 from citykpi.errors import EvaluationError
 from citykpi.sqlutil import ident, literal
+from citykpi.vocab.bases import basis_value_sql
 
 
 #: Index scores of the colours for ``colour_score`` normalisation.
@@ -400,11 +401,10 @@ def _change(cur: str, prev: str) -> str:
 
 def classify_sql() -> str:
     """Step 6: basis value and colour severity of every current/history row (with overrides)."""
-    basis = f"""CASE m.basis WHEN 'absolute' THEN t.v
-  WHEN 'percent_of_target' THEN t.v / NULLIF(m.target_value, 0) * 100
-  WHEN 'percent_of_limit' THEN t.v / NULLIF(m.limit_value, 0) * 100
-  WHEN 'change_previous' THEN {_change("t.v", "p.v")}
-  WHEN 'change_last_year' THEN {_change("t.v", "y.v")} END"""
+    # one WHEN per registered threshold basis (citykpi/vocab/bases/): a new basis needs no edit here
+    basis = basis_value_sql(
+        "m.basis", "t.v", "m.target_value", "m.limit_value", "p.v", "y.v", "m.change_unit"
+    )
     return f"""CREATE OR REPLACE TEMP TABLE t_cls AS
 WITH b AS (
   SELECT t.ikey, t.area_key, t.k, {basis} AS bv,
@@ -563,10 +563,7 @@ def explain_sql() -> str:
         ELSE CASE WHEN bs.inclusive THEN ' > ' ELSE ' ≥ ' END END"""
     side = """CASE WHEN m.direction = 'lower_is_better' THEN CASE WHEN bs.inclusive THEN ' from ' ELSE ' above ' END
         ELSE CASE WHEN bs.inclusive THEN ' at or below ' ELSE ' below ' END END"""
-    what = """CASE m.basis WHEN 'absolute' THEN CASE WHEN m.unit = '' THEN '' ELSE ' ' || m.unit END
-        WHEN 'percent_of_target' THEN '% of target' WHEN 'percent_of_limit' THEN '% of limit'
-        WHEN 'change_previous' THEN CASE WHEN m.change_unit = 'points' THEN ' pts' ELSE '%' END || ' vs previous'
-        ELSE CASE WHEN m.change_unit = 'points' THEN ' pts' ELSE '%' END || ' vs last year' END"""
+    what = "m.basis_label"  # the registry's label of the indicator's basis (engine/tables.py)
     bv = "c.basis_value"
     directional = f"""CASE WHEN c.severity = 0 THEN 'green: ' || {_num(bv)} || {what} ||
           coalesce({better_op} || {_num(first_cut)} || ' (' || {first_colour} || {side} || {_num(first_cut)} || ')', '')
@@ -600,8 +597,7 @@ SELECT c.*,
   CASE c.status
     WHEN 'no_data' THEN 'no_data: no value within the look-back window'
     WHEN 'stale' THEN {stale}
-    WHEN 'not_applicable' THEN 'not_applicable: ' || CASE WHEN m.basis LIKE 'change%' THEN 'no period to compare with'
-         WHEN m.basis = 'percent_of_target' THEN 'no target' ELSE 'the basis cannot be computed' END
+    WHEN 'not_applicable' THEN 'not_applicable: ' || m.na_reason
     ELSE CASE WHEN m.direction = 'band' THEN {band} ELSE {directional} END || {persist}
   END AS explanation
 FROM t_cells c JOIN ck_ind m ON m.ikey = c.ikey LEFT JOIN ck_bandset bs ON bs.bs_id = c.bs_id

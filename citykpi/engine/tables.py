@@ -32,6 +32,7 @@ from citykpi.engine.calendar import (
     window,
 )
 from citykpi.errors import EvaluationError
+from citykpi.vocab.bases import BASES
 
 
 @dataclass
@@ -325,6 +326,9 @@ def build_tables(
                 "limit_value": ind.thresholds.limit,
                 "for_periods": ind.thresholds.for_periods,
                 "change_unit": ind.change_unit,
+                # how the basis value reads in explanations, and why it may not be computable (registry)
+                "basis_label": BASES[ind.thresholds.basis].label(ind.unit, ind.change_unit),
+                "na_reason": BASES[ind.thresholds.basis].not_applicable_reason,
                 "bs_id": bs_id,
                 "target_value": t.value if t else None,
                 "target_due": t.due if t else None,
