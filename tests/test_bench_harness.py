@@ -37,7 +37,10 @@ def test_evaluate_case_alone_on_a_fresh_cache(tmp_path: Path) -> None:
     ):
         assert cases[name]["status"] == "ok", cases[name]
         assert cases[name]["median_s"] > 0
-    assert doc["bench_process_peak_mb"] < 400, ("the bench process must not build data in-process", doc["bench_process_peak_mb"])
+    assert doc["bench_process_peak_mb"] < 400, (
+        "the bench process must not build data in-process",
+        doc["bench_process_peak_mb"],
+    )
     peaks = {c["peak_mb"] for c in cases.values() if c["peak_mb"]}
     assert len(peaks) > 1, "every case reporting the same peak means the parent's peak leaked in"
     assert doc["targets"]["evaluate_day_peak_gib"]["value"] is not None
