@@ -35,6 +35,5 @@ def engine_error(exc: BaseException) -> EngineError | None:
         return exc
     for backend in iter_backends():
         if backend.is_engine_error(exc):
-            out = backend.translate(exc)
-            return out if isinstance(out, EngineError) else None
+            return backend.translate(exc)
     return None

@@ -20,6 +20,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import polars as pl
 
+from citykpi.errors import EngineError
+
 __all__ = ["Backend", "Connection"]
 
 
@@ -110,8 +112,8 @@ class Backend(Protocol):
         """True for an exception raised by this engine (not yet translated)."""
         ...
 
-    def translate(self, exc: BaseException) -> Exception:
-        """The citykpi error for an engine exception (see :class:`citykpi.errors.EngineError`)."""
+    def translate(self, exc: BaseException) -> EngineError:
+        """The citykpi error for an exception :meth:`is_engine_error` accepts."""
         ...
 
 

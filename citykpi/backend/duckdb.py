@@ -45,6 +45,15 @@ def _engine_error(exc: duckdb.Error) -> EngineError:
     return EngineError(str(exc), cause=exc)
 
 
+@contextlib.contextmanager
+def _translated() -> Iterator[None]:
+    """DuckDB's exceptions raised inside the block arrive as :class:`EngineError` (cause kept)."""
+    try:
+        yield
+    except duckdb.Error as exc:
+        raise _engine_error(exc) from exc
+
+
 class DuckDBConnection:
     """A DuckDB connection whose errors arrive as :class:`EngineError` (see :class:`Connection`)."""
 
@@ -55,60 +64,46 @@ class DuckDBConnection:
 
     def execute(self, sql: str, params: Sequence[object] | None = None) -> DuckDBConnection:
         """Run one statement."""
-        try:
+        with _translated():
             if params is None:
                 self._con.execute(sql)
             else:
                 self._con.execute(sql, params)
-        except duckdb.Error as exc:
-            raise _engine_error(exc) from exc
         return self
 
     def executemany(self, sql: str, params: Sequence[Sequence[object]]) -> DuckDBConnection:
         """Run one statement once per parameter row."""
-        try:
+        with _translated():
             self._con.executemany(sql, params)
-        except duckdb.Error as exc:
-            raise _engine_error(exc) from exc
         return self
 
     def fetchall(self) -> list[tuple[Any, ...]]:
         """All rows of the last result."""
-        try:
+        with _translated():
             return self._con.fetchall()
-        except duckdb.Error as exc:
-            raise _engine_error(exc) from exc
 
     def fetchone(self) -> tuple[Any, ...] | None:
         """The next row of the last result."""
-        try:
+        with _translated():
             return self._con.fetchone()
-        except duckdb.Error as exc:
-            raise _engine_error(exc) from exc
 
     def frame(self, sql: str, params: Sequence[object] | None = None) -> pl.DataFrame:
         """Run ``sql`` and return a Polars frame (finishing any pending result first)."""
-        try:
+        with _translated():
             self._con.complete()  # DuckDB 2 refuses con.sql() while an execute() result is unread
             return self._con.sql(sql, params=params).pl()
-        except duckdb.Error as exc:
-            raise _engine_error(exc) from exc
 
     def register(self, name: str, frame: pl.DataFrame) -> None:
         """``frame`` visible to SQL as view ``name``."""
-        try:
+        with _translated():
             self._con.complete()
             self._con.register(name, frame)
-        except duckdb.Error as exc:
-            raise _engine_error(exc) from exc
 
     def unregister(self, name: str) -> None:
         """Remove a registered view."""
-        try:
+        with _translated():
             self._con.complete()
             self._con.unregister(name)
-        except duckdb.Error as exc:
-            raise _engine_error(exc) from exc
 
     @contextlib.contextmanager
     def registered(self, name: str, frame: pl.DataFrame) -> Iterator[str]:
@@ -121,24 +116,18 @@ class DuckDBConnection:
 
     def complete(self) -> None:
         """Finish any unread result (DuckDB 2 refuses register()/sql() while one is pending)."""
-        try:
+        with _translated():
             self._con.complete()
-        except duckdb.Error as exc:
-            raise _engine_error(exc) from exc
 
     def cursor(self) -> DuckDBConnection:
         """A second session on the same database."""
-        try:
+        with _translated():
             return DuckDBConnection(self._con.cursor())
-        except duckdb.Error as exc:
-            raise _engine_error(exc) from exc
 
     def close(self) -> None:
         """Close (idempotent)."""
-        try:
+        with _translated():
             self._con.close()
-        except duckdb.Error as exc:
-            raise _engine_error(exc) from exc
 
 
 def _is_lock_error(exc: BaseException) -> bool:
@@ -224,11 +213,9 @@ class DuckDBBackend:
         """True for a raw DuckDB exception."""
         return isinstance(exc, duckdb.Error)
 
-    def translate(self, exc: BaseException) -> Exception:
-        """The :class:`EngineError` for a raw DuckDB exception (other exceptions are returned as they are)."""
-        if isinstance(exc, duckdb.Error):
-            return _engine_error(exc)
-        return exc if isinstance(exc, Exception) else RuntimeError(str(exc))
+    def translate(self, exc: BaseException) -> EngineError:
+        """The :class:`EngineError` for a raw DuckDB exception (see :meth:`is_engine_error`)."""
+        return EngineError(str(exc), cause=exc)
 
 
 #: The process-wide DuckDB backend (it holds no state).

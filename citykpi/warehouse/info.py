@@ -74,13 +74,14 @@ def check_read_only_sql(sql: str) -> str:
     Raises:
         UsageError: empty, several statements, unparsable, or a statement that is not a read.
     """
-    kinds = default_backend().statement_kinds(sql)
+    backend = default_backend()
+    kinds = backend.statement_kinds(sql)
     if len(kinds) != 1:
         raise UsageError(
             f"expected exactly one SQL statement, got {len(kinds)}", hint="run one SELECT at a time"
         )
     kind = kinds[0]
-    if kind not in default_backend().read_kinds:  # SHOW, DESCRIBE, SUMMARIZE, FROM-first parse as SELECT
+    if kind not in backend.read_kinds:  # SHOW, DESCRIBE, SUMMARIZE, FROM-first parse as SELECT
         raise UsageError(
             f"only SELECT, WITH, SHOW, DESCRIBE and EXPLAIN are allowed here, not {kind}",
             hint="`citykpi query` is read-only; change data with `citykpi ingest` / `citykpi areas load`",
