@@ -21,19 +21,17 @@ from citykpi.engine.execute import execute
 from citykpi.engine.gather import (
     Request,
     area_keys_of,
-    expand_groups,
     gather,
     indicator_keys_for,
     latest_period,
-    select_indicators,
     series_classes,
 )
-from citykpi.engine.plan import Plan, compile_evaluation
+from citykpi.engine.plan import compile_evaluation
 from citykpi.engine.runs import persist_run
 from citykpi.engine.scorecard import Scorecard
 from citykpi.warehouse.connection import Warehouse
 
-__all__ = ["Plan", "Request", "evaluate", "expand_groups", "explain", "select_indicators"]
+__all__ = ["evaluate", "explain"]
 
 
 def evaluate(

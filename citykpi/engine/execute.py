@@ -23,8 +23,6 @@ _SCHEMAS: dict[str, dict[str, pl.DataType]] = {
     "indices": dict(INDEX_SCHEMA),
     "history": dict(HISTORY_SCHEMA),
 }
-#: Output queries are counted as statements whether or not they run (history may be skipped).
-_OUTPUT_STATEMENTS = 3
 
 
 @dataclass
@@ -84,4 +82,4 @@ def execute(wh: Warehouse, plan: Plan, *, sandbox: bool = True) -> Executed:
     if plan.index_levels:
         indices = indices.filter(pl.col("level").is_in(list(plan.index_levels)))
     frames["indices"] = indices
-    return Executed(frames=frames, statements=count + _OUTPUT_STATEMENTS, timings=timings)
+    return Executed(frames=frames, statements=count + len(plan.outputs), timings=timings)

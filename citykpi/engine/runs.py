@@ -180,16 +180,7 @@ def diff_runs(wh: Warehouse, run_from: int, run_to: int) -> pl.DataFrame:
         )
         for run in (run_from, run_to)
     ]
-    return diff_cells(*(side if side.height else empty_frame(_SIDE_SCHEMA) for side in sides))
-
-
-_SIDE_SCHEMA: Mapping[str, pl.DataType] = {
-    "indicator_id": pl.String(),
-    "area_id": pl.String(),
-    "status": pl.String(),
-    "severity": pl.Int64(),
-    "value": pl.Float64(),
-}
+    return diff_cells(*sides)
 
 
 @dataclass(frozen=True)

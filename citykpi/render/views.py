@@ -8,7 +8,7 @@ from __future__ import annotations
 import polars as pl
 
 from citykpi.catalogue.model import SEVERITY
-from citykpi.engine.diff import DIFF_SCHEMA, diff_scorecards
+from citykpi.engine.diff import diff_scorecards  # the one definition; re-exported for render users
 from citykpi.engine.scorecard import Scorecard
 from citykpi.errors import UsageError
 
@@ -47,9 +47,6 @@ LEAGUE_COLUMNS: tuple[str, ...] = (
     "change_previous",
     "change_unit",
 )
-
-#: Columns of a diff (the definition is :mod:`citykpi.engine.diff`; render only shows it).
-DIFF_COLUMNS: tuple[str, ...] = tuple(DIFF_SCHEMA)
 
 
 def alerts(
@@ -158,4 +155,4 @@ def league_table(
     return keyed.with_columns(pl.Series("rank", ranks, dtype=pl.Int32)).select(LEAGUE_COLUMNS)
 
 
-__all__ = ["DIFF_COLUMNS", "alerts", "diff_scorecards", "league_table"]
+__all__ = ["alerts", "diff_scorecards", "league_table"]

@@ -11,20 +11,16 @@ from citykpi.backend import Connection
 from citykpi.warehouse import schema
 
 #: The staged relation's columns, in ``schema.OBSERVATION_COLUMNS`` order (batch id aside).
-STAGED_VALUES = "s.ik, s.ak, s.period, s.value, s.numerator, s.denominator, {batch_id}, s.fc"
+_STAGED_VALUES = "s.ik, s.ak, s.period, s.value, s.numerator, s.denominator, {batch_id}, s.fc"
 #: One insert per storage class, so each class fills its own row groups (zone maps).
 CLASS_PASSES: tuple[str, ...] = ("s.fc = 0", "s.fc = 1")
-
-
-def insert_columns() -> str:
-    """``(indicator_key, area_key, period, …)``: the target's columns, named (schema v2 appended freq_class)."""
-    return "(" + ", ".join(schema.OBSERVATION_COLUMNS) + ")"
 
 
 def insert_sql(source: str, batch_id: int, *, where: str = "TRUE", order: str = "") -> str:
     """``INSERT INTO observations`` from the staged relation ``source`` (columns ik, ak, period, …, fc)."""
     return (
-        f"INSERT INTO observations {insert_columns()} SELECT {STAGED_VALUES.format(batch_id=int(batch_id))} "
+        f"INSERT INTO observations ({', '.join(schema.OBSERVATION_COLUMNS)}) "  # named: v2 appended freq_class
+        f"SELECT {_STAGED_VALUES.format(batch_id=int(batch_id))} "
         f"FROM {source} s WHERE {where}{order}"
     )
 

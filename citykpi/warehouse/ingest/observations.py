@@ -311,13 +311,9 @@ class _ObservationPlan(_Plan):
             f"AND {rows}.area_key >> 6 = {blocks}.blk"
         )
 
-    def insert_values(self, batch_id: int) -> str:
-        """indicator_key, area_key, period, value, numerator, denominator, batch_id, freq_class."""
-        return append.STAGED_VALUES.format(batch_id=batch_id)
-
-    def insert_columns(self) -> str:
-        """The target's column list, named (schema v2 appended freq_class)."""
-        return append.insert_columns()
+    def insert_sql(self, source: str, batch_id: int, *, where: str, order: str) -> str:
+        """Observations are appended by the one writer of ``observations`` (``append.py``)."""
+        return append.insert_sql(source, batch_id, where=where, order=order)
 
     def partitions(self) -> tuple[str, ...]:
         """One insert per storage class, so each class fills its own row groups (zone maps)."""

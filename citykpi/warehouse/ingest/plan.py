@@ -114,9 +114,12 @@ class _Plan:
     def ensure_target(self, con: Connection) -> None:
         """Create the target table if needed."""
 
-    def insert_columns(self) -> str:
-        """The target's column list for INSERT (empty: all columns in table order)."""
-        return ""
+    def insert_sql(self, source: str, batch_id: int, *, where: str, order: str) -> str:
+        """The INSERT of the staged records of ``source`` (alias ``s``) that satisfy ``where``."""
+        return (
+            f"INSERT INTO {ident(self.target)} SELECT {self.insert_values(batch_id)} "
+            f"FROM {source} s WHERE {where}{order}"
+        )
 
     def partitions(self) -> tuple[str, ...]:
         """Conditions splitting the insert into clustered passes (default: one pass)."""
@@ -188,10 +191,7 @@ class _Plan:
 
         def insert(source: str, part: str) -> int:
             return int(
-                con.execute(
-                    f"INSERT INTO {target} {self.insert_columns()} SELECT {self.insert_values(batch_id)} "
-                    f"FROM {source} s WHERE {part}{order}"
-                ).fetchall()[0][0]
+                con.execute(self.insert_sql(source, batch_id, where=part, order=order)).fetchall()[0][0]
             )
 
         inserted = 0
