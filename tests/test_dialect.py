@@ -13,7 +13,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from citykpi.backend.dialect import REWRITES, Translator, translate
+from citykpi.backend.dialect import DIALECTS, Translator, translate
 from citykpi.backend.duckdb import DuckDBBackend
 from citykpi.catalogue import load_catalogue
 from citykpi.engine.evaluate import evaluate
@@ -30,7 +30,7 @@ def _statements() -> list[tuple[str, str]]:
     return [*plan.statements, *plan.outputs.items()]
 
 
-@pytest.mark.parametrize("dialect", sorted(REWRITES))
+@pytest.mark.parametrize("dialect", sorted(DIALECTS))
 def test_every_compiled_statement_translates(dialect: str) -> None:
     translator = Translator(dialect)
     for name, sql in _statements():

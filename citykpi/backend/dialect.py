@@ -14,13 +14,14 @@ generated with unsupported constructs as errors rather than silent approximation
   ``CASE WHEN matched THEN new ELSE old END`` per set column, then swapped in;
 - **citykpi's compensated sums** ``fsum``/``favg`` (DuckDB-only) become ``SUM``/``AVG``.
 
-A second dialect is therefore an entry in :data:`REWRITES`, not a fork of the compiler. sqlglot is an
+A second dialect is therefore an entry in :data:`DIALECTS`, not a fork of the compiler. sqlglot is an
 optional dependency (``pip install 'citykpi[engines]'``): only non-DuckDB backends import this module.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import sqlglot
 from sqlglot import exp
@@ -89,19 +90,18 @@ class Translator:
     """
 
     def __init__(self, dialect: str) -> None:
-        if dialect != CANONICAL and dialect not in REWRITES:
-            raise UsageError(f"no SQL dialect {dialect!r}; known: {', '.join([CANONICAL, *REWRITES])}")
+        if dialect != CANONICAL and dialect not in DIALECTS:
+            raise UsageError(f"no SQL dialect {dialect!r}; known: {', '.join([CANONICAL, *DIALECTS])}")
         self.dialect = dialect
-        self.target = "duckdb" if dialect == "duckdb-rewritten" else dialect
+        self.spec = DIALECTS.get(dialect, _IDENTITY)
+        self.target = self.spec.sqlglot
         self.columns: dict[str, list[str]] = {}
 
     # --- statement-level rewrites ---------------------------------------------------------------
 
     def _table(self, name: str, body: str) -> str:
-        """DDL for a session table: a scratch Parquet table on Spark (temp views take no INSERT)."""
-        if self.target == "spark":
-            return f"CREATE OR REPLACE TABLE {name} USING PARQUET {body}"
-        return f"CREATE OR REPLACE TEMP TABLE {name} {body}"
+        """DDL for a session table, as the dialect spells one that later INSERTs can fill."""
+        return self.spec.session_table.format(name=name, body=body)
 
     def _create(self, tree: exp.Create) -> list[str]:
         if isinstance(tree.this, exp.Schema):
@@ -159,7 +159,7 @@ class Translator:
             return [sql]
         try:
             tree: exp.Expression = sqlglot.parse_one(sql, read=CANONICAL)  # type: ignore[assignment]
-            for rewrite in REWRITES[self.dialect]:
+            for rewrite in self.spec.rewrites:
                 tree = rewrite(tree)
             if _is_temp_table(tree):
                 return self._create(tree)  # type: ignore[arg-type]
@@ -171,12 +171,26 @@ class Translator:
             raise UsageError(f"cannot express this statement in {self.dialect}: {first}") from None
 
 
-#: dialect → rewrites applied in order to every statement (canonical DuckDB needs none).
-#: Session tables and UPDATE are rewritten by :class:`Translator` for every non-canonical dialect.
-REWRITES: dict[str, Sequence[Rewrite]] = {
-    "spark": (compensated_sums, ordered_lists),
+@dataclass(frozen=True)
+class Dialect:
+    """What differs per target engine: its sqlglot name, its session-table DDL, its tree rewrites.
+
+    Session tables and UPDATE are rewritten by :class:`Translator` for every non-canonical dialect.
+    """
+
+    sqlglot: str
+    session_table: str  # format string with {name} and {body} ("(cols)" or "AS query")
+    rewrites: Sequence[Rewrite] = (compensated_sums, ordered_lists)
+
+
+_IDENTITY = Dialect(CANONICAL, "CREATE OR REPLACE TEMP TABLE {name} {body}", ())
+
+#: dialect name → what to do for it (canonical DuckDB needs nothing and is not listed).
+DIALECTS: dict[str, Dialect] = {
+    # a temporary view takes no INSERT: session tables are scratch Parquet tables
+    "spark": Dialect("spark", "CREATE OR REPLACE TABLE {name} USING PARQUET {body}"),
     # DuckDB → DuckDB through every rewrite: what tests use to run rewritten statements for real
-    "duckdb-rewritten": (compensated_sums, ordered_lists),
+    "duckdb-rewritten": Dialect("duckdb", "CREATE OR REPLACE TEMP TABLE {name} {body}"),
 }
 
 
