@@ -22,6 +22,17 @@ def _catalogue_cache(
     yield folder
 
 
+@pytest.fixture(autouse=True)
+def _terminal_width(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test sees an 100-column terminal, whatever the shell that runs pytest has in COLUMNS.
+
+    Rich wraps plain output at COLUMNS; a test that asserts on a message must not depend on the
+    width of the terminal it was started from (tests that need another width pass it themselves).
+    """
+    monkeypatch.setenv("COLUMNS", "100")
+    monkeypatch.delenv("LINES", raising=False)
+
+
 @pytest.fixture(scope="session")
 def sample_city(tmp_path_factory: pytest.TempPathFactory) -> SampleCity:
     """The bundled sample city as a loaded warehouse, built once per session (tests/golden_support.py)."""
