@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
+import tempfile
 import time
 from html.parser import HTMLParser
 from pathlib import Path
@@ -267,7 +269,12 @@ def _chromium(*args: str, tmp: Path) -> subprocess.CompletedProcess[str]:
         f"--user-data-dir={tmp / 'profile'}",
         *args,
     ]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    # Chromium puts its singleton socket under TMPDIR, and a Unix socket path may not exceed ~107
+    # bytes: a checkout (and its TMPDIR) in a long path would abort the browser. A short private
+    # folder under the system's temporary root keeps the test independent of where it runs.
+    with tempfile.TemporaryDirectory(prefix="ck-", dir="/tmp" if os.path.isdir("/tmp") else None) as short:
+        env = {**os.environ, "TMPDIR": short}
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False, env=env)
 
 
 def _console_problems(stderr: str) -> list[str]:
