@@ -660,8 +660,9 @@ class Bench:
 
     def document(self) -> dict[str, Any]:
         """results.json: machine, versions, figures, ratios, pass/fail."""
-        import duckdb
-        import polars
+        # versions from the installed metadata: importing the engines would grow this process by
+        # hundreds of MiB (thread pools, arenas), which bench_process_peak_mb is there to rule out
+        from importlib.metadata import version
 
         fresh = {c.case for c in self.results}
         self.results = [c for c in self.earlier if c.case not in fresh] + self.results
@@ -715,8 +716,8 @@ class Bench:
                 "ram_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
                 "platform": platform.platform(),
                 "python": platform.python_version(),
-                "duckdb": duckdb.__version__,
-                "polars": polars.__version__,
+                "duckdb": version("duckdb"),
+                "polars": version("polars"),
                 "load_avg": os.getloadavg(),
             },
             "citykpi_commit": subprocess.run(
