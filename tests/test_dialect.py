@@ -21,12 +21,12 @@ from citykpi.engine.plan import compile_evaluation
 from citykpi.errors import UsageError
 from citykpi.warehouse import Warehouse
 from tests.golden_support import SampleCity
-from tests.test_engine_phases import _gathered
+from tests.plan_support import gathered
 
 
 def _statements() -> list[tuple[str, str]]:
     """The compiled sample plan, in order (a translator needs the CREATEs before the UPDATEs)."""
-    plan = compile_evaluation(_gathered())
+    plan = compile_evaluation(gathered())
     return [*plan.statements, *plan.outputs.items()]
 
 

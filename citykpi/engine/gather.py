@@ -3,6 +3,9 @@
 The catalogue slice (filters plus everything the selection is computed from), the area registry,
 the evaluation date and grain, indicator keys, the storage classes of each series, the ingest
 cut-off of a replay. After this phase nothing else is read to decide *what* to compute.
+
+Its only writes are bookkeeping a writable warehouse needs before SQL can refer to them: keys for
+indicators new to the warehouse, and empty raw source tables a measure reads but no file filled yet.
 """
 
 from __future__ import annotations
