@@ -38,7 +38,7 @@ import os
 import shutil
 import time
 import tomllib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
@@ -497,8 +497,3 @@ def run_job(config: RunConfig, *, as_of: date | None = None, log: Log | None = N
         verdict = "FAILED" if result.breached else "ok"
         say(f"done: {verdict} (fail_on {config.fail_on}, exit {int(result.exit_code)})")
     return replace(result, log=tuple(lines))
-
-
-def summary_lines(result: RunResult) -> Sequence[str]:
-    """The run's log lines (for printing after the fact)."""
-    return result.log

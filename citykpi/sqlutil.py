@@ -8,10 +8,7 @@ expression constants) is never formatted into SQL any other way. Prefer bound pa
 from __future__ import annotations
 
 import math
-import re
 from datetime import date, datetime
-
-_SAFE_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def ident(name: str) -> str:
@@ -19,11 +16,6 @@ def ident(name: str) -> str:
     if "\x00" in name:
         raise ValueError("identifier contains a NUL byte")
     return '"' + name.replace('"', '""') + '"'
-
-
-def is_plain_ident(name: str) -> bool:
-    """True when ``name`` is a plain ASCII identifier (letters, digits, underscore)."""
-    return bool(_SAFE_IDENT.match(name))
 
 
 def literal(value: object) -> str:
