@@ -49,7 +49,8 @@ import polars as pl
 from citykpi.catalogue.model import GRAINS, SEVERITY
 from citykpi.engine.scorecard import FAIL_ON, Scorecard
 from citykpi.errors import ConfigError, DatabaseBusyError, ExitCode
-from citykpi.render.exports import EXTENSIONS, FORMATS, junit_fail_on, write_scorecard
+from citykpi.render.exporters import EXTENSIONS, FORMATS, write_scorecard
+from citykpi.render.exports import junit_fail_on
 from citykpi.render.format import counts_line, pick, status_label
 from citykpi.render.views import alerts
 

@@ -4,7 +4,7 @@ The terminal renderer (``citykpi.render.terminal``) is imported on its own: it i
 that imports Rich, so importing this package never pulls Rich in.
 """
 
-from citykpi.render.exports import EXTENSIONS, FORMATS, TEXT_FORMATS, render_text, write_scorecard
+from citykpi.render.exporters import EXTENSIONS, FORMATS, TEXT_FORMATS, render_text, write_scorecard
 from citykpi.render.html import render_html
 from citykpi.render.views import alerts, diff_scorecards, league_table
 

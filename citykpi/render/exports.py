@@ -1,4 +1,7 @@
-"""Scorecard exports: csv, parquet, json, jsonl, markdown, html, xlsx, junit — written atomically.
+"""Scorecard exports: csv, parquet, json, jsonl, markdown, xlsx, junit — written atomically.
+
+The formats are registered (name, extension, text or binary, what they write) in
+:mod:`citykpi.render.exporters`, which also dispatches ``render_text`` and ``write_scorecard``.
 
 Every export is deterministic: rows in the canonical order (domain, indicator, level, area), no
 timestamps or run ids inside the files (only the as-of date), so re-running a day gives
@@ -18,7 +21,7 @@ import sys
 import tempfile
 import traceback
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
@@ -45,22 +48,6 @@ from citykpi.render.format import (
     status_text,
     word,
 )
-
-#: Export formats, in the order shown in ``--help``.
-FORMATS: tuple[str, ...] = ("csv", "parquet", "json", "jsonl", "markdown", "html", "xlsx", "junit")
-#: Formats that are text (may go to stdout); the others need ``--output``.
-TEXT_FORMATS: tuple[str, ...] = ("csv", "json", "jsonl", "markdown", "html", "junit")
-#: File extension of each format.
-EXTENSIONS: Mapping[str, str] = {
-    "csv": ".csv",
-    "parquet": ".parquet",
-    "json": ".json",
-    "jsonl": ".jsonl",
-    "markdown": ".md",
-    "html": ".html",
-    "xlsx": ".xlsx",
-    "junit": ".xml",
-}
 
 #: Identifier and version of the JSON document (docs/scorecard-json.md).
 JSON_SCHEMA_ID = "citykpi.scorecard"
@@ -154,13 +141,6 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
         finally:
             os.close(dfd)
     return path
-
-
-def _write_bytes(data: bytes) -> Callable[[Path], None]:
-    def write(tmp: Path) -> None:
-        tmp.write_bytes(data)
-
-    return write
 
 
 # --- the formats -------------------------------------------------------------------------------
@@ -365,41 +345,23 @@ def render_junit(scorecard: Scorecard, *, fail_on: str = "red") -> str:
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
 
 
-def render_text(scorecard: Scorecard, fmt: str, *, lang: str = "zh", fail_on: str = "red") -> str:
-    """A text export (csv, json, jsonl, markdown, html, junit) as a string."""
-    if fmt == "csv":
-        return render_csv(scorecard)
-    if fmt == "json":
-        return render_json(scorecard)
-    if fmt == "jsonl":
-        return render_jsonl(scorecard)
-    if fmt == "markdown":
-        return render_markdown(scorecard, lang=lang)
-    if fmt == "html":
-        from citykpi.render.html import render_html
-
-        return render_html(scorecard, lang=lang)
-    if fmt == "junit":
-        return render_junit(scorecard, fail_on=fail_on)
-    if fmt in FORMATS:
-        raise UsageError(f"format {fmt} is binary; write it to a file with --output")
-    raise UsageError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
-
-
 # --- binary formats ------------------------------------------------------------------------------
 
 
-def _write_parquet(scorecard: Scorecard) -> Callable[[Path], None]:
-    frame = _cells(scorecard)
+def parquet_bytes_of(frame: pl.DataFrame) -> bytes:
+    """A frame as Parquet (zstd, with statistics).
 
-    def write(tmp: Path) -> None:
-        # Encoded in memory, written by Python: a full or read-only disk is then a plain OSError
-        # (Polars reports a failed file write as a ComputeError with varying text).
-        buffer = io.BytesIO()
-        frame.write_parquet(buffer, compression="zstd", statistics=True)
-        tmp.write_bytes(buffer.getvalue())
+    Encoded in memory and written by Python: a full or read-only disk is then a plain OSError
+    (Polars reports a failed file write as a ComputeError with varying text).
+    """
+    buffer = io.BytesIO()
+    frame.write_parquet(buffer, compression="zstd", statistics=True)
+    return buffer.getvalue()
 
-    return write
+
+def parquet_bytes(scorecard: Scorecard) -> bytes:
+    """The cells as Parquet."""
+    return parquet_bytes_of(_cells(scorecard))
 
 
 #: Columns of the xlsx level sheets: (header, cell column or a computed key).
@@ -471,7 +433,8 @@ def _quiet_os_error(exc: BaseException) -> OSError:
     return failure
 
 
-def _write_xlsx(scorecard: Scorecard, lang: str) -> Callable[[Path], None]:
+def xlsx_writer(scorecard: Scorecard, lang: str) -> Callable[[Path], None]:
+    """Write the xlsx workbook (a sheet per level, then the indices) into a temporary file, row by row."""
     import xlsxwriter
 
     cells = _cells(scorecard)
@@ -548,49 +511,31 @@ def _write_xlsx(scorecard: Scorecard, lang: str) -> Callable[[Path], None]:
     return write
 
 
-# --- entry point ---------------------------------------------------------------------------------
+# --- the registry ---------------------------------------------------------------------------------
+
+#: Names kept here for callers of the registry's older home; the registry is ``render.exporters``.
+_MOVED = ("EXTENSIONS", "FORMATS", "TEXT_FORMATS", "render_text", "write_scorecard")
 
 
-def write_scorecard(
-    scorecard: Scorecard,
-    fmt: str,
-    path: Path | str,
-    *,
-    lang: str = "zh",
-    fail_on: str = "red",
-) -> Path:
-    """Write ``scorecard`` as ``fmt`` to ``path`` atomically.
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:
+        from citykpi.render import exporters
 
-    Args:
-        scorecard: the evaluated scorecard.
-        fmt: one of :data:`FORMATS`.
-        path: destination file; its folder must exist. Replaced atomically if present.
-        lang: language of names and labels in human-facing formats (markdown, html, xlsx).
-        fail_on: junit only — the colour at or above which a test case fails.
-
-    Returns:
-        The path written.
-    """
-    path = Path(path)
-    if fmt == "parquet":
-        writer = _write_parquet(scorecard)
-    elif fmt == "xlsx":
-        writer = _write_xlsx(scorecard, lang)
-    else:
-        text = render_text(scorecard, fmt, lang=lang, fail_on=fail_on)
-        writer = _write_bytes(text.encode("utf-8"))
-    return atomic_write(path, writer)
+        return getattr(exporters, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [
-    "EXTENSIONS",
-    "FORMATS",
-    "TEXT_FORMATS",
     "atomic_write",
     "frame_csv",
     "junit_fail_on",
     "neutralise",
-    "render_text",
+    "parquet_bytes",
+    "render_csv",
+    "render_json",
+    "render_jsonl",
+    "render_junit",
+    "render_markdown",
     "to_json_document",
-    "write_scorecard",
+    "xlsx_writer",
 ]
