@@ -95,7 +95,7 @@ def test_json_to_stdout(db: Path) -> None:
         (["--batch", "99"], "no batch 99"),
         (["--batch", "seven"], "expected a batch number or 'latest'"),
         (["--format", "xml"], "--format"),
-        (["--output", "x.csv"], "--output needs --format csv or json"),
+        (["--output", "x.csv"], "--output needs an export format"),  # as for every table command
     ],
 )
 def test_usage_errors(db: Path, args: list[str], message: str) -> None:

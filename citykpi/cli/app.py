@@ -1,0 +1,116 @@
+"""The Typer application: global options, :class:`Settings`, the single error boundary, ``main``.
+
+The commands live in the ``*_cmds`` modules next to this one and register themselves on :data:`app`
+when :mod:`citykpi.cli` is imported.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import typer
+import typer.core
+
+from citykpi import __version__
+from citykpi.errors import CitykpiError, EngineError, ExitCode
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Global options shared by every command."""
+
+    db: Path
+    catalogue: Path
+    debug: bool
+
+
+class _ErrorBoundary(typer.core.TyperGroup):
+    """The one place where library errors become messages and exit codes."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except EngineError as exc:
+            self._engine_failure(ctx, exc, exc.cause or exc)
+        except CitykpiError as exc:
+            settings = ctx.obj if isinstance(ctx.obj, Settings) else None
+            if settings is not None and settings.debug:
+                raise
+            typer.echo(f"Error: {exc}", err=True)
+            ctx.exit(int(exc.exit_code))
+        except Exception as exc:
+            # a raw engine exception escaping the library: the backend says what is its own; anything
+            # else is a bug and propagates with its traceback
+            from citykpi.backend import engine_error
+
+            if engine_error(exc) is None:
+                raise
+            self._engine_failure(ctx, exc, exc)
+
+    @staticmethod
+    def _engine_failure(ctx: Any, exc: BaseException, cause: BaseException) -> None:
+        """The SQL engine failed under the library (damaged file, disk full, I/O error): a message, not a traceback."""
+        settings = ctx.obj if isinstance(ctx.obj, Settings) else None
+        if settings is not None and settings.debug:
+            raise exc
+        first = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+        typer.echo(
+            f"Error: database error: {first}\n  hint: the database file may be damaged or its disk full or "
+            "read-only; nothing more was written. Check `citykpi db info`; --debug shows the traceback",
+            err=True,
+        )
+        ctx.exit(int(ExitCode.ERROR))
+
+
+app = typer.Typer(
+    cls=_ErrorBoundary,
+    help="citykpi — city KPIs and vital signs: check the catalogue, ingest data, evaluate scorecards.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"citykpi {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _global(
+    ctx: typer.Context,
+    db: Path = typer.Option(
+        Path("citykpi.duckdb"), "--db", envvar="CITYKPI_DB", help="DuckDB database file."
+    ),
+    catalogue: Path = typer.Option(
+        Path("indicators"), "--catalogue", envvar="CITYKPI_CATALOGUE", help="Catalogue folder or file."
+    ),
+    debug: bool = typer.Option(
+        False, "--debug", envvar="CITYKPI_DEBUG", help="Show the traceback instead of a one-line error."
+    ),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
+    ),
+) -> None:
+    """citykpi — city KPIs and vital signs."""
+    ctx.obj = Settings(db=db, catalogue=catalogue, debug=debug)
+
+
+def settings(ctx: typer.Context) -> Settings:
+    """The global settings of this invocation."""
+    obj = ctx.find_root().obj
+    assert isinstance(obj, Settings)
+    return obj
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except SystemExit as exc:  # normalise Click's exit codes to the documented contract
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else int(ExitCode.USAGE))
+        sys.exit(code)

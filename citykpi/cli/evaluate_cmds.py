@@ -1,0 +1,328 @@
+"""Scorecard commands: ``evaluate``, ``show``, ``alerts``, ``rank``.
+
+Exit codes (a published contract, see citykpi/errors.py): 0 success; 1 the scorecard breached
+--fail-on (default never for `evaluate`, red for `run`); 2 usage; 3 data, catalogue or
+environment error.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from citykpi.cli.app import app, settings
+from citykpi.cli.options import (
+    AreasOpt,
+    Colour,
+    FailOn,
+    Grain,
+    GrainOpt,
+    GroupBy,
+    Kind,
+    Lang,
+    LangOpt,
+    Level,
+    LevelsOpt,
+    OutputOpt,
+    ScorecardFormat,
+    ScorecardFormatOpt,
+    Status,
+    TableFormat,
+    TableFormatOpt,
+    WaitOpt,
+    parse_day,
+    unknown_id,
+    values,
+)
+from citykpi.cli.output import check_destination, emit_frame
+from citykpi.errors import ExitCode
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    ctx: typer.Context,
+    date_: str | None = typer.Option(
+        None, "--date", "-d", help="Evaluate as of this date (YYYY-MM-DD); default the newest data."
+    ),
+    period: GrainOpt = Grain.day,
+    level: LevelsOpt = [],  # noqa: B006  # Typer copies the default
+    area: AreasOpt = [],  # noqa: B006
+    domain: list[str] = typer.Option([], "--domain", help="Only this domain (repeatable)."),
+    kind: list[Kind] = typer.Option([], "--kind", help="Only this kind (repeatable)."),
+    status: list[Status] = typer.Option(
+        [],
+        "--status",
+        help="Only show or export cells with this status (repeatable); --fail-on still judges every cell.",
+    ),
+    indicator: str | None = typer.Option(
+        None, "--indicator", "-i", help="Indicator id glob, e.g. 'env.air.*'."
+    ),
+    lang: LangOpt = Lang.zh,
+    fmt: ScorecardFormatOpt = ScorecardFormat.table,
+    output: OutputOpt = None,
+    fail_on: FailOn = typer.Option(
+        FailOn.never,
+        "--fail-on",
+        help="Exit 1 when a cell is at or above this colour. "
+        "junit marks failures at this colour (at red when never).",
+    ),
+    explain: bool = typer.Option(False, "--explain", help="Print the generated SQL instead of evaluating."),
+    why: bool = typer.Option(False, "--why", help="Table format: add the one-line reason of each colour."),
+    group_by: GroupBy = typer.Option(GroupBy.domain, "--group-by", help="Table format: group the cells by."),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="Table format: rows per group."),
+    as_ingested: bool = typer.Option(
+        False, "--as-ingested", help="Replay what was known at the end of --date (batches finished by then)."
+    ),
+    record: bool = typer.Option(
+        True,
+        "--record/--no-record",
+        help="Record the run (default). --no-record opens the database read-only and stores nothing: "
+        "for a look that should leave no trace, or a read-only copy.",
+    ),
+    wait: WaitOpt = 0.0,
+) -> None:
+    """Evaluate the catalogue as of a date, record the run, and print or export the scorecard.
+
+    The table groups cells by domain and area: value with unit, colour with a text label, change
+    arrows, target progress, a sparkline, counts per colour and the indices. Exports: csv, parquet,
+    json (docs/scorecard-json.md), jsonl, markdown, html (one self-contained file), xlsx, junit
+    (one test case per indicator × area). Text formats go to stdout unless --output is given.
+
+    Exit codes: 0 ok; 1 a cell is at or above --fail-on; 2 usage error; 3 data, catalogue or database error.
+
+    Example: citykpi evaluate --date 2026-11-24 --level district --format html -o report.html --fail-on red
+    """
+    from citykpi.catalogue import load_catalogue
+    from citykpi.engine.evaluate import evaluate
+    from citykpi.engine.evaluate import explain as explain_sql
+    from citykpi.errors import UsageError
+    from citykpi.render.exporters import render_text, write_scorecard
+    from citykpi.render.exports import junit_fail_on
+    from citykpi.warehouse import Warehouse
+
+    cfg = settings(ctx)
+    as_of = parse_day("--date", date_)
+    statuses, levels, kinds = values(status), values(level), values(kind)
+    check_destination(fmt.value, output)
+    if as_ingested and as_of is None:
+        raise UsageError("--as-ingested needs --date")
+    catalogue = load_catalogue(cfg.catalogue)
+    if explain:
+        with Warehouse.open(cfg.db, read_only=True, create=False, wait=wait) as wh:
+            typer.echo(explain_sql(wh, catalogue, as_of=as_of, grain=period.value))
+        return
+    with Warehouse.open(cfg.db, read_only=not record, create=False, wait=wait) as wh:
+        scorecard = evaluate(
+            wh,
+            catalogue,
+            as_of=as_of,
+            grain=period.value,
+            levels=levels or None,
+            areas=area or None,
+            domains=domain or None,
+            kinds=kinds or None,
+            indicator_glob=indicator,
+            as_ingested=as_ingested,
+            persist=record,
+        )
+    # --status only chooses what is shown: the exit code judges every evaluated cell, so a cron line
+    # that prints the greens still fails on a red
+    breached = scorecard.breaches(fail_on.value)
+    if statuses:
+        scorecard = scorecard.filter(statuses=statuses)
+    junit = junit_fail_on(fail_on.value)
+    if output is not None:
+        write_scorecard(scorecard, fmt.value, output, lang=lang.value, fail_on=junit)
+        run = f"run {scorecard.run_id}" if scorecard.run_id is not None else "not recorded"
+        typer.echo(f"wrote {output} ({run}, {scorecard.cells.height} cells)", err=True)
+    elif fmt is ScorecardFormat.table:
+        from citykpi.render.terminal import make_console, print_lines, print_scorecard
+
+        console = make_console()
+        shown = scorecard
+        if not level and not area and scorecard.cells.height:
+            # a thousand streets do not fit a terminal: the table shows city and districts by default
+            shown = scorecard.filter(levels=["city", "district"])
+            hidden = scorecard.cells.height - shown.cells.height
+        else:
+            hidden = 0
+        print_scorecard(console, shown, lang=lang.value, group_by=group_by.value, limit=limit, explain=why)
+        if hidden:
+            print_lines(
+                console, [f"({hidden} street-level cells not shown: add --level street or --area ID)"]
+            )
+    else:
+        typer.echo(render_text(scorecard, fmt.value, lang=lang.value, fail_on=junit), nl=False)
+    if breached:
+        raise typer.Exit(int(ExitCode.FAILED))
+
+
+@app.command("show")
+def show_cmd(
+    ctx: typer.Context,
+    indicator: str = typer.Argument(..., help="Indicator id, e.g. env.air.aqi."),
+    area: AreasOpt = [],  # noqa: B006
+    from_: str | None = typer.Option(None, "--from", help="History from this date (YYYY-MM-DD)."),
+    to: str | None = typer.Option(None, "--to", help="Evaluate as of this date; default the newest data."),
+    period: GrainOpt = Grain.day,
+    lang: LangOpt = Lang.zh,
+    fmt: TableFormatOpt = TableFormat.table,
+    output: OutputOpt = None,
+    wait: WaitOpt = 0.0,
+) -> None:
+    """Drill into one indicator: definition, bands, current colours and why, history table and chart, target.
+
+    Nothing is recorded (the database is opened read-only). A file format exports the history rows.
+
+    Example: citykpi show env.air.aqi --area 500103 --from 2026-11-01 --to 2026-11-24
+    """
+    import polars as pl
+
+    from citykpi.catalogue import load_catalogue
+    from citykpi.engine.evaluate import evaluate
+    from citykpi.warehouse import Warehouse
+
+    cfg = settings(ctx)
+    start, end = parse_day("--from", from_), parse_day("--to", to)
+    check_destination(fmt.value, output)
+    catalogue = load_catalogue(cfg.catalogue)
+    if indicator not in catalogue.by_id:
+        raise unknown_id("indicator", indicator, catalogue.by_id)
+    with Warehouse.open(cfg.db, read_only=True, create=False, wait=wait) as wh:
+        scorecard = evaluate(
+            wh,
+            catalogue,
+            as_of=end,
+            grain=period.value,
+            areas=area or None,
+            indicator_glob=indicator,
+            persist=False,
+            history_levels=("city", "district", "street"),
+            history_from=start,
+        )
+    # evaluate() already kept the indicator and the areas (groups expanded to their members)
+    history = scorecard.history
+    if start is not None:  # it reads back further than --from
+        history = history.filter(pl.col("period_start") >= start)
+    if fmt is not TableFormat.table:
+        emit_frame(history, fmt.value, output)
+        return
+    from citykpi.render.terminal import make_console, print_indicator
+
+    print_indicator(make_console(), catalogue.indicator(indicator), scorecard.cells, history, lang=lang.value)
+
+
+@app.command("alerts")
+def alerts_cmd(
+    ctx: typer.Context,
+    date_: str | None = typer.Option(None, "--date", "-d", help="As of this date; default the newest data."),
+    min_colour: Colour = typer.Option(Colour.orange, "--min", help="Least severe colour shown."),
+    level: LevelsOpt = [],  # noqa: B006
+    area: AreasOpt = [],  # noqa: B006
+    period: GrainOpt = Grain.day,
+    lang: LangOpt = Lang.zh,
+    fail_on: FailOn = typer.Option(
+        FailOn.never, "--fail-on", help="Exit 1 when an alert is at or above this colour."
+    ),
+    fmt: TableFormatOpt = TableFormat.table,
+    output: OutputOpt = None,
+    wait: WaitOpt = 0.0,
+) -> None:
+    """What is red or orange now, what is new since the previous run, and how long each has persisted.
+
+    "New" compares with the latest recorded run for an earlier date. Nothing is recorded.
+
+    Example: citykpi alerts --date 2026-11-24 --min orange --level district
+    """
+    from citykpi.catalogue import load_catalogue
+    from citykpi.engine.evaluate import evaluate
+    from citykpi.engine.runs import previous_run
+    from citykpi.render.views import alerts
+    from citykpi.warehouse import Warehouse
+
+    cfg = settings(ctx)
+    as_of = parse_day("--date", date_)
+    check_destination(fmt.value, output)
+    levels = values(level)
+    catalogue = load_catalogue(cfg.catalogue)
+    with Warehouse.open(cfg.db, read_only=True, create=False, wait=wait) as wh:
+        scorecard = evaluate(
+            wh,
+            catalogue,
+            as_of=as_of,
+            grain=period.value,
+            levels=levels or None,
+            areas=area or None,
+            persist=False,
+            history_levels=(),
+        )
+        previous = previous_run(wh, scorecard.as_of, catalogue)
+    frame = alerts(scorecard, previous, min_colour=min_colour.value)
+    if fmt is TableFormat.table:
+        from citykpi.render.terminal import make_console, print_alerts
+
+        print_alerts(
+            make_console(),
+            frame,
+            lang=lang.value,
+            min_colour=min_colour.value,
+            grain=period.value,
+            as_of=scorecard.as_of,
+        )
+    else:
+        emit_frame(frame, fmt.value, output)
+    if scorecard.breaches(fail_on.value):
+        raise typer.Exit(int(ExitCode.FAILED))
+
+
+@app.command("rank")
+def rank_cmd(
+    ctx: typer.Context,
+    ref: str = typer.Argument(..., help="An indicator id or an index id."),
+    level: Level = typer.Option(Level.district, "--level", help="The level whose areas are ranked."),
+    date_: str | None = typer.Option(None, "--date", "-d", help="As of this date; default the newest data."),
+    period: GrainOpt = Grain.day,
+    lang: LangOpt = Lang.zh,
+    fmt: TableFormatOpt = TableFormat.table,
+    output: OutputOpt = None,
+    wait: WaitOpt = 0.0,
+) -> None:
+    """The league table of areas for an indicator or an index, best first (the quarterly "airing").
+
+    Indicators rank by colour first, then by value in the indicator's good direction; indices by
+    score. Nothing is recorded.
+
+    Example: citykpi rank index.operation --level district --period quarter
+    """
+    from citykpi.catalogue import load_catalogue
+    from citykpi.engine.evaluate import evaluate
+    from citykpi.render.views import league_table
+    from citykpi.warehouse import Warehouse
+
+    cfg = settings(ctx)
+    as_of = parse_day("--date", date_)
+    check_destination(fmt.value, output)
+    catalogue = load_catalogue(cfg.catalogue)
+    indicator = catalogue.by_id.get(ref)
+    index = next((i for i in catalogue.indices if i.id == ref), None)
+    if indicator is None and index is None:
+        raise unknown_id("indicator or index", ref, [*catalogue.by_id, *(i.id for i in catalogue.indices)])
+    with Warehouse.open(cfg.db, read_only=True, create=False, wait=wait) as wh:
+        scorecard = evaluate(
+            wh,
+            catalogue,
+            as_of=as_of,
+            grain=period.value,
+            indicator_glob=ref if indicator is not None else None,
+            persist=False,
+            history_levels=(),
+        )
+    direction = indicator.direction if indicator else None
+    table = league_table(scorecard, ref, level=level.value, direction=direction)
+    if fmt is not TableFormat.table:
+        emit_frame(table, fmt.value, output)
+        return
+    from citykpi.render.terminal import make_console, print_league
+
+    name = (indicator or index).name.pick(lang.value)  # type: ignore[union-attr]  # one of them is set
+    title = f"{name} · {level.value} · {scorecard.as_of.isoformat()}"
+    print_league(make_console(), table, title=title, lang=lang.value)

@@ -1,0 +1,219 @@
+"""Options shared by the commands, declared once, with their vocabularies as str Enums.
+
+An Enum-typed option makes Click check the value (a wrong one is a usage error, exit 2, naming the
+choices) and lets shell completion offer the values. The vocabularies mirror the catalogue model and
+the exporter registry; ``tests/test_cli_options.py`` proves they agree.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+from datetime import date, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from citykpi.errors import UsageError
+
+
+class Lang(StrEnum):
+    """Language of names and labels."""
+
+    zh = "zh"
+    en = "en"
+
+
+class Grain(StrEnum):
+    """The period a cell covers (``--period``)."""
+
+    day = "day"
+    week = "week"
+    month = "month"
+    quarter = "quarter"
+    year = "year"
+
+
+class Level(StrEnum):
+    """An area level."""
+
+    city = "city"
+    district = "district"
+    street = "street"
+
+
+class Kind(StrEnum):
+    """An indicator kind."""
+
+    kpi = "kpi"
+    vital_sign = "vital_sign"
+
+
+class Colour(StrEnum):
+    """A colour of the scale, least severe first."""
+
+    green = "green"
+    blue = "blue"
+    yellow = "yellow"
+    orange = "orange"
+    red = "red"
+
+
+class Status(StrEnum):
+    """A cell status: a colour or why there is none."""
+
+    green = "green"
+    blue = "blue"
+    yellow = "yellow"
+    orange = "orange"
+    red = "red"
+    stale = "stale"
+    no_data = "no_data"
+    not_applicable = "not_applicable"
+
+
+class FailOn(StrEnum):
+    """The colour at or above which a command exits 1 (``never``: it does not)."""
+
+    never = "never"
+    green = "green"
+    blue = "blue"
+    yellow = "yellow"
+    orange = "orange"
+    red = "red"
+
+
+class GroupBy(StrEnum):
+    """How the scorecard table groups its cells."""
+
+    domain = "domain"
+    area = "area"
+
+
+class TableFormat(StrEnum):
+    """What every command that prints a table offers: the terminal table or a table format of
+    the exporter registry (``render.exporters.TABLE_FORMATS``)."""
+
+    table = "table"
+    csv = "csv"
+    parquet = "parquet"
+    json = "json"
+    jsonl = "jsonl"
+    markdown = "markdown"
+
+
+class ScorecardFormat(StrEnum):
+    """``evaluate``: the terminal table or any export format (``render.exporters.FORMATS``)."""
+
+    table = "table"
+    csv = "csv"
+    parquet = "parquet"
+    json = "json"
+    jsonl = "jsonl"
+    markdown = "markdown"
+    html = "html"
+    xlsx = "xlsx"
+    junit = "junit"
+
+
+class CheckFormat(StrEnum):
+    """``check`` reports."""
+
+    text = "text"
+    json = "json"
+    github = "github"
+    junit = "junit"
+
+
+class ListFormat(StrEnum):
+    """``catalogue list``."""
+
+    text = "text"
+    json = "json"
+    csv = "csv"
+
+
+class DocsFormat(StrEnum):
+    """``catalogue docs``."""
+
+    md = "md"
+    html = "html"
+
+
+class TextOrJson(StrEnum):
+    """``db info`` and ``test``."""
+
+    text = "text"
+    json = "json"
+
+
+class QueryFormat(StrEnum):
+    """``query``."""
+
+    text = "text"
+    csv = "csv"
+    json = "json"
+
+
+WAIT_HELP = "Seconds to wait while another citykpi process holds the database (default: fail at once)."
+
+#: ``--wait SECONDS``: how long to wait for a database another process holds.
+WaitOpt = Annotated[float, typer.Option("--wait", min=0, help=WAIT_HELP)]
+#: ``--lang zh|en``.
+LangOpt = Annotated[Lang, typer.Option("--lang", help="Language of names and labels.")]
+#: ``--output FILE``: write the export to a file (atomically) instead of stdout.
+OutputOpt = Annotated[
+    Path | None, typer.Option("--output", "-o", help="Write to FILE (atomic) instead of stdout.")
+]
+#: ``--format`` of every command that prints a table.
+TableFormatOpt = Annotated[
+    TableFormat,
+    typer.Option(
+        "--format",
+        "-f",
+        help="table (the terminal) or a file format; parquet needs --output.",
+    ),
+]
+#: ``--format`` of ``evaluate``: the table formats and the scorecard-only ones.
+ScorecardFormatOpt = Annotated[
+    ScorecardFormat,
+    typer.Option(
+        "--format",
+        "-f",
+        help="table (the terminal) or an export format; parquet and xlsx need --output.",
+    ),
+]
+#: ``--period``.
+GrainOpt = Annotated[Grain, typer.Option("--period", "-p", help="The period each cell covers.")]
+#: ``--level`` repeated.
+LevelsOpt = Annotated[list[Level], typer.Option("--level", help="Only this level (repeatable).")]
+#: ``--area`` repeated.
+AreasOpt = Annotated[list[str], typer.Option("--area", help="Only this area id (repeatable).")]
+
+
+def values(items: Sequence[StrEnum]) -> list[str]:
+    """Enum members as plain strings, for the library."""
+    return [item.value for item in items]
+
+
+def parse_day(option: str, value: str | None) -> date | None:
+    """Parse a date option: YYYY-MM-DD, 'today' or 'yesterday' (None stays None)."""
+    if value is None:
+        return None
+    if value == "today":
+        return date.today()
+    if value == "yesterday":
+        return date.today() - timedelta(days=1)
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"{option} {value!r}: expected a date YYYY-MM-DD, 'today' or 'yesterday'") from None
+
+
+def unknown_id(what: str, ref: str, ids: Iterable[str]) -> UsageError:
+    """The usage error for an id the catalogue lacks, naming the closest ids when there are any."""
+    close = difflib.get_close_matches(ref, list(ids), n=3)
+    hint = f"did you mean {', '.join(close)}?" if close else "see the ids with `citykpi catalogue list`"
+    return UsageError(f"unknown {what} {ref!r}", hint=hint)

@@ -1,0 +1,49 @@
+"""Where a command's result goes: the terminal, stdout or a file (always written atomically)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import typer
+
+from citykpi.errors import UsageError
+
+
+def write_or_echo(text: str, output: Path | None) -> None:
+    """Write ``text`` to ``output`` (creating parent folders) or print it to stdout."""
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    from citykpi.render.exports import atomic_write
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(tmp: Path) -> None:
+        tmp.write_text(text, encoding="utf-8")
+
+    atomic_write(output, write)
+
+
+def check_destination(fmt: str, output: Path | None) -> None:
+    """Usage errors for a format and destination that do not go together (before any work)."""
+    from citykpi.render.exporters import TERMINAL, exporter
+
+    if fmt == TERMINAL:
+        if output is not None:
+            raise UsageError("--output needs an export format, e.g. --format csv")
+        return
+    if exporter(fmt).binary and output is None:
+        raise UsageError(f"--format {fmt} is binary; give a file with --output")
+
+
+def emit_frame(frame: pl.DataFrame, fmt: str, output: Path | None) -> None:
+    """Print ``frame`` in the table format ``fmt`` on stdout, or write it to ``output`` atomically."""
+    from citykpi.render.exporters import render_frame, write_frame
+
+    if output is None:
+        typer.echo(render_frame(frame, fmt), nl=False)
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    write_frame(frame, fmt, output)
+    typer.echo(f"wrote {output} ({frame.height} rows)", err=True)
