@@ -17,7 +17,7 @@ from typer.testing import CliRunner, Result
 
 from citykpi.catalogue import load_catalogue
 from citykpi.cli import app
-from citykpi.render.exports import EXTENSIONS
+from citykpi.render.exporters import EXTENSIONS
 from citykpi.warehouse import Warehouse, ingest, load_areas
 from tests.scorecard_city import START, write_city, write_days
 

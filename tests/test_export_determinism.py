@@ -16,7 +16,7 @@ import pytest
 
 from citykpi.catalogue import load_catalogue
 from citykpi.engine.evaluate import evaluate
-from citykpi.render.exports import EXTENSIONS, FORMATS, write_scorecard
+from citykpi.render.exporters import EXTENSIONS, FORMATS, write_scorecard
 from citykpi.warehouse import Warehouse
 from tests.golden_support import END, SampleCity
 

@@ -15,7 +15,7 @@ import pytest
 
 from citykpi.engine.scorecard import CELL_SCHEMA, Scorecard
 from citykpi.errors import ExportError, UsageError
-from citykpi.render import exports
+from citykpi.render import exporters, exports
 from citykpi.render.format import STATUS_HEX, sort_cells
 from tests.scorecard_fixtures import AS_OF, make_scorecard
 
@@ -34,7 +34,7 @@ def scorecard() -> Scorecard:
 
 
 def test_csv_round_trip(tmp_path: Path, scorecard: Scorecard) -> None:
-    path = exports.write_scorecard(scorecard, "csv", tmp_path / "s.csv")
+    path = exporters.write_scorecard(scorecard, "csv", tmp_path / "s.csv")
     back = pl.read_csv(path, infer_schema=False)
     assert back.columns == list(CELL_SCHEMA)
     assert back.height == scorecard.cells.height
@@ -47,7 +47,7 @@ def test_csv_round_trip(tmp_path: Path, scorecard: Scorecard) -> None:
 
 def test_csv_neutralises_formulas(tmp_path: Path) -> None:
     sc = make_scorecard(rename=HOSTILE)
-    text = exports.render_text(sc, "csv")
+    text = exporters.render_text(sc, "csv")
     back = pl.read_csv(text.encode(), infer_schema=False)
     names = set(back.get_column("name_zh").to_list())
     assert '\'=HYPERLINK("http://x")' in names
@@ -65,14 +65,14 @@ def test_neutralise() -> None:
 
 
 def test_parquet_round_trip(tmp_path: Path, scorecard: Scorecard) -> None:
-    path = exports.write_scorecard(scorecard, "parquet", tmp_path / "s.parquet")
+    path = exporters.write_scorecard(scorecard, "parquet", tmp_path / "s.parquet")
     back = pl.read_parquet(path)
     assert back.schema == pl.Schema(CELL_SCHEMA)
     assert back.equals(sort_cells(scorecard.cells))
 
 
 def test_json_schema(tmp_path: Path, scorecard: Scorecard) -> None:
-    path = exports.write_scorecard(scorecard, "json", tmp_path / "s.json")
+    path = exporters.write_scorecard(scorecard, "json", tmp_path / "s.json")
     doc = json.loads(path.read_text(encoding="utf-8"))
     assert list(doc) == [
         "schema",
@@ -112,7 +112,7 @@ def test_json_schema_is_documented() -> None:
 
 
 def test_jsonl(tmp_path: Path, scorecard: Scorecard) -> None:
-    path = exports.write_scorecard(scorecard, "jsonl", tmp_path / "s.jsonl")
+    path = exporters.write_scorecard(scorecard, "jsonl", tmp_path / "s.jsonl")
     lines = path.read_text(encoding="utf-8").splitlines()
     assert len(lines) == 12
     first = json.loads(lines[0])
@@ -122,7 +122,7 @@ def test_jsonl(tmp_path: Path, scorecard: Scorecard) -> None:
 
 def test_markdown(tmp_path: Path) -> None:
     sc = make_scorecard(rename={"env.air.aqi": "A | B <b>"})
-    text = exports.render_text(sc, "markdown", lang="en")
+    text = exporters.render_text(sc, "markdown", lang="en")
     assert text.startswith("# Scorecard as of 2026-11-24 (day)")
     for heading in ("## Environment", "## service", "## utilities", "## Indices"):
         assert heading in text
@@ -132,7 +132,7 @@ def test_markdown(tmp_path: Path) -> None:
 
 def test_xlsx_read_back(tmp_path: Path) -> None:
     sc = make_scorecard(rename=HOSTILE)
-    path = exports.write_scorecard(sc, "xlsx", tmp_path / "s.xlsx", lang="en")
+    path = exporters.write_scorecard(sc, "xlsx", tmp_path / "s.xlsx", lang="en")
     wb = openpyxl.load_workbook(path)
     assert wb.sheetnames == ["city", "district", "indices"]
     city, district, indices = wb["city"], wb["district"], wb["indices"]
@@ -161,7 +161,7 @@ def test_xlsx_read_back(tmp_path: Path) -> None:
 
 
 def test_xlsx_chinese_labels(tmp_path: Path, scorecard: Scorecard) -> None:
-    path = exports.write_scorecard(scorecard, "xlsx", tmp_path / "s.xlsx", lang="zh")
+    path = exporters.write_scorecard(scorecard, "xlsx", tmp_path / "s.xlsx", lang="zh")
     ws = openpyxl.load_workbook(path)["district"]
     values = {c.value for row in ws.iter_rows(min_row=2) for c in row}
     assert "红" in values and "渝中区" in values
@@ -169,7 +169,7 @@ def test_xlsx_chinese_labels(tmp_path: Path, scorecard: Scorecard) -> None:
 
 def test_junit(scorecard: Scorecard) -> None:
     for fail_on, failures in (("red", 1), ("orange", 3), ("yellow", 5), ("never", 0)):
-        root = ET.fromstring(exports.render_text(scorecard, "junit", fail_on=fail_on))
+        root = ET.fromstring(exporters.render_text(scorecard, "junit", fail_on=fail_on))
         cases = root.findall(".//testcase")
         assert len(cases) == 12
         assert len(root.findall(".//failure")) == failures == int(root.get("failures", "-1"))
@@ -180,20 +180,20 @@ def test_junit(scorecard: Scorecard) -> None:
 
 def test_junit_rejects_unknown_colour(scorecard: Scorecard) -> None:
     with pytest.raises(UsageError):
-        exports.render_text(scorecard, "junit", fail_on="purple")
+        exporters.render_text(scorecard, "junit", fail_on="purple")
 
 
 def test_unknown_and_binary_formats(scorecard: Scorecard) -> None:
     with pytest.raises(UsageError, match="unknown format"):
-        exports.render_text(scorecard, "pdf")
+        exporters.render_text(scorecard, "pdf")
     with pytest.raises(UsageError, match="--output"):
-        exports.render_text(scorecard, "xlsx")
+        exporters.render_text(scorecard, "xlsx")
 
 
-@pytest.mark.parametrize("fmt", exports.FORMATS)
+@pytest.mark.parametrize("fmt", exporters.FORMATS)
 def test_every_format_is_deterministic(tmp_path: Path, fmt: str) -> None:
-    a = exports.write_scorecard(make_scorecard(run_id=1), fmt, tmp_path / f"a{exports.EXTENSIONS[fmt]}")
-    b = exports.write_scorecard(make_scorecard(run_id=2), fmt, tmp_path / f"b{exports.EXTENSIONS[fmt]}")
+    a = exporters.write_scorecard(make_scorecard(run_id=1), fmt, tmp_path / f"a{exporters.EXTENSIONS[fmt]}")
+    b = exporters.write_scorecard(make_scorecard(run_id=2), fmt, tmp_path / f"b{exporters.EXTENSIONS[fmt]}")
     assert a.read_bytes() == b.read_bytes()
     assert a.stat().st_size > 100
 
@@ -201,8 +201,8 @@ def test_every_format_is_deterministic(tmp_path: Path, fmt: str) -> None:
 def test_empty_scorecard_exports(tmp_path: Path) -> None:
     sc = make_scorecard()
     empty = Scorecard(as_of=sc.as_of, grain="day", cells=sc.cells.head(0))
-    for fmt in exports.FORMATS:
-        exports.write_scorecard(empty, fmt, tmp_path / f"e{exports.EXTENSIONS[fmt]}")
+    for fmt in exporters.FORMATS:
+        exporters.write_scorecard(empty, fmt, tmp_path / f"e{exporters.EXTENSIONS[fmt]}")
     assert json.loads((tmp_path / "e.json").read_text())["cells"] == []
 
 
@@ -253,7 +253,7 @@ def test_atomic_write_sweeps_what_killed_writers_left(tmp_path: Path) -> None:
 def test_failing_exporter_leaves_no_partial_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     sc = make_scorecard()
     target = tmp_path / "s.parquet"
-    exports.write_scorecard(sc, "parquet", target)
+    exporters.write_scorecard(sc, "parquet", target)
     before = target.read_bytes()
 
     def boom(self: pl.DataFrame, *args: object, **kwargs: object) -> None:
@@ -266,18 +266,18 @@ def test_failing_exporter_leaves_no_partial_file(tmp_path: Path, monkeypatch: py
 
     monkeypatch.setattr(pl.DataFrame, "write_parquet", boom)
     with pytest.raises(ExportError):
-        exports.write_scorecard(sc, "parquet", target)
+        exporters.write_scorecard(sc, "parquet", target)
     assert target.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["s.parquet"]
 
 
 def test_missing_folder_is_a_clear_error(tmp_path: Path, scorecard: Scorecard) -> None:
     with pytest.raises(ExportError, match="does not exist"):
-        exports.write_scorecard(scorecard, "csv", tmp_path / "nope" / "s.csv")
+        exporters.write_scorecard(scorecard, "csv", tmp_path / "nope" / "s.csv")
 
 
 def test_written_file_has_normal_permissions(tmp_path: Path, scorecard: Scorecard) -> None:
-    path = exports.write_scorecard(scorecard, "json", tmp_path / "s.json")
+    path = exporters.write_scorecard(scorecard, "json", tmp_path / "s.json")
     umask = os.umask(0)
     os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask

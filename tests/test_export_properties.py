@@ -8,7 +8,7 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from citykpi.render import exports
+from citykpi.render import exporters, exports
 from citykpi.render.format import SPARK_CHARS, sparkline
 from tests.scorecard_fixtures import make_scorecard
 
@@ -38,10 +38,10 @@ def test_sparkline_has_one_char_per_value(values: list[float | None]) -> None:
 @given(st.text(min_size=1, max_size=40))
 def test_names_survive_csv_and_json(name: str) -> None:
     sc = make_scorecard(rename={"env.air.aqi": name})
-    back = pl.read_csv(exports.render_text(sc, "csv").encode(), infer_schema=False)
+    back = pl.read_csv(exporters.render_text(sc, "csv").encode(), infer_schema=False)
     got = back.filter(pl.col("indicator_id") == "env.air.aqi").get_column("name_zh").to_list()[0]
     expected = exports.neutralise(name)
     # CSV readers treat a field of only whitespace/CR specially; compare what a reader can keep
     assert got == expected or (got or "").strip() == expected.strip()
-    doc = json.loads(exports.render_text(sc, "json"))
+    doc = json.loads(exporters.render_text(sc, "json"))
     assert {c["name_zh"] for c in doc["cells"] if c["indicator_id"] == "env.air.aqi"} == {name}

@@ -23,7 +23,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from citykpi.render.exports import EXTENSIONS, FORMATS
+from citykpi.render.exporters import EXTENSIONS, FORMATS
 from citykpi.warehouse import Warehouse, ingest, load_areas
 from tests.reliability_support import (
     PYTHON,

@@ -16,7 +16,7 @@ import pytest
 
 from citykpi.catalogue.model import SEVERITY
 from citykpi.engine.scorecard import CELL_SCHEMA, HISTORY_SCHEMA, Scorecard
-from citykpi.render import exports
+from citykpi.render import exporters
 from citykpi.render.html import DETAIL_LIMIT, EXCEPTION_STATUSES, render_html, sparkline_svg
 from tests.scorecard_fixtures import AS_OF, make_indices, make_scorecard
 
@@ -238,7 +238,7 @@ def test_large_scorecard_fits_the_byte_budget(tmp_path: Path) -> None:
     sc = large_scorecard()
     assert sc.cells.height == 84_000
     started = time.perf_counter()
-    path = exports.write_scorecard(sc, "html", tmp_path / "large.html", lang="zh")
+    path = exporters.write_scorecard(sc, "html", tmp_path / "large.html", lang="zh")
     seconds = time.perf_counter() - started
     size = path.stat().st_size
     assert size <= LARGE_BUDGET_BYTES, f"{size:,} bytes for {sc.cells.height:,} cells"
@@ -289,7 +289,7 @@ def _console_problems(stderr: str) -> list[str]:
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium (install it with `make browser`)")
 def test_renders_in_headless_chromium(tmp_path: Path) -> None:
     sc = make_scorecard(rename={"service.hotline.ontime": HOSTILE})
-    report = exports.write_scorecard(sc, "html", tmp_path / "report.html", lang="zh")
+    report = exporters.write_scorecard(sc, "html", tmp_path / "report.html", lang="zh")
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "report.png"
     if shot.exists():

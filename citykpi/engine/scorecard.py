@@ -107,7 +107,7 @@ class Scorecard:
         file as it was. ``lang`` picks the language of names in human-facing formats; ``fail_on`` the
         colour at which a junit test case fails.
         """
-        from citykpi.render.exports import write_scorecard  # render depends on the engine, not the reverse
+        from citykpi.render.exporters import write_scorecard  # render depends on the engine, not the reverse
 
         return write_scorecard(self, format, path, lang=lang, fail_on=fail_on)
 

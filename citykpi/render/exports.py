@@ -511,20 +511,6 @@ def xlsx_writer(scorecard: Scorecard, lang: str) -> Callable[[Path], None]:
     return write
 
 
-# --- the registry ---------------------------------------------------------------------------------
-
-#: Names kept here for callers of the registry's older home; the registry is ``render.exporters``.
-_MOVED = ("EXTENSIONS", "FORMATS", "TEXT_FORMATS", "render_text", "write_scorecard")
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MOVED:
-        from citykpi.render import exporters
-
-        return getattr(exporters, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 __all__ = [
     "atomic_write",
     "frame_csv",
