@@ -1,0 +1,120 @@
+"""What every terminal view shares: the console, status styles and labels, plain frames, progress."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import polars as pl
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from citykpi.catalogue.model import STATUSES
+from citykpi.render.format import fmt_timestamp, level_rank, status_order, status_text, word
+
+#: Rich style of each status (the text label is printed too, so colour is redundant).
+STATUS_STYLES: Mapping[str, str] = {
+    "green": "bold green",
+    "blue": "bold blue",
+    "yellow": "bold yellow",
+    "orange": "bold dark_orange",
+    "red": "bold red",
+    "stale": "dim",
+    "no_data": "dim",
+    "not_applicable": "dim",
+}
+
+#: One-letter status codes for compact listings (R O Y B G S N -).
+STATUS_LABELS_SHORT: Mapping[str, str] = {
+    "red": "R",
+    "orange": "O",
+    "yellow": "Y",
+    "blue": "B",
+    "green": "G",
+    "stale": "S",
+    "no_data": "N",
+    "not_applicable": "-",
+}
+
+
+def make_console(*, stderr: bool = False, width: int | None = None) -> Console:
+    """A Console for the CLI (Rich honours NO_COLOR and plain output when not a terminal)."""
+    return Console(stderr=stderr, width=width, highlight=False, soft_wrap=False)
+
+
+def status_cell(status: str | None, lang: str = "en") -> Text:
+    """A status as coloured glyph + label (e.g. '■ RED')."""
+    if status is None:
+        return Text("")
+    return Text(status_text(status, lang), style=STATUS_STYLES.get(status, ""))
+
+
+def indent(level: str | None) -> str:
+    return "  " * min(level_rank(level), 2)
+
+
+def summary_text(counts: Mapping[str, int], lang: str = "en") -> Text:
+    """'Summary: 3 ■ RED · 1 ◆ ORANGE · …' with every status coloured."""
+    text = Text(f"{word('summary', lang)}: ", style="bold")
+    for i, status in enumerate(status_order(STATUSES)):
+        if i:
+            text.append(" · ")
+        text.append(f"{counts.get(status, 0)} {status_text(status, lang)}", style=STATUS_STYLES[status])
+    text.append(f"  ({sum(counts.values())} {word('cells', lang)})")
+    return text
+
+
+def print_frame(console: Console, frame: pl.DataFrame, *, title: str, limit: int | None = None) -> None:
+    """Print any frame as a plain table under ``title`` (long text folds; the first ``limit`` rows)."""
+    console.rule(Text(title, style="bold"), align="left")
+    if not frame.height:
+        return
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for name, dtype in frame.schema.items():
+        numeric = dtype.is_numeric()
+        table.add_column(name, justify="right" if numeric else "left", no_wrap=numeric, overflow="fold")
+    shown = frame if limit is None else frame.head(limit)
+    for row in shown.iter_rows():
+        table.add_row(*[_cell_text(v) for v in row])
+    console.print(table)
+    if shown.height < frame.height:
+        console.print(Text(f"  … {frame.height - shown.height} more", style="dim"))
+
+
+def _cell_text(value: Any) -> str:
+    if isinstance(value, datetime):
+        return fmt_timestamp(value)
+    return "" if value is None else str(value)
+
+
+def print_lines(console: Console, lines: Sequence[str]) -> None:
+    """Print plain lines (no markup interpretation)."""
+    for line in lines:
+        console.print(Text(line))
+
+
+def start_progress(console: Console, description: str) -> tuple[Any, Any]:
+    """Start a transient Rich progress bar; return ``(update(message, done, total), stop())``.
+
+    ``update`` matches the library's progress callbacks (e.g. ``warehouse.ingest(progress=...)``).
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+    task = bar.add_task(description, total=None)
+    bar.start()
+
+    def update(message: str, done: int, total: int) -> None:
+        bar.update(task, description=message, completed=done, total=total)
+
+    return update, bar.stop

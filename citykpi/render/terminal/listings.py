@@ -1,0 +1,295 @@
+"""Listings of cells and runs: alerts, league tables, run diffs, the runs and reject tables."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import Any
+
+import polars as pl
+from rich import box
+from rich.cells import cell_len
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from citykpi.catalogue.model import STATUSES
+from citykpi.render.format import (
+    Digits,
+    fmt_change,
+    fmt_timestamp,
+    fmt_value,
+    pick,
+    status_label,
+    status_order,
+    word,
+)
+from citykpi.render.terminal.common import (
+    STATUS_LABELS_SHORT,
+    STATUS_STYLES,
+    print_frame,
+    status_cell,
+)
+
+CHANGE_LABELS: Mapping[str, Mapping[str, str]] = {
+    "en": {
+        "newly_red": "newly red",
+        "recovered": "recovered",
+        "worse": "worse",
+        "better": "better",
+        "new": "new",
+        "gone": "gone",
+        "changed": "changed",
+    },
+    "zh": {
+        "newly_red": "新转红",
+        "recovered": "已恢复",
+        "worse": "变差",
+        "better": "好转",
+        "new": "新增",
+        "gone": "移除",
+        "changed": "变化",
+    },
+}
+_CHANGE_ORDER = ("newly_red", "recovered", "worse", "better", "new", "gone", "changed")
+
+
+_GRAIN_ZH: Mapping[str, str] = {"day": "天", "week": "周", "month": "个月", "quarter": "个季度", "year": "年"}
+
+
+def _periods(n: int | None, grain: str, lang: str) -> str:
+    """'3 days' / '3 天'; '' when unknown."""
+    if n is None:
+        return ""
+    if lang == "zh":
+        return f"{n} {_GRAIN_ZH.get(grain, grain)}"
+    return f"{n} {grain}{'s' if n != 1 else ''}"
+
+
+#: Room the alerts table must leave its text columns (indicator, area, explanation), or it becomes a list.
+_ALERT_TEXT_ROOM = (20, 12, 30)
+
+
+def print_alerts(
+    console: Console,
+    frame: pl.DataFrame,
+    *,
+    lang: str = "zh",
+    min_colour: str = "orange",
+    grain: str = "day",
+    as_of: date | None = None,
+    digits: Digits | None = None,
+) -> None:
+    """Print alerts (see ``views.alerts``): colour, indicator, area, value, how long, new or persisting."""
+    new = int(frame.get_column("is_new").sum()) if frame.height else 0
+    head = f"{frame.height} alerts ≥ {status_label(min_colour, 'en')}, {new} new"
+    if lang == "zh":
+        head = f"{frame.height} 项预警（≥{status_label(min_colour, 'zh')}），新增 {new} 项"
+    if as_of is not None:
+        head += f" · {as_of.isoformat()}"
+    console.rule(Text(head, style="bold"), align="left")
+    if not frame.height:
+        console.print("No alerts." if lang == "en" else "无预警。")
+        return
+    rows: list[tuple[Text, str, str, str, str, Text, Text]] = []
+    for row in frame.iter_rows(named=True):
+        if row["is_new"]:
+            flag = Text(word("new", lang).upper() if lang == "en" else word("new", lang), style="bold")
+        else:
+            flag = Text(
+                f"was {status_label(row['previous_status'], lang)}" if row["previous_status"] else "",
+                style="dim",
+            )
+        rows.append(
+            (
+                status_cell(row["status"], lang),
+                str(pick(row, "name", lang) or row["indicator_id"]),
+                str(pick(row, "area_name", lang) or row["area_id"]),
+                fmt_value(row["value"], row["unit"], (digits or Digits()).of(row["indicator_id"])),
+                _periods(row["streak"], grain, lang),
+                flag,
+                Text(row["explanation"] or "", style="dim"),
+            )
+        )
+    widths = [max(cell_len(str(r[i])) for r in rows) for i in range(7)]
+    text_room = sum(min(widths[i], room) for i, room in zip((1, 2, 6), _ALERT_TEXT_ROOM, strict=True))
+    if sum(widths[i] for i in (0, 3, 4, 5)) + text_room + 2 * 6 > console.width:
+        # a table would fold names and reasons into slivers: two lines per alert instead
+        for status, name, area, value, streak, flag, why in rows:
+            line = Text.assemble(status, (f"  {name} · {area}  ", "bold"), f"{value}  {streak}  ", flag)
+            console.print(line, overflow="fold")
+            if why.plain:
+                console.print(Text(f"    {why.plain}", style="dim"), overflow="fold")
+        return
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column(word("status", lang), no_wrap=True)
+    table.add_column(word("indicator", lang), overflow="fold")
+    table.add_column(word("area", lang), overflow="fold")
+    table.add_column(word("value", lang), justify="right", no_wrap=True)
+    table.add_column(word("streak", lang), justify="right", no_wrap=True)
+    table.add_column("", no_wrap=True)
+    table.add_column(word("explanation", lang), overflow="fold")
+    for r in rows:
+        table.add_row(*r)
+    console.print(table)
+
+
+def print_league(
+    console: Console,
+    frame: pl.DataFrame,
+    *,
+    title: str,
+    lang: str = "zh",
+    decimals: int = 1,
+) -> None:
+    """Print a league table (see ``views.league_table``), best first, values with ``decimals``."""
+    table = Table(title=title, title_justify="left", title_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column(word("rank", lang), justify="right")
+    table.add_column(word("area", lang))
+    table.add_column(word("value", lang), justify="right", no_wrap=True)
+    table.add_column(word("status", lang), no_wrap=True)
+    table.add_column(word("change", lang), justify="right", no_wrap=True)
+    for row in frame.iter_rows(named=True):
+        table.add_row(
+            "" if row["rank"] is None else str(row["rank"]),
+            pick(row, "area_name", lang) or row["area_id"],
+            fmt_value(row["value"], None if row["unit"] == "score" else row["unit"], decimals),
+            status_cell(row["status"], lang),
+            fmt_change(row["change_previous"], row["change_unit"], lang),
+        )
+    console.print(table)
+
+
+def print_diff(
+    console: Console,
+    frame: pl.DataFrame,
+    *,
+    lang: str = "zh",
+    label_from: str = "",
+    label_to: str = "",
+    names: pl.DataFrame | None = None,
+) -> None:
+    """Print colour changes between two runs: counts per kind, then one row per changed cell.
+
+    ``names`` (cells of either scorecard) supplies indicator and area names when given.
+    """
+    labels = CHANGE_LABELS.get(lang, CHANGE_LABELS["en"])
+    counts = dict(frame.group_by("change").len().iter_rows()) if frame.height else {}
+    head = f"{label_from} → {label_to}: " if label_from or label_to else ""
+    head += " · ".join(
+        f"{counts.get(k, 0)} {labels[k]}"
+        for k in _CHANGE_ORDER
+        if counts.get(k) or k in ("newly_red", "recovered", "worse", "better")
+    )
+    console.rule(Text(head, style="bold"), align="left")
+    if not frame.height:
+        console.print("No colour changes." if lang == "en" else "无状态变化。")
+        return
+    lookup: dict[tuple[str, str], Mapping[str, Any]] = {}
+    if names is not None and names.height:
+        lookup = {(r["indicator_id"], r["area_id"]): r for r in names.iter_rows(named=True)}
+    order = {k: i for i, k in enumerate(_CHANGE_ORDER)}
+    rows = sorted(
+        frame.iter_rows(named=True),
+        key=lambda r: (order.get(r["change"], 9), r["indicator_id"], r["area_id"]),
+    )
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column(word("change", lang), no_wrap=True)
+    table.add_column(word("indicator", lang), overflow="fold")
+    table.add_column(word("area", lang), overflow="fold")
+    table.add_column("From" if lang == "en" else "原状态", no_wrap=True)
+    table.add_column("To" if lang == "en" else "现状态", no_wrap=True)
+    for row in rows:
+        info = lookup.get((row["indicator_id"], row["area_id"]), {})
+        style = "bold red" if row["change"] in ("newly_red", "worse") else "green"
+        table.add_row(
+            Text(labels.get(row["change"], row["change"]), style=style),
+            pick(info, "name", lang) or row["indicator_id"],
+            pick(info, "area_name", lang) or row["area_id"],
+            status_cell(row["status_from"], lang),
+            status_cell(row["status_to"], lang),
+        )
+    console.print(table)
+
+
+def _counts_cell(value: Any) -> Text:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return Text(value)
+    if not isinstance(value, Mapping):
+        return Text("" if value is None else str(value))
+    text = Text()
+    for status in status_order([s for s in STATUSES if value.get(s)]):
+        if text:
+            text.append(" ")
+        text.append(f"{value[status]}{STATUS_LABELS_SHORT[status]}", style=STATUS_STYLES[status])
+    return text
+
+
+def print_runs(console: Console, runs: pl.DataFrame) -> None:
+    """Print persisted runs, newest first: id, when, as-of date, grain, cells and counts per colour."""
+    if not runs.height:
+        console.print("No runs yet; `citykpi evaluate` or `citykpi run` records one.")
+        return
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    headers = {
+        "run_id": "run",
+        "created_at": "recorded",
+        "as_of": "as of",
+        "grain": "period",
+        "cells": "cells",
+        "max_batch_id": "to batch",
+        "catalogue_hash": "catalogue",
+    }
+    # an 80-column terminal keeps what tells runs apart; the counts get the room
+    narrow = ("max_batch_id", "catalogue_hash") if console.width < 100 else ()
+    wanted = [c for c in headers if c in runs.columns and c not in narrow]
+    for col in wanted:
+        table.add_column(
+            headers[col],
+            justify="right" if col in ("run_id", "cells", "max_batch_id") else "left",
+            no_wrap=True,
+        )
+    if "counts" in runs.columns:
+        table.add_column("counts", overflow="fold")
+    frame = runs.sort("run_id", descending=True) if "run_id" in runs.columns else runs
+    for row in frame.iter_rows(named=True):
+        values: list[Text | str] = []
+        for col in wanted:
+            v = row[col]
+            if col == "catalogue_hash" and isinstance(v, str):
+                v = v[:8]
+            elif col == "created_at" and isinstance(v, datetime):
+                v = fmt_timestamp(v)
+            values.append("" if v is None else str(v))
+        if "counts" in runs.columns:
+            values.append(_counts_cell(row["counts"]))
+        table.add_row(*values)
+    console.print(table)
+    if "counts" in runs.columns:
+        names = {"no_data": "no data", "not_applicable": "n/a"}
+        legend = " · ".join(f"{code} {names.get(s, s)}" for s, code in STATUS_LABELS_SHORT.items())
+        console.print(Text(legend, style="dim"))
+
+
+def print_rejects(console: Console, frame: pl.DataFrame, *, batch_id: int | None, limit: int) -> None:
+    """Print ``warehouse.reject_batches`` (``batch_id`` None) or ``reject_rows`` of one batch."""
+    if batch_id is None:
+        title = "batches with rejected rows, newest first" if frame.height else "no batch has rejected rows"
+        shown = frame.select(
+            pl.col("batch_id").alias("batch"),
+            pl.col("finished_at").alias("finished"),
+            "status",
+            # the file's name keeps the table readable in any checkout; --format json/csv carry the path
+            pl.col("path").str.extract(r"([^/\\]+)$").alias("file"),
+            pl.col("rows_rejected").alias("rejected"),
+            pl.col("rows_read").alias("of"),
+            "reasons",
+        )
+    else:
+        title = f"batch {batch_id}: {frame.height} rejected row(s)"
+        shown = frame.rename({"row_number": "row", "column_name": "column"})
+    print_frame(console, shown, title=title, limit=limit)

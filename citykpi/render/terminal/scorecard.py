@@ -1,0 +1,229 @@
+"""The scorecard view (`citykpi evaluate`): cells tables per domain or area that fit the terminal, the colour summary, the indices."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import polars as pl
+from rich import box
+from rich.cells import cell_len
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from citykpi.engine.scorecard import Scorecard
+from citykpi.render.format import (
+    Digits,
+    domain_name,
+    fmt_cell_value,
+    fmt_change,
+    fmt_number,
+    fmt_percent,
+    fmt_target,
+    history_series,
+    level_order,
+    pick,
+    sort_cells,
+    sort_indices,
+    sparkline,
+    word,
+)
+from citykpi.render.terminal.common import (
+    indent,
+    status_cell,
+    summary_text,
+)
+
+
+def _heading(scorecard: Scorecard, lang: str) -> str:
+    parts = [
+        f"{word('scorecard', lang)} {word('as_of', lang)} {scorecard.as_of.isoformat()}",
+        scorecard.grain,
+    ]
+    if scorecard.run_id is not None:
+        parts.append(f"run {scorecard.run_id}")
+    return " · ".join(parts)
+
+
+def cell_row(
+    row: Mapping[str, Any],
+    series: Mapping[tuple[str, str], list[float | None]],
+    lang: str,
+    *,
+    first_col: str,
+    explain: bool,
+    digits: Digits | None = None,
+) -> list[Text | str]:
+    trend = sparkline(series.get((row["indicator_id"], row["area_id"]), []))
+    value = fmt_cell_value(row, digits)
+    cells: list[Text | str] = [
+        first_col,
+        indent(row["level"]) + (pick(row, "area_name", lang) or row["area_id"]),
+        value,
+        status_cell(row["status"], lang),
+        fmt_change(row["change_previous"], row["change_unit"], lang),
+        fmt_change(row["change_last_year"], row["change_unit"], lang),
+        fmt_target(row["attainment"], row["expected_progress"], row["target_status"], lang),
+        trend,
+    ]
+    if explain:
+        cells.append(Text(row.get("explanation") or "", style="dim"))
+    return cells
+
+
+#: Columns of a cells table: (word, Rich column options, always shown, room it needs when narrow).
+#: ``room`` None: as wide as its widest cell (never wrapped); a number: it may wrap down to that.
+_CELL_COLUMNS: tuple[tuple[str, dict[str, Any], bool, int | None], ...] = (
+    ("indicator", {"overflow": "fold", "min_width": 8}, True, 22),
+    ("area", {"overflow": "fold", "min_width": 6}, True, 10),
+    ("value", {"justify": "right", "no_wrap": True}, True, None),
+    ("status", {"no_wrap": True}, True, None),
+    ("change", {"justify": "right", "no_wrap": True}, False, None),
+    ("yoy", {"justify": "right", "no_wrap": True}, False, None),
+    ("target", {}, False, 12),
+    ("trend", {"no_wrap": True}, False, None),
+    ("explanation", {"overflow": "fold", "min_width": 12}, False, 24),
+)
+#: The optional columns a narrow terminal gives up first, so the names keep room to be read.
+_DROP_WHEN_NARROW = ("trend", "yoy", "target", "change")
+
+
+def _fit_columns(
+    keep: list[int], headers: list[str], rows: list[list[Text | str]], width: int | None
+) -> list[int]:
+    """Leave out optional columns, least useful first, until the rest fit ``width`` cells."""
+    if width is None:
+        return keep
+
+    def room(i: int) -> int:
+        natural = max([cell_len(str(r[i])) for r in rows if i < len(r)] + [cell_len(headers[i])])
+        wanted = _CELL_COLUMNS[i][3]
+        return natural if wanted is None else min(natural, wanted)
+
+    kept = list(keep)
+    for name in _DROP_WHEN_NARROW:
+        if sum(room(i) for i in kept) + 2 * (len(kept) - 1) <= width:
+            break
+        kept = [i for i in kept if _CELL_COLUMNS[i][0] != name]
+    return kept
+
+
+def cells_table(
+    title: str,
+    lang: str,
+    rows: list[list[Text | str]],
+    *,
+    explain: bool,
+    first: str,
+    second: str = "area",
+    width: int | None = None,
+) -> Table:
+    """A cells table; optional columns (changes, target, trend) that are empty in every row are left out,
+    and so are the least useful ones when the table would not fit ``width`` with readable names."""
+    specs = list(_CELL_COLUMNS if explain else _CELL_COLUMNS[:-1])
+    headers = [word(first, lang), word(second, lang), *(word(c[0], lang) for c in specs[2:])]
+    keep = [
+        i
+        for i, (_, _, always, _) in enumerate(specs)
+        if always or any(str(r[i]).strip() for r in rows if i < len(r))
+    ]
+    keep = _fit_columns(keep, headers, rows, width)
+    table = Table(title=title, title_justify="left", title_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
+    for i in keep:
+        table.add_column(headers[i], **specs[i][1])
+    for r in rows:
+        table.add_row(*[r[i] for i in keep])
+    return table
+
+
+def print_scorecard(
+    console: Console,
+    scorecard: Scorecard,
+    *,
+    lang: str = "zh",
+    group_by: str = "domain",
+    limit: int | None = None,
+    explain: bool = False,
+    digits: Digits | None = None,
+) -> None:
+    """Print a scorecard: one table per domain (or area), the colour summary and the indices.
+
+    ``limit`` caps the rows shown per table (the rest are counted); ``explain`` adds the one-line
+    explanation of each colour; ``digits`` sets the decimals of values (default: one).
+    """
+    if group_by not in ("domain", "area"):
+        raise ValueError(f"group_by must be 'domain' or 'area', not {group_by!r}")
+    console.rule(Text(_heading(scorecard, lang), style="bold"), align="left")
+    cells = sort_cells(scorecard.cells)
+    series = history_series(scorecard.history)
+    if group_by == "domain":
+        groups = [(domain_name(str(k[0]), lang), g) for k, g in cells.group_by("domain", maintain_order=True)]
+    else:
+        order = cells.with_columns(level_order().alias("__lv")).sort("__lv", "area_id")
+        groups = []
+        for (area_id,), g in order.group_by("area_id", maintain_order=True):
+            name = pick(g.row(0, named=True), "area_name", lang) or str(area_id)
+            groups.append((name, sort_cells(g.drop("__lv"))))
+    if not groups:
+        console.print(Text("(no cells)", style="dim"))
+    for title, group in groups:
+        second = "area" if group_by == "domain" else "domain"
+        rows = group.rows(named=True)
+        shown = rows if limit is None else rows[:limit]
+        previous_id = None
+        lines: list[list[Text | str]] = []
+        for row in shown:
+            if group_by == "domain":
+                name = pick(row, "name", lang) or row["indicator_id"]
+                first = name if row["indicator_id"] != previous_id else ""
+                previous_id = row["indicator_id"]
+                values = cell_row(row, series, lang, first_col=first, explain=explain, digits=digits)
+            else:
+                values = cell_row(
+                    row, series, lang, first_col=pick(row, "name", lang), explain=explain, digits=digits
+                )
+                values[1] = row["domain"]
+            lines.append(values)
+        table = cells_table(
+            title, lang, lines, explain=explain, first="indicator", second=second, width=console.width
+        )
+        console.print(table)
+        if len(rows) > len(shown):
+            console.print(Text(f"  … {len(rows) - len(shown)} {word('more', lang)}", style="dim"))
+    console.print(summary_text(scorecard.counts(), lang))
+    if scorecard.indices.height:
+        console.print(indices_table(scorecard.indices, lang, digits))
+
+
+def indices_table(indices: pl.DataFrame, lang: str = "zh", digits: Digits | None = None) -> Table:
+    """The composite indices: score, colour, coverage, rank."""
+    table = Table(
+        title=word("indices", lang),
+        title_justify="left",
+        title_style="bold",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
+    table.add_column(word("index", lang))
+    table.add_column(word("area", lang))
+    table.add_column(word("score", lang), justify="right")
+    table.add_column(word("status", lang), no_wrap=True)
+    table.add_column(word("coverage", lang), justify="right")
+    table.add_column(word("rank", lang), justify="right")
+    previous_id = None
+    for row in sort_indices(indices).iter_rows(named=True):
+        name = pick(row, "name", lang) or row["index_id"]
+        score = fmt_number(row["score"], (digits or Digits()).of(None))
+        if row.get("capped"):
+            score += f" ({word('capped', lang)})"
+        table.add_row(
+            name if row["index_id"] != previous_id else "",
+            indent(row["level"]) + (pick(row, "area_name", lang) or row["area_id"]),
+            score,
+            status_cell(row["status"], lang),
+            fmt_percent(row["coverage"]),
+            "" if row["rank"] is None else str(row["rank"]),
+        )
+        previous_id = row["index_id"]
+    return table
