@@ -271,3 +271,51 @@ def test_every_command_has_help_with_an_example() -> None:
         r = runner.invoke(app, [*args, "--help"])
         assert r.exit_code == 0, args
         assert "Example: citykpi" in r.stdout, args
+
+
+@pytest.fixture(scope="module")
+def two_decimals(city: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The city's catalogue with ``decimals: 2`` declared for the pressure compliance rate."""
+    folder = tmp_path_factory.mktemp("decimals")
+    text = (city["catalogue"] / "city.yaml").read_text(encoding="utf-8")
+    marker = '    unit: "%"\n'
+    assert text.count(marker) == 1
+    (folder / "city.yaml").write_text(text.replace(marker, marker + "    decimals: 2\n"), encoding="utf-8")
+    return folder
+
+
+def _yubei_pressure(stdout: str) -> str:
+    """The line of the table with Yubei's pressure compliance (99.0 - 0.2 × 13 = 96.4 on DAY)."""
+    lines = [line for line in stdout.splitlines() if "渝北区" in line and "%" in line and "index" not in line]
+    assert len(lines) == 1, stdout
+    return lines[0]
+
+
+def test_tables_show_the_decimals_the_catalogue_declares(city: dict[str, Path], two_decimals: Path) -> None:
+    base = ["--db", str(city["db"]), "--catalogue", str(two_decimals)]
+    runner = CliRunner(env={"COLUMNS": "120", "NO_COLOR": "1"})
+    args = ["evaluate", "--date", DAY.isoformat(), "--indicator", "water.*", "--no-record"]
+    declared = runner.invoke(app, [*base, *args])
+    assert declared.exit_code == 0, declared.stderr
+    assert "96.40%" in _yubei_pressure(declared.stdout)
+    default = run(city, *args)  # the catalogue without decimals: one
+    assert "96.4%" in _yubei_pressure(default.stdout) and "96.40%" not in default.stdout
+
+
+@pytest.mark.parametrize("command", ["evaluate", "alerts", "rank", "show"])
+def test_decimals_option_overrides_the_catalogue(city: dict[str, Path], command: str) -> None:
+    args = {
+        "evaluate": ["evaluate", "--date", DAY.isoformat(), "--indicator", "water.*", "--no-record"],
+        "alerts": ["alerts", "--date", DAY.isoformat(), "--min", "yellow"],
+        "rank": ["rank", "water.supply.pressure_ok", "--date", DAY.isoformat()],
+        "show": ["show", "water.supply.pressure_ok", "--area", "500112", "--to", DAY.isoformat()],
+    }[command]
+    r = run(city, *args, "--decimals", "3")
+    assert r.exit_code == 0, r.stderr
+    assert "96.400%" in r.stdout, r.stdout
+
+
+def test_decimals_option_is_checked(city: dict[str, Path]) -> None:
+    r = run(city, "evaluate", "--date", DAY.isoformat(), "--decimals", "-1")
+    assert r.exit_code == 2
+    assert "--decimals" in r.stderr

@@ -13,6 +13,7 @@ from citykpi.cli.app import app, settings
 from citykpi.cli.options import (
     AreasOpt,
     Colour,
+    DecimalsOpt,
     FailOn,
     Grain,
     GrainOpt,
@@ -59,6 +60,7 @@ def evaluate_cmd(
     lang: LangOpt = Lang.zh,
     fmt: ScorecardFormatOpt = ScorecardFormat.table,
     output: OutputOpt = None,
+    decimals: DecimalsOpt = None,
     fail_on: FailOn = typer.Option(
         FailOn.never,
         "--fail-on",
@@ -135,6 +137,7 @@ def evaluate_cmd(
         run = f"run {scorecard.run_id}" if scorecard.run_id is not None else "not recorded"
         typer.echo(f"wrote {output} ({run}, {scorecard.cells.height} cells)", err=True)
     elif fmt is ScorecardFormat.table:
+        from citykpi.render.format import Digits
         from citykpi.render.terminal import make_console, print_lines, print_scorecard
 
         console = make_console()
@@ -145,7 +148,10 @@ def evaluate_cmd(
             hidden = scorecard.cells.height - shown.cells.height
         else:
             hidden = 0
-        print_scorecard(console, shown, lang=lang.value, group_by=group_by.value, limit=limit, explain=why)
+        digits = Digits.of_catalogue(catalogue.indicators, decimals)
+        print_scorecard(
+            console, shown, lang=lang.value, group_by=group_by.value, limit=limit, explain=why, digits=digits
+        )
         if hidden:
             print_lines(
                 console, [f"({hidden} street-level cells not shown: add --level street or --area ID)"]
@@ -167,6 +173,7 @@ def show_cmd(
     lang: LangOpt = Lang.zh,
     fmt: TableFormatOpt = TableFormat.table,
     output: OutputOpt = None,
+    decimals: DecimalsOpt = None,
     wait: WaitOpt = 0.0,
 ) -> None:
     """Drill into one indicator: definition, bands, current colours and why, history table and chart, target.
@@ -206,9 +213,12 @@ def show_cmd(
     if fmt is not TableFormat.table:
         emit_frame(history, fmt.value, output)
         return
+    from citykpi.render.format import Digits
     from citykpi.render.terminal import make_console, print_indicator
 
-    print_indicator(make_console(), catalogue.indicator(indicator), scorecard.cells, history, lang=lang.value)
+    ind = catalogue.indicator(indicator)
+    digits = Digits(decimals) if decimals is not None else None
+    print_indicator(make_console(), ind, scorecard.cells, history, lang=lang.value, digits=digits)
 
 
 @app.command("alerts")
@@ -225,6 +235,7 @@ def alerts_cmd(
     ),
     fmt: TableFormatOpt = TableFormat.table,
     output: OutputOpt = None,
+    decimals: DecimalsOpt = None,
     wait: WaitOpt = 0.0,
 ) -> None:
     """What is red or orange now, what is new since the previous run, and how long each has persisted.
@@ -258,6 +269,7 @@ def alerts_cmd(
         previous = previous_run(wh, scorecard.as_of, catalogue)
     frame = alerts(scorecard, previous, min_colour=min_colour.value)
     if fmt is TableFormat.table:
+        from citykpi.render.format import Digits
         from citykpi.render.terminal import make_console, print_alerts
 
         print_alerts(
@@ -267,6 +279,7 @@ def alerts_cmd(
             min_colour=min_colour.value,
             grain=period.value,
             as_of=scorecard.as_of,
+            digits=Digits.of_catalogue(catalogue.indicators, decimals),
         )
     else:
         emit_frame(frame, fmt.value, output)
@@ -284,6 +297,7 @@ def rank_cmd(
     lang: LangOpt = Lang.zh,
     fmt: TableFormatOpt = TableFormat.table,
     output: OutputOpt = None,
+    decimals: DecimalsOpt = None,
     wait: WaitOpt = 0.0,
 ) -> None:
     """The league table of areas for an indicator or an index, best first (the quarterly "airing").
@@ -325,4 +339,5 @@ def rank_cmd(
 
     name = (indicator or index).name.pick(lang.value)  # type: ignore[union-attr]  # one of them is set
     title = f"{name} · {level.value} · {scorecard.as_of.isoformat()}"
-    print_league(make_console(), table, title=title, lang=lang.value)
+    places = decimals if decimals is not None else (indicator.decimals if indicator is not None else 1)
+    print_league(make_console(), table, title=title, lang=lang.value, decimals=places)

@@ -185,6 +185,16 @@ ScorecardFormatOpt = Annotated[
         help="table (the terminal) or an export format; parquet and xlsx need --output.",
     ),
 ]
+#: ``--decimals N``: decimals of values in terminal tables (files always keep full precision).
+DecimalsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--decimals",
+        min=0,
+        max=9,
+        help="Decimals of values in the table (default: each indicator's `decimals`; files keep full precision).",
+    ),
+]
 #: ``--period``.
 GrainOpt = Annotated[Grain, typer.Option("--period", "-p", help="The period each cell covers.")]
 #: ``--level`` repeated.

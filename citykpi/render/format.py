@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -350,9 +351,33 @@ def sort_indices(indices: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def fmt_cell_value(row: Mapping[str, Any]) -> str:
+@dataclass(frozen=True)
+class Digits:
+    """How many decimals a value is shown with in a table.
+
+    ``override`` (the ``--decimals`` option) wins; otherwise the indicator's ``decimals`` from the
+    catalogue (``declared``); otherwise one. Files (csv, json, parquet…) always keep full precision.
+    """
+
+    override: int | None = None
+    declared: Mapping[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def of_catalogue(cls, indicators: Iterable[Any], override: int | None = None) -> Digits:
+        """Digits from the catalogue's indicators (anything with ``id`` and ``decimals``)."""
+        return cls(override, {ind.id: int(ind.decimals) for ind in indicators})
+
+    def of(self, indicator_id: str | None = None) -> int:
+        """Decimals for a value of ``indicator_id`` (None: a score or a value of no indicator)."""
+        if self.override is not None:
+            return self.override
+        return self.declared.get(indicator_id, 1) if indicator_id is not None else 1
+
+
+def fmt_cell_value(row: Mapping[str, Any], digits: Digits | None = None) -> str:
     """A cell's value with its unit and, when its scale names the band, the band's label: '128 index 轻度污染'."""
-    value = fmt_value(row["value"], row["unit"])
+    decimals = (digits or Digits()).of(row.get("indicator_id"))
+    value = fmt_value(row["value"], row["unit"], decimals)
     return f"{value} {row['band_label']}" if row.get("band_label") else value
 
 
