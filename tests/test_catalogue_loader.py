@@ -229,7 +229,7 @@ indicators:
     frequency: yearly
     direction: higher_is_better
     thresholds: {red: 3000}
-    value: {observed: {with_parts: true, scale: 100}}
+    value: {observed: {with_parts: true, factor: 100}}
     rollup: {area: ratio_of_sums}
   - id: case.ontime
     name: {zh: 按时办结率, en: On-time closure}
@@ -244,7 +244,7 @@ indicators:
     rollup: {time: last, area: recompute}
     value:
       measure: {source: cases, numerator: "count_if(closed_at <= due_at)", denominator: "count(*)",
-                filter: "category = '噪声'", scale: 100}
+                filter: "category = '噪声'", factor: 100}
   - id: case.ratio
     name: {zh: 比例, en: Ratio}
     kind: kpi
@@ -255,7 +255,7 @@ indicators:
     frequency: monthly
     direction: lower_is_better
     thresholds: {red: 50}
-    value: {ratio: {numerator: econ.gdp, denominator: econ.pop, scale: 100000}}
+    value: {ratio: {numerator: econ.gdp, denominator: econ.pop, factor: 100000}}
 indices:
   - id: index.operation
     name: {zh: 运维指数, en: Operation index}

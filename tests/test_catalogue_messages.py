@@ -282,6 +282,12 @@ CASES: list[tuple[str, str, int, str]] = [
         "max_staleness of indicator env.air.pm25 is shorter than one daily period",
     ),
     ("CK106", doc(ind()) + SRC, 14, "source cases is declared but no measure uses it"),
+    (
+        "CK108",
+        doc(ind("value: {observed: {with_parts: true, scale: 100}}")),
+        12,
+        "'scale' in the observed value of indicator env.air.pm25 is deprecated: write 'factor'",
+    ),
 ]
 
 

@@ -118,6 +118,12 @@ _RULES: tuple[Rule, ...] = (
     Rule("CK105", "staleness-short", "warning", "max_staleness is shorter than one period of the frequency."),
     Rule("CK106", "unused-source", "warning", "A source table is declared but no measure uses it."),
     Rule("CK107", "no-files", "warning", "The catalogue path holds no *.yaml / *.yml files."),
+    Rule(
+        "CK108",
+        "deprecated-key",
+        "warning",
+        "A key with a deprecated spelling (e.g. scale inside value: is now factor); it is still read.",
+    ),
 )
 
 

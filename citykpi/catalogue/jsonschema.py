@@ -32,6 +32,8 @@ def _obj(properties: dict[str, Any], required: tuple[str, ...] = (), description
 
 _NUMBER = {"type": "number"}
 _RANGE = {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2}
+#: A deprecated spelling of ``factor`` (still read, with a CK108 warning).
+_OLD_FACTOR = {"type": "number", "deprecated": True, "description": "Deprecated: write factor."}
 _EXPR = {
     "type": "string",
     "maxLength": MAX_LENGTH,
@@ -113,7 +115,7 @@ def catalogue_schema() -> dict[str, Any]:
                 "observed": {
                     "oneOf": [
                         {"type": "null"},
-                        _obj({"with_parts": {"type": "boolean"}, "scale": _NUMBER}),
+                        _obj({"with_parts": {"type": "boolean"}, "factor": _NUMBER, "scale": _OLD_FACTOR}),
                     ]
                 }
             },
@@ -125,7 +127,8 @@ def catalogue_schema() -> dict[str, Any]:
                     {
                         "numerator": {"type": "string"},
                         "denominator": {"type": "string"},
-                        "scale": _NUMBER,
+                        "factor": _NUMBER,
+                        "scale": _OLD_FACTOR,
                     },
                     ("numerator", "denominator"),
                 )
@@ -147,7 +150,8 @@ def catalogue_schema() -> dict[str, Any]:
                         "numerator": _EXPR,
                         "denominator": _EXPR,
                         "filter": _EXPR,
-                        "scale": _NUMBER,
+                        "factor": _NUMBER,
+                        "scale": _OLD_FACTOR,
                     },
                     ("source", "numerator"),
                 )

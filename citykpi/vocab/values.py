@@ -30,15 +30,15 @@ for _v in (
         "observed",
         "long-format observations `indicator_id, area_id, period, value`; with `with_parts: true` they also"
         " carry `numerator` and `denominator` (so the area roll-up can be a ratio of sums) and"
-        " value = numerator ÷ denominator × scale",
+        " value = numerator ÷ denominator × factor",
         example="value: observed",
-        keys=("with_parts", "scale"),
+        keys=("with_parts", "factor"),
     ),
     ValueKind(
         "ratio",
-        "one indicator over another, × scale (per 100,000…)",
-        example="value: {ratio: {numerator: <id>, denominator: <id>, scale: 100000}}",
-        keys=("numerator", "denominator", "scale"),
+        "one indicator over another, × factor (per 100,000…)",
+        example="value: {ratio: {numerator: <id>, denominator: <id>, factor: 100000}}",
+        keys=("numerator", "denominator", "factor"),
         required=("numerator", "denominator"),
     ),
     ValueKind(
@@ -52,8 +52,8 @@ for _v in (
     ValueKind(
         "measure",
         "aggregates over a raw source table",
-        example="value: {measure: {source, numerator, denominator, filter, scale}}",
-        keys=("source", "numerator", "denominator", "filter", "scale"),
+        example="value: {measure: {source, numerator, denominator, filter, factor}}",
+        keys=("source", "numerator", "denominator", "filter", "factor"),
         required=("source", "numerator"),
     ),
     ValueKind(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
@@ -60,10 +60,14 @@ SCALE_STEP_KEYS = ("label", "upto", "colour")
 ROLLUP_KEYS = ("time", "where", "area", "weight")
 TARGET_KEYS = ("value", "due", "baseline", "baseline_date", "method")
 VALUE_KINDS = model.VALUE_KINDS
-OBSERVED_KEYS = ("with_parts", "scale")
-RATIO_KEYS = ("numerator", "denominator", "scale")
+OBSERVED_KEYS = ("with_parts", "factor")
+RATIO_KEYS = ("numerator", "denominator", "factor")
 FORMULA_KEYS = ("expression", "inputs")
-MEASURE_KEYS = ("source", "numerator", "denominator", "filter", "scale")
+MEASURE_KEYS = ("source", "numerator", "denominator", "filter", "factor")
+#: Keys renamed because they meant two things, old -> new, for the mappings inside ``value:``.
+#: The old spelling is still read, with a CK108 warning. ``scale`` there is a multiplication factor
+#: (× 100, per 100,000), not an own scale (the indicator's ``scale:`` steps), so it is now ``factor``.
+RENAMED_VALUE_KEYS: Mapping[str, str] = {"scale": "factor"}
 INDEX_KEYS = (
     "id",
     "name",
@@ -155,6 +159,31 @@ class _Reader:
         """Record where each key of ``m`` stands, as field ``prefix + key`` of entity ``eid``."""
         for key in m:
             self.out.locs[(eid, prefix + key)] = (m, key)
+
+    def renamed(self, m: YMap, renames: Mapping[str, str], what: str) -> None:
+        """Read deprecated spellings (old -> new) as the new key, with a CK108 warning each."""
+        for old, new in renames.items():
+            if old not in m:
+                continue
+            if new in m:
+                self.report(
+                    "CK013",
+                    f"{what} has both '{old}' and '{new}'",
+                    m.key_loc(old),
+                    f"'{old}' is the deprecated spelling of '{new}': remove it",
+                )
+                del m[old]
+                continue
+            self.report(
+                "CK108",
+                f"'{old}' in {what} is deprecated: write '{new}'",
+                m.key_loc(old),
+                f"it is read as '{new}'; see the glossary in docs/design.md",
+            )
+            m[new] = m.pop(old)
+            for marks in (m.key_marks, m.value_marks):
+                if old in marks:
+                    marks[new] = marks.pop(old)
 
     def keys(self, m: YMap, allowed: Collection[str], required: Collection[str], what: str) -> None:
         for key in m:

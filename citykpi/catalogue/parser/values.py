@@ -15,6 +15,7 @@ from citykpi.catalogue.parser.reader import (
     MEASURE_KEYS,
     OBSERVED_KEYS,
     RATIO_KEYS,
+    RENAMED_VALUE_KEYS,
     ROLLUP_KEYS,
     TARGET_KEYS,
     VALUE_KINDS,
@@ -173,6 +174,7 @@ def _value(r: _Reader, m: YMap, what: str, iid: str) -> model.ValueSource:
         om = r.mapping(body, body_loc, v_what)
         if om is None:
             return model.Observed()
+        r.renamed(om, RENAMED_VALUE_KEYS, v_what)
         r.keys(om, OBSERVED_KEYS, (), v_what)
         return model.Observed(
             with_parts=r.boolean(om, "with_parts", v_what, False), scale=_scale_factor(r, om, v_what)
@@ -186,6 +188,7 @@ def _value(r: _Reader, m: YMap, what: str, iid: str) -> model.ValueSource:
         rm = r.mapping(body, body_loc, v_what)
         if rm is None:
             return model.Observed()
+        r.renamed(rm, RENAMED_VALUE_KEYS, v_what)
         r.keys(rm, RATIO_KEYS, ("numerator", "denominator"), v_what)
         r.remember(iid, rm, "value.")
         return model.Ratio(
@@ -237,6 +240,7 @@ def _value(r: _Reader, m: YMap, what: str, iid: str) -> model.ValueSource:
     mm = r.mapping(body, body_loc, v_what)
     if mm is None:
         return model.Observed()
+    r.renamed(mm, RENAMED_VALUE_KEYS, v_what)
     r.keys(mm, MEASURE_KEYS, ("source", "numerator"), v_what)
     r.remember(iid, mm, "value.")
     source = mm.get("source")
@@ -260,8 +264,8 @@ def _value(r: _Reader, m: YMap, what: str, iid: str) -> model.ValueSource:
 
 
 def _scale_factor(r: _Reader, m: YMap, what: str) -> float:
-    value = r.number(m, "scale", what, 1.0)
+    value = r.number(m, "factor", what, 1.0)
     if value == 0:
-        r.report("CK013", f"scale of {what} must not be 0", m.value_loc("scale"))
+        r.report("CK013", f"factor of {what} must not be 0", m.value_loc("factor"))
         return 1.0
     return float(value)
