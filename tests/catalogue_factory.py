@@ -46,7 +46,7 @@ def _indicator(domain: str, i: int, k: int) -> str:
             "    thresholds: {basis: percent_of_target, blue: 95, yellow: 90, orange: 85, red: 80}",
             "    target: {value: 98, due: 2025-12-31, baseline: 90, baseline_date: 2025-01-01, method: time_proportional}",
             "    rollup: {time: last, area: ratio_of_sums}",
-            "    value: {observed: {with_parts: true, scale: 100}}",
+            "    value: {observed: {with_parts: true, factor: 100}}",
         ]
     elif variant == 2:
         lines += [
@@ -76,7 +76,7 @@ def _indicator(domain: str, i: int, k: int) -> str:
             "    rollup: {time: last, area: recompute}",
             "    value:",
             "      measure: {source: cases, numerator: 'count_if(closed_at <= due_at)',",
-            "                denominator: 'count(*)', filter: \"category = 'noise'\", scale: 100}",
+            "                denominator: 'count(*)', filter: \"category = 'noise'\", factor: 100}",
         ]
     return "\n".join(lines) + "\n"
 

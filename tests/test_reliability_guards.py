@@ -39,7 +39,7 @@ indicators:
     direction: higher_is_better
     thresholds: {yellow: 90, red: 80}
     value:
-      measure: {source: cases, numerator: "count_if(closed_at IS NOT NULL)", denominator: "count(*)", scale: 100}
+      measure: {source: cases, numerator: "count_if(closed_at IS NOT NULL)", denominator: "count(*)", factor: 100}
     rollup: {time: sum, area: recompute}
   - id: env.air.aqi
     name: {zh: 空气质量指数, en: AQI}

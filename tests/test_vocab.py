@@ -212,7 +212,7 @@ def test_check_accepts_every_area_rollup(name: str, tmp_path: Path) -> None:
     rollup = f"time: sum, area: {name}" + (", weight: population" if entry.needs_weight else "")
     body = f"thresholds: {{yellow: 10, red: 20}}\nrollup: {{{rollup}}}\n"
     if entry.needs_parts:
-        body += "value: {observed: {with_parts: true, scale: 100}}\n"
+        body += "value: {observed: {with_parts: true, factor: 100}}\n"
     elif name == "recompute":
         body += "value: {from: test.base}\n"
     check_ok(tmp_path, indicator("test.a", body))
@@ -228,7 +228,7 @@ def test_check_accepts_every_unit(tmp_path: Path) -> None:
 
 VALUE_BODIES = {
     "observed": "value: {observed: {with_parts: false}}",
-    "ratio": "value: {ratio: {numerator: test.base, denominator: test.base, scale: 100}}",
+    "ratio": "value: {ratio: {numerator: test.base, denominator: test.base, factor: 100}}",
     "formula": "value: {formula: 'a + 1', inputs: {a: test.base}}",
     "measure": "value: {measure: {source: cases, numerator: 'count(*)'}}\nrollup: {time: last, area: recompute}",
     "from": "value: {from: test.base}",
