@@ -187,13 +187,15 @@ def bucket_sql(tables: CatalogueTables, *, as_of: date, obs: str, classes: dict[
         + " ".join(f"WHEN '{g}' THEN CAST(date_trunc('{g}', o.period) AS DATE)" for g in GRAINS)
         + " END"
     )
-    scans: list[str] = []
+    split: list[str] = []  # scans with records that may be alone in their period: materialised, then split
+    streamed: list[str] = []  # scans of series that always aggregate: straight into the GROUP BY
     for fc in (0, 1):
         with_class = [k for k, cs in classes.items() if fc in cs]
         rows = series.filter(pl.col("series_ikey").is_in(with_class))
+        any_single = bool(rows.height) and bool(rows.get_column("single").any())
         for lo, top in _ranges(rows):
             top_ts = hi if top == date.max else min(hi, datetime.combine(top, datetime.min.time()))
-            scans.append(
+            (split if any_single else streamed).append(
                 f"""SELECT m.ikey, o.area_key, {bucket} AS bucket, o.period, o.value, o.numerator, o.denominator,
        m.single, m.single AND o.period = CAST({bucket} AS TIMESTAMP) AS pass
 FROM {obs} o JOIN ck_ind m ON o.indicator_key = m.series_ikey
@@ -201,24 +203,33 @@ WHERE o.freq_class = {fc}
   AND o.period >= {literal(datetime.combine(lo, datetime.min.time()))} AND o.period < {literal(top_ts)}
   AND ((o.period >= m.win_lo) OR (o.period >= m.ly_lo AND o.period < m.ly_hi))"""
             )
-    if not scans:
+    if not split and not streamed:
         return f"CREATE OR REPLACE TEMP TABLE t_bucket ({_BUCKET_COLS})"
-    union = "\nUNION ALL\n".join(scans)
     # Records that are alone in their reporting period (``pass``) skip the GROUP BY: at day grain
     # that is nearly every record. A period that also holds an off-grid record of the same series
-    # (``mixed``, normally none) is aggregated whole, so the result is the same either way.
+    # (``mixed``, normally none) is aggregated whole, so the result is the same either way. Only the
+    # scans that can hold such records are materialised to be split; at month and year grain the
+    # daily history streams into the GROUP BY without being held in memory first.
+    many_parts: list[str] = []
+    if split:
+        many_parts += [
+            "SELECT r.* FROM r WHERE NOT r.pass",
+            "SELECT r.* FROM r SEMI JOIN mixed x ON x.ikey = r.ikey AND x.area_key = r.area_key "
+            "AND x.bucket = r.bucket\n  WHERE r.pass",
+        ]
+    many_parts += streamed
+    # with nothing to split, the split side is a scan that matches no row (same columns)
+    r_sql = "\nUNION ALL\n".join(split) if split else streamed[0] + "\n  AND FALSE"
+    many = "\n  UNION ALL\n  ".join(many_parts)
     return f"""CREATE OR REPLACE TEMP TABLE t_bucket AS
 WITH r AS MATERIALIZED (
-{union}
+{r_sql}
 ),
 mixed AS (SELECT DISTINCT ikey, area_key, bucket FROM r WHERE single AND NOT pass),
 one AS (SELECT r.* FROM r ANTI JOIN mixed x ON x.ikey = r.ikey AND x.area_key = r.area_key AND x.bucket = r.bucket
         WHERE r.pass),
 many AS (
-  SELECT r.* FROM r WHERE NOT r.pass
-  UNION ALL
-  SELECT r.* FROM r SEMI JOIN mixed x ON x.ikey = r.ikey AND x.area_key = r.area_key AND x.bucket = r.bucket
-  WHERE r.pass
+  {many}
 )
 SELECT r.ikey, r.area_key, r.bucket, {_SINGLE_VALUE} AS v,
        r.numerator AS sn, r.denominator AS sd, r.period AS last_period,
