@@ -94,10 +94,10 @@ def evaluate_cmd(
     Example: citykpi evaluate --date 2026-11-24 --level district --format html -o report.html --fail-on red
     """
     from citykpi.catalogue import load_catalogue
-    from citykpi.engine.evaluate import evaluate
+    from citykpi.engine.evaluate import HISTORY_LEVELS, evaluate
     from citykpi.engine.evaluate import explain as explain_sql
     from citykpi.errors import UsageError
-    from citykpi.render.exporters import render_text, write_scorecard
+    from citykpi.render.exporters import HISTORY_FORMATS, render_text, write_scorecard
     from citykpi.render.exports import junit_fail_on
     from citykpi.warehouse import Warehouse
 
@@ -112,6 +112,9 @@ def evaluate_cmd(
         with Warehouse.open(cfg.db, read_only=True, create=False, wait=wait) as wh:
             typer.echo(explain_sql(wh, catalogue, as_of=as_of, grain=period.value))
         return
+    # only the terminal table and the formats that draw sparklines read the history back
+    drawn = fmt is ScorecardFormat.table or fmt.value in HISTORY_FORMATS
+    history_levels = HISTORY_LEVELS if drawn else ()
     with Warehouse.open(cfg.db, read_only=not record, create=False, wait=wait) as wh:
         scorecard = evaluate(
             wh,
@@ -125,6 +128,7 @@ def evaluate_cmd(
             indicator_glob=indicator,
             as_ingested=as_ingested,
             persist=record,
+            history_levels=history_levels,
         )
     # --status only chooses what is shown: the exit code judges every evaluated cell, so a cron line
     # that prints the greens still fails on a red

@@ -34,6 +34,10 @@ from citykpi.warehouse.connection import Warehouse
 __all__ = ["evaluate", "explain"]
 
 
+#: Levels whose recent values an evaluation returns for sparklines unless asked otherwise.
+HISTORY_LEVELS: tuple[str, ...] = ("city", "district")
+
+
 def evaluate(
     wh: Warehouse,
     catalogue: Catalogue,
@@ -47,7 +51,7 @@ def evaluate(
     indicator_glob: str | None = None,
     as_ingested: bool | int = False,
     persist: bool = True,
-    history_levels: Sequence[str] = ("city", "district"),
+    history_levels: Sequence[str] = HISTORY_LEVELS,
     sandbox: bool = True,
     history_from: date | None = None,
 ) -> Scorecard:

@@ -72,10 +72,12 @@ def execute(wh: Warehouse, plan: Plan, *, sandbox: bool = True) -> Executed:
         timings.append((name, round(time.perf_counter() - t, 4)))
     frames = {name: empty_frame(schema) for name, schema in _SCHEMAS.items()}
     for name, sql in plan.outputs.items():
+        t = time.perf_counter()
         *before, query = in_dialect(sql)
         for stmt in before:
             con.execute(stmt)
         frames[name] = _typed(con.frame(query), _SCHEMAS[name])
+        timings.append((f"read {name}", round(time.perf_counter() - t, 4)))
     indices = frames["indices"]
     if plan.index_areas:
         indices = indices.filter(pl.col("area_id").is_in(list(plan.index_areas)))

@@ -46,6 +46,8 @@ class Exporter:
         scorecard: renders a scorecard (None when ``stream`` writes it).
         stream: writes a scorecard into the file row by row (xlsx: flat memory at city scale).
         frame: renders any frame; None when the format is for scorecards only.
+        history: True when it draws the scorecard's history (sparklines); the others never read it,
+            so an evaluation for them can skip reading it back.
     """
 
     name: str
@@ -54,6 +56,7 @@ class Exporter:
     scorecard: ScorecardWriter | None = None
     stream: StreamWriter | None = None
     frame: FrameWriter | None = None
+    history: bool = False
 
     @property
     def table(self) -> bool:
@@ -116,7 +119,7 @@ _REGISTRY: tuple[Exporter, ...] = (
         lambda sc, lang, _f: exports.render_markdown(sc, lang=lang),
         frame=frame_markdown,
     ),
-    Exporter("html", ".html", False, _html),
+    Exporter("html", ".html", False, _html, history=True),
     Exporter("xlsx", ".xlsx", True, stream=exports.xlsx_writer),
     Exporter("junit", ".xml", False, lambda sc, _l, fail_on: exports.render_junit(sc, fail_on=fail_on)),
 )
@@ -129,6 +132,8 @@ FORMATS: tuple[str, ...] = tuple(EXPORTERS)
 TEXT_FORMATS: tuple[str, ...] = tuple(e.name for e in _REGISTRY if not e.binary)
 #: File extension of each format.
 EXTENSIONS: Mapping[str, str] = {e.name: e.extension for e in _REGISTRY}
+#: The formats that draw the scorecard's history (the terminal table does too).
+HISTORY_FORMATS: tuple[str, ...] = tuple(e.name for e in _REGISTRY if e.history)
 #: The formats that write any table: what every command that prints a table offers after ``table``.
 TABLE_FORMATS: tuple[str, ...] = tuple(e.name for e in _REGISTRY if e.table)
 
