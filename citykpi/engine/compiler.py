@@ -210,20 +210,30 @@ WHERE o.freq_class = {fc}
     # (``mixed``, normally none) is aggregated whole, so the result is the same either way. Only the
     # scans that can hold such records are materialised to be split; at month and year grain the
     # daily history streams into the GROUP BY without being held in memory first.
-    many_parts: list[str] = []
-    if split:
-        many_parts += [
+    aggregated = f"""SELECT r.ikey, r.area_key, r.bucket, {_TIME_VALUE} AS v,
+       fsum(r.numerator) AS sn, fsum(r.denominator) AS sd, max(r.period) AS last_period,
+       {end_of("max(r.period)", "m.frequency")} AS data_end, {SRC_OWN}::TINYINT AS src
+FROM many r JOIN ck_ind m ON m.ikey = r.ikey
+GROUP BY r.ikey, r.area_key, r.bucket, m.with_parts, m.scale, m.time_rollup, m.where_op, m.where_val, m.frequency"""
+    if not split:
+        streamed_union = "\n  UNION ALL\n  ".join(streamed)
+        return f"""CREATE OR REPLACE TEMP TABLE t_bucket AS
+WITH many AS (
+  {streamed_union}
+)
+{aggregated}"""
+    many = "\n  UNION ALL\n  ".join(
+        [
             "SELECT r.* FROM r WHERE NOT r.pass",
             "SELECT r.* FROM r SEMI JOIN mixed x ON x.ikey = r.ikey AND x.area_key = r.area_key "
             "AND x.bucket = r.bucket\n  WHERE r.pass",
+            *streamed,
         ]
-    many_parts += streamed
-    # with nothing to split, the split side is a scan that matches no row (same columns)
-    r_sql = "\nUNION ALL\n".join(split) if split else streamed[0] + "\n  AND FALSE"
-    many = "\n  UNION ALL\n  ".join(many_parts)
+    )
+    split_union = "\nUNION ALL\n".join(split)
     return f"""CREATE OR REPLACE TEMP TABLE t_bucket AS
 WITH r AS MATERIALIZED (
-{r_sql}
+{split_union}
 ),
 mixed AS (SELECT DISTINCT ikey, area_key, bucket FROM r WHERE single AND NOT pass),
 one AS (SELECT r.* FROM r ANTI JOIN mixed x ON x.ikey = r.ikey AND x.area_key = r.area_key AND x.bucket = r.bucket
@@ -236,11 +246,7 @@ SELECT r.ikey, r.area_key, r.bucket, {_SINGLE_VALUE} AS v,
        {end_of("r.period", "m.frequency")} AS data_end, {SRC_OWN}::TINYINT AS src
 FROM one r JOIN ck_ind m ON m.ikey = r.ikey
 UNION ALL
-SELECT r.ikey, r.area_key, r.bucket, {_TIME_VALUE} AS v,
-       fsum(r.numerator) AS sn, fsum(r.denominator) AS sd, max(r.period) AS last_period,
-       {end_of("max(r.period)", "m.frequency")} AS data_end, {SRC_OWN}::TINYINT AS src
-FROM many r JOIN ck_ind m ON m.ikey = r.ikey
-GROUP BY r.ikey, r.area_key, r.bucket, m.with_parts, m.scale, m.time_rollup, m.where_op, m.where_val, m.frequency"""
+{aggregated}"""
 
 
 def measure_sql(
