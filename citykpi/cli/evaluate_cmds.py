@@ -97,7 +97,7 @@ def evaluate_cmd(
     from citykpi.engine.evaluate import HISTORY_LEVELS, evaluate
     from citykpi.engine.evaluate import explain as explain_sql
     from citykpi.errors import UsageError
-    from citykpi.render.exporters import HISTORY_FORMATS, render_text, write_scorecard
+    from citykpi.render.exporters import draws_history, render_text, write_scorecard
     from citykpi.render.exports import junit_fail_on
     from citykpi.warehouse import Warehouse
 
@@ -113,8 +113,7 @@ def evaluate_cmd(
             typer.echo(explain_sql(wh, catalogue, as_of=as_of, grain=period.value))
         return
     # only the terminal table and the formats that draw sparklines read the history back
-    drawn = fmt is ScorecardFormat.table or fmt.value in HISTORY_FORMATS
-    history_levels = HISTORY_LEVELS if drawn else ()
+    history_levels = HISTORY_LEVELS if draws_history(fmt.value) else ()
     with Warehouse.open(cfg.db, read_only=not record, create=False, wait=wait) as wh:
         scorecard = evaluate(
             wh,
@@ -217,12 +216,10 @@ def show_cmd(
     if fmt is not TableFormat.table:
         emit_frame(history, fmt.value, output)
         return
-    from citykpi.render.format import Digits
     from citykpi.render.terminal import make_console, print_indicator
 
     ind = catalogue.indicator(indicator)
-    digits = Digits(decimals) if decimals is not None else None
-    print_indicator(make_console(), ind, scorecard.cells, history, lang=lang.value, digits=digits)
+    print_indicator(make_console(), ind, scorecard.cells, history, lang=lang.value, decimals=decimals)
 
 
 @app.command("alerts")

@@ -132,8 +132,6 @@ FORMATS: tuple[str, ...] = tuple(EXPORTERS)
 TEXT_FORMATS: tuple[str, ...] = tuple(e.name for e in _REGISTRY if not e.binary)
 #: File extension of each format.
 EXTENSIONS: Mapping[str, str] = {e.name: e.extension for e in _REGISTRY}
-#: The formats that draw the scorecard's history (the terminal table does too).
-HISTORY_FORMATS: tuple[str, ...] = tuple(e.name for e in _REGISTRY if e.history)
 #: The formats that write any table: what every command that prints a table offers after ``table``.
 TABLE_FORMATS: tuple[str, ...] = tuple(e.name for e in _REGISTRY if e.table)
 
@@ -228,6 +226,11 @@ def _writer(ex: Exporter, render: Callable[[], str | bytes]) -> Callable[[Path],
     return write
 
 
+def draws_history(fmt: str) -> bool:
+    """True when ``fmt`` draws the scorecard's history (sparklines): ``table`` (the terminal) and html."""
+    return fmt == "table" or (fmt in EXPORTERS and EXPORTERS[fmt].history)
+
+
 __all__ = [
     "EXPORTERS",
     "EXTENSIONS",
@@ -236,6 +239,7 @@ __all__ = [
     "TERMINAL",
     "TEXT_FORMATS",
     "Exporter",
+    "draws_history",
     "exporter",
     "frame_json",
     "frame_jsonl",

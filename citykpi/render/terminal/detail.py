@@ -120,13 +120,13 @@ def print_indicator(
     *,
     lang: str = "zh",
     max_rows: int = 31,
-    digits: Digits | None = None,
+    decimals: int | None = None,
 ) -> None:
     """Drill-down of one indicator: definition, bands, current values, history table and chart, targets.
 
-    Values are shown with ``digits`` (default: the indicator's declared ``decimals``).
+    Values are shown with ``decimals`` (default: the indicator's declared ``decimals``).
     """
-    decimals = (digits or Digits(declared={indicator.id: indicator.decimals})).of(indicator.id)
+    decimals = indicator.decimals if decimals is None else decimals
     digits = Digits(decimals)
     console.rule(Text(f"{indicator.name.pick(lang)} · {indicator.id}", style="bold"), align="left")
     other = indicator.name.pick("en" if lang == "zh" else "zh")
