@@ -191,7 +191,7 @@ elif point == "persist":
         con = wh.con
         con.execute("BEGIN TRANSACTION")
         con.execute("INSERT INTO runs VALUES (999, now(), DATE '2026-11-07', 'day', 'x', '{}', 0, 1000, '{}')")
-        con.execute("INSERT INTO run_cells SELECT 999, ikey, area_key, value, status, severity FROM t_cells2")
+        con.execute("INSERT INTO run_cells SELECT 999, ikey, area_key, value, status, severity FROM t_cells")
         print("persisting", flush=True)
         pause(seconds)
         raise SystemExit(9)

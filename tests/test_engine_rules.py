@@ -158,6 +158,23 @@ def test_streak_counts_periods_in_current_colour(city: City) -> None:
     assert cell(sc, "t.s", "D1")["streak"] == 2
 
 
+@pytest.mark.parametrize("days_back", [40, 120], ids=["bit-mask count", "ordered-list count"])
+def test_streak_is_the_same_however_deep_the_history(city: City, days_back: int) -> None:
+    """Up to 61 periods of history the streak is counted with bit masks, deeper with ordered lists."""
+    from citykpi.engine.compiler import MASK_PERIODS, _streak_parts
+
+    uses_masks = "bit_or" in _streak_parts(days_back)[0]
+    assert uses_masks == (days_back < MASK_PERIODS)
+    ind = indicator("t.s", thresholds=Thresholds(bands=CUTS))
+    city.daily("t.s", "C", [5.0] * 10 + [35.0] * 25)  # orange for the last 25 days
+    city.daily("t.s", "D1", [35.0] * 12 + [None] + [35.0] * 22)  # the gap ends the run at 22
+    city.daily("t.s", "D2", [15.0] * 35)  # blue throughout: as long as the kept history allows
+    sc = city.evaluate(ind, history_from=AS_OF - timedelta(days=days_back))
+    assert cell(sc, "t.s", "C")["streak"] == 25
+    assert cell(sc, "t.s", "D1")["streak"] == 22
+    assert cell(sc, "t.s", "D2")["streak"] == 35
+
+
 def test_stale_and_no_data(city: City) -> None:
     ind = indicator("t.st", max_staleness=timedelta(days=2))
     city.daily("t.st", "C", [12.0], end=AS_OF - timedelta(days=3))

@@ -15,9 +15,9 @@ Pipeline (temp tables, in order):
 4. ``t_k``       buckets re-indexed relative to each cell's latest bucket: k = 0 current,
    1 previous, … K history, −1 same period last year;
 5. ``t_k``       += derived values (ratios, formulas), one statement per dependency layer;
-6. ``t_cls``     basis value and colour of every k ≥ 0 row (bands with overrides);
-7. ``t_cells``   one row per indicator × area at its declared levels: value, status,
-   persistence, streak, changes, target progress, explanation;
+6.–7. ``t_cells``  one statement: the basis value and colour of every k ≥ 0 row (bands with
+   overrides), aggregated to one row per indicator × area at its declared levels: value, status,
+   persistence, streak, changes, target progress, scale label, explanation;
 8. ``t_index``   composite indices, one statement per nesting depth.
 
 Everything here is pure: functions return SQL text. The catalogue tables it joins with are built by
@@ -44,7 +44,7 @@ from citykpi.catalogue.model import (
 from citykpi.engine.tables import CatalogueTables
 from citykpi.errors import EvaluationError
 from citykpi.sqlutil import ident, literal
-from citykpi.vocab.bases import basis_value_sql
+from citykpi.vocab.bases import BASES, basis_value_sql
 
 
 #: Index scores of the colours for ``colour_score`` normalisation.
@@ -416,26 +416,63 @@ def _change(cur: str, prev: str) -> str:
   ELSE ({cur} - {prev}) / NULLIF(abs({prev}), 0) * 100 END"""
 
 
+def _bases_requiring(what: str) -> str:
+    """SQL list of the registered bases that need ``what`` (``previous_period``, ``last_year``)."""
+    names = [literal(b.name) for b in BASES.values() if what in b.requires]
+    return "(" + (", ".join(names) if names else "NULL") + ")"
+
+
 def classify_sql() -> str:
-    """Step 6: basis value and colour severity of every current/history row (with overrides)."""
+    """Step 6: basis value and colour severity of every current/history row (with overrides).
+
+    A query over ``t_k`` (every row; ``sev`` is NULL for the last-year row, k = -1) that the
+    cells statement reads as its first CTE. The previous and last-year rows are joined only for
+    indicators whose basis needs them (the registry's ``requires``), so the self-joins stay small.
+    """
     # one WHEN per registered threshold basis (citykpi/vocab/bases/): a new basis needs no edit here
     basis = basis_value_sql(
         "m.basis", "t.v", "m.target_value", "m.limit_value", "p.v", "y.v", "m.change_unit"
     )
-    return f"""CREATE OR REPLACE TEMP TABLE t_cls AS
-WITH b AS (
-  SELECT t.ikey, t.area_key, t.k, {basis} AS bv,
+    return f"""SELECT b.*, CASE WHEN b.k >= 0 THEN {_severity("b.bv", "bs")} END AS sev
+FROM (
+  SELECT t.*, {basis} AS bv,
          coalesce(oa.bs_id, ol.bs_id, m.bs_id) AS bs_id
   FROM t_k t JOIN ck_ind m ON m.ikey = t.ikey
   JOIN t_area a ON a.area_key = t.area_key
-  LEFT JOIN t_k p ON p.ikey = t.ikey AND p.area_key = t.area_key AND p.k = t.k + 1
-  LEFT JOIN t_k y ON y.ikey = t.ikey AND y.area_key = t.area_key AND y.ly AND t.k = 0
+  LEFT JOIN (SELECT q.ikey, q.area_key, q.k, q.v FROM t_k q JOIN ck_ind mq ON mq.ikey = q.ikey
+             WHERE mq.basis IN {_bases_requiring("previous_period")}) p
+    ON p.ikey = t.ikey AND p.area_key = t.area_key AND p.k = t.k + 1
+  LEFT JOIN (SELECT q.ikey, q.area_key, q.v FROM t_k q JOIN ck_ind mq ON mq.ikey = q.ikey
+             WHERE q.ly AND mq.basis IN {_bases_requiring("last_year")}) y
+    ON y.ikey = t.ikey AND y.area_key = t.area_key AND t.k = 0
   LEFT JOIN ck_override oa ON oa.ikey = t.ikey AND oa.area_key = t.area_key
   LEFT JOIN ck_override ol ON ol.ikey = t.ikey AND ol.area_key IS NULL AND ol.level = a.level
-  WHERE t.k >= 0
-)
-SELECT b.*, {_severity("b.bv", "bs")} AS sev
-FROM b JOIN ck_bandset bs ON bs.bs_id = b.bs_id"""
+) b JOIN ck_bandset bs ON bs.bs_id = b.bs_id"""
+
+
+#: The streak is counted with one bit per history period while the deepest history fits a BIGINT.
+MASK_PERIODS = 62
+
+
+def _streak_parts(max_k: int) -> tuple[str, str, str]:
+    """Aggregates, carried column and expression of the streak (periods running at the current colour).
+
+    With at most :data:`MASK_PERIODS` periods of history, one bit mask per colour (bit k set when
+    period k has that colour) gives the streak as the trailing ones of the current colour's mask,
+    with no ordered aggregate. Deeper histories (drill-downs far back) use ordered lists.
+    """
+    if max_k < MASK_PERIODS:
+        aggs = ",\n    ".join(
+            f"bit_or(1::BIGINT << greatest(c.k, 0)) FILTER (WHERE c.k >= 0 AND c.sev = {n}) AS mask{n}"
+            for n in range(len(COLOURS))
+        )
+        pick = " ".join(f"WHEN {n} THEN h.mask{n}" for n in range(len(COLOURS)))
+        return aggs, f"CASE h.sev0 {pick} END AS smask", "bit_count(xor(j.smask, j.smask + 1)) - 1"
+    aggs = """list(c.sev ORDER BY c.k) FILTER (WHERE c.k >= 0) AS sev_list,
+    list(c.k ORDER BY c.k) FILTER (WHERE c.k >= 0) AS k_list"""
+    expr = """coalesce(list_position(list_transform(range(len(j.sev_list)),
+        lambda i: j.sev_list[i + 1] IS DISTINCT FROM j.sev0 OR j.k_list[i + 1] <> i), true) - 1, len(j.sev_list))"""
+    return aggs, "h.sev_list, h.k_list", expr
 
 
 def cumulative_sql(tables: CatalogueTables, *, as_of: date, obs: str) -> str:
@@ -463,8 +500,16 @@ ANTI JOIN own p ON p.ikey = o.ikey AND p.area_key = a.anc_key
 GROUP BY o.ikey, a.anc_key"""
 
 
-def cells_sql(*, as_of: date, level_filter: Sequence[str] | None, area_filter: Sequence[int] | None) -> str:
-    """Step 7: one row per indicator × area at its declared levels, with status and explanation."""
+def cells_query(
+    *, as_of: date, level_filter: Sequence[str] | None, area_filter: Sequence[int] | None, max_k: int
+) -> str:
+    """Steps 6–7: classify, then one row per indicator × area at its declared levels (a query).
+
+    ``max_k`` is the deepest history period kept (it decides how streaks are counted). The
+    classified rows are aggregated per cell in one pass (current, previous, week-ago and last-year
+    values, persistence, streak); nothing between the steps is materialised.
+    """
+    streak_aggs, streak_cols, streak = _streak_parts(max_k)
     end = literal(datetime.combine(as_of + timedelta(days=1), datetime.min.time()))
     as_of_lit = literal(as_of)
     lv = ""
@@ -473,50 +518,45 @@ def cells_sql(*, as_of: date, level_filter: Sequence[str] | None, area_filter: S
     af = ""
     if area_filter:
         af = " AND a.area_key IN (" + ", ".join(str(int(x)) for x in area_filter) + ")"
-    return f"""CREATE OR REPLACE TEMP TABLE t_cells AS
-WITH grid AS (
+    return f"""WITH cls AS (
+{classify_sql()}
+),
+grid AS (
   SELECT m.ikey, a.area_key, a.level FROM ck_ind m JOIN t_area a
     ON (a.level = 'city' AND m.lvl_city) OR (a.level = 'district' AND m.lvl_district)
        OR (a.level = 'street' AND m.lvl_street)
   WHERE NOT m.hidden{lv}{af}
 ),
-hist AS (
+hv AS (
   SELECT c.ikey, c.area_key,
     any_value(c.sev) FILTER (WHERE c.k = 0) AS sev0,
     any_value(c.bv) FILTER (WHERE c.k = 0) AS bv0,
     any_value(c.bs_id) FILTER (WHERE c.k = 0) AS bs_id,
-    count(*) FILTER (WHERE c.k < m.for_periods AND c.sev IS NOT NULL) AS persist_n,
-    min(c.sev) FILTER (WHERE c.k < m.for_periods) AS persist_sev,
-    list(c.sev ORDER BY c.k) AS sev_list,
-    list(c.k ORDER BY c.k) AS k_list
-  FROM t_cls c JOIN ck_ind m ON m.ikey = c.ikey
-  WHERE c.k >= 0
+    count(*) FILTER (WHERE c.k >= 0 AND c.k < m.for_periods AND c.sev IS NOT NULL) AS persist_n,
+    min(c.sev) FILTER (WHERE c.k >= 0 AND c.k < m.for_periods) AS persist_sev,
+    {streak_aggs},
+    any_value(c.v) FILTER (WHERE c.k = 0) AS v0,
+    any_value(c.bucket) FILTER (WHERE c.k = 0) AS bucket0,
+    any_value(c.last_period) FILTER (WHERE c.k = 0) AS last0,
+    any_value(c.data_end) FILTER (WHERE c.k = 0) AS data_end0,
+    any_value(c.src) FILTER (WHERE c.k = 0) AS src0,
+    any_value(c.v) FILTER (WHERE c.k = 1) AS v1,
+    any_value(c.v) FILTER (WHERE c.k = 7 AND m.rgrain = 'day') AS v7,
+    any_value(c.v) FILTER (WHERE c.ly) AS vly
+  FROM cls c JOIN ck_ind m ON m.ikey = c.ikey
   GROUP BY c.ikey, c.area_key
 ),
-vals AS (
-  SELECT t.ikey, t.area_key,
-    any_value(t.v) FILTER (WHERE t.k = 0) AS v0,
-    any_value(t.bucket) FILTER (WHERE t.k = 0) AS bucket0,
-    any_value(t.last_period) FILTER (WHERE t.k = 0) AS last0,
-    any_value(t.data_end) FILTER (WHERE t.k = 0) AS data_end0,
-    any_value(t.src) FILTER (WHERE t.k = 0) AS src0,
-    any_value(t.v) FILTER (WHERE t.k = 1) AS v1,
-    any_value(t.v) FILTER (WHERE t.k = 7 AND m.rgrain = 'day') AS v7,
-    any_value(t.v) FILTER (WHERE t.ly) AS vly
-  FROM t_k t JOIN ck_ind m ON m.ikey = t.ikey GROUP BY t.ikey, t.area_key
-),
 j AS (
-  SELECT g.ikey, g.area_key, g.level, m.* EXCLUDE (ikey), v.v0, v.bucket0, v.last0, v.src0, v.v1, v.v7, v.vly,
-    CASE WHEN m.target_method = 'cumulative' THEN coalesce(cu.cum, v.v0) ELSE v.v0 END AS tv,
-    h.sev0, h.bv0, h.bs_id AS cell_bs, h.persist_n, h.persist_sev, h.sev_list, h.k_list,
-    CASE WHEN v.v0 IS NULL THEN NULL
+  SELECT g.ikey, g.area_key, g.level, m.* EXCLUDE (ikey), h.v0, h.bucket0, h.last0, h.src0, h.v1, h.v7, h.vly,
+    CASE WHEN m.target_method = 'cumulative' THEN coalesce(cu.cum, h.v0) ELSE h.v0 END AS tv,
+    h.sev0, h.bv0, h.bs_id AS cell_bs, h.persist_n, h.persist_sev, {streak_cols},
+    CASE WHEN h.v0 IS NULL THEN NULL
       WHEN m.for_periods > 1 THEN CASE WHEN h.persist_n = m.for_periods THEN h.persist_sev ELSE 0 END
       ELSE h.sev0 END AS sev,
-    v.data_end0 AS data_end
+    h.data_end0 AS data_end
   FROM grid g JOIN ck_ind m ON m.ikey = g.ikey
-  LEFT JOIN vals v ON v.ikey = g.ikey AND v.area_key = g.area_key
+  LEFT JOIN hv h ON h.ikey = g.ikey AND h.area_key = g.area_key
   LEFT JOIN t_cum cu ON cu.ikey = g.ikey AND cu.area_key = g.area_key
-  LEFT JOIN hist h ON h.ikey = g.ikey AND h.area_key = g.area_key
 ),
 s AS (
   SELECT j.*,
@@ -525,8 +565,7 @@ s AS (
       WHEN j.sev IS NULL THEN 'not_applicable'
       ELSE {colour_of("j.sev")} END AS status,
     CASE WHEN j.v0 IS NULL OR j.sev0 IS NULL THEN NULL ELSE
-      coalesce(list_position(list_transform(range(len(j.sev_list)),
-        lambda i: j.sev_list[i + 1] IS DISTINCT FROM j.sev0 OR j.k_list[i + 1] <> i), true) - 1, len(j.sev_list))
+      {streak}
     END AS streak,
     CASE j.rgrain WHEN 'day' THEN j.bucket0 WHEN 'week' THEN j.bucket0 + 6
       WHEN 'month' THEN CAST(j.bucket0 + INTERVAL 1 MONTH AS DATE) - 1
@@ -568,8 +607,9 @@ def _num(x: str) -> str:
     )
 
 
-def explain_sql() -> str:
-    """Step 7b: add target status, own-scale labels and the one-line explanation."""
+def cells_sql(cells: str) -> str:
+    """The cells table ``t_cells``: the rows of query ``cells`` with target status, own-scale labels
+    and the one-line explanation, in one statement (nothing in between is materialised)."""
     first_cut = "coalesce(bs.c_blue, bs.c_yellow, bs.c_orange, bs.c_red)"
     first_colour = """CASE WHEN bs.c_blue IS NOT NULL THEN 'blue' WHEN bs.c_yellow IS NOT NULL THEN 'yellow'
         WHEN bs.c_orange IS NOT NULL THEN 'orange' ELSE 'red' END"""
@@ -595,10 +635,13 @@ def explain_sql() -> str:
     stale = f"""'stale: latest value ' || {_num("c.value")} || {what} || ' from ' || strftime(c.last_period, '%Y-%m-%d %H:%M')
         || ', older than ' || CASE WHEN m.stale_s % 86400 = 0 THEN (m.stale_s // 86400)::BIGINT || 'd'
            ELSE (m.stale_s // 3600)::BIGINT || 'h' END"""
-    return f"""CREATE OR REPLACE TEMP TABLE t_cells2 AS
-WITH lab AS (
+    return f"""CREATE OR REPLACE TEMP TABLE t_cells AS
+WITH cells AS (
+{cells}
+),
+lab AS (
   SELECT c.ikey, c.area_key, arg_min(s.label_zh, s.step) AS label_zh, arg_min(s.label_en, s.step) AS label_en
-  FROM t_cells c JOIN ck_scale s ON s.ikey = c.ikey AND (s.upto IS NULL OR c.value <= s.upto)
+  FROM cells c JOIN ck_scale s ON s.ikey = c.ikey AND (s.upto IS NULL OR c.value <= s.upto)
   GROUP BY c.ikey, c.area_key
 )
 SELECT c.*,
@@ -617,7 +660,7 @@ SELECT c.*,
     WHEN 'not_applicable' THEN 'not_applicable: ' || m.na_reason
     ELSE CASE WHEN m.direction = 'band' THEN {band} ELSE {directional} END || {persist}
   END AS explanation
-FROM t_cells c JOIN ck_ind m ON m.ikey = c.ikey LEFT JOIN ck_bandset bs ON bs.bs_id = c.bs_id
+FROM cells c JOIN ck_ind m ON m.ikey = c.ikey LEFT JOIN ck_bandset bs ON bs.bs_id = c.bs_id
 LEFT JOIN lab ON lab.ikey = c.ikey AND lab.area_key = c.area_key"""
 
 
@@ -642,7 +685,7 @@ WITH comp AS (
          min(c.value) OVER w AS vmin, max(c.value) OVER w AS vmax, favg(c.value) OVER w AS vmean,
          stddev_pop(c.value) OVER w AS vsd
   FROM ck_component k JOIN ck_index x ON x.index_id = k.index_id AND x.depth = {depth}
-  JOIN t_cells2 c ON c.ikey = k.ikey AND NOT k.ref_index
+  JOIN t_cells c ON c.ikey = k.ikey AND NOT k.ref_index
   JOIN ck_ind m ON m.ikey = c.ikey
   WINDOW w AS (PARTITION BY k.index_id, k.ikey, c.level ORDER BY c.area_key
                ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
@@ -728,21 +771,33 @@ WHERE batch_id <= {b} AND superseded_by > {b}"""
 
 # --- outputs ------------------------------------------------------------------------------------
 
-_CELLS_OUT = """
+# Outputs sort on integer ranks of the ids (the same order as sorting the strings, far cheaper on
+# millions of history rows).
+_RANKS = """WITH ri AS (SELECT ikey, dense_rank() OVER (ORDER BY indicator_id) AS r,
+    dense_rank() OVER (ORDER BY domain, indicator_id) AS rd FROM ck_ind),
+ra AS (SELECT area_key, dense_rank() OVER (ORDER BY area_id) AS r FROM t_area)"""
+
+_CELLS_OUT = f"""
+{_RANKS}
 SELECT m.indicator_id, a.area_id, x.level, m.domain, m.kind, m.tier, m.unit, m.name_zh, m.name_en,
   a.name AS area_name_zh, a.name_en AS area_name_en, x.period_start, x.period_end, x.value, x.basis_value,
   x.status, x.severity, x.band_label, x.explanation, x.previous_value, x.change_previous,
   x.week_ago_value, x.change_week_ago, x.last_year_value, x.change_last_year, x.change_unit, x.streak,
   x.target_value, x.target_due, x.attainment, x.expected_progress, x.target_status, x.source
-FROM t_cells2 x JOIN ck_ind m ON m.ikey = x.ikey JOIN t_area a ON a.area_key = x.area_key
-ORDER BY m.domain, m.indicator_id, x.level, a.area_id"""
+FROM t_cells x JOIN ck_ind m ON m.ikey = x.ikey JOIN t_area a ON a.area_key = x.area_key
+JOIN ri ON ri.ikey = x.ikey JOIN ra ON ra.area_key = x.area_key
+ORDER BY ri.rd, x.level, ra.r"""
 
-_HISTORY_OUT = """
+_HISTORY_OUT = (
+    _RANKS
+    + """
 SELECT m.indicator_id, a.area_id, t.bucket AS period_start, t.v AS value
-FROM t_k t JOIN t_cells2 x ON x.ikey = t.ikey AND x.area_key = t.area_key
+FROM t_k t JOIN t_cells x ON x.ikey = t.ikey AND x.area_key = t.area_key
 JOIN ck_ind m ON m.ikey = t.ikey JOIN t_area a ON a.area_key = t.area_key
+JOIN ri ON ri.ikey = t.ikey JOIN ra ON ra.area_key = t.area_key
 WHERE t.k >= 0 AND x.level IN ({levels})
-ORDER BY m.indicator_id, a.area_id, t.bucket"""
+ORDER BY ri.r, ra.r, t.bucket"""
+)
 
 
 def cells_out_sql() -> str:

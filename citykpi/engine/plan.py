@@ -82,10 +82,9 @@ def compile_plan(
     plan.add("index periods (current, history, last year)", c.k_index_sql())
     for n, layer in enumerate(tables.derived_layers, start=1):
         plan.add(f"derived values, layer {n}", c.derived_sql(n, layer, tables.keys))
-    plan.add("classify", c.classify_sql())
     plan.add("cumulative sums for cumulative targets", c.cumulative_sql(tables, as_of=as_of, obs=obs))
-    plan.add("cells", c.cells_sql(as_of=as_of, level_filter=level_filter, area_filter=area_filter))
-    plan.add("explanations", c.explain_sql())
+    cells = c.cells_query(as_of=as_of, level_filter=level_filter, area_filter=area_filter, max_k=tables.max_k)
+    plan.add("classify, cells and explanations", c.cells_sql(cells))
     plan.add("indices table", c.index_table_sql())
     for depth, _layer in enumerate(tables.index_layers, start=1):
         plan.add(f"indices, depth {depth}", c.index_sql(depth))

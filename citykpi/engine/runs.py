@@ -20,7 +20,7 @@ from citykpi.warehouse.connection import Warehouse
 
 
 def persist_run(wh: Warehouse, scorecard: Scorecard, *, options: Mapping[str, object]) -> Scorecard:
-    """Record the scorecard just evaluated on ``wh.con`` (temp tables t_cells2/t_index) as a run.
+    """Record the scorecard just evaluated on ``wh.con`` (temp tables t_cells/t_index) as a run.
 
     One transaction: the run row, its cells and its index scores appear together or not at all.
     """
@@ -45,7 +45,7 @@ def persist_run(wh: Warehouse, scorecard: Scorecard, *, options: Mapping[str, ob
             ],
         )
         con.execute(
-            "INSERT INTO run_cells SELECT ?, ikey, area_key, value, status, severity FROM t_cells2", [run_id]
+            "INSERT INTO run_cells SELECT ?, ikey, area_key, value, status, severity FROM t_cells", [run_id]
         )
         con.execute(
             f"""INSERT INTO run_indices SELECT ?, index_id, area_key, score,

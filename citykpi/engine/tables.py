@@ -66,6 +66,12 @@ class CatalogueTables:
             "ck_component": self.components,
         }
 
+    @property
+    def max_k(self) -> int:
+        """The deepest history period any indicator keeps (k of its oldest bucket)."""
+        deepest = self.ind.get_column("hist").max() if self.ind.height else None
+        return deepest if isinstance(deepest, int) else 0
+
 
 def _bandset_row(bs_id: int, direction: str, bands: BandSet) -> dict[str, object]:
     row: dict[str, object] = {"bs_id": bs_id, "direction": direction, "inclusive": bands.inclusive}

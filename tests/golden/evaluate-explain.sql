@@ -234,31 +234,6 @@ WHERE f.layer = 1
 GROUP BY f.ikey, i.area_key, i.k, i.ly, m.vkind, m.scale
 HAVING count(DISTINCT f.slot) = (SELECT count(*) FROM ck_input g WHERE g.ikey = f.ikey);
 
--- classify
-CREATE OR REPLACE TEMP TABLE t_cls AS
-WITH b AS (
-  SELECT t.ikey, t.area_key, t.k, CASE m.basis WHEN 'absolute' THEN t.v
-  WHEN 'percent_of_target' THEN t.v / NULLIF(m.target_value, 0) * 100
-  WHEN 'percent_of_limit' THEN t.v / NULLIF(m.limit_value, 0) * 100
-  WHEN 'change_previous' THEN CASE WHEN m.change_unit = 'points' THEN t.v - p.v
-  ELSE (t.v - p.v) / NULLIF(abs(p.v), 0) * 100 END
-  WHEN 'change_last_year' THEN CASE WHEN m.change_unit = 'points' THEN t.v - y.v
-  ELSE (t.v - y.v) / NULLIF(abs(y.v), 0) * 100 END END AS bv,
-         coalesce(oa.bs_id, ol.bs_id, m.bs_id) AS bs_id
-  FROM t_k t JOIN ck_ind m ON m.ikey = t.ikey
-  JOIN t_area a ON a.area_key = t.area_key
-  LEFT JOIN t_k p ON p.ikey = t.ikey AND p.area_key = t.area_key AND p.k = t.k + 1
-  LEFT JOIN t_k y ON y.ikey = t.ikey AND y.area_key = t.area_key AND y.ly AND t.k = 0
-  LEFT JOIN ck_override oa ON oa.ikey = t.ikey AND oa.area_key = t.area_key
-  LEFT JOIN ck_override ol ON ol.ikey = t.ikey AND ol.area_key IS NULL AND ol.level = a.level
-  WHERE t.k >= 0
-)
-SELECT b.*, CASE WHEN b.bv IS NULL OR isnan(b.bv) THEN NULL
-  WHEN bs.direction = 'lower_is_better' THEN CASE WHEN (CASE WHEN bs.inclusive THEN b.bv >= bs.c_red ELSE b.bv > bs.c_red END) THEN 4 WHEN (CASE WHEN bs.inclusive THEN b.bv >= bs.c_orange ELSE b.bv > bs.c_orange END) THEN 3 WHEN (CASE WHEN bs.inclusive THEN b.bv >= bs.c_yellow ELSE b.bv > bs.c_yellow END) THEN 2 WHEN (CASE WHEN bs.inclusive THEN b.bv >= bs.c_blue ELSE b.bv > bs.c_blue END) THEN 1 ELSE 0 END
-  WHEN bs.direction = 'higher_is_better' THEN CASE WHEN (CASE WHEN bs.inclusive THEN b.bv <= bs.c_red ELSE b.bv < bs.c_red END) THEN 4 WHEN (CASE WHEN bs.inclusive THEN b.bv <= bs.c_orange ELSE b.bv < bs.c_orange END) THEN 3 WHEN (CASE WHEN bs.inclusive THEN b.bv <= bs.c_yellow ELSE b.bv < bs.c_yellow END) THEN 2 WHEN (CASE WHEN bs.inclusive THEN b.bv <= bs.c_blue ELSE b.bv < bs.c_blue END) THEN 1 ELSE 0 END
-  ELSE CASE WHEN b.bv BETWEEN bs.lo_green AND bs.hi_green THEN 0 WHEN b.bv BETWEEN bs.lo_blue AND bs.hi_blue THEN 1 WHEN b.bv BETWEEN bs.lo_yellow AND bs.hi_yellow THEN 2 WHEN b.bv BETWEEN bs.lo_orange AND bs.hi_orange THEN 3 ELSE 4 END END AS sev
-FROM b JOIN ck_bandset bs ON bs.bs_id = b.bs_id;
-
 -- cumulative sums for cumulative targets
 CREATE OR REPLACE TEMP TABLE t_cum AS
 WITH own AS (
@@ -274,51 +249,75 @@ SELECT o.ikey, a.anc_key, fsum(o.cum) FROM own o JOIN t_anc a ON a.area_key = o.
 ANTI JOIN own p ON p.ikey = o.ikey AND p.area_key = a.anc_key
 GROUP BY o.ikey, a.anc_key;
 
--- cells
+-- classify, cells and explanations
 CREATE OR REPLACE TEMP TABLE t_cells AS
-WITH grid AS (
+WITH cells AS (
+WITH cls AS (
+SELECT b.*, CASE WHEN b.k >= 0 THEN CASE WHEN b.bv IS NULL OR isnan(b.bv) THEN NULL
+  WHEN bs.direction = 'lower_is_better' THEN CASE WHEN (CASE WHEN bs.inclusive THEN b.bv >= bs.c_red ELSE b.bv > bs.c_red END) THEN 4 WHEN (CASE WHEN bs.inclusive THEN b.bv >= bs.c_orange ELSE b.bv > bs.c_orange END) THEN 3 WHEN (CASE WHEN bs.inclusive THEN b.bv >= bs.c_yellow ELSE b.bv > bs.c_yellow END) THEN 2 WHEN (CASE WHEN bs.inclusive THEN b.bv >= bs.c_blue ELSE b.bv > bs.c_blue END) THEN 1 ELSE 0 END
+  WHEN bs.direction = 'higher_is_better' THEN CASE WHEN (CASE WHEN bs.inclusive THEN b.bv <= bs.c_red ELSE b.bv < bs.c_red END) THEN 4 WHEN (CASE WHEN bs.inclusive THEN b.bv <= bs.c_orange ELSE b.bv < bs.c_orange END) THEN 3 WHEN (CASE WHEN bs.inclusive THEN b.bv <= bs.c_yellow ELSE b.bv < bs.c_yellow END) THEN 2 WHEN (CASE WHEN bs.inclusive THEN b.bv <= bs.c_blue ELSE b.bv < bs.c_blue END) THEN 1 ELSE 0 END
+  ELSE CASE WHEN b.bv BETWEEN bs.lo_green AND bs.hi_green THEN 0 WHEN b.bv BETWEEN bs.lo_blue AND bs.hi_blue THEN 1 WHEN b.bv BETWEEN bs.lo_yellow AND bs.hi_yellow THEN 2 WHEN b.bv BETWEEN bs.lo_orange AND bs.hi_orange THEN 3 ELSE 4 END END END AS sev
+FROM (
+  SELECT t.*, CASE m.basis WHEN 'absolute' THEN t.v
+  WHEN 'percent_of_target' THEN t.v / NULLIF(m.target_value, 0) * 100
+  WHEN 'percent_of_limit' THEN t.v / NULLIF(m.limit_value, 0) * 100
+  WHEN 'change_previous' THEN CASE WHEN m.change_unit = 'points' THEN t.v - p.v
+  ELSE (t.v - p.v) / NULLIF(abs(p.v), 0) * 100 END
+  WHEN 'change_last_year' THEN CASE WHEN m.change_unit = 'points' THEN t.v - y.v
+  ELSE (t.v - y.v) / NULLIF(abs(y.v), 0) * 100 END END AS bv,
+         coalesce(oa.bs_id, ol.bs_id, m.bs_id) AS bs_id
+  FROM t_k t JOIN ck_ind m ON m.ikey = t.ikey
+  JOIN t_area a ON a.area_key = t.area_key
+  LEFT JOIN (SELECT q.ikey, q.area_key, q.k, q.v FROM t_k q JOIN ck_ind mq ON mq.ikey = q.ikey
+             WHERE mq.basis IN ('change_previous')) p
+    ON p.ikey = t.ikey AND p.area_key = t.area_key AND p.k = t.k + 1
+  LEFT JOIN (SELECT q.ikey, q.area_key, q.v FROM t_k q JOIN ck_ind mq ON mq.ikey = q.ikey
+             WHERE q.ly AND mq.basis IN ('change_last_year')) y
+    ON y.ikey = t.ikey AND y.area_key = t.area_key AND t.k = 0
+  LEFT JOIN ck_override oa ON oa.ikey = t.ikey AND oa.area_key = t.area_key
+  LEFT JOIN ck_override ol ON ol.ikey = t.ikey AND ol.area_key IS NULL AND ol.level = a.level
+) b JOIN ck_bandset bs ON bs.bs_id = b.bs_id
+),
+grid AS (
   SELECT m.ikey, a.area_key, a.level FROM ck_ind m JOIN t_area a
     ON (a.level = 'city' AND m.lvl_city) OR (a.level = 'district' AND m.lvl_district)
        OR (a.level = 'street' AND m.lvl_street)
   WHERE NOT m.hidden
 ),
-hist AS (
+hv AS (
   SELECT c.ikey, c.area_key,
     any_value(c.sev) FILTER (WHERE c.k = 0) AS sev0,
     any_value(c.bv) FILTER (WHERE c.k = 0) AS bv0,
     any_value(c.bs_id) FILTER (WHERE c.k = 0) AS bs_id,
-    count(*) FILTER (WHERE c.k < m.for_periods AND c.sev IS NOT NULL) AS persist_n,
-    min(c.sev) FILTER (WHERE c.k < m.for_periods) AS persist_sev,
-    list(c.sev ORDER BY c.k) AS sev_list,
-    list(c.k ORDER BY c.k) AS k_list
-  FROM t_cls c JOIN ck_ind m ON m.ikey = c.ikey
-  WHERE c.k >= 0
+    count(*) FILTER (WHERE c.k >= 0 AND c.k < m.for_periods AND c.sev IS NOT NULL) AS persist_n,
+    min(c.sev) FILTER (WHERE c.k >= 0 AND c.k < m.for_periods) AS persist_sev,
+    bit_or(1::BIGINT << greatest(c.k, 0)) FILTER (WHERE c.k >= 0 AND c.sev = 0) AS mask0,
+    bit_or(1::BIGINT << greatest(c.k, 0)) FILTER (WHERE c.k >= 0 AND c.sev = 1) AS mask1,
+    bit_or(1::BIGINT << greatest(c.k, 0)) FILTER (WHERE c.k >= 0 AND c.sev = 2) AS mask2,
+    bit_or(1::BIGINT << greatest(c.k, 0)) FILTER (WHERE c.k >= 0 AND c.sev = 3) AS mask3,
+    bit_or(1::BIGINT << greatest(c.k, 0)) FILTER (WHERE c.k >= 0 AND c.sev = 4) AS mask4,
+    any_value(c.v) FILTER (WHERE c.k = 0) AS v0,
+    any_value(c.bucket) FILTER (WHERE c.k = 0) AS bucket0,
+    any_value(c.last_period) FILTER (WHERE c.k = 0) AS last0,
+    any_value(c.data_end) FILTER (WHERE c.k = 0) AS data_end0,
+    any_value(c.src) FILTER (WHERE c.k = 0) AS src0,
+    any_value(c.v) FILTER (WHERE c.k = 1) AS v1,
+    any_value(c.v) FILTER (WHERE c.k = 7 AND m.rgrain = 'day') AS v7,
+    any_value(c.v) FILTER (WHERE c.ly) AS vly
+  FROM cls c JOIN ck_ind m ON m.ikey = c.ikey
   GROUP BY c.ikey, c.area_key
 ),
-vals AS (
-  SELECT t.ikey, t.area_key,
-    any_value(t.v) FILTER (WHERE t.k = 0) AS v0,
-    any_value(t.bucket) FILTER (WHERE t.k = 0) AS bucket0,
-    any_value(t.last_period) FILTER (WHERE t.k = 0) AS last0,
-    any_value(t.data_end) FILTER (WHERE t.k = 0) AS data_end0,
-    any_value(t.src) FILTER (WHERE t.k = 0) AS src0,
-    any_value(t.v) FILTER (WHERE t.k = 1) AS v1,
-    any_value(t.v) FILTER (WHERE t.k = 7 AND m.rgrain = 'day') AS v7,
-    any_value(t.v) FILTER (WHERE t.ly) AS vly
-  FROM t_k t JOIN ck_ind m ON m.ikey = t.ikey GROUP BY t.ikey, t.area_key
-),
 j AS (
-  SELECT g.ikey, g.area_key, g.level, m.* EXCLUDE (ikey), v.v0, v.bucket0, v.last0, v.src0, v.v1, v.v7, v.vly,
-    CASE WHEN m.target_method = 'cumulative' THEN coalesce(cu.cum, v.v0) ELSE v.v0 END AS tv,
-    h.sev0, h.bv0, h.bs_id AS cell_bs, h.persist_n, h.persist_sev, h.sev_list, h.k_list,
-    CASE WHEN v.v0 IS NULL THEN NULL
+  SELECT g.ikey, g.area_key, g.level, m.* EXCLUDE (ikey), h.v0, h.bucket0, h.last0, h.src0, h.v1, h.v7, h.vly,
+    CASE WHEN m.target_method = 'cumulative' THEN coalesce(cu.cum, h.v0) ELSE h.v0 END AS tv,
+    h.sev0, h.bv0, h.bs_id AS cell_bs, h.persist_n, h.persist_sev, CASE h.sev0 WHEN 0 THEN h.mask0 WHEN 1 THEN h.mask1 WHEN 2 THEN h.mask2 WHEN 3 THEN h.mask3 WHEN 4 THEN h.mask4 END AS smask,
+    CASE WHEN h.v0 IS NULL THEN NULL
       WHEN m.for_periods > 1 THEN CASE WHEN h.persist_n = m.for_periods THEN h.persist_sev ELSE 0 END
       ELSE h.sev0 END AS sev,
-    v.data_end0 AS data_end
+    h.data_end0 AS data_end
   FROM grid g JOIN ck_ind m ON m.ikey = g.ikey
-  LEFT JOIN vals v ON v.ikey = g.ikey AND v.area_key = g.area_key
+  LEFT JOIN hv h ON h.ikey = g.ikey AND h.area_key = g.area_key
   LEFT JOIN t_cum cu ON cu.ikey = g.ikey AND cu.area_key = g.area_key
-  LEFT JOIN hist h ON h.ikey = g.ikey AND h.area_key = g.area_key
 ),
 s AS (
   SELECT j.*,
@@ -327,8 +326,7 @@ s AS (
       WHEN j.sev IS NULL THEN 'not_applicable'
       ELSE ['green', 'blue', 'yellow', 'orange', 'red'][j.sev + 1] END AS status,
     CASE WHEN j.v0 IS NULL OR j.sev0 IS NULL THEN NULL ELSE
-      coalesce(list_position(list_transform(range(len(j.sev_list)),
-        lambda i: j.sev_list[i + 1] IS DISTINCT FROM j.sev0 OR j.k_list[i + 1] <> i), true) - 1, len(j.sev_list))
+      bit_count(xor(j.smask, j.smask + 1)) - 1
     END AS streak,
     CASE j.rgrain WHEN 'day' THEN j.bucket0 WHEN 'week' THEN j.bucket0 + 6
       WHEN 'month' THEN CAST(j.bucket0 + INTERVAL 1 MONTH AS DATE) - 1
@@ -359,13 +357,11 @@ SELECT s.ikey, s.area_key, s.level, s.bucket0 AS period_start, s.period_end, s.v
          / greatest(1, date_diff('day', s.baseline_date, s.target_due))::DOUBLE)) END AS expected_progress,
   CASE WHEN s.src0 = 2 THEN 'derived' WHEN s.src0 = 1 THEN 'rollup'
        WHEN s.src0 IS NULL THEN NULL ELSE 'observed' END AS source
-FROM s;
-
--- explanations
-CREATE OR REPLACE TEMP TABLE t_cells2 AS
-WITH lab AS (
+FROM s
+),
+lab AS (
   SELECT c.ikey, c.area_key, arg_min(s.label_zh, s.step) AS label_zh, arg_min(s.label_en, s.step) AS label_en
-  FROM t_cells c JOIN ck_scale s ON s.ikey = c.ikey AND (s.upto IS NULL OR c.value <= s.upto)
+  FROM cells c JOIN ck_scale s ON s.ikey = c.ikey AND (s.upto IS NULL OR c.value <= s.upto)
   GROUP BY c.ikey, c.area_key
 )
 SELECT c.*,
@@ -398,7 +394,7 @@ SELECT c.*,
         ELSE CASE WHEN bs.inclusive THEN ' at or below ' ELSE ' below ' END END || CASE WHEN CASE c.severity WHEN 1 THEN bs.c_blue WHEN 2 THEN bs.c_yellow WHEN 3 THEN bs.c_orange ELSE bs.c_red END IS NULL THEN '?' WHEN CASE c.severity WHEN 1 THEN bs.c_blue WHEN 2 THEN bs.c_yellow WHEN 3 THEN bs.c_orange ELSE bs.c_red END = round(CASE c.severity WHEN 1 THEN bs.c_blue WHEN 2 THEN bs.c_yellow WHEN 3 THEN bs.c_orange ELSE bs.c_red END) AND abs(CASE c.severity WHEN 1 THEN bs.c_blue WHEN 2 THEN bs.c_yellow WHEN 3 THEN bs.c_orange ELSE bs.c_red END) < 1e15 THEN CAST(CAST(CASE c.severity WHEN 1 THEN bs.c_blue WHEN 2 THEN bs.c_yellow WHEN 3 THEN bs.c_orange ELSE bs.c_red END AS BIGINT) AS VARCHAR) ELSE CAST(round(CASE c.severity WHEN 1 THEN bs.c_blue WHEN 2 THEN bs.c_yellow WHEN 3 THEN bs.c_orange ELSE bs.c_red END, m.decimals) AS VARCHAR) END || ')' END END || CASE WHEN m.for_periods > 1 AND c.severity > 0 THEN ' for ' || m.for_periods || ' ' ||
         CASE m.rgrain WHEN 'day' THEN 'days' ELSE m.rgrain || 's' END || ' running' ELSE '' END
   END AS explanation
-FROM t_cells c JOIN ck_ind m ON m.ikey = c.ikey LEFT JOIN ck_bandset bs ON bs.bs_id = c.bs_id
+FROM cells c JOIN ck_ind m ON m.ikey = c.ikey LEFT JOIN ck_bandset bs ON bs.bs_id = c.bs_id
 LEFT JOIN lab ON lab.ikey = c.ikey AND lab.area_key = c.area_key;
 
 -- indices table
@@ -414,7 +410,7 @@ WITH comp AS (
          min(c.value) OVER w AS vmin, max(c.value) OVER w AS vmax, favg(c.value) OVER w AS vmean,
          stddev_pop(c.value) OVER w AS vsd
   FROM ck_component k JOIN ck_index x ON x.index_id = k.index_id AND x.depth = 1
-  JOIN t_cells2 c ON c.ikey = k.ikey AND NOT k.ref_index
+  JOIN t_cells c ON c.ikey = k.ikey AND NOT k.ref_index
   JOIN ck_ind m ON m.ikey = c.ikey
   WINDOW w AS (PARTITION BY k.index_id, k.ikey, c.level ORDER BY c.area_key
                ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
@@ -476,7 +472,7 @@ WITH comp AS (
          min(c.value) OVER w AS vmin, max(c.value) OVER w AS vmax, favg(c.value) OVER w AS vmean,
          stddev_pop(c.value) OVER w AS vsd
   FROM ck_component k JOIN ck_index x ON x.index_id = k.index_id AND x.depth = 2
-  JOIN t_cells2 c ON c.ikey = k.ikey AND NOT k.ref_index
+  JOIN t_cells c ON c.ikey = k.ikey AND NOT k.ref_index
   JOIN ck_ind m ON m.ikey = c.ikey
   WINDOW w AS (PARTITION BY k.index_id, k.ikey, c.level ORDER BY c.area_key
                ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
