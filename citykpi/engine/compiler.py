@@ -771,33 +771,36 @@ WHERE batch_id <= {b} AND superseded_by > {b}"""
 
 # --- outputs ------------------------------------------------------------------------------------
 
-# Outputs sort on integer ranks of the ids (the same order as sorting the strings, far cheaper on
-# millions of history rows).
+# The output queries return integer keys (``ikey``, ``area_key``) in place of the indicator's and
+# area's names: :func:`citykpi.engine.execute.execute` joins those from the catalogue and area
+# frames it already holds (a string column costs more to move out of the engine than to join).
+# They sort on integer ranks of the ids: the same order as sorting the strings, far cheaper.
 _RANKS = """WITH ri AS (SELECT ikey, dense_rank() OVER (ORDER BY indicator_id) AS r,
     dense_rank() OVER (ORDER BY domain, indicator_id) AS rd FROM ck_ind),
 ra AS (SELECT area_key, dense_rank() OVER (ORDER BY area_id) AS r FROM t_area)"""
 
 _CELLS_OUT = f"""
 {_RANKS}
-SELECT m.indicator_id, a.area_id, x.level, m.domain, m.kind, m.tier, m.unit, m.name_zh, m.name_en,
-  a.name AS area_name_zh, a.name_en AS area_name_en, x.period_start, x.period_end, x.value, x.basis_value,
+SELECT x.ikey, x.area_key, x.level, x.period_start, x.period_end, x.value, x.basis_value,
   x.status, x.severity, x.band_label, x.explanation, x.previous_value, x.change_previous,
   x.week_ago_value, x.change_week_ago, x.last_year_value, x.change_last_year, x.change_unit, x.streak,
   x.target_value, x.target_due, x.attainment, x.expected_progress, x.target_status, x.source
-FROM t_cells x JOIN ck_ind m ON m.ikey = x.ikey JOIN t_area a ON a.area_key = x.area_key
-JOIN ri ON ri.ikey = x.ikey JOIN ra ON ra.area_key = x.area_key
+FROM t_cells x JOIN ri ON ri.ikey = x.ikey JOIN ra ON ra.area_key = x.area_key
 ORDER BY ri.rd, x.level, ra.r"""
 
 _HISTORY_OUT = (
     _RANKS
     + """
-SELECT m.indicator_id, a.area_id, t.bucket AS period_start, t.v AS value
+SELECT t.ikey, t.area_key, t.bucket AS period_start, t.v AS value
 FROM t_k t JOIN t_cells x ON x.ikey = t.ikey AND x.area_key = t.area_key
-JOIN ck_ind m ON m.ikey = t.ikey JOIN t_area a ON a.area_key = t.area_key
 JOIN ri ON ri.ikey = t.ikey JOIN ra ON ra.area_key = t.area_key
 WHERE t.k >= 0 AND x.level IN ({levels})
 ORDER BY ri.r, ra.r, t.bucket"""
 )
+
+#: Columns the execute phase joins to output rows by ``ikey`` and by ``area_key``.
+INDICATOR_COLUMNS = ("indicator_id", "domain", "kind", "tier", "unit", "name_zh", "name_en")
+AREA_COLUMNS = {"area_id": "area_id", "name": "area_name_zh", "name_en": "area_name_en"}
 
 
 def cells_out_sql() -> str:

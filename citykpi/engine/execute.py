@@ -40,6 +40,19 @@ def _typed(df: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:
     return df.select([pl.col(n).cast(t) for n, t in schema.items()])
 
 
+def _with_names(df: pl.DataFrame, lookups: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    """Join the names of the keys an output row carries (see :attr:`Plan.lookups`), keeping row order."""
+    for key, names in lookups.items():
+        if key in df.columns:
+            df = df.join(
+                names.with_columns(pl.col(key).cast(df.schema[key])),
+                on=key,
+                how="left",
+                maintain_order="left",
+            )
+    return df
+
+
 def _translator(dialect: str) -> Callable[[str], list[str]]:
     """How the backend's dialect runs a statement (canonical DuckDB SQL is run as written)."""
     if dialect == "duckdb":
@@ -76,7 +89,7 @@ def execute(wh: Warehouse, plan: Plan, *, sandbox: bool = True) -> Executed:
         *before, query = in_dialect(sql)
         for stmt in before:
             con.execute(stmt)
-        frames[name] = _typed(con.frame(query), _SCHEMAS[name])
+        frames[name] = _typed(_with_names(con.frame(query), plan.lookups), _SCHEMAS[name])
         timings.append((f"read {name}", round(time.perf_counter() - t, 4)))
     indices = frames["indices"]
     if plan.index_areas:

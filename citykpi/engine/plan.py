@@ -30,6 +30,8 @@ class Plan:
     frames: dict[str, pl.DataFrame] = field(default_factory=dict)
     #: output name (cells, indices, history) → query
     outputs: dict[str, str] = field(default_factory=dict)
+    #: key column (``ikey``, ``area_key``) → frame of names joined to output rows that carry that key
+    lookups: dict[str, pl.DataFrame] = field(default_factory=dict)
     #: indices are computed for every area; these restrict what is reported
     index_areas: tuple[str, ...] | None = None
     index_levels: tuple[str, ...] | None = None
@@ -116,6 +118,16 @@ def compile_evaluation(g: Gathered) -> Plan:
     history = c.history_out_sql(req.history_levels) if req.history_levels else None
     if history:
         plan.outputs["history"] = history
+    plan.lookups = {
+        "ikey": tables.ind.select("ikey", *c.INDICATOR_COLUMNS),
+        "area_key": g.area_frame.select(
+            "area_key",
+            *(
+                pl.col(col).alias(out) if col in g.area_frame.columns else pl.lit(None, pl.String).alias(out)
+                for col, out in c.AREA_COLUMNS.items()
+            ),
+        ),
+    }
     plan.index_areas = g.areas if g.area_filter else None
     plan.index_levels = tuple(req.levels) if req.levels else None
     return plan
