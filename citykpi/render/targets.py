@@ -93,7 +93,7 @@ def protected_files(
     Args:
         database: the warehouse file; its ``.wal`` and ``.lock`` are protected with it.
         catalogues: catalogue files or folders (a folder's YAML files at any depth).
-        inputs: other files the command reads (e.g. ``check PATH``, the areas file of ``run``).
+        inputs: other files (or folders) the command reads, e.g. the areas file of ``run``.
         input_folders: folders whose files with the given suffixes the command reads (inboxes).
     """
     out: list[Protected] = []
