@@ -386,6 +386,36 @@ def _archive(path: Path, folder: Path) -> Path:
     return target
 
 
+def check_outputs(config: RunConfig, day: date) -> None:
+    """Refuse, before the job starts, a report path that may not be written (the rules of
+    :mod:`citykpi.render.targets`, without --force): the database, its WAL or lock, the catalogue,
+    the areas file, a data file an inbox would read; a link, folder or device; an existing file
+    that is not a previous report of its format.
+
+    Raises:
+        ConfigError: naming the path and the reason (exit 3: the config is wrong, not the command).
+    """
+    from citykpi.render.targets import OutputTargetError, check_output_target, protected_files
+    from citykpi.warehouse.ingest import DATA_SUFFIXES
+
+    protected = protected_files(
+        database=config.database,
+        catalogues=[config.catalogue],
+        inputs=[config.areas] if config.areas is not None else [],
+        input_folders=[(inbox.path, DATA_SUFFIXES) for inbox in config.inboxes],
+    )
+    for fmt in config.outputs.formats:
+        try:
+            check_output_target(
+                config.outputs.path_for(fmt, day, config.grain), protected=protected, kind=fmt
+            )
+        except OutputTargetError as exc:
+            raise ConfigError(
+                f"[outputs] {exc.message}".replace("; pass --force to replace it", "; move it away"),
+                hint="fix outputs.folder / outputs.name in the config",
+            ) from None
+
+
 def run_job(config: RunConfig, *, as_of: date | None = None, log: Log | None = None) -> RunResult:
     """Run the daily job once.
 
@@ -414,6 +444,7 @@ def run_job(config: RunConfig, *, as_of: date | None = None, log: Log | None = N
             log(message)
 
     day = as_of or (date.today() - timedelta(days=1))
+    check_outputs(config, day)
     say(f"run {day.isoformat()} ({config.grain}) with {config.database}")
     catalogue = load_catalogue(config.catalogue)
     say(

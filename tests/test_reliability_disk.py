@@ -260,14 +260,20 @@ _FULL_DISK_FORMATS = [
 def test_export_to_a_full_disk_keeps_the_old_file(tmp_path: Path, city_db: Path, fmt: str) -> None:
     with tmpfs(tmp_path / "disk", 512) as disk:
         target = disk / f"s{EXTENSIONS[fmt]}"
-        target.write_bytes(b"yesterday's report")
+        # yesterday's report: a real previous export, which --output replaces without --force
+        yesterday = cli(
+            "--db", city_db / "city.duckdb", "--catalogue", city_db / "catalogue",
+            "evaluate", "--date", "2026-11-06", "--no-record", "--format", fmt, "--output", target,
+        )  # fmt: skip
+        assert yesterday.returncode == 0, yesterday.stderr
+        before = target.read_bytes()
         fill(disk, 0)
         result = cli(
             "--db", city_db / "city.duckdb", "--catalogue", city_db / "catalogue",
             "evaluate", "--date", "2026-11-07", "--format", fmt, "--output", target,
         )  # fmt: skip
         assert_clean_error(result, f"cannot write {target}", "No space left on device")
-        assert target.read_bytes() == b"yesterday's report"
+        assert target.read_bytes() == before
         assert sorted(p.name for p in disk.iterdir()) == ["filler", target.name], "a temp file was left"
 
 

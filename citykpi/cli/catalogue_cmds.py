@@ -7,8 +7,18 @@ from pathlib import Path
 import typer
 
 from citykpi.cli.app import app, settings
-from citykpi.cli.options import CheckFormat, DocsFormat, Kind, Lang, LangOpt, Level, ListFormat, OutputOpt
-from citykpi.cli.output import write_or_echo
+from citykpi.cli.options import (
+    CheckFormat,
+    DocsFormat,
+    ForceOpt,
+    Kind,
+    Lang,
+    LangOpt,
+    Level,
+    ListFormat,
+    OutputOpt,
+)
+from citykpi.cli.output import check_output, write_or_echo
 from citykpi.errors import ExitCode
 
 catalogue_app = typer.Typer(
@@ -28,6 +38,7 @@ def check_cmd(
     ),
     strict: bool = typer.Option(False, "--strict", help="Fail (exit 1) on warnings too."),
     output: OutputOpt = None,
+    force: ForceOpt = False,
 ) -> None:
     """Check the catalogue without any data: every problem with file:line:col and a rule code.
 
@@ -38,6 +49,7 @@ def check_cmd(
     from citykpi.catalogue import check_catalogue
     from citykpi.render import diagnostics as plain
 
+    check_output(ctx, output, fmt.value, force=force, catalogues=[path] if path is not None else [])
     result = check_catalogue(path if path is not None else settings(ctx).catalogue)
     if fmt is CheckFormat.text and output is None:
         from citykpi.render.terminal import make_console, print_diagnostics
@@ -110,6 +122,7 @@ def catalogue_docs_cmd(
         DocsFormat.md, "--format", "-f", help="md (Markdown) or html (one self-contained page)."
     ),
     output: OutputOpt = None,
+    force: ForceOpt = False,
 ) -> None:
     """Write the data dictionary: one section per domain, a row per indicator (names, unit, bands, target).
 
@@ -118,6 +131,7 @@ def catalogue_docs_cmd(
     from citykpi.catalogue import load_catalogue
     from citykpi.catalogue.docs import data_dictionary_html, data_dictionary_markdown
 
+    check_output(ctx, output, fmt.value, force=force)
     catalogue = load_catalogue(settings(ctx).catalogue)
     text = data_dictionary_html(catalogue) if fmt is DocsFormat.html else data_dictionary_markdown(catalogue)
     write_or_echo(text, output)

@@ -15,6 +15,7 @@ from citykpi.cli.options import (
     Colour,
     DecimalsOpt,
     FailOn,
+    ForceOpt,
     Grain,
     GrainOpt,
     GroupBy,
@@ -60,6 +61,7 @@ def evaluate_cmd(
     lang: LangOpt = Lang.zh,
     fmt: ScorecardFormatOpt = ScorecardFormat.table,
     output: OutputOpt = None,
+    force: ForceOpt = False,
     decimals: DecimalsOpt = None,
     fail_on: FailOn = typer.Option(
         FailOn.never,
@@ -104,7 +106,7 @@ def evaluate_cmd(
     cfg = settings(ctx)
     as_of = parse_day("--date", date_)
     statuses, levels, kinds = values(status), values(level), values(kind)
-    check_destination(fmt.value, output)
+    check_destination(ctx, fmt.value, output, force=force)
     if as_ingested and as_of is None:
         raise UsageError("--as-ingested needs --date")
     catalogue = load_catalogue(cfg.catalogue)
@@ -176,6 +178,7 @@ def show_cmd(
     lang: LangOpt = Lang.zh,
     fmt: TableFormatOpt = TableFormat.table,
     output: OutputOpt = None,
+    force: ForceOpt = False,
     decimals: DecimalsOpt = None,
     wait: WaitOpt = 0.0,
 ) -> None:
@@ -193,7 +196,7 @@ def show_cmd(
 
     cfg = settings(ctx)
     start, end = parse_day("--from", from_), parse_day("--to", to)
-    check_destination(fmt.value, output)
+    check_destination(ctx, fmt.value, output, force=force)
     catalogue = load_catalogue(cfg.catalogue)
     if indicator not in catalogue.by_id:
         raise unknown_id("indicator", indicator, catalogue.by_id)
@@ -236,6 +239,7 @@ def alerts_cmd(
     ),
     fmt: TableFormatOpt = TableFormat.table,
     output: OutputOpt = None,
+    force: ForceOpt = False,
     decimals: DecimalsOpt = None,
     wait: WaitOpt = 0.0,
 ) -> None:
@@ -253,7 +257,7 @@ def alerts_cmd(
 
     cfg = settings(ctx)
     as_of = parse_day("--date", date_)
-    check_destination(fmt.value, output)
+    check_destination(ctx, fmt.value, output, force=force)
     levels = values(level)
     catalogue = load_catalogue(cfg.catalogue)
     with Warehouse.open(cfg.db, read_only=True, create=False, wait=wait) as wh:
@@ -298,6 +302,7 @@ def rank_cmd(
     lang: LangOpt = Lang.zh,
     fmt: TableFormatOpt = TableFormat.table,
     output: OutputOpt = None,
+    force: ForceOpt = False,
     decimals: DecimalsOpt = None,
     wait: WaitOpt = 0.0,
 ) -> None:
@@ -315,7 +320,7 @@ def rank_cmd(
 
     cfg = settings(ctx)
     as_of = parse_day("--date", date_)
-    check_destination(fmt.value, output)
+    check_destination(ctx, fmt.value, output, force=force)
     catalogue = load_catalogue(cfg.catalogue)
     indicator = catalogue.by_id.get(ref)
     index = next((i for i in catalogue.indices if i.id == ref), None)

@@ -163,9 +163,37 @@ WAIT_HELP = "Seconds to wait while another citykpi process holds the database (d
 WaitOpt = Annotated[float, typer.Option("--wait", min=0, help=WAIT_HELP)]
 #: ``--lang zh|en``.
 LangOpt = Annotated[Lang, typer.Option("--lang", help="Language of names and labels.")]
-#: ``--output FILE``: write the export to a file (atomically) instead of stdout.
+
+
+def parse_output(value: str) -> Path | None:
+    """``--output``: a path; ``-`` is stdout (None); an empty value is a usage error."""
+    if value == "":
+        raise UsageError("--output is empty; name a file, or - for stdout")
+    return None if value == "-" else Path(value)
+
+
+#: ``--output FILE``: write the export to a file (atomically) instead of stdout; ``-`` is stdout.
+#: Where it may write: ``citykpi.render.targets`` (docs/reliability.md, "Output paths").
 OutputOpt = Annotated[
-    Path | None, typer.Option("--output", "-o", help="Write to FILE (atomic) instead of stdout.")
+    Path | None,
+    typer.Option(
+        "--output",
+        "-o",
+        parser=parse_output,
+        metavar="FILE",
+        help="Write to FILE (atomic) instead of stdout (- is stdout). Never the database, a catalogue "
+        "or input file, a link or a device; an existing file that is not an export of this format "
+        "needs --force.",
+    ),
+]
+#: ``--force`` of the commands that write ``--output``.
+ForceOpt = Annotated[
+    bool,
+    typer.Option(
+        "--force",
+        help="Let --output replace an existing file that is not a previous export of this format "
+        "(never the database, a catalogue or input file).",
+    ),
 ]
 #: ``--format`` of every command that prints a table.
 TableFormatOpt = Annotated[

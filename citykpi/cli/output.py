@@ -2,12 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import polars as pl
 import typer
 
 from citykpi.errors import UsageError
+
+
+def check_output(
+    ctx: typer.Context,
+    output: Path | None,
+    kind: str,
+    *,
+    force: bool,
+    catalogues: Sequence[Path] = (),
+) -> None:
+    """Refuse, before any work, an ``--output`` that may not be written: the database (and its WAL and
+    lock), a file of the catalogue (the global one and ``catalogues``), a link, a device or folder, or an existing
+    file that is not a previous export of ``kind`` without ``--force`` (:mod:`citykpi.render.targets`)."""
+    if output is None:
+        return
+    from citykpi.cli.app import settings
+    from citykpi.render.targets import check_output_target, protected_files
+
+    cfg = settings(ctx)
+    protected = protected_files(database=cfg.db, catalogues=[cfg.catalogue, *catalogues])
+    check_output_target(output, protected=protected, force=force, kind=kind)
 
 
 def write_or_echo(text: str, output: Path | None) -> None:
@@ -25,8 +47,9 @@ def write_or_echo(text: str, output: Path | None) -> None:
     atomic_write(output, write)
 
 
-def check_destination(fmt: str, output: Path | None) -> None:
-    """Usage errors for a format and destination that do not go together (before any work)."""
+def check_destination(ctx: typer.Context, fmt: str, output: Path | None, *, force: bool) -> None:
+    """Usage errors for a format and destination that do not go together, or an output path that may
+    not be written (before any work)."""
     from citykpi.render.exporters import TERMINAL, exporter
 
     if fmt == TERMINAL:
@@ -35,6 +58,7 @@ def check_destination(fmt: str, output: Path | None) -> None:
         return
     if exporter(fmt).binary and output is None:
         raise UsageError(f"--format {fmt} is binary; give a file with --output")
+    check_output(ctx, output, fmt, force=force)
 
 
 def emit_frame(frame: pl.DataFrame, fmt: str, output: Path | None) -> None:

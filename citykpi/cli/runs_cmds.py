@@ -9,6 +9,7 @@ import typer
 from citykpi.cli.app import app, settings
 from citykpi.cli.options import (
     FailOn,
+    ForceOpt,
     Lang,
     LangOpt,
     OutputOpt,
@@ -33,6 +34,7 @@ def diff_cmd(
     lang: LangOpt = Lang.zh,
     fmt: TableFormatOpt = TableFormat.table,
     output: OutputOpt = None,
+    force: ForceOpt = False,
     wait: WaitOpt = 0.0,
 ) -> None:
     """Colour changes between two recorded runs: newly red, recovered, worse, better (default: the last two).
@@ -44,7 +46,7 @@ def diff_cmd(
     from citykpi.warehouse import Warehouse
 
     cfg = settings(ctx)
-    check_destination(fmt.value, output)
+    check_destination(ctx, fmt.value, output, force=force)
     catalogue = load_catalogue(cfg.catalogue)
     with Warehouse.open(cfg.db, read_only=True, create=False, wait=wait) as wh:
         a, b = resolve_run(wh, from_), resolve_run(wh, to)
@@ -66,6 +68,7 @@ def runs_list_cmd(
     limit: int = typer.Option(20, "--limit", "-n", min=1, help="How many runs, newest first."),
     fmt: TableFormatOpt = TableFormat.table,
     output: OutputOpt = None,
+    force: ForceOpt = False,
     wait: WaitOpt = 0.0,
 ) -> None:
     """List recorded runs, newest first: id, when, as-of date, period, cells and counts per colour.
@@ -75,7 +78,7 @@ def runs_list_cmd(
     from citykpi.engine.runs import list_runs
     from citykpi.warehouse import Warehouse
 
-    check_destination(fmt.value, output)
+    check_destination(ctx, fmt.value, output, force=force)
     with Warehouse.open(settings(ctx).db, read_only=True, create=False, wait=wait) as wh:
         frame = list_runs(wh, limit=limit)
     if fmt is not TableFormat.table:

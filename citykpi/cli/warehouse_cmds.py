@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from citykpi.cli.app import app, settings
-from citykpi.cli.options import OutputOpt, QueryFormat, TableFormat, TableFormatOpt, TextOrJson, WaitOpt
+from citykpi.cli.options import (
+    ForceOpt,
+    OutputOpt,
+    QueryFormat,
+    TableFormat,
+    TableFormatOpt,
+    TextOrJson,
+    WaitOpt,
+)
 from citykpi.cli.output import check_destination, emit_frame
 from citykpi.errors import ExitCode
 
@@ -282,6 +290,7 @@ def db_rejects_cmd(
     ),
     fmt: TableFormatOpt = TableFormat.table,
     output: OutputOpt = None,
+    force: ForceOpt = False,
     limit: int = typer.Option(50, "--limit", "-n", min=1, help="Table format: rows (or batches) shown."),
     wait: WaitOpt = 0.0,
 ) -> None:
@@ -295,7 +304,7 @@ def db_rejects_cmd(
     from citykpi.render.terminal import make_console, print_rejects
     from citykpi.warehouse import Warehouse, reject_batches, reject_rows, resolve_batch
 
-    check_destination(fmt.value, output)
+    check_destination(ctx, fmt.value, output, force=force)
     with Warehouse.open(settings(ctx).db, read_only=True, create=False, wait=wait) as wh:
         batch_id = resolve_batch(wh, batch) if batch is not None else None
         if batch_id is not None:

@@ -48,6 +48,7 @@ from citykpi.render.format import (
     status_text,
     word,
 )
+from citykpi.render.targets import not_a_regular_file
 
 #: Identifier and version of the JSON document (docs/scorecard-json.md).
 JSON_SCHEMA_ID = "citykpi.scorecard"
@@ -102,7 +103,10 @@ def remove_stale_temp_files(path: Path) -> list[Path]:
 def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
     """Write ``path`` through ``write(tmp)`` on a temporary file in the same folder, fsync, rename.
 
-    On any failure the temporary file is removed and an existing ``path`` is left untouched.
+    Only a regular file is replaced: a symbolic link, folder, device, FIFO or socket at ``path`` is an
+    :class:`ExportError` (the commands refuse them earlier, with the rest of the rules of
+    :mod:`citykpi.render.targets`). On any failure the temporary file is removed and an existing
+    ``path`` is left untouched.
     Temporary files that killed writers of the same ``path`` left behind are removed first.
     OSErrors become :class:`ExportError`; other exceptions propagate unchanged.
     """
@@ -110,6 +114,12 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise ExportError(f"cannot write {path}: folder {folder} does not exist", hint="create it first")
+    try:  # the rename would replace a link, a device or a FIFO by a regular file
+        problem = not_a_regular_file(os.lstat(path))
+    except OSError:
+        problem = None
+    if problem is not None:
+        raise ExportError(f"cannot write {path}: {problem}")
     remove_stale_temp_files(path)
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=folder)
