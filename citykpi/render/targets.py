@@ -15,7 +15,9 @@ one-line message naming the path and the reason:
    ``force``. A previous export is recognised by its name ending in the kind's extension
    (:data:`EXTENSIONS`) and by a sniff of its first 64 KiB: Parquet starts with ``PAR1``, xlsx with
    the zip header ``PK\\x03\\x04``; every text kind is UTF-8 without NUL bytes, JSON starts with
-   ``{`` or ``[``, JSONL with ``{``, HTML and JUnit XML with ``<``.
+   ``{`` or ``[``, JSONL with ``{``, HTML and JUnit XML with ``<``; a CSV export's first line is a
+   header of snake_case column names, one of them an ``…_id`` (``indicator_id``, ``area_id``,
+   ``run_id``…), so a hand-written table such as an areas file is not taken for one.
 
 ``-`` (stdout) never reaches this module: the ``--output`` option turns it into "no file".
 """
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import codecs
 import os
+import re
 import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -54,6 +57,8 @@ _TEXT_START: dict[str, tuple[str, ...]] = {
     "html": ("<",),
     "junit": ("<",),
 }
+#: The header line of every CSV citykpi writes: snake_case names, at least two.
+_CSV_HEADER = re.compile(r"[a-z][a-z0-9_]*(,[a-z][a-z0-9_]*)+")
 _SNIFF_BYTES = 64 * 1024
 #: ``Protected.suffixes`` for a folder every file of which is an input.
 _ANY_SUFFIX = ("*",)
@@ -209,6 +214,9 @@ def is_previous_export(path: Path, kind: str, head: bytes | None = None) -> bool
         return False
     starts = _TEXT_START.get(kind)
     text = text.lstrip("\ufeff \t\r\n")
+    if kind == "csv" and text:
+        header = text.splitlines()[0]
+        return bool(_CSV_HEADER.fullmatch(header)) and any(c.endswith("_id") for c in header.split(","))
     return starts is None or not text or text.startswith(starts)
 
 
