@@ -200,3 +200,22 @@ def test_renderers_are_safe_on_any_console() -> None:
 def test_safe_text_makes_controls_visible(raw: str, shown: str) -> None:
     assert safe_text(raw) == shown
     assert "\n" not in safe_text(raw, one_line=True) and "\t" not in safe_text(raw, one_line=True)
+
+
+def test_run_log_shows_a_hostile_inbox_file_name_as_text(tmp_path: Path) -> None:
+    """`citykpi run` logs each inbox file by name, and alerts by area name: both are data."""
+    from tests.scorecard_city import write_city
+
+    paths = write_city(tmp_path)
+    (tmp_path / "areas.csv").write_text(AREAS, encoding="utf-8")
+    (tmp_path / "citykpi.toml").write_text(
+        'database = "city.duckdb"\ncatalogue = "catalogue"\nareas = "areas.csv"\ninbox = ["inbox"]\n'
+        'archive = "keep"\nlang = "zh"\n[outputs]\nfolder = "out"\nformats = ["json"]\n',
+        encoding="utf-8",
+    )
+    (paths["inbox"] / f"obs-{ESCAPES}.csv").write_text(OBSERVATIONS, encoding="utf-8")
+    result = _run(["run", "--config", str(tmp_path / "citykpi.toml"), "--date", AS_OF])
+    assert result.exit_code == 1, result.output  # red cells breach the default fail_on
+    plain = _assert_harmless(result.output)
+    assert f"ingest obs-{ESCAPES_SHOWN}.csv: " in plain
+    assert f"@ 500112 {ESCAPES_SHOWN}: 80.0" in plain  # the alert line with the area's name
