@@ -141,7 +141,9 @@ def test_check_shows_a_hostile_file_name_as_text(tmp_path: Path) -> None:
     folder = tmp_path / "catalogue"
     folder.mkdir()
     markup = "[bold red]X[link=https:evil.example]k"  # a file name cannot hold the '/' of MARKUP
-    (folder / f"{markup}{ESCAPES}.yaml").write_text("schema_version: 1\nindicators:\n  - id: x\n", encoding="utf-8")
+    (folder / f"{markup}{ESCAPES}.yaml").write_text(
+        "schema_version: 1\nindicators:\n  - id: x\n", encoding="utf-8"
+    )
     result = _run(["check", str(folder)])
     assert result.exit_code == 1, result.output
     plain = _assert_harmless(result.output)

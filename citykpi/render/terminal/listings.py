@@ -118,8 +118,8 @@ def print_alerts(
     if sum(widths[i] for i in (0, 3, 4, 5)) + text_room + 2 * 6 > console.width:
         # a table would fold names and reasons into slivers: two lines per alert instead
         for status, name, area, value, streak, flag, why in rows:
-            head = Text.assemble("  ", name, " · ", area, "  ", style="bold")
-            line = Text.assemble(status, head, value, f"  {streak}  ", flag)
+            names = Text.assemble("  ", name, " · ", area, "  ", style="bold")
+            line = Text.assemble(status, names, value, f"  {streak}  ", flag)
             console.print(line, overflow="fold")
             if why.plain:
                 console.print(Text(f"    {why.plain}", style="dim"), overflow="fold")
