@@ -9,7 +9,8 @@ The configuration is a TOML file (paths are relative to the file's folder)::
     database  = "citykpi.duckdb"
     catalogue = "indicators"
     areas     = "areas.csv"          # optional: (re)loaded before ingesting
-    inbox     = ["inbox"]            # folders whose top-level data files are ingested
+    inbox     = ["inbox"]            # folders whose top-level data files are ingested (symbolic
+                                     # links in them are skipped with a warning, never followed)
     archive   = "move"               # move: loaded files go to <inbox>/done/, rejected to <inbox>/rejected/
                                      # keep: leave them; the sha256 check makes re-ingesting a no-op
     grain     = "day"
@@ -36,6 +37,7 @@ import contextlib
 import fcntl
 import os
 import shutil
+import stat
 import time
 import tomllib
 from collections.abc import Callable, Iterator, Mapping
@@ -51,7 +53,7 @@ from citykpi.engine.scorecard import FAIL_ON, Scorecard
 from citykpi.errors import ConfigError, DatabaseBusyError, ExitCode
 from citykpi.render.exporters import EXTENSIONS, FORMATS, write_scorecard
 from citykpi.render.exports import junit_fail_on
-from citykpi.render.format import counts_line, pick, status_label
+from citykpi.render.format import counts_line, pick, safe_text, status_label
 from citykpi.render.views import alerts
 
 if TYPE_CHECKING:
@@ -353,18 +355,37 @@ def run_lock(database: Path, *, wait: float = 0.0) -> Iterator[Path]:
 
 
 def inbox_files(inbox: Inbox) -> list[Path]:
-    """The data files directly in an inbox folder (not in done/ or rejected/), sorted by name."""
+    """The regular data files directly in an inbox folder (not in done/ or rejected/), sorted by name.
+
+    A symbolic link is never followed (see :func:`inbox_links`), nor is a FIFO or device opened:
+    whoever may drop files into the inbox must not be able to make the job read any other file.
+    """
+    return sorted(p for p in _inbox_entries(inbox) if _is_regular(p))
+
+
+def inbox_links(inbox: Inbox) -> list[Path]:
+    """The symbolic links with a data suffix directly in an inbox folder, which the job skips."""
+    return sorted(p for p in _inbox_entries(inbox) if p.is_symlink())
+
+
+def _inbox_entries(inbox: Inbox) -> list[Path]:
     from citykpi.warehouse.ingest import DATA_SUFFIXES
 
     if not inbox.path.is_dir():
         raise ConfigError(
             f"inbox {inbox.path} is not a folder", hint="create it or fix `inbox` in the config"
         )
-    return sorted(
-        p
-        for p in inbox.path.iterdir()
-        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in DATA_SUFFIXES
-    )
+    return [
+        p for p in inbox.path.iterdir() if not p.name.startswith(".") and p.suffix.lower() in DATA_SUFFIXES
+    ]
+
+
+def _is_regular(path: Path) -> bool:
+    """A regular file itself, not through a symbolic link (lstat)."""
+    try:
+        return stat.S_ISREG(path.lstat().st_mode)
+    except OSError:
+        return False
 
 
 def _archive(path: Path, folder: Path) -> Path:
@@ -439,6 +460,7 @@ def run_job(config: RunConfig, *, as_of: date | None = None, log: Log | None = N
     lines: list[str] = []
 
     def say(message: str) -> None:
+        message = safe_text(message, one_line=True)  # names of areas and files are data
         lines.append(message)
         if log is not None:
             log(message)
@@ -461,6 +483,11 @@ def run_job(config: RunConfig, *, as_of: date | None = None, log: Log | None = N
                     f"areas {config.areas}: {report.total} areas ({len(report.added)} added, {len(report.removed)} removed)"
                 )
             for inbox in config.inboxes:
+                for link in inbox_links(inbox):
+                    say(
+                        f"WARNING inbox {inbox.path}: skipped {link.name}, a symbolic link (inboxes never "
+                        "follow links; copy or move the file itself into the inbox)"
+                    )
                 pending = inbox_files(inbox)
                 if not pending:
                     say(f"inbox {inbox.path}: no new files")

@@ -39,7 +39,9 @@ class _ErrorBoundary(typer.core.TyperGroup):
             settings = ctx.obj if isinstance(ctx.obj, Settings) else None
             if settings is not None and settings.debug:
                 raise
-            typer.echo(f"Error: {exc}", err=True)
+            from citykpi.render.format import safe_text
+
+            typer.echo(f"Error: {safe_text(exc)}", err=True)  # messages quote file names and cells
             ctx.exit(int(exc.exit_code))
         except Exception as exc:
             # a raw engine exception escaping the library: the backend says what is its own; anything
@@ -56,9 +58,11 @@ class _ErrorBoundary(typer.core.TyperGroup):
         settings = ctx.obj if isinstance(ctx.obj, Settings) else None
         if settings is not None and settings.debug:
             raise exc
+        from citykpi.render.format import safe_text
+
         first = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
         typer.echo(
-            f"Error: database error: {first}\n  hint: the database file may be damaged or its disk full or "
+            f"Error: database error: {safe_text(first, one_line=True)}\n  hint: the database file may be damaged or its disk full or "
             "read-only; nothing more was written. Check `citykpi db info`; --debug shows the traceback",
             err=True,
         )

@@ -49,13 +49,14 @@ def areas_load(
 
     Example: citykpi areas load areas.csv
     """
+    from citykpi.render.format import safe_text
     from citykpi.warehouse import Warehouse, load_areas
 
     with Warehouse.open(settings(ctx).db, wait=wait) as wh:
         report = load_areas(wh, file, force=force)
     levels = ", ".join(f"{n} {lvl}" for lvl, n in report.by_level.items())
     typer.echo(
-        f"Loaded {report.total} areas ({levels}) from {report.path}: "
+        f"Loaded {report.total} areas ({levels}) from {safe_text(report.path, one_line=True)}: "
         f"{len(report.added)} added, {report.kept} kept, {len(report.removed)} removed."
     )
     if report.orphaned_observations:
@@ -140,11 +141,16 @@ def ingest_cmd(
 
 
 def _print_ingest(report: IngestReport, quiet: bool) -> None:
-    """One line per file (and its reasons), then the totals; with --quiet only problems, on stderr."""
+    """One line per file (and its reasons), then the totals; with --quiet only problems, on stderr.
+
+    File names, messages and reasons can quote data: their control characters are shown, not sent.
+    """
+    from citykpi.render.format import safe_text
+
     for f in report.files:
         if quiet and not f.has_rejects:
             continue
-        line = f"{f.status:9} {f.path}: {f.rows_loaded} loaded, {f.rows_rejected} rejected"
+        line = f"{f.status:9} {safe_text(f.path, one_line=True)}: {f.rows_loaded} loaded, {f.rows_rejected} rejected"
         if f.rows_skipped:
             line += f", {f.rows_skipped} kept as stored"
         if f.rows_replaced:
@@ -153,9 +159,9 @@ def _print_ingest(report: IngestReport, quiet: bool) -> None:
             line += f" (batch {f.batch_id})"
         typer.echo(line, err=quiet)
         if f.message:
-            typer.echo(f"          {f.message}", err=quiet)
+            typer.echo(f"          {safe_text(f.message, one_line=True)}", err=quiet)
         for reason, count in f.rejects.items():
-            typer.echo(f"          {count:>8} × {reason}", err=quiet)
+            typer.echo(f"          {count:>8} × {safe_text(reason, one_line=True)}", err=quiet)
     if quiet:
         return
     # rows rejected in a recorded batch can be listed; a dry run or a whole-file refusal left none
@@ -180,8 +186,10 @@ def _progress(quiet: bool) -> tuple[Any, Any]:
 
         return start_progress(make_console(stderr=True), "ingest")
 
+    from citykpi.render.format import safe_text
+
     def log(message: str, done: int, total: int) -> None:
-        typer.echo(f"[{done}/{total}] {message}", err=True)
+        typer.echo(f"[{done}/{total}] {safe_text(message, one_line=True)}", err=True)
 
     return log, lambda: None
 
@@ -253,7 +261,7 @@ def db_info_cmd(
     """
     import json
 
-    from citykpi.render.format import fmt_timestamp
+    from citykpi.render.format import fmt_timestamp, safe_text
     from citykpi.warehouse import Warehouse, db_info
 
     with Warehouse.open(settings(ctx).db, read_only=True, create=False, wait=wait) as wh:
@@ -275,7 +283,8 @@ def db_info_cmd(
     for b in info.batches.iter_rows(named=True):
         typer.echo(
             f"  #{b['batch_id']:<5} {b['status']:<9} {b['target']:<16} {b['rows_loaded']:>10} loaded "
-            f"{b['rows_rejected']:>8} rejected  {fmt_timestamp(b['finished_at'])}  {b['path']}"
+            f"{b['rows_rejected']:>8} rejected  {fmt_timestamp(b['finished_at'])}  "
+            f"{safe_text(b['path'], one_line=True)}"
         )
 
 

@@ -1,6 +1,9 @@
 """Plain-text renderings of ``citykpi check`` results (json, github, junit) and catalogue listings.
 
-Strings only — no Rich (the Rich text view is ``render.terminal.print_diagnostics``).
+Strings only — no Rich (the Rich text view is ``render.terminal.print_diagnostics``). Messages quote
+the catalogue, so the text, github and junit renderings show its control characters as ``\\x1b``
+(see ``safe_text``): CI logs are terminals too, and XML 1.0 cannot hold them. JSON keeps them exact
+(its encoder escapes them).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from citykpi.catalogue.diagnostics import RULES, Diagnostic
 from citykpi.catalogue.loader import CheckResult
+from citykpi.render.format import safe_text
 
 #: Version of the JSON document written by ``citykpi check --format json``.
 JSON_SCHEMA_VERSION = 1
@@ -47,13 +51,13 @@ def diagnostics_github(result: CheckResult) -> str:
     lines: list[str] = []
     for d in result.diagnostics:
         level = "error" if d.severity == "error" else "warning"
-        props = [f"file={_gh_escape(d.location.file, prop=True)}"]
+        props = [f"file={_gh_escape(safe_text(d.location.file), prop=True)}"]
         if d.location.line is not None:
             props.append(f"line={d.location.line}")
         if d.location.column is not None:
             props.append(f"col={d.location.column}")
         props.append(f"title={_gh_escape(f'{d.rule} {d.name}', prop=True)}")
-        message = d.message + (f" (hint: {d.hint})" if d.hint else "")
+        message = safe_text(d.message + (f" (hint: {d.hint})" if d.hint else ""))
         lines.append(f"::{level} {','.join(props)}::{_gh_escape(message)}")
     return "".join(line + "\n" for line in lines)
 
@@ -70,15 +74,16 @@ def diagnostics_junit(result: CheckResult, *, strict: bool = False) -> str:
         body = ""
         if bad:
             failures += 1
-            text = "\n".join(str(d) for d in diags)
+            text = safe_text("\n".join(str(d) for d in diags))
             first = bad[0]
+            message = safe_text(f"{first.rule} {first.message}")
             body = (
-                f"<failure message={quoteattr(f'{first.rule} {first.message}')} type={quoteattr(first.rule)}>"
-                f"{escape(text)}</failure>"
+                f"<failure message={quoteattr(message)} type={quoteattr(first.rule)}>{escape(text)}</failure>"
             )
         elif diags:
-            body = f"<system-out>{escape(chr(10).join(str(d) for d in diags))}</system-out>"
-        cases.append(f'    <testcase classname="citykpi.check" name={quoteattr(file)}>{body}</testcase>')
+            body = f"<system-out>{escape(safe_text(chr(10).join(str(d) for d in diags)))}</system-out>"
+        name = quoteattr(safe_text(file, one_line=True))
+        cases.append(f'    <testcase classname="citykpi.check" name={name}>{body}</testcase>')
     header = (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         f'<testsuites name="citykpi check" tests="{len(by_file)}" failures="{failures}">\n'
@@ -89,7 +94,7 @@ def diagnostics_junit(result: CheckResult, *, strict: bool = False) -> str:
 
 def diagnostics_text(result: CheckResult) -> str:
     """A plain one-line-per-diagnostic text with a summary line (for files and pipes)."""
-    lines = [str(d) for d in result.diagnostics]
+    lines = [safe_text(d) for d in result.diagnostics]
     lines.append(summary_line(result))
     return "\n".join(lines) + "\n"
 

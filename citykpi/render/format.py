@@ -7,6 +7,7 @@ same thing in the same words.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -16,6 +17,33 @@ import polars as pl
 
 from citykpi.catalogue.model import LEVELS, STATUSES
 from citykpi.engine.scorecard import colour_rank
+
+#: Characters that would steer a terminal instead of being shown: C0 controls (tab and newline are
+#: kept only where a text may span lines), DEL, C1 controls (0x80-0x9f, CSI among them), the line and
+#: paragraph separators and the bidirectional embeddings, overrides and isolates ("Trojan Source").
+_UNSAFE_MULTILINE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_UNSAFE_ONE_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _visible(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def safe_text(value: object, *, one_line: bool = False) -> str:
+    """``value`` as text that a terminal shows and never obeys: every control character made visible.
+
+    ESC becomes the four characters ``\\x1b`` (so ``\\x1b[2J`` is printed, not executed), BEL ``\\x07``,
+    C1 controls ``\\x9b``, bidi overrides ``\\u202e``; newline and tab stay unless ``one_line``. Anything
+    that came from data or the catalogue goes through here before it reaches the terminal (the Rich
+    views wrap the result in ``rich.text.Text``, so ``[bold]`` markup in it stays literal, too).
+    ``None`` is the empty string.
+    """
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else str(value)
+    return (_UNSAFE_ONE_LINE if one_line else _UNSAFE_MULTILINE).sub(_visible, text)
+
 
 #: Text label of every status, per language: the colour is never the only signal.
 STATUS_LABELS: Mapping[str, Mapping[str, str]] = {

@@ -283,6 +283,26 @@ def find_column(columns: dict[str, str], wanted: str) -> str | None:
     return None
 
 
+#: How many column names, and how much of each, a message about a file's header quotes.
+_QUOTED_COLUMNS = 12
+_QUOTED_NAME = 40
+
+
+def describe_columns(columns: dict[str, str], kind: str = "csv") -> str:
+    """'the file has a, b, c' for a message about missing columns, without quoting a file's content.
+
+    A text file's header is quoted only when the file split into two or more columns. A text read
+    as one column is most likely no data file at all (a note, a password file behind a symlink),
+    and its one "name" is then its whole first line: that is never echoed. Parquet column names
+    come from the file's schema and are always listed. Long names are cut, at most a dozen shown.
+    """
+    if kind == "csv" and len(columns) < 2:
+        return "the file reads as a single column (no delimiter found: is it a data file?)"
+    names = [n if len(n) <= _QUOTED_NAME else n[: _QUOTED_NAME - 1] + "…" for n in columns]
+    more = f" and {len(names) - _QUOTED_COLUMNS} more" if len(names) > _QUOTED_COLUMNS else ""
+    return f"the file has {', '.join(names[:_QUOTED_COLUMNS])}{more}"
+
+
 def is_text_type(duck_type: str) -> bool:
     """True for VARCHAR-like DuckDB types."""
     return duck_type.upper() in ("VARCHAR", "TEXT", "STRING") or duck_type.upper().startswith("VARCHAR")

@@ -10,6 +10,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from citykpi.render.format import safe_text
+from citykpi.render.terminal.common import plain
+
 DIAGNOSTIC_STYLES: Mapping[str, str] = {"error": "bold red", "warning": "yellow"}
 
 
@@ -19,14 +22,14 @@ def print_diagnostics(console: Console, result: Any) -> None:
 
     for d in result.diagnostics:
         line = Text()
-        line.append(str(d.location), style="bold")
+        line.append(safe_text(d.location, one_line=True), style="bold")
         line.append("  ")
         line.append(d.severity, style=DIAGNOSTIC_STYLES.get(d.severity, ""))
         line.append(f" {d.rule} ", style="dim")
-        line.append(d.message)
+        line.append(safe_text(d.message))
         console.print(line)
         if d.hint:
-            console.print(Text(f"    hint: {d.hint}", style="dim"))
+            console.print(plain(f"    hint: {d.hint}", "dim"))
     if result.diagnostics:
         console.print()
     style = "bold red" if result.errors else ("yellow" if result.warnings else "bold green")
@@ -48,9 +51,9 @@ def print_indicator_list(console: Console, rows: Sequence[Mapping[str, Any]], *,
     better = {"lower_is_better": "lower", "higher_is_better": "higher", "band": "in band"}
     for row in rows:
         name = (row["name_zh"] or row["name_en"]) if lang == "zh" else (row["name_en"] or row["name_zh"])
-        ident = Text(row["id"], style="bold")
-        ident.append("\n" + name, style="")
+        ident = plain(row["id"], "bold", one_line=True)
+        ident.append("\n" + safe_text(name), style="")
         cells = [row["kind"], row["unit"], " ".join(row["levels"]), row["frequency"]]
         cells.append(better.get(row["direction"], row["direction"]))
-        table.add_row(ident, *(Text(c) for c in cells), *([Text(row["bands"])] if wide else []))
+        table.add_row(ident, *(plain(c) for c in cells), *([plain(row["bands"])] if wide else []))
     console.print(table)

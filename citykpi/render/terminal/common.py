@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from citykpi.catalogue.model import STATUSES
-from citykpi.render.format import fmt_timestamp, level_rank, status_order, status_text, word
+from citykpi.render.format import fmt_timestamp, level_rank, safe_text, status_order, status_text, word
 
 #: Rich style of each status (the text label is printed too, so colour is redundant).
 STATUS_STYLES: Mapping[str, str] = {
@@ -41,8 +41,21 @@ STATUS_LABELS_SHORT: Mapping[str, str] = {
 
 
 def make_console(*, stderr: bool = False, width: int | None = None) -> Console:
-    """A Console for the CLI (Rich honours NO_COLOR and plain output when not a terminal)."""
-    return Console(stderr=stderr, width=width, highlight=False, soft_wrap=False)
+    """A Console for the CLI (Rich honours NO_COLOR and plain output when not a terminal).
+
+    Markup and emoji codes are off: a string printed as it is (a name, a message) never becomes a
+    style, a link or an emoji. The views do not rely on that, they hand Rich :func:`plain` texts.
+    """
+    return Console(stderr=stderr, width=width, highlight=False, soft_wrap=False, markup=False, emoji=False)
+
+
+def plain(value: object, style: str = "", *, one_line: bool = False) -> Text:
+    """A string from data or the catalogue as a Rich ``Text``: markup stays literal, controls visible.
+
+    The one way the terminal views show a name, unit, label, explanation, reason or raw cell (see
+    :func:`citykpi.render.format.safe_text`); a ``str`` given to Rich would be read as markup.
+    """
+    return Text(safe_text(value, one_line=one_line), style=style)
 
 
 def status_cell(status: str | None, lang: str = "en") -> Text:
@@ -69,13 +82,18 @@ def summary_text(counts: Mapping[str, int], lang: str = "en") -> Text:
 
 def print_frame(console: Console, frame: pl.DataFrame, *, title: str, limit: int | None = None) -> None:
     """Print any frame as a plain table under ``title`` (long text folds; the first ``limit`` rows)."""
-    console.rule(Text(title, style="bold"), align="left")
+    console.rule(plain(title, "bold", one_line=True), align="left")
     if not frame.height:
         return
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     for name, dtype in frame.schema.items():
         numeric = dtype.is_numeric()
-        table.add_column(name, justify="right" if numeric else "left", no_wrap=numeric, overflow="fold")
+        table.add_column(
+            plain(name, one_line=True),
+            justify="right" if numeric else "left",
+            no_wrap=numeric,
+            overflow="fold",
+        )
     shown = frame if limit is None else frame.head(limit)
     for row in shown.iter_rows():
         table.add_row(*[_cell_text(v) for v in row])
@@ -84,16 +102,16 @@ def print_frame(console: Console, frame: pl.DataFrame, *, title: str, limit: int
         console.print(Text(f"  … {frame.height - shown.height} more", style="dim"))
 
 
-def _cell_text(value: Any) -> str:
+def _cell_text(value: Any) -> Text:
     if isinstance(value, datetime):
-        return fmt_timestamp(value)
-    return "" if value is None else str(value)
+        return Text(fmt_timestamp(value))
+    return plain(value)
 
 
 def print_lines(console: Console, lines: Sequence[str]) -> None:
-    """Print plain lines (no markup interpretation)."""
+    """Print plain lines (no markup interpretation, control characters visible)."""
     for line in lines:
-        console.print(Text(line))
+        console.print(plain(line))
 
 
 def start_progress(console: Console, description: str) -> tuple[Any, Any]:
@@ -104,17 +122,17 @@ def start_progress(console: Console, description: str) -> tuple[Any, Any]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     bar = Progress(
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=console,
         transient=True,
     )
-    task = bar.add_task(description, total=None)
+    task = bar.add_task(safe_text(description, one_line=True), total=None)
     bar.start()
 
     def update(message: str, done: int, total: int) -> None:
-        bar.update(task, description=message, completed=done, total=total)
+        bar.update(task, description=safe_text(message, one_line=True), completed=done, total=total)
 
     return update, bar.stop

@@ -27,6 +27,7 @@ from citykpi.render.format import (
     word,
 )
 from citykpi.render.terminal.common import (
+    plain,
     status_cell,
 )
 from citykpi.render.terminal.scorecard import cell_row, cells_table
@@ -49,11 +50,13 @@ def bands_table(indicator: Indicator, lang: str = "zh") -> Table:
                 parts.append(f"> {fmt_cut(lower)}")
             if step.upto is not None:
                 parts.append(f"≤ {fmt_cut(step.upto)}")
-            table.add_row(status_cell(step.colour, lang), f"{step.label.pick(lang)}: {' '.join(parts)}")
+            table.add_row(
+                status_cell(step.colour, lang), plain(f"{step.label.pick(lang)}: {' '.join(parts)}")
+            )
             lower = step.upto
     else:
         for colour, rule in describe_bands(th.bands, indicator.direction):
-            table.add_row(status_cell(colour, lang), rule + basis)
+            table.add_row(status_cell(colour, lang), plain(rule + basis))
     for ov in th.overrides:
         where = f"area {ov.area}" if ov.area else f"level {ov.level}"
         rules = "; ".join(
@@ -61,7 +64,7 @@ def bands_table(indicator: Indicator, lang: str = "zh") -> Table:
             for c, r in describe_bands(ov.bands, indicator.direction)
             if not r.startswith("better")
         )
-        table.add_row(Text("override", style="italic"), f"{where}: {rules}")
+        table.add_row(Text("override", style="italic"), plain(f"{where}: {rules}"))
     if th.for_periods > 1:
         table.add_row(
             Text("persistence", style="italic"), f"colour must hold {th.for_periods} periods running"
@@ -128,10 +131,10 @@ def print_indicator(
     """
     decimals = indicator.decimals if decimals is None else decimals
     digits = Digits(decimals)
-    console.rule(Text(f"{indicator.name.pick(lang)} · {indicator.id}", style="bold"), align="left")
+    console.rule(plain(f"{indicator.name.pick(lang)} · {indicator.id}", "bold", one_line=True), align="left")
     other = indicator.name.pick("en" if lang == "zh" else "zh")
     if other and other != indicator.name.pick(lang):
-        console.print(Text(other, style="italic"))
+        console.print(plain(other, "italic"))
     definition = Table.grid(padding=(0, 2))
     definition.add_column(style="bold", no_wrap=True)
     definition.add_column()
@@ -163,7 +166,7 @@ def print_indicator(
             )
         )
     for key, value in facts:
-        definition.add_row(key, value)
+        definition.add_row(key, plain(value))
     console.print(definition)
     console.print(bands_table(indicator, lang))
 
@@ -185,16 +188,20 @@ def print_indicator(
                 continue
             area = pick(row, "area_name", lang) or row["area_id"]
             console.print(
-                f"{word('target', lang)} · {area}: {fmt_value(row['target_value'], row['unit'], decimals)} "
-                f"({iso(row['target_due'])})  {progress_bar(row['attainment'])} "
-                f"{fmt_target(row['attainment'], row['expected_progress'], row['target_status'], lang)}"
+                plain(
+                    f"{word('target', lang)} · {area}: {fmt_value(row['target_value'], row['unit'], decimals)} "
+                    f"({iso(row['target_due'])})  {progress_bar(row['attainment'])} "
+                    f"{fmt_target(row['attainment'], row['expected_progress'], row['target_status'], lang)}"
+                )
             )
         for row in cells.iter_rows(named=True):
             if row.get("explanation"):
                 area = pick(row, "area_name", lang) or row["area_id"]
                 console.print(
                     Text.assemble(
-                        (f"{area}: ", "bold"), status_cell(row["status"], lang), f"  {row['explanation']}"
+                        plain(f"{area}: ", "bold"),
+                        status_cell(row["status"], lang),
+                        plain(f"  {row['explanation']}"),
                     )
                 )
 
@@ -215,7 +222,7 @@ def print_indicator(
         values = series_frame.get_column("value").to_list()
         periods = series_frame.get_column("period_start").to_list()
         title = f"{area_names.get(area_id) or area_id}"
-        console.print(Text(title, style="bold"))
+        console.print(plain(title, "bold"))
         present_values = [v for v in values if v is not None]
         chart = vertical_chart(values)
         if chart:
@@ -236,5 +243,5 @@ def print_indicator(
         htable.add_column("", no_wrap=True)
         for period, value in list(zip(periods, values, strict=True))[-max_rows:]:
             bar = "" if value is None else "█" * max(0, round(abs(value) / top * 20))
-            htable.add_row(iso(period), fmt_value(value, indicator.unit, decimals), bar)
+            htable.add_row(iso(period), plain(fmt_value(value, indicator.unit, decimals)), bar)
         console.print(htable)

@@ -28,6 +28,7 @@ from citykpi.render.format import (
 from citykpi.render.terminal.common import (
     STATUS_LABELS_SHORT,
     STATUS_STYLES,
+    plain,
     print_frame,
     status_cell,
 )
@@ -92,7 +93,7 @@ def print_alerts(
     if not frame.height:
         console.print("No alerts." if lang == "en" else "无预警。")
         return
-    rows: list[tuple[Text, str, str, str, str, Text, Text]] = []
+    rows: list[tuple[Text, Text, Text, Text, str, Text, Text]] = []
     for row in frame.iter_rows(named=True):
         if row["is_new"]:
             flag = Text(word("new", lang).upper() if lang == "en" else word("new", lang), style="bold")
@@ -104,12 +105,12 @@ def print_alerts(
         rows.append(
             (
                 status_cell(row["status"], lang),
-                str(pick(row, "name", lang) or row["indicator_id"]),
-                str(pick(row, "area_name", lang) or row["area_id"]),
-                fmt_value(row["value"], row["unit"], (digits or Digits()).of(row["indicator_id"])),
+                plain(pick(row, "name", lang) or row["indicator_id"]),
+                plain(pick(row, "area_name", lang) or row["area_id"]),
+                plain(fmt_value(row["value"], row["unit"], (digits or Digits()).of(row["indicator_id"]))),
                 _periods(row["streak"], grain, lang),
                 flag,
-                Text(row["explanation"] or "", style="dim"),
+                plain(row["explanation"], "dim"),
             )
         )
     widths = [max(cell_len(str(r[i])) for r in rows) for i in range(7)]
@@ -117,7 +118,8 @@ def print_alerts(
     if sum(widths[i] for i in (0, 3, 4, 5)) + text_room + 2 * 6 > console.width:
         # a table would fold names and reasons into slivers: two lines per alert instead
         for status, name, area, value, streak, flag, why in rows:
-            line = Text.assemble(status, (f"  {name} · {area}  ", "bold"), f"{value}  {streak}  ", flag)
+            names = Text.assemble("  ", name, " · ", area, "  ", style="bold")
+            line = Text.assemble(status, names, value, f"  {streak}  ", flag)
             console.print(line, overflow="fold")
             if why.plain:
                 console.print(Text(f"    {why.plain}", style="dim"), overflow="fold")
@@ -144,7 +146,9 @@ def print_league(
     decimals: int = 1,
 ) -> None:
     """Print a league table (see ``views.league_table``), best first, values with ``decimals``."""
-    table = Table(title=title, title_justify="left", title_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
+    table = Table(
+        title=plain(title, "bold", one_line=True), title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False
+    )
     table.add_column(word("rank", lang), justify="right")
     table.add_column(word("area", lang))
     table.add_column(word("value", lang), justify="right", no_wrap=True)
@@ -153,8 +157,8 @@ def print_league(
     for row in frame.iter_rows(named=True):
         table.add_row(
             "" if row["rank"] is None else str(row["rank"]),
-            pick(row, "area_name", lang) or row["area_id"],
-            fmt_value(row["value"], None if row["unit"] == "score" else row["unit"], decimals),
+            plain(pick(row, "area_name", lang) or row["area_id"]),
+            plain(fmt_value(row["value"], None if row["unit"] == "score" else row["unit"], decimals)),
             status_cell(row["status"], lang),
             fmt_change(row["change_previous"], row["change_unit"], lang),
         )
@@ -182,7 +186,7 @@ def print_diff(
         for k in _CHANGE_ORDER
         if counts.get(k) or k in ("newly_red", "recovered", "worse", "better")
     )
-    console.rule(Text(head, style="bold"), align="left")
+    console.rule(plain(head, "bold", one_line=True), align="left")
     if not frame.height:
         console.print("No colour changes." if lang == "en" else "无状态变化。")
         return
@@ -205,8 +209,8 @@ def print_diff(
         style = "bold red" if row["change"] in ("newly_red", "worse") else "green"
         table.add_row(
             Text(labels.get(row["change"], row["change"]), style=style),
-            pick(info, "name", lang) or row["indicator_id"],
-            pick(info, "area_name", lang) or row["area_id"],
+            plain(pick(info, "name", lang) or row["indicator_id"]),
+            plain(pick(info, "area_name", lang) or row["area_id"]),
             status_cell(row["status_from"], lang),
             status_cell(row["status_to"], lang),
         )
@@ -218,9 +222,9 @@ def _counts_cell(value: Any) -> Text:
         try:
             value = json.loads(value)
         except ValueError:
-            return Text(value)
+            return plain(value)
     if not isinstance(value, Mapping):
-        return Text("" if value is None else str(value))
+        return plain(value)
     text = Text()
     for status in status_order([s for s in STATUSES if value.get(s)]):
         if text:
@@ -257,14 +261,14 @@ def print_runs(console: Console, runs: pl.DataFrame) -> None:
         table.add_column("counts", overflow="fold")
     frame = runs.sort("run_id", descending=True) if "run_id" in runs.columns else runs
     for row in frame.iter_rows(named=True):
-        values: list[Text | str] = []
+        values: list[Text] = []
         for col in wanted:
             v = row[col]
             if col == "catalogue_hash" and isinstance(v, str):
                 v = v[:8]
             elif col == "created_at" and isinstance(v, datetime):
                 v = fmt_timestamp(v)
-            values.append("" if v is None else str(v))
+            values.append(plain(v))
         if "counts" in runs.columns:
             values.append(_counts_cell(row["counts"]))
         table.add_row(*values)

@@ -31,6 +31,7 @@ from citykpi.render.format import (
 )
 from citykpi.render.terminal.common import (
     indent,
+    plain,
     status_cell,
     summary_text,
 )
@@ -55,12 +56,12 @@ def cell_row(
     explain: bool,
     digits: Digits | None = None,
 ) -> list[Text | str]:
+    """One row of a cells table; every text from data or the catalogue is a :func:`plain` Text."""
     trend = sparkline(series.get((row["indicator_id"], row["area_id"]), []))
-    value = fmt_cell_value(row, digits)
     cells: list[Text | str] = [
-        first_col,
-        indent(row["level"]) + (pick(row, "area_name", lang) or row["area_id"]),
-        value,
+        plain(first_col),
+        plain(indent(row["level"]) + (pick(row, "area_name", lang) or row["area_id"])),
+        plain(fmt_cell_value(row, digits)),
         status_cell(row["status"], lang),
         fmt_change(row["change_previous"], row["change_unit"], lang),
         fmt_change(row["change_last_year"], row["change_unit"], lang),
@@ -68,7 +69,7 @@ def cell_row(
         trend,
     ]
     if explain:
-        cells.append(Text(row.get("explanation") or "", style="dim"))
+        cells.append(plain(row.get("explanation"), "dim"))
     return cells
 
 
@@ -129,7 +130,13 @@ def cells_table(
         if always or any(str(r[i]).strip() for r in rows if i < len(r))
     ]
     keep = _fit_columns(keep, headers, rows, width)
-    table = Table(title=title, title_justify="left", title_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
+    table = Table(
+        title=plain(title, "bold", one_line=True),
+        title_justify="left",
+        title_style="bold",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
     for i in keep:
         table.add_column(headers[i], **specs[i][1])
     for r in rows:
@@ -183,7 +190,7 @@ def print_scorecard(
                 values = cell_row(
                     row, series, lang, first_col=pick(row, "name", lang), explain=explain, digits=digits
                 )
-                values[1] = row["domain"]
+                values[1] = plain(row["domain"])
             lines.append(values)
         table = cells_table(
             title, lang, lines, explain=explain, first="indicator", second=second, width=console.width
@@ -218,8 +225,8 @@ def indices_table(indices: pl.DataFrame, lang: str = "zh", digits: Digits | None
         if row.get("capped"):
             score += f" ({word('capped', lang)})"
         table.add_row(
-            name if row["index_id"] != previous_id else "",
-            indent(row["level"]) + (pick(row, "area_name", lang) or row["area_id"]),
+            plain(name if row["index_id"] != previous_id else ""),
+            plain(indent(row["level"]) + (pick(row, "area_name", lang) or row["area_id"])),
             score,
             status_cell(row["status"], lang),
             fmt_percent(row["coverage"]),

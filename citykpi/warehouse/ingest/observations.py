@@ -52,7 +52,7 @@ class _ObservationPlan(_Plan):
             found = readers.find_column(cols, explicit)
             if found is None:
                 raise _FileRejected(
-                    f"--map {name}={explicit}: no column {explicit!r}; the file has {', '.join(cols)}"
+                    f"--map {name}={explicit}: no column {explicit!r}; {readers.describe_columns(cols, self.table.kind)}"
                 )
             return found
         for candidate in (name, *ALIASES.get(name, ())):
@@ -61,7 +61,7 @@ class _ObservationPlan(_Plan):
                 return found
         if required:
             raise _FileRejected(
-                f"no {name!r} column; the file has {', '.join(cols)}; pass --map {name}=COLUMN"
+                f"no {name!r} column; {readers.describe_columns(cols, self.table.kind)}; pass --map {name}=COLUMN"
             )
         return None
 
@@ -94,7 +94,7 @@ class _ObservationPlan(_Plan):
                 found = readers.find_column(cols, column)
                 if found is None:
                     raise _FileRejected(
-                        f"--map {column}={indicator}: no column {column!r}; the file has {', '.join(cols)}"
+                        f"--map {column}={indicator}: no column {column!r}; {readers.describe_columns(cols, self.table.kind)}"
                     )
                 wide[found] = indicator
         else:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import glob
+import os
+import stat
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -150,12 +153,17 @@ def parse_map(
 
 
 def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
-    """Files, directories (recursively: .csv .tsv .txt .parquet .pq) and globs, in a stable order."""
+    """Files, directories (recursively: .csv .tsv .txt .parquet .pq) and globs, in a stable order.
+
+    Symbolic links: a file named here (or matched by a glob) may be a link, and is read only if it
+    leads to a regular file; a folder is scanned without following any link inside it, to a file or a
+    folder. FIFOs, devices and sockets are never read (named: a usage error; in a folder: skipped).
+    """
     out: list[Path] = []
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
-            out.extend(sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in DATA_SUFFIXES))
+            out.extend(_folder_files(p))
         elif p.is_file():
             out.append(p)
         elif glob.has_magic(str(raw)):
@@ -164,7 +172,7 @@ def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
                 raise UsageError(f"no files match {raw}")
             out.extend(matched)
         else:
-            raise UsageError(f"{raw}: no such file or directory")
+            raise UsageError(f"{raw}: {_not_a_file(p)}")
     seen: set[Path] = set()
     unique = []
     for f in out:
@@ -173,3 +181,46 @@ def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
             seen.add(key)
             unique.append(f)
     return unique
+
+
+def _folder_files(folder: Path) -> list[Path]:
+    """The regular data files under ``folder``, sorted, reached without following a symbolic link."""
+    found: list[Path] = []
+    for top, dirs, names in os.walk(folder, followlinks=False):
+        dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(top, d))]
+        for name in names:
+            f = Path(top, name)
+            if f.suffix.lower() not in DATA_SUFFIXES:
+                continue
+            with contextlib.suppress(OSError):  # gone since the listing: nothing to read
+                if stat.S_ISREG(f.lstat().st_mode):
+                    found.append(f)
+    return sorted(found)
+
+
+def _not_a_file(path: Path) -> str:
+    """Why ``path`` (neither a regular file nor a folder) is not read: missing, or what it is."""
+    try:
+        mode = path.lstat().st_mode
+    except OSError:
+        return "no such file or directory"
+    if stat.S_ISLNK(mode):
+        try:
+            mode = path.stat().st_mode
+        except OSError:
+            return "a symbolic link to a missing file"
+        return f"a symbolic link to {_kind(mode)}, not to a regular file; ingest reads regular files only"
+    return f"not a regular file ({_kind(mode)}); ingest reads regular files only"
+
+
+def _kind(mode: int) -> str:
+    for test, name in (
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISDIR, "a folder"),
+    ):
+        if test(mode):
+            return name
+    return "a special file"

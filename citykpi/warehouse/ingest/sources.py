@@ -44,7 +44,7 @@ class _SourcePlan(_Plan):
         if missing:
             raise _FileRejected(
                 f"source {source.id!r} columns not found in the file: {', '.join(missing)}; "
-                f"the file has {', '.join(cols)}; pass --map COLUMN=FILE_COLUMN"
+                f"{readers.describe_columns(cols, self.table.kind)}; pass --map COLUMN=FILE_COLUMN"
             )
         if source.key:
             self.keys = ((ident(source.key), ident(source.key)),)
