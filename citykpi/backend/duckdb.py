@@ -41,8 +41,59 @@ def default_threads() -> int:
     return os.cpu_count() or 1
 
 
+#: Errors about the SQL itself: never explained by the disk, whatever data their message quotes.
+_STATEMENT_ERRORS: tuple[type[duckdb.Error], ...] = (
+    duckdb.BinderException,
+    duckdb.CatalogException,
+    duckdb.ConversionException,
+    duckdb.ConstraintException,
+    duckdb.InvalidInputException,
+    duckdb.InvalidTypeException,
+    duckdb.NotImplementedException,
+    duckdb.OutOfRangeException,
+    duckdb.ParserException,
+    duckdb.PermissionException,
+    duckdb.SyntaxException,
+    duckdb.TypeMismatchException,
+)
+#: Errors of the file or the disk under the database.
+_STORAGE_ERRORS: tuple[type[duckdb.Error], ...] = (
+    duckdb.IOException,
+    duckdb.SerializationException,
+    duckdb.FatalException,
+)
+_RESOURCE_ERRORS: tuple[type[duckdb.Error], ...] = (duckdb.OutOfMemoryException, duckdb.InterruptException)
+#: Words of a storage failure in the message of an error of another class (e.g. a failed commit).
+_STORAGE_WORDS: tuple[str, ...] = (
+    "no space left",
+    "disk",
+    "read-only",
+    "read only",
+    "corrupt",
+    "could not read enough bytes",
+    "file too large",
+    "checksum",
+    "i/o error",
+    "io error",
+    "could not write",
+    "could not open",
+)
+
+
+def engine_error_kind(exc: BaseException) -> str:
+    """``storage``, ``resources`` or ``statement`` (see :class:`EngineError`) for a DuckDB exception."""
+    if isinstance(exc, _STATEMENT_ERRORS):
+        return "statement"
+    if isinstance(exc, _STORAGE_ERRORS):
+        return "storage"
+    if isinstance(exc, _RESOURCE_ERRORS):
+        return "resources"
+    text = str(exc).lower()
+    return "storage" if any(word in text for word in _STORAGE_WORDS) else "statement"
+
+
 def _engine_error(exc: duckdb.Error) -> EngineError:
-    return EngineError(str(exc), cause=exc)
+    return EngineError(str(exc), cause=exc, kind=engine_error_kind(exc))
 
 
 @contextlib.contextmanager
@@ -215,7 +266,7 @@ class DuckDBBackend:
 
     def translate(self, exc: BaseException) -> EngineError:
         """The :class:`EngineError` for a raw DuckDB exception (see :meth:`is_engine_error`)."""
-        return EngineError(str(exc), cause=exc)
+        return EngineError(str(exc), cause=exc, kind=engine_error_kind(exc))
 
 
 #: The process-wide DuckDB backend (it holds no state).
