@@ -85,6 +85,11 @@ class DatabaseBusyError(WarehouseError):
     """Another citykpi process holds the database for writing."""
 
 
+class QueryError(CitykpiError):
+    """A read-only query (``citykpi query``) does not parse or fails: unknown table or column, a type
+    error. Exit 3 like other database errors; a statement that is not a read is a UsageError."""
+
+
 class EvaluationError(CitykpiError):
     """Evaluation could not be carried out (e.g. no areas loaded)."""
 
@@ -103,8 +108,9 @@ class EngineError(CitykpiError):
     Raised by a backend in place of the engine's own exception, which stays as ``__cause__`` (and as
     :attr:`cause`); the message is the engine's own first line(s), unchanged. The backend sorts it
     into :attr:`kind`: ``"storage"`` (I/O, disk full, read-only, a damaged file), ``"resources"``
-    (out of memory, interrupted) or ``"statement"`` (the SQL itself failed: a conversion, binder or
-    other error that no disk problem explains). :attr:`step` names the evaluation step whose SQL
+    (out of memory, interrupted), ``"forbidden"`` (the sandbox refused a file or setting access) or
+    ``"statement"`` (the SQL itself failed: a conversion, binder or other error that no disk problem
+    explains). :attr:`step` names the evaluation step whose SQL
     failed, when the error happened in one.
     """
 

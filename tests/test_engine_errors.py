@@ -64,6 +64,7 @@ def db(tmp_path: Path) -> Path:
         ),
         (duckdb.OutOfMemoryException("Out of Memory Error: could not allocate block"), "resources"),
         (duckdb.InternalException("INTERNAL Error: unexpected plan"), "statement"),
+        (duckdb.PermissionException("Permission Error: file system operations are disabled"), "forbidden"),
     ],
 )
 def test_engine_errors_are_sorted_by_what_failed(error: duckdb.Error, kind: str) -> None:

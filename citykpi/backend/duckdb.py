@@ -12,7 +12,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from citykpi.errors import DatabaseBusyError, EngineError, UsageError, WarehouseError
+from citykpi.errors import DatabaseBusyError, EngineError, QueryError, WarehouseError
 
 __all__ = ["BACKEND", "DuckDBBackend", "DuckDBConnection", "default_memory_limit", "default_threads"]
 
@@ -52,7 +52,6 @@ _STATEMENT_ERRORS: tuple[type[duckdb.Error], ...] = (
     duckdb.NotImplementedException,
     duckdb.OutOfRangeException,
     duckdb.ParserException,
-    duckdb.PermissionException,
     duckdb.SyntaxException,
     duckdb.TypeMismatchException,
 )
@@ -81,7 +80,9 @@ _STORAGE_WORDS: tuple[str, ...] = (
 
 
 def engine_error_kind(exc: BaseException) -> str:
-    """``storage``, ``resources`` or ``statement`` (see :class:`EngineError`) for a DuckDB exception."""
+    """``storage``, ``resources``, ``forbidden`` or ``statement`` (see :class:`EngineError`) for a DuckDB exception."""
+    if isinstance(exc, duckdb.PermissionException):
+        return "forbidden"
     if isinstance(exc, _STATEMENT_ERRORS):
         return "statement"
     if isinstance(exc, _STORAGE_ERRORS):
@@ -253,8 +254,14 @@ class DuckDBBackend:
         try:
             statements = duckdb.extract_statements(sql)
         except duckdb.Error as exc:
-            raise UsageError(f"cannot parse the query: {str(exc).strip().splitlines()[0]}") from None
-        return [str(s.type).rsplit(".", 1)[-1] for s in statements]
+            raise QueryError(f"cannot parse the query: {str(exc).strip().splitlines()[0]}") from None
+        kinds: list[str] = []
+        for statement in statements:
+            try:
+                kinds.append(str(statement.type).rsplit(".", 1)[-1])
+            except ValueError:  # a type the Python client cannot name (e.g. UPDATE EXTENSIONS)
+                kinds.append("UNKNOWN")
+        return kinds
 
     def temp_table_sql(self, name: str, select: str) -> str:
         """``CREATE OR REPLACE TEMP TABLE name AS select`` (``name`` must already be quoted)."""
