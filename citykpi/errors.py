@@ -85,6 +85,11 @@ class DatabaseBusyError(WarehouseError):
     """Another citykpi process holds the database for writing."""
 
 
+class QueryError(CitykpiError):
+    """A read-only query (``citykpi query``) does not parse or fails: unknown table or column, a type
+    error. Exit 3 like other database errors; a statement that is not a read is a UsageError."""
+
+
 class EvaluationError(CitykpiError):
     """Evaluation could not be carried out (e.g. no areas loaded)."""
 
@@ -101,9 +106,23 @@ class EngineError(CitykpiError):
     """The SQL engine failed under the library (damaged file, disk full, I/O error, a bad statement).
 
     Raised by a backend in place of the engine's own exception, which stays as ``__cause__`` (and as
-    :attr:`cause`); the message is the engine's own first line(s), unchanged.
+    :attr:`cause`); the message is the engine's own first line(s), unchanged. The backend sorts it
+    into :attr:`kind`: ``"storage"`` (I/O, disk full, read-only, a damaged file), ``"resources"``
+    (out of memory, interrupted), ``"forbidden"`` (the sandbox refused a file or setting access) or
+    ``"statement"`` (the SQL itself failed: a conversion, binder or other error that no disk problem
+    explains). :attr:`step` names the evaluation step whose SQL
+    failed, when the error happened in one.
     """
 
-    def __init__(self, message: str, *, cause: BaseException | None = None, hint: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        cause: BaseException | None = None,
+        hint: str | None = None,
+        kind: str = "storage",
+    ):
         super().__init__(message, hint=hint)
         self.cause = cause
+        self.kind = kind
+        self.step: str | None = None

@@ -206,3 +206,42 @@ def test_no_code_path_reads_environment_or_files(tmp_path: Path) -> None:
     result = load_yaml_text(text)
     assert result.data is None  # the tag is refused; nothing expands variables either
     assert "TOP SECRET" not in repr(result)
+
+
+@pytest.mark.parametrize(
+    ("line3", "column", "label"),
+    [
+        ("  - id: env.air.aqi\x00", 20, "NUL (U+0000)"),
+        ('  - id: "空气\x00"', 12, "NUL (U+0000)"),  # columns count characters, not UTF-8 bytes
+        ("  - id: x\x1b[2J", 10, "ESC (U+001B)"),
+        ("  - id: x\x07", 10, "a control character (U+0007)"),
+    ],
+)
+def test_a_forbidden_character_is_reported_at_its_line_and_column(
+    tmp_path: Path, line3: str, column: int, label: str
+) -> None:
+    path = tmp_path / "nul.yaml"
+    path.write_bytes(f"schema_version: 1\nindicators:\n{line3}\n    kind: kpi\n".encode())
+    result = load_yaml_file(path, display="nul.yaml")
+    (diag,) = result.diagnostics
+    assert (diag.rule, diag.location.line, diag.location.column) == ("CK001", 3, column)
+    assert diag.message == f"the file holds {label}, which YAML does not allow"
+    assert "position" not in diag.message and "<unicode string>" not in diag.message
+
+
+def test_check_names_the_file_line_and_column_of_a_nul(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from citykpi.cli import app
+
+    path = tmp_path / "nul.yaml"
+    path.write_bytes(b"schema_version: 1\nindicators:\n  - id: a.b\x00\n")
+    result = CliRunner().invoke(app, ["check", str(path)])
+    assert result.exit_code == 1
+    assert f"{path}:3:12" in result.output and "CK001" in result.output and "NUL" in result.output
+    evaluated = CliRunner().invoke(
+        app, ["--catalogue", str(path), "--db", str(tmp_path / "w.duckdb"), "evaluate"]
+    )
+    assert evaluated.exit_code == 3
+    assert evaluated.stderr.startswith(f"Error: {path}:3:12: the file holds NUL")
+    assert not (tmp_path / "w.duckdb").exists()

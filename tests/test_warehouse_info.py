@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from citykpi.cli import app
-from citykpi.errors import UsageError, WarehouseError
+from citykpi.errors import QueryError, UsageError, WarehouseError
 from citykpi.warehouse import IngestOptions, Warehouse, db_info, ingest, run_query
 from citykpi.warehouse.schema import OBSERVATION_COLUMNS, SCHEMA_VERSION
 from tests._warehouse_support import DATA, catalogue, checksum, open_with_areas, write
@@ -50,23 +51,55 @@ def test_query_reads(db: Path) -> None:
     [
         ("COPY observations TO '/tmp/x.csv'", "not COPY"),
         ("ATTACH '/tmp/other.duckdb'", "not ATTACH"),
-        ("INSTALL httpfs", "not LOAD"),
+        ("INSTALL httpfs", "not INSTALL$"),
+        ("FORCE INSTALL httpfs", "not FORCE INSTALL$"),
+        ("LOAD httpfs", "not LOAD$"),
+        ("/* hidden */ -- comment\ninstall httpfs", "not INSTALL$"),
+        ("USE memory", "not USE$"),
+        ("UPDATE EXTENSIONS", "not UPDATE$"),
         ("DELETE FROM observations", "not DELETE"),
         ("CREATE TABLE x (a INT)", "not CREATE"),
         ("PRAGMA version", "not PRAGMA"),
         ("SET threads = 1", "not SET"),
         ("SELECT 1; SELECT 2", "exactly one SQL statement, got 2"),
         ("", "exactly one SQL statement, got 0"),
-        ("SELEC 1", "cannot parse the query"),
-        ("SELECT * FROM read_csv('/etc/passwd')", "file system operations are disabled"),
+        (
+            "SELECT * FROM read_csv('/etc/passwd')",
+            "not allowed in a query: .*file system operations are disabled",
+        ),
         ("SELECT * FROM read_parquet('/tmp/x.parquet')", "file system operations are disabled"),
-        ("SELECT * FROM nowhere", "query failed"),
     ],
 )
 def test_query_refuses_anything_but_reads(db: Path, sql: str, message: str) -> None:
     before = db.read_bytes()
-    with pytest.raises(UsageError, match=message):
+    with pytest.raises(UsageError) as caught:
         run_query(db, sql)
+    assert re.search(message, caught.value.message), caught.value.message
+    assert db.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("sql", "message", "hint"),
+    [
+        ("SELEC 1", '^cannot parse the query: Parser Error: syntax error at or near "SELEC"$', None),
+        (
+            "SELECT * FROM nowhere",
+            "^query failed: Catalog Error: Table with name nowhere does not exist!$",
+            "Did you mean",
+        ),
+        ("SELECT nocol FROM areas", "^query failed: Binder Error: .*nocol", None),
+        ("SELECT 'x'::INT", "^query failed: Conversion Error: Could not convert string 'x' to INT32$", None),
+    ],
+)
+def test_failing_sql_is_a_database_error_in_one_line(
+    db: Path, sql: str, message: str, hint: str | None
+) -> None:
+    before = db.read_bytes()
+    with pytest.raises(QueryError) as caught:
+        run_query(db, sql)
+    assert re.search(message, caught.value.message), caught.value.message
+    assert caught.value.exit_code == 3
+    assert (caught.value.hint or "").startswith(hint or "")
     assert db.read_bytes() == before
 
 
@@ -94,6 +127,12 @@ def test_cli_db_info_and_query(db: Path) -> None:
     assert code == 0 and "42" in out
     code, out = _cli(db, "query", "DROP TABLE observations")
     assert code == 2 and "not DROP" in out
+    code, out = _cli(db, "query", "INSTALL httpfs")
+    assert code == 2 and "not INSTALL\n" in out
+    for failing in ("SELECT * FROM nowhere", "SELEC 1", "SELECT 'x'::INT"):
+        code, out = _cli(db, "query", failing)
+        assert code == 3 and out.startswith("Error: ") and "Traceback" not in out, (failing, out)
+        assert "LINE 1" not in out  # one line, not the engine's caret picture
     code, out = _cli(db, "query", "SELECT 1", "--format", "xml")
     assert code == 2
 

@@ -100,7 +100,7 @@ class Backend(Protocol):
         """The statement kinds (``SELECT``, ``INSERT``…) of each statement in ``sql``.
 
         Raises:
-            UsageError: the text does not parse.
+            QueryError: the text does not parse.
         """
         ...
 

@@ -12,7 +12,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from citykpi.errors import DatabaseBusyError, EngineError, UsageError, WarehouseError
+from citykpi.errors import DatabaseBusyError, EngineError, QueryError, WarehouseError
 
 __all__ = ["BACKEND", "DuckDBBackend", "DuckDBConnection", "default_memory_limit", "default_threads"]
 
@@ -41,8 +41,60 @@ def default_threads() -> int:
     return os.cpu_count() or 1
 
 
+#: Errors about the SQL itself: never explained by the disk, whatever data their message quotes.
+_STATEMENT_ERRORS: tuple[type[duckdb.Error], ...] = (
+    duckdb.BinderException,
+    duckdb.CatalogException,
+    duckdb.ConversionException,
+    duckdb.ConstraintException,
+    duckdb.InvalidInputException,
+    duckdb.InvalidTypeException,
+    duckdb.NotImplementedException,
+    duckdb.OutOfRangeException,
+    duckdb.ParserException,
+    duckdb.SyntaxException,
+    duckdb.TypeMismatchException,
+)
+#: Errors of the file or the disk under the database.
+_STORAGE_ERRORS: tuple[type[duckdb.Error], ...] = (
+    duckdb.IOException,
+    duckdb.SerializationException,
+    duckdb.FatalException,
+)
+_RESOURCE_ERRORS: tuple[type[duckdb.Error], ...] = (duckdb.OutOfMemoryException, duckdb.InterruptException)
+#: Words of a storage failure in the message of an error of another class (e.g. a failed commit).
+_STORAGE_WORDS: tuple[str, ...] = (
+    "no space left",
+    "disk",
+    "read-only",
+    "read only",
+    "corrupt",
+    "could not read enough bytes",
+    "file too large",
+    "checksum",
+    "i/o error",
+    "io error",
+    "could not write",
+    "could not open",
+)
+
+
+def engine_error_kind(exc: BaseException) -> str:
+    """``storage``, ``resources``, ``forbidden`` or ``statement`` (see :class:`EngineError`) for a DuckDB exception."""
+    if isinstance(exc, duckdb.PermissionException):
+        return "forbidden"
+    if isinstance(exc, _STATEMENT_ERRORS):
+        return "statement"
+    if isinstance(exc, _STORAGE_ERRORS):
+        return "storage"
+    if isinstance(exc, _RESOURCE_ERRORS):
+        return "resources"
+    text = str(exc).lower()
+    return "storage" if any(word in text for word in _STORAGE_WORDS) else "statement"
+
+
 def _engine_error(exc: duckdb.Error) -> EngineError:
-    return EngineError(str(exc), cause=exc)
+    return EngineError(str(exc), cause=exc, kind=engine_error_kind(exc))
 
 
 @contextlib.contextmanager
@@ -202,8 +254,14 @@ class DuckDBBackend:
         try:
             statements = duckdb.extract_statements(sql)
         except duckdb.Error as exc:
-            raise UsageError(f"cannot parse the query: {str(exc).strip().splitlines()[0]}") from None
-        return [str(s.type).rsplit(".", 1)[-1] for s in statements]
+            raise QueryError(f"cannot parse the query: {str(exc).strip().splitlines()[0]}") from None
+        kinds: list[str] = []
+        for statement in statements:
+            try:
+                kinds.append(str(statement.type).rsplit(".", 1)[-1])
+            except ValueError:  # a type the Python client cannot name (e.g. UPDATE EXTENSIONS)
+                kinds.append("UNKNOWN")
+        return kinds
 
     def temp_table_sql(self, name: str, select: str) -> str:
         """``CREATE OR REPLACE TEMP TABLE name AS select`` (``name`` must already be quoted)."""
@@ -215,7 +273,7 @@ class DuckDBBackend:
 
     def translate(self, exc: BaseException) -> EngineError:
         """The :class:`EngineError` for a raw DuckDB exception (see :meth:`is_engine_error`)."""
-        return EngineError(str(exc), cause=exc)
+        return EngineError(str(exc), cause=exc, kind=engine_error_kind(exc))
 
 
 #: The process-wide DuckDB backend (it holds no state).

@@ -99,6 +99,12 @@ _RULES: tuple[Rule, ...] = (
         "error",
         "An expression is unparsable or uses something not whitelisted.",
     ),
+    Rule(
+        "CK071",
+        "expression-type",
+        "error",
+        "An expression combines values of the wrong types (e.g. a number plus text, a string where digits go).",
+    ),
     # --- vocabularies ---------------------------------------------------------------------
     Rule("CK080", "unknown-unit", "error", "A unit that is not in the unit vocabulary."),
     Rule("CK081", "unknown-level", "error", "A level other than city, district, street."),

@@ -42,8 +42,11 @@ hours from timestamp ``a`` to timestamp ``b`` (b − a, fractional); aggregates 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator
+import math
+import re
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from citykpi.catalogue import model
 from citykpi.catalogue.diagnostics import did_you_mean
@@ -244,6 +247,12 @@ def _tokens(text: str) -> Iterator[_Tok]:
             if j < n and (text[j].isalpha() or text[j] == "_"):
                 raise _fail(f"malformed number '{text[i : j + 1]}'", pos)
             literal = text[i:j]
+            try:
+                finite = math.isfinite(float(literal))
+            except OverflowError:
+                finite = False
+            if not finite:
+                raise _fail(f"the number {literal[:20]}{'…' if len(literal) > 20 else ''} is too large", pos)
             yield _Tok(_NUM, literal, pos, float(literal) if is_float else int(literal))
             i = j
         elif ch == "'":
@@ -253,6 +262,8 @@ def _tokens(text: str) -> Iterator[_Tok]:
                 if k < 0:
                     raise _fail("unterminated string", pos)
                 parts.append(text[j:k])
+                if "\x00" in parts[-1]:
+                    raise _fail("a string cannot hold a NUL character", pos)
                 if k + 1 < n and text[k + 1] == "'":
                     parts.append("'")
                     j = k + 2
@@ -597,3 +608,237 @@ def _may_be_boolean(expr: Expr) -> bool:
 def is_boolean(expr: Expr) -> bool:
     """True when the expression is a condition (comparison, AND/OR/NOT, IS NULL)."""
     return isinstance(expr, Compare | BoolOp | Not | IsNull)
+
+
+# --- types ---------------------------------------------------------------------------------
+
+#: The types of the expression language. ``date`` and ``timestamp`` compare with each other.
+NUMBER, TEXT, BOOLEAN, DATE, TIMESTAMP = "number", "text", "boolean", "date", "timestamp"
+#: A name whose type is not known (no declared type): it is accepted wherever a value may go.
+UNKNOWN = "unknown"
+#: Source column type (``model.SOURCE_COLUMN_TYPES``) → expression type.
+COLUMN_TYPES: dict[str, str] = {
+    "text": TEXT,
+    "integer": NUMBER,
+    "double": NUMBER,
+    "date": DATE,
+    "timestamp": TIMESTAMP,
+    "boolean": BOOLEAN,
+}
+_TEMPORAL = frozenset({DATE, TIMESTAMP})
+#: ``round(x, digits)``: digits is a whole number within ±this.
+MAX_ROUND_DIGITS = 20
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_ISO_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)?")
+
+
+class ExpressionTypeError(ExpressionSyntaxError):
+    """Values of the wrong type are combined (``a + 'x'``, ``round(a, 'x')``, ``1 AND b``)."""
+
+
+def _describe_node(node: Expr) -> str:
+    if isinstance(node, String):
+        return f"'{node.value}'" if len(node.value) <= 20 else "a string"
+    if isinstance(node, Number):
+        return repr(node.value)
+    if isinstance(node, Name):
+        return f"'{node.name}'"
+    if isinstance(node, Call):
+        return f"{node.func}()"
+    return "this"
+
+
+def _pos(node: Expr) -> int:
+    """The column to point at for a node: where an operand starts, or its operator."""
+    if isinstance(node, Binary | Compare | BoolOp):
+        first: Expr = node.left if isinstance(node, Binary | Compare) else node.operands[0]
+        return _pos(first)
+    if isinstance(node, IsNull):
+        return _pos(node.operand)
+    return node.pos or 1
+
+
+def _string_fits(node: Expr, temporal: str) -> bool:
+    """A string literal that DuckDB reads as a value of ``temporal`` (date or timestamp)."""
+    if not isinstance(node, String):
+        return False
+    text = node.value
+    pattern = _ISO_DATE if temporal == DATE else _ISO_TIMESTAMP
+    if not pattern.fullmatch(text):
+        return False
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def whole_number(node: Expr) -> int | None:
+    """The value of a (signed) whole-number literal, else None."""
+    sign = 1
+    while isinstance(node, Unary):
+        sign = -sign if node.op == "-" else sign
+        node = node.operand
+    if isinstance(node, Number) and float(node.value).is_integer():
+        return sign * int(node.value)
+    return None
+
+
+class _Types:
+    def __init__(self, types: Mapping[str, str]) -> None:
+        self.types = types
+
+    def fail(self, message: str, node: Expr) -> ExpressionTypeError:
+        return ExpressionTypeError(message, _pos(node))
+
+    def need(self, node: Expr, want: str, what: str) -> str:
+        """The type of ``node``, which ``what`` needs to be ``want``."""
+        got = self.of(node)
+        if got not in (want, UNKNOWN):
+            raise self.fail(f"{what} needs {_a(want)}, but {_describe_node(node)} is {_a(got)}", node)
+        return want
+
+    def same(self, nodes: Sequence[Expr], what: str) -> str:
+        """The common type of ``nodes`` (date and timestamp mix into timestamp)."""
+        common = UNKNOWN
+        first: Expr | None = None
+        for node in nodes:
+            got = self.of(node)
+            if got == UNKNOWN:
+                continue
+            if common == UNKNOWN:
+                common, first = got, node
+            elif got != common:
+                if {got, common} <= _TEMPORAL:
+                    common = TIMESTAMP
+                    continue
+                assert first is not None
+                raise self.fail(
+                    f"{what} mixes {_a(common)} ({_describe_node(first)}) with {_a(got)} ({_describe_node(node)})",
+                    node,
+                )
+        return common
+
+    def of(self, node: Expr) -> str:
+        if isinstance(node, Number):
+            return NUMBER
+        if isinstance(node, String):
+            return TEXT
+        if isinstance(node, Name):
+            return self.types.get(node.name, UNKNOWN)
+        if isinstance(node, Star):
+            return NUMBER
+        if isinstance(node, Unary):
+            return self.need(node.operand, NUMBER, f"'{node.op}'")
+        if isinstance(node, Binary):
+            self.need(node.left, NUMBER, f"'{node.op}'")
+            return self.need(node.right, NUMBER, f"'{node.op}'")
+        if isinstance(node, Compare):
+            return self.compare(node)
+        if isinstance(node, BoolOp):
+            for operand in node.operands:
+                self.need(operand, BOOLEAN, node.op.upper())
+            return BOOLEAN
+        if isinstance(node, Not):
+            return self.need(node.operand, BOOLEAN, "NOT")
+        if isinstance(node, IsNull):
+            self.of(node.operand)
+            return BOOLEAN
+        return self.call(node)
+
+    def compare(self, node: Compare) -> str:
+        left, right = self.of(node.left), self.of(node.right)
+        if UNKNOWN in (left, right) or left == right or {left, right} <= _TEMPORAL:
+            return BOOLEAN
+        for temporal, other in ((left, node.right), (right, node.left)):
+            if temporal in _TEMPORAL and _string_fits(other, temporal):
+                return BOOLEAN
+        if TEXT in (left, right) and _TEMPORAL & {left, right}:
+            text_node = node.right if right == TEXT else node.left
+            want = "YYYY-MM-DD" if DATE in (left, right) else "YYYY-MM-DD or YYYY-MM-DD HH:MM[:SS]"
+            raise self.fail(f"{_describe_node(text_node)} is not a valid date ({want})", text_node)
+        raise self.fail(f"'{node.op}' compares {_a(left)} with {_a(right)}", node.right)
+
+    def call(self, node: Expr) -> str:
+        assert isinstance(node, Call)
+        f, args = node.func, node.args
+        what = f"{f}()"
+        if f in ("abs", "sum", "avg", "median"):
+            return self.need(args[0], NUMBER, what)
+        if f == "round":
+            self.need(args[0], NUMBER, what)
+            if len(args) == 2:
+                digits = whole_number(args[1])
+                if digits is None or abs(digits) > MAX_ROUND_DIGITS:
+                    raise self.fail(
+                        f"round()'s digits must be a whole number from -{MAX_ROUND_DIGITS} to "
+                        f"{MAX_ROUND_DIGITS} such as 1 or -2, not {_describe_node(args[1])}",
+                        args[1],
+                    )
+            return NUMBER
+        if f in ("least", "greatest", "coalesce"):
+            return self.same(args, what)
+        if f == "nullif":
+            self.same(args, what)
+            return self.of(args[0])
+        if f == "date_diff_hours":
+            for arg in args:
+                got = self.of(arg)
+                if got not in (*_TEMPORAL, UNKNOWN):
+                    raise self.fail(
+                        f"{what} needs dates or timestamps, but {_describe_node(arg)} is {_a(got)}", arg
+                    )
+            return NUMBER
+        if f == "count":
+            if not isinstance(args[0], Star):
+                self.of(args[0])
+            return NUMBER
+        if f == "count_if":
+            self.need(args[0], BOOLEAN, what)
+            return NUMBER
+        if f in ("min", "max"):
+            return self.of(args[0])
+        raise self.fail(f"unknown function {f}()", node)  # pragma: no cover - the parser refuses it
+
+
+_ARTICLED = {
+    NUMBER: "a number",
+    TEXT: "text",
+    BOOLEAN: "a condition",
+    DATE: "a date",
+    TIMESTAMP: "a timestamp",
+}
+
+
+def _a(kind: str) -> str:
+    """``kind`` as it reads after 'is' or 'needs': a number, text, a condition, a date…"""
+    return _ARTICLED.get(kind, "of unknown type")
+
+
+def type_of(expr: Expr, types: Mapping[str, str]) -> str:
+    """The type of a parsed expression (number, text, boolean, date, timestamp; unknown when it
+    depends only on names whose type is not given).
+
+    Args:
+        expr: the parsed expression.
+        types: name → expression type (see :data:`COLUMN_TYPES` for source columns; formula
+            inputs are numbers).
+
+    Raises:
+        ExpressionTypeError: values of the wrong types are combined, naming the column.
+    """
+    return _Types(types).of(expr)
+
+
+def check_types(expr: Expr, types: Mapping[str, str], *, want: str) -> str:
+    """:func:`type_of`, requiring the whole expression to be ``want`` (``number`` for formulas,
+    numerators and denominators, ``boolean`` for filters).
+
+    Raises:
+        ExpressionTypeError: a type error inside, or the result is not ``want``.
+    """
+    checker = _Types(types)
+    got = checker.of(expr)
+    if got not in (want, UNKNOWN):
+        raise ExpressionTypeError(f"this must be {_a(want)}, but it is {_a(got)}", _pos(expr))
+    return got

@@ -17,7 +17,20 @@ from citykpi import vocab
 from citykpi.catalogue import model
 from citykpi.catalogue.bands import order_problems
 from citykpi.catalogue.diagnostics import Diagnostic, diagnostic, did_you_mean
-from citykpi.catalogue.expressions import Call, Expr, Name, names_used, parse_expression, walk
+from citykpi.catalogue.expressions import (
+    BOOLEAN,
+    COLUMN_TYPES,
+    NUMBER,
+    UNKNOWN,
+    Call,
+    Expr,
+    ExpressionTypeError,
+    Name,
+    check_types,
+    names_used,
+    parse_expression,
+    walk,
+)
 from citykpi.catalogue.parser import ParsedFile
 from citykpi.catalogue.yamlsafe import YMap
 from citykpi.errors import ExpressionError, Location
@@ -287,6 +300,15 @@ def _formula_inputs(ctx: _Context, ind: model.Indicator, v: model.Formula, what:
         expr = parse_expression(v.expression, names=None)
     except ExpressionError:
         return
+    try:
+        check_types(expr, dict.fromkeys(v.inputs, NUMBER), want=NUMBER)  # every input is a number
+    except ExpressionTypeError as exc:
+        ctx.report(
+            "CK071",
+            f"formula of {what}: {exc.message}",
+            ctx.loc(ind, "value.formula", ind.loc),
+            "inputs are numbers; text, conditions and dates cannot be used in arithmetic",
+        )
     used = names_used(expr)
     for name in v.inputs:
         if name not in used:
@@ -319,6 +341,7 @@ def _measure(
         except ExpressionError:
             continue  # the parser has reported it
         loc = ctx.loc(ind, f"value.{key}", ind.loc)
+        before = len(ctx.diags)
         for name in sorted(names_used(expr)):
             if name not in src.columns:
                 _unknown(ctx, f"column of source {src.id}", name, f"{key} of {what}", loc, src.columns)
@@ -327,6 +350,24 @@ def _measure(
                 _boolean_column(ctx, node.args[0], src, f"count_if() in {key} of {what}", loc)
         if key == "filter":
             _boolean_column(ctx, expr, src, f"filter of {what}", loc)
+        if len(ctx.diags) == before:  # types only once the names are right
+            _measure_types(ctx, expr, src, key, what, loc)
+
+
+def _measure_types(
+    ctx: _Context, expr: Expr, src: model.SourceTable, key: str, what: str, loc: Location | None
+) -> None:
+    types = {name: COLUMN_TYPES.get(kind, UNKNOWN) for name, kind in src.columns.items()}
+    try:
+        check_types(expr, types, want=BOOLEAN if key == "filter" else NUMBER)
+    except ExpressionTypeError as exc:
+        declared = ", ".join(f"{c} ({t})" for c, t in src.columns.items())
+        ctx.report(
+            "CK071",
+            f"{key} of {what}: {exc.message}",
+            loc,
+            f"columns of source {src.id}: {declared}" if len(declared) <= 200 else None,
+        )
 
 
 def _boolean_column(

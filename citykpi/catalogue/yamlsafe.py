@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+import yaml.reader
 from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.nodes import ScalarNode
 from yaml.resolver import Resolver
@@ -222,6 +223,28 @@ def _tab_diagnostics(text: str, name: str) -> list[Diagnostic]:
     ]
 
 
+#: A character YAML does not allow in a document (control characters other than tab, LF, CR, NEL).
+_FORBIDDEN = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_CHARACTER_NAMES = {"\x00": "NUL", "\x1b": "ESC", "\x7f": "DEL"}
+
+
+def _forbidden_character(text: str, name: str) -> Diagnostic:
+    """CK001 at the line:col of the first character YAML forbids in ``text``."""
+    m = _FORBIDDEN.search(text)
+    if m is None:  # pragma: no cover - the reader refused something, so there is one
+        return diagnostic("CK001", "the file holds a character YAML does not allow", Location(name))
+    ch = m.group()
+    line = text.count("\n", 0, m.start()) + 1
+    column = m.start() - (text.rfind("\n", 0, m.start()) + 1) + 1
+    label = _CHARACTER_NAMES.get(ch, "a control character")
+    return diagnostic(
+        "CK001",
+        f"the file holds {label} (U+{ord(ch):04X}), which YAML does not allow",
+        Location(name, line, column),
+        hint="remove it; a catalogue file is plain UTF-8 text (a NUL often means a binary file or UTF-16)",
+    )
+
+
 def safe_load(text: str, name: str = "<string>") -> Any:
     """Load YAML text safely or raise :class:`CatalogueError` with the first problem's location."""
     result = load_yaml_text(text, name)
@@ -276,6 +299,10 @@ class _Builder:
             elif "found character '\\t'" in message or "found character '\t'" in message:
                 hint = "indent with spaces only"
             raise _Abort(diagnostic("CK001", message, where, hint)) from None
+        except yaml.reader.ReaderError:
+            # a character YAML forbids (NUL, other control characters): the reader reports a byte
+            # offset into its own buffer, so find the character in the text for a line:col
+            raise _Abort(_forbidden_character(text, self.name)) from None
         except yaml.YAMLError as exc:  # pragma: no cover - libyaml reports errors with marks
             raise _Abort(diagnostic("CK001", str(exc), Location(self.name))) from None
         finally:

@@ -34,7 +34,7 @@ class _ErrorBoundary(typer.core.TyperGroup):
         try:
             return super().invoke(ctx)
         except EngineError as exc:
-            self._engine_failure(ctx, exc, exc.cause or exc)
+            self._engine_failure(ctx, exc, exc)
         except CitykpiError as exc:
             settings = ctx.obj if isinstance(ctx.obj, Settings) else None
             if settings is not None and settings.debug:
@@ -48,25 +48,51 @@ class _ErrorBoundary(typer.core.TyperGroup):
             # else is a bug and propagates with its traceback
             from citykpi.backend import engine_error
 
-            if engine_error(exc) is None:
+            translated = engine_error(exc)
+            if translated is None:
                 raise
-            self._engine_failure(ctx, exc, exc)
+            self._engine_failure(ctx, exc, translated)
 
     @staticmethod
-    def _engine_failure(ctx: Any, exc: BaseException, cause: BaseException) -> None:
-        """The SQL engine failed under the library (damaged file, disk full, I/O error): a message, not a traceback."""
+    def _engine_failure(ctx: Any, exc: BaseException, error: EngineError) -> None:
+        """The SQL engine failed under the library: a message, not a traceback, and a hint that
+        blames the disk only when the engine said it was the disk."""
         settings = ctx.obj if isinstance(ctx.obj, Settings) else None
         if settings is not None and settings.debug:
             raise exc
         from citykpi.render.format import safe_text
 
-        first = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+        cause = error.cause or error
+        text = str(cause).strip() or str(error.message).strip()
+        first = text.splitlines()[0] if text else type(cause).__name__
+        hint = _ENGINE_HINTS.get(error.kind, _STATEMENT_HINT).format(step=_step(error))
         typer.echo(
-            f"Error: database error: {safe_text(first, one_line=True)}\n  hint: the database file may be damaged or its disk full or "
-            "read-only; nothing more was written. Check `citykpi db info`; --debug shows the traceback",
+            f"Error: database error: {safe_text(first, one_line=True)}\n  hint: {hint}",
             err=True,
         )
         ctx.exit(int(ExitCode.ERROR))
+
+
+def _step(error: EngineError) -> str:
+    return f" (evaluation step '{error.step}')" if error.step else ""
+
+
+_STATEMENT_HINT = (
+    "a statement failed{step}: this is a defect in the catalogue's expressions or in citykpi, not damage "
+    "to the database; nothing more was written. Run `citykpi check`; if it finds nothing, report it with "
+    "the traceback --debug shows"
+)
+_ENGINE_HINTS = {
+    "storage": (
+        "the database file may be damaged or its disk full or read-only; nothing more was written. "
+        "Check `citykpi db info`; --debug shows the traceback"
+    ),
+    "resources": (
+        "the engine ran out of memory or was interrupted{step}; nothing more was written. Lower "
+        "CITYKPI_MEMORY_LIMIT or CITYKPI_THREADS, or free memory; --debug shows the traceback"
+    ),
+    "statement": _STATEMENT_HINT,
+}
 
 
 app = typer.Typer(

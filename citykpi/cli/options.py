@@ -237,17 +237,25 @@ def values(items: Sequence[StrEnum]) -> list[str]:
 
 
 def parse_day(option: str, value: str | None) -> date | None:
-    """Parse a date option: YYYY-MM-DD, 'today' or 'yesterday' (None stays None)."""
+    """Parse a date option: YYYY-MM-DD, 'today' or 'yesterday' (None stays None).
+
+    Raises:
+        UsageError: not a date, or a date outside the supported range
+            (``citykpi.engine.calendar.MIN_DATE`` … ``MAX_DATE``).
+    """
+    from citykpi.engine.calendar import supported_date
+
     if value is None:
         return None
     if value == "today":
-        return date.today()
+        return supported_date(option, date.today())
     if value == "yesterday":
-        return date.today() - timedelta(days=1)
+        return supported_date(option, date.today() - timedelta(days=1))
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise UsageError(f"{option} {value!r}: expected a date YYYY-MM-DD, 'today' or 'yesterday'") from None
+    return supported_date(option, day)
 
 
 def unknown_id(what: str, ref: str, ids: Iterable[str]) -> UsageError:

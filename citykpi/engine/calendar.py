@@ -15,6 +15,29 @@ from citykpi.catalogue.model import (
     GRAINS,
     Indicator,
 )
+from citykpi.errors import UsageError
+
+#: The dates an evaluation may be asked for (``--date``, ``--from``, ``--to``, ``as_of=``,
+#: ``history_from=``). Look-back windows, last-year shifts and history reach a few centuries at most
+#: (the longest look-back is 2 × max_staleness, history at most 5,000 periods), so within this range
+#: the calendar maths stays far from the ends of Python's and DuckDB's calendars; outside it a date is
+#: a usage error, never an overflow.
+MIN_DATE = date(1900, 1, 1)
+MAX_DATE = date(2199, 12, 31)
+
+
+def supported_date(what: str, d: date) -> date:
+    """``d`` itself when it is within :data:`MIN_DATE` … :data:`MAX_DATE`.
+
+    Raises:
+        UsageError: naming ``what`` (e.g. ``--date``) and the supported range.
+    """
+    if not MIN_DATE <= d <= MAX_DATE:
+        raise UsageError(
+            f"{what} {d.isoformat()} is outside the supported range {MIN_DATE.isoformat()} … {MAX_DATE.isoformat()}"
+        )
+    return d
+
 
 #: History periods kept for streaks and persistence (k = 0 … H) per reporting grain: a day-grain
 #: scorecard shows the week-ago value (k = 7); coarser grains need only the previous period(s).

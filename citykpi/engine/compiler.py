@@ -113,6 +113,11 @@ def render_expression(expr: ex.Expr, name_sql: Callable[[str], str]) -> str:
             return f"(epoch({r(b)}) - epoch({r(a)})) / 3600.0"
         if expr.func == "count" and (not expr.args or isinstance(expr.args[0], ex.Star)):
             return "count(*)"
+        if expr.func == "round" and len(expr.args) == 2:
+            # DuckDB's round takes INTEGER digits; a number literal renders as DOUBLE
+            digits = ex.whole_number(expr.args[1])
+            places = str(digits) if digits is not None else f"CAST({r(expr.args[1])} AS INTEGER)"
+            return f"round({r(expr.args[0])}, {places})"
         return f"{_SQL_FUNCS[expr.func]}({', '.join(r(a) for a in expr.args)})"
     raise EvaluationError(f"cannot render expression node {type(expr).__name__}")
 

@@ -17,6 +17,7 @@ from datetime import date, datetime
 
 from citykpi.catalogue.model import Catalogue
 from citykpi.engine import plan as planning
+from citykpi.engine.calendar import supported_date
 from citykpi.engine.execute import execute
 from citykpi.engine.gather import (
     Request,
@@ -125,7 +126,7 @@ def evaluate(
 
 def explain(wh: Warehouse, catalogue: Catalogue, *, as_of: date | None = None, grain: str = "day") -> str:
     """The SQL an evaluation would run, as one script (for ``citykpi evaluate --explain``)."""
-    as_of = as_of or latest_period(wh) or date.today()
+    as_of = supported_date("as_of", as_of or latest_period(wh) or date.today())
     _tables, plan = planning.compile_plan(
         catalogue,
         indicator_keys_for(wh, catalogue),

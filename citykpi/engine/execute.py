@@ -15,6 +15,7 @@ import polars as pl
 
 from citykpi.engine.plan import Plan
 from citykpi.engine.scorecard import CELL_SCHEMA, HISTORY_SCHEMA, INDEX_SCHEMA, empty_frame
+from citykpi.errors import EngineError
 from citykpi.sqlutil import ident
 from citykpi.warehouse.connection import Warehouse
 
@@ -80,16 +81,24 @@ def execute(wh: Warehouse, plan: Plan, *, sandbox: bool = True) -> Executed:
     for name, sql in plan.statements:
         count += 1
         t = time.perf_counter()
-        for stmt in in_dialect(sql):
-            con.execute(stmt)
+        try:
+            for stmt in in_dialect(sql):
+                con.execute(stmt)
+        except EngineError as exc:
+            exc.step = name  # so that the message can say which step failed
+            raise
         timings.append((name, round(time.perf_counter() - t, 4)))
     frames = {name: empty_frame(schema) for name, schema in _SCHEMAS.items()}
     for name, sql in plan.outputs.items():
         t = time.perf_counter()
         *before, query = in_dialect(sql)
-        for stmt in before:
-            con.execute(stmt)
-        frames[name] = _typed(_with_names(con.frame(query), plan.lookups), _SCHEMAS[name])
+        try:
+            for stmt in before:
+                con.execute(stmt)
+            frames[name] = _typed(_with_names(con.frame(query), plan.lookups), _SCHEMAS[name])
+        except EngineError as exc:
+            exc.step = f"read {name}"
+            raise
         timings.append((f"read {name}", round(time.perf_counter() - t, 4)))
     indices = frames["indices"]
     if plan.index_areas:

@@ -18,6 +18,7 @@ from fnmatch import fnmatchcase
 import polars as pl
 
 from citykpi.catalogue.model import GRAINS, Catalogue, Measure
+from citykpi.engine.calendar import MAX_DATE, MIN_DATE, supported_date
 from citykpi.errors import EvaluationError, UsageError
 from citykpi.warehouse.connection import Warehouse
 from citykpi.warehouse.schema import source_table_ddl, source_table_name
@@ -196,11 +197,21 @@ def gather(wh: Warehouse, catalogue: Catalogue, request: Request) -> Gathered:
     if request.grain not in GRAINS:
         raise UsageError(f"unknown period {request.grain!r}; use one of {', '.join(GRAINS)}")
     as_of = request.as_of
+    if as_of is not None:
+        supported_date("as_of", as_of)
+    if request.history_from is not None:
+        supported_date("history_from", request.history_from)
     if as_of is None:
         as_of = latest_period(wh)
         if as_of is None:
             raise EvaluationError(
                 "the warehouse has no observations yet", hint="load data with `citykpi ingest FILE…`"
+            )
+        if not MIN_DATE <= as_of <= MAX_DATE:
+            raise EvaluationError(
+                f"the newest observation is dated {as_of}, outside the supported range "
+                f"{MIN_DATE} … {MAX_DATE}",
+                hint="pass the date to evaluate with --date",
             )
     area_frame = wh.areas()
     if area_frame.is_empty():

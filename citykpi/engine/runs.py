@@ -12,6 +12,7 @@ import polars as pl
 
 from citykpi.backend import Connection, EngineError
 from citykpi.catalogue.model import Catalogue
+from citykpi.engine.calendar import supported_date
 from citykpi.engine.compiler import colour_of
 from citykpi.engine.diff import diff_cells
 from citykpi.engine.scorecard import CELL_SCHEMA, INDEX_SCHEMA, Scorecard, empty_frame
@@ -91,6 +92,7 @@ def resolve_run(wh: Warehouse, ref: str) -> int:
         day = date.fromisoformat(ref)
     except ValueError:
         raise UsageError(f"{ref!r} is not a run id, 'latest', 'previous' or a date (YYYY-MM-DD)") from None
+    supported_date("the run date", day)
     row = next(iter(wh.con.execute("SELECT max(run_id) FROM runs WHERE as_of = ?", [day]).fetchall()), None)
     if not row or row[0] is None:
         raise UsageError(f"no run for {day}", hint=f"evaluate it: `citykpi evaluate --date {day}`")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import polars as pl
 
 from citykpi.backend import EngineError, default_backend
-from citykpi.errors import UsageError
+from citykpi.errors import QueryError, UsageError
 from citykpi.sqlutil import ident
 from citykpi.warehouse import schema
 from citykpi.warehouse.connection import Warehouse
@@ -68,11 +69,30 @@ def db_info(wh: Warehouse) -> DbInfo:
     )
 
 
+#: Leading whitespace and comments of a statement, then its first two words.
+_LEADING = re.compile(r"\A(?:\s+|--[^\n]*(?:\n|\Z)|/\*.*?\*/)*([A-Za-z_]+)(?:\s+([A-Za-z_]+))?", re.DOTALL)
+
+
+def _statement_word(sql: str, kind: str) -> str:
+    """What the user wrote to start the statement (INSTALL, LOAD, FORCE INSTALL, USE…), else its kind.
+
+    DuckDB files INSTALL under the LOAD kind and USE under SET; a refusal names what was written.
+    """
+    m = _LEADING.match(sql)
+    if not m:
+        return kind
+    first = m.group(1).upper()
+    if first == "FORCE" and m.group(2):
+        return f"FORCE {m.group(2).upper()}"
+    return first
+
+
 def check_read_only_sql(sql: str) -> str:
     """Return the single statement in ``sql`` if it only reads (SELECT/WITH/SHOW/DESCRIBE/EXPLAIN).
 
     Raises:
-        UsageError: empty, several statements, unparsable, or a statement that is not a read.
+        UsageError: empty, several statements, or a statement that is not a read (exit 2).
+        QueryError: the text does not parse (exit 3).
     """
     backend = default_backend()
     kinds = backend.statement_kinds(sql)
@@ -83,7 +103,7 @@ def check_read_only_sql(sql: str) -> str:
     kind = kinds[0]
     if kind not in backend.read_kinds:  # SHOW, DESCRIBE, SUMMARIZE, FROM-first parse as SELECT
         raise UsageError(
-            f"only SELECT, WITH, SHOW, DESCRIBE and EXPLAIN are allowed here, not {kind}",
+            f"only SELECT, WITH, SHOW, DESCRIBE and EXPLAIN are allowed here, not {_statement_word(sql, kind)}",
             hint="`citykpi query` is read-only; change data with `citykpi ingest` / `citykpi areas load`",
         )
     return sql
@@ -96,7 +116,10 @@ def run_query(path: str | Path, sql: str, *, wait: float = 0.0) -> pl.DataFrame:
     configuration is locked), so COPY, ATTACH, INSTALL and reading files fail even inside a SELECT.
 
     Raises:
-        UsageError: the statement is not a single read, or it fails (syntax, unknown table, file access).
+        UsageError: the statement is not a single read, or it tries to read files or change
+            settings (refused by the sandbox) — exit 2.
+        QueryError: it does not parse or fails (unknown table or column, a type error) — exit 3.
+        EngineError: the database file or its disk failed while reading (exit 3).
         WarehouseError: the database cannot be opened.
     """
     check_read_only_sql(sql)
@@ -106,4 +129,15 @@ def run_query(path: str | Path, sql: str, *, wait: float = 0.0) -> pl.DataFrame:
         try:
             return con.frame(sql)
         except EngineError as exc:
-            raise UsageError(f"query failed: {str(exc).strip()}") from None
+            if exc.kind == "storage":
+                raise
+            lines = [line.strip() for line in str(exc.cause or exc.message).strip().splitlines()]
+            first = lines[0] if lines else type(exc.cause or exc).__name__
+            if exc.kind == "forbidden":
+                raise UsageError(
+                    f"not allowed in a query: {first}",
+                    hint="`citykpi query` reads the warehouse's tables only: no files, no settings",
+                ) from None
+            # one line; the engine's suggestion (if any) becomes the hint, its caret picture is dropped
+            close = next((line for line in lines[1:] if line.lower().startswith("did you mean")), None)
+            raise QueryError(f"query failed: {first}", hint=close) from None

@@ -21,6 +21,10 @@ from citykpi.catalogue.parser.thresholds import _apply_scale, _scale, _threshold
 from citykpi.catalogue.parser.values import _rollup, _target, _value
 from citykpi.catalogue.yamlsafe import YMap
 
+#: Longest max_staleness accepted: an evaluation looks back twice as far, which must stay well
+#: inside the calendar (see ``citykpi.engine.calendar.MIN_DATE``).
+MAX_STALENESS = timedelta(days=3660)
+
 
 def _indicator(r: _Reader, m: YMap) -> None:
     before = r.errors
@@ -56,6 +60,14 @@ def _indicator(r: _Reader, m: YMap) -> None:
                 "CK013" if isinstance(raw, str) else "CK012",
                 f"max_staleness of {what} must be a duration like 30m, 6h, 2d or 1w, not {raw!r}",
                 m.value_loc("max_staleness"),
+            )
+            staleness = None
+        elif staleness > MAX_STALENESS:
+            r.report(
+                "CK013",
+                f"max_staleness of {what} is {str(raw).strip()}, over the limit of {MAX_STALENESS.days}d (ten years)",
+                m.value_loc("max_staleness"),
+                "a feed silent for longer is no longer a feed; remove max_staleness or shorten it",
             )
             staleness = None
     valid_range = _valid_range(r, m, what)

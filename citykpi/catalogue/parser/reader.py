@@ -329,7 +329,10 @@ def parse_duration(text: str) -> timedelta | None:
     m = DURATION_RE.match(text)
     if not m:
         return None
-    return timedelta(**{_DURATION_UNIT[m.group(2)]: int(m.group(1))})
+    try:
+        return timedelta(**{_DURATION_UNIT[m.group(2)]: int(m.group(1))})
+    except OverflowError:  # more days than a timedelta holds: not a duration anyone means
+        return None
 
 
 def _entity_id(r: _Reader, m: YMap, pattern: re.Pattern[str], what: str, example: str) -> str:
