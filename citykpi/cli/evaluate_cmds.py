@@ -213,7 +213,9 @@ def show_cmd(
             history_from=start,
         )
     # evaluate() already kept the indicator and the areas (groups expanded to their members)
-    history = scorecard.history
+    history = scorecard.history.sort(
+        "indicator_id", "area_id", "period_start"
+    )  # the engine leaves it unordered
     if start is not None:  # it reads back further than --from
         history = history.filter(pl.col("period_start") >= start)
     if fmt is not TableFormat.table:

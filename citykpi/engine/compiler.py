@@ -793,15 +793,12 @@ SELECT x.ikey, x.area_key, x.level, x.period_start, x.period_end, x.value, x.bas
 FROM t_cells x JOIN ri ON ri.ikey = x.ikey JOIN ra ON ra.area_key = x.area_key
 ORDER BY ri.rd, x.level, ra.r"""
 
-_HISTORY_OUT = (
-    _RANKS
-    + """
+# History rows come in no particular order: every reader orders what it draws (sorting the
+# 1.7 M rows of a city's day in the engine was 5 % of the whole evaluation).
+_HISTORY_OUT = """
 SELECT t.ikey, t.area_key, t.bucket AS period_start, t.v AS value
 FROM t_k t JOIN t_cells x ON x.ikey = t.ikey AND x.area_key = t.area_key
-JOIN ri ON ri.ikey = t.ikey JOIN ra ON ra.area_key = t.area_key
-WHERE t.k >= 0 AND x.level IN ({levels})
-ORDER BY ri.r, ra.r, t.bucket"""
-)
+WHERE t.k >= 0 AND x.level IN ({levels})"""
 
 #: Columns the execute phase joins to output rows by ``ikey`` and by ``area_key``.
 INDICATOR_COLUMNS = ("indicator_id", "domain", "kind", "tier", "unit", "name_zh", "name_en")
@@ -826,6 +823,6 @@ ORDER BY i.index_id, i.level, rank, a.area_id"""
 
 
 def history_out_sql(levels: Sequence[str]) -> str | None:
-    """Recent values of the cells at ``levels`` (for sparklines); None when no known level is asked."""
+    """Recent values of the cells at ``levels`` (for sparklines), unordered; None when no level is asked."""
     lv = ", ".join(literal(x) for x in levels if x in ("city", "district", "street"))
     return _HISTORY_OUT.format(levels=lv) if lv else None

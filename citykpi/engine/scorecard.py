@@ -71,7 +71,8 @@ INDEX_SCHEMA: Mapping[str, pl.DataType] = {
     "rank": pl.Int32(),
 }
 
-#: Columns of ``Scorecard.history``: recent values per indicator × area, for sparklines.
+#: Columns of ``Scorecard.history``: recent values per indicator × area, for sparklines. Its rows come
+#: in no particular order (sort by indicator_id, area_id, period_start; ``history_series`` does).
 HISTORY_SCHEMA: Mapping[str, pl.DataType] = {
     "indicator_id": pl.String(),
     "area_id": pl.String(),
