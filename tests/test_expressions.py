@@ -565,8 +565,9 @@ def test_check_reports_type_errors_with_file_line_and_column(tmp_path: Path) -> 
     assert (diag["file"], diag["line"], diag["column"], diag["rule"]) == (str(path), 23, 16, "CK071")
     assert diag["name"] == "expression-type"
     assert diag["message"].startswith("formula of indicator x.bad: round()'s digits must be a whole number")
-    text = CliRunner().invoke(app, ["check", str(path)])
-    assert f"{path}:23:16" in text.output and "CK071" in text.output
+    with contextlib.chdir(tmp_path):  # a relative name: the text table wraps long paths at the terminal width
+        text = CliRunner().invoke(app, ["check", "bad.yaml"])
+    assert "bad.yaml:23:16" in text.output and "CK071" in text.output
 
 
 def test_round_with_digits_evaluates(tmp_path: Path) -> None:

@@ -111,7 +111,9 @@ def _run(args: list[str], *, needs_process: bool) -> tuple[int, str, str]:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
-def test_hostile_case(case: dict[str, Any], template: Path, tmp_path: Path) -> None:
+def test_hostile_case(
+    case: dict[str, Any], template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     city = tmp_path / "city"
     shutil.copytree(template, city, symlinks=True)
     here = tmp_path / "case"
@@ -121,7 +123,8 @@ def test_hostile_case(case: dict[str, Any], template: Path, tmp_path: Path) -> N
         "catalogue": str(city / "catalogue"),
         "areas": str(city / "areas.csv"),
         "dir": str(here),
-        "case_catalogue": str(here / "catalogue"),
+        "case_catalogue": "catalogue",  # relative to the case folder, the working directory: short names
+        # in check's text table, which wraps long paths at the terminal width
     }
     for name, text in (case.get("files") or {}).items():
         (here / name).write_bytes(text.encode("utf-8"))
@@ -134,6 +137,7 @@ def test_hostile_case(case: dict[str, Any], template: Path, tmp_path: Path) -> N
     for name in case.get("fifos") or ():
         os.mkfifo(here / name)
     rejects = bool(case.get("records_rejects"))
+    monkeypatch.chdir(here)
     before_db = _digest(city / "city.duckdb", but_rejects=rejects)
     before = _inputs(city, here)
 
