@@ -22,37 +22,31 @@ from citykpi.catalogue.loader import check_catalogue
 from citykpi.engine.evaluate import evaluate
 from tests.engine_helpers import AS_OF, City
 
-HEADER = """\
-schema_version: 1
-indicators:
-  - id: t.a
-    name: {zh: 甲, en: A}
+
+def _indicator(id: str, zh: str, en: str, extra: str = "") -> str:
+    return f"""  - id: {id}
+    name: {{zh: {zh}, en: {en}}}
     kind: kpi
     domain: test
     unit: count
     levels: [city, district]
     frequency: daily
     direction: higher_is_better
-  - id: t.b
-    name: {zh: 乙, en: B}
-    kind: kpi
-    domain: test
-    unit: count
-    levels: [city, district]
-    frequency: daily
-    direction: higher_is_better
-  - id: t.f
-    name: {zh: 算, en: F}
-    kind: kpi
-    domain: test
-    unit: count
-    levels: [city, district]
-    frequency: daily
-    direction: higher_is_better
-    thresholds: {yellow: 1, red: 0}
-    value:
-      inputs: {a: t.a, b: t.b}
-      formula: """
+{extra}"""
+
+
+#: Two observed inputs and the formula under test, whose text follows ``formula: ``.
+HEADER = (
+    "schema_version: 1\nindicators:\n"
+    + _indicator("t.a", "甲", "A")
+    + _indicator("t.b", "乙", "B")
+    + _indicator(
+        "t.f",
+        "算",
+        "F",
+        "    thresholds: {yellow: 1, red: 0}\n    value:\n      inputs: {a: t.a, b: t.b}\n      formula: ",
+    )
+)
 
 _ROOT = Path(tempfile.mkdtemp(prefix="citykpi-exprfuzz-"))
 _CITY = City(_ROOT)
@@ -63,33 +57,24 @@ for _n, (_a, _b) in enumerate([(3.0, 0.0), (-2.5, 4.0), (0.0, 0.0)]):
 
 numbers = st.sampled_from(["0", "1", "2", "2.5", "1e3", "100"])
 strings = st.sampled_from(["'x'", "''", "'1'", "'2025-06-30'"])
-atoms = st.one_of(st.sampled_from(["a", "b"]), numbers, strings, st.just("NULL"))
+names = st.sampled_from(["a", "b"])
+atoms = st.one_of(names, names, numbers, numbers, strings, st.just("NULL"))  # mostly numbers: more accepted
+
+
+#: Shapes built from one and from two smaller expressions ({0}, {1}).
+UNARY = ["-{0}", "(NOT {0})", "({0} IS NULL)", "abs({0})", "round({0})"]
+BINARY = [
+    "({0} + {1})", "({0} - {1})", "({0} * {1})", "({0} / {1})",
+    "({0} = {1})", "({0} <> {1})", "({0} < {1})", "({0} >= {1})", "({0} AND {1})", "({0} OR {1})",
+    "round({0}, {1})", "least({0}, {1})", "greatest({0}, {1})", "coalesce({0}, {1})",
+    "nullif({0}, {1})", "date_diff_hours({0}, {1})",
+]  # fmt: skip
 
 
 def _extend(inner: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
-    two = st.tuples(inner, inner)
-    return st.one_of(
-        two.map(lambda p: f"({p[0]} + {p[1]})"),
-        two.map(lambda p: f"({p[0]} - {p[1]})"),
-        two.map(lambda p: f"({p[0]} * {p[1]})"),
-        two.map(lambda p: f"({p[0]} / {p[1]})"),
-        inner.map(lambda x: f"-{x}"),
-        st.tuples(inner, st.sampled_from(["=", "<>", "<", ">="]), inner).map(
-            lambda p: f"({p[0]} {p[1]} {p[2]})"
-        ),
-        two.map(lambda p: f"({p[0]} AND {p[1]})"),
-        two.map(lambda p: f"({p[0]} OR {p[1]})"),
-        inner.map(lambda x: f"(NOT {x})"),
-        inner.map(lambda x: f"({x} IS NULL)"),
-        inner.map(lambda x: f"abs({x})"),
-        inner.map(lambda x: f"round({x})"),
-        two.map(lambda p: f"round({p[0]}, {p[1]})"),
-        two.map(lambda p: f"least({p[0]}, {p[1]})"),
-        two.map(lambda p: f"greatest({p[0]}, {p[1]})"),
-        two.map(lambda p: f"coalesce({p[0]}, {p[1]})"),
-        two.map(lambda p: f"nullif({p[0]}, {p[1]})"),
-        two.map(lambda p: f"date_diff_hours({p[0]}, {p[1]})"),
-    )
+    one = [inner.map(shape.format) for shape in UNARY]
+    two = [st.tuples(inner, inner).map(lambda p, shape=shape: shape.format(*p)) for shape in BINARY]
+    return st.one_of(*one, *two)
 
 
 formulas = st.recursive(atoms, _extend, max_leaves=6)
