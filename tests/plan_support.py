@@ -21,7 +21,14 @@ def gathered(n_indicators: int | None = None, **request: object) -> Gathered:
     if n_indicators is not None:
         keep = tuple(i for i in catalogue.indicators if isinstance(i.value, Observed))[:n_indicators]
         compiled = replace(catalogue, indicators=keep, indices=())
-    areas = pl.DataFrame({"area_id": ["500000", "500101"], "area_key": [1, 2]})
+    areas = pl.DataFrame(  # the columns Warehouse.areas() gives that the plan reads
+        {
+            "area_id": ["500000", "500101"],
+            "area_key": [1, 2],
+            "name": ["重庆市", "万州区"],
+            "name_en": ["Chongqing", "Wanzhou"],
+        }
+    )
     return Gathered(
         request=Request(as_of=date(2025, 12, 31), **request),  # type: ignore[arg-type]
         catalogue=catalogue,

@@ -779,19 +779,16 @@ WHERE batch_id <= {b} AND superseded_by > {b}"""
 # The output queries return integer keys (``ikey``, ``area_key``) in place of the indicator's and
 # area's names: :func:`citykpi.engine.execute.execute` joins those from the catalogue and area
 # frames it already holds (a string column costs more to move out of the engine than to join).
-# They sort on integer ranks of the ids: the same order as sorting the strings, far cheaper.
-_RANKS = """WITH ri AS (SELECT ikey, dense_rank() OVER (ORDER BY indicator_id) AS r,
-    dense_rank() OVER (ORDER BY domain, indicator_id) AS rd FROM ck_ind),
-ra AS (SELECT area_key, dense_rank() OVER (ORDER BY area_id) AS r FROM t_area)"""
-
-_CELLS_OUT = f"""
-{_RANKS}
+# Cells sort on integer ranks of the ids: the same order as sorting the strings, far cheaper.
+_CELLS_OUT = """
+WITH ri AS (SELECT ikey, dense_rank() OVER (ORDER BY domain, indicator_id) AS r FROM ck_ind),
+ra AS (SELECT area_key, dense_rank() OVER (ORDER BY area_id) AS r FROM t_area)
 SELECT x.ikey, x.area_key, x.level, x.period_start, x.period_end, x.value, x.basis_value,
   x.status, x.severity, x.band_label, x.explanation, x.previous_value, x.change_previous,
   x.week_ago_value, x.change_week_ago, x.last_year_value, x.change_last_year, x.change_unit, x.streak,
   x.target_value, x.target_due, x.attainment, x.expected_progress, x.target_status, x.source
 FROM t_cells x JOIN ri ON ri.ikey = x.ikey JOIN ra ON ra.area_key = x.area_key
-ORDER BY ri.rd, x.level, ra.r"""
+ORDER BY ri.r, x.level, ra.r"""
 
 # History rows come in no particular order: every reader orders what it draws (sorting the
 # 1.7 M rows of a city's day in the engine was 5 % of the whole evaluation).

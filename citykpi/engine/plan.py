@@ -120,13 +120,7 @@ def compile_evaluation(g: Gathered) -> Plan:
         plan.outputs["history"] = history
     plan.lookups = {
         "ikey": tables.ind.select("ikey", *c.INDICATOR_COLUMNS),
-        "area_key": g.area_frame.select(
-            "area_key",
-            *(
-                pl.col(col).alias(out) if col in g.area_frame.columns else pl.lit(None, pl.String).alias(out)
-                for col, out in c.AREA_COLUMNS.items()
-            ),
-        ),
+        "area_key": g.area_frame.select("area_key", *c.AREA_COLUMNS).rename(c.AREA_COLUMNS),
     }
     plan.index_areas = g.areas if g.area_filter else None
     plan.index_levels = tuple(req.levels) if req.levels else None
