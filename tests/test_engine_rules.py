@@ -28,6 +28,7 @@ from citykpi.catalogue.model import (
     Text,
     Thresholds,
 )
+from citykpi.render.format import sort_history
 from tests.engine_helpers import AS_OF, City, cell, indicator
 
 CUTS = BandSet(cuts={"blue": 10.0, "yellow": 20.0, "orange": 30.0, "red": 40.0})
@@ -620,7 +621,7 @@ def test_history_from_keeps_a_long_history_for_drill_downs(city: City) -> None:
     short = city.evaluate(ind)
     assert short.history.filter(pl.col("area_id") == "C").height == 9  # day grain: today + 8 days
     long = city.evaluate(ind, history_from=AS_OF - timedelta(days=30))
-    hist = long.history.filter(pl.col("area_id") == "C").sort("period_start")
+    hist = sort_history(long.history.filter(pl.col("area_id") == "C"))
     assert hist.height == 31
     assert hist["value"].to_list() == [float(n) for n in range(9, 40)]
     assert cell(long, "t.h", "C")["value"] == cell(short, "t.h", "C")["value"] == 39.0

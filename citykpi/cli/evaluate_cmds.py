@@ -192,6 +192,7 @@ def show_cmd(
 
     from citykpi.catalogue import load_catalogue
     from citykpi.engine.evaluate import evaluate
+    from citykpi.render.format import sort_history
     from citykpi.warehouse import Warehouse
 
     cfg = settings(ctx)
@@ -213,9 +214,7 @@ def show_cmd(
             history_from=start,
         )
     # evaluate() already kept the indicator and the areas (groups expanded to their members)
-    history = scorecard.history.sort(
-        "indicator_id", "area_id", "period_start"
-    )  # the engine leaves it unordered
+    history = sort_history(scorecard.history)  # the engine leaves it unordered
     if start is not None:  # it reads back further than --from
         history = history.filter(pl.col("period_start") >= start)
     if fmt is not TableFormat.table:

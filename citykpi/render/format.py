@@ -344,7 +344,7 @@ def history_series(history: pl.DataFrame, points: int = 14) -> dict[tuple[str, s
     if not history.height:
         return {}
     out: dict[tuple[str, str], list[float | None]] = {}
-    for row in history.sort("indicator_id", "area_id", "period_start").iter_rows(named=True):
+    for row in sort_history(history).iter_rows(named=True):
         out.setdefault((row["indicator_id"], row["area_id"]), []).append(row["value"])
     return {k: v[-points:] for k, v in out.items()}
 
@@ -368,6 +368,11 @@ def sort_cells(cells: pl.DataFrame) -> pl.DataFrame:
     return cells.sort(
         [pl.col("domain"), pl.col("indicator_id"), level_order(), pl.col("area_id")], nulls_last=True
     )
+
+
+def sort_history(history: pl.DataFrame) -> pl.DataFrame:
+    """History rows in the canonical order: indicator, area, period (the engine leaves them unordered)."""
+    return history.sort("indicator_id", "area_id", "period_start") if history.height else history
 
 
 def sort_indices(indices: pl.DataFrame) -> pl.DataFrame:
