@@ -70,6 +70,10 @@ class OutputTargetError(UsageError):
     """An output path that may not be written (exit 2): protected, not a regular file, or foreign."""
 
 
+#: What to do when the output names a file citykpi reads (the database, the catalogue, an input).
+_PROTECTED_HINT = "name another file for the output: an export never replaces what citykpi reads"
+
+
 @dataclass(frozen=True)
 class Protected:
     """A file no export may replace, or a folder whose files with ``suffixes`` are read as input.
@@ -170,7 +174,7 @@ def check_output_target(
         raise OutputTargetError(f"will not write {target}: {problem}")
     head = _head(target)
     if head[8:12] == b"DUCK":
-        raise OutputTargetError(f"will not write {target}: it is a DuckDB database")
+        raise OutputTargetError(f"will not write {target}: it is a DuckDB database", hint=_PROTECTED_HINT)
     if st.st_size == 0 or force:
         return
     if not is_previous_export(target, kind, head):
@@ -250,17 +254,20 @@ def _refuse_protected(target: Path, protected: Sequence[Protected]) -> None:
         if p.suffixes:  # a folder whose files (with these suffixes) are read
             inside = real != p_real and real.is_relative_to(p_real)
             if inside and ("*" in p.suffixes or real.suffix.lower() in p.suffixes):
-                raise OutputTargetError(f"will not write {target}: it is in {p.path}, {p.what}")
+                raise OutputTargetError(
+                    f"will not write {target}: it is in {p.path}, {p.what}", hint=_PROTECTED_HINT
+                )
             if linked and p_real.is_dir():
                 for f in _files_under(p_real, p.suffixes):
                     if _identity(f) == ident:
                         raise OutputTargetError(
-                            f"will not write {target}: it is a hard link to {f}, in {p.path}, {p.what}"
+                            f"will not write {target}: it is a hard link to {f}, in {p.path}, {p.what}",
+                            hint=_PROTECTED_HINT,
                         )
             continue
         if real == p_real or (linked and ident == _identity(p.path)):
             named = "" if os.path.normpath(target) == os.path.normpath(p.path) else f" ({p.path})"
-            raise OutputTargetError(f"will not write {target}: it is {p.what}{named}")
+            raise OutputTargetError(f"will not write {target}: it is {p.what}{named}", hint=_PROTECTED_HINT)
 
 
 __all__ = [
