@@ -68,6 +68,9 @@ INDICATORS: list[tuple[str, str, str, str, str, str, str, tuple[str, str, str], 
 ]
 
 BAND_LABELS = {"env.air.aqi": {"yellow": "轻度污染", "red": "重度污染", "green": "优"}}
+BAND_LABELS_EN = {
+    "env.air.aqi": {"yellow": "Lightly polluted", "red": "Heavily polluted", "green": "Excellent"}
+}
 
 
 def _cell(ind: tuple[Any, ...], i: int) -> dict[str, Any]:
@@ -102,6 +105,7 @@ def _cell(ind: tuple[Any, ...], i: int) -> dict[str, Any]:
         "status": status,
         "severity": sev,
         "band_label": BAND_LABELS.get(ind_id, {}).get(status),
+        "band_label_en": BAND_LABELS_EN.get(ind_id, {}).get(status),
         "explanation": f"{status}: {value} {unit}"
         if has_value
         else f"{status}: no observation within look-back",

@@ -646,7 +646,7 @@ WITH cells AS (
 ),
 lab AS (
   SELECT c.ikey, c.area_key, arg_min(s.label_zh, s.step) AS label_zh, arg_min(s.label_en, s.step) AS label_en
-  FROM cells c JOIN ck_scale s ON s.ikey = c.ikey AND (s.upto IS NULL OR c.value <= s.upto)
+  FROM cells c JOIN ck_scale s ON s.ikey = c.ikey AND c.value IS NOT NULL AND (s.upto IS NULL OR c.value <= s.upto)
   GROUP BY c.ikey, c.area_key
 )
 SELECT c.*,
@@ -784,7 +784,7 @@ _CELLS_OUT = """
 WITH ri AS (SELECT ikey, dense_rank() OVER (ORDER BY domain, indicator_id) AS r FROM ck_ind),
 ra AS (SELECT area_key, dense_rank() OVER (ORDER BY area_id) AS r FROM t_area)
 SELECT x.ikey, x.area_key, x.level, x.period_start, x.period_end, x.value, x.basis_value,
-  x.status, x.severity, x.band_label, x.explanation, x.previous_value, x.change_previous,
+  x.status, x.severity, x.band_label, x.band_label_en, x.explanation, x.previous_value, x.change_previous,
   x.week_ago_value, x.change_week_ago, x.last_year_value, x.change_last_year, x.change_unit, x.streak,
   x.target_value, x.target_due, x.attainment, x.expected_progress, x.target_status, x.source
 FROM t_cells x JOIN ri ON ri.ikey = x.ikey JOIN ra ON ra.area_key = x.area_key

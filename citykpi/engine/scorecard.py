@@ -35,6 +35,7 @@ CELL_SCHEMA: Mapping[str, pl.DataType] = {
     "status": pl.String(),
     "severity": pl.Int8(),
     "band_label": pl.String(),
+    "band_label_en": pl.String(),
     "explanation": pl.String(),
     "previous_value": pl.Float64(),
     "change_previous": pl.Float64(),

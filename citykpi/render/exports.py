@@ -255,7 +255,7 @@ def render_markdown(scorecard: Scorecard, *, lang: str = "zh") -> str:
         title = domain_name(str(domain), lang)
         out += [f"## {_md(title)}", "", "| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
         for row in group.iter_rows(named=True):
-            value = fmt_cell_value(row)
+            value = fmt_cell_value(row, lang=lang)
             out.append(
                 "| "
                 + " | ".join(
@@ -265,8 +265,8 @@ def render_markdown(scorecard: Scorecard, *, lang: str = "zh") -> str:
                         pick(row, "area_name", lang) or row["area_id"],
                         value,
                         status_text(row["status"], lang),
-                        fmt_change(row["change_previous"], row["change_unit"], lang),
-                        fmt_change(row["change_last_year"], row["change_unit"], lang),
+                        fmt_change(row["change_previous"], row["change_unit"], lang, row.get("unit")),
+                        fmt_change(row["change_last_year"], row["change_unit"], lang, row.get("unit")),
                         fmt_target(row["attainment"], row["expected_progress"], row["target_status"], lang),
                     )
                 )

@@ -270,11 +270,24 @@ def fmt_value(value: float | None, unit: str | None, decimals: int = 1) -> str:
     return f"{text} {unit}"
 
 
-def fmt_change(change: float | None, change_unit: str | None, lang: str = "en") -> str:
-    """A change with an arrow and a sign: '▲ +3.2%', '▼ -1.5 pp' (points), '= 0.0%'; '' when unknown."""
+def change_suffix(change_unit: str | None, unit: str | None = None) -> str:
+    """What a change is counted in: '%' (relative), ' pp' (percentage points, for a unit of '%'),
+    or the indicator's own unit for an absolute change of any other unit (' per 10k', ' ‰')."""
+    if change_unit != "points":
+        return "%"
+    if unit is None or unit == "%":
+        return " pp"
+    return f" {unit}"
+
+
+def fmt_change(
+    change: float | None, change_unit: str | None, lang: str = "en", unit: str | None = None
+) -> str:
+    """A change with an arrow and a sign: '▲ +3.2%', '▼ -1.5 pp' (points of a percentage),
+    '▲ +1.6 per 10k' (points of another rate), '= 0.0%'; '' when unknown."""
     if change is None or (isinstance(change, float) and math.isnan(change)):
         return ""
-    suffix = "%" if change_unit != "points" else " pp"
+    suffix = change_suffix(change_unit, unit)
     if abs(change) < 0.05:
         return f"= 0.0{suffix}"
     arrow = "▲" if change > 0 else "▼"
@@ -407,11 +420,24 @@ class Digits:
         return self.declared.get(indicator_id, 1) if indicator_id is not None else 1
 
 
-def fmt_cell_value(row: Mapping[str, Any], digits: Digits | None = None) -> str:
-    """A cell's value with its unit and, when its scale names the band, the band's label: '128 index 轻度污染'."""
+def cell_value_parts(
+    row: Mapping[str, Any], digits: Digits | None = None, lang: str = "zh"
+) -> tuple[str, str | None]:
+    """A cell's value with its unit, and the label its scale gives the band in ``lang`` (None when
+    the indicator has no own scale or the cell has no value)."""
     decimals = (digits or Digits()).of(row.get("indicator_id"))
     value = fmt_value(row["value"], row["unit"], decimals)
-    return f"{value} {row['band_label']}" if row.get("band_label") else value
+    if row.get("value") is None:
+        return value, None
+    label = (row.get("band_label_en") if lang == "en" else None) or row.get("band_label")
+    return value, label or None
+
+
+def fmt_cell_value(row: Mapping[str, Any], digits: Digits | None = None, lang: str = "zh") -> str:
+    """A cell's value with its unit and, when its scale names the band, the band's label in ``lang``:
+    '128 index 轻度污染', '128 index Lightly polluted'. A cell without a value has no band."""
+    value, label = cell_value_parts(row, digits, lang)
+    return f"{value} {label}" if label else value
 
 
 def status_order(statuses: Iterable[str]) -> list[str]:

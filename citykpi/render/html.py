@@ -270,8 +270,8 @@ def score_svg(score: float | None, status: str | None, *, width: int = 100, heig
     )
 
 
-def _change_td(change: float | None, unit: str | None, lang: str) -> str:
-    text = fmt_change(change, unit, lang)
+def _change_td(change: float | None, change_unit: str | None, lang: str, unit: str | None = None) -> str:
+    text = fmt_change(change, change_unit, lang, unit)
     # Arrows stay neutral: whether up is good depends on the indicator's direction.
     return f'<td class="num">{_e(text)}</td>'
 
@@ -355,7 +355,7 @@ def _detail_rows(
     for row in group.iter_rows(named=True):
         first = row["indicator_id"] != previous
         previous = row["indicator_id"]
-        value = fmt_cell_value(row)
+        value = fmt_cell_value(row, lang=lang)
         target = ""
         if row["attainment"] is not None or row["target_status"]:
             target = (
@@ -374,8 +374,8 @@ def _detail_rows(
             f'<td class="num">{_e(value)}</td>'
             f"<td>{_chip(row['status'], lang)}"
             f'<br><span class="explain">{_e(row["explanation"])}</span></td>'
-            f"{_change_td(row['change_previous'], row['change_unit'], lang)}"
-            f"{_change_td(row['change_last_year'], row['change_unit'], lang)}"
+            f"{_change_td(row['change_previous'], row['change_unit'], lang, row.get('unit'))}"
+            f"{_change_td(row['change_last_year'], row['change_unit'], lang, row.get('unit'))}"
             f"<td>{target}</td><td>{spark}</td></tr>"
         )
     return out
@@ -450,13 +450,13 @@ def _exceptions_section(cells: pl.DataFrame, lang: str) -> list[str]:
         for row in group.select(columns).iter_rows(named=True):
             first = row["indicator_id"] != previous
             previous = row["indicator_id"]
-            value = fmt_cell_value(row)
+            value = fmt_cell_value(row, lang=lang)
             out.append(
                 f"<tr{' class=first' if first else ''}>{_name_cell(row, lang) if first else '<td></td>'}"
                 f'<td class="{_level_class(row["level"])}">{_e(pick(row, "area_name", lang) or row["area_id"])}</td>'
                 f"<td>{_e(value)}</td>"
-                f"<td>{_e(fmt_change(row['change_previous'], row['change_unit'], lang))}</td>"
-                f"<td>{_e(fmt_change(row['change_last_year'], row['change_unit'], lang))}</td>"
+                f"<td>{_e(fmt_change(row['change_previous'], row['change_unit'], lang, row.get('unit')))}</td>"
+                f"<td>{_e(fmt_change(row['change_last_year'], row['change_unit'], lang, row.get('unit')))}</td>"
                 f"<td>{_e(row['explanation'])}</td></tr>"
             )
         out.append("</tbody></table>")

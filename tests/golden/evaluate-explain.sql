@@ -361,7 +361,7 @@ FROM s
 ),
 lab AS (
   SELECT c.ikey, c.area_key, arg_min(s.label_zh, s.step) AS label_zh, arg_min(s.label_en, s.step) AS label_en
-  FROM cells c JOIN ck_scale s ON s.ikey = c.ikey AND (s.upto IS NULL OR c.value <= s.upto)
+  FROM cells c JOIN ck_scale s ON s.ikey = c.ikey AND c.value IS NOT NULL AND (s.upto IS NULL OR c.value <= s.upto)
   GROUP BY c.ikey, c.area_key
 )
 SELECT c.*,

@@ -160,7 +160,7 @@ def print_league(
             plain(pick(row, "area_name", lang) or row["area_id"]),
             plain(fmt_value(row["value"], None if row["unit"] == "score" else row["unit"], decimals)),
             status_cell(row["status"], lang),
-            fmt_change(row["change_previous"], row["change_unit"], lang),
+            plain(fmt_change(row["change_previous"], row["change_unit"], lang, row.get("unit"))),
         )
     console.print(table)
 

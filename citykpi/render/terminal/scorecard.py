@@ -15,8 +15,8 @@ from rich.text import Text
 from citykpi.engine.scorecard import Scorecard
 from citykpi.render.format import (
     Digits,
+    cell_value_parts,
     domain_name,
-    fmt_cell_value,
     fmt_change,
     fmt_number,
     fmt_percent,
@@ -47,6 +47,38 @@ def _heading(scorecard: Scorecard, lang: str) -> str:
     return " · ".join(parts)
 
 
+class ValueText(Text):
+    """A cell's value and unit, then its scale's label: a narrow table may put the label on a second
+    line, never break the value itself (``bare`` is the width of the value and unit alone)."""
+
+    bare: int = 0
+
+
+def value_text(row: Mapping[str, Any], digits: Digits | None, lang: str) -> ValueText:
+    """The value cell of ``row`` (see :class:`ValueText`)."""
+    value, label = cell_value_parts(row, digits, lang)
+    text = ValueText(plain(f"{value} {label}" if label else value).plain)
+    text.bare = cell_len(plain(value).plain)
+    return text
+
+
+def _frame(columns: int) -> int:
+    """Cells a table of ``columns`` columns spends besides their content: an edge on each side, and a
+    padded divider (three cells) between columns (``box.SIMPLE_HEAD``, ``pad_edge=False``)."""
+    return 3 * (columns - 1) + 2
+
+
+def _natural(rows: list[list[Text | str]], headers: list[str], i: int) -> int:
+    """The width column ``i`` takes unwrapped: its widest cell or header."""
+    return max([cell_len(str(r[i])) for r in rows if i < len(r)] + [cell_len(headers[i])])
+
+
+def _bare_width(rows: list[list[Text | str]], i: int) -> int:
+    """The widest value of column ``i`` without its scale's label."""
+    cells = [r[i] for r in rows if i < len(r)]
+    return max([c.bare for c in cells if isinstance(c, ValueText)] + [1])
+
+
 def cell_row(
     row: Mapping[str, Any],
     series: Mapping[tuple[str, str], list[float | None]],
@@ -61,10 +93,10 @@ def cell_row(
     cells: list[Text | str] = [
         plain(first_col),
         plain(indent(row["level"]) + (pick(row, "area_name", lang) or row["area_id"])),
-        plain(fmt_cell_value(row, digits)),
+        value_text(row, digits, lang),
         status_cell(row["status"], lang),
-        fmt_change(row["change_previous"], row["change_unit"], lang),
-        fmt_change(row["change_last_year"], row["change_unit"], lang),
+        plain(fmt_change(row["change_previous"], row["change_unit"], lang, row.get("unit"))),
+        plain(fmt_change(row["change_last_year"], row["change_unit"], lang, row.get("unit"))),
         fmt_target(row["attainment"], row["expected_progress"], row["target_status"], lang),
         trend,
     ]
@@ -74,11 +106,12 @@ def cell_row(
 
 
 #: Columns of a cells table: (word, Rich column options, always shown, room it needs when narrow).
-#: ``room`` None: as wide as its widest cell (never wrapped); a number: it may wrap down to that.
-_CELL_COLUMNS: tuple[tuple[str, dict[str, Any], bool, int | None], ...] = (
+#: ``room`` None: as wide as its widest cell (never wrapped); a number: it may wrap down to that;
+#: "bare": down to its widest value without the scale's label (:class:`ValueText`).
+_CELL_COLUMNS: tuple[tuple[str, dict[str, Any], bool, int | str | None], ...] = (
     ("indicator", {"overflow": "fold", "min_width": 8}, True, 22),
     ("area", {"overflow": "fold", "min_width": 6}, True, 10),
-    ("value", {"justify": "right", "no_wrap": True}, True, None),
+    ("value", {"justify": "right"}, True, "bare"),
     ("status", {"no_wrap": True}, True, None),
     ("change", {"justify": "right", "no_wrap": True}, False, None),
     ("yoy", {"justify": "right", "no_wrap": True}, False, None),
@@ -98,16 +131,52 @@ def _fit_columns(
         return keep
 
     def room(i: int) -> int:
-        natural = max([cell_len(str(r[i])) for r in rows if i < len(r)] + [cell_len(headers[i])])
+        natural = _natural(rows, headers, i)
         wanted = _CELL_COLUMNS[i][3]
-        return natural if wanted is None else min(natural, wanted)
+        if wanted == "bare":
+            wanted = _bare_width(rows, i)
+        return natural if not isinstance(wanted, int) else min(natural, wanted)
 
     kept = list(keep)
     for name in _DROP_WHEN_NARROW:
-        if sum(room(i) for i in kept) + 2 * (len(kept) - 1) <= width:
+        if sum(room(i) for i in kept) + _frame(len(kept)) <= width:
             break
         kept = [i for i in kept if _CELL_COLUMNS[i][0] != name]
     return kept
+
+
+def _squeeze(
+    keep: list[int],
+    specs: list[tuple[str, dict[str, Any], bool, int | str | None]],
+    headers: list[str],
+    rows: list[list[Text | str]],
+    width: int | None,
+) -> dict[int, int]:
+    """Fixed widths for the columns of a table that does not fit ``width`` as it is (none when it does).
+
+    First a scale's label goes under its value; if that is not enough, every column gets the room
+    :func:`_fit_columns` counted on and what is left over goes to the names, then the target, so that
+    Rich never has to cut a status or fold a name mid-word.
+    """
+    natural = {i: _natural(rows, headers, i) for i in keep}
+    if width is None or sum(natural.values()) + _frame(len(keep)) <= width:
+        return {}
+    bare = [i for i in keep if specs[i][3] == "bare"]
+    out = {i: max(_bare_width(rows, i), cell_len(headers[i])) for i in bare}
+    if sum({**natural, **out}.values()) + _frame(len(keep)) <= width:
+        return out
+    for i in keep:
+        if i not in out:
+            room = specs[i][3]
+            out[i] = min(room, natural[i]) if isinstance(room, int) else natural[i]
+    spare = width - _frame(len(keep)) - sum(out.values())
+    for name in ("indicator", "area", "target", "explanation"):
+        for i in keep:
+            if spare > 0 and specs[i][0] == name and out[i] < natural[i]:
+                grow = min(spare, natural[i] - out[i])
+                out[i] += grow
+                spare -= grow
+    return out
 
 
 def cells_table(
@@ -137,8 +206,14 @@ def cells_table(
         box=box.SIMPLE_HEAD,
         pad_edge=False,
     )
+    widths = _squeeze(keep, specs, headers, rows, width)
     for i in keep:
-        table.add_column(headers[i], **specs[i][1])
+        options = dict(specs[i][1])
+        if specs[i][3] == "bare":
+            options["min_width"] = _bare_width(rows, i)  # a value never breaks, its label may
+        if i in widths:
+            options["width"] = widths[i]
+        table.add_column(headers[i], **options)
     for r in rows:
         table.add_row(*[r[i] for i in keep])
     return table
