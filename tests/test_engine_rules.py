@@ -683,3 +683,37 @@ def test_history_from_reaches_back_for_measures_too(city: City) -> None:
     sc = evaluate(city.wh, cat, as_of=AS_OF, persist=False, history_from=date(2024, 6, 1))
     months = sorted(sc.history.filter(pl.col("area_id") == "C").get_column("period_start").to_list())
     assert months[0] == date(2024, 6, 1) and len(months) == 13  # 2024-06 … 2025-06
+
+
+@pytest.mark.parametrize(
+    ("value", "status", "shown"),
+    [
+        (1.46, "red", "red: 1.46 % < 1.5 (red below 1.5)"),
+        (1.4999, "red", "red: 1.4999 % < 1.5 (red below 1.5)"),
+        (1.5, "yellow", "yellow: 1.5 % < 2.25 (yellow below 2.25)"),
+        (2.2, "yellow", "yellow: 2.2 % < 2.25 (yellow below 2.25)"),
+        (2.26, "green", "green: 2.26 % ≥ 2.25 (yellow below 2.25)"),
+        (3.04, "green", "green: 3.0 % ≥ 2.25 (yellow below 2.25)"),
+    ],
+)
+def test_explanations_print_enough_digits_to_be_true(
+    city: City, value: float, status: str, shown: str
+) -> None:
+    """One decimal declared: a value that rounds onto its cut gets the digits that tell them apart, and
+    a cut prints exactly as declared (2.25, not 2.2 or 2.3)."""
+    bands = BandSet(cuts={"yellow": 2.25, "red": 1.5})
+    ind = indicator(
+        "t.rate", direction="higher_is_better", unit="%", decimals=1, thresholds=Thresholds(bands=bands)
+    )
+    city.daily("t.rate", "C", [value])
+    c = cell(city.evaluate(ind), "t.rate", "C")
+    assert (c["status"], c["explanation"]) == (status, shown)
+
+
+def test_band_explanation_tells_a_value_from_the_edge_it_crossed(city: City) -> None:
+    bands = BandSet(ranges={"green": (0.3, 2.0), "yellow": (0.2, 4.0)})
+    ind = indicator("t.cl", direction="band", unit="mg/L", decimals=1, thresholds=Thresholds(bands=bands))
+    city.daily("t.cl", "C", [2.04])
+    c = cell(city.evaluate(ind), "t.cl", "C")
+    assert c["status"] == "yellow"
+    assert c["explanation"] == "yellow: 2.04 mg/L outside the green range 0.3–2", c["explanation"]

@@ -612,6 +612,33 @@ def _num(x: str) -> str:
     )
 
 
+#: How many digits past the indicator's decimals an explanation may add to tell a value from its cut.
+EXTRA_DIGITS = 6
+
+
+def _num_beside(x: str, cut: str) -> str:
+    """SQL text of ``x`` printed beside ``cut``: to the indicator's decimals, or with as many more digits
+    (up to :data:`EXTRA_DIGITS`) as it takes for the two to read differently, so that an explanation
+    never says "red: 1.5 < 1.5". A value equal to its cut, or with no cut, prints as :func:`_num`."""
+    steps = " ".join(
+        f"WHEN round({x}, m.decimals + {k}) <> round({cut}, m.decimals + {k}) THEN m.decimals + {k}"
+        for k in range(EXTRA_DIGITS + 1)
+    )
+    digits = f"CASE {steps} ELSE NULL END"
+    return (
+        f"CASE WHEN {x} IS NULL THEN '?' WHEN {cut} IS NULL OR {x} = {cut} OR {x} = round({x}) THEN {_num(x)} "
+        f"WHEN {digits} IS NULL THEN CAST({x} AS VARCHAR) ELSE CAST(round({x}, {digits}) AS VARCHAR) END"
+    )
+
+
+def _cut(x: str) -> str:
+    """SQL text of a declared cut: exactly as declared (integers plainly, others in their shortest form)."""
+    return (
+        f"CASE WHEN {x} IS NULL THEN '?' WHEN {x} = round({x}) AND abs({x}) < 1e15 "
+        f"THEN CAST(CAST({x} AS BIGINT) AS VARCHAR) ELSE CAST({x} AS VARCHAR) END"
+    )
+
+
 def cells_sql(cells: str) -> str:
     """The cells table ``t_cells``: the rows of query ``cells`` with target status, own-scale labels
     and the one-line explanation, in one statement (nothing in between is materialised)."""
@@ -627,14 +654,17 @@ def cells_sql(cells: str) -> str:
         ELSE CASE WHEN bs.inclusive THEN ' at or below ' ELSE ' below ' END END"""
     what = "m.basis_label"  # the registry's label of the indicator's basis (engine/tables.py)
     bv = "c.basis_value"
-    directional = f"""CASE WHEN c.severity = 0 THEN 'green: ' || {_num(bv)} || {what} ||
-          coalesce({better_op} || {_num(first_cut)} || ' (' || {first_colour} || {side} || {_num(first_cut)} || ')', '')
-        ELSE c.status || ': ' || {_num(bv)} || {what} || {worse_op} || {_num(crossed)}
-          || ' (' || c.status || {side} || {_num(crossed)} || ')' END"""
-    band = f"""CASE WHEN c.severity = 0 THEN 'green: ' || {_num(bv)} || {what} || ' within '
-          || {_num("bs.lo_green")} || '–' || {_num("bs.hi_green")}
-        ELSE c.status || ': ' || {_num(bv)} || {what} || ' outside the green range '
-          || {_num("bs.lo_green")} || '–' || {_num("bs.hi_green")} END"""
+    directional = f"""CASE WHEN c.severity = 0 THEN 'green: ' || {_num_beside(bv, first_cut)} || {what} ||
+          coalesce({better_op} || {_cut(first_cut)} || ' (' || {first_colour} || {side} || {_cut(first_cut)} || ')', '')
+        ELSE c.status || ': ' || {_num_beside(bv, crossed)} || {what} || {worse_op} || {_cut(crossed)}
+          || ' (' || c.status || {side} || {_cut(crossed)} || ')' END"""
+    edge = (
+        f"CASE WHEN abs({bv} - bs.lo_green) < abs({bv} - bs.hi_green) THEN bs.lo_green ELSE bs.hi_green END"
+    )
+    band = f"""CASE WHEN c.severity = 0 THEN 'green: ' || {_num_beside(bv, edge)} || {what} || ' within '
+          || {_cut("bs.lo_green")} || '–' || {_cut("bs.hi_green")}
+        ELSE c.status || ': ' || {_num_beside(bv, edge)} || {what} || ' outside the green range '
+          || {_cut("bs.lo_green")} || '–' || {_cut("bs.hi_green")} END"""
     persist = """CASE WHEN m.for_periods > 1 AND c.severity > 0 THEN ' for ' || m.for_periods || ' ' ||
         CASE m.rgrain WHEN 'day' THEN 'days' ELSE m.rgrain || 's' END || ' running' ELSE '' END"""
     stale = f"""'stale: latest value ' || {_num("c.value")} || {what} || ' from ' || strftime(c.last_period, '%Y-%m-%d %H:%M')
