@@ -282,7 +282,12 @@ CASES: list[tuple[str, str, int, str]] = [
         "override for level street of indicator env.air.pm25, which is reported at city, district only",
     ),
     ("CK100", doc(ind(description=None)), 2, "indicator env.air.pm25 has no description"),
-    ("CK101", doc(ind(thresholds=None)), 2, "has no thresholds: it is shown but never coloured"),
+    (
+        "CK101",
+        doc(ind(thresholds=None)),
+        2,
+        "has no thresholds: its cells are shown as unscored, never coloured",
+    ),
     ("CK102", "# nothing yet\n", 1, "the file is empty"),
     (
         "CK103",

@@ -717,3 +717,28 @@ def test_band_explanation_tells_a_value_from_the_edge_it_crossed(city: City) -> 
     c = cell(city.evaluate(ind), "t.cl", "C")
     assert c["status"] == "yellow"
     assert c["explanation"] == "yellow: 2.04 mg/L outside the green range 0.3–2", c["explanation"]
+
+
+def test_an_indicator_without_thresholds_is_unscored_and_counted_apart(city: City) -> None:
+    """Not green: a value nobody declared a cut for is shown, never coloured, and counted on its own."""
+    plain = indicator("t.plain", thresholds=Thresholds())
+    scored = indicator("t.scored")
+    city.daily("t.plain", "C", [50.0])
+    city.daily("t.scored", "C", [5.0])
+    sc = city.evaluate(plain, scored)
+    c = cell(sc, "t.plain", "C")
+    assert (c["status"], c["severity"], c["streak"], c["value"]) == ("unscored", None, None, 50.0)
+    assert c["explanation"] == "unscored: 50 index; no thresholds are declared for it"
+    assert cell(sc, "t.scored", "C")["status"] == "green"
+    counts = sc.counts()
+    assert counts["unscored"] == 1 and counts["green"] == 1
+
+
+def test_an_override_gives_thresholds_to_one_area_only(city: City) -> None:
+    ov = Override(bands=BandSet(cuts={"red": 10.0}), area="D1")
+    ind = indicator("t.ov", thresholds=Thresholds(overrides=(ov,)))
+    city.daily("t.ov", "C", [50.0])
+    city.daily("t.ov", "D1", [50.0])
+    sc = city.evaluate(ind)
+    assert cell(sc, "t.ov", "D1")["status"] == "red"
+    assert cell(sc, "t.ov", "C")["status"] == "unscored"

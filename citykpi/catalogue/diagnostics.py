@@ -116,7 +116,10 @@ _RULES: tuple[Rule, ...] = (
     # --- warnings -------------------------------------------------------------------------
     Rule("CK100", "missing-description", "warning", "An indicator or index has no description."),
     Rule(
-        "CK101", "no-thresholds", "warning", "An indicator has no thresholds: it is shown but never coloured."
+        "CK101",
+        "no-thresholds",
+        "warning",
+        "An indicator has no thresholds: its cells are unscored (shown, never coloured, counted apart).",
     ),
     Rule("CK102", "empty-file", "warning", "A catalogue file defines nothing."),
     Rule("CK103", "unused-input", "warning", "A formula input is declared but not used in the expression."),

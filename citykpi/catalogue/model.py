@@ -24,7 +24,7 @@ from citykpi.errors import Location
 COLOURS: tuple[str, ...] = ("green", "blue", "yellow", "orange", "red")
 SEVERITY: Mapping[str, int] = {c: i for i, c in enumerate(COLOURS)}
 #: Statuses that are not colours.
-NON_COLOUR_STATUSES: tuple[str, ...] = ("stale", "no_data", "not_applicable")
+NON_COLOUR_STATUSES: tuple[str, ...] = ("stale", "unscored", "no_data", "not_applicable")
 STATUSES: tuple[str, ...] = COLOURS + NON_COLOUR_STATUSES
 
 #: Governance levels, top first. The position is the depth (city = 0).

@@ -163,7 +163,9 @@ def _indicator_rules(ctx: _Context, ind: model.Indicator) -> None:
                 f"add {ov.level} to levels or remove the override",
             )
     if not th.bands.cuts and not th.bands.ranges and not ind.scale:
-        ctx.report("CK101", f"{what} has no thresholds: it is shown but never coloured", ind.loc)
+        ctx.report(
+            "CK101", f"{what} has no thresholds: its cells are shown as unscored, never coloured", ind.loc
+        )
     # What each basis requires comes from its registry entry (citykpi/vocab/bases/).
     basis = vocab.BASES.get(th.basis)
     requires = basis.requires if basis is not None else ()

@@ -70,6 +70,7 @@ class Status(StrEnum):
     orange = "orange"
     red = "red"
     stale = "stale"
+    unscored = "unscored"
     no_data = "no_data"
     not_applicable = "not_applicable"
 

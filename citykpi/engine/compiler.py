@@ -568,15 +568,16 @@ s AS (
     CASE WHEN j.v0 IS NULL THEN 'no_data'
       WHEN epoch({end}) - epoch(j.data_end) > j.stale_s THEN 'stale'
       WHEN j.sev IS NULL THEN 'not_applicable'
+      WHEN NOT coalesce(bsx.scored, TRUE) THEN 'unscored'
       ELSE {colour_of("j.sev")} END AS status,
-    CASE WHEN j.v0 IS NULL OR j.sev0 IS NULL THEN NULL ELSE
+    CASE WHEN j.v0 IS NULL OR j.sev0 IS NULL OR NOT coalesce(bsx.scored, TRUE) THEN NULL ELSE
       {streak}
     END AS streak,
     CASE j.rgrain WHEN 'day' THEN j.bucket0 WHEN 'week' THEN j.bucket0 + 6
       WHEN 'month' THEN CAST(j.bucket0 + INTERVAL 1 MONTH AS DATE) - 1
       WHEN 'quarter' THEN CAST(j.bucket0 + INTERVAL 3 MONTH AS DATE) - 1
       ELSE CAST(j.bucket0 + INTERVAL 1 YEAR AS DATE) - 1 END AS period_end
-  FROM j
+  FROM j LEFT JOIN ck_bandset bsx ON bsx.bs_id = j.cell_bs
 )
 SELECT s.ikey, s.area_key, s.level, s.bucket0 AS period_start, s.period_end, s.v0 AS value, s.bv0 AS basis_value,
   s.status, CASE WHEN {is_colour("s.status")} THEN s.sev END::TINYINT AS severity,
@@ -693,6 +694,7 @@ SELECT c.*,
     WHEN 'no_data' THEN 'no_data: no value within the look-back window'
     WHEN 'stale' THEN {stale}
     WHEN 'not_applicable' THEN 'not_applicable: ' || m.na_reason
+    WHEN 'unscored' THEN 'unscored: ' || {_num("c.value")} || {what} || '; no thresholds are declared for it'
     ELSE CASE WHEN m.direction = 'band' THEN {band} ELSE {directional} END || {persist}
   END AS explanation
 FROM cells c JOIN ck_ind m ON m.ikey = c.ikey LEFT JOIN ck_bandset bs ON bs.bs_id = c.bs_id

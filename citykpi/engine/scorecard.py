@@ -10,7 +10,7 @@ from pathlib import Path
 
 import polars as pl
 
-from citykpi.catalogue.model import COLOURS, SEVERITY, STATUSES
+from citykpi.catalogue.model import COLOURS, NON_COLOUR_STATUSES, SEVERITY, STATUSES
 
 #: What --fail-on / fail_on accept: a colour at or above which a run fails, or never.
 FAIL_ON: tuple[str, ...] = ("never", *COLOURS)
@@ -170,7 +170,7 @@ class Scorecard:
 
 
 def colour_rank(status: str) -> int:
-    """Sort key for statuses: red first, then orange … green, then stale, no_data, not_applicable."""
+    """Sort key for statuses: red first, then orange … green, then stale, unscored, no_data, not_applicable."""
     if status in COLOURS:
         return 4 - SEVERITY[status]
-    return 5 + ("stale", "no_data", "not_applicable").index(status)
+    return 5 + NON_COLOUR_STATUSES.index(status)

@@ -74,7 +74,13 @@ class CatalogueTables:
 
 
 def _bandset_row(bs_id: int, direction: str, bands: BandSet) -> dict[str, object]:
-    row: dict[str, object] = {"bs_id": bs_id, "direction": direction, "inclusive": bands.inclusive}
+    row: dict[str, object] = {
+        "bs_id": bs_id,
+        "direction": direction,
+        "inclusive": bands.inclusive,
+        # no cut and no range: the value is shown but never coloured (status ``unscored``)
+        "scored": bool(bands.cuts or bands.ranges),
+    }
     for c in COLOURS[1:]:
         row[f"c_{c}"] = bands.cuts.get(c)
     for c in COLOURS[:4]:
@@ -88,6 +94,7 @@ _BANDSET_SCHEMA: dict[str, pl.DataType] = {
     "bs_id": pl.Int32(),
     "direction": pl.String(),
     "inclusive": pl.Boolean(),
+    "scored": pl.Boolean(),
     **{f"c_{c}": pl.Float64() for c in COLOURS[1:]},
     **{f"{p}_{c}": pl.Float64() for c in COLOURS[:4] for p in ("lo", "hi")},
 }

@@ -307,7 +307,7 @@ def junit_fail_on(fail_on: str) -> str:
 def render_junit(scorecard: Scorecard, *, fail_on: str = "red") -> str:
     """JUnit XML: one test case per indicator × area; failure when at or above ``fail_on``.
 
-    Cells without a colour (stale, no_data, not_applicable) are reported as skipped.
+    Cells without a colour (stale, unscored, no_data, not_applicable) are reported as skipped.
     """
     if fail_on != "never" and fail_on not in SEVERITY:
         raise UsageError(f"unknown --fail-on {fail_on!r}; use never, {', '.join(SEVERITY)}")

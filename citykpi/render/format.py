@@ -54,6 +54,7 @@ STATUS_LABELS: Mapping[str, Mapping[str, str]] = {
         "orange": "ORANGE",
         "red": "RED",
         "stale": "STALE",
+        "unscored": "UNSCORED",
         "no_data": "NO DATA",
         "not_applicable": "N/A",
     },
@@ -64,6 +65,7 @@ STATUS_LABELS: Mapping[str, Mapping[str, str]] = {
         "orange": "橙",
         "red": "红",
         "stale": "过期",
+        "unscored": "未评分",
         "no_data": "无数据",
         "not_applicable": "不适用",
     },
@@ -77,6 +79,7 @@ STATUS_GLYPHS: Mapping[str, str] = {
     "orange": "◆",
     "red": "■",
     "stale": "○",
+    "unscored": "◇",
     "no_data": "·",
     "not_applicable": "-",
 }
@@ -89,6 +92,7 @@ STATUS_HEX: Mapping[str, str] = {
     "orange": "#ef7d12",
     "red": "#d7263d",
     "stale": "#9aa0a6",
+    "unscored": "#e3e6ea",
     "no_data": "#d0d3d6",
     "not_applicable": "#eceff1",
 }
@@ -101,6 +105,7 @@ STATUS_INK: Mapping[str, str] = {
     "orange": "#1a1a1a",
     "red": "#ffffff",
     "stale": "#1a1a1a",
+    "unscored": "#1a1a1a",
     "no_data": "#1a1a1a",
     "not_applicable": "#1a1a1a",
 }
@@ -441,13 +446,22 @@ def fmt_cell_value(row: Mapping[str, Any], digits: Digits | None = None, lang: s
 
 
 def status_order(statuses: Iterable[str]) -> list[str]:
-    """Statuses sorted worst first (red … green, stale, no_data, not_applicable)."""
+    """Statuses sorted worst first (red … green, stale, unscored, no_data, not_applicable)."""
     return sorted(statuses, key=colour_rank)
 
 
+#: Statuses a summary names only when some cell has them (most catalogues score everything).
+QUIET_STATUSES: tuple[str, ...] = ("unscored",)
+
+
+def summary_statuses(counts: Mapping[str, int]) -> list[str]:
+    """The statuses a summary line lists, worst first: every one, and those of QUIET_STATUSES when present."""
+    return [s for s in status_order(STATUSES) if s not in QUIET_STATUSES or counts.get(s, 0)]
+
+
 def counts_line(counts: Mapping[str, int], lang: str = "en") -> str:
-    """'3 RED · 1 ORANGE · … (14 cells)' — every status, worst first."""
-    parts = [f"{counts.get(s, 0)} {status_label(s, lang)}" for s in status_order(STATUSES)]
+    """'3 RED · 1 ORANGE · … (14 cells)' — every status (unscored only when present), worst first."""
+    parts = [f"{counts.get(s, 0)} {status_label(s, lang)}" for s in summary_statuses(counts)]
     total = sum(counts.values())
     return " · ".join(parts) + f" ({total} {word('cells', lang)})"
 

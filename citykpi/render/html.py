@@ -14,7 +14,7 @@ from typing import Any
 
 import polars as pl
 
-from citykpi.catalogue.model import COLOURS, LEVELS, STATUSES
+from citykpi.catalogue.model import COLOURS, LEVELS, NON_COLOUR_STATUSES, STATUSES
 from citykpi.engine.scorecard import Scorecard
 from citykpi.render.format import (
     STATUS_GLYPHS,
@@ -31,8 +31,8 @@ from citykpi.render.format import (
     sort_cells,
     sort_indices,
     status_label,
-    status_order,
     status_text,
+    summary_statuses,
     word,
 )
 from citykpi.render.views import league_table
@@ -45,6 +45,7 @@ _MX_CLASS: Mapping[str, str] = {
     "orange": "o",
     "red": "r",
     "stale": "st",
+    "unscored": "us",
     "no_data": "nd",
     "not_applicable": "na",
 }
@@ -147,6 +148,7 @@ LEGEND_TEXT: Mapping[str, Mapping[str, str]] = {
         "orange": "level II — serious",
         "red": "level I — critical",
         "stale": "feed silent past its cadence (value shown)",
+        "unscored": "shown, never coloured: no thresholds declared",
         "no_data": "no observation in the look-back",
         "not_applicable": "not defined at this level",
     },
@@ -157,6 +159,7 @@ LEGEND_TEXT: Mapping[str, Mapping[str, str]] = {
         "orange": "二级（严重）",
         "red": "一级（危急）",
         "stale": "数据超期未更新（仍显示数值）",
+        "unscored": "未设阈值，仅显示数值",
         "no_data": "回溯期内无数据",
         "not_applicable": "该层级不适用",
     },
@@ -283,7 +286,7 @@ def _level_class(level: str | None) -> str:
 def _summary(scorecard: Scorecard, lang: str) -> list[str]:
     counts = scorecard.counts()
     out = [f'<section id="summary"><h2>{_e(word("summary", lang))}</h2><ul class="counts">']
-    for s in status_order(STATUSES):
+    for s in summary_statuses(counts):
         out.append(
             f'<li class="count" data-status="{s}"><span class="n">{counts.get(s, 0)}</span>{_chip(s, lang)}</li>'
         )
@@ -294,7 +297,7 @@ def _summary(scorecard: Scorecard, lang: str) -> list[str]:
 def _legend(lang: str) -> list[str]:
     texts = LEGEND_TEXT.get(lang, LEGEND_TEXT["en"])
     out = [f'<section id="legend"><h2>{_e(word("legend", lang))}</h2><ul class="legend">']
-    for s in (*reversed(COLOURS), "stale", "no_data", "not_applicable"):
+    for s in (*reversed(COLOURS), *NON_COLOUR_STATUSES):
         out.append(f"<li>{_chip(s, lang)} {_e(texts[s])}</li>")
     out.append("</ul></section>")
     return out

@@ -12,8 +12,14 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from citykpi.catalogue.model import STATUSES
-from citykpi.render.format import fmt_timestamp, level_rank, safe_text, status_order, status_text, word
+from citykpi.render.format import (
+    fmt_timestamp,
+    level_rank,
+    safe_text,
+    status_text,
+    summary_statuses,
+    word,
+)
 
 #: Rich style of each status (the text label is printed too, so colour is redundant).
 STATUS_STYLES: Mapping[str, str] = {
@@ -23,6 +29,7 @@ STATUS_STYLES: Mapping[str, str] = {
     "orange": "bold dark_orange",
     "red": "bold red",
     "stale": "dim",
+    "unscored": "dim",
     "no_data": "dim",
     "not_applicable": "dim",
 }
@@ -35,6 +42,7 @@ STATUS_LABELS_SHORT: Mapping[str, str] = {
     "blue": "B",
     "green": "G",
     "stale": "S",
+    "unscored": "U",
     "no_data": "N",
     "not_applicable": "-",
 }
@@ -72,7 +80,7 @@ def indent(level: str | None) -> str:
 def summary_text(counts: Mapping[str, int], lang: str = "en") -> Text:
     """'Summary: 3 ■ RED · 1 ◆ ORANGE · …' with every status coloured."""
     text = Text(f"{word('summary', lang)}: ", style="bold")
-    for i, status in enumerate(status_order(STATUSES)):
+    for i, status in enumerate(summary_statuses(counts)):
         if i:
             text.append(" · ")
         text.append(f"{counts.get(status, 0)} {status_text(status, lang)}", style=STATUS_STYLES[status])

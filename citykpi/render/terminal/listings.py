@@ -274,7 +274,7 @@ def print_runs(console: Console, runs: pl.DataFrame) -> None:
         table.add_row(*values)
     console.print(table)
     if "counts" in runs.columns:
-        names = {"no_data": "no data", "not_applicable": "n/a"}
+        names = {"no_data": "no data", "not_applicable": "n/a"}  # unscored reads as itself
         legend = " · ".join(f"{code} {names.get(s, s)}" for s, code in STATUS_LABELS_SHORT.items())
         console.print(Text(legend, style="dim"))
 
