@@ -742,3 +742,19 @@ def test_an_override_gives_thresholds_to_one_area_only(city: City) -> None:
     sc = city.evaluate(ind)
     assert cell(sc, "t.ov", "D1")["status"] == "red"
     assert cell(sc, "t.ov", "C")["status"] == "unscored"
+
+
+def test_a_declared_baseline_is_the_top_levels_never_another_areas(city: City) -> None:
+    """The plan's baseline (50) is the city's starting point: the city's progress counts from it, a
+    district's is measured against the target alone (40 / 100), never from the city's baseline
+    (which read (40 − 50) / (100 − 50) = −20 %)."""
+    ind = indicator(
+        "t.plan",
+        direction="higher_is_better",
+        target=Target(value=100.0, due=date(2025, 12, 31), baseline=50.0, baseline_date=date(2025, 1, 1)),
+    )
+    city.daily("t.plan", "C", [75.0])
+    city.daily("t.plan", "D1", [40.0])
+    sc = city.evaluate(ind)
+    assert cell(sc, "t.plan", "C")["attainment"] == pytest.approx(0.5)
+    assert cell(sc, "t.plan", "D1")["attainment"] == pytest.approx(0.4)

@@ -517,6 +517,11 @@ def cells_query(
     streak_aggs, streak_cols, streak = _streak_parts(max_k)
     end = literal(datetime.combine(as_of + timedelta(days=1), datetime.min.time()))
     as_of_lit = literal(as_of)
+    # a declared baseline is the value where the plan started at the indicator's top level (the
+    # city's, usually): other areas have no baseline and are measured against the target alone,
+    # never against another area's starting point
+    bl = """CASE WHEN s.level = CASE WHEN s.lvl_city THEN 'city' WHEN s.lvl_district THEN 'district'
+        ELSE 'street' END THEN s.baseline END"""
     lv = ""
     if level_filter:
         lv = " AND a.level IN (" + ", ".join(literal(x) for x in level_filter) + ")"
@@ -592,10 +597,10 @@ SELECT s.ikey, s.area_key, s.level, s.bucket0 AS period_start, s.period_end, s.v
   CASE WHEN s.target_value IS NULL OR s.tv IS NULL THEN NULL
     WHEN s.target_method = 'cumulative' THEN s.tv / NULLIF(s.target_value, 0)
     WHEN s.direction = 'lower_is_better' THEN
-      CASE WHEN s.baseline IS NOT NULL AND s.baseline <> s.target_value
-           THEN (s.baseline - s.tv) / (s.baseline - s.target_value) ELSE s.target_value / NULLIF(s.tv, 0) END
-    ELSE CASE WHEN s.baseline IS NOT NULL AND s.baseline <> s.target_value
-           THEN (s.tv - s.baseline) / (s.target_value - s.baseline) ELSE s.tv / NULLIF(s.target_value, 0) END
+      CASE WHEN {bl} IS NOT NULL AND {bl} <> s.target_value
+           THEN ({bl} - s.tv) / ({bl} - s.target_value) ELSE s.target_value / NULLIF(s.tv, 0) END
+    ELSE CASE WHEN {bl} IS NOT NULL AND {bl} <> s.target_value
+           THEN (s.tv - {bl}) / (s.target_value - {bl}) ELSE s.tv / NULLIF(s.target_value, 0) END
   END AS attainment,
   CASE WHEN s.target_value IS NULL THEN NULL
     ELSE greatest(0.0, least(1.0, date_diff('day', s.baseline_date, {as_of_lit})

@@ -348,10 +348,18 @@ SELECT s.ikey, s.area_key, s.level, s.bucket0 AS period_start, s.period_end, s.v
   CASE WHEN s.target_value IS NULL OR s.tv IS NULL THEN NULL
     WHEN s.target_method = 'cumulative' THEN s.tv / NULLIF(s.target_value, 0)
     WHEN s.direction = 'lower_is_better' THEN
-      CASE WHEN s.baseline IS NOT NULL AND s.baseline <> s.target_value
-           THEN (s.baseline - s.tv) / (s.baseline - s.target_value) ELSE s.target_value / NULLIF(s.tv, 0) END
-    ELSE CASE WHEN s.baseline IS NOT NULL AND s.baseline <> s.target_value
-           THEN (s.tv - s.baseline) / (s.target_value - s.baseline) ELSE s.tv / NULLIF(s.target_value, 0) END
+      CASE WHEN CASE WHEN s.level = CASE WHEN s.lvl_city THEN 'city' WHEN s.lvl_district THEN 'district'
+        ELSE 'street' END THEN s.baseline END IS NOT NULL AND CASE WHEN s.level = CASE WHEN s.lvl_city THEN 'city' WHEN s.lvl_district THEN 'district'
+        ELSE 'street' END THEN s.baseline END <> s.target_value
+           THEN (CASE WHEN s.level = CASE WHEN s.lvl_city THEN 'city' WHEN s.lvl_district THEN 'district'
+        ELSE 'street' END THEN s.baseline END - s.tv) / (CASE WHEN s.level = CASE WHEN s.lvl_city THEN 'city' WHEN s.lvl_district THEN 'district'
+        ELSE 'street' END THEN s.baseline END - s.target_value) ELSE s.target_value / NULLIF(s.tv, 0) END
+    ELSE CASE WHEN CASE WHEN s.level = CASE WHEN s.lvl_city THEN 'city' WHEN s.lvl_district THEN 'district'
+        ELSE 'street' END THEN s.baseline END IS NOT NULL AND CASE WHEN s.level = CASE WHEN s.lvl_city THEN 'city' WHEN s.lvl_district THEN 'district'
+        ELSE 'street' END THEN s.baseline END <> s.target_value
+           THEN (s.tv - CASE WHEN s.level = CASE WHEN s.lvl_city THEN 'city' WHEN s.lvl_district THEN 'district'
+        ELSE 'street' END THEN s.baseline END) / (s.target_value - CASE WHEN s.level = CASE WHEN s.lvl_city THEN 'city' WHEN s.lvl_district THEN 'district'
+        ELSE 'street' END THEN s.baseline END) ELSE s.tv / NULLIF(s.target_value, 0) END
   END AS attainment,
   CASE WHEN s.target_value IS NULL THEN NULL
     ELSE greatest(0.0, least(1.0, date_diff('day', s.baseline_date, DATE '2025-12-31')
