@@ -285,6 +285,13 @@ def _entity_locations(check: CheckResult) -> dict[tuple[str, str], Location | No
 
 
 def _cells_note(cells: pl.DataFrame) -> str:
+    """The first cells as ``area old → new (value)``; an added or removed entity's by status instead."""
+    kinds = set(cells["change"].to_list())
+    if kinds <= {"gone"} or kinds <= {"new"}:
+        side = "status_from" if kinds == {"gone"} else "status_to"
+        per = cells.group_by(side).agg(pl.len().alias("n")).sort(["n", side], descending=[True, False])
+        what = "no longer evaluated" if kinds == {"gone"} else "newly evaluated"
+        return f"{what}: " + ", ".join(f"{status} {n}" for status, n in per.iter_rows())
     rows = list(cells.head(NOTE_CELLS).iter_rows(named=True))
     parts = [
         f"{r['area_id']} {_status(r['status_from'])} → {_status(r['status_to'])} ({_values(r)})" for r in rows
