@@ -275,6 +275,13 @@ def test_a_subfolder_of_the_repository_and_an_older_commit(repo: Path) -> None:
     assert "indicators: 1 added, 1 removed, 2 changed" in result.output  # o3 is new against the first commit
     result = runner.invoke(app, ["check", str(repo / "catalogue"), "--against", "HEAD"])
     assert "indicators: 1 changed" in result.output and "thresholds.red: 200 → 180" in result.output
+    # one file of the catalogue, named relative to the current folder
+    result = runner.invoke(app, ["check", "catalogue/env.yaml", "--against", "HEAD", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    against = json.loads(result.output)["against"]
+    assert against["label"] == "HEAD:catalogue/env.yaml"
+    assert against["old"]["files"] == ["HEAD:catalogue/env.yaml"]
+    assert [c["id"] for c in against["definitions"]["changes"]] == ["env.air.o3"]
 
 
 @needs_git
@@ -382,6 +389,14 @@ def test_diff_options_need_against(tmp_path: Path) -> None:
         result = runner.invoke(app, ["check", str(tmp_path), *extra])
         assert result.exit_code == 2, (extra, result.output)
         assert "need" in result.output
+
+
+def test_date_and_period_need_a_warehouse(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(BASE, encoding="utf-8")
+    for extra in (["--date", "2025-12-31"], ["--period", "month"]):
+        result = runner.invoke(app, ["check", str(tmp_path), "--against", str(tmp_path), *extra])
+        assert result.exit_code == 2, (extra, result.output)
+        assert "need a warehouse: give --db FILE" in result.output
 
 
 def test_a_missing_database_is_exit_3(tmp_path: Path) -> None:
@@ -524,9 +539,77 @@ def test_the_global_db_option_turns_the_colours_on(
     result = runner.invoke(app, ["--db", str(sample_city.db), "check", "indicators", "--against", "HEAD"])
     assert result.exit_code == 0, result.output
     assert f"Status changes as of {END.isoformat()} (day)" in result.output  # default: the newest data
+    result = runner.invoke(
+        app, ["--db", str(sample_city.db), "check", "indicators", "--against", "HEAD", "--period", "month"]
+    )
+    assert result.exit_code == 0, result.output
+    assert f"Status changes as of {END.isoformat()} (month)" in result.output
     # CITYKPI_DB alone does not: a CI job that exports it keeps a check that needs no data
     result = runner.invoke(
         app, ["check", "indicators", "--against", "HEAD"], env={"CITYKPI_DB": str(sample_city.db)}
     )
     assert result.exit_code == 0, result.output
     assert "Status changes" not in result.output
+
+
+@needs_git
+def test_index_status_changes_on_the_sample_city(
+    sample_city: SampleCity, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stricter blue band for the operation index: the scores from 85 up to the new cut turn blue."""
+    import polars as pl
+
+    from citykpi.catalogue import load_catalogue
+    from citykpi.engine.evaluate import evaluate
+
+    root = tmp_path / "city"
+    shutil.copytree(sample_city.catalogue, root / "indicators")
+    git(root, "init", "-q")
+    git(root, "add", ".")
+    git(root, "commit", "-q", "-m", "sample city")
+    indices = root / "indicators" / "indices.yaml"
+    text = indices.read_text(encoding="utf-8")
+    anchor = "    cap_on_red: 60\n    min_coverage: 0.6\n"
+    assert text.count("  - id: index.operation") == 1 and anchor in text
+    at = text.index("  - id: index.operation")
+    text = text[:at] + text[at:].replace(
+        anchor, anchor + "    bands: {blue: 95, yellow: 70, orange: 60, red: 50}\n", 1
+    )
+    indices.write_text(text, encoding="utf-8")
+    monkeypatch.chdir(root)
+    with Warehouse.open(sample_city.db, read_only=True, create=False) as wh:
+        card = evaluate(
+            wh, load_catalogue(sample_city.catalogue), as_of=END, persist=False, history_levels=()
+        )
+    scores = card.indices.filter(pl.col("index_id") == "index.operation")
+    # by hand: higher is better; a score exactly at a cut keeps the better colour
+    expected = {a for a, s in scores.select("area_id", "score").iter_rows() if s is not None and 85 <= s < 95}
+    assert expected
+    result = runner.invoke(
+        app, ["check", "indicators", "--against", "HEAD", "--db", str(sample_city.db), "--format", "json"]
+    )
+    assert result.exit_code == 0, result.output
+    colours = json.loads(result.output)["against"]["colours"]
+    assert colours["cells"] == []  # the indicators are untouched
+    changed_indices = colours["indices"]
+    assert {r["area_id"] for r in changed_indices} == expected
+    assert all(
+        (r["index_id"], r["status_from"], r["status_to"], r["change"])
+        == ("index.operation", "green", "blue", "worse")
+        and r["value_from"] == r["value_to"]
+        for r in changed_indices
+    )
+    fields = json.loads(result.output)["against"]["definitions"]["changes"][0]["fields"]
+    assert fields == [{"field": "bands.blue", "old": 85, "new": 95}]
+
+
+@needs_git
+def test_control_characters_of_the_catalogue_are_shown_not_obeyed(repo: Path) -> None:
+    git(repo, "commit", "-q", "-am", "the change")
+    hostile = changed().replace("en: Ozone}", 'en: "Ozone\\e]8;;x\\a\\e[2J"}')
+    (repo / "catalogue" / "env.yaml").write_text(hostile, encoding="utf-8")
+    for fmt in ("text", "github", "junit"):
+        result = runner.invoke(app, ["check", "catalogue", "--against", "HEAD", "--format", fmt])
+        assert result.exit_code == 0, result.output
+        assert "\x1b" not in result.output and "\x07" not in result.output, fmt
+        assert "\\x1b" in result.output, fmt

@@ -88,6 +88,8 @@ def check_cmd(
         raise UsageError("--db, --date and --fail-on-change of check need --against REV")
     if against is None and period is not Grain.day:
         raise UsageError("--period of check needs --against REV and --db")
+    if warehouse is None and (date_ is not None or period is not Grain.day):
+        raise UsageError("--date and --period of check need a warehouse: give --db FILE")
     # --output may replace neither catalogue nor the warehouse the review reads
     protect = [p for p in (path, warehouse, Path(against) if against else None) if p is not None]
     check_output(ctx, output, fmt.value, force=force, catalogues=protect)
