@@ -27,10 +27,12 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from citykpi.catalogue.diff import CatalogueDiff, diff_catalogues
     from citykpi.catalogue.loader import CheckResult, check_catalogue, load_catalogue
     from citykpi.catalogue.model import Catalogue
     from citykpi.engine.evaluate import evaluate
     from citykpi.engine.scorecard import Scorecard
+    from citykpi.review import Review, review_catalogue
     from citykpi.warehouse.areas import AreasReport, load_areas
     from citykpi.warehouse.connection import Warehouse
     from citykpi.warehouse.ingest import IngestOptions, IngestReport, ingest
@@ -41,6 +43,10 @@ _LAZY = {
     "check_catalogue": "citykpi.catalogue.loader",
     "CheckResult": "citykpi.catalogue.loader",
     "Catalogue": "citykpi.catalogue.model",
+    "CatalogueDiff": "citykpi.catalogue.diff",
+    "diff_catalogues": "citykpi.catalogue.diff",
+    "Review": "citykpi.review",
+    "review_catalogue": "citykpi.review",
     "Warehouse": "citykpi.warehouse.connection",
     "load_areas": "citykpi.warehouse.areas",
     "AreasReport": "citykpi.warehouse.areas",
@@ -54,21 +60,25 @@ _LAZY = {
 __all__ = [
     "AreasReport",
     "Catalogue",
+    "CatalogueDiff",
     "CheckResult",
     "CitykpiError",
     "EngineError",
     "ExitCode",
     "IngestOptions",
     "IngestReport",
+    "Review",
     "Scorecard",
     "Warehouse",
     "__version__",
     "check_catalogue",
+    "diff_catalogues",
     "evaluate",
     "ingest",
     "load_areas",
     "load_catalogue",
     "open_warehouse",
+    "review_catalogue",
 ]
 
 

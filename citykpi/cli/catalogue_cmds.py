@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import typer
@@ -11,12 +12,16 @@ from citykpi.cli.options import (
     CheckFormat,
     DocsFormat,
     ForceOpt,
+    Grain,
+    GrainOpt,
     Kind,
     Lang,
     LangOpt,
     Level,
     ListFormat,
     OutputOpt,
+    WaitOpt,
+    parse_day,
 )
 from citykpi.cli.output import check_output, write_or_echo
 from citykpi.errors import ExitCode
@@ -39,18 +44,70 @@ def check_cmd(
     strict: bool = typer.Option(False, "--strict", help="Fail (exit 1) on warnings too."),
     output: OutputOpt = None,
     force: ForceOpt = False,
+    against: str | None = typer.Option(
+        None,
+        "--against",
+        metavar="REV",
+        help="Also show the definition diff against REV: a git revision of the repository holding PATH "
+        "(e.g. origin/main), or another catalogue folder or file.",
+    ),
+    db: Path | None = typer.Option(
+        None,
+        "--db",
+        help="With --against: evaluate both catalogues on this warehouse (read-only, nothing recorded) and "
+        "list the cells whose status would change. The global --db, when given, does the same.",
+        show_default=False,
+    ),
+    date_: str | None = typer.Option(
+        None, "--date", "-d", help="With --db: evaluate as of this date (default: the newest data)."
+    ),
+    period: GrainOpt = Grain.day,
+    fail_on_change: bool = typer.Option(
+        False, "--fail-on-change", help="With --against: exit 1 when a definition or a status changes."
+    ),
+    wait: WaitOpt = 0.0,
 ) -> None:
     """Check the catalogue without any data: every problem with file:line:col and a rule code.
 
     Exit 0 when sound, 1 when there are errors (or warnings with --strict), 2 on bad usage, 3 when PATH does not exist. Formats: text (for people), json (schema_version 1), github (workflow annotations), junit (CI test reports).
 
+    With --against REV it also prints the definition diff: indicators, indices, groups and sources added, removed and changed, field by field (old → new). With --db (and --date, --period) it evaluates the old and the new definitions on the warehouse and lists the cells whose status would change, with counts per transition. The diff is information: the exit code is the check's, unless --fail-on-change. See docs/catalogue.md, "Reviewing a change".
+
     Example: citykpi check indicators/ --format github --strict
+
+    Example: citykpi check indicators/ --against origin/main --db city.duckdb --date 2025-12-31
     """
     from citykpi.catalogue import check_catalogue
+    from citykpi.errors import UsageError
     from citykpi.render import diagnostics as plain
 
-    check_output(ctx, output, fmt.value, force=force, catalogues=[path] if path is not None else [])
-    result = check_catalogue(path if path is not None else settings(ctx).catalogue)
+    cfg = settings(ctx)
+    as_of = parse_day("--date", date_)
+    warehouse = db if db is not None else _explicit_global_db(ctx)
+    if against is None and (db is not None or date_ is not None or fail_on_change):
+        raise UsageError("--db, --date and --fail-on-change of check need --against REV")
+    if against is None and period is not Grain.day:
+        raise UsageError("--period of check needs --against REV and --db")
+    if warehouse is None and (date_ is not None or period is not Grain.day):
+        raise UsageError("--date and --period of check need a warehouse: give --db FILE")
+    # --output may replace neither catalogue nor the warehouse the review reads
+    protect = [p for p in (path, warehouse, Path(against) if against else None) if p is not None]
+    check_output(ctx, output, fmt.value, force=force, catalogues=protect)
+    if against is not None:
+        _check_against(
+            path if path is not None else cfg.catalogue,
+            against,
+            fmt=fmt,
+            strict=strict,
+            output=output,
+            db=warehouse,
+            as_of=as_of,
+            grain=period.value,
+            fail_on_change=fail_on_change,
+            wait=wait,
+        )
+        return
+    result = check_catalogue(path if path is not None else cfg.catalogue)
     if fmt is CheckFormat.text and output is None:
         from citykpi.render.terminal import make_console, print_diagnostics
 
@@ -66,6 +123,56 @@ def check_cmd(
         if output is not None:
             typer.echo(f"{plain.summary_line(result)} (report written to {output})")
     raise typer.Exit(int(ExitCode.OK) if result.ok(strict) else int(ExitCode.FAILED))
+
+
+def _explicit_global_db(ctx: typer.Context) -> Path | None:
+    """The global --db when it was given on the command line (its default and CITYKPI_DB do not count:
+    a CI job that exports CITYKPI_DB should not start evaluating in `check`)."""
+    source = ctx.find_root().get_parameter_source("db")
+    if source is not None and source.name == "COMMANDLINE":  # Click's ParameterSource, by name
+        return settings(ctx).db
+    return None
+
+
+def _check_against(
+    path: Path,
+    against: str,
+    *,
+    fmt: CheckFormat,
+    strict: bool,
+    output: Path | None,
+    db: Path | None,
+    as_of: date | None,
+    grain: str,
+    fail_on_change: bool,
+    wait: float,
+) -> None:
+    """``check --against``: the check of PATH, then the review of the change (render/review.py)."""
+    from citykpi.render import diagnostics as plain
+    from citykpi.render import review as rv
+    from citykpi.review import review_catalogue
+
+    review = review_catalogue(path, against, db=db, as_of=as_of, grain=grain, wait=wait)
+    result = review.check
+    if fmt is CheckFormat.text and output is None:
+        from citykpi.render.terminal import make_console, print_diagnostics
+
+        print_diagnostics(make_console(), result)
+        typer.echo(rv.review_text(review), nl=False)
+    else:
+        renderers = {
+            CheckFormat.text: lambda: plain.diagnostics_text(result) + rv.review_text(review),
+            CheckFormat.json: lambda: rv.review_json(plain.diagnostics_json(result, strict=strict), review),
+            CheckFormat.github: lambda: plain.diagnostics_github(result) + rv.review_github(review),
+            CheckFormat.junit: lambda: rv.review_junit(
+                plain.diagnostics_junit(result, strict=strict), review, fail_on_change=fail_on_change
+            ),
+        }
+        write_or_echo(renderers[fmt](), output)
+        if output is not None:
+            typer.echo(f"{plain.summary_line(result)} (report written to {output})")
+    failed = not result.ok(strict) or (fail_on_change and review.changed)
+    raise typer.Exit(int(ExitCode.FAILED) if failed else int(ExitCode.OK))
 
 
 @app.command("schema")
