@@ -758,3 +758,17 @@ def test_a_declared_baseline_is_the_top_levels_never_another_areas(city: City) -
     sc = city.evaluate(ind)
     assert cell(sc, "t.plan", "C")["attainment"] == pytest.approx(0.5)
     assert cell(sc, "t.plan", "D1")["attainment"] == pytest.approx(0.4)
+
+
+def test_a_stale_cell_explains_its_value_not_its_basis(city: City) -> None:
+    """A stale cell of a change-based indicator carried '4544% vs last year': its value, in its unit."""
+    ind = indicator(
+        "t.chg",
+        unit="cases",
+        max_staleness=timedelta(days=2),
+        thresholds=Thresholds(basis="change_last_year", bands=BandSet(cuts={"red": 50.0})),
+    )
+    city.daily("t.chg", "C", [4544.0], end=AS_OF - timedelta(days=3))
+    c = cell(city.evaluate(ind), "t.chg", "C")
+    assert c["status"] == "stale"
+    assert c["explanation"].startswith("stale: latest value 4544 cases from 2025-06-27"), c["explanation"]

@@ -673,7 +673,7 @@ def cells_sql(cells: str) -> str:
           || {_cut("bs.lo_green")} || '–' || {_cut("bs.hi_green")} END"""
     persist = """CASE WHEN m.for_periods > 1 AND c.severity > 0 THEN ' for ' || m.for_periods || ' ' ||
         CASE m.rgrain WHEN 'day' THEN 'days' ELSE m.rgrain || 's' END || ' running' ELSE '' END"""
-    stale = f"""'stale: latest value ' || {_num("c.value")} || {what} || ' from ' || strftime(c.last_period, '%Y-%m-%d %H:%M')
+    stale = f"""'stale: latest value ' || {_num("c.value")} || m.unit_label || ' from ' || strftime(c.last_period, '%Y-%m-%d %H:%M')
         || ', older than ' || CASE WHEN m.stale_s % 86400 = 0 THEN (m.stale_s // 86400)::BIGINT || 'd'
            ELSE (m.stale_s // 3600)::BIGINT || 'h' END"""
     return f"""CREATE OR REPLACE TEMP TABLE t_cells AS

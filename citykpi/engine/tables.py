@@ -341,6 +341,8 @@ def build_tables(
                 "change_unit": ind.change_unit,
                 # how the basis value reads in explanations, and why it may not be computable (registry)
                 "basis_label": BASES[ind.thresholds.basis].label(ind.unit, ind.change_unit),
+                # how the value itself reads (a stale cell shows its value, not its basis)
+                "unit_label": BASES["absolute"].label(ind.unit, ind.change_unit),
                 "na_reason": BASES[ind.thresholds.basis].not_applicable_reason,
                 "bs_id": bs_id,
                 "target_value": t.value if t else None,

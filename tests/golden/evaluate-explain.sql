@@ -385,7 +385,7 @@ SELECT c.*,
   lab.label_zh AS band_label, lab.label_en AS band_label_en,
   CASE c.status
     WHEN 'no_data' THEN 'no_data: no value within the look-back window'
-    WHEN 'stale' THEN 'stale: latest value ' || CASE WHEN c.value IS NULL THEN '?' WHEN c.value = round(c.value) AND abs(c.value) < 1e15 THEN CAST(CAST(c.value AS BIGINT) AS VARCHAR) ELSE CAST(round(c.value, m.decimals) AS VARCHAR) END || m.basis_label || ' from ' || strftime(c.last_period, '%Y-%m-%d %H:%M')
+    WHEN 'stale' THEN 'stale: latest value ' || CASE WHEN c.value IS NULL THEN '?' WHEN c.value = round(c.value) AND abs(c.value) < 1e15 THEN CAST(CAST(c.value AS BIGINT) AS VARCHAR) ELSE CAST(round(c.value, m.decimals) AS VARCHAR) END || m.unit_label || ' from ' || strftime(c.last_period, '%Y-%m-%d %H:%M')
         || ', older than ' || CASE WHEN m.stale_s % 86400 = 0 THEN (m.stale_s // 86400)::BIGINT || 'd'
            ELSE (m.stale_s // 3600)::BIGINT || 'h' END
     WHEN 'not_applicable' THEN 'not_applicable: ' || m.na_reason
