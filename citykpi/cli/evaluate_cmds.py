@@ -7,6 +7,8 @@ environment error.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import typer
 
 from citykpi.cli.app import app, settings
@@ -337,8 +339,29 @@ def rank_cmd(
             persist=False,
             history_levels=(),
         )
+        previous = None
+        if index is not None:  # an index's change: its score at the end of the previous period
+            from citykpi.engine.calendar import MIN_DATE, trunc
+
+            before = trunc(period.value, scorecard.as_of) - timedelta(days=1)
+            if before >= MIN_DATE:
+                previous = evaluate(
+                    wh, catalogue, as_of=before, grain=period.value, persist=False, history_levels=()
+                )
     direction = indicator.direction if indicator else None
-    table = league_table(scorecard, ref, level=level.value, direction=direction)
+    table = league_table(scorecard, ref, level=level.value, direction=direction, previous=previous)
+    if not table.height:
+        levels = (indicator or index).levels  # type: ignore[union-attr]  # one of them is set
+        why = (
+            f"{ref} is reported at {', '.join(levels)} only"
+            if level.value not in levels
+            else f"the warehouse has no {level.value}-level areas"
+        )
+        message = f"no {level.value}-level areas to rank: {why}"
+        if fmt is TableFormat.table:
+            typer.echo(message)
+            return
+        typer.echo(f"note: {message}", err=True)
     if fmt is not TableFormat.table:
         emit_frame(table, fmt.value, output)
         return

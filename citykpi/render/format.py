@@ -282,6 +282,8 @@ def change_suffix(change_unit: str | None, unit: str | None = None) -> str:
         return "%"
     if unit is None or unit == "%":
         return " pp"
+    if unit == "score":
+        return " pts"
     return f" {unit}"
 
 

@@ -97,6 +97,7 @@ def league_table(
     *,
     level: str = "district",
     direction: str | None = None,
+    previous: Scorecard | None = None,
 ) -> pl.DataFrame:
     """The league table of areas at ``level`` for an indicator or an index, best first.
 
@@ -106,9 +107,13 @@ def league_table(
         level: the level whose areas are ranked.
         direction: the indicator's direction (higher_is_better, lower_is_better, band); without
             it areas are ranked by colour only, ties by area id.
+        previous: the scorecard of the previous period, for an index's change (an indicator's
+            cells carry their own).
 
     Returns:
-        The columns in :data:`LEAGUE_COLUMNS`; ``rank`` 1 is the best, ties share a rank.
+        The columns in :data:`LEAGUE_COLUMNS`; ``rank`` 1 is the best, ties share a rank. Areas
+        without a colour (no data, stale, not applicable) or without a score are not ranked
+        (``rank`` null) and come last.
     """
     idx = scorecard.indices.filter((pl.col("index_id") == ref) & (pl.col("level") == level))
     if idx.height or (scorecard.indices.height and ref in scorecard.indices.get_column("index_id").to_list()):
@@ -120,8 +125,17 @@ def league_table(
             pl.lit("score").alias("unit"),
             "status",
             "severity",
-            pl.lit(None, dtype=pl.Float64).alias("change_previous"),
-            pl.lit(None, dtype=pl.String).alias("change_unit"),
+        )
+        before = (
+            previous.indices.filter((pl.col("index_id") == ref) & (pl.col("level") == level))
+            if previous is not None
+            else pl.DataFrame(schema={"area_id": pl.String(), "score": pl.Float64()})
+        )
+        frame = frame.join(
+            before.select("area_id", pl.col("score").alias("__before")), on="area_id", how="left"
+        ).with_columns(
+            (pl.col("value") - pl.col("__before")).alias("change_previous"),
+            pl.lit("points", dtype=pl.String).alias("change_unit"),
         )
         frame = frame.with_columns(
             pl.col("value").rank("min", descending=True).cast(pl.Int32).alias("rank")
@@ -146,11 +160,14 @@ def league_table(
         sev.alias("__sev"),
         val.fill_null(float("inf")).fill_nan(float("inf")).alias("__val"),
     ).sort(["__sev", "__val", "area_id"])
-    ranks: list[int] = []
+    ranks: list[int | None] = []
     prev_key: tuple[object, object] | None = None
     for pos, (s, v) in enumerate(zip(keyed.get_column("__sev"), keyed.get_column("__val"), strict=True), 1):
         key = (s, v)
-        ranks.append(ranks[-1] if key == prev_key and ranks else pos)
+        if s == 99:  # no colour: listed last, never ranked
+            ranks.append(None)
+        else:
+            ranks.append(ranks[-1] if key == prev_key and ranks else pos)
         prev_key = key
     return keyed.with_columns(pl.Series("rank", ranks, dtype=pl.Int32)).select(LEAGUE_COLUMNS)
 
