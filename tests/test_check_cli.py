@@ -88,6 +88,25 @@ def test_check_errors_exit_1_with_location_and_rule(tmp_path: Path) -> None:
     assert "1 error" in result.output
 
 
+def test_text_off_a_terminal_is_one_line_per_diagnostic_whatever_columns(tmp_path: Path) -> None:
+    """Piped (CliRunner is not a TTY) at COLUMNS=40 under a long path: no diagnostic, hint or summary
+    is hard-wrapped, so `grep path:line:col` finds each one whole."""
+    deep = tmp_path.joinpath(*["a-rather-long-folder-name"] * 4)
+    deep.mkdir(parents=True)
+    text = BROKEN.replace("unit: index", "unit: indexx")
+    path = _write(deep, text)
+    result = runner.invoke(app, ["check", str(path)], env={"COLUMNS": "40"})
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    for where, rule in ((f"{path}:7:11", "CK080"), (f"{path}:26:17", "CK030")):
+        found = [line for line in lines if line.startswith(where)]
+        assert len(found) == 1 and rule in found[0], result.output
+    unit = next(line for line in lines if "CK080" in line)
+    assert unit.endswith("unknown unit 'indexx' in indicator env.air.aqi"), result.output
+    assert any(line.startswith("    hint: did you mean") for line in lines), result.output
+    assert lines[-1].startswith("✗ 2 errors — 1 file (2 indicators, 0 indices, 0 groups, 0 sources)")
+
+
 def test_warnings_pass_unless_strict(tmp_path: Path) -> None:
     path = _write(tmp_path, WARN)
     assert runner.invoke(app, ["check", str(path)]).exit_code == 0

@@ -57,9 +57,14 @@ class _Context:
         self.sources: dict[str, model.SourceTable] = {}
         #: Python id of each entity object -> the locations of its file (ids may repeat across files).
         self.file_locs: dict[int, dict[tuple[str, str], tuple[YMap, str]]] = {}
-        #: Python ids of the entity objects that had parse errors (ids may repeat across files).
-        self.broken: set[int] = set()
+        #: Python id of each entity object -> its fields that had parse errors (ids may repeat across files).
+        self.broken: dict[int, set[str]] = {}
+        #: Every indicator and index of every file, duplicates too: each gets its own rules checked.
+        self.all_indicators: list[model.Indicator] = []
+        self.all_indices: list[model.CompositeIndex] = []
         for f in files:
+            self.all_indicators.extend(f.indicators)
+            self.all_indices.extend(f.indices)
             entities: list[model.Indicator | model.CompositeIndex | model.SourceTable] = [
                 *f.indicators,
                 *f.indices,
@@ -67,8 +72,14 @@ class _Context:
             ]
             for entity in entities:
                 self.file_locs[id(entity)] = f.locs
-                if entity.id in f.broken:
-                    self.broken.add(id(entity))
+                if f.broken.get(entity.id):
+                    self.broken[id(entity)] = f.broken[entity.id]
+
+    def sound(self, entity: Any, *fields: str) -> bool:
+        """True when none of ``fields`` of this entity object had a parse error: a rule reading a
+        broken field would only repeat its error (one root cause, one message)."""
+        broken = self.broken.get(id(entity), ())
+        return "*" not in broken and not any(f in broken for f in fields)
 
     def report(self, rule: str, message: str, loc: Location | None, hint: str | None = None) -> None:
         self.diags.append(diagnostic(rule, message, loc or Location("<catalogue>"), hint))
@@ -91,16 +102,18 @@ def validate(files: Sequence[ParsedFile]) -> list[Diagnostic]:
     ctx = _Context(files)
     _collect_ids(ctx, files)
     used_sources: set[str] = set()
-    for ind in ctx.indicators.values():
-        if id(ind) not in ctx.broken:
-            _indicator_rules(ctx, ind)
-        _indicator_references(ctx, ind, used_sources)
-    for idx in ctx.indices.values():
-        _index_rules(ctx, idx)
+    # A second definition of an id gets its own rules checked, but not its references: whatever
+    # names that id means the first one, so they would only echo the duplicate-id error.
+    for ind in ctx.all_indicators:
+        _indicator_rules(ctx, ind)
+        if ctx.indicators.get(ind.id) is ind:
+            _indicator_references(ctx, ind, used_sources)
+    for idx in ctx.all_indices:
+        _index_rules(ctx, idx, references=ctx.indices.get(idx.id) is idx)
     _indicator_cycles(ctx)
     _index_cycles(ctx)
     for src in ctx.sources.values():
-        if src.id not in used_sources and id(src) not in ctx.broken:
+        if src.id not in used_sources and ctx.sound(src):
             ctx.report("CK106", f"source {src.id} is declared but no measure uses it", src.loc)
     return ctx.diags
 
@@ -146,45 +159,53 @@ def _first(
 
 
 def _indicator_rules(ctx: _Context, ind: model.Indicator) -> None:
+    """The rules of one indicator, each run unless a field it reads had a parse error."""
     what = f"indicator {ind.id}"
     th = ind.thresholds
     th_loc = th.loc or ind.loc
-    for rule, message in order_problems(th.bands, ind.direction):
-        ctx.report(rule, f"thresholds of {what}: {message}", th_loc)
+    bands_sound = ctx.sound(ind, "thresholds", "scale", "direction")
+    if bands_sound:
+        for rule, message in order_problems(th.bands, ind.direction):
+            ctx.report(rule, f"thresholds of {what}: {message}", th_loc)
     for ov in th.overrides:
         scope = f"level {ov.level}" if ov.level else f"area {ov.area}"
-        for rule, message in order_problems(ov.bands, ind.direction):
-            ctx.report(rule, f"override for {scope} of {what}: {message}", ov.loc)
-        if ov.level and ov.level not in ind.levels:
+        if bands_sound:
+            for rule, message in order_problems(ov.bands, ind.direction):
+                ctx.report(rule, f"override for {scope} of {what}: {message}", ov.loc)
+        if ov.level and ov.level not in ind.levels and ctx.sound(ind, "levels"):
             ctx.report(
                 "CK084",
                 f"override for level {ov.level} of {what}, which is reported at {', '.join(ind.levels)} only",
                 ov.loc,
                 f"add {ov.level} to levels or remove the override",
             )
-    if not th.bands.cuts and not th.bands.ranges and not ind.scale:
-        ctx.report(
-            "CK101", f"{what} has no thresholds: its cells are shown as unscored, never coloured", ind.loc
-        )
+    if (
+        not th.bands.cuts
+        and not th.bands.ranges
+        and not ind.scale
+        and ctx.sound(ind, "thresholds", "scale", "keys")
+    ):
+        ctx.report("CK101", f"{what} has no thresholds: its cells are shown as unscored, never coloured", ind.loc)
     # What each basis requires comes from its registry entry (citykpi/vocab/bases/).
     basis = vocab.BASES.get(th.basis)
     requires = basis.requires if basis is not None else ()
-    if "target" in requires and ind.target is None:
+    if "target" in requires and ind.target is None and ctx.sound(ind, "thresholds", "target", "keys"):
         ctx.report(
             "CK062",
             f"{what} is judged as {th.basis} but has no target",
             ctx.loc(ind, "thresholds.basis", th_loc),
             "add target: {value: …, due: YYYY-MM-DD} or use basis: absolute",
         )
-    if "thresholds.limit" in requires and th.limit is None:
+    if "thresholds.limit" in requires and th.limit is None and ctx.sound(ind, "thresholds"):
         ctx.report(
             "CK063",
             f"{what} is judged as {th.basis} but thresholds.limit is missing",
             ctx.loc(ind, "thresholds.basis", th_loc),
             "add limit: <design value> under thresholds",
         )
-    _rollup_rules(ctx, ind, what)
-    if ind.target is not None:
+    if ctx.sound(ind, "rollup", "value"):
+        _rollup_rules(ctx, ind, what)
+    if ind.target is not None and ctx.sound(ind, "target"):
         t = ind.target
         if t.baseline_date is not None and t.due != t.due.max and t.baseline_date >= t.due:
             ctx.report(
@@ -192,13 +213,17 @@ def _indicator_rules(ctx: _Context, ind: model.Indicator) -> None:
                 f"the target of {what} has baseline_date {t.baseline_date} on or after its due date {t.due}",
                 t.loc,
             )
-    if ind.max_staleness is not None and ind.max_staleness < _PERIOD[ind.frequency]:
+    if (
+        ind.max_staleness is not None
+        and ind.max_staleness < _PERIOD[ind.frequency]
+        and ctx.sound(ind, "max_staleness", "frequency")
+    ):
         ctx.report(
             "CK105",
             f"max_staleness of {what} is shorter than one {ind.frequency} period: every value will be stale",
             ctx.loc(ind, "max_staleness", ind.loc),
         )
-    if not ind.description:
+    if not ind.description and ctx.sound(ind, "description", "keys"):
         ctx.report(
             "CK100", f"{what} has no description", ind.loc, "say what it measures and where it comes from"
         )
@@ -296,7 +321,7 @@ def _indicator_references(ctx: _Context, ind: model.Indicator, used_sources: set
 
 
 def _formula_inputs(ctx: _Context, ind: model.Indicator, v: model.Formula, what: str) -> None:
-    if id(ind) in ctx.broken or not v.expression:
+    if not ctx.sound(ind, "value") or not v.expression:
         return
     try:
         expr = parse_expression(v.expression, names=None)
@@ -388,7 +413,7 @@ def _boolean_column(
 # --- indices -------------------------------------------------------------------------------
 
 
-def _index_rules(ctx: _Context, idx: model.CompositeIndex) -> None:
+def _index_rules(ctx: _Context, idx: model.CompositeIndex, *, references: bool = True) -> None:
     what = f"index {idx.id}"
     for rule, message in order_problems(idx.bands, "higher_is_better"):
         ctx.report(rule, f"bands of {what}: {message}", ctx.loc(idx, "bands", idx.loc))
@@ -403,7 +428,7 @@ def _index_rules(ctx: _Context, idx: model.CompositeIndex) -> None:
                 ctx.loc(idx, f"components.{i}.weight", loc),
                 "remove the component instead of giving it weight 0",
             )
-        if not comp.ref:
+        if not comp.ref or not references:
             continue
         if comp.ref in seen:
             ctx.report("CK052", f"{what} lists component {comp.ref} twice", loc)

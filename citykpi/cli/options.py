@@ -128,6 +128,17 @@ class CheckFormat(StrEnum):
     junit = "junit"
 
 
+class TestFormat(StrEnum):
+    """``test`` reports (``render.testreport.TEST_FORMATS``)."""
+
+    __test__ = False  # not a pytest class
+
+    text = "text"
+    json = "json"
+    github = "github"
+    junit = "junit"
+
+
 class ListFormat(StrEnum):
     """``catalogue list``."""
 
@@ -144,7 +155,7 @@ class DocsFormat(StrEnum):
 
 
 class TextOrJson(StrEnum):
-    """``db info`` and ``test``."""
+    """``db info``."""
 
     text = "text"
     json = "json"

@@ -15,10 +15,11 @@ from citykpi.cli.options import (
     QueryFormat,
     TableFormat,
     TableFormatOpt,
+    TestFormat,
     TextOrJson,
     WaitOpt,
 )
-from citykpi.cli.output import check_destination, emit_frame
+from citykpi.cli.output import check_destination, check_output, emit_frame, write_or_echo
 from citykpi.errors import ExitCode
 
 if TYPE_CHECKING:
@@ -227,24 +228,32 @@ def query_cmd(
 def test_cmd(
     ctx: typer.Context,
     path: Path = typer.Argument(Path("tests"), help="A test file or a folder of *_test.yaml files."),
-    fmt: TextOrJson = typer.Option(TextOrJson.text, "--format", help="Output format."),
+    fmt: TestFormat = typer.Option(
+        TestFormat.text, "--format", "-f", help="Output format: text, json, github or junit."
+    ),
+    output: OutputOpt = None,
+    force: ForceOpt = False,
 ) -> None:
     """Run catalogue unit tests: fixture observations with the expected value and colour.
 
     Each test evaluates its fixtures in a fresh temporary warehouse and compares value, status,
     band label or target status per indicator × area; failures show expected vs actual, and the
-    indicators no test covers are listed. Exit 0 when all pass, 1 when any fails.
+    indicators no test covers are listed. Exit 0 when all pass, 1 when any fails, 2 on bad usage,
+    3 when PATH does not exist or a test file is broken. Formats: text (for people), json
+    (schema_version 1), github (an ::error annotation at the line of each failing expectation),
+    junit (a test suite per file, a test case per case, for CI test reports).
 
-    Example: citykpi test tests/catalogue_tests/
+    Example: citykpi test tests/catalogue_tests/ --format junit --output test-results.xml
     """
-    from citykpi.engine.testing import run_tests, summary_lines
+    from citykpi.engine.testing import run_tests
+    from citykpi.render.testreport import render_test_report
 
+    check_output(ctx, output, fmt.value, force=force, catalogues=[path])
     report = run_tests(path, catalogue_path=settings(ctx).catalogue)
-    if fmt is TextOrJson.json:
-        typer.echo(report.to_json())
-    else:
-        for line in summary_lines(report):
-            typer.echo(line)
+    write_or_echo(render_test_report(report, fmt.value), output)
+    if output is not None:
+        passed = len(report.cases) - len(report.failed)
+        typer.echo(f"{passed} passed, {len(report.failed)} failed (report written to {output})")
     if report.failed:
         raise typer.Exit(int(ExitCode.FAILED))
 

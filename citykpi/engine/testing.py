@@ -39,7 +39,7 @@ import polars as pl
 
 from citykpi.catalogue.loader import load_catalogue
 from citykpi.catalogue.model import GRAIN_OF_FREQUENCY, Catalogue
-from citykpi.catalogue.yamlsafe import safe_load
+from citykpi.catalogue.yamlsafe import YSeq, safe_load
 from citykpi.engine.calendar import shift
 from citykpi.engine.evaluate import evaluate
 from citykpi.errors import CatalogueError, DataError, Location
@@ -53,13 +53,33 @@ _EXPECT_FIELDS = ("status", "value", "band_label", "target_status", "streak")
 
 
 @dataclass(frozen=True)
+class Failure:
+    """One expectation that did not hold: what was expected, what came out, and where it is written."""
+
+    message: str
+    #: 1-based line of the expectation in the test file (None when unknown).
+    line: int | None = None
+    indicator: str = ""
+    area: str = ""
+    #: The field compared (status, value, …); empty when the cell itself is missing.
+    field: str = ""
+    expected: Any = None
+    actual: Any = None
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass(frozen=True)
 class CaseResult:
     """The outcome of one test case."""
 
     file: str
     name: str
-    failures: tuple[str, ...]
+    failures: tuple[Failure, ...]
     checked: int
+    #: 1-based line where the case starts in its file (None when unknown).
+    line: int | None = None
 
     @property
     def passed(self) -> bool:
@@ -90,13 +110,31 @@ class TestReport:
                 "passed": sum(c.passed for c in self.cases),
                 "failed": len(self.failed),
                 "cases": [
-                    {"file": c.file, "name": c.name, "passed": c.passed, "failures": list(c.failures)}
+                    {
+                        "file": c.file,
+                        "name": c.name,
+                        "line": c.line,
+                        "passed": c.passed,
+                        "failures": [f.message for f in c.failures],
+                        "details": [
+                            {
+                                "line": f.line,
+                                "indicator": f.indicator,
+                                "area": f.area,
+                                "field": f.field,
+                                "expected": f.expected,
+                                "actual": f.actual,
+                            }
+                            for f in c.failures
+                        ],
+                    }
                     for c in self.cases
                 ],
                 "uncovered": list(self.uncovered),
             },
             ensure_ascii=False,
             indent=2,
+            default=str,
         )
 
 
@@ -138,7 +176,8 @@ def run_tests(path: str | Path, *, catalogue_path: str | Path | None = None) -> 
         if key not in catalogues:
             catalogues[key] = load_catalogue(cat_path)
         catalogue = catalogues[key]
-        for n, case in enumerate(doc["tests"], start=1):
+        tests = doc["tests"]
+        for n, case in enumerate(tests, start=1):
             if not isinstance(case, Mapping):
                 raise CatalogueError(
                     f"test {n} must be a mapping (name:, as_of:, series:, expect:)", location=Location(str(f))
@@ -146,7 +185,8 @@ def run_tests(path: str | Path, *, catalogue_path: str | Path | None = None) -> 
             name = str(case.get("name") or f"test {n}")
             failures, checked, ids = _run_case(f, doc.get("areas") or [], case, catalogue)
             covered |= ids
-            cases.append(CaseResult(str(f), name, tuple(failures), checked))
+            line = tests.item_loc(n - 1).line if isinstance(tests, YSeq) else None
+            cases.append(CaseResult(str(f), name, tuple(failures), checked, line))
     all_ids = {i.id for c in catalogues.values() for i in c.indicators}
     return TestReport(tuple(cases), tuple(sorted(all_ids - covered)), tuple(str(f) for f in files))
 
@@ -175,7 +215,7 @@ def _moment(value: Any, where: str) -> datetime:
 
 def _run_case(
     file: Path, areas: list[Any], case: Mapping[str, Any], catalogue: Catalogue
-) -> tuple[list[str], int, set[str]]:
+) -> tuple[list[Failure], int, set[str]]:
     where = f"{file}: test {case.get('name')!r}"
     as_of = _day(case.get("as_of"), where)
     grain = str(case.get("period", "day"))
@@ -190,15 +230,24 @@ def _run_case(
             scorecard = evaluate(wh, catalogue, as_of=as_of, grain=grain, persist=False, history_levels=())
     cells = {(r["indicator_id"], r["area_id"]): r for r in scorecard.cells.iter_rows(named=True)}
     indices = {(r["index_id"], r["area_id"]): r for r in scorecard.indices.iter_rows(named=True)}
-    failures: list[str] = []
+    failures: list[Failure] = []
     ids: set[str] = set()
-    for exp in case.get("expect") or []:
+    expects = case.get("expect") or []
+    for i, exp in enumerate(expects):
+        line = expects.item_loc(i).line if isinstance(expects, YSeq) else None
         ref = str(exp.get("indicator") or exp.get("index") or "")
         area = str(exp.get("area", ""))
         ids.add(ref)
         got = cells.get((ref, area)) or indices.get((ref, area))
         if got is None:
-            failures.append(f"{ref} × {area}: no such cell (is the area at a level the indicator declares?)")
+            failures.append(
+                Failure(
+                    f"{ref} × {area}: no such cell (is the area at a level the indicator declares?)",
+                    line,
+                    ref,
+                    area,
+                )
+            )
             continue
         if "index" in exp and "value" not in exp and "score" in exp:
             exp = {**exp, "value": exp["score"]}
@@ -214,10 +263,10 @@ def _run_case(
             else:
                 ok = have == want
             if not ok:
-                failures.append(
-                    f"{ref} × {area}: expected {fld} {want!r}, got {have!r}"
-                    + (f" ({got.get('explanation')})" if got.get("explanation") else "")
+                message = f"{ref} × {area}: expected {fld} {want!r}, got {have!r}" + (
+                    f" ({got.get('explanation')})" if got.get("explanation") else ""
                 )
+                failures.append(Failure(message, line, ref, area, fld, want, have))
     return failures, len(case.get("expect") or []), ids
 
 
@@ -321,7 +370,7 @@ def summary_lines(report: TestReport) -> Iterable[str]:
         mark = "PASS" if c.passed else "FAIL"
         yield f"{mark} {c.file} :: {c.name} ({c.checked} expectations)"
         for failure in c.failures:
-            yield f"    - {failure}"
+            yield f"    - {failure.message}"
     passed = sum(c.passed for c in report.cases)
     yield f"{passed} passed, {len(report.failed)} failed"
     if report.uncovered:

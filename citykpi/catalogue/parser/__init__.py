@@ -3,8 +3,9 @@
 The parser checks structure, types, closed vocabularies and expression syntax of each file on its
 own; rules that need the whole catalogue (ids across files, references, cycles, thresholds vs
 direction…) live in ``validate.py``. A broken field is reported and replaced by a harmless
-default so that parsing goes on; entities with errors are remembered in ``ParsedFile.broken`` so
-the validator does not pile follow-on errors on them.
+default so that parsing goes on; the fields with errors are remembered in ``ParsedFile.broken`` so
+the validator skips only the rules that read them: every independent problem is still reported,
+and a broken field causes no follow-on errors.
 
 Modules, by concern: ``reader`` (keys per entity, ``ParsedFile``, the typed ``_Reader``),
 ``document`` (one file), ``indicator``, ``thresholds`` (bands, overrides, own scales), ``values``

@@ -119,7 +119,7 @@ def _index(r: _Reader, m: YMap) -> None:
             cuts, _ = _cuts(r, bm, f"bands of {what}", "higher_is_better", CUT_COLOURS)
             bands = model.BandSet(cuts=cuts, inclusive=r.boolean(bm, "inclusive", f"bands of {what}", False))
     if before != r.errors:
-        r.out.broken.add(xid)
+        r.mark_broken(xid, "*")
     extra: dict[str, Any] = {} if bands is None else {"bands": bands}
     r.out.indices.append(
         model.CompositeIndex(

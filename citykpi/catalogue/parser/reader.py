@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
@@ -106,8 +107,11 @@ class ParsedFile:
     #: (entity id, dotted path) -> (mapping, key) holding that value, e.g. ("a.b", "value.numerator");
     #: resolved to a Location only when a rule reports on it (see :meth:`loc`).
     locs: dict[tuple[str, str], tuple[YMap, str]] = field(default_factory=dict)
-    #: Ids of entities that had errors here (the validator skips their local rules).
-    broken: set[str] = field(default_factory=set)
+    #: Entity id -> the fields of it that had errors here (top-level keys such as "thresholds" or
+    #: "direction"; "keys" for an unknown key, "*" for the whole entity). The validator skips only the
+    #: rules that read a broken field, so that every independent problem is still reported in one
+    #: pass while a broken field causes no follow-on errors.
+    broken: dict[str, set[str]] = field(default_factory=dict)
 
 
 def describe(value: Any) -> str:
@@ -142,6 +146,18 @@ class _Reader:
         if d.severity == "error":
             self.errors += 1
         self.out.diagnostics.append(d)
+
+    def mark_broken(self, eid: str, *fields: str) -> None:
+        """Record that ``fields`` of entity ``eid`` had errors (see :attr:`ParsedFile.broken`)."""
+        self.out.broken.setdefault(eid, set()).update(fields)
+
+    @contextmanager
+    def field(self, eid: str, *fields: str) -> Iterator[None]:
+        """Mark ``fields`` of ``eid`` broken when the block inside reports an error."""
+        before = self.errors
+        yield
+        if self.errors != before:
+            self.mark_broken(eid, *fields)
 
     def mapping(self, value: Any, loc: Location, what: str) -> YMap | None:
         if isinstance(value, YMap):

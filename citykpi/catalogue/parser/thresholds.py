@@ -109,14 +109,28 @@ def _apply_scale(
 
 
 def _cuts(
-    r: _Reader, m: YMap, what: str, direction: str, colours: Collection[str]
+    r: _Reader, m: YMap, what: str, direction: str | None, colours: Collection[str]
 ) -> tuple[dict[str, float], dict[str, tuple[float, float]]]:
+    """Cut points (or ranges, for direction band) by colour; with ``direction`` None (it was not
+    understood, and has been reported) the values are read without judging their shape."""
     cuts: dict[str, float] = {}
     ranges: dict[str, tuple[float, float]] = {}
     for colour in model.COLOURS:
         if colour not in m or colour not in colours:
             continue
         raw, loc = m[colour], m.value_loc(colour)
+        if direction is None:
+            if isinstance(raw, YSeq):
+                pair = _pair(r, raw, loc, f"the {colour} range of {what}", allow_null=False)
+                if pair is not None:
+                    ranges[colour] = (float(pair[0]), float(pair[1]))
+                continue
+            num = _as_number(raw)
+            if num is None or not math.isfinite(num):
+                r.report("CK012", f"{colour} of {what} must be a number, not {describe(raw)}", loc)
+                continue
+            cuts[colour] = num
+            continue
         if direction == "band":
             if colour == "red":
                 r.report("CK033", f"red needs no range in {what}: a value outside every range is red", loc)
@@ -157,7 +171,7 @@ def _cuts(
     return cuts, ranges
 
 
-def _thresholds(r: _Reader, m: YMap, what: str, direction: str, iid: str) -> model.Thresholds:
+def _thresholds(r: _Reader, m: YMap, what: str, direction: str | None, iid: str) -> model.Thresholds:
     if "thresholds" not in m:
         return model.Thresholds()
     tm = r.mapping(m["thresholds"], m.value_loc("thresholds"), f"thresholds of {what}")

@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from citykpi.render.format import safe_text
-from citykpi.render.terminal.common import plain
+from citykpi.render.terminal.common import plain, print_prose
 
 DIAGNOSTIC_STYLES: Mapping[str, str] = {"error": "bold red", "warning": "yellow"}
 
@@ -27,13 +27,13 @@ def print_diagnostics(console: Console, result: Any) -> None:
         line.append(d.severity, style=DIAGNOSTIC_STYLES.get(d.severity, ""))
         line.append(f" {d.rule} ", style="dim")
         line.append(safe_text(d.message))
-        console.print(line)
+        print_prose(console, line)
         if d.hint:
-            console.print(plain(f"    hint: {d.hint}", "dim"))
+            print_prose(console, plain(f"    hint: {d.hint}", "dim"))
     if result.diagnostics:
         console.print()
     style = "bold red" if result.errors else ("yellow" if result.warnings else "bold green")
-    console.print(Text(("✗ " if result.errors else "✓ ") + summary_line(result), style=style))
+    print_prose(console, Text(("✗ " if result.errors else "✓ ") + summary_line(result), style=style))
 
 
 def print_indicator_list(console: Console, rows: Sequence[Mapping[str, Any]], *, lang: str = "zh") -> None:

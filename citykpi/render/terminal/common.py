@@ -57,6 +57,16 @@ def make_console(*, stderr: bool = False, width: int | None = None) -> Console:
     return Console(stderr=stderr, width=width, highlight=False, soft_wrap=False, markup=False, emoji=False)
 
 
+def print_prose(console: Console, text: Text | str = "") -> None:
+    """Print one line of prose (a diagnostic, hint, summary, note) that is never hard-wrapped off a terminal.
+
+    In a terminal the line folds at its width as usual; piped or redirected (CI logs, ``| grep``),
+    whatever ``COLUMNS`` says, it stays one line, so that each diagnostic is one grep-able
+    ``file:line:col`` line. Tables keep the console's width: they need one to lay out their columns.
+    """
+    console.print(text, soft_wrap=not console.is_terminal)
+
+
 def plain(value: object, style: str = "", *, one_line: bool = False) -> Text:
     """A string from data or the catalogue as a Rich ``Text``: markup stays literal, controls visible.
 
@@ -107,7 +117,7 @@ def print_frame(console: Console, frame: pl.DataFrame, *, title: str, limit: int
         table.add_row(*[_cell_text(v) for v in row])
     console.print(table)
     if shown.height < frame.height:
-        console.print(Text(f"  … {frame.height - shown.height} more", style="dim"))
+        print_prose(console, Text(f"  … {frame.height - shown.height} more", style="dim"))
 
 
 def _cell_text(value: Any) -> Text:
@@ -119,7 +129,7 @@ def _cell_text(value: Any) -> Text:
 def print_lines(console: Console, lines: Sequence[str]) -> None:
     """Print plain lines (no markup interpretation, control characters visible)."""
     for line in lines:
-        console.print(plain(line))
+        print_prose(console, plain(line))
 
 
 def start_progress(console: Console, description: str) -> tuple[Any, Any]:

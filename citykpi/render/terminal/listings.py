@@ -30,6 +30,7 @@ from citykpi.render.terminal.common import (
     STATUS_STYLES,
     plain,
     print_frame,
+    print_prose,
     status_cell,
 )
 
@@ -91,7 +92,7 @@ def print_alerts(
         head += f" · {as_of.isoformat()}"
     console.rule(Text(head, style="bold"), align="left")
     if not frame.height:
-        console.print("No alerts." if lang == "en" else "无预警。")
+        print_prose(console, "No alerts." if lang == "en" else "无预警。")
         return
     rows: list[tuple[Text, Text, Text, Text, str, Text, Text]] = []
     for row in frame.iter_rows(named=True):
@@ -120,9 +121,9 @@ def print_alerts(
         for status, name, area, value, streak, flag, why in rows:
             names = Text.assemble("  ", name, " · ", area, "  ", style="bold")
             line = Text.assemble(status, names, value, f"  {streak}  ", flag)
-            console.print(line, overflow="fold")
+            print_prose(console, line)  # a terminal folds it; a log keeps one line per alert
             if why.plain:
-                console.print(Text(f"    {why.plain}", style="dim"), overflow="fold")
+                print_prose(console, Text(f"    {why.plain}", style="dim"))
         return
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column(word("status", lang), no_wrap=True)
@@ -188,7 +189,7 @@ def print_diff(
     )
     console.rule(plain(head, "bold", one_line=True), align="left")
     if not frame.height:
-        console.print("No colour changes." if lang == "en" else "无状态变化。")
+        print_prose(console, "No colour changes." if lang == "en" else "无状态变化。")
         return
     lookup: dict[tuple[str, str], Mapping[str, Any]] = {}
     if names is not None and names.height:
@@ -236,7 +237,7 @@ def _counts_cell(value: Any) -> Text:
 def print_runs(console: Console, runs: pl.DataFrame) -> None:
     """Print persisted runs, newest first: id, when, as-of date, grain, cells and counts per colour."""
     if not runs.height:
-        console.print("No runs yet; `citykpi evaluate` or `citykpi run` records one.")
+        print_prose(console, "No runs yet; `citykpi evaluate` or `citykpi run` records one.")
         return
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     headers = {
@@ -276,7 +277,7 @@ def print_runs(console: Console, runs: pl.DataFrame) -> None:
     if "counts" in runs.columns:
         names = {"no_data": "no data", "not_applicable": "n/a"}  # unscored reads as itself
         legend = " · ".join(f"{code} {names.get(s, s)}" for s, code in STATUS_LABELS_SHORT.items())
-        console.print(Text(legend, style="dim"))
+        print_prose(console, Text(legend, style="dim"))
 
 
 def print_rejects(console: Console, frame: pl.DataFrame, *, batch_id: int | None, limit: int) -> None:
