@@ -185,7 +185,9 @@ def _indicator_rules(ctx: _Context, ind: model.Indicator) -> None:
         and not ind.scale
         and ctx.sound(ind, "thresholds", "scale", "keys")
     ):
-        ctx.report("CK101", f"{what} has no thresholds: its cells are shown as unscored, never coloured", ind.loc)
+        ctx.report(
+            "CK101", f"{what} has no thresholds: its cells are shown as unscored, never coloured", ind.loc
+        )
     # What each basis requires comes from its registry entry (citykpi/vocab/bases/).
     basis = vocab.BASES.get(th.basis)
     requires = basis.requires if basis is not None else ()
