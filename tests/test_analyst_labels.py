@@ -72,3 +72,31 @@ def test_a_rate_per_100k_changes_in_its_own_unit(sample_city: SampleCity) -> Non
     )  # fmt: skip
     line = next(line for line in out.splitlines() if "per 100k" in line and "Chongqing" in line)
     assert " pp" not in line and line.count("per 100k") >= 2, line
+
+
+def test_a_date_past_the_newest_data_is_warned_about(sample_city: SampleCity) -> None:
+    runner = CliRunner(env={"COLUMNS": "120", "NO_COLOR": "1"})
+    base = ["--db", str(sample_city.db), "--catalogue", str(sample_city.catalogue)]
+    for command in (["evaluate", "--no-record"], ["alerts"], ["rank", "env.air.aqi"]):
+        late = runner.invoke(app, [*base, *command, "--date", "2026-02-01"])
+        assert late.exit_code == 0, late.output
+        assert "2026-02-01 is after the newest data (2025-12-31)" in late.stderr, command
+        on_time = runner.invoke(app, [*base, *command, "--date", DAY])
+        assert on_time.exit_code == 0 and "newest data" not in on_time.stderr, command
+
+
+def test_help_examples_use_dates_the_sample_city_has() -> None:
+    """Every date in a command's example lies within the bundled sample city (its last 430 days)."""
+    import re
+    from datetime import timedelta
+
+    last = date(2025, 12, 31)
+    runner = CliRunner(env={"COLUMNS": "200"})
+    commands = (["evaluate"], ["show"], ["alerts"], ["rank"], ["diff"], ["run"], ["runs", "list"], ["check"])
+    seen = []
+    for args in commands:
+        r = runner.invoke(app, [*args, "--help"])
+        for found in re.findall(r"\d{4}-\d{2}-\d{2}", r.stdout):
+            seen.append(found)
+            assert last - timedelta(days=429) <= date.fromisoformat(found) <= last, (args, found)
+    assert len(seen) >= 5

@@ -37,7 +37,7 @@ from citykpi.cli.options import (
     unknown_id,
     values,
 )
-from citykpi.cli.output import check_destination, emit_frame
+from citykpi.cli.output import check_destination, emit_frame, warn_past_data
 from citykpi.errors import ExitCode
 
 
@@ -95,7 +95,7 @@ def evaluate_cmd(
 
     Exit codes: 0 ok; 1 a cell is at or above --fail-on; 2 usage error; 3 data, catalogue or database error.
 
-    Example: citykpi evaluate --date 2026-11-24 --level district --format html -o report.html --fail-on red
+    Example: citykpi evaluate --date 2025-12-31 --level district --format html -o report.html --fail-on red
     """
     from citykpi.catalogue import load_catalogue
     from citykpi.engine.evaluate import HISTORY_LEVELS, evaluate
@@ -133,6 +133,7 @@ def evaluate_cmd(
             persist=record,
             history_levels=history_levels,
         )
+        warn_past_data(scorecard)
     # --status only chooses what is shown: the exit code judges every evaluated cell, so a cron line
     # that prints the greens still fails on a red
     breached = scorecard.breaches(fail_on.value)
@@ -188,7 +189,7 @@ def show_cmd(
 
     Nothing is recorded (the database is opened read-only). A file format exports the history rows.
 
-    Example: citykpi show env.air.aqi --area 500103 --from 2026-11-01 --to 2026-11-24
+    Example: citykpi show env.air.aqi --area 500103 --from 2025-12-01 --to 2025-12-31
     """
     import polars as pl
 
@@ -215,6 +216,7 @@ def show_cmd(
             history_levels=("city", "district", "street"),
             history_from=start,
         )
+        warn_past_data(scorecard)
     # evaluate() already kept the indicator and the areas (groups expanded to their members)
     history = sort_history(scorecard.history)  # the engine leaves it unordered
     if start is not None:  # it reads back further than --from
@@ -250,7 +252,7 @@ def alerts_cmd(
 
     "New" compares with the latest recorded run for an earlier date. Nothing is recorded.
 
-    Example: citykpi alerts --date 2026-11-24 --min orange --level district
+    Example: citykpi alerts --date 2025-12-31 --min orange --level district
     """
     from citykpi.catalogue import load_catalogue
     from citykpi.engine.evaluate import evaluate
@@ -274,6 +276,7 @@ def alerts_cmd(
             persist=False,
             history_levels=(),
         )
+        warn_past_data(scorecard)
         previous = previous_run(wh, scorecard.as_of, catalogue)
     frame = alerts(scorecard, previous, min_colour=min_colour.value)
     if fmt is TableFormat.table:
@@ -339,6 +342,7 @@ def rank_cmd(
             persist=False,
             history_levels=(),
         )
+        warn_past_data(scorecard)
         previous = None
         if index is not None:  # an index's change: its score at the end of the previous period
             from citykpi.engine.calendar import MIN_DATE, trunc

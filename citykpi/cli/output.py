@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 import typer
 
 from citykpi.errors import UsageError
+
+if TYPE_CHECKING:
+    from citykpi.engine.scorecard import Scorecard
 
 
 def check_output(
@@ -71,3 +75,15 @@ def emit_frame(frame: pl.DataFrame, fmt: str, output: Path | None) -> None:
     output.parent.mkdir(parents=True, exist_ok=True)
     write_frame(frame, fmt, output)
     typer.echo(f"wrote {output} ({frame.height} rows)", err=True)
+
+
+def warn_past_data(scorecard: Scorecard) -> None:
+    """Say so on stderr when the scorecard's date is after the newest observation: every feed then
+    looks silent, and a scorecard of stale cells is easy to take for a real one."""
+    newest = scorecard.meta.get("newest_data")
+    if isinstance(newest, str) and scorecard.as_of.isoformat() > newest:
+        typer.echo(
+            f"warning: {scorecard.as_of.isoformat()} is after the newest data ({newest}); "
+            f"cells past their staleness show as stale (try --date {newest})",
+            err=True,
+        )

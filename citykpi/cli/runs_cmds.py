@@ -39,7 +39,7 @@ def diff_cmd(
 ) -> None:
     """Colour changes between two recorded runs: newly red, recovered, worse, better (default: the last two).
 
-    Example: citykpi diff --from 2026-11-23 --to 2026-11-24
+    Example: citykpi diff --from 2025-12-30 --to 2025-12-31
     """
     from citykpi.catalogue import load_catalogue
     from citykpi.engine.runs import diff_runs, load_run, resolve_run
@@ -138,7 +138,7 @@ def run_cmd(
 
     Exit codes: 0 ok; 1 a cell is at or above fail_on; 2 usage; 3 data, catalogue, database or lock error.
 
-    Example: citykpi run --config /etc/citykpi/citykpi.toml --date 2026-11-24
+    Example: citykpi run --config /etc/citykpi/citykpi.toml --date 2025-12-31
     """
     from dataclasses import replace
 

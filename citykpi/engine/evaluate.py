@@ -106,6 +106,8 @@ def evaluate(
             "max_batch_id": gathered.max_batch,
             "indicators": len(gathered.shown),
             "timings": done.timings,
+            # the newest observation: an as_of past it evaluates a city whose feeds all look silent
+            "newest_data": newest.isoformat() if (newest := latest_period(wh)) else None,
         },
     )
     if persist and not wh.read_only:
