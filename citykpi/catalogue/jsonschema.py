@@ -1,7 +1,8 @@
 """JSON Schema (draft 2020-12) of the catalogue YAML format, printed by ``citykpi schema``.
 
 Editors (VS Code's YAML extension, JetBrains) validate catalogue files with it as they are typed:
-``# yaml-language-server: $schema=citykpi-catalogue.schema.json``. The schema covers structure,
+``# yaml-language-server: $schema=../schema/catalogue.schema.json`` (the file shipped in the
+repository, see docs/ci.md). The schema covers structure,
 types and vocabularies; cross-file rules (references, cycles, threshold order) need ``citykpi check``.
 """
 
@@ -14,7 +15,12 @@ from citykpi import vocab
 from citykpi.catalogue import model, parser
 from citykpi.catalogue.expressions import MAX_LENGTH
 
-SCHEMA_ID = "https://citykpi.example/schema/catalogue-v1.json"
+#: The schema version this JSON Schema describes: the newest ``schema_version`` the parser reads.
+SCHEMA_VERSION = max(parser.SCHEMA_VERSIONS)
+#: A stable URI naming the catalogue format's version; a new ``schema_version`` gets a new URI.
+SCHEMA_ID = f"https://citykpi.org/schema/catalogue/v{SCHEMA_VERSION}.json"
+#: Where the repository ships the generated schema (a test keeps it equal to ``citykpi schema``).
+SCHEMA_FILE = "schema/catalogue.schema.json"
 
 
 def _enum(values: Any, description: str) -> dict[str, Any]:
@@ -264,7 +270,7 @@ def catalogue_schema() -> dict[str, Any]:
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_ID,
         "title": "citykpi catalogue file",
-        "description": "One YAML file of a citykpi indicator catalogue (schema_version 1).",
+        "description": f"One YAML file of a citykpi indicator catalogue (schema_version {SCHEMA_VERSION}).",
         "type": "object",
         "additionalProperties": False,
         "properties": {

@@ -176,14 +176,19 @@ def _check_against(
 
 
 @app.command("schema")
-def schema_cmd() -> None:
+def schema_cmd(ctx: typer.Context, output: OutputOpt = None, force: ForceOpt = False) -> None:
     """Print the JSON Schema (draft 2020-12) of the catalogue YAML format, for editors and CI.
 
-    Example: citykpi schema > catalogue.schema.json
+    Its $id names the catalogue's schema_version (https://citykpi.org/schema/catalogue/v1.json); point an editor at the written file with a "# yaml-language-server: $schema=PATH" first line (docs/ci.md).
+
+    Example: citykpi schema --output schema/catalogue.schema.json
     """
     from citykpi.catalogue.jsonschema import catalogue_schema_json
 
-    typer.echo(catalogue_schema_json(), nl=False)
+    check_output(ctx, output, "json", force=force)
+    write_or_echo(catalogue_schema_json(), output)
+    if output is not None:
+        typer.echo(f"Wrote the catalogue JSON Schema to {output}")
 
 
 @catalogue_app.command("list")
