@@ -461,14 +461,20 @@ def _expected_newly_red(wh: Warehouse, day: date) -> set[str]:
     return {area for area, v in rows if new_red < v <= old_red and area != "500103"}
 
 
-@needs_git
-def test_colour_changes_on_the_sample_city_match_a_hand_count(
-    sample_city: SampleCity, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def changed_city(sample_city: SampleCity, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A git repository holding the sample catalogue and, uncommitted, the scripted change; the cwd."""
     root = tmp_path / "city"
     root.mkdir()
     _sample_change(root, sample_city.catalogue)
     monkeypatch.chdir(root)
+    return root
+
+
+@needs_git
+def test_colour_changes_on_the_sample_city_match_a_hand_count(
+    sample_city: SampleCity, changed_city: Path
+) -> None:
     with Warehouse.open(sample_city.db, read_only=True, create=False) as wh:
         expected = _expected_newly_red(wh, END)
         areas = int(wh.con.execute("SELECT count(*) FROM areas").fetchall()[0][0])
@@ -529,13 +535,7 @@ def test_colour_changes_on_the_sample_city_match_a_hand_count(
 
 
 @needs_git
-def test_the_global_db_option_turns_the_colours_on(
-    sample_city: SampleCity, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    root = tmp_path / "city"
-    root.mkdir()
-    _sample_change(root, sample_city.catalogue)
-    monkeypatch.chdir(root)
+def test_the_global_db_option_turns_the_colours_on(sample_city: SampleCity, changed_city: Path) -> None:
     result = runner.invoke(app, ["--db", str(sample_city.db), "check", "indicators", "--against", "HEAD"])
     assert result.exit_code == 0, result.output
     assert f"Status changes as of {END.isoformat()} (day)" in result.output  # default: the newest data

@@ -125,11 +125,8 @@ def _cuts(
                 if pair is not None:
                     ranges[colour] = (float(pair[0]), float(pair[1]))
                 continue
-            num = _as_number(raw)
-            if num is None or not math.isfinite(num):
-                r.report("CK012", f"{colour} of {what} must be a number, not {describe(raw)}", loc)
-                continue
-            cuts[colour] = num
+            if (num := _cut_number(r, raw, loc, colour, what)) is not None:
+                cuts[colour] = num
             continue
         if direction == "band":
             if colour == "red":
@@ -163,12 +160,18 @@ def _cuts(
                     f"write {colour}: <number> (where {colour} starts)",
                 )
                 continue
-            num = _as_number(raw)
-            if num is None or not math.isfinite(num):
-                r.report("CK012", f"{colour} of {what} must be a number, not {describe(raw)}", loc)
-                continue
-            cuts[colour] = num
+            if (num := _cut_number(r, raw, loc, colour, what)) is not None:
+                cuts[colour] = num
     return cuts, ranges
+
+
+def _cut_number(r: _Reader, raw: Any, loc: Location, colour: str, what: str) -> float | None:
+    """A cut point as a finite number, or None after reporting CK012."""
+    num = _as_number(raw)
+    if num is None or not math.isfinite(num):
+        r.report("CK012", f"{colour} of {what} must be a number, not {describe(raw)}", loc)
+        return None
+    return num
 
 
 def _thresholds(r: _Reader, m: YMap, what: str, direction: str | None, iid: str) -> model.Thresholds:
