@@ -227,6 +227,48 @@ def catalogue_list_cmd(
         print_indicator_list(make_console(), rows, lang=lang.value)
 
 
+@catalogue_app.command("search")
+def catalogue_search_cmd(
+    ctx: typer.Context,
+    query: str = typer.Argument(
+        ..., help="Words to find (all of them): an id, a name in Chinese or English, a tag."
+    ),
+    limit: int = typer.Option(20, "--limit", "-n", min=1, help="At most this many indicators."),
+    fmt: ListFormat = typer.Option(ListFormat.text, "--format", "-f", help="Output format."),
+    lang: LangOpt = Lang.zh,
+) -> None:
+    """Find indicators by id, Chinese or English name, tag, domain, owner or description, best match first.
+
+    Exit 0 when something matches, 1 when nothing does.
+
+    Example: citykpi catalogue search 燃气 · citykpi catalogue search "gas leak"
+    """
+    from citykpi.catalogue import load_catalogue
+    from citykpi.catalogue.docs import indicator_rows
+    from citykpi.catalogue.search import search
+    from citykpi.render import diagnostics as plain
+
+    catalogue = load_catalogue(settings(ctx).catalogue)
+    hits = search(catalogue, query, limit=limit)
+    by_id = {r["id"]: r for r in indicator_rows(catalogue)}
+    rows = [{**by_id[h.indicator.id], "score": h.score, "matched": list(h.fields)} for h in hits]
+    if fmt is ListFormat.json:
+        typer.echo(plain.rows_json(rows), nl=False)
+    elif fmt is ListFormat.csv:
+        typer.echo(plain.rows_csv(rows), nl=False)
+    else:
+        from citykpi.render.terminal import make_console, print_indicator_list
+
+        if rows:
+            print_indicator_list(
+                make_console(), rows, lang=lang.value, title=f"{len(rows)} indicators match {query!r}"
+            )
+        else:
+            typer.echo(f"no indicator matches {query!r} (search looks in ids, names, tags, domains, owners)")
+    if not hits:
+        raise typer.Exit(int(ExitCode.FAILED))
+
+
 @catalogue_app.command("docs")
 def catalogue_docs_cmd(
     ctx: typer.Context,

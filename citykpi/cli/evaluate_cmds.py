@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import typer
 
+from citykpi.catalogue.search import resolve_indicator
 from citykpi.cli.app import app, settings
 from citykpi.cli.options import (
     AreasOpt,
@@ -173,7 +174,9 @@ def evaluate_cmd(
 @app.command("show")
 def show_cmd(
     ctx: typer.Context,
-    indicator: str = typer.Argument(..., help="Indicator id, e.g. env.air.aqi."),
+    indicator: str = typer.Argument(
+        ..., help="Indicator id (env.air.aqi) or a name or words that match one indicator (空气质量指数)."
+    ),
     area: AreasOpt = [],  # noqa: B006
     from_: str | None = typer.Option(None, "--from", help="History from this date (YYYY-MM-DD)."),
     to: str | None = typer.Option(None, "--to", help="Evaluate as of this date; default the newest data."),
@@ -202,6 +205,7 @@ def show_cmd(
     start, end = parse_day("--from", from_), parse_day("--to", to)
     check_destination(ctx, fmt.value, output, force=force)
     catalogue = load_catalogue(cfg.catalogue)
+    indicator = resolve_indicator(catalogue, indicator) or indicator  # an id, or a name matching one
     if indicator not in catalogue.by_id:
         raise unknown_id("indicator", indicator, catalogue.by_id)
     with Warehouse.open(cfg.db, read_only=True, create=False, wait=wait) as wh:
@@ -301,7 +305,9 @@ def alerts_cmd(
 @app.command("rank")
 def rank_cmd(
     ctx: typer.Context,
-    ref: str = typer.Argument(..., help="An indicator id or an index id."),
+    ref: str = typer.Argument(
+        ..., help="An indicator id or an index id, or a name or words that match one indicator."
+    ),
     level: Level = typer.Option(Level.district, "--level", help="The level whose areas are ranked."),
     date_: str | None = typer.Option(None, "--date", "-d", help="As of this date; default the newest data."),
     period: GrainOpt = Grain.day,
@@ -328,6 +334,7 @@ def rank_cmd(
     as_of = parse_day("--date", date_)
     check_destination(ctx, fmt.value, output, force=force)
     catalogue = load_catalogue(cfg.catalogue)
+    ref = resolve_indicator(catalogue, ref, [i.id for i in catalogue.indices]) or ref
     indicator = catalogue.by_id.get(ref)
     index = next((i for i in catalogue.indices if i.id == ref), None)
     if indicator is None and index is None:

@@ -36,10 +36,13 @@ def print_diagnostics(console: Console, result: Any) -> None:
     print_prose(console, Text(("✗ " if result.errors else "✓ ") + summary_line(result), style=style))
 
 
-def print_indicator_list(console: Console, rows: Sequence[Mapping[str, Any]], *, lang: str = "zh") -> None:
+def print_indicator_list(
+    console: Console, rows: Sequence[Mapping[str, Any]], *, lang: str = "zh", title: str | None = None
+) -> None:
     """Catalogue listing rows (from ``catalogue.docs.indicator_rows``) as a table."""
     wide = console.width >= 140  # the bands column only when there is room for it
-    table = Table(box=box.SIMPLE_HEAD, title=f"{len(rows)} indicators", title_justify="left")
+    heading = plain(title if title is not None else f"{len(rows)} indicators", one_line=True)
+    table = Table(box=box.SIMPLE_HEAD, title=heading, title_justify="left")
     table.add_column("indicator", no_wrap=True)
     table.add_column("kind", no_wrap=True)
     table.add_column("unit", min_width=4)
