@@ -12,6 +12,7 @@ from datetime import timedelta
 import typer
 
 from citykpi.catalogue.search import resolve_indicator
+from citykpi.cli import complete
 from citykpi.cli.app import app, settings
 from citykpi.cli.options import (
     AreasOpt,
@@ -51,7 +52,9 @@ def evaluate_cmd(
     period: GrainOpt = Grain.day,
     level: LevelsOpt = [],  # noqa: B006  # Typer copies the default
     area: AreasOpt = [],  # noqa: B006
-    domain: list[str] = typer.Option([], "--domain", help="Only this domain (repeatable)."),
+    domain: list[str] = typer.Option(
+        [], "--domain", help="Only this domain (repeatable).", autocompletion=complete.domains
+    ),
     kind: list[Kind] = typer.Option([], "--kind", help="Only this kind (repeatable)."),
     status: list[Status] = typer.Option(
         [],
@@ -59,7 +62,11 @@ def evaluate_cmd(
         help="Only show or export cells with this status (repeatable); --fail-on still judges every cell.",
     ),
     indicator: str | None = typer.Option(
-        None, "--indicator", "-i", help="Indicator id glob, e.g. 'env.air.*'."
+        None,
+        "--indicator",
+        "-i",
+        help="Indicator id glob, e.g. 'env.air.*'.",
+        autocompletion=complete.indicator_ids,
     ),
     lang: LangOpt = Lang.zh,
     fmt: ScorecardFormatOpt = ScorecardFormat.table,
@@ -175,7 +182,9 @@ def evaluate_cmd(
 def show_cmd(
     ctx: typer.Context,
     indicator: str = typer.Argument(
-        ..., help="Indicator id (env.air.aqi) or a name or words that match one indicator (空气质量指数)."
+        ...,
+        help="Indicator id (env.air.aqi) or a name or words that match one indicator (空气质量指数).",
+        autocompletion=complete.indicator_ids,
     ),
     area: AreasOpt = [],  # noqa: B006
     from_: str | None = typer.Option(None, "--from", help="History from this date (YYYY-MM-DD)."),
@@ -306,7 +315,9 @@ def alerts_cmd(
 def rank_cmd(
     ctx: typer.Context,
     ref: str = typer.Argument(
-        ..., help="An indicator id or an index id, or a name or words that match one indicator."
+        ...,
+        help="An indicator id or an index id, or a name or words that match one indicator.",
+        autocompletion=complete.indicator_or_index_ids,
     ),
     level: Level = typer.Option(Level.district, "--level", help="The level whose areas are ranked."),
     date_: str | None = typer.Option(None, "--date", "-d", help="As of this date; default the newest data."),

@@ -16,6 +16,7 @@ from typing import Annotated
 
 import typer
 
+from citykpi.cli import complete
 from citykpi.errors import UsageError
 
 
@@ -240,7 +241,10 @@ GrainOpt = Annotated[Grain, typer.Option("--period", "-p", help="The period each
 #: ``--level`` repeated.
 LevelsOpt = Annotated[list[Level], typer.Option("--level", help="Only this level (repeatable).")]
 #: ``--area`` repeated.
-AreasOpt = Annotated[list[str], typer.Option("--area", help="Only this area id (repeatable).")]
+AreasOpt = Annotated[
+    list[str],
+    typer.Option("--area", help="Only this area id (repeatable).", autocompletion=complete.area_ids),
+]
 
 
 def values(items: Sequence[StrEnum]) -> list[str]:
