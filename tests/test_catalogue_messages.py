@@ -202,6 +202,12 @@ CASES: list[tuple[str, str, int, str]] = [
         "needs both low (score 0) and high (score 100)",
     ),
     ("CK052", doc(ind()) + index("[env.air.pm25, env.air.pm25]"), 16, "lists component env.air.pm25 twice"),
+    (
+        "CK053",
+        doc(ind()) + index(extra="    normalise: z_score\n"),
+        17,
+        "scores areas against each other (z_score), but its bands colour the score",
+    ),
     ("CK060", doc(ind(target="{value: 30}")), 12, "the target of indicator env.air.pm25 has no due date"),
     (
         "CK061",

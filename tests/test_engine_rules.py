@@ -772,3 +772,66 @@ def test_a_stale_cell_explains_its_value_not_its_basis(city: City) -> None:
     c = cell(city.evaluate(ind), "t.chg", "C")
     assert c["status"] == "stale"
     assert c["explanation"].startswith("stale: latest value 4544 cases from 2025-06-27"), c["explanation"]
+
+
+FIVE_DISTRICTS = (
+    ("C", "city", None, 500.0),
+    *((f"D{n}", "district", "C", 100.0) for n in range(1, 6)),
+)
+
+
+@pytest.mark.parametrize("method", ["z_score", "min_max"])
+def test_a_relative_score_is_coloured_by_rank_and_not_applicable_alone(tmp_path: Path, method: str) -> None:
+    """Five districts scored against each other: the best fifth is green, the worst red, whatever the
+    score reads; the city, alone at its level, has nothing to be compared with (never 100 and green)."""
+    city = City(tmp_path, areas=FIVE_DISTRICTS)
+    try:
+        a = indicator("t.a", direction="higher_is_better")
+        idx = CompositeIndex(
+            id="idx.rel",
+            name=Text("相对", "Relative"),
+            normalise=Normalisation(method),
+            colour_by="quintile",
+            components=(Component("t.a"),),
+        )
+        city.daily("t.a", "C", [50.0])
+        for n, v in enumerate((10.0, 20.0, 30.0, 40.0, 50.0), start=1):
+            city.daily("t.a", f"D{n}", [v])
+        sc = city.evaluate(a, indices=(idx,))
+        statuses = {f"D{n}": _index_row(sc, "idx.rel", f"D{n}")["status"] for n in range(1, 6)}
+        assert statuses == {"D5": "green", "D4": "blue", "D3": "yellow", "D2": "orange", "D1": "red"}
+        alone = _index_row(sc, "idx.rel", "C")
+        assert (alone["score"], alone["status"]) == (None, "not_applicable")
+    finally:
+        city.wh.close()
+
+
+def test_check_refuses_absolute_bands_on_a_relative_index(tmp_path: Path) -> None:
+    from citykpi.catalogue import check_catalogue
+
+    base = """schema_version: 1
+indicators:
+  - id: t.a
+    name: {zh: 甲, en: A}
+    kind: kpi
+    domain: test
+    unit: count
+    description: a count
+    levels: [city, district]
+    frequency: daily
+    direction: higher_is_better
+    thresholds: {red: 1}
+indices:
+  - id: idx.rel
+    name: {zh: 相对, en: Relative}
+    normalise: {method: z_score}
+    components: [t.a]
+"""
+    (tmp_path / "c.yaml").write_text(base, encoding="utf-8")
+    rules = [
+        (d.rule, d.location.line if d.location else None)
+        for d in check_catalogue(tmp_path / "c.yaml").diagnostics
+    ]
+    assert ("CK053", 16) in rules, rules  # at its normalise line
+    (tmp_path / "c.yaml").write_text(base + "    colour_by: quintile\n", encoding="utf-8")
+    assert "CK053" not in {d.rule for d in check_catalogue(tmp_path / "c.yaml").diagnostics}

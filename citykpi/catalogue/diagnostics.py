@@ -73,6 +73,12 @@ _RULES: tuple[Rule, ...] = (
         "A normalisation lacks what it needs (goalposts, target).",
     ),
     Rule("CK052", "duplicate-component", "error", "An index lists the same component twice."),
+    Rule(
+        "CK053",
+        "relative-score-absolute-bands",
+        "error",
+        "An index normalised relatively (min_max, z_score) is coloured by absolute bands.",
+    ),
     # --- targets and bases ----------------------------------------------------------------
     Rule("CK060", "target-without-due", "error", "A target has no due date."),
     Rule("CK061", "target-dates", "error", "A target's baseline date is not before its due date."),

@@ -229,6 +229,11 @@ def catalogue_schema() -> dict[str, Any]:
             "components": {"type": "array", "items": component, "minItems": 1},
             "normalise": normalise,
             "aggregation": _enum(model.AGGREGATIONS, "Linear or geometric mean."),
+            "colour_by": _enum(
+                model.COLOUR_BY,
+                "score: the bands colour the score; quintile: colours by rank among the areas of a level "
+                "(needed with min_max or z_score).",
+            ),
             "cap_on_red": {"type": "number", "minimum": 0, "maximum": 100},
             "min_coverage": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
             "bands": _obj({**{c: _NUMBER for c in model.COLOURS[1:]}, "inclusive": {"type": "boolean"}}),

@@ -81,6 +81,12 @@ CHANGE_UNITS: tuple[str, ...] = ("percent", "points")
 TARGET_METHODS: tuple[str, ...] = ("end_value", "cumulative", "time_proportional")
 NORMALISATIONS: tuple[str, ...] = ("goalposts", "distance_to_target", "colour_score", "min_max", "z_score")
 AGGREGATIONS: tuple[str, ...] = ("linear", "geometric")
+#: How an index score is coloured: by its bands (score) or by its rank among the areas of its level.
+COLOUR_BY: tuple[str, ...] = ("score", "quintile")
+#: Normalisations that score an area against the other areas of its level (not on a fixed scale).
+RELATIVE_NORMALISATIONS: tuple[str, ...] = ("min_max", "z_score")
+#: Fewer areas than this at a level: a relative score or colour is not applicable there.
+MIN_RELATIVE_AREAS = 3
 COMPARATORS: tuple[str, ...] = ("<", "<=", ">", ">=", "=", "!=")
 SOURCE_COLUMN_TYPES: tuple[str, ...] = ("text", "integer", "double", "date", "timestamp", "boolean")
 
@@ -354,6 +360,9 @@ class CompositeIndex:
         default_factory=lambda: BandSet(cuts={"blue": 85.0, "yellow": 70.0, "orange": 60.0, "red": 50.0})
     )
     levels: tuple[str, ...] = ("city", "district")
+    #: ``score``: the bands colour the score; ``quintile``: the top fifth of the areas of a level is
+    #: green … the bottom fifth red (for relative normalisations, whose scores have no fixed scale).
+    colour_by: str = "score"
     loc: Location | None = None
 
 

@@ -419,6 +419,21 @@ def _index_rules(ctx: _Context, idx: model.CompositeIndex, *, references: bool =
     what = f"index {idx.id}"
     for rule, message in order_problems(idx.bands, "higher_is_better"):
         ctx.report(rule, f"bands of {what}: {message}", ctx.loc(idx, "bands", idx.loc))
+    relative = sorted(
+        {
+            (c.normalise or idx.normalise).method
+            for c in idx.components
+            if (c.normalise or idx.normalise).method in model.RELATIVE_NORMALISATIONS
+        }
+    )
+    if relative and idx.colour_by == "score":
+        ctx.report(
+            "CK053",
+            f"{what} scores areas against each other ({', '.join(relative)}), but its bands colour the "
+            "score as if it were absolute (the best of 40 districts may score 57)",
+            ctx.loc(idx, "normalise", idx.loc),
+            "add colour_by: quintile (colours by rank among the areas of a level), or normalise by goalposts",
+        )
     seen: set[str] = set()
     pool = list(ctx.indicators) + list(ctx.indices)
     for i, comp in enumerate(idx.components):

@@ -35,6 +35,8 @@ from citykpi.catalogue import expressions as ex
 from citykpi.catalogue.model import (
     COLOURS,
     GRAINS,
+    MIN_RELATIVE_AREAS,
+    RELATIVE_NORMALISATIONS,
     Catalogue,
     Formula,
     Indicator,
@@ -709,6 +711,7 @@ LEFT JOIN lab ON lab.ikey = c.ikey AND lab.area_key = c.area_key"""
 def index_sql(depth: int) -> str:
     """Step 8: composite indices of one nesting depth (components: indicators and shallower indices)."""
     scores = " ".join(f"WHEN {severity} THEN {COLOUR_SCORE[c]}" for severity, c in enumerate(COLOURS))
+    relative = ", ".join(literal(m) for m in RELATIVE_NORMALISATIONS)
     norm = f"""CASE p.method
       WHEN 'colour_score' THEN CASE p.severity {scores} END
       WHEN 'goalposts' THEN greatest(0.0, least(100.0, (p.value - p.low) / NULLIF(p.high - p.low, 0) * 100))
@@ -725,7 +728,7 @@ WITH comp AS (
   SELECT k.index_id, k.weight, k.method, k.low, k.high, c.area_key, c.level, c.value, c.severity,
          m.direction, m.target_value, m.tier,
          min(c.value) OVER w AS vmin, max(c.value) OVER w AS vmax, favg(c.value) OVER w AS vmean,
-         stddev_pop(c.value) OVER w AS vsd
+         stddev_pop(c.value) OVER w AS vsd, count(c.value) OVER w AS peers
   FROM ck_component k JOIN ck_index x ON x.index_id = k.index_id AND x.depth = {depth}
   JOIN t_cells c ON c.ikey = k.ikey AND NOT k.ref_index
   JOIN ck_ind m ON m.ikey = c.ikey
@@ -733,13 +736,17 @@ WITH comp AS (
                ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
   UNION ALL
   SELECT k.index_id, k.weight, 'raw' AS method, NULL, NULL, i.area_key, i.level, i.score, i.severity,
-         'higher_is_better', NULL, 'guidance', NULL, NULL, NULL, NULL
+         'higher_is_better', NULL, 'guidance', NULL, NULL, NULL, NULL, NULL
   FROM ck_component k JOIN ck_index x ON x.index_id = k.index_id AND x.depth = {depth}
   JOIN t_index i ON i.index_id = k.ref AND k.ref_index
 ),
 scored AS (
-  SELECT p.*, CASE WHEN p.method = 'raw' THEN p.value
-    WHEN p.severity IS NULL OR p.value IS NULL THEN NULL ELSE {norm} END AS s FROM comp p
+  SELECT p.*, p.method IN ({relative}) AND p.peers < {MIN_RELATIVE_AREAS} AS alone,
+    CASE WHEN p.method = 'raw' THEN p.value
+    WHEN p.severity IS NULL OR p.value IS NULL THEN NULL
+    -- an area scored against fewer than MIN_RELATIVE_AREAS at its level is not scored (a z-score of one area is not 100)
+    WHEN p.method IN ({relative}) AND p.peers < {MIN_RELATIVE_AREAS} THEN NULL
+    ELSE {norm} END AS s FROM comp p
 ),
 agg AS (
   SELECT s.index_id, s.area_key, any_value(s.level) AS level,
@@ -747,7 +754,8 @@ agg AS (
     count(*) FILTER (WHERE s.s IS NOT NULL) AS n_used,
     fsum(s.weight * s.s) FILTER (WHERE s.s IS NOT NULL) AS ws,
     fsum(s.weight * ln(greatest(s.s, 1.0))) FILTER (WHERE s.s IS NOT NULL) AS wl,
-    bool_or(s.tier = 'bottom_line' AND s.severity = 4) AS red_bottom_line
+    bool_or(s.tier = 'bottom_line' AND s.severity = 4) AS red_bottom_line,
+    bool_or(s.alone) AS relative_alone  -- some component had too few areas to be scored against
   FROM scored s GROUP BY s.index_id, s.area_key
 ),
 tot AS (SELECT index_id, fsum(weight) AS w_total, count(*) AS n_total FROM ck_component GROUP BY index_id)
@@ -760,7 +768,7 @@ SELECT a.index_id, a.area_key, a.level,
   coalesce(x.cap_on_red IS NOT NULL AND a.red_bottom_line AND
     (CASE x.aggregation WHEN 'geometric' THEN exp(a.wl / a.w_used) ELSE a.ws / a.w_used END) > x.cap_on_red, false) AS capped,
   a.n_used::INTEGER AS components_used, t.n_total::INTEGER AS components_total, x.bs_id,
-  NULL::TINYINT AS severity
+  NULL::TINYINT AS severity, coalesce(a.relative_alone, false) AS relative_alone
 FROM agg a JOIN ck_index x ON x.index_id = a.index_id JOIN tot t ON t.index_id = a.index_id
 WHERE (a.level = 'city' AND x.lvl_city) OR (a.level = 'district' AND x.lvl_district) OR (a.level = 'street' AND x.lvl_street)"""
 
@@ -769,13 +777,29 @@ def index_table_sql() -> str:
     """The empty index result table."""
     return """CREATE OR REPLACE TEMP TABLE t_index (index_id TEXT, area_key INTEGER, level TEXT, score DOUBLE,
   coverage DOUBLE, capped BOOLEAN, components_used INTEGER, components_total INTEGER, bs_id INTEGER,
-  severity TINYINT)"""
+  severity TINYINT, relative_alone BOOLEAN)"""
 
 
 def index_severity_sql() -> str:
     """Colour the index scores of the last inserted layer (score is higher_is_better)."""
-    return f"""UPDATE t_index SET severity = ({_severity("t_index.score", "bs")})
-FROM ck_bandset bs WHERE bs.bs_id = t_index.bs_id AND t_index.severity IS NULL AND t_index.score IS NOT NULL"""
+    # colour_by quintile: the top fifth of a level's scores is green … the bottom fifth red; fewer than
+    # MIN_RELATIVE_AREAS scores at a level have no relative colour (severity stays NULL: not applicable)
+    return f"""UPDATE t_index SET severity = CASE WHEN x.colour_by = 'quintile' THEN q.qsev
+    ELSE ({_severity("t_index.score", "bs")}) END
+FROM ck_bandset bs, ck_index x, (
+  SELECT index_id, area_key, CASE WHEN count(*) OVER p < {MIN_RELATIVE_AREAS} THEN NULL
+    ELSE least(4, floor(percent_rank() OVER (p ORDER BY score DESC) * 5)) END::TINYINT AS qsev
+  FROM t_index WHERE score IS NOT NULL WINDOW p AS (PARTITION BY index_id, level)
+) q
+WHERE bs.bs_id = t_index.bs_id AND x.index_id = t_index.index_id AND q.index_id = t_index.index_id
+  AND q.area_key = t_index.area_key AND t_index.severity IS NULL AND t_index.score IS NOT NULL"""
+
+
+def index_status_sql(i: str) -> str:
+    """SQL of an index row's status (``i`` the t_index alias): its colour; ``not_applicable`` when
+    a relative score or colour has too few areas to compare; ``no_data`` when there is no score."""
+    return f"""CASE WHEN {i}.score IS NULL THEN CASE WHEN {i}.relative_alone THEN 'not_applicable' ELSE 'no_data' END
+    WHEN {i}.severity IS NULL THEN 'not_applicable' ELSE {colour_of(f"{i}.severity")} END"""
 
 
 def area_tables_sql() -> list[str]:
@@ -849,9 +873,10 @@ def index_out_sql() -> str:
     return f"""
 SELECT i.index_id, a.area_id, i.level, x.name_zh, x.name_en, a.name AS area_name_zh, a.name_en AS area_name_en,
   i.score,
-  CASE WHEN i.score IS NULL THEN 'no_data' ELSE {colour_of("i.severity")} END AS status,
+  {index_status_sql("i")} AS status,
   i.severity, i.coverage, i.capped, i.components_used, i.components_total,
-  CAST(rank() OVER (PARTITION BY i.index_id, i.level ORDER BY i.score DESC NULLS LAST) AS INTEGER) AS rank
+  CASE WHEN i.score IS NOT NULL
+    THEN CAST(rank() OVER (PARTITION BY i.index_id, i.level ORDER BY i.score DESC NULLS LAST) AS INTEGER) END AS rank
 FROM t_index i JOIN ck_index x ON x.index_id = i.index_id JOIN t_area a ON a.area_key = i.area_key
 ORDER BY i.index_id, i.level, rank, a.area_id"""
 

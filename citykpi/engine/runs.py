@@ -13,7 +13,7 @@ import polars as pl
 from citykpi.backend import Connection, EngineError
 from citykpi.catalogue.model import Catalogue
 from citykpi.engine.calendar import supported_date
-from citykpi.engine.compiler import colour_of
+from citykpi.engine.compiler import index_status_sql
 from citykpi.engine.diff import diff_cells
 from citykpi.engine.scorecard import CELL_SCHEMA, INDEX_SCHEMA, Scorecard, empty_frame
 from citykpi.errors import UsageError
@@ -50,8 +50,7 @@ def persist_run(wh: Warehouse, scorecard: Scorecard, *, options: Mapping[str, ob
         )
         con.execute(
             f"""INSERT INTO run_indices SELECT ?, index_id, area_key, score,
-                 CASE WHEN score IS NULL THEN 'no_data' ELSE {colour_of("severity")} END,
-                 coverage FROM t_index""",
+                 {index_status_sql("t_index")}, coverage FROM t_index""",
             [run_id],
         )
         con.execute("COMMIT")

@@ -410,7 +410,7 @@ LEFT JOIN lab ON lab.ikey = c.ikey AND lab.area_key = c.area_key;
 -- indices table
 CREATE OR REPLACE TEMP TABLE t_index (index_id TEXT, area_key INTEGER, level TEXT, score DOUBLE,
   coverage DOUBLE, capped BOOLEAN, components_used INTEGER, components_total INTEGER, bs_id INTEGER,
-  severity TINYINT);
+  severity TINYINT, relative_alone BOOLEAN);
 
 -- indices, depth 1
 INSERT INTO t_index
@@ -418,7 +418,7 @@ WITH comp AS (
   SELECT k.index_id, k.weight, k.method, k.low, k.high, c.area_key, c.level, c.value, c.severity,
          m.direction, m.target_value, m.tier,
          min(c.value) OVER w AS vmin, max(c.value) OVER w AS vmax, favg(c.value) OVER w AS vmean,
-         stddev_pop(c.value) OVER w AS vsd
+         stddev_pop(c.value) OVER w AS vsd, count(c.value) OVER w AS peers
   FROM ck_component k JOIN ck_index x ON x.index_id = k.index_id AND x.depth = 1
   JOIN t_cells c ON c.ikey = k.ikey AND NOT k.ref_index
   JOIN ck_ind m ON m.ikey = c.ikey
@@ -426,13 +426,17 @@ WITH comp AS (
                ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
   UNION ALL
   SELECT k.index_id, k.weight, 'raw' AS method, NULL, NULL, i.area_key, i.level, i.score, i.severity,
-         'higher_is_better', NULL, 'guidance', NULL, NULL, NULL, NULL
+         'higher_is_better', NULL, 'guidance', NULL, NULL, NULL, NULL, NULL
   FROM ck_component k JOIN ck_index x ON x.index_id = k.index_id AND x.depth = 1
   JOIN t_index i ON i.index_id = k.ref AND k.ref_index
 ),
 scored AS (
-  SELECT p.*, CASE WHEN p.method = 'raw' THEN p.value
-    WHEN p.severity IS NULL OR p.value IS NULL THEN NULL ELSE CASE p.method
+  SELECT p.*, p.method IN ('min_max', 'z_score') AND p.peers < 3 AS alone,
+    CASE WHEN p.method = 'raw' THEN p.value
+    WHEN p.severity IS NULL OR p.value IS NULL THEN NULL
+    -- an area scored against fewer than MIN_RELATIVE_AREAS at its level is not scored (a z-score of one area is not 100)
+    WHEN p.method IN ('min_max', 'z_score') AND p.peers < 3 THEN NULL
+    ELSE CASE p.method
       WHEN 'colour_score' THEN CASE p.severity WHEN 0 THEN 100.0 WHEN 1 THEN 80.0 WHEN 2 THEN 60.0 WHEN 3 THEN 40.0 WHEN 4 THEN 20.0 END
       WHEN 'goalposts' THEN greatest(0.0, least(100.0, (p.value - p.low) / NULLIF(p.high - p.low, 0) * 100))
       WHEN 'distance_to_target' THEN CASE WHEN p.direction = 'lower_is_better'
@@ -450,7 +454,8 @@ agg AS (
     count(*) FILTER (WHERE s.s IS NOT NULL) AS n_used,
     fsum(s.weight * s.s) FILTER (WHERE s.s IS NOT NULL) AS ws,
     fsum(s.weight * ln(greatest(s.s, 1.0))) FILTER (WHERE s.s IS NOT NULL) AS wl,
-    bool_or(s.tier = 'bottom_line' AND s.severity = 4) AS red_bottom_line
+    bool_or(s.tier = 'bottom_line' AND s.severity = 4) AS red_bottom_line,
+    bool_or(s.alone) AS relative_alone  -- some component had too few areas to be scored against
   FROM scored s GROUP BY s.index_id, s.area_key
 ),
 tot AS (SELECT index_id, fsum(weight) AS w_total, count(*) AS n_total FROM ck_component GROUP BY index_id)
@@ -463,16 +468,23 @@ SELECT a.index_id, a.area_key, a.level,
   coalesce(x.cap_on_red IS NOT NULL AND a.red_bottom_line AND
     (CASE x.aggregation WHEN 'geometric' THEN exp(a.wl / a.w_used) ELSE a.ws / a.w_used END) > x.cap_on_red, false) AS capped,
   a.n_used::INTEGER AS components_used, t.n_total::INTEGER AS components_total, x.bs_id,
-  NULL::TINYINT AS severity
+  NULL::TINYINT AS severity, coalesce(a.relative_alone, false) AS relative_alone
 FROM agg a JOIN ck_index x ON x.index_id = a.index_id JOIN tot t ON t.index_id = a.index_id
 WHERE (a.level = 'city' AND x.lvl_city) OR (a.level = 'district' AND x.lvl_district) OR (a.level = 'street' AND x.lvl_street);
 
 -- index colours, depth 1
-UPDATE t_index SET severity = (CASE WHEN t_index.score IS NULL OR isnan(t_index.score) THEN NULL
+UPDATE t_index SET severity = CASE WHEN x.colour_by = 'quintile' THEN q.qsev
+    ELSE (CASE WHEN t_index.score IS NULL OR isnan(t_index.score) THEN NULL
   WHEN bs.direction = 'lower_is_better' THEN CASE WHEN (CASE WHEN bs.inclusive THEN t_index.score >= bs.c_red ELSE t_index.score > bs.c_red END) THEN 4 WHEN (CASE WHEN bs.inclusive THEN t_index.score >= bs.c_orange ELSE t_index.score > bs.c_orange END) THEN 3 WHEN (CASE WHEN bs.inclusive THEN t_index.score >= bs.c_yellow ELSE t_index.score > bs.c_yellow END) THEN 2 WHEN (CASE WHEN bs.inclusive THEN t_index.score >= bs.c_blue ELSE t_index.score > bs.c_blue END) THEN 1 ELSE 0 END
   WHEN bs.direction = 'higher_is_better' THEN CASE WHEN (CASE WHEN bs.inclusive THEN t_index.score <= bs.c_red ELSE t_index.score < bs.c_red END) THEN 4 WHEN (CASE WHEN bs.inclusive THEN t_index.score <= bs.c_orange ELSE t_index.score < bs.c_orange END) THEN 3 WHEN (CASE WHEN bs.inclusive THEN t_index.score <= bs.c_yellow ELSE t_index.score < bs.c_yellow END) THEN 2 WHEN (CASE WHEN bs.inclusive THEN t_index.score <= bs.c_blue ELSE t_index.score < bs.c_blue END) THEN 1 ELSE 0 END
-  ELSE CASE WHEN t_index.score BETWEEN bs.lo_green AND bs.hi_green THEN 0 WHEN t_index.score BETWEEN bs.lo_blue AND bs.hi_blue THEN 1 WHEN t_index.score BETWEEN bs.lo_yellow AND bs.hi_yellow THEN 2 WHEN t_index.score BETWEEN bs.lo_orange AND bs.hi_orange THEN 3 ELSE 4 END END)
-FROM ck_bandset bs WHERE bs.bs_id = t_index.bs_id AND t_index.severity IS NULL AND t_index.score IS NOT NULL;
+  ELSE CASE WHEN t_index.score BETWEEN bs.lo_green AND bs.hi_green THEN 0 WHEN t_index.score BETWEEN bs.lo_blue AND bs.hi_blue THEN 1 WHEN t_index.score BETWEEN bs.lo_yellow AND bs.hi_yellow THEN 2 WHEN t_index.score BETWEEN bs.lo_orange AND bs.hi_orange THEN 3 ELSE 4 END END) END
+FROM ck_bandset bs, ck_index x, (
+  SELECT index_id, area_key, CASE WHEN count(*) OVER p < 3 THEN NULL
+    ELSE least(4, floor(percent_rank() OVER (p ORDER BY score DESC) * 5)) END::TINYINT AS qsev
+  FROM t_index WHERE score IS NOT NULL WINDOW p AS (PARTITION BY index_id, level)
+) q
+WHERE bs.bs_id = t_index.bs_id AND x.index_id = t_index.index_id AND q.index_id = t_index.index_id
+  AND q.area_key = t_index.area_key AND t_index.severity IS NULL AND t_index.score IS NOT NULL;
 
 -- indices, depth 2
 INSERT INTO t_index
@@ -480,7 +492,7 @@ WITH comp AS (
   SELECT k.index_id, k.weight, k.method, k.low, k.high, c.area_key, c.level, c.value, c.severity,
          m.direction, m.target_value, m.tier,
          min(c.value) OVER w AS vmin, max(c.value) OVER w AS vmax, favg(c.value) OVER w AS vmean,
-         stddev_pop(c.value) OVER w AS vsd
+         stddev_pop(c.value) OVER w AS vsd, count(c.value) OVER w AS peers
   FROM ck_component k JOIN ck_index x ON x.index_id = k.index_id AND x.depth = 2
   JOIN t_cells c ON c.ikey = k.ikey AND NOT k.ref_index
   JOIN ck_ind m ON m.ikey = c.ikey
@@ -488,13 +500,17 @@ WITH comp AS (
                ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
   UNION ALL
   SELECT k.index_id, k.weight, 'raw' AS method, NULL, NULL, i.area_key, i.level, i.score, i.severity,
-         'higher_is_better', NULL, 'guidance', NULL, NULL, NULL, NULL
+         'higher_is_better', NULL, 'guidance', NULL, NULL, NULL, NULL, NULL
   FROM ck_component k JOIN ck_index x ON x.index_id = k.index_id AND x.depth = 2
   JOIN t_index i ON i.index_id = k.ref AND k.ref_index
 ),
 scored AS (
-  SELECT p.*, CASE WHEN p.method = 'raw' THEN p.value
-    WHEN p.severity IS NULL OR p.value IS NULL THEN NULL ELSE CASE p.method
+  SELECT p.*, p.method IN ('min_max', 'z_score') AND p.peers < 3 AS alone,
+    CASE WHEN p.method = 'raw' THEN p.value
+    WHEN p.severity IS NULL OR p.value IS NULL THEN NULL
+    -- an area scored against fewer than MIN_RELATIVE_AREAS at its level is not scored (a z-score of one area is not 100)
+    WHEN p.method IN ('min_max', 'z_score') AND p.peers < 3 THEN NULL
+    ELSE CASE p.method
       WHEN 'colour_score' THEN CASE p.severity WHEN 0 THEN 100.0 WHEN 1 THEN 80.0 WHEN 2 THEN 60.0 WHEN 3 THEN 40.0 WHEN 4 THEN 20.0 END
       WHEN 'goalposts' THEN greatest(0.0, least(100.0, (p.value - p.low) / NULLIF(p.high - p.low, 0) * 100))
       WHEN 'distance_to_target' THEN CASE WHEN p.direction = 'lower_is_better'
@@ -512,7 +528,8 @@ agg AS (
     count(*) FILTER (WHERE s.s IS NOT NULL) AS n_used,
     fsum(s.weight * s.s) FILTER (WHERE s.s IS NOT NULL) AS ws,
     fsum(s.weight * ln(greatest(s.s, 1.0))) FILTER (WHERE s.s IS NOT NULL) AS wl,
-    bool_or(s.tier = 'bottom_line' AND s.severity = 4) AS red_bottom_line
+    bool_or(s.tier = 'bottom_line' AND s.severity = 4) AS red_bottom_line,
+    bool_or(s.alone) AS relative_alone  -- some component had too few areas to be scored against
   FROM scored s GROUP BY s.index_id, s.area_key
 ),
 tot AS (SELECT index_id, fsum(weight) AS w_total, count(*) AS n_total FROM ck_component GROUP BY index_id)
@@ -525,13 +542,20 @@ SELECT a.index_id, a.area_key, a.level,
   coalesce(x.cap_on_red IS NOT NULL AND a.red_bottom_line AND
     (CASE x.aggregation WHEN 'geometric' THEN exp(a.wl / a.w_used) ELSE a.ws / a.w_used END) > x.cap_on_red, false) AS capped,
   a.n_used::INTEGER AS components_used, t.n_total::INTEGER AS components_total, x.bs_id,
-  NULL::TINYINT AS severity
+  NULL::TINYINT AS severity, coalesce(a.relative_alone, false) AS relative_alone
 FROM agg a JOIN ck_index x ON x.index_id = a.index_id JOIN tot t ON t.index_id = a.index_id
 WHERE (a.level = 'city' AND x.lvl_city) OR (a.level = 'district' AND x.lvl_district) OR (a.level = 'street' AND x.lvl_street);
 
 -- index colours, depth 2
-UPDATE t_index SET severity = (CASE WHEN t_index.score IS NULL OR isnan(t_index.score) THEN NULL
+UPDATE t_index SET severity = CASE WHEN x.colour_by = 'quintile' THEN q.qsev
+    ELSE (CASE WHEN t_index.score IS NULL OR isnan(t_index.score) THEN NULL
   WHEN bs.direction = 'lower_is_better' THEN CASE WHEN (CASE WHEN bs.inclusive THEN t_index.score >= bs.c_red ELSE t_index.score > bs.c_red END) THEN 4 WHEN (CASE WHEN bs.inclusive THEN t_index.score >= bs.c_orange ELSE t_index.score > bs.c_orange END) THEN 3 WHEN (CASE WHEN bs.inclusive THEN t_index.score >= bs.c_yellow ELSE t_index.score > bs.c_yellow END) THEN 2 WHEN (CASE WHEN bs.inclusive THEN t_index.score >= bs.c_blue ELSE t_index.score > bs.c_blue END) THEN 1 ELSE 0 END
   WHEN bs.direction = 'higher_is_better' THEN CASE WHEN (CASE WHEN bs.inclusive THEN t_index.score <= bs.c_red ELSE t_index.score < bs.c_red END) THEN 4 WHEN (CASE WHEN bs.inclusive THEN t_index.score <= bs.c_orange ELSE t_index.score < bs.c_orange END) THEN 3 WHEN (CASE WHEN bs.inclusive THEN t_index.score <= bs.c_yellow ELSE t_index.score < bs.c_yellow END) THEN 2 WHEN (CASE WHEN bs.inclusive THEN t_index.score <= bs.c_blue ELSE t_index.score < bs.c_blue END) THEN 1 ELSE 0 END
-  ELSE CASE WHEN t_index.score BETWEEN bs.lo_green AND bs.hi_green THEN 0 WHEN t_index.score BETWEEN bs.lo_blue AND bs.hi_blue THEN 1 WHEN t_index.score BETWEEN bs.lo_yellow AND bs.hi_yellow THEN 2 WHEN t_index.score BETWEEN bs.lo_orange AND bs.hi_orange THEN 3 ELSE 4 END END)
-FROM ck_bandset bs WHERE bs.bs_id = t_index.bs_id AND t_index.severity IS NULL AND t_index.score IS NOT NULL;
+  ELSE CASE WHEN t_index.score BETWEEN bs.lo_green AND bs.hi_green THEN 0 WHEN t_index.score BETWEEN bs.lo_blue AND bs.hi_blue THEN 1 WHEN t_index.score BETWEEN bs.lo_yellow AND bs.hi_yellow THEN 2 WHEN t_index.score BETWEEN bs.lo_orange AND bs.hi_orange THEN 3 ELSE 4 END END) END
+FROM ck_bandset bs, ck_index x, (
+  SELECT index_id, area_key, CASE WHEN count(*) OVER p < 3 THEN NULL
+    ELSE least(4, floor(percent_rank() OVER (p ORDER BY score DESC) * 5)) END::TINYINT AS qsev
+  FROM t_index WHERE score IS NOT NULL WINDOW p AS (PARTITION BY index_id, level)
+) q
+WHERE bs.bs_id = t_index.bs_id AND x.index_id = t_index.index_id AND q.index_id = t_index.index_id
+  AND q.area_key = t_index.area_key AND t_index.severity IS NULL AND t_index.score IS NOT NULL;

@@ -73,6 +73,7 @@ def _index(r: _Reader, m: YMap) -> None:
     if "normalise" in m:
         normalise = _normalisation(r, m["normalise"], m.value_loc("normalise"), what) or normalise
     aggregation = r.choice(m, "aggregation", model.AGGREGATIONS, what, "linear")
+    colour_by = r.choice(m, "colour_by", model.COLOUR_BY, what, "score")
     cap = r.number(m, "cap_on_red", what)
     if cap is not None and not 0 <= cap <= 100:
         r.report(
@@ -129,6 +130,7 @@ def _index(r: _Reader, m: YMap) -> None:
             description=r.text(m, "description", what).strip(),
             normalise=normalise,
             aggregation=aggregation,
+            colour_by=colour_by,
             cap_on_red=cap,
             min_coverage=coverage,
             levels=levels,

@@ -80,6 +80,7 @@ INDEX_KEYS = (
     "min_coverage",
     "bands",
     "levels",
+    "colour_by",
 )
 INDEX_REQUIRED = ("id", "name", "components")
 NORMALISE_KEYS = ("method", "low", "high")
