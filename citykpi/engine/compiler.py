@@ -784,15 +784,18 @@ def index_severity_sql() -> str:
     """Colour the index scores of the last inserted layer (score is higher_is_better)."""
     # colour_by quintile: the top fifth of a level's scores is green … the bottom fifth red; fewer than
     # MIN_RELATIVE_AREAS scores at a level have no relative colour (severity stays NULL: not applicable)
-    return f"""UPDATE t_index SET severity = CASE WHEN x.colour_by = 'quintile' THEN q.qsev
-    ELSE ({_severity("t_index.score", "bs")}) END
-FROM ck_bandset bs, ck_index x, (
-  SELECT index_id, area_key, CASE WHEN count(*) OVER p < {MIN_RELATIVE_AREAS} THEN NULL
-    ELSE least(4, floor(percent_rank() OVER (p ORDER BY score DESC) * 5)) END::TINYINT AS qsev
-  FROM t_index WHERE score IS NOT NULL WINDOW p AS (PARTITION BY index_id, level)
+    return f"""UPDATE t_index SET severity = q.sev
+FROM (
+  SELECT t.index_id, t.area_key, CASE WHEN x.colour_by = 'quintile' THEN
+      CASE WHEN count(*) OVER p < {MIN_RELATIVE_AREAS} THEN NULL
+        ELSE least(4, floor(percent_rank() OVER (p ORDER BY t.score DESC) * 5)) END
+    ELSE ({_severity("t.score", "bs")}) END::TINYINT AS sev
+  FROM t_index t JOIN ck_index x ON x.index_id = t.index_id JOIN ck_bandset bs ON bs.bs_id = t.bs_id
+  WHERE t.score IS NOT NULL
+  WINDOW p AS (PARTITION BY t.index_id, t.level)
 ) q
-WHERE bs.bs_id = t_index.bs_id AND x.index_id = t_index.index_id AND q.index_id = t_index.index_id
-  AND q.area_key = t_index.area_key AND t_index.severity IS NULL AND t_index.score IS NOT NULL"""
+WHERE q.index_id = t_index.index_id AND q.area_key = t_index.area_key
+  AND t_index.severity IS NULL AND t_index.score IS NOT NULL"""
 
 
 def index_status_sql(i: str) -> str:

@@ -473,18 +473,21 @@ FROM agg a JOIN ck_index x ON x.index_id = a.index_id JOIN tot t ON t.index_id =
 WHERE (a.level = 'city' AND x.lvl_city) OR (a.level = 'district' AND x.lvl_district) OR (a.level = 'street' AND x.lvl_street);
 
 -- index colours, depth 1
-UPDATE t_index SET severity = CASE WHEN x.colour_by = 'quintile' THEN q.qsev
-    ELSE (CASE WHEN t_index.score IS NULL OR isnan(t_index.score) THEN NULL
-  WHEN bs.direction = 'lower_is_better' THEN CASE WHEN (CASE WHEN bs.inclusive THEN t_index.score >= bs.c_red ELSE t_index.score > bs.c_red END) THEN 4 WHEN (CASE WHEN bs.inclusive THEN t_index.score >= bs.c_orange ELSE t_index.score > bs.c_orange END) THEN 3 WHEN (CASE WHEN bs.inclusive THEN t_index.score >= bs.c_yellow ELSE t_index.score > bs.c_yellow END) THEN 2 WHEN (CASE WHEN bs.inclusive THEN t_index.score >= bs.c_blue ELSE t_index.score > bs.c_blue END) THEN 1 ELSE 0 END
-  WHEN bs.direction = 'higher_is_better' THEN CASE WHEN (CASE WHEN bs.inclusive THEN t_index.score <= bs.c_red ELSE t_index.score < bs.c_red END) THEN 4 WHEN (CASE WHEN bs.inclusive THEN t_index.score <= bs.c_orange ELSE t_index.score < bs.c_orange END) THEN 3 WHEN (CASE WHEN bs.inclusive THEN t_index.score <= bs.c_yellow ELSE t_index.score < bs.c_yellow END) THEN 2 WHEN (CASE WHEN bs.inclusive THEN t_index.score <= bs.c_blue ELSE t_index.score < bs.c_blue END) THEN 1 ELSE 0 END
-  ELSE CASE WHEN t_index.score BETWEEN bs.lo_green AND bs.hi_green THEN 0 WHEN t_index.score BETWEEN bs.lo_blue AND bs.hi_blue THEN 1 WHEN t_index.score BETWEEN bs.lo_yellow AND bs.hi_yellow THEN 2 WHEN t_index.score BETWEEN bs.lo_orange AND bs.hi_orange THEN 3 ELSE 4 END END) END
-FROM ck_bandset bs, ck_index x, (
-  SELECT index_id, area_key, CASE WHEN count(*) OVER p < 3 THEN NULL
-    ELSE least(4, floor(percent_rank() OVER (p ORDER BY score DESC) * 5)) END::TINYINT AS qsev
-  FROM t_index WHERE score IS NOT NULL WINDOW p AS (PARTITION BY index_id, level)
+UPDATE t_index SET severity = q.sev
+FROM (
+  SELECT t.index_id, t.area_key, CASE WHEN x.colour_by = 'quintile' THEN
+      CASE WHEN count(*) OVER p < 3 THEN NULL
+        ELSE least(4, floor(percent_rank() OVER (p ORDER BY t.score DESC) * 5)) END
+    ELSE (CASE WHEN t.score IS NULL OR isnan(t.score) THEN NULL
+  WHEN bs.direction = 'lower_is_better' THEN CASE WHEN (CASE WHEN bs.inclusive THEN t.score >= bs.c_red ELSE t.score > bs.c_red END) THEN 4 WHEN (CASE WHEN bs.inclusive THEN t.score >= bs.c_orange ELSE t.score > bs.c_orange END) THEN 3 WHEN (CASE WHEN bs.inclusive THEN t.score >= bs.c_yellow ELSE t.score > bs.c_yellow END) THEN 2 WHEN (CASE WHEN bs.inclusive THEN t.score >= bs.c_blue ELSE t.score > bs.c_blue END) THEN 1 ELSE 0 END
+  WHEN bs.direction = 'higher_is_better' THEN CASE WHEN (CASE WHEN bs.inclusive THEN t.score <= bs.c_red ELSE t.score < bs.c_red END) THEN 4 WHEN (CASE WHEN bs.inclusive THEN t.score <= bs.c_orange ELSE t.score < bs.c_orange END) THEN 3 WHEN (CASE WHEN bs.inclusive THEN t.score <= bs.c_yellow ELSE t.score < bs.c_yellow END) THEN 2 WHEN (CASE WHEN bs.inclusive THEN t.score <= bs.c_blue ELSE t.score < bs.c_blue END) THEN 1 ELSE 0 END
+  ELSE CASE WHEN t.score BETWEEN bs.lo_green AND bs.hi_green THEN 0 WHEN t.score BETWEEN bs.lo_blue AND bs.hi_blue THEN 1 WHEN t.score BETWEEN bs.lo_yellow AND bs.hi_yellow THEN 2 WHEN t.score BETWEEN bs.lo_orange AND bs.hi_orange THEN 3 ELSE 4 END END) END::TINYINT AS sev
+  FROM t_index t JOIN ck_index x ON x.index_id = t.index_id JOIN ck_bandset bs ON bs.bs_id = t.bs_id
+  WHERE t.score IS NOT NULL
+  WINDOW p AS (PARTITION BY t.index_id, t.level)
 ) q
-WHERE bs.bs_id = t_index.bs_id AND x.index_id = t_index.index_id AND q.index_id = t_index.index_id
-  AND q.area_key = t_index.area_key AND t_index.severity IS NULL AND t_index.score IS NOT NULL;
+WHERE q.index_id = t_index.index_id AND q.area_key = t_index.area_key
+  AND t_index.severity IS NULL AND t_index.score IS NOT NULL;
 
 -- indices, depth 2
 INSERT INTO t_index
@@ -547,15 +550,18 @@ FROM agg a JOIN ck_index x ON x.index_id = a.index_id JOIN tot t ON t.index_id =
 WHERE (a.level = 'city' AND x.lvl_city) OR (a.level = 'district' AND x.lvl_district) OR (a.level = 'street' AND x.lvl_street);
 
 -- index colours, depth 2
-UPDATE t_index SET severity = CASE WHEN x.colour_by = 'quintile' THEN q.qsev
-    ELSE (CASE WHEN t_index.score IS NULL OR isnan(t_index.score) THEN NULL
-  WHEN bs.direction = 'lower_is_better' THEN CASE WHEN (CASE WHEN bs.inclusive THEN t_index.score >= bs.c_red ELSE t_index.score > bs.c_red END) THEN 4 WHEN (CASE WHEN bs.inclusive THEN t_index.score >= bs.c_orange ELSE t_index.score > bs.c_orange END) THEN 3 WHEN (CASE WHEN bs.inclusive THEN t_index.score >= bs.c_yellow ELSE t_index.score > bs.c_yellow END) THEN 2 WHEN (CASE WHEN bs.inclusive THEN t_index.score >= bs.c_blue ELSE t_index.score > bs.c_blue END) THEN 1 ELSE 0 END
-  WHEN bs.direction = 'higher_is_better' THEN CASE WHEN (CASE WHEN bs.inclusive THEN t_index.score <= bs.c_red ELSE t_index.score < bs.c_red END) THEN 4 WHEN (CASE WHEN bs.inclusive THEN t_index.score <= bs.c_orange ELSE t_index.score < bs.c_orange END) THEN 3 WHEN (CASE WHEN bs.inclusive THEN t_index.score <= bs.c_yellow ELSE t_index.score < bs.c_yellow END) THEN 2 WHEN (CASE WHEN bs.inclusive THEN t_index.score <= bs.c_blue ELSE t_index.score < bs.c_blue END) THEN 1 ELSE 0 END
-  ELSE CASE WHEN t_index.score BETWEEN bs.lo_green AND bs.hi_green THEN 0 WHEN t_index.score BETWEEN bs.lo_blue AND bs.hi_blue THEN 1 WHEN t_index.score BETWEEN bs.lo_yellow AND bs.hi_yellow THEN 2 WHEN t_index.score BETWEEN bs.lo_orange AND bs.hi_orange THEN 3 ELSE 4 END END) END
-FROM ck_bandset bs, ck_index x, (
-  SELECT index_id, area_key, CASE WHEN count(*) OVER p < 3 THEN NULL
-    ELSE least(4, floor(percent_rank() OVER (p ORDER BY score DESC) * 5)) END::TINYINT AS qsev
-  FROM t_index WHERE score IS NOT NULL WINDOW p AS (PARTITION BY index_id, level)
+UPDATE t_index SET severity = q.sev
+FROM (
+  SELECT t.index_id, t.area_key, CASE WHEN x.colour_by = 'quintile' THEN
+      CASE WHEN count(*) OVER p < 3 THEN NULL
+        ELSE least(4, floor(percent_rank() OVER (p ORDER BY t.score DESC) * 5)) END
+    ELSE (CASE WHEN t.score IS NULL OR isnan(t.score) THEN NULL
+  WHEN bs.direction = 'lower_is_better' THEN CASE WHEN (CASE WHEN bs.inclusive THEN t.score >= bs.c_red ELSE t.score > bs.c_red END) THEN 4 WHEN (CASE WHEN bs.inclusive THEN t.score >= bs.c_orange ELSE t.score > bs.c_orange END) THEN 3 WHEN (CASE WHEN bs.inclusive THEN t.score >= bs.c_yellow ELSE t.score > bs.c_yellow END) THEN 2 WHEN (CASE WHEN bs.inclusive THEN t.score >= bs.c_blue ELSE t.score > bs.c_blue END) THEN 1 ELSE 0 END
+  WHEN bs.direction = 'higher_is_better' THEN CASE WHEN (CASE WHEN bs.inclusive THEN t.score <= bs.c_red ELSE t.score < bs.c_red END) THEN 4 WHEN (CASE WHEN bs.inclusive THEN t.score <= bs.c_orange ELSE t.score < bs.c_orange END) THEN 3 WHEN (CASE WHEN bs.inclusive THEN t.score <= bs.c_yellow ELSE t.score < bs.c_yellow END) THEN 2 WHEN (CASE WHEN bs.inclusive THEN t.score <= bs.c_blue ELSE t.score < bs.c_blue END) THEN 1 ELSE 0 END
+  ELSE CASE WHEN t.score BETWEEN bs.lo_green AND bs.hi_green THEN 0 WHEN t.score BETWEEN bs.lo_blue AND bs.hi_blue THEN 1 WHEN t.score BETWEEN bs.lo_yellow AND bs.hi_yellow THEN 2 WHEN t.score BETWEEN bs.lo_orange AND bs.hi_orange THEN 3 ELSE 4 END END) END::TINYINT AS sev
+  FROM t_index t JOIN ck_index x ON x.index_id = t.index_id JOIN ck_bandset bs ON bs.bs_id = t.bs_id
+  WHERE t.score IS NOT NULL
+  WINDOW p AS (PARTITION BY t.index_id, t.level)
 ) q
-WHERE bs.bs_id = t_index.bs_id AND x.index_id = t_index.index_id AND q.index_id = t_index.index_id
-  AND q.area_key = t_index.area_key AND t_index.severity IS NULL AND t_index.score IS NOT NULL;
+WHERE q.index_id = t_index.index_id AND q.area_key = t_index.area_key
+  AND t_index.severity IS NULL AND t_index.score IS NOT NULL;
