@@ -13,13 +13,15 @@ from pathlib import Path
 
 import typer
 
+from citykpi.catalogue.model import Catalogue
+
 
 def _root(ctx: typer.Context, name: str, env: str, default: str) -> Path:
     value = ctx.find_root().params.get(name)
     return Path(str(value)) if value else Path(os.environ.get(env) or default)
 
 
-def _catalogue(ctx: typer.Context):  # type: ignore[no-untyped-def]  # a Catalogue or None
+def _catalogue(ctx: typer.Context) -> Catalogue | None:
     from citykpi.catalogue import load_catalogue
 
     try:

@@ -7,8 +7,6 @@ environment error.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import typer
 
 from citykpi.catalogue.search import resolve_indicator
@@ -338,7 +336,7 @@ def rank_cmd(
     """
     from citykpi.catalogue import load_catalogue
     from citykpi.engine.evaluate import evaluate
-    from citykpi.render.views import league_table
+    from citykpi.render.views import empty_league_reason, league_table
     from citykpi.warehouse import Warehouse
 
     cfg = settings(ctx)
@@ -363,10 +361,10 @@ def rank_cmd(
         warn_past_data(scorecard)
         previous = None
         if index is not None:  # an index's change: its score at the end of the previous period
-            from citykpi.engine.calendar import MIN_DATE, trunc
+            from citykpi.engine.calendar import previous_period_end
 
-            before = trunc(period.value, scorecard.as_of) - timedelta(days=1)
-            if before >= MIN_DATE:
+            before = previous_period_end(period.value, scorecard.as_of)
+            if before is not None:
                 previous = evaluate(
                     wh, catalogue, as_of=before, grain=period.value, persist=False, history_levels=()
                 )
@@ -374,12 +372,7 @@ def rank_cmd(
     table = league_table(scorecard, ref, level=level.value, direction=direction, previous=previous)
     if not table.height:
         levels = (indicator or index).levels  # type: ignore[union-attr]  # one of them is set
-        why = (
-            f"{ref} is reported at {', '.join(levels)} only"
-            if level.value not in levels
-            else f"the warehouse has no {level.value}-level areas"
-        )
-        message = f"no {level.value}-level areas to rank: {why}"
+        message = empty_league_reason(ref, levels, level.value)
         if fmt is TableFormat.table:
             typer.echo(message)
             return

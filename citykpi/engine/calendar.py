@@ -80,6 +80,12 @@ def shift(grain: str, d: date, n: int) -> date:
     return date(total // 12, total % 12 + 1, 1)
 
 
+def previous_period_end(grain: str, d: date) -> date | None:
+    """The last day of the ``grain`` period before the one containing ``d`` (None before MIN_DATE)."""
+    before = trunc(grain, d) - timedelta(days=1)
+    return before if before >= MIN_DATE else None
+
+
 def minus_year(d: date) -> date:
     """Same day a year earlier (29 Feb → 28 Feb)."""
     try:

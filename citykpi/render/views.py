@@ -5,6 +5,8 @@ Polars in, Polars out: no printing. The terminal, the exporters and the cron job
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import polars as pl
 
 from citykpi.catalogue.model import SEVERITY
@@ -172,4 +174,14 @@ def league_table(
     return keyed.with_columns(pl.Series("rank", ranks, dtype=pl.Int32)).select(LEAGUE_COLUMNS)
 
 
-__all__ = ["alerts", "diff_scorecards", "league_table"]
+def empty_league_reason(ref: str, levels: Sequence[str], level: str) -> str:
+    """Why a league table of ``level`` for ``ref`` (reported at ``levels``) has no row."""
+    why = (
+        f"{ref} is reported at {', '.join(levels)} only"
+        if level not in levels
+        else f"the warehouse has no {level}-level areas"
+    )
+    return f"no {level}-level areas to rank: {why}"
+
+
+__all__ = ["alerts", "diff_scorecards", "empty_league_reason", "league_table"]
