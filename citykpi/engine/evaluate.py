@@ -110,6 +110,8 @@ def evaluate(
             "as_ingested_batch": gathered.batch_cut,
             "max_batch_id": gathered.max_batch,
             "indicators": len(gathered.shown),
+            # declared decimals of the reported indicators, for the number formats of reports (xlsx)
+            "decimals": {i.id: i.decimals for i in gathered.compiled.indicators if i.id in gathered.shown},
             "timings": done.timings,
             # the newest observation: an as_of past it evaluates a city whose feeds all look silent
             "newest_data": newest.isoformat() if (newest := latest_period(wh)) else None,
