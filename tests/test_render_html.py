@@ -581,3 +581,37 @@ def test_the_sample_report_renders_in_chromium(tmp_path: Path) -> None:
         assert b.evaluate("document.querySelectorAll('figure.trend svg path').length") >= 4
         assert b.problems() == [] and b.dialogs() == []
     shutil.copy(report, ARTIFACTS / "report.html")
+
+
+@pytest.mark.browser
+@needs_chromium
+def test_the_data_dictionary_sorts_and_searches_in_chromium(tmp_path: Path) -> None:
+    """`catalogue docs --format html` shares the report's base: the same policy, sorting and search."""
+    from citykpi.catalogue import load_catalogue
+    from citykpi.catalogue.docs import indicator_cells
+    from citykpi.render.dictionary import data_dictionary_html
+
+    catalogue = load_catalogue(Path(__file__).resolve().parent.parent / "indicators")
+    doc = data_dictionary_html(catalogue)
+    c = parse(doc)
+    assert c.meta["Content-Security-Policy"].count("sha256-") == 2 and "unsafe" not in doc
+    with browser() as b:
+        _open(b, doc, tmp_path, "dictionary.html")
+        rows = "table.ft > tbody > tr"
+        total = b.evaluate(f"document.querySelectorAll('{rows}').length")
+        assert total >= len(catalogue.indicators)
+        b.type_text("#search", "pm2.5")
+        ids = b.evaluate(
+            f"Array.from(document.querySelectorAll('{rows}:not([hidden])')).map(r => r.cells[0].textContent)"
+        )
+        expected = [i.id for i in catalogue.indicators if "pm2.5" in "".join(indicator_cells(i)).lower()]
+        assert ids and sorted(ids) == sorted(expected)
+        assert b.evaluate("document.getElementById('gas').hidden") is True  # no match in that domain
+        b.evaluate(
+            "(() => { const s = document.getElementById('search'); s.value = ''; s.dispatchEvent(new Event('input')); })()"
+        )
+        b.click("#environment thead th:nth-child(1) button")
+        b.click("#environment thead th:nth-child(1) button")
+        ids = _column_texts(b, "#environment table", 0)
+        assert ids == sorted(ids, reverse=True)
+        assert b.problems() == [] and b.dialogs() == []

@@ -255,7 +255,7 @@ def _compact_status_css() -> str:
 
 def report_css(compact: bool) -> str:
     """The report's whole style sheet."""
-    css = static_text("report.css") + _status_css() + "\n"
+    css = static_text("page.css") + static_text("report.css") + _status_css() + "\n"
     if compact:
         css += static_text("compact.css") + _compact_status_css() + "\n"
     return css
