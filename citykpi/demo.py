@@ -104,39 +104,14 @@ def report_steps(end: str, out: Path) -> list[list[str]]:
     return [
         ["citykpi", "rank", "index.operation", "--date", end, "--level", "district"],
         # a rate built from counts: each district's 95 % interval and whether it is within the funnel
-        [
-            "citykpi",
-            "rank",
-            "case.hotline.on_time_rate",
-            "--date",
-            end,
-            "--period",
-            "month",
-            "--level",
-            "district",
-        ],
-        [
-            "citykpi",
-            "evaluate",
-            "--date",
-            end,
-            "--no-record",
-            "--format",
-            "html",
-            "--output",
-            str(out / f"scorecard-{end}.html"),
-        ],
-        [
-            "citykpi",
-            "evaluate",
-            "--date",
-            end,
-            "--no-record",
-            "--format",
-            "xlsx",
-            "--output",
-            str(out / f"scorecard-{end}.xlsx"),
-        ],
+        shlex.split(f"citykpi rank case.hotline.on_time_rate --date {end} --period month --level district"),
+        *(
+            ["citykpi", "evaluate", "--date", end, "--no-record", "--format", fmt, "--output", str(report)]
+            for fmt, report in (
+                ("html", out / f"scorecard-{end}.html"),
+                ("xlsx", out / f"scorecard-{end}.xlsx"),
+            )
+        ),
     ]
 
 
