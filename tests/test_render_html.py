@@ -606,12 +606,12 @@ def test_the_data_dictionary_sorts_and_searches_in_chromium(tmp_path: Path) -> N
         )
         expected = [i.id for i in catalogue.indicators if "pm2.5" in "".join(indicator_cells(i)).lower()]
         assert ids and sorted(ids) == sorted(expected)
-        assert b.evaluate("document.getElementById('gas').hidden") is True  # no match in that domain
+        assert b.evaluate("document.getElementById('section-gas').hidden") is True  # no match in that domain
         b.evaluate(
             "(() => { const s = document.getElementById('search'); s.value = ''; s.dispatchEvent(new Event('input')); })()"
         )
-        b.click("#environment thead th:nth-child(1) button")
-        b.click("#environment thead th:nth-child(1) button")
-        ids = _column_texts(b, "#environment table", 0)
+        b.click("#section-environment thead th:nth-child(1) button")
+        b.click("#section-environment thead th:nth-child(1) button")
+        ids = _column_texts(b, "#section-environment table", 0)
         assert ids == sorted(ids, reverse=True)
         assert b.problems() == [] and b.dialogs() == []
