@@ -10,6 +10,8 @@ import argparse
 import json
 import statistics
 import time
+from collections.abc import Callable
+from typing import Any
 
 #: Queries of several shapes: an id prefix, a Chinese and an English name, words of descriptions,
 #: two terms, and queries that match nothing (the whole catalogue is scanned either way).
@@ -25,20 +27,20 @@ QUERIES: tuple[str, ...] = (
 )
 
 
-def _scan(indicators: list[object], query: str) -> int:
+def _scan(indicators: list[Any], query: str) -> int:
     """How many indicators hold every term of ``query`` in one of their fields (no ranking)."""
     terms = [t for t in query.lower().split() if t]
     found = 0
     for ind in indicators:
         hay = " ".join(
             [
-                ind.id,  # type: ignore[attr-defined]
-                ind.name.zh,  # type: ignore[attr-defined]
-                ind.name.en,  # type: ignore[attr-defined]
-                *ind.tags,  # type: ignore[attr-defined]
-                ind.domain,  # type: ignore[attr-defined]
-                ind.owner,  # type: ignore[attr-defined]
-                ind.description,  # type: ignore[attr-defined]
+                ind.id,
+                ind.name.zh,
+                ind.name.en,
+                *ind.tags,
+                ind.domain,
+                ind.owner,
+                ind.description,
             ]
         ).lower()
         if all(t in hay for t in terms):
@@ -46,12 +48,12 @@ def _scan(indicators: list[object], query: str) -> int:
     return found
 
 
-def _median_ms(run: object, repeat: int) -> float:
-    run()  # type: ignore[operator]  # warm-up
+def _median_ms(run: Callable[[], object], repeat: int) -> float:
+    run()  # warm-up
     times = []
     for _ in range(repeat):
         t = time.perf_counter()
-        run()  # type: ignore[operator]
+        run()
         times.append((time.perf_counter() - t) * 1000)
     return statistics.median(times)
 

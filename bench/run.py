@@ -710,7 +710,7 @@ class Bench:
             offered = run_once(job.cmd, extra_env=job.env).stdout.split()
             c.detail["completions"] = len(offered)
             if c is not floor and floor.median_s:
-                c.detail["ratio_vs_floor"] = round(c.median_s / floor.median_s, 2)  # type: ignore[operator]
+                c.detail["ratio_vs_floor"] = round(c.median_s / floor.median_s, 2)
                 c.note = f"{len(offered)} offered; {c.detail['ratio_vs_floor']}× completing a command name"
             else:
                 c.note = f"{len(offered)} offered"
@@ -742,12 +742,12 @@ class Bench:
             "same_matches_as_scan": all(q["hits"] == q["scan_matches"] for q in last["queries"]),
         }
         if scan.median_s:
-            search.detail["ratio_vs_scan"] = round(search.median_s / scan.median_s, 2)  # type: ignore[operator]
+            search.detail["ratio_vs_scan"] = round(search.median_s / scan.median_s, 2)
         search.note = (
-            f"{search.median_s * 1000:.1f} ms median, {worst:.1f} ms slowest query "  # type: ignore[operator]
+            f"{search.median_s * 1000:.1f} ms median, {worst:.1f} ms slowest query "
             f"(target < {TARGETS['search_ms']:.0f} ms); {search.detail.get('ratio_vs_scan')}× the plain scan"
         )
-        scan.note = f"{scan.median_s * 1000:.1f} ms median"  # type: ignore[operator]
+        scan.note = f"{scan.median_s * 1000:.1f} ms median"
         self.add(scan)
         self.add(search)
 
