@@ -1,6 +1,6 @@
 """citykpi benchmark: each case beside a baseline measured in the same run (see bench/README.md).
 
-Usage: ``python bench/run.py --scale small|city [--runs 3] [--cases check,ingest,evaluate,period,export]``.
+Usage: ``python bench/run.py --scale small|city [--runs 3] [--cases check,ingest,evaluate,period,export,find]``.
 Every timed step runs in a fresh subprocess; wall time is the median of ``--runs`` runs after one
 warm-up, peak memory the subprocess's ``ru_maxrss`` (from ``os.wait4``). A case whose citykpi command
 does not exist yet, or fails, is reported as such, never with a figure.
@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import find_probe
 import generate
 
 HERE = Path(__file__).resolve().parent
@@ -39,7 +40,10 @@ TARGETS = {
     "evaluate_vs_hand": 2.0,
     "loop_vs_evaluate": 8.0,
     "evaluate_peak_gib": 4.0,
+    "search_ms": 200.0,
 }
+#: The citykpi console script beside this Python: shell completion speaks to it by its name.
+SCRIPT = Path(PY).parent / "citykpi"
 
 
 @dataclass
@@ -67,10 +71,14 @@ class Case:
     note: str = ""
 
 
-def run_once(cmd: list[str], *, cwd: Path = ROOT, timeout: float = 3600) -> Run:
+def run_once(
+    cmd: list[str], *, cwd: Path = ROOT, timeout: float = 3600, extra_env: dict[str, str] | None = None
+) -> Run:
     """Run a command, return wall time, peak RSS (MiB), exit code and output."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        env = dict(os.environ, PYTHONPATH=str(ROOT), NO_COLOR="1", TERM="dumb", COLUMNS="120")
+        env = dict(
+            os.environ, PYTHONPATH=str(ROOT), NO_COLOR="1", TERM="dumb", COLUMNS="120", **(extra_env or {})
+        )
         t0 = time.perf_counter()
         p = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env)
         deadline = t0 + timeout
@@ -157,6 +165,7 @@ class Job:
     what: str
     cmd: list[str]
     inner: str | None = None
+    env: dict[str, str] | None = None
 
 
 def measure_interleaved(jobs: list[Job], *, runs: int) -> list[Case]:
@@ -171,7 +180,7 @@ def measure_interleaved(jobs: list[Job], *, runs: int) -> list[Case]:
         for i, job in enumerate(jobs):
             if i in failed:
                 continue
-            r = run_once(job.cmd)
+            r = run_once(job.cmd, extra_env=job.env)
             if r.rc != 0:
                 c = Case(job.case, job.what, status="failed")
                 c.note = ((r.stderr.strip() or r.stdout.strip()).splitlines() or [""])[-1][:300]
@@ -645,6 +654,103 @@ class Bench:
                 c.note = f"{out.stat().st_size / 1e6:.1f} MB (includes the evaluation)"
             self.add(c)
 
+    # 6. finding things: search and shell completion ------------------------------------------
+    def case_find(self) -> None:
+        """``catalogue search`` in-process and as a CLI process, and shell completion of indicator and
+        area ids, each beside a baseline of the same run: a plain substring scan of the same fields,
+        the bare CLI process (``--version``), the completion of a command name (reads nothing)."""
+        n = self.manifest["indicators"]
+        what = f"{n} indicators, {len(find_probe.QUERIES)} queries, median ms per query"
+        if "catalogue search" not in self.cmds:
+            self.add(
+                not_available("find: search in process", what, "`citykpi catalogue search` not there yet")
+            )
+        else:
+            self._find_in_process(what)
+            jobs = [
+                Job("find: CLI process floor", "citykpi --version", [*CITYKPI, "--version"]),
+                Job(
+                    "find: catalogue search (CLI)",
+                    f"citykpi catalogue search over {n} indicators",
+                    [*CITYKPI, "--catalogue", str(self.catalogue), "catalogue", "search", "indicator"],
+                ),
+            ]
+            floor, cli = measure_interleaved(jobs, runs=self.runs)
+            if floor.median_s and cli.median_s:
+                cli.detail["ratio_vs_floor"] = round(cli.median_s / floor.median_s, 2)
+                cli.note = f"{cli.detail['ratio_vs_floor']}× the bare CLI process"
+            self.add(floor)
+            self.add(cli)
+        if not SCRIPT.exists():
+            self.add(not_available("find: complete ids", "shell completion", f"no console script {SCRIPT}"))
+            return
+        have_db = self.citykpi_warehouse()
+        words = {
+            "command names (floor)": ("citykpi ev", "1"),
+            "indicator ids": ("citykpi show gas.g0", "2"),
+            "area ids": ("citykpi evaluate --area 5001", "3"),
+        }
+        jobs = []
+        for name, (line, cword) in words.items():
+            if name == "area ids" and not have_db:
+                continue
+            env = {
+                "_CITYKPI_COMPLETE": "complete_bash",
+                "COMP_WORDS": line,
+                "COMP_CWORD": cword,
+                "CITYKPI_CATALOGUE": str(self.catalogue),
+                "CITYKPI_DB": str(self.ckdb),
+            }
+            jobs.append(Job(f"find: complete {name}", f"`{line}<TAB>`", [str(SCRIPT)], env=env))
+        cases = measure_interleaved(jobs, runs=self.runs)
+        floor = cases[0]
+        for c, job in zip(cases, jobs, strict=True):
+            if c.status != "ok":
+                continue
+            offered = run_once(job.cmd, extra_env=job.env).stdout.split()
+            c.detail["completions"] = len(offered)
+            if c is not floor and floor.median_s:
+                c.detail["ratio_vs_floor"] = round(c.median_s / floor.median_s, 2)
+                c.note = f"{len(offered)} offered; {c.detail['ratio_vs_floor']}× completing a command name"
+            else:
+                c.note = f"{len(offered)} offered"
+        for c in cases:
+            self.add(c)
+
+    def _find_in_process(self, what: str) -> None:
+        """Search and the plain scan timed inside one fresh process per run (after a warm-up run)."""
+        cmd = [PY, str(HERE / "find_probe.py"), "--catalogue", str(self.catalogue), "--repeat", "5"]
+        outputs = []
+        for k in range(self.runs + 1):
+            r = run_once(cmd)
+            if r.rc != 0:
+                self.add(Case("find: search in process", what, status="failed", note=r.stderr.strip()[-300:]))
+                return
+            if k:
+                outputs.append(json.loads(r.stdout.strip().splitlines()[-1]))
+        search = Case("find: search in process", what)
+        scan = Case("find: plain scan (baseline)", "every term a substring of a field; no ranking")
+        for c, key in ((search, "search_ms_median"), (scan, "scan_ms_median")):
+            c.runs_s = [round(o[key] / 1000, 6) for o in outputs]
+            c.median_s = round(statistics.median(c.runs_s), 6)
+        last = outputs[-1]
+        worst = statistics.median(o["search_ms_max"] for o in outputs)
+        search.detail = {
+            "queries": last["queries"],
+            "search_ms_max": worst,
+            "catalogue_seconds": last["catalogue_seconds"],
+            "same_matches_as_scan": all(q["hits"] == q["scan_matches"] for q in last["queries"]),
+        }
+        if scan.median_s:
+            search.detail["ratio_vs_scan"] = round(search.median_s / scan.median_s, 2)
+        search.note = (
+            f"{search.median_s * 1000:.1f} ms median, {worst:.1f} ms slowest query "
+            f"(target < {TARGETS['search_ms']:.0f} ms); {search.detail.get('ratio_vs_scan')}× the plain scan"
+        )
+        scan.note = f"{scan.median_s * 1000:.1f} ms median"
+        self.add(scan)
+        self.add(search)
+
     def run(self) -> dict[str, Any]:
         """Run the selected cases and return the results document."""
         print(
@@ -666,6 +772,8 @@ class Bench:
             self.case_period(base_db)
         if "export" in self.cases:
             self.case_export()
+        if "find" in self.cases:
+            self.case_find()
         return self.document()
 
     def document(self) -> dict[str, Any]:
@@ -706,6 +814,10 @@ class Bench:
             checks[f"engine_vs_hand_query_{grain}"] = verdict(
                 g.detail.get("ratio_vs_hand_query") if g else None, 1.3
             )
+        found = by.get("find: search in process")
+        checks["search_under_200ms"] = verdict(
+            found.detail.get("search_ms_max") if found else None, TARGETS["search_ms"]
+        )
         for grain in ("day", "month", "year"):
             peaks = [
                 c.peak_mb
@@ -785,7 +897,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scale", choices=["micro", "small", "city"], default="city")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--loop-sample", type=int, default=300, help="0: skip the loop (with --merge: keep it)")
-    ap.add_argument("--cases", default="check,ingest,evaluate,period,export")
+    ap.add_argument("--cases", default="check,ingest,evaluate,period,export,find")
     ap.add_argument("--output", type=Path, default=HERE / "results.json")
     ap.add_argument("--merge", action="store_true", help="keep the other cases of an earlier results file")
     ap.add_argument(

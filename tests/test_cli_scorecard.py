@@ -108,7 +108,7 @@ def test_evaluate_every_format_to_a_file(city: dict[str, Path], tmp_path: Path, 
     if fmt == "parquet":
         assert pl.read_parquet(out).height == 6
     elif fmt == "xlsx":
-        assert openpyxl.load_workbook(out).sheetnames == ["city", "district", "indices"]
+        assert openpyxl.load_workbook(out).sheetnames == ["summary", "city", "district", "indices"]
     elif fmt == "json":
         assert json.loads(out.read_text(encoding="utf-8"))["schema"] == "citykpi.scorecard"
     elif fmt == "junit":

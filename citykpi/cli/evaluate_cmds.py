@@ -330,13 +330,16 @@ def rank_cmd(
     """The league table of areas for an indicator or an index, best first (the quarterly "airing").
 
     Indicators rank by colour first, then by value in the indicator's good direction; indices by
-    score. Nothing is recorded.
+    score. Ties share a rank; areas without data come last, unranked. A rate built from counts
+    (%, per 10k…) also shows each area's 95% interval, whether it lies within the funnel around the
+    overall rate (noise) or beyond its 95%/99.8% limits, and the ranks it could hold. Nothing is
+    recorded.
 
     Example: citykpi rank index.operation --level district --period quarter
     """
     from citykpi.catalogue import load_catalogue
     from citykpi.engine.evaluate import evaluate
-    from citykpi.render.views import empty_league_reason, league_table
+    from citykpi.render.views import empty_league_reason, league_note, league_table
     from citykpi.warehouse import Warehouse
 
     cfg = settings(ctx)
@@ -357,6 +360,7 @@ def rank_cmd(
             indicator_glob=ref if indicator is not None else None,
             persist=False,
             history_levels=(),
+            parts=indicator is not None,  # a rate built from counts gets intervals and a funnel flag
         )
         warn_past_data(scorecard)
         previous = None
@@ -379,10 +383,20 @@ def rank_cmd(
         typer.echo(f"note: {message}", err=True)
     if fmt is not TableFormat.table:
         emit_frame(table, fmt.value, output)
+        note = league_note(table, lang=lang.value)
+        if note:
+            typer.echo(f"note: {note}", err=True)
         return
     from citykpi.render.terminal import make_console, print_league
 
     name = (indicator or index).name.pick(lang.value)  # type: ignore[union-attr]  # one of them is set
     title = f"{name} · {level.value} · {scorecard.as_of.isoformat()}"
     places = decimals if decimals is not None else (indicator.decimals if indicator is not None else 1)
-    print_league(make_console(), table, title=title, lang=lang.value, decimals=places)
+    print_league(
+        make_console(),
+        table,
+        title=title,
+        lang=lang.value,
+        decimals=places,
+        direction=indicator.direction if indicator is not None else None,
+    )

@@ -884,6 +884,33 @@ FROM t_index i JOIN ck_index x ON x.index_id = i.index_id JOIN t_area a ON a.are
 ORDER BY i.index_id, i.level, rank, a.area_id"""
 
 
+# The parts behind a cell's current value, read only when asked (``rank`` of an indicator): an own or
+# rolled-up value keeps its summed numerator and denominator in its bucket; a ratio's parts are its
+# two inputs' current values. ``factor`` is what value = numerator / denominator × factor multiplies by.
+_PARTS_OUT = """
+SELECT x.ikey, x.area_key,
+  CASE WHEN m.vkind = 'ratio' THEN n.v ELSE b.sn END AS numerator,
+  CASE WHEN m.vkind = 'ratio' THEN d.v ELSE b.sd END AS denominator,
+  m.scale AS factor
+FROM t_cells x JOIN ck_ind m ON m.ikey = x.ikey
+LEFT JOIN t_bucket b ON m.vkind <> 'ratio' AND b.ikey = x.ikey AND b.area_key = x.area_key
+  AND b.bucket = x.period_start
+LEFT JOIN ck_input fn ON m.vkind = 'ratio' AND fn.ikey = x.ikey AND fn.slot = 1
+LEFT JOIN t_k n ON n.ikey = fn.input_ikey AND n.area_key = x.area_key AND n.k = 0
+LEFT JOIN ck_input fd ON m.vkind = 'ratio' AND fd.ikey = x.ikey AND fd.slot = 2
+LEFT JOIN t_k d ON d.ikey = fd.input_ikey AND d.area_key = x.area_key AND d.k = 0
+WHERE m.parts AND x.value IS NOT NULL"""
+
+
+def parts_out_sql() -> str:
+    """The numerator, denominator and factor behind each reported cell's value (one query, any size).
+
+    Only indicators whose value is a numerator over a denominator (observed with parts, a ratio, a
+    measure with a denominator) have rows; the caller checks that the parts reproduce the value.
+    """
+    return _PARTS_OUT
+
+
 def history_out_sql(levels: Sequence[str]) -> str | None:
     """Recent values of the cells at ``levels`` (for sparklines), unordered; None when no level is asked."""
     lv = ", ".join(literal(x) for x in levels if x in ("city", "district", "street"))

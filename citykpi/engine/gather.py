@@ -38,6 +38,7 @@ class Request:
     as_ingested: bool | int = False
     history_levels: Sequence[str] = ("city", "district")
     history_from: date | None = None
+    parts: bool = False
 
 
 @dataclass(frozen=True)

@@ -118,6 +118,8 @@ def compile_evaluation(g: Gathered) -> Plan:
     history = c.history_out_sql(req.history_levels) if req.history_levels else None
     if history:
         plan.outputs["history"] = history
+    if req.parts:
+        plan.outputs["parts"] = c.parts_out_sql()
     plan.lookups = {
         "ikey": tables.ind.select("ikey", *c.INDICATOR_COLUMNS),
         "area_key": g.area_frame.select("area_key", *c.AREA_COLUMNS).rename(c.AREA_COLUMNS),

@@ -81,6 +81,17 @@ HISTORY_SCHEMA: Mapping[str, pl.DataType] = {
     "value": pl.Float64(),
 }
 
+#: Columns of ``Scorecard.parts``: the numerator and denominator behind a cell's value (value =
+#: numerator / denominator × factor), for the indicators that have them; read only when asked
+#: (``evaluate(parts=True)``, as ``citykpi rank`` does for an indicator's league table).
+PARTS_SCHEMA: Mapping[str, pl.DataType] = {
+    "indicator_id": pl.String(),
+    "area_id": pl.String(),
+    "numerator": pl.Float64(),
+    "denominator": pl.Float64(),
+    "factor": pl.Float64(),
+}
+
 
 def empty_frame(schema: Mapping[str, pl.DataType]) -> pl.DataFrame:
     """An empty frame with the given schema."""
@@ -96,6 +107,8 @@ class Scorecard:
     cells: pl.DataFrame
     indices: pl.DataFrame = field(default_factory=lambda: empty_frame(INDEX_SCHEMA))
     history: pl.DataFrame = field(default_factory=lambda: empty_frame(HISTORY_SCHEMA))
+    #: numerator and denominator per cell (``PARTS_SCHEMA``); empty unless the evaluation asked for them
+    parts: pl.DataFrame = field(default_factory=lambda: empty_frame(PARTS_SCHEMA))
     catalogue_hash: str = ""
     run_id: int | None = None
     generated_at: datetime | None = None

@@ -331,6 +331,10 @@ def build_tables(
                 "area_rollup": ind.rollup.area,
                 "weight": ind.rollup.weight,
                 "with_parts": with_parts,
+                # the value is a numerator over a denominator the engine keeps (league-table intervals)
+                "parts": with_parts
+                or isinstance(v, Ratio)
+                or (isinstance(v, Measure) and v.denominator is not None),
                 "single": single,
                 "scale": scale,
                 "direction": ind.direction,

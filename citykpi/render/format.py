@@ -142,6 +142,9 @@ WORDS: Mapping[str, Mapping[str, str]] = {
         "streak": "Streak",
         "new": "new",
         "since": "since",
+        "interval": "95% interval",
+        "funnel": "Funnel",
+        "rank_range": "Rank range",
     },
     "zh": {
         "scorecard": "计分卡",
@@ -171,6 +174,9 @@ WORDS: Mapping[str, Mapping[str, str]] = {
         "streak": "持续",
         "new": "新增",
         "since": "自",
+        "interval": "95%区间",
+        "funnel": "漏斗",
+        "rank_range": "名次区间",
     },
 }
 

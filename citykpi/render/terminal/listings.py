@@ -18,6 +18,7 @@ from citykpi.catalogue.model import STATUSES
 from citykpi.render.format import (
     Digits,
     fmt_change,
+    fmt_number,
     fmt_timestamp,
     fmt_value,
     pick,
@@ -145,8 +146,16 @@ def print_league(
     title: str,
     lang: str = "zh",
     decimals: int = 1,
+    direction: str | None = None,
 ) -> None:
-    """Print a league table (see ``views.league_table``), best first, values with ``decimals``."""
+    """Print a league table (see ``views.league_table``), best first, values with ``decimals``.
+
+    A table with intervals (a rate built from counts) also shows the 95 % interval, the funnel flag
+    and the rank range, and says under the table what they mean for its order (``views.league_note``).
+    """
+    from citykpi.render.views import funnel_text, league_note
+
+    intervals = "ci_low" in frame.columns and not frame.get_column("ci_low").is_null().all()
     table = Table(
         title=plain(title, "bold", one_line=True), title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False
     )
@@ -155,15 +164,39 @@ def print_league(
     table.add_column(word("value", lang), justify="right", no_wrap=True)
     table.add_column(word("status", lang), no_wrap=True)
     table.add_column(word("change", lang), justify="right", no_wrap=True)
+    if intervals:
+        table.add_column(word("interval", lang), justify="right", no_wrap=True)
+        table.add_column(word("funnel", lang))
+        table.add_column(word("rank_range", lang), justify="right", no_wrap=True)
     for row in frame.iter_rows(named=True):
-        table.add_row(
+        cells: list[Text | str] = [
             "" if row["rank"] is None else str(row["rank"]),
             plain(pick(row, "area_name", lang) or row["area_id"]),
             plain(fmt_value(row["value"], None if row["unit"] == "score" else row["unit"], decimals)),
             status_cell(row["status"], lang),
             plain(fmt_change(row["change_previous"], row["change_unit"], lang, row.get("unit"))),
-        )
+        ]
+        if intervals:
+            spread = (
+                ""
+                if row["ci_low"] is None
+                else f"{fmt_number(row['ci_low'], decimals)}–{fmt_number(row['ci_high'], decimals)}"
+            )
+            ranks = (
+                ""
+                if row["rank_low"] is None
+                else (
+                    str(row["rank_low"])
+                    if row["rank_low"] == row["rank_high"]
+                    else f"{row['rank_low']}–{row['rank_high']}"
+                )
+            )
+            cells += [spread, plain(funnel_text(row["funnel"], direction, lang)), ranks]
+        table.add_row(*cells)
     console.print(table)
+    note = league_note(frame, lang=lang, decimals=decimals) if intervals else None
+    if note:
+        print_prose(console, plain(note))
 
 
 def print_diff(
