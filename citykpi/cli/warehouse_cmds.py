@@ -45,8 +45,9 @@ def areas_load(
     """Validate an areas file and replace the area registry in one transaction.
 
     Columns: id, name (zh), name_en, level (city/district/street), parent, population (optional),
-    groups (optional, ';'-separated). Exactly one city; every parent one level up. Area keys stay
-    stable across reloads.
+    groups (optional, ';'-separated). Top-level areas have level city and no parent (one city, or
+    several, e.g. countries with their cities as districts); every parent one level up. Area keys
+    stay stable across reloads.
 
     Example: citykpi areas load areas.csv
     """
@@ -56,6 +57,8 @@ def areas_load(
     with Warehouse.open(settings(ctx).db, wait=wait) as wh:
         report = load_areas(wh, file, force=force)
     levels = ", ".join(f"{n} {lvl}" for lvl, n in report.by_level.items())
+    if report.roots > 1:
+        levels += f"; {report.roots} top-level areas"
     typer.echo(
         f"Loaded {report.total} areas ({levels}) from {safe_text(report.path, one_line=True)}: "
         f"{len(report.added)} added, {report.kept} kept, {len(report.removed)} removed."
