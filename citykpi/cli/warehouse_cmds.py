@@ -86,6 +86,24 @@ def ingest_cmd(
     date_formats: list[str] = typer.Option(
         [], "--date-format", help="COLUMN=STRPTIME, e.g. period=%d.%m.%Y (repeatable)."
     ),
+    constants: list[str] = typer.Option(
+        [],
+        "--set",
+        help="FIELD=VALUE: the same value for every row, for a column the file lacks "
+        "(e.g. --set period=2020 --set area_id=CQ; repeatable).",
+    ),
+    missing: list[str] = typer.Option(
+        [],
+        "--missing",
+        help="A value cell meaning 'no value' (e.g. ':', '..', '-', 'NA', '' for an empty cell): recorded as "
+        "missing (counted by `citykpi quality`), not rejected. Repeatable.",
+    ),
+    dims: list[str] = typer.Option(
+        [],
+        "--dim",
+        help="DIMENSION=COLUMN: a breakdown column (e.g. --dim sex=Gender). Rows with a breakdown are kept "
+        "beside the headline series for consistency checks. Repeatable.",
+    ),
     on_duplicate: str = typer.Option(
         "reject", "--on-duplicate", help="Rows already stored: reject | replace (keeps history) | keep."
     ),
@@ -101,7 +119,9 @@ def ingest_cmd(
     """Validate data files and load them into the warehouse, one transaction per file.
 
     Bad rows go to the `rejects` table with file, row, column and reason. A file already loaded
-    (same sha256) is skipped unless --force.
+    (same sha256) is skipped unless --force. Real public tables: --set gives a column the file lacks,
+    --map area_id=country+city joins several columns into one area id (parts joined with '/'),
+    --missing names the file's missing-value tokens, --dim its breakdown columns.
 
     Exit codes: 0 all rows loaded (or files unchanged); 1 some rows or a whole file were rejected
     (the good rows of a non-strict file are still loaded); 2 usage error; 3 data or database error.
@@ -110,11 +130,12 @@ def ingest_cmd(
     """
     from citykpi.catalogue import load_catalogue
     from citykpi.warehouse import IngestOptions, Warehouse, ingest
-    from citykpi.warehouse.ingest import check_options, parse_map
+    from citykpi.warehouse.ingest import check_options, parse_map, parse_set
 
     cfg = settings(ctx)
     mapping, wide = parse_map(maps, fmt)
     formats, _ = parse_map(date_formats, "source", option="--date-format", example="period=%d.%m.%Y")
+    dimensions, _ = parse_map(dims, "source", option="--dim", example="sex=Gender")
     catalogue = load_catalogue(cfg.catalogue)
     options = IngestOptions(
         fmt=fmt,  # type: ignore[arg-type]  # checked by check_options
@@ -126,6 +147,9 @@ def ingest_cmd(
         dry_run=dry_run,
         force=force,
         date_formats=formats,
+        constants=parse_set(constants, fmt),
+        missing=tuple(missing),
+        dimensions=dimensions,
     )
     check_options(catalogue, options)  # before the database is opened (and perhaps created)
     progress, stop = _progress(quiet or as_json)

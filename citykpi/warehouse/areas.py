@@ -262,7 +262,13 @@ def _raise_if(problems: list[str], path: str | Path) -> None:
 
 
 def _referenced_keys(con: Connection) -> set[int]:
-    tables = ["observations", "observations_superseded", "run_cells"]
+    tables = [
+        "observations",
+        "observations_superseded",
+        "observations_dims",
+        "observations_missing",
+        "run_cells",
+    ]
     tables += sorted(t for t in schema.table_names(con) if t.startswith("src_"))
     union = " UNION ".join(f"SELECT DISTINCT area_key FROM {ident(t)}" for t in tables)
     return {int(r[0]) for r in con.execute(union).fetchall() if r[0] is not None}

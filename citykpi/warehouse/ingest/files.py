@@ -21,8 +21,10 @@ from citykpi.warehouse.connection import Warehouse
 from citykpi.warehouse.ingest.observations import _ObservationPlan
 from citykpi.warehouse.ingest.options import (
     _TMP,
+    DIMENSION_RE,
     DUPLICATE_POLICIES,
     FORMATS,
+    LONG_FIELDS,
     FileResult,
     IngestOptions,
     IngestReport,
@@ -97,6 +99,24 @@ def check_options(catalogue: Catalogue, options: IngestOptions) -> None:
             raise UsageError(f"unknown source {options.source!r}; the catalogue declares: {known}")
     elif options.source:
         raise UsageError("--source only goes with --format source")
+    if options.fmt == "source":
+        declared = _source(catalogue, str(options.source)).columns
+        unknown = sorted(set(options.constants) - set(declared))
+        if unknown:
+            raise UsageError(
+                f"--set {unknown[0]}=…: source {options.source!r} declares no column {unknown[0]!r}; "
+                f"declared: {', '.join(declared)}"
+            )
+        if options.dimensions:
+            raise UsageError(
+                "--dim goes with --format long or wide (a raw source table keeps its own columns)"
+            )
+    for dim in options.dimensions:
+        if not DIMENSION_RE.match(dim) or dim in LONG_FIELDS:
+            raise UsageError(
+                f"--dim {dim}=…: a dimension is a lower-case word (letters, digits, _) other than "
+                f"{', '.join(LONG_FIELDS)}, e.g. --dim sex=Gender"
+            )
 
 
 def _refusal(exc: DataError) -> str:
@@ -289,6 +309,10 @@ def _record_batch(
             "strict": options.strict,
             "force": options.force,
             "date_formats": dict(options.date_formats),
+            **({"constants": dict(options.constants)} if options.constants else {}),
+            **({"missing": list(options.missing)} if options.missing else {}),
+            **({"dimensions": dict(options.dimensions)} if options.dimensions else {}),
+            **({"feed": options.feed} if options.feed else {}),
         },
         ensure_ascii=False,
     )
