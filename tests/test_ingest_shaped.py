@@ -108,7 +108,9 @@ def test_missing_tokens_are_recorded_not_rejected(wh: Warehouse, tmp_path: Path)
     ]
 
 
-def test_without_the_empty_token_an_empty_cell_is_still_a_missing_value(wh: Warehouse, tmp_path: Path) -> None:
+def test_without_the_empty_token_an_empty_cell_is_still_a_missing_value(
+    wh: Warehouse, tmp_path: Path
+) -> None:
     text = "indicator_id,area_id,period,value\npop.total,DE/Bonn,2020,:\npop.total,DE/Berlin,2020,\n"
     f = ingest(wh, _catalogue(), [write(tmp_path / "m.csv", text)], _opts(missing=(":",))).files[0]
     assert (f.rows_loaded, f.rows_rejected) == (1, 1)
@@ -149,17 +151,26 @@ def test_dimension_duplicates_and_the_duplicate_policy(wh: Warehouse, tmp_path: 
         (2, "rows 2, 6", "duplicate within the file (same indicator, area and period)"),
         (6, "rows 2, 6", "duplicate within the file (same indicator, area and period)"),
     ]
-    again = write(tmp_path / "again.csv", "indicator_id,area_id,period,sex,age,value\npop.total,DE/Berlin,2020,female,,6.5\n")
+    again = write(
+        tmp_path / "again.csv",
+        "indicator_id,area_id,period,sex,age,value\npop.total,DE/Berlin,2020,female,,6.5\n",
+    )
     f2 = ingest(wh, cat, [again], opts).files[0]
     assert (f2.status, f2.rows_rejected) == ("rejected", 1)
     assert _rows(wh, "SELECT value, reason FROM rejects WHERE batch_id = 2") == [
         ("batch 1", "duplicate of a stored observation (use --on-duplicate replace or keep)")
     ]
-    kept = ingest(wh, cat, [again], _opts(dimensions=opts.dimensions, on_duplicate="keep", force=True)).files[0]
+    kept = ingest(wh, cat, [again], _opts(dimensions=opts.dimensions, on_duplicate="keep", force=True)).files[
+        0
+    ]
     assert (kept.rows_loaded, kept.rows_skipped) == (0, 1)
-    repl = ingest(wh, cat, [again], _opts(dimensions=opts.dimensions, on_duplicate="replace", force=True)).files[0]
+    repl = ingest(
+        wh, cat, [again], _opts(dimensions=opts.dimensions, on_duplicate="replace", force=True)
+    ).files[0]
     assert (repl.rows_loaded, repl.rows_replaced) == (1, 1)
-    assert _rows(wh, "SELECT value FROM observations_dims WHERE dims = 'sex=female' AND area_key = 3") == [(6.5,)]
+    assert _rows(wh, "SELECT value FROM observations_dims WHERE dims = 'sex=female' AND area_key = 3") == [
+        (6.5,)
+    ]
 
 
 def test_strict_rejects_the_side_records_too_and_dry_run_keeps_nothing(wh: Warehouse, tmp_path: Path) -> None:
@@ -274,14 +285,19 @@ def test_source_tokens_constants_and_composite_keys(wh: Warehouse, tmp_path: Pat
     ("options", "message"),
     [
         (IngestOptions(fmt="source", source="cases", constants={"nope": "x"}), "declares no column 'nope'"),
-        (IngestOptions(fmt="source", source="cases", dimensions={"sex": "s"}), "--dim goes with --format long"),
+        (
+            IngestOptions(fmt="source", source="cases", dimensions={"sex": "s"}),
+            "--dim goes with --format long",
+        ),
         (IngestOptions(dimensions={"Sex": "s"}), "a dimension is a lower-case word"),
         (IngestOptions(dimensions={"period": "s"}), "a dimension is a lower-case word"),
     ],
 )
 def test_option_errors(wh: Warehouse, tmp_path: Path, options: IngestOptions, message: str) -> None:
     with pytest.raises(UsageError, match=message):
-        ingest(wh, Catalogue(indicators=(), sources=(CASES,)), [write(tmp_path / "x.csv", "a,b\n1,2\n")], options)
+        ingest(
+            wh, Catalogue(indicators=(), sources=(CASES,)), [write(tmp_path / "x.csv", "a,b\n1,2\n")], options
+        )
 
 
 def test_missing_columns_of_a_reshaped_file_reject_it(wh: Warehouse, tmp_path: Path) -> None:
