@@ -73,7 +73,13 @@ def areas_load(
 def ingest_cmd(
     ctx: typer.Context,
     paths: list[str] = typer.Argument(..., help="Files, folders or globs (CSV, TSV, Parquet)."),
-    fmt: str = typer.Option("long", "--format", "-f", help="long | wide | source."),
+    fmt: str | None = typer.Option(None, "--format", "-f", help="long (default) | wide | source."),
+    feed: str | None = typer.Option(
+        None,
+        "--feed",
+        help="Read the files with this catalogue feed's mapping (feeds:), or 'auto' to pick each file's feed "
+        "by its files: globs; options given here win over the feed's.",
+    ),
     source: str | None = typer.Option(
         None, "--source", help="Source id from the catalogue (with --format source)."
     ),
@@ -121,7 +127,8 @@ def ingest_cmd(
     Bad rows go to the `rejects` table with file, row, column and reason. A file already loaded
     (same sha256) is skipped unless --force. Real public tables: --set gives a column the file lacks,
     --map area_id=country+city joins several columns into one area id (parts joined with '/'),
-    --missing names the file's missing-value tokens, --dim its breakdown columns.
+    --missing names the file's missing-value tokens, --dim its breakdown columns; --feed reads a file
+    as a catalogue feed declares (its mapping, tokens, dimensions and recodes), --feed auto by file name.
 
     Exit codes: 0 all rows loaded (or files unchanged); 1 some rows or a whole file were rejected
     (the good rows of a non-strict file are still loaded); 2 usage error; 3 data or database error.
@@ -131,12 +138,17 @@ def ingest_cmd(
     from citykpi.catalogue import load_catalogue
     from citykpi.warehouse import IngestOptions, Warehouse, ingest
     from citykpi.warehouse.ingest import check_options, parse_map, parse_set
+    from citykpi.warehouse.ingest.feeds import AUTO, feed_by_id, ingest_feed, options_for_feed
 
     cfg = settings(ctx)
+    explicit = [name for name, given in (("fmt", fmt is not None), ("source", source is not None)) if given]
+    catalogue = load_catalogue(cfg.catalogue)
+    if fmt is None and feed not in (None, AUTO):
+        fmt = feed_by_id(catalogue, str(feed)).format
+    fmt = fmt or "long"
     mapping, wide = parse_map(maps, fmt)
     formats, _ = parse_map(date_formats, "source", option="--date-format", example="period=%d.%m.%Y")
     dimensions, _ = parse_map(dims, "source", option="--dim", example="sex=Gender")
-    catalogue = load_catalogue(cfg.catalogue)
     options = IngestOptions(
         fmt=fmt,  # type: ignore[arg-type]  # checked by check_options
         source=source,
@@ -151,11 +163,19 @@ def ingest_cmd(
         missing=tuple(missing),
         dimensions=dimensions,
     )
-    check_options(catalogue, options)  # before the database is opened (and perhaps created)
+    if feed is None:
+        check_options(catalogue, options)  # before the database is opened (and perhaps created)
+    elif feed != AUTO:
+        check_options(catalogue, options_for_feed(feed_by_id(catalogue, feed), options, explicit))
     progress, stop = _progress(quiet or as_json)
     try:
         with Warehouse.open(cfg.db, wait=wait) as wh:
-            report = ingest(wh, catalogue, paths, options, progress=progress)
+            if feed is None:
+                report = ingest(wh, catalogue, paths, options, progress=progress)
+            else:
+                report = ingest_feed(
+                    wh, catalogue, paths, feed, options, explicit=explicit, progress=progress
+                )
     finally:
         stop()
     if as_json:
