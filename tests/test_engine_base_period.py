@@ -121,3 +121,46 @@ def test_the_base_period_adds_no_statement(city: City) -> None:
         return len(plan.statements)
 
     assert count(_pm25()) == count(replace(_pm25(), base_period=None, thresholds=Thresholds()))
+
+
+def test_a_source_filter_decides_which_rows_every_measure_counts(tmp_path: Path) -> None:
+    from datetime import datetime
+
+    from citykpi.catalogue.model import Catalogue, Measure, SourceTable
+    from citykpi.engine.evaluate import evaluate
+    from citykpi.warehouse import IngestOptions, ingest
+    from tests._warehouse_support import write
+
+    city = City(tmp_path)
+    src = SourceTable(
+        id="cases",
+        columns={"key": "text", "opened": "timestamp", "area": "text", "status": "text"},
+        time_column="opened",
+        area_column="area",
+        key="key",
+    )
+    text = (
+        "key,opened,area,status\n1,2025-06-30 10:00,D1,Closed\n2,2025-06-30 11:00,D1,Duplicate\n"
+        "3,2025-06-30 12:00,D2,Open\n"
+    )
+    n = indicator(
+        "cases.n",
+        value=Measure(source="cases", numerator="count(*)"),
+        rollup=Rollup(time="sum", area="recompute"),
+        thresholds=Thresholds(),
+    )
+    ingest(
+        city.wh,
+        Catalogue(indicators=(n,), sources=(src,)),
+        [write(tmp_path / "c.csv", text)],
+        IngestOptions(fmt="source", source="cases", now=datetime(2025, 7, 1)),
+    )
+
+    def counts(source: SourceTable) -> dict[str, float]:
+        sc = evaluate(
+            city.wh, Catalogue(indicators=(n,), sources=(source,)), as_of=date(2025, 6, 30), persist=False
+        )
+        return {r["area_id"]: r["value"] for r in sc.cells.to_dicts()}
+
+    assert counts(src) == {"C": 3.0, "D1": 2.0, "D2": 1.0}
+    assert counts(replace(src, filter="status <> 'Duplicate'")) == {"C": 2.0, "D1": 1.0, "D2": 1.0}

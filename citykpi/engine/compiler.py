@@ -305,6 +305,8 @@ def measure_sql(
             if m.filter
             else "TRUE"
         )
+        if src.filter:  # the source's own rule of which rows count (e.g. no duplicates)
+            flt = f"({flt}) AND {render_expression(ex.parse_expression(src.filter, names=cols), col)}"
         w = windows[keys[ind.id]]
         tcol = "s." + ident(src.time_column)
         base = ""
