@@ -167,7 +167,7 @@ def assess(
     day = supported_date("--date", as_of or latest_period(wh) or date.today())
     if since is not None and supported_date("--from", since) > day:
         raise UsageError(f"--from {since.isoformat()} is after --date {day.isoformat()}")
-    now = (now or datetime.now()).replace(microsecond=0)
+    now = now or datetime.now()
     plan, windows = _plan(wh, catalogue, as_of=day, since=since, now=now)
     out, statements, timings = _run(wh, plan, sandbox=sandbox)
     rejects = out["rejects"]
@@ -213,5 +213,5 @@ def explain(
 ) -> str:
     """The SQL an assessment would run, as one script (``citykpi quality --explain``)."""
     day = supported_date("--date", as_of or latest_period(wh) or date.today())
-    plan, _ = _plan(wh, catalogue, as_of=day, since=since, now=(now or datetime.now()).replace(microsecond=0))
+    plan, _ = _plan(wh, catalogue, as_of=day, since=since, now=now or datetime.now())
     return plan.text()

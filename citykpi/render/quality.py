@@ -4,7 +4,8 @@
 ``xlsx`` are reports of every table (the league table first); ``junit`` has a test case per group
 (failing at ``fail_on``) and per consistency rule (failing on any violation); the table formats
 ``csv``, ``parquet`` and ``jsonl`` write one table (``table``: groups by default). Every file is written
-atomically and deterministically (no clock inside, rows in a fixed order).
+atomically and deterministically (no clock inside, rows in a fixed order): the figures themselves
+depend on the moment arrivals are judged at, which is not written.
 """
 
 from __future__ import annotations
@@ -88,7 +89,6 @@ def to_json_document(report: QualityReport) -> dict[str, Any]:
         "as_of": report.as_of.isoformat(),
         "since": report.since.isoformat() if report.since else None,
         "by": report.by,
-        "judged_at": report.judged_at.isoformat(sep=" ") if report.judged_at else None,
         "bands": dict(BANDS),
         "summary": {k: _plain(v) for k, v in report.summary.items()},
         **{name: _records(report.table(name)) for name in TABLES},
