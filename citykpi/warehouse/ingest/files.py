@@ -163,11 +163,13 @@ def _ingest_file(
             str(path), "", "rejected", target=target, message=f"cannot read {path}: {exc.strerror}"
         )
     if not options.force:
-        row = con.execute(
-            "SELECT batch_id FROM batches WHERE sha256 = ? AND target = ? AND status = 'loaded' "
-            "ORDER BY batch_id DESC LIMIT 1",
+        rows = con.execute(
+            "SELECT batch_id, options FROM batches WHERE sha256 = ? AND target = ? AND status = 'loaded' "
+            "ORDER BY batch_id DESC",
             [scan.sha256, target],
         ).fetchall()
+        # the same bytes read as another feed, or with other constant fields, are other data
+        row = [r for r in rows if _reading(r[1]) == _reading_of(options)][:1]
         if row:
             return FileResult(
                 str(path),
@@ -255,6 +257,22 @@ def _ingest_file(
         table.cleanup()
         for name in _TMP:
             con.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+def _reading_of(options: IngestOptions) -> tuple[str | None, tuple[tuple[str, str], ...]]:
+    """What, besides its bytes, makes a file's data: the feed it is read as and its constant fields."""
+    return options.feed, tuple(sorted(options.constants.items()))
+
+
+def _reading(stored: str | None) -> tuple[str | None, tuple[tuple[str, str], ...]]:
+    """:func:`_reading_of` of a recorded batch (from its options JSON; older batches have neither)."""
+    try:
+        opts = json.loads(stored or "{}")
+    except ValueError:
+        opts = {}
+    feed = opts.get("feed") if isinstance(opts.get("feed"), str) else None
+    consts = opts.get("constants") if isinstance(opts.get("constants"), dict) else {}
+    return feed, tuple(sorted((str(k), str(v)) for k, v in consts.items()))
 
 
 def _prepare_keys(wh: Warehouse, catalogue: Catalogue) -> None:
