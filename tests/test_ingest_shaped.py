@@ -348,3 +348,30 @@ def test_cli_set_missing_dim(tmp_path: Path) -> None:
     assert "3 loaded, 0 rejected" in result.output
     bad = runner.invoke(app, [*base, "ingest", str(data), "--set", "colour=red"])
     assert bad.exit_code == 2 and "unknown field 'colour'" in bad.output
+
+
+def test_a_key_given_a_value_and_a_token_is_a_duplicate(wh: Warehouse, tmp_path: Path) -> None:
+    text = (
+        "indicator_id,area_id,period,sex,value\n"
+        "pop.total,DE/Berlin,2020,,10\n"  # 1: the headline…
+        "pop.total,DE/Berlin,2020,,:\n"  # 2: …and a token for the same cell: both rejected
+        "pop.total,DE/Berlin,2020,male,4\n"  # 3: a breakdown of that cell is not a duplicate of it
+        "pop.total,DE/Bonn,2020,,5\n"  # 4, 5: a plain duplicate of a headline cell…
+        "pop.total,DE/Bonn,2020,,6\n"
+        "pop.total,DE/Bonn,2020,female,3\n"  # 6: …does not drag its breakdown along
+    )
+    opts = _opts(dimensions={"sex": "sex"}, missing=(":",))
+    f = ingest(wh, _catalogue(), [write(tmp_path / "x.csv", text)], opts).files[0]
+    assert (f.rows_read, f.rows_loaded, f.rows_rejected) == (6, 2, 4)
+    assert _rows(wh, "SELECT row_number, value FROM rejects ORDER BY 1") == [
+        (1, "rows 1, 2"),
+        (2, "rows 1, 2"),
+        (4, "rows 4, 5"),
+        (5, "rows 4, 5"),
+    ]
+    assert _rows(wh, "SELECT count(*) FROM observations") == [(0,)]
+    assert _rows(wh, "SELECT count(*) FROM observations_missing") == [(0,)]
+    assert _rows(wh, "SELECT dims, value FROM observations_dims ORDER BY 1") == [
+        ("sex=female", 3.0),
+        ("sex=male", 4.0),
+    ]

@@ -413,25 +413,39 @@ class _ObservationPlan(_Plan):
         2: ("observations_missing", "s.ik, s.ak, s.period, s.dims, s.token"),
     }
 
+    def target_rows(self, good: str) -> str:
+        """The headline records (route 0) of a reshaped file; every good record otherwise."""
+        return f"(SELECT * FROM {good} s WHERE s.route = 0)" if self.shape is not None else good
+
     def side_load(self, con: Connection, good: str, batch_id: int) -> _Side:
         """Disaggregated records (a dimension set) go to ``observations_dims``, records written as a
         missing-value token to ``observations_missing``; each with the duplicate checks and policy
-        of the headline records, by indicator, area, period and dimensions."""
+        of the headline records, by indicator, area, period and dimensions. A key written both as a
+        value and as a token is a duplicate within the file too: every copy is rejected."""
         side = _Side()
         if self.shape is None:
             return side
         b = int(batch_id)
+        side.removed_target, side.inserted = self._cross_route_duplicates(con, good, b)
         match = "o.indicator_key = d.ik AND o.area_key = d.ak AND o.period = d.period AND o.dims = d.dims"
         for route, (table, cols) in self._SIDE.items():
+            gone = (
+                ""
+                if not side.removed_target and not _has_rows(con, "_ck_sidegone")
+                else (" AND s._row NOT IN (SELECT _row FROM _ck_sidegone)")
+            )
             n = int(
                 con.execute(
-                    f"INSERT INTO {table} SELECT {cols}, {b} FROM {good} s WHERE s.route = {route} ORDER BY s.period"
+                    f"INSERT INTO {table} SELECT {cols}, {b} FROM {good} s WHERE s.route = {route}{gone} "
+                    "ORDER BY s.period"
                 ).fetchall()[0][0]
             )
             if not n:
                 continue
             side.inserted += n
-            mine = f"(SELECT s._row, s.ik, s.ak, s.period, s.dims FROM {good} s WHERE s.route = {route})"
+            mine = (
+                f"(SELECT s._row, s.ik, s.ak, s.period, s.dims FROM {good} s WHERE s.route = {route}{gone})"
+            )
             con.execute(
                 f"""CREATE OR REPLACE TEMP TABLE _ck_sidedup AS SELECT indicator_key AS ik, area_key AS ak, period, dims
                 FROM {table} WHERE batch_id = {b} GROUP BY ALL HAVING count(*) > 1"""
@@ -475,6 +489,39 @@ class _ObservationPlan(_Plan):
             side.replaced += clash if policy == "replace" else 0
         return side
 
+    def _cross_route_duplicates(self, con: Connection, good: str, b: int) -> tuple[int, int]:
+        """Reject every copy of a key the file gives both a value and a missing-value token; return how
+        many headline records were taken out again, and how many side records were read and rejected
+        (the side tables are filled after this)."""
+        routes = f"(SELECT * FROM {good} s WHERE s.ik IS NOT NULL)"
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _ck_sidedup AS
+            SELECT s.ik, s.ak, s.period, s.dims FROM {routes} s GROUP BY ALL
+            HAVING count(*) FILTER (WHERE s.route = 2) > 0 AND count(*) FILTER (WHERE s.route <> 2) > 0"""
+        )
+        if not con.execute("SELECT count(*) FROM _ck_sidedup").fetchall()[0][0]:
+            return 0, 0
+        con.execute(
+            f"""INSERT INTO _ck_bad
+            WITH m AS (SELECT s._row, s.ik, s.ak, s.period, s.dims FROM {routes} s JOIN _ck_sidedup d
+                       ON s.ik = d.ik AND s.ak = d.ak AND s.period = d.period AND s.dims = d.dims),
+                 t AS (SELECT ik, ak, period, dims,
+                              'rows ' || array_to_string(list(_row ORDER BY _row)[1:5], ', ') AS txt
+                       FROM m GROUP BY ALL)
+            SELECT m._row, NULL, t.txt, {literal(self.dup_reason)} FROM m JOIN t USING (ik, ak, period, dims)"""
+        )
+        # the rows go nowhere: out of the stage's routes for the side tables, out of observations
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _ck_sidegone AS SELECT s._row, s.route FROM {routes} s JOIN _ck_sidedup d
+            ON s.ik = d.ik AND s.ak = d.ak AND s.period = d.period AND s.dims = d.dims"""
+        )
+        removed = con.execute(
+            f"""DELETE FROM observations o USING _ck_sidedup d WHERE o.batch_id = {b} AND d.dims = ''
+            AND o.indicator_key = d.ik AND o.area_key = d.ak AND o.period = d.period"""
+        ).fetchall()[0][0]
+        side = con.execute("SELECT count(*) FROM _ck_sidegone WHERE route <> 0").fetchall()[0][0]
+        return int(removed), int(side)
+
     def side_supersede(self, con: Connection, batch_id: int) -> None:
         """Delete the stored side records this batch brings again (--on-duplicate replace)."""
         match = "o.indicator_key = d.ik AND o.area_key = d.ak AND o.period = d.period AND o.dims = d.dims"
@@ -515,3 +562,10 @@ def _temp_tables(con: Connection) -> set[str]:
     """Names of the session's temporary tables."""
     rows = con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()
     return {str(r[0]) for r in rows}
+
+
+def _has_rows(con: Connection, table: str) -> bool:
+    """True when the temporary ``table`` exists and holds a row."""
+    if table not in _temp_tables(con):
+        return False
+    return bool(con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])

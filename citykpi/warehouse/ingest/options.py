@@ -60,6 +60,7 @@ _TMP = (
     "_ck_stage",
     "_ck_raw",
     "_ck_sidedup",
+    "_ck_sidegone",
     "_ck_sideclash1",
     "_ck_sideclash2",
 )

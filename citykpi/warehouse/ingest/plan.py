@@ -30,6 +30,9 @@ class _Side:
     loaded: int = 0  # of those, kept
     skipped: int = 0  # duplicates of stored records skipped (--on-duplicate keep)
     replaced: int = 0  # stored records this batch replaces (--on-duplicate replace)
+    #: target records of this batch the side checks rejected and took out again (a key written both
+    #: as a value and as a missing-value token is a duplicate within the file)
+    removed_target: int = 0
 
 
 @dataclass
@@ -147,6 +150,10 @@ class _Plan:
         duplicate checks; their rejects go to ``_ck_bad``."""
         return _Side()
 
+    def target_rows(self, good: str) -> str:
+        """The good staged records that went to the target (all of them, unless some go beside it)."""
+        return good
+
     def side_supersede(self, con: Connection, batch_id: int) -> None:
         """--on-duplicate replace for the side records: retire the stored ones this batch brings again."""
 
@@ -237,14 +244,16 @@ class _Plan:
         self.after_insert(con, batch_id)
         side = self.side_load(con, good, batch_id)
         this = f"batch_id = {batch_id}"
-        dups = self._duplicates_within(con, good, target, this) if self.keys and inserted > 1 else 0
-        clash = self._clashes(con, good, target, batch_id) if self.keys and inserted > dups else 0
+        kept = inserted - side.removed_target
+        main = self.target_rows(good)
+        dups = self._duplicates_within(con, main, target, this) if self.keys and kept > 1 else 0
+        clash = self._clashes(con, main, target, batch_id) if self.keys and kept > dups else 0
         policy = self.options.on_duplicate
         rejected = int(con.execute("SELECT count(*) FROM _ck_bad").fetchall()[0][0])
         read = inserted + n_bad + side.inserted
         skipped = (clash if policy == "keep" else 0) + side.skipped
         replaced = (clash if policy == "replace" else 0) + side.replaced
-        loaded = inserted - dups - (clash if policy in ("reject", "keep") else 0) + side.loaded
+        loaded = kept - dups - (clash if policy in ("reject", "keep") else 0) + side.loaded
         status = "loaded"
         if rejected and (self.options.strict or rejected >= read):
             status, loaded, skipped, replaced = "rejected", 0, 0, 0
