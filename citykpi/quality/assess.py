@@ -71,9 +71,11 @@ def _plan(
         ("areas", sql.area_sql()),
         ("records in the judged periods", sql.rows_sql(scans, now)),
         ("earlier deliveries and missing-value tokens", sql.extra_sql(now)),
-        ("expected grid: series × periods", sql.cell_sql()),
-        ("per series: completeness, timeliness, accuracy", sql.series_sql(now)),
-        ("consistency rules", sql.check_sql(now)),
+        ("expected grid: series × periods", sql.cell_sql(now)),
+        ("values: range and robust outliers", sql.accuracy_sql()),
+        ("per series: completeness, timeliness, accuracy", sql.series_sql()),
+        # no rules: an empty table, not a statement over every record (the count stays constant)
+        ("consistency rules", sql.check_sql(now) if tables.rules.height else sql.empty_checks_sql()),
     ]
     src = sql.source_sql(sources, windows, now)
     if src:
@@ -117,7 +119,17 @@ def _run(
             raise
         count += 1
         timings.append((f"read {name}", round(time.perf_counter() - t, 4)))
-    for name in (*plan.frames, "q_area", "q_rows", "q_extra", "q_cell", "q_series", "q_check", "q_src"):
+    for name in (
+        *plan.frames,
+        "q_area",
+        "q_rows",
+        "q_extra",
+        "q_cell",
+        "q_acc",
+        "q_series",
+        "q_check",
+        "q_src",
+    ):
         con.execute(f"DROP TABLE IF EXISTS {ident(name)}")
     con.complete()
     return out, count, timings

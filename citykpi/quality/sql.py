@@ -8,11 +8,12 @@ rejects and the raw source tables. Statements, in order:
    (one scan per storage class, so the daily history is skipped for coarse series);
 2. ``q_extra``  earlier deliveries (superseded records) and missing-value tokens in those periods;
 3. ``q_cell``   the expected grid — series (indicator × area at its delivery levels) × periods —
-   with what arrived, when, and when it was due;
-4. ``q_series`` per series: completeness, timeliness and accuracy (range, robust outliers);
-5. ``q_check``  every consistency rule of every kind, one row per area × period (× breakdown);
-6. ``q_src``    raw source records: excluded by the source's filter, and record timeliness;
-7. ``q_reject`` rejected rows per batch and reason.
+   with what arrived, when, and when it was due, summed per series (completeness, timeliness);
+4. ``q_acc``    every stored value against its valid range and its series' median and MAD;
+5. ``q_series`` per series: ``q_cell`` beside the accuracy counts of ``q_acc``;
+6. ``q_check``  every consistency rule of every kind, one row per area × period (× breakdown);
+7. ``q_src``    raw source records: excluded by the source's filter, and record timeliness;
+8. rejected rows per batch and reason (an output query).
 
 Nothing here formats user text into SQL except through :mod:`citykpi.sqlutil` and the expression
 renderer of the compiler (source filters are whitelisted expressions).
@@ -92,13 +93,24 @@ FROM observations_missing o JOIN q_ind m ON o.indicator_key = m.ikey JOIN batche
 WHERE o.dims = '' AND o.period >= m.win_lo AND o.period < m.win_hi AND b.finished_at <= {literal(now)}"""
 
 
-def cell_sql() -> str:
-    """Step 3: the expected grid (series × periods) with what arrived and when it was due."""
+def cell_sql(now: datetime) -> str:
+    """Step 3: the expected grid (series × periods) with what arrived and when it was due, summed per
+    series: completeness and timeliness.
+
+    A cell is ``pending`` while nothing arrived and it is not yet due (it counts nowhere), else
+    ``on_time``, ``late`` or ``missing`` (due and never arrived). The periods (and their ends and due
+    times) are made once per indicator, then joined with the areas of its delivery levels.
+    """
     step = _step("m.qgrain")
+    now_lit = literal(now)
     return f"""CREATE OR REPLACE TEMP TABLE q_cell AS
-WITH exp AS (
-  SELECT m.ikey, a.area_key, unnest(range(m.win_lo, m.win_hi, {step})) AS p
-  FROM q_ind m JOIN q_area a
+WITH per AS (
+  SELECT m.ikey, unnest(range(m.win_lo, m.win_hi, {step})) AS p, {step} AS len, to_seconds(m.due_s) AS due
+  FROM q_ind m
+),
+exp AS (
+  SELECT e.ikey, a.area_key, e.p, e.p + e.len AS p_end, e.p + e.len + e.due AS due_at
+  FROM per e JOIN q_ind m ON m.ikey = e.ikey JOIN q_area a
     ON (a.level = 'city' AND m.dl_city) OR (a.level = 'district' AND m.dl_district)
        OR (a.level = 'street' AND m.dl_street)
 ),
@@ -108,61 +120,60 @@ got AS (
 ),
 ext AS (
   SELECT ikey, area_key, p, min(arrived) FILTER (WHERE token IS NULL) AS first_old,
-    min(arrived) FILTER (WHERE token IS NOT NULL) AS first_token, min(token) AS token
+    min(arrived) FILTER (WHERE token IS NOT NULL) AS first_token
   FROM q_extra GROUP BY ikey, area_key, p
+),
+c AS (
+  SELECT e.ikey, e.area_key, e.p_end, e.due_at,
+    coalesce(g.present, false) AS present,
+    NOT coalesce(g.present, false) AND x.first_token IS NOT NULL AS token,
+    least(g.first_at, x.first_old, x.first_token) AS arrived
+  FROM exp e
+  LEFT JOIN got g ON g.ikey = e.ikey AND g.area_key = e.area_key AND g.p = e.p
+  LEFT JOIN ext x ON x.ikey = e.ikey AND x.area_key = e.area_key AND x.p = e.p
+),
+t AS (
+  SELECT c.*, CASE WHEN c.arrived IS NULL THEN CASE WHEN {now_lit} > c.due_at THEN 'missing' ELSE 'pending' END
+                   WHEN c.arrived <= c.due_at THEN 'on_time' ELSE 'late' END AS t
+  FROM c
 )
-SELECT e.ikey, e.area_key, e.p, e.p + {step} AS p_end,
-  e.p + {step} + to_seconds(m.due_s) AS due_at,
-  coalesce(g.present, false) AS present,
-  NOT coalesce(g.present, false) AND x.first_token IS NOT NULL AS token,
-  x.token AS token_text,
-  least(g.first_at, x.first_old, x.first_token) AS arrived
-FROM exp e JOIN q_ind m ON m.ikey = e.ikey
-LEFT JOIN got g ON g.ikey = e.ikey AND g.area_key = e.area_key AND g.p = e.p
-LEFT JOIN ext x ON x.ikey = e.ikey AND x.area_key = e.area_key AND x.p = e.p"""
+SELECT ikey, area_key, count(*) AS periods,
+  count(*) FILTER (WHERE t = 'pending') AS pending,
+  count(*) FILTER (WHERE present) AS present,
+  count(*) FILTER (WHERE token) AS tokens,
+  count(*) FILTER (WHERE t = 'on_time') AS on_time,
+  count(*) FILTER (WHERE t = 'late') AS late,
+  count(*) FILTER (WHERE t = 'missing') AS missing,
+  favg(epoch(arrived) - epoch(p_end)) FILTER (WHERE arrived IS NOT NULL) / 3600.0 AS lag_hours,
+  max(epoch(arrived) - epoch(p_end)) FILTER (WHERE arrived IS NOT NULL) / 3600.0 AS max_lag_hours
+FROM t GROUP BY ikey, area_key"""
 
 
-def series_sql(now: datetime) -> str:
-    """Step 4: per series — completeness, timeliness, accuracy (range and robust outliers).
-
-    A cell is ``pending`` while nothing arrived and it is not yet due (it counts nowhere), else
-    ``on_time``, ``late`` or ``missing`` (due and never arrived).
-    """
-    now_lit = literal(now)
-    return f"""CREATE OR REPLACE TEMP TABLE q_series AS
-WITH c AS (
-  SELECT q.*, CASE WHEN q.arrived IS NULL THEN CASE WHEN {now_lit} > q.due_at THEN 'missing' ELSE 'pending' END
-                   WHEN q.arrived <= q.due_at THEN 'on_time' ELSE 'late' END AS t
-  FROM q_cell q
-),
-cs AS (
-  SELECT ikey, area_key, count(*) AS periods,
-    count(*) FILTER (WHERE t = 'pending') AS pending,
-    count(*) FILTER (WHERE present) AS present,
-    count(*) FILTER (WHERE token) AS tokens,
-    count(*) FILTER (WHERE t = 'on_time') AS on_time,
-    count(*) FILTER (WHERE t = 'late') AS late,
-    count(*) FILTER (WHERE t = 'missing') AS missing,
-    favg(epoch(arrived) - epoch(p_end)) FILTER (WHERE arrived IS NOT NULL) / 3600.0 AS lag_hours,
-    max(epoch(arrived) - epoch(p_end)) FILTER (WHERE arrived IS NOT NULL) / 3600.0 AS max_lag_hours
-  FROM c GROUP BY ikey, area_key
-),
-med AS (
-  SELECT ikey, area_key, median(value) AS med, count(value) AS n FROM q_rows GROUP BY ikey, area_key
-),
+def accuracy_sql() -> str:
+    """Step 4: every stored value against its valid range and its series' median and MAD (robust
+    outliers: the modified z-score), one row per value."""
+    return f"""CREATE OR REPLACE TEMP TABLE q_acc AS
+WITH v AS (SELECT ikey, area_key, period, value FROM q_rows WHERE value IS NOT NULL),
+med AS (SELECT ikey, area_key, median(value) AS med, count(*) AS n FROM v GROUP BY ikey, area_key),
 dev AS (
-  SELECT r.ikey, r.area_key, r.value, abs(r.value - m.med) AS d, m.n
-  FROM q_rows r JOIN med m ON m.ikey = r.ikey AND m.area_key = r.area_key WHERE r.value IS NOT NULL
+  SELECT v.*, abs(v.value - m.med) AS d, m.med, m.n
+  FROM v JOIN med m ON m.ikey = v.ikey AND m.area_key = v.area_key
 ),
-mad AS (SELECT ikey, area_key, median(d) AS mad FROM dev GROUP BY ikey, area_key),
-acc AS (
-  SELECT d.ikey, d.area_key, count(*) AS n_values,
-    count(*) FILTER (WHERE d.value < i.lo OR d.value > i.hi) AS out_of_range,
-    count(*) FILTER (WHERE d.n >= {OUTLIER_MIN_VALUES} AND x.mad > 0 AND 0.6745 * d.d / x.mad > {OUTLIER_Z}) AS outliers,
-    count(*) FILTER (WHERE d.value < i.lo OR d.value > i.hi
-                     OR (d.n >= {OUTLIER_MIN_VALUES} AND x.mad > 0 AND 0.6745 * d.d / x.mad > {OUTLIER_Z})) AS inaccurate
-  FROM dev d JOIN mad x ON x.ikey = d.ikey AND x.area_key = d.area_key JOIN q_ind i ON i.ikey = d.ikey
-  GROUP BY d.ikey, d.area_key
+mad AS (SELECT ikey, area_key, median(d) AS mad FROM dev GROUP BY ikey, area_key)
+SELECT d.ikey, d.area_key, d.period, d.value, d.med AS median, x.mad,
+  CASE WHEN x.mad > 0 THEN 0.6745 * (d.value - d.med) / x.mad END AS z,
+  coalesce(d.value < i.lo OR d.value > i.hi, false) AS out_of_range,
+  d.n >= {OUTLIER_MIN_VALUES} AND x.mad > 0 AND 0.6745 * d.d / x.mad > {OUTLIER_Z} AS outlier
+FROM dev d JOIN mad x ON x.ikey = d.ikey AND x.area_key = d.area_key JOIN q_ind i ON i.ikey = d.ikey"""
+
+
+def series_sql() -> str:
+    """Step 5: per series — completeness and timeliness (from ``q_cell``) beside accuracy (``q_acc``)."""
+    return """CREATE OR REPLACE TEMP TABLE q_series AS
+WITH acc AS (
+  SELECT ikey, area_key, count(*) AS n_values, count(*) FILTER (WHERE out_of_range) AS out_of_range,
+    count(*) FILTER (WHERE outlier) AS outliers, count(*) FILTER (WHERE out_of_range OR outlier) AS inaccurate
+  FROM q_acc GROUP BY ikey, area_key
 )
 SELECT coalesce(cs.ikey, acc.ikey) AS ikey, coalesce(cs.area_key, acc.area_key) AS area_key,
   coalesce(cs.periods, 0) AS periods, coalesce(cs.pending, 0) AS pending, coalesce(cs.present, 0) AS present,
@@ -170,25 +181,21 @@ SELECT coalesce(cs.ikey, acc.ikey) AS ikey, coalesce(cs.area_key, acc.area_key) 
   coalesce(cs.missing, 0) AS missing, cs.lag_hours, cs.max_lag_hours,
   coalesce(acc.n_values, 0) AS n_values, coalesce(acc.out_of_range, 0) AS out_of_range,
   coalesce(acc.outliers, 0) AS outliers, coalesce(acc.inaccurate, 0) AS inaccurate
-FROM cs FULL OUTER JOIN acc ON acc.ikey = cs.ikey AND acc.area_key = cs.area_key"""
+FROM q_cell cs FULL OUTER JOIN acc ON acc.ikey = cs.ikey AND acc.area_key = cs.area_key"""
 
 
 def outliers_sql() -> str:
-    """The records judged inaccurate (outside the valid range, or robust outliers), for the listing."""
-    return f"""WITH med AS (
-  SELECT ikey, area_key, median(value) AS med, count(value) AS n FROM q_rows GROUP BY ikey, area_key
-),
-dev AS (
-  SELECT r.ikey, r.area_key, r.period, r.value, abs(r.value - m.med) AS d, m.med, m.n
-  FROM q_rows r JOIN med m ON m.ikey = r.ikey AND m.area_key = r.area_key WHERE r.value IS NOT NULL
-),
-mad AS (SELECT ikey, area_key, median(d) AS mad FROM dev GROUP BY ikey, area_key)
-SELECT d.ikey, d.area_key, d.period, d.value, d.med AS median, x.mad,
-  CASE WHEN x.mad > 0 THEN 0.6745 * (d.value - d.med) / x.mad END AS z,
-  CASE WHEN d.value < i.lo OR d.value > i.hi THEN 'out_of_range' ELSE 'outlier' END AS problem
-FROM dev d JOIN mad x ON x.ikey = d.ikey AND x.area_key = d.area_key JOIN q_ind i ON i.ikey = d.ikey
-WHERE d.value < i.lo OR d.value > i.hi
-   OR (d.n >= {OUTLIER_MIN_VALUES} AND x.mad > 0 AND 0.6745 * d.d / x.mad > {OUTLIER_Z})"""
+    """The values judged inaccurate (outside the valid range, or robust outliers), for the listing."""
+    return """SELECT ikey, area_key, period, value, median, mad, z,
+  CASE WHEN out_of_range THEN 'out_of_range' ELSE 'outlier' END AS problem
+FROM q_acc WHERE out_of_range OR outlier"""
+
+
+def empty_checks_sql() -> str:
+    """``q_check`` with no rows, for a catalogue without consistency rules."""
+    return """CREATE OR REPLACE TEMP TABLE q_check (rule_id VARCHAR, area_key INTEGER, p TIMESTAMP, context VARCHAR,
+  total DOUBLE, computed DOUBLE, n_have BIGINT, n_need BIGINT, details VARCHAR, kind VARCHAR, ikey INTEGER,
+  tolerance DOUBLE, relative BOOLEAN, allowed DOUBLE)"""
 
 
 def check_sql(now: datetime) -> str:
