@@ -37,7 +37,7 @@ from typing import Any
 import yaml
 
 from citykpi.catalogue.yamlsafe import YMap, YSeq, load_yaml_bytes
-from citykpi.errors import DataError, UsageError
+from citykpi.errors import DataError, ExportError, UsageError
 
 #: Columns of an Open SDG data file that are not dimensions.
 _YEAR, _VALUE, _UNITS = "Year", "Value", "Units"
@@ -379,6 +379,7 @@ def write_import(report: ImportReport, folder: str | Path, *, protected: Iterabl
 
     Raises:
         UsageError: the folder exists and is not empty, is a file or a link, or is protected.
+        ExportError: the files could not be written (disk full, read-only); nothing is left behind.
     """
     target = Path(folder)
     if target.is_symlink():
@@ -409,6 +410,10 @@ def write_import(report: ImportReport, folder: str | Path, *, protected: Iterabl
         if resolved.is_dir():
             resolved.rmdir()  # empty (checked above)
         os.rename(tmp, resolved)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            shutil.rmtree(tmp)
+        raise ExportError(f"cannot write {target}: {exc.strerror or exc}; nothing was written") from exc
     except BaseException:
         with contextlib.suppress(OSError):
             shutil.rmtree(tmp)
