@@ -164,3 +164,19 @@ def test_a_source_filter_decides_which_rows_every_measure_counts(tmp_path: Path)
 
     assert counts(src) == {"C": 3.0, "D1": 2.0, "D2": 1.0}
     assert counts(replace(src, filter="status <> 'Duplicate'")) == {"C": 2.0, "D1": 1.0, "D2": 1.0}
+
+
+def test_the_terminal_shows_the_change_against_the_base_period(city: City) -> None:
+    from rich.console import Console
+
+    from citykpi.render.terminal import print_scorecard
+
+    console = Console(width=140, record=True, color_system=None)
+    print_scorecard(console, city.evaluate(_pm25(), as_of=END, grain="year"), lang="en")
+    text = console.export_text()
+    assert "vs base" in text and "-20.0%" in text
+    console = Console(width=140, record=True, color_system=None)
+    print_scorecard(
+        console, city.evaluate(replace(_pm25(), base_period=None), as_of=END, grain="year"), lang="en"
+    )
+    assert "vs base" not in console.export_text()  # no indicator has one: no column
