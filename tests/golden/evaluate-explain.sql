@@ -27,7 +27,7 @@ SELECT m.ikey, o.area_key, CASE m.rgrain WHEN 'day' THEN CAST(date_trunc('day', 
        m.single, m.single AND o.period = CAST(CASE m.rgrain WHEN 'day' THEN CAST(date_trunc('day', o.period) AS DATE) WHEN 'week' THEN CAST(date_trunc('week', o.period) AS DATE) WHEN 'month' THEN CAST(date_trunc('month', o.period) AS DATE) WHEN 'quarter' THEN CAST(date_trunc('quarter', o.period) AS DATE) WHEN 'year' THEN CAST(date_trunc('year', o.period) AS DATE) END AS TIMESTAMP) AS pass
 FROM observations o JOIN ck_ind m ON o.indicator_key = m.series_ikey
 WHERE o.freq_class = 1
-  AND o.period >= TIMESTAMP '2021-01-01 00:00:00' AND o.period < TIMESTAMP '<NOW>'
+  AND o.period >= TIMESTAMP '2020-01-01 00:00:00' AND o.period < TIMESTAMP '<NOW>'
   AND ((o.period >= m.win_lo) OR (o.period >= m.ly_lo AND o.period < m.ly_hi)
        OR (o.period >= m.base_lo AND o.period < m.base_hi))
 ),
