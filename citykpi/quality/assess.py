@@ -180,7 +180,7 @@ def assess(
     if since is not None and supported_date("--from", since) > day:
         raise UsageError(f"--from {since.isoformat()} is after --date {day.isoformat()}")
     now = now or datetime.now()
-    plan, windows = _plan(wh, catalogue, as_of=day, since=since, now=now)
+    plan, _windows = _plan(wh, catalogue, as_of=day, since=since, now=now)
     out, statements, timings = _run(wh, plan, sandbox=sandbox)
     rejects = out["rejects"]
     feeds = {f.id: f for f in catalogue.feeds}
@@ -209,7 +209,6 @@ def assess(
         by=by,
         now=now,
         source_feeds={k: v.id for k, v in source_feed(catalogue).items()},
-        windows=windows,
     )
     meta = {"statements": statements, "seconds": round(time.perf_counter() - started, 3), "timings": timings}
     return report.with_meta(meta)

@@ -17,7 +17,7 @@ The score is the mean of the dimensions that could be judged; its colour follows
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
@@ -270,15 +270,30 @@ class QualityReport:
 # --- building the report from the statements' outputs ------------------------------------------------
 
 
-def _names(
-    catalogue: Catalogue, areas: pl.DataFrame
-) -> tuple[dict[str, tuple[str, str]], dict[str, tuple[str, str]]]:
-    ind = {i.id: (i.name.zh, i.name.en) for i in catalogue.indicators}
-    area = {
-        str(r["area_id"]): (str(r["name"] or ""), str(r["name_en"] or ""))
-        for r in areas.select("area_id", "name", "name_en").iter_rows(named=True)
-    }
-    return ind, area
+#: ``--by`` → the column of the series, checks and raw records that holds the group key.
+_KEY_COLUMNS: Mapping[str, str] = {
+    "owner": "provider",
+    "source": "feed",
+    "indicator": "indicator_id",
+    "area": "area_id",
+}
+
+
+def attribution(catalogue: Catalogue) -> tuple[Callable[[str], str], Callable[[str], str]]:
+    """Indicator id → its feed (the first that delivers it) and → its provider (the feed's provider,
+    else the indicator's owner), :data:`NOBODY` where the catalogue names none."""
+    feeds = feed_of(catalogue)
+    by_id = catalogue.by_id
+
+    def feed(iid: str) -> str:
+        return feeds[iid].id if iid in feeds else NOBODY
+
+    def provider(iid: str) -> str:
+        f = feeds.get(iid)
+        ind = by_id.get(iid)
+        return (f.provider if f is not None and f.provider else (ind.owner if ind else "")) or NOBODY
+
+    return feed, provider
 
 
 def build_report(
@@ -292,24 +307,13 @@ def build_report(
     by: str,
     now: datetime,
     source_feeds: Mapping[str, str],
-    windows: Mapping[str, tuple[datetime, datetime]],
 ) -> QualityReport:
     """Name, score and group the outputs of the quality statements (see :mod:`citykpi.quality.sql`)."""
-    del windows  # the source windows are in the statements already
     id_of_key = {v: k for k, v in keys.items()}
     area_of = {
         int(r["area_key"]): r for r in areas.select("area_key", "area_id", "level").iter_rows(named=True)
     }
-    feeds = feed_of(catalogue)
-    by_id = catalogue.by_id
-
-    def feed(iid: str) -> str:
-        return feeds[iid].id if iid in feeds else NOBODY
-
-    def provider(iid: str) -> str:
-        f = feeds.get(iid)
-        ind = by_id.get(iid)
-        return (f.provider if f is not None and f.provider else (ind.owner if ind else "")) or NOBODY
+    feed, provider = attribution(catalogue)
 
     # series -------------------------------------------------------------------------------
     s = out["series"]
@@ -493,9 +497,7 @@ def _groups(
 ) -> pl.DataFrame:
     zero = {c: pl.lit(0, pl.Int64) for c in _COUNTS}
     parts = []
-    s = _keyed(
-        series, by, {"owner": "provider", "source": "feed", "indicator": "indicator_id", "area": "area_id"}
-    )
+    s = _keyed(series, by, _KEY_COLUMNS)
     parts.append(
         s.select(
             "group",
@@ -514,27 +516,17 @@ def _groups(
             },
         )
     )
-    feeds = feed_of(catalogue)
-    ind = catalogue.by_id
+    feed, provider = attribution(catalogue)
     ids = checks["indicator_id"].unique().to_list() if checks.height else []
-    owner_of = {
-        i: (
-            (feeds[i].provider if i in feeds and feeds[i].provider else (ind[i].owner if i in ind else ""))
-            or NOBODY
-        )
-        for i in ids
-    }
     c = checks.with_columns(
         pl.col("indicator_id")
-        .replace_strict(owner_of, default=NOBODY, return_dtype=pl.String)
+        .replace_strict({i: provider(i) for i in ids}, default=NOBODY, return_dtype=pl.String)
         .alias("provider"),
         pl.col("indicator_id")
-        .replace_strict(
-            {i: feeds[i].id if i in feeds else NOBODY for i in ids}, default=NOBODY, return_dtype=pl.String
-        )
+        .replace_strict({i: feed(i) for i in ids}, default=NOBODY, return_dtype=pl.String)
         .alias("feed"),
     )
-    c = _keyed(c, by, {"owner": "provider", "source": "feed", "indicator": "indicator_id", "area": "area_id"})
+    c = _keyed(c, by, _KEY_COLUMNS)
     parts.append(
         c.select(
             "group",
@@ -547,10 +539,8 @@ def _groups(
     )
     r = _keyed(rejects, by, {"owner": "provider", "source": "feed"})
     parts.append(r.select("group", **{**zero, "rejected": pl.col("rows")}))
-    rec = records.with_columns(("source:" + pl.col("source_id")).alias("indicator_key"))
-    rec = _keyed(
-        rec, by, {"owner": "provider", "source": "feed", "indicator": "indicator_key", "area": "area_id"}
-    )
+    rec = records.with_columns(("source:" + pl.col("source_id")).alias("indicator_id"))
+    rec = _keyed(rec, by, _KEY_COLUMNS)
     parts.append(
         rec.select(
             "group",

@@ -23,6 +23,7 @@ import polars as pl
 from citykpi.catalogue.model import SEVERITY
 from citykpi.errors import UsageError
 from citykpi.render import exporters, exports
+from citykpi.render.exports import _plain, _records
 from citykpi.render.format import STATUS_HEX, STATUS_INK, safe_text, status_label
 
 if TYPE_CHECKING:
@@ -67,18 +68,6 @@ TITLES: Mapping[str, Mapping[str, str]] = {
 LIST_LIMIT = 500
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
-        return None
-    return value
-
-
-def _records(frame: pl.DataFrame) -> list[dict[str, Any]]:
-    return [{k: _plain(v) for k, v in row.items()} for row in frame.iter_rows(named=True)]
-
-
 def to_json_document(report: QualityReport) -> dict[str, Any]:
     """The whole report as one JSON-ready document (schema ``citykpi.quality`` v1, docs/quality.md)."""
     from citykpi.quality.report import BANDS, JSON_SCHEMA_ID, JSON_SCHEMA_VERSION, TABLES
@@ -115,20 +104,25 @@ def _md_cell(value: Any) -> str:
     return text.replace("\r", " ").replace("\n", " ")
 
 
+def _figures(report: QualityReport, lang: str, fmt: Callable[[object], str]) -> str:
+    """'完整 99.6 · 准确 98.6 · 一致 — · 时效 3.5 · 得分 67.2': the summary's four dimensions and score."""
+    t = TITLES.get(lang, TITLES["en"])
+    s = report.summary
+    return " · ".join(
+        f"{fmt(t[d])} {fmt(s.get(d)) or '—'}"
+        for d in ("completeness", "accuracy", "consistency", "timeliness", "score")
+    )
+
+
 def render_markdown(report: QualityReport, *, lang: str = "zh") -> str:
     """A Markdown report: the summary, then every non-empty table (at most :data:`LIST_LIMIT` rows)."""
     from citykpi.quality.report import TABLES
 
     t = TITLES.get(lang, TITLES["en"])
-    s = report.summary
     lines = [
         f"# {t['title']} {t['as_of']} {report.as_of.isoformat()}",
         "",
-        " · ".join(
-            f"{t[d]} {_fmt(s.get(d)) or '—'}"
-            for d in ("completeness", "accuracy", "consistency", "timeliness")
-        )
-        + f" · {t['score']} {_fmt(s.get('score')) or '—'} ({status_label(str(s.get('status')), lang)})",
+        f"{_figures(report, lang, _fmt)} ({status_label(str(report.summary.get('status')), lang)})",
     ]
     for name in TABLES:
         frame = report.table(name)
@@ -174,12 +168,7 @@ def render_html(report: QualityReport, *, lang: str = "zh") -> str:
         "font-size:13px;text-align:left}th{background:#f6f8fa}td.n{text-align:right}"
         ".chip{padding:1px 6px;border-radius:3px;font-weight:600}</style></head><body>",
         f"<h1>{_e(title)}</h1>",
-        "<p>"
-        + " · ".join(
-            f"{_e(t[d])} {_e(s.get(d)) or '—'}"
-            for d in ("completeness", "accuracy", "consistency", "timeliness")
-        )
-        + f" · {_e(t['score'])} {_e(s.get('score')) or '—'} {_chip(str(s.get('status')), lang)}</p>",
+        f"<p>{_figures(report, lang, _e)} {_chip(str(s.get('status')), lang)}</p>",
     ]
     for name in TABLES:
         frame = report.table(name)

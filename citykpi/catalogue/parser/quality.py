@@ -156,9 +156,8 @@ def _feed(r: _Reader, m: YMap) -> None:
                 if isinstance(target, str):  # value: id — sets the field the column is mapped to
                     values[str(value)] = {"": target}
                     continue
-                sm = r.mapping(target, tm.value_loc(value), f"recode.{column}.{value!r} of {what}")
-                if sm is not None:
-                    values[str(value)] = _text_map_plain(r, sm, f"recode.{column}.{value!r} of {what}")
+                if r.mapping(target, tm.value_loc(value), f"recode.{column}.{value!r} of {what}") is not None:
+                    values[str(value)] = _text_map(r, tm, value, f"recode.{column} of {what}")
             recode[str(column)] = values
     missing = tuple(t for t, _ in r.text_list(m, "missing", what))  # '' is a token too: an empty cell
     r.out.feeds.append(
@@ -181,16 +180,6 @@ def _feed(r: _Reader, m: YMap) -> None:
             loc=m.loc,
         )
     )
-
-
-def _text_map_plain(r: _Reader, m: YMap, what: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for k, v in m.items():
-        if isinstance(v, bool) or not isinstance(v, str | int | float):
-            r.report("CK012", f"'{k}' of {what} must be text, not {describe(v)}", m.value_loc(k))
-        else:
-            out[str(k)] = str(v)
-    return out
 
 
 def _tolerance(r: _Reader, m: YMap, what: str) -> tuple[float, bool]:
