@@ -9,7 +9,7 @@ rejects and the raw source tables. Statements, in order:
 2. ``q_extra``  earlier deliveries (superseded records) and missing-value tokens in those periods;
 3. ``q_cell``   the expected grid — series (indicator × area at its delivery levels) × periods —
    with what arrived, when, and when it was due, summed per series (completeness, timeliness);
-4. ``q_acc``    every stored value against its valid range and its series' median and MAD;
+4. ``q_acc``    per series: its values against the valid range and its median and MAD;
 5. ``q_series`` per series: ``q_cell`` beside the accuracy counts of ``q_acc``;
 6. ``q_check``  every consistency rule of every kind, one row per area × period (× breakdown);
 7. ``q_src``    raw source records: excluded by the source's filter, and record timeliness;
@@ -124,71 +124,74 @@ ext AS (
   FROM q_extra GROUP BY ikey, area_key, p
 ),
 c AS (
-  SELECT e.ikey, e.area_key, e.p_end, e.due_at,
+  SELECT e.ikey, e.area_key, e.due_at,
     coalesce(g.present, false) AS present,
     NOT coalesce(g.present, false) AND x.first_token IS NOT NULL AS token,
-    least(g.first_at, x.first_old, x.first_token) AS arrived
+    least(g.first_at, x.first_old, x.first_token) AS arrived,
+    date_diff('second', e.p_end, least(g.first_at, x.first_old, x.first_token)) AS lag_s
   FROM exp e
   LEFT JOIN got g ON g.ikey = e.ikey AND g.area_key = e.area_key AND g.p = e.p
   LEFT JOIN ext x ON x.ikey = e.ikey AND x.area_key = e.area_key AND x.p = e.p
-),
-t AS (
-  SELECT c.*, CASE WHEN c.arrived IS NULL THEN CASE WHEN {now_lit} > c.due_at THEN 'missing' ELSE 'pending' END
-                   WHEN c.arrived <= c.due_at THEN 'on_time' ELSE 'late' END AS t
-  FROM c
 )
 SELECT ikey, area_key, count(*) AS periods,
-  count(*) FILTER (WHERE t = 'pending') AS pending,
+  count(*) FILTER (WHERE arrived IS NULL AND {now_lit} <= due_at) AS pending,
   count(*) FILTER (WHERE present) AS present,
   count(*) FILTER (WHERE token) AS tokens,
-  count(*) FILTER (WHERE t = 'on_time') AS on_time,
-  count(*) FILTER (WHERE t = 'late') AS late,
-  count(*) FILTER (WHERE t = 'missing') AS missing,
-  favg(epoch(arrived) - epoch(p_end)) FILTER (WHERE arrived IS NOT NULL) / 3600.0 AS lag_hours,
-  max(epoch(arrived) - epoch(p_end)) FILTER (WHERE arrived IS NOT NULL) / 3600.0 AS max_lag_hours
-FROM t GROUP BY ikey, area_key"""
+  count(*) FILTER (WHERE arrived <= due_at) AS on_time,
+  count(*) FILTER (WHERE arrived > due_at) AS late,
+  count(*) FILTER (WHERE arrived IS NULL AND {now_lit} > due_at) AS missing,
+  -- whole seconds: an exact integer sum, the same whatever the order the threads add in
+  sum(lag_s) / count(lag_s) / 3600.0 AS lag_hours,
+  max(lag_s) / 3600.0 AS max_lag_hours
+FROM c GROUP BY ikey, area_key"""
 
 
 def accuracy_sql() -> str:
-    """Step 4: every stored value against its valid range and its series' median and MAD (robust
-    outliers: the modified z-score), one row per value."""
+    """Step 4: per series, its values against the valid range and its median and MAD (robust outliers:
+    the modified z-score). The values of a series are gathered into one list, so each statistic is one
+    pass over a short list, not a join back over every record."""
+    bad = f"(v < i.lo OR v > i.hi OR (len(x.vs) >= {OUTLIER_MIN_VALUES} AND x.mad > 0 AND {_z('v')} > {OUTLIER_Z}))"
     return f"""CREATE OR REPLACE TEMP TABLE q_acc AS
-WITH v AS (SELECT ikey, area_key, period, value FROM q_rows WHERE value IS NOT NULL),
-med AS (SELECT ikey, area_key, median(value) AS med, count(*) AS n FROM v GROUP BY ikey, area_key),
-dev AS (
-  SELECT v.*, abs(v.value - m.med) AS d, m.med, m.n
-  FROM v JOIN med m ON m.ikey = v.ikey AND m.area_key = v.area_key
+WITH g AS (
+  SELECT ikey, area_key, list(value) AS vs FROM q_rows WHERE value IS NOT NULL GROUP BY ikey, area_key
 ),
-mad AS (SELECT ikey, area_key, median(d) AS mad FROM dev GROUP BY ikey, area_key)
-SELECT d.ikey, d.area_key, d.period, d.value, d.med AS median, x.mad,
-  CASE WHEN x.mad > 0 THEN 0.6745 * (d.value - d.med) / x.mad END AS z,
-  coalesce(d.value < i.lo OR d.value > i.hi, false) AS out_of_range,
-  d.n >= {OUTLIER_MIN_VALUES} AND x.mad > 0 AND 0.6745 * d.d / x.mad > {OUTLIER_Z} AS outlier
-FROM dev d JOIN mad x ON x.ikey = d.ikey AND x.area_key = d.area_key JOIN q_ind i ON i.ikey = d.ikey"""
+m AS (SELECT g.*, list_median(g.vs) AS med FROM g),
+x AS (SELECT m.*, list_median(list_transform(m.vs, lambda v: abs(v - m.med))) AS mad FROM m)
+SELECT x.ikey, x.area_key, len(x.vs) AS n_values, x.med, x.mad,
+  len(list_filter(x.vs, lambda v: v < i.lo OR v > i.hi)) AS out_of_range,
+  CASE WHEN len(x.vs) >= {OUTLIER_MIN_VALUES} AND x.mad > 0
+       THEN len(list_filter(x.vs, lambda v: {_z("v")} > {OUTLIER_Z})) ELSE 0 END AS outliers,
+  len(list_filter(x.vs, lambda v: {bad})) AS inaccurate
+FROM x JOIN q_ind i ON i.ikey = x.ikey"""
+
+
+def _z(v: str) -> str:
+    """SQL: the modified z-score of value ``v`` in series ``x`` (median ``x.med``, MAD ``x.mad``)."""
+    return f"0.6745 * abs({v} - x.med) / x.mad"
 
 
 def series_sql() -> str:
     """Step 5: per series — completeness and timeliness (from ``q_cell``) beside accuracy (``q_acc``)."""
     return """CREATE OR REPLACE TEMP TABLE q_series AS
-WITH acc AS (
-  SELECT ikey, area_key, count(*) AS n_values, count(*) FILTER (WHERE out_of_range) AS out_of_range,
-    count(*) FILTER (WHERE outlier) AS outliers, count(*) FILTER (WHERE out_of_range OR outlier) AS inaccurate
-  FROM q_acc GROUP BY ikey, area_key
-)
-SELECT coalesce(cs.ikey, acc.ikey) AS ikey, coalesce(cs.area_key, acc.area_key) AS area_key,
+SELECT coalesce(cs.ikey, a.ikey) AS ikey, coalesce(cs.area_key, a.area_key) AS area_key,
   coalesce(cs.periods, 0) AS periods, coalesce(cs.pending, 0) AS pending, coalesce(cs.present, 0) AS present,
   coalesce(cs.tokens, 0) AS tokens, coalesce(cs.on_time, 0) AS on_time, coalesce(cs.late, 0) AS late,
   coalesce(cs.missing, 0) AS missing, cs.lag_hours, cs.max_lag_hours,
-  coalesce(acc.n_values, 0) AS n_values, coalesce(acc.out_of_range, 0) AS out_of_range,
-  coalesce(acc.outliers, 0) AS outliers, coalesce(acc.inaccurate, 0) AS inaccurate
-FROM q_cell cs FULL OUTER JOIN acc ON acc.ikey = cs.ikey AND acc.area_key = cs.area_key"""
+  coalesce(a.n_values, 0) AS n_values, coalesce(a.out_of_range, 0) AS out_of_range,
+  coalesce(a.outliers, 0) AS outliers, coalesce(a.inaccurate, 0) AS inaccurate
+FROM q_cell cs FULL OUTER JOIN q_acc a ON a.ikey = cs.ikey AND a.area_key = cs.area_key"""
 
 
 def outliers_sql() -> str:
-    """The values judged inaccurate (outside the valid range, or robust outliers), for the listing."""
-    return """SELECT ikey, area_key, period, value, median, mad, z,
-  CASE WHEN out_of_range THEN 'out_of_range' ELSE 'outlier' END AS problem
-FROM q_acc WHERE out_of_range OR outlier"""
+    """The values judged inaccurate (outside the valid range, or robust outliers), for the listing:
+    the records of the series that have any, against their series' statistics."""
+    return f"""SELECT r.ikey, r.area_key, r.period, r.value, x.med AS median, x.mad,
+  CASE WHEN x.mad > 0 THEN 0.6745 * (r.value - x.med) / x.mad END AS z,
+  CASE WHEN r.value < i.lo OR r.value > i.hi THEN 'out_of_range' ELSE 'outlier' END AS problem
+FROM q_rows r JOIN q_acc x ON x.ikey = r.ikey AND x.area_key = r.area_key AND x.inaccurate > 0
+JOIN q_ind i ON i.ikey = r.ikey
+WHERE r.value < i.lo OR r.value > i.hi
+   OR (x.n_values >= {OUTLIER_MIN_VALUES} AND x.mad > 0 AND {_z("r.value")} > {OUTLIER_Z})"""
 
 
 def empty_checks_sql() -> str:
