@@ -6,7 +6,9 @@ Subcommands (each prints one JSON line with its own timings):
 * ``warehouse``   — load a scale's data into a DuckDB file with the docs/design.md schema (integer keys,
   TIMESTAMP period, rows in period order): the tables the hand-written query and the loop read;
 * ``hand``        — ONE hand-written SQL query scoring every indicator × area (the limit);
-* ``loop``        — the same scoring one query per indicator (the check-by-check pattern), on a sample.
+* ``loop``        — the same scoring one query per indicator (the check-by-check pattern), on a sample;
+* ``quality``     — ONE hand-written query computing ``citykpi quality``'s completeness and timeliness
+  figures per indicator × area (expected periods, present, on time, late, missing) on citykpi's warehouse.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import argparse
 import json
 import sys
 import time
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -567,10 +569,116 @@ def run_loop(db: str, cache: Path, as_of: date, grain: str, sample: int) -> dict
     }
 
 
+# --- data quality: completeness and timeliness, one hand-written query -------------------------
+
+QUALITY_PERIODS = {"day": 7, "month": 3, "year": 3}
+QUALITY_STEP = {"day": "INTERVAL 1 DAY", "month": "INTERVAL 1 MONTH", "year": "INTERVAL 1 YEAR"}
+
+
+def _trunc(grain: str, d: date) -> date:
+    return d if grain == "day" else (d.replace(day=1) if grain == "month" else d.replace(month=1, day=1))
+
+
+def _back(grain: str, d: date, n: int) -> date:
+    if grain == "day":
+        return d - timedelta(days=n)
+    if grain == "month":
+        total = d.year * 12 + d.month - 1 - n
+        return date(total // 12, total % 12 + 1, 1)
+    return date(d.year - n, 1, 1)
+
+
+def quality_frame(cache: Path, as_of: date) -> pl.DataFrame:
+    """One row per observed indicator: its grain, judged periods [lo, hi), due, delivery levels."""
+    doc = json.loads((cache / "spec.json").read_text(encoding="utf-8"))
+    rows = []
+    end = as_of + timedelta(days=1)
+    for s in doc["specs"]:
+        if s["value_kind"] not in ("observed", "parts"):
+            continue
+        g = FREQ_GRAIN[s["frequency"]]
+        hi = _trunc(g, end)
+        levels = s["levels"]
+        deliver = levels if s["area_rollup"] == "none" else levels[-1:]
+        rows.append(
+            {
+                "indicator_id": s["id"],
+                "grain": g,
+                "lo": _back(g, hi, QUALITY_PERIODS[g]),
+                "hi": hi,
+                "due_s": 86400.0 * int(s["staleness_days"] or DEFAULT_STALENESS[s["frequency"]]),
+                "d_city": "city" in deliver,
+                "d_district": "district" in deliver,
+                "d_street": "street" in deliver,
+            }
+        )
+    return pl.DataFrame(rows)
+
+
+def run_quality(db: str, cache: Path, as_of: date) -> dict[str, Any]:
+    """Completeness and timeliness per indicator × area (and their totals), in ONE hand-written query."""
+    t0 = time.perf_counter()
+    con = connect(db, read_only=True)
+    frame = quality_frame(cache, as_of)
+    con.register("qf", frame)
+    con.execute(
+        """CREATE TEMP TABLE qi AS SELECT k.indicator_key AS ikey, qf.grain,
+             CAST(qf.lo AS TIMESTAMP) AS lo, CAST(qf.hi AS TIMESTAMP) AS hi, qf.due_s,
+             qf.d_city, qf.d_district, qf.d_street
+           FROM qf JOIN indicator_keys k ON k.indicator_id = qf.indicator_id"""
+    )
+    con.unregister("qf")
+    now = datetime(2100, 1, 1)  # as bench/quality_probe.py: after every batch, so nothing is pending
+    lo_day = min(r["lo"] for r in frame.to_dicts() if r["grain"] == "day")
+    lo_coarse = min((r["lo"] for r in frame.to_dicts() if r["grain"] != "day"), default=lo_day)
+    step = "CASE i.grain " + " ".join(f"WHEN '{g}' THEN {v}" for g, v in QUALITY_STEP.items()) + " END"
+    t1 = time.perf_counter()
+    con.execute(
+        f"""CREATE TEMP TABLE result AS
+        WITH r AS (
+          SELECT i.ikey, o.area_key, CAST(date_trunc(i.grain, o.period) AS TIMESTAMP) AS p,
+                 bool_or(o.value IS NOT NULL OR (o.numerator IS NOT NULL AND o.denominator IS NOT NULL)) AS present,
+                 min(b.finished_at) AS arrived
+          FROM observations o JOIN qi i ON i.ikey = o.indicator_key JOIN batches b ON b.batch_id = o.batch_id
+          WHERE ((o.freq_class = 0 AND o.period >= TIMESTAMP '{lo_day}')
+                 OR (o.freq_class = 1 AND o.period >= TIMESTAMP '{lo_coarse}'))
+            AND o.period >= i.lo AND o.period < i.hi AND b.finished_at <= TIMESTAMP '{now}'
+          GROUP BY ALL
+        ),
+        e AS (
+          SELECT i.ikey, a.area_key, unnest(range(i.lo, i.hi, {step})) AS p, i.due_s, {step} AS len
+          FROM qi i JOIN areas a ON (a.level = 'city' AND i.d_city) OR (a.level = 'district' AND i.d_district)
+                                  OR (a.level = 'street' AND i.d_street)
+        ),
+        c AS (
+          SELECT e.ikey, e.area_key, coalesce(r.present, false) AS present,
+            CASE WHEN r.arrived IS NULL THEN
+                   CASE WHEN TIMESTAMP '{now}' > e.p + e.len + to_seconds(e.due_s) THEN 'missing' ELSE 'pending' END
+                 WHEN r.arrived <= e.p + e.len + to_seconds(e.due_s) THEN 'on_time' ELSE 'late' END AS t
+          FROM e LEFT JOIN r ON r.ikey = e.ikey AND r.area_key = e.area_key AND r.p = e.p
+        )
+        SELECT ikey, area_key, count(*) AS expected, count(*) FILTER (WHERE present) AS present,
+          count(*) FILTER (WHERE t = 'pending') AS pending, count(*) FILTER (WHERE t = 'on_time') AS on_time,
+          count(*) FILTER (WHERE t = 'late') AS late, count(*) FILTER (WHERE t = 'missing') AS missing
+        FROM c GROUP BY ikey, area_key"""
+    )
+    t2 = time.perf_counter()
+    totals = con.execute(
+        "SELECT sum(expected), sum(present), sum(pending), sum(on_time), sum(late), sum(missing) FROM result"
+    ).fetchone()
+    con.close()
+    names = ("expected", "present", "pending", "on_time", "late", "missing")
+    return {
+        "setup_seconds": t1 - t0,
+        "query_seconds": t2 - t1,
+        "totals": {n: int(v or 0) for n, v in zip(names, totals or (), strict=True)},
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point: one baseline per process, JSON on stdout."""
     ap = argparse.ArgumentParser(description="bench baselines")
-    ap.add_argument("what", choices=["plain-load", "warehouse", "hand", "loop", "sql"])
+    ap.add_argument("what", choices=["plain-load", "warehouse", "hand", "loop", "sql", "quality"])
     ap.add_argument("--db", required=True)
     ap.add_argument("--cache", type=Path)
     ap.add_argument("--file")
@@ -588,6 +696,8 @@ def main(argv: list[str] | None = None) -> int:
         out = run_hand(a.db, a.cache, a.as_of, a.grain, explain=a.explain)
     elif a.what == "loop":
         out = run_loop(a.db, a.cache, a.as_of, a.grain, a.sample)
+    elif a.what == "quality":
+        out = run_quality(a.db, a.cache, a.as_of)
     else:
         print(hand_query(a.as_of, a.grain))
         return 0

@@ -1,6 +1,6 @@
 """citykpi benchmark: each case beside a baseline measured in the same run (see bench/README.md).
 
-Usage: ``python bench/run.py --scale small|city [--runs 3] [--cases check,ingest,evaluate,period,export,find]``.
+Usage: ``python bench/run.py --scale small|city [--runs 3] [--cases check,ingest,evaluate,period,export,find,quality]``.
 Every timed step runs in a fresh subprocess; wall time is the median of ``--runs`` runs after one
 warm-up, peak memory the subprocess's ``ru_maxrss`` (from ``os.wait4``). A case whose citykpi command
 does not exist yet, or fails, is reported as such, never with a figure.
@@ -751,6 +751,63 @@ class Bench:
         self.add(scan)
         self.add(search)
 
+    # 7. data quality ----------------------------------------------------------------------------
+    def case_quality(self) -> None:
+        """The whole data-quality scorecard beside one hand-written completeness-and-timeliness query."""
+        what = "completeness, accuracy, rules, timeliness of every series"
+        names = ("quality: citykpi engine", "quality: citykpi CLI")
+        if "quality" not in self.cmds or not self.ckdb.exists():
+            for n in names:
+                self.add(not_available(n, what, "`citykpi quality` or citykpi's warehouse not there yet"))
+            return
+        db, cat = str(self.ckdb), str(self.catalogue)
+        jobs = [
+            Job(
+                "quality: hand SQL (ck db)",
+                "ONE query: completeness and timeliness per series",
+                [*BASE, "quality", "--db", db, "--cache", str(self.cache), "--as-of", self.as_of],
+                "query_seconds",
+            ),
+            Job(
+                names[0],
+                "assess() in-process, all dimensions",
+                [PY, str(HERE / "quality_probe.py"), "--db", db, "--catalogue", cat, "--as-of", self.as_of],
+                "assess_seconds",
+            ),
+            Job(
+                names[1],
+                "CLI, --format parquet",
+                [
+                    *CITYKPI,
+                    "--db",
+                    db,
+                    "--catalogue",
+                    cat,
+                    "quality",
+                    "--date",
+                    self.as_of,
+                    "--format",
+                    "parquet",
+                    "--output",
+                    str(self.work / "quality.parquet"),
+                ],
+            ),
+        ]
+        cases = measure_interleaved(jobs, runs=self.runs)
+        hand, eng, cli = cases
+        if hand.median_s and eng.median_s:
+            eng.detail["ratio_vs_hand_query"] = round(eng.median_s / hand.median_s, 2)
+            eng.note = f"{eng.detail['ratio_vs_hand_query']}× the hand-written query (target ≤ 1.5×)"
+            same = hand.detail.get("output", {}).get("totals") == eng.detail.get("output", {}).get("totals")
+            eng.detail["same_figures"] = same
+            eng.note += "; same completeness and timeliness figures" if same else "; FIGURES DIFFER"
+        pm = hand.detail.get("process_median_s")
+        if cli.median_s and pm:
+            cli.detail["ratio_vs_hand_process"] = round(cli.median_s / pm, 2)
+            cli.note = f"{cli.detail['ratio_vs_hand_process']}× the hand-query process"
+        for c in cases:
+            self.add(c)
+
     def run(self) -> dict[str, Any]:
         """Run the selected cases and return the results document."""
         print(
@@ -764,7 +821,7 @@ class Bench:
             self.case_check()
         if "ingest" in self.cases:
             self.case_ingest()
-        if self.cases & {"evaluate", "period", "export"}:
+        if self.cases & {"evaluate", "period", "export", "quality"}:
             self.citykpi_warehouse()
         if "evaluate" in self.cases:
             self.case_evaluate(base_db, loop=self.loop_sample > 0)
@@ -774,6 +831,8 @@ class Bench:
             self.case_export()
         if "find" in self.cases:
             self.case_find()
+        if "quality" in self.cases:
+            self.case_quality()
         return self.document()
 
     def document(self) -> dict[str, Any]:
@@ -830,6 +889,8 @@ class Bench:
             checks[f"evaluate_{grain}_peak_gib"] = verdict(
                 round(max(peaks) / 1024, 2) if peaks else None, TARGETS["evaluate_peak_gib"]
             )
+        q = by.get("quality: citykpi engine")
+        checks["quality_vs_hand_query"] = verdict(q.detail.get("ratio_vs_hand_query") if q else None, 1.5)
         return {
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
             "scale": self.scale,
@@ -897,7 +958,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scale", choices=["micro", "small", "city"], default="city")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--loop-sample", type=int, default=300, help="0: skip the loop (with --merge: keep it)")
-    ap.add_argument("--cases", default="check,ingest,evaluate,period,export,find")
+    ap.add_argument("--cases", default="check,ingest,evaluate,period,export,find,quality")
     ap.add_argument("--output", type=Path, default=HERE / "results.json")
     ap.add_argument("--merge", action="store_true", help="keep the other cases of an earlier results file")
     ap.add_argument(

@@ -23,6 +23,8 @@ The configuration is a TOML file (paths are relative to the file's folder)::
     folder  = "out"
     formats = ["html", "xlsx", "json"]
     name    = "scorecard-{date}-{grain}"   # + the format's extension
+    quality = ["html", "json"]             # optional: the data-quality report beside the scorecard,
+                                           # as quality-{date}-{grain}.<ext> (citykpi quality)
 
     # An inbox may be a table to set how its files are read (as `citykpi ingest` options):
     # [[inboxes]]
@@ -77,7 +79,7 @@ _TOP_KEYS = {
     "keep_runs",
     "outputs",
 }
-_OUTPUT_KEYS = {"folder", "formats", "name"}
+_OUTPUT_KEYS = {"folder", "formats", "name", "quality"}
 _INBOX_KEYS = {"path", "format", "source", "on_duplicate", "strict"}
 
 
@@ -99,11 +101,17 @@ class Outputs:
     folder: Path
     formats: tuple[str, ...] = ("html", "json")
     name: str = "scorecard-{date}-{grain}"
+    #: formats of the data-quality report written beside the scorecard (none by default)
+    quality: tuple[str, ...] = ()
 
     def path_for(self, fmt: str, as_of: date, grain: str) -> Path:
         """The output file of ``fmt`` for a date."""
         stem = self.name.format(date=as_of.isoformat(), grain=grain)
         return self.folder / f"{stem}{EXTENSIONS[fmt]}"
+
+    def quality_path_for(self, fmt: str, as_of: date, grain: str) -> Path:
+        """The data-quality report file of ``fmt`` for a date."""
+        return self.folder / f"quality-{as_of.isoformat()}-{grain}{EXTENSIONS[fmt]}"
 
 
 @dataclass(frozen=True)
@@ -240,6 +248,11 @@ class RunConfig:
         for f in formats:
             if f not in FORMATS:
                 raise fail(f"unknown output format {f!r}; use {', '.join(FORMATS)}")
+        quality = out.get("quality", [])
+        if isinstance(quality, str):
+            quality = [quality]
+        if not isinstance(quality, list) or not all(isinstance(f, str) and f in FORMATS for f in quality):
+            raise fail(f"outputs.quality must be a list of formats ({', '.join(FORMATS)})")
         name = text("name", "scorecard-{date}-{grain}", out) or "scorecard-{date}-{grain}"
         try:
             stem = name.format(date="2000-01-01", grain="day")
@@ -259,6 +272,7 @@ class RunConfig:
                 folder=rel(text("folder", "out", out) or "out"),
                 formats=tuple(dict.fromkeys(formats)),
                 name=name,
+                quality=tuple(dict.fromkeys(quality)),
             ),
             inboxes=tuple(inboxes),
             areas=rel(areas) if areas else None,
@@ -311,6 +325,24 @@ class RunResult:
     def exit_code(self) -> ExitCode:
         """0 when the scorecard is below ``fail_on``, 1 when it breached it."""
         return ExitCode.FAILED if self.breached else ExitCode.OK
+
+
+def _quality_line(summary: Mapping[str, object]) -> str:
+    """'complete 99.1%, accurate 100.0%, consistent —, timely 97.0%: green' for the run log."""
+
+    def pct(value: object) -> str:
+        return f"{value:.1f}%" if isinstance(value, float) else "—"
+
+    figures = ", ".join(
+        f"{word} {pct(summary.get(key))}"
+        for word, key in (
+            ("complete", "completeness"),
+            ("accurate", "accuracy"),
+            ("consistent", "consistency"),
+            ("timely", "timeliness"),
+        )
+    )
+    return f"{figures}: {summary.get('status')}"
 
 
 # --- the lock ------------------------------------------------------------------------------------
@@ -425,11 +457,13 @@ def check_outputs(config: RunConfig, day: date) -> None:
         inputs=[config.areas] if config.areas is not None else [],
         input_folders=[(inbox.path, DATA_SUFFIXES) for inbox in config.inboxes],
     )
-    for fmt in config.outputs.formats:
+    targets = [(fmt, config.outputs.path_for(fmt, day, config.grain)) for fmt in config.outputs.formats]
+    targets += [
+        (fmt, config.outputs.quality_path_for(fmt, day, config.grain)) for fmt in config.outputs.quality
+    ]
+    for fmt, target in targets:
         try:
-            check_output_target(
-                config.outputs.path_for(fmt, day, config.grain), protected=protected, kind=fmt
-            )
+            check_output_target(target, protected=protected, kind=fmt)
         except OutputTargetError as exc:
             raise ConfigError(
                 f"[outputs] {exc.message}".replace("; pass --force to replace it", "; move it away"),
@@ -519,6 +553,12 @@ def run_job(config: RunConfig, *, as_of: date | None = None, log: Log | None = N
             scorecard = evaluate(wh, catalogue, as_of=day, grain=config.grain, persist=True)
             say(f"evaluated run {scorecard.run_id}: {counts_line(scorecard.counts(), 'en')}")
             previous = previous_run(wh, day, catalogue)
+            quality = None
+            if config.outputs.quality:
+                from citykpi.quality import assess
+
+                quality = assess(wh, catalogue, as_of=day)
+                say(f"data quality: {_quality_line(quality.summary)}")
             if config.keep_runs is not None:
                 pruned = prune_runs(wh, keep=config.keep_runs)
                 if pruned.runs:
@@ -533,6 +573,11 @@ def run_job(config: RunConfig, *, as_of: date | None = None, log: Log | None = N
             target = config.outputs.path_for(fmt, day, config.grain)
             outputs.append(write_scorecard(scorecard, fmt, target, lang=config.lang, fail_on=junit))
             say(f"wrote {target}")
+        if quality is not None:
+            for fmt in config.outputs.quality:
+                target = config.outputs.quality_path_for(fmt, day, config.grain)
+                outputs.append(quality.write(fmt, target, lang=config.lang))
+                say(f"wrote {target}")
         found = alerts(scorecard, previous, min_colour=config.alerts_min)
         new = int(found.get_column("is_new").sum()) if found.height else 0
         say(f"alerts: {found.height} at or above {config.alerts_min}, {new} new since the previous run")

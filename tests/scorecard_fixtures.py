@@ -115,6 +115,8 @@ def _cell(ind: tuple[Any, ...], i: int) -> dict[str, Any]:
         "change_week_ago": None if not has_value else (1.5 if change_unit == "points" else 5.3),
         "last_year_value": None if not has_value else round(value * 1.02, 1),
         "change_last_year": None if not has_value else (-2.0 if change_unit == "points" else -1.96),
+        "base_value": None,
+        "change_base": None,
         "change_unit": change_unit,
         "streak": None if sev is None else (3 if status == "red" else 1),
         "target_value": 329.0 if target else None,

@@ -134,6 +134,9 @@ PARSER_KEYS: dict[str, tuple[str, ...]] = {
     "#/$defs/group": parser.GROUP_KEYS,
     "#/$defs/group/properties/name/oneOf/1": NAME,
     "#/$defs/source": parser.SOURCE_KEYS,
+    "#/$defs/source/properties/timeliness": parser.TIMELINESS_KEYS,
+    "#/$defs/feed": parser.FEED_KEYS,
+    "#/$defs/rule": parser.RULE_KEYS,
 }
 #: Entities whose required keys the parser declares in one table.
 PARSER_REQUIRED = {
@@ -141,6 +144,8 @@ PARSER_REQUIRED = {
     "#/$defs/index": parser.INDEX_REQUIRED,
     "#/$defs/group": parser.GROUP_REQUIRED,
     "#/$defs/source": parser.SOURCE_REQUIRED,
+    "#/$defs/feed": parser.FEED_REQUIRED,
+    "#/$defs/rule": parser.RULE_REQUIRED,
 }
 
 

@@ -231,3 +231,27 @@ def test_the_documented_config_is_valid(tmp_path: Path) -> None:
     assert (cfg.keep_runs, cfg.grain, cfg.fail_on, cfg.alerts_min) == (90, "day", "red", "orange")
     assert [i.format for i in cfg.inboxes] == ["long", "source"]
     assert cfg.outputs.formats == ("html", "xlsx", "json", "junit")
+
+
+def test_a_data_quality_report_beside_the_scorecard(tmp_path: Path) -> None:
+    paths = write_city(tmp_path)
+    config = write_config(tmp_path)
+    text = config.read_text(encoding="utf-8").replace(f"formats = {FORMATS}", 'formats = ["json"]')
+    config.write_text(text + 'quality = ["json", "html"]\n', encoding="utf-8")
+    write_days(paths["inbox"], START, DAY1)
+    first = run_cli(config, "--date", DAY1.isoformat())
+    assert first.exit_code == 0, first.stderr
+    assert "data quality: complete " in first.stderr
+    out = tmp_path / "out"
+    assert sorted(p.name for p in out.iterdir()) == [
+        "quality-2026-11-18-day.html",
+        "quality-2026-11-18-day.json",
+        "scorecard-2026-11-18-day.json",
+    ]
+    import json
+
+    doc = json.loads((out / "quality-2026-11-18-day.json").read_text(encoding="utf-8"))
+    assert doc["schema"] == "citykpi.quality" and doc["as_of"] == "2026-11-18" and doc["groups"]
+    bad = config.read_text(encoding="utf-8").replace('quality = ["json", "html"]', 'quality = ["pdf"]')
+    config.write_text(bad, encoding="utf-8")
+    assert run_cli(config, "--date", DAY1.isoformat()).exit_code == 3

@@ -214,6 +214,8 @@ def _entities(catalogue: model.Catalogue) -> Iterator[tuple[str, Sequence[Any]]]
     yield "index", catalogue.indices
     yield "group", catalogue.groups
     yield "source", catalogue.sources
+    yield "feed", catalogue.feeds
+    yield "rule", catalogue.consistency
 
 
 def diff_catalogues(old: model.Catalogue, new: model.Catalogue) -> CatalogueDiff:

@@ -158,12 +158,16 @@ def check_catalogue(path: str | Path) -> CheckResult:
     indices = tuple(x for f in parsed for x in f.indices)
     groups = tuple(g for f in parsed for g in f.groups)
     sources = tuple(s for f in parsed for s in f.sources)
+    feeds = tuple(x for f in parsed for x in f.feeds)
+    rules = tuple(x for f in parsed for x in f.consistency)
     counts = {
         "files": len(pairs),
         "indicators": len(indicators),
         "indices": len(indices),
         "groups": len(groups),
         "sources": len(sources),
+        "feeds": len(feeds),
+        "consistency": len(rules),
         "errors": errors,
         "warnings": len(diags) - errors,
     }
@@ -174,6 +178,8 @@ def check_catalogue(path: str | Path) -> CheckResult:
             indices=indices,
             groups=groups,
             sources=sources,
+            feeds=feeds,
+            consistency=rules,
             schema_version=max((f.schema_version for f in parsed), default=1),
             files=names,
             content_hash=digest.hexdigest(),

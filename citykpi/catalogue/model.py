@@ -296,6 +296,12 @@ class Indicator:
     target: Target | None = None
     decimals: int = 1
     loc: Location | None = None
+    #: When a period's data must have arrived, after the period's end (``due: 9h`` = 09:00 next day
+    #: for daily data); None: the feed's ``due``, else ``staleness``. Read by ``citykpi quality``.
+    due: timedelta | None = None
+    #: The fixed period a ``change_base_period`` basis compares with ("down 20 % on 2010"): the
+    #: first day of the year, month or day written; the reporting period containing it is the base.
+    base_period: date | None = None
 
     @property
     def staleness(self) -> timedelta:
@@ -377,6 +383,16 @@ class AreaGroup:
 
 
 @dataclass(frozen=True, slots=True)
+class Timeliness:
+    """When a raw record is on time (``citykpi quality``): its ``done`` column (else its arrival in
+    the warehouse) against its ``due`` column or its time column plus ``within``."""
+
+    done: str | None = None
+    due: str | None = None
+    within: timedelta | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class SourceTable:
     """A raw source table declared in the catalogue (e.g. hotline cases), loaded by ``ingest``."""
 
@@ -389,6 +405,88 @@ class SourceTable:
     #: strptime format per date/timestamp column (e.g. ``"%m/%d/%Y %I:%M:%S %p"``); ISO when absent.
     formats: Mapping[str, str] = field(default_factory=dict)
     loc: Location | None = None
+    #: Which rows count (an expression over the columns, e.g. excluding duplicates): every measure
+    #: over the source reads only these; ``citykpi quality`` counts the rest as excluded.
+    filter: str | None = None
+    #: The department responsible for the records, and the text column naming each record's
+    #: provider (e.g. the agency), by which ``citykpi quality --by owner`` groups them.
+    owner: str = ""
+    provider_column: str | None = None
+    timeliness: Timeliness | None = None
+
+
+#: Fields a feed's ``columns`` and ``set`` may name (for the long, wide and source formats the
+#: source's declared columns are the fields instead).
+FEED_FIELDS: tuple[str, ...] = ("indicator_id", "area_id", "period", "value", "numerator", "denominator")
+FEED_FORMATS: tuple[str, ...] = ("long", "wide", "source")
+
+
+@dataclass(frozen=True, slots=True)
+class Feed:
+    """A delivery from a provider: what it carries, how its files read, and when it is due.
+
+    ``citykpi ingest --feed ID`` reads a file with the feed's mapping (the same as the options
+    ``--map``, ``--set``, ``--missing``, ``--dim``, ``--date-format``, plus ``recode``);
+    ``citykpi quality`` groups by feed (``--by source``) and by provider, and judges arrival
+    against ``due``.
+    """
+
+    id: str
+    description: str = ""
+    provider: str = ""
+    format: str = "long"  # FEED_FORMATS
+    source: str | None = None  # format source: the declared source table
+    indicators: tuple[str, ...] = ()
+    #: file-name globs ``citykpi ingest --feed auto`` picks this feed for
+    files: tuple[str, ...] = ()
+    columns: Mapping[str, str] = field(default_factory=dict)  # field -> file column ("a+b": composite)
+    wide: Mapping[str, str] = field(default_factory=dict)  # wide: file column -> indicator id
+    constants: Mapping[str, str] = field(default_factory=dict)  # YAML ``set``
+    missing: tuple[str, ...] = ()
+    dimensions: Mapping[str, str] = field(default_factory=dict)  # dimension -> file column ('' = recode only)
+    #: file column -> value -> {field or dimension: text}
+    recode: Mapping[str, Mapping[str, Mapping[str, str]]] = field(default_factory=dict)
+    date_formats: Mapping[str, str] = field(default_factory=dict)
+    due: timedelta | None = None
+    loc: Location | None = None
+
+
+#: The kinds of consistency rule (``consistency:``), see :class:`ConsistencyRule`.
+RULE_KINDS: tuple[str, ...] = ("sum", "disaggregation", "area_rollup")
+#: How a parent's value is computed from its children by an ``area_rollup`` rule.
+RULE_METHODS: tuple[str, ...] = ("sum", "mean", "max", "min", "weighted_mean")
+
+
+@dataclass(frozen=True, slots=True)
+class ConsistencyRule:
+    """A declared identity the data must satisfy, checked by ``citykpi quality``.
+
+    ``sum``: ``total`` equals the sum of ``parts`` (indicators) per area and period;
+    ``disaggregation``: an indicator's value equals the sum over the values of ``dimension``
+    (``values``, or every value the data holds), within each combination of its other dimensions;
+    ``area_rollup``: a parent area's own value equals ``method`` over its children's (at ``level``,
+    the parents' level; every declared level with children by default). ``tolerance`` is absolute,
+    or relative to the total when ``relative``.
+    """
+
+    id: str
+    kind: str  # RULE_KINDS
+    description: str = ""
+    total: str | None = None
+    parts: tuple[str, ...] = ()
+    indicator: str | None = None
+    dimension: str | None = None
+    values: tuple[str, ...] = ()
+    level: str | None = None
+    method: str | None = None
+    tolerance: float = 0.0
+    relative: bool = False
+    loc: Location | None = None
+
+    @property
+    def subject(self) -> str:
+        """The indicator whose data the rule judges (the total of a sum)."""
+        return str(self.total if self.kind == "sum" else self.indicator)
 
 
 @dataclass(frozen=True)
@@ -400,6 +498,8 @@ class Catalogue:
     groups: tuple[AreaGroup, ...] = ()
     sources: tuple[SourceTable, ...] = ()
     schema_version: int = 1
+    feeds: tuple[Feed, ...] = ()
+    consistency: tuple[ConsistencyRule, ...] = ()
     files: tuple[str, ...] = ()
     #: sha256 over the catalogue's files (sorted by path) — recorded with every run.
     content_hash: str = ""

@@ -14,7 +14,8 @@ Pipeline (temp tables, in order):
 3. ``t_bucket`` += area roll-ups street → district → city where a parent has no data of its own;
 4. ``t_k``       buckets re-indexed relative to each cell's latest bucket: k = 0 current,
    1 previous, … K history, −1 same period last year;
-5. ``t_k``       += derived values (ratios, formulas), one statement per dependency layer;
+5. ``t_k``       += derived values (ratios, formulas), one statement per dependency layer
+   (``ly`` and ``base`` mark the same period last year and a fixed base period);
 6.–7. ``t_cells``  one statement: the basis value and colour of every k ≥ 0 row (bands with
    overrides), aggregated to one row per indicator × area at its declared levels: value, status,
    persistence, streak, changes, target progress, scale label, explanation;
@@ -166,9 +167,13 @@ _SINGLE_VALUE = """CASE WHEN m.with_parts THEN r.numerator / NULLIF(r.denominato
 def _ranges(rows: pl.DataFrame) -> list[tuple[date, date]]:
     """Disjoint date ranges [lo, hi) covering every indicator's read windows in ``rows``."""
     spans: list[tuple[date, date]] = []
-    for win_lo, ly_lo, ly_hi in rows.select("win_lo", "ly_lo", "ly_hi").unique().iter_rows():
+    for win_lo, ly_lo, ly_hi, base_lo, base_hi in (
+        rows.select("win_lo", "ly_lo", "ly_hi", "base_lo", "base_hi").unique().iter_rows()
+    ):
         spans.append((win_lo, date.max))
         spans.append((ly_lo, ly_hi))
+        if base_lo is not None:  # a fixed base period ("down 20 % on 2010")
+            spans.append((base_lo, base_hi))
     spans.sort()
     merged: list[tuple[date, date]] = []
     for lo, hi in spans:
@@ -208,7 +213,8 @@ def bucket_sql(tables: CatalogueTables, *, as_of: date, obs: str, classes: dict[
 FROM {obs} o JOIN ck_ind m ON o.indicator_key = m.series_ikey
 WHERE o.freq_class = {fc}
   AND o.period >= {literal(datetime.combine(lo, datetime.min.time()))} AND o.period < {literal(top_ts)}
-  AND ((o.period >= m.win_lo) OR (o.period >= m.ly_lo AND o.period < m.ly_hi))"""
+  AND ((o.period >= m.win_lo) OR (o.period >= m.ly_lo AND o.period < m.ly_hi)
+       OR (o.period >= m.base_lo AND o.period < m.base_hi))"""
             )
     if not split and not streamed:
         return f"CREATE OR REPLACE TEMP TABLE t_bucket ({_BUCKET_COLS})"
@@ -272,7 +278,9 @@ def measure_sql(
     # the read window build_tables worked out (with any history_from), by indicator key
     windows = {
         r["ikey"]: r
-        for r in tables.ind.select("ikey", "rgrain", "win_lo", "ly_lo", "ly_hi").iter_rows(named=True)
+        for r in tables.ind.select(
+            "ikey", "rgrain", "win_lo", "ly_lo", "ly_hi", "base_lo", "base_hi"
+        ).iter_rows(named=True)
     }
     parts: list[str] = []
     for ind in tables.measures:
@@ -297,8 +305,16 @@ def measure_sql(
             if m.filter
             else "TRUE"
         )
+        if src.filter:  # the source's own rule of which rows count (e.g. no duplicates)
+            flt = f"({flt}) AND {render_expression(ex.parse_expression(src.filter, names=cols), col)}"
         w = windows[keys[ind.id]]
         tcol = "s." + ident(src.time_column)
+        base = ""
+        if w["base_lo"] is not None:
+            base = (
+                f"\n       OR ({tcol} >= {literal(datetime.combine(w['base_lo'], datetime.min.time()))}"
+                f" AND {tcol} < {literal(datetime.combine(w['base_hi'], datetime.min.time()))})"
+            )
         parts.append(
             f"""SELECT {keys[ind.id]} AS ikey, a.anc_key AS area_key,
        CAST(date_trunc('{w["rgrain"]}', {tcol}) AS DATE) AS bucket,
@@ -307,7 +323,7 @@ FROM {source_table(src)} s JOIN t_anc a ON a.area_key = s.area_key
 WHERE {flt} AND {tcol} < {literal(hi)}
   AND ({tcol} >= {literal(datetime.combine(w["win_lo"], datetime.min.time()))}
        OR ({tcol} >= {literal(datetime.combine(w["ly_lo"], datetime.min.time()))}
-           AND {tcol} < {literal(datetime.combine(w["ly_hi"], datetime.min.time()))}))
+           AND {tcol} < {literal(datetime.combine(w["ly_hi"], datetime.min.time()))}){base})
 GROUP BY a.anc_key, bucket"""
         )
     union = "\nUNION ALL\n".join(parts)
@@ -353,7 +369,8 @@ _LY_OF = """CASE m.rgrain WHEN 'week' THEN c.cb - INTERVAL 364 DAY
 
 
 def k_index_sql() -> str:
-    """Step 4: index buckets relative to each cell's latest bucket (k = 0 current; ``ly`` marks last year)."""
+    """Step 4: index buckets relative to each cell's latest bucket (k = 0 current; ``ly`` marks last
+    year, ``base`` the indicator's fixed base period)."""
     return f"""CREATE OR REPLACE TEMP TABLE t_k AS
 WITH cur AS (
   SELECT b.ikey, b.area_key, max(b.bucket) AS cb
@@ -362,14 +379,15 @@ WITH cur AS (
   GROUP BY b.ikey, b.area_key
 ),
 x AS (
-  SELECT b.*, {_K_OF} AS k0, b.bucket = CAST({_LY_OF} AS DATE) AS ly, m.hist
+  SELECT b.*, {_K_OF} AS k0, b.bucket = CAST({_LY_OF} AS DATE) AS ly, m.hist,
+    coalesce(b.bucket = m.base_lo, false) AS base
   FROM t_bucket b JOIN cur c ON c.ikey = b.ikey AND c.area_key = b.area_key
   JOIN ck_ind m ON m.ikey = b.ikey
   WHERE b.bucket <= c.cb
 )
 SELECT ikey, area_key, CASE WHEN k0 <= hist THEN k0 ELSE -1 END AS k, ly,
-  bucket, v, last_period, data_end, src
-FROM x WHERE k0 <= hist OR ly"""
+  bucket, v, last_period, data_end, src, base
+FROM x WHERE k0 <= hist OR ly OR base"""
 
 
 def derived_sql(layer_no: int, layer: Sequence[Indicator], keys: dict[str, int]) -> str:
@@ -393,11 +411,11 @@ SELECT f.ikey, i.area_key, i.k, i.ly, max(i.bucket) AS bucket,
        THEN max(i.v) FILTER (WHERE f.slot = 1) / NULLIF(max(i.v) FILTER (WHERE f.slot = 2), 0) * m.scale
        ELSE {formula} END AS v,
   min(i.last_period) AS last_period, min(i.data_end) AS data_end,
-  {SRC_DERIVED}::TINYINT AS src
+  {SRC_DERIVED}::TINYINT AS src, i.base
 FROM ck_input f JOIN t_k i ON i.ikey = f.input_ikey
 JOIN ck_ind m ON m.ikey = f.ikey
 WHERE f.layer = {layer_no}
-GROUP BY f.ikey, i.area_key, i.k, i.ly, m.vkind, m.scale
+GROUP BY f.ikey, i.area_key, i.k, i.ly, i.base, m.vkind, m.scale
 HAVING count(DISTINCT f.slot) = (SELECT count(*) FROM ck_input g WHERE g.ikey = f.ikey)"""
 
 
@@ -452,6 +470,9 @@ FROM (
   LEFT JOIN (SELECT q.ikey, q.area_key, q.v FROM t_k q JOIN ck_ind mq ON mq.ikey = q.ikey
              WHERE q.ly AND mq.basis IN {_bases_requiring("last_year")}) y
     ON y.ikey = t.ikey AND y.area_key = t.area_key AND t.k = 0
+  LEFT JOIN (SELECT q.ikey, q.area_key, q.v FROM t_k q JOIN ck_ind mq ON mq.ikey = q.ikey
+             WHERE q.base AND mq.basis IN {_bases_requiring("base_period")}) bp
+    ON bp.ikey = t.ikey AND bp.area_key = t.area_key
   LEFT JOIN ck_override oa ON oa.ikey = t.ikey AND oa.area_key = t.area_key
   LEFT JOIN ck_override ol ON ol.ikey = t.ikey AND ol.area_key IS NULL AND ol.level = a.level
 ) b JOIN ck_bandset bs ON bs.bs_id = b.bs_id"""
@@ -554,12 +575,14 @@ hv AS (
     any_value(c.src) FILTER (WHERE c.k = 0) AS src0,
     any_value(c.v) FILTER (WHERE c.k = 1) AS v1,
     any_value(c.v) FILTER (WHERE c.k = 7 AND m.rgrain = 'day') AS v7,
-    any_value(c.v) FILTER (WHERE c.ly) AS vly
+    any_value(c.v) FILTER (WHERE c.ly) AS vly,
+    any_value(c.v) FILTER (WHERE c.base) AS vbase
   FROM cls c JOIN ck_ind m ON m.ikey = c.ikey
   GROUP BY c.ikey, c.area_key
 ),
 j AS (
   SELECT g.ikey, g.area_key, g.level, m.* EXCLUDE (ikey), h.v0, h.bucket0, h.last0, h.src0, h.v1, h.v7, h.vly,
+    h.vbase,
     CASE WHEN m.target_method = 'cumulative' THEN coalesce(cu.cum, h.v0) ELSE h.v0 END AS tv,
     h.sev0, h.bv0, h.bs_id AS cell_bs, h.persist_n, h.persist_sev, {streak_cols},
     CASE WHEN h.v0 IS NULL THEN NULL
@@ -594,6 +617,8 @@ SELECT s.ikey, s.area_key, s.level, s.bucket0 AS period_start, s.period_end, s.v
   CASE WHEN s.change_unit = 'points' THEN s.v0 - s.v7 ELSE (s.v0 - s.v7) / NULLIF(abs(s.v7), 0) * 100 END AS change_week_ago,
   s.vly AS last_year_value,
   CASE WHEN s.change_unit = 'points' THEN s.v0 - s.vly ELSE (s.v0 - s.vly) / NULLIF(abs(s.vly), 0) * 100 END AS change_last_year,
+  s.vbase AS base_value,
+  CASE WHEN s.change_unit = 'points' THEN s.v0 - s.vbase ELSE (s.v0 - s.vbase) / NULLIF(abs(s.vbase), 0) * 100 END AS change_base,
   s.change_unit, s.streak::INTEGER AS streak, s.last0 AS last_period, s.cell_bs AS bs_id,
   s.target_value, s.target_due,
   CASE WHEN s.target_value IS NULL OR s.tv IS NULL THEN NULL
@@ -849,7 +874,8 @@ WITH ri AS (SELECT ikey, dense_rank() OVER (ORDER BY domain, indicator_id) AS r 
 ra AS (SELECT area_key, dense_rank() OVER (ORDER BY area_id) AS r FROM t_area)
 SELECT x.ikey, x.area_key, x.level, x.period_start, x.period_end, x.value, x.basis_value,
   x.status, x.severity, x.band_label, x.band_label_en, x.explanation, x.previous_value, x.change_previous,
-  x.week_ago_value, x.change_week_ago, x.last_year_value, x.change_last_year, x.change_unit, x.streak,
+  x.week_ago_value, x.change_week_ago, x.last_year_value, x.change_last_year, x.base_value, x.change_base,
+  x.change_unit, x.streak,
   x.target_value, x.target_due, x.attainment, x.expected_progress, x.target_status, x.source
 FROM t_cells x JOIN ri ON ri.ikey = x.ikey JOIN ra ON ra.area_key = x.area_key
 ORDER BY ri.r, x.level, ra.r"""

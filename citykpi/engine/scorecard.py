@@ -43,6 +43,8 @@ CELL_SCHEMA: Mapping[str, pl.DataType] = {
     "change_week_ago": pl.Float64(),
     "last_year_value": pl.Float64(),
     "change_last_year": pl.Float64(),
+    "base_value": pl.Float64(),
+    "change_base": pl.Float64(),
     "change_unit": pl.String(),
     "streak": pl.Int32(),
     "target_value": pl.Float64(),

@@ -39,7 +39,14 @@ TEXT_CELLS = 200
 #: How many cells one GitHub annotation or JUnit case spells out.
 NOTE_CELLS = 10
 
-_PLURAL = {"indicator": "indicators", "index": "indices", "group": "groups", "source": "sources"}
+_PLURAL = {
+    "indicator": "indicators",
+    "index": "indices",
+    "group": "groups",
+    "source": "sources",
+    "feed": "feeds",
+    "rule": "consistency rules",
+}
 
 
 def show_value(value: Plain) -> str:

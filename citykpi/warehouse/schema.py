@@ -16,7 +16,7 @@ from citykpi.errors import WarehouseError
 from citykpi.sqlutil import ident
 
 #: The schema version this code writes. Bump it and append to :data:`MIGRATIONS` together.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _OBSERVATION_COLUMNS = """
     indicator_key INTEGER NOT NULL,
@@ -105,8 +105,33 @@ _V2: tuple[str, ...] = (
     "INSERT INTO series_classes SELECT DISTINCT indicator_key, 0 FROM observations",
 )
 
+#: Version 3 (data quality: what real tables need at ingest) keeps two kinds of records beside the
+#: headline observations, which evaluation never reads: ``observations_dims`` holds disaggregated
+#: values (``dims`` is the canonical text of the breakdown, e.g. ``age=0-4;sex=male``), checked by
+#: the catalogue's consistency rules; ``observations_missing`` holds the cells a provider wrote as a
+#: missing-value token (``:``, ``..``, ``NA``…), counted as missing by ``citykpi quality`` instead of
+#: being rejected. ``dims`` is '' for a headline cell.
+_V3: tuple[str, ...] = (
+    """CREATE TABLE observations_dims (
+    indicator_key INTEGER NOT NULL,
+    area_key INTEGER NOT NULL,
+    period TIMESTAMP NOT NULL,
+    dims TEXT NOT NULL,
+    value DOUBLE,
+    numerator DOUBLE,
+    denominator DOUBLE,
+    batch_id INTEGER NOT NULL)""",
+    """CREATE TABLE observations_missing (
+    indicator_key INTEGER NOT NULL,
+    area_key INTEGER NOT NULL,
+    period TIMESTAMP NOT NULL,
+    dims TEXT NOT NULL,
+    token TEXT,
+    batch_id INTEGER NOT NULL)""",
+)
+
 #: Ordered migrations: (version reached, statements). Applied in order, each in one transaction.
-MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = ((1, _V1), (2, _V2))
+MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = ((1, _V1), (2, _V2), (3, _V3))
 
 #: Observation columns in table order (v2 appended ``freq_class``); name them in every INSERT.
 OBSERVATION_COLUMNS: tuple[str, ...] = (
@@ -139,6 +164,8 @@ CORE_TABLES: tuple[str, ...] = (
     "run_cells",
     "run_indices",
     "series_classes",
+    "observations_dims",
+    "observations_missing",
 )
 
 #: SQL type of each catalogue source column type.

@@ -20,14 +20,16 @@ SELECT m.ikey, o.area_key, CASE m.rgrain WHEN 'day' THEN CAST(date_trunc('day', 
 FROM observations o JOIN ck_ind m ON o.indicator_key = m.series_ikey
 WHERE o.freq_class = 0
   AND o.period >= TIMESTAMP '2021-01-01 00:00:00' AND o.period < TIMESTAMP '<NOW>'
-  AND ((o.period >= m.win_lo) OR (o.period >= m.ly_lo AND o.period < m.ly_hi))
+  AND ((o.period >= m.win_lo) OR (o.period >= m.ly_lo AND o.period < m.ly_hi)
+       OR (o.period >= m.base_lo AND o.period < m.base_hi))
 UNION ALL
 SELECT m.ikey, o.area_key, CASE m.rgrain WHEN 'day' THEN CAST(date_trunc('day', o.period) AS DATE) WHEN 'week' THEN CAST(date_trunc('week', o.period) AS DATE) WHEN 'month' THEN CAST(date_trunc('month', o.period) AS DATE) WHEN 'quarter' THEN CAST(date_trunc('quarter', o.period) AS DATE) WHEN 'year' THEN CAST(date_trunc('year', o.period) AS DATE) END AS bucket, o.period, o.value, o.numerator, o.denominator,
        m.single, m.single AND o.period = CAST(CASE m.rgrain WHEN 'day' THEN CAST(date_trunc('day', o.period) AS DATE) WHEN 'week' THEN CAST(date_trunc('week', o.period) AS DATE) WHEN 'month' THEN CAST(date_trunc('month', o.period) AS DATE) WHEN 'quarter' THEN CAST(date_trunc('quarter', o.period) AS DATE) WHEN 'year' THEN CAST(date_trunc('year', o.period) AS DATE) END AS TIMESTAMP) AS pass
 FROM observations o JOIN ck_ind m ON o.indicator_key = m.series_ikey
 WHERE o.freq_class = 1
-  AND o.period >= TIMESTAMP '2021-01-01 00:00:00' AND o.period < TIMESTAMP '<NOW>'
-  AND ((o.period >= m.win_lo) OR (o.period >= m.ly_lo AND o.period < m.ly_hi))
+  AND o.period >= TIMESTAMP '2020-01-01 00:00:00' AND o.period < TIMESTAMP '<NOW>'
+  AND ((o.period >= m.win_lo) OR (o.period >= m.ly_lo AND o.period < m.ly_hi)
+       OR (o.period >= m.base_lo AND o.period < m.base_hi))
 ),
 mixed AS (SELECT DISTINCT ikey, area_key, bucket FROM r WHERE single AND NOT pass),
 one AS (SELECT r.* FROM r ANTI JOIN mixed x ON x.ikey = r.ikey AND x.area_key = r.area_key AND x.bucket = r.bucket
@@ -211,14 +213,15 @@ x AS (
   WHEN 'month' THEN date_diff('month', b.bucket, c.cb)
   WHEN 'quarter' THEN date_diff('quarter', b.bucket, c.cb)
   ELSE date_diff('year', b.bucket, c.cb) END AS k0, b.bucket = CAST(CASE m.rgrain WHEN 'week' THEN c.cb - INTERVAL 364 DAY
-  WHEN 'day' THEN c.cb - INTERVAL 1 YEAR ELSE c.cb - INTERVAL 1 YEAR END AS DATE) AS ly, m.hist
+  WHEN 'day' THEN c.cb - INTERVAL 1 YEAR ELSE c.cb - INTERVAL 1 YEAR END AS DATE) AS ly, m.hist,
+    coalesce(b.bucket = m.base_lo, false) AS base
   FROM t_bucket b JOIN cur c ON c.ikey = b.ikey AND c.area_key = b.area_key
   JOIN ck_ind m ON m.ikey = b.ikey
   WHERE b.bucket <= c.cb
 )
 SELECT ikey, area_key, CASE WHEN k0 <= hist THEN k0 ELSE -1 END AS k, ly,
-  bucket, v, last_period, data_end, src
-FROM x WHERE k0 <= hist OR ly;
+  bucket, v, last_period, data_end, src, base
+FROM x WHERE k0 <= hist OR ly OR base;
 
 -- derived values, layer 1
 INSERT INTO t_k
@@ -227,11 +230,11 @@ SELECT f.ikey, i.area_key, i.k, i.ly, max(i.bucket) AS bucket,
        THEN max(i.v) FILTER (WHERE f.slot = 1) / NULLIF(max(i.v) FILTER (WHERE f.slot = 2), 0) * m.scale
        ELSE CASE f.ikey WHEN 50 THEN ((max(i.v) FILTER (WHERE f.slot = 1) * CAST(100000000.0 AS DOUBLE)) / NULLIF(max(i.v) FILTER (WHERE f.slot = 2), 0)) WHEN 149 THEN ((max(i.v) FILTER (WHERE f.slot = 1) * CAST(10000.0 AS DOUBLE)) / NULLIF(nullif(max(i.v) FILTER (WHERE f.slot = 2), CAST(0.0 AS DOUBLE)), 0)) END END AS v,
   min(i.last_period) AS last_period, min(i.data_end) AS data_end,
-  2::TINYINT AS src
+  2::TINYINT AS src, i.base
 FROM ck_input f JOIN t_k i ON i.ikey = f.input_ikey
 JOIN ck_ind m ON m.ikey = f.ikey
 WHERE f.layer = 1
-GROUP BY f.ikey, i.area_key, i.k, i.ly, m.vkind, m.scale
+GROUP BY f.ikey, i.area_key, i.k, i.ly, i.base, m.vkind, m.scale
 HAVING count(DISTINCT f.slot) = (SELECT count(*) FROM ck_input g WHERE g.ikey = f.ikey);
 
 -- cumulative sums for cumulative targets
@@ -264,7 +267,9 @@ FROM (
   WHEN 'change_previous' THEN CASE WHEN m.change_unit = 'points' THEN t.v - p.v
   ELSE (t.v - p.v) / NULLIF(abs(p.v), 0) * 100 END
   WHEN 'change_last_year' THEN CASE WHEN m.change_unit = 'points' THEN t.v - y.v
-  ELSE (t.v - y.v) / NULLIF(abs(y.v), 0) * 100 END END AS bv,
+  ELSE (t.v - y.v) / NULLIF(abs(y.v), 0) * 100 END
+  WHEN 'change_base_period' THEN CASE WHEN m.change_unit = 'points' THEN t.v - bp.v
+  ELSE (t.v - bp.v) / NULLIF(abs(bp.v), 0) * 100 END END AS bv,
          coalesce(oa.bs_id, ol.bs_id, m.bs_id) AS bs_id
   FROM t_k t JOIN ck_ind m ON m.ikey = t.ikey
   JOIN t_area a ON a.area_key = t.area_key
@@ -274,6 +279,9 @@ FROM (
   LEFT JOIN (SELECT q.ikey, q.area_key, q.v FROM t_k q JOIN ck_ind mq ON mq.ikey = q.ikey
              WHERE q.ly AND mq.basis IN ('change_last_year')) y
     ON y.ikey = t.ikey AND y.area_key = t.area_key AND t.k = 0
+  LEFT JOIN (SELECT q.ikey, q.area_key, q.v FROM t_k q JOIN ck_ind mq ON mq.ikey = q.ikey
+             WHERE q.base AND mq.basis IN ('change_base_period')) bp
+    ON bp.ikey = t.ikey AND bp.area_key = t.area_key
   LEFT JOIN ck_override oa ON oa.ikey = t.ikey AND oa.area_key = t.area_key
   LEFT JOIN ck_override ol ON ol.ikey = t.ikey AND ol.area_key IS NULL AND ol.level = a.level
 ) b JOIN ck_bandset bs ON bs.bs_id = b.bs_id
@@ -303,12 +311,14 @@ hv AS (
     any_value(c.src) FILTER (WHERE c.k = 0) AS src0,
     any_value(c.v) FILTER (WHERE c.k = 1) AS v1,
     any_value(c.v) FILTER (WHERE c.k = 7 AND m.rgrain = 'day') AS v7,
-    any_value(c.v) FILTER (WHERE c.ly) AS vly
+    any_value(c.v) FILTER (WHERE c.ly) AS vly,
+    any_value(c.v) FILTER (WHERE c.base) AS vbase
   FROM cls c JOIN ck_ind m ON m.ikey = c.ikey
   GROUP BY c.ikey, c.area_key
 ),
 j AS (
   SELECT g.ikey, g.area_key, g.level, m.* EXCLUDE (ikey), h.v0, h.bucket0, h.last0, h.src0, h.v1, h.v7, h.vly,
+    h.vbase,
     CASE WHEN m.target_method = 'cumulative' THEN coalesce(cu.cum, h.v0) ELSE h.v0 END AS tv,
     h.sev0, h.bv0, h.bs_id AS cell_bs, h.persist_n, h.persist_sev, CASE h.sev0 WHEN 0 THEN h.mask0 WHEN 1 THEN h.mask1 WHEN 2 THEN h.mask2 WHEN 3 THEN h.mask3 WHEN 4 THEN h.mask4 END AS smask,
     CASE WHEN h.v0 IS NULL THEN NULL
@@ -343,6 +353,8 @@ SELECT s.ikey, s.area_key, s.level, s.bucket0 AS period_start, s.period_end, s.v
   CASE WHEN s.change_unit = 'points' THEN s.v0 - s.v7 ELSE (s.v0 - s.v7) / NULLIF(abs(s.v7), 0) * 100 END AS change_week_ago,
   s.vly AS last_year_value,
   CASE WHEN s.change_unit = 'points' THEN s.v0 - s.vly ELSE (s.v0 - s.vly) / NULLIF(abs(s.vly), 0) * 100 END AS change_last_year,
+  s.vbase AS base_value,
+  CASE WHEN s.change_unit = 'points' THEN s.v0 - s.vbase ELSE (s.v0 - s.vbase) / NULLIF(abs(s.vbase), 0) * 100 END AS change_base,
   s.change_unit, s.streak::INTEGER AS streak, s.last0 AS last_period, s.cell_bs AS bs_id,
   s.target_value, s.target_due,
   CASE WHEN s.target_value IS NULL OR s.tv IS NULL THEN NULL

@@ -97,6 +97,7 @@ def cell_row(
         status_cell(row["status"], lang),
         plain(fmt_change(row["change_previous"], row["change_unit"], lang, row.get("unit"))),
         plain(fmt_change(row["change_last_year"], row["change_unit"], lang, row.get("unit"))),
+        plain(fmt_change(row.get("change_base"), row["change_unit"], lang, row.get("unit"))),
         fmt_target(row["attainment"], row["expected_progress"], row["target_status"], lang),
         trend,
     ]
@@ -115,12 +116,14 @@ _CELL_COLUMNS: tuple[tuple[str, dict[str, Any], bool, int | str | None], ...] = 
     ("status", {"no_wrap": True}, True, None),
     ("change", {"justify": "right", "no_wrap": True}, False, None),
     ("yoy", {"justify": "right", "no_wrap": True}, False, None),
+    # change against a fixed base period ("down 20 % on 2010"): shown only where an indicator has one
+    ("base", {"justify": "right", "no_wrap": True}, False, None),
     ("target", {}, False, 12),
     ("trend", {"no_wrap": True}, False, None),
     ("explanation", {"overflow": "fold", "min_width": 12}, False, 24),
 )
 #: The optional columns a narrow terminal gives up first, so the names keep room to be read.
-_DROP_WHEN_NARROW = ("trend", "yoy", "target", "change")
+_DROP_WHEN_NARROW = ("trend", "base", "yoy", "target", "change")
 
 
 def _fit_columns(

@@ -32,6 +32,7 @@ from citykpi.warehouse.ingest.options import (
     Progress,
     expand_paths,
     parse_map,
+    parse_set,
 )
 from citykpi.warehouse.ingest.plan import ROW_GROUP, _Plan
 from citykpi.warehouse.ingest.sources import _SourcePlan
@@ -61,5 +62,6 @@ __all__ = [
     "expand_paths",
     "ingest",
     "parse_map",
+    "parse_set",
     "reason",
 ]

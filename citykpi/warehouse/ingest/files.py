@@ -21,8 +21,10 @@ from citykpi.warehouse.connection import Warehouse
 from citykpi.warehouse.ingest.observations import _ObservationPlan
 from citykpi.warehouse.ingest.options import (
     _TMP,
+    DIMENSION_RE,
     DUPLICATE_POLICIES,
     FORMATS,
+    LONG_FIELDS,
     FileResult,
     IngestOptions,
     IngestReport,
@@ -97,6 +99,24 @@ def check_options(catalogue: Catalogue, options: IngestOptions) -> None:
             raise UsageError(f"unknown source {options.source!r}; the catalogue declares: {known}")
     elif options.source:
         raise UsageError("--source only goes with --format source")
+    if options.fmt == "source":
+        declared = _source(catalogue, str(options.source)).columns
+        unknown = sorted(set(options.constants) - set(declared))
+        if unknown:
+            raise UsageError(
+                f"--set {unknown[0]}=…: source {options.source!r} declares no column {unknown[0]!r}; "
+                f"declared: {', '.join(declared)}"
+            )
+        if options.dimensions:
+            raise UsageError(
+                "--dim goes with --format long or wide (a raw source table keeps its own columns)"
+            )
+    for dim in options.dimensions:
+        if not DIMENSION_RE.match(dim) or dim in LONG_FIELDS:
+            raise UsageError(
+                f"--dim {dim}=…: a dimension is a lower-case word (letters, digits, _) other than "
+                f"{', '.join(LONG_FIELDS)}, e.g. --dim sex=Gender"
+            )
 
 
 def _refusal(exc: DataError) -> str:
@@ -143,11 +163,13 @@ def _ingest_file(
             str(path), "", "rejected", target=target, message=f"cannot read {path}: {exc.strerror}"
         )
     if not options.force:
-        row = con.execute(
-            "SELECT batch_id FROM batches WHERE sha256 = ? AND target = ? AND status = 'loaded' "
-            "ORDER BY batch_id DESC LIMIT 1",
+        rows = con.execute(
+            "SELECT batch_id, options FROM batches WHERE sha256 = ? AND target = ? AND status = 'loaded' "
+            "ORDER BY batch_id DESC",
             [scan.sha256, target],
         ).fetchall()
+        # the same bytes read as another feed, or with other constant fields, are other data
+        row = [r for r in rows if _reading(r[1]) == _reading_of(options)][:1]
         if row:
             return FileResult(
                 str(path),
@@ -237,6 +259,22 @@ def _ingest_file(
             con.execute(f"DROP TABLE IF EXISTS {name}")
 
 
+def _reading_of(options: IngestOptions) -> tuple[str | None, tuple[tuple[str, str], ...]]:
+    """What, besides its bytes, makes a file's data: the feed it is read as and its constant fields."""
+    return options.feed, tuple(sorted(options.constants.items()))
+
+
+def _reading(stored: str | None) -> tuple[str | None, tuple[tuple[str, str], ...]]:
+    """:func:`_reading_of` of a recorded batch (from its options JSON; older batches have neither)."""
+    try:
+        opts = json.loads(stored or "{}")
+    except ValueError:
+        opts = {}
+    feed = opts.get("feed") if isinstance(opts.get("feed"), str) else None
+    consts = opts.get("constants") if isinstance(opts.get("constants"), dict) else {}
+    return feed, tuple(sorted((str(k), str(v)) for k, v in consts.items()))
+
+
 def _prepare_keys(wh: Warehouse, catalogue: Catalogue) -> None:
     """Small key tables the staging query joins: indicators (with valid ranges) and areas."""
     con = wh.con
@@ -289,6 +327,10 @@ def _record_batch(
             "strict": options.strict,
             "force": options.force,
             "date_formats": dict(options.date_formats),
+            **({"constants": dict(options.constants)} if options.constants else {}),
+            **({"missing": list(options.missing)} if options.missing else {}),
+            **({"dimensions": dict(options.dimensions)} if options.dimensions else {}),
+            **({"feed": options.feed} if options.feed else {}),
         },
         ensure_ascii=False,
     )
