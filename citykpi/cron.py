@@ -516,9 +516,9 @@ def run_job(config: RunConfig, *, as_of: date | None = None, log: Log | None = N
                     if moved is not None:
                         line += f" → {moved.parent.name}/"
                     say("WARNING " + line if f.has_rejects else line)
-            scorecard = evaluate(wh, catalogue, as_of=day, grain=config.grain, persist=True)
+            scorecard = evaluate(wh, catalogue, as_of=day, grain=config.grain, persist=True, scheduled=True)
             say(f"evaluated run {scorecard.run_id}: {counts_line(scorecard.counts(), 'en')}")
-            previous = previous_run(wh, day, catalogue)
+            previous = previous_run(wh, day, catalogue, grain=config.grain)
             if config.keep_runs is not None:
                 pruned = prune_runs(wh, keep=config.keep_runs)
                 if pruned.runs:

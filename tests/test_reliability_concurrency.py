@@ -81,10 +81,17 @@ def test_ingest_beside_evaluate_and_readers(city: dict[str, Path]) -> None:
     first = start_paused("ingest", HOLD, *_db(city), "ingest", city["a"], release=city["release"])
     try:
         wait_for(first, "inserted")
-        for args in (["evaluate"], ["db", "info"], ["query", "SELECT count(*) FROM observations"]):
+        for args in (
+            ["evaluate", "--record"],
+            ["evaluate"],  # a read-only look is a reader: busy too
+            ["db", "info"],
+            ["query", "SELECT count(*) FROM observations"],
+        ):
             busy = cli(*_db(city), *args)
             assert busy.returncode == 3 and "is busy" in busy.stderr, (args, busy.stderr)
-        waiter = start_cli(*_db(city), "evaluate", "--date", "2026-11-08", "--format", "json", "--wait", "60")
+        waiter = start_cli(
+            *_db(city), "evaluate", "--date", "2026-11-08", "--format", "json", "--record", "--wait", "60"
+        )
         code, err = _waits_then_finishes(waiter, city["release"])
         assert code == 0, err
     finally:

@@ -50,10 +50,21 @@ def kill_at(marker: str, point: str, *args: str | Path) -> None:
 def test_kill_inside_the_run_transaction_leaves_no_partial_run(tmp_path: Path) -> None:
     paths = build_city(tmp_path)
     before = check_invariants(paths["db"])
-    kill_at("persisting", "persist", "--db", paths["db"], "--catalogue", paths["catalogue"], "evaluate")
+    kill_at(
+        "persisting",
+        "persist",
+        "--db",
+        paths["db"],
+        "--catalogue",
+        paths["catalogue"],
+        "evaluate",
+        "--record",
+    )
     after = check_invariants(paths["db"])
     assert after == before  # the half-recorded run 999 is gone
-    again = cli("--db", paths["db"], "--catalogue", paths["catalogue"], "evaluate", "--format", "json")
+    again = cli(
+        "--db", paths["db"], "--catalogue", paths["catalogue"], "evaluate", "--record", "--format", "json"
+    )
     assert again.returncode == 0, again.stderr
     assert check_invariants(paths["db"]).runs == before.runs + 1
 
@@ -118,7 +129,7 @@ def _command(kind: str, city: dict[str, Path], root: Path, step: int) -> list[st
                 "--force", "--on-duplicate", "replace", "--quiet"]  # fmt: skip
     if kind == "evaluate":
         return ["--db", db, "--catalogue", cat, "evaluate", "--date", "2025-12-31", "--format", "json",
-                "--output", str(root / "eval.json")]  # fmt: skip
+                "--record", "--output", str(root / "eval.json")]  # fmt: skip
     pending = sorted(city["pending"].iterdir())
     if pending:
         shutil.move(str(pending[0]), str(root / "inbox" / pending[0].name))

@@ -74,7 +74,7 @@ def city(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     assert CliRunner().invoke(app, [*base, "areas", "load", str(root / "areas.csv")]).exit_code == 0
     assert CliRunner().invoke(app, [*base, "ingest", str(root / "obs.csv")]).exit_code == 1  # one reject
     for day in ("2026-10-31", AS_OF):  # two runs, so that `diff` has something to compare
-        assert CliRunner().invoke(app, [*base, "evaluate", "--date", day]).exit_code == 0
+        assert CliRunner().invoke(app, [*base, "evaluate", "--date", day, "--scheduled"]).exit_code == 0
     return base
 
 

@@ -1,8 +1,7 @@
 """Scorecard commands: ``evaluate``, ``show``, ``alerts``, ``rank``.
 
 Exit codes (a published contract, see citykpi/errors.py): 0 success; 1 the scorecard breached
---fail-on (default never for `evaluate`, red for `run`); 2 usage; 3 data, catalogue or
-environment error.
+--fail-on (default never); 2 usage; 3 data, catalogue or environment error.
 """
 
 from __future__ import annotations
@@ -27,6 +26,8 @@ from citykpi.cli.options import (
     Level,
     LevelsOpt,
     OutputOpt,
+    RunSet,
+    RunsOpt,
     ScorecardFormat,
     ScorecardFormatOpt,
     Status,
@@ -85,19 +86,28 @@ def evaluate_cmd(
         False, "--as-ingested", help="Replay what was known at the end of --date (batches finished by then)."
     ),
     record: bool = typer.Option(
-        True,
+        False,
         "--record/--no-record",
-        help="Record the run (default). --no-record opens the database read-only and stores nothing: "
-        "for a look that should leave no trace, or a read-only copy.",
+        help="Record the run as an ad-hoc one, for `diff --runs all` or by its id. Without it (the "
+        "default) the database is opened read-only and nothing is stored.",
+    ),
+    scheduled: bool = typer.Option(
+        False,
+        "--scheduled",
+        help="Record the run as a scheduled one, like `citykpi run` does: `diff`, `alerts` and the "
+        "notifiers compare with these (for a daily job that does not use `citykpi run`).",
     ),
     wait: WaitOpt = 0.0,
 ) -> None:
-    """Evaluate the catalogue as of a date, record the run, and print or export the scorecard.
+    """Evaluate the catalogue as of a date and print or export the scorecard (stored only with --record).
 
     The table groups cells by domain and area: value with unit, colour with a text label, change
     arrows, target progress, a sparkline, counts per colour and the indices. Exports: csv, parquet,
     json (docs/scorecard-json.md), jsonl, markdown, html (one self-contained file), xlsx, junit
     (one test case per indicator × area). Text formats go to stdout unless --output is given.
+
+    Nothing is recorded unless asked: --record keeps an ad-hoc run, --scheduled a run that the
+    daily comparisons use (`citykpi run` records one every day).
 
     Exit codes: 0 ok; 1 a cell is at or above --fail-on; 2 usage error; 3 data, catalogue or database error.
 
@@ -124,6 +134,7 @@ def evaluate_cmd(
         return
     # only the terminal table and the formats that draw sparklines read the history back
     history_levels = HISTORY_LEVELS if draws_history(fmt.value) else ()
+    record = record or scheduled
     with Warehouse.open(cfg.db, read_only=not record, create=False, wait=wait) as wh:
         scorecard = evaluate(
             wh,
@@ -137,6 +148,7 @@ def evaluate_cmd(
             indicator_glob=indicator,
             as_ingested=as_ingested,
             persist=record,
+            scheduled=scheduled,
             history_levels=history_levels,
         )
         warn_past_data(scorecard)
@@ -253,6 +265,7 @@ def alerts_cmd(
     fail_on: FailOn = typer.Option(
         FailOn.never, "--fail-on", help="Exit 1 when an alert is at or above this colour."
     ),
+    runs: RunsOpt = RunSet.scheduled,
     fmt: TableFormatOpt = TableFormat.table,
     output: OutputOpt = None,
     force: ForceOpt = False,
@@ -261,7 +274,8 @@ def alerts_cmd(
 ) -> None:
     """What is red or orange now, what is new since the previous run, and how long each has persisted.
 
-    "New" compares with the latest recorded run for an earlier date. Nothing is recorded.
+    "New" compares with the latest scheduled run (`citykpi run`) of an earlier date and the same
+    period (--runs all: any recorded run). Nothing is recorded.
 
     Example: citykpi alerts --date 2025-12-31 --min orange --level district
     """
@@ -288,7 +302,9 @@ def alerts_cmd(
             history_levels=(),
         )
         warn_past_data(scorecard)
-        previous = previous_run(wh, scorecard.as_of, catalogue)
+        previous = previous_run(
+            wh, scorecard.as_of, catalogue, grain=period.value, scheduled_only=runs is RunSet.scheduled
+        )
     frame = alerts(scorecard, previous, min_colour=min_colour.value)
     if fmt is TableFormat.table:
         from citykpi.render.format import Digits

@@ -13,6 +13,8 @@ from citykpi.cli.options import (
     Lang,
     LangOpt,
     OutputOpt,
+    RunSet,
+    RunsOpt,
     TableFormat,
     TableFormatOpt,
     WaitOpt,
@@ -31,6 +33,7 @@ def diff_cmd(
         "previous", "--from", help="Run id, date (its latest run), 'latest' or 'previous'."
     ),
     to: str = typer.Option("latest", "--to", help="Run id, date (its latest run), 'latest' or 'previous'."),
+    runs: RunsOpt = RunSet.scheduled,
     lang: LangOpt = Lang.zh,
     fmt: TableFormatOpt = TableFormat.table,
     output: OutputOpt = None,
@@ -39,17 +42,22 @@ def diff_cmd(
 ) -> None:
     """Colour changes between two recorded runs: newly red, recovered, worse, better (default: the last two).
 
+    'latest', 'previous' and a date choose among the scheduled runs (those of `citykpi run`);
+    --runs all adds the ad-hoc runs of `evaluate --record`. A run id names any run.
+
     Example: citykpi diff --from 2025-12-30 --to 2025-12-31
     """
     from citykpi.catalogue import load_catalogue
-    from citykpi.engine.runs import diff_runs, load_run, resolve_run
+    from citykpi.engine.runs import check_run_ref, diff_runs, load_run, resolve_run
     from citykpi.warehouse import Warehouse
 
     cfg = settings(ctx)
+    check_run_ref(from_), check_run_ref(to)  # a bad date is a usage error before any lookup
     check_destination(ctx, fmt.value, output, force=force)
     catalogue = load_catalogue(cfg.catalogue)
     with Warehouse.open(cfg.db, read_only=True, create=False, wait=wait) as wh:
-        a, b = resolve_run(wh, from_), resolve_run(wh, to)
+        only = runs is RunSet.scheduled
+        a, b = resolve_run(wh, from_, scheduled_only=only), resolve_run(wh, to, scheduled_only=only)
         frame = diff_runs(wh, a, b)
         names = load_run(wh, b, catalogue).cells if fmt is TableFormat.table else None
     if fmt is not TableFormat.table:
@@ -66,12 +74,13 @@ def diff_cmd(
 def runs_list_cmd(
     ctx: typer.Context,
     limit: int = typer.Option(20, "--limit", "-n", min=1, help="How many runs, newest first."),
+    scheduled: bool = typer.Option(False, "--scheduled", help="Only the scheduled runs (`citykpi run`)."),
     fmt: TableFormatOpt = TableFormat.table,
     output: OutputOpt = None,
     force: ForceOpt = False,
     wait: WaitOpt = 0.0,
 ) -> None:
-    """List recorded runs, newest first: id, when, as-of date, period, cells and counts per colour.
+    """List recorded runs, newest first: id, when, as-of date, period, scheduled or ad hoc, cells and counts.
 
     Example: citykpi runs list -n 5
     """
@@ -80,7 +89,7 @@ def runs_list_cmd(
 
     check_destination(ctx, fmt.value, output, force=force)
     with Warehouse.open(settings(ctx).db, read_only=True, create=False, wait=wait) as wh:
-        frame = list_runs(wh, limit=limit)
+        frame = list_runs(wh, limit=limit, scheduled_only=scheduled)
     if fmt is not TableFormat.table:
         emit_frame(frame, fmt.value, output)
         return
