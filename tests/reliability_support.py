@@ -32,6 +32,7 @@ areas = "areas.csv"
 inbox = ["inbox"]
 lang = "en"
 fail_on = "never"
+settle = 0
 {extra}
 [outputs]
 folder = "out"
@@ -289,7 +290,7 @@ def sample_city(root: Path, *, days: int = 20, end: str = "2025-12-31") -> dict[
         load_sample(wh, load_catalogue(catalogue), gen)
     (root / "inbox").mkdir()
     (root / "citykpi.toml").write_text(
-        f'database = "city.duckdb"\ncatalogue = "{catalogue}"\ninbox = ["inbox"]\nfail_on = "never"\n'
+        f'database = "city.duckdb"\ncatalogue = "{catalogue}"\ninbox = ["inbox"]\nfail_on = "never"\nsettle = 0\n'
         '[outputs]\nfolder = "out"\nformats = ["json", "xlsx", "html"]\n',
         encoding="utf-8",
     )

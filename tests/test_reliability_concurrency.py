@@ -1,4 +1,4 @@
-"""Two writers at once: the second waits (--wait) or gets the busy error (exit 3); never corruption.
+"""Two writers at once: the second waits (--wait) or gets the busy error (exit 3; `run`: 75); never corruption.
 
 A first process is paused at a chosen point (inside its ingest transaction, or while writing a run's
 exports); a second process then tries to work on the same database.
@@ -120,7 +120,7 @@ def test_two_runs_at_once(tmp_path: Path) -> None:
     try:
         wait_for(first, "written")
         busy = cli("run", "--config", config, "--date", day.isoformat())
-        assert busy.returncode == 3, busy.stderr
+        assert busy.returncode == 75, busy.stderr  # busy: try later (sysexits EX_TEMPFAIL)
         assert "another citykpi run holds" in busy.stderr
         # while a run writes its exports it has closed the database: a plain ingest may use it
         late = write_day(tmp_path, START + timedelta(days=4))

@@ -98,8 +98,9 @@ def test_kill_while_writing_exports_leaves_no_half_file(tmp_path: Path) -> None:
     check_invariants(paths["db"])
     again = cli("run", "--config", config, "--date", day.isoformat())
     assert again.returncode == 0, again.stderr
-    reports = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
+    reports = sorted(p.name for p in out.iterdir() if not p.name.startswith(".") and p.is_file())
     assert reports == [f"scorecard-{day}-day{ext}" for ext in (".csv", ".html", ".json", ".xlsx")]
+    assert [p.name for p in (out / "runs").iterdir()] == [f"run-{day}-day.json"]
     json.loads((out / f"scorecard-{day}-day.json").read_text(encoding="utf-8"))
 
 

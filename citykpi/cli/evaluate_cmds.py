@@ -10,6 +10,7 @@ import typer
 
 from citykpi.catalogue.search import resolve_indicator
 from citykpi.cli import complete
+from citykpi.cli.alerts_cmds import alerts_app
 from citykpi.cli.app import app, settings
 from citykpi.cli.options import (
     AreasOpt,
@@ -253,7 +254,7 @@ def show_cmd(
     print_indicator(make_console(), ind, scorecard.cells, history, lang=lang.value, decimals=decimals)
 
 
-@app.command("alerts")
+@alerts_app.callback(invoke_without_command=True)
 def alerts_cmd(
     ctx: typer.Context,
     date_: str | None = typer.Option(None, "--date", "-d", help="As of this date; default the newest data."),
@@ -275,10 +276,13 @@ def alerts_cmd(
     """What is red or orange now, what is new since the previous run, and how long each has persisted.
 
     "New" compares with the latest scheduled run (`citykpi run`) of an earlier date and the same
-    period (--runs all: any recorded run). Nothing is recorded.
+    period (--runs all: any recorded run). Nothing is recorded. The daily job's silences and
+    notification outbox: `alerts silences`, `alerts silence add|expire`, `alerts outbox`.
 
     Example: citykpi alerts --date 2025-12-31 --min orange --level district
     """
+    if ctx.invoked_subcommand is not None:
+        return
     from citykpi.catalogue import load_catalogue
     from citykpi.engine.evaluate import evaluate
     from citykpi.engine.runs import previous_run

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 
 import typer
@@ -129,29 +130,62 @@ def runs_prune_cmd(
     )
 
 
-@app.command("run")
-def run_cmd(
-    config: Path = typer.Option(Path("citykpi.toml"), "--config", "-c", help="The job's TOML config file."),
-    date_: str | None = typer.Option(
-        None, "--date", "-d", help="Evaluate as of this date; default yesterday."
-    ),
-    fail_on: FailOn | None = typer.Option(None, "--fail-on", help="Override the config's fail_on."),
-    wait: float | None = typer.Option(None, "--wait", min=0, help="Seconds to wait for a running job."),
-) -> None:
-    """The unattended daily job: ingest the inbox, evaluate, record the run, export dated files, print alerts.
+class LogFormat(StrEnum):
+    """``run --log-format``."""
 
-    Safe to repeat: loaded files are recognised by sha256 and exports are byte-identical for the same
-    day. A lock (<database>.lock) stops overlapping runs. Log lines go to stderr. The config names
-    database, catalogue, areas, inbox folder(s), archive (move | keep), outputs (folder, formats,
-    name with {date} and {grain}) and fail_on (default red); see citykpi/cron.py.
+    text = "text"
+    json = "json"
 
-    Exit codes: 0 ok; 1 a cell is at or above fail_on; 2 usage; 3 data, catalogue, database or lock error.
+
+def _run_help() -> str:
+    from citykpi.daily.health import RUN_OUTCOMES
+
+    codes = "; ".join(f"{o.code} {o.health or ('verdict' if o.code == 1 else 'usage')}" for o in RUN_OUTCOMES)
+    return f"""The unattended daily job: ingest the inboxes, evaluate, record the run, notify, export dated files.
+
+    Safe to repeat: loaded files are recognised by sha256, exports are byte-identical for the same day,
+    and no notifier is told the same thing twice. A lock (<database>.lock) stops overlapping runs. Log
+    lines (time, level, run id) go to stderr; a JSON run report with the job's health and the city's
+    verdict is written (report = … in the config; --report - prints it). The config (docs/daily-run.md)
+    names the database, catalogue, areas, inboxes, outputs, notifiers, time zone and fail_on (default
+    never: a red city does not fail the job unless asked).
+
+    Exit codes (README, "Exit codes"): {codes}.
 
     Example: citykpi run --config /etc/citykpi/citykpi.toml --date 2025-12-31
     """
+
+
+@app.command("run", help=_run_help())
+def run_cmd(
+    config: Path = typer.Option(Path("citykpi.toml"), "--config", "-c", help="The job's TOML config file."),
+    date_: str | None = typer.Option(
+        None, "--date", "-d", help="Evaluate as of this date; default yesterday in the config's time zone."
+    ),
+    fail_on: FailOn | None = typer.Option(None, "--fail-on", help="Override the config's fail_on."),
+    wait: float | None = typer.Option(None, "--wait", min=0, help="Seconds to wait for a running job."),
+    dry_run: bool = typer.Option(
+        False,
+        "--dry-run",
+        help="Say what would be ingested, evaluated, written and notified; change nothing.",
+    ),
+    check_config: bool = typer.Option(
+        False, "--check-config", help="Check the config (paths, inboxes, notifiers, catalogue) and exit."
+    ),
+    log_format: LogFormat | None = typer.Option(
+        None, "--log-format", help="Log lines as text (for people) or json (one object per line)."
+    ),
+    report: str | None = typer.Option(
+        None,
+        "--report",
+        metavar="FILE",
+        help="Write the run report to FILE instead of the config's (- prints it).",
+    ),
+) -> None:
     from dataclasses import replace
 
     from citykpi.cron import RunConfig, run_job
+    from citykpi.errors import RunFailedError
 
     as_of = parse_day("--date", date_)
     cfg = RunConfig.load(config)
@@ -159,5 +193,28 @@ def run_cmd(
         cfg = replace(cfg, fail_on=fail_on.value)
     if wait is not None:
         cfg = replace(cfg, wait=wait)
-    result = run_job(cfg, as_of=as_of, log=lambda line: typer.echo(line, err=True))
-    raise typer.Exit(int(result.exit_code))
+    if check_config:
+        from citykpi.daily.check import check_config as check
+
+        checked = check(cfg, config, log=typer.echo)
+        raise typer.Exit(checked.exit_code)
+    to_stdout = report == "-"
+    result = run_job(
+        cfg,
+        as_of=as_of,
+        log=lambda line: typer.echo(line, err=True),
+        log_format=log_format.value if log_format is not None else None,
+        dry_run=dry_run,
+        report_path=Path(report) if report and not to_stdout else None,
+        write_report=not to_stdout,
+    )
+    if to_stdout:
+        import json
+
+        typer.echo(json.dumps(result.report(), ensure_ascii=False, indent=2, default=str))
+    if result.error is not None:
+        error = result.error
+        if int(error.exit_code) != 3:  # the contract: a failed run exits 3, whatever the cause's own code
+            error = RunFailedError(error.message, hint=error.hint)
+        raise error
+    raise typer.Exit(result.exit_code)

@@ -83,6 +83,12 @@ def ingest_cmd(
     date_formats: list[str] = typer.Option(
         [], "--date-format", help="COLUMN=STRPTIME, e.g. period=%d.%m.%Y (repeatable)."
     ),
+    encoding: str = typer.Option(
+        "auto",
+        "--encoding",
+        help="Text encoding of CSV files: auto (UTF-8 or GB18030, detected), utf-8 (refuse any other) "
+        "or gb18030 (read as GB18030 even when the bytes are also valid UTF-8).",
+    ),
     on_duplicate: str = typer.Option(
         "reject", "--on-duplicate", help="Rows already stored: reject | replace (keeps history) | keep."
     ),
@@ -123,6 +129,7 @@ def ingest_cmd(
         dry_run=dry_run,
         force=force,
         date_formats=formats,
+        encoding=encoding,
     )
     check_options(catalogue, options)  # before the database is opened (and perhaps created)
     progress, stop = _progress(quiet or as_json)

@@ -79,6 +79,12 @@ def persist_run(
     return replace(scorecard, run_id=run_id)
 
 
+def next_run_id(wh: Warehouse) -> int:
+    """The id the next recorded run gets (while the caller holds the database for writing)."""
+    rows = wh.con.execute("SELECT coalesce(max(run_id), 0) + 1 FROM runs").fetchall()
+    return int(rows[0][0]) if rows else 1
+
+
 def list_runs(wh: Warehouse, limit: int = 50, *, scheduled_only: bool = False) -> pl.DataFrame:
     """The most recent runs: run_id, created_at, as_of, grain, scheduled, catalogue_hash, max_batch_id,
     cells, counts (JSON); only the scheduled ones with ``scheduled_only``."""

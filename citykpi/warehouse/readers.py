@@ -126,6 +126,38 @@ def scan_file(path: Path, *, text: bool) -> FileScan:
     return FileScan(digest.hexdigest(), size, "gb18030")
 
 
+def declared_encoding(path: Path, scan: FileScan, declared: str) -> FileScan:
+    """The scan of a CSV whose encoding is declared (``utf-8`` or ``gb18030``) rather than detected.
+
+    Raises:
+        DataError: the file is not in the declared encoding.
+    """
+    if declared == "utf-8":
+        if scan.encoding not in ("utf-8", "utf-8-sig"):
+            raise DataError(
+                f"{path}: the text is not UTF-8, as declared (it reads as {scan.encoding})",
+                hint="re-save it as UTF-8, or declare encoding = gb18030 (or auto)",
+            )
+        return scan
+    if scan.encoding == "utf-8-sig":
+        raise DataError(
+            f"{path}: the file starts with a UTF-8 byte-order mark, but GB18030 is declared",
+            hint="declare encoding = utf-8 (or auto) for this file",
+        )
+    if scan.encoding == "utf-8":  # valid UTF-8 bytes that are meant as GB18030: check they decode so
+        gb = codecs.getincrementaldecoder("gb18030")("strict")
+        try:
+            for chunk in _chunks(path):
+                gb.decode(chunk)
+            gb.decode(b"", final=True)
+        except UnicodeDecodeError as exc:
+            raise DataError(
+                f"{path}: the text is not GB18030, as declared (bad byte at offset {exc.start} of a chunk)",
+                hint="declare encoding = utf-8 (or auto) for this file",
+            ) from None
+    return FileScan(scan.sha256, scan.size, "gb18030")
+
+
 def transcode_to_utf8(path: Path, encoding: str, directory: str | None = None) -> Path:
     """Stream ``path`` from ``encoding`` into a UTF-8 temp file and return its path (caller deletes it)."""
     decoder = codecs.getincrementaldecoder(encoding)("strict")

@@ -22,6 +22,7 @@ from citykpi.warehouse.ingest.observations import _ObservationPlan
 from citykpi.warehouse.ingest.options import (
     _TMP,
     DUPLICATE_POLICIES,
+    ENCODINGS,
     FORMATS,
     FileResult,
     IngestOptions,
@@ -85,6 +86,8 @@ def check_options(catalogue: Catalogue, options: IngestOptions) -> None:
     """
     if options.fmt not in FORMATS:
         raise UsageError(f"unknown format {options.fmt!r}; use one of {', '.join(FORMATS)}")
+    if options.encoding not in ENCODINGS:
+        raise UsageError(f"unknown --encoding {options.encoding!r}; use one of {', '.join(ENCODINGS)}")
     if options.on_duplicate not in DUPLICATE_POLICIES:
         raise UsageError(
             f"unknown --on-duplicate {options.on_duplicate!r}; use one of {', '.join(DUPLICATE_POLICIES)}"
@@ -142,6 +145,11 @@ def _ingest_file(
         return FileResult(
             str(path), "", "rejected", target=target, message=f"cannot read {path}: {exc.strerror}"
         )
+    if kind == "csv" and options.encoding != "auto":
+        try:
+            scan = readers.declared_encoding(path, scan, options.encoding)
+        except DataError as exc:
+            return FileResult(str(path), scan.sha256, "rejected", target=target, message=_refusal(exc))
     if not options.force:
         row = con.execute(
             "SELECT batch_id FROM batches WHERE sha256 = ? AND target = ? AND status = 'loaded' "
