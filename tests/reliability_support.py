@@ -158,8 +158,10 @@ def check_invariants(db: Path) -> Facts:
 
 #: A child process that runs the CLI with a pause injected at a chosen point (argv: point seconds ARGS…).
 #: It prints a marker line when it reaches the point: ``inserted`` (inside the ingest transaction, rows
-#: appended, not committed), ``persisting`` (inside the run's transaction, cells inserted) or ``written``
-#: (an export's temporary file written, not yet renamed). Point ``none`` injects nothing.
+#: appended, not committed), ``persisting`` (inside the run's transaction, cells inserted), ``queued``
+#: (the run's digests committed to the outbox, none sent), ``sent`` (a webhook took a digest, the outbox
+#: has not recorded it) or ``written`` (an export's temporary file written, not yet renamed). Point
+#: ``none`` injects nothing.
 PAUSE_CHILD = """
 import os, sys, time
 import citykpi.engine.runs as runs
@@ -198,6 +200,23 @@ elif point == "persist":
         pause(seconds)
         raise SystemExit(9)
     runs.persist_run = persist_run
+elif point == "queued":
+    import citykpi.notify.outbox as outbox
+    original_deliver = outbox.deliver_pending
+    def deliver_pending(*args, **kwargs):
+        print("queued", flush=True)
+        pause(seconds)
+        return original_deliver(*args, **kwargs)
+    outbox.deliver_pending = deliver_pending
+elif point == "sent":
+    import citykpi.notify.outbox as outbox
+    original_record = outbox.record
+    def record(wh, notifier, key, delivery, *, now):
+        if delivery.delivered and notifier != "archive":
+            print("sent", key, flush=True)
+            pause(seconds)
+        return original_record(wh, notifier, key, delivery, now=now)
+    outbox.record = record
 elif point == "export":
     original_write = exports.atomic_write
     def atomic_write(path, write):

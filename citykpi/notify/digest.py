@@ -150,6 +150,9 @@ def plan_notifier(
     told = state.rename({c: f"{c}_told" for c in STATE_SCHEMA if c not in _KEYS})
     j = fire.join(told, on=_KEYS, how="left").with_columns(pl.col("since_told").is_not_null().alias("known"))
     days_told = (pl.lit(as_of, dtype=pl.Date) - pl.col("since_told")).dt.total_days()
+    days_all = (
+        pl.lit(as_of, dtype=pl.Date) - pl.coalesce(pl.col("since_told"), pl.col("since"))
+    ).dt.total_days()
     step = pl.lit(max(remind_after, 1))
     j = j.with_columns(
         pl.when(~pl.col("known") & ~pl.col("held"))
@@ -175,8 +178,8 @@ def plan_notifier(
         pl.coalesce(pl.col("since_told"), pl.col("since")).alias("since"),
         pl.when(rise_held).then(pl.col("status_told")).otherwise(pl.col("status")).alias("status"),
         pl.when(rise_held).then(pl.col("severity_told")).otherwise(pl.col("severity")).alias("severity"),
-        pl.when(pl.col("notice").is_in(["still_firing", "escalated"]) & pl.lit(remind_after > 0))
-        .then((days_told // step).cast(pl.Int32))
+        pl.when(pl.col("notice").is_not_null() & pl.lit(remind_after > 0))  # a notice counts as a reminder
+        .then((days_all // step).cast(pl.Int32))
         .otherwise(pl.col("reminded_told").fill_null(0))
         .alias("reminded"),
         pl.col("digest_key_told").alias("digest_key"),

@@ -14,7 +14,6 @@ exactly what the job obeys. Times are stored in UTC.
 
 from __future__ import annotations
 
-import fnmatch
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -343,8 +342,26 @@ def area_lineage(areas: pl.DataFrame) -> pl.DataFrame:
     return out.select("area_id", "lineage")
 
 
-def _glob_regex(glob: str) -> str:
-    return fnmatch.translate(glob)
+def glob_regex(glob: str) -> str:
+    """A shell glob (``*``, ``?``, ``[abc]``) as an anchored regular expression without look-arounds
+    (Polars' regex engine has none, which ``fnmatch.translate`` uses for several stars)."""
+    out, i = ["^"], 0
+    while i < len(glob):
+        ch = glob[i]
+        if ch == "*":
+            out.append(".*")
+        elif ch == "?":
+            out.append(".")
+        elif ch == "[" and (end := glob.find("]", i + 2)) != -1:
+            body = glob[i + 1 : end]
+            negate = body.startswith("!")
+            body = body[1:] if negate else body
+            out.append("[" + ("^" if negate else "") + body.replace("\\", "\\\\") + "]")
+            i = end
+        else:
+            out.append(re.escape(ch))
+        i += 1
+    return "".join(out) + "$"
 
 
 def matching_silence(
@@ -361,7 +378,7 @@ def matching_silence(
     for s in reversed(active):  # the first matching silence wins
         cond = pl.lit(True)
         if s.indicator:
-            cond = cond & pl.col("indicator_id").str.contains(_glob_regex(s.indicator))
+            cond = cond & pl.col("indicator_id").str.contains(glob_regex(s.indicator))
         if s.area_id:
             cond = cond & pl.col("lineage").list.contains(s.area_id)
         if s.owner:
