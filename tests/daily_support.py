@@ -91,14 +91,6 @@ class Receiver:
         return out
 
 
-@pytest.fixture
-def receiver() -> Any:
-    """A running local webhook receiver, stopped after the test."""
-    r = Receiver().start()
-    yield r
-    r.stop()
-
-
 def items(documents: list[dict[str, Any]]) -> list[tuple[str, str, str, str, str, str | None]]:
     """Every item of the digests as (as_of, change, indicator_id, area_id, status, since), in order."""
     return [
