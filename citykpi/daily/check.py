@@ -49,7 +49,8 @@ def _writable_folder(folder: Path) -> str | None:
 def check_config(config: RunConfig, path: Path, log: Callable[[str], None]) -> ConfigCheck:
     """Check a loaded config as a run would use it; one line per finding through ``log``."""
     from citykpi.catalogue import load_catalogue
-    from citykpi.cron import _check_inbox_options, check_outputs
+    from citykpi.daily.config import check_outputs
+    from citykpi.daily.steps import check_inbox_options as _check_inbox_options
     from citykpi.notify.notifiers import check_notifier
     from citykpi.warehouse import Warehouse
 

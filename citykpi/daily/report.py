@@ -14,7 +14,7 @@ from citykpi.daily.health import HEALTH_CODES
 from citykpi.notify.changes import CHANGE_KINDS
 
 if TYPE_CHECKING:
-    from citykpi.cron import RunResult
+    from citykpi.daily.result import RunResult
 
 REPORT_SCHEMA = "citykpi.run_report"
 REPORT_SCHEMA_VERSION = 1
