@@ -363,7 +363,8 @@ def test_random_kills_of_run_lose_nothing_and_tell_nothing_twice(tmp_path: Path,
                 kills += 1
             else:
                 finished_first += 1
-            check_invariants(root / "city.duckdb")
+            if (root / "city.duckdb").exists():  # a kill before the first run created it leaves none
+                check_invariants(root / "city.duckdb")
         t0 = time.monotonic()
         done = _cli_process("run", "--config", config, "--date", day(n).isoformat())
         durations.append(time.monotonic() - t0)
