@@ -141,19 +141,19 @@ def _run_help() -> str:
     from citykpi.daily.health import RUN_OUTCOMES
 
     codes = "; ".join(f"{o.code} {o.health or ('verdict' if o.code == 1 else 'usage')}" for o in RUN_OUTCOMES)
-    return f"""The unattended daily job: ingest the inboxes, evaluate, record the run, notify, export dated files.
-
-    Safe to repeat: loaded files are recognised by sha256, exports are byte-identical for the same day,
-    and no notifier is told the same thing twice. A lock (<database>.lock) stops overlapping runs. Log
-    lines (time, level, run id) go to stderr; a JSON run report with the job's health and the city's
-    verdict is written (report = … in the config; --report - prints it). The config (docs/daily-run.md)
-    names the database, catalogue, areas, inboxes, outputs, notifiers, time zone and fail_on (default
-    never: a red city does not fail the job unless asked).
-
-    Exit codes (README, "Exit codes"): {codes}.
-
-    Example: citykpi run --config /etc/citykpi/citykpi.toml --date 2025-12-31
-    """
+    paragraphs = [
+        "The unattended daily job: ingest the inboxes, evaluate, record the run, notify, export dated files.",
+        "Safe to repeat: loaded files are recognised by sha256, exports are byte-identical for the same day, "
+        "and no notifier is told the same thing twice. A lock (<database>.lock) stops overlapping runs. Log "
+        "lines (time, level, run id) go to stderr; a JSON run report with the job's health and the city's "
+        "verdict is written (report = … in the config; --report - prints it). The config (docs/daily-run.md) "
+        "names the database, catalogue, areas, inboxes, outputs, notifiers, time zone and fail_on (default "
+        "never: a red city does not fail the job unless asked).",
+        f"Exit codes (README, \"Exit codes\"): {codes}. --dry-run exits 0 when it could look (its report "
+        "carries the health a run would have), --check-config 0, 78 or 3.",
+        "Example: citykpi run --config /etc/citykpi/citykpi.toml --date 2025-12-31",
+    ]
+    return "\n\n".join(paragraphs)
 
 
 @app.command("run", help=_run_help())
