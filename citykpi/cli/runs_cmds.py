@@ -149,7 +149,7 @@ def _run_help() -> str:
         "verdict is written (report = … in the config; --report - prints it). The config (docs/daily-run.md) "
         "names the database, catalogue, areas, inboxes, outputs, notifiers, time zone and fail_on (default "
         "never: a red city does not fail the job unless asked).",
-        f"Exit codes (README, \"Exit codes\"): {codes}. --dry-run exits 0 when it could look (its report "
+        f'Exit codes (README, "Exit codes"): {codes}. --dry-run exits 0 when it could look (its report '
         "carries the health a run would have), --check-config 0, 78 or 3.",
         "Example: citykpi run --config /etc/citykpi/citykpi.toml --date 2025-12-31",
     ]
