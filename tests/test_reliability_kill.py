@@ -187,7 +187,7 @@ def test_random_kills_never_break_the_database(tmp_path: Path) -> None:
     for kind in ("ingest", "evaluate", "run"):
         started = time.monotonic()
         done = cli(*_command(kind, city, tmp_path, 0), timeout=300)
-        assert done.returncode in (0, 1), done.stderr
+        assert done.returncode in (0, 1, 4), done.stderr  # run: 4 when the sample's feeds are stale
         duration[kind] = time.monotonic() - started
     timings: dict[str, list[float]] = {k: [v] for k, v in duration.items()}
     before_rows = check_invariants(city["db"])
@@ -208,7 +208,7 @@ def test_random_kills_never_break_the_database(tmp_path: Path) -> None:
         if proc.returncode == -signal.SIGKILL:
             stats.killed[kind] = stats.killed.get(kind, 0) + 1
         else:
-            assert proc.returncode in (0, 1), err.decode()[-2000:]
+            assert proc.returncode in (0, 1, 4), err.decode()[-2000:]
             stats.finished_first[kind] = stats.finished_first.get(kind, 0) + 1
         facts = check_invariants(city["db"])
         stats.checks += 1
@@ -216,7 +216,7 @@ def test_random_kills_never_break_the_database(tmp_path: Path) -> None:
         # the same command, left alone, completes (no stale lock, no damage)
         started = time.monotonic()
         again = cli(*(args if kind != "run" else _command("run", city, tmp_path, step)), timeout=300)
-        assert again.returncode in (0, 1), (kind, again.stderr[-2000:])
+        assert again.returncode in (0, 1, 4), (kind, again.stderr[-2000:])
         for folder in (tmp_path, tmp_path / "out"):
             assert not _stale_after_rewrite(folder), f"a rewrite left a killed writer's temp file in {folder}"
         timings[kind].append(time.monotonic() - started)  # keep the delay range true to the machine's pace
