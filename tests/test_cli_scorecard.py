@@ -307,6 +307,8 @@ def test_ad_hoc_runs_do_not_move_the_comparisons(tmp_path: Path) -> None:
     assert "--runs all" in missing.stderr
     assert run(paths, "diff", "--from", "2026-11-13", "--runs", "all").exit_code == 0
     assert run(paths, "diff", "--from", "2").exit_code == 0  # an id names any run
+    filtered = run(paths, "evaluate", "--date", DAY.isoformat(), "--scheduled", "--level", "city")
+    assert filtered.exit_code == 2 and "--scheduled records the whole catalogue" in filtered.stderr
 
     # alerts: Yuzhong's orange AQI is new since the scheduled run of 11-12 (yellow) …
     def yuzhong_aqi(*extra: str) -> dict[str, object]:

@@ -128,6 +128,11 @@ def evaluate_cmd(
     check_destination(ctx, fmt.value, output, force=force)
     if as_ingested and as_of is None:
         raise UsageError("--as-ingested needs --date")
+    if scheduled and (levels or area or domain or kinds or indicator or as_ingested):
+        raise UsageError(
+            "--scheduled records the whole catalogue (tomorrow's alerts compare with it): drop --level, --area, "
+            "--domain, --kind, --indicator and --as-ingested, or keep an ad-hoc run with --record"
+        )
     catalogue = load_catalogue(cfg.catalogue)
     if explain:
         with Warehouse.open(cfg.db, read_only=True, create=False, wait=wait) as wh:
