@@ -314,3 +314,14 @@ def sample_city(root: Path, *, days: int = 20, end: str = "2025-12-31") -> dict[
         encoding="utf-8",
     )
     return {"db": db, "catalogue": catalogue, "gen": gen, "pending": pending, "config": root / "citykpi.toml"}
+
+
+def kill_at(marker: str, point: str, *args: str | Path) -> None:
+    """Run the CLI with a pause at ``point``; SIGKILL it when ``marker`` is printed."""
+    import signal
+
+    proc = start_paused(point, 120, *args)
+    seen = wait_for(proc, marker)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=120)
+    assert proc.returncode == -signal.SIGKILL, seen[-3000:]

@@ -47,7 +47,7 @@ from tests.daily_support import (
     write_config,
     write_pressure,
 )
-from tests.reliability_support import PYTHON, REPO, check_invariants, start_paused, wait_for
+from tests.reliability_support import PYTHON, REPO, check_invariants, kill_at
 from tests.scorecard_city import write_city
 
 
@@ -270,17 +270,9 @@ def _cli_process(*args: str | Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _kill_at(marker: str, point: str, *args: str | Path) -> None:
-    proc = start_paused(point, 120, *args)
-    seen = wait_for(proc, marker)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=120)
-    assert proc.returncode == -signal.SIGKILL, seen[-3000:]
-
-
 def test_kill_after_the_digest_is_queued_delivers_it_once(tmp_path: Path, receiver: Receiver) -> None:
     config = _month_start(tmp_path, receiver, 3)
-    _kill_at("queued", "queued", "run", "--config", config, "--date", day(3).isoformat())
+    kill_at("queued", "queued", "run", "--config", config, "--date", day(3).isoformat())
     assert receiver.posts == []  # queued, not sent
     with Warehouse.open(tmp_path / "city.duckdb", read_only=True, create=False) as wh:
         queued = wh.con.execute("SELECT notifier, status FROM notify_outbox ORDER BY notifier").fetchall()
@@ -298,7 +290,7 @@ def test_kill_after_the_receiver_took_the_digest_sends_it_again_with_the_same_ke
     tmp_path: Path, receiver: Receiver
 ) -> None:
     config = _month_start(tmp_path, receiver, 3)
-    _kill_at("sent", "sent", "run", "--config", config, "--date", day(3).isoformat())
+    kill_at("sent", "sent", "run", "--config", config, "--date", day(3).isoformat())
     assert len(receiver.posts) == 1  # the receiver has it; the outbox does not know
     again = _cli_process("run", "--config", config, "--date", day(3).isoformat())
     assert again.returncode == 0, again.stderr

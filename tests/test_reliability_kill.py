@@ -28,23 +28,13 @@ from tests.reliability_support import (
     build_city,
     check_invariants,
     cli,
+    kill_at,
     sample_city,
-    start_paused,
-    wait_for,
     write_config,
 )
 from tests.scorecard_city import START, write_city, write_days
 
 # --- fast: one worst-case point per command -------------------------------------------------------------
-
-
-def kill_at(marker: str, point: str, *args: str | Path) -> None:
-    """Run the CLI with a pause at ``point``; SIGKILL it when ``marker`` is printed."""
-    proc = start_paused(point, 120, *args)
-    seen = wait_for(proc, marker)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=120)
-    assert proc.returncode == -signal.SIGKILL, seen[-3000:]
 
 
 def test_kill_inside_the_run_transaction_leaves_no_partial_run(tmp_path: Path) -> None:

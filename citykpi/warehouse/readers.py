@@ -113,17 +113,25 @@ def scan_file(path: Path, *, text: bool) -> FileScan:
             utf8_ok = False
     if utf8_ok:
         return FileScan(digest.hexdigest(), size, "utf-8-sig" if first == codecs.BOM_UTF8 else "utf-8")
+    bad = _gb18030_error(path)
+    if bad is not None:
+        raise DataError(
+            f"{path}: text is neither UTF-8 nor GB18030/GBK (bad byte at offset {bad.start} of a chunk)",
+            hint="re-save the file as UTF-8 (Excel: Save As → CSV UTF-8)",
+        )
+    return FileScan(digest.hexdigest(), size, "gb18030")
+
+
+def _gb18030_error(path: Path) -> UnicodeDecodeError | None:
+    """Why the file is not GB18030 text (the first bad byte), or None when it decodes."""
     gb = codecs.getincrementaldecoder("gb18030")("strict")
     try:
         for chunk in _chunks(path):
             gb.decode(chunk)
         gb.decode(b"", final=True)
     except UnicodeDecodeError as exc:
-        raise DataError(
-            f"{path}: text is neither UTF-8 nor GB18030/GBK (bad byte at offset {exc.start} of a chunk)",
-            hint="re-save the file as UTF-8 (Excel: Save As → CSV UTF-8)",
-        ) from None
-    return FileScan(digest.hexdigest(), size, "gb18030")
+        return exc
+    return None
 
 
 def declared_encoding(path: Path, scan: FileScan, declared: str) -> FileScan:
@@ -144,17 +152,13 @@ def declared_encoding(path: Path, scan: FileScan, declared: str) -> FileScan:
             f"{path}: the file starts with a UTF-8 byte-order mark, but GB18030 is declared",
             hint="declare encoding = utf-8 (or auto) for this file",
         )
-    if scan.encoding == "utf-8":  # valid UTF-8 bytes that are meant as GB18030: check they decode so
-        gb = codecs.getincrementaldecoder("gb18030")("strict")
-        try:
-            for chunk in _chunks(path):
-                gb.decode(chunk)
-            gb.decode(b"", final=True)
-        except UnicodeDecodeError as exc:
-            raise DataError(
-                f"{path}: the text is not GB18030, as declared (bad byte at offset {exc.start} of a chunk)",
-                hint="declare encoding = utf-8 (or auto) for this file",
-            ) from None
+    # valid UTF-8 bytes that are meant as GB18030: check they decode so
+    bad = _gb18030_error(path) if scan.encoding == "utf-8" else None
+    if bad is not None:
+        raise DataError(
+            f"{path}: the text is not GB18030, as declared (bad byte at offset {bad.start} of a chunk)",
+            hint="declare encoding = utf-8 (or auto) for this file",
+        )
     return FileScan(scan.sha256, scan.size, "gb18030")
 
 
