@@ -466,11 +466,13 @@ class Bench:
     # 3/4. evaluate -----------------------------------------------------------------------------
     @property
     def evaluate_extra(self) -> list[str]:
-        """Write the scorecard to a Parquet file (cheapest export) rather than a terminal table."""
+        """Write the scorecard to a Parquet file (cheapest export) rather than a terminal table, and
+        record the run as earlier versions always did (so the figures stay comparable)."""
         h = help_text("evaluate")
+        extra = ["--record"] if "--record" in h else []
         if "--output" in h and "parquet" in h:
-            return ["--format", "parquet", "--output", str(self.work / "scorecard.parquet")]
-        return []
+            return [*extra, "--format", "parquet", "--output", str(self.work / "scorecard.parquet")]
+        return extra
 
     def _jobs(self, grain: str, hand_db: Path) -> tuple[list[Job], list[Case]]:
         """The hand-written query, the engine and the CLI for one grain (interleaved later)."""

@@ -1,8 +1,7 @@
 """Scorecard commands: ``evaluate``, ``show``, ``alerts``, ``rank``.
 
 Exit codes (a published contract, see citykpi/errors.py): 0 success; 1 the scorecard breached
---fail-on (default never for `evaluate`, red for `run`); 2 usage; 3 data, catalogue or
-environment error.
+--fail-on (default never); 2 usage; 3 data, catalogue or environment error.
 """
 
 from __future__ import annotations
@@ -11,6 +10,7 @@ import typer
 
 from citykpi.catalogue.search import resolve_indicator
 from citykpi.cli import complete
+from citykpi.cli.alerts_cmds import alerts_app
 from citykpi.cli.app import app, settings
 from citykpi.cli.options import (
     AreasOpt,
@@ -27,6 +27,8 @@ from citykpi.cli.options import (
     Level,
     LevelsOpt,
     OutputOpt,
+    RunSet,
+    RunsOpt,
     ScorecardFormat,
     ScorecardFormatOpt,
     Status,
@@ -85,19 +87,28 @@ def evaluate_cmd(
         False, "--as-ingested", help="Replay what was known at the end of --date (batches finished by then)."
     ),
     record: bool = typer.Option(
-        True,
+        False,
         "--record/--no-record",
-        help="Record the run (default). --no-record opens the database read-only and stores nothing: "
-        "for a look that should leave no trace, or a read-only copy.",
+        help="Record the run as an ad-hoc one, for `diff --runs all` or by its id. Without it (the "
+        "default) the database is opened read-only and nothing is stored.",
+    ),
+    scheduled: bool = typer.Option(
+        False,
+        "--scheduled",
+        help="Record the run as a scheduled one, like `citykpi run` does: `diff`, `alerts` and the "
+        "notifiers compare with these (for a daily job that does not use `citykpi run`).",
     ),
     wait: WaitOpt = 0.0,
 ) -> None:
-    """Evaluate the catalogue as of a date, record the run, and print or export the scorecard.
+    """Evaluate the catalogue as of a date and print or export the scorecard (stored only with --record).
 
     The table groups cells by domain and area: value with unit, colour with a text label, change
     arrows, target progress, a sparkline, counts per colour and the indices. Exports: csv, parquet,
     json (docs/scorecard-json.md), jsonl, markdown, html (one self-contained file), xlsx, junit
     (one test case per indicator × area). Text formats go to stdout unless --output is given.
+
+    Nothing is recorded unless asked: --record keeps an ad-hoc run, --scheduled a run that the
+    daily comparisons use (`citykpi run` records one every day).
 
     Exit codes: 0 ok; 1 a cell is at or above --fail-on; 2 usage error; 3 data, catalogue or database error.
 
@@ -117,6 +128,11 @@ def evaluate_cmd(
     check_destination(ctx, fmt.value, output, force=force)
     if as_ingested and as_of is None:
         raise UsageError("--as-ingested needs --date")
+    if scheduled and (levels or area or domain or kinds or indicator or as_ingested):
+        raise UsageError(
+            "--scheduled records the whole catalogue (tomorrow's alerts compare with it): drop --level, --area, "
+            "--domain, --kind, --indicator and --as-ingested, or keep an ad-hoc run with --record"
+        )
     catalogue = load_catalogue(cfg.catalogue)
     if explain:
         with Warehouse.open(cfg.db, read_only=True, create=False, wait=wait) as wh:
@@ -124,6 +140,7 @@ def evaluate_cmd(
         return
     # only the terminal table and the formats that draw sparklines read the history back
     history_levels = HISTORY_LEVELS if draws_history(fmt.value) else ()
+    record = record or scheduled
     with Warehouse.open(cfg.db, read_only=not record, create=False, wait=wait) as wh:
         scorecard = evaluate(
             wh,
@@ -137,6 +154,7 @@ def evaluate_cmd(
             indicator_glob=indicator,
             as_ingested=as_ingested,
             persist=record,
+            scheduled=scheduled,
             history_levels=history_levels,
         )
         warn_past_data(scorecard)
@@ -241,7 +259,7 @@ def show_cmd(
     print_indicator(make_console(), ind, scorecard.cells, history, lang=lang.value, decimals=decimals)
 
 
-@app.command("alerts")
+@alerts_app.callback(invoke_without_command=True)
 def alerts_cmd(
     ctx: typer.Context,
     date_: str | None = typer.Option(None, "--date", "-d", help="As of this date; default the newest data."),
@@ -253,6 +271,7 @@ def alerts_cmd(
     fail_on: FailOn = typer.Option(
         FailOn.never, "--fail-on", help="Exit 1 when an alert is at or above this colour."
     ),
+    runs: RunsOpt = RunSet.scheduled,
     fmt: TableFormatOpt = TableFormat.table,
     output: OutputOpt = None,
     force: ForceOpt = False,
@@ -261,10 +280,14 @@ def alerts_cmd(
 ) -> None:
     """What is red or orange now, what is new since the previous run, and how long each has persisted.
 
-    "New" compares with the latest recorded run for an earlier date. Nothing is recorded.
+    "New" compares with the latest scheduled run (`citykpi run`) of an earlier date and the same
+    period (--runs all: any recorded run). Nothing is recorded. The daily job's silences and
+    notification outbox: `alerts silences`, `alerts silence add|expire`, `alerts outbox`.
 
     Example: citykpi alerts --date 2025-12-31 --min orange --level district
     """
+    if ctx.invoked_subcommand is not None:
+        return
     from citykpi.catalogue import load_catalogue
     from citykpi.engine.evaluate import evaluate
     from citykpi.engine.runs import previous_run
@@ -288,7 +311,9 @@ def alerts_cmd(
             history_levels=(),
         )
         warn_past_data(scorecard)
-        previous = previous_run(wh, scorecard.as_of, catalogue)
+        previous = previous_run(
+            wh, scorecard.as_of, catalogue, grain=period.value, scheduled_only=runs is RunSet.scheduled
+        )
     frame = alerts(scorecard, previous, min_colour=min_colour.value)
     if fmt is TableFormat.table:
         from citykpi.render.format import Digits

@@ -110,6 +110,12 @@ def ingest_cmd(
         help="DIMENSION=COLUMN: a breakdown column (e.g. --dim sex=Gender). Rows with a breakdown are kept "
         "beside the headline series for consistency checks. Repeatable.",
     ),
+    encoding: str = typer.Option(
+        "auto",
+        "--encoding",
+        help="Text encoding of CSV files: auto (UTF-8 or GB18030, detected), utf-8 (refuse any other) "
+        "or gb18030 (read as GB18030 even when the bytes are also valid UTF-8).",
+    ),
     on_duplicate: str = typer.Option(
         "reject", "--on-duplicate", help="Rows already stored: reject | replace (keeps history) | keep."
     ),
@@ -162,6 +168,7 @@ def ingest_cmd(
         constants=parse_set(constants, fmt),
         missing=tuple(missing),
         dimensions=dimensions,
+        encoding=encoding,
     )
     if feed is None:
         check_options(catalogue, options)  # before the database is opened (and perhaps created)

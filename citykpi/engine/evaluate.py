@@ -52,6 +52,7 @@ def evaluate(
     indicator_glob: str | None = None,
     as_ingested: bool | int = False,
     persist: bool = True,
+    scheduled: bool = False,
     history_levels: Sequence[str] = HISTORY_LEVELS,
     sandbox: bool = True,
     history_from: date | None = None,
@@ -68,6 +69,8 @@ def evaluate(
         domains, kinds, indicator_glob: restrict the indicators reported (inputs are still computed).
         as_ingested: replay what was known at the end of ``as_of`` (True) or up to a batch id (int).
         persist: record the run (scorecard history) in the warehouse.
+        scheduled: record it as a scheduled run (the daily job's), which ``diff``, ``alerts`` and
+            the notifiers compare with by default; an ad-hoc recorded run is only compared by id.
         history_levels: levels whose recent values are returned for sparklines.
         history_from: keep history back to this date (drill-downs; default: a few periods).
         parts: also read the numerator and denominator behind each cell's value into
@@ -129,6 +132,7 @@ def evaluate(
                 "indicator": indicator_glob,
                 "as_ingested": gathered.batch_cut,
             },
+            scheduled=scheduled,
         )
     return scorecard
 

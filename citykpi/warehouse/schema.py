@@ -16,7 +16,7 @@ from citykpi.errors import WarehouseError
 from citykpi.sqlutil import ident
 
 #: The schema version this code writes. Bump it and append to :data:`MIGRATIONS` together.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _OBSERVATION_COLUMNS = """
     indicator_key INTEGER NOT NULL,
@@ -130,8 +130,66 @@ _V3: tuple[str, ...] = (
     batch_id INTEGER NOT NULL)""",
 )
 
+#: What an unfiltered evaluation recorded as its options (engine.evaluate, json.dumps sort_keys).
+_UNFILTERED_OPTIONS = (
+    '{"areas": null, "as_ingested": null, "domains": null, "indicator": null, "kinds": null, "levels": null}'
+)
+
+#: Version 4, unattended operation: runs are told apart (``scheduled``: recorded by ``citykpi run``
+#: or ``evaluate --scheduled``; comparisons use these by default, so ad-hoc evaluations recorded
+#: with ``evaluate --record`` no longer shift "new since the previous run"). Runs recorded before
+#: count as scheduled when they evaluated the whole catalogue (what every recorded run was compared
+#: with until now), as ad hoc when they were filtered. Alert delivery: ``silences`` (held back
+#: notifications, by indicator glob, area, owner or domain, one-off or recurring, with a reason and
+#: an expiry), ``notify_outbox`` (one digest per notifier and run, kept until delivered, with its
+#: idempotency key) and ``notify_state`` (what each notifier was told is firing, so nothing is sent
+#: twice and an alert held back by a silence is announced once the silence ends).
+_V4: tuple[str, ...] = (
+    "ALTER TABLE runs ADD COLUMN scheduled BOOLEAN DEFAULT false",
+    f"UPDATE runs SET scheduled = (options = '{_UNFILTERED_OPTIONS}' OR options IS NULL)",
+    """CREATE TABLE silences (
+    silence_id INTEGER PRIMARY KEY,
+    indicator TEXT,
+    area_id TEXT,
+    owner TEXT,
+    domain TEXT,
+    starts_at TIMESTAMP NOT NULL,
+    ends_at TIMESTAMP NOT NULL,
+    every TEXT,
+    timezone TEXT,
+    reason TEXT NOT NULL,
+    created_by TEXT,
+    created_at TIMESTAMP NOT NULL,
+    expired_at TIMESTAMP)""",
+    """CREATE TABLE notify_outbox (
+    notifier TEXT NOT NULL,
+    digest_key TEXT NOT NULL,
+    run_id INTEGER,
+    as_of DATE,
+    grain TEXT,
+    created_at TIMESTAMP NOT NULL,
+    items INTEGER NOT NULL,
+    payload TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    last_attempt_at TIMESTAMP,
+    last_error TEXT,
+    delivered_at TIMESTAMP,
+    PRIMARY KEY (notifier, digest_key))""",
+    """CREATE TABLE notify_state (
+    notifier TEXT NOT NULL,
+    indicator_id TEXT NOT NULL,
+    area_id TEXT NOT NULL,
+    since DATE NOT NULL,
+    status TEXT NOT NULL,
+    severity TINYINT NOT NULL,
+    reminded INTEGER NOT NULL,
+    digest_key TEXT,
+    PRIMARY KEY (notifier, indicator_id, area_id))""",
+)
+
 #: Ordered migrations: (version reached, statements). Applied in order, each in one transaction.
-MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = ((1, _V1), (2, _V2), (3, _V3))
+MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = ((1, _V1), (2, _V2), (3, _V3), (4, _V4))
 
 #: Observation columns in table order (v2 appended ``freq_class``); name them in every INSERT.
 OBSERVATION_COLUMNS: tuple[str, ...] = (
@@ -166,6 +224,9 @@ CORE_TABLES: tuple[str, ...] = (
     "series_classes",
     "observations_dims",
     "observations_missing",
+    "silences",
+    "notify_outbox",
+    "notify_state",
 )
 
 #: SQL type of each catalogue source column type.

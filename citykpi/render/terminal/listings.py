@@ -270,7 +270,7 @@ def _counts_cell(value: Any) -> Text:
 def print_runs(console: Console, runs: pl.DataFrame) -> None:
     """Print persisted runs, newest first: id, when, as-of date, grain, cells and counts per colour."""
     if not runs.height:
-        print_prose(console, "No runs yet; `citykpi evaluate` or `citykpi run` records one.")
+        print_prose(console, "No runs yet; `citykpi run` (or `citykpi evaluate --record`) records one.")
         return
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     headers = {
@@ -278,12 +278,13 @@ def print_runs(console: Console, runs: pl.DataFrame) -> None:
         "created_at": "recorded",
         "as_of": "as of",
         "grain": "period",
+        "scheduled": "kind",
         "cells": "cells",
         "max_batch_id": "to batch",
         "catalogue_hash": "catalogue",
     }
-    # an 80-column terminal keeps what tells runs apart; the counts get the room
-    narrow = ("max_batch_id", "catalogue_hash") if console.width < 100 else ()
+    # a terminal narrower than 120 columns keeps what tells runs apart; the counts get the room
+    narrow = ("max_batch_id", "catalogue_hash") if console.width < 120 else ()
     wanted = [c for c in headers if c in runs.columns and c not in narrow]
     for col in wanted:
         table.add_column(
@@ -302,6 +303,8 @@ def print_runs(console: Console, runs: pl.DataFrame) -> None:
                 v = v[:8]
             elif col == "created_at" and isinstance(v, datetime):
                 v = fmt_timestamp(v)
+            elif col == "scheduled":
+                v = "scheduled" if v else "ad hoc"
             values.append(plain(v))
         if "counts" in runs.columns:
             values.append(_counts_cell(row["counts"]))

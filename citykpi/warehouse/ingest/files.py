@@ -23,6 +23,7 @@ from citykpi.warehouse.ingest.options import (
     _TMP,
     DIMENSION_RE,
     DUPLICATE_POLICIES,
+    ENCODINGS,
     FORMATS,
     LONG_FIELDS,
     FileResult,
@@ -87,6 +88,8 @@ def check_options(catalogue: Catalogue, options: IngestOptions) -> None:
     """
     if options.fmt not in FORMATS:
         raise UsageError(f"unknown format {options.fmt!r}; use one of {', '.join(FORMATS)}")
+    if options.encoding not in ENCODINGS:
+        raise UsageError(f"unknown --encoding {options.encoding!r}; use one of {', '.join(ENCODINGS)}")
     if options.on_duplicate not in DUPLICATE_POLICIES:
         raise UsageError(
             f"unknown --on-duplicate {options.on_duplicate!r}; use one of {', '.join(DUPLICATE_POLICIES)}"
@@ -162,6 +165,11 @@ def _ingest_file(
         return FileResult(
             str(path), "", "rejected", target=target, message=f"cannot read {path}: {exc.strerror}"
         )
+    if kind == "csv" and options.encoding != "auto":
+        try:
+            scan = readers.declared_encoding(path, scan, options.encoding)
+        except DataError as exc:
+            return FileResult(str(path), scan.sha256, "rejected", target=target, message=_refusal(exc))
     if not options.force:
         rows = con.execute(
             "SELECT batch_id, options FROM batches WHERE sha256 = ? AND target = ? AND status = 'loaded' "

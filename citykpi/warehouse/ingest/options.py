@@ -49,6 +49,8 @@ KEY_SEPARATOR = "/"
 DIMENSION_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 #: Missing-value tokens real tables use (Eurostat ``:``, ONS ``..``, ``-``, ``NA``, an empty cell).
 COMMON_MISSING: tuple[str, ...] = (":", "..", "-", "NA", "")
+#: Text encodings a CSV may be declared in (``--encoding``); ``auto`` tells UTF-8 from GB18030 itself.
+ENCODINGS: tuple[str, ...] = ("auto", "utf-8", "gb18030")
 #: Observations before this are refused: '0000-01-01', '0201-05-01' or '-infinity' are typos, not history.
 EARLIEST_PERIOD = datetime(1900, 1, 1)
 _TMP = (
@@ -75,7 +77,9 @@ class IngestOptions:
     column → file column. ``wide``: file column → indicator id (wide format only; default: every
     column named like a catalogue indicator). ``date_formats``: column → strptime format, for the
     period (key ``period``) or a source's date/timestamp columns. ``now``: the cut-off for
-    "period in the future" (default: the clock).
+    "period in the future" (default: the clock). ``encoding``: a CSV's declared text encoding
+    (``auto``: UTF-8 or GB18030 as detected; ``utf-8`` refuses a file that is not; ``gb18030``
+    reads it as GB18030 even when its bytes also happen to be valid UTF-8).
     """
 
     fmt: Format = "long"
@@ -88,6 +92,7 @@ class IngestOptions:
     force: bool = False
     date_formats: Mapping[str, str] = field(default_factory=dict)
     now: datetime | None = None
+    encoding: str = "auto"
     #: Try DuckDB's typed CSV reader first (falls back to the text read whenever it cannot be used);
     #: off only to compare the two paths in tests.
     typed_csv: bool = True
