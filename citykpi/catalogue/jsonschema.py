@@ -86,9 +86,45 @@ def catalogue_schema() -> dict[str, Any]:
                 "description": "Design value for percent_of_limit.",
             },
             "overrides": {"type": "array", "items": override},
+            "baseline": {
+                "type": "integer",
+                "minimum": model.MIN_BASELINE_PERIODS,
+                "maximum": model.MAX_BASELINE_PERIODS,
+                "description": "Basis anomaly: comparable earlier periods in the seasonal baseline "
+                f"(default {model.DEFAULT_BASELINE_PERIODS}).",
+            },
         },
         description="Five-colour bands: colour -> cut point where it starts.",
     )
+    forecast = {
+        "oneOf": [
+            {"type": "boolean", "description": "Forecast with the defaults (true) or not (false)."},
+            _obj(
+                {
+                    "enabled": {"type": "boolean"},
+                    "window": {
+                        "type": "integer",
+                        "minimum": 3,
+                        "maximum": model.MAX_FORECAST_WINDOW,
+                        "description": "Periods the trend is fitted over (default by reporting grain).",
+                    },
+                    "horizon": {
+                        "type": "integer",
+                        "minimum": 1,
+                        "maximum": model.MAX_FORECAST_HORIZON,
+                        "description": "Periods ahead a crossing is forecast (default by reporting grain).",
+                    },
+                    "min_r2": {
+                        "type": "number",
+                        "minimum": 0,
+                        "maximum": 1,
+                        "description": f"Goodness of fit needed to warn (default {model.DEFAULT_MIN_R2}).",
+                    },
+                },
+                description="Early warning: when the trend crosses the next worse cut; where a target ends.",
+            ),
+        ]
+    }
     scale_step = _obj(
         {"label": text, "upto": _NUMBER, "colour": _enum(model.COLOURS, "The colour of this step.")},
         ("label", "colour"),
@@ -198,6 +234,7 @@ def catalogue_schema() -> dict[str, Any]:
         "target": target,
         "value": value,
         "decimals": {"type": "integer", "minimum": 0, "maximum": 6},
+        "forecast": forecast,
     }
     normalise = {
         "oneOf": [
@@ -271,6 +308,28 @@ def catalogue_schema() -> dict[str, Any]:
         },
         parser.SOURCE_REQUIRED,
     )
+    domain = _obj(
+        {
+            "id": {"type": "string", "pattern": parser.DOMAIN_RE.pattern},
+            "description": {"type": "string"},
+            "forecast": forecast,
+        },
+        parser.DOMAIN_REQUIRED,
+        "Settings shared by the indicators of a domain.",
+    )
+    incident = _obj(
+        {
+            "id": {"type": "string", "pattern": parser.GROUP_ID_RE.pattern},
+            "description": {"type": "string"},
+            "start": {"type": "string", "format": "date"},
+            "end": {"type": "string", "format": "date"},
+            "indicators": {"type": "array", "items": {"type": "string"}, "description": "Ids or globs."},
+            "domains": {"type": "array", "items": {"type": "string"}},
+            "areas": {"type": "array", "items": {"type": "string"}},
+        },
+        parser.INCIDENT_REQUIRED,
+        "Days left out of seasonal baselines.",
+    )
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_ID,
@@ -284,12 +343,16 @@ def catalogue_schema() -> dict[str, Any]:
             "indices": {"type": "array", "items": {"$ref": "#/$defs/index"}},
             "groups": {"type": "array", "items": {"$ref": "#/$defs/group"}},
             "sources": {"type": "array", "items": {"$ref": "#/$defs/source"}},
+            "domains": {"type": "array", "items": {"$ref": "#/$defs/domain"}},
+            "incidents": {"type": "array", "items": {"$ref": "#/$defs/incident"}},
         },
         "$defs": {
             "indicator": _obj(indicator_props, parser.INDICATOR_REQUIRED, "One KPI or vital sign."),
             "index": index,
             "group": group,
             "source": source,
+            "domain": domain,
+            "incident": incident,
         },
     }
 

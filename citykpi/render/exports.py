@@ -48,6 +48,7 @@ from citykpi.render.format import (
     status_text,
     word,
 )
+from citykpi.render.outlook import fmt_outlook, fmt_target_forecast
 from citykpi.render.targets import not_a_regular_file
 
 #: Identifier and version of the JSON document (docs/scorecard-json.md).
@@ -251,6 +252,14 @@ def render_markdown(scorecard: Scorecard, *, lang: str = "zh") -> str:
     out += [f"**{word('summary', lang)}:** {_md(counts_line(scorecard.counts(), lang))}", ""]
     cells = _cells(scorecard)
     heads = [word(k, lang) for k in ("indicator", "area", "value", "status", "change", "yoy", "target")]
+    forecasts = (
+        cells.height
+        and cells.select(pl.col("forecast_status").is_not_null() | pl.col("target_forecast").is_not_null())
+        .to_series()
+        .any()
+    )
+    if forecasts:  # a column only when some cell forecasts: scorecards without forecasts read as before
+        heads.append(word("outlook", lang))
     for (domain,), group in cells.group_by("domain", maintain_order=True):
         title = domain_name(str(domain), lang)
         out += [f"## {_md(title)}", "", "| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
@@ -268,6 +277,7 @@ def render_markdown(scorecard: Scorecard, *, lang: str = "zh") -> str:
                         fmt_change(row["change_previous"], row["change_unit"], lang, row.get("unit")),
                         fmt_change(row["change_last_year"], row["change_unit"], lang, row.get("unit")),
                         fmt_target(row["attainment"], row["expected_progress"], row["target_status"], lang),
+                        *([_outlook(row, lang)] if forecasts else []),
                     )
                 )
                 + " |"
@@ -296,6 +306,11 @@ def render_markdown(scorecard: Scorecard, *, lang: str = "zh") -> str:
             )
         out.append("")
     return "\n".join(out)
+
+
+def _outlook(row: dict[str, Any], lang: str) -> str:
+    """Where the cell's trend is heading and where its target will end up, in one line."""
+    return "; ".join(t for t in (fmt_outlook(row, lang), fmt_target_forecast(row, lang)) if t)
 
 
 def junit_fail_on(fail_on: str) -> str:
@@ -327,7 +342,17 @@ def render_junit(scorecard: Scorecard, *, fail_on: str = "red") -> str:
                 name=f"{row['indicator_id']}@{row['area_id']}",
             )
             ET.SubElement(case, "properties")
-            for key in ("status", "value", "unit", "level", "area_name_zh", "name_zh"):
+            for key in (
+                "status",
+                "value",
+                "unit",
+                "level",
+                "area_name_zh",
+                "name_zh",
+                "forecast_status",
+                "forecast_date",
+                "target_forecast",
+            ):
                 val = row[key]
                 if val is not None:
                     ET.SubElement(case[0], "property", name=key, value=str(val))
@@ -396,6 +421,16 @@ _XLSX_COLUMNS: tuple[tuple[str, str], ...] = (
     ("attainment", "attainment"),
     ("expected_progress", "expected_progress"),
     ("target_status", "target_status"),
+    ("target_forecast", "target_forecast"),
+    ("target_projected", "target_projected"),
+    ("target_pace_needed", "target_pace_needed"),
+    ("target_pace", "target_pace"),
+    ("forecast_status", "forecast_status"),
+    ("forecast_periods", "forecast_periods"),
+    ("forecast_date", "forecast_date"),
+    ("forecast_periods_low", "forecast_periods_low"),
+    ("forecast_periods_high", "forecast_periods_high"),
+    ("forecast_r2", "forecast_r2"),
     ("period_start", "period_start"),
     ("period_end", "period_end"),
     ("explanation", "explanation"),

@@ -35,6 +35,7 @@ from citykpi.render.format import (
     summary_statuses,
     word,
 )
+from citykpi.render.outlook import fmt_outlook, fmt_target_forecast
 from citykpi.render.views import league_table
 
 #: Short CSS classes of the matrix cells (one per status; the colours are in the style sheet).
@@ -74,6 +75,7 @@ td.lv1 { padding-left: 22px; } td.lv2 { padding-left: 40px; }
 .counts .n { display: block; font-size: 22px; font-weight: 700; }
 .legend { display: flex; flex-wrap: wrap; gap: 6px 16px; padding: 0; list-style: none; color: var(--muted); }
 .explain { color: var(--muted); font-size: 12px; }
+.outlook { font-size: 12px; font-weight: 600; }
 td.lv0, td.lv1, td.lv2 { white-space: nowrap; }
 section.domain table { table-layout: fixed; }
 section.domain th:nth-child(1) { width: 22%; } section.domain th:nth-child(2) { width: 10%; }
@@ -366,6 +368,9 @@ def _detail_rows(
                 + " "
                 + _e(fmt_target(row["attainment"], row["expected_progress"], row["target_status"], lang))
             )
+        if row.get("target_forecast"):
+            target += f'<br><span class="explain">{_e(fmt_target_forecast(row, lang))}</span>'
+        outlook = fmt_outlook(row, lang, with_range=True)
         spark = sparkline_svg(
             series.get((row["indicator_id"], row["area_id"]), []),
             status=row["status"] if row["severity"] is not None else None,
@@ -376,7 +381,9 @@ def _detail_rows(
             f'<td class="{_level_class(row["level"])}">{_e(pick(row, "area_name", lang) or row["area_id"])}</td>'
             f'<td class="num">{_e(value)}</td>'
             f"<td>{_chip(row['status'], lang)}"
-            f'<br><span class="explain">{_e(row["explanation"])}</span></td>'
+            f'<br><span class="explain">{_e(row["explanation"])}</span>'
+            + (f'<br><span class="outlook">{_e(outlook)}</span>' if outlook else "")
+            + "</td>"
             f"{_change_td(row['change_previous'], row['change_unit'], lang, row.get('unit'))}"
             f"{_change_td(row['change_last_year'], row['change_unit'], lang, row.get('unit'))}"
             f"<td>{target}</td><td>{spark}</td></tr>"

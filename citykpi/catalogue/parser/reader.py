@@ -29,7 +29,7 @@ _DURATION_UNIT = {"m": "minutes", "min": "minutes", "h": "hours", "d": "days", "
 #: Columns every raw source table gets from ingest; a source cannot declare them.
 RESERVED_COLUMNS: frozenset[str] = frozenset({"area_key", "batch_id"})
 
-FILE_KEYS = ("schema_version", "indicators", "indices", "groups", "sources")
+FILE_KEYS = ("schema_version", "indicators", "indices", "groups", "sources", "domains", "incidents")
 INDICATOR_KEYS = (
     "id",
     "name",
@@ -52,10 +52,11 @@ INDICATOR_KEYS = (
     "target",
     "value",
     "decimals",
+    "forecast",
 )
 INDICATOR_REQUIRED = ("id", "name", "kind", "domain", "unit", "levels", "frequency", "direction")
 CUT_COLOURS = model.COLOURS[1:]
-THRESHOLD_KEYS = ("basis", *model.COLOURS, "inclusive", "for_periods", "limit", "overrides")
+THRESHOLD_KEYS = ("basis", *model.COLOURS, "inclusive", "for_periods", "limit", "overrides", "baseline")
 OVERRIDE_KEYS = ("level", "area", *model.COLOURS, "inclusive")
 SCALE_STEP_KEYS = ("label", "upto", "colour")
 ROLLUP_KEYS = ("time", "where", "area", "weight")
@@ -90,6 +91,11 @@ GROUP_KEYS = ("id", "name", "description", "areas")
 GROUP_REQUIRED = ("id", "name", "areas")
 SOURCE_KEYS = ("id", "description", "columns", "time_column", "area_column", "key", "formats")
 SOURCE_REQUIRED = ("id", "columns", "time_column", "area_column")
+FORECAST_KEYS = ("enabled", "window", "horizon", "min_r2")
+DOMAIN_KEYS = ("id", "description", "forecast")
+DOMAIN_REQUIRED = ("id",)
+INCIDENT_KEYS = ("id", "description", "start", "end", "indicators", "domains", "areas")
+INCIDENT_REQUIRED = ("id", "start", "end")
 
 T = TypeVar("T")
 
@@ -104,6 +110,8 @@ class ParsedFile:
     indices: list[model.CompositeIndex] = field(default_factory=list)
     groups: list[model.AreaGroup] = field(default_factory=list)
     sources: list[model.SourceTable] = field(default_factory=list)
+    domains: list[model.DomainSettings] = field(default_factory=list)
+    incidents: list[model.Incident] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     #: (entity id, dotted path) -> (mapping, key) holding that value, e.g. ("a.b", "value.numerator");
     #: resolved to a Location only when a rule reports on it (see :meth:`loc`).

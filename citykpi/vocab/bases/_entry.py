@@ -8,6 +8,12 @@ from dataclasses import dataclass
 #: ``sql(value, target, limit, previous, last_year, change_unit_expr) -> SQL text``
 BasisSql = Callable[[str, str, str, str, str, str], str]
 
+#: The seasonal baseline of the row being classified, for bases that require ``"seasonal_baseline"``
+#: (``anomaly``): the engine joins table ``t_baseline`` under this alias with the baseline's median
+#: (``med``), its robust spread (``scale``: 1.4826 × MAD, NULL when the comparable periods do not
+#: vary) and the number of comparable periods (``n``); no row when there are too few of them.
+BASELINE_ALIAS = "bl"
+
 
 @dataclass(frozen=True, slots=True)
 class Basis:
