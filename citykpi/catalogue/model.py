@@ -215,7 +215,7 @@ FORECAST_DEFAULTS: Mapping[str, tuple[int, int]] = {
     "quarter": (8, 4),
     "year": (6, 3),
 }
-DEFAULT_MIN_R2 = 0.6
+DEFAULT_MIN_R2 = 0.7
 MAX_FORECAST_WINDOW = 366
 MAX_FORECAST_HORIZON = 366
 

@@ -167,8 +167,10 @@ def extend_tables(
             anomaly_rows.append((k, rg, row["cur_start"], scored))
         bl_n.append(n)
     peers: list[tuple[str, date, date, int]] = []
+    # declared incidents may leave out comparable periods: as many again stand in for them
+    spare = 2 if catalogue.incidents else 1
     for (rg, n), periods in sorted(targets.items()):
-        peers.extend(peer_rows(rg, periods, n))
+        peers.extend(peer_rows(rg, periods, spare * n))
     oldest: dict[str, date] = {}
     for rg, _d, p, _rank in peers:
         oldest[rg] = min(oldest.get(rg, p), p)

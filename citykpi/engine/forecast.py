@@ -29,6 +29,7 @@ from __future__ import annotations
 from datetime import date
 
 from citykpi.catalogue.model import COLOURS
+from citykpi.engine.tables import CatalogueTables
 from citykpi.sqlutil import literal
 from citykpi.vocab.bases import BASES
 
@@ -51,8 +52,27 @@ MIN_BASELINE = 3
 TARGET_FORECASTS: tuple[str, ...] = ("will_meet", "at_risk", "will_miss")
 
 
-def baseline_sql() -> str:
-    """Step 5b: the seasonal baseline of every period a seasonal basis scores (``t_baseline``)."""
+#: The tables of a plan where nothing forecasts or has a seasonal basis: empty, with their columns.
+_NO_BASELINE = """CREATE OR REPLACE TEMP TABLE t_baseline (ikey INTEGER, area_key INTEGER, k INTEGER, n BIGINT,
+  med DOUBLE, scale DOUBLE)"""
+_NO_FORECAST = """CREATE OR REPLACE TEMP TABLE t_forecast (ikey INTEGER, area_key INTEGER, forecast_status VARCHAR,
+  forecast_periods INTEGER, forecast_date DATE, forecast_periods_low INTEGER, forecast_periods_high INTEGER,
+  forecast_slope DOUBLE, forecast_r2 DOUBLE, target_forecast VARCHAR, target_projected DOUBLE,
+  target_pace_needed DOUBLE, target_pace DOUBLE)"""
+
+
+def baseline_sql(tables: CatalogueTables) -> str:
+    """Step 5b: the seasonal baseline of every period a seasonal basis scores (``t_baseline``).
+
+    An empty table when no indicator has a seasonal basis: a catalogue without one runs as before.
+    """
+    if not tables.ind.height or not (tables.ind.get_column("bl_n") > 0).any():
+        return _NO_BASELINE
+    # with incidents declared, the peer table holds twice the periods: the first bl_n left in count
+    excl = tables.extra.get("ck_excl")
+    spare = excl is not None and excl.height > 0
+    ranks = "2 * g.bl_n" if spare else "g.bl_n"
+    first = "\n  QUALIFY row_number() OVER (PARTITION BY p.ikey, p.area_key, p.k ORDER BY p.rank) <= p.bl_n"
     return f"""CREATE OR REPLACE TEMP TABLE t_baseline AS
 WITH tgt AS (
   SELECT t.ikey, t.area_key, t.k, t.bucket, m.rgrain, m.bl_n
@@ -66,14 +86,14 @@ excl AS (  -- declared incidents, for the area named and its descendants, or eve
     ON g.ikey = x.ikey WHERE x.area_key IS NULL
 ),
 peers AS (
-  SELECT g.ikey, g.area_key, g.k, p.peer, r.v
-  FROM tgt g JOIN ck_peer p ON p.rgrain = g.rgrain AND p.bucket = g.bucket AND p.rank <= g.bl_n
+  SELECT g.ikey, g.area_key, g.k, g.bl_n, p.peer, p.rank, r.v
+  FROM tgt g JOIN ck_peer p ON p.rgrain = g.rgrain AND p.bucket = g.bucket AND p.rank <= {ranks}
   JOIN t_k r ON r.ikey = g.ikey AND r.area_key = g.area_key AND r.bucket = p.peer
   WHERE r.v IS NOT NULL AND isfinite(r.v)
 ),
 kept AS (
   SELECT p.* FROM peers p
-  ANTI JOIN excl e ON e.ikey = p.ikey AND e.area_key = p.area_key AND p.peer BETWEEN e.lo AND e.hi
+  ANTI JOIN excl e ON e.ikey = p.ikey AND e.area_key = p.area_key AND p.peer BETWEEN e.lo AND e.hi{first if spare else ""}
 ),
 agg AS (
   SELECT ikey, area_key, k, count(*) AS n, median(v) AS med, mad(v) AS mad, list_sort(list(v)) AS vals
@@ -115,8 +135,13 @@ def _plus_periods(grain: str, start: str, n: str) -> str:
       ELSE {start} + to_years(CAST({n} AS INTEGER)) END AS DATE)"""
 
 
-def forecast_sql(*, as_of: date) -> str:
-    """Step 7b: trends, days to breach and target-miss forecasts of the cells that forecast (``t_forecast``)."""
+def forecast_sql(tables: CatalogueTables, *, as_of: date) -> str:
+    """Step 7b: trends, days to breach and target-miss forecasts of the cells that forecast (``t_forecast``).
+
+    An empty table when no indicator forecasts: a catalogue without forecasts runs as before.
+    """
+    if not tables.ind.height or not (tables.ind.get_column("fc_window") > 0).any():
+        return _NO_FORECAST
     colours = ", ".join(literal(c) for c in COLOURS)
     ppm = "CASE m.rgrain " + " ".join(f"WHEN '{g}' THEN {v!r}" for g, v in PERIODS_PER_MONTH.items()) + " END"
     as_of_lit = literal(as_of)

@@ -88,10 +88,10 @@ def compile_plan(
     for n, layer in enumerate(tables.derived_layers, start=1):
         plan.add(f"derived values, layer {n}", c.derived_sql(n, layer, tables.keys))
     plan.add("cumulative sums for cumulative targets", c.cumulative_sql(tables, as_of=as_of, obs=obs))
-    plan.add("seasonal baselines", forecast.baseline_sql())
+    plan.add("seasonal baselines", forecast.baseline_sql(tables))
     cells = c.cells_query(as_of=as_of, level_filter=level_filter, area_filter=area_filter, max_k=tables.max_k)
     plan.add("classify, cells and explanations", c.cells_sql(cells))
-    plan.add("trends, days to breach, target forecasts", forecast.forecast_sql(as_of=as_of))
+    plan.add("trends, days to breach, target forecasts", forecast.forecast_sql(tables, as_of=as_of))
     plan.add("indices table", c.index_table_sql())
     for depth, _layer in enumerate(tables.index_layers, start=1):
         plan.add(f"indices, depth {depth}", c.index_sql(depth))
