@@ -2,7 +2,8 @@
 
 Generates the sample city if needed, then runs the real commands one by one, printing each
 first: check the catalogue, load the areas, ingest every file the sample's departments send,
-evaluate the last day, show what is red or stale and why, the districts' league table, and write
+evaluate the last day, show what is red or stale and why, what is heading for orange or red and
+which target will be missed, the districts' league table, and write
 the HTML report. The demo database is rebuilt on every run, so the demo is repeatable.
 """
 
@@ -75,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         _run(shlex.split(entry["command"]), env)
     _run(["citykpi", "evaluate", "--date", end, "--level", "city"], env)
     _run(["citykpi", "alerts", "--date", end, "--level", "city"], env)
+    _run(["citykpi", "alerts", "--early", "--date", end], env)
+    _run(["citykpi", "show", "econ.digital_core_share", "--date", end], env)
     _run(["citykpi", "evaluate", "--date", end, "--level", "city", "--status", "stale", "--why"], env)
     _run(["citykpi", "rank", "index.operation", "--date", end, "--level", "district"], env)
     report = out / f"scorecard-{end}.html"

@@ -26,7 +26,7 @@ SELECT m.ikey, o.area_key, CASE m.rgrain WHEN 'day' THEN CAST(date_trunc('day', 
        m.single, m.single AND o.period = CAST(CASE m.rgrain WHEN 'day' THEN CAST(date_trunc('day', o.period) AS DATE) WHEN 'week' THEN CAST(date_trunc('week', o.period) AS DATE) WHEN 'month' THEN CAST(date_trunc('month', o.period) AS DATE) WHEN 'quarter' THEN CAST(date_trunc('quarter', o.period) AS DATE) WHEN 'year' THEN CAST(date_trunc('year', o.period) AS DATE) END AS TIMESTAMP) AS pass
 FROM observations o JOIN ck_ind m ON o.indicator_key = m.series_ikey
 WHERE o.freq_class = 1
-  AND o.period >= TIMESTAMP '2021-01-01 00:00:00' AND o.period < TIMESTAMP '<NOW>'
+  AND o.period >= TIMESTAMP '2020-01-01 00:00:00' AND o.period < TIMESTAMP '<NOW>'
   AND ((o.period >= m.win_lo) OR (o.period >= m.ly_lo AND o.period < m.ly_hi))
 ),
 mixed AS (SELECT DISTINCT ikey, area_key, bucket FROM r WHERE single AND NOT pass),
@@ -80,7 +80,7 @@ SELECT 14 AS ikey, a.anc_key AS area_key,
        CAST(count(*) AS DOUBLE) AS sn, CAST(1.0 AS DOUBLE) AS sd, max(s."created_at") AS last_period
 FROM "src_hotline_cases" s JOIN t_anc a ON a.area_key = s.area_key
 WHERE TRUE AND s."created_at" < TIMESTAMP '<NOW>'
-  AND (s."created_at" >= TIMESTAMP '2025-12-22 00:00:00'
+  AND (s."created_at" >= TIMESTAMP '2025-06-25 00:00:00'
        OR (s."created_at" >= TIMESTAMP '2024-12-22 00:00:00'
            AND s."created_at" < TIMESTAMP '2025-01-01 00:00:00'))
 GROUP BY a.anc_key, bucket
@@ -263,14 +263,15 @@ excl AS (  -- declared incidents, for the area named and its descendants, or eve
     ON g.ikey = x.ikey WHERE x.area_key IS NULL
 ),
 peers AS (
-  SELECT g.ikey, g.area_key, g.k, p.peer, r.v
-  FROM tgt g JOIN ck_peer p ON p.rgrain = g.rgrain AND p.bucket = g.bucket AND p.rank <= g.bl_n
+  SELECT g.ikey, g.area_key, g.k, g.bl_n, p.peer, p.rank, r.v
+  FROM tgt g JOIN ck_peer p ON p.rgrain = g.rgrain AND p.bucket = g.bucket AND p.rank <= 2 * g.bl_n
   JOIN t_k r ON r.ikey = g.ikey AND r.area_key = g.area_key AND r.bucket = p.peer
   WHERE r.v IS NOT NULL AND isfinite(r.v)
 ),
 kept AS (
   SELECT p.* FROM peers p
   ANTI JOIN excl e ON e.ikey = p.ikey AND e.area_key = p.area_key AND p.peer BETWEEN e.lo AND e.hi
+  QUALIFY row_number() OVER (PARTITION BY p.ikey, p.area_key, p.k ORDER BY p.rank) <= p.bl_n
 ),
 agg AS (
   SELECT ikey, area_key, k, count(*) AS n, median(v) AS med, mad(v) AS mad, list_sort(list(v)) AS vals
