@@ -807,7 +807,8 @@ def generate(
         "order": [f.path for f in all_files],
         "files": [{"path": f.path, "rows": f.rows, "sha256": f.sha256, **f.entry} for f in all_files],
         "drifts": [
-            {"indicator": d.indicator, "area": d.area, "days": d.days, "to": d.to, "why": d.why} for d in DRIFTS
+            {"indicator": d.indicator, "area": d.area, "days": d.days, "to": d.to, "why": d.why}
+            for d in DRIFTS
         ],
         "incidents": [
             {

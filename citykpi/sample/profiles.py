@@ -279,6 +279,7 @@ INCIDENTS: tuple[Incident, ...] = (
     Incident("bt.bridge.deflection", "500108", 0, 0, 338, why="heavy lorries on a closed lane"),
 )
 
+
 @dataclass(frozen=True, slots=True)
 class Drift:
     """A slow change over the last ``days`` days: the series ends at ``to`` times its usual value,
