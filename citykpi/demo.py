@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     _run(["citykpi", "evaluate", "--date", end, "--level", "city"], env)
     _run(["citykpi", "alerts", "--date", end, "--level", "city"], env)
     _run(["citykpi", "alerts", "--early", "--date", end], env)
-    _run(["citykpi", "show", "econ.digital_core_share", "--date", end], env)
+    _run(["citykpi", "show", "econ.digital_core_share", "--to", end], env)
     _run(["citykpi", "evaluate", "--date", end, "--level", "city", "--status", "stale", "--why"], env)
     _run(["citykpi", "rank", "index.operation", "--date", end, "--level", "district"], env)
     report = out / f"scorecard-{end}.html"

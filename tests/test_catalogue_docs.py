@@ -10,7 +10,7 @@ from citykpi.catalogue.diagnostics import RULES
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "catalogue.md"
 BLOCK = re.compile(r"```yaml\n(.*?)```", re.DOTALL)
-TOP_KEYS = ("schema_version:", "indicators:", "indices:", "groups:", "sources:")
+TOP_KEYS = ("schema_version:", "indicators:", "indices:", "groups:", "sources:", "domains:", "incidents:")
 
 
 def _examples() -> list[str]:
@@ -34,6 +34,7 @@ def test_examples_form_one_sound_catalogue(tmp_path: Path) -> None:
         "percent_of_limit",
         "change_previous",
         "change_last_year",
+        "anomaly",
     }
     assert {i.value.kind for i in cat.indicators} == {"observed", "ratio", "formula", "measure", "from"}
     assert {i.rollup.time for i in cat.indicators} == {
