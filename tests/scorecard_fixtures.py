@@ -139,6 +139,7 @@ def _forecast(ind_id: str, i: int, target: bool) -> dict[str, Any]:
         "forecast_periods_high": 9 if heading else None,
         "forecast_slope": 12.5 if heading else (0.4 if projected else None),
         "forecast_r2": 0.82 if heading else (0.71 if projected else None),
+        "anomaly_score": 2.4 if heading else None,
         "target_forecast": "will_miss" if projected else None,
         "target_projected": 312.0 if projected else None,
         "target_pace_needed": 2.3 if projected else None,

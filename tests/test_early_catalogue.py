@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -139,11 +139,12 @@ def test_the_json_schema_knows_the_new_keys() -> None:
 def test_forecast_settings_come_from_the_indicator_then_its_domain_then_the_grain() -> None:
     daily = indicator("a.b", domain="water")
     assert forecast_settings(daily, {}, "day") is None
-    assert forecast_settings(daily, {"water": Forecast()}, "day") == (28, 14, DEFAULT_MIN_R2)
+    assert forecast_settings(daily, {"water": Forecast()}, "day") == (28, 14, DEFAULT_MIN_R2, 4)
     own = replace(daily, forecast=Forecast(window=7))
-    assert forecast_settings(own, {"water": Forecast(horizon=3, min_r2=0.5)}, "day") == (7, 3, 0.5)
+    domain = {"water": Forecast(horizon=3, min_r2=0.5, baseline=8)}
+    assert forecast_settings(own, domain, "day") == (7, 3, 0.5, 8)
     # a declared window counts days: evaluated by month, the month defaults apply
-    assert forecast_settings(own, {}, "month") == (12, 6, DEFAULT_MIN_R2)
+    assert forecast_settings(own, {}, "month") == (12, 6, DEFAULT_MIN_R2, 4)
     assert (
         forecast_settings(replace(daily, forecast=Forecast(enabled=False)), {"water": Forecast()}, "day")
         is None
@@ -156,19 +157,22 @@ def test_forecast_settings_come_from_the_indicator_then_its_domain_then_the_grai
 def test_only_indicators_that_forecast_read_further_back() -> None:
     g = gathered()
     plain = compile_evaluation(g).frames["ck_ind"]
-    aqi = next(i for i in g.catalogue.indicators if i.id == "env.air.aqi")
+    pm25 = next(i for i in g.catalogue.indicators if i.id == "env.air.pm25")
     fc = replace(
         g.catalogue,
-        indicators=tuple(replace(i, forecast=Forecast()) if i is aqi else i for i in g.catalogue.indicators),
+        indicators=tuple(replace(i, forecast=Forecast()) if i is pm25 else i for i in g.catalogue.indicators),
     )
     extended = compile_evaluation(replace(g, catalogue=fc, compiled=fc)).frames["ck_ind"]
     before = dict(zip(plain["indicator_id"], plain["win_lo"], strict=True))
     after = dict(zip(extended["indicator_id"], extended["win_lo"], strict=True))
     changed = {i for i in before if before[i] != after[i]}
-    assert changed == {"env.air.aqi"}
-    assert after["env.air.aqi"] == date(2025, 12, 31) - timedelta(days=27)
-    row = extended.filter(extended["indicator_id"] == "env.air.aqi").row(0, named=True)
-    assert (row["fc_window"], row["fc_horizon"], row["hist"], row["keep"]) == (28, 14, 27, 8)
+    assert changed == {"env.air.pm25"}
+    # the anomaly score beside the trend reads four comparable days back from the earliest day that is not
+    # yet stale (29 December, a Monday: 1 December), the trend 28 days
+    assert after["env.air.pm25"] == date(2025, 12, 1)
+    row = extended.filter(extended["indicator_id"] == "env.air.pm25").row(0, named=True)
+    assert (row["fc_window"], row["fc_horizon"], row["hist"], row["keep"]) == (28, 14, 30, 8)
+    assert (row["bl_n"], row["bl_k"]) == (4, 1)
 
 
 # --- China's calendar ------------------------------------------------------------------------------

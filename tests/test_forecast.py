@@ -406,9 +406,16 @@ def test_periods_without_enough_comparable_days_are_not_applicable(tmp_path: Pat
 
 
 def test_seasonal_baselines_are_read_only_as_far_back_as_needed() -> None:
-    """The plain scorecard's read window does not change; an anomaly basis reads back to its peers."""
-    plain = compile_evaluation(gathered()).frames["ck_ind"]
-    assert (plain["hist"] == plain["keep"]).all()  # the sample catalogue forecasts nothing yet
+    """Indicators that neither forecast nor have a seasonal basis read what they read before; the
+    sample's hotline (12 comparable days) reads back to them (its incident's area is not in this plan)."""
+    frame = compile_evaluation(gathered()).frames["ck_ind"]
+    quiet = frame.filter((pl.col("fc_window") == 0) & (pl.col("bl_n") == 0))
+    assert quiet.height > 100 and (quiet["hist"] == quiet["keep"]).all()
+    hotline = frame.filter(pl.col("indicator_id") == "case.hotline.cases").row(0, named=True)
+    assert (hotline["bl_n"], hotline["bl_k"], hotline["keep"]) == (12, 1, 8)
+    # the farthest: 24 December 2025, whose 12th working Wednesday back skips 1 October (National Day)
+    assert seasonal.day_peers(date(2025, 12, 24), 12)[-1] == date(2025, 9, 17)
+    assert hotline["hist"] == (date(2025, 12, 31) - date(2025, 9, 17)).days
 
 
 # --- target-miss forecasts ---------------------------------------------------------------------------

@@ -120,6 +120,13 @@ def catalogue_schema() -> dict[str, Any]:
                         "maximum": 1,
                         "description": f"Goodness of fit needed to warn (default {model.DEFAULT_MIN_R2}).",
                     },
+                    "baseline": {
+                        "type": "integer",
+                        "minimum": model.MIN_BASELINE_PERIODS,
+                        "maximum": model.MAX_BASELINE_PERIODS,
+                        "description": "Comparable earlier periods of the anomaly score beside the trend "
+                        f"(default {model.DEFAULT_FORECAST_BASELINE}).",
+                    },
                 },
                 description="Early warning: when the trend crosses the next worse cut; where a target ends.",
             ),

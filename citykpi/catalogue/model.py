@@ -204,6 +204,8 @@ class Forecast:
     horizon: int | None = None
     #: goodness of fit the trend needs before it warns (R², 0–1)
     min_r2: float | None = None
+    #: comparable earlier periods of the seasonal anomaly score shown beside the trend
+    baseline: int | None = None
     loc: Location | None = None
 
 
@@ -216,6 +218,9 @@ FORECAST_DEFAULTS: Mapping[str, tuple[int, int]] = {
     "year": (6, 3),
 }
 DEFAULT_MIN_R2 = 0.7
+#: Comparable periods of a forecasting cell's anomaly score (four weeks of the same weekday: the data
+#: the default 28-day window reads anyway).
+DEFAULT_FORECAST_BASELINE = 4
 MAX_FORECAST_WINDOW = 366
 MAX_FORECAST_HORIZON = 366
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, timedelta
 from fnmatch import fnmatchcase
 
 import polars as pl
@@ -29,6 +29,7 @@ import polars as pl
 from citykpi.catalogue.model import (
     COLOURS,
     DEFAULT_BASELINE_PERIODS,
+    DEFAULT_FORECAST_BASELINE,
     DEFAULT_MIN_R2,
     FORECAST_DEFAULTS,
     GRAIN_OF_FREQUENCY,
@@ -36,7 +37,7 @@ from citykpi.catalogue.model import (
     Forecast,
     Indicator,
 )
-from citykpi.engine.calendar import shift
+from citykpi.engine.calendar import shift, trunc
 from citykpi.engine.holidays import coverage_warning, uncovered_years
 from citykpi.engine.seasonal import peer_rows
 from citykpi.engine.tables import CatalogueTables
@@ -55,8 +56,9 @@ def periods_between(grain: str, lo: date, hi: date) -> int:
 
 def forecast_settings(
     ind: Indicator, domains: Mapping[str, Forecast | None], rgrain: str
-) -> tuple[int, int, float] | None:
-    """(window, horizon, min_r2) of an indicator reported at ``rgrain``, or None when it does not forecast.
+) -> tuple[int, int, float, int] | None:
+    """(window, horizon, min_r2, baseline) of an indicator reported at ``rgrain``, or None when it does
+    not forecast.
 
     Its own ``forecast:`` wins key by key over its domain's; a declared window or horizon counts
     periods of the indicator's own frequency, so it applies when the reporting grain is that frequency;
@@ -72,7 +74,8 @@ def forecast_settings(
         window = next((b.window for b in blocks if b.window is not None), window)
         horizon = next((b.horizon for b in blocks if b.horizon is not None), horizon)
     min_r2 = next((b.min_r2 for b in blocks if b.min_r2 is not None), DEFAULT_MIN_R2)
-    return window, horizon, float(min_r2)
+    baseline = next((b.baseline for b in blocks if b.baseline is not None), DEFAULT_FORECAST_BASELINE)
+    return window, horizon, float(min_r2), baseline
 
 
 def min_points(window: int) -> int:
@@ -133,8 +136,9 @@ def extend_tables(
     """Add the early-warning columns and tables to ``tables`` (in place); returns warnings for the run.
 
     Columns added to ``ck_ind``: ``keep`` (history the scorecard reads), ``fc_window`` (0: no forecast),
-    ``fc_horizon``, ``fc_min_r2``, ``fc_min_n`` and ``bl_n`` (comparable periods of a seasonal baseline,
-    0: none); ``hist`` and ``win_lo`` grow as the forecasts and baselines need.
+    ``fc_horizon``, ``fc_min_r2``, ``fc_min_n``, ``bl_n`` (comparable periods of a seasonal baseline,
+    0: none) and ``bl_k`` (the periods k < bl_k that get one); ``hist`` and ``win_lo`` grow as the
+    forecasts and baselines need.
     """
     by_id = catalogue.by_id
     domains = {d.id: d.forecast for d in catalogue.domains}
@@ -143,40 +147,52 @@ def extend_tables(
     keep = dict(hist)
     fc_cols: dict[str, list[object]] = {k: [] for k in ("fc_window", "fc_horizon", "fc_min_r2", "fc_min_n")}
     bl_n: list[int] = []
-    targets: dict[tuple[str, int], set[date]] = {}  # (grain, n) → periods to score
-    anomaly_rows: list[tuple[int, str, date, list[date]]] = []
+    bl_k: list[int] = []
+    incident_keys = set(_exclusions(catalogue, ind, area_keys).get_column("ikey").to_list())
+    # (ikey, grain, comparable periods to rank — twice as many when incidents may leave some out, current
+    # period start, periods scored)
+    scoring: list[tuple[int, str, int, date, list[date]]] = []
     for row in ind.iter_rows(named=True):
         k, rg = row["ikey"], row["rgrain"]
         indicator = by_id.get(row["indicator_id"])
         settings = None
         if indicator is not None and not row["hidden"]:
             settings = forecast_settings(indicator, domains, rg)
-        window, horizon, min_r2 = settings or (0, 0, 0.0)
+        window, horizon, min_r2, fc_baseline = settings or (0, 0, 0.0, 0)
         fc_cols["fc_window"].append(window)
         fc_cols["fc_horizon"].append(horizon)
         fc_cols["fc_min_r2"].append(min_r2)
         fc_cols["fc_min_n"].append(min_points(window) if window else 0)
         if window:
             hist[k] = max(hist[k], window - 1)
-        n = 0
+        # a seasonal basis scores the periods persistence reads; a forecasting cell gets the anomaly
+        # score of its current period beside its trend
+        n, scored_k = 0, 0
+        first = shift(rg, row["cand_lo"], -(row["for_periods"] - 1))
         if indicator is not None and _seasonal(row["basis"]):
-            n = indicator.thresholds.baseline or DEFAULT_BASELINE_PERIODS
-            first = shift(rg, row["cand_lo"], -(row["for_periods"] - 1))
+            n, scored_k = indicator.thresholds.baseline or DEFAULT_BASELINE_PERIODS, row["for_periods"]
+        elif window:
+            # only a cell that is not stale forecasts: its current period is within the staleness
+            n, scored_k = fc_baseline, 1
+            first = max(row["cand_lo"], trunc(rg, row["cur_start"] - timedelta(seconds=row["stale_s"])))
+        if n:
             scored = [shift(rg, first, j) for j in range(periods_between(rg, first, row["cur_start"]) + 1)]
-            targets.setdefault((rg, n), set()).update(scored)
-            anomaly_rows.append((k, rg, row["cur_start"], scored))
+            scoring.append((k, rg, n * (2 if k in incident_keys else 1), row["cur_start"], scored))
         bl_n.append(n)
+        bl_k.append(scored_k)
+    # one peer table per grain, deep enough for the deepest need; each indicator reads back only as far
+    # as its own comparable periods reach
     peers: list[tuple[str, date, date, int]] = []
-    # declared incidents may leave out comparable periods: as many again stand in for them
-    spare = 2 if catalogue.incidents else 1
-    for (rg, n), periods in sorted(targets.items()):
-        peers.extend(peer_rows(rg, periods, spare * n))
-    oldest: dict[str, date] = {}
-    for rg, _d, p, _rank in peers:
-        oldest[rg] = min(oldest.get(rg, p), p)
-    for k, rg, cur, _scored in anomaly_rows:
-        if rg in oldest:
-            hist[k] = max(hist[k], periods_between(rg, oldest[rg], cur))
+    for rg in sorted({s[1] for s in scoring}):
+        mine = [s for s in scoring if s[1] == rg]
+        peers.extend(peer_rows(rg, {d for s in mine for d in s[4]}, max(s[2] for s in mine)))
+    ranked: dict[tuple[str, date], list[date]] = {}
+    for rg, d, p, _rank in peers:  # rows come rank by rank for each period
+        ranked.setdefault((rg, d), []).append(p)
+    for k, rg, ranks, cur, scored in scoring:
+        reach = [ranked[(rg, d)][:ranks][-1] for d in scored if ranked.get((rg, d))]
+        if reach:
+            hist[k] = max(hist[k], periods_between(rg, min(reach), cur))
     _widen_inputs(tables, hist, keep)
     warnings: list[str] = []
     day_dates = [d for rg, d, _p, _r in peers if rg == "day"] + [p for rg, _d, p, _r in peers if rg == "day"]
@@ -196,6 +212,7 @@ def extend_tables(
         pl.Series("fc_min_r2", fc_cols["fc_min_r2"], dtype=pl.Float64()),
         pl.Series("fc_min_n", fc_cols["fc_min_n"], dtype=pl.Int32()),
         pl.Series("bl_n", bl_n, dtype=pl.Int32()),
+        pl.Series("bl_k", bl_k, dtype=pl.Int32()),
     )
     tables.extra = {
         "ck_edge": _edges(tables.bandsets),

@@ -4,10 +4,11 @@ With ``compiler.py`` the only modules that write evaluation SQL. Two statements,
 the catalogue, both over the tables the compiler built (``t_k``: every cell's periods by k, 0 the
 current one; ``t_cells``) and the small tables of :mod:`citykpi.engine.early`:
 
-1. :func:`baseline_sql` → ``t_baseline``: for the periods a seasonal basis (``anomaly``) scores, the
-   median and the robust spread of the value in the comparable earlier periods (``ck_peer``: same
-   weekday and kind of day at day grain), leaving out declared incidents (``ck_excl``). Read by the
-   classify step through the registry's ``seasonal_baseline`` contract (alias ``bl``).
+1. :func:`baseline_sql` → ``t_baseline``: for the periods a seasonal basis (``anomaly``) scores and
+   the current period of every cell that forecasts, the median and the robust spread of the value in
+   the comparable earlier periods (``ck_peer``: same weekday and kind of day at day grain), leaving out
+   declared incidents (``ck_excl``). Read by the classify step through the registry's
+   ``seasonal_baseline`` contract (alias ``bl``), and by the forecast for its ``anomaly_score``.
 2. :func:`forecast_sql` → ``t_forecast``: per cell that forecasts, a least-squares line over its last
    ``fc_window`` periods (compensated sums, so the result does not depend on thread order), and
 
@@ -31,7 +32,7 @@ from datetime import date
 from citykpi.catalogue.model import COLOURS
 from citykpi.engine.tables import CatalogueTables
 from citykpi.sqlutil import literal
-from citykpi.vocab.bases import BASES
+from citykpi.vocab.bases import BASELINE_ALIAS, BASES
 
 #: 95 % two-sided normal quantile, for the slope's confidence and the target's prediction interval.
 Z95 = 1.96
@@ -57,7 +58,7 @@ _NO_BASELINE = """CREATE OR REPLACE TEMP TABLE t_baseline (ikey INTEGER, area_ke
   med DOUBLE, scale DOUBLE)"""
 _NO_FORECAST = """CREATE OR REPLACE TEMP TABLE t_forecast (ikey INTEGER, area_key INTEGER, forecast_status VARCHAR,
   forecast_periods INTEGER, forecast_date DATE, forecast_periods_low INTEGER, forecast_periods_high INTEGER,
-  forecast_slope DOUBLE, forecast_r2 DOUBLE, target_forecast VARCHAR, target_projected DOUBLE,
+  forecast_slope DOUBLE, forecast_r2 DOUBLE, anomaly_score DOUBLE, target_forecast VARCHAR, target_projected DOUBLE,
   target_pace_needed DOUBLE, target_pace DOUBLE)"""
 
 
@@ -77,7 +78,7 @@ def baseline_sql(tables: CatalogueTables) -> str:
 WITH tgt AS (
   SELECT t.ikey, t.area_key, t.k, t.bucket, m.rgrain, m.bl_n
   FROM t_k t JOIN ck_ind m ON m.ikey = t.ikey
-  WHERE m.bl_n > 0 AND t.k >= 0 AND t.k < m.for_periods
+  WHERE m.bl_n > 0 AND t.k >= 0 AND t.k < m.bl_k
 ),
 excl AS (  -- declared incidents, for the area named and its descendants, or everywhere
   SELECT x.ikey, a.area_key, x.lo, x.hi FROM ck_excl x JOIN t_anc a ON a.anc_key = x.area_key
@@ -233,7 +234,7 @@ SELECT f.ikey, f.area_key,
   CASE WHEN s.p_at IS NOT NULL THEN {_plus_periods("f.rgrain", "f.period_start", "s.p_at")} END AS forecast_date,
   CAST(s.p_low AS INTEGER) AS forecast_periods_low,
   CAST(s.p_high AS INTEGER) AS forecast_periods_high,
-  f.b AS forecast_slope, f.r2 AS forecast_r2,
+  f.b AS forecast_slope, f.r2 AS forecast_r2, {BASES["anomaly"].sql("f.v0", "", "", "", "", "")} AS anomaly_score,
   CASE WHEN t.projected IS NULL THEN NULL
     WHEN CASE WHEN {lower} THEN t.projected + {Z95} * t.se <= f.target_value
               ELSE t.projected - {Z95} * t.se >= f.target_value END THEN 'will_meet'
@@ -243,6 +244,8 @@ SELECT f.ikey, f.area_key,
   t.projected AS target_projected, t.pace_needed AS target_pace_needed, t.pace AS target_pace
 FROM based f JOIN ck_ind m ON m.ikey = f.ikey
 LEFT JOIN ahead s ON s.ikey = f.ikey AND s.area_key = f.area_key
+LEFT JOIN t_baseline {BASELINE_ALIAS} ON {BASELINE_ALIAS}.ikey = f.ikey AND {BASELINE_ALIAS}.area_key = f.area_key
+  AND {BASELINE_ALIAS}.k = 0
 LEFT JOIN tgt t ON t.ikey = f.ikey AND t.area_key = f.area_key"""
 
 
@@ -255,6 +258,7 @@ FORECAST_COLUMNS: tuple[str, ...] = (
     "forecast_periods_high",
     "forecast_slope",
     "forecast_r2",
+    "anomaly_score",
     "target_forecast",
     "target_projected",
     "target_pace_needed",

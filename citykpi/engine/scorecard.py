@@ -58,6 +58,7 @@ CELL_SCHEMA: Mapping[str, pl.DataType] = {
     "forecast_periods_high": pl.Int32(),
     "forecast_slope": pl.Float64(),
     "forecast_r2": pl.Float64(),
+    "anomaly_score": pl.Float64(),
     "target_forecast": pl.String(),
     "target_projected": pl.Float64(),
     "target_pace_needed": pl.Float64(),

@@ -431,6 +431,7 @@ _XLSX_COLUMNS: tuple[tuple[str, str], ...] = (
     ("forecast_periods_low", "forecast_periods_low"),
     ("forecast_periods_high", "forecast_periods_high"),
     ("forecast_r2", "forecast_r2"),
+    ("anomaly_score", "anomaly_score"),
     ("period_start", "period_start"),
     ("period_end", "period_end"),
     ("explanation", "explanation"),

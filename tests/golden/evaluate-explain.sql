@@ -26,7 +26,7 @@ SELECT m.ikey, o.area_key, CASE m.rgrain WHEN 'day' THEN CAST(date_trunc('day', 
        m.single, m.single AND o.period = CAST(CASE m.rgrain WHEN 'day' THEN CAST(date_trunc('day', o.period) AS DATE) WHEN 'week' THEN CAST(date_trunc('week', o.period) AS DATE) WHEN 'month' THEN CAST(date_trunc('month', o.period) AS DATE) WHEN 'quarter' THEN CAST(date_trunc('quarter', o.period) AS DATE) WHEN 'year' THEN CAST(date_trunc('year', o.period) AS DATE) END AS TIMESTAMP) AS pass
 FROM observations o JOIN ck_ind m ON o.indicator_key = m.series_ikey
 WHERE o.freq_class = 1
-  AND o.period >= TIMESTAMP '2020-01-01 00:00:00' AND o.period < TIMESTAMP '<NOW>'
+  AND o.period >= TIMESTAMP '2015-01-01 00:00:00' AND o.period < TIMESTAMP '<NOW>'
   AND ((o.period >= m.win_lo) OR (o.period >= m.ly_lo AND o.period < m.ly_hi))
 ),
 mixed AS (SELECT DISTINCT ikey, area_key, bucket FROM r WHERE single AND NOT pass),
@@ -254,7 +254,7 @@ CREATE OR REPLACE TEMP TABLE t_baseline AS
 WITH tgt AS (
   SELECT t.ikey, t.area_key, t.k, t.bucket, m.rgrain, m.bl_n
   FROM t_k t JOIN ck_ind m ON m.ikey = t.ikey
-  WHERE m.bl_n > 0 AND t.k >= 0 AND t.k < m.for_periods
+  WHERE m.bl_n > 0 AND t.k >= 0 AND t.k < m.bl_k
 ),
 excl AS (  -- declared incidents, for the area named and its descendants, or everywhere
   SELECT x.ikey, a.area_key, x.lo, x.hi FROM ck_excl x JOIN t_anc a ON a.anc_key = x.area_key
@@ -543,7 +543,7 @@ SELECT f.ikey, f.area_key,
       ELSE f.period_start + to_years(CAST(s.p_at AS INTEGER)) END AS DATE) END AS forecast_date,
   CAST(s.p_low AS INTEGER) AS forecast_periods_low,
   CAST(s.p_high AS INTEGER) AS forecast_periods_high,
-  f.b AS forecast_slope, f.r2 AS forecast_r2,
+  f.b AS forecast_slope, f.r2 AS forecast_r2, CASE WHEN bl.scale > 0 THEN (f.v0 - bl.med) / bl.scale WHEN f.v0 = bl.med THEN 0.0 END AS anomaly_score,
   CASE WHEN t.projected IS NULL THEN NULL
     WHEN CASE WHEN m.direction = 'lower_is_better' THEN t.projected + 1.96 * t.se <= f.target_value
               ELSE t.projected - 1.96 * t.se >= f.target_value END THEN 'will_meet'
@@ -553,6 +553,8 @@ SELECT f.ikey, f.area_key,
   t.projected AS target_projected, t.pace_needed AS target_pace_needed, t.pace AS target_pace
 FROM based f JOIN ck_ind m ON m.ikey = f.ikey
 LEFT JOIN ahead s ON s.ikey = f.ikey AND s.area_key = f.area_key
+LEFT JOIN t_baseline bl ON bl.ikey = f.ikey AND bl.area_key = f.area_key
+  AND bl.k = 0
 LEFT JOIN tgt t ON t.ikey = f.ikey AND t.area_key = f.area_key;
 
 -- indices table

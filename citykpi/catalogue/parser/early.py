@@ -53,7 +53,18 @@ def _forecast_block(r: _Reader, raw: Any, loc: Location, what: str) -> model.For
     if min_r2 is not None and not 0 <= min_r2 <= 1:
         r.report("CK013", f"min_r2 of {f_what} must be between 0 and 1", fm.value_loc("min_r2"))
         min_r2 = None
-    return model.Forecast(enabled=enabled, window=window, horizon=horizon, min_r2=min_r2, loc=fm.loc)
+    baseline = r.integer(fm, "baseline", f_what)
+    if baseline is not None and not model.MIN_BASELINE_PERIODS <= baseline <= model.MAX_BASELINE_PERIODS:
+        r.report(
+            "CK013",
+            f"baseline of {f_what} must be between {model.MIN_BASELINE_PERIODS} and "
+            f"{model.MAX_BASELINE_PERIODS} comparable periods",
+            fm.value_loc("baseline"),
+        )
+        baseline = None
+    return model.Forecast(
+        enabled=enabled, window=window, horizon=horizon, min_r2=min_r2, baseline=baseline, loc=fm.loc
+    )
 
 
 def _forecast(r: _Reader, m: YMap, what: str) -> model.Forecast | None:

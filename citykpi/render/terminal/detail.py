@@ -210,6 +210,13 @@ def print_indicator(
                     f"{'trend' if lang == 'en' else '趋势'} {row['forecast_slope']:+,.{decimals + 1}f}/{per}, "
                     f"R² {row['forecast_r2']:.2f}"
                 )
+            if row.get("anomaly_score") is not None:
+                score = row["anomaly_score"]
+                trend += (
+                    f", {score:+.1f} σ vs comparable periods"
+                    if lang == "en"
+                    else f"，较可比周期 {score:+.1f}σ"
+                )
             parts = [p for p in (outlook, trend, target) if p]
             console.print(plain(f"{'outlook' if lang == 'en' else '预警'} · {area}: " + " · ".join(parts)))
         for row in cells.iter_rows(named=True):
