@@ -449,17 +449,16 @@ LEFT JOIN lab ON lab.ikey = c.ikey AND lab.area_key = c.area_key;
 
 -- trends, days to breach, target forecasts
 CREATE OR REPLACE TEMP TABLE t_forecast AS
-WITH fc AS (  -- the cells that forecast: their current value is the origin of the fit
+WITH fc AS (  -- the cells that forecast
   SELECT c.ikey, c.area_key, c.value AS v0, c.status, c.severity, c.bs_id, c.period_start,
     c.target_value, c.target_due, coalesce(cu.cum, c.value) AS tv
   FROM t_cells c JOIN ck_ind m ON m.ikey = c.ikey
   LEFT JOIN t_cum cu ON cu.ikey = c.ikey AND cu.area_key = c.area_key AND m.target_method = 'cumulative'
   WHERE m.fc_window > 0 AND c.value IS NOT NULL AND isfinite(c.value) AND c.status <> 'stale'
 ),
-pts AS (
-  SELECT t.ikey, t.area_key, -CAST(t.k AS DOUBLE) AS x, t.v - f.v0 AS y
-  FROM t_k t JOIN fc f ON f.ikey = t.ikey AND f.area_key = t.area_key
-  JOIN ck_ind m ON m.ikey = t.ikey
+pts AS (  -- the window's values of every series that forecasts (joined with its cell once summed)
+  SELECT t.ikey, t.area_key, -CAST(t.k AS DOUBLE) AS x, t.v AS y
+  FROM t_k t JOIN ck_ind m ON m.ikey = t.ikey
   WHERE t.k >= 0 AND t.k < m.fc_window AND t.v IS NOT NULL AND isfinite(t.v)
 ),
 sums AS (
@@ -475,7 +474,7 @@ line AS (  -- least squares: slope b per period, fitted value now f0, residual v
 ),
 fit AS (
   SELECT f.*, l.n, l.xbar, l.cxx, l.cxy / l.cxx AS b,
-    f.v0 + l.ybar - l.cxy / l.cxx * l.xbar AS f0,
+    l.ybar - l.cxy / l.cxx * l.xbar AS f0,
     CASE WHEN l.cyy > 0 THEN least(1.0, l.cxy * l.cxy / (l.cxx * l.cyy)) ELSE 0.0 END AS r2,
     CASE WHEN l.n > 2 THEN greatest(l.cyy - l.cxy * l.cxy / l.cxx, 0) / (l.n - 2) ELSE 0.0 END AS s2
   FROM line l JOIN fc f ON f.ikey = l.ikey AND f.area_key = l.area_key
