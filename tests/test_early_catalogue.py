@@ -234,3 +234,22 @@ def test_comparable_days_respect_weekdays_holidays_and_adjusted_working_days() -
         ("month", date(2025, 3, 1), date(2025, 2, 1), 1),
         ("month", date(2025, 3, 1), date(2025, 1, 1), 2),
     ]
+
+
+def test_check_against_shows_changed_forecasts_domains_and_incidents(tmp_path: Path) -> None:
+    from citykpi.catalogue.diff import diff_catalogues
+
+    before = _load(tmp_path, HEAD + "    forecast: {window: 14}\ndomains:\n  - {id: water, forecast: true}\n")
+    (tmp_path / "c.yaml").unlink()
+    after = _load(
+        tmp_path,
+        HEAD
+        + "    forecast: {window: 7}\ndomains:\n  - {id: water, forecast: {horizon: 3}}\n"
+        + "incidents:\n  - {id: flood, start: 2025-07-01, end: 2025-07-02}\n",
+    )
+    changes = {(c.entity, c.id, c.change): c for c in diff_catalogues(before, after).changes}
+    fields = {f.field: (f.old, f.new) for f in changes[("indicator", "a.b", "changed")].fields}
+    assert fields["forecast.window"] == (14, 7)
+    domain = {f.field: (f.old, f.new) for f in changes[("domain", "water", "changed")].fields}
+    assert domain["forecast.horizon"] == (None, 3)
+    assert ("incident", "flood", "added") in changes
