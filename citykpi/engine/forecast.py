@@ -118,22 +118,28 @@ def _forecastable_basis(value: str) -> str:
     return "CASE m.basis " + " ".join(branches) + " END"
 
 
+#: Per reporting grain: (SQL of the whole periods from period start {a} to date {b}, SQL of the period
+#: {n} periods after {s}). A finer grain (hour) is one more entry, with PERIODS_PER_MONTH and a peer rule.
+GRAIN_STEPS: dict[str, tuple[str, str]] = {
+    "day": ("date_diff('day', {a}, {b})", "{s} + to_days({n})"),
+    "week": ("date_diff('day', {a}, {b}) // 7", "{s} + to_weeks({n})"),
+    "month": ("date_diff('month', {a}, {b})", "{s} + to_months({n})"),
+    "quarter": ("date_diff('quarter', {a}, {b})", "{s} + to_months(3 * {n})"),
+    "year": ("date_diff('year', {a}, {b})", "{s} + to_years({n})"),
+}
+
+
 def _periods_to(grain: str, start: str, end: str) -> str:
     """SQL: whole periods of the grain column ``grain`` from period start ``start`` to date ``end``."""
-    return f"""CASE {grain} WHEN 'day' THEN date_diff('day', {start}, {end})
-      WHEN 'week' THEN date_diff('day', {start}, {end}) // 7
-      WHEN 'month' THEN date_diff('month', {start}, {end})
-      WHEN 'quarter' THEN date_diff('quarter', {start}, {end})
-      ELSE date_diff('year', {start}, {end}) END"""
+    steps = " ".join(f"WHEN '{g}' THEN {diff.format(a=start, b=end)}" for g, (diff, _) in GRAIN_STEPS.items())
+    return f"CASE {grain} {steps} END"
 
 
 def _plus_periods(grain: str, start: str, n: str) -> str:
-    """SQL: the date ``n`` periods of the grain column ``grain`` after ``start``."""
-    return f"""CAST(CASE {grain} WHEN 'day' THEN {start} + to_days(CAST({n} AS INTEGER))
-      WHEN 'week' THEN {start} + to_weeks(CAST({n} AS INTEGER))
-      WHEN 'month' THEN {start} + to_months(CAST({n} AS INTEGER))
-      WHEN 'quarter' THEN {start} + to_months(3 * CAST({n} AS INTEGER))
-      ELSE {start} + to_years(CAST({n} AS INTEGER)) END AS DATE)"""
+    """SQL: the start of the period ``n`` periods of the grain column ``grain`` after ``start``."""
+    count = f"CAST({n} AS INTEGER)"
+    steps = " ".join(f"WHEN '{g}' THEN {add.format(s=start, n=count)}" for g, (_, add) in GRAIN_STEPS.items())
+    return f"CAST(CASE {grain} {steps} END AS DATE)"
 
 
 def forecast_sql(tables: CatalogueTables, *, as_of: date) -> str:
