@@ -134,6 +134,10 @@ PARSER_KEYS: dict[str, tuple[str, ...]] = {
     "#/$defs/group": parser.GROUP_KEYS,
     "#/$defs/group/properties/name/oneOf/1": NAME,
     "#/$defs/source": parser.SOURCE_KEYS,
+    f"{IND}/properties/forecast/oneOf/1": parser.FORECAST_KEYS,
+    "#/$defs/domain": parser.DOMAIN_KEYS,
+    "#/$defs/domain/properties/forecast/oneOf/1": parser.FORECAST_KEYS,
+    "#/$defs/incident": parser.INCIDENT_KEYS,
 }
 #: Entities whose required keys the parser declares in one table.
 PARSER_REQUIRED = {
@@ -141,6 +145,8 @@ PARSER_REQUIRED = {
     "#/$defs/index": parser.INDEX_REQUIRED,
     "#/$defs/group": parser.GROUP_REQUIRED,
     "#/$defs/source": parser.SOURCE_REQUIRED,
+    "#/$defs/domain": parser.DOMAIN_REQUIRED,
+    "#/$defs/incident": parser.INCIDENT_REQUIRED,
 }
 
 

@@ -275,7 +275,7 @@ def alerts_cmd(
     """What is red or orange now, what is new since the previous run, and how long each has persisted.
 
     "New" compares with the latest recorded run for an earlier date. Nothing is recorded. With --early,
-    what is heading for orange or red instead: "→ red in ~6 days (around 2026-01-06)".
+    what is heading for orange or red instead ("→ red in ~6 days"), soonest first.
 
     Example: citykpi alerts --date 2025-12-31 --min orange --level district
     """
