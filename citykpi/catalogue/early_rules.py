@@ -7,12 +7,33 @@ almost always a typo.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from fnmatch import fnmatchcase
 
 from citykpi.catalogue import model
 from citykpi.catalogue.diagnostics import Diagnostic, diagnostic, did_you_mean
 from citykpi.errors import Location
+
+
+def _firsts(
+    entities: Sequence[model.DomainSettings] | Sequence[model.Incident], what: str, out: list[Diagnostic]
+) -> Iterator[model.DomainSettings | model.Incident]:
+    """The first definition of each id; a later one with the same id is reported (CK020) and skipped."""
+    seen: dict[str, Location | None] = {}
+    for e in entities:
+        if e.id in seen:
+            first = seen[e.id]
+            out.append(
+                diagnostic(
+                    "CK020",
+                    f"duplicate {what} id '{e.id}'" + (f" (first defined at {first})" if first else ""),
+                    e.loc or Location("<catalogue>"),
+                    "ids must be unique across all files",
+                )
+            )
+            continue
+        seen[e.id] = e.loc
+        yield e
 
 
 def early_rules(
@@ -23,20 +44,7 @@ def early_rules(
     """The diagnostics of ``domains:`` and ``incidents:`` against the catalogue's indicators."""
     out: list[Diagnostic] = []
     known = sorted({i.domain for i in indicators})
-    seen: dict[str, Location | None] = {}
-    for d in domains:
-        if d.id in seen:
-            first = seen[d.id]
-            out.append(
-                diagnostic(
-                    "CK020",
-                    f"duplicate domain id '{d.id}'" + (f" (first defined at {first})" if first else ""),
-                    d.loc or Location("<catalogue>"),
-                    "declare each domain's settings once",
-                )
-            )
-            continue
-        seen[d.id] = d.loc
+    for d in _firsts(domains, "domain", out):
         if d.id not in known and not d.id.startswith("<"):
             out.append(
                 diagnostic(
@@ -46,21 +54,9 @@ def early_rules(
                     did_you_mean(d.id, known) or f"domains in use: {', '.join(known)}",
                 )
             )
-    seen_incidents: dict[str, Location | None] = {}
     ids = [i.id for i in indicators]
-    for x in incidents:
-        if x.id in seen_incidents:
-            first = seen_incidents[x.id]
-            out.append(
-                diagnostic(
-                    "CK020",
-                    f"duplicate incident id '{x.id}'" + (f" (first defined at {first})" if first else ""),
-                    x.loc or Location("<catalogue>"),
-                    "ids must be unique across all files",
-                )
-            )
-            continue
-        seen_incidents[x.id] = x.loc
+    for x in _firsts(incidents, "incident", out):
+        assert isinstance(x, model.Incident)
         for pattern in x.indicators:
             if not any(fnmatchcase(i, pattern) for i in ids):
                 out.append(
