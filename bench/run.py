@@ -1,6 +1,6 @@
 """citykpi benchmark: each case beside a baseline measured in the same run (see bench/README.md).
 
-Usage: ``python bench/run.py --scale small|city [--runs 3] [--cases check,ingest,evaluate,period,export,find,quality]``.
+Usage: ``python bench/run.py --scale small|city [--runs 3] [--cases check,ingest,evaluate,period,export,find,quality,early]``.
 Every timed step runs in a fresh subprocess; wall time is the median of ``--runs`` runs after one
 warm-up, peak memory the subprocess's ``ru_maxrss`` (from ``os.wait4``). A case whose citykpi command
 does not exist yet, or fails, is reported as such, never with a figure.
@@ -35,6 +35,8 @@ CITYKPI = [PY, "-m", "citykpi"]
 BASE = [PY, str(HERE / "baselines.py")]
 
 TARGETS = {
+    "early_vs_hand": 1.5,
+    "early_vs_plain": 3.0,
     "check_seconds": 5.0,
     "ingest_vs_plain": 1.5,
     "evaluate_vs_hand": 2.0,
@@ -622,6 +624,64 @@ class Bench:
             for c in cases:
                 self.add(c)
 
+    # 8. early warning ---------------------------------------------------------------------------
+    def case_early(self) -> None:
+        """Days to breach and anomaly scores for every daily series, beside a hand-written query doing
+        the same and beside the same evaluation without them (all round-robin)."""
+        early_catalogue = self.cache / "indicators_early"
+        what = "every daily series: 28-day trend, crossing, same-weekday z"
+        hand = [*BASE, "hand", "--db", str(self.ckdb), "--cache", str(self.cache), "--as-of", self.as_of]
+        if "evaluate" not in self.cmds or not self.ckdb.exists() or not early_catalogue.exists():
+            why = "`citykpi evaluate`, its warehouse or the early catalogue not there yet"
+            self.add(not_available("early: citykpi engine", what, why))
+            return
+
+        def probe(catalogue: Path) -> list[str]:
+            return [
+                PY,
+                str(HERE / "engine_probe.py"),
+                "--db",
+                str(self.ckdb),
+                "--catalogue",
+                str(catalogue),
+                "--as-of",
+                self.as_of,
+            ]
+
+        jobs = [
+            Job(
+                "early: hand SQL (ck db)",
+                "ONE query + regr_slope/median/MAD",
+                [*hand, "--early"],
+                "query_seconds",
+            ),
+            Job("early: citykpi engine", what, probe(early_catalogue), "evaluate_seconds"),
+            Job("early: hand SQL, no forecasts", "the same query without them", hand, "query_seconds"),
+            Job(
+                "early: citykpi engine, no forecasts",
+                "the same evaluation without them",
+                probe(self.catalogue),
+                "evaluate_seconds",
+            ),
+        ]
+        cases = measure_interleaved(jobs, runs=self.runs)
+        by = {c.case: c for c in cases}
+        eng, hand_c = by["early: citykpi engine"], by["early: hand SQL (ck db)"]
+        plain = by["early: citykpi engine, no forecasts"]
+        if eng.median_s and hand_c.median_s:
+            eng.detail["ratio_vs_hand_query"] = round(eng.median_s / hand_c.median_s, 2)
+        if eng.median_s and plain.median_s:
+            eng.detail["ratio_vs_plain"] = round(eng.median_s / plain.median_s, 2)
+        if eng.median_s:
+            out = eng.detail.get("output", {})
+            eng.note = (
+                f"{eng.detail.get('ratio_vs_hand_query')}× the hand query (target ≤ {TARGETS['early_vs_hand']}×), "
+                f"{eng.detail.get('ratio_vs_plain')}× without forecasts (target ≤ {TARGETS['early_vs_plain']}×); "
+                f"{out.get('fitted')} fitted, {out.get('forecasts')} forecasts, {out.get('anomaly_scores')} scores"
+            )
+        for c in cases:
+            self.add(c)
+
     # 5. export ---------------------------------------------------------------------------------
     def case_export(self) -> None:
         """HTML and xlsx export of the full district-level scorecard."""
@@ -823,7 +883,7 @@ class Bench:
             self.case_check()
         if "ingest" in self.cases:
             self.case_ingest()
-        if self.cases & {"evaluate", "period", "export", "quality"}:
+        if self.cases & {"evaluate", "period", "export", "quality", "early"}:
             self.citykpi_warehouse()
         if "evaluate" in self.cases:
             self.case_evaluate(base_db, loop=self.loop_sample > 0)
@@ -835,6 +895,8 @@ class Bench:
             self.case_find()
         if "quality" in self.cases:
             self.case_quality()
+        if "early" in self.cases:
+            self.case_early()
         return self.document()
 
     def document(self) -> dict[str, Any]:
@@ -870,6 +932,13 @@ class Bench:
                 ev.detail.get("loop_over_evaluate") if ev else None, 8.0, below=False
             ),
         }
+        early = by.get("early: citykpi engine")
+        checks["early_vs_hand_query"] = verdict(
+            early.detail.get("ratio_vs_hand_query") if early else None, TARGETS["early_vs_hand"]
+        )
+        checks["early_vs_no_forecasts"] = verdict(
+            early.detail.get("ratio_vs_plain") if early else None, TARGETS["early_vs_plain"]
+        )
         for grain in ("month", "year"):
             g = by.get(f"evaluate {grain}: citykpi engine")
             checks[f"engine_vs_hand_query_{grain}"] = verdict(
@@ -960,7 +1029,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scale", choices=["micro", "small", "city"], default="city")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--loop-sample", type=int, default=300, help="0: skip the loop (with --merge: keep it)")
-    ap.add_argument("--cases", default="check,ingest,evaluate,period,export,find,quality")
+    ap.add_argument("--cases", default="check,ingest,evaluate,period,export,find,quality,early")
     ap.add_argument("--output", type=Path, default=HERE / "results.json")
     ap.add_argument("--merge", action="store_true", help="keep the other cases of an earlier results file")
     ap.add_argument(

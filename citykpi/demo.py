@@ -2,8 +2,10 @@
 
 Generates the sample city if needed, then runs the real commands one by one, printing each
 first: check the catalogue, load the areas, ingest every file the sample's departments send,
-evaluate the last day, show what is red or stale and why, two league tables of the districts (an index,
-and a rate with its intervals), and write the HTML report and the spreadsheet. The demo database is rebuilt on every run, so the demo is repeatable.
+evaluate the last day, show what is red or stale and why, what is heading for orange or red and
+which target will be missed, two league tables of the districts (an index, and a rate with its
+intervals), and write the HTML report and the spreadsheet. The demo database is rebuilt on every
+run, so the demo is repeatable.
 """
 
 from __future__ import annotations
@@ -75,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         _run(shlex.split(entry["command"]), env)
     _run(["citykpi", "evaluate", "--date", end, "--level", "city"], env)
     _run(["citykpi", "alerts", "--date", end, "--level", "city"], env)
+    _run(["citykpi", "alerts", "--early", "--date", end], env)
+    _run(["citykpi", "show", "econ.digital_core_share", "--to", end], env)
     _run(["citykpi", "evaluate", "--date", end, "--level", "city", "--status", "stale", "--why"], env)
     for step in report_steps(end, out):
         _run(step, env)

@@ -19,7 +19,7 @@ def test_evaluate_case_alone_on_a_fresh_cache(tmp_path: Path) -> None:
     """
     out = tmp_path / "results.json"
     env = dict(os.environ, CITYKPI_BENCH_CACHE=str(tmp_path / "cache"))
-    cmd = [sys.executable, str(BENCH), "--scale", "micro", "--cases", "evaluate", "--runs", "1"]
+    cmd = [sys.executable, str(BENCH), "--scale", "micro", "--cases", "evaluate,early", "--runs", "1"]
     r = subprocess.run(
         [*cmd, "--loop-sample", "0", "--output", str(out)],
         env=env,
@@ -34,6 +34,9 @@ def test_evaluate_case_alone_on_a_fresh_cache(tmp_path: Path) -> None:
         "evaluate day: citykpi engine",
         "evaluate day: citykpi CLI",
         "evaluate day: hand SQL (ck db)",
+        "early: citykpi engine",
+        "early: hand SQL (ck db)",
+        "early: citykpi engine, no forecasts",
     ):
         assert cases[name]["status"] == "ok", cases[name]
         assert cases[name]["median_s"] > 0
@@ -44,6 +47,7 @@ def test_evaluate_case_alone_on_a_fresh_cache(tmp_path: Path) -> None:
     peaks = {c["peak_mb"] for c in cases.values() if c["peak_mb"]}
     assert len(peaks) > 1, "every case reporting the same peak means the parent's peak leaked in"
     assert doc["targets"]["evaluate_day_peak_gib"]["value"] is not None
+    assert doc["targets"]["early_vs_no_forecasts"]["value"] is not None
 
 
 def test_find_case_times_search_and_completion_beside_baselines(tmp_path: Path) -> None:

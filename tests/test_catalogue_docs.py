@@ -10,7 +10,17 @@ from citykpi.catalogue.diagnostics import RULES
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "catalogue.md"
 BLOCK = re.compile(r"```yaml\n(.*?)```", re.DOTALL)
-TOP_KEYS = ("schema_version:", "indicators:", "indices:", "groups:", "sources:", "feeds:", "consistency:")
+TOP_KEYS = (
+    "schema_version:",
+    "indicators:",
+    "indices:",
+    "groups:",
+    "sources:",
+    "feeds:",
+    "consistency:",
+    "domains:",
+    "incidents:",
+)
 
 
 def _examples() -> list[str]:
@@ -35,6 +45,7 @@ def test_examples_form_one_sound_catalogue(tmp_path: Path) -> None:
         "change_previous",
         "change_last_year",
         "change_base_period",
+        "anomaly",
     }
     assert {i.value.kind for i in cat.indicators} == {"observed", "ratio", "formula", "measure", "from"}
     assert {i.rollup.time for i in cat.indicators} == {

@@ -345,6 +345,20 @@ CASES: list[tuple[str, str, int, str]] = [
         12,
         "'scale' in the observed value of indicator env.air.pm25 is deprecated: write 'factor'",
     ),
+    (
+        "CK109",
+        doc(ind(), tail="domains:\n  - {id: watr, forecast: true}\n"),
+        13,
+        "settings for domain 'watr', which no indicator is in",
+    ),
+    (
+        "CK110",
+        doc(
+            ind(), tail="incidents:\n  - {id: x, start: 2025-01-01, end: 2025-01-02, indicators: [nope.*]}\n"
+        ),
+        13,
+        "incident x names indicators 'nope.*', which match no indicator",
+    ),
 ]
 
 

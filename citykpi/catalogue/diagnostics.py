@@ -164,6 +164,13 @@ _RULES: tuple[Rule, ...] = (
         "warning",
         "A key with a deprecated spelling (e.g. scale inside value: is now factor); it is still read.",
     ),
+    Rule("CK109", "unused-domain", "warning", "Settings under domains: for a domain no indicator is in."),
+    Rule(
+        "CK110",
+        "incident-matches-nothing",
+        "warning",
+        "An incident names indicators or domains that match none.",
+    ),
 )
 
 

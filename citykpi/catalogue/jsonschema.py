@@ -91,9 +91,52 @@ def catalogue_schema() -> dict[str, Any]:
                 "description": "Design value for percent_of_limit.",
             },
             "overrides": {"type": "array", "items": override},
+            "baseline": {
+                "type": "integer",
+                "minimum": model.MIN_BASELINE_PERIODS,
+                "maximum": model.MAX_BASELINE_PERIODS,
+                "description": "Basis anomaly: comparable earlier periods in the seasonal baseline "
+                f"(default {model.DEFAULT_BASELINE_PERIODS}).",
+            },
         },
         description="Five-colour bands: colour -> cut point where it starts.",
     )
+    forecast = {
+        "oneOf": [
+            {"type": "boolean", "description": "Forecast with the defaults (true) or not (false)."},
+            _obj(
+                {
+                    "enabled": {"type": "boolean"},
+                    "window": {
+                        "type": "integer",
+                        "minimum": 3,
+                        "maximum": model.MAX_FORECAST_WINDOW,
+                        "description": "Periods the trend is fitted over (default by reporting grain).",
+                    },
+                    "horizon": {
+                        "type": "integer",
+                        "minimum": 1,
+                        "maximum": model.MAX_FORECAST_HORIZON,
+                        "description": "Periods ahead a crossing is forecast (default by reporting grain).",
+                    },
+                    "min_r2": {
+                        "type": "number",
+                        "minimum": 0,
+                        "maximum": 1,
+                        "description": f"Goodness of fit needed to warn (default {model.DEFAULT_MIN_R2}).",
+                    },
+                    "baseline": {
+                        "type": "integer",
+                        "minimum": model.MIN_BASELINE_PERIODS,
+                        "maximum": model.MAX_BASELINE_PERIODS,
+                        "description": "Comparable earlier periods of the anomaly score beside the trend "
+                        f"(default {model.DEFAULT_FORECAST_BASELINE}).",
+                    },
+                },
+                description="Early warning: when the trend crosses the next worse cut; where a target ends.",
+            ),
+        ]
+    }
     scale_step = _obj(
         {"label": text, "upto": _NUMBER, "colour": _enum(model.COLOURS, "The colour of this step.")},
         ("label", "colour"),
@@ -208,6 +251,7 @@ def catalogue_schema() -> dict[str, Any]:
             "oneOf": [{"type": "integer", "minimum": 1900, "maximum": 2199}, {"type": "string"}],
             "description": "The fixed base period of change_base_period: a year (2010), a month ('2010-06') or a date.",
         },
+        "forecast": forecast,
     }
     normalise = {
         "oneOf": [
@@ -379,6 +423,28 @@ def catalogue_schema() -> dict[str, Any]:
         parser.RULE_REQUIRED,
         "A declared identity the data must satisfy (citykpi quality).",
     )
+    domain = _obj(
+        {
+            "id": {"type": "string", "pattern": parser.DOMAIN_RE.pattern},
+            "description": {"type": "string"},
+            "forecast": forecast,
+        },
+        parser.DOMAIN_REQUIRED,
+        "Settings shared by the indicators of a domain.",
+    )
+    incident = _obj(
+        {
+            "id": {"type": "string", "pattern": parser.GROUP_ID_RE.pattern},
+            "description": {"type": "string"},
+            "start": {"type": "string", "format": "date"},
+            "end": {"type": "string", "format": "date"},
+            "indicators": {"type": "array", "items": {"type": "string"}, "description": "Ids or globs."},
+            "domains": {"type": "array", "items": {"type": "string"}},
+            "areas": {"type": "array", "items": {"type": "string"}},
+        },
+        parser.INCIDENT_REQUIRED,
+        "Days left out of seasonal baselines.",
+    )
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_ID,
@@ -394,6 +460,8 @@ def catalogue_schema() -> dict[str, Any]:
             "sources": {"type": "array", "items": {"$ref": "#/$defs/source"}},
             "feeds": {"type": "array", "items": {"$ref": "#/$defs/feed"}},
             "consistency": {"type": "array", "items": {"$ref": "#/$defs/rule"}},
+            "domains": {"type": "array", "items": {"$ref": "#/$defs/domain"}},
+            "incidents": {"type": "array", "items": {"$ref": "#/$defs/incident"}},
         },
         "$defs": {
             "indicator": _obj(indicator_props, parser.INDICATOR_REQUIRED, "One KPI or vital sign."),
@@ -402,6 +470,8 @@ def catalogue_schema() -> dict[str, Any]:
             "source": source,
             "feed": feed,
             "rule": rule,
+            "domain": domain,
+            "incident": incident,
         },
     }
 

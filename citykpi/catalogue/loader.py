@@ -160,6 +160,8 @@ def check_catalogue(path: str | Path) -> CheckResult:
     sources = tuple(s for f in parsed for s in f.sources)
     feeds = tuple(x for f in parsed for x in f.feeds)
     rules = tuple(x for f in parsed for x in f.consistency)
+    domains = tuple(d for f in parsed for d in f.domains)
+    incidents = tuple(x for f in parsed for x in f.incidents)
     counts = {
         "files": len(pairs),
         "indicators": len(indicators),
@@ -180,6 +182,8 @@ def check_catalogue(path: str | Path) -> CheckResult:
             sources=sources,
             feeds=feeds,
             consistency=rules,
+            domains=domains,
+            incidents=incidents,
             schema_version=max((f.schema_version for f in parsed), default=1),
             files=names,
             content_hash=digest.hexdigest(),

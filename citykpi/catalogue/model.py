@@ -177,7 +177,52 @@ class Thresholds:
     #: Design value for ``percent_of_limit``.
     limit: float | None = None
     overrides: tuple[Override, ...] = ()
+    #: Basis ``anomaly``: how many comparable earlier periods make the seasonal baseline
+    #: (None = :data:`DEFAULT_BASELINE_PERIODS`).
+    baseline: int | None = None
     loc: Location | None = None
+
+
+#: Basis ``anomaly``: comparable earlier periods in a seasonal baseline, by default and at least.
+DEFAULT_BASELINE_PERIODS = 8
+MIN_BASELINE_PERIODS = 3
+MAX_BASELINE_PERIODS = 52
+
+
+@dataclass(frozen=True, slots=True)
+class Forecast:
+    """Early warning for an indicator (``forecast:``), or the defaults of a domain (``domains:``).
+
+    A trend fitted over the last ``window`` reporting periods is projected ``horizon`` periods ahead
+    to say when the value crosses the next worse cut, and where a dated target will end up. ``None``
+    means "not declared here": the domain's setting, else the default for the reporting grain
+    (:data:`FORECAST_DEFAULTS`, :data:`DEFAULT_MIN_R2`).
+    """
+
+    enabled: bool = True
+    window: int | None = None
+    horizon: int | None = None
+    #: goodness of fit the trend needs before it warns (R², 0–1)
+    min_r2: float | None = None
+    #: comparable earlier periods of the seasonal anomaly score shown beside the trend
+    baseline: int | None = None
+    loc: Location | None = None
+
+
+#: Reporting grain → (window, horizon) in periods of that grain, when not declared.
+FORECAST_DEFAULTS: Mapping[str, tuple[int, int]] = {
+    "day": (28, 14),
+    "week": (13, 8),
+    "month": (12, 6),
+    "quarter": (8, 4),
+    "year": (6, 3),
+}
+DEFAULT_MIN_R2 = 0.7
+#: Comparable periods of a forecasting cell's anomaly score (four weeks of the same weekday: the data
+#: the default 28-day window reads anyway).
+DEFAULT_FORECAST_BASELINE = 4
+MAX_FORECAST_WINDOW = 366
+MAX_FORECAST_HORIZON = 366
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,6 +340,8 @@ class Indicator:
     scale: tuple[ScaleStep, ...] = ()
     target: Target | None = None
     decimals: int = 1
+    #: early warning (None: the domain's ``forecast`` setting, else off)
+    forecast: Forecast | None = None
     loc: Location | None = None
     #: When a period's data must have arrived, after the period's end (``due: 9h`` = 09:00 next day
     #: for daily data); None: the feed's ``due``, else ``staleness``. Read by ``citykpi quality``.
@@ -489,6 +536,35 @@ class ConsistencyRule:
         return str(self.total if self.kind == "sum" else self.indicator)
 
 
+@dataclass(frozen=True, slots=True)
+class DomainSettings:
+    """Settings shared by the indicators of one domain (``domains:``): the default ``forecast``."""
+
+    id: str
+    forecast: Forecast | None = None
+    description: str = ""
+    loc: Location | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    """A declared incident (``incidents:``): its days are left out of seasonal baselines.
+
+    ``indicators`` are ids or globs (``case.hotline.*``) and ``domains`` domain names; with neither,
+    every indicator. ``areas`` are area ids (an area's descendants too); empty means every area.
+    ``start`` and ``end`` are inclusive.
+    """
+
+    id: str
+    start: date
+    end: date
+    indicators: tuple[str, ...] = ()
+    domains: tuple[str, ...] = ()
+    areas: tuple[str, ...] = ()
+    description: str = ""
+    loc: Location | None = None
+
+
 @dataclass(frozen=True)
 class Catalogue:
     """The whole validated catalogue."""
@@ -497,6 +573,8 @@ class Catalogue:
     indices: tuple[CompositeIndex, ...] = ()
     groups: tuple[AreaGroup, ...] = ()
     sources: tuple[SourceTable, ...] = ()
+    domains: tuple[DomainSettings, ...] = ()
+    incidents: tuple[Incident, ...] = ()
     schema_version: int = 1
     feeds: tuple[Feed, ...] = ()
     consistency: tuple[ConsistencyRule, ...] = ()

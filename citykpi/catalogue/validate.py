@@ -17,6 +17,7 @@ from citykpi import vocab
 from citykpi.catalogue import model
 from citykpi.catalogue.bands import order_problems
 from citykpi.catalogue.diagnostics import Diagnostic, diagnostic, did_you_mean
+from citykpi.catalogue.early_rules import early_rules
 from citykpi.catalogue.expressions import (
     BOOLEAN,
     COLUMN_TYPES,
@@ -120,6 +121,11 @@ def validate(files: Sequence[ParsedFile]) -> list[Diagnostic]:
     for src in ctx.sources.values():
         if src.id not in used_sources and ctx.sound(src):
             ctx.report("CK106", f"source {src.id} is declared but no measure uses it", src.loc)
+    ctx.diags.extend(
+        early_rules(
+            [d for f in files for d in f.domains], [x for f in files for x in f.incidents], ctx.all_indicators
+        )
+    )
     return ctx.diags
 
 

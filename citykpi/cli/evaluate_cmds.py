@@ -6,6 +6,9 @@ Exit codes (a published contract, see citykpi/errors.py): 0 success; 1 the score
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import typer
 
 from citykpi.catalogue.search import resolve_indicator
@@ -41,6 +44,10 @@ from citykpi.cli.options import (
 )
 from citykpi.cli.output import check_destination, emit_frame, warn_past_data
 from citykpi.errors import ExitCode
+
+if TYPE_CHECKING:
+    from citykpi.catalogue.model import Catalogue
+    from citykpi.engine.scorecard import Scorecard
 
 
 @app.command("evaluate")
@@ -277,11 +284,18 @@ def alerts_cmd(
     force: ForceOpt = False,
     decimals: DecimalsOpt = None,
     wait: WaitOpt = 0.0,
+    early: bool = typer.Option(
+        False,
+        "--early",
+        help="List the cells whose trend reaches --min or worse within its horizon, soonest first "
+        "(indicators that declare forecast:); --fail-on then applies to the forecast colour.",
+    ),
 ) -> None:
     """What is red or orange now, what is new since the previous run, and how long each has persisted.
 
     "New" compares with the latest scheduled run (`citykpi run`) of an earlier date and the same
-    period (--runs all: any recorded run). Nothing is recorded. The daily job's silences and
+    period (--runs all: any recorded run). Nothing is recorded. With --early, what is heading for
+    orange or red instead ("→ red in ~6 days"), soonest first. The daily job's silences and
     notification outbox: `alerts silences`, `alerts silence add|expire`, `alerts outbox`.
 
     Example: citykpi alerts --date 2025-12-31 --min orange --level district
@@ -311,9 +325,18 @@ def alerts_cmd(
             history_levels=(),
         )
         warn_past_data(scorecard)
-        previous = previous_run(
-            wh, scorecard.as_of, catalogue, grain=period.value, scheduled_only=runs is RunSet.scheduled
+        previous = (
+            None
+            if early
+            else previous_run(
+                wh, scorecard.as_of, catalogue, grain=period.value, scheduled_only=runs is RunSet.scheduled
+            )
         )
+    if early:
+        _early_alerts(
+            scorecard, catalogue, min_colour.value, lang.value, fmt, output, decimals, fail_on.value
+        )
+        return
     frame = alerts(scorecard, previous, min_colour=min_colour.value)
     if fmt is TableFormat.table:
         from citykpi.render.format import Digits
@@ -331,6 +354,38 @@ def alerts_cmd(
     else:
         emit_frame(frame, fmt.value, output)
     if scorecard.breaches(fail_on.value):
+        raise typer.Exit(int(ExitCode.FAILED))
+
+
+def _early_alerts(
+    scorecard: Scorecard,
+    catalogue: Catalogue,
+    min_colour: str,
+    lang: str,
+    fmt: TableFormat,
+    output: Path | None,
+    decimals: int | None,
+    fail_on: str,
+) -> None:
+    """``alerts --early``: the forecast crossings, soonest first; exit 1 when one reaches ``fail_on``."""
+    from citykpi.render.outlook import early_alerts
+
+    frame = early_alerts(scorecard, min_colour=min_colour)
+    if fmt is TableFormat.table:
+        from citykpi.render.format import Digits
+        from citykpi.render.terminal import make_console, print_early_alerts
+
+        print_early_alerts(
+            make_console(),
+            frame,
+            lang=lang,
+            min_colour=min_colour,
+            as_of=scorecard.as_of,
+            digits=Digits.of_catalogue(catalogue.indicators, decimals),
+        )
+    else:
+        emit_frame(frame, fmt.value, output)
+    if fail_on != "never" and early_alerts(scorecard, min_colour=fail_on).height:
         raise typer.Exit(int(ExitCode.FAILED))
 
 

@@ -78,8 +78,12 @@ def emit_frame(frame: pl.DataFrame, fmt: str, output: Path | None) -> None:
 
 
 def warn_past_data(scorecard: Scorecard) -> None:
-    """Say so on stderr when the scorecard's date is after the newest observation: every feed then
-    looks silent, and a scorecard of stale cells is easy to take for a real one."""
+    """Say on stderr what the evaluation warned about (e.g. a holiday calendar that does not cover the
+    dates), and when the scorecard's date is after the newest observation: every feed then looks
+    silent, and a scorecard of stale cells is easy to take for a real one."""
+    warnings = scorecard.meta.get("warnings")
+    for text in warnings if isinstance(warnings, list) else ():
+        typer.echo(f"warning: {text}", err=True)
     newest = scorecard.meta.get("newest_data")
     if isinstance(newest, str) and scorecard.as_of.isoformat() > newest:
         typer.echo(

@@ -1,4 +1,4 @@
-"""Catalogue model → SQL. The only module that writes evaluation SQL.
+"""Catalogue model → SQL. With forecast.py (early warning), the only module that writes evaluation SQL.
 
 The whole catalogue compiles into a *constant* number of set-based statements: the catalogue
 becomes small tables (one row per indicator, band set, override, input, component) that are
@@ -44,10 +44,11 @@ from citykpi.catalogue.model import (
     Measure,
     SourceTable,
 )
+from citykpi.engine.forecast import FORECAST_COLUMNS
 from citykpi.engine.tables import CatalogueTables
 from citykpi.errors import EvaluationError
 from citykpi.sqlutil import ident, literal
-from citykpi.vocab.bases import BASES, basis_value_sql
+from citykpi.vocab.bases import BASELINE_ALIAS, BASES, basis_value_sql
 
 
 #: Index scores of the colours for ``colour_score`` normalisation.
@@ -475,6 +476,9 @@ FROM (
     ON bp.ikey = t.ikey AND bp.area_key = t.area_key
   LEFT JOIN ck_override oa ON oa.ikey = t.ikey AND oa.area_key = t.area_key
   LEFT JOIN ck_override ol ON ol.ikey = t.ikey AND ol.area_key IS NULL AND ol.level = a.level
+  LEFT JOIN t_baseline {BASELINE_ALIAS} ON {BASELINE_ALIAS}.ikey = t.ikey AND {BASELINE_ALIAS}.area_key = t.area_key
+    AND {BASELINE_ALIAS}.k = t.k
+  WHERE t.k <= m.keep  -- periods read further back only for forecasts and baselines are not classified
 ) b JOIN ck_bandset bs ON bs.bs_id = b.bs_id"""
 
 
@@ -600,7 +604,9 @@ s AS (
       WHEN j.sev IS NULL THEN 'not_applicable'
       WHEN NOT coalesce(bsx.scored, TRUE) THEN 'unscored'
       ELSE {colour_of("j.sev")} END AS status,
-    CASE WHEN j.v0 IS NULL OR j.sev0 IS NULL OR NOT coalesce(bsx.scored, TRUE) THEN NULL ELSE
+    CASE WHEN j.v0 IS NULL OR j.sev0 IS NULL OR NOT coalesce(bsx.scored, TRUE) THEN NULL
+      -- a seasonal baseline scores only the periods persistence needs: no colours to count a streak in
+      WHEN j.basis IN {_bases_requiring("seasonal_baseline")} THEN NULL ELSE
       {streak}
     END AS streak,
     CASE j.rgrain WHEN 'day' THEN j.bucket0 WHEN 'week' THEN j.bucket0 + 6
@@ -876,16 +882,18 @@ SELECT x.ikey, x.area_key, x.level, x.period_start, x.period_end, x.value, x.bas
   x.status, x.severity, x.band_label, x.band_label_en, x.explanation, x.previous_value, x.change_previous,
   x.week_ago_value, x.change_week_ago, x.last_year_value, x.change_last_year, x.base_value, x.change_base,
   x.change_unit, x.streak,
-  x.target_value, x.target_due, x.attainment, x.expected_progress, x.target_status, x.source
+  x.target_value, x.target_due, x.attainment, x.expected_progress, x.target_status, x.source,
+  {FORECAST_OUT}
 FROM t_cells x JOIN ri ON ri.ikey = x.ikey JOIN ra ON ra.area_key = x.area_key
-ORDER BY ri.r, x.level, ra.r"""
+LEFT JOIN t_forecast f ON f.ikey = x.ikey AND f.area_key = x.area_key
+ORDER BY ri.r, x.level, ra.r""".replace("{FORECAST_OUT}", ", ".join(f"f.{c}" for c in FORECAST_COLUMNS))
 
 # History rows come in no particular order: every reader orders what it draws (sorting the
 # 1.7 M rows of a city's day in the engine was 5 % of the whole evaluation).
 _HISTORY_OUT = """
 SELECT t.ikey, t.area_key, t.bucket AS period_start, t.v AS value
-FROM t_k t JOIN t_cells x ON x.ikey = t.ikey AND x.area_key = t.area_key
-WHERE t.k >= 0 AND x.level IN ({levels})"""
+FROM t_k t JOIN t_cells x ON x.ikey = t.ikey AND x.area_key = t.area_key JOIN ck_ind m ON m.ikey = t.ikey
+WHERE t.k >= 0 AND t.k <= m.keep AND x.level IN ({levels})"""
 
 #: Columns the execute phase joins to output rows by ``ikey`` and by ``area_key``.
 INDICATOR_COLUMNS = ("indicator_id", "domain", "kind", "tier", "unit", "name_zh", "name_en")

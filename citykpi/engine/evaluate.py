@@ -118,6 +118,7 @@ def evaluate(
             "timings": done.timings,
             # the newest observation: an as_of past it evaluates a city whose feeds all look silent
             "newest_data": newest.isoformat() if (newest := latest_period(wh)) else None,
+            "warnings": list(plan.warnings),
         },
     )
     if persist and not wh.read_only:

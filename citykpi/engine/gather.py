@@ -101,6 +101,8 @@ def select_indicators(
         indices=(),
         groups=catalogue.groups,
         sources=catalogue.sources,
+        domains=catalogue.domains,
+        incidents=catalogue.incidents,
         schema_version=catalogue.schema_version,
         files=catalogue.files,
         content_hash=catalogue.content_hash,

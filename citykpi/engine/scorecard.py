@@ -53,6 +53,18 @@ CELL_SCHEMA: Mapping[str, pl.DataType] = {
     "expected_progress": pl.Float64(),
     "target_status": pl.String(),
     "source": pl.String(),
+    "forecast_status": pl.String(),
+    "forecast_periods": pl.Int32(),
+    "forecast_date": pl.Date(),
+    "forecast_periods_low": pl.Int32(),
+    "forecast_periods_high": pl.Int32(),
+    "forecast_slope": pl.Float64(),
+    "forecast_r2": pl.Float64(),
+    "anomaly_score": pl.Float64(),
+    "target_forecast": pl.String(),
+    "target_projected": pl.Float64(),
+    "target_pace_needed": pl.Float64(),
+    "target_pace": pl.Float64(),
 }
 
 #: Column order and types of ``Scorecard.indices``.

@@ -55,6 +55,8 @@ class CatalogueTables:
     measures: list[Indicator] = field(default_factory=list)
     #: indicator id → key, including hidden grain copies (see :func:`_with_grain_copies`)
     keys: dict[str, int] = field(default_factory=dict)
+    #: more temp-table name → frame (early warning: ``engine/early.py``)
+    extra: dict[str, pl.DataFrame] = field(default_factory=dict)
 
     def frames(self) -> dict[str, pl.DataFrame]:
         """Temp-table name → frame."""
@@ -66,12 +68,14 @@ class CatalogueTables:
             "ck_input": self.inputs,
             "ck_index": self.index,
             "ck_component": self.components,
+            **self.extra,
         }
 
     @property
     def max_k(self) -> int:
-        """The deepest history period any indicator keeps (k of its oldest bucket)."""
-        deepest = self.ind.get_column("hist").max() if self.ind.height else None
+        """The deepest history period the scorecard reads (k of its oldest bucket; forecasts may read further)."""
+        column = "keep" if "keep" in self.ind.columns else "hist"
+        deepest = self.ind.get_column(column).max() if self.ind.height else None
         return deepest if isinstance(deepest, int) else 0
 
 

@@ -42,6 +42,7 @@ from citykpi.render.format import (
     status_text,
     word,
 )
+from citykpi.render.outlook import fmt_outlook, fmt_target_forecast
 from citykpi.render.targets import not_a_regular_file
 
 #: Identifier and version of the JSON document (docs/scorecard-json.md).
@@ -245,6 +246,14 @@ def render_markdown(scorecard: Scorecard, *, lang: str = "zh") -> str:
     out += [f"**{word('summary', lang)}:** {_md(counts_line(scorecard.counts(), lang))}", ""]
     cells = _cells(scorecard)
     heads = [word(k, lang) for k in ("indicator", "area", "value", "status", "change", "yoy", "target")]
+    forecasts = (
+        cells.height
+        and cells.select(pl.col("forecast_status").is_not_null() | pl.col("target_forecast").is_not_null())
+        .to_series()
+        .any()
+    )
+    if forecasts:  # a column only when some cell forecasts: scorecards without forecasts read as before
+        heads.append(word("outlook", lang))
     for (domain,), group in cells.group_by("domain", maintain_order=True):
         title = domain_name(str(domain), lang)
         out += [f"## {_md(title)}", "", "| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
@@ -262,6 +271,7 @@ def render_markdown(scorecard: Scorecard, *, lang: str = "zh") -> str:
                         fmt_change(row["change_previous"], row["change_unit"], lang, row.get("unit")),
                         fmt_change(row["change_last_year"], row["change_unit"], lang, row.get("unit")),
                         fmt_target(row["attainment"], row["expected_progress"], row["target_status"], lang),
+                        *([_outlook(row, lang)] if forecasts else []),
                     )
                 )
                 + " |"
@@ -290,6 +300,11 @@ def render_markdown(scorecard: Scorecard, *, lang: str = "zh") -> str:
             )
         out.append("")
     return "\n".join(out)
+
+
+def _outlook(row: dict[str, Any], lang: str) -> str:
+    """Where the cell's trend is heading and where its target will end up, in one line."""
+    return "; ".join(t for t in (fmt_outlook(row, lang), fmt_target_forecast(row, lang)) if t)
 
 
 def junit_fail_on(fail_on: str) -> str:
@@ -321,7 +336,17 @@ def render_junit(scorecard: Scorecard, *, fail_on: str = "red") -> str:
                 name=f"{row['indicator_id']}@{row['area_id']}",
             )
             ET.SubElement(case, "properties")
-            for key in ("status", "value", "unit", "level", "area_name_zh", "name_zh"):
+            for key in (
+                "status",
+                "value",
+                "unit",
+                "level",
+                "area_name_zh",
+                "name_zh",
+                "forecast_status",
+                "forecast_date",
+                "target_forecast",
+            ):
                 val = row[key]
                 if val is not None:
                     ET.SubElement(case[0], "property", name=key, value=str(val))

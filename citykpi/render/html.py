@@ -56,6 +56,7 @@ from citykpi.render.format import (
     summary_statuses,
     word,
 )
+from citykpi.render.outlook import fmt_outlook, fmt_target_forecast
 from citykpi.render.views import league_table
 
 #: Short CSS classes of the matrix cells (one per status; the colours are in the style sheet).
@@ -534,6 +535,8 @@ def _detail_rows(
                 "target": fmt_target(row["attainment"], row["expected_progress"], row["target_status"], lang)
                 if has_target
                 else "",
+                "target_forecast": fmt_target_forecast(row, lang) if row.get("target_forecast") else "",
+                "outlook": fmt_outlook(row, lang, with_range=True),
                 "target_sort": _sort(row["attainment"]),
                 "spark": spark_geometry(
                     series.get((row["indicator_id"], row["area_id"]), []),

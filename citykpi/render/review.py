@@ -46,6 +46,8 @@ _PLURAL = {
     "source": "sources",
     "feed": "feeds",
     "rule": "consistency rules",
+    "domain": "domains",
+    "incident": "incidents",
 }
 
 
@@ -287,6 +289,8 @@ def _entity_locations(check: CheckResult) -> dict[tuple[str, str], Location | No
         ("index", cat.indices),
         ("group", cat.groups),
         ("source", cat.sources),
+        ("domain", cat.domains),
+        ("incident", cat.incidents),
     ]
     return {(entity, e.id): e.loc for entity, items in groups for e in items}
 

@@ -62,6 +62,8 @@ CELL_COLUMNS: tuple[tuple[str, str], ...] = (
     ("band_label", "band_label"),
     ("change_previous", "change_previous"),
     ("change_last_year", "change_last_year"),
+    ("base_value", "base_value"),
+    ("change_base", "change_base"),
     ("change_unit", "change_unit"),
     ("streak", "streak"),
     ("target_value", "target_value"),
@@ -69,6 +71,17 @@ CELL_COLUMNS: tuple[tuple[str, str], ...] = (
     ("attainment", "attainment"),
     ("expected_progress", "expected_progress"),
     ("target_status", "target_status"),
+    ("target_forecast", "target_forecast"),
+    ("target_projected", "target_projected"),
+    ("target_pace_needed", "target_pace_needed"),
+    ("target_pace", "target_pace"),
+    ("forecast_status", "forecast_status"),
+    ("forecast_periods", "forecast_periods"),
+    ("forecast_date", "forecast_date"),
+    ("forecast_periods_low", "forecast_periods_low"),
+    ("forecast_periods_high", "forecast_periods_high"),
+    ("forecast_r2", "forecast_r2"),
+    ("anomaly_score", "anomaly_score"),
     ("period_start", "period_start"),
     ("period_end", "period_end"),
     ("explanation", "explanation"),
@@ -98,9 +111,9 @@ _FRACTIONS = frozenset({"attainment", "expected_progress", "coverage"})
 #: Columns that hold a whole number.
 _WHOLE = frozenset({"streak", "components_used", "components_total", "rank"})
 #: Columns in the value's own number format (unit and decimals).
-_IN_UNIT = frozenset({"value", "target_value"})
+_IN_UNIT = frozenset({"value", "target_value", "base_value", "target_projected"})
 #: Columns of changes (sign and the change's unit).
-_CHANGES = frozenset({"change_previous", "change_last_year"})
+_CHANGES = frozenset({"change_previous", "change_last_year", "change_base"})
 
 #: Words of the summary sheet that the shared vocabulary does not have.
 _SUMMARY_WORDS: Mapping[str, Mapping[str, str]] = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from citykpi.catalogue.parser.early import _domain, _incident
 from citykpi.catalogue.parser.entities import _group, _index, _source
 from citykpi.catalogue.parser.indicator import _indicator
 from citykpi.catalogue.parser.quality import _feed, _rule
@@ -51,6 +52,8 @@ def parse_document(data: Any, file: str) -> ParsedFile:
         ("sources", _source),
         ("feeds", _feed),
         ("consistency", _rule),
+        ("domains", _domain),
+        ("incidents", _incident),
     )
     found = False
     for key, parse_one in sections:
@@ -67,7 +70,7 @@ def parse_document(data: Any, file: str) -> ParsedFile:
     if not found and not r.errors:
         r.report(
             "CK102",
-            "the file defines no indicators, indices, groups, sources, feeds or consistency rules",
+            "the file defines no indicators, indices, groups, sources, feeds, consistency rules, domains or incidents",
             where,
         )
     return out

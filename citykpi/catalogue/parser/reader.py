@@ -29,7 +29,17 @@ _DURATION_UNIT = {"m": "minutes", "min": "minutes", "h": "hours", "d": "days", "
 #: Columns every raw source table gets from ingest; a source cannot declare them.
 RESERVED_COLUMNS: frozenset[str] = frozenset({"area_key", "batch_id"})
 
-FILE_KEYS = ("schema_version", "indicators", "indices", "groups", "sources", "feeds", "consistency")
+FILE_KEYS = (
+    "schema_version",
+    "indicators",
+    "indices",
+    "groups",
+    "sources",
+    "feeds",
+    "consistency",
+    "domains",
+    "incidents",
+)
 INDICATOR_KEYS = (
     "id",
     "name",
@@ -54,10 +64,11 @@ INDICATOR_KEYS = (
     "decimals",
     "due",
     "base_period",
+    "forecast",
 )
 INDICATOR_REQUIRED = ("id", "name", "kind", "domain", "unit", "levels", "frequency", "direction")
 CUT_COLOURS = model.COLOURS[1:]
-THRESHOLD_KEYS = ("basis", *model.COLOURS, "inclusive", "for_periods", "limit", "overrides")
+THRESHOLD_KEYS = ("basis", *model.COLOURS, "inclusive", "for_periods", "limit", "overrides", "baseline")
 OVERRIDE_KEYS = ("level", "area", *model.COLOURS, "inclusive")
 SCALE_STEP_KEYS = ("label", "upto", "colour")
 ROLLUP_KEYS = ("time", "where", "area", "weight")
@@ -139,6 +150,11 @@ RULE_KEYS = (
 RULE_REQUIRED = ("id", "kind")
 #: ``due: "09:00 next day"``: a time of day on the day after the period ends.
 NEXT_DAY_RE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s+next\s+day\s*$")
+FORECAST_KEYS = ("enabled", "window", "horizon", "min_r2", "baseline")
+DOMAIN_KEYS = ("id", "description", "forecast")
+DOMAIN_REQUIRED = ("id",)
+INCIDENT_KEYS = ("id", "description", "start", "end", "indicators", "domains", "areas")
+INCIDENT_REQUIRED = ("id", "start", "end")
 
 T = TypeVar("T")
 
@@ -155,6 +171,8 @@ class ParsedFile:
     sources: list[model.SourceTable] = field(default_factory=list)
     feeds: list[model.Feed] = field(default_factory=list)
     consistency: list[model.ConsistencyRule] = field(default_factory=list)
+    domains: list[model.DomainSettings] = field(default_factory=list)
+    incidents: list[model.Incident] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     #: (entity id, dotted path) -> (mapping, key) holding that value, e.g. ("a.b", "value.numerator");
     #: resolved to a Location only when a rule reports on it (see :meth:`loc`).

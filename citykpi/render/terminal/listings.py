@@ -26,6 +26,7 @@ from citykpi.render.format import (
     status_order,
     word,
 )
+from citykpi.render.outlook import fmt_outlook
 from citykpi.render.terminal.common import (
     STATUS_LABELS_SHORT,
     STATUS_STYLES,
@@ -334,3 +335,46 @@ def print_rejects(console: Console, frame: pl.DataFrame, *, batch_id: int | None
         title = f"batch {batch_id}: {frame.height} rejected row(s)"
         shown = frame.rename({"row_number": "row", "column_name": "column"})
     print_frame(console, shown, title=title, limit=limit)
+
+
+def print_early_alerts(
+    console: Console,
+    frame: pl.DataFrame,
+    *,
+    lang: str = "zh",
+    min_colour: str = "orange",
+    as_of: date | None = None,
+    digits: Digits | None = None,
+) -> None:
+    """Print early alerts (see ``outlook.early_alerts``): the colour a cell is heading for and when, soonest first."""
+    head = f"{frame.height} early alerts: forecast to reach {status_label(min_colour, 'en')} or worse"
+    if lang == "zh":
+        head = f"{frame.height} 项趋势预警（预计转为{status_label(min_colour, 'zh')}或更差）"
+    if as_of is not None:
+        head += f" · {as_of.isoformat()}"
+    console.rule(Text(head, style="bold"), align="left")
+    if not frame.height:
+        print_prose(
+            console,
+            "No cell's trend reaches that colour within its horizon."
+            if lang == "en"
+            else "没有指标的趋势在预测期内达到该等级。",
+        )
+        return
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column(word("outlook", lang), overflow="fold")
+    table.add_column(word("indicator", lang), overflow="fold")
+    table.add_column(word("area", lang), overflow="fold")
+    table.add_column(word("value", lang), justify="right", no_wrap=True)
+    table.add_column(word("status", lang), no_wrap=True)
+    for row in frame.iter_rows(named=True):
+        table.add_row(
+            Text.assemble(
+                status_cell(row["forecast_status"], lang), " ", plain(fmt_outlook(row, lang, with_range=True))
+            ),
+            plain(pick(row, "name", lang) or row["indicator_id"]),
+            plain(pick(row, "area_name", lang) or row["area_id"]),
+            plain(fmt_value(row["value"], row["unit"], (digits or Digits()).of(row["indicator_id"]))),
+            status_cell(row["status"], lang),
+        )
+    console.print(table)

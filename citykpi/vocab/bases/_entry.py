@@ -11,6 +11,12 @@ BasisSql = Callable[[str, str, str, str, str, str], str]
 #: the base period's row as ``bp`` wherever a basis that ``requires`` "base_period" is judged.
 BASE_VALUE = "bp.v"
 
+#: The seasonal baseline of the row being classified, for bases that require ``"seasonal_baseline"``
+#: (``anomaly``): the engine joins table ``t_baseline`` under this alias with the baseline's median
+#: (``med``), its robust spread (``scale``: 1.4826 × MAD, NULL when the comparable periods do not
+#: vary) and the number of comparable periods (``n``); no row when there are too few of them.
+BASELINE_ALIAS = "bl"
+
 
 @dataclass(frozen=True, slots=True)
 class Basis:
