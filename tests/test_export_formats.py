@@ -14,11 +14,13 @@ from typing import Any
 import openpyxl
 import polars as pl
 import pytest
+from openpyxl.utils import get_column_letter
 
 from citykpi.engine.scorecard import CELL_SCHEMA, Scorecard
 from citykpi.errors import ExportError, UsageError
 from citykpi.render import exporters, exports
 from citykpi.render.format import STATUS_HEX, sort_cells
+from citykpi.render.xlsx import CELL_COLUMNS
 from tests.scorecard_fixtures import AS_OF, make_scorecard
 
 HOSTILE = {
@@ -140,7 +142,8 @@ def test_xlsx_read_back(tmp_path: Path) -> None:
     city, district, indices = wb["city"], wb["district"], wb["indices"]
     # header row and the id and name columns stay in view; a filter over every data row
     assert city.freeze_panes == "C2" and district.freeze_panes == "C2" and indices.freeze_panes == "C2"
-    assert city.auto_filter.ref == "A1:W5" and district.auto_filter.ref == "A1:W9"
+    last = get_column_letter(len(CELL_COLUMNS))  # every column of the level sheets, forecasts included
+    assert city.auto_filter.ref == f"A1:{last}5" and district.auto_filter.ref == f"A1:{last}9"
     assert indices.auto_filter.ref == "A1:L7"
     header = [c.value for c in city[1]]
     assert header[:4] == ["indicator_id", "indicator", "area_id", "area"]
