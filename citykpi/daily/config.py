@@ -195,7 +195,7 @@ def _parse(data: Mapping[str, Any], *, base: Path, origin: str) -> RunConfig:
     if timezone is not None:
         try:
             clock.zone(timezone)
-        except ConfigError as exc:
+        except UsageError as exc:
             raise fail(f"timezone: {exc.message}") from None
     partial_on = data.get("partial_on", list(PARTIAL_CAUSES))
     if not isinstance(partial_on, list) or not all(p in PARTIAL_CAUSES for p in partial_on):
