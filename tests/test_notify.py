@@ -299,9 +299,7 @@ def test_silence_commands(wh: tuple[Warehouse, Any], tmp_path: Path, monkeypatch
     assert "pipe repair" in cli("silences", "--all").stdout
 
 
-def test_an_unknown_time_zone_is_a_usage_error_outside_run(
-    wh: tuple[Warehouse, Any], tmp_path: Path
-) -> None:
+def test_an_unknown_time_zone_is_a_usage_error_outside_run(wh: tuple[Warehouse, Any], tmp_path: Path) -> None:
     """Exit 78 is `run`'s (its config file is wrong); a bad --timezone of any other command is a usage
     error (exit 2), and nothing is recorded."""
     w, _catalogue = wh
