@@ -318,6 +318,25 @@ def test_silence_commands(wh: tuple[Warehouse, Any], tmp_path: Path, monkeypatch
     assert "pipe repair" in cli("silences", "--all").stdout
 
 
+def test_the_silences_table_says_what_each_matches(wh: tuple[Warehouse, Any]) -> None:
+    """The terminal's silences table is a library view (render.views), the CLI only prints it."""
+    from citykpi.notify.silences import list_silences
+    from citykpi.render.views import silences_table
+
+    w, _catalogue = wh
+    now = datetime(2026, 11, 20, 9, 0, tzinfo=SHANGHAI)
+    add_silence(w, reason="pipe repair", ends_at=now + timedelta(days=2), now=now, indicator="water.*",
+                area_id="500112", timezone="Asia/Shanghai")  # fmt: skip
+    add_silence(w, reason="calibration", ends_at=now + timedelta(days=30), now=now, domain="environment",
+                every="sun 02:00-06:00", timezone="Asia/Shanghai")  # fmt: skip
+    shown = silences_table(list_silences(w, now=now))
+    assert shown.columns == ["id", "state", "matches", "until", "every", "reason"]
+    assert shown.rows() == [
+        (1, "active", "indicator water.* · area 500112 and below", "2026-11-22 09:00", "", "pipe repair"),
+        (2, "waiting", "domain environment", "2026-12-20 09:00", "sun 02:00-06:00", "calibration"),
+    ]
+
+
 def test_an_unknown_time_zone_is_a_usage_error_outside_run(wh: tuple[Warehouse, Any], tmp_path: Path) -> None:
     """Exit 78 is `run`'s (its config file is wrong); a bad --timezone of any other command is a usage
     error (exit 2), and nothing is recorded."""

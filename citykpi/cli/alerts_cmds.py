@@ -51,28 +51,10 @@ def silences_cmd(
     if fmt is not TableFormat.table:
         emit_frame(frame, fmt.value, output)
         return
-    import polars as pl
-
     from citykpi.render.terminal import make_console, print_frame
+    from citykpi.render.views import silences_table
 
-    def said(column: str, label: str, suffix: str = "") -> pl.Expr:
-        return pl.when(pl.col(column).is_not_null()).then(
-            pl.lit(f"{label} ") + pl.col(column) + pl.lit(suffix)
-        )
-
-    shown = frame.select(
-        pl.col("silence_id").alias("id"),
-        "state",
-        pl.concat_str(
-            [said("indicator", "indicator"), said("area_id", "area", " and below"), said("owner", "owner"),
-             said("domain", "domain")],
-            separator=" · ",
-            ignore_nulls=True,
-        ).alias("matches"),
-        pl.col("ends_at").str.slice(0, 16).str.replace("T", " ").alias("until"),
-        pl.col("every").fill_null(""),
-        "reason",
-    )  # fmt: skip
+    shown = silences_table(frame)
     what = "silences (all)" if include_expired else "silences in force or to come"
     print_frame(make_console(), shown, title=f"{frame.height} {what}")
 

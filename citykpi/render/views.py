@@ -1,4 +1,5 @@
-"""Report views derived from Scorecards — alerts, league tables, colour changes.
+"""Report views derived from Scorecards — alerts, league tables, colour changes — and the daily
+job's silences as the terminal lists them.
 
 Polars in, Polars out: no printing. The terminal, the exporters and the cron job share them.
 """
@@ -345,6 +346,30 @@ def empty_league_reason(ref: str, levels: Sequence[str], level: str) -> str:
     return f"no {level}-level areas to rank: {why}"
 
 
+def silences_table(frame: pl.DataFrame) -> pl.DataFrame:
+    """The silences (``citykpi.notify.silences.list_silences``) as the terminal lists them: id, state,
+    what each matches in words, until when (local time to the minute), its window and its reason."""
+
+    def said(column: str, label: str, suffix: str = "") -> pl.Expr:
+        return pl.when(pl.col(column).is_not_null()).then(
+            pl.lit(f"{label} ") + pl.col(column) + pl.lit(suffix)
+        )
+
+    return frame.select(
+        pl.col("silence_id").alias("id"),
+        "state",
+        pl.concat_str(
+            [said("indicator", "indicator"), said("area_id", "area", " and below"), said("owner", "owner"),
+             said("domain", "domain")],
+            separator=" · ",
+            ignore_nulls=True,
+        ).alias("matches"),
+        pl.col("ends_at").str.slice(0, 16).str.replace("T", " ").alias("until"),
+        pl.col("every").fill_null(""),
+        "reason",
+    )  # fmt: skip
+
+
 __all__ = [
     "FUNNEL_TEXT",
     "alerts",
@@ -353,4 +378,5 @@ __all__ = [
     "funnel_text",
     "league_note",
     "league_table",
+    "silences_table",
 ]
