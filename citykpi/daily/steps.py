@@ -411,6 +411,7 @@ def dry_run(job: Job) -> None:
     from citykpi.engine.runs import previous_run
     from citykpi.render.views import alerts
     from citykpi.warehouse import Warehouse, readers
+    from citykpi.warehouse.ingest import already_loaded
 
     config, log = job.config, job.log
     try:
@@ -433,23 +434,13 @@ def dry_run(job: Job) -> None:
     try:
         for inbox in config.inboxes:
             scan = _scan(job, inbox, time.sleep)
-            target = "observations" if inbox.format != "source" else f"src_{inbox.source}"
+            options = inbox.options()
             for path in scan.ready:
                 sha = readers.scan_file(path, text=False).sha256
-                rows = (
-                    wh.con.execute(
-                        "SELECT batch_id FROM batches WHERE sha256 = ? AND target = ? AND status = 'loaded' "
-                        "ORDER BY batch_id DESC LIMIT 1",
-                        [sha, target],
-                    ).fetchall()
-                    if wh is not None
-                    else []
-                )
-                status = "unchanged" if rows else "would_load"
-                note = f"already loaded as batch {rows[0][0]}" if rows else "new: would be ingested"
-                job.files.append(
-                    IngestedFile(path, status, message=note, batch_id=int(rows[0][0]) if rows else None)
-                )
+                batch = already_loaded(wh.con, sha, options) if wh is not None else None
+                status = "unchanged" if batch is not None else "would_load"
+                note = f"already loaded as batch {batch}" if batch is not None else "new: would be ingested"
+                job.files.append(IngestedFile(path, status, message=note, batch_id=batch))
                 log.info("ingest", f"would ingest {path.name}: {note}", file=path.name, status=status)
         if wh is None:
             log.info("evaluate", f"no database yet at {config.database}: the run would create it")
