@@ -302,3 +302,57 @@ def test_check_config(city: Path) -> None:
     broken = _run(config, "--check-config")
     assert broken.exit_code == 3 and "PROBLEM  catalogue" in broken.stdout
     assert not (city / "out").exists() and not (city / "city.duckdb").exists()
+
+
+# --- --report FILE: the one output-target rule -------------------------------------------------------
+
+
+def test_report_file_on_the_command_line_never_replaces_what_the_run_reads(city: Path) -> None:
+    """`--report FILE` goes through the rule of every other output: the database (and its WAL and
+    lock), the catalogue, the areas file, an inbox's data files and the config file itself are
+    refused (exit 2, a usage error: the config is fine), so is a name that is not .json and a
+    foreign existing file without --force; a previous report is replaced; - prints it."""
+    from citykpi.warehouse import Warehouse
+
+    config = _config(city)
+    assert _run(config, "--date", DAY.isoformat()).exit_code == 0
+    db = city / "city.duckdb"
+    with Warehouse.open(db, read_only=True) as wh:
+        before = checksum(wh)
+    config_text = config.read_text(encoding="utf-8")
+    (city / "lookup.json").write_text('{"not": "a citykpi file"}', encoding="utf-8")
+    (city / "inbox" / "late.csv").write_text("indicator_id,area_id,period,value\n", encoding="utf-8")
+    for target, why in [
+        (db, "it is the database"),
+        (city / "city.duckdb.wal", "the database's write-ahead log"),
+        (config, "it is the run's config file"),
+        (city / "areas.csv", "an input file of this command"),
+        (city / "catalogue" / "city.yaml", "the catalogue folder"),
+        (city / "inbox" / "late.csv", "an input folder of this command"),
+        (city / "report.txt", "report.txt must name a .json file"),
+        (city / "notes.JSON.bak", "must name a .json file"),
+    ]:
+        for dry in ([], ["--dry-run"]):
+            r = _run(config, "--date", DAY.isoformat(), *dry, "--report", str(target))
+            assert r.exit_code == 2, (target, dry, r.output)
+            assert why in r.stderr, (target, r.stderr)
+    with Warehouse.open(db, read_only=True) as wh:
+        assert checksum(wh) == before
+    assert config.read_text(encoding="utf-8") == config_text
+    assert (city / "inbox" / "late.csv").read_text(encoding="utf-8") == "indicator_id,area_id,period,value\n"
+    # a foreign file is replaced only with --force; a previous report always
+    foreign = _run(config, "--date", DAY.isoformat(), "--report", str(city / "lookup.json"))
+    assert foreign.exit_code == 2 and "is not a previous run report" in foreign.stderr
+    assert "--force" in foreign.stderr
+    assert (city / "lookup.json").read_text(encoding="utf-8") == '{"not": "a citykpi file"}'
+    (city / "old.json").write_text("plain text\n", encoding="utf-8")
+    forced = _run(config, "--date", DAY.isoformat(), "--report", str(city / "old.json"), "--force")
+    assert forced.exit_code == 0, forced.stderr
+    assert json.loads((city / "old.json").read_text(encoding="utf-8"))["schema"] == "citykpi.run_report"
+    again = _run(config, "--date", DAY.isoformat(), "--dry-run", "--report", str(city / "old.json"))
+    assert again.exit_code == 0, again.stderr
+    assert json.loads((city / "old.json").read_text(encoding="utf-8"))["dry_run"] is True
+    printed = _run(config, "--date", DAY.isoformat(), "--dry-run", "--report", "-")
+    assert printed.exit_code == 0 and json.loads(printed.stdout)["dry_run"] is True
+    empty = _run(config, "--date", DAY.isoformat(), "--report", "")
+    assert empty.exit_code == 2 and "--report is empty" in empty.stderr

@@ -179,7 +179,13 @@ def run_cmd(
         None,
         "--report",
         metavar="FILE",
-        help="Write the run report to FILE instead of the config's (- prints it).",
+        help="Write the run report to FILE (.json) instead of the config's (- prints it).",
+    ),
+    force: bool = typer.Option(
+        False,
+        "--force",
+        help="Let --report replace an existing file that is not a previous run report "
+        "(never the database, the config, the catalogue or an input file).",
     ),
 ) -> None:
     from dataclasses import replace
@@ -188,6 +194,10 @@ def run_cmd(
     from citykpi.errors import RunFailedError
 
     as_of = parse_day("--date", date_)
+    if report == "":
+        from citykpi.errors import UsageError
+
+        raise UsageError("--report is empty; name a .json file, or - to print the report")
     cfg = RunConfig.load(config)
     if fail_on is not None:
         cfg = replace(cfg, fail_on=fail_on.value)
@@ -205,7 +215,8 @@ def run_cmd(
         log=lambda line: typer.echo(line, err=True),
         log_format=log_format.value if log_format is not None else None,
         dry_run=dry_run,
-        report_path=Path(report) if report and not to_stdout else None,
+        report_path=Path(report) if report is not None and not to_stdout else None,
+        force_report=force,
         write_report=not to_stdout,
     )
     if to_stdout:
