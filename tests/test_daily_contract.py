@@ -356,3 +356,75 @@ def test_report_file_on_the_command_line_never_replaces_what_the_run_reads(city:
     assert printed.exit_code == 0 and json.loads(printed.stdout)["dry_run"] is True
     empty = _run(config, "--date", DAY.isoformat(), "--report", "")
     assert empty.exit_code == 2 and "--report is empty" in empty.stderr
+
+
+# --- what the operator reads --------------------------------------------------------------------------
+
+
+def test_a_rejected_file_says_why_and_where_its_rows_are(city: Path) -> None:
+    """A file whose every row was rejected names the top reasons, with counts and codes, and the
+    command that lists the rows; in the log (at WARNING, as is the partial run's last line) and in
+    the report."""
+    inbox = city / "inbox"
+    (inbox / "x.csv").write_text(
+        "indicator_id,area_id,period,value\n"
+        f"env.air.aqi,999999,{DAY},80\nenv.air.aqi,999998,{DAY},81\nenv.air.nox,500103,{DAY},3\n",
+        encoding="utf-8",
+    )
+    r = _run(_config(city), "--date", DAY.isoformat())
+    assert r.exit_code == 4, r.stderr
+    report = _report(city)
+    [x] = [f for f in report["files"] if Path(f["path"]).name == "x.csv"]  # type: ignore[union-attr,index]
+    batch = x["batch_id"]
+    assert (x["status"], x["rows_loaded"], x["rows_rejected"]) == ("rejected", 0, 3)
+    assert x["rejects"] == [
+        {"code": "IN202", "reason": "unknown area id (load it with `citykpi areas load`)", "rows": 2},
+        {"code": "IN102", "reason": "unknown indicator id (not in the catalogue)", "rows": 1},
+    ]
+    assert x["message"] == (
+        "2 × IN202 unknown area id (load it with `citykpi areas load`); 1 × IN102 unknown indicator id "
+        f"(not in the catalogue); the rows: citykpi db rejects --batch {batch}"
+    )
+    [line] = [line for line in r.stderr.splitlines() if " ingest x.csv" in line]
+    assert " WARNING " in line and line.endswith(f"3 rejected: {x['message']} → rejected/")
+    [done] = [line for line in r.stderr.splitlines() if " done: " in line]
+    assert " WARNING " in done and "done: partial (exit 4)" in done
+
+
+def test_the_last_line_is_as_loud_as_the_run_went(city: Path) -> None:
+    ok = _run(_config(city), "--date", DAY.isoformat())
+    [done] = [line for line in ok.stderr.splitlines() if " done: " in line]
+    assert " INFO " in done
+    (city / "catalogue" / "city.yaml").write_text("indicators: [{id: broken", encoding="utf-8")
+    failed = _run(_config(city), "--date", DAY.isoformat())
+    assert failed.exit_code == 3
+    [done] = [line for line in failed.stderr.splitlines() if " done: " in line]
+    assert " ERROR " in done and "done: failed (exit 3)" in done
+
+
+def test_a_dry_run_says_how_the_run_would_end(city: Path) -> None:
+    """The dry run exits 0 (it could look); its last line says what the run would do, not
+    'partial (exit 0)'."""
+    assert _run(_config(city), "--date", DAY.isoformat()).exit_code == 0
+    late = date(2026, 11, 20)
+    dry = _run(_config(city), "--date", late.isoformat(), "--dry-run", "--report", "-")
+    assert dry.exit_code == 0, dry.stderr
+    [done] = [line for line in dry.stderr.splitlines() if "dry run: the run would end" in line]
+    assert " WARNING " in done and "dry run: the run would end no_data (exit 5); verdict: " in done, done
+    assert "(exit 0)" not in done
+    assert json.loads(dry.stdout)["exit_code"] == 0
+
+
+def test_check_config_names_the_report_of_the_day_a_run_would_evaluate(
+    city: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--check-config shows the report path of the day the run would use: yesterday in the city's
+    zone by default, or --date."""
+    pinned_clock(monkeypatch, datetime(2026, 11, 20, 1, 0, tzinfo=ZoneInfo("Asia/Shanghai")))
+    config = _config(city)
+    r = _run(config, "--check-config")
+    assert r.exit_code == 0, r.stdout
+    assert f"report {city / 'out' / 'runs' / 'run-2026-11-19-day.json'}" in r.stdout
+    assert "today is 2026-11-20 there; a run now evaluates 2026-11-19" in r.stdout
+    dated = _run(config, "--check-config", "--date", "2026-11-05")
+    assert f"report {city / 'out' / 'runs' / 'run-2026-11-05-day.json'}" in dated.stdout

@@ -206,7 +206,7 @@ def run_cmd(
     if check_config:
         from citykpi.daily.check import check_config as check
 
-        checked = check(cfg, config, log=typer.echo)
+        checked = check(cfg, config, log=typer.echo, as_of=as_of)
         raise typer.Exit(checked.exit_code)
     to_stdout = report == "-"
     result = run_job(

@@ -27,6 +27,8 @@ class IngestedFile:
     moved_to: Path | None = None
     message: str = ""
     batch_id: int | None = None
+    #: why rows were rejected, most rows first: (code or None, reason, rows)
+    rejects: tuple[tuple[str | None, str, int], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from citykpi.catalogue.model import Catalogue
 from citykpi.daily import clock
 from citykpi.daily.config import RunConfig
 from citykpi.daily.health import Health, data_in_period, worst
+from citykpi.daily.health import exit_code as health_exit_code
 from citykpi.daily.inbox import DONE, REJECTED, Inbox, InboxScan, archive, scan_inbox
 from citykpi.daily.log import RunLog
 from citykpi.daily.result import IngestedFile, NotificationResult, RunResult
@@ -110,16 +111,19 @@ def finish(job: Job, result: RunResult, target: Path | None) -> None:
     """Write the run report (atomically) and say how the run ended."""
     log = job.log
     code = result.exit_code
+    status = result.health.status
     worst = result.report()["verdict"]["worst"] or "none"
     verdict = f"worst {worst}, fail_on {job.config.fail_on}" + (" (breached)" if result.breached else "")
-    log.info(
-        "done",
-        f"done: {result.health.status} (exit {code}); verdict: {verdict}"
-        + (f"; {'; '.join(result.health.reasons)}" if result.health.reasons else ""),
-        health=result.health.status,
-        exit_code=code,
-        breached=result.breached,
-    )
+    reasons = f"; {'; '.join(result.health.reasons)}" if result.health.reasons else ""
+    fields: dict[str, Any] = {"health": status, "exit_code": code, "breached": result.breached}
+    if job.dry_run:  # it exits 0 when it could look: say what the run would do, not "partial (exit 0)"
+        would = health_exit_code(status, result.breached)
+        text = f"dry run: the run would end {status} (exit {would}); verdict: {verdict}{reasons}"
+        fields["would_exit_code"] = would
+    else:
+        text = f"done: {status} (exit {code}); verdict: {verdict}{reasons}"
+    level = {"failed": log.error, "partial": log.warning, "no_data": log.warning}.get(status, log.info)
+    level("done", text, **fields)
     if target is None:
         return
     from citykpi.render.exports import atomic_write
@@ -199,12 +203,14 @@ def ingest_inbox(
                 )
                 log.error("archive", why, file=path.name)
                 job.problem("partial", why)
+        reasons = top_rejects(f.rejects)
+        message = rejects_message(f.message, reasons, f.batch_id if f.rows_rejected else None)
         job.files.append(
-            IngestedFile(path, f.status, f.rows_loaded, f.rows_rejected, moved, f.message, f.batch_id)
+            IngestedFile(path, f.status, f.rows_loaded, f.rows_rejected, moved, message, f.batch_id, reasons)
         )
         line = f"ingest {path.name}: {f.status}, {f.rows_loaded} loaded, {f.rows_rejected} rejected"
-        if f.message:
-            line += f" ({f.message})"
+        if message:
+            line += f": {message}"
         if moved is not None:
             line += f" → {moved.parent.name}/"
         fields = {
@@ -219,6 +225,32 @@ def ingest_inbox(
             job.problem("partial", f"{path.name} {what}", cause="rejected")
         else:
             log.info("ingest", line, **fields)
+
+
+#: How many reject reasons the log and the run report name per file (the rest are counted).
+TOP_REJECTS = 3
+
+
+def top_rejects(rejects: Mapping[str, int]) -> tuple[tuple[str | None, str, int], ...]:
+    """A file's reject reasons as (code, reason, rows), most rows first (ties by reason)."""
+    from citykpi.warehouse.ingest import code_of
+
+    ranked = sorted(rejects.items(), key=lambda kv: (-kv[1], kv[0]))
+    return tuple((code_of(why), why, int(n)) for why, n in ranked)
+
+
+def rejects_message(message: str, reasons: tuple[tuple[str | None, str, int], ...], batch: int | None) -> str:
+    """What a file's log line and report say about it: ingest's own message, the top reasons
+    (``2 × IN202 unknown area id …``) and the command that lists the rejected rows."""
+    parts = [message] if message else []
+    shown = [f"{n} × {code + ' ' if code else ''}{why}" for code, why, n in reasons[:TOP_REJECTS]]
+    if len(reasons) > TOP_REJECTS:
+        rest = sum(n for _c, _w, n in reasons[TOP_REJECTS:])
+        shown.append(f"{rest} more in {len(reasons) - TOP_REJECTS} other reason(s)")
+    parts += shown
+    if batch is not None:
+        parts.append(f"the rows: citykpi db rejects --batch {batch}")
+    return "; ".join(parts)
 
 
 def assess_data(job: Job, wh: Any, catalogue: Catalogue, scorecard: Scorecard) -> None:
