@@ -216,6 +216,7 @@ def _run(job: steps.Job, sleep: Callable[[float], None]) -> None:
     from citykpi.catalogue import load_catalogue
     from citykpi.engine.evaluate import evaluate
     from citykpi.engine.runs import next_run_id, previous_run, prune_runs
+    from citykpi.notify.outbox import prune as prune_outbox
     from citykpi.render.views import alerts
     from citykpi.warehouse import Warehouse, load_areas
 
@@ -255,10 +256,11 @@ def _run(job: steps.Job, sleep: Callable[[float], None]) -> None:
         steps.notify(job, wh, catalogue, scorecard, sleep)
         if config.keep_runs is not None:
             pruned = prune_runs(wh, keep=config.keep_runs)
-            if pruned.runs:
+            digests = prune_outbox(wh)
+            if pruned.runs or digests:
                 log.info(
                     "prune",
-                    f"pruned {len(pruned.runs)} old run(s) ({pruned.cells} cells); "
-                    f"kept the latest {pruned.kept} (keep_runs = {config.keep_runs})",
+                    f"pruned {len(pruned.runs)} old run(s) ({pruned.cells} cells) and {digests} delivered or "
+                    f"dropped digest(s) older than them; kept the latest {pruned.kept} (keep_runs = {config.keep_runs})",
                 )
     steps.write_outputs(job, scorecard)

@@ -414,10 +414,13 @@ def test_webhook_retries_with_backoff_then_delivers(
 def test_webhook_gives_up_for_this_run_on_what_retrying_cannot_cure(endpoint: ThreadingHTTPServer) -> None:
     endpoint.script[:] = [400]  # type: ignore[attr-defined]
     refused = deliver(_hook(endpoint, retries=3), "k", "{}", sleep=lambda s: None)
-    assert (refused.delivered, refused.attempts) == (False, 1) and refused.error.endswith("answered HTTP 400")
+    assert (refused.delivered, refused.attempts, refused.dead) == (False, 1, True)
+    assert refused.error.endswith("answered HTTP 400: refused for good, not retried")
     endpoint.script[:] = [302]  # type: ignore[attr-defined]
     moved = deliver(_hook(endpoint, retries=3), "k", "{}", sleep=lambda s: None)
-    assert not moved.delivered and "a redirect" in moved.error
+    assert (
+        not moved.delivered and "a redirect" in moved.error and not moved.dead
+    )  # the url is fixed in the config
     assert [p for p, _h, _b in endpoint.seen] == ["/hooks/citykpi", "/hooks/citykpi"]  # type: ignore[attr-defined]
     missing = deliver(_hook(endpoint, headers={"X-Token": "${CITYKPI_NOT_SET_ANYWHERE}"}), "k", "{}")
     assert not missing.delivered and "CITYKPI_NOT_SET_ANYWHERE" in missing.error and missing.attempts == 1

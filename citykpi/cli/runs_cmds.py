@@ -113,20 +113,23 @@ def runs_prune_cmd(
 
     A run is kept when either rule keeps it; the latest run is always kept. Observations are
     never touched, so a removed run can be evaluated again. Keep at least 2 for the daily job:
-    its alerts compare with the previous day's run.
+    its alerts compare with the previous day's run. Delivered and dropped digests of the daily
+    job's outbox older than every kept run go too (undelivered and dead ones stay).
 
     Example: citykpi runs prune --keep 90 --keep-days 90
     """
     from citykpi.engine.runs import prune_runs
+    from citykpi.notify.outbox import prune as prune_outbox
     from citykpi.warehouse import Warehouse
 
     with Warehouse.open(settings(ctx).db, create=False, wait=wait) as wh:
         report = prune_runs(wh, keep=keep, keep_days=keep_days, dry_run=dry_run)
+        digests = prune_outbox(wh, removed=report.runs if dry_run else (), dry_run=dry_run)
     verb = "would remove" if dry_run else "removed"
     span = f" (runs {report.runs[0]}–{report.runs[-1]})" if report.runs else ""
     typer.echo(
         f"{verb} {len(report.runs)} run(s){span}: {report.cells:,} cells, {report.index_scores:,} index "
-        f"scores; {report.kept} run(s) kept"
+        f"scores, {digests:,} delivered or dropped digest(s); {report.kept} run(s) kept"
     )
 
 

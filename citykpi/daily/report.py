@@ -90,6 +90,7 @@ def run_report(result: RunResult) -> dict[str, Any]:
                 "attempts": n.attempts,
                 "error": n.error or None,
                 "run_id": n.run_id,
+                "note": n.note or None,
             }
             for n in result.notifications
         ],

@@ -37,11 +37,12 @@ class NotificationResult:
 
     notifier: str
     digest_key: str
-    status: str  # delivered | undelivered | would_send | would_retry
+    status: str  # delivered | undelivered | dead | backfill (dry run: would_send | would_retry | backfill)
     items: int
     attempts: int = 0
     error: str = ""
     run_id: int | None = None
+    note: str = ""  # e.g. why a backfill tells this notifier nothing
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -327,7 +328,7 @@ def notify(
     job: Job, wh: Any, catalogue: Catalogue, scorecard: Scorecard, sleep: Callable[[float], None]
 ) -> None:
     """Queue this run's digests with the notifiers' new state (one transaction), then deliver every
-    pending digest."""
+    waiting digest."""
     from citykpi.notify import outbox, plan_digests
 
     config, log = job.config, job.log
@@ -341,6 +342,11 @@ def notify(
         return
     outbox.queue(wh, plans, now=now)
     for plan in plans:
+        if plan.backfill is not None:
+            note = backfill_note(plan.notifier, job.day, plan.backfill)
+            log.info("notify", note, notifier=plan.notifier, backfill=True)
+            job.notifications.append(NotificationResult(plan.notifier, "", "backfill", 0, note=note))
+            continue
         held = f"; held back: {plan.silenced} silenced, {plan.inhibited} by a red parent area"
         if plan.digest is None:
             log.info("notify", f"notify {plan.notifier}: nothing new{held}", notifier=plan.notifier)
@@ -358,37 +364,71 @@ def notify(
             f"outbox: {n} undelivered digest(s) for notifier {name!r}, which the config no longer declares",
         )
     for report in outbox.deliver_pending(wh, config.notifiers, now=lambda: clock.now(config.tz), sleep=sleep):
-        d = report.delivery
-        status = "delivered" if d.delivered else "undelivered"
-        job.notifications.append(
-            NotificationResult(
-                report.notifier, report.digest_key, status, report.items, d.attempts, d.error, report.run_id
-            )
-        )
-        where = next(n.target() for n in config.notifiers if n.name == report.notifier)
-        if d.delivered:
-            log.info(
-                "deliver",
-                f"delivered {report.digest_key} to {report.notifier} ({where}) after {d.attempts} attempt(s)",
-                notifier=report.notifier,
-                digest=report.digest_key,
-                attempts=d.attempts,
-            )
-        else:
-            log.warning(
-                "deliver",
-                f"could not deliver {report.digest_key} to {report.notifier} after {d.attempts} attempt(s): "
-                f"{d.error}; it stays in the outbox and is retried next run",
-                notifier=report.notifier,
-                digest=report.digest_key,
-                attempts=d.attempts,
-            )
+        _delivered(job, report)
     waiting = outbox.pending(wh)
     declared = {n.name for n in config.notifiers}
     stuck = [r for r in waiting.iter_rows(named=True) if r["notifier"] in declared]
     if stuck:
         job.problem(
             "partial", f"{len(stuck)} digest(s) not delivered yet (retried next run)", cause="undelivered"
+        )
+    set_aside = Counter(n.notifier for n in job.notifications if n.status == "dead")
+    for name, n in outbox.dead(wh).items():
+        if n > set_aside[name]:  # the run that set them aside was partial; now they only wait
+            log.warning(
+                "notify",
+                f"outbox: {n - set_aside[name]} dead digest(s) of {name!r} from earlier runs wait for an "
+                "operator (citykpi alerts outbox; retry KEY or drop KEY)",
+                notifier=name,
+            )
+
+
+def backfill_note(notifier: str, day: date, newest: date) -> str:
+    """Why a run tells a notifier nothing: it was told about a later date already."""
+    return (
+        f"backfill: not notified: {notifier} was told about {newest.isoformat()} already; "
+        f"a run for an earlier date ({day.isoformat()}) tells it nothing"
+    )
+
+
+def _delivered(job: Job, report: Any) -> None:
+    """Note and log one digest's delivery: delivered, refused for good (dead) or to be retried."""
+    config, log = job.config, job.log
+    d = report.delivery
+    status = "delivered" if d.delivered else "dead" if d.dead else "undelivered"
+    job.notifications.append(
+        NotificationResult(
+            report.notifier, report.digest_key, status, report.items, d.attempts, d.error, report.run_id
+        )
+    )
+    where = next(n.target() for n in config.notifiers if n.name == report.notifier)
+    fields = {"notifier": report.notifier, "digest": report.digest_key, "attempts": d.attempts}
+    if d.delivered:
+        log.info(
+            "deliver",
+            f"delivered {report.digest_key} to {report.notifier} ({where}) after {d.attempts} attempt(s)"
+            + (" (marked as a possible redelivery)" if d.uncertain else ""),
+            **fields,
+        )
+    elif d.dead:
+        log.error(
+            "deliver",
+            f"{report.notifier} refused digest {report.digest_key} for good: {d.error}; it is set aside "
+            f"(dead) and the notifier's later digests go on; retry it with `citykpi alerts outbox retry "
+            f"{report.digest_key}` once the receiver is fixed, or drop it with `… drop {report.digest_key}`",
+            **fields,
+        )
+        job.problem(
+            "partial",
+            f"digest {report.digest_key} to {report.notifier} was refused for good (dead): {d.error}",
+            cause="undelivered",
+        )
+    else:
+        log.warning(
+            "deliver",
+            f"could not deliver {report.digest_key} to {report.notifier} after {d.attempts} attempt(s): "
+            f"{d.error}; it stays in the outbox and is retried next run",
+            **fields,
         )
 
 
@@ -508,6 +548,10 @@ def _dry_notify(job: Job, wh: Any, catalogue: Catalogue, scorecard: Scorecard) -
 
     config, log = job.config, job.log
     declared = {n.name for n in config.notifiers}
+    for name, n in outbox.dead(wh).items():
+        log.warning(
+            "notify", f"outbox: {n} dead digest(s) of {name!r} wait for an operator (citykpi alerts outbox)"
+        )
     for row in outbox.pending(wh).iter_rows(named=True):
         if row["notifier"] in declared:
             job.notifications.append(
@@ -524,6 +568,11 @@ def _dry_notify(job: Job, wh: Any, catalogue: Catalogue, scorecard: Scorecard) -
     )  # fmt: skip
     job.changes = changes
     for plan in plans:
+        if plan.backfill is not None:
+            note = backfill_note(plan.notifier, job.day, plan.backfill)
+            log.info("notify", note, notifier=plan.notifier, backfill=True)
+            job.notifications.append(NotificationResult(plan.notifier, "", "backfill", 0, note=note))
+            continue
         if plan.digest is None:
             log.info("notify", f"would tell {plan.notifier} nothing new")
             continue

@@ -370,6 +370,24 @@ def silences_table(frame: pl.DataFrame) -> pl.DataFrame:
     )  # fmt: skip
 
 
+def outbox_table(frame: pl.DataFrame) -> pl.DataFrame:
+    """The outbox (``citykpi.notify.outbox.outbox``) as the terminal lists it: the digest, its state
+    and, for one set aside or put back by an operator, who did it and why."""
+    action = pl.concat_str(
+        [pl.col("action"), pl.lit(" by "), pl.col("action_by").fill_null("?"), pl.lit(": "),
+         pl.col("action_reason").fill_null("")],
+    )  # fmt: skip
+    return frame.select(
+        "notifier",
+        "digest_key",
+        "status",
+        "as_of",
+        "items",
+        "attempts",
+        pl.coalesce(pl.col("last_error"), action, pl.lit("")).alias("note"),
+    )
+
+
 __all__ = [
     "FUNNEL_TEXT",
     "alerts",
@@ -378,5 +396,6 @@ __all__ = [
     "funnel_text",
     "league_note",
     "league_table",
+    "outbox_table",
     "silences_table",
 ]
