@@ -34,6 +34,7 @@ from citykpi.render.exports import junit_fail_on
 from citykpi.render.format import Digits, counts_line, fmt_value, pick, status_label
 
 if TYPE_CHECKING:
+    from citykpi.notify.outbox import DeliveryReport
     from citykpi.quality import QualityReport
 
 
@@ -391,8 +392,10 @@ def backfill_note(notifier: str, day: date, newest: date) -> str:
     )
 
 
-def _delivered(job: Job, report: Any) -> None:
+def _delivered(job: Job, report: DeliveryReport) -> None:
     """Note and log one digest's delivery: delivered, refused for good (dead) or to be retried."""
+    from citykpi.notify.notifiers import SELF_DEDUPING
+
     config, log = job.config, job.log
     d = report.delivery
     status = "delivered" if d.delivered else "dead" if d.dead else "undelivered"
@@ -401,13 +404,15 @@ def _delivered(job: Job, report: Any) -> None:
             report.notifier, report.digest_key, status, report.items, d.attempts, d.error, report.run_id
         )
     )
-    where = next(n.target() for n in config.notifiers if n.name == report.notifier)
+    notifier = next(n for n in config.notifiers if n.name == report.notifier)
+    where = notifier.target()
     fields = {"notifier": report.notifier, "digest": report.digest_key, "attempts": d.attempts}
     if d.delivered:
+        flagged = d.uncertain and notifier.type not in SELF_DEDUPING
         log.info(
             "deliver",
             f"delivered {report.digest_key} to {report.notifier} ({where}) after {d.attempts} attempt(s)"
-            + (" (marked as a possible redelivery)" if d.uncertain else ""),
+            + (' (with "redelivery": true: an earlier attempt may have arrived)' if flagged else ""),
             **fields,
         )
     elif d.dead:

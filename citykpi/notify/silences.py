@@ -381,8 +381,9 @@ def _char(ch: str) -> str:
 
 
 def _glob_class(pat: str, i: int) -> tuple[str, int] | None:
-    """The class opened by the ``[`` before ``pat[i]``, as fnmatch reads it (Python 3.11–3.13
-    ``fnmatch.translate``): the regex and the index after its ``]``; None when no ``]`` closes it."""
+    """The class opened by the ``[`` before ``pat[i]``, read as ``fnmatch.translate`` reads it (its
+    ranges, backwards ranges dropped, ``!`` for negation; tests/test_notify.py compares with fnmatch):
+    the regex and the index after its ``]``; None when no ``]`` closes it."""
     j = i
     if j < len(pat) and pat[j] == "!":
         j += 1
@@ -428,6 +429,7 @@ def _glob_class(pat: str, i: int) -> tuple[str, int] | None:
 
 
 def _hex(ch: str) -> str:
+    """One character as a ``\\x{..}`` escape (valid inside and outside a class)."""
     return f"\\x{{{ord(ch):x}}}"
 
 
