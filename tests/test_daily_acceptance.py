@@ -28,7 +28,6 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,15 +51,6 @@ from tests.daily_support import (
 )
 from tests.reliability_support import PYTHON, REPO, check_invariants, kill_at
 from tests.scorecard_city import write_city
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    """A running local webhook receiver, stopped after the test."""
-    r = Receiver().start()
-    yield r
-    r.stop()
-
 
 #: The notices the month must produce, by the day they are about (hand-computed from the script in
 #: daily_support: AQI red above 200, orange above 150; pressure orange below 95; reminders every 3 days).

@@ -45,14 +45,6 @@ from tests.daily_support import (
 from tests.scorecard_city import write_city
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    """A running local webhook receiver, stopped after the test."""
-    r = Receiver().start()
-    yield r
-    r.stop()
-
-
 def _city(root: Path, url: str, days: range, *, extra: str = "") -> Path:
     """The tiny city with the scripted files of ``days`` in its inbox and the job's config (a webhook
     ``duty`` at ``url`` and a JSONL notifier ``archive``)."""
