@@ -16,7 +16,7 @@ from citykpi.errors import WarehouseError
 from citykpi.sqlutil import ident
 
 #: The schema version this code writes. Bump it and append to :data:`MIGRATIONS` together.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _OBSERVATION_COLUMNS = """
     indicator_key INTEGER NOT NULL,
@@ -188,8 +188,29 @@ _V4: tuple[str, ...] = (
     PRIMARY KEY (notifier, indicator_id, area_id))""",
 )
 
+#: Version 5, alert delivery that survives backfills, refusals and kills: ``notify_cursor`` keeps,
+#: per notifier, the newest as-of date it was told about, so a run for an older date (a backfill)
+#: tells it nothing (seeded from the digests already queued); ``notify_outbox`` gains ``uncertain``
+#: (an earlier attempt may have reached the receiver: a run stopped while ``sending``, a timeout, so
+#: the next attempt says ``redelivery``) and who retried or dropped a digest, when and why (statuses:
+#: pending, sending, delivered, dead — refused for good — and dropped).
+_V5: tuple[str, ...] = (
+    """CREATE TABLE notify_cursor (
+    notifier TEXT PRIMARY KEY,
+    as_of DATE NOT NULL,
+    run_id INTEGER,
+    updated_at TIMESTAMP NOT NULL)""",
+    "INSERT INTO notify_cursor SELECT notifier, max(as_of), max(run_id), max(created_at) FROM notify_outbox "
+    "WHERE as_of IS NOT NULL GROUP BY notifier",
+    "ALTER TABLE notify_outbox ADD COLUMN uncertain BOOLEAN DEFAULT false",
+    "ALTER TABLE notify_outbox ADD COLUMN action TEXT",
+    "ALTER TABLE notify_outbox ADD COLUMN action_by TEXT",
+    "ALTER TABLE notify_outbox ADD COLUMN action_at TIMESTAMP",
+    "ALTER TABLE notify_outbox ADD COLUMN action_reason TEXT",
+)
+
 #: Ordered migrations: (version reached, statements). Applied in order, each in one transaction.
-MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = ((1, _V1), (2, _V2), (3, _V3), (4, _V4))
+MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = ((1, _V1), (2, _V2), (3, _V3), (4, _V4), (5, _V5))
 
 #: Observation columns in table order (v2 appended ``freq_class``); name them in every INSERT.
 OBSERVATION_COLUMNS: tuple[str, ...] = (
@@ -227,6 +248,7 @@ CORE_TABLES: tuple[str, ...] = (
     "silences",
     "notify_outbox",
     "notify_state",
+    "notify_cursor",
 )
 
 #: SQL type of each catalogue source column type.
