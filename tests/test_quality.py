@@ -496,6 +496,31 @@ def test_score_colours(score: float | None, colour: int | None) -> None:
     assert severity_of(score) == colour
 
 
+def test_the_newest_data_of_yearly_values_is_the_end_of_their_year(rule_city: City, tmp_path: Path) -> None:
+    from citykpi.quality.assess import newest_day
+
+    yearly = Catalogue(indicators=(TOTAL, URBAN, RURAL))
+    assert newest_day(rule_city.wh, yearly) == date(2020, 12, 31)  # values up to 2020 cover the year
+    r = assess(rule_city.wh, yearly, as_of=date(2030, 1, 1), now=datetime(2031, 1, 1))
+    assert r.meta["newest_data"] == "2020-12-31"
+    (tmp_path / "empty").mkdir()
+    assert newest_day(City(tmp_path / "empty").wh, yearly) is None
+
+
+def test_the_newest_data_of_daily_values_is_their_day(feed_city: City) -> None:
+    from citykpi.quality.assess import newest_day
+
+    # daily values up to 30 June beside a monthly value for June and a yearly one for 2025: 30 June
+    monthly = replace(TOTAL, frequency="monthly")
+    cat = Catalogue(indicators=(DAILY, monthly, replace(URBAN, id="u")))
+    feed_city.observe("pop.total", [("C", date(2025, 6, 1), 1.0)], freq_class=1)
+    feed_city.observe("u", [("C", date(2025, 1, 1), 1.0)], freq_class=1)
+    assert newest_day(feed_city.wh, cat) == date(2025, 6, 30)
+    # a monthly value for July covers July
+    feed_city.observe("pop.total", [("C", date(2025, 7, 1), 1.0)], freq_class=1)
+    assert newest_day(feed_city.wh, cat) == date(2025, 7, 31)
+
+
 def test_the_statement_count_does_not_grow_with_the_catalogue(rule_city: City) -> None:
     few = Catalogue(indicators=(TOTAL,))
     many = Catalogue(
