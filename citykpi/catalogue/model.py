@@ -39,11 +39,14 @@ FREQUENCIES: tuple[str, ...] = (
     "quarterly",
     "yearly",
 )
-#: Evaluation grains (a subset of frequencies).
-GRAINS: tuple[str, ...] = ("day", "week", "month", "quarter", "year")
+#: Evaluation grains, finest first: the length of a reporting period.
+GRAINS: tuple[str, ...] = ("15min", "hour", "day", "week", "month", "quarter", "year")
+#: Grains finer than a day: their periods start at an instant, not a date.
+SUBDAILY_GRAINS: tuple[str, ...] = ("15min", "hour")
+#: The reporting grain of each frequency (a realtime reading belongs to a 15-minute period).
 GRAIN_OF_FREQUENCY: Mapping[str, str] = {
-    "realtime": "day",
-    "hourly": "day",
+    "realtime": "15min",
+    "hourly": "hour",
     "daily": "day",
     "weekly": "week",
     "monthly": "month",
@@ -204,6 +207,37 @@ class Target:
     loc: Location | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Persistence:
+    """How long a condition must hold: a duration (``15m``) or a number of readings (``3 readings``).
+
+    Neither set means at once (the first reading).
+    """
+
+    duration: timedelta | None = None
+    readings: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRule:
+    """The alert lifecycle of an indicator, followed per area that has readings of its own.
+
+    A reading *sets* the alert when its colour is ``colour`` or worse; it *clears* it when it lies
+    beyond ``clear`` on the good side (hysteresis: "red from 35 %LEL, clears below 30"; for a band
+    direction ``clear_range`` is the range it must come back into). Without a clear level a reading
+    below ``colour`` clears. A set reading never clears, whatever the clear level. The alert is
+    *pending* from the first set reading, *firing* once it has stayed set (not cleared) for ``for_``,
+    and *resolved* at the reading that has been clear for ``clear_for`` (at once by default).
+    """
+
+    colour: str = "red"
+    clear: float | None = None
+    clear_range: tuple[float, float] | None = None
+    for_: Persistence = field(default_factory=Persistence)
+    clear_for: Persistence = field(default_factory=Persistence)
+    loc: Location | None = None
+
+
 # --- where a value comes from --------------------------------------------------------------
 
 
@@ -296,6 +330,8 @@ class Indicator:
     target: Target | None = None
     decimals: int = 1
     loc: Location | None = None
+    #: The alert lifecycle (pending → firing → resolved) of each of its series, when declared.
+    alert: AlertRule | None = None
 
     @property
     def staleness(self) -> timedelta:
@@ -403,6 +439,9 @@ class Catalogue:
     files: tuple[str, ...] = ()
     #: sha256 over the catalogue's files (sorted by path) — recorded with every run.
     content_hash: str = ""
+    #: The city's time zone (tz database name, e.g. ``Asia/Shanghai``): time stamps are stored as its
+    #: local wall-clock time; None when the catalogue declares none (time stamps are taken as written).
+    timezone: str | None = None
 
     by_id: Mapping[str, Indicator] = field(init=False, repr=False, compare=False)
 

@@ -27,7 +27,7 @@ Everything here is pure: functions return SQL text. The catalogue tables it join
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 import polars as pl
 
@@ -43,6 +43,7 @@ from citykpi.catalogue.model import (
     Measure,
     SourceTable,
 )
+from citykpi.engine.calendar import SUBDAILY_STEP, Moment, is_subdaily
 from citykpi.engine.tables import CatalogueTables
 from citykpi.errors import EvaluationError
 from citykpi.sqlutil import ident, literal
@@ -126,10 +127,38 @@ def render_expression(expr: ex.Expr, name_sql: Callable[[str], str]) -> str:
 
 # --- SQL steps ----------------------------------------------------------------------------------
 
-_BUCKET_COLS = (
-    "ikey INTEGER, area_key INTEGER, bucket DATE, v DOUBLE, sn DOUBLE, sd DOUBLE, last_period TIMESTAMP, "
-    "data_end TIMESTAMP, src TINYINT"
-)
+
+def _bucket_cols(grain: str) -> str:
+    """Columns of ``t_bucket``: buckets are dates, or date-times at sub-daily grains."""
+    kind = "TIMESTAMP" if is_subdaily(grain) else "DATE"
+    return (
+        f"ikey INTEGER, area_key INTEGER, bucket {kind}, v DOUBLE, sn DOUBLE, sd DOUBLE, last_period TIMESTAMP, "
+        "data_end TIMESTAMP, src TINYINT"
+    )
+
+
+def _moment(as_of: date | Moment) -> Moment:
+    return as_of if isinstance(as_of, Moment) else Moment.of_day(as_of)
+
+
+def bucket_of(grain: str, column: str, requested: str) -> str:
+    """SQL: the start of the ``grain`` period holding timestamp ``column``, typed for the ``requested``
+    grain's buckets (a DATE for day and coarser evaluations, a TIMESTAMP for sub-daily ones)."""
+    if grain in SUBDAILY_STEP:
+        minutes = int(SUBDAILY_STEP[grain].total_seconds() // 60)
+        if minutes == 60:
+            return f"date_trunc('hour', {column})"
+        return f"time_bucket(INTERVAL {minutes} MINUTE, {column})"
+    if is_subdaily(requested):
+        return f"date_trunc('{grain}', {column})"
+    return f"CAST(date_trunc('{grain}', {column}) AS DATE)"
+
+
+def grains_from(grain: str) -> tuple[str, ...]:
+    """The reporting grains an evaluation at ``grain`` can meet: it and every coarser one."""
+    return GRAINS[GRAINS.index(grain) :]
+
+
 #: src codes: 0 observed/own data, 1 area roll-up, 2 derived
 SRC_OWN, SRC_ROLLUP, SRC_DERIVED = 0, 1, 2
 
@@ -152,8 +181,24 @@ _TIME_VALUE = """CASE WHEN m.with_parts THEN fsum(r.numerator) / NULLIF(fsum(r.d
        ELSE CASE m.time_rollup
          WHEN 'sum' THEN fsum(r.value) WHEN 'mean' THEN favg(r.value) WHEN 'last' THEN arg_max(r.value, r.period)
          WHEN 'max' THEN max(r.value) WHEN 'min' THEN min(r.value) WHEN 'count' THEN CAST(count(r.value) AS DOUBLE)
-         WHEN 'count_where' THEN CAST(count_if({WHERE}) AS DOUBLE)
+         WHEN 'count_where' THEN CAST(count_if({WHERE}) AS DOUBLE){TIMED}
        END END""".replace("{WHERE}", _WHERE)
+
+#: The timed roll-ups (``TimeRollup.timed``): each record weighs the seconds it held (``r.dur``, see
+#: :func:`bucket_sql`). A period whose readings held for no time at all (its only reading is at the
+#: instant evaluated) takes its latest reading as its time-weighted mean.
+_TIMED_VALUE = """
+         WHEN 'time_weighted_mean' THEN CASE WHEN fsum(CASE WHEN r.value IS NOT NULL THEN r.dur END) > 0
+           THEN fsum(r.value * r.dur) / fsum(CASE WHEN r.value IS NOT NULL THEN r.dur END)
+           ELSE arg_max(r.value, r.period) END
+         WHEN 'minutes_where' THEN coalesce(fsum(CASE WHEN {WHERE} THEN r.dur END), 0.0) / 60.0""".replace(
+    "{WHERE}", _WHERE
+)
+
+
+def _time_value(timed: bool) -> str:
+    """SQL of a bucket's value by its time roll-up (with the timed roll-ups when some indicator has one)."""
+    return _TIME_VALUE.replace("{TIMED}", _TIMED_VALUE if timed else "")
 
 
 _SINGLE_VALUE = """CASE WHEN m.with_parts THEN r.numerator / NULLIF(r.denominator, 0) * m.scale
@@ -163,14 +208,22 @@ _SINGLE_VALUE = """CASE WHEN m.with_parts THEN r.numerator / NULLIF(r.denominato
          ELSE r.value END END""".replace("{WHERE}", _WHERE)
 
 
-def _ranges(rows: pl.DataFrame) -> list[tuple[date, date]]:
-    """Disjoint date ranges [lo, hi) covering every indicator's read windows in ``rows``."""
-    spans: list[tuple[date, date]] = []
+def _ranges(rows: pl.DataFrame) -> list[tuple[datetime, datetime]]:
+    """Disjoint ranges [lo, hi) covering every indicator's read windows in ``rows``."""
+
+    def ts(d: date) -> datetime:
+        return d if isinstance(d, datetime) else datetime.combine(d, datetime.min.time())
+
+    spans: list[tuple[datetime, datetime]] = []
     for win_lo, ly_lo, ly_hi in rows.select("win_lo", "ly_lo", "ly_hi").unique().iter_rows():
-        spans.append((win_lo, date.max))
-        spans.append((ly_lo, ly_hi))
+        spans.append((ts(win_lo), datetime.max))
+        spans.append((ts(ly_lo), ts(ly_hi)))
+    for pair in _EXTRA_WINDOWS:
+        for lo, hi in rows.select(*pair).unique().iter_rows():
+            if lo is not None:
+                spans.append((lo, hi))
     spans.sort()
-    merged: list[tuple[date, date]] = []
+    merged: list[tuple[datetime, datetime]] = []
     for lo, hi in spans:
         if merged and lo <= merged[-1][1]:
             merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
@@ -179,45 +232,71 @@ def _ranges(rows: pl.DataFrame) -> list[tuple[date, date]]:
     return merged
 
 
-def bucket_sql(tables: CatalogueTables, *, as_of: date, obs: str, classes: dict[int, set[int]]) -> str:
+#: The day-ago and week-ago windows (``dy_lo``/``dy_hi``, ``wk_lo``/``wk_hi``) of sub-daily cells.
+_EXTRA_WINDOWS = (("dy_lo", "dy_hi"), ("wk_lo", "wk_hi"))
+
+
+def _window_filter(grain: str) -> str:
+    """SQL: the record ``o`` lies in indicator ``m``'s read windows."""
+    base = "(o.period >= m.win_lo) OR (o.period >= m.ly_lo AND o.period < m.ly_hi)"
+    if not is_subdaily(grain):
+        return base
+    return f"{base} OR (o.period >= m.dy_lo AND o.period < m.dy_hi) OR (o.period >= m.wk_lo AND o.period < m.wk_hi)"
+
+
+#: Storage classes of observations (``warehouse.schema.frequency_class``), scanned one at a time.
+STORAGE_CLASSES: tuple[int, ...] = (0, 1, 2)
+
+
+def bucket_sql(
+    tables: CatalogueTables, *, as_of: date | Moment, obs: str, classes: dict[int, set[int]]
+) -> str:
     """Step 1: observations → reporting buckets with the time roll-up applied.
 
     One scan per storage class over the union of its indicators' windows:
-    monthly and yearly series live in row groups of their own (``freq_class`` 1), so reading them
-    years back skips the daily history. ``classes`` (series key → storage classes it has rows in,
-    from ``series_classes``) keeps rows stored under another class reachable.
+    monthly and yearly series live in row groups of their own (``freq_class`` 1), and so do
+    realtime and hourly readings (``freq_class`` 2), so reading either skips the daily history.
+    ``classes`` (series key → storage classes it has rows in, from ``series_classes``) keeps rows
+    stored under another class reachable.
     """
-    hi = datetime.combine(as_of + timedelta(days=1), datetime.min.time())
+    grain = tables.grain
+    hi = _moment(as_of).end
     series = tables.ind.filter(pl.col("series_ikey").is_not_null())
     bucket = (
         "CASE m.rgrain "
-        + " ".join(f"WHEN '{g}' THEN CAST(date_trunc('{g}', o.period) AS DATE)" for g in GRAINS)
+        + " ".join(f"WHEN '{g}' THEN {bucket_of(g, 'o.period', grain)}" for g in grains_from(grain))
         + " END"
     )
+    timed = bool(series.height) and bool(series.get_column("timed").any())
+    dur = ", NULL::DOUBLE AS dur" if timed else ""
     split: list[str] = []  # scans with records that may be alone in their period: materialised, then split
     streamed: list[str] = []  # scans of series that always aggregate: straight into the GROUP BY
-    for fc in (0, 1):
+    for fc in STORAGE_CLASSES:
         with_class = [k for k, cs in classes.items() if fc in cs]
         rows = series.filter(pl.col("series_ikey").is_in(with_class))
-        any_single = bool(rows.height) and bool(rows.get_column("single").any())
-        for lo, top in _ranges(rows):
-            top_ts = hi if top == date.max else min(hi, datetime.combine(top, datetime.min.time()))
+        plain = rows.filter(~pl.col("timed")) if timed else rows
+        any_single = bool(plain.height) and bool(plain.get_column("single").any())
+        for lo, top in _ranges(plain):
+            top_ts = min(hi, top)
             (split if any_single else streamed).append(
                 f"""SELECT m.ikey, o.area_key, {bucket} AS bucket, o.period, o.value, o.numerator, o.denominator,
-       m.single, m.single AND o.period = CAST({bucket} AS TIMESTAMP) AS pass
+       m.single, m.single AND o.period = CAST({bucket} AS TIMESTAMP) AS pass{dur}
 FROM {obs} o JOIN ck_ind m ON o.indicator_key = m.series_ikey
-WHERE o.freq_class = {fc}
-  AND o.period >= {literal(datetime.combine(lo, datetime.min.time()))} AND o.period < {literal(top_ts)}
-  AND ((o.period >= m.win_lo) OR (o.period >= m.ly_lo AND o.period < m.ly_hi))"""
+WHERE o.freq_class = {fc}{" AND NOT m.timed" if timed else ""}
+  AND o.period >= {literal(lo)} AND o.period < {literal(top_ts)}
+  AND ({_window_filter(grain)})"""
             )
+        if timed:
+            for lo, top in _ranges(rows.filter(pl.col("timed"))):
+                streamed.append(_timed_scan(bucket, obs, fc, lo, min(hi, top), _moment(as_of).now, grain))
     if not split and not streamed:
-        return f"CREATE OR REPLACE TEMP TABLE t_bucket ({_BUCKET_COLS})"
+        return f"CREATE OR REPLACE TEMP TABLE t_bucket ({_bucket_cols(grain)})"
     # Records that are alone in their reporting period (``pass``) skip the GROUP BY: at day grain
     # that is nearly every record. A period that also holds an off-grid record of the same series
     # (``mixed``, normally none) is aggregated whole, so the result is the same either way. Only the
     # scans that can hold such records are materialised to be split; at month and year grain the
     # daily history streams into the GROUP BY without being held in memory first.
-    aggregated = f"""SELECT r.ikey, r.area_key, r.bucket, {_TIME_VALUE} AS v,
+    aggregated = f"""SELECT r.ikey, r.area_key, r.bucket, {_time_value(timed)} AS v,
        fsum(r.numerator) AS sn, fsum(r.denominator) AS sd, max(r.period) AS last_period,
        {end_of("max(r.period)", "m.frequency")} AS data_end, {SRC_OWN}::TINYINT AS src
 FROM many r JOIN ck_ind m ON m.ikey = r.ikey
@@ -256,19 +335,53 @@ UNION ALL
 {aggregated}"""
 
 
+def _timed_scan(
+    bucket: str, obs: str, fc: int, lo: datetime, top: datetime, now: datetime, grain: str
+) -> str:
+    """A scan of the records of timed roll-ups, each with ``dur``: the seconds until the next record of
+    its period, or until the period ends (or the instant evaluated, whichever is first) for the last."""
+    ends = " ".join(
+        f"WHEN '{g}' THEN CAST({bucket} AS TIMESTAMP) + INTERVAL {_GRAIN_INTERVALS[g]}"
+        for g in grains_from(grain)
+    )
+    return f"""SELECT t.* EXCLUDE (bucket_end),
+    epoch(least(coalesce(lead(t.period) OVER (PARTITION BY t.ikey, t.area_key, t.bucket ORDER BY t.period),
+                         t.bucket_end), {literal(now)})) - epoch(t.period) AS dur
+  FROM (
+    SELECT m.ikey, o.area_key, {bucket} AS bucket, o.period, o.value, o.numerator, o.denominator,
+       FALSE AS single, FALSE AS pass, CASE m.rgrain {ends} END AS bucket_end
+    FROM {obs} o JOIN ck_ind m ON o.indicator_key = m.series_ikey
+    WHERE o.freq_class = {fc} AND m.timed
+      AND o.period >= {literal(lo)} AND o.period < {literal(top)}
+      AND ({_window_filter(grain)})
+  ) t"""
+
+
+#: The length of a period of each grain, as a SQL interval.
+_GRAIN_INTERVALS: dict[str, str] = {
+    "15min": "15 MINUTE",
+    "hour": "1 HOUR",
+    "day": "1 DAY",
+    "week": "7 DAY",
+    "month": "1 MONTH",
+    "quarter": "3 MONTH",
+    "year": "1 YEAR",
+}
+
+
 def measure_sql(
     tables: CatalogueTables,
     catalogue: Catalogue,
     keys: dict[str, int],
     *,
-    as_of: date,
+    as_of: date | Moment,
     source_table: Callable[[SourceTable], str],
 ) -> str | None:
     """Step 2: measures over raw source tables, recomputed at every ancestor level (one statement)."""
     if not tables.measures:
         return None
     sources = {s.id: s for s in catalogue.sources}
-    hi = datetime.combine(as_of + timedelta(days=1), datetime.min.time())
+    hi = _moment(as_of).end
     # the read window build_tables worked out (with any history_from), by indicator key
     windows = {
         r["ikey"]: r
@@ -301,13 +414,13 @@ def measure_sql(
         tcol = "s." + ident(src.time_column)
         parts.append(
             f"""SELECT {keys[ind.id]} AS ikey, a.anc_key AS area_key,
-       CAST(date_trunc('{w["rgrain"]}', {tcol}) AS DATE) AS bucket,
+       {bucket_of(w["rgrain"], tcol, tables.grain)} AS bucket,
        CAST({num} AS DOUBLE) AS sn, CAST({den} AS DOUBLE) AS sd, max({tcol}) AS last_period
 FROM {source_table(src)} s JOIN t_anc a ON a.area_key = s.area_key
 WHERE {flt} AND {tcol} < {literal(hi)}
-  AND ({tcol} >= {literal(datetime.combine(w["win_lo"], datetime.min.time()))}
-       OR ({tcol} >= {literal(datetime.combine(w["ly_lo"], datetime.min.time()))}
-           AND {tcol} < {literal(datetime.combine(w["ly_hi"], datetime.min.time()))}))
+  AND ({tcol} >= {literal(_ts(w["win_lo"]))}
+       OR ({tcol} >= {literal(_ts(w["ly_lo"]))}
+           AND {tcol} < {literal(_ts(w["ly_hi"]))}))
 GROUP BY a.anc_key, bucket"""
         )
     union = "\nUNION ALL\n".join(parts)
@@ -317,6 +430,11 @@ SELECT q.ikey, q.area_key, q.bucket, q.sn / NULLIF(q.sd, 0) * m.scale AS v, q.sn
 FROM (
 {union}
 ) q JOIN ck_ind m ON m.ikey = q.ikey"""
+
+
+def _ts(d: date) -> datetime:
+    """A window bound as a timestamp (day windows are dates)."""
+    return d if isinstance(d, datetime) else datetime.combine(d, datetime.min.time())
 
 
 def rollup_sql(child_level: str) -> str:
@@ -341,19 +459,31 @@ SELECT * FROM (
 ) q ANTI JOIN t_bucket own ON own.ikey = q.ikey AND own.area_key = q.area_key AND own.bucket = q.bucket"""
 
 
-_K_OF = """CASE m.rgrain
+_K_OF = """CASE m.rgrain{SUBDAILY}
   WHEN 'day' THEN date_diff('day', b.bucket, c.cb)
   WHEN 'week' THEN date_diff('day', b.bucket, c.cb) // 7
   WHEN 'month' THEN date_diff('month', b.bucket, c.cb)
   WHEN 'quarter' THEN date_diff('quarter', b.bucket, c.cb)
   ELSE date_diff('year', b.bucket, c.cb) END"""
+_K_OF_SUBDAILY = """
+  WHEN '15min' THEN date_diff('minute', b.bucket, c.cb) // 15
+  WHEN 'hour' THEN date_diff('hour', b.bucket, c.cb)"""
 
 _LY_OF = """CASE m.rgrain WHEN 'week' THEN c.cb - INTERVAL 364 DAY
   WHEN 'day' THEN c.cb - INTERVAL 1 YEAR ELSE c.cb - INTERVAL 1 YEAR END"""
 
 
-def k_index_sql() -> str:
-    """Step 4: index buckets relative to each cell's latest bucket (k = 0 current; ``ly`` marks last year)."""
+def k_index_sql(grain: str = "day") -> str:
+    """Step 4: index buckets relative to each cell's latest bucket (k = 0 current; ``ly`` marks last year).
+
+    At sub-daily grains the same period a day and a week earlier (k = ``dy_k``, ``wk_k``, beyond the
+    history) are kept too, under their own k.
+    """
+    sub = is_subdaily(grain)
+    k_of = _K_OF.replace("{SUBDAILY}", _K_OF_SUBDAILY if sub else "")
+    ly = f"b.bucket = {_LY_OF}" if sub else f"b.bucket = CAST({_LY_OF} AS DATE)"
+    kept = "k0 <= hist OR k0 = dy_k OR k0 = wk_k" if sub else "k0 <= hist"
+    extra = ", m.dy_k, m.wk_k" if sub else ""
     return f"""CREATE OR REPLACE TEMP TABLE t_k AS
 WITH cur AS (
   SELECT b.ikey, b.area_key, max(b.bucket) AS cb
@@ -362,14 +492,14 @@ WITH cur AS (
   GROUP BY b.ikey, b.area_key
 ),
 x AS (
-  SELECT b.*, {_K_OF} AS k0, b.bucket = CAST({_LY_OF} AS DATE) AS ly, m.hist
+  SELECT b.*, {k_of} AS k0, {ly} AS ly, m.hist{extra}
   FROM t_bucket b JOIN cur c ON c.ikey = b.ikey AND c.area_key = b.area_key
   JOIN ck_ind m ON m.ikey = b.ikey
   WHERE b.bucket <= c.cb
 )
-SELECT ikey, area_key, CASE WHEN k0 <= hist THEN k0 ELSE -1 END AS k, ly,
+SELECT ikey, area_key, CASE WHEN {kept} THEN k0 ELSE -1 END AS k, ly,
   bucket, v, last_period, data_end, src
-FROM x WHERE k0 <= hist OR ly"""
+FROM x WHERE {kept} OR ly"""
 
 
 def derived_sql(layer_no: int, layer: Sequence[Indicator], keys: dict[str, int]) -> str:
@@ -461,28 +591,33 @@ FROM (
 MASK_PERIODS = 62
 
 
-def _streak_parts(max_k: int) -> tuple[str, str, str]:
+def _streak_parts(max_k: int, grain: str = "day") -> tuple[str, str, str]:
     """Aggregates, carried column and expression of the streak (periods running at the current colour).
 
     With at most :data:`MASK_PERIODS` periods of history, one bit mask per colour (bit k set when
     period k has that colour) gives the streak as the trailing ones of the current colour's mask,
-    with no ordered aggregate. Deeper histories (drill-downs far back) use ordered lists.
+    with no ordered aggregate. Deeper histories (drill-downs far back) use ordered lists. At sub-daily
+    grains the day-ago and week-ago periods lie beyond the history and are left out.
     """
+    sub = is_subdaily(grain)
+    hist = " AND c.k <= m.hist" if sub else ""
+    # the shift is evaluated before the filter: keep it within the 64 bits for every row
+    bit = "least(greatest(c.k, 0), m.hist)" if sub else "greatest(c.k, 0)"
     if max_k < MASK_PERIODS:
         aggs = ",\n    ".join(
-            f"bit_or(1::BIGINT << greatest(c.k, 0)) FILTER (WHERE c.k >= 0 AND c.sev = {n}) AS mask{n}"
+            f"bit_or(1::BIGINT << {bit}) FILTER (WHERE c.k >= 0{hist} AND c.sev = {n}) AS mask{n}"
             for n in range(len(COLOURS))
         )
         pick = " ".join(f"WHEN {n} THEN h.mask{n}" for n in range(len(COLOURS)))
         return aggs, f"CASE h.sev0 {pick} END AS smask", "bit_count(xor(j.smask, j.smask + 1)) - 1"
-    aggs = """list(c.sev ORDER BY c.k) FILTER (WHERE c.k >= 0) AS sev_list,
-    list(c.k ORDER BY c.k) FILTER (WHERE c.k >= 0) AS k_list"""
+    aggs = f"""list(c.sev ORDER BY c.k) FILTER (WHERE c.k >= 0{hist}) AS sev_list,
+    list(c.k ORDER BY c.k) FILTER (WHERE c.k >= 0{hist}) AS k_list"""
     expr = """coalesce(list_position(list_transform(range(len(j.sev_list)),
         lambda i: j.sev_list[i + 1] IS DISTINCT FROM j.sev0 OR j.k_list[i + 1] <> i), true) - 1, len(j.sev_list))"""
     return aggs, "h.sev_list, h.k_list", expr
 
 
-def cumulative_sql(tables: CatalogueTables, *, as_of: date, obs: str) -> str:
+def cumulative_sql(tables: CatalogueTables, *, as_of: date | Moment, obs: str) -> str:
     """Sums since ``baseline_date`` for indicators whose target method is ``cumulative`` (one statement).
 
     Areas without data of their own get the sum of their descendants' sums.
@@ -491,7 +626,7 @@ def cumulative_sql(tables: CatalogueTables, *, as_of: date, obs: str) -> str:
     if cum.is_empty():
         return "CREATE OR REPLACE TEMP TABLE t_cum (ikey INTEGER, area_key INTEGER, cum DOUBLE)"
     lo = datetime.combine(min(cum["baseline_date"].to_list()), datetime.min.time())
-    hi = datetime.combine(as_of + timedelta(days=1), datetime.min.time())
+    hi = _moment(as_of).end
     return f"""CREATE OR REPLACE TEMP TABLE t_cum AS
 WITH own AS (
   SELECT m.ikey, o.area_key, fsum(o.value) AS cum
@@ -508,17 +643,46 @@ GROUP BY o.ikey, a.anc_key"""
 
 
 def cells_query(
-    *, as_of: date, level_filter: Sequence[str] | None, area_filter: Sequence[int] | None, max_k: int
+    *,
+    as_of: date | Moment,
+    level_filter: Sequence[str] | None,
+    area_filter: Sequence[int] | None,
+    max_k: int,
+    grain: str = "day",
 ) -> str:
     """Steps 6–7: classify, then one row per indicator × area at its declared levels (a query).
 
     ``max_k`` is the deepest history period kept (it decides how streaks are counted). The
     classified rows are aggregated per cell in one pass (current, previous, week-ago and last-year
-    values, persistence, streak); nothing between the steps is materialised.
+    values, persistence, streak); nothing between the steps is materialised. Sub-daily cells also
+    carry the same period a day earlier (``day_ago_value``), and their ``period_end`` is the end
+    instant of the period (exclusive) instead of its last day.
     """
-    streak_aggs, streak_cols, streak = _streak_parts(max_k)
-    end = literal(datetime.combine(as_of + timedelta(days=1), datetime.min.time()))
-    as_of_lit = literal(as_of)
+    sub = is_subdaily(grain)
+    streak_aggs, streak_cols, streak = _streak_parts(max_k, grain)
+    moment = _moment(as_of)
+    end = literal(moment.now)
+    as_of_lit = literal(moment.day)
+    week_ago = "c.k = m.wk_k" if sub else "c.k = 7 AND m.rgrain = 'day'"
+    day_ago_agg = ",\n    any_value(c.v) FILTER (WHERE c.k = m.dy_k) AS vdy" if sub else ""
+    day_ago_col = ", h.vdy" if sub else ""
+    day_ago_out = (
+        """
+  s.vdy AS day_ago_value,
+  CASE WHEN s.change_unit = 'points' THEN s.v0 - s.vdy ELSE (s.v0 - s.vdy) / NULLIF(abs(s.vdy), 0) * 100 END AS change_day_ago,"""
+        if sub
+        else ""
+    )
+    if sub:
+        period_end = """CASE j.rgrain WHEN '15min' THEN j.bucket0 + INTERVAL 15 MINUTE
+      WHEN 'hour' THEN j.bucket0 + INTERVAL 1 HOUR WHEN 'day' THEN j.bucket0 + INTERVAL 1 DAY
+      WHEN 'week' THEN j.bucket0 + INTERVAL 7 DAY WHEN 'month' THEN j.bucket0 + INTERVAL 1 MONTH
+      WHEN 'quarter' THEN j.bucket0 + INTERVAL 3 MONTH ELSE j.bucket0 + INTERVAL 1 YEAR END"""
+    else:
+        period_end = """CASE j.rgrain WHEN 'day' THEN j.bucket0 WHEN 'week' THEN j.bucket0 + 6
+      WHEN 'month' THEN CAST(j.bucket0 + INTERVAL 1 MONTH AS DATE) - 1
+      WHEN 'quarter' THEN CAST(j.bucket0 + INTERVAL 3 MONTH AS DATE) - 1
+      ELSE CAST(j.bucket0 + INTERVAL 1 YEAR AS DATE) - 1 END"""
     # a declared baseline is the value where the plan started at the indicator's top level (the
     # city's, usually): other areas have no baseline and are measured against the target alone,
     # never against another area's starting point
@@ -553,13 +717,13 @@ hv AS (
     any_value(c.data_end) FILTER (WHERE c.k = 0) AS data_end0,
     any_value(c.src) FILTER (WHERE c.k = 0) AS src0,
     any_value(c.v) FILTER (WHERE c.k = 1) AS v1,
-    any_value(c.v) FILTER (WHERE c.k = 7 AND m.rgrain = 'day') AS v7,
-    any_value(c.v) FILTER (WHERE c.ly) AS vly
+    any_value(c.v) FILTER (WHERE {week_ago}) AS v7,
+    any_value(c.v) FILTER (WHERE c.ly) AS vly{day_ago_agg}
   FROM cls c JOIN ck_ind m ON m.ikey = c.ikey
   GROUP BY c.ikey, c.area_key
 ),
 j AS (
-  SELECT g.ikey, g.area_key, g.level, m.* EXCLUDE (ikey), h.v0, h.bucket0, h.last0, h.src0, h.v1, h.v7, h.vly,
+  SELECT g.ikey, g.area_key, g.level, m.* EXCLUDE (ikey), h.v0, h.bucket0, h.last0, h.src0, h.v1, h.v7, h.vly{day_ago_col},
     CASE WHEN m.target_method = 'cumulative' THEN coalesce(cu.cum, h.v0) ELSE h.v0 END AS tv,
     h.sev0, h.bv0, h.bs_id AS cell_bs, h.persist_n, h.persist_sev, {streak_cols},
     CASE WHEN h.v0 IS NULL THEN NULL
@@ -580,10 +744,7 @@ s AS (
     CASE WHEN j.v0 IS NULL OR j.sev0 IS NULL OR NOT coalesce(bsx.scored, TRUE) THEN NULL ELSE
       {streak}
     END AS streak,
-    CASE j.rgrain WHEN 'day' THEN j.bucket0 WHEN 'week' THEN j.bucket0 + 6
-      WHEN 'month' THEN CAST(j.bucket0 + INTERVAL 1 MONTH AS DATE) - 1
-      WHEN 'quarter' THEN CAST(j.bucket0 + INTERVAL 3 MONTH AS DATE) - 1
-      ELSE CAST(j.bucket0 + INTERVAL 1 YEAR AS DATE) - 1 END AS period_end
+    {period_end} AS period_end
   FROM j LEFT JOIN ck_bandset bsx ON bsx.bs_id = j.cell_bs
 )
 SELECT s.ikey, s.area_key, s.level, s.bucket0 AS period_start, s.period_end, s.v0 AS value, s.bv0 AS basis_value,
@@ -593,7 +754,7 @@ SELECT s.ikey, s.area_key, s.level, s.bucket0 AS period_start, s.period_end, s.v
   s.v7 AS week_ago_value,
   CASE WHEN s.change_unit = 'points' THEN s.v0 - s.v7 ELSE (s.v0 - s.v7) / NULLIF(abs(s.v7), 0) * 100 END AS change_week_ago,
   s.vly AS last_year_value,
-  CASE WHEN s.change_unit = 'points' THEN s.v0 - s.vly ELSE (s.v0 - s.vly) / NULLIF(abs(s.vly), 0) * 100 END AS change_last_year,
+  CASE WHEN s.change_unit = 'points' THEN s.v0 - s.vly ELSE (s.v0 - s.vly) / NULLIF(abs(s.vly), 0) * 100 END AS change_last_year,{day_ago_out}
   s.change_unit, s.streak::INTEGER AS streak, s.last0 AS last_period, s.cell_bs AS bs_id,
   s.target_value, s.target_due,
   CASE WHEN s.target_value IS NULL OR s.tv IS NULL THEN NULL
@@ -674,10 +835,12 @@ def cells_sql(cells: str) -> str:
         ELSE c.status || ': ' || {_num_beside(bv, edge)} || {what} || ' outside the green range '
           || {_cut("bs.lo_green")} || '–' || {_cut("bs.hi_green")} END"""
     persist = """CASE WHEN m.for_periods > 1 AND c.severity > 0 THEN ' for ' || m.for_periods || ' ' ||
-        CASE m.rgrain WHEN 'day' THEN 'days' ELSE m.rgrain || 's' END || ' running' ELSE '' END"""
+        CASE m.rgrain WHEN 'day' THEN 'days' WHEN '15min' THEN '15-minute periods' ELSE m.rgrain || 's' END
+        || ' running' ELSE '' END"""
     stale = f"""'stale: latest value ' || {_num("c.value")} || m.unit_label || ' from ' || strftime(c.last_period, '%Y-%m-%d %H:%M')
         || ', older than ' || CASE WHEN m.stale_s % 86400 = 0 THEN (m.stale_s // 86400)::BIGINT || 'd'
-           ELSE (m.stale_s // 3600)::BIGINT || 'h' END"""
+           WHEN m.stale_s % 3600 = 0 THEN (m.stale_s // 3600)::BIGINT || 'h'
+           ELSE (m.stale_s // 60)::BIGINT || 'm' END"""
     return f"""CREATE OR REPLACE TEMP TABLE t_cells AS
 WITH cells AS (
 {cells}
@@ -850,7 +1013,7 @@ ra AS (SELECT area_key, dense_rank() OVER (ORDER BY area_id) AS r FROM t_area)
 SELECT x.ikey, x.area_key, x.level, x.period_start, x.period_end, x.value, x.basis_value,
   x.status, x.severity, x.band_label, x.band_label_en, x.explanation, x.previous_value, x.change_previous,
   x.week_ago_value, x.change_week_ago, x.last_year_value, x.change_last_year, x.change_unit, x.streak,
-  x.target_value, x.target_due, x.attainment, x.expected_progress, x.target_status, x.source
+  x.target_value, x.target_due, x.attainment, x.expected_progress, x.target_status, x.source{SUBDAILY}
 FROM t_cells x JOIN ri ON ri.ikey = x.ikey JOIN ra ON ra.area_key = x.area_key
 ORDER BY ri.r, x.level, ra.r"""
 
@@ -866,9 +1029,12 @@ INDICATOR_COLUMNS = ("indicator_id", "domain", "kind", "tier", "unit", "name_zh"
 AREA_COLUMNS = {"area_id": "area_id", "name": "area_name_zh", "name_en": "area_name_en"}
 
 
-def cells_out_sql() -> str:
-    """The reported cells (one row per indicator × area), in the scorecard's order."""
-    return _CELLS_OUT
+def cells_out_sql(grain: str = "day") -> str:
+    """The reported cells (one row per indicator × area), in the scorecard's order; sub-daily cells
+    add the same period a day earlier."""
+    return _CELLS_OUT.replace(
+        "{SUBDAILY}", ", x.day_ago_value, x.change_day_ago" if is_subdaily(grain) else ""
+    )
 
 
 def index_out_sql() -> str:

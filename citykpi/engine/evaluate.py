@@ -17,19 +17,22 @@ from datetime import date, datetime
 
 from citykpi.catalogue.model import Catalogue
 from citykpi.engine import plan as planning
-from citykpi.engine.calendar import supported_date
+from citykpi.engine.calendar import Moment, is_subdaily, supported_date
 from citykpi.engine.execute import execute
 from citykpi.engine.gather import (
     Request,
     area_keys_of,
     gather,
     indicator_keys_for,
+    latest_instant,
     latest_period,
+    resolve_moment,
     series_classes,
 )
 from citykpi.engine.plan import compile_evaluation
 from citykpi.engine.runs import persist_run
 from citykpi.engine.scorecard import Scorecard
+from citykpi.errors import EvaluationError
 from citykpi.warehouse.connection import Warehouse
 
 __all__ = ["evaluate", "explain"]
@@ -45,6 +48,7 @@ def evaluate(
     *,
     as_of: date | None = None,
     grain: str = "day",
+    at: datetime | None = None,
     levels: Sequence[str] | None = None,
     areas: Sequence[str] | None = None,
     domains: Sequence[str] | None = None,
@@ -56,13 +60,16 @@ def evaluate(
     sandbox: bool = True,
     history_from: date | None = None,
 ) -> Scorecard:
-    """Evaluate the catalogue as of a date and return the Scorecard.
+    """Evaluate the catalogue as of a date (or an instant) and return the Scorecard.
 
     Args:
         wh: the open warehouse (writable when ``persist``).
         catalogue: the validated catalogue.
-        as_of: evaluation date; default the date of the newest observation.
-        grain: day, week, month, quarter or year.
+        as_of: evaluation date (its end); default the date of the newest observation.
+        grain: 15min, hour, day, week, month, quarter or year.
+        at: an instant instead of a date (naive local time in the city's zone): records at or
+            before it are read and staleness is measured from it; sub-daily grains take an instant
+            (default: the newest observation's time stamp).
         levels, areas: restrict the reported cells (roll-ups still use all data).
         domains, kinds, indicator_glob: restrict the indicators reported (inputs are still computed).
         as_ingested: replay what was known at the end of ``as_of`` (True) or up to a batch id (int).
@@ -79,6 +86,7 @@ def evaluate(
     request = Request(
         as_of=as_of,
         grain=grain,
+        at=at,
         levels=levels,
         areas=areas,
         domains=domains,
@@ -99,6 +107,7 @@ def evaluate(
         history=done.frames["history"],
         catalogue_hash=catalogue.content_hash,
         generated_at=datetime.now().replace(microsecond=0),
+        at=gathered.when.at,
         meta={
             "statements": done.statements,
             "seconds": round(time.perf_counter() - started, 3),
@@ -108,6 +117,12 @@ def evaluate(
             "timings": done.timings,
             # the newest observation: an as_of past it evaluates a city whose feeds all look silent
             "newest_data": newest.isoformat() if (newest := latest_period(wh)) else None,
+            # and its time stamp, for an instant evaluated past it
+            "newest_instant": (
+                newest_at.isoformat(sep=" ")
+                if gathered.when.instant and (newest_at := latest_instant(wh))
+                else None
+            ),
         },
     )
     if persist and not wh.read_only:
@@ -126,14 +141,26 @@ def evaluate(
     return scorecard
 
 
-def explain(wh: Warehouse, catalogue: Catalogue, *, as_of: date | None = None, grain: str = "day") -> str:
+def explain(
+    wh: Warehouse,
+    catalogue: Catalogue,
+    *,
+    as_of: date | None = None,
+    grain: str = "day",
+    at: datetime | None = None,
+) -> str:
     """The SQL an evaluation would run, as one script (for ``citykpi evaluate --explain``)."""
-    as_of = supported_date("as_of", as_of or latest_period(wh) or date.today())
+    if at is None and as_of is None and not is_subdaily(grain):
+        as_of = supported_date("as_of", latest_period(wh) or date.today())
+    try:
+        moment = resolve_moment(wh, as_of, at, grain)
+    except EvaluationError:  # an empty warehouse: explain as of today
+        moment = Moment.of_day(date.today()) if not is_subdaily(grain) else Moment.of_instant(datetime.now())
     _tables, plan = planning.compile_plan(
         catalogue,
         indicator_keys_for(wh, catalogue),
         area_keys_of(wh.areas()),
-        as_of=as_of,
+        as_of=moment,
         grain=grain,
         obs="observations",
         level_filter=None,

@@ -15,7 +15,9 @@ import polars as pl
 
 from citykpi.catalogue.model import Catalogue, SourceTable
 from citykpi.engine import compiler as c
+from citykpi.engine.calendar import Moment
 from citykpi.engine.gather import Gathered
+from citykpi.engine.scorecard import cell_schema, history_schema
 from citykpi.engine.tables import CatalogueTables, build_tables
 from citykpi.sqlutil import ident
 from citykpi.warehouse.schema import source_table_name
@@ -35,6 +37,8 @@ class Plan:
     #: indices are computed for every area; these restrict what is reported
     index_areas: tuple[str, ...] | None = None
     index_levels: tuple[str, ...] | None = None
+    #: output name → the column types it is read back with (sub-daily cells carry date-times)
+    schemas: dict[str, dict[str, pl.DataType]] = field(default_factory=dict)
 
     def add(self, name: str, sql: str | None) -> None:
         """Append a statement (``None`` is skipped)."""
@@ -51,7 +55,7 @@ def compile_plan(
     keys: dict[str, int],
     area_keys: dict[str, int],
     *,
-    as_of: date,
+    as_of: date | Moment,
     grain: str,
     obs: str,
     level_filter: Sequence[str] | None,
@@ -61,6 +65,7 @@ def compile_plan(
     shown: Collection[str] | None = None,
 ) -> tuple[CatalogueTables, Plan]:
     """Compile the catalogue into catalogue tables and the ordered SQL statements."""
+    as_of = as_of if isinstance(as_of, Moment) else Moment.of_day(as_of)
     tables = build_tables(
         catalogue, keys, grain=grain, as_of=as_of, area_keys=area_keys, history_from=history_from, shown=shown
     )
@@ -81,11 +86,13 @@ def compile_plan(
     )
     plan.add("area roll-up street → district", c.rollup_sql("street"))
     plan.add("area roll-up district → city", c.rollup_sql("district"))
-    plan.add("index periods (current, history, last year)", c.k_index_sql())
+    plan.add("index periods (current, history, last year)", c.k_index_sql(grain))
     for n, layer in enumerate(tables.derived_layers, start=1):
         plan.add(f"derived values, layer {n}", c.derived_sql(n, layer, tables.keys))
     plan.add("cumulative sums for cumulative targets", c.cumulative_sql(tables, as_of=as_of, obs=obs))
-    cells = c.cells_query(as_of=as_of, level_filter=level_filter, area_filter=area_filter, max_k=tables.max_k)
+    cells = c.cells_query(
+        as_of=as_of, level_filter=level_filter, area_filter=area_filter, max_k=tables.max_k, grain=grain
+    )
     plan.add("classify, cells and explanations", c.cells_sql(cells))
     plan.add("indices table", c.index_table_sql())
     for depth, _layer in enumerate(tables.index_layers, start=1):
@@ -102,7 +109,7 @@ def compile_evaluation(g: Gathered) -> Plan:
         g.compiled,
         g.keys,
         g.area_keys,
-        as_of=g.as_of,
+        as_of=g.when,
         grain=req.grain,
         obs=obs,
         level_filter=req.levels,
@@ -114,7 +121,8 @@ def compile_evaluation(g: Gathered) -> Plan:
     plan.frames = tables.frames()
     if obs_sql:
         plan.statements.insert(0, ("observations as ingested", obs_sql))
-    plan.outputs = {"cells": c.cells_out_sql(), "indices": c.index_out_sql()}
+    plan.outputs = {"cells": c.cells_out_sql(req.grain), "indices": c.index_out_sql()}
+    plan.schemas = {"cells": dict(cell_schema(req.grain)), "history": dict(history_schema(req.grain))}
     history = c.history_out_sql(req.history_levels) if req.history_levels else None
     if history:
         plan.outputs["history"] = history

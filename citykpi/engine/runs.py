@@ -15,7 +15,7 @@ from citykpi.catalogue.model import Catalogue
 from citykpi.engine.calendar import supported_date
 from citykpi.engine.compiler import index_status_sql
 from citykpi.engine.diff import diff_cells
-from citykpi.engine.scorecard import CELL_SCHEMA, INDEX_SCHEMA, Scorecard, empty_frame
+from citykpi.engine.scorecard import INDEX_SCHEMA, Scorecard, cell_schema, empty_frame
 from citykpi.errors import UsageError
 from citykpi.warehouse.connection import Warehouse
 
@@ -32,7 +32,8 @@ def persist_run(wh: Warehouse, scorecard: Scorecard, *, options: Mapping[str, ob
         row = next(iter(con.execute("SELECT coalesce(max(run_id), 0) + 1 FROM runs").fetchall()), None)
         run_id = int(row[0]) if row else 1
         con.execute(
-            "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO runs (run_id, created_at, as_of, grain, catalogue_hash, options, max_batch_id, cells, "
+            "counts, as_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 run_id,
                 scorecard.generated_at or datetime.now(),
@@ -43,6 +44,7 @@ def persist_run(wh: Warehouse, scorecard: Scorecard, *, options: Mapping[str, ob
                 scorecard.meta.get("max_batch_id"),
                 scorecard.cells.height,
                 counts,
+                scorecard.at,
             ],
         )
         con.execute(
@@ -61,16 +63,18 @@ def persist_run(wh: Warehouse, scorecard: Scorecard, *, options: Mapping[str, ob
 
 
 def list_runs(wh: Warehouse, limit: int = 50) -> pl.DataFrame:
-    """The most recent runs: run_id, created_at, as_of, grain, catalogue_hash, cells, counts (JSON)."""
+    """The most recent runs: run_id, created_at, as_of, grain, catalogue_hash, cells, counts (JSON),
+    and ``as_at``, the instant of a run as of one (null for a day's run)."""
     return wh.con.frame(
-        """SELECT run_id, created_at, as_of, grain, catalogue_hash, max_batch_id, cells, counts
+        """SELECT run_id, created_at, as_of, grain, catalogue_hash, max_batch_id, cells, counts, as_at
            FROM runs ORDER BY run_id DESC LIMIT ?""",
         [limit],
     )
 
 
 def resolve_run(wh: Warehouse, ref: str) -> int:
-    """A run id from a reference: a number, ``latest``, ``previous``, or a date (latest run for it)."""
+    """A run id from a reference: a number, ``latest``, ``previous``, a date (the latest run for it)
+    or an instant ``YYYY-MM-DDTHH:MM`` (the latest run as of it)."""
     ref = ref.strip()
     if ref.isdigit():
         row = next(
@@ -87,10 +91,23 @@ def resolve_run(wh: Warehouse, ref: str) -> int:
                 f"there is no {ref} run", hint="evaluate first: `citykpi evaluate` records a run each time"
             )
         return int(rows[n][0])
+    if len(ref) > 10 and ref[10] in "T ":
+        try:
+            at = datetime.fromisoformat(ref.replace(" ", "T", 1))
+        except ValueError:
+            raise UsageError(f"{ref!r} is not a valid date and time") from None
+        if at.tzinfo is not None:
+            raise UsageError(f"{ref!r}: give the run's instant in city time, without an offset")
+        rows = wh.con.execute("SELECT max(run_id) FROM runs WHERE as_at = ?", [at]).fetchall()
+        if not rows or rows[0][0] is None:
+            raise UsageError(f"no run as of {ref}", hint=f"evaluate it: `citykpi evaluate --at {ref}`")
+        return int(rows[0][0])
     try:
         day = date.fromisoformat(ref)
     except ValueError:
-        raise UsageError(f"{ref!r} is not a run id, 'latest', 'previous' or a date (YYYY-MM-DD)") from None
+        raise UsageError(
+            f"{ref!r} is not a run id, 'latest', 'previous', a date (YYYY-MM-DD) or an instant (YYYY-MM-DDTHH:MM)"
+        ) from None
     supported_date("the run date", day)
     row = next(iter(wh.con.execute("SELECT max(run_id) FROM runs WHERE as_of = ?", [day]).fetchall()), None)
     if not row or row[0] is None:
@@ -98,9 +115,20 @@ def resolve_run(wh: Warehouse, ref: str) -> int:
     return int(row[0])
 
 
-def previous_run(wh: Warehouse, as_of: date, catalogue: Catalogue | None = None) -> Scorecard | None:
-    """The latest recorded run for a date before ``as_of`` (for 'new since the previous run'), or None."""
-    rows = wh.con.execute("SELECT max(run_id) FROM runs WHERE as_of < ?", [as_of]).fetchall()
+def previous_run(
+    wh: Warehouse, as_of: date, catalogue: Catalogue | None = None, *, at: datetime | None = None
+) -> Scorecard | None:
+    """The latest recorded run for a date before ``as_of`` (for 'new since the previous run'), or None.
+
+    For an instant ``at``: the latest run as of an earlier instant, or of a day that ended by then.
+    """
+    if at is not None:
+        rows = wh.con.execute(
+            "SELECT max(run_id) FROM runs WHERE coalesce(as_at, CAST(as_of AS TIMESTAMP) + INTERVAL 1 DAY) < ?",
+            [at],
+        ).fetchall()
+    else:
+        rows = wh.con.execute("SELECT max(run_id) FROM runs WHERE as_of < ?", [as_of]).fetchall()
     run_id = rows[0][0] if rows else None
     return load_run(wh, int(run_id), catalogue) if run_id is not None else None
 
@@ -109,7 +137,8 @@ def load_run(wh: Warehouse, run_id: int, catalogue: Catalogue | None = None) -> 
     """A persisted run as a Scorecard (labels from ``catalogue`` when given; explanations are not stored)."""
     con = wh.con
     heads = con.execute(
-        "SELECT as_of, grain, catalogue_hash, created_at, max_batch_id FROM runs WHERE run_id = ?", [run_id]
+        "SELECT as_of, grain, catalogue_hash, created_at, max_batch_id, as_at FROM runs WHERE run_id = ?",
+        [run_id],
     ).fetchall()
     head = heads[0] if heads else None
     if not head:
@@ -135,13 +164,11 @@ def load_run(wh: Warehouse, run_id: int, catalogue: Catalogue | None = None) -> 
             }
         )
         raw = raw.join(labels, on="indicator_id", how="left")
-    cells = empty_frame(CELL_SCHEMA)
+    schema = cell_schema(str(head[1]))
+    cells = empty_frame(schema)
     if raw.height:
         cells = raw.select(
-            [
-                (pl.col(n) if n in raw.columns else pl.lit(None)).cast(t).alias(n)
-                for n, t in CELL_SCHEMA.items()
-            ]
+            [(pl.col(n) if n in raw.columns else pl.lit(None)).cast(t).alias(n) for n, t in schema.items()]
         )
     idx = con.frame(
         """SELECT i.index_id, a.area_id, a.level, a.name AS area_name_zh, a.name_en AS area_name_en,
@@ -167,6 +194,7 @@ def load_run(wh: Warehouse, run_id: int, catalogue: Catalogue | None = None) -> 
         run_id=run_id,
         generated_at=head[3],
         meta={"max_batch_id": head[4], "loaded_from_run": True},
+        at=head[5],
     )
 
 

@@ -7,6 +7,7 @@ from datetime import timedelta
 from citykpi import vocab
 from citykpi.catalogue import model
 from citykpi.catalogue.diagnostics import did_you_mean
+from citykpi.catalogue.parser.alerts import _alert
 from citykpi.catalogue.parser.reader import (
     DOMAIN_RE,
     ID_RE,
@@ -92,6 +93,8 @@ def _indicator(r: _Reader, m: YMap) -> None:
         target = _target(r, m, what)
     with r.field(iid, "value"):
         value = _value(r, m, what, iid)
+    with r.field(iid, "alert"):
+        alert = _alert(r, m, what, iid)
     r.out.indicators.append(
         model.Indicator(
             id=iid,
@@ -116,6 +119,7 @@ def _indicator(r: _Reader, m: YMap) -> None:
             target=target,
             decimals=decimals,
             loc=m.loc,
+            alert=alert,
         )
     )
 

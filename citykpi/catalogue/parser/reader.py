@@ -29,7 +29,7 @@ _DURATION_UNIT = {"m": "minutes", "min": "minutes", "h": "hours", "d": "days", "
 #: Columns every raw source table gets from ingest; a source cannot declare them.
 RESERVED_COLUMNS: frozenset[str] = frozenset({"area_key", "batch_id"})
 
-FILE_KEYS = ("schema_version", "indicators", "indices", "groups", "sources")
+FILE_KEYS = ("schema_version", "timezone", "indicators", "indices", "groups", "sources")
 INDICATOR_KEYS = (
     "id",
     "name",
@@ -52,6 +52,7 @@ INDICATOR_KEYS = (
     "target",
     "value",
     "decimals",
+    "alert",
 )
 INDICATOR_REQUIRED = ("id", "name", "kind", "domain", "unit", "levels", "frequency", "direction")
 CUT_COLOURS = model.COLOURS[1:]
@@ -59,6 +60,7 @@ THRESHOLD_KEYS = ("basis", *model.COLOURS, "inclusive", "for_periods", "limit", 
 OVERRIDE_KEYS = ("level", "area", *model.COLOURS, "inclusive")
 SCALE_STEP_KEYS = ("label", "upto", "colour")
 ROLLUP_KEYS = ("time", "where", "area", "weight")
+ALERT_KEYS = ("colour", "clear", "for", "clear_for")
 TARGET_KEYS = ("value", "due", "baseline", "baseline_date", "method")
 VALUE_KINDS = model.VALUE_KINDS
 OBSERVED_KEYS = ("with_parts", "factor")
@@ -100,6 +102,8 @@ class ParsedFile:
 
     file: str
     schema_version: int = 1
+    #: The city's time zone this file declares (``timezone:``), if any.
+    timezone: str | None = None
     indicators: list[model.Indicator] = field(default_factory=list)
     indices: list[model.CompositeIndex] = field(default_factory=list)
     groups: list[model.AreaGroup] = field(default_factory=list)

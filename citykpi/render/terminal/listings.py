@@ -82,13 +82,18 @@ def print_alerts(
     grain: str = "day",
     as_of: date | None = None,
     digits: Digits | None = None,
+    label: str | None = None,
 ) -> None:
-    """Print alerts (see ``views.alerts``): colour, indicator, area, value, how long, new or persisting."""
+    """Print alerts (see ``views.alerts``): colour, indicator, area, value, how long, new or persisting.
+
+    ``label`` names what they are as of (``2025-12-31 14:00``); default ``as_of``."""
     new = int(frame.get_column("is_new").sum()) if frame.height else 0
     head = f"{frame.height} alerts ≥ {status_label(min_colour, 'en')}, {new} new"
     if lang == "zh":
         head = f"{frame.height} 项预警（≥{status_label(min_colour, 'zh')}），新增 {new} 项"
-    if as_of is not None:
+    if label is not None:
+        head += f" · {label}"
+    elif as_of is not None:
         head += f" · {as_of.isoformat()}"
     console.rule(Text(head, style="bold"), align="left")
     if not frame.height:

@@ -122,15 +122,18 @@ class _ObservationPlan(_Plan):
         return types
 
     def fast_partition(self, part: str) -> tuple[str, str] | None:
-        """Coarse-cadence records of a long file: the scan keeps only rows whose indicator id is
-        one of the weekly-or-coarser ids, which Parquet filters on its dictionaries (skipping most
-        of the file); ids the filter cannot match verbatim (blanks around them) are the rest."""
+        """Records of a long file in one of the smaller storage classes (weekly-or-coarser, or
+        realtime and hourly): the scan keeps only rows whose indicator id is one of that class's
+        ids, which Parquet filters on its dictionaries (skipping most of the file); ids the filter
+        cannot match verbatim (blanks around them) are the rest."""
         column = self.col.get("indicator_id")
-        if part != "s.fc = 1" or self.options.fmt != "long" or column is None:
+        classes = {"s.fc = 1": 1, "s.fc = 2": 2}
+        if part not in classes or self.options.fmt != "long" or column is None:
             return None
         if not readers.is_text_type(self.table.columns.get(column, "")):
             return None
-        ids = [i.id for i in self.catalogue.indicators if schema.frequency_class(i.frequency) == 1]
+        fc = classes[part]
+        ids = [i.id for i in self.catalogue.indicators if schema.frequency_class(i.frequency) == fc]
         hit = f"{ident(column)} IN ({', '.join(literal(i) for i in ids)})" if ids else "FALSE"
         rest = f"NOT coalesce({hit}, FALSE)"
         return (
