@@ -427,6 +427,35 @@ class SourceTable:
     loc: Location | None = None
 
 
+#: The alert episodes of the lifecycle (``engine/alerting.py``) as a raw source a ``measure`` can
+#: aggregate without declaring it: one row per resolved episode, timed by when it was resolved, in
+#: the area of its series. E.g. the mean minutes a department takes to resolve its alerts:
+#: ``measure: {source: alert_episodes, numerator: "avg(minutes_to_resolve)", filter: "owner = '…'"}``.
+ALERT_EPISODES_SOURCE = SourceTable(
+    id="alert_episodes",
+    columns={
+        "indicator_id": "text",
+        "owner": "text",
+        "domain": "text",
+        "area_id": "text",
+        "started_at": "timestamp",
+        "fired_at": "timestamp",
+        "resolved_at": "timestamp",
+        "minutes": "double",
+        "minutes_to_fire": "double",
+        "minutes_to_resolve": "double",
+        "peak": "double",
+        "worst_colour": "text",
+        "readings": "integer",
+    },
+    time_column="resolved_at",
+    area_column="area_id",
+    description="The resolved alert episodes of the indicators with an alert rule (built in).",
+)
+#: Sources every catalogue has without declaring them (their ids cannot be declared).
+BUILTIN_SOURCES: Mapping[str, SourceTable] = {ALERT_EPISODES_SOURCE.id: ALERT_EPISODES_SOURCE}
+
+
 @dataclass(frozen=True)
 class Catalogue:
     """The whole validated catalogue."""

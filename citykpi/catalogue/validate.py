@@ -138,6 +138,14 @@ def _collect_ids(ctx: _Context, files: Sequence[ParsedFile]) -> None:
         for g in f.groups:
             _first(ctx, seen_groups, g.id, g.loc, "group")  # a second definition is CK020
         for s in f.sources:
+            if s.id in model.BUILTIN_SOURCES:
+                ctx.report(
+                    "CK013",
+                    f"source {s.id} is built in (the alert episodes); it cannot be declared",
+                    s.loc,
+                    "give the source another id",
+                )
+                continue
             if _first(ctx, seen_sources, s.id, s.loc, "source"):
                 ctx.sources[s.id] = s
 
@@ -254,6 +262,14 @@ def _alert_rules(ctx: _Context, ind: model.Indicator, rule: model.AlertRule, wha
     """An alert follows single readings against the indicator's own bands: it needs bands that
     can reach its colour, a basis that needs no earlier period, and a clear level on the good side."""
     loc = rule.loc or ind.loc
+    if not isinstance(ind.value, model.Observed | model.FromSeries):
+        ctx.report(
+            "CK068",
+            f"the alert of {what} follows readings, but its value is a {ind.value.kind} with no readings of its own",
+            loc,
+            "put the alert on the observed indicator (or a `from` indicator reading its series)",
+        )
+        return
     basis = vocab.BASES.get(ind.thresholds.basis)
     if basis is not None and ({"previous_period", "last_year"} & set(basis.requires)):
         ctx.report(
@@ -437,9 +453,10 @@ def _measure(
     if not v.source:
         return
     used_sources.add(v.source)
-    src = ctx.sources.get(v.source)
+    src = ctx.sources.get(v.source) or model.BUILTIN_SOURCES.get(v.source)
     if src is None:
-        _unknown(ctx, "source", v.source, what, ctx.loc(ind, "value.source", ind.loc), ctx.sources)
+        known = {**ctx.sources, **model.BUILTIN_SOURCES}
+        _unknown(ctx, "source", v.source, what, ctx.loc(ind, "value.source", ind.loc), known)
         return
     for key, text, aggregates in (
         ("numerator", v.numerator, True),

@@ -37,6 +37,7 @@ from citykpi.cli.options import (
     city_instant,
     date_or_instant,
     parse_day,
+    parse_instant,
     unknown_id,
     values,
 )
@@ -262,7 +263,11 @@ def show_cmd(
     print_indicator(make_console(), ind, scorecard.cells, history, lang=lang.value, decimals=decimals)
 
 
-@app.command("alerts")
+alerts_app = typer.Typer()
+app.add_typer(alerts_app, name="alerts")
+
+
+@alerts_app.callback(invoke_without_command=True)
 def alerts_cmd(
     ctx: typer.Context,
     date_: str | None = typer.Option(None, "--date", "-d", help="As of this date; default the newest data."),
@@ -283,11 +288,19 @@ def alerts_cmd(
 ) -> None:
     """What is red or orange now, what is new since the previous run, and how long each has persisted.
 
-    "New" compares with the latest recorded run for an earlier date. Nothing is recorded.
+    "New" compares with the latest recorded run for an earlier date. Nothing is recorded. With --at
+    (an instant), indicators with an alert rule are listed by their episodes: every area pending or
+    firing at that instant with since when and for how long, its peak and worst colour (hysteresis
+    may hold an alert below its colour). `citykpi alerts history` lists the episodes.
 
     Example: citykpi alerts --date 2025-12-31 --min orange --level district
+
+    Example: citykpi alerts --at 2025-12-31T10:30 --level district
     """
+    if ctx.invoked_subcommand is not None:
+        return
     from citykpi.catalogue import load_catalogue
+    from citykpi.engine.alerting import firing, rules
     from citykpi.engine.evaluate import evaluate
     from citykpi.engine.runs import previous_run
     from citykpi.render.views import alerts
@@ -313,7 +326,10 @@ def alerts_cmd(
         )
         warn_past_data(scorecard)
         previous = previous_run(wh, scorecard.as_of, catalogue, at=scorecard.at)
-    frame = alerts(scorecard, previous, min_colour=min_colour.value)
+        lifecycle, followed = None, [i.id for i in rules(catalogue)]
+        if scorecard.at is not None and followed:
+            lifecycle = firing(wh, catalogue, scorecard.at, areas=list(scorecard.cells["area_id"].unique()))
+    frame = alerts(scorecard, previous, min_colour=min_colour.value, lifecycle=lifecycle, followed=followed)
     if fmt is TableFormat.table:
         from citykpi.render.format import Digits
         from citykpi.render.terminal import make_console, print_alerts
@@ -332,6 +348,92 @@ def alerts_cmd(
         emit_frame(frame, fmt.value, output)
     if scorecard.breaches(fail_on.value):
         raise typer.Exit(int(ExitCode.FAILED))
+
+
+@alerts_app.command("history")
+def alerts_history_cmd(
+    ctx: typer.Context,
+    at_: AtOpt = None,
+    from_: str | None = typer.Option(
+        None, "--from", help="Only episodes still open at or started after this date or instant."
+    ),
+    indicator: str | None = typer.Option(
+        None,
+        "--indicator",
+        "-i",
+        help="Indicator id glob, e.g. 'gas.*'.",
+        autocompletion=complete.indicator_ids,
+    ),
+    area: AreasOpt = [],  # noqa: B006
+    state: list[str] = typer.Option(
+        [], "--state", help="Only this stage: pending, firing, resolved, cancelled (repeatable)."
+    ),
+    lang: LangOpt = Lang.zh,
+    fmt: TableFormatOpt = TableFormat.table,
+    output: OutputOpt = None,
+    force: ForceOpt = False,
+    decimals: DecimalsOpt = None,
+    wait: WaitOpt = 0.0,
+) -> None:
+    """The alert episodes of the indicators with an alert rule, newest first: pending from, firing
+    from, resolved (or cancelled) at, how long, peak and worst colour.
+
+    As of --at (default: the newest reading), replayed from the readings, so any past instant shows
+    what was known then; nothing is recorded. Minutes to fire and to resolve are in the file formats.
+
+    Example: citykpi alerts history --from 2025-12-31 --indicator 'gas.*' --format csv -o episodes.csv
+    """
+    from datetime import datetime, time
+    from fnmatch import fnmatchcase
+
+    import polars as pl
+
+    from citykpi.catalogue import load_catalogue
+    from citykpi.engine.alerting import STATES, episodes
+    from citykpi.errors import UsageError
+    from citykpi.warehouse import Warehouse
+
+    cfg = settings(ctx)
+    at = parse_instant("--at", at_)
+    unknown = [s_ for s_ in state if s_ not in STATES]
+    if unknown:
+        raise UsageError(f"unknown --state {unknown[0]!r}; use one of {', '.join(STATES)}")
+    since: datetime | None = None
+    if from_ is not None:
+        day, instant = (
+            (None, parse_instant("--from", from_))
+            if "T" in from_ or " " in from_
+            else (
+                parse_day("--from", from_),
+                None,
+            )
+        )
+        since = instant if instant is not None else datetime.combine(day, time()) if day else None
+    check_destination(ctx, fmt.value, output, force=force)
+    catalogue = load_catalogue(cfg.catalogue)
+    at = city_instant("--at", at, catalogue)
+    since = city_instant("--from", since, catalogue)
+    ids = [i.id for i in catalogue.indicators if indicator is None or fnmatchcase(i.id, indicator)]
+    with Warehouse.open(cfg.db, read_only=True, create=False, wait=wait) as wh:
+        frame = episodes(wh, catalogue, at=at, indicators=ids, areas=area or None)
+    if since is not None:
+        frame = frame.filter(pl.col("ended_at").is_null() | (pl.col("ended_at") >= since))
+    if state:
+        frame = frame.filter(pl.col("state").is_in(state))
+    if fmt is not TableFormat.table:
+        emit_frame(frame, fmt.value, output)
+        return
+    from citykpi.engine.calendar import format_instant
+    from citykpi.render.format import Digits
+    from citykpi.render.terminal import make_console, print_episodes
+
+    print_episodes(
+        make_console(),
+        frame,
+        lang=lang.value,
+        label=None if at is None else format_instant(at),
+        digits=Digits.of_catalogue(catalogue.indicators, decimals),
+    )
 
 
 @app.command("rank")

@@ -33,6 +33,7 @@ import polars as pl
 
 from citykpi.catalogue import expressions as ex
 from citykpi.catalogue.model import (
+    BUILTIN_SOURCES,
     COLOURS,
     GRAINS,
     MIN_RELATIVE_AREAS,
@@ -380,7 +381,7 @@ def measure_sql(
     """Step 2: measures over raw source tables, recomputed at every ancestor level (one statement)."""
     if not tables.measures:
         return None
-    sources = {s.id: s for s in catalogue.sources}
+    sources = {**BUILTIN_SOURCES, **{s.id: s for s in catalogue.sources}}
     hi = _moment(as_of).end
     # the read window build_tables worked out (with any history_from), by indicator key
     windows = {
@@ -546,6 +547,10 @@ def _severity(v: str, b: str) -> str:
   WHEN {b}.direction = 'lower_is_better' THEN CASE {lower} ELSE 0 END
   WHEN {b}.direction = 'higher_is_better' THEN CASE {higher} ELSE 0 END
   ELSE CASE {band} ELSE 4 END END"""
+
+
+#: The severity of a value against a band set (public for the alert lifecycle's SQL).
+severity_sql = _severity
 
 
 def _change(cur: str, prev: str) -> str:

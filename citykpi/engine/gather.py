@@ -17,7 +17,7 @@ from fnmatch import fnmatchcase
 
 import polars as pl
 
-from citykpi.catalogue.model import GRAINS, Catalogue, Measure
+from citykpi.catalogue.model import BUILTIN_SOURCES, GRAINS, Catalogue, Measure
 from citykpi.engine.calendar import MAX_DATE, MIN_DATE, Moment, is_subdaily, supported_date, supported_instant
 from citykpi.errors import EvaluationError, UsageError
 from citykpi.warehouse.connection import Warehouse
@@ -228,7 +228,9 @@ def _max_batch(wh: Warehouse) -> int:
 
 def ensure_sources(wh: Warehouse, catalogue: Catalogue) -> None:
     """Raw source tables used by measures must exist (created by `citykpi ingest --format source`)."""
-    used = {i.value.source for i in catalogue.indicators if isinstance(i.value, Measure)}
+    used = {i.value.source for i in catalogue.indicators if isinstance(i.value, Measure)} - set(
+        BUILTIN_SOURCES
+    )
     if not used:
         return
     have = {
@@ -295,6 +297,10 @@ def gather(wh: Warehouse, catalogue: Catalogue, request: Request) -> Gathered:
         batch_cut = request.as_ingested
     classes = series_classes(wh)
     ensure_sources(wh, compiled)
+    if any(isinstance(i.value, Measure) and i.value.source in BUILTIN_SOURCES for i in compiled.indicators):
+        from citykpi.engine.alerting import prepare_episode_source  # only for measures over the episodes
+
+        prepare_episode_source(wh, catalogue, moment.last)
     return Gathered(
         request=request,
         catalogue=catalogue,

@@ -13,14 +13,14 @@ from datetime import date
 
 import polars as pl
 
-from citykpi.catalogue.model import Catalogue, SourceTable
+from citykpi.catalogue.model import BUILTIN_SOURCES, Catalogue, SourceTable
 from citykpi.engine import compiler as c
 from citykpi.engine.calendar import Moment
 from citykpi.engine.gather import Gathered
 from citykpi.engine.scorecard import cell_schema, history_schema
 from citykpi.engine.tables import CatalogueTables, build_tables
 from citykpi.sqlutil import ident
-from citykpi.warehouse.schema import source_table_name
+from citykpi.warehouse.schema import builtin_source_table, source_table_name
 
 
 @dataclass
@@ -78,6 +78,8 @@ def compile_plan(
     )
 
     def src_table(s: SourceTable) -> str:
+        if s.id in BUILTIN_SOURCES:  # made by gather (the alert episodes as of the moment)
+            return ident(builtin_source_table(s.id))
         return ident(source_table_name(s.id))
 
     plan.add(

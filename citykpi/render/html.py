@@ -650,7 +650,7 @@ def render_html(scorecard: Scorecard, *, lang: str = "zh", detail_limit: int = D
     their reasons, then per domain the city rows in full and the other levels as matrices.
     """
     compact = scorecard.cells.height > detail_limit
-    title = f"{word('scorecard', lang)} {word('as_of', lang)} {scorecard.as_of.isoformat()}"
+    title = f"{word('scorecard', lang)} {word('as_of', lang)} {scorecard.label}"
     worst = scorecard.worst_severity()
     worst_text = "" if worst is None else status_label(COLOURS[worst], lang)
     meta = f"{scorecard.grain} · {sum(scorecard.counts().values())} {word('cells', lang)}"

@@ -197,6 +197,11 @@ def source_table_name(source_id: str) -> str:
     return f"src_{source_id}"
 
 
+def builtin_source_table(source_id: str) -> str:
+    """Name of the session table a built-in source (the alert episodes) is read from: ``t_src_<id>``."""
+    return f"t_src_{source_id}"
+
+
 def source_table_ddl(source: SourceTable) -> str:
     """``CREATE TABLE IF NOT EXISTS src_<id>`` from the source's declared columns."""
     cols = [f"{ident(name)} {SOURCE_SQL_TYPES[kind]}" for name, kind in source.columns.items()]
