@@ -190,7 +190,10 @@ elif point == "persist":
     def persist_run(wh, scorecard, *, options):
         con = wh.con
         con.execute("BEGIN TRANSACTION")
-        con.execute("INSERT INTO runs VALUES (999, now(), DATE '2026-11-07', 'day', 'x', '{}', 0, 1000, '{}')")
+        con.execute(
+            "INSERT INTO runs (run_id, created_at, as_of, grain, catalogue_hash, options, max_batch_id, cells, "
+            "counts) VALUES (999, now(), DATE '2026-11-07', 'day', 'x', '{}', 0, 1000, '{}')"
+        )
         con.execute("INSERT INTO run_cells SELECT 999, ikey, area_key, value, status, severity FROM t_cells")
         print("persisting", flush=True)
         pause(seconds)

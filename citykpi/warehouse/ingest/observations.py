@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import re
 
+from citykpi import citytime
 from citykpi.backend import Connection
 from citykpi.catalogue.model import Catalogue
 from citykpi.sqlutil import ident, literal
@@ -16,12 +17,13 @@ from citykpi.warehouse.ingest.plan import _FileRejected, _Plan
 from citykpi.warehouse.ingest.rules import (
     _case,
     _Check,
-    _date_expr,
     _number_checks,
     _number_expr,
     _ok,
+    _period_expr,
     _raw_expr,
     _text_expr,
+    _zoned_expr,
 )
 
 
@@ -32,12 +34,19 @@ class _ObservationPlan(_Plan):
     keys = (("ik", "indicator_key"), ("ak", "area_key"), ("period", "period"))
     dup_reason = reason("IN501")
     clash_reason = reason("IN502")
+    changed_reason = reason("IN503")
 
     def __init__(self, catalogue: Catalogue, table: readers.TableFile, options: IngestOptions) -> None:
         """Resolve the file's columns against the long or wide layout."""
         super().__init__(options)
         self.table = table
         self.catalogue = catalogue
+        #: the city's zone: offsets are converted to its wall clock, its DST edges checked
+        self.zone_name = catalogue.timezone
+        self.zone = citytime.zone(catalogue.timezone)
+        if options.now is None:
+            self.now = citytime.now_local(self.zone)
+        self.dst = bool(citytime.dst_windows(self.zone))
         cols = table.columns
         if options.fmt == "wide":
             self._resolve_wide(cols)
@@ -113,7 +122,10 @@ class _ObservationPlan(_Plan):
         given, unless it has a time zone) and the numbers as DOUBLE."""
         if any(z in self.options.date_formats.get("period", "") for z in ("%z", "%Z")):
             return None  # a zoned period converts through TIMESTAMPTZ as text: keep to that path
-        wanted = {"indicator_id": "VARCHAR", "area_id": "VARCHAR", "period": "TIMESTAMP"}
+        # DuckDB's typed TIMESTAMP read drops a UTC offset without a word: without a --date-format
+        # the period is read as a plain date (YYYY-MM-DD) and a file of time stamps goes the text way
+        kind = "TIMESTAMP" if self.options.date_formats.get("period") else "DATE"
+        wanted = {"indicator_id": "VARCHAR", "area_id": "VARCHAR", "period": kind}
         types = {column: wanted[f] for f, column in self.col.items() if column and f in wanted}
         if self.options.fmt == "wide":
             types.update(dict.fromkeys(self.wide, "DOUBLE"))
@@ -164,7 +176,8 @@ class _ObservationPlan(_Plan):
             area = _text_expr("_area", types[self.col["area_id"] or ""], verbatim=verbatim)
             ptype = types[self.col["period"] or ""]
             period_txt = _raw_expr("_period", ptype)
-            period = _date_expr("_period", ptype, period_fmt)
+            period = _period_expr("_period", ptype, period_fmt, self.zone_name)
+            zoned = _zoned_expr("_period", ptype, period_fmt)
             vtype = "DOUBLE" if all_numeric else "VARCHAR"
             value_txt, value, value_col = _raw_expr("_val", vtype), _number_expr("_val", vtype), "_col"
             value_type = vtype
@@ -181,7 +194,8 @@ class _ObservationPlan(_Plan):
             area = _text_expr(ac, types[self.col["area_id"] or ""], verbatim=verbatim)
             ptype = types[self.col["period"] or ""]
             period_txt = _raw_expr(pc, ptype)
-            period = _date_expr(pc, ptype, period_fmt)
+            period = _period_expr(pc, ptype, period_fmt, self.zone_name)
+            zoned = _zoned_expr(pc, ptype, period_fmt)
             if c["value"] is not None:
                 value_type = types[self.col["value"] or ""]
                 value_txt, value = _raw_expr(c["value"], value_type), _number_expr(c["value"], value_type)
@@ -194,7 +208,13 @@ class _ObservationPlan(_Plan):
             area_col_name, period_col_name = self.col["area_id"] or "", self.col["period"] or ""
         num_txt, num_v = (_raw_expr(*num), _number_expr(*num)) if num else ("NULL::VARCHAR", "NULL::DOUBLE")
         den_txt, den_v = (_raw_expr(*den), _number_expr(*den)) if den else ("NULL::VARCHAR", "NULL::DOUBLE")
-        now = literal(self.now.replace(microsecond=0))
+        # the local day a realtime or hourly reading falls in holds at most one DST edge (_ck_dst)
+        dst = (
+            "\n        LEFT JOIN _ck_dst d ON d.day = CAST(c.period AS DATE) AND c.period >= d.lo "
+            "AND c.period < d.hi AND i.fc = 2"
+            if self.dst
+            else ""
+        )
         # A typed cell is missing exactly when it is NULL and can never be unparseable: testing its
         # value instead of its text spares turning every number and date back into a string.
         period_typed = readers.is_temporal_type(ptype)
@@ -223,12 +243,24 @@ class _ObservationPlan(_Plan):
                 "NULL",
             ),
         ]
-        if not period_typed:
+        pcol = literal(period_col_name)
+        if self.zone_name is None:
             checks.append(
-                _Check("c.period IS NULL", reason("IN302"), literal(period_col_name), "c.period_txt")
+                _Check("c.zoned AND c.period_txt IS NOT NULL", reason("IN308"), pcol, "c.period_txt")
             )
+        if not period_typed:
+            checks.append(_Check("c.period IS NULL", reason("IN302"), pcol, "c.period_txt"))
+        if self.dst:  # the city's clocks skip and repeat an hour: a sub-daily reading there is no instant
+            zone = str(self.zone_name)
+            checks += [
+                _Check("d.kind = 'fold'", reason("IN305", zone=zone), pcol, "c.period_txt"),
+                _Check("d.kind = 'gap' AND NOT c.zoned", reason("IN306", zone=zone), pcol, "c.period_txt"),
+            ]
+        if self.options.require_offset:
+            checks.append(_Check("i.fc = 2 AND NOT c.zoned", reason("IN307"), pcol, "c.period_txt"))
+        future = literal((self.now + self.options.future_tolerance).replace(microsecond=0))
         checks += [
-            _Check(f"c.period > {now}", reason("IN303"), literal(period_col_name), "c.period_txt"),
+            _Check(f"c.period > {future}", reason("IN303"), literal(period_col_name), "c.period_txt"),
             _Check(
                 f"c.period < {literal(EARLIEST_PERIOD)}",
                 reason("IN304", year=EARLIEST_PERIOD.year),
@@ -257,7 +289,7 @@ class _ObservationPlan(_Plan):
         c AS (
             SELECT {readers.ROW} AS _row,
                    {ind_raw} AS ind_raw, {ind_col} AS ind_col, {area} AS area_raw,
-                   {period_txt} AS period_txt, {period} AS period,
+                   {period_txt} AS period_txt, {period} AS period, {zoned} AS zoned,
                    {value_txt} AS value_txt, {value} AS value, {value_col} AS value_col,
                    {num_txt} AS num_txt, {num_v} AS num, {den_txt} AS den_txt, {den_v} AS den
             FROM u)
@@ -269,7 +301,7 @@ class _ObservationPlan(_Plan):
                {_case(checks, "value")}::VARCHAR AS bad_val
         FROM c
         LEFT JOIN _ck_ind i ON i.indicator_id = c.ind_raw
-        LEFT JOIN _ck_area a ON a.area_id = c.area_raw
+        LEFT JOIN _ck_area a ON a.area_id = c.area_raw{dst}
         """
 
     def file_rows(self, con: Connection) -> int | None:
@@ -312,6 +344,12 @@ class _ObservationPlan(_Plan):
         return (
             f"{rows}.indicator_key = {blocks}.ik AND {rows}.period = {blocks}.period "
             f"AND {rows}.area_key >> 6 = {blocks}.blk"
+        )
+
+    def same_record(self, new: str, old: str) -> str:
+        """The same value, numerator and denominator: an identical re-send of a stored reading."""
+        return " AND ".join(
+            f"{new}.{c} IS NOT DISTINCT FROM {old}.{c}" for c in ("value", "numerator", "denominator")
         )
 
     def insert_sql(self, source: str, batch_id: int, *, where: str, order: str) -> str:

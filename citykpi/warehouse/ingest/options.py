@@ -8,7 +8,7 @@ import os
 import stat
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -16,11 +16,11 @@ from citykpi.errors import UsageError
 from citykpi.warehouse import readers
 
 Format = Literal["long", "wide", "source"]
-DuplicatePolicy = Literal["reject", "replace", "keep"]
+DuplicatePolicy = Literal["reject", "replace", "keep", "resend"]
 Progress = Callable[[str, int, int], None]
 
 FORMATS: tuple[str, ...] = ("long", "wide", "source")
-DUPLICATE_POLICIES: tuple[str, ...] = ("reject", "replace", "keep")
+DUPLICATE_POLICIES: tuple[str, ...] = ("reject", "replace", "keep", "resend")
 LONG_FIELDS: tuple[str, ...] = ("indicator_id", "area_id", "period", "value", "numerator", "denominator")
 #: Other header names accepted for the long-format fields (matched loosely, see readers.normalise_name).
 ALIASES: Mapping[str, tuple[str, ...]] = {
@@ -43,7 +43,7 @@ DEFAULT_DATE_FORMATS: tuple[str, ...] = (
 DATA_SUFFIXES = readers.CSV_SUFFIXES + readers.PARQUET_SUFFIXES
 #: Observations before this are refused: '0000-01-01', '0201-05-01' or '-infinity' are typos, not history.
 EARLIEST_PERIOD = datetime(1900, 1, 1)
-_TMP = ("_ck_bad", "_ck_dupkeys", "_ck_clash", "_ck_ind", "_ck_area", "_ck_stage", "_ck_raw")
+_TMP = ("_ck_bad", "_ck_dupkeys", "_ck_clash", "_ck_ind", "_ck_area", "_ck_stage", "_ck_raw", "_ck_dst")
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,11 @@ class IngestOptions:
     column → file column. ``wide``: file column → indicator id (wide format only; default: every
     column named like a catalogue indicator). ``date_formats``: column → strptime format, for the
     period (key ``period``) or a source's date/timestamp columns. ``now``: the cut-off for
-    "period in the future" (default: the clock).
+    "period in the future" (default: the clock, as the city's wall-clock time when the catalogue
+    declares a time zone), later by ``future_tolerance`` (a sensor's clock may run a little ahead).
+    ``require_offset``: every time stamp of a realtime or hourly indicator must carry a UTC offset.
+    ``on_duplicate`` ``resend``: a record identical to a stored one is skipped, one that differs from
+    it is rejected (IN503) — for feeds that re-send their latest readings.
     """
 
     fmt: Format = "long"
@@ -71,6 +75,8 @@ class IngestOptions:
     #: Try DuckDB's typed CSV reader first (falls back to the text read whenever it cannot be used);
     #: off only to compare the two paths in tests.
     typed_csv: bool = True
+    future_tolerance: timedelta = timedelta(minutes=5)
+    require_offset: bool = False
 
 
 @dataclass(frozen=True)
