@@ -42,13 +42,14 @@ import time
 import tomllib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from citykpi.catalogue.model import GRAINS, SEVERITY
+from citykpi import citytime
+from citykpi.catalogue.model import GRAINS, SEVERITY, SUBDAILY_GRAINS
 from citykpi.engine.scorecard import FAIL_ON, Scorecard
 from citykpi.errors import ConfigError, DatabaseBusyError, ExitCode
 from citykpi.render.exporters import EXTENSIONS, FORMATS, write_scorecard
@@ -100,9 +101,10 @@ class Outputs:
     formats: tuple[str, ...] = ("html", "json")
     name: str = "scorecard-{date}-{grain}"
 
-    def path_for(self, fmt: str, as_of: date, grain: str) -> Path:
-        """The output file of ``fmt`` for a date."""
-        stem = self.name.format(date=as_of.isoformat(), grain=grain)
+    def path_for(self, fmt: str, as_of: date, grain: str, at: datetime | None = None) -> Path:
+        """The output file of ``fmt`` for a date (or an instant: ``{date}`` is then ``2025-12-31T1400``)."""
+        stamp = at.strftime("%Y-%m-%dT%H%M") if at is not None else as_of.isoformat()
+        stem = self.name.format(date=stamp, grain=grain)
         return self.folder / f"{stem}{EXTENSIONS[fmt]}"
 
 
@@ -407,7 +409,7 @@ def _archive(path: Path, folder: Path) -> Path:
     return target
 
 
-def check_outputs(config: RunConfig, day: date) -> None:
+def check_outputs(config: RunConfig, day: date, at: datetime | None = None) -> None:
     """Refuse, before the job starts, a report path that may not be written (the rules of
     :mod:`citykpi.render.targets`, without --force): the database, its WAL or lock, the catalogue,
     the areas file, a data file an inbox would read; a link, folder or device; an existing file
@@ -428,7 +430,7 @@ def check_outputs(config: RunConfig, day: date) -> None:
     for fmt in config.outputs.formats:
         try:
             check_output_target(
-                config.outputs.path_for(fmt, day, config.grain), protected=protected, kind=fmt
+                config.outputs.path_for(fmt, day, config.grain, at), protected=protected, kind=fmt
             )
         except OutputTargetError as exc:
             raise ConfigError(
@@ -437,12 +439,15 @@ def check_outputs(config: RunConfig, day: date) -> None:
             ) from None
 
 
-def run_job(config: RunConfig, *, as_of: date | None = None, log: Log | None = None) -> RunResult:
+def run_job(
+    config: RunConfig, *, as_of: date | None = None, log: Log | None = None, at: datetime | None = None
+) -> RunResult:
     """Run the daily job once.
 
     Args:
         config: the loaded configuration.
         as_of: the date to evaluate; default yesterday.
+        at: an instant to evaluate instead (naive city time; a sub-daily job, e.g. every 15 minutes).
         log: called with one plain line per step (e.g. ``typer.echo`` to stderr).
 
     Returns:
@@ -465,9 +470,14 @@ def run_job(config: RunConfig, *, as_of: date | None = None, log: Log | None = N
         if log is not None:
             log(message)
 
-    day = as_of or (date.today() - timedelta(days=1))
-    check_outputs(config, day)
-    say(f"run {day.isoformat()} ({config.grain}) with {config.database}")
+    if at is None and as_of is None and config.grain in SUBDAILY_GRAINS:  # an hourly job: now, city time
+        zone = citytime.zone(load_catalogue(config.catalogue).timezone)
+        at = citytime.now_local(zone).replace(second=0, microsecond=0)
+    day = at.date() if at is not None else as_of or (date.today() - timedelta(days=1))
+    check_outputs(config, day, at)
+    say(
+        f"run {at.isoformat(sep=' ') if at is not None else day.isoformat()} ({config.grain}) with {config.database}"
+    )
     catalogue = load_catalogue(config.catalogue)
     say(
         f"catalogue {config.catalogue}: {len(catalogue.indicators)} indicators, {len(catalogue.indices)} indices"
@@ -516,9 +526,11 @@ def run_job(config: RunConfig, *, as_of: date | None = None, log: Log | None = N
                     if moved is not None:
                         line += f" → {moved.parent.name}/"
                     say("WARNING " + line if f.has_rejects else line)
-            scorecard = evaluate(wh, catalogue, as_of=day, grain=config.grain, persist=True)
+            scorecard = evaluate(
+                wh, catalogue, as_of=None if at is not None else day, at=at, grain=config.grain, persist=True
+            )
             say(f"evaluated run {scorecard.run_id}: {counts_line(scorecard.counts(), 'en')}")
-            previous = previous_run(wh, day, catalogue)
+            previous = previous_run(wh, day, catalogue, at=at)
             if config.keep_runs is not None:
                 pruned = prune_runs(wh, keep=config.keep_runs)
                 if pruned.runs:
@@ -530,7 +542,7 @@ def run_job(config: RunConfig, *, as_of: date | None = None, log: Log | None = N
         outputs = []
         junit = junit_fail_on(config.fail_on)
         for fmt in config.outputs.formats:
-            target = config.outputs.path_for(fmt, day, config.grain)
+            target = config.outputs.path_for(fmt, day, config.grain, at)
             outputs.append(write_scorecard(scorecard, fmt, target, lang=config.lang, fail_on=junit))
             say(f"wrote {target}")
         found = alerts(scorecard, previous, min_colour=config.alerts_min)

@@ -8,6 +8,7 @@ import typer
 
 from citykpi.cli.app import app, settings
 from citykpi.cli.options import (
+    AtOpt,
     FailOn,
     ForceOpt,
     Lang,
@@ -16,7 +17,8 @@ from citykpi.cli.options import (
     TableFormat,
     TableFormatOpt,
     WaitOpt,
-    parse_day,
+    city_instant,
+    date_or_instant,
 )
 from citykpi.cli.output import check_destination, emit_frame
 
@@ -126,6 +128,7 @@ def run_cmd(
     date_: str | None = typer.Option(
         None, "--date", "-d", help="Evaluate as of this date; default yesterday."
     ),
+    at_: AtOpt = None,
     fail_on: FailOn | None = typer.Option(None, "--fail-on", help="Override the config's fail_on."),
     wait: float | None = typer.Option(None, "--wait", min=0, help="Seconds to wait for a running job."),
 ) -> None:
@@ -138,17 +141,25 @@ def run_cmd(
 
     Exit codes: 0 ok; 1 a cell is at or above fail_on; 2 usage; 3 data, catalogue, database or lock error.
 
+    With --at (an instant) the job evaluates that instant (with grain = "hour" in the config, an
+    hourly job: `--at now` from cron every 15 minutes) and updates the alert lifecycle to it;
+    {date} in the file names is then 2025-12-31T1400.
+
     Example: citykpi run --config /etc/citykpi/citykpi.toml --date 2025-12-31
     """
     from dataclasses import replace
 
     from citykpi.cron import RunConfig, run_job
 
-    as_of = parse_day("--date", date_)
+    as_of, at = date_or_instant("--date", date_, at_)
     cfg = RunConfig.load(config)
+    if at is not None:
+        from citykpi.catalogue import load_catalogue
+
+        at = city_instant("--at", at, load_catalogue(cfg.catalogue))
     if fail_on is not None:
         cfg = replace(cfg, fail_on=fail_on.value)
     if wait is not None:
         cfg = replace(cfg, wait=wait)
-    result = run_job(cfg, as_of=as_of, log=lambda line: typer.echo(line, err=True))
+    result = run_job(cfg, as_of=as_of, at=at, log=lambda line: typer.echo(line, err=True))
     raise typer.Exit(int(result.exit_code))
