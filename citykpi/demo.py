@@ -2,8 +2,8 @@
 
 Generates the sample city if needed, then runs the real commands one by one, printing each
 first: check the catalogue, load the areas, ingest every file the sample's departments send,
-evaluate the last day, show what is red or stale and why, the districts' league table, and write
-the HTML report. The demo database is rebuilt on every run, so the demo is repeatable.
+evaluate the last day, show what is red or stale and why, the districts' league table, the gas
+leak's alert by the hour (pending, firing, resolved) and the episodes, and write the HTML report. The demo database is rebuilt on every run, so the demo is repeatable.
 """
 
 from __future__ import annotations
@@ -77,6 +77,27 @@ def main(argv: list[str] | None = None) -> int:
     _run(["citykpi", "alerts", "--date", end, "--level", "city"], env)
     _run(["citykpi", "evaluate", "--date", end, "--level", "city", "--status", "stale", "--why"], env)
     _run(["citykpi", "rank", "index.operation", "--date", end, "--level", "district"], env)
+    # the vital signs by the hour: the gas leak's alert goes pending → firing → resolved; a tunnel's
+    # CO flaps around its red cut all evening and the clear level holds it as one episode
+    _run(
+        [
+            "citykpi",
+            "evaluate",
+            "--at",
+            f"{end}T10:30",
+            "--period",
+            "hour",
+            "--indicator",
+            "gas.leak.*",
+            "--area",
+            "500106",
+            "--no-record",
+        ],
+        env,
+    )
+    for instant in ("09:30", "10:30", "18:30"):
+        _run(["citykpi", "alerts", "--at", f"{end}T{instant}", "--level", "district"], env)
+    _run(["citykpi", "alerts", "history"], env)
     report = out / f"scorecard-{end}.html"
     _run(["citykpi", "evaluate", "--date", end, "--format", "html", "--output", str(report)], env)
     print(f"\nHTML report: {report.resolve()}")

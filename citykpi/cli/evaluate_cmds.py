@@ -285,13 +285,19 @@ def alerts_cmd(
     force: ForceOpt = False,
     decimals: DecimalsOpt = None,
     wait: WaitOpt = 0.0,
+    everything: bool = typer.Option(
+        False,
+        "--all",
+        help="With --at: also list the cells at or above --min of the indicators without an alert rule.",
+    ),
 ) -> None:
     """What is red or orange now, what is new since the previous run, and how long each has persisted.
 
     "New" compares with the latest recorded run for an earlier date. Nothing is recorded. With --at
-    (an instant), indicators with an alert rule are listed by their episodes: every area pending or
-    firing at that instant with since when and for how long, its peak and worst colour (hysteresis
-    may hold an alert below its colour). `citykpi alerts history` lists the episodes.
+    (an instant) the alert rules decide: every area of an indicator with an `alert:` rule that is
+    pending or firing at that instant, since when and for how long, its peak and worst colour
+    (hysteresis may hold an alert below its colour); --all adds the colour alerts of the other
+    indicators. `citykpi alerts history` lists the episodes.
 
     Example: citykpi alerts --date 2025-12-31 --min orange --level district
 
@@ -299,6 +305,8 @@ def alerts_cmd(
     """
     if ctx.invoked_subcommand is not None:
         return
+    import polars as pl
+
     from citykpi.catalogue import load_catalogue
     from citykpi.engine.alerting import firing, rules
     from citykpi.engine.evaluate import evaluate
@@ -330,6 +338,8 @@ def alerts_cmd(
         if scorecard.at is not None and followed:
             lifecycle = firing(wh, catalogue, scorecard.at, areas=list(scorecard.cells["area_id"].unique()))
     frame = alerts(scorecard, previous, min_colour=min_colour.value, lifecycle=lifecycle, followed=followed)
+    if lifecycle is not None and not everything:  # the real-time view: what the alert rules say
+        frame = frame.filter(pl.col("state").is_not_null())
     if fmt is TableFormat.table:
         from citykpi.render.format import Digits
         from citykpi.render.terminal import make_console, print_alerts

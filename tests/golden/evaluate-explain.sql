@@ -16,16 +16,16 @@ UNION ALL SELECT a.area_key, p.parent_key FROM t_area a JOIN t_area p ON p.area_
 CREATE OR REPLACE TEMP TABLE t_bucket AS
 WITH r AS MATERIALIZED (
 SELECT m.ikey, o.area_key, CASE m.rgrain WHEN 'day' THEN CAST(date_trunc('day', o.period) AS DATE) WHEN 'week' THEN CAST(date_trunc('week', o.period) AS DATE) WHEN 'month' THEN CAST(date_trunc('month', o.period) AS DATE) WHEN 'quarter' THEN CAST(date_trunc('quarter', o.period) AS DATE) WHEN 'year' THEN CAST(date_trunc('year', o.period) AS DATE) END AS bucket, o.period, o.value, o.numerator, o.denominator,
-       m.single, m.single AND o.period = CAST(CASE m.rgrain WHEN 'day' THEN CAST(date_trunc('day', o.period) AS DATE) WHEN 'week' THEN CAST(date_trunc('week', o.period) AS DATE) WHEN 'month' THEN CAST(date_trunc('month', o.period) AS DATE) WHEN 'quarter' THEN CAST(date_trunc('quarter', o.period) AS DATE) WHEN 'year' THEN CAST(date_trunc('year', o.period) AS DATE) END AS TIMESTAMP) AS pass
+       m.single, m.single AND o.period = CAST(CASE m.rgrain WHEN 'day' THEN CAST(date_trunc('day', o.period) AS DATE) WHEN 'week' THEN CAST(date_trunc('week', o.period) AS DATE) WHEN 'month' THEN CAST(date_trunc('month', o.period) AS DATE) WHEN 'quarter' THEN CAST(date_trunc('quarter', o.period) AS DATE) WHEN 'year' THEN CAST(date_trunc('year', o.period) AS DATE) END AS TIMESTAMP) AS pass, NULL::DOUBLE AS dur
 FROM observations o JOIN ck_ind m ON o.indicator_key = m.series_ikey
-WHERE o.freq_class = 0
+WHERE o.freq_class = 0 AND NOT m.timed
   AND o.period >= TIMESTAMP '2021-01-01 00:00:00' AND o.period < TIMESTAMP '<NOW>'
   AND ((o.period >= m.win_lo) OR (o.period >= m.ly_lo AND o.period < m.ly_hi))
 UNION ALL
 SELECT m.ikey, o.area_key, CASE m.rgrain WHEN 'day' THEN CAST(date_trunc('day', o.period) AS DATE) WHEN 'week' THEN CAST(date_trunc('week', o.period) AS DATE) WHEN 'month' THEN CAST(date_trunc('month', o.period) AS DATE) WHEN 'quarter' THEN CAST(date_trunc('quarter', o.period) AS DATE) WHEN 'year' THEN CAST(date_trunc('year', o.period) AS DATE) END AS bucket, o.period, o.value, o.numerator, o.denominator,
-       m.single, m.single AND o.period = CAST(CASE m.rgrain WHEN 'day' THEN CAST(date_trunc('day', o.period) AS DATE) WHEN 'week' THEN CAST(date_trunc('week', o.period) AS DATE) WHEN 'month' THEN CAST(date_trunc('month', o.period) AS DATE) WHEN 'quarter' THEN CAST(date_trunc('quarter', o.period) AS DATE) WHEN 'year' THEN CAST(date_trunc('year', o.period) AS DATE) END AS TIMESTAMP) AS pass
+       m.single, m.single AND o.period = CAST(CASE m.rgrain WHEN 'day' THEN CAST(date_trunc('day', o.period) AS DATE) WHEN 'week' THEN CAST(date_trunc('week', o.period) AS DATE) WHEN 'month' THEN CAST(date_trunc('month', o.period) AS DATE) WHEN 'quarter' THEN CAST(date_trunc('quarter', o.period) AS DATE) WHEN 'year' THEN CAST(date_trunc('year', o.period) AS DATE) END AS TIMESTAMP) AS pass, NULL::DOUBLE AS dur
 FROM observations o JOIN ck_ind m ON o.indicator_key = m.series_ikey
-WHERE o.freq_class = 1
+WHERE o.freq_class = 1 AND NOT m.timed
   AND o.period >= TIMESTAMP '2021-01-01 00:00:00' AND o.period < TIMESTAMP '<NOW>'
   AND ((o.period >= m.win_lo) OR (o.period >= m.ly_lo AND o.period < m.ly_hi))
 ),
@@ -39,18 +39,42 @@ many AS (
   WHERE r.pass
   UNION ALL
   SELECT m.ikey, o.area_key, CASE m.rgrain WHEN 'day' THEN CAST(date_trunc('day', o.period) AS DATE) WHEN 'week' THEN CAST(date_trunc('week', o.period) AS DATE) WHEN 'month' THEN CAST(date_trunc('month', o.period) AS DATE) WHEN 'quarter' THEN CAST(date_trunc('quarter', o.period) AS DATE) WHEN 'year' THEN CAST(date_trunc('year', o.period) AS DATE) END AS bucket, o.period, o.value, o.numerator, o.denominator,
-       m.single, m.single AND o.period = CAST(CASE m.rgrain WHEN 'day' THEN CAST(date_trunc('day', o.period) AS DATE) WHEN 'week' THEN CAST(date_trunc('week', o.period) AS DATE) WHEN 'month' THEN CAST(date_trunc('month', o.period) AS DATE) WHEN 'quarter' THEN CAST(date_trunc('quarter', o.period) AS DATE) WHEN 'year' THEN CAST(date_trunc('year', o.period) AS DATE) END AS TIMESTAMP) AS pass
+       m.single, m.single AND o.period = CAST(CASE m.rgrain WHEN 'day' THEN CAST(date_trunc('day', o.period) AS DATE) WHEN 'week' THEN CAST(date_trunc('week', o.period) AS DATE) WHEN 'month' THEN CAST(date_trunc('month', o.period) AS DATE) WHEN 'quarter' THEN CAST(date_trunc('quarter', o.period) AS DATE) WHEN 'year' THEN CAST(date_trunc('year', o.period) AS DATE) END AS TIMESTAMP) AS pass, NULL::DOUBLE AS dur
 FROM observations o JOIN ck_ind m ON o.indicator_key = m.series_ikey
-WHERE o.freq_class = 2
+WHERE o.freq_class = 2 AND NOT m.timed
   AND o.period >= TIMESTAMP '2024-12-22 00:00:00' AND o.period < TIMESTAMP '2025-01-01 00:00:00'
   AND ((o.period >= m.win_lo) OR (o.period >= m.ly_lo AND o.period < m.ly_hi))
   UNION ALL
   SELECT m.ikey, o.area_key, CASE m.rgrain WHEN 'day' THEN CAST(date_trunc('day', o.period) AS DATE) WHEN 'week' THEN CAST(date_trunc('week', o.period) AS DATE) WHEN 'month' THEN CAST(date_trunc('month', o.period) AS DATE) WHEN 'quarter' THEN CAST(date_trunc('quarter', o.period) AS DATE) WHEN 'year' THEN CAST(date_trunc('year', o.period) AS DATE) END AS bucket, o.period, o.value, o.numerator, o.denominator,
-       m.single, m.single AND o.period = CAST(CASE m.rgrain WHEN 'day' THEN CAST(date_trunc('day', o.period) AS DATE) WHEN 'week' THEN CAST(date_trunc('week', o.period) AS DATE) WHEN 'month' THEN CAST(date_trunc('month', o.period) AS DATE) WHEN 'quarter' THEN CAST(date_trunc('quarter', o.period) AS DATE) WHEN 'year' THEN CAST(date_trunc('year', o.period) AS DATE) END AS TIMESTAMP) AS pass
+       m.single, m.single AND o.period = CAST(CASE m.rgrain WHEN 'day' THEN CAST(date_trunc('day', o.period) AS DATE) WHEN 'week' THEN CAST(date_trunc('week', o.period) AS DATE) WHEN 'month' THEN CAST(date_trunc('month', o.period) AS DATE) WHEN 'quarter' THEN CAST(date_trunc('quarter', o.period) AS DATE) WHEN 'year' THEN CAST(date_trunc('year', o.period) AS DATE) END AS TIMESTAMP) AS pass, NULL::DOUBLE AS dur
 FROM observations o JOIN ck_ind m ON o.indicator_key = m.series_ikey
-WHERE o.freq_class = 2
+WHERE o.freq_class = 2 AND NOT m.timed
   AND o.period >= TIMESTAMP '2025-12-22 00:00:00' AND o.period < TIMESTAMP '<NOW>'
   AND ((o.period >= m.win_lo) OR (o.period >= m.ly_lo AND o.period < m.ly_hi))
+  UNION ALL
+  SELECT t.* EXCLUDE (bucket_end),
+    epoch(least(coalesce(lead(t.period) OVER (PARTITION BY t.ikey, t.area_key, t.bucket ORDER BY t.period),
+                         t.bucket_end), TIMESTAMP '<NOW>')) - epoch(t.period) AS dur
+  FROM (
+    SELECT m.ikey, o.area_key, CASE m.rgrain WHEN 'day' THEN CAST(date_trunc('day', o.period) AS DATE) WHEN 'week' THEN CAST(date_trunc('week', o.period) AS DATE) WHEN 'month' THEN CAST(date_trunc('month', o.period) AS DATE) WHEN 'quarter' THEN CAST(date_trunc('quarter', o.period) AS DATE) WHEN 'year' THEN CAST(date_trunc('year', o.period) AS DATE) END AS bucket, o.period, o.value, o.numerator, o.denominator,
+       FALSE AS single, FALSE AS pass, CASE m.rgrain WHEN 'day' THEN CAST(CASE m.rgrain WHEN 'day' THEN CAST(date_trunc('day', o.period) AS DATE) WHEN 'week' THEN CAST(date_trunc('week', o.period) AS DATE) WHEN 'month' THEN CAST(date_trunc('month', o.period) AS DATE) WHEN 'quarter' THEN CAST(date_trunc('quarter', o.period) AS DATE) WHEN 'year' THEN CAST(date_trunc('year', o.period) AS DATE) END AS TIMESTAMP) + INTERVAL 1 DAY WHEN 'week' THEN CAST(CASE m.rgrain WHEN 'day' THEN CAST(date_trunc('day', o.period) AS DATE) WHEN 'week' THEN CAST(date_trunc('week', o.period) AS DATE) WHEN 'month' THEN CAST(date_trunc('month', o.period) AS DATE) WHEN 'quarter' THEN CAST(date_trunc('quarter', o.period) AS DATE) WHEN 'year' THEN CAST(date_trunc('year', o.period) AS DATE) END AS TIMESTAMP) + INTERVAL 7 DAY WHEN 'month' THEN CAST(CASE m.rgrain WHEN 'day' THEN CAST(date_trunc('day', o.period) AS DATE) WHEN 'week' THEN CAST(date_trunc('week', o.period) AS DATE) WHEN 'month' THEN CAST(date_trunc('month', o.period) AS DATE) WHEN 'quarter' THEN CAST(date_trunc('quarter', o.period) AS DATE) WHEN 'year' THEN CAST(date_trunc('year', o.period) AS DATE) END AS TIMESTAMP) + INTERVAL 1 MONTH WHEN 'quarter' THEN CAST(CASE m.rgrain WHEN 'day' THEN CAST(date_trunc('day', o.period) AS DATE) WHEN 'week' THEN CAST(date_trunc('week', o.period) AS DATE) WHEN 'month' THEN CAST(date_trunc('month', o.period) AS DATE) WHEN 'quarter' THEN CAST(date_trunc('quarter', o.period) AS DATE) WHEN 'year' THEN CAST(date_trunc('year', o.period) AS DATE) END AS TIMESTAMP) + INTERVAL 3 MONTH WHEN 'year' THEN CAST(CASE m.rgrain WHEN 'day' THEN CAST(date_trunc('day', o.period) AS DATE) WHEN 'week' THEN CAST(date_trunc('week', o.period) AS DATE) WHEN 'month' THEN CAST(date_trunc('month', o.period) AS DATE) WHEN 'quarter' THEN CAST(date_trunc('quarter', o.period) AS DATE) WHEN 'year' THEN CAST(date_trunc('year', o.period) AS DATE) END AS TIMESTAMP) + INTERVAL 1 YEAR END AS bucket_end
+    FROM observations o JOIN ck_ind m ON o.indicator_key = m.series_ikey
+    WHERE o.freq_class = 2 AND m.timed
+      AND o.period >= TIMESTAMP '2024-12-23 00:00:00' AND o.period < TIMESTAMP '2025-01-01 00:00:00'
+      AND ((o.period >= m.win_lo) OR (o.period >= m.ly_lo AND o.period < m.ly_hi))
+  ) t
+  UNION ALL
+  SELECT t.* EXCLUDE (bucket_end),
+    epoch(least(coalesce(lead(t.period) OVER (PARTITION BY t.ikey, t.area_key, t.bucket ORDER BY t.period),
+                         t.bucket_end), TIMESTAMP '<NOW>')) - epoch(t.period) AS dur
+  FROM (
+    SELECT m.ikey, o.area_key, CASE m.rgrain WHEN 'day' THEN CAST(date_trunc('day', o.period) AS DATE) WHEN 'week' THEN CAST(date_trunc('week', o.period) AS DATE) WHEN 'month' THEN CAST(date_trunc('month', o.period) AS DATE) WHEN 'quarter' THEN CAST(date_trunc('quarter', o.period) AS DATE) WHEN 'year' THEN CAST(date_trunc('year', o.period) AS DATE) END AS bucket, o.period, o.value, o.numerator, o.denominator,
+       FALSE AS single, FALSE AS pass, CASE m.rgrain WHEN 'day' THEN CAST(CASE m.rgrain WHEN 'day' THEN CAST(date_trunc('day', o.period) AS DATE) WHEN 'week' THEN CAST(date_trunc('week', o.period) AS DATE) WHEN 'month' THEN CAST(date_trunc('month', o.period) AS DATE) WHEN 'quarter' THEN CAST(date_trunc('quarter', o.period) AS DATE) WHEN 'year' THEN CAST(date_trunc('year', o.period) AS DATE) END AS TIMESTAMP) + INTERVAL 1 DAY WHEN 'week' THEN CAST(CASE m.rgrain WHEN 'day' THEN CAST(date_trunc('day', o.period) AS DATE) WHEN 'week' THEN CAST(date_trunc('week', o.period) AS DATE) WHEN 'month' THEN CAST(date_trunc('month', o.period) AS DATE) WHEN 'quarter' THEN CAST(date_trunc('quarter', o.period) AS DATE) WHEN 'year' THEN CAST(date_trunc('year', o.period) AS DATE) END AS TIMESTAMP) + INTERVAL 7 DAY WHEN 'month' THEN CAST(CASE m.rgrain WHEN 'day' THEN CAST(date_trunc('day', o.period) AS DATE) WHEN 'week' THEN CAST(date_trunc('week', o.period) AS DATE) WHEN 'month' THEN CAST(date_trunc('month', o.period) AS DATE) WHEN 'quarter' THEN CAST(date_trunc('quarter', o.period) AS DATE) WHEN 'year' THEN CAST(date_trunc('year', o.period) AS DATE) END AS TIMESTAMP) + INTERVAL 1 MONTH WHEN 'quarter' THEN CAST(CASE m.rgrain WHEN 'day' THEN CAST(date_trunc('day', o.period) AS DATE) WHEN 'week' THEN CAST(date_trunc('week', o.period) AS DATE) WHEN 'month' THEN CAST(date_trunc('month', o.period) AS DATE) WHEN 'quarter' THEN CAST(date_trunc('quarter', o.period) AS DATE) WHEN 'year' THEN CAST(date_trunc('year', o.period) AS DATE) END AS TIMESTAMP) + INTERVAL 3 MONTH WHEN 'year' THEN CAST(CASE m.rgrain WHEN 'day' THEN CAST(date_trunc('day', o.period) AS DATE) WHEN 'week' THEN CAST(date_trunc('week', o.period) AS DATE) WHEN 'month' THEN CAST(date_trunc('month', o.period) AS DATE) WHEN 'quarter' THEN CAST(date_trunc('quarter', o.period) AS DATE) WHEN 'year' THEN CAST(date_trunc('year', o.period) AS DATE) END AS TIMESTAMP) + INTERVAL 1 YEAR END AS bucket_end
+    FROM observations o JOIN ck_ind m ON o.indicator_key = m.series_ikey
+    WHERE o.freq_class = 2 AND m.timed
+      AND o.period >= TIMESTAMP '2025-12-23 00:00:00' AND o.period < TIMESTAMP '<NOW>'
+      AND ((o.period >= m.win_lo) OR (o.period >= m.ly_lo AND o.period < m.ly_hi))
+  ) t
 )
 SELECT r.ikey, r.area_key, r.bucket, CASE WHEN m.with_parts THEN r.numerator / NULLIF(r.denominator, 0) * m.scale
        ELSE CASE m.time_rollup
@@ -75,6 +99,13 @@ SELECT r.ikey, r.area_key, r.bucket, CASE WHEN m.with_parts THEN fsum(r.numerato
               WHEN '<' THEN r.value < m.where_val WHEN '<=' THEN r.value <= m.where_val
               WHEN '>' THEN r.value > m.where_val WHEN '>=' THEN r.value >= m.where_val
               WHEN '=' THEN r.value = m.where_val WHEN '!=' THEN r.value <> m.where_val END)) AS DOUBLE)
+         WHEN 'time_weighted_mean' THEN CASE WHEN fsum(CASE WHEN r.value IS NOT NULL THEN r.dur END) > 0
+           THEN fsum(r.value * r.dur) / fsum(CASE WHEN r.value IS NOT NULL THEN r.dur END)
+           ELSE arg_max(r.value, r.period) END
+         WHEN 'minutes_where' THEN coalesce(fsum(CASE WHEN (CASE m.where_op
+              WHEN '<' THEN r.value < m.where_val WHEN '<=' THEN r.value <= m.where_val
+              WHEN '>' THEN r.value > m.where_val WHEN '>=' THEN r.value >= m.where_val
+              WHEN '=' THEN r.value = m.where_val WHEN '!=' THEN r.value <> m.where_val END) THEN r.dur END), 0.0) / 60.0
        END END AS v,
        fsum(r.numerator) AS sn, fsum(r.denominator) AS sd, max(r.period) AS last_period,
        CASE m.frequency WHEN 'realtime' THEN max(r.period) WHEN 'hourly' THEN max(r.period) + INTERVAL 1 HOUR
@@ -89,7 +120,7 @@ INSERT INTO t_bucket
 SELECT q.ikey, q.area_key, q.bucket, q.sn / NULLIF(q.sd, 0) * m.scale AS v, q.sn, q.sd, q.last_period,
   q.last_period + INTERVAL 1 DAY AS data_end, 0
 FROM (
-SELECT 14 AS ikey, a.anc_key AS area_key,
+SELECT 15 AS ikey, a.anc_key AS area_key,
        CAST(date_trunc('day', s."created_at") AS DATE) AS bucket,
        CAST(count(*) AS DOUBLE) AS sn, CAST(1.0 AS DOUBLE) AS sd, max(s."created_at") AS last_period
 FROM "src_hotline_cases" s JOIN t_anc a ON a.area_key = s.area_key
@@ -99,7 +130,7 @@ WHERE TRUE AND s."created_at" < TIMESTAMP '<NOW>'
            AND s."created_at" < TIMESTAMP '2025-01-01 00:00:00'))
 GROUP BY a.anc_key, bucket
 UNION ALL
-SELECT 20 AS ikey, a.anc_key AS area_key,
+SELECT 21 AS ikey, a.anc_key AS area_key,
        CAST(date_trunc('month', s."created_at") AS DATE) AS bucket,
        CAST(count_if((s."closed_at" <= s."due_at")) AS DOUBLE) AS sn, CAST(count_if((s."closed_at" IS NOT NULL)) AS DOUBLE) AS sd, max(s."created_at") AS last_period
 FROM "src_hotline_cases" s JOIN t_anc a ON a.area_key = s.area_key
@@ -109,7 +140,7 @@ WHERE TRUE AND s."created_at" < TIMESTAMP '<NOW>'
            AND s."created_at" < TIMESTAMP '2025-01-01 00:00:00'))
 GROUP BY a.anc_key, bucket
 UNION ALL
-SELECT 16 AS ikey, a.anc_key AS area_key,
+SELECT 17 AS ikey, a.anc_key AS area_key,
        CAST(date_trunc('month', s."created_at") AS DATE) AS bucket,
        CAST(count_if((s."closed_at" IS NOT NULL)) AS DOUBLE) AS sn, CAST(count(*) AS DOUBLE) AS sd, max(s."created_at") AS last_period
 FROM "src_hotline_cases" s JOIN t_anc a ON a.area_key = s.area_key
@@ -119,7 +150,7 @@ WHERE TRUE AND s."created_at" < TIMESTAMP '<NOW>'
            AND s."created_at" < TIMESTAMP '2025-01-01 00:00:00'))
 GROUP BY a.anc_key, bucket
 UNION ALL
-SELECT 21 AS ikey, a.anc_key AS area_key,
+SELECT 22 AS ikey, a.anc_key AS area_key,
        CAST(date_trunc('month', s."created_at") AS DATE) AS bucket,
        CAST(count_if(s."satisfied") AS DOUBLE) AS sn, CAST(count(s."satisfied") AS DOUBLE) AS sd, max(s."created_at") AS last_period
 FROM "src_hotline_cases" s JOIN t_anc a ON a.area_key = s.area_key
@@ -129,7 +160,7 @@ WHERE TRUE AND s."created_at" < TIMESTAMP '<NOW>'
            AND s."created_at" < TIMESTAMP '2025-01-01 00:00:00'))
 GROUP BY a.anc_key, bucket
 UNION ALL
-SELECT 18 AS ikey, a.anc_key AS area_key,
+SELECT 19 AS ikey, a.anc_key AS area_key,
        CAST(date_trunc('month', s."created_at") AS DATE) AS bucket,
        CAST(median((epoch(s."closed_at") - epoch(s."created_at")) / 3600.0) AS DOUBLE) AS sn, CAST(1.0 AS DOUBLE) AS sd, max(s."created_at") AS last_period
 FROM "src_hotline_cases" s JOIN t_anc a ON a.area_key = s.area_key
@@ -139,7 +170,7 @@ WHERE TRUE AND s."created_at" < TIMESTAMP '<NOW>'
            AND s."created_at" < TIMESTAMP '2025-01-01 00:00:00'))
 GROUP BY a.anc_key, bucket
 UNION ALL
-SELECT 17 AS ikey, a.anc_key AS area_key,
+SELECT 18 AS ikey, a.anc_key AS area_key,
        CAST(date_trunc('day', s."created_at") AS DATE) AS bucket,
        CAST(count_if((s."closed_at" > s."due_at")) AS DOUBLE) AS sn, CAST(1.0 AS DOUBLE) AS sd, max(s."created_at") AS last_period
 FROM "src_hotline_cases" s JOIN t_anc a ON a.area_key = s.area_key
@@ -149,7 +180,7 @@ WHERE TRUE AND s."created_at" < TIMESTAMP '<NOW>'
            AND s."created_at" < TIMESTAMP '2025-01-01 00:00:00'))
 GROUP BY a.anc_key, bucket
 UNION ALL
-SELECT 19 AS ikey, a.anc_key AS area_key,
+SELECT 20 AS ikey, a.anc_key AS area_key,
        CAST(date_trunc('month', s."created_at") AS DATE) AS bucket,
        CAST(count(*) AS DOUBLE) AS sn, CAST(1.0 AS DOUBLE) AS sd, max(s."created_at") AS last_period
 FROM "src_hotline_cases" s JOIN t_anc a ON a.area_key = s.area_key
@@ -159,7 +190,17 @@ WHERE (s."category" = '噪声扰民') AND s."created_at" < TIMESTAMP '<NOW>'
            AND s."created_at" < TIMESTAMP '2025-01-01 00:00:00'))
 GROUP BY a.anc_key, bucket
 UNION ALL
-SELECT 168 AS ikey, a.anc_key AS area_key,
+SELECT 9 AS ikey, a.anc_key AS area_key,
+       CAST(date_trunc('day', s."resolved_at") AS DATE) AS bucket,
+       CAST(favg(s."minutes_to_resolve") AS DOUBLE) AS sn, CAST(1.0 AS DOUBLE) AS sd, max(s."resolved_at") AS last_period
+FROM "t_src_alert_episodes" s JOIN t_anc a ON a.area_key = s.area_key
+WHERE (s."owner" = '市城市管理局') AND s."resolved_at" < TIMESTAMP '<NOW>'
+  AND (s."resolved_at" >= TIMESTAMP '2025-12-17 00:00:00'
+       OR (s."resolved_at" >= TIMESTAMP '2024-12-17 00:00:00'
+           AND s."resolved_at" < TIMESTAMP '2025-01-01 00:00:00'))
+GROUP BY a.anc_key, bucket
+UNION ALL
+SELECT 171 AS ikey, a.anc_key AS area_key,
        CAST(date_trunc('year', s."created_at") AS DATE) AS bucket,
        CAST(count(*) AS DOUBLE) AS sn, CAST(1.0 AS DOUBLE) AS sd, max(s."created_at") AS last_period
 FROM "src_hotline_cases" s JOIN t_anc a ON a.area_key = s.area_key
@@ -239,7 +280,7 @@ INSERT INTO t_k
 SELECT f.ikey, i.area_key, i.k, i.ly, max(i.bucket) AS bucket,
   CASE WHEN m.vkind = 'ratio'
        THEN max(i.v) FILTER (WHERE f.slot = 1) / NULLIF(max(i.v) FILTER (WHERE f.slot = 2), 0) * m.scale
-       ELSE CASE f.ikey WHEN 50 THEN ((max(i.v) FILTER (WHERE f.slot = 1) * CAST(100000000.0 AS DOUBLE)) / NULLIF(max(i.v) FILTER (WHERE f.slot = 2), 0)) WHEN 149 THEN ((max(i.v) FILTER (WHERE f.slot = 1) * CAST(10000.0 AS DOUBLE)) / NULLIF(nullif(max(i.v) FILTER (WHERE f.slot = 2), CAST(0.0 AS DOUBLE)), 0)) END END AS v,
+       ELSE CASE f.ikey WHEN 51 THEN ((max(i.v) FILTER (WHERE f.slot = 1) * CAST(100000000.0 AS DOUBLE)) / NULLIF(max(i.v) FILTER (WHERE f.slot = 2), 0)) WHEN 151 THEN ((max(i.v) FILTER (WHERE f.slot = 1) * CAST(10000.0 AS DOUBLE)) / NULLIF(nullif(max(i.v) FILTER (WHERE f.slot = 2), CAST(0.0 AS DOUBLE)), 0)) END END AS v,
   min(i.last_period) AS last_period, min(i.data_end) AS data_end,
   2::TINYINT AS src
 FROM ck_input f JOIN t_k i ON i.ikey = f.input_ikey
