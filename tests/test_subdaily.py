@@ -68,8 +68,9 @@ def test_an_hourly_window_reads_the_same_hour_a_day_and_a_week_back() -> None:
     # staleness 1 h: look back max(2 h, 1 h + 1 day) = 25 hours
     assert w.cur_start == datetime(2025, 12, 31, 14)
     assert w.cand_lo == datetime(2025, 12, 30, 13)
-    assert (w.dy_lo, w.dy_hi) == (datetime(2025, 12, 29, 13), datetime(2025, 12, 30, 15))
-    assert (w.wk_lo, w.wk_hi) == (datetime(2025, 12, 23, 13), datetime(2025, 12, 24, 15))
+    # the same hour yesterday and last week of the hour evaluated: one bucket each
+    assert (w.dy_lo, w.dy_hi) == (datetime(2025, 12, 30, 14), datetime(2025, 12, 30, 15))
+    assert (w.wk_lo, w.wk_hi) == (datetime(2025, 12, 24, 14), datetime(2025, 12, 24, 15))
 
 
 def test_a_day_window_keeps_its_dates() -> None:
@@ -229,3 +230,15 @@ def test_a_reading_at_the_instant_itself_is_its_own_time_weighted_mean(city: Cit
     city.observe("p.raw", [("D1", AT, 42.0)], freq_class=2)
     card = city.evaluate(raw, twa, above, grain="hour", at=AT)
     assert values(card, "p.twa", "p.above") == [42.0, 0.0]
+
+
+def test_yesterday_is_the_same_hour_as_the_hour_evaluated(city: City) -> None:
+    """A silent feed's cell shows its last hour; its comparison with yesterday is for the hour evaluated
+    (what the centre looks at), and one bucket a day back is all that is read for it."""
+    lel = gas(max_staleness=timedelta(hours=3))
+    rows = [("D1", datetime(2025, 12, 30, h), float(h)) for h in range(24)]
+    rows += [("D1", datetime(2025, 12, 31, h), 100.0 + h) for h in range(13)]  # silent after 12:00
+    city.observe("gas.lel", rows, freq_class=2)
+    c = cell(city.evaluate(lel, grain="hour", at=datetime(2025, 12, 31, 14, 30)), "gas.lel", "D1")
+    assert (c["period_start"], c["value"], c["previous_value"]) == (datetime(2025, 12, 31, 12), 112.0, 111.0)
+    assert c["day_ago_value"] == 14.0  # yesterday 14:00, the hour evaluated

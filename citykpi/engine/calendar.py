@@ -194,11 +194,9 @@ def shift_at(grain: str, t: datetime, n: int) -> datetime:
 
 
 def comparison_offsets(grain: str) -> tuple[int | None, int | None]:
-    """(k of the same period a day earlier, k of the same period a week earlier) at reporting ``grain``.
-
-    A day-grain cell's week-ago value is its history period k = 7; an hour's are the 24th and the
-    168th hour back, read as single periods of their own; coarser grains have neither.
-    """
+    """(periods in a day, periods in a week) at reporting ``grain``: how far back the same period a day
+    and a week earlier lie. A day-grain cell's week-ago value is its history period k = 7; a sub-daily
+    cell's are single buckets a day and a week before the period evaluated (:func:`window`)."""
     if grain in SUBDAILY_STEP:
         per_day = int(timedelta(days=1) / SUBDAILY_STEP[grain])
         return per_day, 7 * per_day
@@ -239,10 +237,11 @@ class Window:
     win_lo: date | datetime  # oldest bucket read (look-back + history)
     ly_lo: date | datetime
     ly_hi: date | datetime  # exclusive
-    #: k of the day-ago and week-ago periods (see :func:`comparison_offsets`)
+    #: k of the day-ago and week-ago periods of a day-grain cell (the week ago is history period 7)
     dy_k: int | None = None
     wk_k: int | None = None
-    #: [lo, hi) of the day-ago and week-ago buckets, when they lie beyond the history (sub-daily)
+    #: [lo, hi) of the same sub-daily period a day and a week before the period evaluated
+    #: (``cur_start``): single buckets, read beside the history
     dy_lo: datetime | None = None
     dy_hi: datetime | None = None
     wk_lo: datetime | None = None
@@ -293,11 +292,14 @@ def window(
     ly_hi = shift_at(rg, trunc_at(rg, minus_year(cur)), 1)
     dy_k, wk_k = comparison_offsets(rg)
     extra: dict[str, datetime] = {}
-    if rg in SUBDAILY_STEP and dy_k is not None and wk_k is not None:
+    if rg in SUBDAILY_STEP:
+        # the same period yesterday and last week of the period evaluated: one bucket each, so that an
+        # hour costs the periods it compares, whatever the look-back
         step = SUBDAILY_STEP[rg]
-        for name, k in (("dy", dy_k), ("wk", wk_k)):
-            extra[f"{name}_lo"] = cand_lo - step * k
-            extra[f"{name}_hi"] = cur - step * k + step
+        for name, back in (("dy", timedelta(days=1)), ("wk", timedelta(days=7))):
+            extra[f"{name}_lo"] = cur - back
+            extra[f"{name}_hi"] = cur - back + step
+        dy_k = wk_k = None
     if not is_subdaily(grain):  # day and coarser evaluations keep working in dates
         return Window(rg, cur.date(), cand_lo.date(), win_lo.date(), ly_lo.date(), ly_hi.date(), dy_k, wk_k)
     return Window(rg, cur, cand_lo, win_lo, ly_lo, ly_hi, dy_k, wk_k, **extra)

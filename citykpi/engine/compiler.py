@@ -477,14 +477,19 @@ _LY_OF = """CASE m.rgrain WHEN 'week' THEN c.cb - INTERVAL 364 DAY
 def k_index_sql(grain: str = "day") -> str:
     """Step 4: index buckets relative to each cell's latest bucket (k = 0 current; ``ly`` marks last year).
 
-    At sub-daily grains the same period a day and a week earlier (k = ``dy_k``, ``wk_k``, beyond the
-    history) are kept too, under their own k.
+    At sub-daily grains the buckets a day and a week before the period evaluated are kept too,
+    flagged ``dy`` and ``wk`` (k = -1 when they lie beyond the history).
     """
     sub = is_subdaily(grain)
     k_of = _K_OF.replace("{SUBDAILY}", _K_OF_SUBDAILY if sub else "")
     ly = f"b.bucket = {_LY_OF}" if sub else f"b.bucket = CAST({_LY_OF} AS DATE)"
-    kept = "k0 <= hist OR k0 = dy_k OR k0 = wk_k" if sub else "k0 <= hist"
-    extra = ", m.dy_k, m.wk_k" if sub else ""
+    extra = (
+        ", coalesce(b.bucket = m.dy_lo, FALSE) AS dy, coalesce(b.bucket = m.wk_lo, FALSE) AS wk"
+        if sub
+        else ""
+    )
+    flags = ", dy, wk" if sub else ""
+    more = " OR dy OR wk" if sub else ""
     return f"""CREATE OR REPLACE TEMP TABLE t_k AS
 WITH cur AS (
   SELECT b.ikey, b.area_key, max(b.bucket) AS cb
@@ -498,13 +503,14 @@ x AS (
   JOIN ck_ind m ON m.ikey = b.ikey
   WHERE b.bucket <= c.cb
 )
-SELECT ikey, area_key, CASE WHEN {kept} THEN k0 ELSE -1 END AS k, ly,
+SELECT ikey, area_key, CASE WHEN k0 <= hist THEN k0 ELSE -1 END AS k, ly{flags},
   bucket, v, last_period, data_end, src
-FROM x WHERE {kept} OR ly"""
+FROM x WHERE k0 <= hist OR ly{more}"""
 
 
-def derived_sql(layer_no: int, layer: Sequence[Indicator], keys: dict[str, int]) -> str:
-    """Step 5: ratios and formulas of one dependency layer, combined by area and k."""
+def derived_sql(layer_no: int, layer: Sequence[Indicator], keys: dict[str, int], grain: str = "day") -> str:
+    """Step 5: ratios and formulas of one dependency layer, combined by area and k (and, at sub-daily
+    grains, the day-ago and week-ago flags)."""
     branches: list[str] = []
     for ind in layer:
         v = ind.value
@@ -518,8 +524,9 @@ def derived_sql(layer_no: int, layer: Sequence[Indicator], keys: dict[str, int])
             body = render_expression(expr, slot_sql)
             branches.append(f"WHEN {keys[ind.id]} THEN {body}")
     formula = ("CASE f.ikey " + " ".join(branches) + " END") if branches else "NULL"
+    flags = ", i.dy, i.wk" if is_subdaily(grain) else ""
     return f"""INSERT INTO t_k
-SELECT f.ikey, i.area_key, i.k, i.ly, max(i.bucket) AS bucket,
+SELECT f.ikey, i.area_key, i.k, i.ly{flags}, max(i.bucket) AS bucket,
   CASE WHEN m.vkind = 'ratio'
        THEN max(i.v) FILTER (WHERE f.slot = 1) / NULLIF(max(i.v) FILTER (WHERE f.slot = 2), 0) * m.scale
        ELSE {formula} END AS v,
@@ -528,7 +535,7 @@ SELECT f.ikey, i.area_key, i.k, i.ly, max(i.bucket) AS bucket,
 FROM ck_input f JOIN t_k i ON i.ikey = f.input_ikey
 JOIN ck_ind m ON m.ikey = f.ikey
 WHERE f.layer = {layer_no}
-GROUP BY f.ikey, i.area_key, i.k, i.ly, m.vkind, m.scale
+GROUP BY f.ikey, i.area_key, i.k, i.ly{flags}, m.vkind, m.scale
 HAVING count(DISTINCT f.slot) = (SELECT count(*) FROM ck_input g WHERE g.ikey = f.ikey)"""
 
 
@@ -596,27 +603,22 @@ FROM (
 MASK_PERIODS = 62
 
 
-def _streak_parts(max_k: int, grain: str = "day") -> tuple[str, str, str]:
+def _streak_parts(max_k: int) -> tuple[str, str, str]:
     """Aggregates, carried column and expression of the streak (periods running at the current colour).
 
     With at most :data:`MASK_PERIODS` periods of history, one bit mask per colour (bit k set when
     period k has that colour) gives the streak as the trailing ones of the current colour's mask,
-    with no ordered aggregate. Deeper histories (drill-downs far back) use ordered lists. At sub-daily
-    grains the day-ago and week-ago periods lie beyond the history and are left out.
+    with no ordered aggregate. Deeper histories (drill-downs far back) use ordered lists.
     """
-    sub = is_subdaily(grain)
-    hist = " AND c.k <= m.hist" if sub else ""
-    # the shift is evaluated before the filter: keep it within the 64 bits for every row
-    bit = "least(greatest(c.k, 0), m.hist)" if sub else "greatest(c.k, 0)"
     if max_k < MASK_PERIODS:
         aggs = ",\n    ".join(
-            f"bit_or(1::BIGINT << {bit}) FILTER (WHERE c.k >= 0{hist} AND c.sev = {n}) AS mask{n}"
+            f"bit_or(1::BIGINT << greatest(c.k, 0)) FILTER (WHERE c.k >= 0 AND c.sev = {n}) AS mask{n}"
             for n in range(len(COLOURS))
         )
         pick = " ".join(f"WHEN {n} THEN h.mask{n}" for n in range(len(COLOURS)))
         return aggs, f"CASE h.sev0 {pick} END AS smask", "bit_count(xor(j.smask, j.smask + 1)) - 1"
-    aggs = f"""list(c.sev ORDER BY c.k) FILTER (WHERE c.k >= 0{hist}) AS sev_list,
-    list(c.k ORDER BY c.k) FILTER (WHERE c.k >= 0{hist}) AS k_list"""
+    aggs = """list(c.sev ORDER BY c.k) FILTER (WHERE c.k >= 0) AS sev_list,
+    list(c.k ORDER BY c.k) FILTER (WHERE c.k >= 0) AS k_list"""
     expr = """coalesce(list_position(list_transform(range(len(j.sev_list)),
         lambda i: j.sev_list[i + 1] IS DISTINCT FROM j.sev0 OR j.k_list[i + 1] <> i), true) - 1, len(j.sev_list))"""
     return aggs, "h.sev_list, h.k_list", expr
@@ -664,12 +666,12 @@ def cells_query(
     instant of the period (exclusive) instead of its last day.
     """
     sub = is_subdaily(grain)
-    streak_aggs, streak_cols, streak = _streak_parts(max_k, grain)
+    streak_aggs, streak_cols, streak = _streak_parts(max_k)
     moment = _moment(as_of)
     end = literal(moment.now)
     as_of_lit = literal(moment.day)
-    week_ago = "c.k = m.wk_k" if sub else "c.k = 7 AND m.rgrain = 'day'"
-    day_ago_agg = ",\n    any_value(c.v) FILTER (WHERE c.k = m.dy_k) AS vdy" if sub else ""
+    week_ago = "c.wk OR c.k = m.wk_k" if sub else "c.k = 7 AND m.rgrain = 'day'"
+    day_ago_agg = ",\n    any_value(c.v) FILTER (WHERE c.dy) AS vdy" if sub else ""
     day_ago_col = ", h.vdy" if sub else ""
     day_ago_out = (
         """

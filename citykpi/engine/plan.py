@@ -90,7 +90,7 @@ def compile_plan(
     plan.add("area roll-up district → city", c.rollup_sql("district"))
     plan.add("index periods (current, history, last year)", c.k_index_sql(grain))
     for n, layer in enumerate(tables.derived_layers, start=1):
-        plan.add(f"derived values, layer {n}", c.derived_sql(n, layer, tables.keys))
+        plan.add(f"derived values, layer {n}", c.derived_sql(n, layer, tables.keys, grain))
     plan.add("cumulative sums for cumulative targets", c.cumulative_sql(tables, as_of=as_of, obs=obs))
     cells = c.cells_query(
         as_of=as_of, level_filter=level_filter, area_filter=area_filter, max_k=tables.max_k, grain=grain
