@@ -26,7 +26,7 @@ Everything here is pure: functions return SQL text. The catalogue tables it join
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import date, datetime
 
 import polars as pl
@@ -49,6 +49,7 @@ from citykpi.engine.tables import CatalogueTables
 from citykpi.errors import EvaluationError
 from citykpi.sqlutil import ident, literal
 from citykpi.vocab.bases import BASES, basis_value_sql
+from citykpi.vocab.rollups import TIME_ROLLUPS
 
 
 #: Index scores of the colours for ``colour_score`` normalisation.
@@ -178,28 +179,39 @@ _WHERE = """(CASE m.where_op
               WHEN '>' THEN r.value > m.where_val WHEN '>=' THEN r.value >= m.where_val
               WHEN '=' THEN r.value = m.where_val WHEN '!=' THEN r.value <> m.where_val END)"""
 
-_TIME_VALUE = """CASE WHEN m.with_parts THEN fsum(r.numerator) / NULLIF(fsum(r.denominator), 0) * m.scale
-       ELSE CASE m.time_rollup
-         WHEN 'sum' THEN fsum(r.value) WHEN 'mean' THEN favg(r.value) WHEN 'last' THEN arg_max(r.value, r.period)
-         WHEN 'max' THEN max(r.value) WHEN 'min' THEN min(r.value) WHEN 'count' THEN CAST(count(r.value) AS DOUBLE)
-         WHEN 'count_where' THEN CAST(count_if({WHERE}) AS DOUBLE){TIMED}
-       END END""".replace("{WHERE}", _WHERE)
-
-#: The timed roll-ups (``TimeRollup.timed``): each record weighs the seconds it held (``r.dur``, see
-#: :func:`bucket_sql`). A period whose readings held for no time at all (its only reading is at the
-#: instant evaluated) takes its latest reading as its time-weighted mean.
-_TIMED_VALUE = """
-         WHEN 'time_weighted_mean' THEN CASE WHEN fsum(CASE WHEN r.value IS NOT NULL THEN r.dur END) > 0
+#: Each time roll-up's aggregate over the records ``r`` of a bucket (``r.hit``: the record meets its
+#: indicator's ``where``; ``r.dur``: the seconds it held, for the timed roll-ups). The GROUP BY is on
+#: (indicator, area, bucket) alone, and computes only the aggregates of the roll-ups the compiled
+#: catalogue uses; each indicator then picks its own (:data:`_PICK`). A period whose readings held for
+#: no time at all (its only reading is at the instant evaluated) takes its latest reading as its
+#: time-weighted mean.
+_AGGREGATES: dict[str, str] = {
+    "sum": "fsum(r.value)",
+    "mean": "favg(r.value)",
+    "last": "arg_max(r.value, r.period)",
+    "max": "max(r.value)",
+    "min": "min(r.value)",
+    "count": "CAST(count(r.value) AS DOUBLE)",
+    "count_where": "CAST(count_if(r.hit) AS DOUBLE)",
+    "time_weighted_mean": """CASE WHEN fsum(CASE WHEN r.value IS NOT NULL THEN r.dur END) > 0
            THEN fsum(r.value * r.dur) / fsum(CASE WHEN r.value IS NOT NULL THEN r.dur END)
-           ELSE arg_max(r.value, r.period) END
-         WHEN 'minutes_where' THEN coalesce(fsum(CASE WHEN {WHERE} THEN r.dur END), 0.0) / 60.0""".replace(
-    "{WHERE}", _WHERE
-)
+           ELSE arg_max(r.value, r.period) END""",
+    "minutes_where": "coalesce(fsum(CASE WHEN r.hit THEN r.dur END), 0.0) / 60.0",
+}
 
 
-def _time_value(timed: bool) -> str:
-    """SQL of a bucket's value by its time roll-up (with the timed roll-ups when some indicator has one)."""
-    return _TIME_VALUE.replace("{TIMED}", _TIMED_VALUE if timed else "")
+def _aggregated(used: Collection[str], parts: bool) -> tuple[str, str]:
+    """(the aggregates of one bucket over ``many``, the SQL picking an indicator's value from them, ``a``)."""
+    names = [n for n in _AGGREGATES if n in used]
+    aggs = [f"{_AGGREGATES[n]} AS t_{n}" for n in names]
+    if parts:
+        aggs.append("fsum(r.numerator) AS sn, fsum(r.denominator) AS sd")
+    else:
+        aggs.append("NULL::DOUBLE AS sn, NULL::DOUBLE AS sd")
+    pick = "CASE m.time_rollup " + " ".join(f"WHEN '{n}' THEN a.t_{n}" for n in names) + " END"
+    if parts:
+        pick = f"CASE WHEN m.with_parts THEN a.sn / NULLIF(a.sd, 0) * m.scale ELSE {pick} END"
+    return ",\n         ".join(aggs), pick
 
 
 _SINGLE_VALUE = """CASE WHEN m.with_parts THEN r.numerator / NULLIF(r.denominator, 0) * m.scale
@@ -263,13 +275,36 @@ def bucket_sql(
     grain = tables.grain
     hi = _moment(as_of).end
     series = tables.ind.filter(pl.col("series_ikey").is_not_null())
-    bucket = (
-        "CASE m.rgrain "
-        + " ".join(f"WHEN '{g}' THEN {bucket_of(g, 'o.period', grain)}" for g in grains_from(grain))
-        + " END"
-    )
+    # the bucket of a record, by its indicator's reporting grain (one grain: no CASE at all)
+    present = set(series.get_column("rgrain").to_list())
+    rgrains = [g for g in grains_from(grain) if g in present] or [grain]
+    if len(rgrains) == 1:
+        bucket = bucket_of(rgrains[0], "o.period", grain)
+    else:
+        bucket = (
+            "CASE m.rgrain "
+            + " ".join(f"WHEN '{g}' THEN {bucket_of(g, 'o.period', grain)}" for g in rgrains)
+            + " END"
+        )
     timed = bool(series.height) and bool(series.get_column("timed").any())
+    used = set(series.get_column("time_rollup").to_list())
+    parts = bool(series.height) and bool(series.get_column("with_parts").any())
+    # the records' own facts the aggregates read: the where condition, the time held
+    hit = (
+        ", " + _WHERE.replace("r.value", "o.value") + " AS hit"
+        if used & {n for n in TIME_ROLLUPS if TIME_ROLLUPS[n].needs_where}
+        else ""
+    )
     dur = ", NULL::DOUBLE AS dur" if timed else ""
+    # records that may be alone in their period are split off (below); when none can be, the scans
+    # carry neither the flags of that split nor parts nobody reads
+    stored = {k for k, cs in classes.items() if cs}
+    plain_rows = series.filter(pl.col("series_ikey").is_in(list(stored)))
+    if timed:
+        plain_rows = plain_rows.filter(~pl.col("timed"))
+    any_split = bool(plain_rows.height) and bool(plain_rows.get_column("single").any())
+    flags = f", m.single, m.single AND o.period = CAST({bucket} AS TIMESTAMP) AS pass" if any_split else ""
+    cols = ", o.numerator, o.denominator" if parts or any_split else ""
     split: list[str] = []  # scans with records that may be alone in their period: materialised, then split
     streamed: list[str] = []  # scans of series that always aggregate: straight into the GROUP BY
     for fc in STORAGE_CLASSES:
@@ -280,8 +315,7 @@ def bucket_sql(
         for lo, top in _ranges(plain):
             top_ts = min(hi, top)
             (split if any_single else streamed).append(
-                f"""SELECT m.ikey, o.area_key, {bucket} AS bucket, o.period, o.value, o.numerator, o.denominator,
-       m.single, m.single AND o.period = CAST({bucket} AS TIMESTAMP) AS pass{dur}
+                f"""SELECT m.ikey, o.area_key, {bucket} AS bucket, o.period, o.value{cols}{flags}{hit}{dur}
 FROM {obs} o JOIN ck_ind m ON o.indicator_key = m.series_ikey
 WHERE o.freq_class = {fc}{" AND NOT m.timed" if timed else ""}
   AND o.period >= {literal(lo)} AND o.period < {literal(top_ts)}
@@ -289,7 +323,18 @@ WHERE o.freq_class = {fc}{" AND NOT m.timed" if timed else ""}
             )
         if timed:
             for lo, top in _ranges(rows.filter(pl.col("timed"))):
-                streamed.append(_timed_scan(bucket, obs, fc, lo, min(hi, top), _moment(as_of).now, grain))
+                streamed.append(
+                    _timed_scan(
+                        bucket,
+                        obs,
+                        fc,
+                        lo,
+                        min(hi, top),
+                        _moment(as_of).now,
+                        grain,
+                        cols + (", FALSE AS single, FALSE AS pass" if any_split else "") + hit,
+                    )
+                )
     if not split and not streamed:
         return f"CREATE OR REPLACE TEMP TABLE t_bucket ({_bucket_cols(grain)})"
     # Records that are alone in their reporting period (``pass``) skip the GROUP BY: at day grain
@@ -297,17 +342,22 @@ WHERE o.freq_class = {fc}{" AND NOT m.timed" if timed else ""}
     # (``mixed``, normally none) is aggregated whole, so the result is the same either way. Only the
     # scans that can hold such records are materialised to be split; at month and year grain the
     # daily history streams into the GROUP BY without being held in memory first.
-    aggregated = f"""SELECT r.ikey, r.area_key, r.bucket, {_time_value(timed)} AS v,
-       fsum(r.numerator) AS sn, fsum(r.denominator) AS sd, max(r.period) AS last_period,
-       {end_of("max(r.period)", "m.frequency")} AS data_end, {SRC_OWN}::TINYINT AS src
-FROM many r JOIN ck_ind m ON m.ikey = r.ikey
-GROUP BY r.ikey, r.area_key, r.bucket, m.with_parts, m.scale, m.time_rollup, m.where_op, m.where_val, m.frequency"""
+    aggs, pick = _aggregated(used, parts)
+    agg = f"""agg AS (
+  SELECT r.ikey, r.area_key, r.bucket,
+         {aggs}, max(r.period) AS last_period
+  FROM many r GROUP BY r.ikey, r.area_key, r.bucket
+)"""
+    aggregated = f"""SELECT a.ikey, a.area_key, a.bucket, {pick} AS v, a.sn, a.sd, a.last_period,
+       {end_of("a.last_period", "m.frequency")} AS data_end, {SRC_OWN}::TINYINT AS src
+FROM agg a JOIN ck_ind m ON m.ikey = a.ikey"""
     if not split:
         streamed_union = "\n  UNION ALL\n  ".join(streamed)
         return f"""CREATE OR REPLACE TEMP TABLE t_bucket AS
 WITH many AS (
   {streamed_union}
-)
+),
+{agg}
 {aggregated}"""
     many = "\n  UNION ALL\n  ".join(
         [
@@ -327,7 +377,8 @@ one AS (SELECT r.* FROM r ANTI JOIN mixed x ON x.ikey = r.ikey AND x.area_key = 
         WHERE r.pass),
 many AS (
   {many}
-)
+),
+{agg}
 SELECT r.ikey, r.area_key, r.bucket, {_SINGLE_VALUE} AS v,
        r.numerator AS sn, r.denominator AS sd, r.period AS last_period,
        {end_of("r.period", "m.frequency")} AS data_end, {SRC_OWN}::TINYINT AS src
@@ -337,7 +388,14 @@ UNION ALL
 
 
 def _timed_scan(
-    bucket: str, obs: str, fc: int, lo: datetime, top: datetime, now: datetime, grain: str
+    bucket: str,
+    obs: str,
+    fc: int,
+    lo: datetime,
+    top: datetime,
+    now: datetime,
+    grain: str,
+    extra: str,
 ) -> str:
     """A scan of the records of timed roll-ups, each with ``dur``: the seconds until the next record of
     its period, or until the period ends (or the instant evaluated, whichever is first) for the last."""
@@ -349,8 +407,8 @@ def _timed_scan(
     epoch(least(coalesce(lead(t.period) OVER (PARTITION BY t.ikey, t.area_key, t.bucket ORDER BY t.period),
                          t.bucket_end), {literal(now)})) - epoch(t.period) AS dur
   FROM (
-    SELECT m.ikey, o.area_key, {bucket} AS bucket, o.period, o.value, o.numerator, o.denominator,
-       FALSE AS single, FALSE AS pass, CASE m.rgrain {ends} END AS bucket_end
+    SELECT m.ikey, o.area_key, {bucket} AS bucket, o.period, o.value{extra},
+       CASE m.rgrain {ends} END AS bucket_end
     FROM {obs} o JOIN ck_ind m ON o.indicator_key = m.series_ikey
     WHERE o.freq_class = {fc} AND m.timed
       AND o.period >= {literal(lo)} AND o.period < {literal(top)}
@@ -438,25 +496,45 @@ def _ts(d: date) -> datetime:
     return d if isinstance(d, datetime) else datetime.combine(d, datetime.min.time())
 
 
-def rollup_sql(child_level: str) -> str:
-    """Step 3: roll children at ``child_level`` up to their parents that lack data of their own."""
+#: Each area roll-up that combines children: its aggregate over the child buckets ``c`` (areas ``a``,
+#: indicator ``m``); only those of the roll-ups the compiled catalogue uses are computed.
+_AREA_AGGREGATES: dict[str, str] = {
+    "sum": "fsum(c.v)",
+    "mean": "favg(c.v)",
+    "max": "max(c.v)",
+    "min": "min(c.v)",
+    "worst": """CASE any_value(m.direction) WHEN 'lower_is_better' THEN max(c.v)
+                        WHEN 'higher_is_better' THEN min(c.v) ELSE arg_max(c.v, abs(c.v - m.mid)) END""",
+    "weighted_mean": "fsum(c.v * a.population) / NULLIF(fsum(CASE WHEN c.v IS NOT NULL THEN a.population END), 0)",
+    "ratio_of_sums": "fsum(c.sn) / NULLIF(fsum(c.sd), 0) * any_value(m.scale)",
+}
+
+
+def rollup_sql(child_level: str, used: Collection[str] | None = None) -> str:
+    """Step 3: roll children at ``child_level`` up to their parents that lack data of their own.
+
+    Grouped by indicator, parent and bucket alone; only the area roll-ups in ``used`` (those of the
+    indicators compiled; None: all) are computed — every aggregate of a CASE is, for every group."""
+    names = [n for n in _AREA_AGGREGATES if used is None or n in used]
+    if names:
+        value = (
+            "CASE any_value(m.area_rollup) "
+            + "\n      ".join(f"WHEN '{n}' THEN {_AREA_AGGREGATES[n]}" for n in names)
+            + " END"
+        )
+    else:
+        value = "NULL::DOUBLE"
     return f"""INSERT INTO t_bucket
 SELECT * FROM (
   SELECT c.ikey, a.parent_key AS area_key, c.bucket,
-    CASE m.area_rollup
-      WHEN 'sum' THEN fsum(c.v) WHEN 'mean' THEN favg(c.v) WHEN 'max' THEN max(c.v) WHEN 'min' THEN min(c.v)
-      WHEN 'worst' THEN CASE m.direction WHEN 'lower_is_better' THEN max(c.v) WHEN 'higher_is_better' THEN min(c.v)
-                        ELSE arg_max(c.v, abs(c.v - m.mid)) END
-      WHEN 'weighted_mean' THEN fsum(c.v * a.population) / NULLIF(fsum(CASE WHEN c.v IS NOT NULL THEN a.population END), 0)
-      WHEN 'ratio_of_sums' THEN fsum(c.sn) / NULLIF(fsum(c.sd), 0) * m.scale
-    END AS v,
+    {value} AS v,
     fsum(c.sn) AS sn, fsum(c.sd) AS sd, max(c.last_period) AS last_period, max(c.data_end) AS data_end,
     {SRC_ROLLUP}::TINYINT AS src
   FROM t_bucket c
   JOIN t_area a ON a.area_key = c.area_key AND a.level = '{child_level}' AND a.parent_key IS NOT NULL
   JOIN ck_ind m ON m.ikey = c.ikey
   WHERE m.area_rollup IN ('sum', 'mean', 'max', 'min', 'worst', 'weighted_mean', 'ratio_of_sums')
-  GROUP BY c.ikey, a.parent_key, c.bucket, m.area_rollup, m.direction, m.mid, m.scale
+  GROUP BY c.ikey, a.parent_key, c.bucket
 ) q ANTI JOIN t_bucket own ON own.ikey = q.ikey AND own.area_key = q.area_key AND own.bucket = q.bucket"""
 
 
@@ -474,8 +552,9 @@ _LY_OF = """CASE m.rgrain WHEN 'week' THEN c.cb - INTERVAL 364 DAY
   WHEN 'day' THEN c.cb - INTERVAL 1 YEAR ELSE c.cb - INTERVAL 1 YEAR END"""
 
 
-def k_index_sql(grain: str = "day") -> str:
-    """Step 4: index buckets relative to each cell's latest bucket (k = 0 current; ``ly`` marks last year).
+def k_index_sql(grain: str = "day", view: bool = False) -> str:
+    """Step 4: index buckets relative to each cell's latest bucket (k = 0 current; ``ly`` marks last year);
+    a view when ``view`` (no derived values are inserted into it).
 
     At sub-daily grains the buckets a day and a week before the period evaluated are kept too,
     flagged ``dy`` and ``wk`` (k = -1 when they lie beyond the history).
@@ -490,7 +569,9 @@ def k_index_sql(grain: str = "day") -> str:
     )
     flags = ", dy, wk" if sub else ""
     more = " OR dy OR wk" if sub else ""
-    return f"""CREATE OR REPLACE TEMP TABLE t_k AS
+    # with no derived value to add to it, t_k need not be stored: the cells read it as they go
+    kind = "VIEW" if view else "TABLE"
+    return f"""CREATE OR REPLACE TEMP {kind} t_k AS
 WITH cur AS (
   SELECT b.ikey, b.area_key, max(b.bucket) AS cb
   FROM t_bucket b JOIN ck_ind m ON m.ikey = b.ikey
@@ -571,12 +652,13 @@ def _bases_requiring(what: str) -> str:
     return "(" + (", ".join(names) if names else "NULL") + ")"
 
 
-def classify_sql() -> str:
+def classify_sql(where: str = "") -> str:
     """Step 6: basis value and colour severity of every current/history row (with overrides).
 
-    A query over ``t_k`` (every row; ``sev`` is NULL for the last-year row, k = -1) that the
-    cells statement reads as its first CTE. The previous and last-year rows are joined only for
-    indicators whose basis needs them (the registry's ``requires``), so the self-joins stay small.
+    A query over ``t_k`` (every row, or those meeting ``where`` on its alias ``t``; ``sev`` is NULL
+    for the last-year row, k = -1) that the cells statement reads. The previous and last-year rows
+    are joined only for indicators whose basis needs them (the registry's ``requires``), so the
+    self-joins stay small.
     """
     # one WHEN per registered threshold basis (citykpi/vocab/bases/): a new basis needs no edit here
     basis = basis_value_sql(
@@ -595,7 +677,7 @@ FROM (
              WHERE q.ly AND mq.basis IN {_bases_requiring("last_year")}) y
     ON y.ikey = t.ikey AND y.area_key = t.area_key AND t.k = 0
   LEFT JOIN ck_override oa ON oa.ikey = t.ikey AND oa.area_key = t.area_key
-  LEFT JOIN ck_override ol ON ol.ikey = t.ikey AND ol.area_key IS NULL AND ol.level = a.level
+  LEFT JOIN ck_override ol ON ol.ikey = t.ikey AND ol.area_key IS NULL AND ol.level = a.level{f" WHERE {where}" if where else ""}
 ) b JOIN ck_bandset bs ON bs.bs_id = b.bs_id"""
 
 
@@ -611,12 +693,9 @@ def _streak_parts(max_k: int) -> tuple[str, str, str]:
     with no ordered aggregate. Deeper histories (drill-downs far back) use ordered lists.
     """
     if max_k < MASK_PERIODS:
-        aggs = ",\n    ".join(
-            f"bit_or(1::BIGINT << greatest(c.k, 0)) FILTER (WHERE c.k >= 0 AND c.sev = {n}) AS mask{n}"
-            for n in range(len(COLOURS))
-        )
-        pick = " ".join(f"WHEN {n} THEN h.mask{n}" for n in range(len(COLOURS)))
-        return aggs, f"CASE h.sev0 {pick} END AS smask", "bit_count(xor(j.smask, j.smask + 1)) - 1"
+        # the periods in the current period's colour (``z``: the cell's current row)
+        agg = "bit_or(1::BIGINT << greatest(c.k, 0)) FILTER (WHERE c.k >= 0 AND c.sev = z.sev) AS smask"
+        return agg, "h.smask", "bit_count(xor(j.smask, j.smask + 1)) - 1"
     aggs = """list(c.sev ORDER BY c.k) FILTER (WHERE c.k >= 0) AS sev_list,
     list(c.k ORDER BY c.k) FILTER (WHERE c.k >= 0) AS k_list"""
     expr = """coalesce(list_position(list_transform(range(len(j.sev_list)),
@@ -656,12 +735,14 @@ def cells_query(
     area_filter: Sequence[int] | None,
     max_k: int,
     grain: str = "day",
+    persistence: bool = True,
 ) -> str:
     """Steps 6–7: classify, then one row per indicator × area at its declared levels (a query).
 
-    ``max_k`` is the deepest history period kept (it decides how streaks are counted). The
-    classified rows are aggregated per cell in one pass (current, previous, week-ago and last-year
-    values, persistence, streak); nothing between the steps is materialised. Sub-daily cells also
+    ``max_k`` is the deepest history period kept (it decides how streaks are counted);
+    ``persistence``: some indicator has ``for_periods`` above 1. Each cell's current row, and its
+    previous, week-ago and last-year rows, are picked by key; only the history (streak, persistence)
+    is aggregated over its periods. Sub-daily cells also
     carry the same period a day earlier (``day_ago_value``), and their ``period_end`` is the end
     instant of the period (exclusive) instead of its last day.
     """
@@ -671,7 +752,21 @@ def cells_query(
     end = literal(moment.now)
     as_of_lit = literal(moment.day)
     week_ago = "c.wk OR c.k = m.wk_k" if sub else "c.k = 7 AND m.rgrain = 'day'"
-    day_ago_agg = ",\n    any_value(c.v) FILTER (WHERE c.dy) AS vdy" if sub else ""
+    day_ago_sel = ", pdy.v AS vdy" if sub else ""
+    day_ago_join = (
+        """
+  LEFT JOIN (SELECT ikey, area_key, any_value(v) AS v FROM t_k WHERE dy GROUP BY ikey, area_key) pdy
+    ON pdy.ikey = h.ikey AND pdy.area_key = h.area_key"""
+        if sub
+        else ""
+    )
+    if persistence:
+        persist_aggs = """count(*) FILTER (WHERE c.k >= 0 AND c.k < m.for_periods AND c.sev IS NOT NULL) AS persist_n,
+    min(c.sev) FILTER (WHERE c.k >= 0 AND c.k < m.for_periods) AS persist_sev"""
+        persist_join = " JOIN ck_ind m ON m.ikey = c.ikey"
+    else:
+        persist_aggs = "NULL::BIGINT AS persist_n, NULL::TINYINT AS persist_sev"
+        persist_join = ""
     day_ago_col = ", h.vdy" if sub else ""
     day_ago_out = (
         """
@@ -701,8 +796,10 @@ def cells_query(
     af = ""
     if area_filter:
         af = " AND a.area_key IN (" + ", ".join(str(int(x)) for x in area_filter) + ")"
-    return f"""WITH cls AS (
-{classify_sql()}
+    return f"""WITH cur0 AS (  -- each cell's current row, classified
+  SELECT DISTINCT ON (c.ikey, c.area_key) c.* FROM (
+{classify_sql("t.k = 0")}
+  ) c ORDER BY c.ikey, c.area_key, c.ly
 ),
 grid AS (
   SELECT m.ikey, a.area_key, a.level FROM ck_ind m JOIN t_area a
@@ -710,24 +807,26 @@ grid AS (
        OR (a.level = 'street' AND m.lvl_street)
   WHERE NOT m.hidden{lv}{af}
 ),
-hv AS (
+hist AS (  -- over the periods: persistence and the streak
   SELECT c.ikey, c.area_key,
-    any_value(c.sev) FILTER (WHERE c.k = 0) AS sev0,
-    any_value(c.bv) FILTER (WHERE c.k = 0) AS bv0,
-    any_value(c.bs_id) FILTER (WHERE c.k = 0) AS bs_id,
-    count(*) FILTER (WHERE c.k >= 0 AND c.k < m.for_periods AND c.sev IS NOT NULL) AS persist_n,
-    min(c.sev) FILTER (WHERE c.k >= 0 AND c.k < m.for_periods) AS persist_sev,
-    {streak_aggs},
-    any_value(c.v) FILTER (WHERE c.k = 0) AS v0,
-    any_value(c.bucket) FILTER (WHERE c.k = 0) AS bucket0,
-    any_value(c.last_period) FILTER (WHERE c.k = 0) AS last0,
-    any_value(c.data_end) FILTER (WHERE c.k = 0) AS data_end0,
-    any_value(c.src) FILTER (WHERE c.k = 0) AS src0,
-    any_value(c.v) FILTER (WHERE c.k = 1) AS v1,
-    any_value(c.v) FILTER (WHERE {week_ago}) AS v7,
-    any_value(c.v) FILTER (WHERE c.ly) AS vly{day_ago_agg}
-  FROM cls c JOIN ck_ind m ON m.ikey = c.ikey
+    {persist_aggs},
+    {streak_aggs}
+  FROM (
+{classify_sql()}
+  ) c LEFT JOIN cur0 z ON z.ikey = c.ikey AND z.area_key = c.area_key{persist_join}
   GROUP BY c.ikey, c.area_key
+),
+hv AS (
+  SELECT h.ikey, h.area_key, z.sev AS sev0, z.bv AS bv0, z.bs_id, h.persist_n, h.persist_sev, {streak_cols},
+    z.v AS v0, z.bucket AS bucket0, z.last_period AS last0, z.data_end AS data_end0, z.src AS src0,
+    p1.v AS v1, p7.v AS v7, ply.v AS vly{day_ago_sel}
+  FROM hist h LEFT JOIN cur0 z ON z.ikey = h.ikey AND z.area_key = h.area_key
+  LEFT JOIN (SELECT ikey, area_key, any_value(v) AS v FROM t_k WHERE k = 1 GROUP BY ikey, area_key) p1
+    ON p1.ikey = h.ikey AND p1.area_key = h.area_key
+  LEFT JOIN (SELECT c.ikey, c.area_key, any_value(c.v) AS v FROM t_k c JOIN ck_ind m ON m.ikey = c.ikey
+             WHERE {week_ago} GROUP BY c.ikey, c.area_key) p7 ON p7.ikey = h.ikey AND p7.area_key = h.area_key
+  LEFT JOIN (SELECT ikey, area_key, any_value(v) AS v FROM t_k WHERE ly GROUP BY ikey, area_key) ply
+    ON ply.ikey = h.ikey AND ply.area_key = h.area_key{day_ago_join}
 ),
 j AS (
   SELECT g.ikey, g.area_key, g.level, m.* EXCLUDE (ikey), h.v0, h.bucket0, h.last0, h.src0, h.v1, h.v7, h.vly{day_ago_col},

@@ -86,14 +86,23 @@ def compile_plan(
         "measures over raw source tables",
         c.measure_sql(tables, catalogue, tables.keys, as_of=as_of, source_table=src_table),
     )
-    plan.add("area roll-up street → district", c.rollup_sql("street"))
-    plan.add("area roll-up district → city", c.rollup_sql("district"))
-    plan.add("index periods (current, history, last year)", c.k_index_sql(grain))
+    area_rollups = set(tables.ind.get_column("area_rollup").to_list())
+    plan.add("area roll-up street → district", c.rollup_sql("street", area_rollups))
+    plan.add("area roll-up district → city", c.rollup_sql("district", area_rollups))
+    plan.add(
+        "index periods (current, history, last year)",
+        c.k_index_sql(grain),
+    )
     for n, layer in enumerate(tables.derived_layers, start=1):
         plan.add(f"derived values, layer {n}", c.derived_sql(n, layer, tables.keys, grain))
     plan.add("cumulative sums for cumulative targets", c.cumulative_sql(tables, as_of=as_of, obs=obs))
     cells = c.cells_query(
-        as_of=as_of, level_filter=level_filter, area_filter=area_filter, max_k=tables.max_k, grain=grain
+        as_of=as_of,
+        level_filter=level_filter,
+        area_filter=area_filter,
+        max_k=tables.max_k,
+        grain=grain,
+        persistence=bool(tables.ind.height) and bool((tables.ind.get_column("for_periods") > 1).any()),
     )
     plan.add("classify, cells and explanations", c.cells_sql(cells))
     plan.add("indices table", c.index_table_sql())
