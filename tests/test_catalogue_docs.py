@@ -44,6 +44,8 @@ def test_examples_form_one_sound_catalogue(tmp_path: Path) -> None:
         "min",
         "count",
         "count_where",
+        "time_weighted_mean",
+        "minutes_where",
     }
     assert {i.rollup.area for i in cat.indicators} >= {
         "sum",
@@ -68,6 +70,7 @@ def test_examples_form_one_sound_catalogue(tmp_path: Path) -> None:
     assert any(i.scale for i in cat.indicators) and any(i.thresholds.overrides for i in cat.indicators)
     assert any(i.thresholds.for_periods > 1 for i in cat.indicators)
     assert cat.groups and cat.sources
+    assert cat.timezone == "Asia/Shanghai" and any(i.alert and i.alert.for_.duration for i in cat.indicators)
 
 
 def test_rule_table_lists_every_rule() -> None:

@@ -179,6 +179,13 @@ def test_a_feed_re_sending_its_latest_readings(wh: Warehouse, tmp_path: Path) ->
     assert checksum(wh) != before
 
 
+def test_resend_with_nothing_stored_loads_every_reading(wh: Warehouse, tmp_path: Path) -> None:
+    text = HEADER + "gas.lel,北京,2025-12-31 13:55,1\ngas.lel,上海,2025-12-31 13:55,2\n"
+    path = write(tmp_path / "a.csv", text)
+    f = ingest(wh, city("Asia/Shanghai"), [path], IngestOptions(now=NOW, on_duplicate="resend")).files[0]
+    assert (f.status, f.rows_loaded, f.rows_skipped, f.rows_rejected) == ("loaded", 2, 0, 0)
+
+
 def test_resend_is_for_readings_only(wh: Warehouse, tmp_path: Path) -> None:
     from citykpi.errors import UsageError
     from tests._warehouse_support import catalogue

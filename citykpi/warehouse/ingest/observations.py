@@ -118,8 +118,8 @@ class _ObservationPlan(_Plan):
     # SQL --------------------------------------------------------------------------------------
 
     def typed_columns(self) -> dict[str, str] | None:
-        """Ids as VARCHAR, the period as TIMESTAMP (read with the --date-format of ``period`` when
-        given, unless it has a time zone) and the numbers as DOUBLE."""
+        """Ids as VARCHAR, the period as DATE (as TIMESTAMP in the --date-format of ``period`` when one
+        is given, unless it has a time zone) and the numbers as DOUBLE."""
         if any(z in self.options.date_formats.get("period", "") for z in ("%z", "%Z")):
             return None  # a zoned period converts through TIMESTAMPTZ as text: keep to that path
         # DuckDB's typed TIMESTAMP read drops a UTC offset without a word: without a --date-format
@@ -357,8 +357,12 @@ class _ObservationPlan(_Plan):
         return append.insert_sql(source, batch_id, where=where, order=order)
 
     def partitions(self) -> tuple[str, ...]:
-        """One insert per storage class, so each class fills its own row groups (zone maps)."""
-        return append.CLASS_PASSES
+        """One insert per storage class, so each class fills its own row groups (zone maps); only the
+        classes the catalogue's indicators are in (a good record's indicator is in the catalogue)."""
+        present = {schema.frequency_class(i.frequency) for i in self.catalogue.indicators}
+        return (
+            tuple(p for fc, p in enumerate(append.CLASS_PASSES) if fc in present) or append.CLASS_PASSES[:1]
+        )
 
     def after_insert(self, con: Connection, batch_id: int) -> None:
         """Record which storage classes each series of this batch has rows in."""

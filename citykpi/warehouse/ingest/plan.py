@@ -220,7 +220,7 @@ class _Plan:
         rejected = int(con.execute("SELECT count(*) FROM _ck_bad").fetchall()[0][0])
         read = inserted + n_bad
         skipped = clash if policy == "keep" else 0
-        if policy == "resend":  # identical re-sends skipped; changed readings are rejects (IN503)
+        if policy == "resend" and clash:  # identical re-sends skipped; changed ones rejected (IN503)
             skipped = clash - int(
                 con.execute("SELECT count(*) FROM _ck_clash WHERE NOT same").fetchall()[0][0]
             )
