@@ -404,7 +404,8 @@ def compare(db: str) -> dict[str, Any]:
     """Rows in which citykpi's episode table and the hand-written one differ (both followed to the
     same instant): 0 when the lifecycle agrees."""
     con = generate_connect(db)
-    cols = "started_at, fired_at, ended_at, last_at, peak, readings, last_set_at"
+    # last_set_at is state carried only by open episodes (citykpi clears it once an episode ends)
+    cols = "started_at, fired_at, ended_at, last_at, peak, readings, if(ended_at IS NULL, last_set_at, NULL)"
     mine = f"SELECT indicator_key, area_key, {cols} FROM alert_episodes"
     hand = f"SELECT ikey, area_key, {cols} FROM hand_episodes"
     row = con.execute(
