@@ -79,11 +79,21 @@ def emit_frame(frame: pl.DataFrame, fmt: str, output: Path | None) -> None:
 
 def warn_past_data(scorecard: Scorecard) -> None:
     """Say on stderr what the evaluation warned about (e.g. a holiday calendar that does not cover the
-    dates), and when the scorecard's date is after the newest observation: every feed then looks
-    silent, and a scorecard of stale cells is easy to take for a real one."""
+    dates), and when the scorecard's date or instant is after the newest observation: every feed then
+    looks silent, and a scorecard of stale cells is easy to take for a real one."""
     warnings = scorecard.meta.get("warnings")
     for text in warnings if isinstance(warnings, list) else ():
         typer.echo(f"warning: {text}", err=True)
+    newest_at = scorecard.meta.get("newest_instant")
+    if scorecard.at is not None and isinstance(newest_at, str):
+        if scorecard.at.isoformat(sep=" ") > newest_at:
+            shown = newest_at[:16] if newest_at.endswith(":00") else newest_at
+            typer.echo(
+                f"warning: {scorecard.label} is after the newest data ({shown}); "
+                f"cells past their staleness show as stale (try --at {shown.replace(' ', 'T')})",
+                err=True,
+            )
+        return
     newest = scorecard.meta.get("newest_data")
     if isinstance(newest, str) and scorecard.as_of.isoformat() > newest:
         typer.echo(

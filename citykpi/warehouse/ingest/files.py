@@ -7,12 +7,12 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
 
-from citykpi import __version__
+from citykpi import __version__, citytime
 from citykpi.backend import Connection, EngineError
 from citykpi.catalogue.model import Catalogue, SourceTable
 from citykpi.errors import DataError, UsageError, WarehouseError
@@ -93,6 +93,10 @@ def check_options(catalogue: Catalogue, options: IngestOptions) -> None:
     if options.on_duplicate not in DUPLICATE_POLICIES:
         raise UsageError(
             f"unknown --on-duplicate {options.on_duplicate!r}; use one of {', '.join(DUPLICATE_POLICIES)}"
+        )
+    if options.fmt == "source" and options.on_duplicate == "resend":
+        raise UsageError(
+            "--on-duplicate resend compares readings (observations); for raw source records use keep or replace"
         )
     if options.fmt == "source":
         if not options.source:
@@ -313,6 +317,20 @@ def _prepare_keys(wh: Warehouse, catalogue: Catalogue) -> None:
     with con.registered("_ck_ind_frame", frame):
         con.execute("CREATE OR REPLACE TEMP TABLE _ck_ind AS SELECT * FROM _ck_ind_frame")
     con.execute("CREATE OR REPLACE TEMP TABLE _ck_area AS SELECT area_id, area_key FROM areas")
+    # the local days on which the city's clocks skip or repeat an hour, one row per day a range touches
+    days: list[tuple[date, datetime, datetime, str]] = []
+    for w in citytime.dst_windows(citytime.zone(catalogue.timezone)):
+        day = w.start.date()
+        while day <= (w.end - timedelta(microseconds=1)).date():
+            days.append((day, w.start, w.end, w.kind))
+            day += timedelta(days=1)
+    dst = pl.DataFrame(
+        days,
+        schema={"day": pl.Date, "lo": pl.Datetime("us"), "hi": pl.Datetime("us"), "kind": pl.String},
+        orient="row",
+    )
+    with con.registered("_ck_dst_frame", dst):
+        con.execute("CREATE OR REPLACE TEMP TABLE _ck_dst AS SELECT * FROM _ck_dst_frame")
 
 
 def _record_batch(
