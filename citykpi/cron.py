@@ -65,7 +65,7 @@ from pathlib import Path
 from citykpi.backend import EngineError
 from citykpi.catalogue.model import SUBDAILY_GRAINS
 from citykpi.daily import clock, steps
-from citykpi.daily.config import Outputs, RunConfig, check_outputs
+from citykpi.daily.config import Outputs, RunConfig, check_outputs, check_report_target
 from citykpi.daily.inbox import Inbox
 from citykpi.daily.log import RunLog
 from citykpi.daily.result import IngestedFile, NotificationResult, RunResult
@@ -144,6 +144,7 @@ def run_job(
     log_format: str | None = None,
     dry_run: bool = False,
     report_path: Path | None = None,
+    force_report: bool = False,
     write_report: bool = True,
     sleep: Callable[[float], None] | None = None,
     at: datetime | None = None,
@@ -157,7 +158,9 @@ def run_job(
             with ``grain = "hour"``; a sub-daily job given neither evaluates the current minute.
         log: called with each log line (text or JSON, ``log_format`` or the config's).
         dry_run: read only: list what would be ingested, evaluated, written and notified.
-        report_path: write the run report here instead of the configured path.
+        report_path: write the run report here instead of the configured path (checked like every
+            output: never a file the run reads, only ``.json``, a foreign file only with ``force_report``).
+        force_report: let ``report_path`` replace an existing file that is not a previous report.
         write_report: write the run report at all (the CLI prints it instead with ``--report -``).
         sleep: how to wait (settling inbox files, backing off between delivery attempts).
 
@@ -167,6 +170,7 @@ def run_job(
 
     Raises:
         ConfigError: the configuration or an output path is wrong (exit 78).
+        OutputTargetError: ``report_path`` may not be written (exit 2).
         RunBusyError: another run holds the lock, or a process the database (exit 75).
     """
     tz = config.tz
@@ -177,6 +181,8 @@ def run_job(
     runlog = RunLog(log, fmt=log_format or config.log_format, tz=tz, clock=clock.now)
     job = steps.Job(config, day, runlog, dry_run, started, at=at)
     check_outputs(config, day, at)
+    if report_path is not None and write_report:
+        check_report_target(config, report_path, force=force_report)
     target = report_path or config.report_path(day, at)
     what = "dry run" if dry_run else "run"
     runlog.info(
@@ -216,6 +222,7 @@ def _run(job: steps.Job, sleep: Callable[[float], None]) -> None:
     from citykpi.catalogue import load_catalogue
     from citykpi.engine.evaluate import evaluate
     from citykpi.engine.runs import next_run_id, previous_run, prune_runs
+    from citykpi.notify.outbox import prune as prune_outbox
     from citykpi.render.views import alerts
     from citykpi.warehouse import Warehouse, load_areas
 
@@ -263,10 +270,11 @@ def _run(job: steps.Job, sleep: Callable[[float], None]) -> None:
         steps.notify(job, wh, catalogue, scorecard, sleep)
         if config.keep_runs is not None:
             pruned = prune_runs(wh, keep=config.keep_runs)
-            if pruned.runs:
+            digests = prune_outbox(wh)
+            if pruned.runs or digests:
                 log.info(
                     "prune",
-                    f"pruned {len(pruned.runs)} old run(s) ({pruned.cells} cells); "
-                    f"kept the latest {pruned.kept} (keep_runs = {config.keep_runs})",
+                    f"pruned {len(pruned.runs)} old run(s) ({pruned.cells} cells) and {digests} delivered or "
+                    f"dropped digest(s) older than them; kept the latest {pruned.kept} (keep_runs = {config.keep_runs})",
                 )
     steps.write_outputs(job, scorecard)

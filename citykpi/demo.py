@@ -18,7 +18,9 @@ import shlex
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 SAMPLE_DIR = Path("sample_data/generated")
 CATALOGUE = Path("indicators")
@@ -73,35 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     end = str(manifest["end"])
 
-    _run(["citykpi", "check"], env)
-    for entry in manifest["files"]:
-        _run(shlex.split(entry["command"]), env)
-    _run(["citykpi", "evaluate", "--date", end, "--level", "city"], env)
-    _run(["citykpi", "alerts", "--date", end, "--level", "city"], env)
-    _run(["citykpi", "alerts", "--early", "--date", end], env)
-    _run(["citykpi", "show", "econ.digital_core_share", "--to", end], env)
-    _run(["citykpi", "evaluate", "--date", end, "--level", "city", "--status", "stale", "--why"], env)
-    # the vital signs by the hour: the gas leak's alert goes pending → firing → resolved; a tunnel's
-    # CO flaps around its red cut all evening and the clear level holds it as one episode
-    _run(
-        [
-            "citykpi",
-            "evaluate",
-            "--at",
-            f"{end}T10:30",
-            "--period",
-            "hour",
-            "--indicator",
-            "gas.leak.*",
-            "--area",
-            "500106",
-        ],
-        env,
-    )
-    for instant in ("09:30", "10:30", "18:30"):
-        _run(["citykpi", "alerts", "--at", f"{end}T{instant}", "--level", "district"], env)
-    _run(["citykpi", "alerts", "history"], env)
-    for step in report_steps(end, out):
+    for step in demo_steps(manifest, out):
         _run(step, env)
     report = out / f"scorecard-{end}.html"
     print(f"\nHTML report: {report.resolve()}")
@@ -123,6 +97,37 @@ REPORT_CONTENTS: tuple[str, ...] = (
 )
 
 
+def demo_steps(manifest: Mapping[str, Any], out: Path) -> list[list[str]]:
+    """Every command the demo runs after generating the sample, in order (the README shows them)."""
+    end = str(manifest["end"])
+    return [
+        ["citykpi", "check"],
+        *(shlex.split(entry["command"]) for entry in manifest["files"]),
+        ["citykpi", "evaluate", "--date", end, "--level", "city"],
+        ["citykpi", "alerts", "--date", end, "--level", "city"],
+        ["citykpi", "alerts", "--early", "--date", end],
+        ["citykpi", "show", "econ.digital_core_share", "--to", end],
+        ["citykpi", "evaluate", "--date", end, "--level", "city", "--status", "stale", "--why"],
+        *hourly_steps(end),
+        *report_steps(end, out),
+    ]
+
+
+def hourly_steps(end: str) -> list[list[str]]:
+    """The vital signs by the hour: the gas leak's alert goes pending → firing → resolved; a tunnel's
+    CO flaps around its red cut all evening and the clear level holds it as one episode."""
+    return [
+        shlex.split(
+            f"citykpi evaluate --at {end}T10:30 --period hour --indicator 'gas.leak.*' --area 500106"
+        ),
+        *(
+            ["citykpi", "alerts", "--at", f"{end}T{instant}", "--level", "district"]
+            for instant in ("09:30", "10:30", "18:30")
+        ),
+        ["citykpi", "alerts", "history"],
+    ]
+
+
 def report_steps(end: str, out: Path) -> list[list[str]]:
     """The demo's last commands: two league tables (an index; a rate with intervals), the HTML and
     xlsx reports of the last day."""
@@ -131,7 +136,7 @@ def report_steps(end: str, out: Path) -> list[list[str]]:
         # a rate built from counts: each district's 95 % interval and whether it is within the funnel
         shlex.split(f"citykpi rank case.hotline.on_time_rate --date {end} --period month --level district"),
         *(
-            ["citykpi", "evaluate", "--date", end, "--no-record", "--format", fmt, "--output", str(report)]
+            ["citykpi", "evaluate", "--date", end, "--format", fmt, "--output", str(report)]
             for fmt, report in (
                 ("html", out / f"scorecard-{end}.html"),
                 ("xlsx", out / f"scorecard-{end}.xlsx"),

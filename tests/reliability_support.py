@@ -171,9 +171,10 @@ def check_invariants(db: Path) -> Facts:
 #: It prints a marker line when it reaches the point: ``inserted`` (inside the ingest transaction, rows
 #: appended, not committed), ``persisting`` (inside the run's transaction, cells inserted), ``lifecycle``
 #: (inside the alert lifecycle's update, episodes stored, not committed), ``queued`` (the run's digests
-#: committed to the outbox, none sent), ``sent`` (a webhook took a digest, the outbox has not recorded
-#: it) or ``written`` (an export's temporary file written, not yet renamed). Point ``none`` injects
-#: nothing.
+#: committed to the outbox, none sent), ``sending`` (a webhook's digest marked ``sending`` and
+#: committed, not sent yet), ``sent`` (a webhook took a digest, the outbox has not recorded it),
+#: ``appended`` (the same for the JSONL notifier: the line is in its file) or ``written`` (an
+#: export's temporary file written, not yet renamed). Point ``none`` injects nothing.
 PAUSE_CHILD = """
 import os, sys, time
 import citykpi.engine.runs as runs
@@ -220,14 +221,14 @@ elif point == "queued":
         pause(seconds)
         return original_deliver(*args, **kwargs)
     outbox.deliver_pending = deliver_pending
-elif point == "sent":
+elif point in ("sent", "appended"):
     import citykpi.notify.outbox as outbox
     original_record = outbox.record
-    def record(wh, notifier, key, delivery, *, now):
-        if delivery.delivered and notifier != "archive":
-            print("sent", key, flush=True)
+    def record(wh, notifier, key, delivery, **kwargs):
+        if delivery.delivered and (notifier == "archive") == (point == "appended"):
+            print(point, key, flush=True)
             pause(seconds)
-        return original_record(wh, notifier, key, delivery, now=now)
+        return original_record(wh, notifier, key, delivery, **kwargs)
     outbox.record = record
 elif point == "lifecycle":
     import citykpi.engine.alertsql as alertsql
@@ -237,6 +238,15 @@ elif point == "lifecycle":
         print("lifecycle", flush=True)
         pause(seconds)
     alertsql.store_sql = store_sql
+elif point == "sending":
+    import citykpi.notify.outbox as outbox
+    original_mark = outbox.mark_sending
+    def mark_sending(wh, notifier, key, **kwargs):
+        original_mark(wh, notifier, key, **kwargs)
+        if notifier != "archive":
+            print("sending", key, flush=True)
+            pause(seconds)
+    outbox.mark_sending = mark_sending
 elif point == "export":
     original_write = exports.atomic_write
     def atomic_write(path, write):

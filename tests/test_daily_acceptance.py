@@ -10,10 +10,13 @@ is in exactly one place, and the run report agrees. At the end every alert was d
 once, none lost, none twice, in the order of the hand-computed list ``EXPECTED``.
 
 The kill tests stop ``run`` with SIGKILL inside the notification steps (after the digests are
-queued; after the receiver took a digest and before the outbox recorded it) and check the guarantee
-docs/daily-run.md states: at least once with an idempotency key, so a receiver that dedupes on the
-key sees each digest once, and no alert is ever put in two digests. The slow test kills ``run`` at
-random moments of a fortnight, many times over.
+queued; after a digest was marked ``sending`` and before it went out; after the receiver took a
+digest and before the outbox recorded it; after the JSONL notifier wrote its line and before the
+outbox recorded it) and check the guarantees docs/daily-run.md states: the JSONL notifier writes
+each digest exactly once; a webhook gets it at least once, again only with the same idempotency key
+and ``"redelivery": true``, so a receiver that dedupes on the key acts on each digest once; no alert
+is ever put in two digests. The slow test kills ``run`` at random moments of a fortnight, many
+times over.
 """
 
 from __future__ import annotations
@@ -25,7 +28,6 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,15 +51,6 @@ from tests.daily_support import (
 )
 from tests.reliability_support import PYTHON, REPO, check_invariants, kill_at
 from tests.scorecard_city import write_city
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    """A running local webhook receiver, stopped after the test."""
-    r = Receiver().start()
-    yield r
-    r.stop()
-
 
 #: The notices the month must produce, by the day they are about (hand-computed from the script in
 #: daily_support: AQI red above 200, orange above 150; pressure orange below 95; reminders every 3 days).
@@ -223,6 +216,9 @@ def test_thirty_days_of_operation(
     webhook = sorted(receiver.digests().values(), key=lambda doc: (doc["as_of"], doc["run_id"]))
     assert [p.key for p in receiver.posts] == [p.document["key"] for p in receiver.posts]
     assert len(receiver.posts) == len(webhook), "a digest was posted twice"
+    # no run was stopped mid-delivery and no attempt timed out (503, then no listener: answers that
+    # say the digest was not taken), so no delivery is flagged as a possible repeat
+    assert [p.document["redelivery"] for p in receiver.posts] == [False] * len(receiver.posts)
     assert items(webhook) == expected
     assert [doc["as_of"] for doc in (p.document for p in receiver.posts)][:4] == [
         day(3).isoformat(),
@@ -286,24 +282,68 @@ def test_kill_after_the_digest_is_queued_delivers_it_once(tmp_path: Path, receiv
     check_invariants(tmp_path / "city.duckdb")
 
 
+def _outbox(root: Path) -> dict[str, tuple[str, bool]]:
+    """Each notifier's digest of the (single) day: its status and whether it may have been seen."""
+    with Warehouse.open(root / "city.duckdb", read_only=True, create=False) as wh:
+        rows = wh.con.execute(
+            "SELECT notifier, status, uncertain FROM notify_outbox ORDER BY notifier"
+        ).fetchall()
+    return {str(n): (str(s), bool(u)) for n, s, u in rows}
+
+
 def test_kill_after_the_receiver_took_the_digest_sends_it_again_with_the_same_key(
     tmp_path: Path, receiver: Receiver
 ) -> None:
     config = _month_start(tmp_path, receiver, 3)
     kill_at("sent", "sent", "run", "--config", config, "--date", day(3).isoformat())
-    assert len(receiver.posts) == 1  # the receiver has it; the outbox does not know
+    assert len(receiver.posts) == 1  # the receiver has it; the outbox knows only that it was being sent
+    assert _outbox(tmp_path)["duty"] == ("sending", False)
     again = _cli_process("run", "--config", config, "--date", day(3).isoformat())
     assert again.returncode == 0, again.stderr
-    # at least once: the same digest again, with the same key, which a receiver dedupes on …
+    # at least once: the same digest again, with the same key and flagged as a possible repeat …
     assert len(receiver.posts) == 2 and receiver.posts[0].key == receiver.posts[1].key
-    assert receiver.posts[0].document == receiver.posts[1].document
+    first, second = (p.document for p in receiver.posts)
+    assert (first["redelivery"], second["redelivery"]) == (False, True)
+    assert {**first, "redelivery": True} == second
+    assert receiver.posts[1].headers["Idempotency-Key"] == first["key"]
+    # … so a receiver that keeps the keys it has seen acts on it once
     assert len(receiver.digests()) == 1
+    assert _outbox(tmp_path)["duty"] == ("delivered", True)
     # … and the JSONL notifier, its own receiver, wrote it once
     assert len(_jsonl(tmp_path)) == 1
     # the next day tells nothing twice
     write_aqi(tmp_path / "inbox", 4)
     write_pressure(tmp_path / "inbox", 4)
     assert _cli_process("run", "--config", config, "--date", day(4).isoformat()).returncode == 0
+    assert len(receiver.digests()) == 1
+    assert [p.document["redelivery"] for p in receiver.posts] == [False, True]
+
+
+def test_kill_before_the_post_still_says_it_may_be_a_repeat(tmp_path: Path, receiver: Receiver) -> None:
+    """Killed after the digest was marked `sending` and before the POST: the next run cannot know
+    whether it went out, so it sends it once, flagged as a possible repeat."""
+    config = _month_start(tmp_path, receiver, 3)
+    kill_at("sending", "sending", "run", "--config", config, "--date", day(3).isoformat())
+    assert receiver.posts == [] and _outbox(tmp_path)["duty"] == ("sending", False)
+    again = _cli_process("run", "--config", config, "--date", day(3).isoformat())
+    assert again.returncode == 0, again.stderr
+    assert [p.document["redelivery"] for p in receiver.posts] == [True]
+    assert _outbox(tmp_path)["duty"] == ("delivered", True)
+
+
+def test_kill_after_the_jsonl_line_is_written_writes_it_exactly_once(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    """The JSONL notifier's line is in its file, the outbox says `sending`: the next run finds the
+    line (the file's last one) and appends nothing; no redelivery flag is ever written there."""
+    config = _month_start(tmp_path, receiver, 3)
+    kill_at("appended", "appended", "run", "--config", config, "--date", day(3).isoformat())
+    [line] = _jsonl(tmp_path)
+    assert _outbox(tmp_path)["archive"] == ("sending", False)
+    again = _cli_process("run", "--config", config, "--date", day(3).isoformat())
+    assert again.returncode == 0, again.stderr
+    assert _jsonl(tmp_path) == [line] and line["redelivery"] is False
+    assert _outbox(tmp_path)["archive"] == ("delivered", True)
     assert len(receiver.digests()) == 1
 
 

@@ -302,3 +302,129 @@ def test_check_config(city: Path) -> None:
     broken = _run(config, "--check-config")
     assert broken.exit_code == 3 and "PROBLEM  catalogue" in broken.stdout
     assert not (city / "out").exists() and not (city / "city.duckdb").exists()
+
+
+# --- --report FILE: the one output-target rule -------------------------------------------------------
+
+
+def test_report_file_on_the_command_line_never_replaces_what_the_run_reads(city: Path) -> None:
+    """`--report FILE` goes through the rule of every other output: the database (and its WAL and
+    lock), the catalogue, the areas file, an inbox's data files and the config file itself are
+    refused (exit 2, a usage error: the config is fine), so is a name that is not .json and a
+    foreign existing file without --force; a previous report is replaced; - prints it."""
+    from citykpi.warehouse import Warehouse
+
+    config = _config(city)
+    assert _run(config, "--date", DAY.isoformat()).exit_code == 0
+    db = city / "city.duckdb"
+    with Warehouse.open(db, read_only=True) as wh:
+        before = checksum(wh)
+    config_text = config.read_text(encoding="utf-8")
+    (city / "lookup.json").write_text('{"not": "a citykpi file"}', encoding="utf-8")
+    (city / "inbox" / "late.csv").write_text("indicator_id,area_id,period,value\n", encoding="utf-8")
+    for target, why in [
+        (db, "it is the database"),
+        (city / "city.duckdb.wal", "the database's write-ahead log"),
+        (config, "it is the run's config file"),
+        (city / "areas.csv", "an input file of this command"),
+        (city / "catalogue" / "city.yaml", "the catalogue folder"),
+        (city / "inbox" / "late.csv", "an input folder of this command"),
+        (city / "report.txt", "report.txt must name a .json file"),
+        (city / "notes.JSON.bak", "must name a .json file"),
+    ]:
+        for dry in ([], ["--dry-run"]):
+            r = _run(config, "--date", DAY.isoformat(), *dry, "--report", str(target))
+            assert r.exit_code == 2, (target, dry, r.output)
+            assert why in r.stderr, (target, r.stderr)
+    with Warehouse.open(db, read_only=True) as wh:
+        assert checksum(wh) == before
+    assert config.read_text(encoding="utf-8") == config_text
+    assert (city / "inbox" / "late.csv").read_text(encoding="utf-8") == "indicator_id,area_id,period,value\n"
+    # a foreign file is replaced only with --force; a previous report always
+    foreign = _run(config, "--date", DAY.isoformat(), "--report", str(city / "lookup.json"))
+    assert foreign.exit_code == 2 and "is not a previous run report" in foreign.stderr
+    assert "--force" in foreign.stderr
+    assert (city / "lookup.json").read_text(encoding="utf-8") == '{"not": "a citykpi file"}'
+    (city / "old.json").write_text("plain text\n", encoding="utf-8")
+    forced = _run(config, "--date", DAY.isoformat(), "--report", str(city / "old.json"), "--force")
+    assert forced.exit_code == 0, forced.stderr
+    assert json.loads((city / "old.json").read_text(encoding="utf-8"))["schema"] == "citykpi.run_report"
+    again = _run(config, "--date", DAY.isoformat(), "--dry-run", "--report", str(city / "old.json"))
+    assert again.exit_code == 0, again.stderr
+    assert json.loads((city / "old.json").read_text(encoding="utf-8"))["dry_run"] is True
+    printed = _run(config, "--date", DAY.isoformat(), "--dry-run", "--report", "-")
+    assert printed.exit_code == 0 and json.loads(printed.stdout)["dry_run"] is True
+    empty = _run(config, "--date", DAY.isoformat(), "--report", "")
+    assert empty.exit_code == 2 and "--report is empty" in empty.stderr
+
+
+# --- what the operator reads --------------------------------------------------------------------------
+
+
+def test_a_rejected_file_says_why_and_where_its_rows_are(city: Path) -> None:
+    """A file whose every row was rejected names the top reasons, with counts and codes, and the
+    command that lists the rows; in the log (at WARNING, as is the partial run's last line) and in
+    the report."""
+    inbox = city / "inbox"
+    (inbox / "x.csv").write_text(
+        "indicator_id,area_id,period,value\n"
+        f"env.air.aqi,999999,{DAY},80\nenv.air.aqi,999998,{DAY},81\nenv.air.nox,500103,{DAY},3\n",
+        encoding="utf-8",
+    )
+    r = _run(_config(city), "--date", DAY.isoformat())
+    assert r.exit_code == 4, r.stderr
+    report = _report(city)
+    [x] = [f for f in report["files"] if Path(f["path"]).name == "x.csv"]  # type: ignore[union-attr,index]
+    batch = x["batch_id"]
+    assert (x["status"], x["rows_loaded"], x["rows_rejected"]) == ("rejected", 0, 3)
+    assert x["rejects"] == [
+        {"code": "IN202", "reason": "unknown area id (load it with `citykpi areas load`)", "rows": 2},
+        {"code": "IN102", "reason": "unknown indicator id (not in the catalogue)", "rows": 1},
+    ]
+    assert x["message"] == (
+        "2 × IN202 unknown area id (load it with `citykpi areas load`); 1 × IN102 unknown indicator id "
+        f"(not in the catalogue); the rows: citykpi db rejects --batch {batch}"
+    )
+    [line] = [line for line in r.stderr.splitlines() if " ingest x.csv" in line]
+    assert " WARNING " in line and line.endswith(f"3 rejected: {x['message']} → rejected/")
+    [done] = [line for line in r.stderr.splitlines() if " done: " in line]
+    assert " WARNING " in done and "done: partial (exit 4)" in done
+
+
+def test_the_last_line_is_as_loud_as_the_run_went(city: Path) -> None:
+    ok = _run(_config(city), "--date", DAY.isoformat())
+    [done] = [line for line in ok.stderr.splitlines() if " done: " in line]
+    assert " INFO " in done
+    (city / "catalogue" / "city.yaml").write_text("indicators: [{id: broken", encoding="utf-8")
+    failed = _run(_config(city), "--date", DAY.isoformat())
+    assert failed.exit_code == 3
+    [done] = [line for line in failed.stderr.splitlines() if " done: " in line]
+    assert " ERROR " in done and "done: failed (exit 3)" in done
+
+
+def test_a_dry_run_says_how_the_run_would_end(city: Path) -> None:
+    """The dry run exits 0 (it could look); its last line says what the run would do, not
+    'partial (exit 0)'."""
+    assert _run(_config(city), "--date", DAY.isoformat()).exit_code == 0
+    late = date(2026, 11, 20)
+    dry = _run(_config(city), "--date", late.isoformat(), "--dry-run", "--report", "-")
+    assert dry.exit_code == 0, dry.stderr
+    [done] = [line for line in dry.stderr.splitlines() if "dry run: the run would end" in line]
+    assert " WARNING " in done and "dry run: the run would end no_data (exit 5); verdict: " in done, done
+    assert "(exit 0)" not in done
+    assert json.loads(dry.stdout)["exit_code"] == 0
+
+
+def test_check_config_names_the_report_of_the_day_a_run_would_evaluate(
+    city: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--check-config shows the report path of the day the run would use: yesterday in the city's
+    zone by default, or --date."""
+    pinned_clock(monkeypatch, datetime(2026, 11, 20, 1, 0, tzinfo=ZoneInfo("Asia/Shanghai")))
+    config = _config(city)
+    r = _run(config, "--check-config")
+    assert r.exit_code == 0, r.stdout
+    assert f"report {city / 'out' / 'runs' / 'run-2026-11-19-day.json'}" in r.stdout
+    assert "today is 2026-11-20 there; a run now evaluates 2026-11-19" in r.stdout
+    dated = _run(config, "--check-config", "--date", "2026-11-05")
+    assert f"report {city / 'out' / 'runs' / 'run-2026-11-05-day.json'}" in dated.stdout

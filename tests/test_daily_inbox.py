@@ -190,3 +190,49 @@ def test_inbox_config_errors(tmp_path: Path, table: str, message: str) -> None:
     )
     with pytest.raises(ConfigError, match=message):
         run_job(RunConfig.load(path), as_of=START)
+
+
+def test_dry_run_and_run_agree_on_a_file_read_otherwise_before(tmp_path: Path) -> None:
+    """The same bytes loaded earlier with `--set` are other data: the run loads them again, and the
+    dry run says it would (one `already_loaded` rule for both, not a copy with a condition missing)."""
+    import json
+
+    paths = write_city(tmp_path)
+    config = tmp_path / "citykpi.toml"
+    config.write_text(
+        'database = "city.duckdb"\ncatalogue = "catalogue"\nareas = "areas.csv"\ninbox = ["inbox"]\n'
+        'settle = 0\ntimezone = "Asia/Shanghai"\n[outputs]\nfolder = "out"\nformats = ["json"]\n',
+        encoding="utf-8",
+    )
+    day = date(2026, 11, 19)
+    aside = tmp_path / "aside"
+    aside.mkdir()
+    file = aside / "yuzhong.csv"  # Yuzhong's rows of the day
+    file.write_text(
+        "indicator_id,area_id,period,value\n"
+        f"env.air.aqi,500103,{day},204.0\nwater.supply.pressure_ok,500103,{day},99.5\n",
+        encoding="utf-8",
+    )
+    runner = CliRunner()
+    base = ["--db", str(paths["db"]), "--catalogue", str(paths["catalogue"])]
+    assert runner.invoke(app, [*base, "areas", "load", str(paths["areas"])]).exit_code == 0
+    # loaded by hand as Yubei's rows (--set area_id=…): the file's own area column was overridden
+    done = runner.invoke(
+        app, [*base, "ingest", str(file), "--set", "area_id=500112", "--on-duplicate", "keep"]
+    )
+    assert done.exit_code == 0, done.output
+    (paths["inbox"] / file.name).write_bytes(file.read_bytes())
+
+    def statuses(*args: str) -> list[tuple[str, str]]:
+        r = runner.invoke(
+            app, ["run", "--config", str(config), "--date", day.isoformat(), *args, "--report", "-"]
+        )
+        assert r.exit_code in (0, 5), r.output
+        return [(Path(f["path"]).name, f["status"]) for f in json.loads(r.stdout)["files"]]
+
+    assert statuses("--dry-run") == [(file.name, "would_load")]
+    assert statuses() == [(file.name, "loaded")]
+    # and now, read as the inbox reads it, it is loaded: both say so
+    (paths["inbox"] / file.name).write_bytes(file.read_bytes())
+    assert statuses("--dry-run") == [(file.name, "unchanged")]
+    assert statuses() == [(file.name, "unchanged")]

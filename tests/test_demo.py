@@ -3,6 +3,7 @@ report holds is in the report (and in the README's "What `make demo` shows")."""
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 from pathlib import Path
@@ -11,7 +12,7 @@ import openpyxl
 from typer.testing import CliRunner
 
 from citykpi.cli import app
-from citykpi.demo import REPORT_CONTENTS, report_steps
+from citykpi.demo import REPORT_CONTENTS, demo_steps, report_steps
 from tests.golden_support import END, ENV, ROOT, SampleCity
 
 #: For each line the demo prints about the report, what in the file proves it.
@@ -67,3 +68,18 @@ def test_the_readme_says_what_the_report_holds() -> None:
     ):
         assert words in section, words
     assert re.search(r"citykpi rank case\.hotline\.on_time_rate .*--level district", section)
+
+
+def test_the_readme_transcript_shows_the_commands_the_demo_runs(sample_city: SampleCity) -> None:
+    """Each command of the README's transcript is one the demo runs, in the demo's order (the
+    transcript skips some, marked …); none passes an option that is now the default."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("```text\n$ export CITYKPI_DB=out/demo.duckdb\n", 1)[1].split("```", 1)[0]
+    shown = [line[2:] for line in block.splitlines() if line.startswith("$ citykpi ")]
+    manifest = json.loads((sample_city.data / "manifest.json").read_text(encoding="utf-8"))
+    steps = [shlex.join(step) for step in demo_steps(manifest, Path("out"))]
+    assert all("--no-record" not in step for step in steps)
+    it = iter(steps)
+    missing = [cmd for cmd in shown if cmd not in it]  # a subsequence: each found after the previous
+    assert not missing, missing
+    assert len(shown) >= 10

@@ -4,11 +4,13 @@ previous period, areas without a colour are listed last and never ranked, and an
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import replace
 from datetime import date
 
 import polars as pl
 import pytest
+from rich.cells import cell_len
 from typer.testing import CliRunner
 
 from citykpi.catalogue.model import SEVERITY
@@ -260,3 +262,52 @@ def test_rank_of_a_street_rate_carries_intervals_in_every_format(sample_city: Sa
     code, out, _ = _rank(sample_city, *args, "--lang", "en")
     assert code == 0 and "95% interval" in out and "Rank range" in out and "noise" in out
     assert "ranks are not distinguishable" in " ".join(out.split())
+
+
+def _table_rows(out: str, area_head: str) -> list[tuple[str, str]]:
+    """(area name, last cell) per row of a printed league table: the area column read from where its
+    heading starts, its wrapped lines joined; the last cell is the funnel flag."""
+    lines = out.splitlines()
+    head = next(n for n, line in enumerate(lines) if area_head in line)
+    start = lines[head].index(area_head)
+    rows: list[list[str]] = []
+    for line in lines[head + 2 :]:
+        if not line.strip():
+            break
+        rank = line[:start].strip()
+        cells = re.split(r"\s{2,}", line[start:].strip())
+        if rank:
+            rows.append([cells[0], cells[-1]])
+        else:
+            rows[-1][0] += ("" if area_head == "区域" else " ") + cells[0]  # a wrapped name goes on
+    return [(a, f) for a, f in rows]
+
+
+@pytest.mark.parametrize("columns", [80, 60])
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_narrow_terminal_keeps_area_names_and_funnel_flags_readable(
+    sample_city: SampleCity, columns: int, lang: str
+) -> None:
+    """Cron and pipes print at 80 columns (or fewer): the area names and the funnel flags are never cut;
+    the rank range, the interval and the change are left out first, and the table says so."""
+    args = ("case.hotline.on_time_rate", "--level", "street", "--period", "month", "--date", "2025-12-31")
+    runner = CliRunner(env={"COLUMNS": str(columns), "NO_COLOR": "1"})
+    base = ["--db", str(sample_city.db), "--catalogue", str(sample_city.catalogue), "rank", *args]
+    printed = runner.invoke(app, [*base, "--lang", lang])
+    assert printed.exit_code == 0, printed.output
+    out = printed.stdout
+    assert "…" not in out  # nothing truncated
+    csv = pl.read_csv(runner.invoke(app, [*base, "--format", "csv"]).stdout.encode())
+    expected = [
+        (row[f"area_name_{lang}"], funnel_text(row["funnel"], "higher_is_better", lang))
+        for row in csv.iter_rows(named=True)
+    ]
+    rows = _table_rows(out, "Area" if lang == "en" else "区域")
+    assert rows == expected
+    table_lines = [line.rstrip() for line in out.splitlines() if line.startswith(" ")]
+    assert max(cell_len(line) for line in table_lines) <= columns
+    left = "Left out at this width: " if lang == "en" else "终端较窄，未显示："
+    assert left in out
+    if lang == "en" and columns == 80:
+        assert "Left out at this width: rank range, 95% interval;" in out
+        assert "Change" in out and "Funnel" in out

@@ -3,6 +3,8 @@ for where it may write (a new folder, all or nothing)."""
 
 from __future__ import annotations
 
+import json
+import shlex
 from pathlib import Path
 
 import pytest
@@ -189,6 +191,59 @@ def test_cli(tmp_path: Path) -> None:
         app, [*base, "catalogue", "import", "ckan", str(repo), "--output", str(tmp_path / "q")]
     )
     assert kind.exit_code == 2
+
+
+def test_the_report_names_the_paths_to_ingest_from_and_they_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The import report's commands name the output folder and the repository's data folder as given
+    (shell-quoted), and, typed from where the import ran, they load the areas and ingest every file;
+    each series is then expected for the one area its metadata names."""
+    _repo(tmp_path / "my repo")
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    db = ["--db", "w.duckdb"]
+    done = runner.invoke(app, [*db, "catalogue", "import", "open-sdg", "my repo", "--output", "sdg out"])
+    assert done.exit_code == 0, done.output
+    report = (tmp_path / "sdg out" / "import-report.md").read_text(encoding="utf-8")
+    block = report.split("```sh\n", 1)[1].split("```", 1)[0].splitlines()
+    assert block == [
+        "citykpi areas load 'sdg out/areas.csv'",
+        "citykpi --catalogue 'sdg out/indicators' ingest --feed auto 'my repo/data'",
+    ]
+    assert "data/`" not in report  # no folder of the output that does not exist
+    assert "  citykpi areas load 'sdg out/areas.csv'" in done.output  # also printed as the next step
+    codes = []
+    for line in block:
+        words = shlex.split(line)
+        assert words[0] == "citykpi"
+        ran = runner.invoke(app, [*db, *words[1:]])
+        codes.append(ran.exit_code)
+    # the ingest exits 1: files without a feed (8-8-8) or without a year (5-a-2) are refused
+    assert codes == [0, 1] and "17-1-1.csv: 2 loaded" in ran.output, ran.output
+    judged = ["--date", "2020-12-31", "--from", "2019-01-01", "--format", "json", "--table", "series"]
+    quality = runner.invoke(app, [*db, "--catalogue", "sdg out/indicators", "quality", *judged])
+    assert quality.exit_code == 0, quality.output
+    doc = json.loads(quality.stdout)
+    series = {(r["indicator_id"], r["area_id"]): (r["periods"], r["present"]) for r in doc["series"]}
+    # 1.2.1 (the City): 2019 a value, 2020 written empty; 11.6.2's two series (the County): 2019 only;
+    # 17.1.1 (the City): 2009 and 2010 only — each expected in its own area alone, not in both
+    assert series == {
+        ("sdg.1_2_1", "city_of_los_angeles"): (2, 1),
+        ("sdg.11_6_2.fine_particulates_pm2_5", "los_angeles_county"): (2, 1),
+        ("sdg.11_6_2.suspended_particulates_pm10", "los_angeles_county"): (2, 1),
+        ("sdg.17_1_1", "city_of_los_angeles"): (2, 0),
+    }
+    assert doc["summary"]["completeness"] == pytest.approx(3 / 8 * 100)
+
+
+def test_the_report_without_an_output_folder_names_the_data_folder_in_full(tmp_path: Path) -> None:
+    report = import_open_sdg(_repo(tmp_path / "it's here"))
+    assert report.commands() == (
+        "citykpi areas load areas.csv",
+        "citykpi --catalogue indicators ingest --feed auto "
+        + shlex.quote(str(tmp_path / "it's here" / "data")),
+    )
 
 
 @needs_real_data

@@ -200,6 +200,59 @@ def test_due_comes_from_the_indicator_then_the_feed_then_staleness(feed_city: Ci
     assert (d2["on_time"], d2["late"]) == (3, 4)
 
 
+# --- which series are expected ------------------------------------------------------------------------
+
+PINNED = indicator("q.pinned", rollup=Rollup(time="last", area="sum"), due=timedelta(hours=9), owner="Dept A")
+THREE = (
+    ("C", "city", None, 100.0),
+    ("D1", "district", "C", 30.0),
+    ("D2", "district", "C", 30.0),
+    ("D3", "district", "C", 40.0),
+)
+
+
+@pytest.fixture
+def pinned_city(tmp_path: Path) -> City:
+    city = City(tmp_path, areas=THREE)
+    # D1 delivers 25 and 26 June; D2 once wrote a missing-value token, in January; D3 never delivered;
+    # the city (rolled up from its districts) once had a value of its own, before the judged week
+    city.observe("q.pinned", [("D1", _day(25), 1.0), ("D1", _day(26), 2.0)], finished_at=_at(27, 8))
+    token(city, "q.pinned", "D2", date(2025, 1, 1), "NA", datetime(2025, 1, 2, 8))
+    city.observe("q.pinned", [("C", date(2025, 5, 1), 9.0)], finished_at=datetime(2025, 5, 2, 8))
+    return city
+
+
+def _expected(city: City, *feeds: Feed) -> dict[str, tuple[int, int]]:
+    cat = Catalogue(indicators=(PINNED,), feeds=feeds)
+    r = assess(city.wh, cat, as_of=AS_OF, now=datetime(2025, 7, 2))
+    return {row["area_id"]: (row["periods"], row["present"]) for row in r.series.to_dicts()}
+
+
+def test_a_feed_that_names_its_area_is_expected_there_and_wherever_data_came_from(pinned_city: City) -> None:
+    named = Feed(id="a", indicators=("q.pinned",), constants={"area_id": "D1"})
+    # D1: named by the feed (2 of the 7 days); D2: delivered once, so expected every day since (none
+    # came); D3: neither named nor ever delivered, so not expected; C: delivered, but the city is not a
+    # delivery level of a district roll-up
+    assert _expected(pinned_city, named) == {"D1": (7, 2), "D2": (7, 0)}
+    # a second feed naming the city and D3: the union of the named areas (a named area at any declared
+    # level), besides D2
+    other = Feed(
+        id="b", indicators=("q.pinned",), constants={"area_id": "D3"}, recode={"x": {"y": {"area_id": "C"}}}
+    )
+    assert _expected(pinned_city, named, other) == {"D1": (7, 2), "D2": (7, 0), "D3": (7, 0), "C": (7, 0)}
+
+
+def test_a_feed_that_reads_areas_from_the_file_covers_its_levels(pinned_city: City) -> None:
+    whole = {"D1": (7, 2), "D2": (7, 0), "D3": (7, 0)}
+    # no feed at all: the indicator's levels are the promise; every district is expected
+    assert _expected(pinned_city) == whole
+    # a feed whose area is a column of the file covers every district, even beside a feed naming one
+    from_file = Feed(id="f", indicators=("q.pinned",), columns={"area_id": "district"})
+    named = Feed(id="a", indicators=("q.pinned",), constants={"area_id": "D1"})
+    assert _expected(pinned_city, from_file) == whole
+    assert _expected(pinned_city, named, from_file) == whole
+
+
 # --- consistency rules ------------------------------------------------------------------------------------
 
 YEARLY = dict(frequency="yearly", rollup=Rollup(time="last", area="sum"), owner="Stats")
@@ -441,6 +494,31 @@ def test_groups_by_indicator_and_area_with_names(feed_city: City) -> None:
 )
 def test_score_colours(score: float | None, colour: int | None) -> None:
     assert severity_of(score) == colour
+
+
+def test_the_newest_data_of_yearly_values_is_the_end_of_their_year(rule_city: City, tmp_path: Path) -> None:
+    from citykpi.quality.assess import newest_day
+
+    yearly = Catalogue(indicators=(TOTAL, URBAN, RURAL))
+    assert newest_day(rule_city.wh, yearly) == date(2020, 12, 31)  # values up to 2020 cover the year
+    r = assess(rule_city.wh, yearly, as_of=date(2030, 1, 1), now=datetime(2031, 1, 1))
+    assert r.meta["newest_data"] == "2020-12-31"
+    (tmp_path / "empty").mkdir()
+    assert newest_day(City(tmp_path / "empty").wh, yearly) is None
+
+
+def test_the_newest_data_of_daily_values_is_their_day(feed_city: City) -> None:
+    from citykpi.quality.assess import newest_day
+
+    # daily values up to 30 June beside a monthly value for June and a yearly one for 2025: 30 June
+    monthly = replace(TOTAL, frequency="monthly")
+    cat = Catalogue(indicators=(DAILY, monthly, replace(URBAN, id="u")))
+    feed_city.observe("pop.total", [("C", date(2025, 6, 1), 1.0)], freq_class=1)
+    feed_city.observe("u", [("C", date(2025, 1, 1), 1.0)], freq_class=1)
+    assert newest_day(feed_city.wh, cat) == date(2025, 6, 30)
+    # a monthly value for July covers July
+    feed_city.observe("pop.total", [("C", date(2025, 7, 1), 1.0)], freq_class=1)
+    assert newest_day(feed_city.wh, cat) == date(2025, 7, 31)
 
 
 def test_the_statement_count_does_not_grow_with_the_catalogue(rule_city: City) -> None:

@@ -183,6 +183,22 @@ def test_fail_on_and_usage_errors(city: tuple[list[str], Path]) -> None:
     assert code == 0 and "CREATE OR REPLACE TEMP TABLE q_cell" in out
 
 
+def test_a_date_after_the_newest_data_is_warned_about(city: tuple[list[str], Path]) -> None:
+    base, _ = city
+    runner = CliRunner()
+    late = runner.invoke(app, [*base, "quality", "--date", "2030-01-01", "--lang", "en"])
+    assert late.exit_code == 0, late.output
+    # the newest values are for 2020: they cover the year, up to 2020-12-31
+    assert late.stderr.splitlines() == [
+        "warning: 2030-01-01 is after the newest data (2020-12-31); the periods after it have no data: "
+        "pending until due, missing after (try --date 2020-12-31)"
+    ]
+    assert "Data quality as of 2030-01-01" in late.stdout
+    for day in ("2020-12-31", "2020-06-30"):  # inside the newest period: no warning
+        ok = runner.invoke(app, [*base, "quality", "--date", day, "--format", "csv"])
+        assert ok.exit_code == 0 and "warning" not in ok.stderr, ok.stderr
+
+
 def test_the_database_is_opened_read_only_and_left_as_it_was(city: tuple[list[str], Path]) -> None:
     base, tmp = city
     with Warehouse.open(tmp / "q.duckdb", read_only=True) as wh:

@@ -16,6 +16,7 @@ computation on the raw file.
 from __future__ import annotations
 
 import csv
+import re
 import shutil
 from collections import Counter
 from datetime import date, datetime
@@ -24,6 +25,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
+import yaml
 
 from citykpi.catalogue import load_catalogue
 from citykpi.engine.evaluate import evaluate
@@ -357,6 +359,57 @@ def test_la_missing_values_and_years_present_match_the_files(la: tuple[Warehouse
     counted = Counter(sid for sid, _y, _d, _u, value in headline if value != "")
     assert +by_file == +counted
     assert r.summary["expected"] == len(r.series) * 40  # 1984–2023 for every series
+
+
+def _la_coverage(sid: str) -> str:
+    """The area an LA indicator is published for: its metadata's geographical coverage, as an id."""
+    text = (LA / "meta" / f"{sid}.md").read_text(encoding="utf-8-sig").split("---")[1]
+    coverage = " ".join(str(yaml.safe_load(text).get("national_geographical_coverage") or "").split())
+    return re.sub(r"[^0-9a-z]+", "_", (coverage or "Unknown coverage").lower()).strip("_")
+
+
+def test_la_completeness_counts_each_series_where_it_is_published(la: tuple[Warehouse, Path]) -> None:
+    """Each series is expected once a year for the one area its metadata names (its feed's ``set``),
+    not in all eleven coverage areas: completeness is years with a value over years judged."""
+    wh, out = la
+    cat = load_catalogue(out / "indicators")
+    r = assess(wh, cat, as_of=date(2021, 12, 31), since=date(2010, 1, 1), now=NOW)
+    years = [str(y) for y in range(2010, 2022)]
+    rows = _la_rows()
+    keys = Counter((sid, y, d, u) for sid, y, d, u, _ in rows)
+    # series per file: one per Units value when a file has several, else one; a headline cell counts when
+    # written once (duplicates are rejected, every copy) with a number
+    units: dict[str, set[str]] = {}
+    for sid, _y, _d, u, _v in rows:
+        units.setdefault(sid, set()).add(u)
+    n_series = {sid: len(us - {""}) if len(us - {""}) > 1 else 1 for sid, us in units.items()}
+    present: Counter[str] = Counter()
+    for sid, y, d, u, v in rows:
+        if y in years and not any(d) and keys[(sid, y, d, u)] == 1 and v and _number(v):
+            present[sid] += 1
+    feeds = {f.id: f for f in cat.feeds}
+    got_present: Counter[str] = Counter()
+    got_periods: Counter[str] = Counter()
+    for row in r.series.to_dicts():
+        sid = feeds[row["feed"]].files[0].removeprefix("indicator_").removesuffix(".csv")
+        assert row["area_id"] == _la_coverage(sid), row
+        got_present[sid] += row["present"]
+        got_periods[sid] += row["periods"]
+    assert len(r.series) == sum(n_series.values()) == len(cat.indicators)  # one area per series
+    assert +got_present == +present
+    assert dict(got_periods) == {sid: n * len(years) for sid, n in n_series.items()}
+    expected = sum(n_series.values()) * len(years)
+    assert (r.summary["expected"], r.summary["present"]) == (expected, sum(present.values()))
+    assert r.summary["completeness"] == pytest.approx(sum(present.values()) / expected * 100)
+    assert 40 < r.summary["completeness"] < 45  # 42.8 %; 2.1 % when every series was expected in all 11 areas
+
+
+def _number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 # --- nyc311: closure timeliness per agency ---------------------------------------------------------------

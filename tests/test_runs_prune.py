@@ -101,10 +101,16 @@ def test_cli(tmp_path: Path) -> None:
     runner = CliRunner()
     dry = runner.invoke(app, ["--db", str(db), "runs", "prune", "--keep", "2", "--dry-run"])
     assert dry.exit_code == 0, dry.output
-    assert dry.stdout.strip() == "would remove 2 run(s) (runs 1–2): 6 cells, 4 index scores; 2 run(s) kept"
+    assert (
+        dry.stdout.strip()
+        == "would remove 2 run(s) (runs 1–2): 6 cells, 4 index scores, 0 delivered or dropped digest(s); 2 run(s) kept"
+    )
     assert run_ids(db) == [1, 2, 3, 4]
     done = runner.invoke(app, ["--db", str(db), "runs", "prune", "--keep", "2"])
-    assert done.stdout.strip() == "removed 2 run(s) (runs 1–2): 6 cells, 4 index scores; 2 run(s) kept"
+    assert (
+        done.stdout.strip()
+        == "removed 2 run(s) (runs 1–2): 6 cells, 4 index scores, 0 delivered or dropped digest(s); 2 run(s) kept"
+    )
     assert run_ids(db) == [3, 4]
     none = runner.invoke(app, ["--db", str(db), "runs", "prune"])
     assert none.exit_code == 2 and "say what to keep" in none.stderr

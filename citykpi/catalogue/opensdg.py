@@ -27,6 +27,7 @@ import contextlib
 import csv
 import os
 import re
+import shlex
 import shutil
 import tempfile
 from collections.abc import Iterable, Mapping
@@ -103,16 +104,41 @@ class ImportReport:
     meta_without_data: tuple[str, ...] = ()
     skipped: tuple[tuple[str, str], ...] = ()
     notes: tuple[str, ...] = ()
+    #: the folder the import is written to, as the user named it (None: not known; the commands
+    #: then name the import's files relative to its folder)
+    output: str | None = None
+
+    def commands(self) -> tuple[str, ...]:
+        """The shell commands that load the areas and ingest the repository's data files with the
+        imported feeds: the paths as given (the output folder and the repository), shell-quoted."""
+        out = Path(self.output) if self.output is not None else None
+        areas = str(out / "areas.csv") if out is not None else "areas.csv"
+        catalogue = str(out / "indicators") if out is not None else "indicators"
+        data = Path(self.source) / "data"
+        if out is None and not data.is_absolute():
+            data = data.absolute()  # run from the import's folder: a relative path would not reach it
+        return (
+            f"citykpi areas load {shlex.quote(areas)}",
+            f"citykpi --catalogue {shlex.quote(catalogue)} ingest --feed auto {shlex.quote(str(data))}",
+        )
 
     def markdown(self) -> str:
         """The import report as Markdown (also written as ``import-report.md``)."""
+        where = (
+            "from the folder the import was run in"
+            if self.output is not None
+            else "from this folder (the import's)"
+        )
         lines = [
             f"# Open SDG import of {self.source}",
             "",
             f"{self.indicators} indicators, {self.feeds} feeds, {self.areas} areas.",
             "",
-            "Ingest the data with `citykpi --catalogue indicators ingest --feed auto data/` after "
-            "`citykpi areas load areas.csv`.",
+            f"Load the areas, then ingest the data files as published, {where}:",
+            "",
+            "```sh",
+            *self.commands(),
+            "```",
         ]
         for title, items in (
             ("Data files without metadata", self.data_without_meta),
@@ -193,8 +219,12 @@ def _text(meta: Mapping[str, Any], key: str) -> str:
     return " ".join(str(value).split()) if value is not None else ""
 
 
-def import_open_sdg(path: str | Path) -> ImportReport:
+def import_open_sdg(path: str | Path, *, output: str | Path | None = None) -> ImportReport:
     """Read an Open SDG repository (``meta/`` and ``data/``) and make its catalogue, feeds and areas.
+
+    ``output`` is the folder the import will be written to, as the user named it: the report's
+    commands name the files there and the repository's data folder as given (see
+    :meth:`ImportReport.commands`).
 
     Raises:
         DataError: ``path`` has no ``meta/`` or ``data/`` folder.
@@ -343,6 +373,7 @@ def import_open_sdg(path: str | Path) -> ImportReport:
         meta_without_data=tuple(metas[s].name for s in sorted(set(metas) - set(datas), key=_order)),
         skipped=tuple(skipped),
         notes=tuple(notes),
+        output=str(output) if output is not None else None,
     )
     return ImportReport(
         **{**report.__dict__, "files": (*report.files, ImportedFile("import-report.md", report.markdown()))}

@@ -2,7 +2,8 @@
 
 ``citykpi alerts`` itself (what is red or orange now) is in ``evaluate_cmds``; its subcommands here:
 ``alerts history`` (the episodes of the alert lifecycle) and what the daily job's notifiers are
-told: ``alerts silences``, ``alerts silence add``, ``alerts silence expire`` and ``alerts outbox``.
+told: ``alerts silences``, ``alerts silence add``, ``alerts silence expire``, ``alerts outbox`` and
+``alerts outbox retry|drop``.
 """
 
 from __future__ import annotations
@@ -152,28 +153,10 @@ def silences_cmd(
     if fmt is not TableFormat.table:
         emit_frame(frame, fmt.value, output)
         return
-    import polars as pl
-
     from citykpi.render.terminal import make_console, print_frame
+    from citykpi.render.views import silences_table
 
-    def said(column: str, label: str, suffix: str = "") -> pl.Expr:
-        return pl.when(pl.col(column).is_not_null()).then(
-            pl.lit(f"{label} ") + pl.col(column) + pl.lit(suffix)
-        )
-
-    shown = frame.select(
-        pl.col("silence_id").alias("id"),
-        "state",
-        pl.concat_str(
-            [said("indicator", "indicator"), said("area_id", "area", " and below"), said("owner", "owner"),
-             said("domain", "domain")],
-            separator=" · ",
-            ignore_nulls=True,
-        ).alias("matches"),
-        pl.col("ends_at").str.slice(0, 16).str.replace("T", " ").alias("until"),
-        pl.col("every").fill_null(""),
-        "reason",
-    )  # fmt: skip
+    shown = silences_table(frame)
     what = "silences (all)" if include_expired else "silences in force or to come"
     print_frame(make_console(), shown, title=f"{frame.height} {what}")
 
@@ -302,20 +285,28 @@ def silence_expire_cmd(
     typer.echo(f"silence {silence.silence_id} ended ({silence.matchers()}; reason: {silence.reason})")
 
 
-@alerts_app.command("outbox")
+outbox_app = typer.Typer(no_args_is_help=False)
+alerts_app.add_typer(outbox_app, name="outbox")
+
+
+@outbox_app.callback(invoke_without_command=True)
 def outbox_cmd(
     ctx: typer.Context,
-    include_delivered: bool = typer.Option(False, "--all", help="Also the delivered digests."),
+    include_delivered: bool = typer.Option(False, "--all", help="Also the delivered and dropped digests."),
     limit: int = typer.Option(50, "--limit", "-n", min=1, help="How many digests, newest first."),
     fmt: TableFormatOpt = TableFormat.table,
     output: OutputOpt = None,
     force: ForceOpt = False,
     wait: WaitOpt = 0.0,
 ) -> None:
-    """The daily job's digests not delivered yet (each is retried by the next run), newest first.
+    """The daily job's digests not delivered yet, newest first: pending (retried by the next run),
+    sending (a run was stopped while delivering it: the next run sends it again) and dead (the
+    receiver refused it for good: `alerts outbox retry KEY` once it is fixed, or `drop KEY`).
 
     Example: citykpi alerts outbox --all -n 10
     """
+    if ctx.invoked_subcommand is not None:
+        return
     from citykpi.notify.outbox import outbox
     from citykpi.warehouse import Warehouse
 
@@ -326,7 +317,62 @@ def outbox_cmd(
         emit_frame(frame, fmt.value, output)
         return
     from citykpi.render.terminal import make_console, print_frame
+    from citykpi.render.views import outbox_table
 
-    shown = frame.select("notifier", "digest_key", "status", "as_of", "items", "attempts", "last_error")
-    what = "digests" if include_delivered else "digests waiting for delivery"
-    print_frame(make_console(), shown, title=f"{frame.height} {what}")
+    what = "digests" if include_delivered else "digests not delivered"
+    print_frame(make_console(), outbox_table(frame), title=f"{frame.height} {what}")
+
+
+def _act(ctx: typer.Context, key: str, action: str, by: str | None, reason: str | None, notifier: str | None,
+         wait: float) -> None:  # fmt: skip
+    from citykpi.daily import clock
+    from citykpi.notify.outbox import act
+    from citykpi.warehouse import Warehouse
+
+    with Warehouse.open(settings(ctx).db, create=False, wait=wait) as wh:
+        done = act(wh, key, action, by=by or _login(), reason=reason, now=clock.now(), notifier=notifier)
+    day = done.as_of.isoformat() if done.as_of else "?"
+    what = "the next run delivers it" if action == "retry" else "it will not be sent"
+    typer.echo(
+        f"{done.action}: digest {done.digest_key} to {done.notifier} ({done.items} item(s) of {day}): "
+        f"{done.before} → {done.after}; {what}"
+    )
+
+
+NotifierOpt = typer.Option(None, "--notifier", help="The digest's notifier (when a key start names several).")
+
+
+@outbox_app.command("retry")
+def outbox_retry_cmd(
+    ctx: typer.Context,
+    key: str = typer.Argument(..., help="The digest's key (or a unique start of it), from `alerts outbox`."),
+    reason: str | None = typer.Option(None, "--reason", help="Why (kept with the digest)."),
+    by: str | None = typer.Option(None, "--by", help="Who (default: the login name)."),
+    notifier: str | None = NotifierOpt,
+    wait: WaitOpt = 0.0,
+) -> None:
+    """Put a dead (refused for good) or dropped digest back in the outbox: the next run delivers it first.
+
+    Who, when and why are kept with the digest (`alerts outbox --all --format json`).
+
+    Example: citykpi alerts outbox retry citykpi-0c0a77f9 --reason "token renewed"
+    """
+    _act(ctx, key, "retry", by, reason, notifier, wait)
+
+
+@outbox_app.command("drop")
+def outbox_drop_cmd(
+    ctx: typer.Context,
+    key: str = typer.Argument(..., help="The digest's key (or a unique start of it), from `alerts outbox`."),
+    reason: str = typer.Option(..., "--reason", help="Why it is not sent (kept with the digest)."),
+    by: str | None = typer.Option(None, "--by", help="Who (default: the login name)."),
+    notifier: str | None = NotifierOpt,
+    wait: WaitOpt = 0.0,
+) -> None:
+    """Set a waiting or dead digest aside for good: no run sends it. Its alerts still count as told.
+
+    Who, when and why are kept with the digest; `alerts outbox retry KEY` undoes it.
+
+    Example: citykpi alerts outbox drop citykpi-0c0a77f9 --reason "endpoint retired"
+    """
+    _act(ctx, key, "drop", by, reason, notifier, wait)

@@ -330,10 +330,11 @@ def catalogue_import_cmd(
     from citykpi.catalogue.opensdg import import_open_sdg, write_import
 
     cfg = settings(ctx)
-    report = import_open_sdg(path)
+    report = import_open_sdg(path, output=output)
     folder = write_import(report, output, protected=[cfg.catalogue, cfg.db])
     typer.echo(
         f"Imported {report.indicators} indicators, {report.feeds} feeds and {report.areas} areas into {folder}; "
         f"{len(report.data_without_meta)} data files without metadata, {len(report.meta_without_data)} "
         f"metadata files without data, {len(report.skipped)} skipped (see {folder / 'import-report.md'})"
     )
+    typer.echo("Next, load the areas and ingest the data:\n" + "\n".join(f"  {c}" for c in report.commands()))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -84,20 +85,34 @@ def warn_past_data(scorecard: Scorecard) -> None:
     warnings = scorecard.meta.get("warnings")
     for text in warnings if isinstance(warnings, list) else ():
         typer.echo(f"warning: {text}", err=True)
-    newest_at = scorecard.meta.get("newest_instant")
-    if scorecard.at is not None and isinstance(newest_at, str):
-        if scorecard.at.isoformat(sep=" ") > newest_at:
-            shown = newest_at[:16] if newest_at.endswith(":00") else newest_at
-            typer.echo(
-                f"warning: {scorecard.label} is after the newest data ({shown}); "
-                f"cells past their staleness show as stale (try --at {shown.replace(' ', 'T')})",
-                err=True,
-            )
+    if scorecard.at is not None:
+        warn_after_newest_instant(
+            scorecard.at, scorecard.meta.get("newest_instant"), "cells past their staleness show as stale"
+        )
         return
-    newest = scorecard.meta.get("newest_data")
-    if isinstance(newest, str) and scorecard.as_of.isoformat() > newest:
+    warn_after_newest(
+        scorecard.as_of, scorecard.meta.get("newest_data"), "cells past their staleness show as stale"
+    )
+
+
+def warn_after_newest_instant(at: datetime, newest: object, consequence: str) -> None:
+    """Say on stderr when the instant ``at`` is after ``newest`` (the newest reading's ISO date-time,
+    from a result's ``meta["newest_instant"]``): what that does to the figures, and the instant to try."""
+    if isinstance(newest, str) and at.isoformat(sep=" ") > newest:
+        shown = newest[:16] if newest.endswith(":00") else newest
         typer.echo(
-            f"warning: {scorecard.as_of.isoformat()} is after the newest data ({newest}); "
-            f"cells past their staleness show as stale (try --date {newest})",
+            f"warning: {at:%Y-%m-%d %H:%M} is after the newest data ({shown}); {consequence} "
+            f"(try --at {shown.replace(' ', 'T')})",
+            err=True,
+        )
+
+
+def warn_after_newest(as_of: date, newest: object, consequence: str) -> None:
+    """Say on stderr when ``as_of`` is after ``newest`` (the newest observation's ISO date, from a
+    result's ``meta["newest_data"]``): what that does to the figures, and the date to try instead."""
+    if isinstance(newest, str) and as_of.isoformat() > newest:
+        typer.echo(
+            f"warning: {as_of.isoformat()} is after the newest data ({newest}); {consequence} "
+            f"(try --date {newest})",
             err=True,
         )

@@ -18,7 +18,7 @@ from citykpi.cli.options import (
     WaitOpt,
     parse_day,
 )
-from citykpi.cli.output import check_destination
+from citykpi.cli.output import check_destination, warn_after_newest
 from citykpi.errors import ExitCode
 
 
@@ -98,6 +98,7 @@ def quality_cmd(
     from citykpi.catalogue import load_catalogue
     from citykpi.quality import assess
     from citykpi.quality import explain as explain_sql
+    from citykpi.render.exports import junit_fail_on
     from citykpi.render.quality import render_text
     from citykpi.warehouse import Warehouse
 
@@ -105,12 +106,17 @@ def quality_cmd(
     as_of, since = parse_day("--date", date_), parse_day("--from", from_)
     check_destination(ctx, fmt.value, output, force=force)
     catalogue = load_catalogue(cfg.catalogue)
-    junit = fail_on.value if fail_on is not FailOn.never else "red"
+    junit = junit_fail_on(fail_on.value)
     with Warehouse.open(cfg.db, read_only=True, create=False, wait=wait) as wh:
         if explain:
             typer.echo(explain_sql(wh, catalogue, as_of=as_of, since=since))
             return
         report = assess(wh, catalogue, as_of=as_of, since=since, by=by.value)
+    warn_after_newest(
+        report.as_of,
+        report.meta.get("newest_data"),
+        "the periods after it have no data: pending until due, missing after",
+    )
     breached = report.breaches(fail_on.value)
     if output is not None:
         report.write(fmt.value, output, lang=lang.value, table=table.value, fail_on=junit)

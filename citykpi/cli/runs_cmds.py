@@ -121,20 +121,23 @@ def runs_prune_cmd(
 
     A run is kept when either rule keeps it; the latest run is always kept. Observations are
     never touched, so a removed run can be evaluated again. Keep at least 2 for the daily job:
-    its alerts compare with the previous day's run.
+    its alerts compare with the previous day's run. Delivered and dropped digests of the daily
+    job's outbox older than every kept run go too (undelivered and dead ones stay).
 
     Example: citykpi runs prune --keep 90 --keep-days 90
     """
     from citykpi.engine.runs import prune_runs
+    from citykpi.notify.outbox import prune as prune_outbox
     from citykpi.warehouse import Warehouse
 
     with Warehouse.open(settings(ctx).db, create=False, wait=wait) as wh:
         report = prune_runs(wh, keep=keep, keep_days=keep_days, dry_run=dry_run)
+        digests = prune_outbox(wh, removed=report.runs if dry_run else (), dry_run=dry_run)
     verb = "would remove" if dry_run else "removed"
     span = f" (runs {report.runs[0]}–{report.runs[-1]})" if report.runs else ""
     typer.echo(
         f"{verb} {len(report.runs)} run(s){span}: {report.cells:,} cells, {report.index_scores:,} index "
-        f"scores; {report.kept} run(s) kept"
+        f"scores, {digests:,} delivered or dropped digest(s); {report.kept} run(s) kept"
     )
 
 
@@ -191,7 +194,13 @@ def run_cmd(
         None,
         "--report",
         metavar="FILE",
-        help="Write the run report to FILE instead of the config's (- prints it).",
+        help="Write the run report to FILE (.json) instead of the config's (- prints it).",
+    ),
+    force: bool = typer.Option(
+        False,
+        "--force",
+        help="Let --report replace an existing file that is not a previous run report "
+        "(never the database, the config, the catalogue or an input file).",
     ),
 ) -> None:
     from dataclasses import replace
@@ -200,6 +209,10 @@ def run_cmd(
     from citykpi.errors import RunFailedError
 
     as_of, at = date_or_instant("--date", date_, at_)
+    if report == "":
+        from citykpi.errors import UsageError
+
+        raise UsageError("--report is empty; name a .json file, or - to print the report")
     cfg = RunConfig.load(config)
     if at is not None:
         from citykpi.catalogue import load_catalogue
@@ -212,7 +225,7 @@ def run_cmd(
     if check_config:
         from citykpi.daily.check import check_config as check
 
-        checked = check(cfg, config, log=typer.echo)
+        checked = check(cfg, config, log=typer.echo, as_of=as_of)
         raise typer.Exit(checked.exit_code)
     to_stdout = report == "-"
     result = run_job(
@@ -222,7 +235,8 @@ def run_cmd(
         log=lambda line: typer.echo(line, err=True),
         log_format=log_format.value if log_format is not None else None,
         dry_run=dry_run,
-        report_path=Path(report) if report and not to_stdout else None,
+        report_path=Path(report) if report is not None and not to_stdout else None,
+        force_report=force,
         write_report=not to_stdout,
     )
     if to_stdout:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -46,8 +47,11 @@ def _writable_folder(folder: Path) -> str | None:
     return None
 
 
-def check_config(config: RunConfig, path: Path, log: Callable[[str], None]) -> ConfigCheck:
-    """Check a loaded config as a run would use it; one line per finding through ``log``."""
+def check_config(
+    config: RunConfig, path: Path, log: Callable[[str], None], *, as_of: date | None = None
+) -> ConfigCheck:
+    """Check a loaded config as a run would use it, for the day it would evaluate (``as_of``, by
+    default yesterday in the city's zone); one line per finding through ``log``."""
     from citykpi.catalogue import load_catalogue
     from citykpi.daily.config import check_outputs
     from citykpi.daily.steps import check_inbox_options as _check_inbox_options
@@ -66,7 +70,12 @@ def check_config(config: RunConfig, path: Path, log: Callable[[str], None]) -> C
 
     tz = config.tz
     today = clock.now(tz).date()
-    ok(f"config {path} parses; time zone {clock.zone_name(tz)} (today is {today.isoformat()} there)")
+    day = as_of or today - timedelta(days=1)  # the day `run` would evaluate
+    when = "--date: the run evaluates" if as_of is not None else "a run now evaluates"
+    ok(
+        f"config {path} parses; time zone {clock.zone_name(tz)} "
+        f"(today is {today.isoformat()} there; {when} {day.isoformat()})"
+    )
     try:
         catalogue = load_catalogue(config.catalogue)
         ok(f"catalogue {config.catalogue}: {len(catalogue.indicators)} indicators")
@@ -87,14 +96,14 @@ def check_config(config: RunConfig, path: Path, log: Callable[[str], None]) -> C
             )
         else:
             ok(f"inbox {inbox.path} ({inbox.format}, {', '.join(inbox.patterns)})")
-    for folder in {config.outputs.folder, config.report_path(today).parent, config.database.parent}:
+    for folder in {config.outputs.folder, config.report_path(day).parent, config.database.parent}:
         why = _writable_folder(folder)
         if why:
             bad(f"{folder}: {why}")
     try:
-        check_outputs(config, today)
+        check_outputs(config, day)
         ok(
-            f"outputs {config.outputs.folder} ({', '.join(config.outputs.formats)}); report {config.report_path(today)}"
+            f"outputs {config.outputs.folder} ({', '.join(config.outputs.formats)}); report {config.report_path(day)}"
         )
     except CitykpiError as exc:
         bad(exc.message)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from citykpi.errors import ConfigError
+from citykpi.errors import UsageError
 
 
 def now(tz: tzinfo | None = None) -> datetime:
@@ -28,14 +28,14 @@ def zone(name: str | None) -> tzinfo:
     """An IANA time zone by name (``Asia/Shanghai``), or the machine's zone for None.
 
     Raises:
-        ConfigError: an unknown zone name.
+        UsageError: an unknown zone name (``RunConfig`` turns it into a ConfigError for ``run``).
     """
     if name is None:
         return local_zone()
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(
+        raise UsageError(
             f"unknown time zone {name!r}", hint="use an IANA name such as Asia/Shanghai or UTC"
         ) from None
 

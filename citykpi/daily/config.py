@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from citykpi.catalogue.model import GRAINS, SEVERITY
 from citykpi.daily import clock
@@ -19,6 +19,9 @@ from citykpi.engine.scorecard import FAIL_ON
 from citykpi.errors import ConfigError, UsageError
 from citykpi.notify.notifiers import NotifierConfig, parse_notifiers
 from citykpi.render.exporters import EXTENSIONS, FORMATS
+
+if TYPE_CHECKING:
+    from citykpi.render.targets import Protected
 
 #: Keys accepted at the top level of the config file.
 _TOP_KEYS = {
@@ -110,6 +113,8 @@ class RunConfig:
     log_alert_lines: int = 20
     notifiers: tuple[NotifierConfig, ...] = ()
     base: Path = Path(".")
+    #: the config file itself, when read from one (no report may replace it)
+    source: Path | None = None
 
     @property
     def tz(self) -> tzinfo:
@@ -136,7 +141,7 @@ class RunConfig:
             raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{path}: invalid TOML: {exc}") from None
-        return cls.from_mapping(data, base=path.parent, origin=str(path))
+        return replace(cls.from_mapping(data, base=path.parent, origin=str(path)), source=path)
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], *, base: Path, origin: str = "config") -> RunConfig:
@@ -201,7 +206,7 @@ def _parse(data: Mapping[str, Any], *, base: Path, origin: str) -> RunConfig:
     if timezone is not None:
         try:
             clock.zone(timezone)
-        except ConfigError as exc:
+        except UsageError as exc:
             raise fail(f"timezone: {exc.message}") from None
     partial_on = data.get("partial_on", list(PARTIAL_CAUSES))
     if not isinstance(partial_on, list) or not all(p in PARTIAL_CAUSES for p in partial_on):
@@ -372,16 +377,10 @@ def _inbox_suffixes(inbox: Inbox) -> tuple[str, ...]:
     return tuple(dict.fromkeys([*DATA_SUFFIXES, *extra]))
 
 
-def check_outputs(config: RunConfig, day: date, at: datetime | None = None) -> None:
-    """Refuse, before the job starts, a report path that may not be written (the rules of
-    :mod:`citykpi.render.targets`, without --force): the database, its WAL or lock, the catalogue,
-    the areas file, a data file an inbox would read; a link, folder or device; an existing file
-    that is not a previous report of its format. The run report and JSONL notifiers are checked too.
-
-    Raises:
-        ConfigError: naming the path and the reason (exit 78: the config is wrong, not the command).
-    """
-    from citykpi.render.targets import OutputTargetError, check_output_target, protected_files
+def _protected(config: RunConfig) -> tuple[Protected, ...]:
+    """What no report of a run may replace: the database (with its WAL and lock), the catalogue, the
+    areas file, the data files an inbox would read, and the config file itself."""
+    from citykpi.render.targets import Protected, protected_files
 
     protected = protected_files(
         database=config.database,
@@ -389,6 +388,24 @@ def check_outputs(config: RunConfig, day: date, at: datetime | None = None) -> N
         inputs=[config.areas] if config.areas is not None else [],
         input_folders=[(inbox.path, _inbox_suffixes(inbox)) for inbox in config.inboxes],
     )
+    if config.source is not None:
+        protected += (Protected(config.source, "the run's config file"),)
+    return protected
+
+
+def check_outputs(config: RunConfig, day: date, at: datetime | None = None) -> None:
+    """Refuse, before the job starts, a report path that may not be written (the rules of
+    :mod:`citykpi.render.targets`, without --force): the database, its WAL or lock, the catalogue,
+    the areas file, a data file an inbox would read, the config file; a link, folder or device; an
+    existing file that is not a previous report of its format. The run report and JSONL notifiers
+    are checked too.
+
+    Raises:
+        ConfigError: naming the path and the reason (exit 78: the config is wrong, not the command).
+    """
+    from citykpi.render.targets import OutputTargetError, check_output_target
+
+    protected = _protected(config)
     targets = [
         (config.outputs.path_for(fmt, day, config.grain, at), fmt, "[outputs]")
         for fmt in config.outputs.formats
@@ -409,3 +426,43 @@ def check_outputs(config: RunConfig, day: date, at: datetime | None = None) -> N
                 f"{where} {exc.message}".replace("; pass --force to replace it", "; move it away"),
                 hint="fix the path in the config",
             ) from None
+
+
+def check_report_target(config: RunConfig, path: Path, *, force: bool = False) -> None:
+    """Refuse a run report path given on the command line (``run --report FILE``) that may not be
+    written: one of the run's protected files (:func:`check_outputs`), a name that is not ``.json``,
+    a link, folder or device, or an existing file that is not a previous run report (its start
+    names ``"schema": "citykpi.run_report"``), unless ``force``. ``-`` (print it) never reaches here.
+
+    Raises:
+        OutputTargetError: a usage error (exit 2), naming the path and the reason.
+    """
+    from citykpi.render.targets import OutputTargetError, check_output_target, refuse_protected
+
+    protected = _protected(config)
+    refuse_protected(path, protected)
+    if path.suffix.lower() != ".json":
+        raise OutputTargetError(
+            f"--report {path} must name a .json file (the run report is JSON)",
+            hint="e.g. --report out/runs/today.json, or --report - to print it",
+        )
+    check_output_target(path, protected=protected, force=force, kind="json")
+    if not force and _foreign_json(path):
+        raise OutputTargetError(
+            f"will not replace {path}: it exists and is not a previous run report "
+            '(a JSON file without "schema": "citykpi.run_report"); pass --force to replace it'
+        )
+
+
+def _foreign_json(path: Path) -> bool:
+    """True for an existing, non-empty file whose start is not a run report's."""
+    from citykpi.daily.report import REPORT_SCHEMA
+
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(512)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+    return bool(head) and f'"schema": "{REPORT_SCHEMA}"'.encode() not in head

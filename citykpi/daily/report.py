@@ -70,6 +70,7 @@ def run_report(result: RunResult) -> dict[str, Any]:
                 "batch_id": f.batch_id,
                 "moved_to": str(f.moved_to) if f.moved_to is not None else None,
                 "message": f.message,
+                "rejects": [{"code": code, "reason": why, "rows": n} for code, why, n in f.rejects],
             }
             for f in result.files
         ],
@@ -90,6 +91,7 @@ def run_report(result: RunResult) -> dict[str, Any]:
                 "attempts": n.attempts,
                 "error": n.error or None,
                 "run_id": n.run_id,
+                "note": n.note or None,
             }
             for n in result.notifications
         ],

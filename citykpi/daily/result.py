@@ -27,6 +27,8 @@ class IngestedFile:
     moved_to: Path | None = None
     message: str = ""
     batch_id: int | None = None
+    #: why rows were rejected, most rows first: (code or None, reason, rows)
+    rejects: tuple[tuple[str | None, str, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -35,11 +37,12 @@ class NotificationResult:
 
     notifier: str
     digest_key: str
-    status: str  # delivered | undelivered | would_send | would_retry
+    status: str  # delivered | undelivered | dead | backfill (dry run: would_send | would_retry | backfill)
     items: int
     attempts: int = 0
     error: str = ""
     run_id: int | None = None
+    note: str = ""  # e.g. why a backfill tells this notifier nothing
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -21,6 +22,7 @@ from citykpi.catalogue.model import Catalogue
 from citykpi.daily import clock
 from citykpi.daily.config import RunConfig
 from citykpi.daily.health import Health, data_in_period, worst
+from citykpi.daily.health import exit_code as health_exit_code
 from citykpi.daily.inbox import DONE, REJECTED, Inbox, InboxScan, archive, scan_inbox
 from citykpi.daily.log import RunLog
 from citykpi.daily.result import IngestedFile, NotificationResult, RunResult
@@ -32,6 +34,7 @@ from citykpi.render.exports import junit_fail_on
 from citykpi.render.format import Digits, counts_line, fmt_value, pick, status_label
 
 if TYPE_CHECKING:
+    from citykpi.notify.outbox import DeliveryReport
     from citykpi.quality import QualityReport
 
 
@@ -122,16 +125,19 @@ def finish(job: Job, result: RunResult, target: Path | None) -> None:
     """Write the run report (atomically) and say how the run ended."""
     log = job.log
     code = result.exit_code
+    status = result.health.status
     worst = result.report()["verdict"]["worst"] or "none"
     verdict = f"worst {worst}, fail_on {job.config.fail_on}" + (" (breached)" if result.breached else "")
-    log.info(
-        "done",
-        f"done: {result.health.status} (exit {code}); verdict: {verdict}"
-        + (f"; {'; '.join(result.health.reasons)}" if result.health.reasons else ""),
-        health=result.health.status,
-        exit_code=code,
-        breached=result.breached,
-    )
+    reasons = f"; {'; '.join(result.health.reasons)}" if result.health.reasons else ""
+    fields: dict[str, Any] = {"health": status, "exit_code": code, "breached": result.breached}
+    if job.dry_run:  # it exits 0 when it could look: say what the run would do, not "partial (exit 0)"
+        would = health_exit_code(status, result.breached)
+        text = f"dry run: the run would end {status} (exit {would}); verdict: {verdict}{reasons}"
+        fields["would_exit_code"] = would
+    else:
+        text = f"done: {status} (exit {code}); verdict: {verdict}{reasons}"
+    level = {"failed": log.error, "partial": log.warning, "no_data": log.warning}.get(status, log.info)
+    level("done", text, **fields)
     if target is None:
         return
     from citykpi.render.exports import atomic_write
@@ -211,12 +217,14 @@ def ingest_inbox(
                 )
                 log.error("archive", why, file=path.name)
                 job.problem("partial", why)
+        reasons = top_rejects(f.rejects)
+        message = rejects_message(f.message, reasons, f.batch_id if f.rows_rejected else None)
         job.files.append(
-            IngestedFile(path, f.status, f.rows_loaded, f.rows_rejected, moved, f.message, f.batch_id)
+            IngestedFile(path, f.status, f.rows_loaded, f.rows_rejected, moved, message, f.batch_id, reasons)
         )
         line = f"ingest {path.name}: {f.status}, {f.rows_loaded} loaded, {f.rows_rejected} rejected"
-        if f.message:
-            line += f" ({f.message})"
+        if message:
+            line += f": {message}"
         if moved is not None:
             line += f" → {moved.parent.name}/"
         fields = {
@@ -231,6 +239,32 @@ def ingest_inbox(
             job.problem("partial", f"{path.name} {what}", cause="rejected")
         else:
             log.info("ingest", line, **fields)
+
+
+#: How many reject reasons the log and the run report name per file (the rest are counted).
+TOP_REJECTS = 3
+
+
+def top_rejects(rejects: Mapping[str, int]) -> tuple[tuple[str | None, str, int], ...]:
+    """A file's reject reasons as (code, reason, rows), most rows first (ties by reason)."""
+    from citykpi.warehouse.ingest import code_of
+
+    ranked = sorted(rejects.items(), key=lambda kv: (-kv[1], kv[0]))
+    return tuple((code_of(why), why, int(n)) for why, n in ranked)
+
+
+def rejects_message(message: str, reasons: tuple[tuple[str | None, str, int], ...], batch: int | None) -> str:
+    """What a file's log line and report say about it: ingest's own message, the top reasons
+    (``2 × IN202 unknown area id …``) and the command that lists the rejected rows."""
+    parts = [message] if message else []
+    shown = [f"{n} × {code + ' ' if code else ''}{why}" for code, why, n in reasons[:TOP_REJECTS]]
+    if len(reasons) > TOP_REJECTS:
+        rest = sum(n for _c, _w, n in reasons[TOP_REJECTS:])
+        shown.append(f"{rest} more in {len(reasons) - TOP_REJECTS} other reason(s)")
+    parts += shown
+    if batch is not None:
+        parts.append(f"the rows: citykpi db rejects --batch {batch}")
+    return "; ".join(parts)
 
 
 def assess_data(job: Job, wh: Any, catalogue: Catalogue, scorecard: Scorecard) -> None:
@@ -310,7 +344,7 @@ def notify(
     job: Job, wh: Any, catalogue: Catalogue, scorecard: Scorecard, sleep: Callable[[float], None]
 ) -> None:
     """Queue this run's digests with the notifiers' new state (one transaction), then deliver every
-    pending digest."""
+    waiting digest."""
     from citykpi.notify import outbox, plan_digests
 
     config, log = job.config, job.log
@@ -324,6 +358,11 @@ def notify(
         return
     outbox.queue(wh, plans, now=now)
     for plan in plans:
+        if plan.backfill is not None:
+            note = backfill_note(plan.notifier, job.day, plan.backfill)
+            log.info("notify", note, notifier=plan.notifier, backfill=True)
+            job.notifications.append(NotificationResult(plan.notifier, "", "backfill", 0, note=note))
+            continue
         held = f"; held back: {plan.silenced} silenced, {plan.inhibited} by a red parent area"
         if plan.digest is None:
             log.info("notify", f"notify {plan.notifier}: nothing new{held}", notifier=plan.notifier)
@@ -341,37 +380,75 @@ def notify(
             f"outbox: {n} undelivered digest(s) for notifier {name!r}, which the config no longer declares",
         )
     for report in outbox.deliver_pending(wh, config.notifiers, now=lambda: clock.now(config.tz), sleep=sleep):
-        d = report.delivery
-        status = "delivered" if d.delivered else "undelivered"
-        job.notifications.append(
-            NotificationResult(
-                report.notifier, report.digest_key, status, report.items, d.attempts, d.error, report.run_id
-            )
-        )
-        where = next(n.target() for n in config.notifiers if n.name == report.notifier)
-        if d.delivered:
-            log.info(
-                "deliver",
-                f"delivered {report.digest_key} to {report.notifier} ({where}) after {d.attempts} attempt(s)",
-                notifier=report.notifier,
-                digest=report.digest_key,
-                attempts=d.attempts,
-            )
-        else:
-            log.warning(
-                "deliver",
-                f"could not deliver {report.digest_key} to {report.notifier} after {d.attempts} attempt(s): "
-                f"{d.error}; it stays in the outbox and is retried next run",
-                notifier=report.notifier,
-                digest=report.digest_key,
-                attempts=d.attempts,
-            )
+        _delivered(job, report)
     waiting = outbox.pending(wh)
     declared = {n.name for n in config.notifiers}
     stuck = [r for r in waiting.iter_rows(named=True) if r["notifier"] in declared]
     if stuck:
         job.problem(
             "partial", f"{len(stuck)} digest(s) not delivered yet (retried next run)", cause="undelivered"
+        )
+    set_aside = Counter(n.notifier for n in job.notifications if n.status == "dead")
+    for name, n in outbox.dead(wh).items():
+        if n > set_aside[name]:  # the run that set them aside was partial; now they only wait
+            log.warning(
+                "notify",
+                f"outbox: {n - set_aside[name]} dead digest(s) of {name!r} from earlier runs wait for an "
+                "operator (citykpi alerts outbox; retry KEY or drop KEY)",
+                notifier=name,
+            )
+
+
+def backfill_note(notifier: str, day: date, newest: date) -> str:
+    """Why a run tells a notifier nothing: it was told about a later date already."""
+    return (
+        f"backfill: not notified: {notifier} was told about {newest.isoformat()} already; "
+        f"a run for an earlier date ({day.isoformat()}) tells it nothing"
+    )
+
+
+def _delivered(job: Job, report: DeliveryReport) -> None:
+    """Note and log one digest's delivery: delivered, refused for good (dead) or to be retried."""
+    from citykpi.notify.notifiers import SELF_DEDUPING
+
+    config, log = job.config, job.log
+    d = report.delivery
+    status = "delivered" if d.delivered else "dead" if d.dead else "undelivered"
+    job.notifications.append(
+        NotificationResult(
+            report.notifier, report.digest_key, status, report.items, d.attempts, d.error, report.run_id
+        )
+    )
+    notifier = next(n for n in config.notifiers if n.name == report.notifier)
+    where = notifier.target()
+    fields = {"notifier": report.notifier, "digest": report.digest_key, "attempts": d.attempts}
+    if d.delivered:
+        flagged = d.uncertain and notifier.type not in SELF_DEDUPING
+        log.info(
+            "deliver",
+            f"delivered {report.digest_key} to {report.notifier} ({where}) after {d.attempts} attempt(s)"
+            + (' (with "redelivery": true: an earlier attempt may have arrived)' if flagged else ""),
+            **fields,
+        )
+    elif d.dead:
+        log.error(
+            "deliver",
+            f"{report.notifier} refused digest {report.digest_key} for good: {d.error}; it is set aside "
+            f"(dead) and the notifier's later digests go on; retry it with `citykpi alerts outbox retry "
+            f"{report.digest_key}` once the receiver is fixed, or drop it with `… drop {report.digest_key}`",
+            **fields,
+        )
+        job.problem(
+            "partial",
+            f"digest {report.digest_key} to {report.notifier} was refused for good (dead): {d.error}",
+            cause="undelivered",
+        )
+    else:
+        log.warning(
+            "deliver",
+            f"could not deliver {report.digest_key} to {report.notifier} after {d.attempts} attempt(s): "
+            f"{d.error}; it stays in the outbox and is retried next run",
+            **fields,
         )
 
 
@@ -426,6 +503,7 @@ def dry_run(job: Job) -> None:
     from citykpi.engine.runs import previous_run
     from citykpi.render.views import alerts
     from citykpi.warehouse import Warehouse, readers
+    from citykpi.warehouse.ingest import already_loaded
 
     config, log = job.config, job.log
     try:
@@ -448,23 +526,13 @@ def dry_run(job: Job) -> None:
     try:
         for inbox in config.inboxes:
             scan = _scan(job, inbox, time.sleep)
-            target = "observations" if inbox.format != "source" else f"src_{inbox.source}"
+            options = inbox.options()
             for path in scan.ready:
                 sha = readers.scan_file(path, text=False).sha256
-                rows = (
-                    wh.con.execute(
-                        "SELECT batch_id FROM batches WHERE sha256 = ? AND target = ? AND status = 'loaded' "
-                        "ORDER BY batch_id DESC LIMIT 1",
-                        [sha, target],
-                    ).fetchall()
-                    if wh is not None
-                    else []
-                )
-                status = "unchanged" if rows else "would_load"
-                note = f"already loaded as batch {rows[0][0]}" if rows else "new: would be ingested"
-                job.files.append(
-                    IngestedFile(path, status, message=note, batch_id=int(rows[0][0]) if rows else None)
-                )
+                batch = already_loaded(wh.con, sha, options) if wh is not None else None
+                status = "unchanged" if batch is not None else "would_load"
+                note = f"already loaded as batch {batch}" if batch is not None else "new: would be ingested"
+                job.files.append(IngestedFile(path, status, message=note, batch_id=batch))
                 log.info("ingest", f"would ingest {path.name}: {note}", file=path.name, status=status)
         if wh is None:
             log.info("evaluate", f"no database yet at {config.database}: the run would create it")
@@ -506,6 +574,10 @@ def _dry_notify(job: Job, wh: Any, catalogue: Catalogue, scorecard: Scorecard) -
 
     config, log = job.config, job.log
     declared = {n.name for n in config.notifiers}
+    for name, n in outbox.dead(wh).items():
+        log.warning(
+            "notify", f"outbox: {n} dead digest(s) of {name!r} wait for an operator (citykpi alerts outbox)"
+        )
     for row in outbox.pending(wh).iter_rows(named=True):
         if row["notifier"] in declared:
             job.notifications.append(
@@ -522,6 +594,11 @@ def _dry_notify(job: Job, wh: Any, catalogue: Catalogue, scorecard: Scorecard) -
     )  # fmt: skip
     job.changes = changes
     for plan in plans:
+        if plan.backfill is not None:
+            note = backfill_note(plan.notifier, job.day, plan.backfill)
+            log.info("notify", note, notifier=plan.notifier, backfill=True)
+            job.notifications.append(NotificationResult(plan.notifier, "", "backfill", 0, note=note))
+            continue
         if plan.digest is None:
             log.info("notify", f"would tell {plan.notifier} nothing new")
             continue

@@ -230,7 +230,7 @@ def _max_batch(wh: Warehouse) -> int:
 
 
 def ensure_sources(wh: Warehouse, catalogue: Catalogue) -> None:
-    """Raw source tables used by measures must exist (created by `citykpi ingest --format source`)."""
+    """Raw source tables used by measures exist (made by `citykpi ingest --format source`, else empty)."""
     used = {i.value.source for i in catalogue.indicators if isinstance(i.value, Measure)} - set(
         BUILTIN_SOURCES
     )
@@ -245,12 +245,12 @@ def ensure_sources(wh: Warehouse, catalogue: Catalogue) -> None:
     for s in sorted(used):
         if source_table_name(s) not in have:
             src = next(x for x in catalogue.sources if x.id == s)
+            ddl = source_table_ddl(src)
             if wh.read_only:
-                raise EvaluationError(
-                    f"raw source table for {s!r} does not exist",
-                    hint=f"load it with `citykpi ingest --format source --source {s} FILE`",
-                )
-            wh.con.execute(source_table_ddl(src))
+                # Nothing loaded yet: its measures have no data, like any indicator with no rows. A
+                # read-only evaluation must not write, so the empty table lives in this session only.
+                ddl = ddl.replace("CREATE TABLE", "CREATE TEMP TABLE", 1)
+            wh.con.execute(ddl)
 
 
 def gather(wh: Warehouse, catalogue: Catalogue, request: Request) -> Gathered:

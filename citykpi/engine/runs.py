@@ -19,7 +19,7 @@ from citykpi.engine.scorecard import INDEX_SCHEMA, Scorecard, cell_schema, empty
 from citykpi.errors import UsageError
 from citykpi.warehouse.connection import Warehouse
 
-#: Columns of ``runs`` in table order (v4 appended ``scheduled``, v5 ``as_at``); name them in every INSERT.
+#: Columns of ``runs`` in table order (v4 appended ``scheduled``, v6 ``as_at``); name them in every INSERT.
 RUN_COLUMNS: tuple[str, ...] = (
     "run_id",
     "created_at",

@@ -8,7 +8,9 @@
                  by domain and owner, decided against what the notifier was already told;
 - ``notifiers``  the ``[[notifiers]]`` of the run configuration (jsonl, webhook, command) and how
                  each delivers a digest (timeout, retries with backoff, idempotency key);
-- ``outbox``     digests recorded before they are sent and retried until delivered.
+- ``outbox``     digests recorded before they are sent and retried until delivered (or refused for
+                 good: set aside as dead for an operator to retry or drop); the newest date each
+                 notifier was told about (``notify_cursor``).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from citykpi.engine.scorecard import Scorecard
 from citykpi.notify.changes import CHANGE_KINDS, AlertChanges, alert_changes
 from citykpi.notify.digest import Digest, NotifierPlan, plan_notifier
 from citykpi.notify.notifiers import NotifierConfig
-from citykpi.notify.outbox import notifier_state
+from citykpi.notify.outbox import notifier_state, told_up_to
 from citykpi.notify.silences import area_lineage, load_silences
 from citykpi.warehouse.connection import Warehouse
 
@@ -47,26 +49,43 @@ def plan_digests(
     min_colour: str = "orange",
     remind_after: int = 0,
 ) -> tuple[list[NotifierPlan], AlertChanges]:
-    """Each notifier's digest for this scorecard (nothing written), and the changes they come from."""
+    """Each notifier's digest for this scorecard (nothing written), and the changes they come from.
+
+    A notifier already told about a later date than the scorecard's (the run is a backfill: an older
+    day evaluated again) gets no digest and keeps its state: what it was told is about a later day,
+    and telling it about the older one would announce as new, resolved or escalated what is not so
+    now (:attr:`NotifierPlan.backfill`).
+    """
     changes = alert_changes(wh, scorecard, min_colour=min_colour)
     if not notifiers:
         return [], changes
     silences = load_silences(wh)
     lineage = area_lineage(wh.areas())
-    plans = [
-        plan_notifier(
-            n,
-            changes,
-            scorecard,
-            catalogue,
-            notifier_state(wh, n.name),
-            silences=silences,
-            lineage=lineage,
-            now=now,
-            run_id=scorecard.run_id,
-            lang=lang,
-            remind_after=remind_after,
+    cursor = told_up_to(wh)
+    plans = []
+    for n in notifiers:
+        newest = cursor.get(n.name)
+        if newest is not None and scorecard.as_of < newest:
+            plans.append(
+                NotifierPlan(
+                    n.name, None, notifier_state(wh, n.name), as_of=scorecard.as_of,
+                    run_id=scorecard.run_id, backfill=newest,
+                )
+            )  # fmt: skip
+            continue
+        plans.append(
+            plan_notifier(
+                n,
+                changes,
+                scorecard,
+                catalogue,
+                notifier_state(wh, n.name),
+                silences=silences,
+                lineage=lineage,
+                now=now,
+                run_id=scorecard.run_id,
+                lang=lang,
+                remind_after=remind_after,
+            )
         )
-        for n in notifiers
-    ]
     return plans, changes

@@ -1,7 +1,8 @@
 """One digest per notifier and run: only what changed, grouped by domain and owner.
 
 What a notifier is told is decided against what it was told before (``notify_state``), so a
-digest never repeats itself and loses nothing:
+digest never repeats itself and loses nothing (a run for a date older than the newest one a notifier
+was told about — a backfill — tells it nothing: :func:`citykpi.notify.plan_digests`):
 
 - ``new``           — an alert it was never told about (``since``: when the alert began; an alert
                       held back by a silence or a red parent area is announced when that ends);
@@ -71,7 +72,11 @@ class Digest:
 
 @dataclass(frozen=True)
 class NotifierPlan:
-    """What one run does for one notifier: the digest to queue (or None) and the state after it."""
+    """What one run does for one notifier: the digest to queue (or None) and the state after it.
+
+    ``backfill``: the run's date is older than ``backfill``, the newest date the notifier was told
+    about; such a plan queues nothing and leaves the notifier's state as it is.
+    """
 
     notifier: str
     digest: Digest | None
@@ -79,6 +84,9 @@ class NotifierPlan:
     counts: Mapping[str, int] = field(default_factory=dict)  # items per change kind
     silenced: int = 0  # alerts held back by a silence
     inhibited: int = 0  # alerts held back by a red parent area
+    as_of: date | None = None  # the run's date: the newest the notifier is told about after it
+    run_id: int | None = None
+    backfill: date | None = None
 
 
 def empty_state() -> pl.DataFrame:
@@ -250,7 +258,7 @@ def plan_notifier(
             .drop("_key")
         )
     new_state = new_state.select([pl.col(n).cast(t) for n, t in STATE_SCHEMA.items()]).sort(_KEYS)
-    return NotifierPlan(notifier.name, digest, new_state, counts, silenced, inhibited)
+    return NotifierPlan(notifier.name, digest, new_state, counts, silenced, inhibited, as_of, run_id)
 
 
 def _item_id(row: Mapping[str, Any], as_of: date) -> str:
@@ -316,6 +324,7 @@ def _digest(
         "schema": DIGEST_SCHEMA,
         "schema_version": DIGEST_SCHEMA_VERSION,
         "key": key,
+        "redelivery": False,  # true when sent again after an attempt that may have reached the receiver
         "notifier": notifier.name,
         "run_id": run_id,
         "as_of": changes.as_of.isoformat(),

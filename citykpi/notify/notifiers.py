@@ -23,17 +23,28 @@
     command = ["/usr/local/bin/send-digest", "--to", "duty-officer"]   # an argument list, never a shell
 
 Every attempt sends the digest's idempotency key (``key`` in the document; the webhook's
-``Idempotency-Key`` header; ``CITYKPI_DIGEST_KEY`` for a command). A webhook contacts only its
-``url``: redirects are refused and the environment's proxy variables ignored (``proxy = URL`` sets
-one on purpose). The JSONL notifier looks for the key in its file first, so it appends a digest
-exactly once even when a run was killed between writing it and recording it.
+``Idempotency-Key`` header; ``CITYKPI_DIGEST_KEY`` for a command). An attempt made after one that
+may have reached the receiver (a run stopped while sending, a timeout, a connection lost after the
+request went out) says so: ``"redelivery": true`` in the document (``CITYKPI_REDELIVERY=1`` for a
+command), so a receiver that keeps the keys it has seen can drop the duplicate. A webhook contacts
+only its ``url``: redirects are refused and the environment's proxy variables ignored (``proxy =
+URL`` sets one on purpose). The JSONL notifier is its own receiver: before appending it reads the
+last line of its file (only that: the outbox sends a notifier's digests one at a time, in order, so
+the only digest a stopped run may have written unrecorded is the last line), and appends a digest
+exactly once.
+
+A refusal for good (HTTP 4xx other than 408, 425 and 429; a command exiting
+:data:`DO_NOT_RETRY_EXIT`) is *dead*: it is not retried by later runs (the outbox sets it aside for
+an operator) and does not hold back the notifier's later digests.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
+import socket
 import subprocess
 import time
 import urllib.error
@@ -58,6 +69,15 @@ _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 #: HTTP statuses worth another attempt in the same run (the rest wait for the next run).
 _RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+#: 4xx statuses that are not a refusal for good (a timeout, too early, too many requests).
+_TRANSIENT_4XX = frozenset({408, 425, 429})
+#: A command notifier's exit status for "refused for good, do not send it again" (sysexits EX_DATAERR).
+DO_NOT_RETRY_EXIT = 65
+#: Notifier types that are their own receiver and check for a digest already delivered themselves
+#: (a redelivery flag would be wrong in their file: what they find there is never written twice).
+SELF_DEDUPING: frozenset[str] = frozenset({"jsonl"})
+#: How much of a JSONL file's end is read at a time while looking for the start of its last line.
+_TAIL_BLOCK = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -91,19 +111,30 @@ class NotifierConfig:
 
 @dataclass(frozen=True)
 class Delivery:
-    """The outcome of delivering one digest: delivered or not, after how many attempts, why not."""
+    """The outcome of delivering one digest: delivered or not, after how many attempts, why not.
+
+    ``dead``: refused for good (never retried). ``uncertain``: some failed attempt may have reached
+    the receiver (a timeout, a connection lost after the request went out).
+    """
 
     delivered: bool
     attempts: int
     error: str = ""
+    dead: bool = False
+    uncertain: bool = False
 
 
 class DeliveryError(Exception):
-    """One attempt failed; ``retry`` says whether another attempt in this run may help."""
+    """One attempt failed; ``retry`` says whether another attempt in this run may help, ``permanent``
+    that the receiver refused the digest for good, ``uncertain`` that it may have taken it anyway."""
 
-    def __init__(self, message: str, *, retry: bool) -> None:
+    def __init__(
+        self, message: str, *, retry: bool, permanent: bool = False, uncertain: bool = False
+    ) -> None:
         super().__init__(message)
         self.retry = retry
+        self.permanent = permanent
+        self.uncertain = uncertain
 
 
 class Sender(Protocol):
@@ -118,7 +149,13 @@ class Sender(Protocol):
 
 
 def send_jsonl(config: NotifierConfig, key: str, payload: str) -> None:
-    """Append the digest as one line, unless a line with its key is already there."""
+    """Append the digest as one line, unless the file's last line is already this digest.
+
+    Only the file's end is read (its last line, however long the file): the outbox sends a
+    notifier's digests one at a time, oldest first, recording each, so a digest a stopped run wrote
+    without recording it is the last line. A last line a crash cut short (no newline) was never
+    delivered: it is dropped before appending.
+    """
     assert config.path is not None
     path = config.path
     try:
@@ -127,13 +164,11 @@ def send_jsonl(config: NotifierConfig, key: str, payload: str) -> None:
     except OSError as exc:
         raise DeliveryError(f"cannot open {path}: {exc.strerror or exc}", retry=False) from None
     try:
-        with os.fdopen(os.dup(fd), "rb") as fh:
-            data = fh.read()
-        if data and not data.endswith(b"\n"):  # a line cut short by a crash: never delivered, drop it
-            os.ftruncate(fd, data.rfind(b"\n") + 1)
-            data = data[: data.rfind(b"\n") + 1]
-        needle = f'"key": "{key}"'.encode()
-        if any(needle in line for line in data.splitlines()):
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":  # a line cut short by a crash: drop it
+            size = _last_line(fd, size)[0]
+            os.ftruncate(fd, size)
+        if size and _key_of(_last_line(fd, size - 1)[1]) == key:
             return  # delivered by an earlier, interrupted run
         os.write(fd, payload.replace("\n", " ").encode("utf-8") + b"\n")
         os.fsync(fd)
@@ -141,6 +176,39 @@ def send_jsonl(config: NotifierConfig, key: str, payload: str) -> None:
         raise DeliveryError(f"cannot write {path}: {exc.strerror or exc}", retry=False) from None
     finally:
         os.close(fd)
+
+
+def _last_line(fd: int, end: int) -> tuple[int, bytes]:
+    """The line that ends before byte ``end``: where it starts and its bytes (read backwards a block
+    at a time, so only that line, and part of the block before it, is read)."""
+    chunks: list[bytes] = []
+    pos = end
+    while pos > 0:
+        block = max(0, pos - _TAIL_BLOCK)
+        data = os.pread(fd, pos - block, block)
+        found = data.rfind(b"\n")
+        if found >= 0:
+            chunks.append(data[found + 1 :])
+            return block + found + 1, b"".join(reversed(chunks))
+        chunks.append(data)
+        pos = block
+    return 0, b"".join(reversed(chunks))
+
+
+def _key_of(line: bytes) -> str | None:
+    """The ``key`` of a digest line, or None for a line that is not one."""
+    try:
+        doc = json.loads(line)
+    except ValueError:
+        return None
+    return doc.get("key") if isinstance(doc, dict) else None
+
+
+def redelivered(payload: str) -> str:
+    """The digest with ``"redelivery": true``: an earlier attempt may have reached the receiver."""
+    doc = json.loads(payload)
+    doc["redelivery"] = True
+    return json.dumps(doc, ensure_ascii=False, sort_keys=False)
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -192,17 +260,33 @@ def send_webhook(config: NotifierConfig, key: str, payload: str) -> None:
                 f"{where} answered HTTP {status} (a redirect); citykpi only posts to the configured url",
                 retry=False,
             ) from None
-        raise DeliveryError(f"{where} answered HTTP {status}", retry=status in _RETRY_STATUSES) from None
+        raise _refused(where, status) from None
     except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise DeliveryError(f"cannot reach {where}: {reason}", retry=True) from None
+        # refused or unresolvable: the request never left; anything else (a timeout, a reset) may
+        # have come after the receiver took it
+        never_sent = isinstance(reason, ConnectionRefusedError | socket.gaierror)
+        raise DeliveryError(f"cannot reach {where}: {reason}", retry=True, uncertain=not never_sent) from None
     if not 200 <= status < 300:
-        raise DeliveryError(f"{where} answered HTTP {status}", retry=status in _RETRY_STATUSES)
+        raise _refused(where, status)
+
+
+def _refused(where: str, status: int) -> DeliveryError:
+    """The error of an HTTP answer that is not 2xx: a 4xx (but 408, 425, 429) is a refusal for good."""
+    if 400 <= status < 500 and status not in _TRANSIENT_4XX:
+        return DeliveryError(
+            f"{where} answered HTTP {status}: refused for good, not retried", retry=False, permanent=True
+        )
+    return DeliveryError(f"{where} answered HTTP {status}", retry=status in _RETRY_STATUSES)
 
 
 def send_command(config: NotifierConfig, key: str, payload: str) -> None:
-    """Run the command with the digest on stdin; exit status 0 is delivered."""
+    """Run the command with the digest on stdin; exit status 0 is delivered,
+    :data:`DO_NOT_RETRY_EXIT` refused for good."""
     env = {**os.environ, "CITYKPI_DIGEST_KEY": key}
+    with contextlib.suppress(ValueError, AttributeError):
+        if json.loads(payload).get("redelivery") is True:
+            env["CITYKPI_REDELIVERY"] = "1"
     try:
         done = subprocess.run(
             list(config.command),
@@ -216,12 +300,18 @@ def send_command(config: NotifierConfig, key: str, payload: str) -> None:
         raise DeliveryError(f"no such command {config.command[0]!r}", retry=False) from None
     except PermissionError:
         raise DeliveryError(f"{config.command[0]!r} is not executable", retry=False) from None
-    except subprocess.TimeoutExpired:
+    except subprocess.TimeoutExpired:  # it may have sent the digest before it was stopped
         raise DeliveryError(
-            f"{config.command[0]} did not finish within {config.timeout:g} s", retry=True
+            f"{config.command[0]} did not finish within {config.timeout:g} s", retry=True, uncertain=True
         ) from None
     if done.returncode != 0:
         tail = done.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
+        if done.returncode == DO_NOT_RETRY_EXIT:
+            raise DeliveryError(
+                f"{config.command[0]} exited {DO_NOT_RETRY_EXIT} (refused for good, not retried): {tail[0][:200]}",
+                retry=False,
+                permanent=True,
+            )
         raise DeliveryError(f"{config.command[0]} exited {done.returncode}: {tail[0][:200]}", retry=True)
 
 
@@ -236,20 +326,31 @@ def deliver(
     *,
     sleep: Callable[[float], None] = time.sleep,
     senders: Mapping[str, Sender] = SENDERS,
+    redelivery: bool = False,
 ) -> Delivery:
     """Send one digest: the first attempt, then up to ``retries`` more after ``backoff`` × 2ⁿ seconds
-    while the failure is one that another attempt may cure (no connection, a timeout, HTTP 5xx/429)."""
+    while the failure is one that another attempt may cure (no connection, a timeout, HTTP 5xx/429).
+
+    ``redelivery``: an earlier attempt (of an earlier run) may have reached the receiver. Such an
+    attempt, and any attempt after one whose outcome is unknown, sends ``"redelivery": true``
+    (except to a notifier in :data:`SELF_DEDUPING`, which checks what it already holds).
+    """
     send = senders[config.type]
     attempts = 0
     delay = config.backoff
+    uncertain = redelivery
     while True:
         attempts += 1
+        body = redelivered(payload) if uncertain and config.type not in SELF_DEDUPING else payload
         try:
-            send(config, key, payload)
-            return Delivery(True, attempts)
+            send(config, key, body)
+            return Delivery(True, attempts, uncertain=uncertain)
         except DeliveryError as exc:
+            uncertain = uncertain or exc.uncertain
+            if exc.permanent:
+                return Delivery(False, attempts, str(exc), dead=True, uncertain=uncertain)
             if not exc.retry or attempts > config.retries:
-                return Delivery(False, attempts, str(exc))
+                return Delivery(False, attempts, str(exc), uncertain=uncertain)
         sleep(delay)
         delay *= 2
 
@@ -291,7 +392,13 @@ def parse_notifiers(raw: object, *, base: Path, origin: str) -> tuple[NotifierCo
         def fail_here(message: str, where: str = where) -> ConfigError:
             return fail(f"{where}: {message}")
 
-        out.append(_notifier(table, name, kind, base, fail_here))
+        notifier = _notifier(table, name, kind, base, fail_here)
+        same = next((n for n in out if n.path is not None and n.path == notifier.path), None)
+        if same is not None:  # its "already written?" check reads only the file's last line
+            raise fail(
+                f"{where}: notifier {same.name!r} writes the same file {notifier.path}; give each its own"
+            )
+        out.append(notifier)
     return tuple(out)
 
 

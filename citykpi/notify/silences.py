@@ -343,25 +343,94 @@ def area_lineage(areas: pl.DataFrame) -> pl.DataFrame:
 
 
 def glob_regex(glob: str) -> str:
-    """A shell glob (``*``, ``?``, ``[abc]``) as an anchored regular expression without look-arounds
-    (Polars' regex engine has none, which ``fnmatch.translate`` uses for several stars)."""
-    out, i = ["^"], 0
-    while i < len(glob):
+    """A shell glob as an anchored regular expression for Polars that matches exactly what
+    :func:`fnmatch.fnmatchcase` matches (what ``alerts silence add`` checks the glob with).
+
+    Polars' regex engine has no look-arounds (``fnmatch.translate`` uses them for several stars) and
+    reads ``[`` inside a class as a nested class and ``&&``, ``--``, ``~~`` as set operations, so a
+    class is never copied: it is parsed as fnmatch parses it (:func:`_glob_class`) and written out
+    member by member as ``\\x{..}`` escapes. A bracket that opens no class is a plain character.
+    """
+    out, i, n = ["(?s)^"], 0, len(glob)
+    while i < n:
         ch = glob[i]
+        i += 1
         if ch == "*":
             out.append(".*")
         elif ch == "?":
             out.append(".")
-        elif ch == "[" and (end := glob.find("]", i + 2)) != -1:
-            body = glob[i + 1 : end]
-            negate = body.startswith("!")
-            body = body[1:] if negate else body
-            out.append("[" + ("^" if negate else "") + body.replace("\\", "\\\\") + "]")
-            i = end
+        elif ch == "[":
+            found = _glob_class(glob, i)
+            if found is None:
+                out.append(_char(ch))
+            else:
+                out.append(found[0])
+                i = found[1]
         else:
-            out.append(re.escape(ch))
-        i += 1
+            out.append(_char(ch))
     return "".join(out) + "$"
+
+
+#: A class that matches no character (fnmatch's empty range ``[b-a]``).
+_NOTHING = "[^\\x{0}-\\x{10FFFF}]"
+
+
+def _char(ch: str) -> str:
+    """One character as a regex atom: itself when a letter, digit or ``_``, else ``\\x{..}``."""
+    return ch if ch.isascii() and (ch.isalnum() or ch == "_") else f"\\x{{{ord(ch):x}}}"
+
+
+def _glob_class(pat: str, i: int) -> tuple[str, int] | None:
+    """The class opened by the ``[`` before ``pat[i]``, read as ``fnmatch.translate`` reads it (its
+    ranges, backwards ranges dropped, ``!`` for negation; tests/test_notify.py compares with fnmatch):
+    the regex and the index after its ``]``; None when no ``]`` closes it."""
+    j = i
+    if j < len(pat) and pat[j] == "!":
+        j += 1
+    if j < len(pat) and pat[j] == "]":
+        j += 1
+    while j < len(pat) and pat[j] != "]":
+        j += 1
+    if j >= len(pat):
+        return None
+    if "-" not in pat[i:j]:
+        chunks = [pat[i:j]]
+    else:  # fnmatch's ranges: chunks joined by the hyphens that make ranges
+        chunks = []
+        k = i + 2 if pat[i] == "!" else i + 1
+        start = i
+        while (k := pat.find("-", k, j)) >= 0:
+            chunks.append(pat[start:k])
+            start = k + 1
+            k += 3
+        if pat[start:j]:
+            chunks.append(pat[start:j])
+        else:
+            chunks[-1] += "-"
+        for k in range(len(chunks) - 1, 0, -1):  # a backwards range is removed with its ends
+            if chunks[k - 1][-1] > chunks[k][0]:
+                chunks[k - 1] = chunks[k - 1][:-1] + chunks[k][1:]
+                del chunks[k]
+    if chunks == [""]:
+        return _NOTHING, j + 1
+    if chunks == ["!"]:
+        return ".", j + 1
+    negate = chunks[0].startswith("!")
+    if negate:
+        chunks[0] = chunks[0][1:]
+    members: list[str] = []
+    for k, chunk in enumerate(chunks):
+        first = 1 if k > 0 else 0  # the chunk's first character ends the range before it
+        last = len(chunk) - 1 if k < len(chunks) - 1 else len(chunk)  # its last one starts the next
+        if k > 0:
+            members.append(f"{_hex(chunks[k - 1][-1])}-{_hex(chunk[0])}")
+        members += [_hex(c) for c in chunk[first:last]]
+    return "[" + ("^" if negate else "") + "".join(members) + "]", j + 1
+
+
+def _hex(ch: str) -> str:
+    """One character as a ``\\x{..}`` escape (valid inside and outside a class)."""
+    return f"\\x{{{ord(ch):x}}}"
 
 
 def matching_silence(

@@ -13,18 +13,18 @@ from datetime import date, datetime, timedelta
 import polars as pl
 
 from citykpi.catalogue.model import Catalogue
-from citykpi.engine.calendar import supported_date
+from citykpi.engine.calendar import shift, supported_date, trunc
 from citykpi.engine.gather import latest_period, series_classes
 from citykpi.errors import EngineError, UsageError
 from citykpi.quality import sql
 from citykpi.quality.report import BY, QualityReport, build_report
-from citykpi.quality.tables import DEFAULT_PERIODS, NOBODY, build_tables, source_feed
+from citykpi.quality.tables import DEFAULT_PERIODS, NOBODY, build_tables, quality_grain, source_feed
 from citykpi.sqlutil import ident
 from citykpi.warehouse.connection import Warehouse
 from citykpi.warehouse.ingest.codes import code_of
 from citykpi.warehouse.schema import source_table_name, table_names
 
-__all__ = ["assess", "explain"]
+__all__ = ["assess", "explain", "newest_day"]
 
 
 @dataclass
@@ -168,7 +168,8 @@ def assess(
         sandbox: switch off the engine's file access before the statements run.
 
     Returns:
-        A :class:`QualityReport` (Polars frames); ``meta`` holds the statement count and timing.
+        A :class:`QualityReport` (Polars frames); ``meta`` holds the statement count, timing and the
+        last day the newest data covers (``newest_data``, see :func:`newest_day`; None when empty).
 
     Raises:
         UsageError: an unknown ``by``, or ``since`` after ``as_of``.
@@ -177,6 +178,7 @@ def assess(
     if by not in BY:
         raise UsageError(f"unknown --by {by!r}; use one of {', '.join(BY)}")
     day = supported_date("--date", as_of or latest_period(wh) or date.today())
+    newest = newest_day(wh, catalogue)
     if since is not None and supported_date("--from", since) > day:
         raise UsageError(f"--from {since.isoformat()} is after --date {day.isoformat()}")
     now = now or datetime.now()
@@ -210,8 +212,41 @@ def assess(
         now=now,
         source_feeds={k: v.id for k, v in source_feed(catalogue).items()},
     )
-    meta = {"statements": statements, "seconds": round(time.perf_counter() - started, 3), "timings": timings}
+    meta = {
+        "statements": statements,
+        "seconds": round(time.perf_counter() - started, 3),
+        "timings": timings,
+        "newest_data": newest.isoformat() if newest else None,  # the last day it covers
+    }
     return report.with_meta(meta)
+
+
+#: The quality grains longer than a day: a value covers its period up to the period's last day.
+_COARSE: frozenset[str] = frozenset({"week", "month", "quarter", "year"})
+
+
+def newest_day(wh: Warehouse, catalogue: Catalogue) -> date | None:
+    """The last day the newest data covers: the newest daily (or finer) value's day, unless a coarser
+    series has a later period, then that period's last day (a yearly value for 2022 covers up to
+    2022-12-31); None in an empty warehouse.
+
+    Coarse series are read per indicator (their own row groups); daily and finer need only their
+    newest period.
+    """
+    grains = {i.id: quality_grain(i) for i in catalogue.indicators}
+    ids = {k: i for i, k in wh.indicator_keys().items()}
+    rows = wh.con.execute(
+        """SELECT indicator_key, CAST(max(period) AS DATE) FROM observations WHERE freq_class = 1
+        GROUP BY indicator_key
+        UNION ALL SELECT NULL, CAST(max(period) AS DATE) FROM observations WHERE freq_class = 0"""
+    ).fetchall()
+    daily = max((d for k, d in rows if k is None and d is not None), default=None)
+    coarse = [(d, ids.get(k, "")) for k, d in rows if k is not None and d is not None]
+    if not coarse or (daily is not None and daily >= max(d for d, _ in coarse)):
+        return daily
+    start, iid = max(coarse)
+    grain = grains.get(iid, "day")
+    return shift(grain, trunc(grain, start), 1) - timedelta(days=1) if grain in _COARSE else start
 
 
 def explain(

@@ -2,7 +2,7 @@
 
 Four dimensions (完整·准确·一致·时效), each a percentage of what could be judged:
 
-* **completeness** — expected periods (per series at its delivery levels, from the frequency) with a
+* **completeness** — expected periods (per series in its expected areas, from the frequency) with a
   value, over those due (a missing-value token counts as missing);
 * **accuracy** — stored values inside the valid range and not robust outliers, over the values plus
   the rows ingest rejected (rejects count where a feed names their provider);

@@ -7,7 +7,7 @@ rejects and the raw source tables. Statements, in order:
 1. ``q_rows``   every stored record in each indicator's judged periods, with its batch's arrival
    (one scan per storage class, so the daily history is skipped for coarse series);
 2. ``q_extra``  earlier deliveries (superseded records) and missing-value tokens in those periods;
-3. ``q_cell``   the expected grid — series (indicator × area at its delivery levels) × periods —
+3. ``q_cell``   the expected grid — series (indicator × the areas expected to deliver it) × periods —
    with what arrived, when, and when it was due, summed per series (completeness, timeliness);
 4. ``q_acc``    per series: its values against the valid range and its median and MAD;
 5. ``q_series`` per series: ``q_cell`` beside the accuracy counts of ``q_acc``;
@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from citykpi.catalogue import expressions as ex
-from citykpi.catalogue.model import SourceTable
+from citykpi.catalogue.model import LEVELS, SourceTable
 from citykpi.engine.compiler import render_expression
 from citykpi.quality.tables import GRAIN_STEPS
 from citykpi.sqlutil import ident, literal
@@ -38,6 +38,22 @@ OUTLIER_Z = 3.5
 OUTLIER_MIN_VALUES = 5
 #: Differences below this share of the total are rounding noise, whatever the rule's tolerance.
 EPSILON = 1e-9
+
+
+#: The tables whose records show that an area has delivered an indicator (headline values, earlier
+#: deliveries, missing-value tokens, breakdowns): such an area is expected to go on delivering it.
+DELIVERIES: tuple[str, ...] = (
+    "observations",
+    "observations_superseded",
+    "observations_missing",
+    "observations_dims",
+)
+
+
+def _levels(prefix: str) -> str:
+    """SQL: area ``a`` is at one of indicator ``m``'s levels flagged ``{prefix}_<level>`` (``dl``: its
+    delivery levels, ``lv``: its declared levels)."""
+    return " OR ".join(f"(a.level = {literal(lv)} AND m.{prefix}_{lv})" for lv in LEVELS)
 
 
 def _step(grain: str) -> str:
@@ -97,22 +113,43 @@ def cell_sql(now: datetime) -> str:
     """Step 3: the expected grid (series × periods) with what arrived and when it was due, summed per
     series: completeness and timeliness.
 
-    A cell is ``pending`` while nothing arrived and it is not yet due (it counts nowhere), else
-    ``on_time``, ``late`` or ``missing`` (due and never arrived). The periods (and their ends and due
-    times) are made once per indicator, then joined with the areas of its delivery levels.
+    The expected series of an indicator: every area of its delivery levels when it covers them
+    (``q_ind.whole``), the areas its feeds name (``q_ind_area``, at a declared level), and every area of
+    a delivery level that has ever delivered it (:data:`DELIVERIES`, by the moment judged). A cell is
+    ``pending`` while nothing arrived and it is not yet due (it counts nowhere), else ``on_time``,
+    ``late`` or ``missing`` (due and never arrived). The periods (and their ends and due times) are made
+    once per indicator, then joined with its expected areas.
     """
     step = _step("m.qgrain")
     now_lit = literal(now)
+    delivered = "\n    UNION ALL\n    ".join(
+        f"SELECT DISTINCT o.indicator_key AS ikey, o.area_key, o.batch_id FROM {table} o "
+        "JOIN q_ind w ON w.ikey = o.indicator_key AND NOT w.whole"
+        for table in DELIVERIES
+    )
     return f"""CREATE OR REPLACE TEMP TABLE q_cell AS
 WITH per AS (
   SELECT m.ikey, unnest(range(m.win_lo, m.win_hi, {step})) AS p, {step} AS len, to_seconds(m.due_s) AS due
   FROM q_ind m
 ),
+dlv AS (
+  SELECT d.ikey, d.area_key FROM (
+    {delivered}
+  ) d JOIN batches b ON b.batch_id = d.batch_id AND b.finished_at <= {now_lit}
+  GROUP BY d.ikey, d.area_key
+),
+ser AS (
+  SELECT m.ikey, a.area_key FROM q_ind m JOIN q_area a ON m.whole AND ({_levels("dl")})
+  UNION
+  SELECT m.ikey, a.area_key FROM q_ind_area n JOIN q_ind m ON m.ikey = n.ikey
+    JOIN q_area a ON a.area_id = n.area_id AND ({_levels("lv")})
+  UNION
+  SELECT m.ikey, a.area_key FROM dlv d JOIN q_ind m ON m.ikey = d.ikey
+    JOIN q_area a ON a.area_key = d.area_key AND ({_levels("dl")})
+),
 exp AS (
-  SELECT e.ikey, a.area_key, e.p, e.p + e.len AS p_end, e.p + e.len + e.due AS due_at
-  FROM per e JOIN q_ind m ON m.ikey = e.ikey JOIN q_area a
-    ON (a.level = 'city' AND m.dl_city) OR (a.level = 'district' AND m.dl_district)
-       OR (a.level = 'street' AND m.dl_street)
+  SELECT e.ikey, s.area_key, e.p, e.p + e.len AS p_end, e.p + e.len + e.due AS due_at
+  FROM per e JOIN ser s ON s.ikey = e.ikey
 ),
 got AS (
   SELECT ikey, area_key, p, bool_or(has_value) AS present, min(arrived) AS first_at

@@ -1,8 +1,8 @@
 """The catalogue's data-quality expectations flattened into small frames (pure: no database).
 
-One row per observed indicator (``q_ind``: what is expected of it, when, from whom), per consistency
-rule (``q_rule``), per rule member (``q_rule_part``) and per declared breakdown value
-(``q_rule_value``). ``sql.py`` joins them with the warehouse, so the number of statements never
+One row per observed indicator (``q_ind``: what is expected of it, when, from whom), per area its
+feeds name (``q_ind_area``, see :func:`expected_areas`), per consistency rule (``q_rule``), per rule
+member (``q_rule_part``) and per declared breakdown value (``q_rule_value``). ``sql.py`` joins them with the warehouse, so the number of statements never
 depends on how many indicators or rules there are.
 
 Periods are grain-generic: an indicator is expected once per period of its *quality grain* (its
@@ -68,6 +68,40 @@ def feed_of(catalogue: Catalogue) -> dict[str, Feed]:
     return out
 
 
+def feed_areas(feed: Feed) -> frozenset[str] | None:
+    """The areas a feed names for its rows — its ``set: {area_id: …}`` and the areas its ``recode``
+    sets — or None when it reads each row's area from the file (it may cover a whole level)."""
+    if "area_id" not in feed.constants:
+        return None
+    named = {feed.constants["area_id"]}
+    for column, table in feed.recode.items():
+        for sets in table.values():
+            for name, text in sets.items():
+                if name == "area_id" or (name == "" and feed.columns.get("area_id") == column):
+                    named.add(text)
+    return frozenset(named)
+
+
+def expected_areas(catalogue: Catalogue) -> dict[str, frozenset[str]]:
+    """Indicator id → the areas its feeds name, for the indicators whose every feed names its areas.
+
+    An indicator absent from the result is expected at every area of its delivery levels: no feed
+    delivers it (its ``levels`` are the only promise), or a feed reads the area from the file.
+    """
+    from citykpi.catalogue.validate_quality import feed_indicators
+
+    named: dict[str, set[str]] = {}
+    whole: set[str] = set()
+    for feed in catalogue.feeds:
+        areas = feed_areas(feed)
+        for iid in feed_indicators(feed):
+            if areas is None:
+                whole.add(iid)
+            else:
+                named.setdefault(iid, set()).update(areas)
+    return {iid: frozenset(a) for iid, a in named.items() if iid not in whole}
+
+
 def source_feed(catalogue: Catalogue) -> dict[str, Feed]:
     """Source id → the first feed that loads it (``format: source``)."""
     out: dict[str, Feed] = {}
@@ -101,6 +135,7 @@ class QualityTables:
     """The frames loaded as temp tables before the quality statements run."""
 
     ind: pl.DataFrame
+    ind_areas: pl.DataFrame
     rules: pl.DataFrame
     parts: pl.DataFrame
     values: pl.DataFrame
@@ -109,6 +144,7 @@ class QualityTables:
         """Temp-table name → frame."""
         return {
             "q_ind": self.ind,
+            "q_ind_area": self.ind_areas,
             "q_rule": self.rules,
             "q_rule_part": self.parts,
             "q_rule_value": self.values,
@@ -127,6 +163,7 @@ _IND_SCHEMA: dict[str, pl.DataType] = {
     "provider": pl.String(),
     "feed": pl.String(),
     "fc": pl.Int8(),
+    "whole": pl.Boolean(),
     "dl_city": pl.Boolean(),
     "dl_district": pl.Boolean(),
     "dl_street": pl.Boolean(),
@@ -150,7 +187,9 @@ def build_tables(
     from citykpi.warehouse.schema import frequency_class
 
     feeds = feed_of(catalogue)
+    named = expected_areas(catalogue)
     rows: list[dict[str, object]] = []
+    area_rows: list[dict[str, object]] = []
     for ind in catalogue.indicators:
         if not isinstance(ind.value, Observed) or ind.id not in keys:
             continue  # only stored observations are delivered; the rest is computed from them
@@ -172,10 +211,12 @@ def build_tables(
                 "provider": (feed.provider if feed is not None and feed.provider else ind.owner) or NOBODY,
                 "feed": feed.id if feed is not None else NOBODY,
                 "fc": frequency_class(ind.frequency),
+                "whole": ind.id not in named,
                 **{f"dl_{lv}": lv in deliver for lv in LEVELS},
                 **{f"lv_{lv}": lv in ind.levels for lv in LEVELS},
             }
         )
+        area_rows.extend({"ikey": keys[ind.id], "area_id": a} for a in sorted(named.get(ind.id, ())))
     rule_rows: list[dict[str, object]] = []
     part_rows: list[dict[str, object]] = []
     value_rows: list[dict[str, object]] = []
@@ -207,6 +248,7 @@ def build_tables(
             value_rows.append({"rule_id": rule.id, "value": dims_text({"x": value})[2:]})
     return QualityTables(
         ind=pl.DataFrame(rows, schema=_IND_SCHEMA),
+        ind_areas=pl.DataFrame(area_rows, schema={"ikey": pl.Int32(), "area_id": pl.String()}),
         rules=pl.DataFrame(
             rule_rows,
             schema={

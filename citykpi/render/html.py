@@ -44,6 +44,7 @@ from citykpi.render.format import (
     fmt_change,
     fmt_number,
     fmt_percent,
+    fmt_progress,
     fmt_target,
     history_series,
     pick,
@@ -341,7 +342,9 @@ def sparkline_svg(
     return str(environment().get_template("macros.html.j2").module.sparkline(geometry))  # type: ignore[attr-defined]
 
 
-def _progress(fraction: float | None, expected: float | None, *, width: int = 90, height: int = 10) -> Any:
+def _progress(
+    fraction: float | None, expected: float | None, status: str | None, *, width: int = 90, height: int = 10
+) -> Any:
     """A progress bar's geometry with a tick at the expected progress; None without a fraction."""
     if fraction is None or math.isnan(fraction):
         return None
@@ -353,7 +356,7 @@ def _progress(fraction: float | None, expected: float | None, *, width: int = 90
         "filled": f"{max(0.0, min(1.0, fraction)) * width:.1f}",
         "colour": colour,
         "tick": tick,
-        "label": fmt_percent(fraction),
+        "label": fmt_progress(fraction, expected, status),
     }
 
 
@@ -531,7 +534,9 @@ def _detail_rows(
                 "explanation": row["explanation"] or "",
                 "change": fmt_change(row["change_previous"], row["change_unit"], lang, row.get("unit")),
                 "yoy": fmt_change(row["change_last_year"], row["change_unit"], lang, row.get("unit")),
-                "progress": _progress(row["attainment"], row["expected_progress"]) if has_target else None,
+                "progress": _progress(row["attainment"], row["expected_progress"], row["target_status"])
+                if has_target
+                else None,
                 "target": fmt_target(row["attainment"], row["expected_progress"], row["target_status"], lang)
                 if has_target
                 else "",

@@ -1,4 +1,5 @@
-"""Report views derived from Scorecards — alerts, league tables, colour changes.
+"""Report views derived from Scorecards — alerts, league tables, colour changes — and the daily
+job's silences as the terminal lists them.
 
 Polars in, Polars out: no printing. The terminal, the exporters and the cron job share them.
 """
@@ -424,6 +425,48 @@ def empty_league_reason(ref: str, levels: Sequence[str], level: str) -> str:
     return f"no {level}-level areas to rank: {why}"
 
 
+def silences_table(frame: pl.DataFrame) -> pl.DataFrame:
+    """The silences (``citykpi.notify.silences.list_silences``) as the terminal lists them: id, state,
+    what each matches in words, until when (local time to the minute), its window and its reason."""
+
+    def said(column: str, label: str, suffix: str = "") -> pl.Expr:
+        return pl.when(pl.col(column).is_not_null()).then(
+            pl.lit(f"{label} ") + pl.col(column) + pl.lit(suffix)
+        )
+
+    return frame.select(
+        pl.col("silence_id").alias("id"),
+        "state",
+        pl.concat_str(
+            [said("indicator", "indicator"), said("area_id", "area", " and below"), said("owner", "owner"),
+             said("domain", "domain")],
+            separator=" · ",
+            ignore_nulls=True,
+        ).alias("matches"),
+        pl.col("ends_at").str.slice(0, 16).str.replace("T", " ").alias("until"),
+        pl.col("every").fill_null(""),
+        "reason",
+    )  # fmt: skip
+
+
+def outbox_table(frame: pl.DataFrame) -> pl.DataFrame:
+    """The outbox (``citykpi.notify.outbox.outbox``) as the terminal lists it: the digest, its state
+    and, for one set aside or put back by an operator, who did it and why."""
+    action = pl.concat_str(
+        [pl.col("action"), pl.lit(" by "), pl.col("action_by").fill_null("?"), pl.lit(": "),
+         pl.col("action_reason").fill_null("")],
+    )  # fmt: skip
+    return frame.select(
+        "notifier",
+        "digest_key",
+        "status",
+        "as_of",
+        "items",
+        "attempts",
+        pl.coalesce(pl.col("last_error"), action, pl.lit("")).alias("note"),
+    )
+
+
 __all__ = [
     "FUNNEL_TEXT",
     "alerts",
@@ -432,4 +475,6 @@ __all__ = [
     "funnel_text",
     "league_note",
     "league_table",
+    "outbox_table",
+    "silences_table",
 ]

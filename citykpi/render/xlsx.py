@@ -39,6 +39,7 @@ from citykpi.render.format import (
     change_suffix,
     domain_name,
     pick,
+    progress_digits,
     sort_cells,
     sort_indices,
     status_label,
@@ -365,7 +366,15 @@ def _shape(key: str, row: Mapping[str, Any], places: int) -> tuple[int, str, str
             change_format(row.get("change_unit"), unit),
         )
     if key in _FRACTIONS:
-        return 1, "%", "0.0%"
+        # progress with the digits it takes not to read as the goal or the expected progress (99.95 %
+        # of a goal is not '100.0%' beside "missed"), at least one
+        digits = 1
+        if key != "coverage":
+            pair = progress_digits(
+                row.get("attainment"), row.get("expected_progress"), row.get("target_status"), least=1
+            )
+            digits = pair[0] if key == "attainment" else pair[1]
+        return digits, "%", "0." + "0" * digits + "%"
     if key in _WHOLE:
         return 0, "", "0"
     if key == "score":

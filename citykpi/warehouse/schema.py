@@ -16,7 +16,7 @@ from citykpi.errors import WarehouseError
 from citykpi.sqlutil import ident
 
 #: The schema version this code writes. Bump it and append to :data:`MIGRATIONS` together.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 _OBSERVATION_COLUMNS = """
     indicator_key INTEGER NOT NULL,
@@ -188,14 +188,35 @@ _V4: tuple[str, ...] = (
     PRIMARY KEY (notifier, indicator_id, area_id))""",
 )
 
-#: Version 5 — real-time vital signs: a run may be as of an instant (``runs.as_at``, NULL for the end of
+#: Version 5, alert delivery that survives backfills, refusals and kills: ``notify_cursor`` keeps,
+#: per notifier, the newest as-of date it was told about, so a run for an older date (a backfill)
+#: tells it nothing (seeded from the digests already queued); ``notify_outbox`` gains ``uncertain``
+#: (an earlier attempt may have reached the receiver: a run stopped while ``sending``, a timeout, so
+#: the next attempt says ``redelivery``) and who retried or dropped a digest, when and why (statuses:
+#: pending, sending, delivered, dead — refused for good — and dropped).
+_V5: tuple[str, ...] = (
+    """CREATE TABLE notify_cursor (
+    notifier TEXT PRIMARY KEY,
+    as_of DATE NOT NULL,
+    run_id INTEGER,
+    updated_at TIMESTAMP NOT NULL)""",
+    "INSERT INTO notify_cursor SELECT notifier, max(as_of), max(run_id), max(created_at) FROM notify_outbox "
+    "WHERE as_of IS NOT NULL GROUP BY notifier",
+    "ALTER TABLE notify_outbox ADD COLUMN uncertain BOOLEAN DEFAULT false",
+    "ALTER TABLE notify_outbox ADD COLUMN action TEXT",
+    "ALTER TABLE notify_outbox ADD COLUMN action_by TEXT",
+    "ALTER TABLE notify_outbox ADD COLUMN action_at TIMESTAMP",
+    "ALTER TABLE notify_outbox ADD COLUMN action_reason TEXT",
+)
+
+#: Version 6 — real-time vital signs: a run may be as of an instant (``runs.as_at``, NULL for the end of
 #: the day ``as_of``), and the alert lifecycle is kept per indicator × area: ``alert_episodes`` holds
 #: every episode (pending from ``started_at``, firing from ``fired_at``, resolved or cancelled at
 #: ``ended_at``; the last four columns carry an open episode's state to the next update) and
 #: ``alert_progress`` how far each indicator's readings have been followed, under which rule.
 #: Realtime and hourly readings get storage class 2 from now on (rows already stored keep theirs;
 #: ``series_classes`` keeps them reachable).
-_V5: tuple[str, ...] = (
+_V6: tuple[str, ...] = (
     "ALTER TABLE runs ADD COLUMN as_at TIMESTAMP",
     """CREATE TABLE alert_episodes (
     indicator_key INTEGER NOT NULL,
@@ -221,7 +242,14 @@ _V5: tuple[str, ...] = (
 )
 
 #: Ordered migrations: (version reached, statements). Applied in order, each in one transaction.
-MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = ((1, _V1), (2, _V2), (3, _V3), (4, _V4), (5, _V5))
+MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
+    (1, _V1),
+    (2, _V2),
+    (3, _V3),
+    (4, _V4),
+    (5, _V5),
+    (6, _V6),
+)
 
 #: Observation columns in table order (v2 appended ``freq_class``); name them in every INSERT.
 OBSERVATION_COLUMNS: tuple[str, ...] = (
@@ -265,6 +293,7 @@ CORE_TABLES: tuple[str, ...] = (
     "silences",
     "notify_outbox",
     "notify_state",
+    "notify_cursor",
     "alert_episodes",
     "alert_progress",
 )

@@ -190,6 +190,40 @@ def print_alerts(
     console.print(table)
 
 
+#: The room the league table's area column needs to stay readable (cells): a longer name wraps at its
+#: words (or folds, in Chinese), never cut to a sliver.
+_AREA_ROOM = 16
+#: The league table's columns in the order a narrow terminal gives them up, until the rest fits with
+#: the area column at :data:`_AREA_ROOM`: the rank range, then the interval, then the change. Rank,
+#: area, value, status and the funnel flag always stay.
+_LEAGUE_OPTIONAL: tuple[str, ...] = ("rank_range", "interval", "change")
+_LEFT_OUT: Mapping[str, tuple[str, str]] = {
+    "en": ("Left out at this width: {}; a wider terminal (COLUMNS=120) or --format csv shows them.", ", "),
+    "zh": ("终端较窄，未显示：{}；加宽终端（COLUMNS=120）或用 --format csv 查看。", "、"),
+}
+
+
+def _league_columns(widths: Mapping[str, int], room: int) -> tuple[list[str], list[str]]:
+    """The league table's columns that fit ``room`` cells (see :data:`_LEAGUE_OPTIONAL`), and those
+    left out. ``widths``: each column's widest cell (the area's counted as at most :data:`_AREA_ROOM`)."""
+    keys = list(widths)
+    left_out: list[str] = []
+
+    def total(ks: list[str]) -> int:
+        # SIMPLE_HEAD without edge padding: one edge space each side, three cells between columns
+        return (
+            sum(min(widths[k], _AREA_ROOM) if k == "area" else widths[k] for k in ks) + 3 * (len(ks) - 1) + 2
+        )
+
+    for key in _LEAGUE_OPTIONAL:
+        if total(keys) <= room:
+            break
+        if key in keys:
+            keys.remove(key)
+            left_out.append(key)
+    return keys, left_out
+
+
 def print_league(
     console: Console,
     frame: pl.DataFrame,
@@ -203,37 +237,34 @@ def print_league(
 
     A table with intervals (a rate built from counts) also shows the 95 % interval, the funnel flag
     and the rank range, and says under the table what they mean for its order (``views.league_note``).
+    On a narrow terminal the rank range, the interval and the change are left out in that order (and
+    said so) before the area names or the funnel flags would be cut.
     """
     from citykpi.render.views import funnel_text, league_note
 
     intervals = "ci_low" in frame.columns and not frame.get_column("ci_low").is_null().all()
-    table = Table(
-        title=plain(title, "bold", one_line=True), title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False
-    )
-    table.add_column(word("rank", lang), justify="right")
-    table.add_column(word("area", lang))
-    table.add_column(word("value", lang), justify="right", no_wrap=True)
-    table.add_column(word("status", lang), no_wrap=True)
-    table.add_column(word("change", lang), justify="right", no_wrap=True)
+    keys = ["rank", "area", "value", "status", "change"]
     if intervals:
-        table.add_column(word("interval", lang), justify="right", no_wrap=True)
-        table.add_column(word("funnel", lang))
-        table.add_column(word("rank_range", lang), justify="right", no_wrap=True)
+        keys += ["interval", "funnel", "rank_range"]
+    rows: list[dict[str, Text | str]] = []
     for row in frame.iter_rows(named=True):
-        cells: list[Text | str] = [
-            "" if row["rank"] is None else str(row["rank"]),
-            plain(pick(row, "area_name", lang) or row["area_id"]),
-            plain(fmt_value(row["value"], None if row["unit"] == "score" else row["unit"], decimals)),
-            status_cell(row["status"], lang),
-            plain(fmt_change(row["change_previous"], row["change_unit"], lang, row.get("unit"))),
-        ]
+        cells: dict[str, Text | str] = {
+            "rank": "" if row["rank"] is None else str(row["rank"]),
+            "area": plain(pick(row, "area_name", lang) or row["area_id"]),
+            "value": plain(
+                fmt_value(row["value"], None if row["unit"] == "score" else row["unit"], decimals)
+            ),
+            "status": status_cell(row["status"], lang),
+            "change": plain(fmt_change(row["change_previous"], row["change_unit"], lang, row.get("unit"))),
+        }
         if intervals:
-            spread = (
+            cells["interval"] = (
                 ""
                 if row["ci_low"] is None
                 else f"{fmt_number(row['ci_low'], decimals)}–{fmt_number(row['ci_high'], decimals)}"
             )
-            ranks = (
+            cells["funnel"] = plain(funnel_text(row["funnel"], direction, lang))
+            cells["rank_range"] = (
                 ""
                 if row["rank_low"] is None
                 else (
@@ -242,9 +273,26 @@ def print_league(
                     else f"{row['rank_low']}–{row['rank_high']}"
                 )
             )
-            cells += [spread, plain(funnel_text(row["funnel"], direction, lang)), ranks]
-        table.add_row(*cells)
+        rows.append(cells)
+    widths = {k: max([cell_len(word(k, lang)), *(cell_len(str(r[k])) for r in rows)]) for k in keys}
+    shown, left_out = _league_columns(widths, console.width)
+    table = Table(
+        title=plain(title, "bold", one_line=True), title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False
+    )
+    for key in shown:
+        if key == "area":
+            table.add_column(word(key, lang), min_width=min(widths[key], _AREA_ROOM), overflow="fold")
+        else:
+            table.add_column(
+                word(key, lang), justify="left" if key in ("status", "funnel") else "right", no_wrap=True
+            )
+    for cells in rows:
+        table.add_row(*(cells[k] for k in shown))
     console.print(table)
+    if left_out:
+        text, sep = _LEFT_OUT.get(lang, _LEFT_OUT["en"])
+        names = sep.join(word(k, lang).lower() if lang == "en" else word(k, lang) for k in left_out)
+        print_prose(console, plain(text.format(names), "dim"))
     note = league_note(frame, lang=lang, decimals=decimals) if intervals else None
     if note:
         print_prose(console, plain(note))

@@ -14,7 +14,7 @@ The package, by phase of one file:
 from __future__ import annotations
 
 from citykpi.warehouse.ingest.codes import REJECT_RULES, RejectRule, code_of, reason
-from citykpi.warehouse.ingest.files import check_options, ingest
+from citykpi.warehouse.ingest.files import already_loaded, check_options, ingest, target_of
 from citykpi.warehouse.ingest.observations import _ObservationPlan
 from citykpi.warehouse.ingest.options import (
     ALIASES,
@@ -59,6 +59,7 @@ __all__ = [
     "_ObservationPlan",
     "_Plan",
     "_SourcePlan",
+    "already_loaded",
     "check_options",
     "code_of",
     "expand_paths",
@@ -66,4 +67,5 @@ __all__ = [
     "parse_map",
     "parse_set",
     "reason",
+    "target_of",
 ]

@@ -158,7 +158,7 @@ def _ingest_file(
 ) -> FileResult:
     con = wh.con
     started = datetime.now()
-    target = "observations" if options.fmt != "source" else schema.source_table_name(str(options.source))
+    target = target_of(options)
     try:
         kind = readers.file_kind(path)
         scan = readers.scan_file(path, text=kind == "csv")
@@ -175,21 +175,15 @@ def _ingest_file(
         except DataError as exc:
             return FileResult(str(path), scan.sha256, "rejected", target=target, message=_refusal(exc))
     if not options.force:
-        rows = con.execute(
-            "SELECT batch_id, options FROM batches WHERE sha256 = ? AND target = ? AND status = 'loaded' "
-            "ORDER BY batch_id DESC",
-            [scan.sha256, target],
-        ).fetchall()
-        # the same bytes read as another feed, or with other constant fields, are other data
-        row = [r for r in rows if _reading(r[1]) == _reading_of(options)][:1]
-        if row:
+        loaded = already_loaded(con, scan.sha256, options)
+        if loaded is not None:
             return FileResult(
                 str(path),
                 scan.sha256,
                 "unchanged",
-                batch_id=int(row[0][0]),
+                batch_id=loaded,
                 target=target,
-                message=f"already loaded as batch {row[0][0]}; pass --force to load it again",
+                message=f"already loaded as batch {loaded}; pass --force to load it again",
             )
     try:
         table = readers.open_table(con, path, scan)
@@ -269,6 +263,27 @@ def _ingest_file(
         table.cleanup()
         for name in _TMP:
             con.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+def target_of(options: IngestOptions) -> str:
+    """The table a file read with ``options`` loads into: ``observations`` or its source's raw table."""
+    return "observations" if options.fmt != "source" else schema.source_table_name(str(options.source))
+
+
+def already_loaded(con: Connection, sha256: str, options: IngestOptions) -> int | None:
+    """The batch that already loaded these bytes read this way (the newest), or None.
+
+    The same bytes count as loaded only into the same target table, and read as the same feed with
+    the same constant fields (``--set``): read otherwise, they are other data. ``ingest`` skips such a
+    file as ``unchanged``; ``run --dry-run`` asks the same question.
+    """
+    rows = con.execute(
+        "SELECT batch_id, options FROM batches WHERE sha256 = ? AND target = ? AND status = 'loaded' "
+        "ORDER BY batch_id DESC",
+        [sha256, target_of(options)],
+    ).fetchall()
+    reading = _reading_of(options)
+    return next((int(r[0]) for r in rows if _reading(r[1]) == reading), None)
 
 
 def _reading_of(options: IngestOptions) -> tuple[str | None, tuple[tuple[str, str], ...]]:
