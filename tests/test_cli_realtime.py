@@ -257,3 +257,43 @@ formats = ["json"]
     assert r.exit_code == 1, r.stderr  # 上海 is red at 13:40
     out = tmp_path / "out" / "scorecard-2025-12-31T1340-hour.json"
     assert json.loads(out.read_text(encoding="utf-8"))["at"] == "2025-12-31T13:40:00"
+
+
+def test_a_sub_daily_run_tells_its_notifiers_what_changed_since_the_previous_instant(
+    city: dict[str, Path], tmp_path: Path
+) -> None:
+    db = tmp_path / "city.duckdb"
+    shutil.copy(city["db"], db)
+    config = tmp_path / "citykpi.toml"
+    config.write_text(
+        f"""database = "{db}"
+catalogue = "{city["catalogue"]}"
+grain = "hour"
+fail_on = "never"
+[[notifiers]]
+name = "archive"
+type = "jsonl"
+path = "out/alerts.jsonl"
+""",
+        encoding="utf-8",
+    )
+    for at in ("2025-12-31T13:10", "2025-12-31T15:10"):
+        r = CliRunner().invoke(app, ["run", "--config", str(config), "--at", at])
+        assert r.exit_code == 0, r.stderr
+    first, second = (
+        json.loads(line)
+        for line in (tmp_path / "out" / "alerts.jsonl").read_text(encoding="utf-8").splitlines()
+    )
+    items = [[i for g in d["groups"] for i in g["items"]] for d in (first, second)]
+    assert (first["at"], second["at"]) == ("2025-12-31T13:10", "2025-12-31T15:10")
+    # 13:00–13:10: 上海 read 36 (red), 北京 31 (orange), the city their max; the city's red alert
+    # holds back its districts' (inhibition)
+    assert [(i["area_id"], i["status"], i["change"], i["since"]) for i in items[0]] == [
+        ("cn", "red", "new", "2025-12-31")
+    ]
+    assert first["held_back"] == {"silenced": 0, "inhibited": 2}
+    # 15:00–15:10: at most 6 anywhere (green): the city's alert is resolved, against the 13:10 run
+    assert [(i["area_id"], i["status"], i["previous_status"], i["change"]) for i in items[1]] == [
+        ("cn", "green", "red", "resolved")
+    ]
+    assert second["run_id"] != first["run_id"]
