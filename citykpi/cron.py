@@ -173,6 +173,7 @@ def run_job(
         OutputTargetError: ``report_path`` may not be written (exit 2).
         RunBusyError: another run holds the lock, or a process the database (exit 75).
     """
+    config = config.with_city_zone()
     tz = config.tz
     started = clock.now(tz)
     if at is None and as_of is None and config.grain in SUBDAILY_GRAINS:  # a sub-daily job: now, city time

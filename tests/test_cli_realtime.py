@@ -297,3 +297,8 @@ path = "out/alerts.jsonl"
         ("cn", "green", "red", "resolved")
     ]
     assert second["run_id"] != first["run_id"]
+    # the config names no time zone: the job keeps the city's, which the catalogue declares
+    reports = [
+        json.loads(p.read_text(encoding="utf-8")) for p in sorted((tmp_path / "out" / "runs").glob("*.json"))
+    ]
+    assert len(reports) == 2 and {r["timezone"] for r in reports} == {"Asia/Shanghai"}

@@ -121,6 +121,21 @@ class RunConfig:
         """The city's time zone (the machine's when the config names none)."""
         return clock.zone(self.timezone)
 
+    def with_city_zone(self) -> RunConfig:
+        """This config with ``timezone`` defaulting to the city's zone its catalogue declares
+        (``timezone:``); the machine's zone is used only when neither names one. A catalogue that
+        cannot be read leaves the config as it is: the job reports it at its own step."""
+        if self.timezone is not None:
+            return self
+        from citykpi.catalogue import load_catalogue
+        from citykpi.errors import CitykpiError
+
+        try:
+            zone = load_catalogue(self.catalogue).timezone
+        except (CitykpiError, OSError):
+            return self
+        return replace(self, timezone=zone) if zone else self
+
     def report_path(self, as_of: date, at: datetime | None = None) -> Path:
         """Where the run report of a date (or an instant) is written."""
         template = self.report or str(self.outputs.folder / "runs" / "run-{date}-{grain}.json")
