@@ -70,6 +70,13 @@ def to_local(t: datetime, tz: ZoneInfo | None) -> datetime:
     return t.astimezone(tz).replace(tzinfo=None)
 
 
+def city_now(timezone: str | None) -> datetime:
+    """The current wall-clock time of the city whose catalogue declares ``timezone`` (the clock the
+    periods are stored in): batch arrival times and the moment timeliness is judged at, so neither
+    depends on the server's own zone. The machine's local time when no zone is declared."""
+    return now_local(zone(timezone))
+
+
 def now_local(tz: ZoneInfo | None) -> datetime:
     """The current wall-clock time of the city (the machine's local time when no zone is declared)."""
     if tz is None:

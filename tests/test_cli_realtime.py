@@ -302,3 +302,23 @@ path = "out/alerts.jsonl"
         json.loads(p.read_text(encoding="utf-8")) for p in sorted((tmp_path / "out" / "runs").glob("*.json"))
     ]
     assert len(reports) == 2 and {r["timezone"] for r in reports} == {"Asia/Shanghai"}
+
+
+def test_quality_at_an_instant_judges_quarter_hours(city: dict[str, Path]) -> None:
+    def series(*args: str) -> dict[str, str]:
+        r = run(city, "quality", *args, "--by", "indicator", "--format", "csv", "--table", "series")
+        assert r.exit_code == 0, r.stderr
+        lines = r.stdout.splitlines()
+        head = lines[0].split(",")
+        return next(
+            dict(zip(head, x.split(","), strict=True)) for x in lines[1:] if x.startswith("gas.lel,上海,")
+        )
+
+    # 00:00–14:00 is 56 quarter hours; 上海 delivered the eight of 12:00–13:45 (one reading each)
+    at = series("--at", "2025-12-31T14:00", "--from", "2025-12-31")
+    assert (at["periods"], at["present"], at["values"]) == ("56", "8", "8")
+    # by date the realtime feed is judged by the day: 7 days, one present with its 16 readings
+    day = series("--date", "2025-12-31")
+    assert (day["periods"], day["present"], day["values"]) == ("7", "1", "16")
+    both = run(city, "quality", "--date", "2025-12-31", "--at", "2025-12-31T14:00")
+    assert both.exit_code == 2 and "not both" in both.stderr

@@ -194,3 +194,29 @@ def test_resend_is_for_readings_only(wh: Warehouse, tmp_path: Path) -> None:
         ingest(
             wh, catalogue(), [tmp_path], IngestOptions(fmt="source", source="nyc311", on_duplicate="resend")
         )
+
+
+@pytest.mark.parametrize("server_zone", ["Asia/Shanghai", "America/New_York", "UTC"])
+def test_a_batch_arrives_by_the_city_clock_whatever_the_server_s_zone(
+    wh: Warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server_zone: str
+) -> None:
+    import time
+    from datetime import UTC
+
+    if not hasattr(time, "tzset"):
+        pytest.skip("the process time zone can only be switched where time.tzset exists")
+    monkeypatch.setenv("TZ", server_zone)
+    time.tzset()
+    try:
+        before = datetime.now(UTC).replace(tzinfo=None) + timedelta(hours=8)  # Asia/Shanghai: UTC+8, no DST
+        ingest(
+            wh,
+            city("Asia/Shanghai"),
+            [write(tmp_path / "a.csv", HEADER + "env.air.aqi,北京,2025-12-31,80\n")],
+        )
+        after = datetime.now(UTC).replace(tzinfo=None) + timedelta(hours=8)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    started, finished = wh.con.execute("SELECT started_at, finished_at FROM batches").fetchall()[0]
+    assert before - timedelta(seconds=1) <= started <= finished <= after + timedelta(seconds=1)

@@ -157,7 +157,7 @@ def _ingest_file(
     total: int,
 ) -> FileResult:
     con = wh.con
-    started = datetime.now()
+    started = citytime.city_now(catalogue.timezone)  # the city's clock, like the periods it delivers
     target = target_of(options)
     try:
         kind = readers.file_kind(path)
@@ -237,7 +237,7 @@ def _ingest_file(
         batch_id: int | None = None
         if not options.dry_run:
             batch_id = result.batch_id
-            _record_batch(con, result, path, scan.sha256, target, options, started)
+            _record_batch(con, result, path, scan.sha256, target, options, started, catalogue.timezone)
             con.execute("COMMIT")
             in_transaction = False
         return FileResult(
@@ -356,8 +356,10 @@ def _record_batch(
     target: str,
     options: IngestOptions,
     started: datetime,
+    timezone: str | None,
 ) -> None:
-    """Write the rejects and the batch row (inside the file's transaction)."""
+    """Write the rejects and the batch row (inside the file's transaction); its times are the
+    city's wall clock (``timezone``, the catalogue's), like the periods."""
     opts = json.dumps(
         {
             "format": options.fmt,
@@ -391,7 +393,7 @@ def _record_batch(
             result.loaded,
             result.rejected,
             started,
-            datetime.now(),
+            citytime.city_now(timezone),
             result.status,
             __version__,
             opts,
