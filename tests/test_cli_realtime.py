@@ -250,6 +250,7 @@ fail_on = "red"
 [outputs]
 folder = "out"
 formats = ["json"]
+quality = ["csv"]
 """,
         encoding="utf-8",
     )
@@ -257,6 +258,11 @@ formats = ["json"]
     assert r.exit_code == 1, r.stderr  # 上海 is red at 13:40
     out = tmp_path / "out" / "scorecard-2025-12-31T1340-hour.json"
     assert json.loads(out.read_text(encoding="utf-8"))["at"] == "2025-12-31T13:40:00"
+    # the run's quality report judges the 96 quarter hours that ended by 13:40 in the ten districts;
+    # 上海 and 北京 delivered the six of 12:00–13:15 each
+    lines = (tmp_path / "out" / "quality-2025-12-31T1340-hour.csv").read_text(encoding="utf-8").splitlines()
+    row = dict(zip(lines[0].split(","), lines[1].split(","), strict=True))
+    assert (row["group"], row["expected"], row["present"]) == ("城管局", "960", "12")
 
 
 def test_a_sub_daily_run_tells_its_notifiers_what_changed_since_the_previous_instant(

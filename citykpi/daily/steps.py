@@ -453,12 +453,13 @@ def _delivered(job: Job, report: DeliveryReport) -> None:
 
 
 def assess_quality(job: Job, wh: Any, catalogue: Catalogue) -> None:
-    """The data-quality report of the day, when ``[outputs] quality`` asks for one (one log line)."""
+    """The data-quality report of the day (of the instant, for a sub-daily run), when ``[outputs]
+    quality`` asks for one (one log line)."""
     if not job.config.outputs.quality:
         return
     from citykpi.quality import assess
 
-    job.quality = assess(wh, catalogue, as_of=job.day)
+    job.quality = assess(wh, catalogue, as_of=job.day, at=job.at)
     job.log.info("quality", f"data quality: {quality_line(job.quality.summary)}")
 
 
