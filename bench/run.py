@@ -21,7 +21,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -211,6 +211,52 @@ def measure_interleaved(jobs: list[Job], *, runs: int) -> list[Case]:
                 c.runs_s = [round(v, 3) for v in vals]
         except (ValueError, KeyError, IndexError):
             pass
+        cases.append(c)
+    return cases
+
+
+def measure_rounds(rounds: list[list[Job]]) -> list[Case]:
+    """Like :func:`measure_interleaved`, but each round runs commands of its own (the same cases, e.g.
+    the next hour or the next batch): round 0 is the warm-up. A job's case name keys its results."""
+    runs: dict[str, list[Run]] = {}
+    jobs: dict[str, Job] = {}
+    failed: dict[str, Case] = {}
+    for k, round_jobs in enumerate(rounds):
+        for job in round_jobs:
+            jobs.setdefault(job.case, job)
+            if job.case in failed:
+                continue
+            r = run_once(job.cmd)
+            if r.rc != 0:
+                c = Case(job.case, job.what, status="failed")
+                c.note = ((r.stderr.strip() or r.stdout.strip()).splitlines() or [""])[-1][:300]
+                c.detail = {"rc": r.rc, "stderr_tail": r.stderr[-2000:]}
+                failed[job.case] = c
+            elif k > 0:
+                runs.setdefault(job.case, []).append(r)
+    cases: list[Case] = []
+    for name, job in jobs.items():
+        if name in failed:
+            cases.append(failed[name])
+            continue
+        rs = runs.get(name, [])
+        c = Case(job.case, job.what)
+        if not rs:
+            c.status = "failed"
+            c.note = "no timed round"
+            cases.append(c)
+            continue
+        c.runs_s = [round(r.seconds, 3) for r in rs]
+        c.peak_mb = round(max(r.maxrss_mb for r in rs), 1)
+        c.median_s = round(statistics.median(r.seconds for r in rs), 3)
+        outs = [json.loads(r.stdout.strip().splitlines()[-1]) for r in rs]
+        c.detail["output"] = outs[-1]
+        if job.inner:
+            vals = [float(o[job.inner]) for o in outs]
+            c.detail["process_median_s"] = c.median_s
+            c.detail["inner"] = job.inner
+            c.median_s = round(statistics.median(vals), 3)
+            c.runs_s = [round(v, 3) for v in vals]
         cases.append(c)
     return cases
 
@@ -682,6 +728,263 @@ class Bench:
         for c in cases:
             self.add(c)
 
+    # 9. the hourly city --------------------------------------------------------------------------
+    def hourly_warehouses(self) -> tuple[Path, Path, dict[str, Any]] | None:
+        """Working copies of the daily warehouse with two days and with one day of hourly readings
+        (built once per data set from the daily warehouse citykpi ingested, then copied fresh)."""
+        r = run_once(
+            [PY, str(HERE / "hourly.py"), "generate", "--scale", self.scale, "--cache", str(self.cache)]
+        )
+        if r.rc != 0:
+            print(f"  hourly data failed: {r.stderr[-500:]}", flush=True)
+            return None
+        manifest = json.loads(r.stdout.strip().splitlines()[-1])
+        if not self.citykpi_warehouse():
+            return None
+        hdir = self.cache / "hourly"
+        key = (self.work / "citykpi.stamp").read_text() + json.dumps(manifest, sort_keys=True)
+        stamp = self.work / "hourly.stamp"
+        pristine = {n: self.work / f"hourly{n}.pristine.duckdb" for n in (1, 2)}
+        if not (stamp.exists() and stamp.read_text() == key and all(p.exists() for p in pristine.values())):
+            print(
+                "building the hourly warehouses (daily warehouse + hourly readings, once per data set)…",
+                flush=True,
+            )
+            files = sorted((hdir / "readings").glob("h*.parquet"))
+            for n, db in pristine.items():
+                for q in (db, Path(str(db) + ".wal")):
+                    q.unlink(missing_ok=True)
+                shutil.copy(self.ckdb, db)
+                chosen = files if n == 2 else files[24:]
+                r = run_once(
+                    [
+                        *CITYKPI,
+                        "--db",
+                        str(db),
+                        "--catalogue",
+                        str(hdir / "indicators"),
+                        "ingest",
+                        "--quiet",
+                        *map(str, chosen),
+                    ]
+                )
+                if r.rc != 0:
+                    print(f"  hourly ingest failed: {(r.stderr or r.stdout)[-500:]}", flush=True)
+                    return None
+            stamp.write_text(key)
+        work = {n: self.work / f"hourly{n}.duckdb" for n in (1, 2)}
+        for n, db in work.items():
+            for q in (db, Path(str(db) + ".wal")):
+                q.unlink(missing_ok=True)
+            shutil.copy(pristine[n], db)
+        return work[1], work[2], manifest
+
+    def case_hourly(self) -> None:
+        """One hour of the hourly city with its comparisons and the alert lifecycle update, beside ONE
+        hand-written query; 5-minute batches appended into one and two days of history, beside a plain
+        INSERT."""
+        built = self.hourly_warehouses() if "ingest" in self.cmds else None
+        what = "hourly vital signs × streets, two days of readings beside the daily city"
+        if built is None:
+            self.add(
+                not_available("hourly: citykpi engine", what, "hourly data or warehouses could not be built")
+            )
+            return
+        one_day, two_days, manifest = built
+        hcat = self.cache / "hourly" / "indicators"
+        day = datetime.fromisoformat(manifest["first_day"]) + timedelta(days=1)
+        rounds = min(self.runs, 7) + 1
+        instants = [day + timedelta(hours=23 - rounds + k + 1, minutes=30) for k in range(rounds)]
+        start = instants[0] - timedelta(hours=1)
+        hourly = [PY, str(HERE / "hourly.py")]
+        for cmd in (
+            [
+                *hourly,
+                "probe-update",
+                "--db",
+                str(two_days),
+                "--catalogue",
+                str(hcat),
+                "--at",
+                start.isoformat(),
+            ],
+            [
+                *hourly,
+                "hand-init",
+                "--cache",
+                str(self.cache),
+                "--db",
+                str(two_days),
+                "--at",
+                start.isoformat(),
+            ],
+        ):
+            r = run_once(cmd)
+            if r.rc != 0:
+                self.add(Case("hourly: citykpi engine", what, status="failed", note=r.stderr[-300:]))
+                return
+        series = (
+            f"{manifest['series']:,} street series ({manifest['indicators']:,} × {manifest['streets']:,})"
+        )
+        evaluate_rounds = [
+            [
+                Job(
+                    "hourly evaluate: hand SQL",
+                    "ONE query: an hour, previous hour, same hour yesterday, roll-ups, lifecycle step",
+                    [
+                        *hourly,
+                        "hand",
+                        "--cache",
+                        str(self.cache),
+                        "--db",
+                        str(two_days),
+                        "--at",
+                        t.isoformat(),
+                    ],
+                    "query_seconds",
+                ),
+                Job(
+                    "hourly evaluate: citykpi engine",
+                    f"evaluate(hour) + update_episodes, {series}",
+                    [
+                        *hourly,
+                        "probe-evaluate",
+                        "--db",
+                        str(two_days),
+                        "--catalogue",
+                        str(hcat),
+                        "--at",
+                        t.isoformat(),
+                    ],
+                    "total_seconds",
+                ),
+            ]
+            for t in instants
+        ]
+        cases = measure_rounds(evaluate_rounds)
+        by = {c.case: c for c in cases}
+        hand, eng = by.get("hourly evaluate: hand SQL"), by.get("hourly evaluate: citykpi engine")
+        # both lifecycles were followed to the last instant: their episode tables must agree
+        agreed = run_once([*hourly, "compare", "--db", str(two_days)])
+        if eng and agreed.rc == 0:
+            eng.detail["episodes_vs_hand"] = json.loads(agreed.stdout.strip().splitlines()[-1])
+        if hand and eng and hand.median_s and eng.median_s:
+            eng.detail["ratio_vs_hand_query"] = round(eng.median_s / hand.median_s, 2)
+            eng.note = (
+                f"{eng.detail['ratio_vs_hand_query']}× the hand-written query (target ≤ 1.5×); "
+                f"readings {manifest['readings']:,}"
+            )
+            agreement = eng.detail.get("episodes_vs_hand")
+            if agreement:
+                eng.note += f"; episodes differing from the hand query's: {agreement['differing_rows']}"
+        for c in cases:
+            self.add(c)
+        last = instants[-1] + timedelta(minutes=15)
+        cli = measure(
+            "hourly evaluate: citykpi CLI",
+            "citykpi evaluate --at … --period hour (recorded: run cells and lifecycle)",
+            [
+                *CITYKPI,
+                "--db",
+                str(two_days),
+                "--catalogue",
+                str(hcat),
+                "evaluate",
+                "--at",
+                last.isoformat(),
+                "--period",
+                "hour",
+                "--format",
+                "parquet",
+                "--output",
+                str(self.work / "hourly.parquet"),
+                "--force",
+            ],
+            runs=1,
+            warmup=False,
+        )
+        self.add(cli)
+        # micro-batches: batch k of every round into two days, into one day, and a plain INSERT
+        batches = sorted((self.cache / "hourly" / "batches").glob("b*.parquet"))
+        rows = manifest["batch_rows"][0]
+        ingest_rounds = [
+            [
+                Job(
+                    "5-minute batch: citykpi, 2 days of history",
+                    f"ingest() of ≈{rows:,} readings (--on-duplicate resend)",
+                    [
+                        *hourly,
+                        "probe-ingest",
+                        "--db",
+                        str(two_days),
+                        "--catalogue",
+                        str(hcat),
+                        "--file",
+                        str(b),
+                    ],
+                    "ingest_seconds",
+                ),
+                Job(
+                    "5-minute batch: citykpi, 1 day of history",
+                    f"ingest() of ≈{rows:,} readings",
+                    [
+                        *hourly,
+                        "probe-ingest",
+                        "--db",
+                        str(one_day),
+                        "--catalogue",
+                        str(hcat),
+                        "--file",
+                        str(b),
+                    ],
+                    "ingest_seconds",
+                ),
+                Job(
+                    "5-minute batch: plain INSERT",
+                    "INSERT … SELECT read_parquet, ids joined to keys",
+                    [*hourly, "plain-insert", "--db", str(one_day), "--file", str(b)],
+                    "insert_seconds",
+                ),
+            ]
+            for b in batches[:rounds]
+        ]
+        batch_cases = measure_rounds(ingest_rounds)
+        bb = {c.case: c for c in batch_cases}
+        two, one = (
+            bb.get("5-minute batch: citykpi, 2 days of history"),
+            bb.get("5-minute batch: citykpi, 1 day of history"),
+        )
+        plain = bb.get("5-minute batch: plain INSERT")
+        if two and plain and two.median_s and plain.median_s:
+            two.detail["ratio_vs_plain"] = round(two.median_s / plain.median_s, 2)
+            two.note = f"{two.detail['ratio_vs_plain']}× the plain INSERT (target ≤ 1.5×)"
+        if two and one and two.median_s and one.median_s:
+            two.detail["ratio_vs_one_day"] = round(two.median_s / one.median_s, 2)
+            two.note += f"; {two.detail['ratio_vs_one_day']}× one day of history"
+        for c in batch_cases:
+            self.add(c)
+        if len(batches) > rounds:
+            self.add(
+                measure(
+                    "5-minute batch: citykpi CLI",
+                    "citykpi ingest --on-duplicate resend (the whole process)",
+                    [
+                        *CITYKPI,
+                        "--db",
+                        str(two_days),
+                        "--catalogue",
+                        str(hcat),
+                        "ingest",
+                        "--quiet",
+                        "--on-duplicate",
+                        "resend",
+                        str(batches[rounds]),
+                    ],
+                    runs=1,
+                    warmup=False,
+                )
+            )
+
     # 5. export ---------------------------------------------------------------------------------
     def case_export(self) -> None:
         """HTML and xlsx export of the full district-level scorecard."""
@@ -897,6 +1200,8 @@ class Bench:
             self.case_quality()
         if "early" in self.cases:
             self.case_early()
+        if "hourly" in self.cases:
+            self.case_hourly()
         return self.document()
 
     def document(self) -> dict[str, Any]:
@@ -962,6 +1267,22 @@ class Bench:
             )
         q = by.get("quality: citykpi engine")
         checks["quality_vs_hand_query"] = verdict(q.detail.get("ratio_vs_hand_query") if q else None, 1.5)
+        eng_h = by.get("hourly evaluate: citykpi engine")
+        two = by.get("5-minute batch: citykpi, 2 days of history")
+        checks["hourly_engine_vs_hand_query"] = verdict(
+            eng_h.detail.get("ratio_vs_hand_query") if eng_h else None, 1.5
+        )
+        checks["microbatch_vs_plain_insert"] = verdict(two.detail.get("ratio_vs_plain") if two else None, 1.5)
+        # "no slower into two days of history than into one", within the noise of a shared machine
+        checks["microbatch_two_days_vs_one"] = verdict(
+            two.detail.get("ratio_vs_one_day") if two else None, 1.1
+        )
+        hourly_peaks = [
+            c.peak_mb
+            for name, c in by.items()
+            if (name.startswith("hourly") or name.startswith("5-minute")) and c.peak_mb
+        ]
+        checks["hourly_peak_gib"] = verdict(round(max(hourly_peaks) / 1024, 2) if hourly_peaks else None, 6.0)
         return {
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
             "scale": self.scale,
@@ -1029,7 +1350,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scale", choices=["micro", "small", "city"], default="city")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--loop-sample", type=int, default=300, help="0: skip the loop (with --merge: keep it)")
-    ap.add_argument("--cases", default="check,ingest,evaluate,period,export,find,quality,early")
+    ap.add_argument("--cases", default="check,ingest,evaluate,period,export,find,quality,early,hourly")
     ap.add_argument("--output", type=Path, default=HERE / "results.json")
     ap.add_argument("--merge", action="store_true", help="keep the other cases of an earlier results file")
     ap.add_argument(

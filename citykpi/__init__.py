@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from citykpi.catalogue.diff import CatalogueDiff, diff_catalogues
     from citykpi.catalogue.loader import CheckResult, check_catalogue, load_catalogue
     from citykpi.catalogue.model import Catalogue
+    from citykpi.engine.alerting import episodes, firing, update_episodes
     from citykpi.engine.evaluate import evaluate
     from citykpi.engine.scorecard import Scorecard
     from citykpi.quality.assess import assess
@@ -56,6 +57,9 @@ _LAZY = {
     "IngestOptions": "citykpi.warehouse.ingest",
     "IngestReport": "citykpi.warehouse.ingest",
     "evaluate": "citykpi.engine.evaluate",
+    "episodes": "citykpi.engine.alerting",
+    "firing": "citykpi.engine.alerting",
+    "update_episodes": "citykpi.engine.alerting",
     "Scorecard": "citykpi.engine.scorecard",
     "assess": "citykpi.quality.assess",
     "QualityReport": "citykpi.quality.report",
@@ -79,12 +83,15 @@ __all__ = [
     "assess",
     "check_catalogue",
     "diff_catalogues",
+    "episodes",
     "evaluate",
+    "firing",
     "ingest",
     "load_areas",
     "load_catalogue",
     "open_warehouse",
     "review_catalogue",
+    "update_episodes",
 ]
 
 

@@ -59,10 +59,11 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from citykpi.backend import EngineError
+from citykpi.catalogue.model import SUBDAILY_GRAINS
 from citykpi.daily import clock, steps
 from citykpi.daily.config import Outputs, RunConfig, check_outputs, check_report_target
 from citykpi.daily.inbox import Inbox
@@ -146,12 +147,15 @@ def run_job(
     force_report: bool = False,
     write_report: bool = True,
     sleep: Callable[[float], None] | None = None,
+    at: datetime | None = None,
 ) -> RunResult:
     """Run the daily job once (or, with ``dry_run``, say what it would do and write nothing).
 
     Args:
         config: the loaded configuration.
         as_of: the date to evaluate; default yesterday in the config's time zone.
+        at: an instant to evaluate instead (naive city time): a sub-daily job, e.g. every 15 minutes
+            with ``grain = "hour"``; a sub-daily job given neither evaluates the current minute.
         log: called with each log line (text or JSON, ``log_format`` or the config's).
         dry_run: read only: list what would be ingested, evaluated, written and notified.
         report_path: write the run report here instead of the configured path (checked like every
@@ -169,19 +173,22 @@ def run_job(
         OutputTargetError: ``report_path`` may not be written (exit 2).
         RunBusyError: another run holds the lock, or a process the database (exit 75).
     """
+    config = config.with_city_zone()
     tz = config.tz
     started = clock.now(tz)
-    day = as_of or (started.date() - timedelta(days=1))
+    if at is None and as_of is None and config.grain in SUBDAILY_GRAINS:  # a sub-daily job: now, city time
+        at = started.replace(tzinfo=None, second=0, microsecond=0)
+    day = at.date() if at is not None else as_of or (started.date() - timedelta(days=1))
     runlog = RunLog(log, fmt=log_format or config.log_format, tz=tz, clock=clock.now)
-    job = steps.Job(config, day, runlog, dry_run, started)
-    check_outputs(config, day)
+    job = steps.Job(config, day, runlog, dry_run, started, at=at)
+    check_outputs(config, day, at)
     if report_path is not None and write_report:
         check_report_target(config, report_path, force=force_report)
-    target = report_path or config.report_path(day)
+    target = report_path or config.report_path(day, at)
     what = "dry run" if dry_run else "run"
     runlog.info(
         "start",
-        f"{what} {day.isoformat()} ({config.grain}, {clock.zone_name(tz)}) with {config.database}",
+        f"{what} {job.label} ({config.grain}, {clock.zone_name(tz)}) with {config.database}",
         date=day.isoformat(),
         grain=config.grain,
         database=str(config.database),
@@ -242,14 +249,22 @@ def _run(job: steps.Job, sleep: Callable[[float], None]) -> None:
             )
         for inbox in config.inboxes:
             steps.ingest_inbox(job, wh, catalogue, inbox, sleep)
-        scorecard = evaluate(wh, catalogue, as_of=job.day, grain=config.grain, persist=True, scheduled=True)
+        scorecard = evaluate(
+            wh,
+            catalogue,
+            as_of=None if job.at is not None else job.day,
+            at=job.at,
+            grain=config.grain,
+            persist=True,
+            scheduled=True,
+        )
         job.scorecard = scorecard
         log.run = scorecard.run_id
         counts = scorecard.counts()
         log.info("evaluate", f"evaluated run {scorecard.run_id}: {counts_line(counts, 'en')}", counts=counts)
         steps.assess_data(job, wh, catalogue, scorecard)
         steps.assess_quality(job, wh, catalogue)
-        previous = previous_run(wh, job.day, catalogue, grain=config.grain)
+        previous = previous_run(wh, job.day, catalogue, grain=config.grain, at=job.at)
         job.previous_run_id = previous.run_id if previous is not None else None
         job.alerts = alerts(scorecard, previous, min_colour=config.alerts_min)
         steps.log_alerts(job, catalogue)

@@ -3,7 +3,8 @@
 Generates the sample city if needed, then runs the real commands one by one, printing each
 first: check the catalogue, load the areas, ingest every file the sample's departments send,
 evaluate the last day, show what is red or stale and why, what is heading for orange or red and
-which target will be missed, two league tables of the districts (an index, and a rate with its
+which target will be missed, the gas leak's alert by the hour (pending, firing, resolved) and the
+episodes of the alert lifecycle, two league tables of the districts (an index, and a rate with its
 intervals), and write the HTML report and the spreadsheet. The demo database is rebuilt on every
 run, so the demo is repeatable.
 """
@@ -107,7 +108,23 @@ def demo_steps(manifest: Mapping[str, Any], out: Path) -> list[list[str]]:
         ["citykpi", "alerts", "--early", "--date", end],
         ["citykpi", "show", "econ.digital_core_share", "--to", end],
         ["citykpi", "evaluate", "--date", end, "--level", "city", "--status", "stale", "--why"],
+        *hourly_steps(end),
         *report_steps(end, out),
+    ]
+
+
+def hourly_steps(end: str) -> list[list[str]]:
+    """The vital signs by the hour: the gas leak's alert goes pending → firing → resolved; a tunnel's
+    CO flaps around its red cut all evening and the clear level holds it as one episode."""
+    return [
+        shlex.split(
+            f"citykpi evaluate --at {end}T10:30 --period hour --indicator 'gas.leak.*' --area 500106"
+        ),
+        *(
+            ["citykpi", "alerts", "--at", f"{end}T{instant}", "--level", "district"]
+            for instant in ("09:30", "10:30", "18:30")
+        ),
+        ["citykpi", "alerts", "history"],
     ]
 
 

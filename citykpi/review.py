@@ -17,7 +17,7 @@ a pull request that repairs a broken catalogue must be able to pass.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 from citykpi.catalogue.diff import CatalogueDiff, EntityChange, diff_catalogues
@@ -76,6 +76,7 @@ def review_catalogue(
     as_of: date | None = None,
     grain: str = "day",
     wait: float = 0.0,
+    at: datetime | None = None,
 ) -> Review:
     """Check the catalogue at ``path`` and compare it with ``against``.
 
@@ -84,8 +85,9 @@ def review_catalogue(
         against: another catalogue folder or file, or a git revision of the repository holding ``path``.
         db: a warehouse to evaluate both catalogues on (read-only; no run is recorded).
         as_of: the evaluation date; default the newest observation.
-        grain: day, week, month, quarter or year.
+        grain: 15min, hour, day, week, month, quarter or year.
         wait: seconds to wait for a database another process is writing.
+        at: an instant instead of ``as_of`` (naive city time).
 
     Returns:
         A :class:`Review`.
@@ -107,7 +109,9 @@ def review_catalogue(
         definitions = _relabel_diff(diff_catalogues(raw_old.catalogue, check.catalogue), where)
         if db is not None:
             with Warehouse.open(db, read_only=True, create=False, wait=wait) as wh:
-                colours = colour_changes(wh, raw_old.catalogue, check.catalogue, as_of=as_of, grain=grain)
+                colours = colour_changes(
+                    wh, raw_old.catalogue, check.catalogue, as_of=as_of, grain=grain, at=at
+                )
     return Review(
         check=check,
         old=_old_result(raw_old, where),

@@ -131,8 +131,9 @@ class City:
         )
 
     def evaluate(self, *indicators: Indicator, **kw: Any) -> Scorecard:
-        """Evaluate a catalogue of these indicators (as of AS_OF unless given)."""
-        kw.setdefault("as_of", AS_OF)
+        """Evaluate a catalogue of these indicators (as of AS_OF unless a date or an instant is given)."""
+        if kw.get("at") is None:
+            kw.setdefault("as_of", AS_OF)
         kw.setdefault("persist", False)
         indices = kw.pop("indices", ())
         return evaluate(self.wh, Catalogue(indicators=tuple(indicators), indices=tuple(indices)), **kw)

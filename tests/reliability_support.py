@@ -102,7 +102,8 @@ def check_invariants(db: Path) -> Facts:
     * rows per batch_id in its target table (observations plus the superseded copies, or a raw
       ``src_*`` table) equal ``batches.rows_loaded``; rejected batches hold no rows;
     * no observation, source row or reject points at a batch that is not recorded;
-    * ``run_cells`` per run equal ``runs.cells``; no cells or index scores without their run.
+    * ``run_cells`` per run equal ``runs.cells``; no cells or index scores without their run;
+    * alert episodes only of indicators with lifecycle progress, at most one open episode per series.
     """
     with Warehouse.open(db, read_only=True, create=False) as wh:
         con = wh.con
@@ -146,6 +147,16 @@ def check_invariants(db: Path) -> Facts:
         assert set(cells) <= set(runs), "run_cells without their run"
         index_runs = {int(r[0]) for r in con.execute("SELECT DISTINCT run_id FROM run_indices").fetchall()}
         assert index_runs <= set(runs), "run_indices without their run"
+        # the alert lifecycle: episodes and progress change together; one open episode per series
+        (unfollowed,) = con.execute(
+            "SELECT count(*) FROM alert_episodes WHERE indicator_key NOT IN (SELECT indicator_key FROM alert_progress)"
+        ).fetchall()[0]
+        assert unfollowed == 0, "alert episodes of an indicator the lifecycle has no progress for"
+        (twice,) = con.execute(
+            "SELECT count(*) FROM (SELECT 1 FROM alert_episodes WHERE ended_at IS NULL "
+            "GROUP BY indicator_key, area_key HAVING count(*) > 1)"
+        ).fetchall()[0]
+        assert twice == 0, "a series with two open alert episodes"
         return Facts(
             batches=len(batches),
             loaded_batches=sum(1 for b in batches if b[2] == "loaded"),
@@ -158,11 +169,12 @@ def check_invariants(db: Path) -> Facts:
 
 #: A child process that runs the CLI with a pause injected at a chosen point (argv: point seconds ARGS…).
 #: It prints a marker line when it reaches the point: ``inserted`` (inside the ingest transaction, rows
-#: appended, not committed), ``persisting`` (inside the run's transaction, cells inserted), ``queued``
-#: (the run's digests committed to the outbox, none sent), ``sending`` (a webhook's digest marked
-#: ``sending`` and committed, not sent yet), ``sent`` (a webhook took a digest, the outbox has not
-#: recorded it), ``appended`` (the same for the JSONL notifier: the line is in its file) or ``written``
-#: (an export's temporary file written, not yet renamed). Point ``none`` injects nothing.
+#: appended, not committed), ``persisting`` (inside the run's transaction, cells inserted), ``lifecycle``
+#: (inside the alert lifecycle's update, episodes stored, not committed), ``queued`` (the run's digests
+#: committed to the outbox, none sent), ``sending`` (a webhook's digest marked ``sending`` and
+#: committed, not sent yet), ``sent`` (a webhook took a digest, the outbox has not recorded it),
+#: ``appended`` (the same for the JSONL notifier: the line is in its file) or ``written`` (an
+#: export's temporary file written, not yet renamed). Point ``none`` injects nothing.
 PAUSE_CHILD = """
 import os, sys, time
 import citykpi.engine.runs as runs
@@ -218,6 +230,14 @@ elif point in ("sent", "appended"):
             pause(seconds)
         return original_record(wh, notifier, key, delivery, **kwargs)
     outbox.record = record
+elif point == "lifecycle":
+    import citykpi.engine.alertsql as alertsql
+    original_store = alertsql.store_sql
+    def store_sql():
+        yield from original_store()
+        print("lifecycle", flush=True)
+        pause(seconds)
+    alertsql.store_sql = store_sql
 elif point == "sending":
     import citykpi.notify.outbox as outbox
     original_mark = outbox.mark_sending

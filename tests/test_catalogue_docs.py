@@ -56,6 +56,8 @@ def test_examples_form_one_sound_catalogue(tmp_path: Path) -> None:
         "min",
         "count",
         "count_where",
+        "time_weighted_mean",
+        "minutes_where",
     }
     assert {i.rollup.area for i in cat.indicators} >= {
         "sum",
@@ -83,6 +85,7 @@ def test_examples_form_one_sound_catalogue(tmp_path: Path) -> None:
     assert {r.kind for r in cat.consistency} == {"sum", "disaggregation", "area_rollup"}
     assert {f.format for f in cat.feeds} == {"long", "source"}
     assert any(s.timeliness and s.filter and s.provider_column for s in cat.sources)
+    assert cat.timezone == "Asia/Shanghai" and any(i.alert and i.alert.for_.duration for i in cat.indicators)
 
 
 def test_rule_table_lists_every_rule() -> None:

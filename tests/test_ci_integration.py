@@ -119,6 +119,7 @@ PARSER_KEYS: dict[str, tuple[str, ...]] = {
     f"{IND}/properties/thresholds": parser.THRESHOLD_KEYS,
     f"{IND}/properties/thresholds/properties/overrides/items": parser.OVERRIDE_KEYS,
     f"{IND}/properties/rollup": parser.ROLLUP_KEYS,
+    f"{IND}/properties/alert": parser.ALERT_KEYS,
     f"{IND}/properties/target": parser.TARGET_KEYS,
     **{f"{VALUE}/{i}": (k, *(("inputs",) if k == "formula" else ())) for k, i in KINDS.items()},
     f"{VALUE}/{KINDS['observed']}/properties/observed/oneOf/1": (*parser.OBSERVED_KEYS, *OLD),

@@ -66,7 +66,9 @@ def _ran_the_day(root: Path) -> None:
 
 
 def test_the_crontab_line(tmp_path: Path) -> None:
-    [block] = _blocks("cron")
+    block, subdaily = _blocks("cron")  # the daily job, then a sub-daily one every 15 minutes
+    [every] = [x for x in subdaily.splitlines() if x.strip() and not x.startswith("#")]
+    assert every.split(None, 5)[:5] == ["*/15", "*", "*", "*", "*"] and " run --config " in every
     [line] = [x for x in block.splitlines() if x.strip() and not x.startswith("#")]
     minute, hour, dom, month, dow, command = line.split(None, 5)
     assert (minute, hour, dom, month, dow) == ("10", "2", "*", "*", "*")  # 02:10 every day

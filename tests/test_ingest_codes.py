@@ -46,7 +46,14 @@ def test_codes_are_unique_well_formed_and_documented() -> None:
 
 @pytest.mark.parametrize("code", sorted(REJECT_RULES))
 def test_a_stored_reason_maps_back_to_its_code(code: str) -> None:
-    text = reason(code, year=1900, column="received_at", kind="timestamp", hint=" (expected format %Y)")
+    text = reason(
+        code,
+        year=1900,
+        column="received_at",
+        kind="timestamp",
+        hint=" (expected format %Y)",
+        zone="Europe/Berlin",
+    )
     assert code_of(text) == code
 
 

@@ -46,6 +46,7 @@ _RULES: tuple[Rule, ...] = (
     Rule("CK012", "wrong-type", "error", "A value has the wrong type (e.g. text where a number is needed)."),
     Rule("CK013", "invalid-value", "error", "A value has the right type but an invalid form or range."),
     Rule("CK014", "schema-version", "error", "The file's schema_version is not supported."),
+    Rule("CK015", "conflicting-timezone", "error", "Two files declare different time zones for the city."),
     # --- identity -------------------------------------------------------------------------
     Rule("CK020", "duplicate-id", "error", "Two definitions share an id (across all files)."),
     Rule("CK021", "invalid-id", "error", "An id is not a dotted lower-case identifier."),
@@ -58,6 +59,12 @@ _RULES: tuple[Rule, ...] = (
     ),
     Rule("CK034", "scale-and-cuts", "error", "An indicator declares both a scale and threshold cut points."),
     Rule("CK035", "invalid-range", "error", "A range's low end is above its high end."),
+    Rule(
+        "CK036",
+        "alert-clear-level",
+        "error",
+        "An alert's clear level is not on the good side of the colour that sets it, or the bands never reach it.",
+    ),
     # --- references -----------------------------------------------------------------------
     Rule(
         "CK040", "unknown-reference", "error", "A reference to an unknown indicator, index, source or column."
@@ -103,6 +110,12 @@ _RULES: tuple[Rule, ...] = (
         "basis-needs-base-period",
         "error",
         "Basis change_base_period on an indicator without base_period.",
+    ),
+    Rule(
+        "CK069",
+        "alert-basis",
+        "error",
+        "An alert rule on a basis that compares with an earlier period, or on an indicator without bands.",
     ),
     # --- expressions ----------------------------------------------------------------------
     Rule(

@@ -218,6 +218,23 @@ def catalogue_schema() -> dict[str, Any]:
     if missing:
         raise RuntimeError(f"value kind(s) {', '.join(missing)} have no JSON Schema")
     value = {"oneOf": [{"const": "observed"}, *(kinds[k] for k in vocab.VALUE_KINDS)]}
+    persistence = {
+        "type": "string",
+        "pattern": r"^\s*(\d+\s*(m|min|h|d|w)|\d+\s*readings?)\s*$",
+        "description": "A duration (15m, 2h) or a number of readings ('3 readings').",
+    }
+    alert = _obj(
+        {
+            "colour": _enum(model.COLOURS[1:], "The colour at or above which a reading sets the alert."),
+            "clear": {
+                "oneOf": [_NUMBER, _RANGE],
+                "description": "Hysteresis: the level beyond which a reading clears it (band: [low, high]).",
+            },
+            "for": {**persistence, "description": "How long it stays pending before it fires."},
+            "clear_for": {**persistence, "description": "How long it must stay clear to resolve."},
+        },
+        description="The alert lifecycle (pending → firing → resolved) of each series with readings.",
+    )
     levels = {
         "type": "array",
         "items": _enum(model.LEVELS, "A governance level."),
@@ -252,6 +269,7 @@ def catalogue_schema() -> dict[str, Any]:
             "description": "The fixed base period of change_base_period: a year (2010), a month ('2010-06') or a date.",
         },
         "forecast": forecast,
+        "alert": alert,
     }
     normalise = {
         "oneOf": [
@@ -454,6 +472,10 @@ def catalogue_schema() -> dict[str, Any]:
         "additionalProperties": False,
         "properties": {
             "schema_version": {"type": "integer", "enum": list(parser.SCHEMA_VERSIONS)},
+            "timezone": {
+                "type": "string",
+                "description": "The city's time zone (tz database name, e.g. Asia/Shanghai); once per catalogue.",
+            },
             "indicators": {"type": "array", "items": {"$ref": "#/$defs/indicator"}},
             "indices": {"type": "array", "items": {"$ref": "#/$defs/index"}},
             "groups": {"type": "array", "items": {"$ref": "#/$defs/group"}},

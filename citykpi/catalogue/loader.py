@@ -187,6 +187,7 @@ def check_catalogue(path: str | Path) -> CheckResult:
             schema_version=max((f.schema_version for f in parsed), default=1),
             files=names,
             content_hash=digest.hexdigest(),
+            timezone=next((f.timezone for f in parsed if f.timezone), None),
         )
     return CheckResult(catalogue=catalogue, diagnostics=tuple(diags), files=names, counts=counts)
 

@@ -39,11 +39,14 @@ FREQUENCIES: tuple[str, ...] = (
     "quarterly",
     "yearly",
 )
-#: Evaluation grains (a subset of frequencies).
-GRAINS: tuple[str, ...] = ("day", "week", "month", "quarter", "year")
+#: Evaluation grains, finest first: the length of a reporting period.
+GRAINS: tuple[str, ...] = ("15min", "hour", "day", "week", "month", "quarter", "year")
+#: Grains finer than a day: their periods start at an instant, not a date.
+SUBDAILY_GRAINS: tuple[str, ...] = ("15min", "hour")
+#: The reporting grain of each frequency (a realtime reading belongs to a 15-minute period).
 GRAIN_OF_FREQUENCY: Mapping[str, str] = {
-    "realtime": "day",
-    "hourly": "day",
+    "realtime": "15min",
+    "hourly": "hour",
     "daily": "day",
     "weekly": "week",
     "monthly": "month",
@@ -249,6 +252,37 @@ class Target:
     loc: Location | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Persistence:
+    """How long a condition must hold: a duration (``15m``) or a number of readings (``3 readings``).
+
+    Neither set means at once (the first reading).
+    """
+
+    duration: timedelta | None = None
+    readings: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRule:
+    """The alert lifecycle of an indicator, followed per area that has readings of its own.
+
+    A reading *sets* the alert when its colour is ``colour`` or worse; it *clears* it when it lies
+    beyond ``clear`` on the good side (hysteresis: "red from 35 %LEL, clears below 30"; for a band
+    direction ``clear_range`` is the range it must come back into). Without a clear level a reading
+    below ``colour`` clears. A set reading never clears, whatever the clear level. The alert is
+    *pending* from the first set reading, *firing* once it has stayed set (not cleared) for ``for_``,
+    and *resolved* at the reading that has been clear for ``clear_for`` (at once by default).
+    """
+
+    colour: str = "red"
+    clear: float | None = None
+    clear_range: tuple[float, float] | None = None
+    for_: Persistence = field(default_factory=Persistence)
+    clear_for: Persistence = field(default_factory=Persistence)
+    loc: Location | None = None
+
+
 # --- where a value comes from --------------------------------------------------------------
 
 
@@ -349,6 +383,8 @@ class Indicator:
     #: The fixed period a ``change_base_period`` basis compares with ("down 20 % on 2010"): the
     #: first day of the year, month or day written; the reporting period containing it is the base.
     base_period: date | None = None
+    #: The alert lifecycle (pending → firing → resolved) of each of its series, when declared.
+    alert: AlertRule | None = None
 
     @property
     def staleness(self) -> timedelta:
@@ -565,6 +601,35 @@ class Incident:
     loc: Location | None = None
 
 
+#: The alert episodes of the lifecycle (``engine/alerting.py``) as a raw source a ``measure`` can
+#: aggregate without declaring it: one row per resolved episode, timed by when it was resolved, in
+#: the area of its series. E.g. the mean minutes a department takes to resolve its alerts:
+#: ``measure: {source: alert_episodes, numerator: "avg(minutes_to_resolve)", filter: "owner = '…'"}``.
+ALERT_EPISODES_SOURCE = SourceTable(
+    id="alert_episodes",
+    columns={
+        "indicator_id": "text",
+        "owner": "text",
+        "domain": "text",
+        "area_id": "text",
+        "started_at": "timestamp",
+        "fired_at": "timestamp",
+        "resolved_at": "timestamp",
+        "minutes": "double",
+        "minutes_to_fire": "double",
+        "minutes_to_resolve": "double",
+        "peak": "double",
+        "worst_colour": "text",
+        "readings": "integer",
+    },
+    time_column="resolved_at",
+    area_column="area_id",
+    description="The resolved alert episodes of the indicators with an alert rule (built in).",
+)
+#: Sources every catalogue has without declaring them (their ids cannot be declared).
+BUILTIN_SOURCES: Mapping[str, SourceTable] = {ALERT_EPISODES_SOURCE.id: ALERT_EPISODES_SOURCE}
+
+
 @dataclass(frozen=True)
 class Catalogue:
     """The whole validated catalogue."""
@@ -581,6 +646,9 @@ class Catalogue:
     files: tuple[str, ...] = ()
     #: sha256 over the catalogue's files (sorted by path) — recorded with every run.
     content_hash: str = ""
+    #: The city's time zone (tz database name, e.g. ``Asia/Shanghai``): time stamps are stored as its
+    #: local wall-clock time; None when the catalogue declares none (time stamps are taken as written).
+    timezone: str | None = None
 
     by_id: Mapping[str, Indicator] = field(init=False, repr=False, compare=False)
 

@@ -36,6 +36,7 @@ from citykpi.catalogue.parser import ParsedFile
 from citykpi.catalogue.validate_quality import validate_quality
 from citykpi.catalogue.yamlsafe import YMap
 from citykpi.errors import ExpressionError, Location
+from citykpi.vocab.bases import SINGLE_VALUE_NEEDS
 
 #: Roughly one period of each frequency, for the staleness warning.
 _PERIOD: Mapping[str, timedelta] = {
@@ -118,6 +119,7 @@ def validate(files: Sequence[ParsedFile]) -> list[Diagnostic]:
     # a source a feed loads or whose timeliness is judged is used, even without a measure
     used_sources |= {f.source for pf in files for f in pf.feeds if f.source}
     used_sources |= {s.id for s in ctx.sources.values() if s.timeliness is not None}
+    _timezones(ctx, files)
     for src in ctx.sources.values():
         if src.id not in used_sources and ctx.sound(src):
             ctx.report("CK106", f"source {src.id} is declared but no measure uses it", src.loc)
@@ -148,6 +150,14 @@ def _collect_ids(ctx: _Context, files: Sequence[ParsedFile]) -> None:
         for g in f.groups:
             _first(ctx, seen_groups, g.id, g.loc, "group")  # a second definition is CK020
         for s in f.sources:
+            if s.id in model.BUILTIN_SOURCES:
+                ctx.report(
+                    "CK013",
+                    f"source {s.id} is built in (the alert episodes); it cannot be declared",
+                    s.loc,
+                    "give the source another id",
+                )
+                continue
             if _first(ctx, seen_sources, s.id, s.loc, "source"):
                 ctx.sources[s.id] = s
 
@@ -218,6 +228,8 @@ def _indicator_rules(ctx: _Context, ind: model.Indicator) -> None:
         )
     if ctx.sound(ind, "rollup", "value"):
         _rollup_rules(ctx, ind, what)
+    if ind.alert is not None and ctx.sound(ind, "alert", "thresholds", "scale", "direction"):
+        _alert_rules(ctx, ind, ind.alert, what)
     if ind.target is not None and ctx.sound(ind, "target"):
         t = ind.target
         if t.baseline_date is not None and t.due != t.due.max and t.baseline_date >= t.due:
@@ -242,6 +254,93 @@ def _indicator_rules(ctx: _Context, ind: model.Indicator) -> None:
         )
 
 
+def _timezones(ctx: _Context, files: Sequence[ParsedFile]) -> None:
+    """One city, one clock: every file that declares a time zone declares the same one."""
+    declared = [(f.file, f.timezone) for f in files if f.timezone]
+    if not declared:
+        return
+    first_file, first = declared[0]
+    for file, tz in declared[1:]:
+        if tz != first:
+            ctx.report(
+                "CK015",
+                f"timezone {tz} differs from {first}, declared in {first_file}",
+                Location(file, 1, 1),
+                "declare the city's time zone once (e.g. in the file with the groups)",
+            )
+
+
+def _alert_rules(ctx: _Context, ind: model.Indicator, rule: model.AlertRule, what: str) -> None:
+    """An alert follows single readings against the indicator's own bands: it needs bands that
+    can reach its colour, a basis that needs no earlier period, and a clear level on the good side."""
+    loc = rule.loc or ind.loc
+    if not isinstance(ind.value, model.Observed | model.FromSeries):
+        ctx.report(
+            "CK069",
+            f"the alert of {what} follows readings, but its value is a {ind.value.kind} with no readings of its own",
+            loc,
+            "put the alert on the observed indicator (or a `from` indicator reading its series)",
+        )
+        return
+    basis = vocab.BASES.get(ind.thresholds.basis)
+    if basis is not None and not set(basis.requires) <= SINGLE_VALUE_NEEDS:
+        ctx.report(
+            "CK069",
+            f"the alert of {what} follows single readings, but its bands compare with an earlier period "
+            f"(basis {ind.thresholds.basis})",
+            loc,
+            "alert on an absolute, percent_of_limit or percent_of_target basis",
+        )
+        return
+    bands = ind.thresholds.bands
+    if not bands.cuts and not bands.ranges:
+        ctx.report("CK069", f"{what} has an alert but no bands to colour its readings", loc)
+        return
+    sev = model.SEVERITY[rule.colour]
+    if ind.direction == "band":
+        if rule.clear is not None:
+            ctx.report(
+                "CK012", f"the clear level of the alert of {what} must be a range [low, high] (band)", loc
+            )
+            return
+        below = next((bands.ranges[c] for c in reversed(model.COLOURS[:sev]) if c in bands.ranges), None)
+        if rule.clear_range is not None and below is not None:
+            lo, hi = rule.clear_range
+            if lo < below[0] or hi > below[1]:
+                ctx.report(
+                    "CK036",
+                    f"the alert of {what} clears within [{lo:g}, {hi:g}], outside the range "
+                    f"[{below[0]:g}, {below[1]:g}] below {rule.colour}",
+                    loc,
+                    "a clear range lies inside the range the colour starts outside of",
+                )
+        return
+    if rule.clear_range is not None:
+        ctx.report("CK012", f"the clear level of the alert of {what} must be a number, not a range", loc)
+        return
+    start = next((bands.cuts[c] for c in model.COLOURS[sev:] if c in bands.cuts), None)
+    if start is None:
+        ctx.report(
+            "CK036",
+            f"the alert of {what} is set at {rule.colour}, but its bands never reach {rule.colour} or worse",
+            loc,
+            f"add a {rule.colour} cut or alert at a colour the bands have",
+        )
+        return
+    if rule.clear is None:
+        return
+    lower = ind.direction == "lower_is_better"
+    if (lower and rule.clear > start) or (not lower and rule.clear < start):
+        side = "above" if lower else "below"
+        ctx.report(
+            "CK036",
+            f"the alert of {what} clears {'below' if lower else 'above'} {rule.clear:g}, which is {side} "
+            f"where {rule.colour} starts ({start:g}): it could clear while still {rule.colour}",
+            loc,
+            f"put the clear level on the good side of {start:g}",
+        )
+
+
 def _rollup_rules(ctx: _Context, ind: model.Indicator, what: str) -> None:
     ro, v = ind.rollup, ind.value
     if ro.area == "weighted_mean" and not ro.weight:
@@ -251,19 +350,20 @@ def _rollup_rules(ctx: _Context, ind: model.Indicator, what: str) -> None:
             ctx.loc(ind, "rollup.area", ind.loc),
             "add weight: population (an area attribute)",
         )
-    if ro.time == "count_where" and ro.where is None:
+    needs_where = ro.time in vocab.TIME_ROLLUPS and vocab.TIME_ROLLUPS[ro.time].needs_where
+    if needs_where and ro.where is None:
         ctx.report(
             "CK065",
-            f"{what} rolls up as count_where but has no where condition",
+            f"{what} rolls up as {ro.time} but has no where condition",
             ctx.loc(ind, "rollup.time", ind.loc),
             'add where: "value <= 100"',
         )
-    if ro.where is not None and ro.time != "count_where":
+    if ro.where is not None and not needs_where:
         ctx.report(
             "CK065",
-            f"{what} has a where condition but its time roll-up is {ro.time}, not count_where",
+            f"{what} has a where condition but its time roll-up is {ro.time}, not count_where or minutes_where",
             ctx.loc(ind, "rollup.where", ind.loc),
-            "set time: count_where or remove where",
+            "set time: count_where (or minutes_where) or remove where",
         )
     if ro.area == "ratio_of_sums":
         has_parts = (
@@ -365,9 +465,10 @@ def _measure(
     if not v.source:
         return
     used_sources.add(v.source)
-    src = ctx.sources.get(v.source)
+    src = ctx.sources.get(v.source) or model.BUILTIN_SOURCES.get(v.source)
     if src is None:
-        _unknown(ctx, "source", v.source, what, ctx.loc(ind, "value.source", ind.loc), ctx.sources)
+        known = {**ctx.sources, **model.BUILTIN_SOURCES}
+        _unknown(ctx, "source", v.source, what, ctx.loc(ind, "value.source", ind.loc), known)
         return
     for key, text, aggregates in (
         ("numerator", v.numerator, True),

@@ -1,8 +1,9 @@
-"""The ``alerts`` group: silences and maintenance windows, and the notification outbox.
+"""The ``alerts`` group: the alert episodes, silences and maintenance windows, and the notification outbox.
 
-``citykpi alerts`` itself (what is red or orange now) is in ``evaluate_cmds``; its subcommands
-here manage what the daily job's notifiers are told: ``alerts silences``, ``alerts silence add``,
-``alerts silence expire``, ``alerts outbox`` and ``alerts outbox retry|drop``.
+``citykpi alerts`` itself (what is red or orange now) is in ``evaluate_cmds``; its subcommands here:
+``alerts history`` (the episodes of the alert lifecycle) and what the daily job's notifiers are
+told: ``alerts silences``, ``alerts silence add``, ``alerts silence expire``, ``alerts outbox`` and
+``alerts outbox retry|drop``.
 """
 
 from __future__ import annotations
@@ -12,8 +13,23 @@ from datetime import timedelta
 
 import typer
 
+from citykpi.cli import complete
 from citykpi.cli.app import app, settings
-from citykpi.cli.options import ForceOpt, OutputOpt, TableFormat, TableFormatOpt, WaitOpt
+from citykpi.cli.options import (
+    AreasOpt,
+    AtOpt,
+    DecimalsOpt,
+    ForceOpt,
+    Lang,
+    LangOpt,
+    OutputOpt,
+    TableFormat,
+    TableFormatOpt,
+    WaitOpt,
+    city_instant,
+    parse_day,
+    parse_instant,
+)
 from citykpi.cli.output import check_destination, emit_frame
 
 alerts_app = typer.Typer(no_args_is_help=False)  # its help is the view's (evaluate_cmds.alerts_cmd)
@@ -23,6 +39,92 @@ silence_app = typer.Typer(
     no_args_is_help=True,
 )
 alerts_app.add_typer(silence_app, name="silence")
+
+
+@alerts_app.command("history")
+def alerts_history_cmd(
+    ctx: typer.Context,
+    at_: AtOpt = None,
+    from_: str | None = typer.Option(
+        None, "--from", help="Only episodes still open at or started after this date or instant."
+    ),
+    indicator: str | None = typer.Option(
+        None,
+        "--indicator",
+        "-i",
+        help="Indicator id glob, e.g. 'gas.*'.",
+        autocompletion=complete.indicator_ids,
+    ),
+    area: AreasOpt = [],  # noqa: B006
+    state: list[str] = typer.Option(
+        [], "--state", help="Only this stage: pending, firing, resolved, cancelled (repeatable)."
+    ),
+    lang: LangOpt = Lang.zh,
+    fmt: TableFormatOpt = TableFormat.table,
+    output: OutputOpt = None,
+    force: ForceOpt = False,
+    decimals: DecimalsOpt = None,
+    wait: WaitOpt = 0.0,
+) -> None:
+    """The alert episodes of the indicators with an alert rule, newest first: pending from, firing
+    from, resolved (or cancelled) at, how long, peak and worst colour.
+
+    As of --at (default: the newest reading), replayed from the readings, so any past instant shows
+    what was known then; nothing is recorded. Minutes to fire and to resolve are in the file formats.
+
+    Example: citykpi alerts history --from 2025-12-31 --indicator 'gas.*' --format csv -o episodes.csv
+    """
+    from datetime import datetime, time
+    from fnmatch import fnmatchcase
+
+    import polars as pl
+
+    from citykpi.catalogue import load_catalogue
+    from citykpi.engine.alerting import STATES, episodes
+    from citykpi.errors import UsageError
+    from citykpi.warehouse import Warehouse
+
+    cfg = settings(ctx)
+    at = parse_instant("--at", at_)
+    unknown = [s_ for s_ in state if s_ not in STATES]
+    if unknown:
+        raise UsageError(f"unknown --state {unknown[0]!r}; use one of {', '.join(STATES)}")
+    since: datetime | None = None
+    if from_ is not None:
+        day, instant = (
+            (None, parse_instant("--from", from_))
+            if "T" in from_ or " " in from_
+            else (
+                parse_day("--from", from_),
+                None,
+            )
+        )
+        since = instant if instant is not None else datetime.combine(day, time()) if day else None
+    check_destination(ctx, fmt.value, output, force=force)
+    catalogue = load_catalogue(cfg.catalogue)
+    at = city_instant("--at", at, catalogue)
+    since = city_instant("--from", since, catalogue)
+    ids = [i.id for i in catalogue.indicators if indicator is None or fnmatchcase(i.id, indicator)]
+    with Warehouse.open(cfg.db, read_only=True, create=False, wait=wait) as wh:
+        frame = episodes(wh, catalogue, at=at, indicators=ids, areas=area or None)
+    if since is not None:
+        frame = frame.filter(pl.col("ended_at").is_null() | (pl.col("ended_at") >= since))
+    if state:
+        frame = frame.filter(pl.col("state").is_in(state))
+    if fmt is not TableFormat.table:
+        emit_frame(frame, fmt.value, output)
+        return
+    from citykpi.engine.calendar import format_instant
+    from citykpi.render.format import Digits
+    from citykpi.render.terminal import make_console, print_episodes
+
+    print_episodes(
+        make_console(),
+        frame,
+        lang=lang.value,
+        label=None if at is None else format_instant(at),
+        digits=Digits.of_catalogue(catalogue.indicators, decimals),
+    )
 
 
 @alerts_app.command("silences")

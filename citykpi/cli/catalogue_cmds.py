@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
 
@@ -23,7 +23,7 @@ from citykpi.cli.options import (
     ListFormat,
     OutputOpt,
     WaitOpt,
-    parse_day,
+    date_or_instant,
 )
 from citykpi.cli.output import check_output, write_or_echo
 from citykpi.errors import ExitCode
@@ -63,6 +63,7 @@ def check_cmd(
     date_: str | None = typer.Option(
         None, "--date", "-d", help="With --db: evaluate as of this date (default: the newest data)."
     ),
+    at_: str | None = typer.Option(None, "--at", help="With --db: evaluate as of this instant (city time)."),
     period: GrainOpt = Grain.day,
     fail_on_change: bool = typer.Option(
         False, "--fail-on-change", help="With --against: exit 1 when a definition or a status changes."
@@ -84,14 +85,14 @@ def check_cmd(
     from citykpi.render import diagnostics as plain
 
     cfg = settings(ctx)
-    as_of = parse_day("--date", date_)
+    as_of, at = date_or_instant("--date", date_, at_)
     warehouse = db if db is not None else _explicit_global_db(ctx)
-    if against is None and (db is not None or date_ is not None or fail_on_change):
-        raise UsageError("--db, --date and --fail-on-change of check need --against REV")
+    if against is None and (db is not None or date_ is not None or at_ is not None or fail_on_change):
+        raise UsageError("--db, --date, --at and --fail-on-change of check need --against REV")
     if against is None and period is not Grain.day:
         raise UsageError("--period of check needs --against REV and --db")
-    if warehouse is None and (date_ is not None or period is not Grain.day):
-        raise UsageError("--date and --period of check need a warehouse: give --db FILE")
+    if warehouse is None and (date_ is not None or at_ is not None or period is not Grain.day):
+        raise UsageError("--date, --at and --period of check need a warehouse: give --db FILE")
     # --output may replace neither catalogue nor the warehouse the review reads
     protect = [p for p in (path, warehouse, Path(against) if against else None) if p is not None]
     check_output(ctx, output, fmt.value, force=force, catalogues=protect)
@@ -104,6 +105,7 @@ def check_cmd(
             output=output,
             db=warehouse,
             as_of=as_of,
+            at=at,
             grain=period.value,
             fail_on_change=fail_on_change,
             wait=wait,
@@ -145,6 +147,7 @@ def _check_against(
     output: Path | None,
     db: Path | None,
     as_of: date | None,
+    at: datetime | None,
     grain: str,
     fail_on_change: bool,
     wait: float,
@@ -154,7 +157,7 @@ def _check_against(
     from citykpi.render import review as rv
     from citykpi.review import review_catalogue
 
-    review = review_catalogue(path, against, db=db, as_of=as_of, grain=grain, wait=wait)
+    review = review_catalogue(path, against, db=db, as_of=as_of, at=at, grain=grain, wait=wait)
     result = review.check
     if fmt is CheckFormat.text and output is None:
         from citykpi.render.terminal import make_console, print_diagnostics

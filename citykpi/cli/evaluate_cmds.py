@@ -17,6 +17,7 @@ from citykpi.cli.alerts_cmds import alerts_app
 from citykpi.cli.app import app, settings
 from citykpi.cli.options import (
     AreasOpt,
+    AtOpt,
     Colour,
     DecimalsOpt,
     FailOn,
@@ -38,6 +39,8 @@ from citykpi.cli.options import (
     TableFormat,
     TableFormatOpt,
     WaitOpt,
+    city_instant,
+    date_or_instant,
     parse_day,
     unknown_id,
     values,
@@ -56,6 +59,7 @@ def evaluate_cmd(
     date_: str | None = typer.Option(
         None, "--date", "-d", help="Evaluate as of this date (YYYY-MM-DD); default the newest data."
     ),
+    at_: AtOpt = None,
     period: GrainOpt = Grain.day,
     level: LevelsOpt = [],  # noqa: B006  # Typer copies the default
     area: AreasOpt = [],  # noqa: B006
@@ -119,7 +123,13 @@ def evaluate_cmd(
 
     Exit codes: 0 ok; 1 a cell is at or above --fail-on; 2 usage error; 3 data, catalogue or database error.
 
+    --period hour and 15min evaluate an instant (--at 2025-12-31T14:00; default the newest reading):
+    each cell is the period holding it, with the previous period and the same period a day and a week
+    earlier; --at with a day or coarser period evaluates what was known at that instant.
+
     Example: citykpi evaluate --date 2025-12-31 --level district --format html -o report.html --fail-on red
+
+    Example: citykpi evaluate --at 2025-12-31T14:00 --period hour --domain gas
     """
     from citykpi.catalogue import load_catalogue
     from citykpi.engine.evaluate import HISTORY_LEVELS, evaluate
@@ -130,20 +140,21 @@ def evaluate_cmd(
     from citykpi.warehouse import Warehouse
 
     cfg = settings(ctx)
-    as_of = parse_day("--date", date_)
+    as_of, at = date_or_instant("--date", date_, at_)
     statuses, levels, kinds = values(status), values(level), values(kind)
     check_destination(ctx, fmt.value, output, force=force)
-    if as_ingested and as_of is None:
-        raise UsageError("--as-ingested needs --date")
+    if as_ingested and as_of is None and at is None:
+        raise UsageError("--as-ingested needs --date or --at")
     if scheduled and (levels or area or domain or kinds or indicator or as_ingested):
         raise UsageError(
             "--scheduled records the whole catalogue (tomorrow's alerts compare with it): drop --level, --area, "
             "--domain, --kind, --indicator and --as-ingested, or keep an ad-hoc run with --record"
         )
     catalogue = load_catalogue(cfg.catalogue)
+    at = city_instant("--at", at, catalogue)
     if explain:
         with Warehouse.open(cfg.db, read_only=True, create=False, wait=wait) as wh:
-            typer.echo(explain_sql(wh, catalogue, as_of=as_of, grain=period.value))
+            typer.echo(explain_sql(wh, catalogue, as_of=as_of, grain=period.value, at=at))
         return
     # only the terminal table and the formats that draw sparklines read the history back
     history_levels = HISTORY_LEVELS if draws_history(fmt.value) else ()
@@ -153,6 +164,7 @@ def evaluate_cmd(
             wh,
             catalogue,
             as_of=as_of,
+            at=at,
             grain=period.value,
             levels=levels or None,
             areas=area or None,
@@ -212,6 +224,7 @@ def show_cmd(
     area: AreasOpt = [],  # noqa: B006
     from_: str | None = typer.Option(None, "--from", help="History from this date (YYYY-MM-DD)."),
     to: str | None = typer.Option(None, "--to", help="Evaluate as of this date; default the newest data."),
+    at_: AtOpt = None,
     period: GrainOpt = Grain.day,
     lang: LangOpt = Lang.zh,
     fmt: TableFormatOpt = TableFormat.table,
@@ -226,6 +239,8 @@ def show_cmd(
 
     Example: citykpi show env.air.aqi --area 500103 --from 2025-12-01 --to 2025-12-31
     """
+    from datetime import datetime, time
+
     import polars as pl
 
     from citykpi.catalogue import load_catalogue
@@ -234,9 +249,11 @@ def show_cmd(
     from citykpi.warehouse import Warehouse
 
     cfg = settings(ctx)
-    start, end = parse_day("--from", from_), parse_day("--to", to)
+    start = parse_day("--from", from_)
+    end, at = date_or_instant("--to", to, at_)
     check_destination(ctx, fmt.value, output, force=force)
     catalogue = load_catalogue(cfg.catalogue)
+    at = city_instant("--at", at, catalogue)
     indicator = resolve_indicator(catalogue, indicator) or indicator  # an id, or a name matching one
     if indicator not in catalogue.by_id:
         raise unknown_id("indicator", indicator, catalogue.by_id)
@@ -245,6 +262,7 @@ def show_cmd(
             wh,
             catalogue,
             as_of=end,
+            at=at,
             grain=period.value,
             areas=area or None,
             indicator_glob=indicator,
@@ -256,7 +274,10 @@ def show_cmd(
     # evaluate() already kept the indicator and the areas (groups expanded to their members)
     history = sort_history(scorecard.history)  # the engine leaves it unordered
     if start is not None:  # it reads back further than --from
-        history = history.filter(pl.col("period_start") >= start)
+        since = (
+            datetime.combine(start, time()) if history.schema["period_start"] == pl.Datetime("us") else start
+        )
+        history = history.filter(pl.col("period_start") >= since)
     if fmt is not TableFormat.table:
         emit_frame(history, fmt.value, output)
         return
@@ -270,6 +291,7 @@ def show_cmd(
 def alerts_cmd(
     ctx: typer.Context,
     date_: str | None = typer.Option(None, "--date", "-d", help="As of this date; default the newest data."),
+    at_: AtOpt = None,
     min_colour: Colour = typer.Option(Colour.orange, "--min", help="Least severe colour shown."),
     level: LevelsOpt = [],  # noqa: B006
     area: AreasOpt = [],  # noqa: B006
@@ -290,34 +312,50 @@ def alerts_cmd(
         help="List the cells whose trend reaches --min or worse within its horizon, soonest first "
         "(indicators that declare forecast:); --fail-on then applies to the forecast colour.",
     ),
+    everything: bool = typer.Option(
+        False,
+        "--all",
+        help="With --at: also list the cells at or above --min of the indicators without an alert rule.",
+    ),
 ) -> None:
     """What is red or orange now, what is new since the previous run, and how long each has persisted.
 
     "New" compares with the latest scheduled run (`citykpi run`) of an earlier date and the same
     period (--runs all: any recorded run). Nothing is recorded. With --early, what is heading for
-    orange or red instead ("→ red in ~6 days"), soonest first. The daily job's silences and
-    notification outbox: `alerts silences`, `alerts silence add|expire`, `alerts outbox`.
+    orange or red instead ("→ red in ~6 days"), soonest first. With --at (an instant) the alert
+    rules decide: every area of an indicator with an `alert:` rule that is pending or firing at
+    that instant, since when and for how long, its peak and worst colour (hysteresis may hold an
+    alert below its colour); --all adds the colour alerts of the other indicators. `citykpi alerts
+    history` lists the episodes; the daily job's silences and notification outbox: `alerts
+    silences`, `alerts silence add|expire`, `alerts outbox`.
 
     Example: citykpi alerts --date 2025-12-31 --min orange --level district
+
+    Example: citykpi alerts --at 2025-12-31T10:30 --level district
     """
     if ctx.invoked_subcommand is not None:
         return
+    import polars as pl
+
     from citykpi.catalogue import load_catalogue
+    from citykpi.engine.alerting import firing, rules
     from citykpi.engine.evaluate import evaluate
     from citykpi.engine.runs import previous_run
     from citykpi.render.views import alerts
     from citykpi.warehouse import Warehouse
 
     cfg = settings(ctx)
-    as_of = parse_day("--date", date_)
+    as_of, at = date_or_instant("--date", date_, at_)
     check_destination(ctx, fmt.value, output, force=force)
     levels = values(level)
     catalogue = load_catalogue(cfg.catalogue)
+    at = city_instant("--at", at, catalogue)
     with Warehouse.open(cfg.db, read_only=True, create=False, wait=wait) as wh:
         scorecard = evaluate(
             wh,
             catalogue,
             as_of=as_of,
+            at=at,
             grain=period.value,
             levels=levels or None,
             areas=area or None,
@@ -329,15 +367,25 @@ def alerts_cmd(
             None
             if early
             else previous_run(
-                wh, scorecard.as_of, catalogue, grain=period.value, scheduled_only=runs is RunSet.scheduled
+                wh,
+                scorecard.as_of,
+                catalogue,
+                grain=period.value,
+                scheduled_only=runs is RunSet.scheduled,
+                at=scorecard.at,
             )
         )
+        lifecycle, followed = None, [i.id for i in rules(catalogue)]
+        if not early and scorecard.at is not None and followed:
+            lifecycle = firing(wh, catalogue, scorecard.at, areas=list(scorecard.cells["area_id"].unique()))
     if early:
         _early_alerts(
             scorecard, catalogue, min_colour.value, lang.value, fmt, output, decimals, fail_on.value
         )
         return
-    frame = alerts(scorecard, previous, min_colour=min_colour.value)
+    frame = alerts(scorecard, previous, min_colour=min_colour.value, lifecycle=lifecycle, followed=followed)
+    if lifecycle is not None and not everything:  # the real-time view: what the alert rules say
+        frame = frame.filter(pl.col("state").is_not_null())
     if fmt is TableFormat.table:
         from citykpi.render.format import Digits
         from citykpi.render.terminal import make_console, print_alerts
@@ -349,6 +397,7 @@ def alerts_cmd(
             min_colour=min_colour.value,
             grain=period.value,
             as_of=scorecard.as_of,
+            label=scorecard.label,
             digits=Digits.of_catalogue(catalogue.indicators, decimals),
         )
     else:
@@ -399,6 +448,7 @@ def rank_cmd(
     ),
     level: Level = typer.Option(Level.district, "--level", help="The level whose areas are ranked."),
     date_: str | None = typer.Option(None, "--date", "-d", help="As of this date; default the newest data."),
+    at_: AtOpt = None,
     period: GrainOpt = Grain.day,
     lang: LangOpt = Lang.zh,
     fmt: TableFormatOpt = TableFormat.table,
@@ -423,9 +473,10 @@ def rank_cmd(
     from citykpi.warehouse import Warehouse
 
     cfg = settings(ctx)
-    as_of = parse_day("--date", date_)
+    as_of, at = date_or_instant("--date", date_, at_)
     check_destination(ctx, fmt.value, output, force=force)
     catalogue = load_catalogue(cfg.catalogue)
+    at = city_instant("--at", at, catalogue)
     ref = resolve_indicator(catalogue, ref, [i.id for i in catalogue.indices]) or ref
     indicator = catalogue.by_id.get(ref)
     index = next((i for i in catalogue.indices if i.id == ref), None)
@@ -436,6 +487,7 @@ def rank_cmd(
             wh,
             catalogue,
             as_of=as_of,
+            at=at,
             grain=period.value,
             indicator_glob=ref if indicator is not None else None,
             persist=False,
@@ -445,10 +497,15 @@ def rank_cmd(
         warn_past_data(scorecard)
         previous = None
         if index is not None:  # an index's change: its score at the end of the previous period
-            from citykpi.engine.calendar import previous_period_end
+            from citykpi.engine.calendar import previous_period_end, previous_period_instant
 
-            before = previous_period_end(period.value, scorecard.as_of)
-            if before is not None:
+            if scorecard.at is not None:
+                before_at = previous_period_instant(period.value, scorecard.at)
+                if before_at is not None:
+                    previous = evaluate(
+                        wh, catalogue, at=before_at, grain=period.value, persist=False, history_levels=()
+                    )
+            elif (before := previous_period_end(period.value, scorecard.as_of)) is not None:
                 previous = evaluate(
                     wh, catalogue, as_of=before, grain=period.value, persist=False, history_levels=()
                 )
@@ -470,7 +527,7 @@ def rank_cmd(
     from citykpi.render.terminal import make_console, print_league
 
     name = (indicator or index).name.pick(lang.value)  # type: ignore[union-attr]  # one of them is set
-    title = f"{name} · {level.value} · {scorecard.as_of.isoformat()}"
+    title = f"{name} · {level.value} · {scorecard.label}"
     places = decimals if decimals is not None else (indicator.decimals if indicator is not None else 1)
     print_league(
         make_console(),

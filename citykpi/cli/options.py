@@ -8,16 +8,20 @@ the exporter registry; ``tests/test_cli_options.py`` proves they agree.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Sequence
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from citykpi.cli import complete
 from citykpi.errors import UsageError
+
+if TYPE_CHECKING:
+    from citykpi.catalogue.model import Catalogue
 
 
 class Lang(StrEnum):
@@ -30,6 +34,8 @@ class Lang(StrEnum):
 class Grain(StrEnum):
     """The period a cell covers (``--period``)."""
 
+    m15 = "15min"
+    hour = "hour"
     day = "day"
     week = "week"
     month = "month"
@@ -255,6 +261,15 @@ RunsOpt = Annotated[
 ]
 #: ``--period``.
 GrainOpt = Annotated[Grain, typer.Option("--period", "-p", help="The period each cell covers.")]
+#: ``--at``: an instant instead of ``--date`` (parsed with :func:`parse_instant`).
+AtOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--at",
+        help="As of this instant, e.g. 2025-12-31T14:00 (city time; an offset such as +08:00 or Z is "
+        "converted) or 'now'; what --period hour and 15min evaluate.",
+    ),
+]
 #: ``--level`` repeated.
 LevelsOpt = Annotated[list[Level], typer.Option("--level", help="Only this level (repeatable).")]
 #: ``--area`` repeated.
@@ -289,6 +304,71 @@ def parse_day(option: str, value: str | None) -> date | None:
     except ValueError:
         raise UsageError(f"{option} {value!r}: expected a date YYYY-MM-DD, 'today' or 'yesterday'") from None
     return supported_date(option, day)
+
+
+_INSTANT_RE = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[T ]\d{1,2}:\d{2}(:\d{2}(\.\d{1,6})?)?\s*(Z|[+-]\d{2}(:?\d{2})?)?$", re.IGNORECASE
+)
+
+
+def parse_instant(option: str, value: str | None) -> datetime | None:
+    """Parse an instant option: ``YYYY-MM-DDTHH:MM[:SS]`` (``T`` or a space), optionally with a UTC
+    offset (``Z``, ``+08:00``), or ``now``. Naive results are city time; aware ones are converted by
+    :func:`city_instant`.
+
+    Raises:
+        UsageError: not an instant, or outside the supported range.
+    """
+    from citykpi.engine.calendar import supported_instant
+
+    if value is None:
+        return None
+    text = value.strip()
+    if text.lower() == "now":
+        return datetime.now(UTC)
+    if not _INSTANT_RE.match(text):
+        raise UsageError(
+            f"{option} {value!r}: expected a date and time like 2025-12-31T14:00 (optionally with an "
+            "offset such as +08:00 or Z), or 'now'"
+        )
+    try:
+        t = datetime.fromisoformat(text.replace(" ", "T", 1).replace("z", "Z"))
+    except ValueError:
+        raise UsageError(f"{option} {value!r} is not a valid date and time") from None
+    return supported_instant(option, t)
+
+
+def city_instant(option: str, t: datetime | None, catalogue: Catalogue) -> datetime | None:
+    """An instant as the city's local wall-clock time (how the warehouse stores time stamps).
+
+    Raises:
+        UsageError: ``t`` carries an offset and the catalogue declares no ``timezone:``.
+    """
+    from citykpi import citytime
+
+    if t is None or t.tzinfo is None:
+        return t
+    try:
+        return citytime.to_local(t, citytime.zone(catalogue.timezone))
+    except ValueError:
+        raise UsageError(
+            f"{option} has a UTC offset, but the catalogue declares no time zone to convert it to",
+            hint="declare `timezone: Asia/Shanghai` (the city's zone) in a catalogue file, or give a local "
+            "time without an offset",
+        ) from None
+
+
+def date_or_instant(
+    date_option: str, date_value: str | None, at_value: str | None
+) -> tuple[date | None, datetime | None]:
+    """Parse ``--date``-like and ``--at`` options together (at most one of them may be given).
+
+    Raises:
+        UsageError: both given, or either malformed.
+    """
+    if date_value is not None and at_value is not None:
+        raise UsageError(f"give {date_option} or --at, not both")
+    return parse_day(date_option, date_value), parse_instant("--at", at_value)
 
 
 def unknown_id(what: str, ref: str, ids: Iterable[str]) -> UsageError:

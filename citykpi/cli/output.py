@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -80,14 +80,31 @@ def emit_frame(frame: pl.DataFrame, fmt: str, output: Path | None) -> None:
 
 def warn_past_data(scorecard: Scorecard) -> None:
     """Say on stderr what the evaluation warned about (e.g. a holiday calendar that does not cover the
-    dates), and when the scorecard's date is after the newest observation: every feed then looks
-    silent, and a scorecard of stale cells is easy to take for a real one."""
+    dates), and when the scorecard's date or instant is after the newest observation: every feed then
+    looks silent, and a scorecard of stale cells is easy to take for a real one."""
     warnings = scorecard.meta.get("warnings")
     for text in warnings if isinstance(warnings, list) else ():
         typer.echo(f"warning: {text}", err=True)
+    if scorecard.at is not None:
+        warn_after_newest_instant(
+            scorecard.at, scorecard.meta.get("newest_instant"), "cells past their staleness show as stale"
+        )
+        return
     warn_after_newest(
         scorecard.as_of, scorecard.meta.get("newest_data"), "cells past their staleness show as stale"
     )
+
+
+def warn_after_newest_instant(at: datetime, newest: object, consequence: str) -> None:
+    """Say on stderr when the instant ``at`` is after ``newest`` (the newest reading's ISO date-time,
+    from a result's ``meta["newest_instant"]``): what that does to the figures, and the instant to try."""
+    if isinstance(newest, str) and at.isoformat(sep=" ") > newest:
+        shown = newest[:16] if newest.endswith(":00") else newest
+        typer.echo(
+            f"warning: {at:%Y-%m-%d %H:%M} is after the newest data ({shown}); {consequence} "
+            f"(try --at {shown.replace(' ', 'T')})",
+            err=True,
+        )
 
 
 def warn_after_newest(as_of: date, newest: object, consequence: str) -> None:

@@ -8,6 +8,7 @@ import typer
 
 from citykpi.cli.app import app, settings
 from citykpi.cli.options import (
+    AtOpt,
     FailOn,
     ForceOpt,
     Lang,
@@ -16,6 +17,8 @@ from citykpi.cli.options import (
     ScorecardFormat,
     ScorecardFormatOpt,
     WaitOpt,
+    city_instant,
+    date_or_instant,
     parse_day,
 )
 from citykpi.cli.output import check_destination, warn_after_newest
@@ -52,6 +55,7 @@ def quality_cmd(
         "-d",
         help="Judge the periods that ended by this date (YYYY-MM-DD); default the newest data.",
     ),
+    at_: AtOpt = None,
     from_: str | None = typer.Option(
         None,
         "--from",
@@ -89,7 +93,8 @@ def quality_cmd(
     rejected. Consistency: the catalogue's consistency rules (parts sum to a total, breakdowns,
     roll-ups) that hold. Timeliness: deliveries by their due time (`due`, after the period's end).
     The league table is coloured like a scorecard (green from 99 %). The database is opened
-    read-only; nothing is recorded. See docs/quality.md.
+    read-only; nothing is recorded. With --at, the periods that ended by that instant are judged,
+    realtime and hourly feeds by the quarter hour and the hour. See docs/quality.md.
 
     Exit codes: 0 ok; 1 a group at or above --fail-on; 2 usage error; 3 data, catalogue or database error.
 
@@ -103,15 +108,16 @@ def quality_cmd(
     from citykpi.warehouse import Warehouse
 
     cfg = settings(ctx)
-    as_of, since = parse_day("--date", date_), parse_day("--from", from_)
+    (as_of, at), since = date_or_instant("--date", date_, at_), parse_day("--from", from_)
     check_destination(ctx, fmt.value, output, force=force)
     catalogue = load_catalogue(cfg.catalogue)
+    at = city_instant("--at", at, catalogue)
     junit = junit_fail_on(fail_on.value)
     with Warehouse.open(cfg.db, read_only=True, create=False, wait=wait) as wh:
         if explain:
-            typer.echo(explain_sql(wh, catalogue, as_of=as_of, since=since))
+            typer.echo(explain_sql(wh, catalogue, as_of=as_of, since=since, at=at))
             return
-        report = assess(wh, catalogue, as_of=as_of, since=since, by=by.value)
+        report = assess(wh, catalogue, as_of=as_of, since=since, by=by.value, at=at)
     warn_after_newest(
         report.as_of,
         report.meta.get("newest_data"),

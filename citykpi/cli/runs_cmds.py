@@ -9,6 +9,7 @@ import typer
 
 from citykpi.cli.app import app, settings
 from citykpi.cli.options import (
+    AtOpt,
     FailOn,
     ForceOpt,
     Lang,
@@ -19,7 +20,8 @@ from citykpi.cli.options import (
     TableFormat,
     TableFormatOpt,
     WaitOpt,
-    parse_day,
+    city_instant,
+    date_or_instant,
 )
 from citykpi.cli.output import check_destination, emit_frame
 
@@ -31,9 +33,15 @@ app.add_typer(runs_app, name="runs")
 def diff_cmd(
     ctx: typer.Context,
     from_: str = typer.Option(
-        "previous", "--from", help="Run id, date (its latest run), 'latest' or 'previous'."
+        "previous",
+        "--from",
+        help="Run id, date (its latest run), instant YYYY-MM-DDTHH:MM (its latest run), 'latest' or 'previous'.",
     ),
-    to: str = typer.Option("latest", "--to", help="Run id, date (its latest run), 'latest' or 'previous'."),
+    to: str = typer.Option(
+        "latest",
+        "--to",
+        help="Run id, date (its latest run), instant YYYY-MM-DDTHH:MM (its latest run), 'latest' or 'previous'.",
+    ),
     runs: RunsOpt = RunSet.scheduled,
     lang: LangOpt = Lang.zh,
     fmt: TableFormatOpt = TableFormat.table,
@@ -43,7 +51,7 @@ def diff_cmd(
 ) -> None:
     """Colour changes between two recorded runs: newly red, recovered, worse, better (default: the last two).
 
-    'latest', 'previous' and a date choose among the scheduled runs (those of `citykpi run`);
+    'latest', 'previous', a date and an instant choose among the scheduled runs (those of `citykpi run`);
     --runs all adds the ad-hoc runs of `evaluate --record`. A run id names any run.
 
     Example: citykpi diff --from 2025-12-30 --to 2025-12-31
@@ -152,6 +160,9 @@ def _run_help() -> str:
         "verdict is written (report = … in the config; --report - prints it). The config (docs/daily-run.md) "
         "names the database, catalogue, areas, inboxes, outputs, notifiers, time zone and fail_on (default "
         "never: a red city does not fail the job unless asked).",
+        "With --at (an instant, city time) the job evaluates that instant and updates the alert lifecycle to "
+        'it: with grain = "hour" in the config, an hourly job run every 15 minutes (given neither --date nor '
+        "--at, a sub-daily job evaluates the current minute); {date} in the file names is then 2025-12-31T1400.",
         f'Exit codes (README, "Exit codes"): {codes}. --dry-run exits 0 when it could look (its report '
         "carries the health a run would have), --check-config 0, 78 or 3.",
         "Example: citykpi run --config /etc/citykpi/citykpi.toml --date 2025-12-31",
@@ -165,6 +176,7 @@ def run_cmd(
     date_: str | None = typer.Option(
         None, "--date", "-d", help="Evaluate as of this date; default yesterday in the config's time zone."
     ),
+    at_: AtOpt = None,
     fail_on: FailOn | None = typer.Option(None, "--fail-on", help="Override the config's fail_on."),
     wait: float | None = typer.Option(None, "--wait", min=0, help="Seconds to wait for a running job."),
     dry_run: bool = typer.Option(
@@ -196,12 +208,16 @@ def run_cmd(
     from citykpi.cron import RunConfig, run_job
     from citykpi.errors import RunFailedError
 
-    as_of = parse_day("--date", date_)
+    as_of, at = date_or_instant("--date", date_, at_)
     if report == "":
         from citykpi.errors import UsageError
 
         raise UsageError("--report is empty; name a .json file, or - to print the report")
     cfg = RunConfig.load(config)
+    if at is not None:
+        from citykpi.catalogue import load_catalogue
+
+        at = city_instant("--at", at, load_catalogue(cfg.catalogue))
     if fail_on is not None:
         cfg = replace(cfg, fail_on=fail_on.value)
     if wait is not None:
@@ -215,6 +231,7 @@ def run_cmd(
     result = run_job(
         cfg,
         as_of=as_of,
+        at=at,
         log=lambda line: typer.echo(line, err=True),
         log_format=log_format.value if log_format is not None else None,
         dry_run=dry_run,

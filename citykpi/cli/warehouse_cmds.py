@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -117,7 +118,18 @@ def ingest_cmd(
         "or gb18030 (read as GB18030 even when the bytes are also valid UTF-8).",
     ),
     on_duplicate: str = typer.Option(
-        "reject", "--on-duplicate", help="Rows already stored: reject | replace (keeps history) | keep."
+        "reject",
+        "--on-duplicate",
+        help="Rows already stored: reject | replace (keeps history) | keep | resend (a feed re-sending its "
+        "latest readings: identical ones skipped, changed ones rejected).",
+    ),
+    future_tolerance: str = typer.Option(
+        "5m", "--future-tolerance", help="How far past the clock (city time) a reading may lie: 0m, 5m, 2h."
+    ),
+    require_offset: bool = typer.Option(
+        False,
+        "--require-offset",
+        help="Reject realtime and hourly readings whose time stamp has no UTC offset.",
     ),
     strict: bool = typer.Option(False, "--strict", help="Reject the whole file if any row is bad."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate and report; write nothing."),
@@ -139,9 +151,17 @@ def ingest_cmd(
     Exit codes: 0 all rows loaded (or files unchanged); 1 some rows or a whole file were rejected
     (the good rows of a non-strict file are still loaded); 2 usage error; 3 data or database error.
 
+    Time stamps with a UTC offset (Z, +08:00) are converted to the city's time zone (catalogue
+    `timezone:`); those without are taken as city time. A realtime feed that sends the latest reading
+    of every sensor every five minutes: --on-duplicate resend.
+
     Example: citykpi ingest inbox/*.csv --on-duplicate replace
+
+    Example: citykpi ingest feed/gas-1405.parquet --on-duplicate resend --require-offset
     """
     from citykpi.catalogue import load_catalogue
+    from citykpi.catalogue.parser import parse_duration
+    from citykpi.errors import UsageError
     from citykpi.warehouse import IngestOptions, Warehouse, ingest
     from citykpi.warehouse.ingest import check_options, parse_map, parse_set
     from citykpi.warehouse.ingest.feeds import AUTO, feed_by_id, ingest_feed, options_for_feed
@@ -152,6 +172,9 @@ def ingest_cmd(
     if fmt is None and feed not in (None, AUTO):
         fmt = feed_by_id(catalogue, str(feed)).format
     fmt = fmt or "long"
+    tolerance = parse_duration(future_tolerance) if future_tolerance.strip() not in ("0", "") else None
+    if tolerance is None and future_tolerance.strip() not in ("0", ""):
+        raise UsageError(f"--future-tolerance {future_tolerance!r}: expected a duration like 5m, 2h or 0m")
     mapping, wide = parse_map(maps, fmt)
     formats, _ = parse_map(date_formats, "source", option="--date-format", example="period=%d.%m.%Y")
     dimensions, _ = parse_map(dims, "source", option="--dim", example="sex=Gender")
@@ -169,6 +192,8 @@ def ingest_cmd(
         missing=tuple(missing),
         dimensions=dimensions,
         encoding=encoding,
+        future_tolerance=tolerance or timedelta(0),
+        require_offset=require_offset,
     )
     if feed is None:
         check_options(catalogue, options)  # before the database is opened (and perhaps created)

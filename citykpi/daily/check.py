@@ -68,6 +68,7 @@ def check_config(
         (config_problems if config_error else other).append(line)
         log(f"PROBLEM  {line}")
 
+    config = config.with_city_zone()
     tz = config.tz
     today = clock.now(tz).date()
     day = as_of or today - timedelta(days=1)  # the day `run` would evaluate

@@ -6,7 +6,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import date, tzinfo
+from datetime import date, datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -62,6 +62,12 @@ _INBOX_KEYS = {
 _ENCODING_NAMES = {"auto": "auto", "utf-8": "utf-8", "utf8": "utf-8", "gb18030": "gb18030", "gbk": "gb18030"}
 
 
+def date_stamp(as_of: date, at: datetime | None = None) -> str:
+    """What ``{date}`` in a file name stands for: ``2025-12-31``, or ``2025-12-31T1400`` for a run as
+    of an instant."""
+    return at.strftime("%Y-%m-%dT%H%M") if at is not None else as_of.isoformat()
+
+
 @dataclass(frozen=True)
 class Outputs:
     """Where and how the dated scorecard files are written."""
@@ -72,14 +78,14 @@ class Outputs:
     #: formats of the data-quality report written beside the scorecard (none by default)
     quality: tuple[str, ...] = ()
 
-    def path_for(self, fmt: str, as_of: date, grain: str) -> Path:
-        """The output file of ``fmt`` for a date."""
-        stem = self.name.format(date=as_of.isoformat(), grain=grain)
+    def path_for(self, fmt: str, as_of: date, grain: str, at: datetime | None = None) -> Path:
+        """The output file of ``fmt`` for a date (or an instant: ``{date}`` is then ``2025-12-31T1400``)."""
+        stem = self.name.format(date=date_stamp(as_of, at), grain=grain)
         return self.folder / f"{stem}{EXTENSIONS[fmt]}"
 
-    def quality_path_for(self, fmt: str, as_of: date, grain: str) -> Path:
-        """The data-quality report file of ``fmt`` for a date."""
-        return self.folder / f"quality-{as_of.isoformat()}-{grain}{EXTENSIONS[fmt]}"
+    def quality_path_for(self, fmt: str, as_of: date, grain: str, at: datetime | None = None) -> Path:
+        """The data-quality report file of ``fmt`` for a date (or an instant)."""
+        return self.folder / f"quality-{date_stamp(as_of, at)}-{grain}{EXTENSIONS[fmt]}"
 
 
 @dataclass(frozen=True)
@@ -115,10 +121,25 @@ class RunConfig:
         """The city's time zone (the machine's when the config names none)."""
         return clock.zone(self.timezone)
 
-    def report_path(self, as_of: date) -> Path:
-        """Where the run report of a date is written."""
+    def with_city_zone(self) -> RunConfig:
+        """This config with ``timezone`` defaulting to the city's zone its catalogue declares
+        (``timezone:``); the machine's zone is used only when neither names one. A catalogue that
+        cannot be read leaves the config as it is: the job reports it at its own step."""
+        if self.timezone is not None:
+            return self
+        from citykpi.catalogue import load_catalogue
+        from citykpi.errors import CitykpiError
+
+        try:
+            zone = load_catalogue(self.catalogue).timezone
+        except (CitykpiError, OSError):
+            return self
+        return replace(self, timezone=zone) if zone else self
+
+    def report_path(self, as_of: date, at: datetime | None = None) -> Path:
+        """Where the run report of a date (or an instant) is written."""
         template = self.report or str(self.outputs.folder / "runs" / "run-{date}-{grain}.json")
-        path = Path(template.format(date=as_of.isoformat(), grain=self.grain)).expanduser()
+        path = Path(template.format(date=date_stamp(as_of, at), grain=self.grain)).expanduser()
         return path if path.is_absolute() else self.base / path
 
     @classmethod
@@ -387,7 +408,7 @@ def _protected(config: RunConfig) -> tuple[Protected, ...]:
     return protected
 
 
-def check_outputs(config: RunConfig, day: date) -> None:
+def check_outputs(config: RunConfig, day: date, at: datetime | None = None) -> None:
     """Refuse, before the job starts, a report path that may not be written (the rules of
     :mod:`citykpi.render.targets`, without --force): the database, its WAL or lock, the catalogue,
     the areas file, a data file an inbox would read, the config file; a link, folder or device; an
@@ -401,13 +422,14 @@ def check_outputs(config: RunConfig, day: date) -> None:
 
     protected = _protected(config)
     targets = [
-        (config.outputs.path_for(fmt, day, config.grain), fmt, "[outputs]") for fmt in config.outputs.formats
+        (config.outputs.path_for(fmt, day, config.grain, at), fmt, "[outputs]")
+        for fmt in config.outputs.formats
     ]
     targets += [
-        (config.outputs.quality_path_for(fmt, day, config.grain), fmt, "[outputs] quality")
+        (config.outputs.quality_path_for(fmt, day, config.grain, at), fmt, "[outputs] quality")
         for fmt in config.outputs.quality
     ]
-    targets.append((config.report_path(day), "json", "report"))
+    targets.append((config.report_path(day, at), "json", "report"))
     targets += [
         (n.path, "jsonl", f"[[notifiers]] {n.name!r}") for n in config.notifiers if n.path is not None
     ]

@@ -37,6 +37,7 @@ def run_report(result: RunResult) -> dict[str, Any]:
         "schema_version": REPORT_SCHEMA_VERSION,
         "dry_run": result.dry_run,
         "as_of": result.as_of.isoformat(),
+        "at": result.at.isoformat(timespec="minutes") if result.at is not None else None,
         "grain": result.grain,
         "timezone": result.timezone,
         "started_at": result.started_at.isoformat(timespec="seconds") if result.started_at else None,

@@ -69,6 +69,8 @@ class RunResult:
     finished_at: datetime | None = None
     report_path: Path | None = None
     log: tuple[str, ...] = field(default=())
+    #: the instant a sub-daily run evaluated (naive city time); None for a day's run
+    at: datetime | None = None
 
     @property
     def run_id(self) -> int | None:

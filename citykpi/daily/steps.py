@@ -38,10 +38,14 @@ if TYPE_CHECKING:
     from citykpi.quality import QualityReport
 
 
-def period_of(grain: str, day: date) -> tuple[date, date]:
-    """The period of ``grain`` that contains ``day``, as [start, end)."""
-    from citykpi.engine.calendar import shift, trunc
+def period_of(grain: str, day: date, at: datetime | None = None) -> tuple[date, date]:
+    """The period of ``grain`` that contains ``day``, as [start, end); for a run as of an instant
+    ``at``, the period (date-times) that holds it, up to the instant (what the run reads of it)."""
+    from citykpi.engine.calendar import TICK, shift, shift_at, trunc, trunc_at
 
+    if at is not None:
+        begun = trunc_at(grain, at)
+        return begun, min(shift_at(grain, begun, 1), at + TICK)
     start = trunc(grain, day)
     return start, shift(grain, start, 1)
 
@@ -55,6 +59,8 @@ class Job:
     log: RunLog
     dry_run: bool
     started_at: datetime
+    #: the instant a sub-daily run evaluates (naive city time); None for the end of ``day``
+    at: datetime | None = None
     files: list[IngestedFile] = field(default_factory=list)
     waiting: list[tuple[Path, str]] = field(default_factory=list)
     ignored: list[tuple[Path, str]] = field(default_factory=list)
@@ -70,6 +76,11 @@ class Job:
     previous_run_id: int | None = None
     error: CitykpiError | None = None
 
+    @property
+    def label(self) -> str:
+        """What the run evaluates: ``2025-12-31``, or ``2025-12-31 14:00`` for an instant."""
+        return self.at.strftime("%Y-%m-%d %H:%M") if self.at is not None else self.day.isoformat()
+
     def problem(self, state: str, reason: str, *, cause: str | None = None) -> None:
         """Note a health problem; a partial cause the config leaves out only shows in the log."""
         if state == "partial" and cause is not None and cause not in self.config.partial_on:
@@ -82,6 +93,7 @@ class Job:
         status = worst(self.states)
         return RunResult(
             as_of=self.day,
+            at=self.at,
             grain=self.config.grain,
             scorecard=self.scorecard,
             files=tuple(self.files),
@@ -257,10 +269,13 @@ def rejects_message(message: str, reasons: tuple[tuple[str | None, str, int], ..
 
 def assess_data(job: Job, wh: Any, catalogue: Catalogue, scorecard: Scorecard) -> None:
     """A date without data is its own state; stale cells make a run partial (when configured)."""
-    start, end = period_of(job.config.grain, job.day)
+    start, end = period_of(job.config.grain, job.day, job.at)
     if data_in_period(wh, catalogue, start, end) == 0:
-        last = end - timedelta(days=1)
-        span = start.isoformat() if start == last else f"{start.isoformat()} … {last.isoformat()}"
+        if isinstance(start, datetime):  # a sub-daily run: the period up to its instant
+            span = f"{start:%Y-%m-%d %H:%M} … {job.at:%H:%M}"
+        else:
+            last = end - timedelta(days=1)
+            span = start.isoformat() if start == last else f"{start.isoformat()} … {last.isoformat()}"
         newest = scorecard.meta.get("newest_data")
         why = f"no data for {span}: nothing was observed in the date's period" + (
             f" (the newest data is from {newest})" if newest else ""
@@ -438,12 +453,13 @@ def _delivered(job: Job, report: DeliveryReport) -> None:
 
 
 def assess_quality(job: Job, wh: Any, catalogue: Catalogue) -> None:
-    """The data-quality report of the day, when ``[outputs] quality`` asks for one (one log line)."""
+    """The data-quality report of the day (of the instant, for a sub-daily run), when ``[outputs]
+    quality`` asks for one (one log line)."""
     if not job.config.outputs.quality:
         return
     from citykpi.quality import assess
 
-    job.quality = assess(wh, catalogue, as_of=job.day)
+    job.quality = assess(wh, catalogue, as_of=job.day, at=job.at)
     job.log.info("quality", f"data quality: {quality_line(job.quality.summary)}")
 
 
@@ -471,12 +487,12 @@ def write_outputs(job: Job, scorecard: Scorecard) -> None:
     config.outputs.folder.mkdir(parents=True, exist_ok=True)
     junit = junit_fail_on(config.fail_on)
     for fmt in config.outputs.formats:
-        target = config.outputs.path_for(fmt, job.day, config.grain)
+        target = config.outputs.path_for(fmt, job.day, config.grain, job.at)
         job.outputs.append(write_scorecard(scorecard, fmt, target, lang=config.lang, fail_on=junit))
         log.info("output", f"wrote {target}", path=str(target), format=fmt)
     if job.quality is not None:
         for fmt in config.outputs.quality:
-            target = config.outputs.quality_path_for(fmt, job.day, config.grain)
+            target = config.outputs.quality_path_for(fmt, job.day, config.grain, job.at)
             job.outputs.append(job.quality.write(fmt, target, lang=config.lang))
             log.info("output", f"wrote {target}", path=str(target), format=fmt)
 
@@ -523,25 +539,31 @@ def dry_run(job: Job) -> None:
             log.info("evaluate", f"no database yet at {config.database}: the run would create it")
         else:
             scorecard = evaluate(
-                wh, catalogue, as_of=job.day, grain=config.grain, persist=False, history_levels=()
+                wh,
+                catalogue,
+                as_of=None if job.at is not None else job.day,
+                at=job.at,
+                grain=config.grain,
+                persist=False,
+                history_levels=(),
             )
             job.scorecard = scorecard
             log.info(
                 "evaluate",
-                f"would evaluate {job.day} from the data stored now (the inbox files above not included): "
+                f"would evaluate {job.label} from the data stored now (the inbox files above not included): "
                 f"{counts_line(scorecard.counts(), 'en')}",
             )
             assess_data(job, wh, catalogue, scorecard)
-            previous = previous_run(wh, job.day, catalogue, grain=config.grain)
+            previous = previous_run(wh, job.day, catalogue, grain=config.grain, at=job.at)
             job.previous_run_id = previous.run_id if previous is not None else None
             job.alerts = alerts(scorecard, previous, min_colour=config.alerts_min)
             log_alerts(job, catalogue)
             _dry_notify(job, wh, catalogue, scorecard)
         for fmt in config.outputs.formats:
-            path = config.outputs.path_for(fmt, job.day, config.grain)
+            path = config.outputs.path_for(fmt, job.day, config.grain, job.at)
             log.info("output", f"would write {path}", path=str(path), format=fmt)
         for fmt in config.outputs.quality:
-            path = config.outputs.quality_path_for(fmt, job.day, config.grain)
+            path = config.outputs.quality_path_for(fmt, job.day, config.grain, job.at)
             log.info("output", f"would write {path}", path=str(path), format=fmt)
     finally:
         if wh is not None:

@@ -27,13 +27,14 @@ Everything here is pure: functions return SQL text. The catalogue tables it join
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from datetime import date, datetime, timedelta
+from collections.abc import Callable, Collection, Sequence
+from datetime import date, datetime
 
 import polars as pl
 
 from citykpi.catalogue import expressions as ex
 from citykpi.catalogue.model import (
+    BUILTIN_SOURCES,
     COLOURS,
     GRAINS,
     MIN_RELATIVE_AREAS,
@@ -44,11 +45,13 @@ from citykpi.catalogue.model import (
     Measure,
     SourceTable,
 )
+from citykpi.engine.calendar import SUBDAILY_STEP, Moment, is_subdaily
 from citykpi.engine.forecast import FORECAST_COLUMNS
 from citykpi.engine.tables import CatalogueTables
 from citykpi.errors import EvaluationError
 from citykpi.sqlutil import ident, literal
 from citykpi.vocab.bases import BASELINE_ALIAS, BASES, basis_value_sql
+from citykpi.vocab.rollups import TIME_ROLLUPS
 
 
 #: Index scores of the colours for ``colour_score`` normalisation.
@@ -128,10 +131,38 @@ def render_expression(expr: ex.Expr, name_sql: Callable[[str], str]) -> str:
 
 # --- SQL steps ----------------------------------------------------------------------------------
 
-_BUCKET_COLS = (
-    "ikey INTEGER, area_key INTEGER, bucket DATE, v DOUBLE, sn DOUBLE, sd DOUBLE, last_period TIMESTAMP, "
-    "data_end TIMESTAMP, src TINYINT"
-)
+
+def _bucket_cols(grain: str) -> str:
+    """Columns of ``t_bucket``: buckets are dates, or date-times at sub-daily grains."""
+    kind = "TIMESTAMP" if is_subdaily(grain) else "DATE"
+    return (
+        f"ikey INTEGER, area_key INTEGER, bucket {kind}, v DOUBLE, sn DOUBLE, sd DOUBLE, last_period TIMESTAMP, "
+        "data_end TIMESTAMP, src TINYINT"
+    )
+
+
+def _moment(as_of: date | Moment) -> Moment:
+    return as_of if isinstance(as_of, Moment) else Moment.of_day(as_of)
+
+
+def bucket_of(grain: str, column: str, requested: str) -> str:
+    """SQL: the start of the ``grain`` period holding timestamp ``column``, typed for the ``requested``
+    grain's buckets (a DATE for day and coarser evaluations, a TIMESTAMP for sub-daily ones)."""
+    if grain in SUBDAILY_STEP:
+        minutes = int(SUBDAILY_STEP[grain].total_seconds() // 60)
+        if minutes == 60:
+            return f"date_trunc('hour', {column})"
+        return f"time_bucket(INTERVAL {minutes} MINUTE, {column})"
+    if is_subdaily(requested):
+        return f"date_trunc('{grain}', {column})"
+    return f"CAST(date_trunc('{grain}', {column}) AS DATE)"
+
+
+def grains_from(grain: str) -> tuple[str, ...]:
+    """The reporting grains an evaluation at ``grain`` can meet: it and every coarser one."""
+    return GRAINS[GRAINS.index(grain) :]
+
+
 #: src codes: 0 observed/own data, 1 area roll-up, 2 derived
 SRC_OWN, SRC_ROLLUP, SRC_DERIVED = 0, 1, 2
 
@@ -150,12 +181,39 @@ _WHERE = """(CASE m.where_op
               WHEN '>' THEN r.value > m.where_val WHEN '>=' THEN r.value >= m.where_val
               WHEN '=' THEN r.value = m.where_val WHEN '!=' THEN r.value <> m.where_val END)"""
 
-_TIME_VALUE = """CASE WHEN m.with_parts THEN fsum(r.numerator) / NULLIF(fsum(r.denominator), 0) * m.scale
-       ELSE CASE m.time_rollup
-         WHEN 'sum' THEN fsum(r.value) WHEN 'mean' THEN favg(r.value) WHEN 'last' THEN arg_max(r.value, r.period)
-         WHEN 'max' THEN max(r.value) WHEN 'min' THEN min(r.value) WHEN 'count' THEN CAST(count(r.value) AS DOUBLE)
-         WHEN 'count_where' THEN CAST(count_if({WHERE}) AS DOUBLE)
-       END END""".replace("{WHERE}", _WHERE)
+#: Each time roll-up's aggregate over the records ``r`` of a bucket (``r.hit``: the record meets its
+#: indicator's ``where``; ``r.dur``: the seconds it held, for the timed roll-ups). The GROUP BY is on
+#: (indicator, area, bucket) alone, and computes only the aggregates of the roll-ups the compiled
+#: catalogue uses; each indicator then picks its own (:data:`_PICK`). A period whose readings held for
+#: no time at all (its only reading is at the instant evaluated) takes its latest reading as its
+#: time-weighted mean.
+_AGGREGATES: dict[str, str] = {
+    "sum": "fsum(r.value)",
+    "mean": "favg(r.value)",
+    "last": "arg_max(r.value, r.period)",
+    "max": "max(r.value)",
+    "min": "min(r.value)",
+    "count": "CAST(count(r.value) AS DOUBLE)",
+    "count_where": "CAST(count_if(r.hit) AS DOUBLE)",
+    "time_weighted_mean": """CASE WHEN fsum(CASE WHEN r.value IS NOT NULL THEN r.dur END) > 0
+           THEN fsum(r.value * r.dur) / fsum(CASE WHEN r.value IS NOT NULL THEN r.dur END)
+           ELSE arg_max(r.value, r.period) END""",
+    "minutes_where": "coalesce(fsum(CASE WHEN r.hit THEN r.dur END), 0.0) / 60.0",
+}
+
+
+def _aggregated(used: Collection[str], parts: bool) -> tuple[str, str]:
+    """(the aggregates of one bucket over ``many``, the SQL picking an indicator's value from them, ``a``)."""
+    names = [n for n in _AGGREGATES if n in used]
+    aggs = [f"{_AGGREGATES[n]} AS t_{n}" for n in names]
+    if parts:
+        aggs.append("fsum(r.numerator) AS sn, fsum(r.denominator) AS sd")
+    else:
+        aggs.append("NULL::DOUBLE AS sn, NULL::DOUBLE AS sd")
+    pick = "CASE m.time_rollup " + " ".join(f"WHEN '{n}' THEN a.t_{n}" for n in names) + " END"
+    if parts:
+        pick = f"CASE WHEN m.with_parts THEN a.sn / NULLIF(a.sd, 0) * m.scale ELSE {pick} END"
+    return ",\n         ".join(aggs), pick
 
 
 _SINGLE_VALUE = """CASE WHEN m.with_parts THEN r.numerator / NULLIF(r.denominator, 0) * m.scale
@@ -165,18 +223,22 @@ _SINGLE_VALUE = """CASE WHEN m.with_parts THEN r.numerator / NULLIF(r.denominato
          ELSE r.value END END""".replace("{WHERE}", _WHERE)
 
 
-def _ranges(rows: pl.DataFrame) -> list[tuple[date, date]]:
-    """Disjoint date ranges [lo, hi) covering every indicator's read windows in ``rows``."""
-    spans: list[tuple[date, date]] = []
-    for win_lo, ly_lo, ly_hi, base_lo, base_hi in (
-        rows.select("win_lo", "ly_lo", "ly_hi", "base_lo", "base_hi").unique().iter_rows()
-    ):
-        spans.append((win_lo, date.max))
-        spans.append((ly_lo, ly_hi))
-        if base_lo is not None:  # a fixed base period ("down 20 % on 2010")
-            spans.append((base_lo, base_hi))
+def _ranges(rows: pl.DataFrame) -> list[tuple[datetime, datetime]]:
+    """Disjoint ranges [lo, hi) covering every indicator's read windows in ``rows``."""
+
+    def ts(d: date) -> datetime:
+        return d if isinstance(d, datetime) else datetime.combine(d, datetime.min.time())
+
+    spans: list[tuple[datetime, datetime]] = []
+    for win_lo, ly_lo, ly_hi in rows.select("win_lo", "ly_lo", "ly_hi").unique().iter_rows():
+        spans.append((ts(win_lo), datetime.max))
+        spans.append((ts(ly_lo), ts(ly_hi)))
+    for pair in _EXTRA_WINDOWS:
+        for lo, hi in rows.select(*pair).unique().iter_rows():
+            if lo is not None:
+                spans.append((ts(lo), ts(hi)))
     spans.sort()
-    merged: list[tuple[date, date]] = []
+    merged: list[tuple[datetime, datetime]] = []
     for lo, hi in spans:
         if merged and lo <= merged[-1][1]:
             merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
@@ -185,56 +247,122 @@ def _ranges(rows: pl.DataFrame) -> list[tuple[date, date]]:
     return merged
 
 
-def bucket_sql(tables: CatalogueTables, *, as_of: date, obs: str, classes: dict[int, set[int]]) -> str:
+#: Windows read beside the look-back and last year: a fixed base period ("down 20 % on 2010",
+#: ``base_lo``/``base_hi``) and the day-ago and week-ago windows (``dy_lo``/``dy_hi``,
+#: ``wk_lo``/``wk_hi``) of sub-daily cells.
+_EXTRA_WINDOWS = (("base_lo", "base_hi"), ("dy_lo", "dy_hi"), ("wk_lo", "wk_hi"))
+
+
+def _window_filter(grain: str) -> str:
+    """SQL: the record ``o`` lies in indicator ``m``'s read windows."""
+    base = """(o.period >= m.win_lo) OR (o.period >= m.ly_lo AND o.period < m.ly_hi)
+       OR (o.period >= m.base_lo AND o.period < m.base_hi)"""
+    if not is_subdaily(grain):
+        return base
+    return f"{base} OR (o.period >= m.dy_lo AND o.period < m.dy_hi) OR (o.period >= m.wk_lo AND o.period < m.wk_hi)"
+
+
+#: Storage classes of observations (``warehouse.schema.frequency_class``), scanned one at a time.
+STORAGE_CLASSES: tuple[int, ...] = (0, 1, 2)
+
+
+def bucket_sql(
+    tables: CatalogueTables, *, as_of: date | Moment, obs: str, classes: dict[int, set[int]]
+) -> str:
     """Step 1: observations → reporting buckets with the time roll-up applied.
 
     One scan per storage class over the union of its indicators' windows:
-    monthly and yearly series live in row groups of their own (``freq_class`` 1), so reading them
-    years back skips the daily history. ``classes`` (series key → storage classes it has rows in,
-    from ``series_classes``) keeps rows stored under another class reachable.
+    monthly and yearly series live in row groups of their own (``freq_class`` 1), and so do
+    realtime and hourly readings (``freq_class`` 2), so reading either skips the daily history.
+    ``classes`` (series key → storage classes it has rows in, from ``series_classes``) keeps rows
+    stored under another class reachable.
     """
-    hi = datetime.combine(as_of + timedelta(days=1), datetime.min.time())
+    grain = tables.grain
+    hi = _moment(as_of).end
     series = tables.ind.filter(pl.col("series_ikey").is_not_null())
-    bucket = (
-        "CASE m.rgrain "
-        + " ".join(f"WHEN '{g}' THEN CAST(date_trunc('{g}', o.period) AS DATE)" for g in GRAINS)
-        + " END"
+    # the bucket of a record, by its indicator's reporting grain (one grain: no CASE at all)
+    present = set(series.get_column("rgrain").to_list())
+    rgrains = [g for g in grains_from(grain) if g in present] or [grain]
+    if len(rgrains) == 1:
+        bucket = bucket_of(rgrains[0], "o.period", grain)
+    else:
+        bucket = (
+            "CASE m.rgrain "
+            + " ".join(f"WHEN '{g}' THEN {bucket_of(g, 'o.period', grain)}" for g in rgrains)
+            + " END"
+        )
+    timed = bool(series.height) and bool(series.get_column("timed").any())
+    used = set(series.get_column("time_rollup").to_list())
+    parts = bool(series.height) and bool(series.get_column("with_parts").any())
+    # the records' own facts the aggregates read: the where condition, the time held
+    hit = (
+        ", " + _WHERE.replace("r.value", "o.value") + " AS hit"
+        if used & {n for n in TIME_ROLLUPS if TIME_ROLLUPS[n].needs_where}
+        else ""
     )
+    dur = ", NULL::DOUBLE AS dur" if timed else ""
+    # records that may be alone in their period are split off (below); when none can be, the scans
+    # carry neither the flags of that split nor parts nobody reads
+    stored = {k for k, cs in classes.items() if cs}
+    plain_rows = series.filter(pl.col("series_ikey").is_in(list(stored)))
+    if timed:
+        plain_rows = plain_rows.filter(~pl.col("timed"))
+    any_split = bool(plain_rows.height) and bool(plain_rows.get_column("single").any())
+    flags = f", m.single, m.single AND o.period = CAST({bucket} AS TIMESTAMP) AS pass" if any_split else ""
+    cols = ", o.numerator, o.denominator" if parts or any_split else ""
     split: list[str] = []  # scans with records that may be alone in their period: materialised, then split
     streamed: list[str] = []  # scans of series that always aggregate: straight into the GROUP BY
-    for fc in (0, 1):
+    for fc in STORAGE_CLASSES:
         with_class = [k for k, cs in classes.items() if fc in cs]
         rows = series.filter(pl.col("series_ikey").is_in(with_class))
-        any_single = bool(rows.height) and bool(rows.get_column("single").any())
-        for lo, top in _ranges(rows):
-            top_ts = hi if top == date.max else min(hi, datetime.combine(top, datetime.min.time()))
+        plain = rows.filter(~pl.col("timed")) if timed else rows
+        any_single = bool(plain.height) and bool(plain.get_column("single").any())
+        for lo, top in _ranges(plain):
+            top_ts = min(hi, top)
             (split if any_single else streamed).append(
-                f"""SELECT m.ikey, o.area_key, {bucket} AS bucket, o.period, o.value, o.numerator, o.denominator,
-       m.single, m.single AND o.period = CAST({bucket} AS TIMESTAMP) AS pass
+                f"""SELECT m.ikey, o.area_key, {bucket} AS bucket, o.period, o.value{cols}{flags}{hit}{dur}
 FROM {obs} o JOIN ck_ind m ON o.indicator_key = m.series_ikey
-WHERE o.freq_class = {fc}
-  AND o.period >= {literal(datetime.combine(lo, datetime.min.time()))} AND o.period < {literal(top_ts)}
-  AND ((o.period >= m.win_lo) OR (o.period >= m.ly_lo AND o.period < m.ly_hi)
-       OR (o.period >= m.base_lo AND o.period < m.base_hi))"""
+WHERE o.freq_class = {fc}{" AND NOT m.timed" if timed else ""}
+  AND o.period >= {literal(lo)} AND o.period < {literal(top_ts)}
+  AND ({_window_filter(grain)})"""
             )
+        if timed:
+            for lo, top in _ranges(rows.filter(pl.col("timed"))):
+                streamed.append(
+                    _timed_scan(
+                        bucket,
+                        obs,
+                        fc,
+                        lo,
+                        min(hi, top),
+                        _moment(as_of).now,
+                        grain,
+                        cols + (", FALSE AS single, FALSE AS pass" if any_split else "") + hit,
+                    )
+                )
     if not split and not streamed:
-        return f"CREATE OR REPLACE TEMP TABLE t_bucket ({_BUCKET_COLS})"
+        return f"CREATE OR REPLACE TEMP TABLE t_bucket ({_bucket_cols(grain)})"
     # Records that are alone in their reporting period (``pass``) skip the GROUP BY: at day grain
     # that is nearly every record. A period that also holds an off-grid record of the same series
     # (``mixed``, normally none) is aggregated whole, so the result is the same either way. Only the
     # scans that can hold such records are materialised to be split; at month and year grain the
     # daily history streams into the GROUP BY without being held in memory first.
-    aggregated = f"""SELECT r.ikey, r.area_key, r.bucket, {_TIME_VALUE} AS v,
-       fsum(r.numerator) AS sn, fsum(r.denominator) AS sd, max(r.period) AS last_period,
-       {end_of("max(r.period)", "m.frequency")} AS data_end, {SRC_OWN}::TINYINT AS src
-FROM many r JOIN ck_ind m ON m.ikey = r.ikey
-GROUP BY r.ikey, r.area_key, r.bucket, m.with_parts, m.scale, m.time_rollup, m.where_op, m.where_val, m.frequency"""
+    aggs, pick = _aggregated(used, parts)
+    agg = f"""agg AS (
+  SELECT r.ikey, r.area_key, r.bucket,
+         {aggs}, max(r.period) AS last_period
+  FROM many r GROUP BY r.ikey, r.area_key, r.bucket
+)"""
+    aggregated = f"""SELECT a.ikey, a.area_key, a.bucket, {pick} AS v, a.sn, a.sd, a.last_period,
+       {end_of("a.last_period", "m.frequency")} AS data_end, {SRC_OWN}::TINYINT AS src
+FROM agg a JOIN ck_ind m ON m.ikey = a.ikey"""
     if not split:
         streamed_union = "\n  UNION ALL\n  ".join(streamed)
         return f"""CREATE OR REPLACE TEMP TABLE t_bucket AS
 WITH many AS (
   {streamed_union}
-)
+),
+{agg}
 {aggregated}"""
     many = "\n  UNION ALL\n  ".join(
         [
@@ -254,7 +382,8 @@ one AS (SELECT r.* FROM r ANTI JOIN mixed x ON x.ikey = r.ikey AND x.area_key = 
         WHERE r.pass),
 many AS (
   {many}
-)
+),
+{agg}
 SELECT r.ikey, r.area_key, r.bucket, {_SINGLE_VALUE} AS v,
        r.numerator AS sn, r.denominator AS sd, r.period AS last_period,
        {end_of("r.period", "m.frequency")} AS data_end, {SRC_OWN}::TINYINT AS src
@@ -263,19 +392,60 @@ UNION ALL
 {aggregated}"""
 
 
+def _timed_scan(
+    bucket: str,
+    obs: str,
+    fc: int,
+    lo: datetime,
+    top: datetime,
+    now: datetime,
+    grain: str,
+    extra: str,
+) -> str:
+    """A scan of the records of timed roll-ups, each with ``dur``: the seconds until the next record of
+    its period, or until the period ends (or the instant evaluated, whichever is first) for the last."""
+    ends = " ".join(
+        f"WHEN '{g}' THEN CAST({bucket} AS TIMESTAMP) + INTERVAL {_GRAIN_INTERVALS[g]}"
+        for g in grains_from(grain)
+    )
+    return f"""SELECT t.* EXCLUDE (bucket_end),
+    epoch(least(coalesce(lead(t.period) OVER (PARTITION BY t.ikey, t.area_key, t.bucket ORDER BY t.period),
+                         t.bucket_end), {literal(now)})) - epoch(t.period) AS dur
+  FROM (
+    SELECT m.ikey, o.area_key, {bucket} AS bucket, o.period, o.value{extra},
+       CASE m.rgrain {ends} END AS bucket_end
+    FROM {obs} o JOIN ck_ind m ON o.indicator_key = m.series_ikey
+    WHERE o.freq_class = {fc} AND m.timed
+      AND o.period >= {literal(lo)} AND o.period < {literal(top)}
+      AND ({_window_filter(grain)})
+  ) t"""
+
+
+#: The length of a period of each grain, as a SQL interval.
+_GRAIN_INTERVALS: dict[str, str] = {
+    "15min": "15 MINUTE",
+    "hour": "1 HOUR",
+    "day": "1 DAY",
+    "week": "7 DAY",
+    "month": "1 MONTH",
+    "quarter": "3 MONTH",
+    "year": "1 YEAR",
+}
+
+
 def measure_sql(
     tables: CatalogueTables,
     catalogue: Catalogue,
     keys: dict[str, int],
     *,
-    as_of: date,
+    as_of: date | Moment,
     source_table: Callable[[SourceTable], str],
 ) -> str | None:
     """Step 2: measures over raw source tables, recomputed at every ancestor level (one statement)."""
     if not tables.measures:
         return None
-    sources = {s.id: s for s in catalogue.sources}
-    hi = datetime.combine(as_of + timedelta(days=1), datetime.min.time())
+    sources = {**BUILTIN_SOURCES, **{s.id: s for s in catalogue.sources}}
+    hi = _moment(as_of).end
     # the read window build_tables worked out (with any history_from), by indicator key
     windows = {
         r["ikey"]: r
@@ -312,19 +482,16 @@ def measure_sql(
         tcol = "s." + ident(src.time_column)
         base = ""
         if w["base_lo"] is not None:
-            base = (
-                f"\n       OR ({tcol} >= {literal(datetime.combine(w['base_lo'], datetime.min.time()))}"
-                f" AND {tcol} < {literal(datetime.combine(w['base_hi'], datetime.min.time()))})"
-            )
+            base = f"\n       OR ({tcol} >= {literal(_ts(w['base_lo']))} AND {tcol} < {literal(_ts(w['base_hi']))})"
         parts.append(
             f"""SELECT {keys[ind.id]} AS ikey, a.anc_key AS area_key,
-       CAST(date_trunc('{w["rgrain"]}', {tcol}) AS DATE) AS bucket,
+       {bucket_of(w["rgrain"], tcol, tables.grain)} AS bucket,
        CAST({num} AS DOUBLE) AS sn, CAST({den} AS DOUBLE) AS sd, max({tcol}) AS last_period
 FROM {source_table(src)} s JOIN t_anc a ON a.area_key = s.area_key
 WHERE {flt} AND {tcol} < {literal(hi)}
-  AND ({tcol} >= {literal(datetime.combine(w["win_lo"], datetime.min.time()))}
-       OR ({tcol} >= {literal(datetime.combine(w["ly_lo"], datetime.min.time()))}
-           AND {tcol} < {literal(datetime.combine(w["ly_hi"], datetime.min.time()))}){base})
+  AND ({tcol} >= {literal(_ts(w["win_lo"]))}
+       OR ({tcol} >= {literal(_ts(w["ly_lo"]))}
+           AND {tcol} < {literal(_ts(w["ly_hi"]))}){base})
 GROUP BY a.anc_key, bucket"""
         )
     union = "\nUNION ALL\n".join(parts)
@@ -336,43 +503,88 @@ FROM (
 ) q JOIN ck_ind m ON m.ikey = q.ikey"""
 
 
-def rollup_sql(child_level: str) -> str:
-    """Step 3: roll children at ``child_level`` up to their parents that lack data of their own."""
+def _ts(d: date) -> datetime:
+    """A window bound as a timestamp (day windows are dates)."""
+    return d if isinstance(d, datetime) else datetime.combine(d, datetime.min.time())
+
+
+#: Each area roll-up that combines children: its aggregate over the child buckets ``c`` (areas ``a``,
+#: indicator ``m``); only those of the roll-ups the compiled catalogue uses are computed.
+_AREA_AGGREGATES: dict[str, str] = {
+    "sum": "fsum(c.v)",
+    "mean": "favg(c.v)",
+    "max": "max(c.v)",
+    "min": "min(c.v)",
+    "worst": """CASE any_value(m.direction) WHEN 'lower_is_better' THEN max(c.v)
+                        WHEN 'higher_is_better' THEN min(c.v) ELSE arg_max(c.v, abs(c.v - m.mid)) END""",
+    "weighted_mean": "fsum(c.v * a.population) / NULLIF(fsum(CASE WHEN c.v IS NOT NULL THEN a.population END), 0)",
+    "ratio_of_sums": "fsum(c.sn) / NULLIF(fsum(c.sd), 0) * any_value(m.scale)",
+}
+
+
+def rollup_sql(child_level: str, used: Collection[str] | None = None) -> str:
+    """Step 3: roll children at ``child_level`` up to their parents that lack data of their own.
+
+    Grouped by indicator, parent and bucket alone; only the area roll-ups in ``used`` (those of the
+    indicators compiled; None: all) are computed — every aggregate of a CASE is, for every group."""
+    names = [n for n in _AREA_AGGREGATES if used is None or n in used]
+    if names:
+        value = (
+            "CASE any_value(m.area_rollup) "
+            + "\n      ".join(f"WHEN '{n}' THEN {_AREA_AGGREGATES[n]}" for n in names)
+            + " END"
+        )
+    else:
+        value = "NULL::DOUBLE"
     return f"""INSERT INTO t_bucket
 SELECT * FROM (
   SELECT c.ikey, a.parent_key AS area_key, c.bucket,
-    CASE m.area_rollup
-      WHEN 'sum' THEN fsum(c.v) WHEN 'mean' THEN favg(c.v) WHEN 'max' THEN max(c.v) WHEN 'min' THEN min(c.v)
-      WHEN 'worst' THEN CASE m.direction WHEN 'lower_is_better' THEN max(c.v) WHEN 'higher_is_better' THEN min(c.v)
-                        ELSE arg_max(c.v, abs(c.v - m.mid)) END
-      WHEN 'weighted_mean' THEN fsum(c.v * a.population) / NULLIF(fsum(CASE WHEN c.v IS NOT NULL THEN a.population END), 0)
-      WHEN 'ratio_of_sums' THEN fsum(c.sn) / NULLIF(fsum(c.sd), 0) * m.scale
-    END AS v,
+    {value} AS v,
     fsum(c.sn) AS sn, fsum(c.sd) AS sd, max(c.last_period) AS last_period, max(c.data_end) AS data_end,
     {SRC_ROLLUP}::TINYINT AS src
   FROM t_bucket c
   JOIN t_area a ON a.area_key = c.area_key AND a.level = '{child_level}' AND a.parent_key IS NOT NULL
   JOIN ck_ind m ON m.ikey = c.ikey
   WHERE m.area_rollup IN ('sum', 'mean', 'max', 'min', 'worst', 'weighted_mean', 'ratio_of_sums')
-  GROUP BY c.ikey, a.parent_key, c.bucket, m.area_rollup, m.direction, m.mid, m.scale
+  GROUP BY c.ikey, a.parent_key, c.bucket
 ) q ANTI JOIN t_bucket own ON own.ikey = q.ikey AND own.area_key = q.area_key AND own.bucket = q.bucket"""
 
 
-_K_OF = """CASE m.rgrain
+_K_OF = """CASE m.rgrain{SUBDAILY}
   WHEN 'day' THEN date_diff('day', b.bucket, c.cb)
   WHEN 'week' THEN date_diff('day', b.bucket, c.cb) // 7
   WHEN 'month' THEN date_diff('month', b.bucket, c.cb)
   WHEN 'quarter' THEN date_diff('quarter', b.bucket, c.cb)
   ELSE date_diff('year', b.bucket, c.cb) END"""
+_K_OF_SUBDAILY = """
+  WHEN '15min' THEN date_diff('minute', b.bucket, c.cb) // 15
+  WHEN 'hour' THEN date_diff('hour', b.bucket, c.cb)"""
 
 _LY_OF = """CASE m.rgrain WHEN 'week' THEN c.cb - INTERVAL 364 DAY
   WHEN 'day' THEN c.cb - INTERVAL 1 YEAR ELSE c.cb - INTERVAL 1 YEAR END"""
 
 
-def k_index_sql() -> str:
+def k_index_sql(grain: str = "day", view: bool = False) -> str:
     """Step 4: index buckets relative to each cell's latest bucket (k = 0 current; ``ly`` marks last
-    year, ``base`` the indicator's fixed base period)."""
-    return f"""CREATE OR REPLACE TEMP TABLE t_k AS
+    year, ``base`` the indicator's fixed base period); a view when ``view`` (no derived values are
+    inserted into it).
+
+    At sub-daily grains the buckets a day and a week before the period evaluated are kept too,
+    flagged ``dy`` and ``wk`` (k = -1 when they lie beyond the history).
+    """
+    sub = is_subdaily(grain)
+    k_of = _K_OF.replace("{SUBDAILY}", _K_OF_SUBDAILY if sub else "")
+    ly = f"b.bucket = {_LY_OF}" if sub else f"b.bucket = CAST({_LY_OF} AS DATE)"
+    extra = (
+        ", coalesce(b.bucket = m.dy_lo, FALSE) AS dy, coalesce(b.bucket = m.wk_lo, FALSE) AS wk"
+        if sub
+        else ""
+    )
+    flags = ", dy, wk" if sub else ""
+    more = " OR dy OR wk" if sub else ""
+    # with no derived value to add to it, t_k need not be stored: the cells read it as they go
+    kind = "VIEW" if view else "TABLE"
+    return f"""CREATE OR REPLACE TEMP {kind} t_k AS
 WITH cur AS (
   SELECT b.ikey, b.area_key, max(b.bucket) AS cb
   FROM t_bucket b JOIN ck_ind m ON m.ikey = b.ikey
@@ -380,19 +592,20 @@ WITH cur AS (
   GROUP BY b.ikey, b.area_key
 ),
 x AS (
-  SELECT b.*, {_K_OF} AS k0, b.bucket = CAST({_LY_OF} AS DATE) AS ly, m.hist,
+  SELECT b.*, {k_of} AS k0, {ly} AS ly, m.hist{extra},
     coalesce(b.bucket = m.base_lo, false) AS base
   FROM t_bucket b JOIN cur c ON c.ikey = b.ikey AND c.area_key = b.area_key
   JOIN ck_ind m ON m.ikey = b.ikey
   WHERE b.bucket <= c.cb
 )
-SELECT ikey, area_key, CASE WHEN k0 <= hist THEN k0 ELSE -1 END AS k, ly,
+SELECT ikey, area_key, CASE WHEN k0 <= hist THEN k0 ELSE -1 END AS k, ly{flags},
   bucket, v, last_period, data_end, src, base
-FROM x WHERE k0 <= hist OR ly OR base"""
+FROM x WHERE k0 <= hist OR ly OR base{more}"""
 
 
-def derived_sql(layer_no: int, layer: Sequence[Indicator], keys: dict[str, int]) -> str:
-    """Step 5: ratios and formulas of one dependency layer, combined by area and k."""
+def derived_sql(layer_no: int, layer: Sequence[Indicator], keys: dict[str, int], grain: str = "day") -> str:
+    """Step 5: ratios and formulas of one dependency layer, combined by area and k (and, at sub-daily
+    grains, the day-ago and week-ago flags)."""
     branches: list[str] = []
     for ind in layer:
         v = ind.value
@@ -406,8 +619,9 @@ def derived_sql(layer_no: int, layer: Sequence[Indicator], keys: dict[str, int])
             body = render_expression(expr, slot_sql)
             branches.append(f"WHEN {keys[ind.id]} THEN {body}")
     formula = ("CASE f.ikey " + " ".join(branches) + " END") if branches else "NULL"
+    flags = ", i.dy, i.wk" if is_subdaily(grain) else ""
     return f"""INSERT INTO t_k
-SELECT f.ikey, i.area_key, i.k, i.ly, max(i.bucket) AS bucket,
+SELECT f.ikey, i.area_key, i.k, i.ly{flags}, max(i.bucket) AS bucket,
   CASE WHEN m.vkind = 'ratio'
        THEN max(i.v) FILTER (WHERE f.slot = 1) / NULLIF(max(i.v) FILTER (WHERE f.slot = 2), 0) * m.scale
        ELSE {formula} END AS v,
@@ -416,7 +630,7 @@ SELECT f.ikey, i.area_key, i.k, i.ly, max(i.bucket) AS bucket,
 FROM ck_input f JOIN t_k i ON i.ikey = f.input_ikey
 JOIN ck_ind m ON m.ikey = f.ikey
 WHERE f.layer = {layer_no}
-GROUP BY f.ikey, i.area_key, i.k, i.ly, i.base, m.vkind, m.scale
+GROUP BY f.ikey, i.area_key, i.k, i.ly{flags}, i.base, m.vkind, m.scale
 HAVING count(DISTINCT f.slot) = (SELECT count(*) FROM ck_input g WHERE g.ikey = f.ikey)"""
 
 
@@ -437,6 +651,10 @@ def _severity(v: str, b: str) -> str:
   ELSE CASE {band} ELSE 4 END END"""
 
 
+#: The severity of a value against a band set (public for the alert lifecycle's SQL).
+severity_sql = _severity
+
+
 def _change(cur: str, prev: str) -> str:
     return f"""CASE WHEN m.change_unit = 'points' THEN {cur} - {prev}
   ELSE ({cur} - {prev}) / NULLIF(abs({prev}), 0) * 100 END"""
@@ -448,17 +666,19 @@ def _bases_requiring(what: str) -> str:
     return "(" + (", ".join(names) if names else "NULL") + ")"
 
 
-def classify_sql() -> str:
+def classify_sql(where: str = "") -> str:
     """Step 6: basis value and colour severity of every current/history row (with overrides).
 
-    A query over ``t_k`` (every row; ``sev`` is NULL for the last-year row, k = -1) that the
-    cells statement reads as its first CTE. The previous and last-year rows are joined only for
-    indicators whose basis needs them (the registry's ``requires``), so the self-joins stay small.
+    A query over ``t_k`` (every row, or those meeting ``where`` on its alias ``t``; ``sev`` is NULL
+    for the last-year row, k = -1) that the cells statement reads. The previous and last-year rows
+    are joined only for indicators whose basis needs them (the registry's ``requires``), so the
+    self-joins stay small.
     """
     # one WHEN per registered threshold basis (citykpi/vocab/bases/): a new basis needs no edit here
     basis = basis_value_sql(
         "m.basis", "t.v", "m.target_value", "m.limit_value", "p.v", "y.v", "m.change_unit"
     )
+    also = f"\n    AND {where}" if where else ""
     return f"""SELECT b.*, CASE WHEN b.k >= 0 THEN {_severity("b.bv", "bs")} END AS sev
 FROM (
   SELECT t.*, {basis} AS bv,
@@ -478,7 +698,7 @@ FROM (
   LEFT JOIN ck_override ol ON ol.ikey = t.ikey AND ol.area_key IS NULL AND ol.level = a.level
   LEFT JOIN t_baseline {BASELINE_ALIAS} ON {BASELINE_ALIAS}.ikey = t.ikey AND {BASELINE_ALIAS}.area_key = t.area_key
     AND {BASELINE_ALIAS}.k = t.k
-  WHERE t.k <= m.keep  -- periods read further back only for forecasts and baselines are not classified
+  WHERE t.k <= m.keep  -- periods read further back only for forecasts and baselines are not classified{also}
 ) b JOIN ck_bandset bs ON bs.bs_id = b.bs_id"""
 
 
@@ -494,12 +714,9 @@ def _streak_parts(max_k: int) -> tuple[str, str, str]:
     with no ordered aggregate. Deeper histories (drill-downs far back) use ordered lists.
     """
     if max_k < MASK_PERIODS:
-        aggs = ",\n    ".join(
-            f"bit_or(1::BIGINT << greatest(c.k, 0)) FILTER (WHERE c.k >= 0 AND c.sev = {n}) AS mask{n}"
-            for n in range(len(COLOURS))
-        )
-        pick = " ".join(f"WHEN {n} THEN h.mask{n}" for n in range(len(COLOURS)))
-        return aggs, f"CASE h.sev0 {pick} END AS smask", "bit_count(xor(j.smask, j.smask + 1)) - 1"
+        # the periods in the current period's colour (``z``: the cell's current row)
+        agg = "bit_or(1::BIGINT << greatest(c.k, 0)) FILTER (WHERE c.k >= 0 AND c.sev = z.sev) AS smask"
+        return agg, "h.smask", "bit_count(xor(j.smask, j.smask + 1)) - 1"
     aggs = """list(c.sev ORDER BY c.k) FILTER (WHERE c.k >= 0) AS sev_list,
     list(c.k ORDER BY c.k) FILTER (WHERE c.k >= 0) AS k_list"""
     expr = """coalesce(list_position(list_transform(range(len(j.sev_list)),
@@ -507,7 +724,7 @@ def _streak_parts(max_k: int) -> tuple[str, str, str]:
     return aggs, "h.sev_list, h.k_list", expr
 
 
-def cumulative_sql(tables: CatalogueTables, *, as_of: date, obs: str) -> str:
+def cumulative_sql(tables: CatalogueTables, *, as_of: date | Moment, obs: str) -> str:
     """Sums since ``baseline_date`` for indicators whose target method is ``cumulative`` (one statement).
 
     Areas without data of their own get the sum of their descendants' sums.
@@ -516,7 +733,7 @@ def cumulative_sql(tables: CatalogueTables, *, as_of: date, obs: str) -> str:
     if cum.is_empty():
         return "CREATE OR REPLACE TEMP TABLE t_cum (ikey INTEGER, area_key INTEGER, cum DOUBLE)"
     lo = datetime.combine(min(cum["baseline_date"].to_list()), datetime.min.time())
-    hi = datetime.combine(as_of + timedelta(days=1), datetime.min.time())
+    hi = _moment(as_of).end
     return f"""CREATE OR REPLACE TEMP TABLE t_cum AS
 WITH own AS (
   SELECT m.ikey, o.area_key, fsum(o.value) AS cum
@@ -533,17 +750,72 @@ GROUP BY o.ikey, a.anc_key"""
 
 
 def cells_query(
-    *, as_of: date, level_filter: Sequence[str] | None, area_filter: Sequence[int] | None, max_k: int
+    *,
+    as_of: date | Moment,
+    level_filter: Sequence[str] | None,
+    area_filter: Sequence[int] | None,
+    max_k: int,
+    grain: str = "day",
+    persistence: bool = True,
+    base_periods: bool = True,
 ) -> str:
     """Steps 6–7: classify, then one row per indicator × area at its declared levels (a query).
 
-    ``max_k`` is the deepest history period kept (it decides how streaks are counted). The
-    classified rows are aggregated per cell in one pass (current, previous, week-ago and last-year
-    values, persistence, streak); nothing between the steps is materialised.
+    ``max_k`` is the deepest history period kept (it decides how streaks are counted);
+    ``persistence``: some indicator has ``for_periods`` above 1; ``base_periods``: some indicator
+    has a fixed ``base_period``. Each cell's current row, and its previous, week-ago, last-year and
+    base-period rows, are picked by key; only the history (streak, persistence) is aggregated over
+    its periods. Sub-daily cells also
+    carry the same period a day earlier (``day_ago_value``), and their ``period_end`` is the end
+    instant of the period (exclusive) instead of its last day.
     """
+    sub = is_subdaily(grain)
     streak_aggs, streak_cols, streak = _streak_parts(max_k)
-    end = literal(datetime.combine(as_of + timedelta(days=1), datetime.min.time()))
-    as_of_lit = literal(as_of)
+    moment = _moment(as_of)
+    end = literal(moment.now)
+    as_of_lit = literal(moment.day)
+    week_ago = "c.wk OR c.k = m.wk_k" if sub else "c.k = 7 AND m.rgrain = 'day'"
+    day_ago_sel = ", pdy.v AS vdy" if sub else ""
+    day_ago_join = (
+        """
+  LEFT JOIN (SELECT ikey, area_key, any_value(v) AS v FROM t_k WHERE dy GROUP BY ikey, area_key) pdy
+    ON pdy.ikey = h.ikey AND pdy.area_key = h.area_key"""
+        if sub
+        else ""
+    )
+    if persistence:
+        persist_aggs = """count(*) FILTER (WHERE c.k >= 0 AND c.k < m.for_periods AND c.sev IS NOT NULL) AS persist_n,
+    min(c.sev) FILTER (WHERE c.k >= 0 AND c.k < m.for_periods) AS persist_sev"""
+        persist_join = " JOIN ck_ind m ON m.ikey = c.ikey"
+    else:
+        persist_aggs = "NULL::BIGINT AS persist_n, NULL::TINYINT AS persist_sev"
+        persist_join = ""
+    day_ago_col = ", h.vdy" if sub else ""
+    base_sel = "pb.v" if base_periods else "NULL::DOUBLE"
+    base_join = (
+        """
+  LEFT JOIN (SELECT ikey, area_key, any_value(v) AS v FROM t_k WHERE base GROUP BY ikey, area_key) pb
+    ON pb.ikey = h.ikey AND pb.area_key = h.area_key"""
+        if base_periods
+        else ""
+    )
+    day_ago_out = (
+        """
+  s.vdy AS day_ago_value,
+  CASE WHEN s.change_unit = 'points' THEN s.v0 - s.vdy ELSE (s.v0 - s.vdy) / NULLIF(abs(s.vdy), 0) * 100 END AS change_day_ago,"""
+        if sub
+        else ""
+    )
+    if sub:
+        period_end = """CASE j.rgrain WHEN '15min' THEN j.bucket0 + INTERVAL 15 MINUTE
+      WHEN 'hour' THEN j.bucket0 + INTERVAL 1 HOUR WHEN 'day' THEN j.bucket0 + INTERVAL 1 DAY
+      WHEN 'week' THEN j.bucket0 + INTERVAL 7 DAY WHEN 'month' THEN j.bucket0 + INTERVAL 1 MONTH
+      WHEN 'quarter' THEN j.bucket0 + INTERVAL 3 MONTH ELSE j.bucket0 + INTERVAL 1 YEAR END"""
+    else:
+        period_end = """CASE j.rgrain WHEN 'day' THEN j.bucket0 WHEN 'week' THEN j.bucket0 + 6
+      WHEN 'month' THEN CAST(j.bucket0 + INTERVAL 1 MONTH AS DATE) - 1
+      WHEN 'quarter' THEN CAST(j.bucket0 + INTERVAL 3 MONTH AS DATE) - 1
+      ELSE CAST(j.bucket0 + INTERVAL 1 YEAR AS DATE) - 1 END"""
     # a declared baseline is the value where the plan started at the indicator's top level (the
     # city's, usually): other areas have no baseline and are measured against the target alone,
     # never against another area's starting point
@@ -555,8 +827,10 @@ def cells_query(
     af = ""
     if area_filter:
         af = " AND a.area_key IN (" + ", ".join(str(int(x)) for x in area_filter) + ")"
-    return f"""WITH cls AS (
-{classify_sql()}
+    return f"""WITH cur0 AS (  -- each cell's current row, classified
+  SELECT DISTINCT ON (c.ikey, c.area_key) c.* FROM (
+{classify_sql("t.k = 0")}
+  ) c ORDER BY c.ikey, c.area_key, c.ly
 ),
 grid AS (
   SELECT m.ikey, a.area_key, a.level FROM ck_ind m JOIN t_area a
@@ -564,29 +838,30 @@ grid AS (
        OR (a.level = 'street' AND m.lvl_street)
   WHERE NOT m.hidden{lv}{af}
 ),
-hv AS (
+hist AS (  -- over the periods: persistence and the streak
   SELECT c.ikey, c.area_key,
-    any_value(c.sev) FILTER (WHERE c.k = 0) AS sev0,
-    any_value(c.bv) FILTER (WHERE c.k = 0) AS bv0,
-    any_value(c.bs_id) FILTER (WHERE c.k = 0) AS bs_id,
-    count(*) FILTER (WHERE c.k >= 0 AND c.k < m.for_periods AND c.sev IS NOT NULL) AS persist_n,
-    min(c.sev) FILTER (WHERE c.k >= 0 AND c.k < m.for_periods) AS persist_sev,
-    {streak_aggs},
-    any_value(c.v) FILTER (WHERE c.k = 0) AS v0,
-    any_value(c.bucket) FILTER (WHERE c.k = 0) AS bucket0,
-    any_value(c.last_period) FILTER (WHERE c.k = 0) AS last0,
-    any_value(c.data_end) FILTER (WHERE c.k = 0) AS data_end0,
-    any_value(c.src) FILTER (WHERE c.k = 0) AS src0,
-    any_value(c.v) FILTER (WHERE c.k = 1) AS v1,
-    any_value(c.v) FILTER (WHERE c.k = 7 AND m.rgrain = 'day') AS v7,
-    any_value(c.v) FILTER (WHERE c.ly) AS vly,
-    any_value(c.v) FILTER (WHERE c.base) AS vbase
-  FROM cls c JOIN ck_ind m ON m.ikey = c.ikey
+    {persist_aggs},
+    {streak_aggs}
+  FROM (
+{classify_sql()}
+  ) c LEFT JOIN cur0 z ON z.ikey = c.ikey AND z.area_key = c.area_key{persist_join}
   GROUP BY c.ikey, c.area_key
+),
+hv AS (
+  SELECT h.ikey, h.area_key, z.sev AS sev0, z.bv AS bv0, z.bs_id, h.persist_n, h.persist_sev, {streak_cols},
+    z.v AS v0, z.bucket AS bucket0, z.last_period AS last0, z.data_end AS data_end0, z.src AS src0,
+    p1.v AS v1, p7.v AS v7, ply.v AS vly, {base_sel} AS vbase{day_ago_sel}
+  FROM hist h LEFT JOIN cur0 z ON z.ikey = h.ikey AND z.area_key = h.area_key
+  LEFT JOIN (SELECT ikey, area_key, any_value(v) AS v FROM t_k WHERE k = 1 GROUP BY ikey, area_key) p1
+    ON p1.ikey = h.ikey AND p1.area_key = h.area_key
+  LEFT JOIN (SELECT c.ikey, c.area_key, any_value(c.v) AS v FROM t_k c JOIN ck_ind m ON m.ikey = c.ikey
+             WHERE {week_ago} GROUP BY c.ikey, c.area_key) p7 ON p7.ikey = h.ikey AND p7.area_key = h.area_key
+  LEFT JOIN (SELECT ikey, area_key, any_value(v) AS v FROM t_k WHERE ly GROUP BY ikey, area_key) ply
+    ON ply.ikey = h.ikey AND ply.area_key = h.area_key{base_join}{day_ago_join}
 ),
 j AS (
   SELECT g.ikey, g.area_key, g.level, m.* EXCLUDE (ikey), h.v0, h.bucket0, h.last0, h.src0, h.v1, h.v7, h.vly,
-    h.vbase,
+    h.vbase{day_ago_col},
     CASE WHEN m.target_method = 'cumulative' THEN coalesce(cu.cum, h.v0) ELSE h.v0 END AS tv,
     h.sev0, h.bv0, h.bs_id AS cell_bs, h.persist_n, h.persist_sev, {streak_cols},
     CASE WHEN h.v0 IS NULL THEN NULL
@@ -609,10 +884,7 @@ s AS (
       WHEN j.basis IN {_bases_requiring("seasonal_baseline")} THEN NULL ELSE
       {streak}
     END AS streak,
-    CASE j.rgrain WHEN 'day' THEN j.bucket0 WHEN 'week' THEN j.bucket0 + 6
-      WHEN 'month' THEN CAST(j.bucket0 + INTERVAL 1 MONTH AS DATE) - 1
-      WHEN 'quarter' THEN CAST(j.bucket0 + INTERVAL 3 MONTH AS DATE) - 1
-      ELSE CAST(j.bucket0 + INTERVAL 1 YEAR AS DATE) - 1 END AS period_end
+    {period_end} AS period_end
   FROM j LEFT JOIN ck_bandset bsx ON bsx.bs_id = j.cell_bs
 )
 SELECT s.ikey, s.area_key, s.level, s.bucket0 AS period_start, s.period_end, s.v0 AS value, s.bv0 AS basis_value,
@@ -624,7 +896,7 @@ SELECT s.ikey, s.area_key, s.level, s.bucket0 AS period_start, s.period_end, s.v
   s.vly AS last_year_value,
   CASE WHEN s.change_unit = 'points' THEN s.v0 - s.vly ELSE (s.v0 - s.vly) / NULLIF(abs(s.vly), 0) * 100 END AS change_last_year,
   s.vbase AS base_value,
-  CASE WHEN s.change_unit = 'points' THEN s.v0 - s.vbase ELSE (s.v0 - s.vbase) / NULLIF(abs(s.vbase), 0) * 100 END AS change_base,
+  CASE WHEN s.change_unit = 'points' THEN s.v0 - s.vbase ELSE (s.v0 - s.vbase) / NULLIF(abs(s.vbase), 0) * 100 END AS change_base,{day_ago_out}
   s.change_unit, s.streak::INTEGER AS streak, s.last0 AS last_period, s.cell_bs AS bs_id,
   s.target_value, s.target_due,
   CASE WHEN s.target_value IS NULL OR s.tv IS NULL THEN NULL
@@ -705,10 +977,12 @@ def cells_sql(cells: str) -> str:
         ELSE c.status || ': ' || {_num_beside(bv, edge)} || {what} || ' outside the green range '
           || {_cut("bs.lo_green")} || '–' || {_cut("bs.hi_green")} END"""
     persist = """CASE WHEN m.for_periods > 1 AND c.severity > 0 THEN ' for ' || m.for_periods || ' ' ||
-        CASE m.rgrain WHEN 'day' THEN 'days' ELSE m.rgrain || 's' END || ' running' ELSE '' END"""
+        CASE m.rgrain WHEN 'day' THEN 'days' WHEN '15min' THEN '15-minute periods' ELSE m.rgrain || 's' END
+        || ' running' ELSE '' END"""
     stale = f"""'stale: latest value ' || {_num("c.value")} || m.unit_label || ' from ' || strftime(c.last_period, '%Y-%m-%d %H:%M')
         || ', older than ' || CASE WHEN m.stale_s % 86400 = 0 THEN (m.stale_s // 86400)::BIGINT || 'd'
-           ELSE (m.stale_s // 3600)::BIGINT || 'h' END"""
+           WHEN m.stale_s % 3600 = 0 THEN (m.stale_s // 3600)::BIGINT || 'h'
+           ELSE (m.stale_s // 60)::BIGINT || 'm' END"""
     return f"""CREATE OR REPLACE TEMP TABLE t_cells AS
 WITH cells AS (
 {cells}
@@ -883,7 +1157,7 @@ SELECT x.ikey, x.area_key, x.level, x.period_start, x.period_end, x.value, x.bas
   x.week_ago_value, x.change_week_ago, x.last_year_value, x.change_last_year, x.base_value, x.change_base,
   x.change_unit, x.streak,
   x.target_value, x.target_due, x.attainment, x.expected_progress, x.target_status, x.source,
-  {FORECAST_OUT}
+  {FORECAST_OUT}{SUBDAILY}
 FROM t_cells x JOIN ri ON ri.ikey = x.ikey JOIN ra ON ra.area_key = x.area_key
 LEFT JOIN t_forecast f ON f.ikey = x.ikey AND f.area_key = x.area_key
 ORDER BY ri.r, x.level, ra.r""".replace("{FORECAST_OUT}", ", ".join(f"f.{c}" for c in FORECAST_COLUMNS))
@@ -900,9 +1174,12 @@ INDICATOR_COLUMNS = ("indicator_id", "domain", "kind", "tier", "unit", "name_zh"
 AREA_COLUMNS = {"area_id": "area_id", "name": "area_name_zh", "name_en": "area_name_en"}
 
 
-def cells_out_sql() -> str:
-    """The reported cells (one row per indicator × area), in the scorecard's order."""
-    return _CELLS_OUT
+def cells_out_sql(grain: str = "day") -> str:
+    """The reported cells (one row per indicator × area), in the scorecard's order; sub-daily cells
+    add the same period a day earlier."""
+    return _CELLS_OUT.replace(
+        "{SUBDAILY}", ", x.day_ago_value, x.change_day_ago" if is_subdaily(grain) else ""
+    )
 
 
 def index_out_sql() -> str:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from fnmatch import fnmatchcase
 
 import polars as pl
@@ -37,15 +37,19 @@ from citykpi.catalogue.model import (
     Forecast,
     Indicator,
 )
-from citykpi.engine.calendar import shift, trunc
+from citykpi.engine.calendar import SUBDAILY_STEP, period_shift, period_start
 from citykpi.engine.holidays import coverage_warning, uncovered_years
-from citykpi.engine.seasonal import peer_rows
+from citykpi.engine.seasonal import PEER_RULES, peer_rows
 from citykpi.engine.tables import CatalogueTables
 from citykpi.vocab.bases import BASES
 
 
 def periods_between(grain: str, lo: date, hi: date) -> int:
-    """Whole periods of ``grain`` from period start ``lo`` to period start ``hi`` (``hi - lo``)."""
+    """Whole periods of ``grain`` from period start ``lo`` to period start ``hi`` (``hi - lo``); the
+    bounds are date-times in a sub-daily evaluation (of any reporting grain)."""
+    if grain in SUBDAILY_STEP:
+        assert isinstance(lo, datetime) and isinstance(hi, datetime)
+        return (hi - lo) // SUBDAILY_STEP[grain]
     if grain == "day":
         return (hi - lo).days
     if grain == "week":
@@ -66,7 +70,7 @@ def forecast_settings(
     """
     own, dom = ind.forecast, domains.get(ind.domain)
     enabled = own.enabled if own is not None else (dom.enabled if dom is not None else False)
-    if not enabled:
+    if not enabled or rgrain not in FORECAST_DEFAULTS:
         return None
     window, horizon = FORECAST_DEFAULTS[rgrain]
     blocks = [b for b in (own, dom) if b is not None]
@@ -168,15 +172,19 @@ def extend_tables(
         # a seasonal basis scores the periods persistence reads; a forecasting cell gets the anomaly
         # score of its current period beside its trend
         n, scored_k = 0, 0
-        first = shift(rg, row["cand_lo"], -(row["for_periods"] - 1))
-        if indicator is not None and _seasonal(row["basis"]):
+        first = period_shift(rg, row["cand_lo"], -(row["for_periods"] - 1))
+        if indicator is not None and _seasonal(row["basis"]) and rg in PEER_RULES:
             n, scored_k = indicator.thresholds.baseline or DEFAULT_BASELINE_PERIODS, row["for_periods"]
         elif window:
             # only a cell that is not stale forecasts: its current period is within the staleness
             n, scored_k = fc_baseline, 1
-            first = max(row["cand_lo"], trunc(rg, row["cur_start"] - timedelta(seconds=row["stale_s"])))
+            first = max(
+                row["cand_lo"], period_start(rg, row["cur_start"] - timedelta(seconds=row["stale_s"]))
+            )
         if n:
-            scored = [shift(rg, first, j) for j in range(periods_between(rg, first, row["cur_start"]) + 1)]
+            scored = [
+                period_shift(rg, first, j) for j in range(periods_between(rg, first, row["cur_start"]) + 1)
+            ]
             scoring.append((k, rg, n * (2 if k in incident_keys else 1), row["cur_start"], scored))
         bl_n.append(n)
         bl_k.append(scored_k)
@@ -200,13 +208,13 @@ def extend_tables(
         warnings.append(coverage_warning(years, "seasonal baselines"))
     new_hist = [hist[k] for k in ind["ikey"].to_list()]
     win_lo = [
-        min(lo, shift(rg, cur, -h))
+        min(lo, period_shift(rg, cur, -h))
         for lo, rg, cur, h in zip(ind["win_lo"], ind["rgrain"], ind["cur_start"], new_hist, strict=True)
     ]
     tables.ind = ind.with_columns(
         pl.Series("keep", ind["hist"].to_list(), dtype=pl.Int32()),
         pl.Series("hist", new_hist, dtype=pl.Int32()),
-        pl.Series("win_lo", win_lo, dtype=pl.Date()),
+        pl.Series("win_lo", win_lo, dtype=ind.schema["win_lo"]),
         pl.Series("fc_window", fc_cols["fc_window"], dtype=pl.Int32()),
         pl.Series("fc_horizon", fc_cols["fc_horizon"], dtype=pl.Int32()),
         pl.Series("fc_min_r2", fc_cols["fc_min_r2"], dtype=pl.Float64()),
@@ -218,7 +226,12 @@ def extend_tables(
         "ck_edge": _edges(tables.bandsets),
         "ck_peer": pl.DataFrame(
             peers,
-            schema={"rgrain": pl.String(), "bucket": pl.Date(), "peer": pl.Date(), "rank": pl.Int32()},
+            schema={
+                "rgrain": pl.String(),
+                "bucket": ind.schema["cur_start"],
+                "peer": ind.schema["cur_start"],
+                "rank": pl.Int32(),
+            },
             orient="row",
         ),
         "ck_excl": _exclusions(catalogue, tables.ind, area_keys),

@@ -13,23 +13,28 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date, datetime
 
 from citykpi.catalogue.model import Catalogue
 from citykpi.engine import plan as planning
-from citykpi.engine.calendar import supported_date
+from citykpi.engine.alerting import update_episodes
+from citykpi.engine.calendar import Moment, is_subdaily, supported_date
 from citykpi.engine.execute import execute
 from citykpi.engine.gather import (
     Request,
     area_keys_of,
     gather,
     indicator_keys_for,
+    latest_instant,
     latest_period,
+    resolve_moment,
     series_classes,
 )
 from citykpi.engine.plan import compile_evaluation
 from citykpi.engine.runs import persist_run
 from citykpi.engine.scorecard import Scorecard
+from citykpi.errors import EvaluationError
 from citykpi.warehouse.connection import Warehouse
 
 __all__ = ["evaluate", "explain"]
@@ -45,6 +50,7 @@ def evaluate(
     *,
     as_of: date | None = None,
     grain: str = "day",
+    at: datetime | None = None,
     levels: Sequence[str] | None = None,
     areas: Sequence[str] | None = None,
     domains: Sequence[str] | None = None,
@@ -58,13 +64,16 @@ def evaluate(
     history_from: date | None = None,
     parts: bool = False,
 ) -> Scorecard:
-    """Evaluate the catalogue as of a date and return the Scorecard.
+    """Evaluate the catalogue as of a date (or an instant) and return the Scorecard.
 
     Args:
         wh: the open warehouse (writable when ``persist``).
         catalogue: the validated catalogue.
-        as_of: evaluation date; default the date of the newest observation.
-        grain: day, week, month, quarter or year.
+        as_of: evaluation date (its end); default the date of the newest observation.
+        grain: 15min, hour, day, week, month, quarter or year.
+        at: an instant instead of a date (naive local time in the city's zone): records at or
+            before it are read and staleness is measured from it; sub-daily grains take an instant
+            (default: the newest observation's time stamp).
         levels, areas: restrict the reported cells (roll-ups still use all data).
         domains, kinds, indicator_glob: restrict the indicators reported (inputs are still computed).
         as_ingested: replay what was known at the end of ``as_of`` (True) or up to a batch id (int).
@@ -85,6 +94,7 @@ def evaluate(
     request = Request(
         as_of=as_of,
         grain=grain,
+        at=at,
         levels=levels,
         areas=areas,
         domains=domains,
@@ -107,6 +117,7 @@ def evaluate(
         parts=done.frames["parts"],
         catalogue_hash=catalogue.content_hash,
         generated_at=datetime.now().replace(microsecond=0),
+        at=gathered.when.at,
         meta={
             "statements": done.statements,
             "seconds": round(time.perf_counter() - started, 3),
@@ -119,6 +130,12 @@ def evaluate(
             # the newest observation: an as_of past it evaluates a city whose feeds all look silent
             "newest_data": newest.isoformat() if (newest := latest_period(wh)) else None,
             "warnings": list(plan.warnings),
+            # and its time stamp, for an instant evaluated past it
+            "newest_instant": (
+                newest_at.isoformat(sep=" ")
+                if gathered.when.instant and (newest_at := latest_instant(wh))
+                else None
+            ),
         },
     )
     if persist and not wh.read_only:
@@ -135,17 +152,34 @@ def evaluate(
             },
             scheduled=scheduled,
         )
+        # the alert lifecycle follows the readings up to the moment recorded (alerting.py)
+        t = time.perf_counter()
+        update_episodes(wh, catalogue, gathered.when.last)
+        timings = [*done.timings, ("alert lifecycle update", round(time.perf_counter() - t, 4))]
+        scorecard = replace(scorecard, meta={**scorecard.meta, "timings": timings})
     return scorecard
 
 
-def explain(wh: Warehouse, catalogue: Catalogue, *, as_of: date | None = None, grain: str = "day") -> str:
+def explain(
+    wh: Warehouse,
+    catalogue: Catalogue,
+    *,
+    as_of: date | None = None,
+    grain: str = "day",
+    at: datetime | None = None,
+) -> str:
     """The SQL an evaluation would run, as one script (for ``citykpi evaluate --explain``)."""
-    as_of = supported_date("as_of", as_of or latest_period(wh) or date.today())
+    if at is None and as_of is None and not is_subdaily(grain):
+        as_of = supported_date("as_of", latest_period(wh) or date.today())
+    try:
+        moment = resolve_moment(wh, as_of, at, grain)
+    except EvaluationError:  # an empty warehouse: explain as of today
+        moment = Moment.of_day(date.today()) if not is_subdaily(grain) else Moment.of_instant(datetime.now())
     _tables, plan = planning.compile_plan(
         catalogue,
         indicator_keys_for(wh, catalogue),
         area_keys_of(wh.areas()),
-        as_of=as_of,
+        as_of=moment,
         grain=grain,
         obs="observations",
         level_filter=None,

@@ -89,14 +89,15 @@ def execute(wh: Warehouse, plan: Plan, *, sandbox: bool = True) -> Executed:
             exc.step = name  # so that the message can say which step failed
             raise
         timings.append((name, round(time.perf_counter() - t, 4)))
-    frames = {name: empty_frame(schema) for name, schema in _SCHEMAS.items()}
+    schemas = {**_SCHEMAS, **plan.schemas}
+    frames = {name: empty_frame(schema) for name, schema in schemas.items()}
     for name, sql in plan.outputs.items():
         t = time.perf_counter()
         *before, query = in_dialect(sql)
         try:
             for stmt in before:
                 con.execute(stmt)
-            frames[name] = _typed(_with_names(con.frame(query), plan.lookups), _SCHEMAS[name])
+            frames[name] = _typed(_with_names(con.frame(query), plan.lookups), schemas[name])
         except EngineError as exc:
             exc.step = f"read {name}"
             raise

@@ -32,7 +32,7 @@ from datetime import date
 from citykpi.catalogue.model import COLOURS
 from citykpi.engine.tables import CatalogueTables
 from citykpi.sqlutil import literal
-from citykpi.vocab.bases import BASELINE_ALIAS, BASES
+from citykpi.vocab.bases import BASELINE_ALIAS, BASES, SINGLE_VALUE_NEEDS
 
 #: 95 % two-sided normal quantile, for the slope's confidence and the target's prediction interval.
 Z95 = 1.96
@@ -113,7 +113,7 @@ def _forecastable_basis(value: str) -> str:
     branches = [
         f"WHEN '{b.name}' THEN {b.sql(value, 'm.target_value', 'm.limit_value', 'NULL', 'NULL', 'm.change_unit')}"
         for b in BASES.values()
-        if set(b.requires) <= {"target", "thresholds.limit"}
+        if set(b.requires) <= SINGLE_VALUE_NEEDS
     ]
     return "CASE m.basis " + " ".join(branches) + " END"
 

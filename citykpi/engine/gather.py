@@ -17,8 +17,8 @@ from fnmatch import fnmatchcase
 
 import polars as pl
 
-from citykpi.catalogue.model import GRAINS, Catalogue, Measure
-from citykpi.engine.calendar import MAX_DATE, MIN_DATE, supported_date
+from citykpi.catalogue.model import BUILTIN_SOURCES, GRAINS, Catalogue, Measure
+from citykpi.engine.calendar import MAX_DATE, MIN_DATE, Moment, is_subdaily, supported_date, supported_instant
 from citykpi.errors import EvaluationError, UsageError
 from citykpi.warehouse.connection import Warehouse
 from citykpi.warehouse.schema import source_table_ddl, source_table_name
@@ -30,6 +30,8 @@ class Request:
 
     as_of: date | None = None
     grain: str = "day"
+    #: an instant (naive local time in the city's zone) instead of the end of the day ``as_of``
+    at: datetime | None = None
     levels: Sequence[str] | None = None
     areas: Sequence[str] | None = None
     domains: Sequence[str] | None = None
@@ -49,7 +51,7 @@ class Gathered:
     catalogue: Catalogue  # the full catalogue (its hash is the run's)
     compiled: Catalogue  # the slice that is compiled
     shown: frozenset[str]  # indicator ids whose cells are reported
-    as_of: date
+    as_of: date  # the day of the moment
     area_frame: pl.DataFrame
     area_keys: dict[str, int]
     areas: tuple[str, ...] | None  # the area filter with groups expanded
@@ -58,6 +60,18 @@ class Gathered:
     classes: dict[int, set[int]]
     batch_cut: int | None  # replay: the last batch counted (None = all)
     max_batch: int
+    #: the end of the day ``as_of``, or the instant asked for (default: the end of ``as_of``)
+    moment: Moment | None = None
+
+    def __post_init__(self) -> None:
+        if self.moment is None:
+            object.__setattr__(self, "moment", Moment.of_day(self.as_of))
+
+    @property
+    def when(self) -> Moment:
+        """The moment evaluated (never None once constructed)."""
+        assert self.moment is not None
+        return self.moment
 
 
 def _closure(catalogue: Catalogue, selected: Iterable[str]) -> set[str]:
@@ -153,9 +167,56 @@ def latest_period(wh: Warehouse) -> date | None:
     return row[0] if row and row[0] else None
 
 
-def ingest_cutoff(wh: Warehouse, as_of: date) -> int:
-    """The last batch finished by the end of ``as_of`` (what was known then)."""
-    end = datetime.combine(as_of + timedelta(days=1), datetime.min.time())
+def latest_instant(wh: Warehouse) -> datetime | None:
+    """Time stamp of the newest observation (the default instant of a sub-daily evaluation)."""
+    row = next(iter(wh.con.execute("SELECT max(period) FROM observations").fetchall()), None)
+    return row[0] if row and row[0] else None
+
+
+def resolve_moment(wh: Warehouse, as_of: date | None, at: datetime | None, grain: str) -> Moment:
+    """The moment an evaluation is as of: ``at``, the end of ``as_of``, or the newest data.
+
+    Raises:
+        UsageError: both given, a date for a sub-daily grain, or out of the supported range.
+        EvaluationError: no observations to take a default from.
+    """
+    if as_of is not None and at is not None:
+        raise UsageError("give either a date or an instant (--date or --at), not both")
+    if at is not None:
+        if at.tzinfo is not None:
+            raise UsageError(
+                "the instant must be a local time of the city (no UTC offset) at this point",
+                hint="the command line converts --at with an offset using the catalogue's timezone",
+            )
+        return Moment.of_instant(supported_instant("at", at))
+    if as_of is not None:
+        if is_subdaily(grain):
+            raise UsageError(
+                f"--period {grain} evaluates an instant, not a day",
+                hint=f"pass --at {as_of.isoformat()}T23:00 (or another time of that day)",
+            )
+        return Moment.of_day(supported_date("as_of", as_of))
+    newest = latest_instant(wh) if is_subdaily(grain) else None
+    day = newest.date() if newest is not None else latest_period(wh)
+    if day is None:
+        raise EvaluationError(
+            "the warehouse has no observations yet", hint="load data with `citykpi ingest FILE…`"
+        )
+    if not MIN_DATE <= day <= MAX_DATE:
+        raise EvaluationError(
+            f"the newest observation is dated {day}, outside the supported range {MIN_DATE} … {MAX_DATE}",
+            hint="pass the date to evaluate with --date",
+        )
+    return Moment.of_instant(newest) if newest is not None else Moment.of_day(day)
+
+
+def ingest_cutoff(wh: Warehouse, as_of: date | Moment) -> int:
+    """The last batch finished by the end of ``as_of`` or by the instant (what was known then)."""
+    end = (
+        as_of.end
+        if isinstance(as_of, Moment)
+        else datetime.combine(as_of + timedelta(days=1), datetime.min.time())
+    )
     rows = wh.con.execute(
         "SELECT coalesce(max(batch_id), 0) FROM batches WHERE finished_at < ? AND status = 'loaded'", [end]
     ).fetchall()
@@ -170,7 +231,9 @@ def _max_batch(wh: Warehouse) -> int:
 
 def ensure_sources(wh: Warehouse, catalogue: Catalogue) -> None:
     """Raw source tables used by measures exist (made by `citykpi ingest --format source`, else empty)."""
-    used = {i.value.source for i in catalogue.indicators if isinstance(i.value, Measure)}
+    used = {i.value.source for i in catalogue.indicators if isinstance(i.value, Measure)} - set(
+        BUILTIN_SOURCES
+    )
     if not used:
         return
     have = {
@@ -199,23 +262,10 @@ def gather(wh: Warehouse, catalogue: Catalogue, request: Request) -> Gathered:
     """
     if request.grain not in GRAINS:
         raise UsageError(f"unknown period {request.grain!r}; use one of {', '.join(GRAINS)}")
-    as_of = request.as_of
-    if as_of is not None:
-        supported_date("as_of", as_of)
     if request.history_from is not None:
         supported_date("history_from", request.history_from)
-    if as_of is None:
-        as_of = latest_period(wh)
-        if as_of is None:
-            raise EvaluationError(
-                "the warehouse has no observations yet", hint="load data with `citykpi ingest FILE…`"
-            )
-        if not MIN_DATE <= as_of <= MAX_DATE:
-            raise EvaluationError(
-                f"the newest observation is dated {as_of}, outside the supported range "
-                f"{MIN_DATE} … {MAX_DATE}",
-                hint="pass the date to evaluate with --date",
-            )
+    moment = resolve_moment(wh, request.as_of, request.at, request.grain)
+    as_of = moment.day
     area_frame = wh.areas()
     if area_frame.is_empty():
         raise EvaluationError("no areas are loaded", hint="load them with `citykpi areas load areas.csv`")
@@ -245,17 +295,22 @@ def gather(wh: Warehouse, catalogue: Catalogue, request: Request) -> Gathered:
     keys = indicator_keys_for(wh, compiled)
     batch_cut: int | None = None
     if request.as_ingested is True:
-        batch_cut = ingest_cutoff(wh, as_of)
+        batch_cut = ingest_cutoff(wh, moment)
     elif isinstance(request.as_ingested, int) and not isinstance(request.as_ingested, bool):
         batch_cut = request.as_ingested
     classes = series_classes(wh)
     ensure_sources(wh, compiled)
+    if any(isinstance(i.value, Measure) and i.value.source in BUILTIN_SOURCES for i in compiled.indicators):
+        from citykpi.engine.alerting import prepare_episode_source  # only for measures over the episodes
+
+        prepare_episode_source(wh, catalogue, moment.last)
     return Gathered(
         request=request,
         catalogue=catalogue,
         compiled=compiled,
         shown=frozenset(shown),
         as_of=as_of,
+        moment=moment,
         area_frame=area_frame,
         area_keys=area_keys,
         areas=tuple(areas) if areas is not None else None,

@@ -13,13 +13,15 @@ from datetime import date
 
 import polars as pl
 
-from citykpi.catalogue.model import Catalogue, SourceTable
+from citykpi.catalogue.model import BUILTIN_SOURCES, Catalogue, SourceTable
 from citykpi.engine import compiler as c
 from citykpi.engine import early, forecast
+from citykpi.engine.calendar import Moment
 from citykpi.engine.gather import Gathered
+from citykpi.engine.scorecard import cell_schema, history_schema
 from citykpi.engine.tables import CatalogueTables, build_tables
 from citykpi.sqlutil import ident
-from citykpi.warehouse.schema import source_table_name
+from citykpi.warehouse.schema import builtin_source_table, source_table_name
 
 
 @dataclass
@@ -38,6 +40,8 @@ class Plan:
     index_levels: tuple[str, ...] | None = None
     #: what the evaluation should say on the side (e.g. a holiday calendar that does not cover the dates)
     warnings: list[str] = field(default_factory=list)
+    #: output name → the column types it is read back with (sub-daily cells carry date-times)
+    schemas: dict[str, dict[str, pl.DataType]] = field(default_factory=dict)
 
     def add(self, name: str, sql: str | None) -> None:
         """Append a statement (``None`` is skipped)."""
@@ -54,7 +58,7 @@ def compile_plan(
     keys: dict[str, int],
     area_keys: dict[str, int],
     *,
-    as_of: date,
+    as_of: date | Moment,
     grain: str,
     obs: str,
     level_filter: Sequence[str] | None,
@@ -64,6 +68,7 @@ def compile_plan(
     shown: Collection[str] | None = None,
 ) -> tuple[CatalogueTables, Plan]:
     """Compile the catalogue into catalogue tables and the ordered SQL statements."""
+    as_of = as_of if isinstance(as_of, Moment) else Moment.of_day(as_of)
     tables = build_tables(
         catalogue, keys, grain=grain, as_of=as_of, area_keys=area_keys, history_from=history_from, shown=shown
     )
@@ -76,22 +81,36 @@ def compile_plan(
     )
 
     def src_table(s: SourceTable) -> str:
+        if s.id in BUILTIN_SOURCES:  # made by gather (the alert episodes as of the moment)
+            return ident(builtin_source_table(s.id))
         return ident(source_table_name(s.id))
 
     plan.add(
         "measures over raw source tables",
         c.measure_sql(tables, catalogue, tables.keys, as_of=as_of, source_table=src_table),
     )
-    plan.add("area roll-up street → district", c.rollup_sql("street"))
-    plan.add("area roll-up district → city", c.rollup_sql("district"))
-    plan.add("index periods (current, history, last year)", c.k_index_sql())
+    area_rollups = set(tables.ind.get_column("area_rollup").to_list())
+    plan.add("area roll-up street → district", c.rollup_sql("street", area_rollups))
+    plan.add("area roll-up district → city", c.rollup_sql("district", area_rollups))
+    plan.add(
+        "index periods (current, history, last year)",
+        c.k_index_sql(grain),
+    )
     for n, layer in enumerate(tables.derived_layers, start=1):
-        plan.add(f"derived values, layer {n}", c.derived_sql(n, layer, tables.keys))
+        plan.add(f"derived values, layer {n}", c.derived_sql(n, layer, tables.keys, grain))
     plan.add("cumulative sums for cumulative targets", c.cumulative_sql(tables, as_of=as_of, obs=obs))
     plan.add("seasonal baselines", forecast.baseline_sql(tables))
-    cells = c.cells_query(as_of=as_of, level_filter=level_filter, area_filter=area_filter, max_k=tables.max_k)
+    cells = c.cells_query(
+        as_of=as_of,
+        level_filter=level_filter,
+        area_filter=area_filter,
+        max_k=tables.max_k,
+        grain=grain,
+        persistence=bool(tables.ind.height) and bool((tables.ind.get_column("for_periods") > 1).any()),
+        base_periods=bool(tables.ind.height) and bool(tables.ind.get_column("base_lo").is_not_null().any()),
+    )
     plan.add("classify, cells and explanations", c.cells_sql(cells))
-    plan.add("trends, days to breach, target forecasts", forecast.forecast_sql(tables, as_of=as_of))
+    plan.add("trends, days to breach, target forecasts", forecast.forecast_sql(tables, as_of=as_of.day))
     plan.add("indices table", c.index_table_sql())
     for depth, _layer in enumerate(tables.index_layers, start=1):
         plan.add(f"indices, depth {depth}", c.index_sql(depth))
@@ -107,7 +126,7 @@ def compile_evaluation(g: Gathered) -> Plan:
         g.compiled,
         g.keys,
         g.area_keys,
-        as_of=g.as_of,
+        as_of=g.when,
         grain=req.grain,
         obs=obs,
         level_filter=req.levels,
@@ -119,7 +138,8 @@ def compile_evaluation(g: Gathered) -> Plan:
     plan.frames = tables.frames()
     if obs_sql:
         plan.statements.insert(0, ("observations as ingested", obs_sql))
-    plan.outputs = {"cells": c.cells_out_sql(), "indices": c.index_out_sql()}
+    plan.outputs = {"cells": c.cells_out_sql(req.grain), "indices": c.index_out_sql()}
+    plan.schemas = {"cells": dict(cell_schema(req.grain)), "history": dict(history_schema(req.grain))}
     history = c.history_out_sql(req.history_levels) if req.history_levels else None
     if history:
         plan.outputs["history"] = history

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 import polars as pl
 
@@ -118,6 +118,7 @@ def colour_changes(
     *,
     as_of: date | None = None,
     grain: str = "day",
+    at: datetime | None = None,
 ) -> ColourChanges:
     """Evaluate ``old`` and ``new`` on ``wh`` as of one date and list the statuses that differ.
 
@@ -128,13 +129,15 @@ def colour_changes(
         old: the catalogue before the change.
         new: the catalogue after it.
         as_of: the evaluation date; default the newest observation (as ``evaluate`` picks it).
-        grain: day, week, month, quarter or year.
+        grain: 15min, hour, day, week, month, quarter or year.
+        at: an instant instead of a date (sub-daily grains).
 
     Returns:
         A :class:`ColourChanges` with the cells and index scores whose status differs.
     """
-    after = evaluate(wh, new, as_of=as_of, grain=grain, persist=False, history_levels=())
-    before = evaluate(wh, old, as_of=after.as_of, grain=grain, persist=False, history_levels=())
+    after = evaluate(wh, new, as_of=as_of, at=at, grain=grain, persist=False, history_levels=())
+    same = {"at": after.at} if after.at is not None else {"as_of": after.as_of}
+    before = evaluate(wh, old, grain=grain, persist=False, history_levels=(), **same)
     cells = _cell_changes(before, after)
     keys = pl.concat(
         [before.cells.select("indicator_id", "area_id"), after.cells.select("indicator_id", "area_id")]

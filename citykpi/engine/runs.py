@@ -15,11 +15,11 @@ from citykpi.catalogue.model import Catalogue
 from citykpi.engine.calendar import supported_date
 from citykpi.engine.compiler import index_status_sql
 from citykpi.engine.diff import diff_cells
-from citykpi.engine.scorecard import CELL_SCHEMA, INDEX_SCHEMA, Scorecard, empty_frame
+from citykpi.engine.scorecard import INDEX_SCHEMA, Scorecard, cell_schema, empty_frame
 from citykpi.errors import UsageError
 from citykpi.warehouse.connection import Warehouse
 
-#: Columns of ``runs`` in table order (v3 appended ``scheduled``); name them in every INSERT.
+#: Columns of ``runs`` in table order (v4 appended ``scheduled``, v6 ``as_at``); name them in every INSERT.
 RUN_COLUMNS: tuple[str, ...] = (
     "run_id",
     "created_at",
@@ -31,6 +31,7 @@ RUN_COLUMNS: tuple[str, ...] = (
     "cells",
     "counts",
     "scheduled",
+    "as_at",
 )
 
 
@@ -50,7 +51,7 @@ def persist_run(
         row = next(iter(con.execute("SELECT coalesce(max(run_id), 0) + 1 FROM runs").fetchall()), None)
         run_id = int(row[0]) if row else 1
         con.execute(
-            f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 run_id,
                 scorecard.generated_at or datetime.now(),
@@ -62,6 +63,7 @@ def persist_run(
                 scorecard.cells.height,
                 counts,
                 scheduled,
+                scorecard.at,
             ],
         )
         con.execute(
@@ -87,9 +89,10 @@ def next_run_id(wh: Warehouse) -> int:
 
 def list_runs(wh: Warehouse, limit: int = 50, *, scheduled_only: bool = False) -> pl.DataFrame:
     """The most recent runs: run_id, created_at, as_of, grain, scheduled, catalogue_hash, max_batch_id,
-    cells, counts (JSON); only the scheduled ones with ``scheduled_only``."""
+    cells, counts (JSON) and ``as_at``, the instant of a run as of one (null for a day's run); only
+    the scheduled ones with ``scheduled_only``."""
     return wh.con.frame(
-        f"""SELECT run_id, created_at, as_of, grain, scheduled, catalogue_hash, max_batch_id, cells, counts
+        f"""SELECT run_id, created_at, as_of, grain, scheduled, catalogue_hash, max_batch_id, cells, counts, as_at
            FROM runs {"WHERE scheduled" if scheduled_only else ""} ORDER BY run_id DESC LIMIT ?""",
         [limit],
     )
@@ -104,27 +107,46 @@ def _no_run_hint(scheduled_only: bool) -> str:
     return "record one: `citykpi run`, or `citykpi evaluate --record`"
 
 
+def _is_instant(ref: str) -> bool:
+    """True when a run reference names an instant (``YYYY-MM-DDTHH:MM``) rather than a day."""
+    return len(ref) > 10 and ref[10] in "T "
+
+
 def check_run_ref(ref: str) -> date | None:
-    """The date a run reference names (None for an id, ``latest`` or ``previous``).
+    """The date (or the instant, a datetime) a run reference names; None for an id, ``latest`` or
+    ``previous``.
 
     Raises:
-        UsageError: neither a run id, ``latest``, ``previous`` nor a supported date.
+        UsageError: neither a run id, ``latest``, ``previous``, a supported date nor an instant in
+            city time.
     """
     ref = ref.strip()
     if ref.isdigit() or ref in ("latest", "previous"):
         return None
+    if _is_instant(ref):
+        try:
+            at = datetime.fromisoformat(ref.replace(" ", "T", 1))
+        except ValueError:
+            raise UsageError(f"{ref!r} is not a valid date and time") from None
+        if at.tzinfo is not None:
+            raise UsageError(f"{ref!r}: give the run's instant in city time, without an offset")
+        supported_date("the run date", at.date())
+        return at
     try:
         day = date.fromisoformat(ref)
     except ValueError:
-        raise UsageError(f"{ref!r} is not a run id, 'latest', 'previous' or a date (YYYY-MM-DD)") from None
+        raise UsageError(
+            f"{ref!r} is not a run id, 'latest', 'previous', a date (YYYY-MM-DD) or an instant (YYYY-MM-DDTHH:MM)"
+        ) from None
     return supported_date("the run date", day)
 
 
 def resolve_run(wh: Warehouse, ref: str, *, scheduled_only: bool = False) -> int:
-    """A run id from a reference: a number, ``latest``, ``previous``, or a date (latest run for it).
+    """A run id from a reference: a number, ``latest``, ``previous``, a date (the latest run for it)
+    or an instant ``YYYY-MM-DDTHH:MM`` (the latest run as of it).
 
-    With ``scheduled_only``, ``latest``, ``previous`` and a date choose among the scheduled runs;
-    a run id names any run.
+    With ``scheduled_only``, ``latest``, ``previous``, a date and an instant choose among the
+    scheduled runs; a run id names any run.
     """
     ref = ref.strip()
     day = check_run_ref(ref)
@@ -143,6 +165,12 @@ def resolve_run(wh: Warehouse, ref: str, *, scheduled_only: bool = False) -> int
         if len(rows) <= n:
             raise UsageError(f"there is no {ref} {kind}run", hint=_no_run_hint(scheduled_only))
         return int(rows[n][0])
+    if isinstance(day, datetime):
+        where = "WHERE as_at = ?" + (" AND scheduled" if scheduled_only else "")
+        rows = wh.con.execute(f"SELECT max(run_id) FROM runs {where}", [day]).fetchall()
+        if not rows or rows[0][0] is None:
+            raise UsageError(f"no {kind}run as of {ref}", hint=f"evaluate it: `citykpi evaluate --at {ref}`")
+        return int(rows[0][0])
     where = "WHERE as_of = ?" + (" AND scheduled" if scheduled_only else "")
     row = next(iter(wh.con.execute(f"SELECT max(run_id) FROM runs {where}", [day]).fetchall()), None)
     if not row or row[0] is None:
@@ -151,19 +179,32 @@ def resolve_run(wh: Warehouse, ref: str, *, scheduled_only: bool = False) -> int
 
 
 def previous_run_id(
-    wh: Warehouse, as_of: date, *, grain: str | None = None, scheduled_only: bool = True
+    wh: Warehouse,
+    as_of: date,
+    *,
+    grain: str | None = None,
+    scheduled_only: bool = True,
+    at: datetime | None = None,
 ) -> int | None:
     """The run to compare a scorecard of ``as_of`` with: of the latest earlier date (the last run
-    recorded for it), of the same ``grain`` when given, scheduled unless ``scheduled_only`` is False."""
+    recorded for it), of the same ``grain`` when given, scheduled unless ``scheduled_only`` is False.
+
+    For an instant ``at``: the latest run as of an earlier instant, or of a day that ended by then.
+    """
+    when = "as_of"
     where = ["as_of < ?"]
     params: list[object] = [as_of]
+    if at is not None:
+        when = "coalesce(as_at, CAST(as_of AS TIMESTAMP) + INTERVAL 1 DAY)"
+        where = [f"{when} < ?"]
+        params = [at]
     if grain is not None:
         where.append("grain = ?")
         params.append(grain)
     if scheduled_only:
         where.append("scheduled")
     rows = wh.con.execute(
-        f"SELECT run_id FROM runs WHERE {' AND '.join(where)} ORDER BY as_of DESC, run_id DESC LIMIT 1",
+        f"SELECT run_id FROM runs WHERE {' AND '.join(where)} ORDER BY {when} DESC, run_id DESC LIMIT 1",
         params,
     ).fetchall()
     return int(rows[0][0]) if rows else None
@@ -176,10 +217,11 @@ def previous_run(
     *,
     grain: str | None = None,
     scheduled_only: bool = True,
+    at: datetime | None = None,
 ) -> Scorecard | None:
-    """The run before ``as_of`` (see :func:`previous_run_id`) as a Scorecard, for 'new since the
-    previous run'; None when there is none."""
-    run_id = previous_run_id(wh, as_of, grain=grain, scheduled_only=scheduled_only)
+    """The run before ``as_of`` (or the instant ``at``; see :func:`previous_run_id`) as a Scorecard, for
+    'new since the previous run'; None when there is none."""
+    run_id = previous_run_id(wh, as_of, grain=grain, scheduled_only=scheduled_only, at=at)
     return load_run(wh, run_id, catalogue) if run_id is not None else None
 
 
@@ -187,7 +229,8 @@ def load_run(wh: Warehouse, run_id: int, catalogue: Catalogue | None = None) -> 
     """A persisted run as a Scorecard (labels from ``catalogue`` when given; explanations are not stored)."""
     con = wh.con
     heads = con.execute(
-        "SELECT as_of, grain, catalogue_hash, created_at, max_batch_id FROM runs WHERE run_id = ?", [run_id]
+        "SELECT as_of, grain, catalogue_hash, created_at, max_batch_id, as_at FROM runs WHERE run_id = ?",
+        [run_id],
     ).fetchall()
     head = heads[0] if heads else None
     if not head:
@@ -213,13 +256,11 @@ def load_run(wh: Warehouse, run_id: int, catalogue: Catalogue | None = None) -> 
             }
         )
         raw = raw.join(labels, on="indicator_id", how="left")
-    cells = empty_frame(CELL_SCHEMA)
+    schema = cell_schema(str(head[1]))
+    cells = empty_frame(schema)
     if raw.height:
         cells = raw.select(
-            [
-                (pl.col(n) if n in raw.columns else pl.lit(None)).cast(t).alias(n)
-                for n, t in CELL_SCHEMA.items()
-            ]
+            [(pl.col(n) if n in raw.columns else pl.lit(None)).cast(t).alias(n) for n, t in schema.items()]
         )
     idx = con.frame(
         """SELECT i.index_id, a.area_id, a.level, a.name AS area_name_zh, a.name_en AS area_name_en,
@@ -245,6 +286,7 @@ def load_run(wh: Warehouse, run_id: int, catalogue: Catalogue | None = None) -> 
         run_id=run_id,
         generated_at=head[3],
         meta={"max_batch_id": head[4], "loaded_from_run": True},
+        at=head[5],
     )
 
 

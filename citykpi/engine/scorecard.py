@@ -10,7 +10,7 @@ from pathlib import Path
 
 import polars as pl
 
-from citykpi.catalogue.model import COLOURS, NON_COLOUR_STATUSES, SEVERITY, STATUSES
+from citykpi.catalogue.model import COLOURS, NON_COLOUR_STATUSES, SEVERITY, STATUSES, SUBDAILY_GRAINS
 
 #: What --fail-on / fail_on accept: a colour at or above which a run fails, or never.
 FAIL_ON: tuple[str, ...] = ("never", *COLOURS)
@@ -107,6 +107,30 @@ PARTS_SCHEMA: Mapping[str, pl.DataType] = {
 }
 
 
+#: What a sub-daily scorecard (grain ``hour`` or ``15min``) adds at the end of its cells: the same
+#: period a day earlier; its ``period_start``/``period_end`` are date-times (the end exclusive).
+SUBDAILY_CELL_COLUMNS: Mapping[str, pl.DataType] = {
+    "day_ago_value": pl.Float64(),
+    "change_day_ago": pl.Float64(),
+}
+
+
+def cell_schema(grain: str) -> Mapping[str, pl.DataType]:
+    """The cell columns of a scorecard at ``grain``: :data:`CELL_SCHEMA` for a day and coarser; for
+    sub-daily grains the periods are date-times and :data:`SUBDAILY_CELL_COLUMNS` follow."""
+    if grain not in SUBDAILY_GRAINS:
+        return CELL_SCHEMA
+    periods = {"period_start": pl.Datetime("us"), "period_end": pl.Datetime("us")}
+    return {**{n: periods.get(n, t) for n, t in CELL_SCHEMA.items()}, **SUBDAILY_CELL_COLUMNS}
+
+
+def history_schema(grain: str) -> Mapping[str, pl.DataType]:
+    """The history columns of a scorecard at ``grain`` (period starts are date-times below a day)."""
+    if grain not in SUBDAILY_GRAINS:
+        return HISTORY_SCHEMA
+    return {**HISTORY_SCHEMA, "period_start": pl.Datetime("us")}
+
+
 def empty_frame(schema: Mapping[str, pl.DataType]) -> pl.DataFrame:
     """An empty frame with the given schema."""
     return pl.DataFrame(schema=dict(schema))
@@ -114,7 +138,12 @@ def empty_frame(schema: Mapping[str, pl.DataType]) -> pl.DataFrame:
 
 @dataclass(frozen=True)
 class Scorecard:
-    """The evaluated catalogue as of a date: cells (indicator × area), indices, recent history."""
+    """The evaluated catalogue as of a date: cells (indicator × area), indices, recent history.
+
+    ``as_of`` is always a date (the day evaluated, or the day of the instant); ``at`` is the instant
+    when the evaluation was asked for one (``--at``), else None. Both are naive local times in the
+    city's time zone.
+    """
 
     as_of: date
     grain: str
@@ -128,6 +157,17 @@ class Scorecard:
     generated_at: datetime | None = None
     #: Extra facts for reports (e.g. {"queries": 9, "seconds": 1.8, "as_ingested": null}).
     meta: Mapping[str, object] = field(default_factory=dict)
+    #: The instant evaluated (``--at``), or None for the end of the day ``as_of``.
+    at: datetime | None = None
+
+    @property
+    def label(self) -> str:
+        """What the scorecard is as of, as people read it: ``2025-12-31`` or ``2025-12-31 14:00``."""
+        if self.at is None:
+            return self.as_of.isoformat()
+        return self.at.strftime(
+            "%Y-%m-%d %H:%M:%S" if self.at.second or self.at.microsecond else "%Y-%m-%d %H:%M"
+        )
 
     def write(self, format: str, path: str | Path, *, lang: str = "zh", fail_on: str = "red") -> Path:
         """Write this scorecard as ``format`` (csv, parquet, json, jsonl, markdown, html, xlsx, junit) to ``path``.

@@ -17,7 +17,7 @@ entry of :data:`PEER_RULES`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from citykpi.engine.calendar import MIN_DATE, shift
 from citykpi.engine.holidays import DayType, day_type
@@ -76,9 +76,18 @@ PEER_RULES: dict[str, Callable[[date, int], list[date]]] = {
 
 
 def peer_rows(grain: str, periods: Iterable[date], n: int) -> list[tuple[str, date, date, int]]:
-    """Rows (grain, period, peer, rank) of the peer table for ``periods`` at ``grain``, ranks 1 … n."""
+    """Rows (grain, period, peer, rank) of the peer table for ``periods`` at ``grain``, ranks 1 … n.
+
+    In a sub-daily evaluation the period starts of every grain are date-times (midnight for a day or
+    coarser one): their peers are found by their dates and given the same time of day.
+    """
     rule = PEER_RULES[grain]
     rows: list[tuple[str, date, date, int]] = []
     for d in sorted(set(periods)):
-        rows.extend((grain, d, p, rank) for rank, p in enumerate(rule(d, n), start=1))
+        if isinstance(d, datetime):
+            t = d.time()
+            peers: list[date] = [datetime.combine(p, t) for p in rule(d.date(), n)]
+        else:
+            peers = rule(d, n)
+        rows.extend((grain, d, p, rank) for rank, p in enumerate(peers, start=1))
     return rows

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, datetime, time
 
 import polars as pl
 
@@ -27,14 +27,19 @@ from citykpi.catalogue.model import (
     Ratio,
 )
 from citykpi.engine.calendar import (
+    Moment,
     history_periods,
+    is_subdaily,
     reporting_grain,
     shift,
+    shift_at,
     trunc,
+    trunc_at,
     window,
 )
 from citykpi.errors import EvaluationError
 from citykpi.vocab.bases import BASES
+from citykpi.vocab.rollups import TIME_ROLLUPS
 
 
 @dataclass
@@ -57,6 +62,8 @@ class CatalogueTables:
     keys: dict[str, int] = field(default_factory=dict)
     #: more temp-table name → frame (early warning: ``engine/early.py``)
     extra: dict[str, pl.DataFrame] = field(default_factory=dict)
+    #: the requested grain (sub-daily grains bucket by date-time, the others by date)
+    grain: str = "day"
 
     def frames(self) -> dict[str, pl.DataFrame]:
         """Temp-table name → frame."""
@@ -130,6 +137,8 @@ def _layers(items: Sequence[str], deps: Callable[[str], Sequence[str]]) -> list[
 
 
 FREQUENCY_OF_GRAIN: dict[str, str] = {
+    "15min": "realtime",
+    "hour": "hourly",
     "day": "daily",
     "week": "weekly",
     "month": "monthly",
@@ -230,6 +239,9 @@ def _base_windows(
         if start is None:
             return None, None
         rg = reporting_grain(by_id[iid], grain)
+        if is_subdaily(grain):  # sub-daily evaluations bound their windows in date-times
+            at = trunc_at(rg, datetime.combine(start, time()))
+            return at, shift_at(rg, at, 1)
         lo = trunc(rg, start)
         return lo, shift(rg, lo, 1)
 
@@ -241,7 +253,7 @@ def build_tables(
     keys: dict[str, int],
     *,
     grain: str,
-    as_of: date,
+    as_of: date | Moment,
     area_keys: dict[str, int],
     history_from: date | None = None,
     shown: Collection[str] | None = None,
@@ -251,8 +263,9 @@ def build_tables(
     Args:
         catalogue: the validated catalogue.
         keys: indicator id → warehouse indicator_key.
-        grain: evaluation grain (day … year).
-        as_of: the evaluation date.
+        grain: evaluation grain (15min, hour, day … year).
+        as_of: the evaluation date or moment (window columns are dates for day and coarser
+            grains, date-times for sub-daily ones).
         area_keys: area id → area_key (for per-area overrides).
         shown: the ids whose cells a filtered evaluation reports (None: all); the others are
             inputs only, computed but hidden like the grain copies, so no cell of theirs is made.
@@ -260,6 +273,7 @@ def build_tables(
     Returns:
         The catalogue tables and the dependency layers of derived indicators and indices.
     """
+    moment = as_of if isinstance(as_of, Moment) else Moment.of_day(as_of)
     indicators, keys, hidden, series_of = _with_grain_copies(catalogue, keys, grain)
     ind_rows: list[dict[str, object]] = []
     bs_rows: list[dict[str, object]] = []
@@ -273,7 +287,7 @@ def build_tables(
     base_of = _base_windows(indicators, by_id, grain)
     for ind in indicators:
         ikey = keys[ind.id]
-        w = window(ind, grain, as_of, history_from)
+        w = window(ind, grain, moment, history_from)
         bs_id = len(bs_rows) + 1
         bs_rows.append(_bandset_row(bs_id, ind.direction, ind.thresholds.bands))
         for ov in ind.thresholds.overrides:
@@ -338,8 +352,10 @@ def build_tables(
         elif isinstance(v, FromSeries):
             raw_id = v.input
         raw_freq = (catalogue.by_id.get(raw_id) or by_id[raw_id]).frequency if raw_id else None
+        timed = TIME_ROLLUPS[ind.rollup.time].timed
         single = (
-            raw_freq is not None
+            not timed
+            and raw_freq is not None
             and raw_freq not in ("realtime", "hourly")
             and (GRAIN_OF_FREQUENCY[raw_freq] == w.rgrain)
         )
@@ -365,8 +381,15 @@ def build_tables(
                 "ly_hi": w.ly_hi,
                 "base_lo": base_of(ind.id)[0],
                 "base_hi": base_of(ind.id)[1],
+                "dy_k": w.dy_k,
+                "wk_k": w.wk_k,
+                "dy_lo": w.dy_lo,
+                "dy_hi": w.dy_hi,
+                "wk_lo": w.wk_lo,
+                "wk_hi": w.wk_hi,
                 "stale_s": ind.staleness.total_seconds(),
                 "time_rollup": ind.rollup.time,
+                "timed": timed,
                 "where_op": where.op if where else None,
                 "where_val": where.value if where else None,
                 "area_rollup": ind.rollup.area,
@@ -400,7 +423,7 @@ def build_tables(
                 "lvl_street": "street" in ind.levels,
                 "decimals": ind.decimals,
                 "hidden": ind.id in hidden or (shown is not None and ind.id not in shown),
-                "hist": history_periods(ind, grain, as_of, history_from),
+                "hist": history_periods(ind, grain, moment, history_from),
             }
         )
 
@@ -453,16 +476,24 @@ def build_tables(
                     }
                 )
 
+    # day and coarser evaluations keep their windows in dates; sub-daily ones in date-times
+    bound: pl.DataType = pl.Datetime("us") if is_subdaily(grain) else pl.Date()
     ind_schema = {
         "ikey": pl.Int32(),
         "series_ikey": pl.Int32(),
-        "cur_start": pl.Date(),
-        "cand_lo": pl.Date(),
-        "win_lo": pl.Date(),
-        "ly_lo": pl.Date(),
-        "ly_hi": pl.Date(),
-        "base_lo": pl.Date(),
-        "base_hi": pl.Date(),
+        "cur_start": bound,
+        "cand_lo": bound,
+        "win_lo": bound,
+        "ly_lo": bound,
+        "ly_hi": bound,
+        "base_lo": bound,
+        "base_hi": bound,
+        "dy_k": pl.Int32(),
+        "wk_k": pl.Int32(),
+        "dy_lo": pl.Datetime("us"),
+        "dy_hi": pl.Datetime("us"),
+        "wk_lo": pl.Datetime("us"),
+        "wk_hi": pl.Datetime("us"),
         "target_due": pl.Date(),
         "baseline_date": pl.Date(),
         "where_val": pl.Float64(),
@@ -541,4 +572,5 @@ def build_tables(
         index_layers=[[index_by_id[i] for i in layer] for layer in idx_layers],
         measures=measures,
         keys=keys,
+        grain=grain,
     )

@@ -12,6 +12,11 @@ A cell that went stale or lost its data is neither: nothing is known about it, a
 reported resolved. ``since`` is the first date of the alert's unbroken run of scheduled runs as an
 alert (today for a new one).
 
+A sub-daily run (a scorecard as of an instant, ``--at``) is compared with the latest scheduled run of
+the same grain as of an earlier instant, and the runs are ordered by their instants; where the alert
+lifecycle follows the indicator (an ``alert:`` rule), ``since`` is the day its open episode began
+(pending), which the lifecycle knows even before the first run that saw the alert.
+
 :func:`alert_changes` is the seam between the runs and the notifiers: the digests
 (:mod:`citykpi.notify.digest`) read only :class:`AlertChanges`.
 """
@@ -20,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 import polars as pl
 
@@ -59,6 +64,8 @@ class AlertChanges:
     firing: pl.DataFrame
     #: Alerts of the previous run whose cell now has a colour below ``min_colour``.
     resolved: pl.DataFrame
+    #: The instant of a sub-daily scorecard, else None.
+    at: datetime | None = None
 
     def count(self, change: str) -> int:
         """How many alerts changed this way."""
@@ -72,14 +79,21 @@ class AlertChanges:
         return {kind: self.count(kind) for kind in CHANGE_KINDS}
 
 
-def _episodes(wh: Warehouse, as_of: date, grain: str, floor: int) -> pl.DataFrame:
+#: When a run is as of: its instant, or the end of its day (a day or coarser run).
+_RUN_INSTANT = "coalesce(as_at, CAST(as_of AS TIMESTAMP) + INTERVAL 1 DAY)"
+
+
+def _episodes(wh: Warehouse, as_of: date, grain: str, floor: int, at: datetime | None = None) -> pl.DataFrame:
     """For each alert of the previous scheduled run: its status, severity, value and the first
-    date of its unbroken run of scheduled runs as an alert (one query, however long the history)."""
+    date of its unbroken run of scheduled runs as an alert (one query, however long the history).
+    With ``at`` (a sub-daily scorecard) the runs are those as of an earlier instant, in instant order."""
+    when, bound = ("as_of", as_of) if at is None else (_RUN_INSTANT, at)
     return wh.con.frame(
-        """
+        f"""
         WITH r AS (
-            SELECT as_of, max(run_id) AS run_id, row_number() OVER (ORDER BY as_of) AS idx
-            FROM runs WHERE scheduled AND grain = ? AND as_of < ? GROUP BY as_of),
+            SELECT {when} AS t, min(as_of) AS as_of, max(run_id) AS run_id,
+                   row_number() OVER (ORDER BY {when}) AS idx
+            FROM runs WHERE scheduled AND grain = ? AND {when} < ? GROUP BY {when}),
         last AS (SELECT max(idx) AS idx FROM r),
         f AS (
             SELECT c.indicator_key, c.area_key, c.status, c.severity, c.value, r.as_of, r.idx
@@ -98,7 +112,23 @@ def _episodes(wh: Warehouse, as_of: date, grain: str, floor: int) -> pl.DataFram
         JOIN indicator_keys k ON k.indicator_key = cur.indicator_key
         JOIN areas a ON a.area_key = cur.area_key
         """,
-        [grain, as_of, floor],
+        [grain, bound, floor],
+    )
+
+
+def _lifecycle_since(wh: Warehouse, at: datetime) -> pl.DataFrame:
+    """The day each episode of the alert lifecycle open at ``at`` began, per indicator × area (the
+    episodes as last stored: a recorded run updates them to its instant before it notifies)."""
+    return wh.con.frame(
+        """
+        SELECT k.indicator_id, a.area_id, CAST(min(e.started_at) AS DATE) AS episode_since
+        FROM alert_episodes e
+        JOIN indicator_keys k ON k.indicator_key = e.indicator_key
+        JOIN areas a ON a.area_key = e.area_key
+        WHERE e.started_at <= ? AND (e.ended_at IS NULL OR e.ended_at > ?)
+        GROUP BY k.indicator_id, a.area_id
+        """,
+        [at, at],
     )
 
 
@@ -113,9 +143,10 @@ def alert_changes(wh: Warehouse, current: Scorecard, *, min_colour: str = "orang
     if min_colour not in SEVERITY:
         raise UsageError(f"unknown colour {min_colour!r}; use one of {', '.join(SEVERITY)}")
     floor = SEVERITY[min_colour]
-    prev_id = previous_run_id(wh, current.as_of, grain=current.grain, scheduled_only=True)
+    at = current.at
+    prev_id = previous_run_id(wh, current.as_of, grain=current.grain, scheduled_only=True, at=at)
     before = (
-        _episodes(wh, current.as_of, current.grain, floor)
+        _episodes(wh, current.as_of, current.grain, floor, at)
         if prev_id is not None
         else pl.DataFrame(
             schema={
@@ -147,6 +178,13 @@ def alert_changes(wh: Warehouse, current: Scorecard, *, min_colour: str = "orang
         .alias("change"),
         pl.col("since").fill_null(pl.lit(current.as_of, dtype=pl.Date)),
     )
+    if at is not None:
+        episodes = _lifecycle_since(wh, at).with_columns(pl.col("episode_since").cast(pl.Date))
+        firing = (
+            firing.join(episodes, on=keys, how="left")
+            .with_columns(pl.coalesce("episode_since", "since").alias("since"))
+            .drop("episode_since")
+        )
     calmer = cells.filter(pl.col("severity").is_not_null() & (pl.col("severity") < floor))
     resolved = before.join(calmer, on=keys, how="inner").with_columns(pl.lit("resolved").alias("change"))
     return AlertChanges(
@@ -156,6 +194,7 @@ def alert_changes(wh: Warehouse, current: Scorecard, *, min_colour: str = "orang
         previous_run_id=prev_id,
         firing=_shape(firing),
         resolved=_shape(resolved),
+        at=at,
     )
 
 

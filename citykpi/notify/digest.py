@@ -261,7 +261,7 @@ def plan_notifier(
     return NotifierPlan(notifier.name, digest, new_state, counts, silenced, inhibited, as_of, run_id)
 
 
-def _item_id(row: Mapping[str, Any], as_of: date) -> str:
+def _item_id(row: Mapping[str, Any], as_of: date | datetime) -> str:
     text = f"{row['indicator_id']}|{row['area_id']}|{row['change']}|{row['since']}|{as_of}"
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -293,7 +293,7 @@ def _digest(
     for r in rows:
         if not groups or (groups[-1]["domain"], groups[-1]["owner"]) != (r["domain"], r["owner"]):
             groups.append({"domain": r["domain"], "owner": r["owner"], "items": []})
-        item_id = _item_id(r, changes.as_of)
+        item_id = _item_id(r, changes.at or changes.as_of)
         ids.append(item_id)
         since: date | None = r["since"]
         groups[-1]["items"].append(
@@ -335,4 +335,6 @@ def _digest(
         "held_back": {"silenced": silenced, "inhibited": inhibited},
         "groups": groups,
     }
+    if changes.at is not None:  # a sub-daily run: the instant it is as of, in city time
+        document = {**document, "at": changes.at.isoformat(timespec="minutes")}
     return Digest(notifier.name, key, run_id, changes.as_of, changes.grain, len(rows), document)

@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 
 import polars as pl
 
+from citykpi import citytime
 from citykpi.catalogue.model import Catalogue
 from citykpi.engine.calendar import shift, supported_date, trunc
 from citykpi.engine.gather import latest_period, series_classes
@@ -46,18 +47,24 @@ def _keys(wh: Warehouse) -> dict[str, int]:
 
 
 def _plan(
-    wh: Warehouse, catalogue: Catalogue, *, as_of: date, since: date | None, now: datetime
+    wh: Warehouse,
+    catalogue: Catalogue,
+    *,
+    as_of: date,
+    since: date | None,
+    now: datetime,
+    at: datetime | None = None,
 ) -> tuple[_Plan, dict[str, tuple[datetime, datetime]]]:
-    tables = build_tables(catalogue, _keys(wh), as_of=as_of, since=since)
+    tables = build_tables(catalogue, _keys(wh), as_of=as_of, since=since, at=at)
     classes = series_classes(wh)
     scans: list[tuple[int, datetime, datetime]] = []
     ind = tables.ind
-    for fc in (0, 1):
+    for fc in (0, 1, 2):
         with_class = [k for k, cs in classes.items() if fc in cs]
         rows = ind.filter(pl.col("ikey").is_in(with_class))
         if rows.height:
             scans.append((fc, rows["win_lo"].min(), rows["win_hi"].max()))  # type: ignore[arg-type]
-    end = datetime.combine(as_of + timedelta(days=1), datetime.min.time())
+    end = at if at is not None else datetime.combine(as_of + timedelta(days=1), datetime.min.time())
     start = (
         datetime.combine(since, datetime.min.time())
         if since is not None
@@ -153,6 +160,7 @@ def assess(
     by: str = "owner",
     now: datetime | None = None,
     sandbox: bool = True,
+    at: datetime | None = None,
 ) -> QualityReport:
     """The data-quality scorecard of the warehouse as of ``as_of``: completeness, accuracy,
     consistency and timeliness, per series and grouped ``by`` provider, feed, indicator or area.
@@ -161,6 +169,8 @@ def assess(
         wh: the open warehouse (read-only is enough: only temporary tables are made).
         catalogue: the validated catalogue (frequencies, levels, ranges, feeds, rules, due times).
         as_of: the periods that have ended by the end of this day are judged; default the newest data.
+        at: an instant (city time) instead of ``as_of``: the periods that have ended by it are judged,
+            realtime and hourly feeds by the quarter hour and the hour (``as_of`` is its date).
         since: judge periods from this date on (default: a few periods back per frequency).
         by: ``owner`` (the provider league), ``source`` (feeds), ``indicator`` or ``area``.
         now: the moment arrivals are judged at (default the clock): later data has not arrived, and a
@@ -177,12 +187,14 @@ def assess(
     started = time.perf_counter()
     if by not in BY:
         raise UsageError(f"unknown --by {by!r}; use one of {', '.join(BY)}")
+    if at is not None:
+        as_of = at.date()
     day = supported_date("--date", as_of or latest_period(wh) or date.today())
     newest = newest_day(wh, catalogue)
     if since is not None and supported_date("--from", since) > day:
         raise UsageError(f"--from {since.isoformat()} is after --date {day.isoformat()}")
-    now = now or datetime.now()
-    plan, _windows = _plan(wh, catalogue, as_of=day, since=since, now=now)
+    now = now or citytime.city_now(catalogue.timezone)
+    plan, _windows = _plan(wh, catalogue, as_of=day, since=since, now=now, at=at)
     out, statements, timings = _run(wh, plan, sandbox=sandbox)
     rejects = out["rejects"]
     feeds = {f.id: f for f in catalogue.feeds}
@@ -238,7 +250,7 @@ def newest_day(wh: Warehouse, catalogue: Catalogue) -> date | None:
     rows = wh.con.execute(
         """SELECT indicator_key, CAST(max(period) AS DATE) FROM observations WHERE freq_class = 1
         GROUP BY indicator_key
-        UNION ALL SELECT NULL, CAST(max(period) AS DATE) FROM observations WHERE freq_class = 0"""
+        UNION ALL SELECT NULL, CAST(max(period) AS DATE) FROM observations WHERE freq_class IN (0, 2)"""
     ).fetchall()
     daily = max((d for k, d in rows if k is None and d is not None), default=None)
     coarse = [(d, ids.get(k, "")) for k, d in rows if k is not None and d is not None]
@@ -256,8 +268,10 @@ def explain(
     as_of: date | None = None,
     since: date | None = None,
     now: datetime | None = None,
+    at: datetime | None = None,
 ) -> str:
     """The SQL an assessment would run, as one script (``citykpi quality --explain``)."""
-    day = supported_date("--date", as_of or latest_period(wh) or date.today())
-    plan, _ = _plan(wh, catalogue, as_of=day, since=since, now=now or datetime.now())
+    day = supported_date("--date", (at.date() if at else as_of) or latest_period(wh) or date.today())
+    now = now or citytime.city_now(catalogue.timezone)
+    plan, _ = _plan(wh, catalogue, as_of=day, since=since, now=now, at=at)
     return plan.text()

@@ -64,7 +64,15 @@ def _step(grain: str) -> str:
 
 def _bucket(grain: str, period: str) -> str:
     """SQL: the start of the period of ``grain`` holding ``period`` (a TIMESTAMP)."""
-    whens = " ".join(f"WHEN {literal(g)} THEN date_trunc({literal(g)}, {period})" for g in GRAIN_STEPS)
+    whens = " ".join(
+        f"WHEN {literal(g)} THEN "
+        + (
+            f"time_bucket({GRAIN_STEPS[g]}, {period})"
+            if g == "15min"
+            else f"date_trunc({literal(g)}, {period})"
+        )
+        for g in GRAIN_STEPS
+    )
     return f"CAST(CASE {grain} {whens} END AS TIMESTAMP)"
 
 

@@ -26,11 +26,13 @@ from citykpi.catalogue.model import (
     Indicator,
     Observed,
 )
-from citykpi.engine.calendar import shift, trunc
+from citykpi.engine.calendar import SUBDAILY_STEP, shift, shift_at, trunc, trunc_at
 from citykpi.warehouse.ingest.shape import dims_text
 
 #: Each quality grain's length, as a SQL interval (``range(lo, hi, step)`` makes the expected periods).
 GRAIN_STEPS: Mapping[str, str] = {
+    "15min": "INTERVAL 15 MINUTE",
+    "hour": "INTERVAL 1 HOUR",
     "day": "INTERVAL 1 DAY",
     "week": "INTERVAL 7 DAY",
     "month": "INTERVAL 1 MONTH",
@@ -38,14 +40,25 @@ GRAIN_STEPS: Mapping[str, str] = {
     "year": "INTERVAL 1 YEAR",
 }
 #: Periods a report looks back by default, per quality grain (``--from`` sets the start for all).
-DEFAULT_PERIODS: Mapping[str, int] = {"day": 7, "week": 4, "month": 3, "quarter": 4, "year": 3}
+DEFAULT_PERIODS: Mapping[str, int] = {
+    "15min": 96,
+    "hour": 24,
+    "day": 7,
+    "week": 4,
+    "month": 3,
+    "quarter": 4,
+    "year": 3,
+}
 #: The provider, feed or owner named when the catalogue names none.
 NOBODY = "(none declared)"
 
 
-def quality_grain(indicator: Indicator) -> str:
-    """The period an indicator is expected once in: its frequency's grain (realtime and hourly: day)."""
-    return GRAIN_OF_FREQUENCY[indicator.frequency]
+def quality_grain(indicator: Indicator, *, subdaily: bool = False) -> str:
+    """The period an indicator is expected once in: its frequency's grain. Realtime and hourly feeds
+    are judged by the day, or with ``subdaily`` (a report as of an instant, ``--at``) by the quarter
+    hour and the hour."""
+    grain = GRAIN_OF_FREQUENCY[indicator.frequency]
+    return grain if subdaily or grain not in SUBDAILY_STEP else "day"
 
 
 def delivery_levels(indicator: Indicator) -> tuple[str, ...]:
@@ -119,10 +132,21 @@ class Window:
     hi: datetime
 
 
-def window(indicator: Indicator, as_of: date, since: date | None) -> Window:
+def window(indicator: Indicator, as_of: date, since: date | None, at: datetime | None = None) -> Window:
     """The expected periods of ``indicator`` in a report as of ``as_of``: those that have ended by the
-    end of that day, from ``since`` (its period) or the default number of periods back."""
-    grain = quality_grain(indicator)
+    end of that day (or by the instant ``at``), from ``since`` (its period) or the default number of
+    periods back."""
+    grain = quality_grain(indicator, subdaily=at is not None)
+    if at is not None:
+        if grain in SUBDAILY_STEP:
+            top = trunc_at(grain, at)
+            first = (
+                trunc_at(grain, datetime.combine(since, datetime.min.time()))
+                if since is not None
+                else shift_at(grain, top, -DEFAULT_PERIODS[grain])
+            )
+            return Window(min(first, top), top)
+        as_of = at.date() - timedelta(days=1)  # the periods that ended by the instant: by its midnight
     end = as_of + timedelta(days=1)
     hi = trunc(grain, end)
     lo = trunc(grain, since) if since is not None else shift(grain, hi, -DEFAULT_PERIODS[grain])
@@ -174,7 +198,12 @@ _IND_SCHEMA: dict[str, pl.DataType] = {
 
 
 def build_tables(
-    catalogue: Catalogue, keys: Mapping[str, int], *, as_of: date, since: date | None
+    catalogue: Catalogue,
+    keys: Mapping[str, int],
+    *,
+    as_of: date,
+    since: date | None,
+    at: datetime | None = None,
 ) -> QualityTables:
     """Flatten what the catalogue expects of its data for a report as of ``as_of``.
 
@@ -183,6 +212,8 @@ def build_tables(
         keys: indicator id → warehouse indicator key (indicators without one have no data yet).
         as_of: the report's date: periods that have ended by the end of it are expected.
         since: the start of the judged periods for every indicator (None: the default look-back).
+        at: an instant instead: the periods that have ended by it, realtime and hourly feeds by the
+            quarter hour and the hour.
     """
     from citykpi.warehouse.schema import frequency_class
 
@@ -194,7 +225,7 @@ def build_tables(
         if not isinstance(ind.value, Observed) or ind.id not in keys:
             continue  # only stored observations are delivered; the rest is computed from them
         feed = feeds.get(ind.id)
-        w = window(ind, as_of, since)
+        w = window(ind, as_of, since, at)
         due = ind.due or (feed.due if feed is not None else None) or ind.staleness
         lo, hi = ind.valid_range if ind.valid_range else (None, None)
         deliver = delivery_levels(ind)
@@ -202,7 +233,7 @@ def build_tables(
             {
                 "ikey": keys[ind.id],
                 "indicator_id": ind.id,
-                "qgrain": quality_grain(ind),
+                "qgrain": quality_grain(ind, subdaily=at is not None),
                 "win_lo": w.lo,
                 "win_hi": w.hi,
                 "due_s": due.total_seconds(),

@@ -26,7 +26,7 @@ from typing import Any
 import polars as pl
 
 from citykpi.catalogue.model import SEVERITY
-from citykpi.engine.scorecard import CELL_SCHEMA, INDEX_SCHEMA, Scorecard
+from citykpi.engine.scorecard import INDEX_SCHEMA, Scorecard, cell_schema
 from citykpi.errors import ExportError, UsageError
 from citykpi.render.format import (
     counts_line,
@@ -165,7 +165,7 @@ def _records(frame: pl.DataFrame) -> list[dict[str, Any]]:
 
 
 def _cells(scorecard: Scorecard) -> pl.DataFrame:
-    return sort_cells(scorecard.cells.select(list(CELL_SCHEMA)))
+    return sort_cells(scorecard.cells.select(list(cell_schema(scorecard.grain))))
 
 
 def _indices(scorecard: Scorecard) -> pl.DataFrame:
@@ -179,7 +179,7 @@ def _worst_status(scorecard: Scorecard) -> str | None:
 
 def to_json_document(scorecard: Scorecard) -> dict[str, Any]:
     """The JSON document of a scorecard (schema ``citykpi.scorecard`` v1, docs/scorecard-json.md)."""
-    return {
+    document = {
         "schema": JSON_SCHEMA_ID,
         "schema_version": JSON_SCHEMA_VERSION,
         "as_of": scorecard.as_of.isoformat(),
@@ -190,6 +190,9 @@ def to_json_document(scorecard: Scorecard) -> dict[str, Any]:
         "cells": _records(_cells(scorecard)),
         "indices": _records(_indices(scorecard)),
     }
+    if scorecard.at is not None:  # evaluated as of an instant: city time, ISO, at the end
+        document["at"] = scorecard.at.isoformat()
+    return document
 
 
 def render_json(scorecard: Scorecard) -> str:
@@ -199,7 +202,9 @@ def render_json(scorecard: Scorecard) -> str:
 
 def render_jsonl(scorecard: Scorecard) -> str:
     """One JSON object per cell per line, each with ``as_of`` and ``grain`` first."""
-    head = {"as_of": scorecard.as_of.isoformat(), "grain": scorecard.grain}
+    head: dict[str, Any] = {"as_of": scorecard.as_of.isoformat(), "grain": scorecard.grain}
+    if scorecard.at is not None:
+        head["at"] = scorecard.at.isoformat()
     lines = [
         json.dumps({**head, **rec}, ensure_ascii=False, allow_nan=False)
         for rec in _records(_cells(scorecard))
@@ -227,7 +232,9 @@ def frame_csv(frame: pl.DataFrame) -> str:
 
 def render_csv(scorecard: Scorecard) -> str:
     """The cells as CSV (UTF-8, header row, ISO dates), formula-like text neutralised."""
-    return _neutralised(_cells(scorecard)).write_csv(date_format="%Y-%m-%d")
+    return _neutralised(_cells(scorecard)).write_csv(
+        date_format="%Y-%m-%d", datetime_format="%Y-%m-%dT%H:%M:%S"
+    )
 
 
 def _md(text: object) -> str:
@@ -240,7 +247,7 @@ def _md(text: object) -> str:
 def render_markdown(scorecard: Scorecard, *, lang: str = "zh") -> str:
     """A Markdown report: summary, one table per domain, the indices."""
     out = [
-        f"# {word('scorecard', lang)} {word('as_of', lang)} {scorecard.as_of.isoformat()} ({scorecard.grain})",
+        f"# {word('scorecard', lang)} {word('as_of', lang)} {scorecard.label} ({scorecard.grain})",
         "",
     ]
     out += [f"**{word('summary', lang)}:** {_md(counts_line(scorecard.counts(), lang))}", ""]
@@ -322,7 +329,7 @@ def render_junit(scorecard: Scorecard, *, fail_on: str = "red") -> str:
         raise UsageError(f"unknown --fail-on {fail_on!r}; use never, {', '.join(SEVERITY)}")
     floor = None if fail_on == "never" else SEVERITY[fail_on]
     cells = _cells(scorecard)
-    suites = ET.Element("testsuites", name=f"citykpi scorecard {scorecard.as_of.isoformat()}")
+    suites = ET.Element("testsuites", name=f"citykpi scorecard {scorecard.label}")
     total_tests = total_failures = total_skipped = 0
     for (domain,), group in cells.group_by("domain", maintain_order=True):
         suite = ET.SubElement(suites, "testsuite", name=str(domain))

@@ -147,6 +147,19 @@ WORDS: Mapping[str, Mapping[str, str]] = {
         "interval": "95% interval",
         "funnel": "Funnel",
         "rank_range": "Rank range",
+        "pending": "pending",
+        "firing": "firing",
+        "resolved": "resolved",
+        "cancelled": "cancelled",
+        "peak": "peak",
+        "episodes": "episodes",
+        "started": "Started",
+        "fired": "Fired",
+        "ended": "Ended",
+        "duration": "Duration",
+        "worst": "Worst",
+        "state": "State",
+        "day_ago": "vs yesterday",
     },
     "zh": {
         "scorecard": "计分卡",
@@ -181,8 +194,47 @@ WORDS: Mapping[str, Mapping[str, str]] = {
         "interval": "95%区间",
         "funnel": "漏斗",
         "rank_range": "名次区间",
+        "pending": "待定",
+        "firing": "告警中",
+        "resolved": "已解除",
+        "cancelled": "已撤销",
+        "peak": "峰值",
+        "episodes": "次告警",
+        "started": "开始",
+        "fired": "触发",
+        "ended": "结束",
+        "duration": "历时",
+        "worst": "最高",
+        "state": "阶段",
+        "day_ago": "较昨日",
     },
 }
+
+
+def fmt_minutes(minutes: float | None, lang: str = "zh") -> str:
+    """A duration in minutes as people read it: ``40 min``, ``1 h 40 min``, ``2 d 3 h`` (zh: 分钟, 小时, 天)."""
+    if minutes is None:
+        return ""
+    m = round(minutes)
+    days, rest = divmod(m, 1440)
+    hours, mins = divmod(rest, 60)
+    units = ("天", "小时", "分钟") if lang == "zh" else ("d", "h", "min")
+    if days:
+        parts = [(days, units[0]), (hours, units[1])]
+    elif hours:
+        parts = [(hours, units[1]), (mins, units[2])]
+    else:
+        parts = [(mins, units[2])]
+    return " ".join(f"{n} {u}" for n, u in parts if n or u == parts[0][1])
+
+
+def fmt_instant(t: datetime | None, *, day: date | None = None) -> str:
+    """A local time stamp: ``14:05`` on the ``day`` given, else ``2025-12-31 14:05``; '' for None."""
+    if t is None:
+        return ""
+    if day is not None and t.date() == day:
+        return t.strftime("%H:%M")
+    return t.strftime("%Y-%m-%d %H:%M")
 
 
 #: Display names of the catalogue's domains; an unknown domain is shown by its id.

@@ -872,7 +872,7 @@ def render_html(scorecard: Scorecard, *, lang: str = "zh", detail_limit: int = D
     compact = scorecard.cells.height > detail_limit
     cells = sort_cells(scorecard.cells)
     counts = scorecard.counts()
-    title = f"{word('scorecard', lang)} {word('as_of', lang)} {scorecard.as_of.isoformat()}"
+    title = f"{word('scorecard', lang)} {word('as_of', lang)} {scorecard.label}"
     worst = scorecard.worst_severity()
     worst_text = "" if worst is None else status_label(COLOURS[worst], lang)
     meta = f"{scorecard.grain} · {sum(counts.values())} {word('cells', lang)}"

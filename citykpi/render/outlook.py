@@ -6,7 +6,7 @@ Polars and strings only, no Rich: the terminal, the exports and the HTML report 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import polars as pl
@@ -24,6 +24,8 @@ TARGET_FORECAST_LABELS: Mapping[str, Mapping[str, str]] = {
 
 _UNIT: Mapping[str, Mapping[str, tuple[str, str]]] = {
     "en": {
+        "15min": ("quarter-hour", "quarter-hours"),
+        "hour": ("hour", "hours"),
         "day": ("day", "days"),
         "week": ("week", "weeks"),
         "month": ("month", "months"),
@@ -31,6 +33,8 @@ _UNIT: Mapping[str, Mapping[str, tuple[str, str]]] = {
         "year": ("year", "years"),
     },
     "zh": {
+        "15min": ("刻钟", "刻钟"),
+        "hour": ("小时", "小时"),
         "day": ("天", "天"),
         "week": ("周", "周"),
         "month": ("个月", "个月"),
@@ -68,10 +72,19 @@ EARLY_COLUMNS: tuple[str, ...] = (
 
 
 def period_grain(start: date | None, end: date | None) -> str:
-    """The reporting grain of a cell, from its period's first and last day."""
+    """The reporting grain of a cell, from its period's first and last day (or, in a sub-daily
+    evaluation, its start and exclusive end as date-times)."""
     if start is None or end is None:
         return "day"
-    days = (end - start).days + 1
+    if isinstance(start, datetime) and isinstance(end, datetime):
+        span = end - start
+        if span <= timedelta(minutes=15):
+            return "15min"
+        if span <= timedelta(hours=1):
+            return "hour"
+        days = max(1, -(-span // timedelta(days=1)))
+    else:
+        days = (end - start).days + 1
     if days <= 1:
         return "day"
     if days <= 7:

@@ -6,7 +6,8 @@ Polars in, Polars out: no printing. The terminal, the exporters and the cron job
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime, time, timedelta
 
 import polars as pl
 
@@ -38,6 +39,12 @@ ALERT_COLUMNS: tuple[str, ...] = (
     "previous_status",
     "is_new",
     "explanation",
+    "state",
+    "since",
+    "fired_at",
+    "minutes",
+    "peak",
+    "worst_status",
 )
 
 #: Columns of :func:`league_table`.
@@ -64,17 +71,31 @@ LEAGUE_COLUMNS: tuple[str, ...] = (
 
 
 def alerts(
-    current: Scorecard, previous: Scorecard | None = None, *, min_colour: str = "orange"
+    current: Scorecard,
+    previous: Scorecard | None = None,
+    *,
+    min_colour: str = "orange",
+    lifecycle: pl.DataFrame | None = None,
+    followed: Collection[str] = (),
 ) -> pl.DataFrame:
     """Cells at or above ``min_colour``, worst first, flagged new when the previous run had them better.
 
     ``is_new`` is true when the cell was below ``min_colour`` or less severe (e.g. orange → red)
     in the previous run, or absent from it.
 
+    With ``lifecycle`` (the open episodes at the scorecard's instant, from
+    :func:`citykpi.engine.alerting.firing`), the indicators in ``followed`` (those with an alert
+    rule) are listed by their episodes instead of their cells: every area pending or firing, whatever
+    colour its cell has now (hysteresis may hold an alert below its colour), with ``state``,
+    ``since``, ``fired_at``, ``minutes``, ``peak`` and ``worst_status``; its ``severity`` is the
+    episode's worst colour. New means the episode started after the previous run.
+
     Args:
         current: the scorecard to report on.
         previous: the previous run's scorecard, or None (then every alert is new).
         min_colour: the least severe colour reported (green … red).
+        lifecycle: open episodes to list for the followed indicators.
+        followed: ids of the indicators with an alert rule.
 
     Returns:
         One row per alerting cell with the columns in :data:`ALERT_COLUMNS`.
@@ -83,6 +104,8 @@ def alerts(
         raise UsageError(f"unknown colour {min_colour!r}; use one of {', '.join(SEVERITY)}")
     floor = SEVERITY[min_colour]
     cells = current.cells.filter(pl.col("severity").is_not_null() & (pl.col("severity") >= floor))
+    if lifecycle is not None:
+        cells = cells.filter(~pl.col("indicator_id").is_in(list(followed)))
     if previous is not None and previous.cells.height:
         prev = previous.cells.select(
             "indicator_id",
@@ -98,11 +121,67 @@ def alerts(
         )
     # new = entered the alert range or escalated (orange → red) since the previous run
     cells = cells.with_columns(
-        (pl.col("__prev_sev").is_null() | (pl.col("__prev_sev") < pl.col("severity"))).alias("is_new")
+        (pl.col("__prev_sev").is_null() | (pl.col("__prev_sev") < pl.col("severity"))).alias("is_new"),
+        *(pl.lit(None, dtype=t).alias(n) for n, t in _EPISODE_COLUMNS.items()),
     )
+    if lifecycle is not None and lifecycle.height:
+        cells = pl.concat([cells.select(ALERT_COLUMNS), _episode_rows(current, previous, lifecycle, floor)])
     return cells.sort(
         ["severity", "is_new", "indicator_id", "area_id"], descending=[True, True, False, False]
     ).select(ALERT_COLUMNS)
+
+
+#: The columns an alert of a followed indicator adds (null for the others).
+_EPISODE_COLUMNS: dict[str, pl.DataType] = {
+    "state": pl.String(),
+    "since": pl.Datetime("us"),
+    "fired_at": pl.Datetime("us"),
+    "minutes": pl.Float64(),
+    "peak": pl.Float64(),
+    "worst_status": pl.String(),
+}
+
+
+def _episode_rows(
+    current: Scorecard, previous: Scorecard | None, lifecycle: pl.DataFrame, floor: int
+) -> pl.DataFrame:
+    """Alert rows of the open episodes (see :func:`alerts`), labelled from the scorecard's cells."""
+    eps = lifecycle.with_columns(
+        pl.col("worst_status").replace_strict(SEVERITY, default=None, return_dtype=pl.Int8).alias("severity")
+    ).filter(pl.col("severity") >= floor)
+    before = None
+    if previous is not None:
+        before = previous.at or datetime.combine(previous.as_of + timedelta(days=1), time())
+    labels = current.cells.select(
+        "indicator_id", "area_id", "domain", "tier", "streak", "period_start", "explanation", "status"
+    )
+    rows = eps.join(labels, on=["indicator_id", "area_id"], how="left").with_columns(
+        pl.col("last_value").alias("value"),
+        pl.col("started_at").alias("since"),
+        pl.lit(None, dtype=pl.String).alias("previous_status"),
+        (pl.lit(True) if before is None else pl.col("started_at") > pl.lit(before)).alias("is_new"),
+        pl.col("worst_status").alias("status_worst"),
+    )
+    return rows.with_columns(
+        pl.col("status_worst").alias("status"),
+        pl.col("period_start").cast(current.cells.schema["period_start"]),
+    ).select([pl.col(n).cast(t) for n, t in _alert_schema(current).items()])
+
+
+def _alert_schema(current: Scorecard) -> dict[str, pl.DataType]:
+    """The column types of :func:`alerts` for this scorecard."""
+    cells = current.cells.schema
+    out: dict[str, pl.DataType] = {}
+    for name in ALERT_COLUMNS:
+        if name in _EPISODE_COLUMNS:
+            out[name] = _EPISODE_COLUMNS[name]
+        elif name == "previous_status":
+            out[name] = pl.String()
+        elif name == "is_new":
+            out[name] = pl.Boolean()
+        else:
+            out[name] = cells[name]
+    return out
 
 
 def league_table(

@@ -30,7 +30,7 @@ from typing import Any
 import polars as pl
 
 from citykpi.catalogue.model import LEVELS, SEVERITY, STATUSES
-from citykpi.engine.scorecard import CELL_SCHEMA, INDEX_SCHEMA, Scorecard
+from citykpi.engine.scorecard import INDEX_SCHEMA, Scorecard, cell_schema
 from citykpi.render.exports import neutralise
 from citykpi.render.format import (
     STATUS_HEX,
@@ -187,7 +187,7 @@ def xlsx_writer(scorecard: Scorecard, lang: str) -> Callable[[Path], None]:
     """Write the workbook (summary, a sheet per level, indices) into a temporary file, row by row."""
     import xlsxwriter
 
-    cells = sort_cells(scorecard.cells.select(list(CELL_SCHEMA)))
+    cells = sort_cells(scorecard.cells.select(list(cell_schema(scorecard.grain))))
     indices = sort_indices(scorecard.indices.select(list(INDEX_SCHEMA)))
     decimals = scorecard.meta.get("decimals")
     digits = Digits(declared=dict(decimals) if isinstance(decimals, Mapping) else {})
@@ -206,7 +206,7 @@ def xlsx_writer(scorecard: Scorecard, lang: str) -> Callable[[Path], None]:
         )
         # A fixed creation time (the as-of date) keeps the file byte-identical across re-runs.
         created = datetime.combine(scorecard.as_of, time())
-        wb.set_properties({"title": f"citykpi scorecard {scorecard.as_of.isoformat()}", "created": created})
+        wb.set_properties({"title": f"citykpi scorecard {scorecard.label}", "created": created})
         formats: dict[tuple[str, str | None], Any] = {}
 
         def fmt(num_format: str, status: str | None = None) -> Any:
@@ -277,9 +277,7 @@ def xlsx_writer(scorecard: Scorecard, lang: str) -> Callable[[Path], None]:
             counts = scorecard.counts()
             worst = scorecard.worst_severity()
             worst_status = None if worst is None else next(c for c, s in SEVERITY.items() if s == worst)
-            ws.write_string(
-                0, 0, f"{word('scorecard', lang)} {word('as_of', lang)} {scorecard.as_of.isoformat()}", title
-            )
+            ws.write_string(0, 0, f"{word('scorecard', lang)} {word('as_of', lang)} {scorecard.label}", title)
             facts: list[tuple[str, str | int, str | None]] = [
                 (_summary_word("grain", lang), scorecard.grain, None),
                 (_summary_word("catalogue", lang), scorecard.catalogue_hash[:12], None),

@@ -16,6 +16,9 @@ class TimeRollup:
     summary: str
     #: Needs ``rollup.where`` (a condition such as ``<= 100``).
     needs_where: bool = False
+    #: Weighs each record by how long it held (the time to the next record), so the engine reads
+    #: the records of a period in time order.
+    timed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +47,19 @@ for _t in (
         "count_where",
         'the number of records meeting `where: "value <op> number"` (CK065; e.g. good-air days: AQI <= 100)',
         needs_where=True,
+    ),
+    TimeRollup(
+        "time_weighted_mean",
+        "the mean of the readings weighted by how long each held: a reading holds until the next one in "
+        "the period, the last one until the period ends (or the instant evaluated)",
+        timed=True,
+    ),
+    TimeRollup(
+        "minutes_where",
+        'the minutes the readings spent meeting `where: "value <op> number"` (CK065; e.g. minutes above '
+        "35 %LEL), each reading holding as for time_weighted_mean",
+        needs_where=True,
+        timed=True,
     ),
 ):
     TIME_ROLLUPS.register(_t)

@@ -248,7 +248,8 @@ def typed_csv(
     ``types`` gives a type for some columns (the rest stay VARCHAR) and only those columns are
     kept. Rows keep the file's order (``rowid + 1`` is the data row, as ``_row`` is for the text
     read). A typed cell converts exactly as ``TRY_CAST`` of its text would (TIMESTAMP cells as
-    ``try_strptime`` with ``timestamp_format`` when one is given), or the read fails.
+    ``try_strptime`` with ``timestamp_format`` when one is given; DATE cells only as YYYY-MM-DD),
+    or the read fails.
 
     Returns:
         The typed table (``sql`` selects ``_row`` and the typed columns), or None when DuckDB
@@ -279,6 +280,8 @@ def typed_csv(
             f"escape = {opt(escape)}, new_line = {opt(newline)}, comment = {opt(comment)}, "
             f"header = {literal(bool(header))}, skip = {int(skip)}, null_padding = false, "
             + (f"timestampformat = {literal(timestamp_format)}, " if timestamp_format else "")
+            # a DATE column reads plain dates only (DuckDB's own DATE parser would cut a time off)
+            + ("dateformat = '%Y-%m-%d', " if "DATE" in types.values() else "")
             + f"columns = {columns})"
         )
         keep = ", ".join(ident(c) for c in names if c in types)

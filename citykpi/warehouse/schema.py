@@ -16,7 +16,7 @@ from citykpi.errors import WarehouseError
 from citykpi.sqlutil import ident
 
 #: The schema version this code writes. Bump it and append to :data:`MIGRATIONS` together.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 _OBSERVATION_COLUMNS = """
     indicator_key INTEGER NOT NULL,
@@ -209,8 +209,47 @@ _V5: tuple[str, ...] = (
     "ALTER TABLE notify_outbox ADD COLUMN action_reason TEXT",
 )
 
+#: Version 6 — real-time vital signs: a run may be as of an instant (``runs.as_at``, NULL for the end of
+#: the day ``as_of``), and the alert lifecycle is kept per indicator × area: ``alert_episodes`` holds
+#: every episode (pending from ``started_at``, firing from ``fired_at``, resolved or cancelled at
+#: ``ended_at``; the last four columns carry an open episode's state to the next update) and
+#: ``alert_progress`` how far each indicator's readings have been followed, under which rule.
+#: Realtime and hourly readings get storage class 2 from now on (rows already stored keep theirs;
+#: ``series_classes`` keeps them reachable).
+_V6: tuple[str, ...] = (
+    "ALTER TABLE runs ADD COLUMN as_at TIMESTAMP",
+    """CREATE TABLE alert_episodes (
+    indicator_key INTEGER NOT NULL,
+    area_key INTEGER NOT NULL,
+    started_at TIMESTAMP NOT NULL,
+    fired_at TIMESTAMP,
+    ended_at TIMESTAMP,
+    last_at TIMESTAMP NOT NULL,
+    last_value DOUBLE,
+    peak DOUBLE,
+    peak_at TIMESTAMP,
+    worst_severity TINYINT,
+    readings INTEGER NOT NULL,
+    last_set_at TIMESTAMP,
+    clear_since TIMESTAMP,
+    clear_readings INTEGER)""",
+    """CREATE TABLE alert_progress (
+    indicator_key INTEGER PRIMARY KEY,
+    rule_hash TEXT NOT NULL,
+    processed_at TIMESTAMP NOT NULL,
+    processed_batch INTEGER NOT NULL,
+    updated_at TIMESTAMP)""",
+)
+
 #: Ordered migrations: (version reached, statements). Applied in order, each in one transaction.
-MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = ((1, _V1), (2, _V2), (3, _V3), (4, _V4), (5, _V5))
+MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
+    (1, _V1),
+    (2, _V2),
+    (3, _V3),
+    (4, _V4),
+    (5, _V5),
+    (6, _V6),
+)
 
 #: Observation columns in table order (v2 appended ``freq_class``); name them in every INSERT.
 OBSERVATION_COLUMNS: tuple[str, ...] = (
@@ -226,8 +265,14 @@ OBSERVATION_COLUMNS: tuple[str, ...] = (
 
 
 def frequency_class(frequency: str) -> int:
-    """Storage class of an indicator's observations: 0 daily or finer, 1 weekly or coarser."""
-    return 0 if frequency in ("realtime", "hourly", "daily") else 1
+    """Storage class of an indicator's observations: 0 daily, 1 weekly or coarser, 2 realtime or hourly.
+
+    Each class fills row groups of its own, so a daily evaluation skips the readings of the sub-daily
+    feeds and an hourly one the daily history.
+    """
+    if frequency in ("realtime", "hourly"):
+        return 2
+    return 0 if frequency == "daily" else 1
 
 
 #: Tables every citykpi database has (raw ``src_*`` tables come and go with the catalogue).
@@ -249,6 +294,8 @@ CORE_TABLES: tuple[str, ...] = (
     "notify_outbox",
     "notify_state",
     "notify_cursor",
+    "alert_episodes",
+    "alert_progress",
 )
 
 #: SQL type of each catalogue source column type.
@@ -265,6 +312,11 @@ SOURCE_SQL_TYPES: Mapping[str, str] = {
 def source_table_name(source_id: str) -> str:
     """Name of the raw table of a catalogue source: ``src_<id>``."""
     return f"src_{source_id}"
+
+
+def builtin_source_table(source_id: str) -> str:
+    """Name of the session table a built-in source (the alert episodes) is read from: ``t_src_<id>``."""
+    return f"t_src_{source_id}"
 
 
 def source_table_ddl(source: SourceTable) -> str:

@@ -15,18 +15,22 @@ UNION ALL SELECT a.area_key, p.parent_key FROM t_area a JOIN t_area p ON p.area_
 -- buckets: observations → reporting periods
 CREATE OR REPLACE TEMP TABLE t_bucket AS
 WITH r AS MATERIALIZED (
-SELECT m.ikey, o.area_key, CASE m.rgrain WHEN 'day' THEN CAST(date_trunc('day', o.period) AS DATE) WHEN 'week' THEN CAST(date_trunc('week', o.period) AS DATE) WHEN 'month' THEN CAST(date_trunc('month', o.period) AS DATE) WHEN 'quarter' THEN CAST(date_trunc('quarter', o.period) AS DATE) WHEN 'year' THEN CAST(date_trunc('year', o.period) AS DATE) END AS bucket, o.period, o.value, o.numerator, o.denominator,
-       m.single, m.single AND o.period = CAST(CASE m.rgrain WHEN 'day' THEN CAST(date_trunc('day', o.period) AS DATE) WHEN 'week' THEN CAST(date_trunc('week', o.period) AS DATE) WHEN 'month' THEN CAST(date_trunc('month', o.period) AS DATE) WHEN 'quarter' THEN CAST(date_trunc('quarter', o.period) AS DATE) WHEN 'year' THEN CAST(date_trunc('year', o.period) AS DATE) END AS TIMESTAMP) AS pass
+SELECT m.ikey, o.area_key, CASE m.rgrain WHEN 'day' THEN CAST(date_trunc('day', o.period) AS DATE) WHEN 'week' THEN CAST(date_trunc('week', o.period) AS DATE) WHEN 'month' THEN CAST(date_trunc('month', o.period) AS DATE) WHEN 'quarter' THEN CAST(date_trunc('quarter', o.period) AS DATE) WHEN 'year' THEN CAST(date_trunc('year', o.period) AS DATE) END AS bucket, o.period, o.value, o.numerator, o.denominator, m.single, m.single AND o.period = CAST(CASE m.rgrain WHEN 'day' THEN CAST(date_trunc('day', o.period) AS DATE) WHEN 'week' THEN CAST(date_trunc('week', o.period) AS DATE) WHEN 'month' THEN CAST(date_trunc('month', o.period) AS DATE) WHEN 'quarter' THEN CAST(date_trunc('quarter', o.period) AS DATE) WHEN 'year' THEN CAST(date_trunc('year', o.period) AS DATE) END AS TIMESTAMP) AS pass, (CASE m.where_op
+              WHEN '<' THEN o.value < m.where_val WHEN '<=' THEN o.value <= m.where_val
+              WHEN '>' THEN o.value > m.where_val WHEN '>=' THEN o.value >= m.where_val
+              WHEN '=' THEN o.value = m.where_val WHEN '!=' THEN o.value <> m.where_val END) AS hit, NULL::DOUBLE AS dur
 FROM observations o JOIN ck_ind m ON o.indicator_key = m.series_ikey
-WHERE o.freq_class = 0
+WHERE o.freq_class = 0 AND NOT m.timed
   AND o.period >= TIMESTAMP '2021-01-01 00:00:00' AND o.period < TIMESTAMP '<NOW>'
   AND ((o.period >= m.win_lo) OR (o.period >= m.ly_lo AND o.period < m.ly_hi)
        OR (o.period >= m.base_lo AND o.period < m.base_hi))
 UNION ALL
-SELECT m.ikey, o.area_key, CASE m.rgrain WHEN 'day' THEN CAST(date_trunc('day', o.period) AS DATE) WHEN 'week' THEN CAST(date_trunc('week', o.period) AS DATE) WHEN 'month' THEN CAST(date_trunc('month', o.period) AS DATE) WHEN 'quarter' THEN CAST(date_trunc('quarter', o.period) AS DATE) WHEN 'year' THEN CAST(date_trunc('year', o.period) AS DATE) END AS bucket, o.period, o.value, o.numerator, o.denominator,
-       m.single, m.single AND o.period = CAST(CASE m.rgrain WHEN 'day' THEN CAST(date_trunc('day', o.period) AS DATE) WHEN 'week' THEN CAST(date_trunc('week', o.period) AS DATE) WHEN 'month' THEN CAST(date_trunc('month', o.period) AS DATE) WHEN 'quarter' THEN CAST(date_trunc('quarter', o.period) AS DATE) WHEN 'year' THEN CAST(date_trunc('year', o.period) AS DATE) END AS TIMESTAMP) AS pass
+SELECT m.ikey, o.area_key, CASE m.rgrain WHEN 'day' THEN CAST(date_trunc('day', o.period) AS DATE) WHEN 'week' THEN CAST(date_trunc('week', o.period) AS DATE) WHEN 'month' THEN CAST(date_trunc('month', o.period) AS DATE) WHEN 'quarter' THEN CAST(date_trunc('quarter', o.period) AS DATE) WHEN 'year' THEN CAST(date_trunc('year', o.period) AS DATE) END AS bucket, o.period, o.value, o.numerator, o.denominator, m.single, m.single AND o.period = CAST(CASE m.rgrain WHEN 'day' THEN CAST(date_trunc('day', o.period) AS DATE) WHEN 'week' THEN CAST(date_trunc('week', o.period) AS DATE) WHEN 'month' THEN CAST(date_trunc('month', o.period) AS DATE) WHEN 'quarter' THEN CAST(date_trunc('quarter', o.period) AS DATE) WHEN 'year' THEN CAST(date_trunc('year', o.period) AS DATE) END AS TIMESTAMP) AS pass, (CASE m.where_op
+              WHEN '<' THEN o.value < m.where_val WHEN '<=' THEN o.value <= m.where_val
+              WHEN '>' THEN o.value > m.where_val WHEN '>=' THEN o.value >= m.where_val
+              WHEN '=' THEN o.value = m.where_val WHEN '!=' THEN o.value <> m.where_val END) AS hit, NULL::DOUBLE AS dur
 FROM observations o JOIN ck_ind m ON o.indicator_key = m.series_ikey
-WHERE o.freq_class = 1
+WHERE o.freq_class = 1 AND NOT m.timed
   AND o.period >= TIMESTAMP '2015-01-01 00:00:00' AND o.period < TIMESTAMP '<NOW>'
   AND ((o.period >= m.win_lo) OR (o.period >= m.ly_lo AND o.period < m.ly_hi)
        OR (o.period >= m.base_lo AND o.period < m.base_hi))
@@ -39,6 +43,74 @@ many AS (
   UNION ALL
   SELECT r.* FROM r SEMI JOIN mixed x ON x.ikey = r.ikey AND x.area_key = r.area_key AND x.bucket = r.bucket
   WHERE r.pass
+  UNION ALL
+  SELECT m.ikey, o.area_key, CASE m.rgrain WHEN 'day' THEN CAST(date_trunc('day', o.period) AS DATE) WHEN 'week' THEN CAST(date_trunc('week', o.period) AS DATE) WHEN 'month' THEN CAST(date_trunc('month', o.period) AS DATE) WHEN 'quarter' THEN CAST(date_trunc('quarter', o.period) AS DATE) WHEN 'year' THEN CAST(date_trunc('year', o.period) AS DATE) END AS bucket, o.period, o.value, o.numerator, o.denominator, m.single, m.single AND o.period = CAST(CASE m.rgrain WHEN 'day' THEN CAST(date_trunc('day', o.period) AS DATE) WHEN 'week' THEN CAST(date_trunc('week', o.period) AS DATE) WHEN 'month' THEN CAST(date_trunc('month', o.period) AS DATE) WHEN 'quarter' THEN CAST(date_trunc('quarter', o.period) AS DATE) WHEN 'year' THEN CAST(date_trunc('year', o.period) AS DATE) END AS TIMESTAMP) AS pass, (CASE m.where_op
+              WHEN '<' THEN o.value < m.where_val WHEN '<=' THEN o.value <= m.where_val
+              WHEN '>' THEN o.value > m.where_val WHEN '>=' THEN o.value >= m.where_val
+              WHEN '=' THEN o.value = m.where_val WHEN '!=' THEN o.value <> m.where_val END) AS hit, NULL::DOUBLE AS dur
+FROM observations o JOIN ck_ind m ON o.indicator_key = m.series_ikey
+WHERE o.freq_class = 2 AND NOT m.timed
+  AND o.period >= TIMESTAMP '2024-12-22 00:00:00' AND o.period < TIMESTAMP '2025-01-01 00:00:00'
+  AND ((o.period >= m.win_lo) OR (o.period >= m.ly_lo AND o.period < m.ly_hi)
+       OR (o.period >= m.base_lo AND o.period < m.base_hi))
+  UNION ALL
+  SELECT m.ikey, o.area_key, CASE m.rgrain WHEN 'day' THEN CAST(date_trunc('day', o.period) AS DATE) WHEN 'week' THEN CAST(date_trunc('week', o.period) AS DATE) WHEN 'month' THEN CAST(date_trunc('month', o.period) AS DATE) WHEN 'quarter' THEN CAST(date_trunc('quarter', o.period) AS DATE) WHEN 'year' THEN CAST(date_trunc('year', o.period) AS DATE) END AS bucket, o.period, o.value, o.numerator, o.denominator, m.single, m.single AND o.period = CAST(CASE m.rgrain WHEN 'day' THEN CAST(date_trunc('day', o.period) AS DATE) WHEN 'week' THEN CAST(date_trunc('week', o.period) AS DATE) WHEN 'month' THEN CAST(date_trunc('month', o.period) AS DATE) WHEN 'quarter' THEN CAST(date_trunc('quarter', o.period) AS DATE) WHEN 'year' THEN CAST(date_trunc('year', o.period) AS DATE) END AS TIMESTAMP) AS pass, (CASE m.where_op
+              WHEN '<' THEN o.value < m.where_val WHEN '<=' THEN o.value <= m.where_val
+              WHEN '>' THEN o.value > m.where_val WHEN '>=' THEN o.value >= m.where_val
+              WHEN '=' THEN o.value = m.where_val WHEN '!=' THEN o.value <> m.where_val END) AS hit, NULL::DOUBLE AS dur
+FROM observations o JOIN ck_ind m ON o.indicator_key = m.series_ikey
+WHERE o.freq_class = 2 AND NOT m.timed
+  AND o.period >= TIMESTAMP '2025-11-05 00:00:00' AND o.period < TIMESTAMP '<NOW>'
+  AND ((o.period >= m.win_lo) OR (o.period >= m.ly_lo AND o.period < m.ly_hi)
+       OR (o.period >= m.base_lo AND o.period < m.base_hi))
+  UNION ALL
+  SELECT t.* EXCLUDE (bucket_end),
+    epoch(least(coalesce(lead(t.period) OVER (PARTITION BY t.ikey, t.area_key, t.bucket ORDER BY t.period),
+                         t.bucket_end), TIMESTAMP '<NOW>')) - epoch(t.period) AS dur
+  FROM (
+    SELECT m.ikey, o.area_key, CASE m.rgrain WHEN 'day' THEN CAST(date_trunc('day', o.period) AS DATE) WHEN 'week' THEN CAST(date_trunc('week', o.period) AS DATE) WHEN 'month' THEN CAST(date_trunc('month', o.period) AS DATE) WHEN 'quarter' THEN CAST(date_trunc('quarter', o.period) AS DATE) WHEN 'year' THEN CAST(date_trunc('year', o.period) AS DATE) END AS bucket, o.period, o.value, o.numerator, o.denominator, FALSE AS single, FALSE AS pass, (CASE m.where_op
+              WHEN '<' THEN o.value < m.where_val WHEN '<=' THEN o.value <= m.where_val
+              WHEN '>' THEN o.value > m.where_val WHEN '>=' THEN o.value >= m.where_val
+              WHEN '=' THEN o.value = m.where_val WHEN '!=' THEN o.value <> m.where_val END) AS hit,
+       CASE m.rgrain WHEN 'day' THEN CAST(CASE m.rgrain WHEN 'day' THEN CAST(date_trunc('day', o.period) AS DATE) WHEN 'week' THEN CAST(date_trunc('week', o.period) AS DATE) WHEN 'month' THEN CAST(date_trunc('month', o.period) AS DATE) WHEN 'quarter' THEN CAST(date_trunc('quarter', o.period) AS DATE) WHEN 'year' THEN CAST(date_trunc('year', o.period) AS DATE) END AS TIMESTAMP) + INTERVAL 1 DAY WHEN 'week' THEN CAST(CASE m.rgrain WHEN 'day' THEN CAST(date_trunc('day', o.period) AS DATE) WHEN 'week' THEN CAST(date_trunc('week', o.period) AS DATE) WHEN 'month' THEN CAST(date_trunc('month', o.period) AS DATE) WHEN 'quarter' THEN CAST(date_trunc('quarter', o.period) AS DATE) WHEN 'year' THEN CAST(date_trunc('year', o.period) AS DATE) END AS TIMESTAMP) + INTERVAL 7 DAY WHEN 'month' THEN CAST(CASE m.rgrain WHEN 'day' THEN CAST(date_trunc('day', o.period) AS DATE) WHEN 'week' THEN CAST(date_trunc('week', o.period) AS DATE) WHEN 'month' THEN CAST(date_trunc('month', o.period) AS DATE) WHEN 'quarter' THEN CAST(date_trunc('quarter', o.period) AS DATE) WHEN 'year' THEN CAST(date_trunc('year', o.period) AS DATE) END AS TIMESTAMP) + INTERVAL 1 MONTH WHEN 'quarter' THEN CAST(CASE m.rgrain WHEN 'day' THEN CAST(date_trunc('day', o.period) AS DATE) WHEN 'week' THEN CAST(date_trunc('week', o.period) AS DATE) WHEN 'month' THEN CAST(date_trunc('month', o.period) AS DATE) WHEN 'quarter' THEN CAST(date_trunc('quarter', o.period) AS DATE) WHEN 'year' THEN CAST(date_trunc('year', o.period) AS DATE) END AS TIMESTAMP) + INTERVAL 3 MONTH WHEN 'year' THEN CAST(CASE m.rgrain WHEN 'day' THEN CAST(date_trunc('day', o.period) AS DATE) WHEN 'week' THEN CAST(date_trunc('week', o.period) AS DATE) WHEN 'month' THEN CAST(date_trunc('month', o.period) AS DATE) WHEN 'quarter' THEN CAST(date_trunc('quarter', o.period) AS DATE) WHEN 'year' THEN CAST(date_trunc('year', o.period) AS DATE) END AS TIMESTAMP) + INTERVAL 1 YEAR END AS bucket_end
+    FROM observations o JOIN ck_ind m ON o.indicator_key = m.series_ikey
+    WHERE o.freq_class = 2 AND m.timed
+      AND o.period >= TIMESTAMP '2024-12-23 00:00:00' AND o.period < TIMESTAMP '2025-01-01 00:00:00'
+      AND ((o.period >= m.win_lo) OR (o.period >= m.ly_lo AND o.period < m.ly_hi)
+       OR (o.period >= m.base_lo AND o.period < m.base_hi))
+  ) t
+  UNION ALL
+  SELECT t.* EXCLUDE (bucket_end),
+    epoch(least(coalesce(lead(t.period) OVER (PARTITION BY t.ikey, t.area_key, t.bucket ORDER BY t.period),
+                         t.bucket_end), TIMESTAMP '<NOW>')) - epoch(t.period) AS dur
+  FROM (
+    SELECT m.ikey, o.area_key, CASE m.rgrain WHEN 'day' THEN CAST(date_trunc('day', o.period) AS DATE) WHEN 'week' THEN CAST(date_trunc('week', o.period) AS DATE) WHEN 'month' THEN CAST(date_trunc('month', o.period) AS DATE) WHEN 'quarter' THEN CAST(date_trunc('quarter', o.period) AS DATE) WHEN 'year' THEN CAST(date_trunc('year', o.period) AS DATE) END AS bucket, o.period, o.value, o.numerator, o.denominator, FALSE AS single, FALSE AS pass, (CASE m.where_op
+              WHEN '<' THEN o.value < m.where_val WHEN '<=' THEN o.value <= m.where_val
+              WHEN '>' THEN o.value > m.where_val WHEN '>=' THEN o.value >= m.where_val
+              WHEN '=' THEN o.value = m.where_val WHEN '!=' THEN o.value <> m.where_val END) AS hit,
+       CASE m.rgrain WHEN 'day' THEN CAST(CASE m.rgrain WHEN 'day' THEN CAST(date_trunc('day', o.period) AS DATE) WHEN 'week' THEN CAST(date_trunc('week', o.period) AS DATE) WHEN 'month' THEN CAST(date_trunc('month', o.period) AS DATE) WHEN 'quarter' THEN CAST(date_trunc('quarter', o.period) AS DATE) WHEN 'year' THEN CAST(date_trunc('year', o.period) AS DATE) END AS TIMESTAMP) + INTERVAL 1 DAY WHEN 'week' THEN CAST(CASE m.rgrain WHEN 'day' THEN CAST(date_trunc('day', o.period) AS DATE) WHEN 'week' THEN CAST(date_trunc('week', o.period) AS DATE) WHEN 'month' THEN CAST(date_trunc('month', o.period) AS DATE) WHEN 'quarter' THEN CAST(date_trunc('quarter', o.period) AS DATE) WHEN 'year' THEN CAST(date_trunc('year', o.period) AS DATE) END AS TIMESTAMP) + INTERVAL 7 DAY WHEN 'month' THEN CAST(CASE m.rgrain WHEN 'day' THEN CAST(date_trunc('day', o.period) AS DATE) WHEN 'week' THEN CAST(date_trunc('week', o.period) AS DATE) WHEN 'month' THEN CAST(date_trunc('month', o.period) AS DATE) WHEN 'quarter' THEN CAST(date_trunc('quarter', o.period) AS DATE) WHEN 'year' THEN CAST(date_trunc('year', o.period) AS DATE) END AS TIMESTAMP) + INTERVAL 1 MONTH WHEN 'quarter' THEN CAST(CASE m.rgrain WHEN 'day' THEN CAST(date_trunc('day', o.period) AS DATE) WHEN 'week' THEN CAST(date_trunc('week', o.period) AS DATE) WHEN 'month' THEN CAST(date_trunc('month', o.period) AS DATE) WHEN 'quarter' THEN CAST(date_trunc('quarter', o.period) AS DATE) WHEN 'year' THEN CAST(date_trunc('year', o.period) AS DATE) END AS TIMESTAMP) + INTERVAL 3 MONTH WHEN 'year' THEN CAST(CASE m.rgrain WHEN 'day' THEN CAST(date_trunc('day', o.period) AS DATE) WHEN 'week' THEN CAST(date_trunc('week', o.period) AS DATE) WHEN 'month' THEN CAST(date_trunc('month', o.period) AS DATE) WHEN 'quarter' THEN CAST(date_trunc('quarter', o.period) AS DATE) WHEN 'year' THEN CAST(date_trunc('year', o.period) AS DATE) END AS TIMESTAMP) + INTERVAL 1 YEAR END AS bucket_end
+    FROM observations o JOIN ck_ind m ON o.indicator_key = m.series_ikey
+    WHERE o.freq_class = 2 AND m.timed
+      AND o.period >= TIMESTAMP '2025-11-05 00:00:00' AND o.period < TIMESTAMP '<NOW>'
+      AND ((o.period >= m.win_lo) OR (o.period >= m.ly_lo AND o.period < m.ly_hi)
+       OR (o.period >= m.base_lo AND o.period < m.base_hi))
+  ) t
+),
+agg AS (
+  SELECT r.ikey, r.area_key, r.bucket,
+         fsum(r.value) AS t_sum,
+         favg(r.value) AS t_mean,
+         arg_max(r.value, r.period) AS t_last,
+         max(r.value) AS t_max,
+         min(r.value) AS t_min,
+         CAST(count(r.value) AS DOUBLE) AS t_count,
+         CAST(count_if(r.hit) AS DOUBLE) AS t_count_where,
+         CASE WHEN fsum(CASE WHEN r.value IS NOT NULL THEN r.dur END) > 0
+           THEN fsum(r.value * r.dur) / fsum(CASE WHEN r.value IS NOT NULL THEN r.dur END)
+           ELSE arg_max(r.value, r.period) END AS t_time_weighted_mean,
+         coalesce(fsum(CASE WHEN r.hit THEN r.dur END), 0.0) / 60.0 AS t_minutes_where,
+         fsum(r.numerator) AS sn, fsum(r.denominator) AS sd, max(r.period) AS last_period
+  FROM many r GROUP BY r.ikey, r.area_key, r.bucket
 )
 SELECT r.ikey, r.area_key, r.bucket, CASE WHEN m.with_parts THEN r.numerator / NULLIF(r.denominator, 0) * m.scale
        ELSE CASE m.time_rollup
@@ -55,29 +127,19 @@ SELECT r.ikey, r.area_key, r.bucket, CASE WHEN m.with_parts THEN r.numerator / N
       ELSE r.period + INTERVAL 1 YEAR END AS data_end, 0::TINYINT AS src
 FROM one r JOIN ck_ind m ON m.ikey = r.ikey
 UNION ALL
-SELECT r.ikey, r.area_key, r.bucket, CASE WHEN m.with_parts THEN fsum(r.numerator) / NULLIF(fsum(r.denominator), 0) * m.scale
-       ELSE CASE m.time_rollup
-         WHEN 'sum' THEN fsum(r.value) WHEN 'mean' THEN favg(r.value) WHEN 'last' THEN arg_max(r.value, r.period)
-         WHEN 'max' THEN max(r.value) WHEN 'min' THEN min(r.value) WHEN 'count' THEN CAST(count(r.value) AS DOUBLE)
-         WHEN 'count_where' THEN CAST(count_if((CASE m.where_op
-              WHEN '<' THEN r.value < m.where_val WHEN '<=' THEN r.value <= m.where_val
-              WHEN '>' THEN r.value > m.where_val WHEN '>=' THEN r.value >= m.where_val
-              WHEN '=' THEN r.value = m.where_val WHEN '!=' THEN r.value <> m.where_val END)) AS DOUBLE)
-       END END AS v,
-       fsum(r.numerator) AS sn, fsum(r.denominator) AS sd, max(r.period) AS last_period,
-       CASE m.frequency WHEN 'realtime' THEN max(r.period) WHEN 'hourly' THEN max(r.period) + INTERVAL 1 HOUR
-      WHEN 'daily' THEN max(r.period) + INTERVAL 1 DAY WHEN 'weekly' THEN max(r.period) + INTERVAL 7 DAY
-      WHEN 'monthly' THEN max(r.period) + INTERVAL 1 MONTH WHEN 'quarterly' THEN max(r.period) + INTERVAL 3 MONTH
-      ELSE max(r.period) + INTERVAL 1 YEAR END AS data_end, 0::TINYINT AS src
-FROM many r JOIN ck_ind m ON m.ikey = r.ikey
-GROUP BY r.ikey, r.area_key, r.bucket, m.with_parts, m.scale, m.time_rollup, m.where_op, m.where_val, m.frequency;
+SELECT a.ikey, a.area_key, a.bucket, CASE WHEN m.with_parts THEN a.sn / NULLIF(a.sd, 0) * m.scale ELSE CASE m.time_rollup WHEN 'sum' THEN a.t_sum WHEN 'mean' THEN a.t_mean WHEN 'last' THEN a.t_last WHEN 'max' THEN a.t_max WHEN 'min' THEN a.t_min WHEN 'count' THEN a.t_count WHEN 'count_where' THEN a.t_count_where WHEN 'time_weighted_mean' THEN a.t_time_weighted_mean WHEN 'minutes_where' THEN a.t_minutes_where END END AS v, a.sn, a.sd, a.last_period,
+       CASE m.frequency WHEN 'realtime' THEN a.last_period WHEN 'hourly' THEN a.last_period + INTERVAL 1 HOUR
+      WHEN 'daily' THEN a.last_period + INTERVAL 1 DAY WHEN 'weekly' THEN a.last_period + INTERVAL 7 DAY
+      WHEN 'monthly' THEN a.last_period + INTERVAL 1 MONTH WHEN 'quarterly' THEN a.last_period + INTERVAL 3 MONTH
+      ELSE a.last_period + INTERVAL 1 YEAR END AS data_end, 0::TINYINT AS src
+FROM agg a JOIN ck_ind m ON m.ikey = a.ikey;
 
 -- measures over raw source tables
 INSERT INTO t_bucket
 SELECT q.ikey, q.area_key, q.bucket, q.sn / NULLIF(q.sd, 0) * m.scale AS v, q.sn, q.sd, q.last_period,
   q.last_period + INTERVAL 1 DAY AS data_end, 0
 FROM (
-SELECT 14 AS ikey, a.anc_key AS area_key,
+SELECT 15 AS ikey, a.anc_key AS area_key,
        CAST(date_trunc('day', s."created_at") AS DATE) AS bucket,
        CAST(count(*) AS DOUBLE) AS sn, CAST(1.0 AS DOUBLE) AS sd, max(s."created_at") AS last_period
 FROM "src_hotline_cases" s JOIN t_anc a ON a.area_key = s.area_key
@@ -87,7 +149,7 @@ WHERE TRUE AND s."created_at" < TIMESTAMP '<NOW>'
            AND s."created_at" < TIMESTAMP '2025-01-01 00:00:00'))
 GROUP BY a.anc_key, bucket
 UNION ALL
-SELECT 20 AS ikey, a.anc_key AS area_key,
+SELECT 21 AS ikey, a.anc_key AS area_key,
        CAST(date_trunc('month', s."created_at") AS DATE) AS bucket,
        CAST(count_if((s."closed_at" <= s."due_at")) AS DOUBLE) AS sn, CAST(count_if((s."closed_at" IS NOT NULL)) AS DOUBLE) AS sd, max(s."created_at") AS last_period
 FROM "src_hotline_cases" s JOIN t_anc a ON a.area_key = s.area_key
@@ -97,7 +159,7 @@ WHERE TRUE AND s."created_at" < TIMESTAMP '<NOW>'
            AND s."created_at" < TIMESTAMP '2025-01-01 00:00:00'))
 GROUP BY a.anc_key, bucket
 UNION ALL
-SELECT 16 AS ikey, a.anc_key AS area_key,
+SELECT 17 AS ikey, a.anc_key AS area_key,
        CAST(date_trunc('month', s."created_at") AS DATE) AS bucket,
        CAST(count_if((s."closed_at" IS NOT NULL)) AS DOUBLE) AS sn, CAST(count(*) AS DOUBLE) AS sd, max(s."created_at") AS last_period
 FROM "src_hotline_cases" s JOIN t_anc a ON a.area_key = s.area_key
@@ -107,7 +169,7 @@ WHERE TRUE AND s."created_at" < TIMESTAMP '<NOW>'
            AND s."created_at" < TIMESTAMP '2025-01-01 00:00:00'))
 GROUP BY a.anc_key, bucket
 UNION ALL
-SELECT 21 AS ikey, a.anc_key AS area_key,
+SELECT 22 AS ikey, a.anc_key AS area_key,
        CAST(date_trunc('month', s."created_at") AS DATE) AS bucket,
        CAST(count_if(s."satisfied") AS DOUBLE) AS sn, CAST(count(s."satisfied") AS DOUBLE) AS sd, max(s."created_at") AS last_period
 FROM "src_hotline_cases" s JOIN t_anc a ON a.area_key = s.area_key
@@ -117,7 +179,7 @@ WHERE TRUE AND s."created_at" < TIMESTAMP '<NOW>'
            AND s."created_at" < TIMESTAMP '2025-01-01 00:00:00'))
 GROUP BY a.anc_key, bucket
 UNION ALL
-SELECT 18 AS ikey, a.anc_key AS area_key,
+SELECT 19 AS ikey, a.anc_key AS area_key,
        CAST(date_trunc('month', s."created_at") AS DATE) AS bucket,
        CAST(median((epoch(s."closed_at") - epoch(s."created_at")) / 3600.0) AS DOUBLE) AS sn, CAST(1.0 AS DOUBLE) AS sd, max(s."created_at") AS last_period
 FROM "src_hotline_cases" s JOIN t_anc a ON a.area_key = s.area_key
@@ -127,7 +189,7 @@ WHERE TRUE AND s."created_at" < TIMESTAMP '<NOW>'
            AND s."created_at" < TIMESTAMP '2025-01-01 00:00:00'))
 GROUP BY a.anc_key, bucket
 UNION ALL
-SELECT 17 AS ikey, a.anc_key AS area_key,
+SELECT 18 AS ikey, a.anc_key AS area_key,
        CAST(date_trunc('day', s."created_at") AS DATE) AS bucket,
        CAST(count_if((s."closed_at" > s."due_at")) AS DOUBLE) AS sn, CAST(1.0 AS DOUBLE) AS sd, max(s."created_at") AS last_period
 FROM "src_hotline_cases" s JOIN t_anc a ON a.area_key = s.area_key
@@ -137,7 +199,7 @@ WHERE TRUE AND s."created_at" < TIMESTAMP '<NOW>'
            AND s."created_at" < TIMESTAMP '2025-01-01 00:00:00'))
 GROUP BY a.anc_key, bucket
 UNION ALL
-SELECT 19 AS ikey, a.anc_key AS area_key,
+SELECT 20 AS ikey, a.anc_key AS area_key,
        CAST(date_trunc('month', s."created_at") AS DATE) AS bucket,
        CAST(count(*) AS DOUBLE) AS sn, CAST(1.0 AS DOUBLE) AS sd, max(s."created_at") AS last_period
 FROM "src_hotline_cases" s JOIN t_anc a ON a.area_key = s.area_key
@@ -147,7 +209,17 @@ WHERE (s."category" = '噪声扰民') AND s."created_at" < TIMESTAMP '<NOW>'
            AND s."created_at" < TIMESTAMP '2025-01-01 00:00:00'))
 GROUP BY a.anc_key, bucket
 UNION ALL
-SELECT 168 AS ikey, a.anc_key AS area_key,
+SELECT 9 AS ikey, a.anc_key AS area_key,
+       CAST(date_trunc('day', s."resolved_at") AS DATE) AS bucket,
+       CAST(favg(s."minutes_to_resolve") AS DOUBLE) AS sn, CAST(1.0 AS DOUBLE) AS sd, max(s."resolved_at") AS last_period
+FROM "t_src_alert_episodes" s JOIN t_anc a ON a.area_key = s.area_key
+WHERE (s."owner" = '市城市管理局') AND s."resolved_at" < TIMESTAMP '<NOW>'
+  AND (s."resolved_at" >= TIMESTAMP '2025-12-17 00:00:00'
+       OR (s."resolved_at" >= TIMESTAMP '2024-12-17 00:00:00'
+           AND s."resolved_at" < TIMESTAMP '2025-01-01 00:00:00'))
+GROUP BY a.anc_key, bucket
+UNION ALL
+SELECT 171 AS ikey, a.anc_key AS area_key,
        CAST(date_trunc('year', s."created_at") AS DATE) AS bucket,
        CAST(count(*) AS DOUBLE) AS sn, CAST(1.0 AS DOUBLE) AS sd, max(s."created_at") AS last_period
 FROM "src_hotline_cases" s JOIN t_anc a ON a.area_key = s.area_key
@@ -162,40 +234,42 @@ GROUP BY a.anc_key, bucket
 INSERT INTO t_bucket
 SELECT * FROM (
   SELECT c.ikey, a.parent_key AS area_key, c.bucket,
-    CASE m.area_rollup
-      WHEN 'sum' THEN fsum(c.v) WHEN 'mean' THEN favg(c.v) WHEN 'max' THEN max(c.v) WHEN 'min' THEN min(c.v)
-      WHEN 'worst' THEN CASE m.direction WHEN 'lower_is_better' THEN max(c.v) WHEN 'higher_is_better' THEN min(c.v)
-                        ELSE arg_max(c.v, abs(c.v - m.mid)) END
+    CASE any_value(m.area_rollup) WHEN 'sum' THEN fsum(c.v)
+      WHEN 'mean' THEN favg(c.v)
+      WHEN 'max' THEN max(c.v)
+      WHEN 'min' THEN min(c.v)
+      WHEN 'worst' THEN CASE any_value(m.direction) WHEN 'lower_is_better' THEN max(c.v)
+                        WHEN 'higher_is_better' THEN min(c.v) ELSE arg_max(c.v, abs(c.v - m.mid)) END
       WHEN 'weighted_mean' THEN fsum(c.v * a.population) / NULLIF(fsum(CASE WHEN c.v IS NOT NULL THEN a.population END), 0)
-      WHEN 'ratio_of_sums' THEN fsum(c.sn) / NULLIF(fsum(c.sd), 0) * m.scale
-    END AS v,
+      WHEN 'ratio_of_sums' THEN fsum(c.sn) / NULLIF(fsum(c.sd), 0) * any_value(m.scale) END AS v,
     fsum(c.sn) AS sn, fsum(c.sd) AS sd, max(c.last_period) AS last_period, max(c.data_end) AS data_end,
     1::TINYINT AS src
   FROM t_bucket c
   JOIN t_area a ON a.area_key = c.area_key AND a.level = 'street' AND a.parent_key IS NOT NULL
   JOIN ck_ind m ON m.ikey = c.ikey
   WHERE m.area_rollup IN ('sum', 'mean', 'max', 'min', 'worst', 'weighted_mean', 'ratio_of_sums')
-  GROUP BY c.ikey, a.parent_key, c.bucket, m.area_rollup, m.direction, m.mid, m.scale
+  GROUP BY c.ikey, a.parent_key, c.bucket
 ) q ANTI JOIN t_bucket own ON own.ikey = q.ikey AND own.area_key = q.area_key AND own.bucket = q.bucket;
 
 -- area roll-up district → city
 INSERT INTO t_bucket
 SELECT * FROM (
   SELECT c.ikey, a.parent_key AS area_key, c.bucket,
-    CASE m.area_rollup
-      WHEN 'sum' THEN fsum(c.v) WHEN 'mean' THEN favg(c.v) WHEN 'max' THEN max(c.v) WHEN 'min' THEN min(c.v)
-      WHEN 'worst' THEN CASE m.direction WHEN 'lower_is_better' THEN max(c.v) WHEN 'higher_is_better' THEN min(c.v)
-                        ELSE arg_max(c.v, abs(c.v - m.mid)) END
+    CASE any_value(m.area_rollup) WHEN 'sum' THEN fsum(c.v)
+      WHEN 'mean' THEN favg(c.v)
+      WHEN 'max' THEN max(c.v)
+      WHEN 'min' THEN min(c.v)
+      WHEN 'worst' THEN CASE any_value(m.direction) WHEN 'lower_is_better' THEN max(c.v)
+                        WHEN 'higher_is_better' THEN min(c.v) ELSE arg_max(c.v, abs(c.v - m.mid)) END
       WHEN 'weighted_mean' THEN fsum(c.v * a.population) / NULLIF(fsum(CASE WHEN c.v IS NOT NULL THEN a.population END), 0)
-      WHEN 'ratio_of_sums' THEN fsum(c.sn) / NULLIF(fsum(c.sd), 0) * m.scale
-    END AS v,
+      WHEN 'ratio_of_sums' THEN fsum(c.sn) / NULLIF(fsum(c.sd), 0) * any_value(m.scale) END AS v,
     fsum(c.sn) AS sn, fsum(c.sd) AS sd, max(c.last_period) AS last_period, max(c.data_end) AS data_end,
     1::TINYINT AS src
   FROM t_bucket c
   JOIN t_area a ON a.area_key = c.area_key AND a.level = 'district' AND a.parent_key IS NOT NULL
   JOIN ck_ind m ON m.ikey = c.ikey
   WHERE m.area_rollup IN ('sum', 'mean', 'max', 'min', 'worst', 'weighted_mean', 'ratio_of_sums')
-  GROUP BY c.ikey, a.parent_key, c.bucket, m.area_rollup, m.direction, m.mid, m.scale
+  GROUP BY c.ikey, a.parent_key, c.bucket
 ) q ANTI JOIN t_bucket own ON own.ikey = q.ikey AND own.area_key = q.area_key AND own.bucket = q.bucket;
 
 -- index periods (current, history, last year)
@@ -228,7 +302,7 @@ INSERT INTO t_k
 SELECT f.ikey, i.area_key, i.k, i.ly, max(i.bucket) AS bucket,
   CASE WHEN m.vkind = 'ratio'
        THEN max(i.v) FILTER (WHERE f.slot = 1) / NULLIF(max(i.v) FILTER (WHERE f.slot = 2), 0) * m.scale
-       ELSE CASE f.ikey WHEN 50 THEN ((max(i.v) FILTER (WHERE f.slot = 1) * CAST(100000000.0 AS DOUBLE)) / NULLIF(max(i.v) FILTER (WHERE f.slot = 2), 0)) WHEN 149 THEN ((max(i.v) FILTER (WHERE f.slot = 1) * CAST(10000.0 AS DOUBLE)) / NULLIF(nullif(max(i.v) FILTER (WHERE f.slot = 2), CAST(0.0 AS DOUBLE)), 0)) END END AS v,
+       ELSE CASE f.ikey WHEN 51 THEN ((max(i.v) FILTER (WHERE f.slot = 1) * CAST(100000000.0 AS DOUBLE)) / NULLIF(max(i.v) FILTER (WHERE f.slot = 2), 0)) WHEN 151 THEN ((max(i.v) FILTER (WHERE f.slot = 1) * CAST(10000.0 AS DOUBLE)) / NULLIF(nullif(max(i.v) FILTER (WHERE f.slot = 2), CAST(0.0 AS DOUBLE)), 0)) END END AS v,
   min(i.last_period) AS last_period, min(i.data_end) AS data_end,
   2::TINYINT AS src, i.base
 FROM ck_input f JOIN t_k i ON i.ikey = f.input_ikey
@@ -289,7 +363,56 @@ FROM agg;
 -- classify, cells and explanations
 CREATE OR REPLACE TEMP TABLE t_cells AS
 WITH cells AS (
-WITH cls AS (
+WITH cur0 AS (  -- each cell's current row, classified
+  SELECT DISTINCT ON (c.ikey, c.area_key) c.* FROM (
+SELECT b.*, CASE WHEN b.k >= 0 THEN CASE WHEN b.bv IS NULL OR isnan(b.bv) THEN NULL
+  WHEN bs.direction = 'lower_is_better' THEN CASE WHEN (CASE WHEN bs.inclusive THEN b.bv >= bs.c_red ELSE b.bv > bs.c_red END) THEN 4 WHEN (CASE WHEN bs.inclusive THEN b.bv >= bs.c_orange ELSE b.bv > bs.c_orange END) THEN 3 WHEN (CASE WHEN bs.inclusive THEN b.bv >= bs.c_yellow ELSE b.bv > bs.c_yellow END) THEN 2 WHEN (CASE WHEN bs.inclusive THEN b.bv >= bs.c_blue ELSE b.bv > bs.c_blue END) THEN 1 ELSE 0 END
+  WHEN bs.direction = 'higher_is_better' THEN CASE WHEN (CASE WHEN bs.inclusive THEN b.bv <= bs.c_red ELSE b.bv < bs.c_red END) THEN 4 WHEN (CASE WHEN bs.inclusive THEN b.bv <= bs.c_orange ELSE b.bv < bs.c_orange END) THEN 3 WHEN (CASE WHEN bs.inclusive THEN b.bv <= bs.c_yellow ELSE b.bv < bs.c_yellow END) THEN 2 WHEN (CASE WHEN bs.inclusive THEN b.bv <= bs.c_blue ELSE b.bv < bs.c_blue END) THEN 1 ELSE 0 END
+  ELSE CASE WHEN b.bv BETWEEN bs.lo_green AND bs.hi_green THEN 0 WHEN b.bv BETWEEN bs.lo_blue AND bs.hi_blue THEN 1 WHEN b.bv BETWEEN bs.lo_yellow AND bs.hi_yellow THEN 2 WHEN b.bv BETWEEN bs.lo_orange AND bs.hi_orange THEN 3 ELSE 4 END END END AS sev
+FROM (
+  SELECT t.*, CASE m.basis WHEN 'absolute' THEN t.v
+  WHEN 'percent_of_target' THEN t.v / NULLIF(m.target_value, 0) * 100
+  WHEN 'percent_of_limit' THEN t.v / NULLIF(m.limit_value, 0) * 100
+  WHEN 'change_previous' THEN CASE WHEN m.change_unit = 'points' THEN t.v - p.v
+  ELSE (t.v - p.v) / NULLIF(abs(p.v), 0) * 100 END
+  WHEN 'change_last_year' THEN CASE WHEN m.change_unit = 'points' THEN t.v - y.v
+  ELSE (t.v - y.v) / NULLIF(abs(y.v), 0) * 100 END
+  WHEN 'change_base_period' THEN CASE WHEN m.change_unit = 'points' THEN t.v - bp.v
+  ELSE (t.v - bp.v) / NULLIF(abs(bp.v), 0) * 100 END
+  WHEN 'anomaly' THEN CASE WHEN bl.scale > 0 THEN (t.v - bl.med) / bl.scale WHEN t.v = bl.med THEN 0.0 END END AS bv,
+         coalesce(oa.bs_id, ol.bs_id, m.bs_id) AS bs_id
+  FROM t_k t JOIN ck_ind m ON m.ikey = t.ikey
+  JOIN t_area a ON a.area_key = t.area_key
+  LEFT JOIN (SELECT q.ikey, q.area_key, q.k, q.v FROM t_k q JOIN ck_ind mq ON mq.ikey = q.ikey
+             WHERE mq.basis IN ('change_previous')) p
+    ON p.ikey = t.ikey AND p.area_key = t.area_key AND p.k = t.k + 1
+  LEFT JOIN (SELECT q.ikey, q.area_key, q.v FROM t_k q JOIN ck_ind mq ON mq.ikey = q.ikey
+             WHERE q.ly AND mq.basis IN ('change_last_year')) y
+    ON y.ikey = t.ikey AND y.area_key = t.area_key AND t.k = 0
+  LEFT JOIN (SELECT q.ikey, q.area_key, q.v FROM t_k q JOIN ck_ind mq ON mq.ikey = q.ikey
+             WHERE q.base AND mq.basis IN ('change_base_period')) bp
+    ON bp.ikey = t.ikey AND bp.area_key = t.area_key
+  LEFT JOIN ck_override oa ON oa.ikey = t.ikey AND oa.area_key = t.area_key
+  LEFT JOIN ck_override ol ON ol.ikey = t.ikey AND ol.area_key IS NULL AND ol.level = a.level
+  LEFT JOIN t_baseline bl ON bl.ikey = t.ikey AND bl.area_key = t.area_key
+    AND bl.k = t.k
+  WHERE t.k <= m.keep  -- periods read further back only for forecasts and baselines are not classified
+    AND t.k = 0
+) b JOIN ck_bandset bs ON bs.bs_id = b.bs_id
+  ) c ORDER BY c.ikey, c.area_key, c.ly
+),
+grid AS (
+  SELECT m.ikey, a.area_key, a.level FROM ck_ind m JOIN t_area a
+    ON (a.level = 'city' AND m.lvl_city) OR (a.level = 'district' AND m.lvl_district)
+       OR (a.level = 'street' AND m.lvl_street)
+  WHERE NOT m.hidden
+),
+hist AS (  -- over the periods: persistence and the streak
+  SELECT c.ikey, c.area_key,
+    count(*) FILTER (WHERE c.k >= 0 AND c.k < m.for_periods AND c.sev IS NOT NULL) AS persist_n,
+    min(c.sev) FILTER (WHERE c.k >= 0 AND c.k < m.for_periods) AS persist_sev,
+    bit_or(1::BIGINT << greatest(c.k, 0)) FILTER (WHERE c.k >= 0 AND c.sev = z.sev) AS smask
+  FROM (
 SELECT b.*, CASE WHEN b.k >= 0 THEN CASE WHEN b.bv IS NULL OR isnan(b.bv) THEN NULL
   WHEN bs.direction = 'lower_is_better' THEN CASE WHEN (CASE WHEN bs.inclusive THEN b.bv >= bs.c_red ELSE b.bv > bs.c_red END) THEN 4 WHEN (CASE WHEN bs.inclusive THEN b.bv >= bs.c_orange ELSE b.bv > bs.c_orange END) THEN 3 WHEN (CASE WHEN bs.inclusive THEN b.bv >= bs.c_yellow ELSE b.bv > bs.c_yellow END) THEN 2 WHEN (CASE WHEN bs.inclusive THEN b.bv >= bs.c_blue ELSE b.bv > bs.c_blue END) THEN 1 ELSE 0 END
   WHEN bs.direction = 'higher_is_better' THEN CASE WHEN (CASE WHEN bs.inclusive THEN b.bv <= bs.c_red ELSE b.bv < bs.c_red END) THEN 4 WHEN (CASE WHEN bs.inclusive THEN b.bv <= bs.c_orange ELSE b.bv < bs.c_orange END) THEN 3 WHEN (CASE WHEN bs.inclusive THEN b.bv <= bs.c_yellow ELSE b.bv < bs.c_yellow END) THEN 2 WHEN (CASE WHEN bs.inclusive THEN b.bv <= bs.c_blue ELSE b.bv < bs.c_blue END) THEN 1 ELSE 0 END
@@ -323,42 +446,28 @@ FROM (
     AND bl.k = t.k
   WHERE t.k <= m.keep  -- periods read further back only for forecasts and baselines are not classified
 ) b JOIN ck_bandset bs ON bs.bs_id = b.bs_id
-),
-grid AS (
-  SELECT m.ikey, a.area_key, a.level FROM ck_ind m JOIN t_area a
-    ON (a.level = 'city' AND m.lvl_city) OR (a.level = 'district' AND m.lvl_district)
-       OR (a.level = 'street' AND m.lvl_street)
-  WHERE NOT m.hidden
+  ) c LEFT JOIN cur0 z ON z.ikey = c.ikey AND z.area_key = c.area_key JOIN ck_ind m ON m.ikey = c.ikey
+  GROUP BY c.ikey, c.area_key
 ),
 hv AS (
-  SELECT c.ikey, c.area_key,
-    any_value(c.sev) FILTER (WHERE c.k = 0) AS sev0,
-    any_value(c.bv) FILTER (WHERE c.k = 0) AS bv0,
-    any_value(c.bs_id) FILTER (WHERE c.k = 0) AS bs_id,
-    count(*) FILTER (WHERE c.k >= 0 AND c.k < m.for_periods AND c.sev IS NOT NULL) AS persist_n,
-    min(c.sev) FILTER (WHERE c.k >= 0 AND c.k < m.for_periods) AS persist_sev,
-    bit_or(1::BIGINT << greatest(c.k, 0)) FILTER (WHERE c.k >= 0 AND c.sev = 0) AS mask0,
-    bit_or(1::BIGINT << greatest(c.k, 0)) FILTER (WHERE c.k >= 0 AND c.sev = 1) AS mask1,
-    bit_or(1::BIGINT << greatest(c.k, 0)) FILTER (WHERE c.k >= 0 AND c.sev = 2) AS mask2,
-    bit_or(1::BIGINT << greatest(c.k, 0)) FILTER (WHERE c.k >= 0 AND c.sev = 3) AS mask3,
-    bit_or(1::BIGINT << greatest(c.k, 0)) FILTER (WHERE c.k >= 0 AND c.sev = 4) AS mask4,
-    any_value(c.v) FILTER (WHERE c.k = 0) AS v0,
-    any_value(c.bucket) FILTER (WHERE c.k = 0) AS bucket0,
-    any_value(c.last_period) FILTER (WHERE c.k = 0) AS last0,
-    any_value(c.data_end) FILTER (WHERE c.k = 0) AS data_end0,
-    any_value(c.src) FILTER (WHERE c.k = 0) AS src0,
-    any_value(c.v) FILTER (WHERE c.k = 1) AS v1,
-    any_value(c.v) FILTER (WHERE c.k = 7 AND m.rgrain = 'day') AS v7,
-    any_value(c.v) FILTER (WHERE c.ly) AS vly,
-    any_value(c.v) FILTER (WHERE c.base) AS vbase
-  FROM cls c JOIN ck_ind m ON m.ikey = c.ikey
-  GROUP BY c.ikey, c.area_key
+  SELECT h.ikey, h.area_key, z.sev AS sev0, z.bv AS bv0, z.bs_id, h.persist_n, h.persist_sev, h.smask,
+    z.v AS v0, z.bucket AS bucket0, z.last_period AS last0, z.data_end AS data_end0, z.src AS src0,
+    p1.v AS v1, p7.v AS v7, ply.v AS vly, pb.v AS vbase
+  FROM hist h LEFT JOIN cur0 z ON z.ikey = h.ikey AND z.area_key = h.area_key
+  LEFT JOIN (SELECT ikey, area_key, any_value(v) AS v FROM t_k WHERE k = 1 GROUP BY ikey, area_key) p1
+    ON p1.ikey = h.ikey AND p1.area_key = h.area_key
+  LEFT JOIN (SELECT c.ikey, c.area_key, any_value(c.v) AS v FROM t_k c JOIN ck_ind m ON m.ikey = c.ikey
+             WHERE c.k = 7 AND m.rgrain = 'day' GROUP BY c.ikey, c.area_key) p7 ON p7.ikey = h.ikey AND p7.area_key = h.area_key
+  LEFT JOIN (SELECT ikey, area_key, any_value(v) AS v FROM t_k WHERE ly GROUP BY ikey, area_key) ply
+    ON ply.ikey = h.ikey AND ply.area_key = h.area_key
+  LEFT JOIN (SELECT ikey, area_key, any_value(v) AS v FROM t_k WHERE base GROUP BY ikey, area_key) pb
+    ON pb.ikey = h.ikey AND pb.area_key = h.area_key
 ),
 j AS (
   SELECT g.ikey, g.area_key, g.level, m.* EXCLUDE (ikey), h.v0, h.bucket0, h.last0, h.src0, h.v1, h.v7, h.vly,
     h.vbase,
     CASE WHEN m.target_method = 'cumulative' THEN coalesce(cu.cum, h.v0) ELSE h.v0 END AS tv,
-    h.sev0, h.bv0, h.bs_id AS cell_bs, h.persist_n, h.persist_sev, CASE h.sev0 WHEN 0 THEN h.mask0 WHEN 1 THEN h.mask1 WHEN 2 THEN h.mask2 WHEN 3 THEN h.mask3 WHEN 4 THEN h.mask4 END AS smask,
+    h.sev0, h.bv0, h.bs_id AS cell_bs, h.persist_n, h.persist_sev, h.smask,
     CASE WHEN h.v0 IS NULL THEN NULL
       WHEN m.for_periods > 1 THEN CASE WHEN h.persist_n = m.for_periods THEN h.persist_sev ELSE 0 END
       ELSE h.sev0 END AS sev,
@@ -439,7 +548,8 @@ SELECT c.*,
     WHEN 'no_data' THEN 'no_data: no value within the look-back window'
     WHEN 'stale' THEN 'stale: latest value ' || CASE WHEN c.value IS NULL THEN '?' WHEN c.value = round(c.value) AND abs(c.value) < 1e15 THEN CAST(CAST(c.value AS BIGINT) AS VARCHAR) ELSE CAST(round(c.value, m.decimals) AS VARCHAR) END || m.unit_label || ' from ' || strftime(c.last_period, '%Y-%m-%d %H:%M')
         || ', older than ' || CASE WHEN m.stale_s % 86400 = 0 THEN (m.stale_s // 86400)::BIGINT || 'd'
-           ELSE (m.stale_s // 3600)::BIGINT || 'h' END
+           WHEN m.stale_s % 3600 = 0 THEN (m.stale_s // 3600)::BIGINT || 'h'
+           ELSE (m.stale_s // 60)::BIGINT || 'm' END
     WHEN 'not_applicable' THEN 'not_applicable: ' || m.na_reason
     WHEN 'unscored' THEN 'unscored: ' || CASE WHEN c.value IS NULL THEN '?' WHEN c.value = round(c.value) AND abs(c.value) < 1e15 THEN CAST(CAST(c.value AS BIGINT) AS VARCHAR) ELSE CAST(round(c.value, m.decimals) AS VARCHAR) END || m.basis_label || '; no thresholds are declared for it'
     ELSE CASE WHEN m.direction = 'band' THEN CASE WHEN c.severity = 0 THEN 'green: ' || CASE WHEN c.basis_value IS NULL THEN '?' WHEN CASE WHEN abs(c.basis_value - bs.lo_green) < abs(c.basis_value - bs.hi_green) THEN bs.lo_green ELSE bs.hi_green END IS NULL OR c.basis_value = CASE WHEN abs(c.basis_value - bs.lo_green) < abs(c.basis_value - bs.hi_green) THEN bs.lo_green ELSE bs.hi_green END OR c.basis_value = round(c.basis_value) THEN CASE WHEN c.basis_value IS NULL THEN '?' WHEN c.basis_value = round(c.basis_value) AND abs(c.basis_value) < 1e15 THEN CAST(CAST(c.basis_value AS BIGINT) AS VARCHAR) ELSE CAST(round(c.basis_value, m.decimals) AS VARCHAR) END WHEN CASE WHEN round(c.basis_value, m.decimals + 0) <> round(CASE WHEN abs(c.basis_value - bs.lo_green) < abs(c.basis_value - bs.hi_green) THEN bs.lo_green ELSE bs.hi_green END, m.decimals + 0) THEN m.decimals + 0 WHEN round(c.basis_value, m.decimals + 1) <> round(CASE WHEN abs(c.basis_value - bs.lo_green) < abs(c.basis_value - bs.hi_green) THEN bs.lo_green ELSE bs.hi_green END, m.decimals + 1) THEN m.decimals + 1 WHEN round(c.basis_value, m.decimals + 2) <> round(CASE WHEN abs(c.basis_value - bs.lo_green) < abs(c.basis_value - bs.hi_green) THEN bs.lo_green ELSE bs.hi_green END, m.decimals + 2) THEN m.decimals + 2 WHEN round(c.basis_value, m.decimals + 3) <> round(CASE WHEN abs(c.basis_value - bs.lo_green) < abs(c.basis_value - bs.hi_green) THEN bs.lo_green ELSE bs.hi_green END, m.decimals + 3) THEN m.decimals + 3 WHEN round(c.basis_value, m.decimals + 4) <> round(CASE WHEN abs(c.basis_value - bs.lo_green) < abs(c.basis_value - bs.hi_green) THEN bs.lo_green ELSE bs.hi_green END, m.decimals + 4) THEN m.decimals + 4 WHEN round(c.basis_value, m.decimals + 5) <> round(CASE WHEN abs(c.basis_value - bs.lo_green) < abs(c.basis_value - bs.hi_green) THEN bs.lo_green ELSE bs.hi_green END, m.decimals + 5) THEN m.decimals + 5 WHEN round(c.basis_value, m.decimals + 6) <> round(CASE WHEN abs(c.basis_value - bs.lo_green) < abs(c.basis_value - bs.hi_green) THEN bs.lo_green ELSE bs.hi_green END, m.decimals + 6) THEN m.decimals + 6 ELSE NULL END IS NULL THEN CAST(c.basis_value AS VARCHAR) ELSE CAST(round(c.basis_value, CASE WHEN round(c.basis_value, m.decimals + 0) <> round(CASE WHEN abs(c.basis_value - bs.lo_green) < abs(c.basis_value - bs.hi_green) THEN bs.lo_green ELSE bs.hi_green END, m.decimals + 0) THEN m.decimals + 0 WHEN round(c.basis_value, m.decimals + 1) <> round(CASE WHEN abs(c.basis_value - bs.lo_green) < abs(c.basis_value - bs.hi_green) THEN bs.lo_green ELSE bs.hi_green END, m.decimals + 1) THEN m.decimals + 1 WHEN round(c.basis_value, m.decimals + 2) <> round(CASE WHEN abs(c.basis_value - bs.lo_green) < abs(c.basis_value - bs.hi_green) THEN bs.lo_green ELSE bs.hi_green END, m.decimals + 2) THEN m.decimals + 2 WHEN round(c.basis_value, m.decimals + 3) <> round(CASE WHEN abs(c.basis_value - bs.lo_green) < abs(c.basis_value - bs.hi_green) THEN bs.lo_green ELSE bs.hi_green END, m.decimals + 3) THEN m.decimals + 3 WHEN round(c.basis_value, m.decimals + 4) <> round(CASE WHEN abs(c.basis_value - bs.lo_green) < abs(c.basis_value - bs.hi_green) THEN bs.lo_green ELSE bs.hi_green END, m.decimals + 4) THEN m.decimals + 4 WHEN round(c.basis_value, m.decimals + 5) <> round(CASE WHEN abs(c.basis_value - bs.lo_green) < abs(c.basis_value - bs.hi_green) THEN bs.lo_green ELSE bs.hi_green END, m.decimals + 5) THEN m.decimals + 5 WHEN round(c.basis_value, m.decimals + 6) <> round(CASE WHEN abs(c.basis_value - bs.lo_green) < abs(c.basis_value - bs.hi_green) THEN bs.lo_green ELSE bs.hi_green END, m.decimals + 6) THEN m.decimals + 6 ELSE NULL END) AS VARCHAR) END || m.basis_label || ' within '
@@ -454,7 +564,8 @@ SELECT c.*,
         ELSE CASE WHEN bs.inclusive THEN ' ≤ ' ELSE ' < ' END END || CASE WHEN CASE c.severity WHEN 1 THEN bs.c_blue WHEN 2 THEN bs.c_yellow WHEN 3 THEN bs.c_orange ELSE bs.c_red END IS NULL THEN '?' WHEN CASE c.severity WHEN 1 THEN bs.c_blue WHEN 2 THEN bs.c_yellow WHEN 3 THEN bs.c_orange ELSE bs.c_red END = round(CASE c.severity WHEN 1 THEN bs.c_blue WHEN 2 THEN bs.c_yellow WHEN 3 THEN bs.c_orange ELSE bs.c_red END) AND abs(CASE c.severity WHEN 1 THEN bs.c_blue WHEN 2 THEN bs.c_yellow WHEN 3 THEN bs.c_orange ELSE bs.c_red END) < 1e15 THEN CAST(CAST(CASE c.severity WHEN 1 THEN bs.c_blue WHEN 2 THEN bs.c_yellow WHEN 3 THEN bs.c_orange ELSE bs.c_red END AS BIGINT) AS VARCHAR) ELSE CAST(CASE c.severity WHEN 1 THEN bs.c_blue WHEN 2 THEN bs.c_yellow WHEN 3 THEN bs.c_orange ELSE bs.c_red END AS VARCHAR) END
           || ' (' || c.status || CASE WHEN m.direction = 'lower_is_better' THEN CASE WHEN bs.inclusive THEN ' from ' ELSE ' above ' END
         ELSE CASE WHEN bs.inclusive THEN ' at or below ' ELSE ' below ' END END || CASE WHEN CASE c.severity WHEN 1 THEN bs.c_blue WHEN 2 THEN bs.c_yellow WHEN 3 THEN bs.c_orange ELSE bs.c_red END IS NULL THEN '?' WHEN CASE c.severity WHEN 1 THEN bs.c_blue WHEN 2 THEN bs.c_yellow WHEN 3 THEN bs.c_orange ELSE bs.c_red END = round(CASE c.severity WHEN 1 THEN bs.c_blue WHEN 2 THEN bs.c_yellow WHEN 3 THEN bs.c_orange ELSE bs.c_red END) AND abs(CASE c.severity WHEN 1 THEN bs.c_blue WHEN 2 THEN bs.c_yellow WHEN 3 THEN bs.c_orange ELSE bs.c_red END) < 1e15 THEN CAST(CAST(CASE c.severity WHEN 1 THEN bs.c_blue WHEN 2 THEN bs.c_yellow WHEN 3 THEN bs.c_orange ELSE bs.c_red END AS BIGINT) AS VARCHAR) ELSE CAST(CASE c.severity WHEN 1 THEN bs.c_blue WHEN 2 THEN bs.c_yellow WHEN 3 THEN bs.c_orange ELSE bs.c_red END AS VARCHAR) END || ')' END END || CASE WHEN m.for_periods > 1 AND c.severity > 0 THEN ' for ' || m.for_periods || ' ' ||
-        CASE m.rgrain WHEN 'day' THEN 'days' ELSE m.rgrain || 's' END || ' running' ELSE '' END
+        CASE m.rgrain WHEN 'day' THEN 'days' WHEN '15min' THEN '15-minute periods' ELSE m.rgrain || 's' END
+        || ' running' ELSE '' END
   END AS explanation
 FROM cells c JOIN ck_ind m ON m.ikey = c.ikey LEFT JOIN ck_bandset bs ON bs.bs_id = c.bs_id
 LEFT JOIN lab ON lab.ikey = c.ikey AND lab.area_key = c.area_key;

@@ -18,6 +18,7 @@ from citykpi.catalogue.parser.document import (
     parse_document,
 )
 from citykpi.catalogue.parser.reader import (
+    ALERT_KEYS,
     COLUMN_RE,
     COMPONENT_KEYS,
     CUT_COLOURS,
@@ -66,6 +67,7 @@ from citykpi.catalogue.parser.reader import (
 )
 
 __all__ = [
+    "ALERT_KEYS",
     "COLUMN_RE",
     "COMPONENT_KEYS",
     "CUT_COLOURS",

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from citykpi import citytime
+from citykpi.catalogue.diagnostics import did_you_mean
 from citykpi.catalogue.parser.early import _domain, _incident
 from citykpi.catalogue.parser.entities import _group, _index, _source
 from citykpi.catalogue.parser.indicator import _indicator
@@ -45,6 +47,17 @@ def parse_document(data: Any, file: str) -> ParsedFile:
             )
         else:
             out.schema_version = version
+    if "timezone" in doc:
+        name = r.text(doc, "timezone", "the file").strip()
+        if name and not citytime.is_zone(name):
+            r.report(
+                "CK013",
+                f"timezone '{name}' is not a time zone of the tz database",
+                doc.value_loc("timezone"),
+                did_you_mean(name, citytime.zone_names()) or "write a zone name like Asia/Shanghai",
+            )
+        elif name:
+            out.timezone = name
     sections: tuple[tuple[str, Callable[[_Reader, YMap], None]], ...] = (
         ("indicators", _indicator),
         ("indices", _index),
@@ -67,7 +80,7 @@ def parse_document(data: Any, file: str) -> ParsedFile:
             m = r.mapping(item, seq.item_loc(i), f"each entry of '{key}'")
             if m is not None:
                 parse_one(r, m)
-    if not found and not r.errors:
+    if not found and not r.errors and out.timezone is None:
         r.report(
             "CK102",
             "the file defines no indicators, indices, groups, sources, feeds, consistency rules, domains or incidents",

@@ -7,6 +7,7 @@ from datetime import timedelta
 from citykpi import vocab
 from citykpi.catalogue import model
 from citykpi.catalogue.diagnostics import did_you_mean
+from citykpi.catalogue.parser.alerts import _alert
 from citykpi.catalogue.parser.early import _forecast
 from citykpi.catalogue.parser.quality import base_period_of, due_of
 from citykpi.catalogue.parser.reader import (
@@ -100,6 +101,8 @@ def _indicator(r: _Reader, m: YMap) -> None:
         base_period = base_period_of(r, m, what)
     with r.field(iid, "forecast"):
         forecast = _forecast(r, m, what)
+    with r.field(iid, "alert"):
+        alert = _alert(r, m, what, iid)
     r.out.indicators.append(
         model.Indicator(
             id=iid,
@@ -127,6 +130,7 @@ def _indicator(r: _Reader, m: YMap) -> None:
             loc=m.loc,
             due=due,
             base_period=base_period,
+            alert=alert,
         )
     )
 

@@ -31,6 +31,7 @@ RESERVED_COLUMNS: frozenset[str] = frozenset({"area_key", "batch_id"})
 
 FILE_KEYS = (
     "schema_version",
+    "timezone",
     "indicators",
     "indices",
     "groups",
@@ -65,6 +66,7 @@ INDICATOR_KEYS = (
     "due",
     "base_period",
     "forecast",
+    "alert",
 )
 INDICATOR_REQUIRED = ("id", "name", "kind", "domain", "unit", "levels", "frequency", "direction")
 CUT_COLOURS = model.COLOURS[1:]
@@ -72,6 +74,7 @@ THRESHOLD_KEYS = ("basis", *model.COLOURS, "inclusive", "for_periods", "limit", 
 OVERRIDE_KEYS = ("level", "area", *model.COLOURS, "inclusive")
 SCALE_STEP_KEYS = ("label", "upto", "colour")
 ROLLUP_KEYS = ("time", "where", "area", "weight")
+ALERT_KEYS = ("colour", "clear", "for", "clear_for")
 TARGET_KEYS = ("value", "due", "baseline", "baseline_date", "method")
 VALUE_KINDS = model.VALUE_KINDS
 OBSERVED_KEYS = ("with_parts", "factor")
@@ -165,6 +168,8 @@ class ParsedFile:
 
     file: str
     schema_version: int = 1
+    #: The city's time zone this file declares (``timezone:``), if any.
+    timezone: str | None = None
     indicators: list[model.Indicator] = field(default_factory=list)
     indices: list[model.CompositeIndex] = field(default_factory=list)
     groups: list[model.AreaGroup] = field(default_factory=list)

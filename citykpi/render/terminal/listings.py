@@ -18,6 +18,8 @@ from citykpi.catalogue.model import STATUSES
 from citykpi.render.format import (
     Digits,
     fmt_change,
+    fmt_instant,
+    fmt_minutes,
     fmt_number,
     fmt_timestamp,
     fmt_value,
@@ -59,7 +61,35 @@ CHANGE_LABELS: Mapping[str, Mapping[str, str]] = {
 _CHANGE_ORDER = ("newly_red", "recovered", "worse", "better", "new", "gone", "changed")
 
 
-_GRAIN_ZH: Mapping[str, str] = {"day": "天", "week": "周", "month": "个月", "quarter": "个季度", "year": "年"}
+_GRAIN_ZH: Mapping[str, str] = {
+    "15min": "个15分钟",
+    "hour": "小时",
+    "day": "天",
+    "week": "周",
+    "month": "个月",
+    "quarter": "个季度",
+    "year": "年",
+}
+
+
+def _cell_grain(row: Mapping[str, Any], grain: str) -> str:
+    """The reporting grain of an alert's cell at a sub-daily evaluation (a daily indicator's cell
+    counts days, an hourly one hours), from its period; at a day or coarser grain, ``grain``."""
+    start, end = row.get("period_start"), row.get("period_end")
+    if grain not in _SUBDAILY or not isinstance(start, datetime) or not isinstance(end, datetime):
+        return grain
+    days = (end - start).total_seconds() / 86400
+    if days < 1 / 24:
+        return "15min"
+    if days < 1:
+        return "hour"
+    for name, longest in (("day", 1), ("week", 7), ("month", 31), ("quarter", 92)):
+        if days <= longest:
+            return name
+    return "year"
+
+
+_SUBDAILY = ("15min", "hour")
 
 
 def _periods(n: int | None, grain: str, lang: str) -> str:
@@ -68,6 +98,8 @@ def _periods(n: int | None, grain: str, lang: str) -> str:
         return ""
     if lang == "zh":
         return f"{n} {_GRAIN_ZH.get(grain, grain)}"
+    if grain == "15min":
+        return f"{n} × 15 min"
     return f"{n} {grain}{'s' if n != 1 else ''}"
 
 
@@ -84,13 +116,18 @@ def print_alerts(
     grain: str = "day",
     as_of: date | None = None,
     digits: Digits | None = None,
+    label: str | None = None,
 ) -> None:
-    """Print alerts (see ``views.alerts``): colour, indicator, area, value, how long, new or persisting."""
+    """Print alerts (see ``views.alerts``): colour, indicator, area, value, how long, new or persisting.
+
+    ``label`` names what they are as of (``2025-12-31 14:00``); default ``as_of``."""
     new = int(frame.get_column("is_new").sum()) if frame.height else 0
     head = f"{frame.height} alerts ≥ {status_label(min_colour, 'en')}, {new} new"
     if lang == "zh":
         head = f"{frame.height} 项预警（≥{status_label(min_colour, 'zh')}），新增 {new} 项"
-    if as_of is not None:
+    if label is not None:
+        head += f" · {label}"
+    elif as_of is not None:
         head += f" · {as_of.isoformat()}"
     console.rule(Text(head, style="bold"), align="left")
     if not frame.height:
@@ -105,15 +142,28 @@ def print_alerts(
                 f"was {status_label(row['previous_status'], lang)}" if row["previous_status"] else "",
                 style="dim",
             )
+        places = (digits or Digits()).of(row["indicator_id"])
+        how_long = _periods(row["streak"], _cell_grain(row, grain), lang)
+        why = plain(row["explanation"], "dim")
+        if row.get("state"):  # an alert rule's episode: its stage, since when, its peak
+            state = Text(word(row["state"], lang), style="bold" if row["state"] == "firing" else "")
+            flag = Text.assemble(state, " ", flag) if row["is_new"] else state
+            how_long = fmt_minutes(row["minutes"], lang)
+            peak = fmt_value(row["peak"], row["unit"], places)
+            why = plain(
+                f"{word('since', lang)} {fmt_instant(row['since'], day=as_of)}, {word('peak', lang)} {peak}"
+                + (f" ({status_label(row['worst_status'], lang)})" if row["worst_status"] else ""),
+                "dim",
+            )
         rows.append(
             (
                 status_cell(row["status"], lang),
                 plain(pick(row, "name", lang) or row["indicator_id"]),
                 plain(pick(row, "area_name", lang) or row["area_id"]),
-                plain(fmt_value(row["value"], row["unit"], (digits or Digits()).of(row["indicator_id"]))),
-                _periods(row["streak"], grain, lang),
+                plain(fmt_value(row["value"], row["unit"], places)),
+                how_long,
                 flag,
-                plain(row["explanation"], "dim"),
+                why,
             )
         )
     widths = [max(cell_len(str(r[i])) for r in rows) for i in range(7)]
@@ -316,6 +366,48 @@ def _counts_cell(value: Any) -> Text:
     return text
 
 
+def print_episodes(
+    console: Console,
+    frame: pl.DataFrame,
+    *,
+    lang: str = "zh",
+    label: str | None = None,
+    digits: Digits | None = None,
+) -> None:
+    """Print alert episodes (``alerts history``), newest first: stage, indicator, area, start, firing,
+    end, how long, peak and worst colour."""
+    head = f"{frame.height} {word('episodes', lang)}" if lang == "zh" else f"{frame.height} alert episodes"
+    if label:
+        head += f" · {label}"
+    console.rule(Text(head, style="bold"), align="left")
+    if not frame.height:
+        print_prose(console, "No episodes." if lang == "en" else "无告警记录。")
+        return
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column(word("state", lang), no_wrap=True)
+    table.add_column(word("indicator", lang), overflow="fold")
+    table.add_column(word("area", lang), overflow="fold")
+    for key in ("started", "fired", "ended"):
+        table.add_column(word(key, lang), no_wrap=True)
+    table.add_column(word("duration", lang), justify="right", no_wrap=True)
+    table.add_column(word("peak", lang), justify="right", no_wrap=True)
+    table.add_column(word("worst", lang), no_wrap=True)
+    for row in frame.iter_rows(named=True):
+        day = row["started_at"].date() if row["started_at"] else None
+        table.add_row(
+            Text(word(row["state"], lang), style="bold" if row["state"] == "firing" else ""),
+            plain(pick(row, "name", lang) or row["indicator_id"]),
+            plain(pick(row, "area_name", lang) or row["area_id"]),
+            fmt_instant(row["started_at"]),
+            fmt_instant(row["fired_at"], day=day),
+            fmt_instant(row["ended_at"], day=day),
+            fmt_minutes(row["minutes"], lang),
+            plain(fmt_value(row["peak"], row["unit"], (digits or Digits()).of(row["indicator_id"]))),
+            status_cell(row["worst_status"], lang) if row["worst_status"] else Text(""),
+        )
+    console.print(table)
+
+
 def print_runs(console: Console, runs: pl.DataFrame) -> None:
     """Print persisted runs, newest first: id, when, as-of date, grain, cells and counts per colour."""
     if not runs.height:
@@ -354,6 +446,8 @@ def print_runs(console: Console, runs: pl.DataFrame) -> None:
                 v = fmt_timestamp(v)
             elif col == "scheduled":
                 v = "scheduled" if v else "ad hoc"
+            elif col == "as_of" and isinstance(row.get("as_at"), datetime):
+                v = fmt_instant(row["as_at"])  # a run as of an instant
             values.append(plain(v))
         if "counts" in runs.columns:
             values.append(_counts_cell(row["counts"]))

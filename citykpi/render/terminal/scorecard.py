@@ -40,7 +40,7 @@ from citykpi.render.terminal.common import (
 
 def _heading(scorecard: Scorecard, lang: str) -> str:
     parts = [
-        f"{word('scorecard', lang)} {word('as_of', lang)} {scorecard.as_of.isoformat()}",
+        f"{word('scorecard', lang)} {word('as_of', lang)} {scorecard.label}",
         scorecard.grain,
     ]
     if scorecard.run_id is not None:
@@ -97,7 +97,12 @@ def cell_row(
         value_text(row, digits, lang),
         status_cell(row["status"], lang),
         plain(fmt_change(row["change_previous"], row["change_unit"], lang, row.get("unit"))),
-        plain(fmt_change(row["change_last_year"], row["change_unit"], lang, row.get("unit"))),
+        # a sub-daily cell compares with the same period yesterday where a day compares with last year
+        plain(
+            fmt_change(
+                row.get("change_day_ago", row["change_last_year"]), row["change_unit"], lang, row.get("unit")
+            )
+        ),
         plain(fmt_change(row.get("change_base"), row["change_unit"], lang, row.get("unit"))),
         _target_text(row, lang),
         trend,
@@ -201,11 +206,14 @@ def cells_table(
     first: str,
     second: str = "area",
     width: int | None = None,
+    subdaily: bool = False,
 ) -> Table:
     """A cells table; optional columns (changes, target, trend) that are empty in every row are left out,
-    and so are the least useful ones when the table would not fit ``width`` with readable names."""
+    and so are the least useful ones when the table would not fit ``width`` with readable names.
+    ``subdaily``: the second change column compares with the same period yesterday."""
     specs = list(_CELL_COLUMNS if explain else _CELL_COLUMNS[:-1])
-    headers = [word(first, lang), word(second, lang), *(word(c[0], lang) for c in specs[2:])]
+    names = [("day_ago" if subdaily and c[0] == "yoy" else c[0]) for c in specs[2:]]
+    headers = [word(first, lang), word(second, lang), *(word(n, lang) for n in names)]
     keep = [
         i
         for i, (_, _, always, _) in enumerate(specs)
@@ -281,7 +289,14 @@ def print_scorecard(
                 values[1] = plain(row["domain"])
             lines.append(values)
         table = cells_table(
-            title, lang, lines, explain=explain, first="indicator", second=second, width=console.width
+            title,
+            lang,
+            lines,
+            explain=explain,
+            first="indicator",
+            second=second,
+            width=console.width,
+            subdaily="change_day_ago" in scorecard.cells.columns,
         )
         console.print(table)
         if len(rows) > len(shown):

@@ -13,7 +13,7 @@ from citykpi.warehouse import schema
 #: The staged relation's columns, in ``schema.OBSERVATION_COLUMNS`` order (batch id aside).
 _STAGED_VALUES = "s.ik, s.ak, s.period, s.value, s.numerator, s.denominator, {batch_id}, s.fc"
 #: One insert per storage class, so each class fills its own row groups (zone maps).
-CLASS_PASSES: tuple[str, ...] = ("s.fc = 0", "s.fc = 1")
+CLASS_PASSES: tuple[str, ...] = ("s.fc = 0", "s.fc = 1", "s.fc = 2")
 
 
 def insert_sql(source: str, batch_id: int, *, where: str = "TRUE", order: str = "") -> str:

@@ -55,12 +55,36 @@ _RULES = (
     RejectRule(
         "IN303",
         "period in the future",
-        "the period is later than the time of ingest: a wrong clock or a mistyped date",
+        "the period is later than the time of ingest (city time, plus the --future-tolerance, 5 minutes by "
+        "default): a wrong clock or a mistyped date",
     ),
     RejectRule(
         "IN304",
         "period before {year} (a mistyped year?)",
         "dates before 1900 are typos ('0201-05-01'), not history",
+    ),
+    RejectRule(
+        "IN305",
+        "ambiguous local time (the clocks go back in {zone} and repeat it)",
+        "a realtime or hourly reading in the hour the city's clocks repeat when daylight saving time ends: "
+        "stored as local time it would mean two instants; send it with a UTC offset outside that hour",
+    ),
+    RejectRule(
+        "IN306",
+        "non-existent local time (the clocks skip it in {zone})",
+        "a realtime or hourly reading without a UTC offset in the hour the city's clocks skip when "
+        "daylight saving time starts: a wrong clock",
+    ),
+    RejectRule(
+        "IN307",
+        "time stamp without a UTC offset (this feed must give one)",
+        "ingest was told --require-offset, and a realtime or hourly reading has no offset (Z, +08:00)",
+    ),
+    RejectRule(
+        "IN308",
+        "time stamp with a UTC offset, but the catalogue declares no time zone",
+        "the reading says which instant it is, but not which wall clock to store it in: declare "
+        "`timezone:` in the catalogue",
     ),
     RejectRule("IN401", "missing value", "no value, and not both numerator and denominator"),
     RejectRule("IN402", "unparseable number", "the value (or numerator/denominator) is not a number"),
@@ -79,6 +103,12 @@ _RULES = (
         "IN502",
         "duplicate of a stored observation (use --on-duplicate replace or keep)",
         "an earlier batch holds this indicator × area × period; --on-duplicate decides",
+    ),
+    RejectRule(
+        "IN503",
+        "changed reading: a stored observation has the same time and another value",
+        "--on-duplicate resend skips a record identical to the stored one (a feed re-sending its latest "
+        "reading) and rejects one whose value differs; correct a reading with --on-duplicate replace",
     ),
     RejectRule("IN601", "missing key", "a raw source record without its declared key"),
     RejectRule("IN602", "missing {column}", "a raw source record without its declared time column"),

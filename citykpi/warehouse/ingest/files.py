@@ -7,12 +7,12 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
 
-from citykpi import __version__
+from citykpi import __version__, citytime
 from citykpi.backend import Connection, EngineError
 from citykpi.catalogue.model import Catalogue, SourceTable
 from citykpi.errors import DataError, UsageError, WarehouseError
@@ -94,6 +94,10 @@ def check_options(catalogue: Catalogue, options: IngestOptions) -> None:
         raise UsageError(
             f"unknown --on-duplicate {options.on_duplicate!r}; use one of {', '.join(DUPLICATE_POLICIES)}"
         )
+    if options.fmt == "source" and options.on_duplicate == "resend":
+        raise UsageError(
+            "--on-duplicate resend compares readings (observations); for raw source records use keep or replace"
+        )
     if options.fmt == "source":
         if not options.source:
             raise UsageError("--format source needs --source ID (a source declared in the catalogue)")
@@ -153,7 +157,7 @@ def _ingest_file(
     total: int,
 ) -> FileResult:
     con = wh.con
-    started = datetime.now()
+    started = citytime.city_now(catalogue.timezone)  # the city's clock, like the periods it delivers
     target = target_of(options)
     try:
         kind = readers.file_kind(path)
@@ -233,7 +237,7 @@ def _ingest_file(
         batch_id: int | None = None
         if not options.dry_run:
             batch_id = result.batch_id
-            _record_batch(con, result, path, scan.sha256, target, options, started)
+            _record_batch(con, result, path, scan.sha256, target, options, started, catalogue.timezone)
             con.execute("COMMIT")
             in_transaction = False
         return FileResult(
@@ -328,6 +332,20 @@ def _prepare_keys(wh: Warehouse, catalogue: Catalogue) -> None:
     with con.registered("_ck_ind_frame", frame):
         con.execute("CREATE OR REPLACE TEMP TABLE _ck_ind AS SELECT * FROM _ck_ind_frame")
     con.execute("CREATE OR REPLACE TEMP TABLE _ck_area AS SELECT area_id, area_key FROM areas")
+    # the local days on which the city's clocks skip or repeat an hour, one row per day a range touches
+    days: list[tuple[date, datetime, datetime, str]] = []
+    for w in citytime.dst_windows(citytime.zone(catalogue.timezone)):
+        day = w.start.date()
+        while day <= (w.end - timedelta(microseconds=1)).date():
+            days.append((day, w.start, w.end, w.kind))
+            day += timedelta(days=1)
+    dst = pl.DataFrame(
+        days,
+        schema={"day": pl.Date, "lo": pl.Datetime("us"), "hi": pl.Datetime("us"), "kind": pl.String},
+        orient="row",
+    )
+    with con.registered("_ck_dst_frame", dst):
+        con.execute("CREATE OR REPLACE TEMP TABLE _ck_dst AS SELECT * FROM _ck_dst_frame")
 
 
 def _record_batch(
@@ -338,8 +356,10 @@ def _record_batch(
     target: str,
     options: IngestOptions,
     started: datetime,
+    timezone: str | None,
 ) -> None:
-    """Write the rejects and the batch row (inside the file's transaction)."""
+    """Write the rejects and the batch row (inside the file's transaction); its times are the
+    city's wall clock (``timezone``, the catalogue's), like the periods."""
     opts = json.dumps(
         {
             "format": options.fmt,
@@ -373,7 +393,7 @@ def _record_batch(
             result.loaded,
             result.rejected,
             started,
-            datetime.now(),
+            citytime.city_now(timezone),
             result.status,
             __version__,
             opts,

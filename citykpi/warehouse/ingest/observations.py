@@ -7,6 +7,7 @@ import re
 from dataclasses import replace
 from typing import ClassVar
 
+from citykpi import citytime
 from citykpi.backend import Connection
 from citykpi.catalogue.model import Catalogue
 from citykpi.sqlutil import ident, literal
@@ -18,12 +19,13 @@ from citykpi.warehouse.ingest.plan import _FileRejected, _Plan, _Side
 from citykpi.warehouse.ingest.rules import (
     _case,
     _Check,
-    _date_expr,
     _number_checks,
     _number_expr,
     _ok,
+    _period_expr,
     _raw_expr,
     _text_expr,
+    _zoned_expr,
 )
 from citykpi.warehouse.ingest.shape import FieldSource, Shape, resolve, shape_relation
 
@@ -35,6 +37,7 @@ class _ObservationPlan(_Plan):
     keys = (("ik", "indicator_key"), ("ak", "area_key"), ("period", "period"))
     dup_reason = reason("IN501")
     clash_reason = reason("IN502")
+    changed_reason = reason("IN503")
 
     def __init__(self, catalogue: Catalogue, table: readers.TableFile, options: IngestOptions) -> None:
         """Resolve the file's columns against the long or wide layout (and reshape it when asked)."""
@@ -44,6 +47,12 @@ class _ObservationPlan(_Plan):
         self.sources: dict[str, FieldSource] = {}
         self.shape: Shape | None = None
         self.col: dict[str, str | None] = {}
+        #: the city's zone: offsets are converted to its wall clock, its DST edges checked
+        self.zone_name = catalogue.timezone
+        self.zone = citytime.zone(catalogue.timezone)
+        if options.now is None:
+            self.now = citytime.now_local(self.zone)
+        self.dst = bool(citytime.dst_windows(self.zone))
         cols = table.columns
         if options.fmt == "wide":
             self._resolve_wide(cols)
@@ -164,13 +173,16 @@ class _ObservationPlan(_Plan):
     # SQL --------------------------------------------------------------------------------------
 
     def typed_columns(self) -> dict[str, str] | None:
-        """Ids as VARCHAR, the period as TIMESTAMP (read with the --date-format of ``period`` when
-        given, unless it has a time zone) and the numbers as DOUBLE."""
+        """Ids as VARCHAR, the period as DATE (as TIMESTAMP in the --date-format of ``period`` when one
+        is given, unless it has a time zone) and the numbers as DOUBLE."""
         if self.shape is not None or self.options.shaped:
             return None  # reshaped rows (tokens, constants, recodes…) are staged from the text read
         if any(z in self.options.date_formats.get("period", "") for z in ("%z", "%Z")):
             return None  # a zoned period converts through TIMESTAMPTZ as text: keep to that path
-        wanted = {"indicator_id": "VARCHAR", "area_id": "VARCHAR", "period": "TIMESTAMP"}
+        # DuckDB's typed TIMESTAMP read drops a UTC offset without a word: without a --date-format
+        # the period is read as a plain date (YYYY-MM-DD) and a file of time stamps goes the text way
+        kind = "TIMESTAMP" if self.options.date_formats.get("period") else "DATE"
+        wanted = {"indicator_id": "VARCHAR", "area_id": "VARCHAR", "period": kind}
         types = {column: wanted[f] for f, column in self.col.items() if column and f in wanted}
         if self.options.fmt == "wide":
             types.update(dict.fromkeys(self.wide, "DOUBLE"))
@@ -179,15 +191,18 @@ class _ObservationPlan(_Plan):
         return types
 
     def fast_partition(self, part: str) -> tuple[str, str] | None:
-        """Coarse-cadence records of a long file: the scan keeps only rows whose indicator id is
-        one of the weekly-or-coarser ids, which Parquet filters on its dictionaries (skipping most
-        of the file); ids the filter cannot match verbatim (blanks around them) are the rest."""
+        """Records of a long file in one of the smaller storage classes (weekly-or-coarser, or
+        realtime and hourly): the scan keeps only rows whose indicator id is one of that class's
+        ids, which Parquet filters on its dictionaries (skipping most of the file); ids the filter
+        cannot match verbatim (blanks around them) are the rest."""
         column = self.col.get("indicator_id")
-        if part != "s.fc = 1" or self.options.fmt != "long" or column is None or self.shape is not None:
+        classes = {"s.fc = 1": 1, "s.fc = 2": 2}
+        if part not in classes or self.options.fmt != "long" or column is None or self.shape is not None:
             return None
         if not readers.is_text_type(self.table.columns.get(column, "")):
             return None
-        ids = [i.id for i in self.catalogue.indicators if schema.frequency_class(i.frequency) == 1]
+        fc = classes[part]
+        ids = [i.id for i in self.catalogue.indicators if schema.frequency_class(i.frequency) == fc]
         hit = f"{ident(column)} IN ({', '.join(literal(i) for i in ids)})" if ids else "FALSE"
         rest = f"NOT coalesce({hit}, FALSE)"
         return (
@@ -223,7 +238,8 @@ class _ObservationPlan(_Plan):
             area = _text_expr("_area", types[self.col["area_id"] or ""], verbatim=verbatim)
             ptype = types[self.col["period"] or ""]
             period_txt = _raw_expr("_period", ptype)
-            period = _date_expr("_period", ptype, period_fmt)
+            period = _period_expr("_period", ptype, period_fmt, self.zone_name)
+            zoned = _zoned_expr("_period", ptype, period_fmt)
             vtype = "DOUBLE" if all_numeric else "VARCHAR"
             value_txt, value, value_col = _raw_expr("_val", vtype), _number_expr("_val", vtype), "_col"
             value_type = vtype
@@ -241,7 +257,8 @@ class _ObservationPlan(_Plan):
             area = _text_expr(ac, types[self.col["area_id"] or ""], verbatim=verbatim)
             ptype = types[self.col["period"] or ""]
             period_txt = _raw_expr(pc, ptype)
-            period = _date_expr(pc, ptype, period_fmt)
+            period = _period_expr(pc, ptype, period_fmt, self.zone_name)
+            zoned = _zoned_expr(pc, ptype, period_fmt)
             if c["value"] is not None:
                 value_type = types[self.col["value"] or ""]
                 value_txt, value = _raw_expr(c["value"], value_type), _number_expr(c["value"], value_type)
@@ -255,7 +272,13 @@ class _ObservationPlan(_Plan):
             dims_sql = ident(self.shape.dims) if self.shape and self.shape.dims else "''"
         num_txt, num_v = (_raw_expr(*num), _number_expr(*num)) if num else ("NULL::VARCHAR", "NULL::DOUBLE")
         den_txt, den_v = (_raw_expr(*den), _number_expr(*den)) if den else ("NULL::VARCHAR", "NULL::DOUBLE")
-        now = literal(self.now.replace(microsecond=0))
+        # the local day a realtime or hourly reading falls in holds at most one DST edge (_ck_dst)
+        dst = (
+            "\n        LEFT JOIN _ck_dst d ON d.day = CAST(c.period AS DATE) AND c.period >= d.lo "
+            "AND c.period < d.hi AND i.fc = 2"
+            if self.dst
+            else ""
+        )
         # A typed cell is missing exactly when it is NULL and can never be unparseable: testing its
         # value instead of its text spares turning every number and date back into a string.
         period_typed = readers.is_temporal_type(ptype)
@@ -284,12 +307,24 @@ class _ObservationPlan(_Plan):
                 "NULL",
             ),
         ]
-        if not period_typed:
+        pcol = literal(period_col_name)
+        if self.zone_name is None:
             checks.append(
-                _Check("c.period IS NULL", reason("IN302"), literal(period_col_name), "c.period_txt")
+                _Check("c.zoned AND c.period_txt IS NOT NULL", reason("IN308"), pcol, "c.period_txt")
             )
+        if not period_typed:
+            checks.append(_Check("c.period IS NULL", reason("IN302"), pcol, "c.period_txt"))
+        if self.dst:  # the city's clocks skip and repeat an hour: a sub-daily reading there is no instant
+            zone = str(self.zone_name)
+            checks += [
+                _Check("d.kind = 'fold'", reason("IN305", zone=zone), pcol, "c.period_txt"),
+                _Check("d.kind = 'gap' AND NOT c.zoned", reason("IN306", zone=zone), pcol, "c.period_txt"),
+            ]
+        if self.options.require_offset:
+            checks.append(_Check("i.fc = 2 AND NOT c.zoned", reason("IN307"), pcol, "c.period_txt"))
+        future = literal((self.now + self.options.future_tolerance).replace(microsecond=0))
         checks += [
-            _Check(f"c.period > {now}", reason("IN303"), literal(period_col_name), "c.period_txt"),
+            _Check(f"c.period > {future}", reason("IN303"), literal(period_col_name), "c.period_txt"),
             _Check(
                 f"c.period < {literal(EARLIEST_PERIOD)}",
                 reason("IN304", year=EARLIEST_PERIOD.year),
@@ -338,7 +373,7 @@ class _ObservationPlan(_Plan):
         c AS (
             SELECT {readers.ROW} AS _row,
                    {ind_raw} AS ind_raw, {ind_col} AS ind_col, {area} AS area_raw,
-                   {period_txt} AS period_txt, {period} AS period,
+                   {period_txt} AS period_txt, {period} AS period, {zoned} AS zoned,
                    {value_txt} AS value_txt, {value} AS value, {value_col} AS value_col,
                    {num_txt} AS num_txt, {num_v} AS num, {den_txt} AS den_txt, {den_v} AS den,
                    {dims_sql} AS dims, {token_sql} AS token
@@ -351,7 +386,7 @@ class _ObservationPlan(_Plan):
                {_case(checks, "value")}::VARCHAR AS bad_val
         FROM c
         LEFT JOIN _ck_ind i ON i.indicator_id = c.ind_raw
-        LEFT JOIN _ck_area a ON a.area_id = c.area_raw
+        LEFT JOIN _ck_area a ON a.area_id = c.area_raw{dst}
         """
 
     def file_rows(self, con: Connection) -> int | None:
@@ -396,21 +431,38 @@ class _ObservationPlan(_Plan):
             f"AND {rows}.area_key >> 6 = {blocks}.blk"
         )
 
+    def same_record(self, new: str, old: str) -> str:
+        """The same value, numerator and denominator: an identical re-send of a stored reading."""
+        return " AND ".join(
+            f"{new}.{c} IS NOT DISTINCT FROM {old}.{c}" for c in ("value", "numerator", "denominator")
+        )
+
     def insert_sql(self, source: str, batch_id: int, *, where: str, order: str) -> str:
         """Observations are appended by the one writer of ``observations`` (``append.py``)."""
         return append.insert_sql(source, batch_id, where=where, order=order)
 
     def partitions(self) -> tuple[str, ...]:
-        """One insert per storage class, so each class fills its own row groups (zone maps); a reshaped
-        file sends only its headline records there (the others go beside it, see :meth:`side_load`)."""
+        """One insert per storage class, so each class fills its own row groups (zone maps); only the
+        classes the catalogue's indicators are in (a good record's indicator is in the catalogue). A
+        reshaped file sends only its headline records there (the others go beside it, see
+        :meth:`side_load`)."""
+        present = {schema.frequency_class(i.frequency) for i in self.catalogue.indicators}
+        passes = (
+            tuple(p for fc, p in enumerate(append.CLASS_PASSES) if fc in present) or append.CLASS_PASSES[:1]
+        )
         if self.shape is not None:
-            return tuple(f"s.route = 0 AND {p}" for p in append.CLASS_PASSES)
-        return append.CLASS_PASSES
+            return tuple(f"s.route = 0 AND {p}" for p in passes)
+        return passes
 
     #: route → (side table, the columns appended from the stage ``s``)
     _SIDE: ClassVar[dict[int, tuple[str, str]]] = {
         1: ("observations_dims", "s.ik, s.ak, s.period, s.dims, s.value, s.numerator, s.denominator"),
         2: ("observations_missing", "s.ik, s.ak, s.period, s.dims, s.token"),
+    }
+    #: The columns that make two side records with the same key the same (``--on-duplicate resend``).
+    _SIDE_VALUES: ClassVar[dict[int, tuple[str, ...]]] = {
+        1: ("value", "numerator", "denominator"),
+        2: ("token",),
     }
 
     def target_rows(self, good: str) -> str:
@@ -467,25 +519,36 @@ class _ObservationPlan(_Plan):
                     ).fetchall()[0][0]
                 )
             clash_table = f"_ck_sideclash{route}"
+            same = " AND ".join(f"n.{c} IS NOT DISTINCT FROM o.{c}" for c in self._SIDE_VALUES[route])
             con.execute(
                 f"""CREATE OR REPLACE TEMP TABLE {clash_table} AS
-                SELECT n.indicator_key AS ik, n.area_key AS ak, n.period, n.dims, min(o.batch_id) AS old_batch
+                SELECT n.indicator_key AS ik, n.area_key AS ak, n.period, n.dims, min(o.batch_id) AS old_batch,
+                       bool_and({same}) AS same
                 FROM {table} n JOIN {table} o ON o.indicator_key = n.indicator_key AND o.area_key = n.area_key
                   AND o.period = n.period AND o.dims = n.dims
-                WHERE n.batch_id = {b} AND o.batch_id <> {b} GROUP BY ALL"""
+                WHERE n.batch_id = {b} AND o.batch_id <> {b} GROUP BY n.indicator_key, n.area_key, n.period, n.dims"""
             )
             clash = int(con.execute(f"SELECT count(*) FROM {clash_table}").fetchall()[0][0])
             policy = self.options.on_duplicate
-            if clash and policy == "reject":
+            # reject: every clash is a reject; resend: only a record that differs from the stored one
+            refused = {"reject": "TRUE", "resend": "NOT d.same"}.get(policy)
+            if clash and refused is not None:
+                why = self.clash_reason if policy == "reject" else self.changed_reason
                 con.execute(
-                    f"""INSERT INTO _ck_bad SELECT s._row, NULL, 'batch ' || d.old_batch, {literal(self.clash_reason)}
+                    f"""INSERT INTO _ck_bad SELECT s._row, NULL, 'batch ' || d.old_batch, {literal(why)}
                     FROM {mine} s JOIN {clash_table} d
-                    ON s.ik = d.ik AND s.ak = d.ak AND s.period = d.period AND s.dims = d.dims"""
+                    ON s.ik = d.ik AND s.ak = d.ak AND s.period = d.period AND s.dims = d.dims
+                    WHERE {refused}"""
                 )
-            if clash and policy in ("reject", "keep"):
+            changed = 0
+            if clash and policy == "resend":
+                changed = int(
+                    con.execute(f"SELECT count(*) FROM {clash_table} WHERE NOT same").fetchall()[0][0]
+                )
+            if clash and policy in ("reject", "keep", "resend"):
                 con.execute(f"DELETE FROM {table} o USING {clash_table} d WHERE o.batch_id = {b} AND {match}")
-            side.loaded += n - dups - (clash if policy in ("reject", "keep") else 0)
-            side.skipped += clash if policy == "keep" else 0
+            side.loaded += n - dups - (clash if policy in ("reject", "keep", "resend") else 0)
+            side.skipped += clash if policy == "keep" else clash - changed if policy == "resend" else 0
             side.replaced += clash if policy == "replace" else 0
         return side
 

@@ -9,7 +9,7 @@ import re
 import stat
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -17,11 +17,11 @@ from citykpi.errors import UsageError
 from citykpi.warehouse import readers
 
 Format = Literal["long", "wide", "source"]
-DuplicatePolicy = Literal["reject", "replace", "keep"]
+DuplicatePolicy = Literal["reject", "replace", "keep", "resend"]
 Progress = Callable[[str, int, int], None]
 
 FORMATS: tuple[str, ...] = ("long", "wide", "source")
-DUPLICATE_POLICIES: tuple[str, ...] = ("reject", "replace", "keep")
+DUPLICATE_POLICIES: tuple[str, ...] = ("reject", "replace", "keep", "resend")
 LONG_FIELDS: tuple[str, ...] = ("indicator_id", "area_id", "period", "value", "numerator", "denominator")
 #: Other header names accepted for the long-format fields (matched loosely, see readers.normalise_name).
 ALIASES: Mapping[str, tuple[str, ...]] = {
@@ -65,6 +65,7 @@ _TMP = (
     "_ck_sidegone",
     "_ck_sideclash1",
     "_ck_sideclash2",
+    "_ck_dst",
 )
 
 
@@ -79,7 +80,12 @@ class IngestOptions:
     period (key ``period``) or a source's date/timestamp columns. ``now``: the cut-off for
     "period in the future" (default: the clock). ``encoding``: a CSV's declared text encoding
     (``auto``: UTF-8 or GB18030 as detected; ``utf-8`` refuses a file that is not; ``gb18030``
-    reads it as GB18030 even when its bytes also happen to be valid UTF-8).
+    reads it as GB18030 even when its bytes also happen to be valid UTF-8). The clock is read as the
+    city's wall-clock time when the catalogue declares a time zone; a period may lie later than it by
+    ``future_tolerance`` (a sensor's clock may run a little ahead). ``require_offset``: every time
+    stamp of a realtime or hourly indicator must carry a UTC offset. ``on_duplicate`` ``resend``: a
+    record identical to a stored one is skipped, one that differs from it is rejected (IN503) — for
+    feeds that re-send their latest readings.
     """
 
     fmt: Format = "long"
@@ -106,6 +112,10 @@ class IngestOptions:
     recode: Mapping[str, Mapping[str, Mapping[str, str]]] = field(default_factory=dict)
     #: The catalogue feed these options come from (``--feed``), recorded with each batch.
     feed: str | None = None
+    #: Real-time feeds: how far past the clock a reading may lie, and whether a time stamp of a
+    #: realtime or hourly indicator must carry a UTC offset.
+    future_tolerance: timedelta = timedelta(minutes=5)
+    require_offset: bool = False
 
     @property
     def shaped(self) -> bool:

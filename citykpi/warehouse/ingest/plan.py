@@ -251,9 +251,14 @@ class _Plan:
         policy = self.options.on_duplicate
         rejected = int(con.execute("SELECT count(*) FROM _ck_bad").fetchall()[0][0])
         read = inserted + n_bad + side.inserted
-        skipped = (clash if policy == "keep" else 0) + side.skipped
+        skipped = clash if policy == "keep" else 0
+        if policy == "resend" and clash:  # identical re-sends skipped; changed ones rejected (IN503)
+            skipped = clash - int(
+                con.execute("SELECT count(*) FROM _ck_clash WHERE NOT same").fetchall()[0][0]
+            )
+        skipped += side.skipped
         replaced = (clash if policy == "replace" else 0) + side.replaced
-        loaded = kept - dups - (clash if policy in ("reject", "keep") else 0) + side.loaded
+        loaded = kept - dups - (clash if policy in ("reject", "keep", "resend") else 0) + side.loaded
         status = "loaded"
         if rejected and (self.options.strict or rejected >= read):
             status, loaded, skipped, replaced = "rejected", 0, 0, 0
@@ -341,6 +346,13 @@ class _Plan:
         """Join condition of target rows to the blocks of :meth:`duplicate_blocks`."""
         raise NotImplementedError
 
+    def same_record(self, new: str, old: str) -> str:
+        """SQL: the stored record ``old`` says the same as the new one ``new`` (``--on-duplicate resend``)."""
+        return "TRUE"
+
+    #: Why a record that differs from the stored one is rejected under ``--on-duplicate resend``.
+    changed_reason = "changed record"
+
     def _clashes(self, con: Connection, good: str, target: str, batch_id: int) -> int:
         """Records of this batch whose key is already stored; apply the duplicate policy's first half."""
         this = f"batch_id = {batch_id}"
@@ -358,10 +370,10 @@ class _Plan:
         as_stage = ", ".join(f"n.{t} AS {s_}" for s_, t in self.keys)
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE _ck_clash AS
-            SELECT {as_stage}, min(o.batch_id) AS old_batch
+            SELECT {as_stage}, min(o.batch_id) AS old_batch, bool_and({self.same_record("n", "o")}) AS same
             FROM {target} n JOIN {target} o ON {self._match("n", "o", left_stage=False, right_stage=False)}
             WHERE n.{this} AND o.batch_id <> {batch_id}{prefilter}
-            GROUP BY ALL"""
+            GROUP BY {", ".join(f"n.{t}" for _, t in self.keys)}"""
         )
         clash = int(con.execute("SELECT count(*) FROM _ck_clash").fetchall()[0][0])
         if not clash or self.options.on_duplicate == "replace":
@@ -371,6 +383,13 @@ class _Plan:
                 f"""INSERT INTO _ck_bad
                 SELECT s._row, NULL, 'batch ' || c.old_batch, {literal(self.clash_reason)}
                 FROM {good} s JOIN _ck_clash c ON {self._match("s", "c", left_stage=True, right_stage=True)}"""
+            )
+        elif self.options.on_duplicate == "resend":
+            con.execute(
+                f"""INSERT INTO _ck_bad
+                SELECT s._row, NULL, 'batch ' || c.old_batch, {literal(self.changed_reason)}
+                FROM {good} s JOIN _ck_clash c ON {self._match("s", "c", left_stage=True, right_stage=True)}
+                WHERE NOT c.same"""
             )
         con.execute(
             f"""DELETE FROM {target} o USING _ck_clash c

@@ -77,6 +77,54 @@ def _date_expr(col: str, duck_type: str, fmt: str | None, *, as_date: bool = Fal
     return f"({expr})::DATE" if as_date else expr
 
 
+#: A UTC offset ending a time stamp's text: ``Z``, ``+08``, ``+0800``, ``+08:00``, ``-05:00``.
+OFFSET_RE = r"(Z|z|[+-]\d\d(:?\d\d)?)\s*$"
+
+
+def _has_zone_format(fmt: str | None) -> bool:
+    return bool(fmt) and any(z in str(fmt) for z in ("%z", "%Z"))
+
+
+def _zoned_expr(col: str, duck_type: str, fmt: str | None) -> str:
+    """SQL: the period carries a UTC offset (a zoned Parquet column, a --date-format with %z, or
+    text ending in one). Texts shorter than a date, a time and an offset are never zoned, so a file
+    of dates pays no regular expression."""
+    t = duck_type.upper()
+    if readers.is_temporal_type(duck_type):
+        return "TRUE" if "TIME ZONE" in t or t == "TIMESTAMPTZ" else "FALSE"
+    text = col if readers.is_text_type(duck_type) else f"{col}::VARCHAR"
+    if _has_zone_format(fmt):
+        return f"({text} IS NOT NULL)"
+    return f"(length({text}) > 16 AND regexp_matches({text}, {literal(OFFSET_RE)}))"
+
+
+def _period_expr(col: str, duck_type: str, fmt: str | None, zone: str | None) -> str:
+    """SQL: the period as the city's local wall-clock TIMESTAMP (NULL when unparseable).
+
+    Without an offset the text (or typed column) is local time already; with one it is an instant,
+    converted to the wall clock of ``zone`` — NULL when no zone is declared (IN308 says why).
+    """
+    t = duck_type.upper()
+    if readers.is_temporal_type(duck_type):
+        if "TIME ZONE" in t or t == "TIMESTAMPTZ":
+            return f"timezone({literal(zone)}, {col})" if zone else "NULL::TIMESTAMP"
+        return f"{col}::TIMESTAMP"
+    naive = _date_expr(col, duck_type, None if _has_zone_format(fmt) else fmt)
+    if not zone:
+        instant = "NULL::TIMESTAMP"
+    else:
+        text = col if readers.is_text_type(duck_type) else f"{col}::VARCHAR"
+        if _has_zone_format(fmt):
+            parsed = (
+                f"coalesce(try_strptime({text}, {literal(fmt)}), try_strptime(trim({text}), {literal(fmt)}))"
+            )
+        else:
+            normal = f"regexp_replace(upper(trim({text})), '\\s*Z$', '+00')"
+            parsed = f"TRY_CAST({normal} AS TIMESTAMPTZ)"
+        instant = f"timezone({literal(zone)}, {parsed})"
+    return f"(CASE WHEN {_zoned_expr(col, duck_type, fmt)} THEN {instant} ELSE {naive} END)"
+
+
 def _number_expr(col: str, duck_type: str) -> str:
     """SQL turning a file column into a DOUBLE, NULL when unparseable (surrounding blanks are fine)."""
     if readers.is_numeric_type(duck_type):

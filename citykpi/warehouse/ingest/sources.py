@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from citykpi import citytime
 from citykpi.backend import Connection
 from citykpi.catalogue.model import Catalogue, SourceTable
 from citykpi.errors import WarehouseError
@@ -27,6 +28,8 @@ class _SourcePlan(_Plan):
     ) -> None:
         """Match every declared column to a file column."""
         super().__init__(options)
+        if options.now is None:  # "in the future" by the city's clock, the one its times are read in
+            self.now = citytime.city_now(catalogue.timezone)
         self.source = source
         self.table = table
         self.target = schema.source_table_name(source.id)
