@@ -117,8 +117,13 @@ def cell_sql(now: datetime) -> str:
     (``q_ind.whole``), the areas its feeds name (``q_ind_area``, at a declared level), and every area of
     a delivery level that has ever delivered it (:data:`DELIVERIES`, by the moment judged). A cell is
     ``pending`` while nothing arrived and it is not yet due (it counts nowhere), else ``on_time``,
-    ``late`` or ``missing`` (due and never arrived). The periods (and their ends and due times) are made
-    once per indicator, then joined with its expected areas.
+    ``late`` or ``missing`` (due and never arrived).
+
+    The grid is counted, not built: an indicator's periods (and how many of them are not yet due, or
+    due) are counted once per indicator; the cells that received something are grouped from the
+    records and summed per series; a series' pending and missing cells are its indicator's counts
+    less the cells that arrived. A cell's period is always one of its indicator's periods (records are
+    read inside the window, whose ends are period starts), and only expected series are kept.
     """
     step = _step("m.qgrain")
     now_lit = literal(now)
@@ -131,6 +136,11 @@ def cell_sql(now: datetime) -> str:
 WITH per AS (
   SELECT m.ikey, unnest(range(m.win_lo, m.win_hi, {step})) AS p, {step} AS len, to_seconds(m.due_s) AS due
   FROM q_ind m
+),
+n_per AS (
+  SELECT ikey, count(*) AS periods, count(*) FILTER (WHERE {now_lit} <= p + len + due) AS waiting,
+    count(*) FILTER (WHERE {now_lit} > p + len + due) AS due
+  FROM per GROUP BY ikey
 ),
 dlv AS (
   SELECT d.ikey, d.area_key FROM (
@@ -147,40 +157,45 @@ ser AS (
   SELECT m.ikey, a.area_key FROM dlv d JOIN q_ind m ON m.ikey = d.ikey
     JOIN q_area a ON a.area_key = d.area_key AND ({_levels("dl")})
 ),
-exp AS (
-  SELECT e.ikey, s.area_key, e.p, e.p + e.len AS p_end, e.p + e.len + e.due AS due_at
-  FROM per e JOIN ser s ON s.ikey = e.ikey
-),
 got AS (
-  SELECT ikey, area_key, p, bool_or(has_value) AS present, min(arrived) AS first_at
-  FROM q_rows GROUP BY ikey, area_key, p
-),
-ext AS (
-  SELECT ikey, area_key, p, min(arrived) FILTER (WHERE token IS NULL) AS first_old,
-    min(arrived) FILTER (WHERE token IS NOT NULL) AS first_token
-  FROM q_extra GROUP BY ikey, area_key, p
+  SELECT ikey, area_key, p, bool_or(has_value) AS present, min(arrived) AS arrived,
+    min(arrived) FILTER (WHERE token) AS first_token
+  FROM (
+    SELECT ikey, area_key, p, has_value, arrived, false AS token FROM q_rows
+    UNION ALL
+    SELECT ikey, area_key, p, NULL, arrived, token IS NOT NULL FROM q_extra
+  ) GROUP BY ikey, area_key, p
 ),
 c AS (
-  SELECT e.ikey, e.area_key, e.due_at,
-    coalesce(g.present, false) AS present,
-    NOT coalesce(g.present, false) AND x.first_token IS NOT NULL AS token,
-    least(g.first_at, x.first_old, x.first_token) AS arrived,
-    date_diff('second', e.p_end, least(g.first_at, x.first_old, x.first_token)) AS lag_s
-  FROM exp e
-  LEFT JOIN got g ON g.ikey = e.ikey AND g.area_key = e.area_key AND g.p = e.p
-  LEFT JOIN ext x ON x.ikey = e.ikey AND x.area_key = e.area_key AND x.p = e.p
+  SELECT g.ikey, g.area_key, g.arrived, coalesce(g.present, false) AS present,
+    NOT coalesce(g.present, false) AND g.first_token IS NOT NULL AS token,
+    g.p + {step} + to_seconds(m.due_s) AS due_at,
+    date_diff('second', g.p + {step}, g.arrived) AS lag_s
+  FROM got g JOIN q_ind m ON m.ikey = g.ikey
+),
+sums AS (
+  SELECT ikey, area_key,
+    count(*) FILTER (WHERE present) AS present,
+    count(*) FILTER (WHERE token) AS tokens,
+    count(*) FILTER (WHERE arrived <= due_at) AS on_time,
+    count(*) FILTER (WHERE arrived > due_at) AS late,
+    count(*) FILTER (WHERE {now_lit} <= due_at) AS waiting,
+    count(*) FILTER (WHERE {now_lit} > due_at) AS due,
+    -- whole seconds: an exact integer sum, the same whatever the order the threads add in
+    sum(lag_s) AS lag_sum, count(lag_s) AS lag_n, max(lag_s) AS lag_max
+  FROM c GROUP BY ikey, area_key
 )
-SELECT ikey, area_key, count(*) AS periods,
-  count(*) FILTER (WHERE arrived IS NULL AND {now_lit} <= due_at) AS pending,
-  count(*) FILTER (WHERE present) AS present,
-  count(*) FILTER (WHERE token) AS tokens,
-  count(*) FILTER (WHERE arrived <= due_at) AS on_time,
-  count(*) FILTER (WHERE arrived > due_at) AS late,
-  count(*) FILTER (WHERE arrived IS NULL AND {now_lit} > due_at) AS missing,
-  -- whole seconds: an exact integer sum, the same whatever the order the threads add in
-  sum(lag_s) / count(lag_s) / 3600.0 AS lag_hours,
-  max(lag_s) / 3600.0 AS max_lag_hours
-FROM c GROUP BY ikey, area_key"""
+SELECT s.ikey, s.area_key, n.periods,
+  n.waiting - coalesce(x.waiting, 0) AS pending,
+  coalesce(x.present, 0) AS present,
+  coalesce(x.tokens, 0) AS tokens,
+  coalesce(x.on_time, 0) AS on_time,
+  coalesce(x.late, 0) AS late,
+  n.due - coalesce(x.due, 0) AS missing,
+  x.lag_sum / x.lag_n / 3600.0 AS lag_hours,
+  x.lag_max / 3600.0 AS max_lag_hours
+FROM ser s JOIN n_per n ON n.ikey = s.ikey
+LEFT JOIN sums x ON x.ikey = s.ikey AND x.area_key = s.area_key"""
 
 
 def accuracy_sql() -> str:
