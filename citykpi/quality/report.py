@@ -316,24 +316,43 @@ def build_report(
     feed, provider = attribution(catalogue)
 
     # series -------------------------------------------------------------------------------
-    s = out["series"]
+    # names and attribution joined from small key frames, ordered by integer ranks of the ids (the
+    # ids' own order, without comparing strings row by row)
+    ids = sorted(keys)
+    ind_names = pl.DataFrame(
+        {
+            "ikey": [keys[i] for i in ids],
+            "indicator_id": ids,
+            "feed": [feed(i) for i in ids],
+            "provider": [provider(i) for i in ids],
+            "i_rank": range(len(ids)),
+        },
+        schema={
+            "ikey": pl.Int64(),
+            "indicator_id": pl.String(),
+            "feed": pl.String(),
+            "provider": pl.String(),
+            "i_rank": pl.Int64(),
+        },
+    )
+    area_ids = sorted(area_of.values(), key=lambda r: str(r["area_id"]))
+    area_names = pl.DataFrame(
+        {
+            "area_key": [int(r["area_key"]) for r in area_ids],
+            "area_id": [str(r["area_id"]) for r in area_ids],
+            "level": [r["level"] for r in area_ids],
+            "a_rank": range(len(area_ids)),
+        },
+        schema={"area_key": pl.Int64(), "area_id": pl.String(), "level": pl.String(), "a_rank": pl.Int64()},
+    )
+    s = (
+        out["series"]
+        .with_columns(pl.col("ikey").cast(pl.Int64), pl.col("area_key").cast(pl.Int64))
+        .join(area_names, on="area_key", how="inner")
+        .join(ind_names, on="ikey", how="left")
+        .with_columns(pl.col("feed").fill_null(NOBODY), pl.col("provider").fill_null(NOBODY))
+    )
     s = s.with_columns(
-        pl.col("ikey").replace_strict(id_of_key, default=None, return_dtype=pl.String).alias("indicator_id"),
-        pl.col("area_key")
-        .replace_strict({k: r["area_id"] for k, r in area_of.items()}, default=None, return_dtype=pl.String)
-        .alias("area_id"),
-        pl.col("area_key")
-        .replace_strict({k: r["level"] for k, r in area_of.items()}, default=None, return_dtype=pl.String)
-        .alias("level"),
-    ).filter(pl.col("area_id").is_not_null())
-    ids = s["indicator_id"].unique().to_list()
-    s = s.with_columns(
-        pl.col("indicator_id")
-        .replace_strict({i: feed(i) for i in ids}, return_dtype=pl.String)
-        .alias("feed"),
-        pl.col("indicator_id")
-        .replace_strict({i: provider(i) for i in ids}, return_dtype=pl.String)
-        .alias("provider"),
         pl.col("tokens").alias("missing_tokens"),
         (pl.col("periods") - pl.col("pending") - pl.col("present") - pl.col("tokens")).alias("absent"),
         pl.col("n_values").alias("values"),
@@ -345,7 +364,8 @@ def build_report(
             "timeliness"
         ),
     )
-    series = s.select([pl.col(c).cast(t) for c, t in SERIES_SCHEMA.items()]).sort("indicator_id", "area_id")
+    order = pl.col("i_rank") * len(area_ids) + pl.col("a_rank")  # (indicator id, area id) as one integer
+    series = s.sort(order).select([pl.col(c).cast(t) for c, t in SERIES_SCHEMA.items()])
 
     # consistency checks -------------------------------------------------------------------------
     c = out["checks"]

@@ -7,13 +7,13 @@ rejects and the raw source tables. Statements, in order:
 1. ``q_rows``   every stored record in each indicator's judged periods, with its batch's arrival
    (one scan per storage class, so the daily history is skipped for coarse series);
 2. ``q_extra``  earlier deliveries (superseded records) and missing-value tokens in those periods;
-3. ``q_cell``   the expected grid — series (indicator × the areas expected to deliver it) × periods —
-   with what arrived, when, and when it was due, summed per series (completeness, timeliness);
-4. ``q_acc``    per series: its values against the valid range and its median and MAD;
-5. ``q_series`` per series: ``q_cell`` beside the accuracy counts of ``q_acc``;
-6. ``q_check``  every consistency rule of every kind, one row per area × period (× breakdown);
-7. ``q_src``    raw source records: excluded by the source's filter, and record timeliness;
-8. rejected rows per batch and reason (an output query).
+3. ``q_acc``    per series: its values against the valid range and its median and MAD;
+4. ``q_cell``   per series (indicator × the areas expected to deliver it): its expected periods,
+   what arrived, when, and when it was due (completeness, timeliness) — the grid is counted, not
+   built — beside the accuracy counts of ``q_acc``;
+5. ``q_check``  every consistency rule of every kind, one row per area × period (× breakdown);
+6. ``q_src``    raw source records: excluded by the source's filter, and record timeliness;
+7. rejected rows per batch and reason (an output query).
 
 Nothing here formats user text into SQL except through :mod:`citykpi.sqlutil` and the expression
 renderer of the compiler (source filters are whitelisted expressions).
@@ -110,8 +110,8 @@ WHERE o.dims = '' AND o.period >= m.win_lo AND o.period < m.win_hi AND b.finishe
 
 
 def cell_sql(now: datetime) -> str:
-    """Step 3: the expected grid (series × periods) with what arrived and when it was due, summed per
-    series: completeness and timeliness.
+    """Step 4: the expected grid (series × periods) with what arrived and when it was due, summed per
+    series (completeness and timeliness), beside the series' accuracy counts from ``q_acc``.
 
     The expected series of an indicator: every area of its delivery levels when it covers them
     (``q_ind.whole``), the areas its feeds name (``q_ind_area``, at a declared level), and every area of
@@ -184,22 +184,31 @@ sums AS (
     -- whole seconds: an exact integer sum, the same whatever the order the threads add in
     sum(lag_s) AS lag_sum, count(lag_s) AS lag_n, max(lag_s) AS lag_max
   FROM c GROUP BY ikey, area_key
+),
+cs AS (
+  SELECT s.ikey, s.area_key, n.periods,
+    n.waiting - coalesce(x.waiting, 0) AS pending,
+    coalesce(x.present, 0) AS present,
+    coalesce(x.tokens, 0) AS tokens,
+    coalesce(x.on_time, 0) AS on_time,
+    coalesce(x.late, 0) AS late,
+    n.due - coalesce(x.due, 0) AS missing,
+    x.lag_sum / x.lag_n / 3600.0 AS lag_hours,
+    x.lag_max / 3600.0 AS max_lag_hours
+  FROM ser s JOIN n_per n ON n.ikey = s.ikey
+  LEFT JOIN sums x ON x.ikey = s.ikey AND x.area_key = s.area_key
 )
-SELECT s.ikey, s.area_key, n.periods,
-  n.waiting - coalesce(x.waiting, 0) AS pending,
-  coalesce(x.present, 0) AS present,
-  coalesce(x.tokens, 0) AS tokens,
-  coalesce(x.on_time, 0) AS on_time,
-  coalesce(x.late, 0) AS late,
-  n.due - coalesce(x.due, 0) AS missing,
-  x.lag_sum / x.lag_n / 3600.0 AS lag_hours,
-  x.lag_max / 3600.0 AS max_lag_hours
-FROM ser s JOIN n_per n ON n.ikey = s.ikey
-LEFT JOIN sums x ON x.ikey = s.ikey AND x.area_key = s.area_key"""
+SELECT coalesce(cs.ikey, a.ikey) AS ikey, coalesce(cs.area_key, a.area_key) AS area_key,
+  coalesce(cs.periods, 0) AS periods, coalesce(cs.pending, 0) AS pending, coalesce(cs.present, 0) AS present,
+  coalesce(cs.tokens, 0) AS tokens, coalesce(cs.on_time, 0) AS on_time, coalesce(cs.late, 0) AS late,
+  coalesce(cs.missing, 0) AS missing, cs.lag_hours, cs.max_lag_hours,
+  coalesce(a.n_values, 0) AS n_values, coalesce(a.out_of_range, 0) AS out_of_range,
+  coalesce(a.outliers, 0) AS outliers, coalesce(a.inaccurate, 0) AS inaccurate
+FROM cs FULL OUTER JOIN q_acc a ON a.ikey = cs.ikey AND a.area_key = cs.area_key"""
 
 
 def accuracy_sql() -> str:
-    """Step 4: per series, its values against the valid range and its median and MAD (robust outliers:
+    """Step 3: per series, its values against the valid range and its median and MAD (robust outliers:
     the modified z-score). The values of a series are gathered into one list, so each statistic is one
     pass over a short list, not a join back over every record."""
     bad = f"(v < i.lo OR v > i.hi OR (len(x.vs) >= {OUTLIER_MIN_VALUES} AND x.mad > 0 AND {_z('v')} > {OUTLIER_Z}))"
@@ -220,18 +229,6 @@ FROM x JOIN q_ind i ON i.ikey = x.ikey"""
 def _z(v: str) -> str:
     """SQL: the modified z-score of value ``v`` in series ``x`` (median ``x.med``, MAD ``x.mad``)."""
     return f"0.6745 * abs({v} - x.med) / x.mad"
-
-
-def series_sql() -> str:
-    """Step 5: per series — completeness and timeliness (from ``q_cell``) beside accuracy (``q_acc``)."""
-    return """CREATE OR REPLACE TEMP TABLE q_series AS
-SELECT coalesce(cs.ikey, a.ikey) AS ikey, coalesce(cs.area_key, a.area_key) AS area_key,
-  coalesce(cs.periods, 0) AS periods, coalesce(cs.pending, 0) AS pending, coalesce(cs.present, 0) AS present,
-  coalesce(cs.tokens, 0) AS tokens, coalesce(cs.on_time, 0) AS on_time, coalesce(cs.late, 0) AS late,
-  coalesce(cs.missing, 0) AS missing, cs.lag_hours, cs.max_lag_hours,
-  coalesce(a.n_values, 0) AS n_values, coalesce(a.out_of_range, 0) AS out_of_range,
-  coalesce(a.outliers, 0) AS outliers, coalesce(a.inaccurate, 0) AS inaccurate
-FROM q_cell cs FULL OUTER JOIN q_acc a ON a.ikey = cs.ikey AND a.area_key = cs.area_key"""
 
 
 def outliers_sql() -> str:
@@ -419,6 +416,6 @@ GROUP BY b.batch_id, b.path, b.options, r.reason"""
 
 #: The output queries: name → SELECT (integer keys; names are joined in Polars).
 OUTPUTS: dict[str, str] = {
-    "series": "SELECT * FROM q_series",
+    "series": "SELECT * FROM q_cell",
     "checks": "SELECT rule_id, kind, ikey, area_key, p, context, total, computed, n_have, n_need, details, allowed FROM q_check",
 }
