@@ -315,43 +315,8 @@ def build_report(
     }
     feed, provider = attribution(catalogue)
 
-    # series -------------------------------------------------------------------------------
-    # names and attribution joined from small key frames, ordered by integer ranks of the ids (the
-    # ids' own order, without comparing strings row by row)
-    ids = sorted(keys)
-    ind_names = pl.DataFrame(
-        {
-            "ikey": [keys[i] for i in ids],
-            "indicator_id": ids,
-            "feed": [feed(i) for i in ids],
-            "provider": [provider(i) for i in ids],
-            "i_rank": range(len(ids)),
-        },
-        schema={
-            "ikey": pl.Int64(),
-            "indicator_id": pl.String(),
-            "feed": pl.String(),
-            "provider": pl.String(),
-            "i_rank": pl.Int64(),
-        },
-    )
-    area_ids = sorted(area_of.values(), key=lambda r: str(r["area_id"]))
-    area_names = pl.DataFrame(
-        {
-            "area_key": [int(r["area_key"]) for r in area_ids],
-            "area_id": [str(r["area_id"]) for r in area_ids],
-            "level": [r["level"] for r in area_ids],
-            "a_rank": range(len(area_ids)),
-        },
-        schema={"area_key": pl.Int64(), "area_id": pl.String(), "level": pl.String(), "a_rank": pl.Int64()},
-    )
-    s = (
-        out["series"]
-        .with_columns(pl.col("ikey").cast(pl.Int64), pl.col("area_key").cast(pl.Int64))
-        .join(area_names, on="area_key", how="inner")
-        .join(ind_names, on="ikey", how="left")
-        .with_columns(pl.col("feed").fill_null(NOBODY), pl.col("provider").fill_null(NOBODY))
-    )
+    # series: named, attributed and ordered by the statement (see sql.OUTPUTS) --------------------
+    s = out["series"]
     s = s.with_columns(
         pl.col("tokens").alias("missing_tokens"),
         (pl.col("periods") - pl.col("pending") - pl.col("present") - pl.col("tokens")).alias("absent"),
@@ -364,8 +329,7 @@ def build_report(
             "timeliness"
         ),
     )
-    order = pl.col("i_rank") * len(area_ids) + pl.col("a_rank")  # (indicator id, area id) as one integer
-    series = s.sort(order).select([pl.col(c).cast(t) for c, t in SERIES_SCHEMA.items()])
+    series = s.select([pl.col(c).cast(t) for c, t in SERIES_SCHEMA.items()])
 
     # consistency checks -------------------------------------------------------------------------
     c = out["checks"]

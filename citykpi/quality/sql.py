@@ -69,9 +69,10 @@ def _bucket(grain: str, period: str) -> str:
 
 
 def area_sql() -> str:
-    """The areas with their parent's level, as a temp table."""
+    """The areas with their parent's key and their place in the order of the area ids, as a temp table."""
     return """CREATE OR REPLACE TEMP TABLE q_area AS
-SELECT a.area_key, a.area_id, a.level, a.parent_key, coalesce(a.population, 0) AS population
+SELECT a.area_key, a.area_id, a.level, a.parent_key, coalesce(a.population, 0) AS population,
+  row_number() OVER (ORDER BY a.area_id) AS a_rank
 FROM areas a"""
 
 
@@ -414,8 +415,11 @@ WHERE b.finished_at >= {literal(lo)} AND b.finished_at <= {literal(now)}
 GROUP BY b.batch_id, b.path, b.options, r.reason"""
 
 
-#: The output queries: name → SELECT (integer keys; names are joined in Polars).
+#: The output queries: name → SELECT (the series with their ids, feed and provider, in the order of
+#: the indicator and area ids; elsewhere integer keys, whose names are joined in Polars).
 OUTPUTS: dict[str, str] = {
-    "series": "SELECT * FROM q_cell",
+    "series": """SELECT i.indicator_id, a.area_id, a.level, i.feed, i.provider, s.*
+FROM q_cell s JOIN q_ind i ON i.ikey = s.ikey JOIN q_area a ON a.area_key = s.area_key
+ORDER BY i.i_rank, a.a_rank""",
     "checks": "SELECT rule_id, kind, ikey, area_key, p, context, total, computed, n_have, n_need, details, allowed FROM q_check",
 }
