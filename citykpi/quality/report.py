@@ -313,7 +313,6 @@ def build_report(
     area_of = {
         int(r["area_key"]): r for r in areas.select("area_key", "area_id", "level").iter_rows(named=True)
     }
-    feed, provider = attribution(catalogue)
 
     # series: named, attributed and ordered by the statement (see sql.OUTPUTS) --------------------
     s = out["series"]
