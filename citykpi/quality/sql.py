@@ -211,20 +211,28 @@ FROM cs FULL OUTER JOIN q_acc a ON a.ikey = cs.ikey AND a.area_key = cs.area_key
 def accuracy_sql() -> str:
     """Step 3: per series, its values against the valid range and its median and MAD (robust outliers:
     the modified z-score). The values of a series are gathered into one list, so each statistic is one
-    pass over a short list, not a join back over every record."""
-    bad = f"(v < i.lo OR v > i.hi OR (len(x.vs) >= {OUTLIER_MIN_VALUES} AND x.mad > 0 AND {_z('v')} > {OUTLIER_Z}))"
+    pass over a short list, not a join back over every record. A list is only filtered when its answer
+    is not already known: no valid range means nothing out of range, too few values or a MAD of zero
+    means no outliers, and the values wrong either way need a pass only when there are both kinds."""
+    bad = f"(v < x.lo OR v > x.hi OR (len(x.vs) >= {OUTLIER_MIN_VALUES} AND x.mad > 0 AND {_z('v')} > {OUTLIER_Z}))"
     return f"""CREATE OR REPLACE TEMP TABLE q_acc AS
 WITH g AS (
   SELECT ikey, area_key, list(value) AS vs FROM q_rows WHERE value IS NOT NULL GROUP BY ikey, area_key
 ),
 m AS (SELECT g.*, list_median(g.vs) AS med FROM g),
-x AS (SELECT m.*, list_median(list_transform(m.vs, lambda v: abs(v - m.med))) AS mad FROM m)
-SELECT x.ikey, x.area_key, len(x.vs) AS n_values, x.med, x.mad,
-  len(list_filter(x.vs, lambda v: v < i.lo OR v > i.hi)) AS out_of_range,
-  CASE WHEN len(x.vs) >= {OUTLIER_MIN_VALUES} AND x.mad > 0
-       THEN len(list_filter(x.vs, lambda v: {_z("v")} > {OUTLIER_Z})) ELSE 0 END AS outliers,
-  len(list_filter(x.vs, lambda v: {bad})) AS inaccurate
-FROM x JOIN q_ind i ON i.ikey = x.ikey"""
+x AS (SELECT m.*, list_median(list_transform(m.vs, lambda v: abs(v - m.med))) AS mad FROM m),
+y AS (
+  SELECT x.ikey, x.area_key, x.vs, x.med, x.mad, i.lo, i.hi,
+    CASE WHEN i.lo IS NULL AND i.hi IS NULL THEN 0
+         ELSE len(list_filter(x.vs, lambda v: v < i.lo OR v > i.hi)) END AS out_of_range,
+    CASE WHEN len(x.vs) >= {OUTLIER_MIN_VALUES} AND x.mad > 0
+         THEN len(list_filter(x.vs, lambda v: {_z("v")} > {OUTLIER_Z})) ELSE 0 END AS outliers
+  FROM x JOIN q_ind i ON i.ikey = x.ikey
+)
+SELECT x.ikey, x.area_key, len(x.vs) AS n_values, x.med, x.mad, x.out_of_range, x.outliers,
+  CASE WHEN x.outliers = 0 THEN x.out_of_range WHEN x.out_of_range = 0 THEN x.outliers
+       ELSE len(list_filter(x.vs, lambda v: {bad})) END AS inaccurate
+FROM y x"""
 
 
 def _z(v: str) -> str:
