@@ -78,9 +78,8 @@ def _plan(
         ("areas", sql.area_sql()),
         ("records in the judged periods", sql.rows_sql(scans, now)),
         ("earlier deliveries and missing-value tokens", sql.extra_sql(now)),
-        ("expected grid: series × periods", sql.cell_sql(now)),
         ("values: range and robust outliers", sql.accuracy_sql()),
-        ("per series: completeness, timeliness, accuracy", sql.series_sql()),
+        ("per series: expected periods, completeness, timeliness, accuracy", sql.cell_sql(now)),
         # no rules: an empty table, not a statement over every record (the count stays constant)
         ("consistency rules", sql.check_sql(now) if tables.rules.height else sql.empty_checks_sql()),
     ]
@@ -133,7 +132,6 @@ def _run(
         "q_extra",
         "q_cell",
         "q_acc",
-        "q_series",
         "q_check",
         "q_src",
     ):

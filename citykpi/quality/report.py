@@ -313,27 +313,10 @@ def build_report(
     area_of = {
         int(r["area_key"]): r for r in areas.select("area_key", "area_id", "level").iter_rows(named=True)
     }
-    feed, provider = attribution(catalogue)
 
-    # series -------------------------------------------------------------------------------
+    # series: named, attributed and ordered by the statement (see sql.OUTPUTS) --------------------
     s = out["series"]
     s = s.with_columns(
-        pl.col("ikey").replace_strict(id_of_key, default=None, return_dtype=pl.String).alias("indicator_id"),
-        pl.col("area_key")
-        .replace_strict({k: r["area_id"] for k, r in area_of.items()}, default=None, return_dtype=pl.String)
-        .alias("area_id"),
-        pl.col("area_key")
-        .replace_strict({k: r["level"] for k, r in area_of.items()}, default=None, return_dtype=pl.String)
-        .alias("level"),
-    ).filter(pl.col("area_id").is_not_null())
-    ids = s["indicator_id"].unique().to_list()
-    s = s.with_columns(
-        pl.col("indicator_id")
-        .replace_strict({i: feed(i) for i in ids}, return_dtype=pl.String)
-        .alias("feed"),
-        pl.col("indicator_id")
-        .replace_strict({i: provider(i) for i in ids}, return_dtype=pl.String)
-        .alias("provider"),
         pl.col("tokens").alias("missing_tokens"),
         (pl.col("periods") - pl.col("pending") - pl.col("present") - pl.col("tokens")).alias("absent"),
         pl.col("n_values").alias("values"),
@@ -345,7 +328,7 @@ def build_report(
             "timeliness"
         ),
     )
-    series = s.select([pl.col(c).cast(t) for c, t in SERIES_SCHEMA.items()]).sort("indicator_id", "area_id")
+    series = s.select([pl.col(c).cast(t) for c, t in SERIES_SCHEMA.items()])
 
     # consistency checks -------------------------------------------------------------------------
     c = out["checks"]

@@ -7,13 +7,13 @@ rejects and the raw source tables. Statements, in order:
 1. ``q_rows``   every stored record in each indicator's judged periods, with its batch's arrival
    (one scan per storage class, so the daily history is skipped for coarse series);
 2. ``q_extra``  earlier deliveries (superseded records) and missing-value tokens in those periods;
-3. ``q_cell``   the expected grid — series (indicator × the areas expected to deliver it) × periods —
-   with what arrived, when, and when it was due, summed per series (completeness, timeliness);
-4. ``q_acc``    per series: its values against the valid range and its median and MAD;
-5. ``q_series`` per series: ``q_cell`` beside the accuracy counts of ``q_acc``;
-6. ``q_check``  every consistency rule of every kind, one row per area × period (× breakdown);
-7. ``q_src``    raw source records: excluded by the source's filter, and record timeliness;
-8. rejected rows per batch and reason (an output query).
+3. ``q_acc``    per series: its values against the valid range and its median and MAD;
+4. ``q_cell``   per series (indicator × the areas expected to deliver it): its expected periods,
+   what arrived, when, and when it was due (completeness, timeliness) — the grid is counted, not
+   built — beside the accuracy counts of ``q_acc``;
+5. ``q_check``  every consistency rule of every kind, one row per area × period (× breakdown);
+6. ``q_src``    raw source records: excluded by the source's filter, and record timeliness;
+7. rejected rows per batch and reason (an output query).
 
 Nothing here formats user text into SQL except through :mod:`citykpi.sqlutil` and the expression
 renderer of the compiler (source filters are whitelisted expressions).
@@ -77,9 +77,10 @@ def _bucket(grain: str, period: str) -> str:
 
 
 def area_sql() -> str:
-    """The areas with their parent's level, as a temp table."""
+    """The areas with their parent's key and their place in the order of the area ids, as a temp table."""
     return """CREATE OR REPLACE TEMP TABLE q_area AS
-SELECT a.area_key, a.area_id, a.level, a.parent_key, coalesce(a.population, 0) AS population
+SELECT a.area_key, a.area_id, a.level, a.parent_key, coalesce(a.population, 0) AS population,
+  row_number() OVER (ORDER BY a.area_id) AS a_rank
 FROM areas a"""
 
 
@@ -118,15 +119,20 @@ WHERE o.dims = '' AND o.period >= m.win_lo AND o.period < m.win_hi AND b.finishe
 
 
 def cell_sql(now: datetime) -> str:
-    """Step 3: the expected grid (series × periods) with what arrived and when it was due, summed per
-    series: completeness and timeliness.
+    """Step 4: the expected grid (series × periods) with what arrived and when it was due, summed per
+    series (completeness and timeliness), beside the series' accuracy counts from ``q_acc``.
 
     The expected series of an indicator: every area of its delivery levels when it covers them
     (``q_ind.whole``), the areas its feeds name (``q_ind_area``, at a declared level), and every area of
     a delivery level that has ever delivered it (:data:`DELIVERIES`, by the moment judged). A cell is
     ``pending`` while nothing arrived and it is not yet due (it counts nowhere), else ``on_time``,
-    ``late`` or ``missing`` (due and never arrived). The periods (and their ends and due times) are made
-    once per indicator, then joined with its expected areas.
+    ``late`` or ``missing`` (due and never arrived).
+
+    The grid is counted, not built: an indicator's periods (and how many of them are not yet due, or
+    due) are counted once per indicator; the cells that received something are grouped from the
+    records and summed per series; a series' pending and missing cells are its indicator's counts
+    less the cells that arrived. A cell's period is always one of its indicator's periods (records are
+    read inside the window, whose ends are period starts), and only expected series are kept.
     """
     step = _step("m.qgrain")
     now_lit = literal(now)
@@ -139,6 +145,11 @@ def cell_sql(now: datetime) -> str:
 WITH per AS (
   SELECT m.ikey, unnest(range(m.win_lo, m.win_hi, {step})) AS p, {step} AS len, to_seconds(m.due_s) AS due
   FROM q_ind m
+),
+n_per AS (
+  SELECT ikey, count(*) AS periods, count(*) FILTER (WHERE {now_lit} <= p + len + due) AS waiting,
+    count(*) FILTER (WHERE {now_lit} > p + len + due) AS due
+  FROM per GROUP BY ikey
 ),
 dlv AS (
   SELECT d.ikey, d.area_key FROM (
@@ -155,76 +166,86 @@ ser AS (
   SELECT m.ikey, a.area_key FROM dlv d JOIN q_ind m ON m.ikey = d.ikey
     JOIN q_area a ON a.area_key = d.area_key AND ({_levels("dl")})
 ),
-exp AS (
-  SELECT e.ikey, s.area_key, e.p, e.p + e.len AS p_end, e.p + e.len + e.due AS due_at
-  FROM per e JOIN ser s ON s.ikey = e.ikey
-),
 got AS (
-  SELECT ikey, area_key, p, bool_or(has_value) AS present, min(arrived) AS first_at
-  FROM q_rows GROUP BY ikey, area_key, p
-),
-ext AS (
-  SELECT ikey, area_key, p, min(arrived) FILTER (WHERE token IS NULL) AS first_old,
-    min(arrived) FILTER (WHERE token IS NOT NULL) AS first_token
-  FROM q_extra GROUP BY ikey, area_key, p
+  SELECT ikey, area_key, p, bool_or(has_value) AS present, min(arrived) AS arrived,
+    min(arrived) FILTER (WHERE token) AS first_token
+  FROM (
+    SELECT ikey, area_key, p, has_value, arrived, false AS token FROM q_rows
+    UNION ALL
+    SELECT ikey, area_key, p, NULL, arrived, token IS NOT NULL FROM q_extra
+  ) GROUP BY ikey, area_key, p
 ),
 c AS (
-  SELECT e.ikey, e.area_key, e.due_at,
-    coalesce(g.present, false) AS present,
-    NOT coalesce(g.present, false) AND x.first_token IS NOT NULL AS token,
-    least(g.first_at, x.first_old, x.first_token) AS arrived,
-    date_diff('second', e.p_end, least(g.first_at, x.first_old, x.first_token)) AS lag_s
-  FROM exp e
-  LEFT JOIN got g ON g.ikey = e.ikey AND g.area_key = e.area_key AND g.p = e.p
-  LEFT JOIN ext x ON x.ikey = e.ikey AND x.area_key = e.area_key AND x.p = e.p
-)
-SELECT ikey, area_key, count(*) AS periods,
-  count(*) FILTER (WHERE arrived IS NULL AND {now_lit} <= due_at) AS pending,
-  count(*) FILTER (WHERE present) AS present,
-  count(*) FILTER (WHERE token) AS tokens,
-  count(*) FILTER (WHERE arrived <= due_at) AS on_time,
-  count(*) FILTER (WHERE arrived > due_at) AS late,
-  count(*) FILTER (WHERE arrived IS NULL AND {now_lit} > due_at) AS missing,
-  -- whole seconds: an exact integer sum, the same whatever the order the threads add in
-  sum(lag_s) / count(lag_s) / 3600.0 AS lag_hours,
-  max(lag_s) / 3600.0 AS max_lag_hours
-FROM c GROUP BY ikey, area_key"""
-
-
-def accuracy_sql() -> str:
-    """Step 4: per series, its values against the valid range and its median and MAD (robust outliers:
-    the modified z-score). The values of a series are gathered into one list, so each statistic is one
-    pass over a short list, not a join back over every record."""
-    bad = f"(v < i.lo OR v > i.hi OR (len(x.vs) >= {OUTLIER_MIN_VALUES} AND x.mad > 0 AND {_z('v')} > {OUTLIER_Z}))"
-    return f"""CREATE OR REPLACE TEMP TABLE q_acc AS
-WITH g AS (
-  SELECT ikey, area_key, list(value) AS vs FROM q_rows WHERE value IS NOT NULL GROUP BY ikey, area_key
+  SELECT g.ikey, g.area_key, g.arrived, coalesce(g.present, false) AS present,
+    NOT coalesce(g.present, false) AND g.first_token IS NOT NULL AS token,
+    g.p + {step} + to_seconds(m.due_s) AS due_at,
+    date_diff('second', g.p + {step}, g.arrived) AS lag_s
+  FROM got g JOIN q_ind m ON m.ikey = g.ikey
 ),
-m AS (SELECT g.*, list_median(g.vs) AS med FROM g),
-x AS (SELECT m.*, list_median(list_transform(m.vs, lambda v: abs(v - m.med))) AS mad FROM m)
-SELECT x.ikey, x.area_key, len(x.vs) AS n_values, x.med, x.mad,
-  len(list_filter(x.vs, lambda v: v < i.lo OR v > i.hi)) AS out_of_range,
-  CASE WHEN len(x.vs) >= {OUTLIER_MIN_VALUES} AND x.mad > 0
-       THEN len(list_filter(x.vs, lambda v: {_z("v")} > {OUTLIER_Z})) ELSE 0 END AS outliers,
-  len(list_filter(x.vs, lambda v: {bad})) AS inaccurate
-FROM x JOIN q_ind i ON i.ikey = x.ikey"""
-
-
-def _z(v: str) -> str:
-    """SQL: the modified z-score of value ``v`` in series ``x`` (median ``x.med``, MAD ``x.mad``)."""
-    return f"0.6745 * abs({v} - x.med) / x.mad"
-
-
-def series_sql() -> str:
-    """Step 5: per series — completeness and timeliness (from ``q_cell``) beside accuracy (``q_acc``)."""
-    return """CREATE OR REPLACE TEMP TABLE q_series AS
+sums AS (
+  SELECT ikey, area_key,
+    count(*) FILTER (WHERE present) AS present,
+    count(*) FILTER (WHERE token) AS tokens,
+    count(*) FILTER (WHERE arrived <= due_at) AS on_time,
+    count(*) FILTER (WHERE arrived > due_at) AS late,
+    count(*) FILTER (WHERE {now_lit} <= due_at) AS waiting,
+    count(*) FILTER (WHERE {now_lit} > due_at) AS due,
+    -- whole seconds: an exact integer sum, the same whatever the order the threads add in
+    sum(lag_s) AS lag_sum, count(lag_s) AS lag_n, max(lag_s) AS lag_max
+  FROM c GROUP BY ikey, area_key
+),
+cs AS (
+  SELECT s.ikey, s.area_key, n.periods,
+    n.waiting - coalesce(x.waiting, 0) AS pending,
+    coalesce(x.present, 0) AS present,
+    coalesce(x.tokens, 0) AS tokens,
+    coalesce(x.on_time, 0) AS on_time,
+    coalesce(x.late, 0) AS late,
+    n.due - coalesce(x.due, 0) AS missing,
+    x.lag_sum / x.lag_n / 3600.0 AS lag_hours,
+    x.lag_max / 3600.0 AS max_lag_hours
+  FROM ser s JOIN n_per n ON n.ikey = s.ikey
+  LEFT JOIN sums x ON x.ikey = s.ikey AND x.area_key = s.area_key
+)
 SELECT coalesce(cs.ikey, a.ikey) AS ikey, coalesce(cs.area_key, a.area_key) AS area_key,
   coalesce(cs.periods, 0) AS periods, coalesce(cs.pending, 0) AS pending, coalesce(cs.present, 0) AS present,
   coalesce(cs.tokens, 0) AS tokens, coalesce(cs.on_time, 0) AS on_time, coalesce(cs.late, 0) AS late,
   coalesce(cs.missing, 0) AS missing, cs.lag_hours, cs.max_lag_hours,
   coalesce(a.n_values, 0) AS n_values, coalesce(a.out_of_range, 0) AS out_of_range,
   coalesce(a.outliers, 0) AS outliers, coalesce(a.inaccurate, 0) AS inaccurate
-FROM q_cell cs FULL OUTER JOIN q_acc a ON a.ikey = cs.ikey AND a.area_key = cs.area_key"""
+FROM cs FULL OUTER JOIN q_acc a ON a.ikey = cs.ikey AND a.area_key = cs.area_key"""
+
+
+def accuracy_sql() -> str:
+    """Step 3: per series, its values against the valid range and its median and MAD (robust outliers:
+    the modified z-score). The values of a series are gathered into one list, so each statistic is one
+    pass over a short list, not a join back over every record. A list is only filtered when its answer
+    is not already known: no valid range means nothing out of range, too few values or a MAD of zero
+    means no outliers, and the values wrong either way need a pass only when there are both kinds."""
+    bad = f"(v < x.lo OR v > x.hi OR (len(x.vs) >= {OUTLIER_MIN_VALUES} AND x.mad > 0 AND {_z('v')} > {OUTLIER_Z}))"
+    return f"""CREATE OR REPLACE TEMP TABLE q_acc AS
+WITH g AS (
+  SELECT ikey, area_key, list(value) AS vs FROM q_rows WHERE value IS NOT NULL GROUP BY ikey, area_key
+),
+m AS (SELECT g.*, list_median(g.vs) AS med FROM g),
+x AS (SELECT m.*, list_median(list_transform(m.vs, lambda v: abs(v - m.med))) AS mad FROM m),
+y AS (
+  SELECT x.ikey, x.area_key, x.vs, x.med, x.mad, i.lo, i.hi,
+    CASE WHEN i.lo IS NULL AND i.hi IS NULL THEN 0
+         ELSE len(list_filter(x.vs, lambda v: v < i.lo OR v > i.hi)) END AS out_of_range,
+    CASE WHEN len(x.vs) >= {OUTLIER_MIN_VALUES} AND x.mad > 0
+         THEN len(list_filter(x.vs, lambda v: {_z("v")} > {OUTLIER_Z})) ELSE 0 END AS outliers
+  FROM x JOIN q_ind i ON i.ikey = x.ikey
+)
+SELECT x.ikey, x.area_key, len(x.vs) AS n_values, x.med, x.mad, x.out_of_range, x.outliers,
+  CASE WHEN x.outliers = 0 THEN x.out_of_range WHEN x.out_of_range = 0 THEN x.outliers
+       ELSE len(list_filter(x.vs, lambda v: {bad})) END AS inaccurate
+FROM y x"""
+
+
+def _z(v: str) -> str:
+    """SQL: the modified z-score of value ``v`` in series ``x`` (median ``x.med``, MAD ``x.mad``)."""
+    return f"0.6745 * abs({v} - x.med) / x.mad"
 
 
 def outliers_sql() -> str:
@@ -410,8 +431,11 @@ WHERE b.finished_at >= {literal(lo)} AND b.finished_at <= {literal(now)}
 GROUP BY b.batch_id, b.path, b.options, r.reason"""
 
 
-#: The output queries: name → SELECT (integer keys; names are joined in Polars).
+#: The output queries: name → SELECT (the series with their ids, feed and provider, in the order of
+#: the indicator and area ids; elsewhere integer keys, whose names are joined in Polars).
 OUTPUTS: dict[str, str] = {
-    "series": "SELECT * FROM q_series",
+    "series": """SELECT i.indicator_id, a.area_id, a.level, i.feed, i.provider, s.*
+FROM q_cell s JOIN q_ind i ON i.ikey = s.ikey JOIN q_area a ON a.area_key = s.area_key
+ORDER BY i.i_rank, a.a_rank""",
     "checks": "SELECT rule_id, kind, ikey, area_key, p, context, total, computed, n_have, n_need, details, allowed FROM q_check",
 }

@@ -194,6 +194,7 @@ _IND_SCHEMA: dict[str, pl.DataType] = {
     "lv_city": pl.Boolean(),
     "lv_district": pl.Boolean(),
     "lv_street": pl.Boolean(),
+    "i_rank": pl.Int32(),
 }
 
 
@@ -247,7 +248,13 @@ def build_tables(
                 **{f"lv_{lv}": lv in ind.levels for lv in LEVELS},
             }
         )
-        area_rows.extend({"ikey": keys[ind.id], "area_id": a} for a in sorted(named.get(ind.id, ())))
+        if ind.id in named:
+            area_rows.extend({"ikey": keys[ind.id], "area_id": a} for a in sorted(named[ind.id]))
+    # each indicator's place in the order of the ids, so the series are listed by id without
+    # comparing the id texts row by row
+    rank = {iid: n for n, iid in enumerate(sorted(str(r["indicator_id"]) for r in rows))}
+    for r in rows:
+        r["i_rank"] = rank[str(r["indicator_id"])]
     rule_rows: list[dict[str, object]] = []
     part_rows: list[dict[str, object]] = []
     value_rows: list[dict[str, object]] = []
