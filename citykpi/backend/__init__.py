@@ -6,7 +6,7 @@ default; ``citykpi.backend.dialect`` turns citykpi's SQL into another engine's d
 
 from __future__ import annotations
 
-from citykpi.backend.base import Backend, Connection, iter_backends
+from citykpi.backend.base import Backend, Connection, TableStore, iter_backends
 from citykpi.backend.duckdb import BACKEND as DUCKDB
 from citykpi.backend.duckdb import DuckDBBackend, default_memory_limit, default_threads
 from citykpi.errors import EngineError
@@ -17,6 +17,7 @@ __all__ = [
     "Connection",
     "DuckDBBackend",
     "EngineError",
+    "TableStore",
     "default_backend",
     "default_memory_limit",
     "default_threads",
