@@ -114,6 +114,9 @@ class Backend(Protocol):
     dialect: str
     #: Statement kinds (as :meth:`statement_kinds` names them) that only read.
     read_kinds: tuple[str, ...]
+    #: A plan's catalogue tables are registered frames as they are (True), or copied into session
+    #: tables first (False: DuckDB reads its own tables faster than a registered Arrow frame).
+    frames_as_views: bool
 
     def check_location(self, path: Path, *, read_only: bool, create: bool) -> None:
         """Refuse a ``path`` that cannot be opened as asked (missing, a folder for a file…).

@@ -500,24 +500,19 @@ def ieee_division(tree: exp.Expression, types: ColumnTypes | None = None) -> exp
 #: * ``citykpi_divide(a, b)``: IEEE division (±inf, NaN) where ANSI Spark raises DIVIDE_BY_ZERO.
 SPARK_FUNCTIONS: tuple[tuple[str, str], ...] = (
     (
-        "citykpi_round3",
-        """(x DOUBLE, d INT, a DOUBLE, q DOUBLE, p DOUBLE, h DOUBLE, k DOUBLE) RETURNS DOUBLE RETURN
-CASE WHEN x IS NULL OR d IS NULL THEN NULL
-  WHEN isnan(x) OR a = double('infinity') THEN x
-  WHEN d < 0 THEN CASE WHEN a / q < 4500000000000000 THEN sign(x) * floor(a / q + 0.5) * q ELSE x END
-  WHEN p >= 4500000000000000 THEN x
-  ELSE sign(x) * (floor(p) + CASE WHEN (p - floor(p) - 0.5)
-    + (((h * k - p) + h * (q - k) + (a - h) * k) + (a - h) * (q - k)) >= 0 THEN 1 ELSE 0 END) / q END""",
-    ),
-    (
-        "citykpi_round2",
-        """(x DOUBLE, d INT, a DOUBLE, q DOUBLE) RETURNS DOUBLE RETURN
-citykpi_round3(x, d, a, q, a * q, 134217729.0 * a - (134217729.0 * a - a), 134217729.0 * q - (134217729.0 * q - q))""",
-    ),
-    (
         "citykpi_round",
         """(x DOUBLE, d INT) RETURNS DOUBLE RETURN
-citykpi_round2(x, d, abs(x), CAST(concat('1e', abs(d)) AS DOUBLE))""",
+CASE WHEN x IS NULL OR d IS NULL THEN NULL
+  WHEN isnan(x) OR abs(x) = double('infinity') THEN x
+  WHEN d < 0 THEN CASE WHEN abs(x) / power(10, -d) < 4500000000000000
+    THEN sign(x) * floor(abs(x) / power(10, -d) + 0.5) * power(10, -d) ELSE x END
+  WHEN abs(x) * power(10, d) >= 4500000000000000 THEN x
+  ELSE sign(x) * (floor(abs(x) * power(10, d)) + CASE WHEN (abs(x) * power(10, d) - floor(abs(x) * power(10, d)) - 0.5)
+    + ((((134217729.0 * abs(x) - (134217729.0 * abs(x) - abs(x))) * (134217729.0 * power(10, d) - (134217729.0 * power(10, d) - power(10, d))) - abs(x) * power(10, d))
+       + (134217729.0 * abs(x) - (134217729.0 * abs(x) - abs(x))) * (power(10, d) - (134217729.0 * power(10, d) - (134217729.0 * power(10, d) - power(10, d))))
+       + (abs(x) - (134217729.0 * abs(x) - (134217729.0 * abs(x) - abs(x)))) * (134217729.0 * power(10, d) - (134217729.0 * power(10, d) - power(10, d))))
+       + (abs(x) - (134217729.0 * abs(x) - (134217729.0 * abs(x) - abs(x)))) * (power(10, d) - (134217729.0 * power(10, d) - (134217729.0 * power(10, d) - power(10, d))))) >= 0
+    THEN 1 ELSE 0 END) / power(10, d) END""",
     ),
     (
         "citykpi_text",
@@ -636,6 +631,7 @@ class Translator:
         self.target = self.spec.sqlglot
         self.columns: dict[str, list[str]] = {}
         self.types = ColumnTypes(column_types)
+        self.ctes = 0  # session tables made of shared CTEs so far (their names are numbered)
 
     # --- statement-level rewrites ---------------------------------------------------------------
 
@@ -692,6 +688,62 @@ class Translator:
             f"ALTER TABLE {name}_ck_new RENAME TO {name}",
         ]
 
+    def _shared_ctes(self, tree: exp.Expression) -> tuple[list[exp.Expression], list[str]]:
+        """Session tables for the CTEs a statement reads more than once (or marks MATERIALIZED).
+
+        DuckDB computes such a CTE once; Spark inlines it into every reference, computing (and
+        planning) it again each time. Each becomes ``CREATE TEMP TABLE ck_cte_<n>_<name>`` (with the
+        CTEs before it, which it may use) ahead of the statement, which then reads the table;
+        returns those statements and the DROPs that follow it.
+        """
+        query = tree.expression if isinstance(tree, exp.Create | exp.Insert) else tree
+        with_ = query.args.get("with_") if isinstance(query, exp.Expression) else None
+        if not isinstance(with_, exp.With) or not self.spec.materialize_shared_ctes:
+            return [], []
+        ctes = list(with_.expressions)
+        before: list[exp.Expression] = []
+        after: list[str] = []
+        for i, cte in enumerate(ctes):
+            name = cte.alias
+            refs = [t for t in query.find_all(exp.Table) if t.name == name and not t.db]
+            if len(refs) < 2 and not cte.args.get("materialized"):
+                continue
+            self.ctes += 1
+            table = f"ck_cte_{self.ctes}_{name}"
+            body = cte.this.copy()
+            earlier = [c.copy() for c in ctes[:i] if c.parent is with_]
+            if earlier:
+                body.set("with_", exp.With(expressions=earlier))
+            before.append(
+                exp.Create(
+                    this=exp.to_table(table),
+                    kind="TABLE",
+                    replace=True,
+                    expression=body,
+                    properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
+                )
+            )
+            for ref in refs:
+                ref.set("this", exp.to_identifier(table))
+                if not ref.alias:
+                    ref.set("alias", exp.TableAlias(this=exp.to_identifier(name)))
+            cte.pop()
+            after.append(f"DROP TABLE IF EXISTS {table}")
+        if not with_.expressions:
+            query.set("with_", None)
+        return before, after
+
+    def _one(self, tree: exp.Expression) -> list[str]:
+        """The statements of one canonical tree, rewritten for the dialect."""
+        self.types.forget()
+        for rewrite in self.spec.rewrites:
+            tree = rewrite.apply(tree, self.types)
+        if _is_temp_table(tree):
+            return self._create(tree)  # type: ignore[arg-type]
+        if isinstance(tree, exp.Update):
+            return self._update(tree)
+        return [self._gen(tree)]
+
     def translate(self, sql: str) -> list[str]:
         """``sql`` (one canonical statement) as the statements this dialect runs.
 
@@ -702,14 +754,11 @@ class Translator:
             return [sql]
         try:
             tree: exp.Expression = sqlglot.parse_one(sql, read=CANONICAL)  # type: ignore[assignment]
-            self.types.forget()
-            for rewrite in self.spec.rewrites:
-                tree = rewrite.apply(tree, self.types)
-            if _is_temp_table(tree):
-                return self._create(tree)  # type: ignore[arg-type]
-            if isinstance(tree, exp.Update):
-                return self._update(tree)
-            return [self._gen(tree)]
+            before, after = self._shared_ctes(tree)
+            out: list[str] = []
+            for part in before:
+                out += self._one(part)
+            return [*out, *self._one(tree), *after]
         except SqlglotError as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise UsageError(f"cannot express this statement in {self.dialect}: {first}") from None
@@ -736,6 +785,8 @@ class Dialect:
     #: format strings with {name}, {columns} (" (a INT, …)" or "") and {query} (" AS SELECT …" or "")
     session_table: tuple[str, ...]
     rewrites: Sequence[Rewrite] = SPARK_REWRITES
+    #: CTEs read more than once become session tables first (engines that inline CTEs)
+    materialize_shared_ctes: bool = True
 
 
 def _plain_sums(tree: exp.Expression, types: ColumnTypes | None = None) -> exp.Expression:

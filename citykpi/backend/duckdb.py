@@ -247,6 +247,7 @@ class DuckDBBackend:
     dialect = "duckdb"
     #: Statement kinds :func:`citykpi.warehouse.info.run_query` lets through.
     read_kinds: tuple[str, ...] = _READ_KINDS
+    frames_as_views = False
 
     def check_location(self, path: Path, *, read_only: bool, create: bool) -> None:
         """A database file: it must exist unless it may be created, and not be a folder."""

@@ -81,8 +81,8 @@ def require_java() -> int:
         what = "no Java was found" if found is None else f"Java {found} was found"
         raise EngineUnavailableError(
             f"the Spark backend needs Java {MIN_JAVA} or newer; {what}",
-            hint=f"install it (Debian/Ubuntu: `apt-get install {JAVA_PACKAGE}`) or set JAVA_HOME; "
-            "or use the embedded engine (--backend duckdb)",
+            hint=f"install it (Debian/Ubuntu: `apt-get install {JAVA_PACKAGE}`, or a newer "
+            "openjdk-NN-jre-headless) or point JAVA_HOME at one; or use the embedded engine (--backend duckdb)",
         )
     return found
 
@@ -416,21 +416,22 @@ class SparkBackend:
     """Spark SQL over a warehouse folder (see the module docstring and docs/spark.md)."""
 
     dialect = "spark"
+    #: catalogue frames stay in-memory views (a LocalRelation) instead of being written as Parquet
+    frames_as_views = True
 
     def __init__(self, master: str = DEFAULT_MASTER) -> None:
         """A backend on the Spark ``master`` (``local[*]``, ``local[2]``, ``yarn``, ``spark://…``, ``k8s://…``)."""
         self.master = master
 
-    @property
-    def read_kinds(self) -> tuple[str, ...]:
-        """``citykpi query`` runs DuckDB SQL on the control connection: DuckDB's read kinds."""
-        return embedded.BACKEND.read_kinds
+    #: ``citykpi query`` runs DuckDB SQL on the control connection: DuckDB's read kinds
+    read_kinds: tuple[str, ...] = embedded.BACKEND.read_kinds
 
     # --- opening ---------------------------------------------------------------------------------
 
     def check_location(self, path: Path, *, read_only: bool, create: bool) -> None:
         """A warehouse folder: it must exist unless it may be created, and not be a file."""
-        _pyspark()  # fail early and plainly when the extra is not installed
+        _pyspark()  # fail early and plainly when the extra or Java is missing, whatever the command
+        require_java()
         control = path / published.CONTROL_FILE
         if path.exists() and not path.is_dir():
             raise WarehouseError(

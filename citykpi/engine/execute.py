@@ -75,9 +75,12 @@ def execute(wh: Warehouse, plan: Plan, *, sandbox: bool = True) -> Executed:
     for name, frame in plan.frames.items():
         count += 1
         t = time.perf_counter()
-        with con.registered("_ck_frame", frame):
-            for stmt in in_dialect(backend.temp_table_sql(ident(name), "SELECT * FROM _ck_frame")):
-                con.execute(stmt)
+        if backend.frames_as_views:
+            con.register(name, frame)
+        else:
+            with con.registered("_ck_frame", frame):
+                for stmt in in_dialect(backend.temp_table_sql(ident(name), "SELECT * FROM _ck_frame")):
+                    con.execute(stmt)
         timings.append((f"load {name}", round(time.perf_counter() - t, 4)))
     for name, sql in plan.statements:
         count += 1
