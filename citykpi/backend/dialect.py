@@ -36,6 +36,7 @@ __all__ = [
     "Rewrite",
     "Translator",
     "frame_types",
+    "rewrites_markdown",
     "spark_function_sql",
     "translate",
 ]
@@ -207,15 +208,16 @@ def _is_fn(node: exp.Expression, *names: str) -> bool:
 
 
 def _exact_sum(arg: exp.Expression, wrap: Callable[[exp.Expression], exp.Expression]) -> exp.Expression:
-    """SQL of an order-independent sum of ``arg``: each value's part to 1e-9 summed exactly as a
-    DECIMAL, plus the plain double sum of the remainders (each under 1e-9); ``wrap`` re-applies the
-    aggregate's FILTER or OVER to each of the two sums."""
+    """SQL of the correctly rounded sum of ``arg`` (what DuckDB's ``fsum`` gives): each value as an exact
+    integer multiple of 2^-72 summed as a DECIMAL, plus the plain sum of the few values out of that
+    range; ``wrap`` re-applies the aggregate's FILTER or OVER to each sum (see ``citykpi_fixed``)."""
     x = _sql(arg)
-    hi = _spark(f"SUM(TRY_CAST({x} AS DECIMAL(38, 9)))")
-    lo = _spark(f"SUM({x} - COALESCE(CAST(TRY_CAST({x} AS DECIMAL(38, 9)) AS DOUBLE), 0))")
-    return exp.Paren(
-        this=exp.Add(this=exp.Cast(this=wrap(hi), to=exp.DataType.build("DOUBLE")), expression=wrap(lo))
+    fixed = wrap(_spark(f"SUM(citykpi_fixed({x}))"))
+    loose = wrap(_spark(f"SUM(citykpi_loose({x}))"))
+    scaled = exp.Mul(
+        this=exp.Cast(this=fixed, to=exp.DataType.build("DOUBLE")), expression=_spark("POWER(2, -72)")
     )
+    return exp.Paren(this=exp.Add(this=scaled, expression=loose))
 
 
 def _aggregates(
@@ -250,8 +252,9 @@ def _aggregates(
 
 
 def compensated_sums(tree: exp.Expression, types: ColumnTypes | None = None) -> exp.Expression:
-    """``fsum(x)`` / ``favg(x)`` → an exact decimal sum of x to 1e-9 plus a plain sum of the rest
-    (divided by ``count(x)`` for the mean), with the aggregate's FILTER or OVER on every part."""
+    """``fsum(x)`` / ``favg(x)`` → the correctly rounded sum, as DuckDB's compensated sums give it, whatever
+    order Spark adds the rows in (divided by ``count(x)`` for the mean), with the aggregate's FILTER or
+    OVER on every part."""
 
     def build(agg: exp.Expression, wrap: Callable[[exp.Expression], exp.Expression]) -> exp.Expression:
         arg = agg.expressions[0]
@@ -498,6 +501,12 @@ def ieee_division(tree: exp.Expression, types: ColumnTypes | None = None) -> exp
 #: * ``citykpi_text(x)``: a DOUBLE as DuckDB prints it (the shortest digits, Python's ``repr``): plain
 #:   from 1e-4 to 1e16, else ``1e-05`` / ``1.5e+16``; Spark prints Java's ``1.0E-5``, ``1.0E7``.
 #: * ``citykpi_divide(a, b)``: IEEE division (±inf, NaN) where ANSI Spark raises DIVIDE_BY_ZERO.
+#: * ``citykpi_fixed(x)`` / ``citykpi_loose(x)``: DuckDB's ``fsum`` is the correctly rounded sum. A
+#:   double 2^-20 ≤ |x| < 2^46 is N·2^(e−52) with N an integer below 2^53, so x·2^72 is an exact
+#:   integer, built as a DECIMAL(38, 0) from BIGINT factors (Spark's cast of a double to DECIMAL goes
+#:   through its shortest text, which is not its binary value). Their DECIMAL sum is exact and its
+#:   cast to DOUBLE correctly rounded; values out of that range (rare: tiny, huge, NaN, ±inf) are
+#:   ``citykpi_loose`` and summed as doubles.
 SPARK_FUNCTIONS: tuple[tuple[str, str], ...] = (
     (
         "citykpi_round",
@@ -513,6 +522,34 @@ CASE WHEN x IS NULL OR d IS NULL THEN NULL
        + (abs(x) - (134217729.0 * abs(x) - (134217729.0 * abs(x) - abs(x)))) * (134217729.0 * power(10, d) - (134217729.0 * power(10, d) - power(10, d))))
        + (abs(x) - (134217729.0 * abs(x) - (134217729.0 * abs(x) - abs(x)))) * (power(10, d) - (134217729.0 * power(10, d) - (134217729.0 * power(10, d) - power(10, d))))) >= 0
     THEN 1 ELSE 0 END) / power(10, d) END""",
+    ),
+    (
+        "citykpi_exponent",
+        """(a DOUBLE) RETURNS INT RETURN
+CASE WHEN a < power(2, CAST(floor(log2(a)) AS INT)) THEN CAST(floor(log2(a)) AS INT) - 1
+  WHEN a >= power(2, CAST(floor(log2(a)) AS INT) + 1) THEN CAST(floor(log2(a)) AS INT) + 1
+  ELSE CAST(floor(log2(a)) AS INT) END""",
+    ),
+    (
+        "citykpi_fixed_at",
+        """(x DOUBLE, e INT) RETURNS DECIMAL(38, 0) RETURN
+CASE WHEN e < -20 OR e > 45 THEN CAST(0 AS DECIMAL(38, 0))
+  ELSE CAST(CAST(x * power(2, 52 - e) AS BIGINT) AS DECIMAL(38, 0))
+    * CAST(shiftleft(1L, least(20 + e, 62)) AS DECIMAL(38, 0))
+    * CAST(shiftleft(1L, greatest(20 + e - 62, 0)) AS DECIMAL(38, 0)) END""",
+    ),
+    (
+        "citykpi_fixed",
+        """(x DOUBLE) RETURNS DECIMAL(38, 0) RETURN
+CASE WHEN x IS NULL THEN NULL WHEN x = 0 OR isnan(x) OR abs(x) = double('infinity') THEN CAST(0 AS DECIMAL(38, 0))
+  ELSE citykpi_fixed_at(x, citykpi_exponent(abs(x))) END""",
+    ),
+    (
+        "citykpi_loose",
+        """(x DOUBLE) RETURNS DOUBLE RETURN
+CASE WHEN x IS NULL THEN NULL WHEN x = 0 THEN 0.0
+  WHEN isnan(x) OR abs(x) = double('infinity') OR abs(x) < power(2, -20) OR abs(x) >= power(2, 46) THEN x
+  ELSE 0.0 END""",
     ),
     (
         "citykpi_text",
@@ -534,6 +571,14 @@ CASE WHEN b = 0 THEN CASE WHEN a > 0 THEN double('infinity') WHEN a < 0 THEN dou
   ELSE double('NaN') END ELSE a / b END""",
     ),
 )
+
+
+def rewrites_markdown() -> str:
+    """The table of :data:`SPARK_REWRITES` that docs/spark.md shows (``tests/test_spark_conformance.py``
+    keeps it in step)."""
+    rows = ["| # | rewrite | what DuckDB means, and what Spark does instead |", "|---|---|---|"]
+    rows += [f"| {n} | `{r.name}` | {r.summary} |" for n, r in enumerate(SPARK_REWRITES, start=1)]
+    return "\n".join(rows) + "\n"
 
 
 def spark_function_sql() -> list[str]:
@@ -586,8 +631,8 @@ SPARK_REWRITES: tuple[Rewrite, ...] = (
     ),
     Rewrite(
         "compensated_sums",
-        "fsum/favg (DuckDB's compensated sums) become an exact DECIMAL sum plus the sum of the remainders, "
-        "so that results do not depend on how Spark partitions the rows",
+        "fsum/favg (DuckDB's compensated sums: the correctly rounded sum) become an exact sum of the doubles as "
+        "integer multiples of 2^-72 in a DECIMAL, whatever order Spark adds the rows in",
         compensated_sums,
     ),
     Rewrite("epoch_seconds", "epoch(ts) keeps fractional seconds: UNIX_MICROS(ts) / 1e6", epoch_seconds),

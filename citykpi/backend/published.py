@@ -246,8 +246,11 @@ class PublishedTables:
         catalog = _catalog(con)
         tables = dict(data_tables(con, catalog))
         staging = self.root / STAGING / str(int(batch_id))
-        remove_tree(staging)
-        staging.mkdir(parents=True)
+        try:
+            remove_tree(staging)
+            staging.mkdir(parents=True)
+        except OSError as exc:
+            raise WarehouseError(f"cannot write {staging}: {exc.strerror or exc}") from None
         moves: list[tuple[Path, Path]] = []
         b = int(batch_id)
         t = table_files(self.root, target, tables[target])
@@ -283,11 +286,17 @@ class PublishedTables:
                     ("superseded_by", "day"),
                 )
                 moves.append((out / f"superseded_by={b}", sup.folder / f"superseded_by={b}"))
-        for src, dst in moves:
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            remove_tree(dst)  # a folder of this id can only be left by a batch that never committed
-            src.rename(dst)
-        remove_tree(staging)
+        try:
+            for src, dst in moves:
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                remove_tree(dst)  # a folder of this id can only be left by a batch that never committed
+                src.rename(dst)
+            remove_tree(staging)
+        except OSError as exc:
+            raise WarehouseError(
+                f"cannot publish batch {b} in {self.root}: {exc.strerror or exc}; nothing of it is visible",
+                hint="free disk space (or make the folder writable) and ingest the file again",
+            ) from None
         # the staging tables are empty again once the batch row commits
         con.execute(f"DELETE FROM {local}")
         if target == "observations":
