@@ -334,3 +334,13 @@ def test_the_docs_list_every_rewrite() -> None:
     text = (Path(__file__).resolve().parents[1] / "docs" / "spark.md").read_text(encoding="utf-8")
     block = re.search(r"<!-- spark:rewrites -->\n(.*?)<!-- /spark -->", text, re.DOTALL)
     assert block is not None and block.group(1) == rewrites_markdown()
+
+
+def test_the_evaluation_session_cannot_read_files(example_engines: tuple[Any, Any]) -> None:
+    """Spark's sandbox: SQL on raw files is off for the session (the expression whitelist is the first guard)."""
+    from citykpi.errors import EngineError
+
+    _duck, con = example_engines
+    for sql in ("SELECT * FROM text.`/etc/passwd`", "SELECT * FROM parquet.`/etc`"):
+        with pytest.raises(EngineError):
+            con.execute(sql).fetchall()
