@@ -23,6 +23,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -127,7 +128,10 @@ def session(master: str) -> Any:
     sql = _pyspark()
     require_java()
     builder = sql.SparkSession.builder.appName("citykpi")
+    # Spark's default database lives in ./spark-warehouse unless told otherwise: keep the user's folder clean
+    default_db = Path(tempfile.gettempdir()) / f"citykpi-spark-{os.getpid()}"
     conf: dict[str, str] = {
+        "spark.sql.warehouse.dir": default_db.as_posix(),
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.timestampType": "TIMESTAMP_NTZ",
         "spark.sql.ansi.enabled": "true",
@@ -136,7 +140,9 @@ def session(master: str) -> Any:
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.sources.partitionColumnTypeInference.enabled": "false",
     }
-    if _local(master):
+    # under spark-submit the JVM is already up with its own master, resources and configuration
+    submitted = "PYSPARK_GATEWAY_PORT" in os.environ
+    if _local(master) and not submitted:
         conf.update(
             {
                 "spark.ui.enabled": "false",
@@ -146,8 +152,7 @@ def session(master: str) -> Any:
                 "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{_log_config()}",
             }
         )
-    existing = sql.SparkSession.getActiveSession()
-    if existing is None:
+    if not submitted:
         builder = builder.master(master)
     for key, value in conf.items():
         builder = builder.config(key, value)
@@ -166,7 +171,7 @@ def session(master: str) -> Any:
         spark.sql(statement)
     for key in ("spark.sql.session.timeZone", "spark.sql.timestampType", "spark.sql.ansi.enabled"):
         spark.conf.set(key, conf[key])  # also on a session spark-submit made
-    _SESSION.update(session=spark, master=master)
+    _SESSION.update(session=spark, master=master, default_db=default_db)
     return spark
 
 
@@ -179,9 +184,12 @@ def stop_session() -> None:
     """Stop the process's Spark session, if any (idempotent)."""
     spark = _SESSION.pop("session", None)
     _SESSION.pop("master", None)
+    default_db = _SESSION.pop("default_db", None)
     if spark is not None:
         with contextlib.suppress(Exception):
             spark.stop()
+    if default_db is not None:
+        published.remove_tree(default_db)
 
 
 atexit.register(stop_session)
