@@ -6,7 +6,9 @@ Subcommands (each prints one JSON line with its own timings):
 * ``warehouse``   — load a scale's data into a DuckDB file with the docs/design.md schema (integer keys,
   TIMESTAMP period, rows in period order): the tables the hand-written query and the loop read;
 * ``hand``        — ONE hand-written SQL query scoring every indicator × area (the limit);
-* ``loop``        — the same scoring one query per indicator (the check-by-check pattern), on a sample.
+* ``loop``        — the same scoring one query per indicator (the check-by-check pattern), on a sample;
+* ``quality``     — ONE hand-written query computing ``citykpi quality``'s completeness and timeliness
+  figures per indicator × area (expected periods, present, on time, late, missing) on citykpi's warehouse.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import argparse
 import json
 import sys
 import time
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -254,13 +256,20 @@ def _year_back(d: date) -> date:
         return d.replace(year=d.year - 1, day=28)
 
 
-def scan_ranges(as_of: date, grain: str) -> tuple[list[tuple[date, date]], list[tuple[date, date]]]:
+#: Days of daily data the plain query reads (look-back, previous day and week, persistence), and the
+#: early-warning query (the 28-day trend and four same weekdays before a current day up to 2 days old).
+DAYS_BACK, EARLY_DAYS_BACK = 17, 31
+
+
+def scan_ranges(
+    as_of: date, grain: str, days_back: int = DAYS_BACK
+) -> tuple[list[tuple[date, date]], list[tuple[date, date]]]:
     """Period ranges the query must read: (own series ranges, ranges of `from` inputs' daily data)."""
     own: list[tuple[date, date]] = []
     full: list[tuple[date, date]] = []
     ly = _year_back(as_of)
     if grain == "day":  # look-back, previous day/week, persistence; the same days a year ago
-        own += [(as_of - timedelta(days=17), as_of), (ly - timedelta(days=12), ly)]
+        own += [(as_of - timedelta(days=days_back), as_of), (ly - timedelta(days=12), ly)]
     # month starts (monthly records; month grain for daily data reads whole months)
     months = [_month(as_of, k) for k in range(4)] + [_month(ly, k) for k in range(4)]
     if grain == "month":
@@ -369,11 +378,66 @@ FROM (
 )"""
 
 
+#: Early warning by hand (``hand --early``), for every cell of a daily indicator: the least-squares line
+#: over its last 28 days (regr_slope/regr_intercept/regr_r2), the first worse cut it crosses within 14
+#: days (R² ≥ 0.7, basis units for absolute and percent-of bases), and the same-weekday median/MAD
+#: robust z-score of its current day (k = 7, 14, 21, 28).
+EARLY_SQL = """,
+fc_pts AS (
+  SELECT s.ikey, s.akey, -date_diff('day', v.cb, s.bucket)::DOUBLE AS x, s.v AS y
+  FROM vals v JOIN bi2 b ON b.ikey = v.ikey AND b.rgrain = 'day'
+  JOIN s3 s ON s.ikey = v.ikey AND s.akey = v.akey
+  WHERE s.bucket > v.cb - INTERVAL 28 DAY AND s.bucket <= v.cb AND s.v IS NOT NULL
+),
+fc AS (
+  SELECT ikey, akey, regr_slope(y, x) AS b, regr_intercept(y, x) AS a, regr_r2(y, x) AS r2
+  FROM fc_pts GROUP BY ikey, akey HAVING count(*) >= 14
+),
+an AS (
+  SELECT v.ikey, v.akey, median(s.v) AS med, mad(s.v) AS mad
+  FROM vals v JOIN bi2 b ON b.ikey = v.ikey AND b.rgrain = 'day'
+  JOIN s3 s ON s.ikey = v.ikey AND s.akey = v.akey
+  WHERE s.bucket IN (v.cb - INTERVAL 7 DAY, v.cb - INTERVAL 14 DAY, v.cb - INTERVAL 21 DAY, v.cb - INTERVAL 28 DAY)
+  GROUP BY v.ikey, v.akey HAVING count(*) >= 3
+),
+early AS (
+  SELECT e.indicator_id, e.akey, (e.v - n.med) / nullif(1.4826 * n.mad, 0) AS z,
+    -- the line in basis units, signed so that up is worse; each cut k1..k4 is crossed at (k - f0) / b
+    f.r2, f.b * u.f * e.sgn AS bb, (f.a) * u.f * e.sgn AS f0, e.k1, e.k2, e.k3, e.k4, e.sev
+  FROM cells e JOIN bi2 i ON i.indicator_id = e.indicator_id
+  LEFT JOIN fc f ON f.ikey = i.ikey AND f.akey = e.akey
+  LEFT JOIN an n ON n.ikey = i.ikey AND n.akey = e.akey
+  CROSS JOIN LATERAL (SELECT CASE i.basis WHEN 'absolute' THEN 1.0 WHEN 'percent_of_limit' THEN 100.0 / i.lim
+    WHEN 'percent_of_target' THEN 100.0 / i.target END AS f) u
+  WHERE i.rgrain = 'day'
+),
+crossed AS (
+  SELECT indicator_id, akey, z,
+    CASE WHEN r2 >= 0.7 AND bb > 0 AND sev IS NOT NULL THEN
+      CASE WHEN sev < 4 AND (k4 - f0) / bb <= 14 THEN 4 WHEN sev < 3 AND (k3 - f0) / bb <= 14 THEN 3
+           WHEN sev < 2 AND (k2 - f0) / bb <= 14 THEN 2 WHEN sev < 1 AND (k1 - f0) / bb <= 14 THEN 1 END
+    END AS fsev, f0, bb, k1, k2, k3, k4
+  FROM early
+),
+forecast AS (
+  SELECT indicator_id, akey, z, fsev,
+    greatest(1, ceil((CASE fsev WHEN 4 THEN k4 WHEN 3 THEN k3 WHEN 2 THEN k2 ELSE k1 END - f0) / bb)) AS fperiods
+  FROM crossed
+)"""
+
+
 def hand_query(
-    as_of: date, grain: str, *, only: tuple[list[int], list[int]] | None = None, with_indices: bool = True
+    as_of: date,
+    grain: str,
+    *,
+    only: tuple[list[int], list[int]] | None = None,
+    with_indices: bool = True,
+    early: bool = False,
 ) -> str:
-    """The hand-written scoring query; ``only`` = (indicator keys to score, observation keys to read)."""
-    own, full = scan_ranges(as_of, grain)
+    """The hand-written scoring query; ``only`` = (indicator keys to score, observation keys to read);
+    ``early`` adds the trend, days to breach and anomaly score of every daily cell (:data:`EARLY_SQL`)."""
+    days_back = EARLY_DAYS_BACK if early else DAYS_BACK
+    own, full = scan_ranges(as_of, grain, days_back)
     ly = _year_back(as_of)
     ao = f"TIMESTAMP '{as_of}'"
     key_filter = ""
@@ -395,7 +459,7 @@ def hand_query(
     day_rows = ""
     if grain == "day":  # daily series at day grain only need the look-back days and the same days a year ago
         day_rows = (
-            f" AND (b.rgrain <> 'day' OR o.period >= TIMESTAMP '{as_of - timedelta(days=17)}' "
+            f" AND (b.rgrain <> 'day' OR o.period >= TIMESTAMP '{as_of - timedelta(days=days_back)}' "
             f"OR (o.period >= TIMESTAMP '{ly - timedelta(days=12)}' AND o.period <= TIMESTAMP '{ly}'))"
         )
     lb = f"{ao} - to_days(b.staleness_days) - {step}"
@@ -405,6 +469,15 @@ def hand_query(
         "WHEN '>=' THEN o.value >= b.where_value WHEN '>' THEN o.value > b.where_value "
         "WHEN '=' THEN o.value = b.where_value ELSE o.value <> b.where_value END"
     )
+    extra = ", f.fsev, f.fperiods, f.z" if early else ""
+    joined = " LEFT JOIN forecast f ON f.indicator_id = c.indicator_id AND f.akey = c.akey" if early else ""
+    indices = ""
+    if with_indices:
+        indices = (
+            INDICES_SQL.replace("score, coverage\nFROM (", "score, coverage, NULL, NULL, NULL\nFROM (")
+            if early
+            else INDICES_SQL
+        )
     return f"""
 WITH
 raw AS (   -- the rows of the periods needed: own series, then the daily inputs of `from` series
@@ -501,7 +574,7 @@ scored AS (
   FROM grid e LEFT JOIN vals v ON v.ikey = e.ikey AND v.akey = e.akey
 ),
 cells AS (
-  SELECT indicator_id, akey, tier, v0 AS v, bv, chg1, chg7, chgly, v1, vweek, vly, cb,
+  SELECT indicator_id, akey, tier, v0 AS v, bv, chg1, chg7, chgly, v1, vweek, vly, cb, sgn, k1, k2, k3, k4,
     CASE WHEN cb IS NULL THEN NULL
          WHEN newest < {ao} - to_days(staleness_days) THEN NULL
          WHEN for_periods = 1 THEN {_sev("bv")}
@@ -509,21 +582,23 @@ cells AS (
          ELSE least({_sev("bv")}, coalesce({_sev("v1")}, 0), coalesce({_sev("v2")}, 0)) END AS sev,
     CASE WHEN cb IS NULL THEN 'no_data' WHEN newest < {ao} - to_days(staleness_days) THEN 'stale' END AS special
   FROM scored e
-)
-SELECT indicator_id, NULL AS index_id, akey, v, bv,
-  coalesce(special, ['green','blue','yellow','orange','red'][1 + sev], 'not_applicable') AS status, sev,
-  v1, chg1, vweek, chg7, vly, chgly, cb, NULL::DOUBLE AS score, NULL::DOUBLE AS coverage
-FROM cells{INDICES_SQL if with_indices else ""}
+){EARLY_SQL if early else ""}
+SELECT c.indicator_id, NULL AS index_id, c.akey, c.v, c.bv,
+  coalesce(c.special, ['green','blue','yellow','orange','red'][1 + c.sev], 'not_applicable') AS status, c.sev,
+  c.v1, c.chg1, c.vweek, c.chg7, c.vly, c.chgly, c.cb, NULL::DOUBLE AS score, NULL::DOUBLE AS coverage{extra}
+FROM cells c{joined}{indices}
 """
 
 
-def run_hand(db: str, cache: Path, as_of: date, grain: str, *, explain: bool = False) -> dict[str, Any]:
-    """Run the one hand-written query; time setup and query separately."""
+def run_hand(
+    db: str, cache: Path, as_of: date, grain: str, *, explain: bool = False, early: bool = False
+) -> dict[str, Any]:
+    """Run the one hand-written query (``early``: with trends and anomaly scores); time setup and query."""
     t0 = time.perf_counter()
     con = connect(db, read_only=True)
     load_catalogue(con, cache, grain)
     t1 = time.perf_counter()
-    sql = hand_query(as_of, grain)
+    sql = hand_query(as_of, grain, early=early)
     if explain:
         rows = con.execute("EXPLAIN ANALYZE " + sql).fetchall()
         print(rows[0][1], file=sys.stderr)
@@ -531,13 +606,17 @@ def run_hand(db: str, cache: Path, as_of: date, grain: str, *, explain: bool = F
     t2 = time.perf_counter()
     counts = dict(con.execute("SELECT status, count(*) FROM result GROUP BY ALL ORDER BY ALL").fetchall())
     cells = con.execute("SELECT count(*) FROM result WHERE index_id IS NULL").fetchone()
-    con.close()
-    return {
+    out: dict[str, Any] = {
         "setup_seconds": t1 - t0,
         "query_seconds": t2 - t1,
         "cells": int(cells[0]) if cells else 0,
         "status_counts": counts,
     }
+    if early:
+        row = con.execute("SELECT count(fsev), count(z) FROM result WHERE index_id IS NULL").fetchone()
+        out["forecasts"], out["anomaly_scores"] = (int(row[0]), int(row[1])) if row else (0, 0)
+    con.close()
+    return out
 
 
 def run_loop(db: str, cache: Path, as_of: date, grain: str, sample: int) -> dict[str, Any]:
@@ -567,10 +646,116 @@ def run_loop(db: str, cache: Path, as_of: date, grain: str, sample: int) -> dict
     }
 
 
+# --- data quality: completeness and timeliness, one hand-written query -------------------------
+
+QUALITY_PERIODS = {"day": 7, "month": 3, "year": 3}
+QUALITY_STEP = {"day": "INTERVAL 1 DAY", "month": "INTERVAL 1 MONTH", "year": "INTERVAL 1 YEAR"}
+
+
+def _trunc(grain: str, d: date) -> date:
+    return d if grain == "day" else (d.replace(day=1) if grain == "month" else d.replace(month=1, day=1))
+
+
+def _back(grain: str, d: date, n: int) -> date:
+    if grain == "day":
+        return d - timedelta(days=n)
+    if grain == "month":
+        total = d.year * 12 + d.month - 1 - n
+        return date(total // 12, total % 12 + 1, 1)
+    return date(d.year - n, 1, 1)
+
+
+def quality_frame(cache: Path, as_of: date) -> pl.DataFrame:
+    """One row per observed indicator: its grain, judged periods [lo, hi), due, delivery levels."""
+    doc = json.loads((cache / "spec.json").read_text(encoding="utf-8"))
+    rows = []
+    end = as_of + timedelta(days=1)
+    for s in doc["specs"]:
+        if s["value_kind"] not in ("observed", "parts"):
+            continue
+        g = FREQ_GRAIN[s["frequency"]]
+        hi = _trunc(g, end)
+        levels = s["levels"]
+        deliver = levels if s["area_rollup"] == "none" else levels[-1:]
+        rows.append(
+            {
+                "indicator_id": s["id"],
+                "grain": g,
+                "lo": _back(g, hi, QUALITY_PERIODS[g]),
+                "hi": hi,
+                "due_s": 86400.0 * int(s["staleness_days"] or DEFAULT_STALENESS[s["frequency"]]),
+                "d_city": "city" in deliver,
+                "d_district": "district" in deliver,
+                "d_street": "street" in deliver,
+            }
+        )
+    return pl.DataFrame(rows)
+
+
+def run_quality(db: str, cache: Path, as_of: date) -> dict[str, Any]:
+    """Completeness and timeliness per indicator × area (and their totals), in ONE hand-written query."""
+    t0 = time.perf_counter()
+    con = connect(db, read_only=True)
+    frame = quality_frame(cache, as_of)
+    con.register("qf", frame)
+    con.execute(
+        """CREATE TEMP TABLE qi AS SELECT k.indicator_key AS ikey, qf.grain,
+             CAST(qf.lo AS TIMESTAMP) AS lo, CAST(qf.hi AS TIMESTAMP) AS hi, qf.due_s,
+             qf.d_city, qf.d_district, qf.d_street
+           FROM qf JOIN indicator_keys k ON k.indicator_id = qf.indicator_id"""
+    )
+    con.unregister("qf")
+    now = datetime(2100, 1, 1)  # as bench/quality_probe.py: after every batch, so nothing is pending
+    lo_day = min(r["lo"] for r in frame.to_dicts() if r["grain"] == "day")
+    lo_coarse = min((r["lo"] for r in frame.to_dicts() if r["grain"] != "day"), default=lo_day)
+    step = "CASE i.grain " + " ".join(f"WHEN '{g}' THEN {v}" for g, v in QUALITY_STEP.items()) + " END"
+    t1 = time.perf_counter()
+    con.execute(
+        f"""CREATE TEMP TABLE result AS
+        WITH r AS (
+          SELECT i.ikey, o.area_key, CAST(date_trunc(i.grain, o.period) AS TIMESTAMP) AS p,
+                 bool_or(o.value IS NOT NULL OR (o.numerator IS NOT NULL AND o.denominator IS NOT NULL)) AS present,
+                 min(b.finished_at) AS arrived
+          FROM observations o JOIN qi i ON i.ikey = o.indicator_key JOIN batches b ON b.batch_id = o.batch_id
+          WHERE ((o.freq_class = 0 AND o.period >= TIMESTAMP '{lo_day}')
+                 OR (o.freq_class = 1 AND o.period >= TIMESTAMP '{lo_coarse}'))
+            AND o.period >= i.lo AND o.period < i.hi AND b.finished_at <= TIMESTAMP '{now}'
+          GROUP BY ALL
+        ),
+        e AS (
+          SELECT i.ikey, a.area_key, unnest(range(i.lo, i.hi, {step})) AS p, i.due_s, {step} AS len
+          FROM qi i JOIN areas a ON (a.level = 'city' AND i.d_city) OR (a.level = 'district' AND i.d_district)
+                                  OR (a.level = 'street' AND i.d_street)
+        ),
+        c AS (
+          SELECT e.ikey, e.area_key, coalesce(r.present, false) AS present,
+            CASE WHEN r.arrived IS NULL THEN
+                   CASE WHEN TIMESTAMP '{now}' > e.p + e.len + to_seconds(e.due_s) THEN 'missing' ELSE 'pending' END
+                 WHEN r.arrived <= e.p + e.len + to_seconds(e.due_s) THEN 'on_time' ELSE 'late' END AS t
+          FROM e LEFT JOIN r ON r.ikey = e.ikey AND r.area_key = e.area_key AND r.p = e.p
+        )
+        SELECT ikey, area_key, count(*) AS expected, count(*) FILTER (WHERE present) AS present,
+          count(*) FILTER (WHERE t = 'pending') AS pending, count(*) FILTER (WHERE t = 'on_time') AS on_time,
+          count(*) FILTER (WHERE t = 'late') AS late, count(*) FILTER (WHERE t = 'missing') AS missing
+        FROM c GROUP BY ikey, area_key"""
+    )
+    t2 = time.perf_counter()
+    totals = con.execute(
+        "SELECT sum(expected), sum(present), sum(pending), sum(on_time), sum(late), sum(missing) FROM result"
+    ).fetchone()
+    con.close()
+    names = ("expected", "present", "pending", "on_time", "late", "missing")
+    return {
+        "setup_seconds": t1 - t0,
+        "query_seconds": t2 - t1,
+        "totals": {n: int(v or 0) for n, v in zip(names, totals or (), strict=True)},
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point: one baseline per process, JSON on stdout."""
     ap = argparse.ArgumentParser(description="bench baselines")
-    ap.add_argument("what", choices=["plain-load", "warehouse", "hand", "loop", "sql"])
+    ap.add_argument("what", choices=["plain-load", "warehouse", "hand", "loop", "sql", "quality"])
     ap.add_argument("--db", required=True)
     ap.add_argument("--cache", type=Path)
     ap.add_argument("--file")
@@ -579,17 +764,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--grain", choices=["day", "month", "year"], default="day")
     ap.add_argument("--sample", type=int, default=300)
     ap.add_argument("--explain", action="store_true")
+    ap.add_argument("--early", action="store_true", help="hand: with trends, days to breach, anomaly scores")
     a = ap.parse_args(argv)
     if a.what == "plain-load":
         out = plain_load(a.db, a.file, a.kind)
     elif a.what == "warehouse":
         out = build_warehouse(a.db, a.cache)
     elif a.what == "hand":
-        out = run_hand(a.db, a.cache, a.as_of, a.grain, explain=a.explain)
+        out = run_hand(a.db, a.cache, a.as_of, a.grain, explain=a.explain, early=a.early)
     elif a.what == "loop":
         out = run_loop(a.db, a.cache, a.as_of, a.grain, a.sample)
+    elif a.what == "quality":
+        out = run_quality(a.db, a.cache, a.as_of)
     else:
-        print(hand_query(a.as_of, a.grain))
+        print(hand_query(a.as_of, a.grain, early=a.early))
         return 0
     print(json.dumps(out))
     return 0

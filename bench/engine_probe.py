@@ -54,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
         "cells": sc.cells.height,
         "indices": sc.indices.height,
         "status_counts": dict(sc.cells.group_by("status").len().sort("status").iter_rows()),
+        "forecasts": sc.cells.get_column("forecast_status").count(),
+        "fitted": sc.cells.get_column("forecast_slope").count(),
+        "anomaly_scores": sc.cells.get_column("anomaly_score").count(),
     }
     print(json.dumps(out))
     return 0

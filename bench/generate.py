@@ -25,7 +25,7 @@ from typing import Any
 import duckdb
 import yaml
 
-GENERATOR_VERSION = "8"
+GENERATOR_VERSION = "9"
 #: Bump when the observation SQL changes (the catalogue alone can change without regenerating data).
 SQL_VERSION = "1"
 # CITYKPI_BENCH_CACHE moves the cache (a test builds the micro scale in a temporary folder).
@@ -534,14 +534,28 @@ def build_indices(specs: list[Spec], scale: Scale) -> list[dict[str, Any]]:
     return out
 
 
+#: The early-warning variant of the catalogue (``indicators_early/``): every daily indicator forecasts,
+#: over the 28 days before its current one, with an anomaly score against the same weekday of 4 weeks.
+EARLY_FORECAST: dict[str, Any] = {"window": 28, "horizon": 14, "baseline": 4}
+
+
 def write_catalogue(
-    specs: list[Spec], indices: list[dict[str, Any]], areas: list[dict[str, Any]], folder: Path
+    specs: list[Spec],
+    indices: list[dict[str, Any]],
+    areas: list[dict[str, Any]],
+    folder: Path,
+    *,
+    early: bool = False,
 ) -> None:
-    """Write the catalogue as YAML files, one per domain, plus indices and groups."""
+    """Write the catalogue as YAML files, one per domain, plus indices and groups (``early``: with
+    :data:`EARLY_FORECAST` on every daily indicator)."""
     folder.mkdir(parents=True, exist_ok=True)
     by_domain: dict[str, list[dict[str, Any]]] = {}
     for s in specs:
-        by_domain.setdefault(s.domain, []).append(_yaml_indicator(s))
+        doc = _yaml_indicator(s)
+        if early and s.frequency == "daily":
+            doc["forecast"] = dict(EARLY_FORECAST)
+        by_domain.setdefault(s.domain, []).append(doc)
     for dom, docs in by_domain.items():
         text = yaml.safe_dump(
             {"schema_version": 1, "indicators": docs}, allow_unicode=True, sort_keys=False, width=200
@@ -648,6 +662,7 @@ def generate(scale: Scale, out: Path, *, memory_limit: str = "6GB", threads: int
     specs = build_specs(scale)
     indices = build_indices(specs, scale)
     write_catalogue(specs, indices, areas, out / "indicators")
+    write_catalogue(specs, indices, areas, out / "indicators_early", early=True)
     with (out / "areas.csv").open("w", encoding="utf-8") as f:
         f.write("id,name,name_en,level,parent,population,groups\n")
         for a in areas:

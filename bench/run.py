@@ -1,6 +1,6 @@
 """citykpi benchmark: each case beside a baseline measured in the same run (see bench/README.md).
 
-Usage: ``python bench/run.py --scale small|city [--runs 3] [--cases check,ingest,evaluate,period,export,spark]``.
+Usage: ``python bench/run.py --scale small|city [--runs 3] [--cases check,ingest,evaluate,period,export,find,quality,early,spark]``.
 Every timed step runs in a fresh subprocess; wall time is the median of ``--runs`` runs after one
 warm-up, peak memory the subprocess's ``ru_maxrss`` (from ``os.wait4``). A case whose citykpi command
 does not exist yet, or fails, is reported as such, never with a figure.
@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import find_probe
 import generate
 
 HERE = Path(__file__).resolve().parent
@@ -35,12 +36,17 @@ CITYKPI = [PY, "-m", "citykpi"]
 BASE = [PY, str(HERE / "baselines.py")]
 
 TARGETS = {
+    "early_vs_hand": 1.5,
+    "early_vs_plain": 3.0,
     "check_seconds": 5.0,
     "ingest_vs_plain": 1.5,
     "evaluate_vs_hand": 2.0,
     "loop_vs_evaluate": 8.0,
     "evaluate_peak_gib": 4.0,
+    "search_ms": 200.0,
 }
+#: The citykpi console script beside this Python: shell completion speaks to it by its name.
+SCRIPT = Path(PY).parent / "citykpi"
 
 
 @dataclass
@@ -68,10 +74,14 @@ class Case:
     note: str = ""
 
 
-def run_once(cmd: list[str], *, cwd: Path = ROOT, timeout: float = 3600) -> Run:
+def run_once(
+    cmd: list[str], *, cwd: Path = ROOT, timeout: float = 3600, extra_env: dict[str, str] | None = None
+) -> Run:
     """Run a command, return wall time, peak RSS (MiB), exit code and output."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        env = dict(os.environ, PYTHONPATH=str(ROOT), NO_COLOR="1", TERM="dumb", COLUMNS="120")
+        env = dict(
+            os.environ, PYTHONPATH=str(ROOT), NO_COLOR="1", TERM="dumb", COLUMNS="120", **(extra_env or {})
+        )
         t0 = time.perf_counter()
         p = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env)
         deadline = t0 + timeout
@@ -158,6 +168,7 @@ class Job:
     what: str
     cmd: list[str]
     inner: str | None = None
+    env: dict[str, str] | None = None
 
 
 def measure_interleaved(jobs: list[Job], *, runs: int) -> list[Case]:
@@ -172,7 +183,7 @@ def measure_interleaved(jobs: list[Job], *, runs: int) -> list[Case]:
         for i, job in enumerate(jobs):
             if i in failed:
                 continue
-            r = run_once(job.cmd)
+            r = run_once(job.cmd, extra_env=job.env)
             if r.rc != 0:
                 c = Case(job.case, job.what, status="failed")
                 c.note = ((r.stderr.strip() or r.stdout.strip()).splitlines() or [""])[-1][:300]
@@ -458,11 +469,13 @@ class Bench:
     # 3/4. evaluate -----------------------------------------------------------------------------
     @property
     def evaluate_extra(self) -> list[str]:
-        """Write the scorecard to a Parquet file (cheapest export) rather than a terminal table."""
+        """Write the scorecard to a Parquet file (cheapest export) rather than a terminal table, and
+        record the run as earlier versions always did (so the figures stay comparable)."""
         h = help_text("evaluate")
+        extra = ["--record"] if "--record" in h else []
         if "--output" in h and "parquet" in h:
-            return ["--format", "parquet", "--output", str(self.work / "scorecard.parquet")]
-        return []
+            return [*extra, "--format", "parquet", "--output", str(self.work / "scorecard.parquet")]
+        return extra
 
     def _jobs(self, grain: str, hand_db: Path) -> tuple[list[Job], list[Case]]:
         """The hand-written query, the engine and the CLI for one grain (interleaved later)."""
@@ -612,7 +625,65 @@ class Bench:
             for c in cases:
                 self.add(c)
 
-    # 6. spark ----------------------------------------------------------------------------------
+    # 8. early warning ---------------------------------------------------------------------------
+    def case_early(self) -> None:
+        """Days to breach and anomaly scores for every daily series, beside a hand-written query doing
+        the same and beside the same evaluation without them (all round-robin)."""
+        early_catalogue = self.cache / "indicators_early"
+        what = "every daily series: 28-day trend, crossing, same-weekday z"
+        hand = [*BASE, "hand", "--db", str(self.ckdb), "--cache", str(self.cache), "--as-of", self.as_of]
+        if "evaluate" not in self.cmds or not self.ckdb.exists() or not early_catalogue.exists():
+            why = "`citykpi evaluate`, its warehouse or the early catalogue not there yet"
+            self.add(not_available("early: citykpi engine", what, why))
+            return
+
+        def probe(catalogue: Path) -> list[str]:
+            return [
+                PY,
+                str(HERE / "engine_probe.py"),
+                "--db",
+                str(self.ckdb),
+                "--catalogue",
+                str(catalogue),
+                "--as-of",
+                self.as_of,
+            ]
+
+        jobs = [
+            Job(
+                "early: hand SQL (ck db)",
+                "ONE query + regr_slope/median/MAD",
+                [*hand, "--early"],
+                "query_seconds",
+            ),
+            Job("early: citykpi engine", what, probe(early_catalogue), "evaluate_seconds"),
+            Job("early: hand SQL, no forecasts", "the same query without them", hand, "query_seconds"),
+            Job(
+                "early: citykpi engine, no forecasts",
+                "the same evaluation without them",
+                probe(self.catalogue),
+                "evaluate_seconds",
+            ),
+        ]
+        cases = measure_interleaved(jobs, runs=self.runs)
+        by = {c.case: c for c in cases}
+        eng, hand_c = by["early: citykpi engine"], by["early: hand SQL (ck db)"]
+        plain = by["early: citykpi engine, no forecasts"]
+        if eng.median_s and hand_c.median_s:
+            eng.detail["ratio_vs_hand_query"] = round(eng.median_s / hand_c.median_s, 2)
+        if eng.median_s and plain.median_s:
+            eng.detail["ratio_vs_plain"] = round(eng.median_s / plain.median_s, 2)
+        if eng.median_s:
+            out = eng.detail.get("output", {})
+            eng.note = (
+                f"{eng.detail.get('ratio_vs_hand_query')}× the hand query (target ≤ {TARGETS['early_vs_hand']}×), "
+                f"{eng.detail.get('ratio_vs_plain')}× without forecasts (target ≤ {TARGETS['early_vs_plain']}×); "
+                f"{out.get('fitted')} fitted, {out.get('forecasts')} forecasts, {out.get('anomaly_scores')} scores"
+            )
+        for c in cases:
+            self.add(c)
+
+    # 9. spark ----------------------------------------------------------------------------------
     def _spark_data(self) -> list[tuple[str, Path, Path, list[list[str]], str]]:
         """(name, catalogue, areas file, ingest arguments, as-of date) of the sample city and this scale."""
         sample = self.cache / "sample-city"
@@ -762,6 +833,160 @@ class Bench:
                 c.note = f"{out.stat().st_size / 1e6:.1f} MB (includes the evaluation)"
             self.add(c)
 
+    # 6. finding things: search and shell completion ------------------------------------------
+    def case_find(self) -> None:
+        """``catalogue search`` in-process and as a CLI process, and shell completion of indicator and
+        area ids, each beside a baseline of the same run: a plain substring scan of the same fields,
+        the bare CLI process (``--version``), the completion of a command name (reads nothing)."""
+        n = self.manifest["indicators"]
+        what = f"{n} indicators, {len(find_probe.QUERIES)} queries, median ms per query"
+        if "catalogue search" not in self.cmds:
+            self.add(
+                not_available("find: search in process", what, "`citykpi catalogue search` not there yet")
+            )
+        else:
+            self._find_in_process(what)
+            jobs = [
+                Job("find: CLI process floor", "citykpi --version", [*CITYKPI, "--version"]),
+                Job(
+                    "find: catalogue search (CLI)",
+                    f"citykpi catalogue search over {n} indicators",
+                    [*CITYKPI, "--catalogue", str(self.catalogue), "catalogue", "search", "indicator"],
+                ),
+            ]
+            floor, cli = measure_interleaved(jobs, runs=self.runs)
+            if floor.median_s and cli.median_s:
+                cli.detail["ratio_vs_floor"] = round(cli.median_s / floor.median_s, 2)
+                cli.note = f"{cli.detail['ratio_vs_floor']}× the bare CLI process"
+            self.add(floor)
+            self.add(cli)
+        if not SCRIPT.exists():
+            self.add(not_available("find: complete ids", "shell completion", f"no console script {SCRIPT}"))
+            return
+        have_db = self.citykpi_warehouse()
+        words = {
+            "command names (floor)": ("citykpi ev", "1"),
+            "indicator ids": ("citykpi show gas.g0", "2"),
+            "area ids": ("citykpi evaluate --area 5001", "3"),
+        }
+        jobs = []
+        for name, (line, cword) in words.items():
+            if name == "area ids" and not have_db:
+                continue
+            env = {
+                "_CITYKPI_COMPLETE": "complete_bash",
+                "COMP_WORDS": line,
+                "COMP_CWORD": cword,
+                "CITYKPI_CATALOGUE": str(self.catalogue),
+                "CITYKPI_DB": str(self.ckdb),
+            }
+            jobs.append(Job(f"find: complete {name}", f"`{line}<TAB>`", [str(SCRIPT)], env=env))
+        cases = measure_interleaved(jobs, runs=self.runs)
+        floor = cases[0]
+        for c, job in zip(cases, jobs, strict=True):
+            if c.status != "ok":
+                continue
+            offered = run_once(job.cmd, extra_env=job.env).stdout.split()
+            c.detail["completions"] = len(offered)
+            if c is not floor and floor.median_s:
+                c.detail["ratio_vs_floor"] = round(c.median_s / floor.median_s, 2)
+                c.note = f"{len(offered)} offered; {c.detail['ratio_vs_floor']}× completing a command name"
+            else:
+                c.note = f"{len(offered)} offered"
+        for c in cases:
+            self.add(c)
+
+    def _find_in_process(self, what: str) -> None:
+        """Search and the plain scan timed inside one fresh process per run (after a warm-up run)."""
+        cmd = [PY, str(HERE / "find_probe.py"), "--catalogue", str(self.catalogue), "--repeat", "5"]
+        outputs = []
+        for k in range(self.runs + 1):
+            r = run_once(cmd)
+            if r.rc != 0:
+                self.add(Case("find: search in process", what, status="failed", note=r.stderr.strip()[-300:]))
+                return
+            if k:
+                outputs.append(json.loads(r.stdout.strip().splitlines()[-1]))
+        search = Case("find: search in process", what)
+        scan = Case("find: plain scan (baseline)", "every term a substring of a field; no ranking")
+        for c, key in ((search, "search_ms_median"), (scan, "scan_ms_median")):
+            c.runs_s = [round(o[key] / 1000, 6) for o in outputs]
+            c.median_s = round(statistics.median(c.runs_s), 6)
+        last = outputs[-1]
+        worst = statistics.median(o["search_ms_max"] for o in outputs)
+        search.detail = {
+            "queries": last["queries"],
+            "search_ms_max": worst,
+            "catalogue_seconds": last["catalogue_seconds"],
+            "same_matches_as_scan": all(q["hits"] == q["scan_matches"] for q in last["queries"]),
+        }
+        if scan.median_s:
+            search.detail["ratio_vs_scan"] = round(search.median_s / scan.median_s, 2)
+        search.note = (
+            f"{search.median_s * 1000:.1f} ms median, {worst:.1f} ms slowest query "
+            f"(target < {TARGETS['search_ms']:.0f} ms); {search.detail.get('ratio_vs_scan')}× the plain scan"
+        )
+        scan.note = f"{scan.median_s * 1000:.1f} ms median"
+        self.add(scan)
+        self.add(search)
+
+    # 7. data quality ----------------------------------------------------------------------------
+    def case_quality(self) -> None:
+        """The whole data-quality scorecard beside one hand-written completeness-and-timeliness query."""
+        what = "completeness, accuracy, rules, timeliness of every series"
+        names = ("quality: citykpi engine", "quality: citykpi CLI")
+        if "quality" not in self.cmds or not self.ckdb.exists():
+            for n in names:
+                self.add(not_available(n, what, "`citykpi quality` or citykpi's warehouse not there yet"))
+            return
+        db, cat = str(self.ckdb), str(self.catalogue)
+        jobs = [
+            Job(
+                "quality: hand SQL (ck db)",
+                "ONE query: completeness and timeliness per series",
+                [*BASE, "quality", "--db", db, "--cache", str(self.cache), "--as-of", self.as_of],
+                "query_seconds",
+            ),
+            Job(
+                names[0],
+                "assess() in-process, all dimensions",
+                [PY, str(HERE / "quality_probe.py"), "--db", db, "--catalogue", cat, "--as-of", self.as_of],
+                "assess_seconds",
+            ),
+            Job(
+                names[1],
+                "CLI, --format parquet",
+                [
+                    *CITYKPI,
+                    "--db",
+                    db,
+                    "--catalogue",
+                    cat,
+                    "quality",
+                    "--date",
+                    self.as_of,
+                    "--format",
+                    "parquet",
+                    "--output",
+                    str(self.work / "quality.parquet"),
+                ],
+            ),
+        ]
+        cases = measure_interleaved(jobs, runs=self.runs)
+        hand, eng, cli = cases
+        if hand.median_s and eng.median_s:
+            eng.detail["ratio_vs_hand_query"] = round(eng.median_s / hand.median_s, 2)
+            eng.note = f"{eng.detail['ratio_vs_hand_query']}× the hand-written query (target ≤ 1.5×)"
+            same = hand.detail.get("output", {}).get("totals") == eng.detail.get("output", {}).get("totals")
+            eng.detail["same_figures"] = same
+            eng.note += "; same completeness and timeliness figures" if same else "; FIGURES DIFFER"
+        pm = hand.detail.get("process_median_s")
+        if cli.median_s and pm:
+            cli.detail["ratio_vs_hand_process"] = round(cli.median_s / pm, 2)
+            cli.note = f"{cli.detail['ratio_vs_hand_process']}× the hand-query process"
+        for c in cases:
+            self.add(c)
+
     def run(self) -> dict[str, Any]:
         """Run the selected cases and return the results document."""
         print(
@@ -775,7 +1000,7 @@ class Bench:
             self.case_check()
         if "ingest" in self.cases:
             self.case_ingest()
-        if self.cases & {"evaluate", "period", "export"}:
+        if self.cases & {"evaluate", "period", "export", "quality", "early"}:
             self.citykpi_warehouse()
         if "evaluate" in self.cases:
             self.case_evaluate(base_db, loop=self.loop_sample > 0)
@@ -783,6 +1008,12 @@ class Bench:
             self.case_period(base_db)
         if "export" in self.cases:
             self.case_export()
+        if "find" in self.cases:
+            self.case_find()
+        if "quality" in self.cases:
+            self.case_quality()
+        if "early" in self.cases:
+            self.case_early()
         if "spark" in self.cases:
             self.case_spark()
         return self.document()
@@ -820,11 +1051,22 @@ class Bench:
                 ev.detail.get("loop_over_evaluate") if ev else None, 8.0, below=False
             ),
         }
+        early = by.get("early: citykpi engine")
+        checks["early_vs_hand_query"] = verdict(
+            early.detail.get("ratio_vs_hand_query") if early else None, TARGETS["early_vs_hand"]
+        )
+        checks["early_vs_no_forecasts"] = verdict(
+            early.detail.get("ratio_vs_plain") if early else None, TARGETS["early_vs_plain"]
+        )
         for grain in ("month", "year"):
             g = by.get(f"evaluate {grain}: citykpi engine")
             checks[f"engine_vs_hand_query_{grain}"] = verdict(
                 g.detail.get("ratio_vs_hand_query") if g else None, 1.3
             )
+        found = by.get("find: search in process")
+        checks["search_under_200ms"] = verdict(
+            found.detail.get("search_ms_max") if found else None, TARGETS["search_ms"]
+        )
         for grain in ("day", "month", "year"):
             peaks = [
                 c.peak_mb
@@ -837,6 +1079,8 @@ class Bench:
             checks[f"evaluate_{grain}_peak_gib"] = verdict(
                 round(max(peaks) / 1024, 2) if peaks else None, TARGETS["evaluate_peak_gib"]
             )
+        q = by.get("quality: citykpi engine")
+        checks["quality_vs_hand_query"] = verdict(q.detail.get("ratio_vs_hand_query") if q else None, 1.5)
         return {
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
             "scale": self.scale,
@@ -904,7 +1148,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scale", choices=["micro", "small", "city"], default="city")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--loop-sample", type=int, default=300, help="0: skip the loop (with --merge: keep it)")
-    ap.add_argument("--cases", default="check,ingest,evaluate,period,export")
+    ap.add_argument("--cases", default="check,ingest,evaluate,period,export,find,quality,early")
     ap.add_argument("--output", type=Path, default=HERE / "results.json")
     ap.add_argument("--merge", action="store_true", help="keep the other cases of an earlier results file")
     ap.add_argument(

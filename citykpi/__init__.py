@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from citykpi.catalogue.model import Catalogue
     from citykpi.engine.evaluate import evaluate
     from citykpi.engine.scorecard import Scorecard
+    from citykpi.quality.assess import assess
+    from citykpi.quality.report import QualityReport
     from citykpi.review import Review, review_catalogue
     from citykpi.warehouse.areas import AreasReport, load_areas
     from citykpi.warehouse.connection import Warehouse
@@ -56,6 +58,8 @@ _LAZY = {
     "IngestReport": "citykpi.warehouse.ingest",
     "evaluate": "citykpi.engine.evaluate",
     "Scorecard": "citykpi.engine.scorecard",
+    "assess": "citykpi.quality.assess",
+    "QualityReport": "citykpi.quality.report",
 }
 
 __all__ = [
@@ -68,10 +72,12 @@ __all__ = [
     "ExitCode",
     "IngestOptions",
     "IngestReport",
+    "QualityReport",
     "Review",
     "Scorecard",
     "Warehouse",
     "__version__",
+    "assess",
     "check_catalogue",
     "diff_catalogues",
     "evaluate",

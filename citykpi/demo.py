@@ -2,8 +2,10 @@
 
 Generates the sample city if needed, then runs the real commands one by one, printing each
 first: check the catalogue, load the areas, ingest every file the sample's departments send,
-evaluate the last day, show what is red or stale and why, the districts' league table, and write
-the HTML report. The demo database is rebuilt on every run, so the demo is repeatable.
+evaluate the last day, show what is red or stale and why, what is heading for orange or red and
+which target will be missed, two league tables of the districts (an index, and a rate with its
+intervals), and write the HTML report and the spreadsheet. The demo database is rebuilt on every
+run, so the demo is repeatable.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ import shlex
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 SAMPLE_DIR = Path("sample_data/generated")
 CATALOGUE = Path("indicators")
@@ -70,18 +74,58 @@ def main(argv: list[str] | None = None) -> int:
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     end = str(manifest["end"])
 
-    _run(["citykpi", "check"], env)
-    for entry in manifest["files"]:
-        _run(shlex.split(entry["command"]), env)
-    _run(["citykpi", "evaluate", "--date", end, "--level", "city"], env)
-    _run(["citykpi", "alerts", "--date", end, "--level", "city"], env)
-    _run(["citykpi", "evaluate", "--date", end, "--level", "city", "--status", "stale", "--why"], env)
-    _run(["citykpi", "rank", "index.operation", "--date", end, "--level", "district"], env)
+    for step in demo_steps(manifest, out):
+        _run(step, env)
     report = out / f"scorecard-{end}.html"
-    _run(["citykpi", "evaluate", "--date", end, "--format", "html", "--output", str(report)], env)
     print(f"\nHTML report: {report.resolve()}")
+    for line in REPORT_CONTENTS:
+        print(f"  - {line}")
+    print(f"Spreadsheet: {(out / f'scorecard-{end}.xlsx').resolve()}")
     print(f"demo finished in {time.perf_counter() - started:.0f} s")
     return 0
+
+
+#: What the HTML report holds, as the demo tells its reader (tests/test_demo.py checks each claim).
+REPORT_CONTENTS: tuple[str, ...] = (
+    "summary and legend, the composite indices of every district, league tables",
+    "the red, orange and stale cells first, each with the reason for its colour",
+    "per domain the city's rows and a district × indicator matrix (hover a cell for its reason)",
+    "a search box and status filters; click a column head to sort",
+    "trend charts: the city's line over the districts' range",
+    "one self-contained file (no network, no CDN); prints on A4 landscape",
+)
+
+
+def demo_steps(manifest: Mapping[str, Any], out: Path) -> list[list[str]]:
+    """Every command the demo runs after generating the sample, in order (the README shows them)."""
+    end = str(manifest["end"])
+    return [
+        ["citykpi", "check"],
+        *(shlex.split(entry["command"]) for entry in manifest["files"]),
+        ["citykpi", "evaluate", "--date", end, "--level", "city"],
+        ["citykpi", "alerts", "--date", end, "--level", "city"],
+        ["citykpi", "alerts", "--early", "--date", end],
+        ["citykpi", "show", "econ.digital_core_share", "--to", end],
+        ["citykpi", "evaluate", "--date", end, "--level", "city", "--status", "stale", "--why"],
+        *report_steps(end, out),
+    ]
+
+
+def report_steps(end: str, out: Path) -> list[list[str]]:
+    """The demo's last commands: two league tables (an index; a rate with intervals), the HTML and
+    xlsx reports of the last day."""
+    return [
+        ["citykpi", "rank", "index.operation", "--date", end, "--level", "district"],
+        # a rate built from counts: each district's 95 % interval and whether it is within the funnel
+        shlex.split(f"citykpi rank case.hotline.on_time_rate --date {end} --period month --level district"),
+        *(
+            ["citykpi", "evaluate", "--date", end, "--format", fmt, "--output", str(report)]
+            for fmt, report in (
+                ("html", out / f"scorecard-{end}.html"),
+                ("xlsx", out / f"scorecard-{end}.xlsx"),
+            )
+        ),
+    ]
 
 
 if __name__ == "__main__":

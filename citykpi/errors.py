@@ -22,6 +22,15 @@ class ExitCode(IntEnum):
     USAGE = 2
     #: Data, catalogue or environment error: nothing was evaluated or written.
     ERROR = 3
+    #: ``run`` only: evaluated and written, but some input was rejected or stale, a file could not
+    #: be archived, or a notification is still undelivered.
+    PARTIAL = 4
+    #: ``run`` only: evaluated and written, but nothing was observed in the date's period.
+    NO_DATA = 5
+    #: ``run`` only: another run holds the lock (sysexits.h EX_TEMPFAIL: try again later).
+    BUSY = 75
+    #: ``run`` only: the configuration file is missing or wrong (sysexits.h EX_CONFIG).
+    CONFIG = 78
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +113,21 @@ class ExportError(CitykpiError):
 
 
 class ConfigError(CitykpiError):
-    """The run configuration (citykpi.toml) is invalid."""
+    """The run configuration (citykpi.toml) is invalid: ``run`` exits 78 (sysexits.h EX_CONFIG)."""
+
+    exit_code = ExitCode.CONFIG
+
+
+class RunBusyError(DatabaseBusyError):
+    """Another ``citykpi run`` holds the job's lock (or another process the database beyond the
+    wait): ``run`` exits 75 (sysexits.h EX_TEMPFAIL), so a scheduler can tell it from a failure."""
+
+    exit_code = ExitCode.BUSY
+
+
+class RunFailedError(CitykpiError):
+    """The daily job failed after it started (nothing evaluated, or the reports not written); the
+    message is the cause's. Exit 3, whatever the cause's own code."""
 
 
 class EngineError(CitykpiError):

@@ -8,9 +8,10 @@ from pathlib import Path
 from citykpi.catalogue.model import Catalogue, Indicator, SourceTable, Text, Thresholds
 from citykpi.warehouse import Warehouse
 from citykpi.warehouse.schema import table_names
+from tests import real_data
 
 DATA = Path(__file__).parent / "data"
-REAL = Path(__file__).resolve().parents[1].parent / "shared" / "real-data"
+REAL = real_data.REAL
 
 
 def indicator(

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
+    from tests.daily_support import Receiver
     from tests.golden_support import SampleCity
 
 
@@ -39,3 +40,13 @@ def sample_city(tmp_path_factory: pytest.TempPathFactory) -> SampleCity:
     from tests.golden_support import build_sample_city
 
     return build_sample_city(tmp_path_factory.mktemp("sample-city"))
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A running local webhook receiver on 127.0.0.1 (tests/daily_support.py), stopped after the test."""
+    from tests.daily_support import Receiver
+
+    r = Receiver().start()
+    yield r
+    r.stop()

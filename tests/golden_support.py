@@ -72,7 +72,7 @@ def build_sample_city(root: Path) -> SampleCity:
             load_sample(wh, catalogue, Path("data"))
             ingest(wh, catalogue, [Path("bad_rows.csv")], IngestOptions())
             for day in (date(2025, 12, 30), END):
-                evaluate(wh, catalogue, as_of=day, levels=["city", "district"])
+                evaluate(wh, catalogue, as_of=day, levels=["city", "district"], scheduled=True)
     finally:
         os.chdir(here)
     return SampleCity(root=root, data=data, db=db, catalogue=CATALOGUE, bad_rows=bad)

@@ -32,6 +32,7 @@ areas = "areas.csv"
 inbox = ["inbox"]
 lang = "en"
 fail_on = "never"
+settle = 0
 {extra}
 [outputs]
 folder = "out"
@@ -157,7 +158,10 @@ def check_invariants(db: Path) -> Facts:
 
 #: A child process that runs the CLI with a pause injected at a chosen point (argv: point seconds ARGS…).
 #: It prints a marker line when it reaches the point: ``inserted`` (inside the ingest transaction, rows
-#: appended, not committed), ``persisting`` (inside the run's transaction, cells inserted) or ``written``
+#: appended, not committed), ``persisting`` (inside the run's transaction, cells inserted), ``queued``
+#: (the run's digests committed to the outbox, none sent), ``sending`` (a webhook's digest marked
+#: ``sending`` and committed, not sent yet), ``sent`` (a webhook took a digest, the outbox has not
+#: recorded it), ``appended`` (the same for the JSONL notifier: the line is in its file) or ``written``
 #: (an export's temporary file written, not yet renamed). Point ``none`` injects nothing.
 PAUSE_CHILD = """
 import os, sys, time
@@ -187,15 +191,42 @@ if point == "ingest":
         return result
     ingest_mod._Plan.load = load
 elif point == "persist":
-    def persist_run(wh, scorecard, *, options):
+    def persist_run(wh, scorecard, *, options, scheduled=False):
         con = wh.con
         con.execute("BEGIN TRANSACTION")
-        con.execute("INSERT INTO runs VALUES (999, now(), DATE '2026-11-07', 'day', 'x', '{}', 0, 1000, '{}')")
+        con.execute("INSERT INTO runs (run_id, created_at, as_of, grain, catalogue_hash, options, max_batch_id, cells, counts) "
+                    "VALUES (999, now(), DATE '2026-11-07', 'day', 'x', '{}', 0, 1000, '{}')")
         con.execute("INSERT INTO run_cells SELECT 999, ikey, area_key, value, status, severity FROM t_cells")
         print("persisting", flush=True)
         pause(seconds)
         raise SystemExit(9)
     runs.persist_run = persist_run
+elif point == "queued":
+    import citykpi.notify.outbox as outbox
+    original_deliver = outbox.deliver_pending
+    def deliver_pending(*args, **kwargs):
+        print("queued", flush=True)
+        pause(seconds)
+        return original_deliver(*args, **kwargs)
+    outbox.deliver_pending = deliver_pending
+elif point in ("sent", "appended"):
+    import citykpi.notify.outbox as outbox
+    original_record = outbox.record
+    def record(wh, notifier, key, delivery, **kwargs):
+        if delivery.delivered and (notifier == "archive") == (point == "appended"):
+            print(point, key, flush=True)
+            pause(seconds)
+        return original_record(wh, notifier, key, delivery, **kwargs)
+    outbox.record = record
+elif point == "sending":
+    import citykpi.notify.outbox as outbox
+    original_mark = outbox.mark_sending
+    def mark_sending(wh, notifier, key, **kwargs):
+        original_mark(wh, notifier, key, **kwargs)
+        if notifier != "archive":
+            print("sending", key, flush=True)
+            pause(seconds)
+    outbox.mark_sending = mark_sending
 elif point == "export":
     original_write = exports.atomic_write
     def atomic_write(path, write):
@@ -288,8 +319,19 @@ def sample_city(root: Path, *, days: int = 20, end: str = "2025-12-31") -> dict[
         load_sample(wh, load_catalogue(catalogue), gen)
     (root / "inbox").mkdir()
     (root / "citykpi.toml").write_text(
-        f'database = "city.duckdb"\ncatalogue = "{catalogue}"\ninbox = ["inbox"]\nfail_on = "never"\n'
+        f'database = "city.duckdb"\ncatalogue = "{catalogue}"\ninbox = ["inbox"]\nfail_on = "never"\nsettle = 0\n'
         '[outputs]\nfolder = "out"\nformats = ["json", "xlsx", "html"]\n',
         encoding="utf-8",
     )
     return {"db": db, "catalogue": catalogue, "gen": gen, "pending": pending, "config": root / "citykpi.toml"}
+
+
+def kill_at(marker: str, point: str, *args: str | Path) -> None:
+    """Run the CLI with a pause at ``point``; SIGKILL it when ``marker`` is printed."""
+    import signal
+
+    proc = start_paused(point, 120, *args)
+    seen = wait_for(proc, marker)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=120)
+    assert proc.returncode == -signal.SIGKILL, seen[-3000:]

@@ -115,6 +115,8 @@ def _cell(ind: tuple[Any, ...], i: int) -> dict[str, Any]:
         "change_week_ago": None if not has_value else (1.5 if change_unit == "points" else 5.3),
         "last_year_value": None if not has_value else round(value * 1.02, 1),
         "change_last_year": None if not has_value else (-2.0 if change_unit == "points" else -1.96),
+        "base_value": None,
+        "change_base": None,
         "change_unit": change_unit,
         "streak": None if sev is None else (3 if status == "red" else 1),
         "target_value": 329.0 if target else None,
@@ -123,6 +125,27 @@ def _cell(ind: tuple[Any, ...], i: int) -> dict[str, Any]:
         "expected_progress": 0.9 if target else None,
         "target_status": ("behind" if value and value / 329 < 0.9 else "on_track") if target else None,
         "source": "observed" if i else "rollup",
+        **_forecast(ind_id, i, target),
+    }
+
+
+def _forecast(ind_id: str, i: int, target: bool) -> dict[str, Any]:
+    """The forecast columns: the city's AQI heads for red; the good-air days target will be missed."""
+    heading = ind_id == "env.air.aqi" and i == 0
+    projected = target and i == 0
+    return {
+        "forecast_status": "red" if heading else None,
+        "forecast_periods": 6 if heading else None,
+        "forecast_date": AS_OF + timedelta(days=6) if heading else None,
+        "forecast_periods_low": 4 if heading else None,
+        "forecast_periods_high": 9 if heading else None,
+        "forecast_slope": 12.5 if heading else (0.4 if projected else None),
+        "forecast_r2": 0.82 if heading else (0.71 if projected else None),
+        "anomaly_score": 2.4 if heading else None,
+        "target_forecast": "will_miss" if projected else None,
+        "target_projected": 312.0 if projected else None,
+        "target_pace_needed": 2.3 if projected else None,
+        "target_pace": 0.4 if projected else None,
     }
 
 

@@ -3,15 +3,22 @@ for a cell without a value, and changes counted in the unit they are in."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
+from pathlib import Path
 
 import polars as pl
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 import citykpi
 from citykpi.cli import app
-from citykpi.render.format import fmt_change
+from citykpi.engine.scorecard import Scorecard
+from citykpi.render.format import fmt_change, fmt_target
 from tests.golden_support import SampleCity
+from tests.scorecard_fixtures import make_scorecard
 
 DAY = "2025-12-31"
 
@@ -100,3 +107,107 @@ def test_help_examples_use_dates_the_sample_city_has() -> None:
             seen.append(found)
             assert last - timedelta(days=429) <= date.fromisoformat(found) <= last, (args, found)
     assert len(seen) >= 5
+
+
+@pytest.mark.parametrize(
+    ("attainment", "expected", "status", "text"),
+    [
+        (0.998, 1.0, "missed", "99.8% (exp. 100%) missed"),  # not '100% (exp. 100%) missed'
+        (0.9999, 1.0, "missed", "99.99% (exp. 100%) missed"),
+        (0.99999999, 1.0, "missed", "99.999999% (exp. 100%) missed"),
+        (1.0, 1.0, "achieved", "100% (exp. 100%) achieved"),
+        (1.0002, 1.0, "achieved", "100% (exp. 100%) achieved"),  # past the goal it reached: no noise
+        (0.873, 0.9, "behind", "87% (exp. 90%) behind"),
+        (0.4996, 0.5004, "behind", "49.96% (exp. 50.04%) behind"),  # behind: the two read apart
+        (0.5004, 0.4996, "on_track", "50% (exp. 50%) on track"),  # ahead of what it reached: consistent
+        (0.9996, 0.5, "on_track", "99.96% (exp. 50%) on track"),  # not yet the whole goal
+        (0.5, 0.9996, "behind", "50% (exp. 99.96%) behind"),  # the deadline has not come yet
+        (1.0004, 1.0, "missed", "100.04% (exp. 100%) missed"),  # a budget overspent by a hair
+    ],
+)
+def test_target_progress_never_rounds_into_its_status(
+    attainment: float, expected: float, status: str, text: str
+) -> None:
+    assert fmt_target(attainment, expected, status, "en") == text
+
+
+def _missed_by_a_hair() -> Scorecard:
+    """The fixture scorecard whose good-air-days targets are missed by 0.2 % and 0.01 %."""
+    sc = make_scorecard()
+    target = pl.col("target_value").is_not_null()
+    cells = sc.cells.with_columns(
+        pl.when(target & (pl.col("area_id") == pl.col("area_id").filter(target).first()))
+        .then(0.998)
+        .when(target)
+        .then(0.9999)
+        .otherwise(pl.col("attainment"))
+        .alias("attainment"),
+        pl.when(target).then(1.0).otherwise(pl.col("expected_progress")).alias("expected_progress"),
+        pl.when(target).then(pl.lit("missed")).otherwise(pl.col("target_status")).alias("target_status"),
+    )
+    assert cells.filter(target).height >= 2
+    return replace(sc, cells=cells)
+
+
+def test_progress_agrees_with_its_status_in_every_view(tmp_path: Path) -> None:
+    import openpyxl
+    from rich.console import Console
+
+    from citykpi.render.exports import render_markdown
+    from citykpi.render.html import render_html
+    from citykpi.render.terminal import print_scorecard
+    from citykpi.render.xlsx import xlsx_writer
+
+    sc = _missed_by_a_hair()
+    console = Console(width=200, record=True, color_system=None)
+    print_scorecard(console, sc, lang="zh")
+    terminal = console.export_text()
+    for view in (terminal, render_markdown(sc, lang="zh")):
+        assert "99.8% (应达 100%) 未完成" in view and "99.99% (应达 100%) 未完成" in view
+        assert "100% (应达 100%) 未完成" not in view
+    html = render_html(sc, lang="en")
+    assert "99.8% (exp. 100%) missed" in html and "99.99% (exp. 100%) missed" in html
+    assert 'aria-label="99.8%"' in html and 'aria-label="99.99%"' in html
+    xlsx_writer(sc, "en")(tmp_path / "s.xlsx")
+    wb = openpyxl.load_workbook(tmp_path / "s.xlsx")
+    formats = set()
+    for ws in wb.worksheets:
+        head = [c.value for c in ws[1]]
+        if "Attainment" not in head and "attainment" not in head:
+            continue
+        col = head.index("Attainment" if "Attainment" in head else "attainment")
+        for row in ws.iter_rows(min_row=2):
+            cell = row[col]
+            if cell.value in (0.998, 0.9999):
+                formats.add((cell.value, cell.number_format))
+    assert formats == {(0.998, "0.0%"), (0.9999, "0.00%")}
+
+
+#: Fractions to the millionth (closer than the extra digits can tell apart is float noise, not progress).
+_MILLIONTHS = st.integers(min_value=0, max_value=1_500_000).map(lambda n: n / 1e6)
+
+
+@given(attainment=_MILLIONTHS, expected=_MILLIONTHS.filter(lambda x: x <= 1.0))
+def test_progress_as_printed_agrees_with_the_status_the_engine_gives(
+    attainment: float, expected: float
+) -> None:
+    """The engine's rule (a target to reach): achieved from 1, missed when the time is up, on track when at
+    or above the expected progress, else behind. Read back, the printed percentages say the same."""
+    if attainment >= 1:
+        status = "achieved"
+    elif expected >= 1:
+        status = "missed"
+    elif attainment >= expected:
+        status = "on_track"
+    else:
+        status = "behind"
+    text = fmt_target(attainment, expected, status, "en")
+    shown, exp_shown = (float(t.strip("(%)")) for t in text.split()[0:3:2])
+    if status != "achieved":
+        assert shown < 100, text
+    if status in ("behind", "on_track"):
+        assert exp_shown < 100, text
+    if status == "behind":
+        assert shown < exp_shown, text
+    if status == "on_track":
+        assert shown >= exp_shown, text

@@ -42,5 +42,7 @@ def test_the_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     card = namespace["card"]
     assert isinstance(card, citykpi.Scorecard) and card.cells.height > 0
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
-        f"scorecard.{f}" for f in ("csv", "parquet", "json", "jsonl", "markdown", "html", "xlsx", "junit")
+        [f"scorecard.{f}" for f in ("csv", "parquet", "json", "jsonl", "markdown", "html", "xlsx", "junit")]
+        + ["quality.json"]
     )
+    assert isinstance(namespace["quality"], citykpi.QualityReport)

@@ -53,7 +53,7 @@ def test_gb18030_areas_csv(tmp_path: Path) -> None:
 BAD = [
     (HEADER + "c,市,City,city,,,\nc,市,City,district,c,,\n", "a.csv:2: duplicate area id 'c' (first at"),
     (HEADER + "c,市,City,city,,,\nd,区,D,county,c,,\n", "a.csv:2: area 'd' has unknown level 'county'"),
-    (HEADER + "c,市,City,city,,,\nc2,市,City,city,,,\n", "expected exactly one root area"),
+    (HEADER + "d1,区,D,district,d2,,\nd2,区,D,district,d1,,\n", "no root area (level city, no parent)"),
     (HEADER + "d,区,D,district,x,,\n", "names parent 'x', which is not in the file"),
     (
         HEADER + "c,市,City,city,,,\ns,街,S,street,c,,\n",
@@ -128,3 +128,42 @@ def test_cli_areas_load(tmp_path: Path) -> None:
     result = runner.invoke(app, ["--db", db, "areas", "load", str(bad)])
     assert result.exit_code == 3
     assert "duplicate area id 'c'" in result.output
+
+
+MANY_ROOTS = (
+    HEADER + "DE,德国,Germany,city,,,\nFR,法国,France,city,,,\n"
+    "DE1,柏林,Berlin,district,DE,,\nDE2,汉堡,Hamburg,district,DE,,\nFR1,巴黎,Paris,district,FR,,\n"
+)
+
+
+def test_several_roots_load_and_roll_up_each_on_its_own(tmp_path: Path) -> None:
+    from datetime import date
+
+    from citykpi.catalogue.model import Catalogue, Rollup
+    from citykpi.engine.evaluate import evaluate
+    from citykpi.warehouse import IngestOptions, ingest
+    from tests.engine_helpers import indicator
+
+    with Warehouse.open(tmp_path / "w.duckdb") as wh:
+        report = load_areas(wh, write(tmp_path / "a.csv", MANY_ROOTS))
+        assert (report.total, report.roots, report.by_level) == (5, 2, {"city": 2, "district": 3})
+        assert wh.areas().filter(pl.col("area_id") == "FR1")["parent_id"].to_list() == ["FR"]
+        pop = indicator("pop.total", rollup=Rollup(time="last", area="sum"), frequency="yearly")
+        data = write(
+            tmp_path / "o.csv",
+            "indicator_id,area_id,period,value\n"
+            "pop.total,DE1,2020,3\npop.total,DE2,2020,2\npop.total,FR1,2020,7\n",
+        )
+        ingest(wh, Catalogue(indicators=(pop,)), [data], IngestOptions(now=datetime(2024, 1, 1)))
+        sc = evaluate(wh, Catalogue(indicators=(pop,)), as_of=date(2020, 12, 31), grain="year", persist=False)
+        got = {r["area_id"]: (r["value"], r["source"]) for r in sc.cells.to_dicts()}
+        # each country is the roll-up of its own cities only; no invented common root
+        assert got["DE"] == (5.0, "rollup") and got["FR"] == (7.0, "rollup")
+
+
+def test_cli_says_how_many_top_level_areas(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["--db", str(tmp_path / "w.duckdb"), "areas", "load", str(write(tmp_path / "a.csv", MANY_ROOTS))]
+    )
+    assert result.exit_code == 0, result.output
+    assert "(2 city, 3 district; 2 top-level areas)" in result.output

@@ -10,7 +10,17 @@ from citykpi.catalogue.diagnostics import RULES
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "catalogue.md"
 BLOCK = re.compile(r"```yaml\n(.*?)```", re.DOTALL)
-TOP_KEYS = ("schema_version:", "indicators:", "indices:", "groups:", "sources:")
+TOP_KEYS = (
+    "schema_version:",
+    "indicators:",
+    "indices:",
+    "groups:",
+    "sources:",
+    "feeds:",
+    "consistency:",
+    "domains:",
+    "incidents:",
+)
 
 
 def _examples() -> list[str]:
@@ -34,6 +44,8 @@ def test_examples_form_one_sound_catalogue(tmp_path: Path) -> None:
         "percent_of_limit",
         "change_previous",
         "change_last_year",
+        "change_base_period",
+        "anomaly",
     }
     assert {i.value.kind for i in cat.indicators} == {"observed", "ratio", "formula", "measure", "from"}
     assert {i.rollup.time for i in cat.indicators} == {
@@ -68,6 +80,9 @@ def test_examples_form_one_sound_catalogue(tmp_path: Path) -> None:
     assert any(i.scale for i in cat.indicators) and any(i.thresholds.overrides for i in cat.indicators)
     assert any(i.thresholds.for_periods > 1 for i in cat.indicators)
     assert cat.groups and cat.sources
+    assert {r.kind for r in cat.consistency} == {"sum", "disaggregation", "area_rollup"}
+    assert {f.format for f in cat.feeds} == {"long", "source"}
+    assert any(s.timeliness and s.filter and s.provider_column for s in cat.sources)
 
 
 def test_rule_table_lists_every_rule() -> None:

@@ -53,6 +53,10 @@ sources:
 """
 
 
+#: One consistency rule (id r) after one indicator, on line 14: ``RULE.format("kind: …, …")``.
+RULE = "\nconsistency:\n  - {{id: r, {}}}\n"
+
+
 def measure(
     num: str = "count_if(closed_at <= due_at)", den: str = "count(*)", filt: str = "category = 'x'"
 ) -> str:
@@ -287,6 +291,30 @@ CASES: list[tuple[str, str, int, str]] = [
         11,
         "override for level street of indicator env.air.pm25, which is reported at city, district only",
     ),
+    (
+        "CK068",
+        doc(ind(thresholds="{basis: change_base_period, red: 10}")),
+        11,
+        "indicator env.air.pm25 is judged as change_base_period but has no base_period",
+    ),
+    (
+        "CK090",
+        doc(ind(), tail=RULE.format("kind: sum, total: env.air.pm25, parts: [env.air.pm10, env.air.no2]")),
+        14,
+        "consistency rule r: parts 'env.air.pm10' is not an indicator of the catalogue",
+    ),
+    (
+        "CK091",
+        doc(ind(), tail=RULE.format("kind: disaggregation, indicator: env.air.pm25, dimension: sex")),
+        14,
+        "consistency rule r breaks env.air.pm25 down by 'sex', which no feed of env.air.pm25 carries",
+    ),
+    (
+        "CK092",
+        doc(ind(), tail=RULE.format("kind: sum, total: env.air.pm25")),
+        14,
+        "consistency rule r of kind sum needs 'parts'",
+    ),
     ("CK100", doc(ind(description=None)), 2, "indicator env.air.pm25 has no description"),
     (
         "CK101",
@@ -316,6 +344,20 @@ CASES: list[tuple[str, str, int, str]] = [
         doc(ind("value: {observed: {with_parts: true, scale: 100}}")),
         12,
         "'scale' in the observed value of indicator env.air.pm25 is deprecated: write 'factor'",
+    ),
+    (
+        "CK109",
+        doc(ind(), tail="domains:\n  - {id: watr, forecast: true}\n"),
+        13,
+        "settings for domain 'watr', which no indicator is in",
+    ),
+    (
+        "CK110",
+        doc(
+            ind(), tail="incidents:\n  - {id: x, start: 2025-01-01, end: 2025-01-02, indicators: [nope.*]}\n"
+        ),
+        13,
+        "incident x names indicators 'nope.*', which match no indicator",
     ),
 ]
 

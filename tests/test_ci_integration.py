@@ -134,6 +134,13 @@ PARSER_KEYS: dict[str, tuple[str, ...]] = {
     "#/$defs/group": parser.GROUP_KEYS,
     "#/$defs/group/properties/name/oneOf/1": NAME,
     "#/$defs/source": parser.SOURCE_KEYS,
+    "#/$defs/source/properties/timeliness": parser.TIMELINESS_KEYS,
+    "#/$defs/feed": parser.FEED_KEYS,
+    "#/$defs/rule": parser.RULE_KEYS,
+    f"{IND}/properties/forecast/oneOf/1": parser.FORECAST_KEYS,
+    "#/$defs/domain": parser.DOMAIN_KEYS,
+    "#/$defs/domain/properties/forecast/oneOf/1": parser.FORECAST_KEYS,
+    "#/$defs/incident": parser.INCIDENT_KEYS,
 }
 #: Entities whose required keys the parser declares in one table.
 PARSER_REQUIRED = {
@@ -141,6 +148,10 @@ PARSER_REQUIRED = {
     "#/$defs/index": parser.INDEX_REQUIRED,
     "#/$defs/group": parser.GROUP_REQUIRED,
     "#/$defs/source": parser.SOURCE_REQUIRED,
+    "#/$defs/feed": parser.FEED_REQUIRED,
+    "#/$defs/rule": parser.RULE_REQUIRED,
+    "#/$defs/domain": parser.DOMAIN_REQUIRED,
+    "#/$defs/incident": parser.INCIDENT_REQUIRED,
 }
 
 

@@ -53,7 +53,17 @@ def complete(words: str) -> list[str]:
     return r.stdout.split()
 
 
-TABLE_COMMANDS = ["evaluate", "show", "alerts", "rank", "diff", "runs list", "db rejects"]
+TABLE_COMMANDS = [
+    "evaluate",
+    "show",
+    "alerts",
+    "rank",
+    "diff",
+    "runs list",
+    "db rejects",
+    "alerts silences",
+    "alerts outbox",
+]
 
 
 @pytest.mark.parametrize("command", TABLE_COMMANDS)

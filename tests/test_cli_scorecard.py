@@ -57,19 +57,28 @@ def test_evaluate_english_by_area_with_reasons(city: dict[str, Path]) -> None:
     assert "Yuzhong District" in r.stdout and "ORANGE" in r.stdout and "Explanation" in r.stdout
 
 
-def test_evaluate_no_record_leaves_the_database_as_it_was(city: dict[str, Path], tmp_path: Path) -> None:
+@pytest.mark.parametrize("flag", [[], ["--no-record"]], ids=["default", "no-record"])
+def test_evaluate_leaves_the_database_as_it_was_unless_asked(
+    city: dict[str, Path], tmp_path: Path, flag: list[str]
+) -> None:
+    """An ad-hoc question stores nothing (the database is opened read-only); --record stores a run."""
     from tests._warehouse_support import checksum
 
     with Warehouse.open(city["db"], read_only=True) as wh:
         before = checksum(wh)
     out = tmp_path / "look.json"
-    r = run(city, "evaluate", "--date", DAY.isoformat(), "--no-record", "--format", "json", "-o", str(out))
+    r = run(city, "evaluate", "--date", DAY.isoformat(), *flag, "--format", "json", "-o", str(out))
     assert r.exit_code == 0, r.stderr
     assert "(not recorded, 6 cells)" in r.stderr
     with Warehouse.open(city["db"], read_only=True) as wh:
         assert checksum(wh) == before
-    recorded = run(city, "evaluate", "--date", DAY.isoformat(), "--format", "json")
+        runs_before = wh.con.execute("SELECT count(*) FROM runs").fetchall()[0][0]
+    recorded = run(city, "evaluate", "--date", DAY.isoformat(), "--record", "--format", "json")
     assert json.loads(out.read_text(encoding="utf-8"))["cells"] == json.loads(recorded.stdout)["cells"]
+    with Warehouse.open(city["db"], read_only=True) as wh:
+        after = wh.con.execute("SELECT count(*) FROM runs").fetchall()[0][0]
+        latest = wh.con.execute("SELECT scheduled FROM runs ORDER BY run_id DESC LIMIT 1").fetchall()
+    assert after == runs_before + 1 and latest == [(False,)]  # an ad-hoc run
 
 
 def test_evaluate_filters(city: dict[str, Path]) -> None:
@@ -108,7 +117,7 @@ def test_evaluate_every_format_to_a_file(city: dict[str, Path], tmp_path: Path, 
     if fmt == "parquet":
         assert pl.read_parquet(out).height == 6
     elif fmt == "xlsx":
-        assert openpyxl.load_workbook(out).sheetnames == ["city", "district", "indices"]
+        assert openpyxl.load_workbook(out).sheetnames == ["summary", "city", "district", "indices"]
     elif fmt == "json":
         assert json.loads(out.read_text(encoding="utf-8"))["schema"] == "citykpi.scorecard"
     elif fmt == "junit":
@@ -252,8 +261,8 @@ def test_rank(city: dict[str, Path]) -> None:
 
 
 def test_diff_and_runs_list(city: dict[str, Path]) -> None:
-    assert run(city, "evaluate", "--date", "2026-11-05").exit_code == 0
-    assert run(city, "evaluate", "--date", DAY.isoformat()).exit_code == 0
+    assert run(city, "evaluate", "--date", "2026-11-05", "--scheduled").exit_code == 0
+    assert run(city, "evaluate", "--date", DAY.isoformat(), "--scheduled").exit_code == 0
     r = run(city, "diff", "--lang", "en")
     assert r.exit_code == 0, r.stderr
     assert "→" in r.stdout and "worse" in r.stdout
@@ -263,6 +272,55 @@ def test_diff_and_runs_list(city: dict[str, Path]) -> None:
     r = run(city, "runs", "list", "-n", "3")
     assert r.exit_code == 0, r.stderr
     assert "2026-11-14" in r.stdout and "recorded" in r.stdout and "R red · O orange" in r.stdout
+    assert "scheduled" in r.stdout
+
+
+def test_ad_hoc_runs_do_not_move_the_comparisons(tmp_path: Path) -> None:
+    """`evaluate --record` keeps an ad-hoc run: `diff` and the "new" of `alerts` still compare the
+    scheduled runs, unless --runs all asks for every recorded run."""
+    paths = write_city(tmp_path)
+    files = write_days(paths["inbox"], START, DAY)
+    with Warehouse.open(paths["db"]) as wh:
+        load_areas(wh, paths["areas"])
+        ingest(wh, load_catalogue(paths["catalogue"]), files)
+    assert (
+        run(paths, "evaluate", "--date", "2026-11-12", "--scheduled").exit_code == 0
+    )  # run 1: AQI 148 yellow
+    assert (
+        run(paths, "evaluate", "--date", "2026-11-13", "--record").exit_code == 0
+    )  # run 2, ad hoc: 156 orange
+    assert run(paths, "evaluate", "--date", DAY.isoformat(), "--scheduled").exit_code == 0  # run 3
+    diffs = json.loads(run(paths, "diff", "--format", "json").stdout)
+    assert diffs == [] or all(d["change"] != "new" for d in diffs)
+    listed = json.loads(run(paths, "runs", "list", "--format", "json").stdout)
+    assert [(r["run_id"], r["scheduled"]) for r in listed] == [(3, True), (2, False), (1, True)]
+    only = json.loads(run(paths, "runs", "list", "--scheduled", "--format", "json").stdout)
+    assert [r["run_id"] for r in only] == [3, 1]
+    # `previous` is run 1 for the scheduled runs, run 2 with --runs all
+    r = run(paths, "diff", "--from", "previous", "--to", "latest", "--runs", "all", "--lang", "en")
+    assert r.exit_code == 0 and "run 2 → run 3" in r.stdout, r.stdout
+    r = run(paths, "diff", "--lang", "en")
+    assert r.exit_code == 0 and "run 1 → run 3" in r.stdout, r.stdout
+    # a date names its latest scheduled run; an ad-hoc run by date only with --runs all
+    missing = run(paths, "diff", "--from", "2026-11-13")
+    assert missing.exit_code == 2 and "no scheduled run for 2026-11-13" in missing.stderr
+    assert "--runs all" in missing.stderr
+    assert run(paths, "diff", "--from", "2026-11-13", "--runs", "all").exit_code == 0
+    assert run(paths, "diff", "--from", "2").exit_code == 0  # an id names any run
+    filtered = run(paths, "evaluate", "--date", DAY.isoformat(), "--scheduled", "--level", "city")
+    assert filtered.exit_code == 2 and "--scheduled records the whole catalogue" in filtered.stderr
+
+    # alerts: Yuzhong's orange AQI is new since the scheduled run of 11-12 (yellow) …
+    def yuzhong_aqi(*extra: str) -> dict[str, object]:
+        found = json.loads(run(paths, "alerts", "--date", DAY.isoformat(), "--format", "json", *extra).stdout)
+        return next(a for a in found if a["indicator_id"] == "env.air.aqi" and a["area_id"] == "500103")
+
+    assert (yuzhong_aqi()["is_new"], yuzhong_aqi()["previous_status"]) == (True, "yellow")
+    # … and not new against the ad-hoc run of 11-13, which only --runs all compares with
+    assert (yuzhong_aqi("--runs", "all")["is_new"], yuzhong_aqi("--runs", "all")["previous_status"]) == (
+        False,
+        "orange",
+    )
 
 
 def test_every_command_has_help_with_an_example() -> None:

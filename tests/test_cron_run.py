@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import date
 from pathlib import Path
 
@@ -30,6 +31,7 @@ areas = "areas.csv"
 inbox = ["inbox"]
 archive = "{archive}"
 lang = "en"
+settle = 0
 {extra}
 [outputs]
 folder = "out"
@@ -78,32 +80,47 @@ def test_two_days_twice_a_day(tmp_path: Path) -> None:
     assert "no new files" in again.stderr
     assert digests(out) == day1
 
-    # day 2: one new file; Yuzhong AQI turns red → exit 1 with fail_on = red (the default)
+    # day 2: one new file; Yuzhong AQI turns red: the job is ok and the verdict fails the process
+    # only when asked (fail_on defaults to never)
     write_day(paths["inbox"], DAY2)
     second = run_cli(config, "--date", DAY2.isoformat())
-    assert second.exit_code == 1, second.stderr
-    assert "NEW RED env.air.aqi @ 500103" in second.stderr
-    assert "done: FAILED" in second.stderr
+    assert second.exit_code == 0, second.stderr
+    assert "NEW RED env.air.aqi @ 500103 Yuzhong District: 204.0 index" in second.stderr
+    assert "done: ok (exit 0); verdict: worst red, fail_on never" in second.stderr
     day2 = digests(out)
     assert {k: v for k, v in day2.items() if "2026-11-18" in k} == day1  # yesterday's files untouched
     assert len(day2) == 16
 
-    second_again = run_cli(config, "--date", DAY2.isoformat())
+    second_again = run_cli(config, "--date", DAY2.isoformat(), "--fail-on", "red")
     assert second_again.exit_code == 1
+    assert "done: ok (exit 1); verdict: worst red, fail_on red (breached)" in second_again.stderr
     assert digests(out) == day2
 
-    # --fail-on never overrides the config: exit 0, still identical files
+    # the config's fail_on, overridden by --fail-on: exit 0, still identical files
+    strict = RunConfig.load(config)
+    assert strict.fail_on == "never"
+    config.write_text(
+        config.read_text(encoding="utf-8").replace('lang = "en"', 'lang = "en"\nfail_on = "red"')
+    )
+    assert run_cli(config, "--date", DAY2.isoformat()).exit_code == 1
     relaxed = run_cli(config, "--date", DAY2.isoformat(), "--fail-on", "never")
     assert relaxed.exit_code == 0
     assert digests(out) == day2
+    # every run wrote its report beside the outputs: the job's health and the city's verdict apart
+    report = json.loads((out / "runs" / "run-2026-11-19-day.json").read_text(encoding="utf-8"))
+    assert (report["health"]["status"], report["verdict"]["breached"], report["exit_code"]) == (
+        "ok",
+        False,
+        0,
+    )
+    assert report["verdict"]["worst"] == "red" and report["run_id"] == 6
 
 
 def test_keep_archive_relies_on_sha256(tmp_path: Path) -> None:
     paths = write_city(tmp_path)
     config = RunConfig.load(write_config(tmp_path, archive="keep"))
     write_days(paths["inbox"], START, DAY1)
-    lines: list[str] = []
-    first = run_job(config, as_of=DAY1, log=lines.append)
+    first = run_job(config, as_of=DAY1)
     assert {f.status for f in first.files} == {"loaded"} and len(first.files) == 18
     assert all(f.moved_to is None for f in first.files)
     second = run_job(config, as_of=DAY1)
@@ -111,7 +128,7 @@ def test_keep_archive_relies_on_sha256(tmp_path: Path) -> None:
     assert second.run_id is not None and first.run_id is not None and second.run_id > first.run_id
     assert [p.read_bytes() for p in first.outputs] == [p.read_bytes() for p in second.outputs]
     assert int(second.exit_code) == 0 and not second.breached
-    assert lines[0].startswith("run 2026-11-18 (day)")
+    assert first.log[0].startswith("run 2026-11-18 (day, UTC)")
 
 
 def test_rejected_file_is_moved_aside(tmp_path: Path) -> None:
@@ -119,12 +136,13 @@ def test_rejected_file_is_moved_aside(tmp_path: Path) -> None:
     config = RunConfig.load(write_config(tmp_path))
     write_days(paths["inbox"], START, DAY1)
     (paths["inbox"] / "broken.csv").write_bytes(b"\x00\x01garbage\xff\n")
-    lines: list[str] = []
-    result = run_job(config, as_of=DAY1, log=lines.append)
+    result = run_job(config, as_of=DAY1)
     broken = next(f for f in result.files if f.path.name == "broken.csv")
     assert broken.status == "rejected"
     assert broken.moved_to == paths["inbox"] / "rejected" / "broken.csv"
-    assert any(line.startswith("WARNING ingest broken.csv") for line in lines)
+    assert any(line.startswith("WARNING ingest broken.csv") for line in result.log)
+    assert result.health.status == "partial" and result.exit_code == 4
+    assert result.health.reasons == ("broken.csv was rejected",)
 
 
 def test_overlapping_runs_get_a_busy_error(tmp_path: Path) -> None:
@@ -134,8 +152,9 @@ def test_overlapping_runs_get_a_busy_error(tmp_path: Path) -> None:
         with pytest.raises(DatabaseBusyError, match="another citykpi run"), run_lock(paths["db"], wait=0.3):
             pass
         r = run_cli(config_path, "--date", DAY1.isoformat())
-        assert r.exit_code == 3
+        assert r.exit_code == 75  # busy: try later (sysexits EX_TEMPFAIL), not a failure
         assert "another citykpi run holds" in r.stderr
+        assert not (tmp_path / "out").exists()  # nothing done, no report that would hide the other run's
     with run_lock(paths["db"]):  # released
         pass
 
@@ -143,7 +162,7 @@ def test_overlapping_runs_get_a_busy_error(tmp_path: Path) -> None:
 def test_config_defaults_and_paths(tmp_path: Path) -> None:
     cfg = RunConfig.load(write_config(tmp_path))
     assert cfg.database == tmp_path / "city.duckdb" and cfg.catalogue == tmp_path / "catalogue"
-    assert cfg.inboxes[0].path == tmp_path / "inbox" and cfg.fail_on == "red" and cfg.grain == "day"
+    assert cfg.inboxes[0].path == tmp_path / "inbox" and cfg.fail_on == "never" and cfg.grain == "day"
     assert cfg.outputs.path_for("html", DAY1, "day") == tmp_path / "out" / "scorecard-2026-11-18-day.html"
 
 
@@ -186,9 +205,9 @@ def test_config_file_errors(tmp_path: Path, text: str, message: str) -> None:
         RunConfig.load(path)
 
 
-def test_missing_config_exits_3(tmp_path: Path) -> None:
+def test_missing_config_exits_78(tmp_path: Path) -> None:
     r = run_cli(tmp_path / "nope.toml")
-    assert r.exit_code == 3 and "no config file" in r.stderr
+    assert r.exit_code == 78 and "no config file" in r.stderr  # sysexits EX_CONFIG
 
 
 def test_bad_date_exits_2(tmp_path: Path) -> None:
@@ -203,12 +222,11 @@ def test_keep_runs_prunes_after_each_run_and_alerts_still_compare(tmp_path: Path
     first = run_job(config, as_of=DAY1)
     again = run_job(config, as_of=DAY1)
     write_day(paths["inbox"], DAY2)
-    lines: list[str] = []
-    last = run_job(config, as_of=DAY2, log=lines.append)
+    last = run_job(config, as_of=DAY2)
     assert (first.run_id, again.run_id, last.run_id) == (1, 2, 3)
-    assert any(line.startswith("pruned 1 old run(s)") and "kept the latest 2" in line for line in lines)
+    assert any(line.startswith("pruned 1 old run(s)") and "kept the latest 2" in line for line in last.log)
     assert last.previous_run_id == 2  # the kept run of DAY1, so "new since the previous run" still works
-    assert "NEW RED env.air.aqi @ 500103" in "\n".join(lines)
+    assert "NEW RED env.air.aqi @ 500103" in "\n".join(last.log)
     from citykpi.warehouse import Warehouse
 
     with Warehouse.open(paths["db"], read_only=True) as wh:
@@ -228,6 +246,50 @@ def test_the_documented_config_is_valid(tmp_path: Path) -> None:
     block = re.search(r"```toml\n(.*?)```", doc, re.S)
     assert block is not None
     cfg = RunConfig.from_mapping(tomllib.loads(block.group(1)), base=tmp_path)
-    assert (cfg.keep_runs, cfg.grain, cfg.fail_on, cfg.alerts_min) == (90, "day", "red", "orange")
-    assert [i.format for i in cfg.inboxes] == ["long", "source"]
+    assert (cfg.keep_runs, cfg.grain, cfg.fail_on, cfg.alerts_min) == (90, "day", "never", "orange")
+    assert [i.format for i in cfg.inboxes] == ["long", "long", "source"]
+    gb = cfg.inboxes[1]
+    assert (gb.encoding, gb.patterns, gb.date_formats) == (
+        "gb18030",
+        ("城管*.csv",),
+        {"period": "%Y年%m月%d日"},
+    )
+    assert gb.mapping == {
+        "indicator_id": "指标编码",
+        "area_id": "区划代码",
+        "period": "统计日期",
+        "value": "数值",
+    }
     assert cfg.outputs.formats == ("html", "xlsx", "json", "junit")
+    assert [(n.name, n.type) for n in cfg.notifiers] == [
+        ("archive", "jsonl"),
+        ("duty", "webhook"),
+        ("sms", "command"),
+    ]
+    assert cfg.notifiers[1].headers == {"Authorization": "Bearer ${CITYKPI_WEBHOOK_TOKEN}"}
+    assert (cfg.timezone, cfg.remind_after, cfg.settle, cfg.log_format) == ("Asia/Shanghai", 3, 1.0, "text")
+    assert cfg.report_path(DAY1) == tmp_path / "out" / "runs" / "run-2026-11-18-day.json"
+
+
+def test_a_data_quality_report_beside_the_scorecard(tmp_path: Path) -> None:
+    paths = write_city(tmp_path)
+    config = write_config(tmp_path)
+    text = config.read_text(encoding="utf-8").replace(f"formats = {FORMATS}", 'formats = ["json"]')
+    config.write_text(text + 'quality = ["json", "html"]\n', encoding="utf-8")
+    write_days(paths["inbox"], START, DAY1)
+    first = run_cli(config, "--date", DAY1.isoformat())
+    assert first.exit_code == 0, first.stderr
+    assert "data quality: complete " in first.stderr
+    out = tmp_path / "out"
+    assert sorted(p.name for p in out.iterdir() if p.is_file()) == [
+        "quality-2026-11-18-day.html",
+        "quality-2026-11-18-day.json",
+        "scorecard-2026-11-18-day.json",
+    ]
+    import json
+
+    doc = json.loads((out / "quality-2026-11-18-day.json").read_text(encoding="utf-8"))
+    assert doc["schema"] == "citykpi.quality" and doc["as_of"] == "2026-11-18" and doc["groups"]
+    bad = config.read_text(encoding="utf-8").replace('quality = ["json", "html"]', 'quality = ["pdf"]')
+    config.write_text(bad, encoding="utf-8")
+    assert run_cli(config, "--date", DAY1.isoformat()).exit_code == 78  # a configuration error

@@ -32,7 +32,9 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ingest(wh, catalogue(), [write(tmp / "a.csv", CSV)], IngestOptions())
     # two recorded runs, so that `diff`'s default --from and --to resolve
     for day in ("2024-01-01", "2024-01-02"):
-        result = CliRunner().invoke(app, [*_global(tmp / "test.duckdb"), "evaluate", "--date", day])
+        result = CliRunner().invoke(
+            app, [*_global(tmp / "test.duckdb"), "evaluate", "--date", day, "--scheduled"]
+        )
         assert result.exit_code == 0, result.output
     return tmp / "test.duckdb"
 

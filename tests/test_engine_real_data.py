@@ -18,13 +18,13 @@ from citykpi.engine.evaluate import evaluate
 from citykpi.warehouse.areas import load_areas
 from citykpi.warehouse.connection import Warehouse
 from citykpi.warehouse.ingest import IngestOptions, ingest
+from tests.real_data import REAL, needs_real_data
 
 HERE = Path(__file__).parent
-REAL = HERE.parent.parent / "shared" / "real-data"
 AQI_CSV = REAL / "china-aqi-10cities-daily" / "master_daily.csv"
 NYC_CSV = REAL / "nyc311-feb2023" / "test_sample3.csv"
 
-pytestmark = pytest.mark.skipif(not REAL.exists(), reason="../shared/real-data is not beside the checkout")
+pytestmark = needs_real_data
 
 
 @pytest.fixture(scope="module")

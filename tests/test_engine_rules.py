@@ -29,6 +29,7 @@ from citykpi.catalogue.model import (
     Thresholds,
 )
 from citykpi.render.format import sort_history
+from citykpi.warehouse import Warehouse
 from tests.engine_helpers import AS_OF, City, cell, indicator
 
 CUTS = BandSet(cuts={"blue": 10.0, "yellow": 20.0, "orange": 30.0, "red": 40.0})
@@ -835,3 +836,32 @@ indices:
     assert ("CK053", 16) in rules, rules  # at its normalise line
     (tmp_path / "c.yaml").write_text(base + "    colour_by: quintile\n", encoding="utf-8")
     assert "CK053" not in {d.rule for d in check_catalogue(tmp_path / "c.yaml").diagnostics}
+
+
+def test_a_read_only_evaluation_treats_an_unloaded_source_as_empty(city: City, tmp_path: Path) -> None:
+    """evaluate opens the warehouse read-only by default: a measure whose raw source was never ingested
+    has no data (its indicator shows no colour) and nothing is written, rather than failing the run."""
+    from citykpi.catalogue.model import Catalogue
+    from citykpi.engine.evaluate import evaluate
+    from citykpi.warehouse.schema import table_names
+
+    src = SourceTable(
+        id="cases",
+        time_column="created_at",
+        area_column="street",
+        columns={"case_id": "text", "created_at": "timestamp", "street": "text"},
+    )
+    count = indicator(
+        "t.count",
+        value=Measure(source="cases", numerator="count(*)"),
+        rollup=Rollup(time="sum", area="recompute"),
+    )
+    daily = indicator("t.d")
+    city.daily("t.d", "C", [1.0, 2.0])
+    city.wh.close()
+    with Warehouse.open(tmp_path / "city.duckdb", read_only=True) as ro:
+        sc = evaluate(ro, Catalogue(indicators=(count, daily), sources=(src,)), as_of=AS_OF, persist=False)
+        assert cell(sc, "t.d", "C")["value"] == 2.0
+        counted = sc.cells.filter(pl.col("indicator_id") == "t.count")
+        assert counted.height > 0 and counted.get_column("value").is_null().all()
+        assert "src_cases" not in table_names(ro.con)  # the empty stand-in was this session's alone

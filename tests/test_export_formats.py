@@ -7,16 +7,20 @@ import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import openpyxl
 import polars as pl
 import pytest
+from openpyxl.utils import get_column_letter
 
 from citykpi.engine.scorecard import CELL_SCHEMA, Scorecard
 from citykpi.errors import ExportError, UsageError
 from citykpi.render import exporters, exports
 from citykpi.render.format import STATUS_HEX, sort_cells
+from citykpi.render.xlsx import CELL_COLUMNS
 from tests.scorecard_fixtures import AS_OF, make_scorecard
 
 HOSTILE = {
@@ -134,9 +138,13 @@ def test_xlsx_read_back(tmp_path: Path) -> None:
     sc = make_scorecard(rename=HOSTILE)
     path = exporters.write_scorecard(sc, "xlsx", tmp_path / "s.xlsx", lang="en")
     wb = openpyxl.load_workbook(path)
-    assert wb.sheetnames == ["city", "district", "indices"]
+    assert wb.sheetnames == ["summary", "city", "district", "indices"]
     city, district, indices = wb["city"], wb["district"], wb["indices"]
-    assert city.freeze_panes == "A2" and district.freeze_panes == "A2" and indices.freeze_panes == "A2"
+    # header row and the id and name columns stay in view; a filter over every data row
+    assert city.freeze_panes == "C2" and district.freeze_panes == "C2" and indices.freeze_panes == "C2"
+    last = get_column_letter(len(CELL_COLUMNS))  # every column of the level sheets, forecasts included
+    assert city.auto_filter.ref == f"A1:{last}5" and district.auto_filter.ref == f"A1:{last}9"
+    assert indices.auto_filter.ref == "A1:L7"
     header = [c.value for c in city[1]]
     assert header[:4] == ["indicator_id", "indicator", "area_id", "area"]
     assert city.max_row == 1 + 4 and district.max_row == 1 + 8 and indices.max_row == 1 + 6
@@ -158,6 +166,62 @@ def test_xlsx_read_back(tmp_path: Path) -> None:
                 assert cell.data_type != "f", (ws.title, cell.coordinate, cell.value)
     value_col = header.index("value") + 1
     assert city.cell(row=2, column=value_col).value == 128.0
+
+
+def _column(ws: Any, name: str) -> int:
+    return [c.value for c in ws[1]].index(name) + 1
+
+
+def test_xlsx_number_formats_follow_unit_and_decimals(tmp_path: Path) -> None:
+    """Values stay numbers, shown with the indicator's unit and declared decimals; changes signed."""
+    sc = make_scorecard()
+    sc = replace(sc, meta={"decimals": {"env.air.aqi": 0, "water.supply.pressure_ok": 2}})
+    wb = openpyxl.load_workbook(exporters.write_scorecard(sc, "xlsx", tmp_path / "s.xlsx", lang="en"))
+    ws = wb["district"]
+    rows = {
+        (ws.cell(row=r, column=1).value, ws.cell(row=r, column=3).value): r for r in range(2, ws.max_row + 1)
+    }
+    value, change, attain = _column(ws, "value"), _column(ws, "change_previous"), _column(ws, "attainment")
+    aqi = ws.cell(row=rows["env.air.aqi", "500103"], column=value)
+    assert (aqi.value, aqi.number_format) == (212.0, '#,##0" index"')  # decimals: 0
+    water = ws.cell(row=rows["water.supply.pressure_ok", "500103"], column=value)
+    assert (water.value, water.number_format) == (97.5, '#,##0.00"%"')  # a literal %, not ×100
+    days = ws.cell(row=rows["env.air.good_days", "500103"], column=value)
+    assert days.number_format == '#,##0.0" days"'  # not declared: one decimal
+    # a percentage's change is in points, an index's in percent, each signed
+    assert ws.cell(row=rows["water.supply.pressure_ok", "500103"], column=change).number_format == (
+        '+#,##0.0" pp";-#,##0.0" pp";#,##0.0" pp"'
+    )
+    assert ws.cell(row=rows["env.air.aqi", "500103"], column=change).number_format == (
+        '+#,##0.0"%";-#,##0.0"%";#,##0.0"%"'
+    )
+    assert ws.cell(row=rows["env.air.good_days", "500103"], column=attain).number_format == "0.0%"
+    # the value cell of a colour that calls for attention is filled too; a green one is not
+    assert aqi.fill.fgColor.rgb == "FF" + STATUS_HEX["red"][1:].upper()
+    green = ws.cell(row=rows["env.air.aqi", "500112"], column=value)
+    assert green.fill.fgColor.rgb in (None, "00000000")
+    # column widths fit the content: the explanation column is wider than the kind column
+    width = {k: ws.column_dimensions[k].width for k in ("F", "W")}
+    assert width["W"] > width["F"] > 0
+
+
+def test_xlsx_summary_counts_every_status_per_level(tmp_path: Path) -> None:
+    sc = make_scorecard()
+    wb = openpyxl.load_workbook(exporters.write_scorecard(sc, "xlsx", tmp_path / "s.xlsx", lang="en"))
+    ws = wb["summary"]
+    rows = [[c.value for c in row] for row in ws.iter_rows()]
+    assert rows[0][0] == "Scorecard as of 2026-11-24"
+    head = next(i for i, r in enumerate(rows) if r[0] == "Status")
+    assert rows[head][:5] == ["Status", "city", "district", "Total", None]
+    table = {r[0]: r[1:4] for r in rows[head + 1 : head + 10] if r[0]}
+    # by hand from the fixture, 4 indicators × (city + 2 districts): the city is yellow, blue, orange,
+    # green; the districts red, green | orange, green | stale, no data | yellow, not applicable
+    assert table["RED"] == [0, 1, 1] and table["GREEN"] == [1, 2, 3] and table["YELLOW"] == [1, 1, 2]
+    assert table["ORANGE"] == [1, 1, 2] and table["BLUE"] == [1, 0, 1] and table["NO DATA"] == [0, 1, 1]
+    assert sum(v[2] for v in table.values()) == sc.cells.height
+    red = next(c for row in ws.iter_rows(min_row=head + 2) for c in row if c.value == "RED")
+    assert red.fill.fgColor.rgb == "FF" + STATUS_HEX["red"][1:].upper()
+    assert next(r for r in rows if r[0] == "Worst status")[1] == "RED"
 
 
 def test_xlsx_chinese_labels(tmp_path: Path, scorecard: Scorecard) -> None:

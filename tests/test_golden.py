@@ -138,9 +138,22 @@ CASES: tuple[Case, ...] = (
         "alerts-district-en.txt",
         ("alerts", "--date", DAY, "--level", "district", "--min", "yellow", "--lang", "en"),
     ),
+    Case("alerts-early.txt", ("alerts", "--early", "--date", DAY)),
+    Case("alerts-early-en.csv", ("alerts", "--early", "--date", DAY, "--min", "yellow", "--format", "csv")),
+    Case("show-target-forecast-en.txt", ("show", "econ.digital_core_share", "--to", DAY, "--lang", "en")),
+    Case("show-chlorine.txt", ("show", "water.supply.residual_chlorine", "--to", DAY, "--area", "500112")),
     Case("rank-index-operation.txt", ("rank", "index.operation", "--date", DAY, "--level", "district")),
     Case("rank-aqi-en.txt", ("rank", "env.air.aqi", "--date", DAY, "--level", "district", "--lang", "en")),
     Case("rank-month.txt", ("rank", "index.safety", "--date", DAY, "--period", "month")),
+    # a rate built from counts: intervals, the funnel flag, rank ranges and the note under the table
+    Case(
+        "rank-rate-funnel-en.txt",
+        ("rank", "case.hotline.on_time_rate", "--date", DAY, "--period", "month", "--lang", "en"),
+    ),
+    Case(
+        "rank-rate-funnel.csv",
+        ("rank", "case.hotline.on_time_rate", "--date", DAY, "--period", "month", "--format", "csv"),
+    ),
     Case("diff.txt", ("diff",)),
     Case("diff-en.txt", ("diff", "--from", "2025-12-30", "--to", DAY, "--lang", "en")),
     Case("runs-list.txt", ("runs", "list")),

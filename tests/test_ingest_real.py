@@ -18,7 +18,7 @@ NYC = REAL / "nyc311-feb2023" / "test_sample3.csv"
 WIDE = IngestOptions(fmt="wide", mapping={"area_id": "city", "period": "date"}, wide=AIR)
 
 needs_real = pytest.mark.skipif(
-    not AQI.exists() or not NYC.exists(), reason="../shared/real-data not beside the checkout"
+    not AQI.exists() or not NYC.exists(), reason="shared/real-data is not beside the checkout"
 )
 
 

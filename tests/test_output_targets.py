@@ -348,7 +348,7 @@ def test_run_refuses_a_foreign_file_at_a_report_name_before_it_starts(city: Path
     foreign.write_text("keep me\n", encoding="utf-8")
     before, runs = sha(city / "city.duckdb"), runs_recorded(city)
     result = CliRunner().invoke(app, ["run", "--config", str(city / "citykpi.toml"), "--date", "2026-11-08"])
-    assert_refused(result, 3, "[outputs] will not replace", "scorecard-2026-11-08-day.json")
+    assert_refused(result, 78, "[outputs] will not replace", "scorecard-2026-11-08-day.json")  # EX_CONFIG
     assert foreign.read_text(encoding="utf-8") == "keep me\n"
     assert sha(city / "city.duckdb") == before and runs_recorded(city) == runs
 
@@ -357,6 +357,6 @@ def test_run_never_writes_its_reports_where_an_inbox_would_read_them(city: Path)
     config = _config(city, "inbox")
     before = sha(city / "city.duckdb")
     result = CliRunner().invoke(app, ["run", "--config", str(config), "--date", DAY])
-    assert_refused(result, 3, "input folder")
+    assert_refused(result, 78, "input folder")
     assert sha(city / "city.duckdb") == before
     assert not list((city / "inbox").glob("scorecard-*"))

@@ -14,7 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 #: import name → distribution name, where they differ
-_DIST = {"yaml": "pyyaml"}
+_DIST = {"yaml": "pyyaml", "chinese_calendar": "chinesecalendar"}
 #: needed at run time without being imported by name (DuckDB ↔ Polars frames travel as Arrow)
 _IMPLICIT = {"pyarrow"}
 #: imported only by modules of an optional feature: import name → extra that installs it

@@ -1,4 +1,4 @@
-"""Two writers at once: the second waits (--wait) or gets the busy error (exit 3); never corruption.
+"""Two writers at once: the second waits (--wait) or gets the busy error (exit 3; `run`: 75); never corruption.
 
 A first process is paused at a chosen point (inside its ingest transaction, or while writing a run's
 exports); a second process then tries to work on the same database.
@@ -81,10 +81,17 @@ def test_ingest_beside_evaluate_and_readers(city: dict[str, Path]) -> None:
     first = start_paused("ingest", HOLD, *_db(city), "ingest", city["a"], release=city["release"])
     try:
         wait_for(first, "inserted")
-        for args in (["evaluate"], ["db", "info"], ["query", "SELECT count(*) FROM observations"]):
+        for args in (
+            ["evaluate", "--record"],
+            ["evaluate"],  # a read-only look is a reader: busy too
+            ["db", "info"],
+            ["query", "SELECT count(*) FROM observations"],
+        ):
             busy = cli(*_db(city), *args)
             assert busy.returncode == 3 and "is busy" in busy.stderr, (args, busy.stderr)
-        waiter = start_cli(*_db(city), "evaluate", "--date", "2026-11-08", "--format", "json", "--wait", "60")
+        waiter = start_cli(
+            *_db(city), "evaluate", "--date", "2026-11-08", "--format", "json", "--record", "--wait", "60"
+        )
         code, err = _waits_then_finishes(waiter, city["release"])
         assert code == 0, err
     finally:
@@ -113,7 +120,7 @@ def test_two_runs_at_once(tmp_path: Path) -> None:
     try:
         wait_for(first, "written")
         busy = cli("run", "--config", config, "--date", day.isoformat())
-        assert busy.returncode == 3, busy.stderr
+        assert busy.returncode == 75, busy.stderr  # busy: try later (sysexits EX_TEMPFAIL)
         assert "another citykpi run holds" in busy.stderr
         # while a run writes its exports it has closed the database: a plain ingest may use it
         late = write_day(tmp_path, START + timedelta(days=4))

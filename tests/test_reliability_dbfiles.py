@@ -6,6 +6,7 @@ same afterwards (no silent overwrite, no migration, no repair attempt).
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Callable
 from pathlib import Path
@@ -124,7 +125,13 @@ def test_bad_database_is_refused_and_left_untouched(
     assert result.stderr.startswith("Error: ") or "\nError: " in result.stderr
     assert file_digest(db) == before, "the bad file was modified"
     assert not (tmp_path / "bad.duckdb.wal").exists() or (tmp_path / "bad.duckdb.wal").stat().st_size == 0
-    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir()), "exports were written"
+    out = tmp_path / "out"
+    exports = [p for p in out.iterdir() if p.name != "runs"] if out.exists() else []
+    assert not exports, "exports were written"
+    if command == "run":  # the run report says the job failed, and why
+        report = json.loads((out / "runs" / f"run-{DAY}-day.json").read_text(encoding="utf-8"))
+        assert (report["health"]["status"], report["exit_code"], report["run_id"]) == ("failed", 3, None)
+        assert report["error"]["message"].splitlines()[0] in result.stderr
 
 
 def test_duckdb_failure_inside_a_command_is_a_message(

@@ -12,6 +12,7 @@ technique is checked to really refuse a write before a test relies on it.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import resource
 import subprocess
@@ -311,18 +312,30 @@ def test_run_with_read_only_outputs_then_recovers(tmp_path: Path) -> None:
     again = cli("run", "--config", config, "--date", last.isoformat())
     assert again.returncode == 0, again.stderr
     assert "no new files" in again.stderr
-    assert sorted(p.suffix for p in out.iterdir()) == [".csv", ".html", ".json", ".xlsx"]
+    assert sorted(p.suffix for p in out.iterdir() if p.is_file()) == [".csv", ".html", ".json", ".xlsx"]
 
 
 def test_run_with_a_read_only_inbox(tmp_path: Path) -> None:
-    """Files cannot be archived: exit 3 with the reason; what was ingested is whole and not ingested twice."""
+    """Files cannot be archived: the day is still evaluated and written, but the run is partial (exit 4)
+    with the reason; what was ingested is whole and not ingested twice."""
     paths = write_city(tmp_path)
     config = write_config(tmp_path)
     last = START + timedelta(days=2)
     write_days(paths["inbox"], START, last)
     with read_only(paths["inbox"]):
         result = cli("run", "--config", config, "--date", last.isoformat())
-        assert_clean_error(result, "cannot move", 'archive = "keep"')
+        assert result.returncode == 4, result.stderr
+        assert "Traceback" not in result.stderr
+        assert "ERROR   run=1 cannot move obs-2026-11-01.csv" in result.stderr
+        assert 'archive = "keep"' in result.stderr
+    report = json.loads((tmp_path / "out" / "runs" / f"run-{last}-day.json").read_text(encoding="utf-8"))
+    assert report["health"]["status"] == "partial" and len(report["health"]["reasons"]) == 3
+    assert sorted(p.suffix for p in (tmp_path / "out").iterdir() if p.is_file()) == [
+        ".csv",
+        ".html",
+        ".json",
+        ".xlsx",
+    ]
     check_invariants(paths["db"])
     again = cli("run", "--config", config, "--date", last.isoformat())
     assert again.returncode == 0, again.stderr

@@ -214,4 +214,10 @@ def test_broken_catalogue_is_refused_before_any_data_is_touched(
     assert result.exit_code == 3, result.output
     assert "\nError: " in "\n" + result.stderr and "Traceback" not in result.output  # run logs a line first
     assert content_digest(db) == before
-    assert not (tmp_path / "out").exists()
+    out = tmp_path / "out"
+    assert not out.exists() or [p.name for p in out.iterdir()] == ["runs"]  # no scorecard file
+    if command == "run":  # only the run report, which says the job failed
+        import json
+
+        report = json.loads((out / "runs" / "run-2025-06-30-day.json").read_text(encoding="utf-8"))
+        assert (report["health"]["status"], report["exit_code"], report["run_id"]) == ("failed", 3, None)

@@ -48,7 +48,9 @@ def test_thirty_days_stay_flat_and_match_a_one_shot_evaluation(tmp_path: Path) -
         started = time.monotonic()
         result = cli("run", "--config", city["config"], "--date", day, timeout=600)
         seconds.append(time.monotonic() - started)
-        assert result.returncode == 0, result.stderr[-3000:]
+        # 4 (partial) when some of the sample city's feeds are stale, which it scripts
+        assert result.returncode in (0, 4), result.stderr[-3000:]
+        assert result.returncode == 0 or "stale cell(s): a feed stopped delivering" in result.stderr
         assert f"ingest {f.name}: loaded" in result.stderr
         sizes.append(_size(city["db"]))
     facts = check_invariants(city["db"])

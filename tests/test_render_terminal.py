@@ -86,13 +86,14 @@ def test_scorecard_en_snapshot_with_explanations() -> None:
 @pytest.mark.parametrize(
     ("width", "headers"),
     [
-        (160, ["Indicator", "Area", "Value", "Status", "Change", "YoY", "Target", "Trend"]),
-        (100, ["Indicator", "Area", "Value", "Status", "Change", "YoY", "Target"]),
+        (160, ["Indicator", "Area", "Value", "Status", "Change", "YoY", "Target", "Trend", "Outlook"]),
+        (100, ["Indicator", "Area", "Value", "Status", "Change", "Outlook"]),
         (80, ["Indicator", "Area", "Value", "Status", "Change"]),
     ],
 )
 def test_narrow_terminals_give_up_trend_then_yoy_then_target(width: int, headers: list[str]) -> None:
-    """At 80 columns the names stay readable: optional columns go instead of names folding mid-word."""
+    """At 80 columns the names stay readable: optional columns go instead of names folding mid-word
+    (trend, then year on year, then the target, then the outlook of a cell heading for a worse colour)."""
     c = Console(width=width, force_terminal=False, no_color=True, record=True)
     terminal.print_scorecard(c, make_scorecard(), lang="en")
     text = c.export_text()

@@ -101,10 +101,16 @@ def test_cli(tmp_path: Path) -> None:
     runner = CliRunner()
     dry = runner.invoke(app, ["--db", str(db), "runs", "prune", "--keep", "2", "--dry-run"])
     assert dry.exit_code == 0, dry.output
-    assert dry.stdout.strip() == "would remove 2 run(s) (runs 1–2): 6 cells, 4 index scores; 2 run(s) kept"
+    assert (
+        dry.stdout.strip()
+        == "would remove 2 run(s) (runs 1–2): 6 cells, 4 index scores, 0 delivered or dropped digest(s); 2 run(s) kept"
+    )
     assert run_ids(db) == [1, 2, 3, 4]
     done = runner.invoke(app, ["--db", str(db), "runs", "prune", "--keep", "2"])
-    assert done.stdout.strip() == "removed 2 run(s) (runs 1–2): 6 cells, 4 index scores; 2 run(s) kept"
+    assert (
+        done.stdout.strip()
+        == "removed 2 run(s) (runs 1–2): 6 cells, 4 index scores, 0 delivered or dropped digest(s); 2 run(s) kept"
+    )
     assert run_ids(db) == [3, 4]
     none = runner.invoke(app, ["--db", str(db), "runs", "prune"])
     assert none.exit_code == 2 and "say what to keep" in none.stderr
@@ -121,14 +127,43 @@ def test_previous_run_is_found_behind_many_newer_runs(tmp_path: Path) -> None:
     db = tmp_path / "r.duckdb"
     with Warehouse.open(db) as wh:
         wh.con.execute(
-            "INSERT INTO runs (run_id, as_of, grain, cells) VALUES (1, DATE '2020-01-01', 'day', 0)"
+            "INSERT INTO runs (run_id, as_of, grain, cells, scheduled) VALUES (1, DATE '2020-01-01', 'day', 0, true)"
         )
         wh.con.execute(
-            "INSERT INTO runs (run_id, as_of, grain, cells) "
-            "SELECT i, DATE '2025-01-01', 'day', 0 FROM range(2, 1503) t(i)"
+            "INSERT INTO runs (run_id, as_of, grain, cells, scheduled) "
+            "SELECT i, DATE '2025-01-01', 'day', 0, true FROM range(2, 1503) t(i)"
         )
         found = previous_run(wh, date(2024, 1, 1))
         assert found is not None and found.run_id == 1
         latest = previous_run(wh, date(2025, 1, 2))
         assert latest is not None and latest.run_id == 1502
         assert previous_run(wh, date(2020, 1, 1)) is None
+
+
+def test_previous_run_is_the_latest_earlier_date_of_the_scheduled_runs(tmp_path: Path) -> None:
+    """Ad-hoc runs, runs of another period and a run recorded later for an older date are not "the
+    previous run": it is the newest earlier date's last scheduled run of the same period."""
+    from datetime import date
+
+    from citykpi.engine.runs import previous_run_id
+
+    db = tmp_path / "r.duckdb"
+    rows = [
+        (1, "2025-12-29", "day", True),
+        (2, "2025-12-30", "day", True),
+        (3, "2025-12-30", "day", True),  # the day re-run: its last run counts
+        (4, "2025-12-30", "day", False),  # an analyst's evaluate --record
+        (5, "2025-06-01", "day", True),  # a backfill recorded after, for an older date
+        (6, "2025-12-30", "month", True),
+    ]
+    with Warehouse.open(db) as wh:
+        for run_id, day, grain, scheduled in rows:
+            wh.con.execute(
+                "INSERT INTO runs (run_id, as_of, grain, cells, scheduled) VALUES (?, ?, ?, 0, ?)",
+                [run_id, date.fromisoformat(day), grain, scheduled],
+            )
+        assert previous_run_id(wh, date(2025, 12, 31), grain="day") == 3
+        assert previous_run_id(wh, date(2025, 12, 31), grain="day", scheduled_only=False) == 4
+        assert previous_run_id(wh, date(2025, 12, 31), grain="month") == 6
+        assert previous_run_id(wh, date(2025, 12, 30), grain="day") == 1
+        assert previous_run_id(wh, date(2025, 6, 1), grain="day") is None

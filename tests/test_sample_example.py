@@ -13,10 +13,11 @@ from citykpi.engine.evaluate import evaluate
 from citykpi.warehouse.areas import load_areas
 from citykpi.warehouse.connection import Warehouse
 from citykpi.warehouse.ingest import IngestOptions, ingest
+from tests.real_data import REAL
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "chongqing_air"
-DATA = ROOT.parent / "shared" / "real-data" / "china-aqi-10cities-daily" / "chongqing_daily.csv"
+DATA = REAL / "china-aqi-10cities-daily" / "chongqing_daily.csv"
 
 
 def _readme_figures() -> dict[int, int]:
@@ -29,7 +30,7 @@ def test_example_catalogue_is_sound() -> None:
     assert check_catalogue(str(EXAMPLE / "indicators")).diagnostics == ()
 
 
-@pytest.mark.skipif(not DATA.exists(), reason="../shared/real-data is not beside the checkout")
+@pytest.mark.skipif(not DATA.exists(), reason="shared/real-data is not beside the checkout")
 def test_engine_matches_the_readme(tmp_path: Path) -> None:
     figures = _readme_figures()
     assert set(figures) == {2022, 2023, 2024, 2025}

@@ -74,7 +74,7 @@ def city(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     assert CliRunner().invoke(app, [*base, "areas", "load", str(root / "areas.csv")]).exit_code == 0
     assert CliRunner().invoke(app, [*base, "ingest", str(root / "obs.csv")]).exit_code == 1  # one reject
     for day in ("2026-10-31", AS_OF):  # two runs, so that `diff` has something to compare
-        assert CliRunner().invoke(app, [*base, "evaluate", "--date", day]).exit_code == 0
+        assert CliRunner().invoke(app, [*base, "evaluate", "--date", day, "--scheduled"]).exit_code == 0
     return base
 
 
@@ -216,8 +216,8 @@ def test_run_log_shows_a_hostile_inbox_file_name_as_text(tmp_path: Path) -> None
         encoding="utf-8",
     )
     (paths["inbox"] / f"obs-{ESCAPES}.csv").write_text(OBSERVATIONS, encoding="utf-8")
-    result = _run(["run", "--config", str(tmp_path / "citykpi.toml"), "--date", AS_OF])
-    assert result.exit_code == 1, result.output  # red cells breach the default fail_on
+    result = _run(["run", "--config", str(tmp_path / "citykpi.toml"), "--date", AS_OF, "--fail-on", "red"])
+    assert result.exit_code == 4, result.output  # a rejected row: partial (before the red verdict)
     plain = _assert_harmless(result.output)
     assert f"ingest obs-{ESCAPES_SHOWN}.csv: " in plain
-    assert f"@ 500112 {ESCAPES_SHOWN}: 80.0" in plain  # the alert line with the area's name
+    assert f"@ 500112 {ESCAPES_SHOWN}: 80.0%" in plain  # the alert line with the area's name

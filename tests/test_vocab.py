@@ -185,6 +185,8 @@ def test_check_accepts_every_basis(name: str, tmp_path: Path) -> None:
     body = f"thresholds: {{basis: {name}, yellow: 10, red: 20{limit}}}\n"
     if "target" in requires:
         body += "target: {value: 5, due: 2030-12-31}\n"
+    if "base_period" in requires:
+        body += "base_period: 2010\n"
     check_ok(tmp_path, indicator("test.b", body))
 
 

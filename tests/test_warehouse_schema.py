@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -251,3 +252,41 @@ def test_version_1_database_with_data_migrates_and_keeps_its_rows(tmp_path: Path
         rows = wh.con.execute("SELECT indicator_key, value, freq_class FROM observations").fetchall()
         assert rows == [(1, 2.5, 0)]
         assert wh.con.execute("SELECT * FROM series_classes").fetchall() == [(1, 0)]
+
+
+def test_version_2_runs_become_scheduled_when_they_evaluated_everything(tmp_path: Path) -> None:
+    """Schema 3 tells scheduled runs from ad-hoc ones. A run recorded before it counts as scheduled
+    when it evaluated the whole catalogue (what "the previous run" always meant), as ad hoc when it
+    was filtered (a look at one level or domain is no baseline for tomorrow's alerts)."""
+    import duckdb
+
+    path = tmp_path / "v2.duckdb"
+    con = duckdb.connect(str(path))
+    for version in (1, 2):
+        for stmt in dict(schema_mod.MIGRATIONS)[version]:
+            con.execute(stmt)
+    con.execute("INSERT INTO meta VALUES ('schema_version', '2')")
+    whole = json.dumps(
+        {
+            "levels": None,
+            "areas": None,
+            "domains": None,
+            "kinds": None,
+            "indicator": None,
+            "as_ingested": None,
+        },
+        sort_keys=True,
+    )
+    filtered = json.dumps({**json.loads(whole), "levels": ["city"]}, sort_keys=True)
+    for run_id, options in ((1, whole), (2, filtered), (3, None)):
+        con.execute(
+            "INSERT INTO runs VALUES (?, TIMESTAMP '2025-01-02', DATE '2025-01-01', 'day', 'h', ?, 1, 0, '{}')",
+            [run_id, options],
+        )
+    con.close()
+    with Warehouse.open(path) as wh:
+        assert wh.schema_version == SCHEMA_VERSION
+        rows = wh.con.execute("SELECT run_id, scheduled FROM runs ORDER BY run_id").fetchall()
+        assert rows == [(1, True), (2, False), (3, True)]
+        for table in ("silences", "notify_outbox", "notify_state"):
+            assert wh.con.execute(f"SELECT count(*) FROM {table}").fetchall() == [(0,)]

@@ -98,6 +98,12 @@ _RULES: tuple[Rule, ...] = (
         "error",
         "Area roll-up recompute on a value with no raw data to recompute.",
     ),
+    Rule(
+        "CK068",
+        "basis-needs-base-period",
+        "error",
+        "Basis change_base_period on an indicator without base_period.",
+    ),
     # --- expressions ----------------------------------------------------------------------
     Rule(
         "CK070",
@@ -119,6 +125,25 @@ _RULES: tuple[Rule, ...] = (
         "CK083", "unknown-choice", "error", "A value outside its closed vocabulary (kind, direction, basis…)."
     ),
     Rule("CK084", "override-level-not-declared", "error", "An override names a level the indicator lacks."),
+    # --- consistency rules ----------------------------------------------------------------
+    Rule(
+        "CK090",
+        "rule-unknown-indicator",
+        "error",
+        "A consistency rule names an indicator the catalogue does not define.",
+    ),
+    Rule(
+        "CK091",
+        "rule-unknown-dimension",
+        "error",
+        "A consistency rule breaks an indicator down by a dimension no feed of that indicator carries.",
+    ),
+    Rule(
+        "CK092",
+        "rule-shape",
+        "error",
+        "A consistency rule lacks what its kind needs (parts, a dimension, a parent level) or has what it cannot use.",
+    ),
     # --- warnings -------------------------------------------------------------------------
     Rule("CK100", "missing-description", "warning", "An indicator or index has no description."),
     Rule(
@@ -138,6 +163,13 @@ _RULES: tuple[Rule, ...] = (
         "deprecated-key",
         "warning",
         "A key with a deprecated spelling (e.g. scale inside value: is now factor); it is still read.",
+    ),
+    Rule("CK109", "unused-domain", "warning", "Settings under domains: for a domain no indicator is in."),
+    Rule(
+        "CK110",
+        "incident-matches-nothing",
+        "warning",
+        "An incident names indicators or domains that match none.",
     ),
 )
 

@@ -4,7 +4,7 @@
 definitions before it is merged. Both sides are validated :class:`~citykpi.catalogue.model.Catalogue`
 objects; nothing is evaluated here (the colours that would change are ``citykpi.engine.recolour``).
 
-Every entity (indicator, index, group, source) is flattened into *fields* named as a catalogue
+Every entity (indicator, index, group, source, domain settings, incident) is flattened into *fields* named as a catalogue
 author writes them in YAML — ``thresholds.red``, ``target.value``, ``value.formula``,
 ``value.inputs.gdp``, ``rollup.area``, ``thresholds.overrides[level=street].red``,
 ``components[env.air.aqi].weight``, ``scale[2].upto`` — and the two sides are compared field by field.
@@ -26,7 +26,7 @@ from citykpi.catalogue import model
 from citykpi.errors import Location
 
 #: The kinds of catalogue entity, in the order a diff lists them.
-ENTITIES: tuple[str, ...] = ("indicator", "index", "group", "source")
+ENTITIES: tuple[str, ...] = ("indicator", "index", "group", "source", "domain", "incident")
 #: What happened to an entity.
 CHANGE_KINDS: tuple[str, ...] = ("added", "removed", "changed")
 
@@ -214,6 +214,10 @@ def _entities(catalogue: model.Catalogue) -> Iterator[tuple[str, Sequence[Any]]]
     yield "index", catalogue.indices
     yield "group", catalogue.groups
     yield "source", catalogue.sources
+    yield "feed", catalogue.feeds
+    yield "rule", catalogue.consistency
+    yield "domain", catalogue.domains
+    yield "incident", catalogue.incidents
 
 
 def diff_catalogues(old: model.Catalogue, new: model.Catalogue) -> CatalogueDiff:

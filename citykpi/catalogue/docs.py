@@ -6,8 +6,6 @@ names, unit, levels, frequency, direction, bands and target; then the indices, g
 
 from __future__ import annotations
 
-import html
-from collections.abc import Sequence
 from typing import Any
 
 from citykpi.catalogue import model
@@ -114,7 +112,8 @@ def indicator_rows(
     return rows
 
 
-def _by_domain(catalogue: model.Catalogue) -> dict[str, list[model.Indicator]]:
+def by_domain(catalogue: model.Catalogue) -> dict[str, list[model.Indicator]]:
+    """The indicators by domain, domains and ids in order."""
     out: dict[str, list[model.Indicator]] = {}
     for ind in sorted(catalogue.indicators, key=lambda i: (i.domain, i.id)):
         out.setdefault(ind.domain, []).append(ind)
@@ -125,10 +124,12 @@ def _md(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-_COLUMNS = ("id", "名称", "name", "kind", "unit", "levels", "frequency", "direction", "bands", "target")
+#: Columns of the per-domain indicator tables.
+COLUMNS = ("id", "名称", "name", "kind", "unit", "levels", "frequency", "direction", "bands", "target")
 
 
-def _cells(ind: model.Indicator) -> list[str]:
+def indicator_cells(ind: model.Indicator) -> list[str]:
+    """One indicator's row of the per-domain tables (:data:`COLUMNS`)."""
     return [
         ind.id,
         ind.name.zh,
@@ -152,9 +153,9 @@ def data_dictionary_markdown(catalogue: model.Catalogue, *, title: str = "Indica
         f"Catalogue hash `{catalogue.content_hash[:12] or '—'}`."
     )
     out.append("")
-    for domain, inds in _by_domain(catalogue).items():
-        out += [f"## {domain}", "", "| " + " | ".join(_COLUMNS) + " |", "|" + "---|" * len(_COLUMNS)]
-        out += ["| " + " | ".join(_md(c) for c in _cells(ind)) + " |" for ind in inds]
+    for domain, inds in by_domain(catalogue).items():
+        out += [f"## {domain}", "", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+        out += ["| " + " | ".join(_md(c) for c in indicator_cells(ind)) + " |" for ind in inds]
         out.append("")
         described = [i for i in inds if i.description]
         out += [
@@ -192,66 +193,8 @@ def data_dictionary_markdown(catalogue: model.Catalogue, *, title: str = "Indica
     return "\n".join(out)
 
 
-_CSS = """
-body{font-family:system-ui,-apple-system,"Noto Sans CJK SC","PingFang SC",sans-serif;margin:2rem;color:#1b1f24}
-h1{font-size:1.6rem}h2{font-size:1.25rem;margin-top:2rem;border-bottom:1px solid #d0d7de}
-table{border-collapse:collapse;width:100%;font-size:.85rem}
-th,td{border:1px solid #d0d7de;padding:.3rem .5rem;text-align:left;vertical-align:top}
-th{background:#f6f8fa}code{font-size:.85em}p.desc{color:#57606a;font-size:.85rem}
-"""
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
 def data_dictionary_html(catalogue: model.Catalogue, *, title: str = "Indicator catalogue") -> str:
-    """The data dictionary as one self-contained HTML page (inline CSS, no scripts)."""
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="zh"><head><meta charset="utf-8">',
-        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
-        f"<h1>{html.escape(title)}</h1>",
-        f"<p>{len(catalogue.indicators)} indicators, {len(catalogue.indices)} indices, "
-        f"{len(catalogue.groups)} groups, {len(catalogue.sources)} sources. Catalogue hash "
-        f"<code>{html.escape(catalogue.content_hash[:12] or '—')}</code>.</p>",
-    ]
-    for domain, inds in _by_domain(catalogue).items():
-        parts.append(f'<h2 id="{html.escape(domain)}">{html.escape(domain)}</h2>')
-        parts.append(_table(_COLUMNS, [_cells(i) for i in inds]))
-        for i in inds:
-            if i.description:
-                parts.append(f'<p class="desc"><b>{html.escape(i.id)}</b> — {html.escape(i.description)}</p>')
-    if catalogue.indices:
-        parts.append("<h2>Indices</h2>")
-        rows = [
-            [
-                x.id,
-                x.name.zh,
-                x.name.en,
-                x.aggregation,
-                x.normalise.method,
-                ", ".join(f"{c.ref} ×{c.weight:g}" for c in x.components),
-            ]
-            for x in catalogue.indices
-        ]
-        parts.append(_table(["id", "名称", "name", "aggregation", "normalise", "components"], rows))
-    if catalogue.groups:
-        parts.append("<h2>Area groups</h2>")
-        parts.append(
-            _table(
-                ["id", "名称", "name", "areas"],
-                [[g.id, g.name.zh, g.name.en, ", ".join(g.areas)] for g in catalogue.groups],
-            )
-        )
-    if catalogue.sources:
-        parts.append("<h2>Sources</h2>")
-        rows = [
-            [s.id, s.time_column, s.area_column, ", ".join(f"{c} ({t})" for c, t in s.columns.items())]
-            for s in catalogue.sources
-        ]
-        parts.append(_table(["id", "time column", "area column", "columns"], rows))
-    parts.append("</body></html>")
-    return "\n".join(parts) + "\n"
+    """The data dictionary as one self-contained HTML page (see :mod:`citykpi.render.dictionary`)."""
+    from citykpi.render.dictionary import data_dictionary_html as render  # the rendering lives in render/
+
+    return render(catalogue, title=title)

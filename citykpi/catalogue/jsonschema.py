@@ -40,6 +40,11 @@ _NUMBER = {"type": "number"}
 _RANGE = {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2}
 #: A deprecated spelling of ``factor`` (still read, with a CK108 warning).
 _OLD_FACTOR = {"type": "number", "deprecated": True, "description": "Deprecated: write factor."}
+#: When data is due: a duration after the period's end, or 'HH:MM next day'.
+_DUE = {
+    "type": "string",
+    "description": "When a period's data must have arrived: 36h, 2d, or '09:00 next day'.",
+}
 _EXPR = {
     "type": "string",
     "maxLength": MAX_LENGTH,
@@ -86,9 +91,52 @@ def catalogue_schema() -> dict[str, Any]:
                 "description": "Design value for percent_of_limit.",
             },
             "overrides": {"type": "array", "items": override},
+            "baseline": {
+                "type": "integer",
+                "minimum": model.MIN_BASELINE_PERIODS,
+                "maximum": model.MAX_BASELINE_PERIODS,
+                "description": "Basis anomaly: comparable earlier periods in the seasonal baseline "
+                f"(default {model.DEFAULT_BASELINE_PERIODS}).",
+            },
         },
         description="Five-colour bands: colour -> cut point where it starts.",
     )
+    forecast = {
+        "oneOf": [
+            {"type": "boolean", "description": "Forecast with the defaults (true) or not (false)."},
+            _obj(
+                {
+                    "enabled": {"type": "boolean"},
+                    "window": {
+                        "type": "integer",
+                        "minimum": 3,
+                        "maximum": model.MAX_FORECAST_WINDOW,
+                        "description": "Periods the trend is fitted over (default by reporting grain).",
+                    },
+                    "horizon": {
+                        "type": "integer",
+                        "minimum": 1,
+                        "maximum": model.MAX_FORECAST_HORIZON,
+                        "description": "Periods ahead a crossing is forecast (default by reporting grain).",
+                    },
+                    "min_r2": {
+                        "type": "number",
+                        "minimum": 0,
+                        "maximum": 1,
+                        "description": f"Goodness of fit needed to warn (default {model.DEFAULT_MIN_R2}).",
+                    },
+                    "baseline": {
+                        "type": "integer",
+                        "minimum": model.MIN_BASELINE_PERIODS,
+                        "maximum": model.MAX_BASELINE_PERIODS,
+                        "description": "Comparable earlier periods of the anomaly score beside the trend "
+                        f"(default {model.DEFAULT_FORECAST_BASELINE}).",
+                    },
+                },
+                description="Early warning: when the trend crosses the next worse cut; where a target ends.",
+            ),
+        ]
+    }
     scale_step = _obj(
         {"label": text, "upto": _NUMBER, "colour": _enum(model.COLOURS, "The colour of this step.")},
         ("label", "colour"),
@@ -198,6 +246,12 @@ def catalogue_schema() -> dict[str, Any]:
         "target": target,
         "value": value,
         "decimals": {"type": "integer", "minimum": 0, "maximum": 6},
+        "due": _DUE,
+        "base_period": {
+            "oneOf": [{"type": "integer", "minimum": 1900, "maximum": 2199}, {"type": "string"}],
+            "description": "The fixed base period of change_base_period: a year (2010), a month ('2010-06') or a date.",
+        },
+        "forecast": forecast,
     }
     normalise = {
         "oneOf": [
@@ -268,8 +322,128 @@ def catalogue_schema() -> dict[str, Any]:
                 "description": "strptime format per date/timestamp column, e.g. '%m/%d/%Y %I:%M:%S %p'.",
                 "additionalProperties": {"type": "string"},
             },
+            "filter": {**_EXPR, "description": "Which rows count: a condition over the declared columns."},
+            "owner": {"type": "string", "description": "The department responsible for the records."},
+            "provider_column": {
+                "type": "string",
+                "description": "A text column naming each record's provider.",
+            },
+            "timeliness": _obj(
+                {
+                    "done": {
+                        "type": "string",
+                        "description": "The column with each record's completion time.",
+                    },
+                    "due": {"type": "string", "description": "The column with each record's due time."},
+                    "within": {
+                        "type": "string",
+                        "pattern": parser.DURATION_RE.pattern,
+                        "description": "Due this long after the record's time.",
+                    },
+                },
+                description="When a record is on time (citykpi quality).",
+            ),
         },
         parser.SOURCE_REQUIRED,
+    )
+    text_map = {"type": "object", "additionalProperties": {"type": ["string", "number"]}}
+    feed = _obj(
+        {
+            "id": {"type": "string", "pattern": parser.SOURCE_ID_RE.pattern},
+            "description": {"type": "string"},
+            "provider": {"type": "string", "description": "The department or system that delivers the feed."},
+            "format": _enum(model.FEED_FORMATS, "How its files are laid out (as citykpi ingest --format)."),
+            "source": {"type": "string", "description": "format source: the declared source table."},
+            "indicators": {"type": "array", "items": {"type": "string"}},
+            "files": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "File-name globs `citykpi ingest --feed auto` picks this feed for.",
+            },
+            "columns": {
+                **text_map,
+                "description": "field -> file column (a+b joins several: a composite key).",
+            },
+            "wide": {**text_map, "description": "format wide: file column -> indicator id."},
+            "set": {
+                **text_map,
+                "description": "field -> the same value for every row (a column the file lacks).",
+            },
+            "missing": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "Value cells meaning 'no value' (':', '..', 'NA', '' …): recorded as missing.",
+            },
+            "dimensions": {
+                "oneOf": [
+                    {"type": "object", "additionalProperties": {"type": ["string", "null"]}},
+                    {"type": "array", "items": {"type": "string"}},
+                ],
+                "description": "dimension -> the file column holding it (null, or a list of names: set by recode).",
+            },
+            "recode": {
+                "type": "object",
+                "additionalProperties": {
+                    "type": "object",
+                    "additionalProperties": {"oneOf": [{"type": "string"}, text_map]},
+                },
+                "description": "file column -> value -> the fields (and dimensions) that value stands for.",
+            },
+            "date_formats": {**text_map, "description": "field -> strptime format, e.g. period: '%Y'."},
+            "due": _DUE,
+        },
+        parser.FEED_REQUIRED,
+        "A delivery from a provider: what it carries, how its files read, when it is due.",
+    )
+    rule = _obj(
+        {
+            "id": {"type": "string", "pattern": parser.SOURCE_ID_RE.pattern},
+            "description": {"type": "string"},
+            "kind": _enum(model.RULE_KINDS, "sum, disaggregation or area_rollup."),
+            "total": {"type": "string", "description": "sum: the indicator that is the total."},
+            "parts": {"type": "array", "items": {"type": "string"}, "minItems": 2},
+            "indicator": {
+                "type": "string",
+                "description": "disaggregation, area_rollup: the indicator checked.",
+            },
+            "dimension": {"type": "string", "description": "disaggregation: the dimension summed over."},
+            "values": {"type": "array", "items": {"type": "string"}},
+            "level": _enum(model.LEVELS, "area_rollup: the parents' level."),
+            "method": _enum(
+                model.RULE_METHODS, "area_rollup: how children combine (default: the indicator's)."
+            ),
+            "tolerance": {
+                "oneOf": [
+                    {"type": "number", "minimum": 0},
+                    {"type": "string", "pattern": r"^\s*[0-9.]+\s*%\s*$"},
+                ],
+                "description": "Allowed difference: a number, or a percentage of the total ('1%').",
+            },
+        },
+        parser.RULE_REQUIRED,
+        "A declared identity the data must satisfy (citykpi quality).",
+    )
+    domain = _obj(
+        {
+            "id": {"type": "string", "pattern": parser.DOMAIN_RE.pattern},
+            "description": {"type": "string"},
+            "forecast": forecast,
+        },
+        parser.DOMAIN_REQUIRED,
+        "Settings shared by the indicators of a domain.",
+    )
+    incident = _obj(
+        {
+            "id": {"type": "string", "pattern": parser.GROUP_ID_RE.pattern},
+            "description": {"type": "string"},
+            "start": {"type": "string", "format": "date"},
+            "end": {"type": "string", "format": "date"},
+            "indicators": {"type": "array", "items": {"type": "string"}, "description": "Ids or globs."},
+            "domains": {"type": "array", "items": {"type": "string"}},
+            "areas": {"type": "array", "items": {"type": "string"}},
+        },
+        parser.INCIDENT_REQUIRED,
+        "Days left out of seasonal baselines.",
     )
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -284,12 +458,20 @@ def catalogue_schema() -> dict[str, Any]:
             "indices": {"type": "array", "items": {"$ref": "#/$defs/index"}},
             "groups": {"type": "array", "items": {"$ref": "#/$defs/group"}},
             "sources": {"type": "array", "items": {"$ref": "#/$defs/source"}},
+            "feeds": {"type": "array", "items": {"$ref": "#/$defs/feed"}},
+            "consistency": {"type": "array", "items": {"$ref": "#/$defs/rule"}},
+            "domains": {"type": "array", "items": {"$ref": "#/$defs/domain"}},
+            "incidents": {"type": "array", "items": {"$ref": "#/$defs/incident"}},
         },
         "$defs": {
             "indicator": _obj(indicator_props, parser.INDICATOR_REQUIRED, "One KPI or vital sign."),
             "index": index,
             "group": group,
             "source": source,
+            "feed": feed,
+            "rule": rule,
+            "domain": domain,
+            "incident": incident,
         },
     }
 

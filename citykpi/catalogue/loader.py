@@ -158,12 +158,18 @@ def check_catalogue(path: str | Path) -> CheckResult:
     indices = tuple(x for f in parsed for x in f.indices)
     groups = tuple(g for f in parsed for g in f.groups)
     sources = tuple(s for f in parsed for s in f.sources)
+    feeds = tuple(x for f in parsed for x in f.feeds)
+    rules = tuple(x for f in parsed for x in f.consistency)
+    domains = tuple(d for f in parsed for d in f.domains)
+    incidents = tuple(x for f in parsed for x in f.incidents)
     counts = {
         "files": len(pairs),
         "indicators": len(indicators),
         "indices": len(indices),
         "groups": len(groups),
         "sources": len(sources),
+        "feeds": len(feeds),
+        "consistency": len(rules),
         "errors": errors,
         "warnings": len(diags) - errors,
     }
@@ -174,6 +180,10 @@ def check_catalogue(path: str | Path) -> CheckResult:
             indices=indices,
             groups=groups,
             sources=sources,
+            feeds=feeds,
+            consistency=rules,
+            domains=domains,
+            incidents=incidents,
             schema_version=max((f.schema_version for f in parsed), default=1),
             files=names,
             content_hash=digest.hexdigest(),

@@ -177,7 +177,52 @@ class Thresholds:
     #: Design value for ``percent_of_limit``.
     limit: float | None = None
     overrides: tuple[Override, ...] = ()
+    #: Basis ``anomaly``: how many comparable earlier periods make the seasonal baseline
+    #: (None = :data:`DEFAULT_BASELINE_PERIODS`).
+    baseline: int | None = None
     loc: Location | None = None
+
+
+#: Basis ``anomaly``: comparable earlier periods in a seasonal baseline, by default and at least.
+DEFAULT_BASELINE_PERIODS = 8
+MIN_BASELINE_PERIODS = 3
+MAX_BASELINE_PERIODS = 52
+
+
+@dataclass(frozen=True, slots=True)
+class Forecast:
+    """Early warning for an indicator (``forecast:``), or the defaults of a domain (``domains:``).
+
+    A trend fitted over the last ``window`` reporting periods is projected ``horizon`` periods ahead
+    to say when the value crosses the next worse cut, and where a dated target will end up. ``None``
+    means "not declared here": the domain's setting, else the default for the reporting grain
+    (:data:`FORECAST_DEFAULTS`, :data:`DEFAULT_MIN_R2`).
+    """
+
+    enabled: bool = True
+    window: int | None = None
+    horizon: int | None = None
+    #: goodness of fit the trend needs before it warns (R², 0–1)
+    min_r2: float | None = None
+    #: comparable earlier periods of the seasonal anomaly score shown beside the trend
+    baseline: int | None = None
+    loc: Location | None = None
+
+
+#: Reporting grain → (window, horizon) in periods of that grain, when not declared.
+FORECAST_DEFAULTS: Mapping[str, tuple[int, int]] = {
+    "day": (28, 14),
+    "week": (13, 8),
+    "month": (12, 6),
+    "quarter": (8, 4),
+    "year": (6, 3),
+}
+DEFAULT_MIN_R2 = 0.7
+#: Comparable periods of a forecasting cell's anomaly score (four weeks of the same weekday: the data
+#: the default 28-day window reads anyway).
+DEFAULT_FORECAST_BASELINE = 4
+MAX_FORECAST_WINDOW = 366
+MAX_FORECAST_HORIZON = 366
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,7 +340,15 @@ class Indicator:
     scale: tuple[ScaleStep, ...] = ()
     target: Target | None = None
     decimals: int = 1
+    #: early warning (None: the domain's ``forecast`` setting, else off)
+    forecast: Forecast | None = None
     loc: Location | None = None
+    #: When a period's data must have arrived, after the period's end (``due: 9h`` = 09:00 next day
+    #: for daily data); None: the feed's ``due``, else ``staleness``. Read by ``citykpi quality``.
+    due: timedelta | None = None
+    #: The fixed period a ``change_base_period`` basis compares with ("down 20 % on 2010"): the
+    #: first day of the year, month or day written; the reporting period containing it is the base.
+    base_period: date | None = None
 
     @property
     def staleness(self) -> timedelta:
@@ -377,6 +430,16 @@ class AreaGroup:
 
 
 @dataclass(frozen=True, slots=True)
+class Timeliness:
+    """When a raw record is on time (``citykpi quality``): its ``done`` column (else its arrival in
+    the warehouse) against its ``due`` column or its time column plus ``within``."""
+
+    done: str | None = None
+    due: str | None = None
+    within: timedelta | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class SourceTable:
     """A raw source table declared in the catalogue (e.g. hotline cases), loaded by ``ingest``."""
 
@@ -389,6 +452,117 @@ class SourceTable:
     #: strptime format per date/timestamp column (e.g. ``"%m/%d/%Y %I:%M:%S %p"``); ISO when absent.
     formats: Mapping[str, str] = field(default_factory=dict)
     loc: Location | None = None
+    #: Which rows count (an expression over the columns, e.g. excluding duplicates): every measure
+    #: over the source reads only these; ``citykpi quality`` counts the rest as excluded.
+    filter: str | None = None
+    #: The department responsible for the records, and the text column naming each record's
+    #: provider (e.g. the agency), by which ``citykpi quality --by owner`` groups them.
+    owner: str = ""
+    provider_column: str | None = None
+    timeliness: Timeliness | None = None
+
+
+#: Fields a feed's ``columns`` and ``set`` may name (for the long, wide and source formats the
+#: source's declared columns are the fields instead).
+FEED_FIELDS: tuple[str, ...] = ("indicator_id", "area_id", "period", "value", "numerator", "denominator")
+FEED_FORMATS: tuple[str, ...] = ("long", "wide", "source")
+
+
+@dataclass(frozen=True, slots=True)
+class Feed:
+    """A delivery from a provider: what it carries, how its files read, and when it is due.
+
+    ``citykpi ingest --feed ID`` reads a file with the feed's mapping (the same as the options
+    ``--map``, ``--set``, ``--missing``, ``--dim``, ``--date-format``, plus ``recode``);
+    ``citykpi quality`` groups by feed (``--by source``) and by provider, and judges arrival
+    against ``due``.
+    """
+
+    id: str
+    description: str = ""
+    provider: str = ""
+    format: str = "long"  # FEED_FORMATS
+    source: str | None = None  # format source: the declared source table
+    indicators: tuple[str, ...] = ()
+    #: file-name globs ``citykpi ingest --feed auto`` picks this feed for
+    files: tuple[str, ...] = ()
+    columns: Mapping[str, str] = field(default_factory=dict)  # field -> file column ("a+b": composite)
+    wide: Mapping[str, str] = field(default_factory=dict)  # wide: file column -> indicator id
+    constants: Mapping[str, str] = field(default_factory=dict)  # YAML ``set``
+    missing: tuple[str, ...] = ()
+    dimensions: Mapping[str, str] = field(default_factory=dict)  # dimension -> file column ('' = recode only)
+    #: file column -> value -> {field or dimension: text}
+    recode: Mapping[str, Mapping[str, Mapping[str, str]]] = field(default_factory=dict)
+    date_formats: Mapping[str, str] = field(default_factory=dict)
+    due: timedelta | None = None
+    loc: Location | None = None
+
+
+#: The kinds of consistency rule (``consistency:``), see :class:`ConsistencyRule`.
+RULE_KINDS: tuple[str, ...] = ("sum", "disaggregation", "area_rollup")
+#: How a parent's value is computed from its children by an ``area_rollup`` rule.
+RULE_METHODS: tuple[str, ...] = ("sum", "mean", "max", "min", "weighted_mean")
+
+
+@dataclass(frozen=True, slots=True)
+class ConsistencyRule:
+    """A declared identity the data must satisfy, checked by ``citykpi quality``.
+
+    ``sum``: ``total`` equals the sum of ``parts`` (indicators) per area and period;
+    ``disaggregation``: an indicator's value equals the sum over the values of ``dimension``
+    (``values``, or every value the data holds), within each combination of its other dimensions;
+    ``area_rollup``: a parent area's own value equals ``method`` over its children's (at ``level``,
+    the parents' level; every declared level with children by default). ``tolerance`` is absolute,
+    or relative to the total when ``relative``.
+    """
+
+    id: str
+    kind: str  # RULE_KINDS
+    description: str = ""
+    total: str | None = None
+    parts: tuple[str, ...] = ()
+    indicator: str | None = None
+    dimension: str | None = None
+    values: tuple[str, ...] = ()
+    level: str | None = None
+    method: str | None = None
+    tolerance: float = 0.0
+    relative: bool = False
+    loc: Location | None = None
+
+    @property
+    def subject(self) -> str:
+        """The indicator whose data the rule judges (the total of a sum)."""
+        return str(self.total if self.kind == "sum" else self.indicator)
+
+
+@dataclass(frozen=True, slots=True)
+class DomainSettings:
+    """Settings shared by the indicators of one domain (``domains:``): the default ``forecast``."""
+
+    id: str
+    forecast: Forecast | None = None
+    description: str = ""
+    loc: Location | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    """A declared incident (``incidents:``): its days are left out of seasonal baselines.
+
+    ``indicators`` are ids or globs (``case.hotline.*``) and ``domains`` domain names; with neither,
+    every indicator. ``areas`` are area ids (an area's descendants too); empty means every area.
+    ``start`` and ``end`` are inclusive.
+    """
+
+    id: str
+    start: date
+    end: date
+    indicators: tuple[str, ...] = ()
+    domains: tuple[str, ...] = ()
+    areas: tuple[str, ...] = ()
+    description: str = ""
+    loc: Location | None = None
 
 
 @dataclass(frozen=True)
@@ -399,7 +573,11 @@ class Catalogue:
     indices: tuple[CompositeIndex, ...] = ()
     groups: tuple[AreaGroup, ...] = ()
     sources: tuple[SourceTable, ...] = ()
+    domains: tuple[DomainSettings, ...] = ()
+    incidents: tuple[Incident, ...] = ()
     schema_version: int = 1
+    feeds: tuple[Feed, ...] = ()
+    consistency: tuple[ConsistencyRule, ...] = ()
     files: tuple[str, ...] = ()
     #: sha256 over the catalogue's files (sorted by path) — recorded with every run.
     content_hash: str = ""

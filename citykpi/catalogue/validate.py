@@ -17,6 +17,7 @@ from citykpi import vocab
 from citykpi.catalogue import model
 from citykpi.catalogue.bands import order_problems
 from citykpi.catalogue.diagnostics import Diagnostic, diagnostic, did_you_mean
+from citykpi.catalogue.early_rules import early_rules
 from citykpi.catalogue.expressions import (
     BOOLEAN,
     COLUMN_TYPES,
@@ -32,6 +33,7 @@ from citykpi.catalogue.expressions import (
     walk,
 )
 from citykpi.catalogue.parser import ParsedFile
+from citykpi.catalogue.validate_quality import validate_quality
 from citykpi.catalogue.yamlsafe import YMap
 from citykpi.errors import ExpressionError, Location
 
@@ -112,9 +114,18 @@ def validate(files: Sequence[ParsedFile]) -> list[Diagnostic]:
         _index_rules(ctx, idx, references=ctx.indices.get(idx.id) is idx)
     _indicator_cycles(ctx)
     _index_cycles(ctx)
+    validate_quality(ctx, files)  # feeds, consistency rules, base periods
+    # a source a feed loads or whose timeliness is judged is used, even without a measure
+    used_sources |= {f.source for pf in files for f in pf.feeds if f.source}
+    used_sources |= {s.id for s in ctx.sources.values() if s.timeliness is not None}
     for src in ctx.sources.values():
         if src.id not in used_sources and ctx.sound(src):
             ctx.report("CK106", f"source {src.id} is declared but no measure uses it", src.loc)
+    ctx.diags.extend(
+        early_rules(
+            [d for f in files for d in f.domains], [x for f in files for x in f.incidents], ctx.all_indicators
+        )
+    )
     return ctx.diags
 
 

@@ -11,12 +11,13 @@ code. The modules:
 - ``catalogue_cmds``: check, schema, catalogue list/docs;
 - ``warehouse_cmds``: areas load, ingest, db info/rejects, query, test;
 - ``evaluate_cmds``: evaluate, show, alerts, rank;
+- ``quality_cmds``: quality (the data-quality scorecard);
 - ``runs_cmds``: diff, runs list/prune, run (the daily job).
 """
 
 # The commands register themselves on import, in the order `citykpi --help` lists them.
 # isort: off
-from citykpi.cli import catalogue_cmds, warehouse_cmds, evaluate_cmds, runs_cmds
+from citykpi.cli import catalogue_cmds, warehouse_cmds, evaluate_cmds, quality_cmds, runs_cmds
 
 # isort: on
 from citykpi.cli.app import Settings, app, main, settings
@@ -27,6 +28,7 @@ __all__ = [
     "catalogue_cmds",
     "evaluate_cmds",
     "main",
+    "quality_cmds",
     "runs_cmds",
     "settings",
     "warehouse_cmds",

@@ -6,6 +6,7 @@ when :mod:`citykpi.cli` is imported.
 
 from __future__ import annotations
 
+import inspect
 import sys
 from dataclasses import dataclass
 from enum import StrEnum
@@ -39,8 +40,36 @@ class Settings:
     backend: str = "duckdb"
 
 
+def unwrap_help(text: str) -> str:
+    """A command's docstring as its help: the source's line wrapping inside each paragraph becomes
+    spaces, so the terminal wraps at its own width and never mid-sentence at the source's; a
+    paragraph that starts with Click's ``\\b`` keeps its lines (the marker is dropped after the first
+    paragraph, which Typer's help does not read it in). Anything after ``\\f`` is left as it is."""
+    head, mark, tail = inspect.cleandoc(text).partition("\f")
+    paragraphs = []
+    for n, para in enumerate(head.strip("\n").split("\n\n")):
+        if para.startswith("\b"):
+            paragraphs.append(para if n == 0 else para[1:].lstrip("\n"))
+        else:
+            paragraphs.append(" ".join(line.strip() for line in para.splitlines() if line.strip()))
+    return "\n\n".join(paragraphs) + mark + tail
+
+
+def _unwrap_tree(command: Any) -> None:
+    """Unwrap the help of ``command`` and of every command under it (see :func:`unwrap_help`)."""
+    if getattr(command, "help", None):
+        command.help = unwrap_help(command.help)
+    for sub in (getattr(command, "commands", None) or {}).values():
+        _unwrap_tree(sub)
+
+
 class _ErrorBoundary(typer.core.TyperGroup):
-    """The one place where library errors become messages and exit codes."""
+    """The one place where library errors become messages and exit codes; it also gives every
+    command's help its paragraphs unwrapped (:func:`unwrap_help`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _unwrap_tree(self)
 
     def invoke(self, ctx: Any) -> Any:
         try:

@@ -1,8 +1,10 @@
-"""Catalogue commands, no data needed: ``check``, ``schema``, ``catalogue list``, ``catalogue docs``."""
+"""Catalogue commands, no data needed: ``check``, ``schema``, ``catalogue list``, ``catalogue docs``,
+``catalogue import``."""
 
 from __future__ import annotations
 
 from datetime import date
+from enum import StrEnum
 from pathlib import Path
 
 import typer
@@ -291,3 +293,45 @@ def catalogue_docs_cmd(
     write_or_echo(text, output)
     if output is not None:
         typer.echo(f"Wrote the data dictionary of {len(catalogue.indicators)} indicators to {output}")
+
+
+class ImportKind(StrEnum):
+    """What ``catalogue import`` reads."""
+
+    open_sdg = "open-sdg"
+
+
+@catalogue_app.command("import")
+def catalogue_import_cmd(
+    ctx: typer.Context,
+    kind: ImportKind = typer.Argument(..., help="The kind of repository: open-sdg."),
+    path: Path = typer.Argument(..., help="The repository folder (with meta/ and data/)."),
+    output: Path = typer.Option(
+        ..., "--output", "-o", help="A new (or empty) folder for the catalogue, feeds, areas and report."
+    ),
+) -> None:
+    """Turn an Open SDG data repository into a catalogue, its ingest feeds and an areas file.
+
+    Each meta/<id>.md and data/indicator_<id>.csv pair becomes an indicator (one per Units series),
+    goal as domain, goal and target as tags, and a feed that reads the file as published (Year,
+    Value, every other column a breakdown dimension, empty values recorded as missing); each
+    geographical coverage becomes a top-level area. The folder gets indicators/*.yaml, areas.csv and
+    import-report.md (data files without metadata, metadata without data, what was skipped, the
+    unit guesses), written all at once; an existing non-empty folder is never overwritten.
+
+    Exit codes: 0 written; 2 the output folder exists and is not empty (or is the catalogue in use);
+    3 PATH is not an Open SDG repository.
+
+    Example: citykpi catalogue import open-sdg open-sdg-data-starter --output la-catalogue
+    """
+    from citykpi.catalogue.opensdg import import_open_sdg, write_import
+
+    cfg = settings(ctx)
+    report = import_open_sdg(path, output=output)
+    folder = write_import(report, output, protected=[cfg.catalogue, cfg.db])
+    typer.echo(
+        f"Imported {report.indicators} indicators, {report.feeds} feeds and {report.areas} areas into {folder}; "
+        f"{len(report.data_without_meta)} data files without metadata, {len(report.meta_without_data)} "
+        f"metadata files without data, {len(report.skipped)} skipped (see {folder / 'import-report.md'})"
+    )
+    typer.echo("Next, load the areas and ingest the data:\n" + "\n".join(f"  {c}" for c in report.commands()))

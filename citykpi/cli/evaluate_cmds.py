@@ -1,16 +1,19 @@
 """Scorecard commands: ``evaluate``, ``show``, ``alerts``, ``rank``.
 
 Exit codes (a published contract, see citykpi/errors.py): 0 success; 1 the scorecard breached
---fail-on (default never for `evaluate`, red for `run`); 2 usage; 3 data, catalogue or
-environment error.
+--fail-on (default never); 2 usage; 3 data, catalogue or environment error.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from citykpi.catalogue.search import resolve_indicator
 from citykpi.cli import complete
+from citykpi.cli.alerts_cmds import alerts_app
 from citykpi.cli.app import app, settings
 from citykpi.cli.options import (
     AreasOpt,
@@ -27,6 +30,8 @@ from citykpi.cli.options import (
     Level,
     LevelsOpt,
     OutputOpt,
+    RunSet,
+    RunsOpt,
     ScorecardFormat,
     ScorecardFormatOpt,
     Status,
@@ -39,6 +44,10 @@ from citykpi.cli.options import (
 )
 from citykpi.cli.output import check_destination, emit_frame, warn_past_data
 from citykpi.errors import ExitCode
+
+if TYPE_CHECKING:
+    from citykpi.catalogue.model import Catalogue
+    from citykpi.engine.scorecard import Scorecard
 
 
 @app.command("evaluate")
@@ -85,19 +94,28 @@ def evaluate_cmd(
         False, "--as-ingested", help="Replay what was known at the end of --date (batches finished by then)."
     ),
     record: bool = typer.Option(
-        True,
+        False,
         "--record/--no-record",
-        help="Record the run (default). --no-record opens the database read-only and stores nothing: "
-        "for a look that should leave no trace, or a read-only copy.",
+        help="Record the run as an ad-hoc one, for `diff --runs all` or by its id. Without it (the "
+        "default) the database is opened read-only and nothing is stored.",
+    ),
+    scheduled: bool = typer.Option(
+        False,
+        "--scheduled",
+        help="Record the run as a scheduled one, like `citykpi run` does: `diff`, `alerts` and the "
+        "notifiers compare with these (for a daily job that does not use `citykpi run`).",
     ),
     wait: WaitOpt = 0.0,
 ) -> None:
-    """Evaluate the catalogue as of a date, record the run, and print or export the scorecard.
+    """Evaluate the catalogue as of a date and print or export the scorecard (stored only with --record).
 
     The table groups cells by domain and area: value with unit, colour with a text label, change
     arrows, target progress, a sparkline, counts per colour and the indices. Exports: csv, parquet,
     json (docs/scorecard-json.md), jsonl, markdown, html (one self-contained file), xlsx, junit
     (one test case per indicator × area). Text formats go to stdout unless --output is given.
+
+    Nothing is recorded unless asked: --record keeps an ad-hoc run, --scheduled a run that the
+    daily comparisons use (`citykpi run` records one every day).
 
     Exit codes: 0 ok; 1 a cell is at or above --fail-on; 2 usage error; 3 data, catalogue or database error.
 
@@ -117,6 +135,11 @@ def evaluate_cmd(
     check_destination(ctx, fmt.value, output, force=force)
     if as_ingested and as_of is None:
         raise UsageError("--as-ingested needs --date")
+    if scheduled and (levels or area or domain or kinds or indicator or as_ingested):
+        raise UsageError(
+            "--scheduled records the whole catalogue (tomorrow's alerts compare with it): drop --level, --area, "
+            "--domain, --kind, --indicator and --as-ingested, or keep an ad-hoc run with --record"
+        )
     catalogue = load_catalogue(cfg.catalogue)
     if explain:
         with Warehouse.open(cfg.db, read_only=True, create=False, wait=wait) as wh:
@@ -124,6 +147,7 @@ def evaluate_cmd(
         return
     # only the terminal table and the formats that draw sparklines read the history back
     history_levels = HISTORY_LEVELS if draws_history(fmt.value) else ()
+    record = record or scheduled
     with Warehouse.open(cfg.db, read_only=not record, create=False, wait=wait) as wh:
         scorecard = evaluate(
             wh,
@@ -137,6 +161,7 @@ def evaluate_cmd(
             indicator_glob=indicator,
             as_ingested=as_ingested,
             persist=record,
+            scheduled=scheduled,
             history_levels=history_levels,
         )
         warn_past_data(scorecard)
@@ -241,7 +266,7 @@ def show_cmd(
     print_indicator(make_console(), ind, scorecard.cells, history, lang=lang.value, decimals=decimals)
 
 
-@app.command("alerts")
+@alerts_app.callback(invoke_without_command=True)
 def alerts_cmd(
     ctx: typer.Context,
     date_: str | None = typer.Option(None, "--date", "-d", help="As of this date; default the newest data."),
@@ -253,18 +278,30 @@ def alerts_cmd(
     fail_on: FailOn = typer.Option(
         FailOn.never, "--fail-on", help="Exit 1 when an alert is at or above this colour."
     ),
+    runs: RunsOpt = RunSet.scheduled,
     fmt: TableFormatOpt = TableFormat.table,
     output: OutputOpt = None,
     force: ForceOpt = False,
     decimals: DecimalsOpt = None,
     wait: WaitOpt = 0.0,
+    early: bool = typer.Option(
+        False,
+        "--early",
+        help="List the cells whose trend reaches --min or worse within its horizon, soonest first "
+        "(indicators that declare forecast:); --fail-on then applies to the forecast colour.",
+    ),
 ) -> None:
     """What is red or orange now, what is new since the previous run, and how long each has persisted.
 
-    "New" compares with the latest recorded run for an earlier date. Nothing is recorded.
+    "New" compares with the latest scheduled run (`citykpi run`) of an earlier date and the same
+    period (--runs all: any recorded run). Nothing is recorded. With --early, what is heading for
+    orange or red instead ("→ red in ~6 days"), soonest first. The daily job's silences and
+    notification outbox: `alerts silences`, `alerts silence add|expire`, `alerts outbox`.
 
     Example: citykpi alerts --date 2025-12-31 --min orange --level district
     """
+    if ctx.invoked_subcommand is not None:
+        return
     from citykpi.catalogue import load_catalogue
     from citykpi.engine.evaluate import evaluate
     from citykpi.engine.runs import previous_run
@@ -288,7 +325,18 @@ def alerts_cmd(
             history_levels=(),
         )
         warn_past_data(scorecard)
-        previous = previous_run(wh, scorecard.as_of, catalogue)
+        previous = (
+            None
+            if early
+            else previous_run(
+                wh, scorecard.as_of, catalogue, grain=period.value, scheduled_only=runs is RunSet.scheduled
+            )
+        )
+    if early:
+        _early_alerts(
+            scorecard, catalogue, min_colour.value, lang.value, fmt, output, decimals, fail_on.value
+        )
+        return
     frame = alerts(scorecard, previous, min_colour=min_colour.value)
     if fmt is TableFormat.table:
         from citykpi.render.format import Digits
@@ -306,6 +354,38 @@ def alerts_cmd(
     else:
         emit_frame(frame, fmt.value, output)
     if scorecard.breaches(fail_on.value):
+        raise typer.Exit(int(ExitCode.FAILED))
+
+
+def _early_alerts(
+    scorecard: Scorecard,
+    catalogue: Catalogue,
+    min_colour: str,
+    lang: str,
+    fmt: TableFormat,
+    output: Path | None,
+    decimals: int | None,
+    fail_on: str,
+) -> None:
+    """``alerts --early``: the forecast crossings, soonest first; exit 1 when one reaches ``fail_on``."""
+    from citykpi.render.outlook import early_alerts
+
+    frame = early_alerts(scorecard, min_colour=min_colour)
+    if fmt is TableFormat.table:
+        from citykpi.render.format import Digits
+        from citykpi.render.terminal import make_console, print_early_alerts
+
+        print_early_alerts(
+            make_console(),
+            frame,
+            lang=lang,
+            min_colour=min_colour,
+            as_of=scorecard.as_of,
+            digits=Digits.of_catalogue(catalogue.indicators, decimals),
+        )
+    else:
+        emit_frame(frame, fmt.value, output)
+    if fail_on != "never" and early_alerts(scorecard, min_colour=fail_on).height:
         raise typer.Exit(int(ExitCode.FAILED))
 
 
@@ -330,13 +410,16 @@ def rank_cmd(
     """The league table of areas for an indicator or an index, best first (the quarterly "airing").
 
     Indicators rank by colour first, then by value in the indicator's good direction; indices by
-    score. Nothing is recorded.
+    score. Ties share a rank; areas without data come last, unranked. A rate built from counts
+    (%, per 10k…) also shows each area's 95% interval, whether it lies within the funnel around the
+    overall rate (noise) or beyond its 95%/99.8% limits, and the ranks it could hold. Nothing is
+    recorded.
 
     Example: citykpi rank index.operation --level district --period quarter
     """
     from citykpi.catalogue import load_catalogue
     from citykpi.engine.evaluate import evaluate
-    from citykpi.render.views import empty_league_reason, league_table
+    from citykpi.render.views import empty_league_reason, league_note, league_table
     from citykpi.warehouse import Warehouse
 
     cfg = settings(ctx)
@@ -357,6 +440,7 @@ def rank_cmd(
             indicator_glob=ref if indicator is not None else None,
             persist=False,
             history_levels=(),
+            parts=indicator is not None,  # a rate built from counts gets intervals and a funnel flag
         )
         warn_past_data(scorecard)
         previous = None
@@ -379,10 +463,20 @@ def rank_cmd(
         typer.echo(f"note: {message}", err=True)
     if fmt is not TableFormat.table:
         emit_frame(table, fmt.value, output)
+        note = league_note(table, lang=lang.value)
+        if note:
+            typer.echo(f"note: {note}", err=True)
         return
     from citykpi.render.terminal import make_console, print_league
 
     name = (indicator or index).name.pick(lang.value)  # type: ignore[union-attr]  # one of them is set
     title = f"{name} · {level.value} · {scorecard.as_of.isoformat()}"
     places = decimals if decimals is not None else (indicator.decimals if indicator is not None else 1)
-    print_league(make_console(), table, title=title, lang=lang.value, decimals=places)
+    print_league(
+        make_console(),
+        table,
+        title=title,
+        lang=lang.value,
+        decimals=places,
+        direction=indicator.direction if indicator is not None else None,
+    )

@@ -87,6 +87,14 @@ class FailOn(StrEnum):
     red = "red"
 
 
+class RunSet(StrEnum):
+    """Which recorded runs ``latest``, ``previous``, a date and "new since the previous run" choose
+    from: the scheduled ones (``citykpi run``, ``evaluate --scheduled``) or all of them."""
+
+    scheduled = "scheduled"
+    all = "all"
+
+
 class GroupBy(StrEnum):
     """How the scorecard table groups its cells."""
 
@@ -234,6 +242,15 @@ DecimalsOpt = Annotated[
         min=0,
         max=9,
         help="Decimals of values in the table (default: each indicator's `decimals`; files keep full precision).",
+    ),
+]
+#: ``--runs scheduled|all``.
+RunsOpt = Annotated[
+    RunSet,
+    typer.Option(
+        "--runs",
+        help="Compare with scheduled runs only (those of `citykpi run`; the default) or all recorded runs "
+        "(also those of `evaluate --record`).",
     ),
 ]
 #: ``--period``.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -78,12 +79,23 @@ def emit_frame(frame: pl.DataFrame, fmt: str, output: Path | None) -> None:
 
 
 def warn_past_data(scorecard: Scorecard) -> None:
-    """Say so on stderr when the scorecard's date is after the newest observation: every feed then
-    looks silent, and a scorecard of stale cells is easy to take for a real one."""
-    newest = scorecard.meta.get("newest_data")
-    if isinstance(newest, str) and scorecard.as_of.isoformat() > newest:
+    """Say on stderr what the evaluation warned about (e.g. a holiday calendar that does not cover the
+    dates), and when the scorecard's date is after the newest observation: every feed then looks
+    silent, and a scorecard of stale cells is easy to take for a real one."""
+    warnings = scorecard.meta.get("warnings")
+    for text in warnings if isinstance(warnings, list) else ():
+        typer.echo(f"warning: {text}", err=True)
+    warn_after_newest(
+        scorecard.as_of, scorecard.meta.get("newest_data"), "cells past their staleness show as stale"
+    )
+
+
+def warn_after_newest(as_of: date, newest: object, consequence: str) -> None:
+    """Say on stderr when ``as_of`` is after ``newest`` (the newest observation's ISO date, from a
+    result's ``meta["newest_data"]``): what that does to the figures, and the date to try instead."""
+    if isinstance(newest, str) and as_of.isoformat() > newest:
         typer.echo(
-            f"warning: {scorecard.as_of.isoformat()} is after the newest data ({newest}); "
-            f"cells past their staleness show as stale (try --date {newest})",
+            f"warning: {as_of.isoformat()} is after the newest data ({newest}); {consequence} "
+            f"(try --date {newest})",
             err=True,
         )

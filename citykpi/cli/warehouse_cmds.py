@@ -45,8 +45,9 @@ def areas_load(
     """Validate an areas file and replace the area registry in one transaction.
 
     Columns: id, name (zh), name_en, level (city/district/street), parent, population (optional),
-    groups (optional, ';'-separated). Exactly one city; every parent one level up. Area keys stay
-    stable across reloads.
+    groups (optional, ';'-separated). Top-level areas have level city and no parent (one city, or
+    several, e.g. countries with their cities as districts); every parent one level up. Area keys
+    stay stable across reloads.
 
     Example: citykpi areas load areas.csv
     """
@@ -56,6 +57,8 @@ def areas_load(
     with Warehouse.open(settings(ctx).db, wait=wait) as wh:
         report = load_areas(wh, file, force=force)
     levels = ", ".join(f"{n} {lvl}" for lvl, n in report.by_level.items())
+    if report.roots > 1:
+        levels += f"; {report.roots} top-level areas"
     typer.echo(
         f"Loaded {report.total} areas ({levels}) from {safe_text(report.path, one_line=True)}: "
         f"{len(report.added)} added, {report.kept} kept, {len(report.removed)} removed."
@@ -70,7 +73,13 @@ def areas_load(
 def ingest_cmd(
     ctx: typer.Context,
     paths: list[str] = typer.Argument(..., help="Files, folders or globs (CSV, TSV, Parquet)."),
-    fmt: str = typer.Option("long", "--format", "-f", help="long | wide | source."),
+    fmt: str | None = typer.Option(None, "--format", "-f", help="long (default) | wide | source."),
+    feed: str | None = typer.Option(
+        None,
+        "--feed",
+        help="Read the files with this catalogue feed's mapping (feeds:), or 'auto' to pick each file's feed "
+        "by its files: globs; options given here win over the feed's.",
+    ),
     source: str | None = typer.Option(
         None, "--source", help="Source id from the catalogue (with --format source)."
     ),
@@ -82,6 +91,30 @@ def ingest_cmd(
     ),
     date_formats: list[str] = typer.Option(
         [], "--date-format", help="COLUMN=STRPTIME, e.g. period=%d.%m.%Y (repeatable)."
+    ),
+    constants: list[str] = typer.Option(
+        [],
+        "--set",
+        help="FIELD=VALUE: the same value for every row, for a column the file lacks "
+        "(e.g. --set period=2020 --set area_id=CQ; repeatable).",
+    ),
+    missing: list[str] = typer.Option(
+        [],
+        "--missing",
+        help="A value cell meaning 'no value' (e.g. ':', '..', '-', 'NA', '' for an empty cell): recorded as "
+        "missing (counted by `citykpi quality`), not rejected. Repeatable.",
+    ),
+    dims: list[str] = typer.Option(
+        [],
+        "--dim",
+        help="DIMENSION=COLUMN: a breakdown column (e.g. --dim sex=Gender). Rows with a breakdown are kept "
+        "beside the headline series for consistency checks. Repeatable.",
+    ),
+    encoding: str = typer.Option(
+        "auto",
+        "--encoding",
+        help="Text encoding of CSV files: auto (UTF-8 or GB18030, detected), utf-8 (refuse any other) "
+        "or gb18030 (read as GB18030 even when the bytes are also valid UTF-8).",
     ),
     on_duplicate: str = typer.Option(
         "reject", "--on-duplicate", help="Rows already stored: reject | replace (keeps history) | keep."
@@ -98,7 +131,10 @@ def ingest_cmd(
     """Validate data files and load them into the warehouse, one transaction per file.
 
     Bad rows go to the `rejects` table with file, row, column and reason. A file already loaded
-    (same sha256) is skipped unless --force.
+    (same sha256) is skipped unless --force. Real public tables: --set gives a column the file lacks,
+    --map area_id=country+city joins several columns into one area id (parts joined with '/'),
+    --missing names the file's missing-value tokens, --dim its breakdown columns; --feed reads a file
+    as a catalogue feed declares (its mapping, tokens, dimensions and recodes), --feed auto by file name.
 
     Exit codes: 0 all rows loaded (or files unchanged); 1 some rows or a whole file were rejected
     (the good rows of a non-strict file are still loaded); 2 usage error; 3 data or database error.
@@ -107,12 +143,18 @@ def ingest_cmd(
     """
     from citykpi.catalogue import load_catalogue
     from citykpi.warehouse import IngestOptions, Warehouse, ingest
-    from citykpi.warehouse.ingest import check_options, parse_map
+    from citykpi.warehouse.ingest import check_options, parse_map, parse_set
+    from citykpi.warehouse.ingest.feeds import AUTO, feed_by_id, ingest_feed, options_for_feed
 
     cfg = settings(ctx)
+    explicit = [name for name, given in (("fmt", fmt is not None), ("source", source is not None)) if given]
+    catalogue = load_catalogue(cfg.catalogue)
+    if fmt is None and feed not in (None, AUTO):
+        fmt = feed_by_id(catalogue, str(feed)).format
+    fmt = fmt or "long"
     mapping, wide = parse_map(maps, fmt)
     formats, _ = parse_map(date_formats, "source", option="--date-format", example="period=%d.%m.%Y")
-    catalogue = load_catalogue(cfg.catalogue)
+    dimensions, _ = parse_map(dims, "source", option="--dim", example="sex=Gender")
     options = IngestOptions(
         fmt=fmt,  # type: ignore[arg-type]  # checked by check_options
         source=source,
@@ -123,12 +165,24 @@ def ingest_cmd(
         dry_run=dry_run,
         force=force,
         date_formats=formats,
+        constants=parse_set(constants, fmt),
+        missing=tuple(missing),
+        dimensions=dimensions,
+        encoding=encoding,
     )
-    check_options(catalogue, options)  # before the database is opened (and perhaps created)
+    if feed is None:
+        check_options(catalogue, options)  # before the database is opened (and perhaps created)
+    elif feed != AUTO:
+        check_options(catalogue, options_for_feed(feed_by_id(catalogue, feed), options, explicit))
     progress, stop = _progress(quiet or as_json)
     try:
         with Warehouse.open(cfg.db, wait=wait) as wh:
-            report = ingest(wh, catalogue, paths, options, progress=progress)
+            if feed is None:
+                report = ingest(wh, catalogue, paths, options, progress=progress)
+            else:
+                report = ingest_feed(
+                    wh, catalogue, paths, feed, options, explicit=explicit, progress=progress
+                )
     finally:
         stop()
     if as_json:

@@ -1,4 +1,4 @@
-"""Catalogue model → SQL. The only module that writes evaluation SQL.
+"""Catalogue model → SQL. With forecast.py (early warning), the only module that writes evaluation SQL.
 
 The whole catalogue compiles into a *constant* number of set-based statements: the catalogue
 becomes small tables (one row per indicator, band set, override, input, component) that are
@@ -14,7 +14,8 @@ Pipeline (temp tables, in order):
 3. ``t_bucket`` += area roll-ups street → district → city where a parent has no data of its own;
 4. ``t_k``       buckets re-indexed relative to each cell's latest bucket: k = 0 current,
    1 previous, … K history, −1 same period last year;
-5. ``t_k``       += derived values (ratios, formulas), one statement per dependency layer;
+5. ``t_k``       += derived values (ratios, formulas), one statement per dependency layer
+   (``ly`` and ``base`` mark the same period last year and a fixed base period);
 6.–7. ``t_cells``  one statement: the basis value and colour of every k ≥ 0 row (bands with
    overrides), aggregated to one row per indicator × area at its declared levels: value, status,
    persistence, streak, changes, target progress, scale label, explanation;
@@ -43,10 +44,11 @@ from citykpi.catalogue.model import (
     Measure,
     SourceTable,
 )
+from citykpi.engine.forecast import FORECAST_COLUMNS
 from citykpi.engine.tables import CatalogueTables
 from citykpi.errors import EvaluationError
 from citykpi.sqlutil import ident, literal
-from citykpi.vocab.bases import BASES, basis_value_sql
+from citykpi.vocab.bases import BASELINE_ALIAS, BASES, basis_value_sql
 
 
 #: Index scores of the colours for ``colour_score`` normalisation.
@@ -166,9 +168,13 @@ _SINGLE_VALUE = """CASE WHEN m.with_parts THEN r.numerator / NULLIF(r.denominato
 def _ranges(rows: pl.DataFrame) -> list[tuple[date, date]]:
     """Disjoint date ranges [lo, hi) covering every indicator's read windows in ``rows``."""
     spans: list[tuple[date, date]] = []
-    for win_lo, ly_lo, ly_hi in rows.select("win_lo", "ly_lo", "ly_hi").unique().iter_rows():
+    for win_lo, ly_lo, ly_hi, base_lo, base_hi in (
+        rows.select("win_lo", "ly_lo", "ly_hi", "base_lo", "base_hi").unique().iter_rows()
+    ):
         spans.append((win_lo, date.max))
         spans.append((ly_lo, ly_hi))
+        if base_lo is not None:  # a fixed base period ("down 20 % on 2010")
+            spans.append((base_lo, base_hi))
     spans.sort()
     merged: list[tuple[date, date]] = []
     for lo, hi in spans:
@@ -208,7 +214,8 @@ def bucket_sql(tables: CatalogueTables, *, as_of: date, obs: str, classes: dict[
 FROM {obs} o JOIN ck_ind m ON o.indicator_key = m.series_ikey
 WHERE o.freq_class = {fc}
   AND o.period >= {literal(datetime.combine(lo, datetime.min.time()))} AND o.period < {literal(top_ts)}
-  AND ((o.period >= m.win_lo) OR (o.period >= m.ly_lo AND o.period < m.ly_hi))"""
+  AND ((o.period >= m.win_lo) OR (o.period >= m.ly_lo AND o.period < m.ly_hi)
+       OR (o.period >= m.base_lo AND o.period < m.base_hi))"""
             )
     if not split and not streamed:
         return f"CREATE OR REPLACE TEMP TABLE t_bucket ({_BUCKET_COLS})"
@@ -272,7 +279,9 @@ def measure_sql(
     # the read window build_tables worked out (with any history_from), by indicator key
     windows = {
         r["ikey"]: r
-        for r in tables.ind.select("ikey", "rgrain", "win_lo", "ly_lo", "ly_hi").iter_rows(named=True)
+        for r in tables.ind.select(
+            "ikey", "rgrain", "win_lo", "ly_lo", "ly_hi", "base_lo", "base_hi"
+        ).iter_rows(named=True)
     }
     parts: list[str] = []
     for ind in tables.measures:
@@ -297,8 +306,16 @@ def measure_sql(
             if m.filter
             else "TRUE"
         )
+        if src.filter:  # the source's own rule of which rows count (e.g. no duplicates)
+            flt = f"({flt}) AND {render_expression(ex.parse_expression(src.filter, names=cols), col)}"
         w = windows[keys[ind.id]]
         tcol = "s." + ident(src.time_column)
+        base = ""
+        if w["base_lo"] is not None:
+            base = (
+                f"\n       OR ({tcol} >= {literal(datetime.combine(w['base_lo'], datetime.min.time()))}"
+                f" AND {tcol} < {literal(datetime.combine(w['base_hi'], datetime.min.time()))})"
+            )
         parts.append(
             f"""SELECT {keys[ind.id]} AS ikey, a.anc_key AS area_key,
        CAST(date_trunc('{w["rgrain"]}', {tcol}) AS DATE) AS bucket,
@@ -307,7 +324,7 @@ FROM {source_table(src)} s JOIN t_anc a ON a.area_key = s.area_key
 WHERE {flt} AND {tcol} < {literal(hi)}
   AND ({tcol} >= {literal(datetime.combine(w["win_lo"], datetime.min.time()))}
        OR ({tcol} >= {literal(datetime.combine(w["ly_lo"], datetime.min.time()))}
-           AND {tcol} < {literal(datetime.combine(w["ly_hi"], datetime.min.time()))}))
+           AND {tcol} < {literal(datetime.combine(w["ly_hi"], datetime.min.time()))}){base})
 GROUP BY a.anc_key, bucket"""
         )
     union = "\nUNION ALL\n".join(parts)
@@ -353,7 +370,8 @@ _LY_OF = """CASE m.rgrain WHEN 'week' THEN c.cb - INTERVAL 364 DAY
 
 
 def k_index_sql() -> str:
-    """Step 4: index buckets relative to each cell's latest bucket (k = 0 current; ``ly`` marks last year)."""
+    """Step 4: index buckets relative to each cell's latest bucket (k = 0 current; ``ly`` marks last
+    year, ``base`` the indicator's fixed base period)."""
     return f"""CREATE OR REPLACE TEMP TABLE t_k AS
 WITH cur AS (
   SELECT b.ikey, b.area_key, max(b.bucket) AS cb
@@ -362,14 +380,15 @@ WITH cur AS (
   GROUP BY b.ikey, b.area_key
 ),
 x AS (
-  SELECT b.*, {_K_OF} AS k0, b.bucket = CAST({_LY_OF} AS DATE) AS ly, m.hist
+  SELECT b.*, {_K_OF} AS k0, b.bucket = CAST({_LY_OF} AS DATE) AS ly, m.hist,
+    coalesce(b.bucket = m.base_lo, false) AS base
   FROM t_bucket b JOIN cur c ON c.ikey = b.ikey AND c.area_key = b.area_key
   JOIN ck_ind m ON m.ikey = b.ikey
   WHERE b.bucket <= c.cb
 )
 SELECT ikey, area_key, CASE WHEN k0 <= hist THEN k0 ELSE -1 END AS k, ly,
-  bucket, v, last_period, data_end, src
-FROM x WHERE k0 <= hist OR ly"""
+  bucket, v, last_period, data_end, src, base
+FROM x WHERE k0 <= hist OR ly OR base"""
 
 
 def derived_sql(layer_no: int, layer: Sequence[Indicator], keys: dict[str, int]) -> str:
@@ -393,11 +412,11 @@ SELECT f.ikey, i.area_key, i.k, i.ly, max(i.bucket) AS bucket,
        THEN max(i.v) FILTER (WHERE f.slot = 1) / NULLIF(max(i.v) FILTER (WHERE f.slot = 2), 0) * m.scale
        ELSE {formula} END AS v,
   min(i.last_period) AS last_period, min(i.data_end) AS data_end,
-  {SRC_DERIVED}::TINYINT AS src
+  {SRC_DERIVED}::TINYINT AS src, i.base
 FROM ck_input f JOIN t_k i ON i.ikey = f.input_ikey
 JOIN ck_ind m ON m.ikey = f.ikey
 WHERE f.layer = {layer_no}
-GROUP BY f.ikey, i.area_key, i.k, i.ly, m.vkind, m.scale
+GROUP BY f.ikey, i.area_key, i.k, i.ly, i.base, m.vkind, m.scale
 HAVING count(DISTINCT f.slot) = (SELECT count(*) FROM ck_input g WHERE g.ikey = f.ikey)"""
 
 
@@ -452,8 +471,14 @@ FROM (
   LEFT JOIN (SELECT q.ikey, q.area_key, q.v FROM t_k q JOIN ck_ind mq ON mq.ikey = q.ikey
              WHERE q.ly AND mq.basis IN {_bases_requiring("last_year")}) y
     ON y.ikey = t.ikey AND y.area_key = t.area_key AND t.k = 0
+  LEFT JOIN (SELECT q.ikey, q.area_key, q.v FROM t_k q JOIN ck_ind mq ON mq.ikey = q.ikey
+             WHERE q.base AND mq.basis IN {_bases_requiring("base_period")}) bp
+    ON bp.ikey = t.ikey AND bp.area_key = t.area_key
   LEFT JOIN ck_override oa ON oa.ikey = t.ikey AND oa.area_key = t.area_key
   LEFT JOIN ck_override ol ON ol.ikey = t.ikey AND ol.area_key IS NULL AND ol.level = a.level
+  LEFT JOIN t_baseline {BASELINE_ALIAS} ON {BASELINE_ALIAS}.ikey = t.ikey AND {BASELINE_ALIAS}.area_key = t.area_key
+    AND {BASELINE_ALIAS}.k = t.k
+  WHERE t.k <= m.keep  -- periods read further back only for forecasts and baselines are not classified
 ) b JOIN ck_bandset bs ON bs.bs_id = b.bs_id"""
 
 
@@ -554,12 +579,14 @@ hv AS (
     any_value(c.src) FILTER (WHERE c.k = 0) AS src0,
     any_value(c.v) FILTER (WHERE c.k = 1) AS v1,
     any_value(c.v) FILTER (WHERE c.k = 7 AND m.rgrain = 'day') AS v7,
-    any_value(c.v) FILTER (WHERE c.ly) AS vly
+    any_value(c.v) FILTER (WHERE c.ly) AS vly,
+    any_value(c.v) FILTER (WHERE c.base) AS vbase
   FROM cls c JOIN ck_ind m ON m.ikey = c.ikey
   GROUP BY c.ikey, c.area_key
 ),
 j AS (
   SELECT g.ikey, g.area_key, g.level, m.* EXCLUDE (ikey), h.v0, h.bucket0, h.last0, h.src0, h.v1, h.v7, h.vly,
+    h.vbase,
     CASE WHEN m.target_method = 'cumulative' THEN coalesce(cu.cum, h.v0) ELSE h.v0 END AS tv,
     h.sev0, h.bv0, h.bs_id AS cell_bs, h.persist_n, h.persist_sev, {streak_cols},
     CASE WHEN h.v0 IS NULL THEN NULL
@@ -577,7 +604,9 @@ s AS (
       WHEN j.sev IS NULL THEN 'not_applicable'
       WHEN NOT coalesce(bsx.scored, TRUE) THEN 'unscored'
       ELSE {colour_of("j.sev")} END AS status,
-    CASE WHEN j.v0 IS NULL OR j.sev0 IS NULL OR NOT coalesce(bsx.scored, TRUE) THEN NULL ELSE
+    CASE WHEN j.v0 IS NULL OR j.sev0 IS NULL OR NOT coalesce(bsx.scored, TRUE) THEN NULL
+      -- a seasonal baseline scores only the periods persistence needs: no colours to count a streak in
+      WHEN j.basis IN {_bases_requiring("seasonal_baseline")} THEN NULL ELSE
       {streak}
     END AS streak,
     CASE j.rgrain WHEN 'day' THEN j.bucket0 WHEN 'week' THEN j.bucket0 + 6
@@ -594,6 +623,8 @@ SELECT s.ikey, s.area_key, s.level, s.bucket0 AS period_start, s.period_end, s.v
   CASE WHEN s.change_unit = 'points' THEN s.v0 - s.v7 ELSE (s.v0 - s.v7) / NULLIF(abs(s.v7), 0) * 100 END AS change_week_ago,
   s.vly AS last_year_value,
   CASE WHEN s.change_unit = 'points' THEN s.v0 - s.vly ELSE (s.v0 - s.vly) / NULLIF(abs(s.vly), 0) * 100 END AS change_last_year,
+  s.vbase AS base_value,
+  CASE WHEN s.change_unit = 'points' THEN s.v0 - s.vbase ELSE (s.v0 - s.vbase) / NULLIF(abs(s.vbase), 0) * 100 END AS change_base,
   s.change_unit, s.streak::INTEGER AS streak, s.last0 AS last_period, s.cell_bs AS bs_id,
   s.target_value, s.target_due,
   CASE WHEN s.target_value IS NULL OR s.tv IS NULL THEN NULL
@@ -849,17 +880,20 @@ WITH ri AS (SELECT ikey, dense_rank() OVER (ORDER BY domain, indicator_id) AS r 
 ra AS (SELECT area_key, dense_rank() OVER (ORDER BY area_id) AS r FROM t_area)
 SELECT x.ikey, x.area_key, x.level, x.period_start, x.period_end, x.value, x.basis_value,
   x.status, x.severity, x.band_label, x.band_label_en, x.explanation, x.previous_value, x.change_previous,
-  x.week_ago_value, x.change_week_ago, x.last_year_value, x.change_last_year, x.change_unit, x.streak,
-  x.target_value, x.target_due, x.attainment, x.expected_progress, x.target_status, x.source
+  x.week_ago_value, x.change_week_ago, x.last_year_value, x.change_last_year, x.base_value, x.change_base,
+  x.change_unit, x.streak,
+  x.target_value, x.target_due, x.attainment, x.expected_progress, x.target_status, x.source,
+  {FORECAST_OUT}
 FROM t_cells x JOIN ri ON ri.ikey = x.ikey JOIN ra ON ra.area_key = x.area_key
-ORDER BY ri.r, x.level, ra.r"""
+LEFT JOIN t_forecast f ON f.ikey = x.ikey AND f.area_key = x.area_key
+ORDER BY ri.r, x.level, ra.r""".replace("{FORECAST_OUT}", ", ".join(f"f.{c}" for c in FORECAST_COLUMNS))
 
 # History rows come in no particular order: every reader orders what it draws (sorting the
 # 1.7 M rows of a city's day in the engine was 5 % of the whole evaluation).
 _HISTORY_OUT = """
 SELECT t.ikey, t.area_key, t.bucket AS period_start, t.v AS value
-FROM t_k t JOIN t_cells x ON x.ikey = t.ikey AND x.area_key = t.area_key
-WHERE t.k >= 0 AND x.level IN ({levels})"""
+FROM t_k t JOIN t_cells x ON x.ikey = t.ikey AND x.area_key = t.area_key JOIN ck_ind m ON m.ikey = t.ikey
+WHERE t.k >= 0 AND t.k <= m.keep AND x.level IN ({levels})"""
 
 #: Columns the execute phase joins to output rows by ``ikey`` and by ``area_key``.
 INDICATOR_COLUMNS = ("indicator_id", "domain", "kind", "tier", "unit", "name_zh", "name_en")
@@ -882,6 +916,33 @@ SELECT i.index_id, a.area_id, i.level, x.name_zh, x.name_en, a.name AS area_name
     THEN CAST(rank() OVER (PARTITION BY i.index_id, i.level ORDER BY i.score DESC NULLS LAST) AS INTEGER) END AS rank
 FROM t_index i JOIN ck_index x ON x.index_id = i.index_id JOIN t_area a ON a.area_key = i.area_key
 ORDER BY i.index_id, i.level, rank, a.area_id"""
+
+
+# The parts behind a cell's current value, read only when asked (``rank`` of an indicator): an own or
+# rolled-up value keeps its summed numerator and denominator in its bucket; a ratio's parts are its
+# two inputs' current values. ``factor`` is what value = numerator / denominator × factor multiplies by.
+_PARTS_OUT = """
+SELECT x.ikey, x.area_key,
+  CASE WHEN m.vkind = 'ratio' THEN n.v ELSE b.sn END AS numerator,
+  CASE WHEN m.vkind = 'ratio' THEN d.v ELSE b.sd END AS denominator,
+  m.scale AS factor
+FROM t_cells x JOIN ck_ind m ON m.ikey = x.ikey
+LEFT JOIN t_bucket b ON m.vkind <> 'ratio' AND b.ikey = x.ikey AND b.area_key = x.area_key
+  AND b.bucket = x.period_start
+LEFT JOIN ck_input fn ON m.vkind = 'ratio' AND fn.ikey = x.ikey AND fn.slot = 1
+LEFT JOIN t_k n ON n.ikey = fn.input_ikey AND n.area_key = x.area_key AND n.k = 0
+LEFT JOIN ck_input fd ON m.vkind = 'ratio' AND fd.ikey = x.ikey AND fd.slot = 2
+LEFT JOIN t_k d ON d.ikey = fd.input_ikey AND d.area_key = x.area_key AND d.k = 0
+WHERE m.parts AND x.value IS NOT NULL"""
+
+
+def parts_out_sql() -> str:
+    """The numerator, denominator and factor behind each reported cell's value (one query, any size).
+
+    Only indicators whose value is a numerator over a denominator (observed with parts, a ratio, a
+    measure with a denominator) have rows; the caller checks that the parts reproduce the value.
+    """
+    return _PARTS_OUT
 
 
 def history_out_sql(levels: Sequence[str]) -> str | None:

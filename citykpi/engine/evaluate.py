@@ -52,9 +52,11 @@ def evaluate(
     indicator_glob: str | None = None,
     as_ingested: bool | int = False,
     persist: bool = True,
+    scheduled: bool = False,
     history_levels: Sequence[str] = HISTORY_LEVELS,
     sandbox: bool = True,
     history_from: date | None = None,
+    parts: bool = False,
 ) -> Scorecard:
     """Evaluate the catalogue as of a date and return the Scorecard.
 
@@ -67,8 +69,12 @@ def evaluate(
         domains, kinds, indicator_glob: restrict the indicators reported (inputs are still computed).
         as_ingested: replay what was known at the end of ``as_of`` (True) or up to a batch id (int).
         persist: record the run (scorecard history) in the warehouse.
+        scheduled: record it as a scheduled run (the daily job's), which ``diff``, ``alerts`` and
+            the notifiers compare with by default; an ad-hoc recorded run is only compared by id.
         history_levels: levels whose recent values are returned for sparklines.
         history_from: keep history back to this date (drill-downs; default: a few periods).
+        parts: also read the numerator and denominator behind each cell's value into
+            ``Scorecard.parts`` (league tables use them for intervals; one more query).
         sandbox: switch off the engine's file system access and lock its configuration before the
             compiled SQL runs (see :meth:`Warehouse.sandbox`); the connection keeps it until closed.
 
@@ -87,6 +93,7 @@ def evaluate(
         as_ingested=as_ingested,
         history_levels=history_levels,
         history_from=history_from,
+        parts=parts,
     )
     gathered = gather(wh, catalogue, request)
     plan = compile_evaluation(gathered)
@@ -97,6 +104,7 @@ def evaluate(
         cells=done.frames["cells"],
         indices=done.frames["indices"],
         history=done.frames["history"],
+        parts=done.frames["parts"],
         catalogue_hash=catalogue.content_hash,
         generated_at=datetime.now().replace(microsecond=0),
         meta={
@@ -105,9 +113,12 @@ def evaluate(
             "as_ingested_batch": gathered.batch_cut,
             "max_batch_id": gathered.max_batch,
             "indicators": len(gathered.shown),
+            # declared decimals of the reported indicators, for the number formats of reports (xlsx)
+            "decimals": {i.id: i.decimals for i in gathered.compiled.indicators if i.id in gathered.shown},
             "timings": done.timings,
             # the newest observation: an as_of past it evaluates a city whose feeds all look silent
             "newest_data": newest.isoformat() if (newest := latest_period(wh)) else None,
+            "warnings": list(plan.warnings),
         },
     )
     if persist and not wh.read_only:
@@ -122,6 +133,7 @@ def evaluate(
                 "indicator": indicator_glob,
                 "as_ingested": gathered.batch_cut,
             },
+            scheduled=scheduled,
         )
     return scorecard
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from citykpi.engine.plan import Plan
-from citykpi.engine.scorecard import CELL_SCHEMA, HISTORY_SCHEMA, INDEX_SCHEMA, empty_frame
+from citykpi.engine.scorecard import CELL_SCHEMA, HISTORY_SCHEMA, INDEX_SCHEMA, PARTS_SCHEMA, empty_frame
 from citykpi.errors import EngineError
 from citykpi.sqlutil import ident
 from citykpi.warehouse.connection import Warehouse
@@ -23,6 +23,7 @@ _SCHEMAS: dict[str, dict[str, pl.DataType]] = {
     "cells": dict(CELL_SCHEMA),
     "indices": dict(INDEX_SCHEMA),
     "history": dict(HISTORY_SCHEMA),
+    "parts": dict(PARTS_SCHEMA),
 }
 
 
@@ -65,7 +66,7 @@ def _translator(dialect: str, con: object) -> Callable[[str], list[str]]:
 
 
 def execute(wh: Warehouse, plan: Plan, *, sandbox: bool = True) -> Executed:
-    """Run ``plan`` on ``wh`` and return its output frames (cells, indices, history)."""
+    """Run ``plan`` on ``wh`` and return its output frames (cells, indices, history, parts)."""
     con, backend = wh.engine(), wh.backend
     in_dialect = _translator(backend.dialect, con)
     if sandbox:

@@ -38,6 +38,7 @@ class Request:
     as_ingested: bool | int = False
     history_levels: Sequence[str] = ("city", "district")
     history_from: date | None = None
+    parts: bool = False
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,8 @@ def select_indicators(
         indices=(),
         groups=catalogue.groups,
         sources=catalogue.sources,
+        domains=catalogue.domains,
+        incidents=catalogue.incidents,
         schema_version=catalogue.schema_version,
         files=catalogue.files,
         content_hash=catalogue.content_hash,
@@ -166,7 +169,7 @@ def _max_batch(wh: Warehouse) -> int:
 
 
 def ensure_sources(wh: Warehouse, catalogue: Catalogue) -> None:
-    """Raw source tables used by measures must exist (created by `citykpi ingest --format source`)."""
+    """Raw source tables used by measures exist (made by `citykpi ingest --format source`, else empty)."""
     used = {i.value.source for i in catalogue.indicators if isinstance(i.value, Measure)}
     if not used:
         return
@@ -179,12 +182,12 @@ def ensure_sources(wh: Warehouse, catalogue: Catalogue) -> None:
     for s in sorted(used):
         if source_table_name(s) not in have:
             src = next(x for x in catalogue.sources if x.id == s)
+            ddl = source_table_ddl(src)
             if wh.read_only:
-                raise EvaluationError(
-                    f"raw source table for {s!r} does not exist",
-                    hint=f"load it with `citykpi ingest --format source --source {s} FILE`",
-                )
-            wh.con.execute(source_table_ddl(src))
+                # Nothing loaded yet: its measures have no data, like any indicator with no rows. A
+                # read-only evaluation must not write, so the empty table lives in this session only.
+                ddl = ddl.replace("CREATE TABLE", "CREATE TEMP TABLE", 1)
+            wh.con.execute(ddl)
 
 
 def gather(wh: Warehouse, catalogue: Catalogue, request: Request) -> Gathered:

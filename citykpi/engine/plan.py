@@ -15,6 +15,7 @@ import polars as pl
 
 from citykpi.catalogue.model import Catalogue, SourceTable
 from citykpi.engine import compiler as c
+from citykpi.engine import early, forecast
 from citykpi.engine.gather import Gathered
 from citykpi.engine.tables import CatalogueTables, build_tables
 from citykpi.sqlutil import ident
@@ -35,6 +36,8 @@ class Plan:
     #: indices are computed for every area; these restrict what is reported
     index_areas: tuple[str, ...] | None = None
     index_levels: tuple[str, ...] | None = None
+    #: what the evaluation should say on the side (e.g. a holiday calendar that does not cover the dates)
+    warnings: list[str] = field(default_factory=list)
 
     def add(self, name: str, sql: str | None) -> None:
         """Append a statement (``None`` is skipped)."""
@@ -64,7 +67,7 @@ def compile_plan(
     tables = build_tables(
         catalogue, keys, grain=grain, as_of=as_of, area_keys=area_keys, history_from=history_from, shown=shown
     )
-    plan = Plan()
+    plan = Plan(warnings=early.extend_tables(tables, catalogue, area_keys=area_keys))
     for i, sql in enumerate(c.area_tables_sql()):
         plan.add(f"areas {i + 1}", sql)
     plan.add(
@@ -85,8 +88,10 @@ def compile_plan(
     for n, layer in enumerate(tables.derived_layers, start=1):
         plan.add(f"derived values, layer {n}", c.derived_sql(n, layer, tables.keys))
     plan.add("cumulative sums for cumulative targets", c.cumulative_sql(tables, as_of=as_of, obs=obs))
+    plan.add("seasonal baselines", forecast.baseline_sql(tables))
     cells = c.cells_query(as_of=as_of, level_filter=level_filter, area_filter=area_filter, max_k=tables.max_k)
     plan.add("classify, cells and explanations", c.cells_sql(cells))
+    plan.add("trends, days to breach, target forecasts", forecast.forecast_sql(tables, as_of=as_of))
     plan.add("indices table", c.index_table_sql())
     for depth, _layer in enumerate(tables.index_layers, start=1):
         plan.add(f"indices, depth {depth}", c.index_sql(depth))
@@ -118,6 +123,8 @@ def compile_evaluation(g: Gathered) -> Plan:
     history = c.history_out_sql(req.history_levels) if req.history_levels else None
     if history:
         plan.outputs["history"] = history
+    if req.parts:
+        plan.outputs["parts"] = c.parts_out_sql()
     plan.lookups = {
         "ikey": tables.ind.select("ikey", *c.INDICATOR_COLUMNS),
         "area_key": g.area_frame.select("area_key", *c.AREA_COLUMNS).rename(c.AREA_COLUMNS),

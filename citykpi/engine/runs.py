@@ -19,11 +19,29 @@ from citykpi.engine.scorecard import CELL_SCHEMA, INDEX_SCHEMA, Scorecard, empty
 from citykpi.errors import UsageError
 from citykpi.warehouse.connection import Warehouse
 
+#: Columns of ``runs`` in table order (v3 appended ``scheduled``); name them in every INSERT.
+RUN_COLUMNS: tuple[str, ...] = (
+    "run_id",
+    "created_at",
+    "as_of",
+    "grain",
+    "catalogue_hash",
+    "options",
+    "max_batch_id",
+    "cells",
+    "counts",
+    "scheduled",
+)
 
-def persist_run(wh: Warehouse, scorecard: Scorecard, *, options: Mapping[str, object]) -> Scorecard:
+
+def persist_run(
+    wh: Warehouse, scorecard: Scorecard, *, options: Mapping[str, object], scheduled: bool = False
+) -> Scorecard:
     """Record the scorecard just evaluated on ``wh.con`` (temp tables t_cells/t_index) as a run.
 
     One transaction: the run row, its cells and its index scores appear together or not at all.
+    ``scheduled`` marks a run of the daily job (``citykpi run``, ``evaluate --scheduled``): the runs
+    that ``diff``, ``alerts`` and the notifiers compare with by default.
     """
     con = wh.con
     counts = json.dumps(scorecard.counts(), sort_keys=True)
@@ -33,7 +51,7 @@ def persist_run(wh: Warehouse, scorecard: Scorecard, *, options: Mapping[str, ob
         row = next(iter(con.execute("SELECT coalesce(max(run_id), 0) + 1 FROM runs").fetchall()), None)
         run_id = int(row[0]) if row else 1
         con.execute(
-            "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 run_id,
                 scorecard.generated_at or datetime.now(),
@@ -44,6 +62,7 @@ def persist_run(wh: Warehouse, scorecard: Scorecard, *, options: Mapping[str, ob
                 scorecard.meta.get("max_batch_id"),
                 scorecard.cells.height,
                 counts,
+                scheduled,
             ],
         )
         con.execute(
@@ -61,18 +80,57 @@ def persist_run(wh: Warehouse, scorecard: Scorecard, *, options: Mapping[str, ob
     return replace(scorecard, run_id=run_id)
 
 
-def list_runs(wh: Warehouse, limit: int = 50) -> pl.DataFrame:
-    """The most recent runs: run_id, created_at, as_of, grain, catalogue_hash, cells, counts (JSON)."""
+def next_run_id(wh: Warehouse) -> int:
+    """The id the next recorded run gets (while the caller holds the database for writing)."""
+    rows = wh.con.execute("SELECT coalesce(max(run_id), 0) + 1 FROM runs").fetchall()
+    return int(rows[0][0]) if rows else 1
+
+
+def list_runs(wh: Warehouse, limit: int = 50, *, scheduled_only: bool = False) -> pl.DataFrame:
+    """The most recent runs: run_id, created_at, as_of, grain, scheduled, catalogue_hash, max_batch_id,
+    cells, counts (JSON); only the scheduled ones with ``scheduled_only``."""
     return wh.con.frame(
-        """SELECT run_id, created_at, as_of, grain, catalogue_hash, max_batch_id, cells, counts
-           FROM runs ORDER BY run_id DESC LIMIT ?""",
+        f"""SELECT run_id, created_at, as_of, grain, scheduled, catalogue_hash, max_batch_id, cells, counts
+           FROM runs {"WHERE scheduled" if scheduled_only else ""} ORDER BY run_id DESC LIMIT ?""",
         [limit],
     )
 
 
-def resolve_run(wh: Warehouse, ref: str) -> int:
-    """A run id from a reference: a number, ``latest``, ``previous``, or a date (latest run for it)."""
+def _no_run_hint(scheduled_only: bool) -> str:
+    if scheduled_only:
+        return (
+            "scheduled runs are recorded by `citykpi run` (or `evaluate --scheduled`); add --runs all "
+            "to use the runs `evaluate --record` recorded too"
+        )
+    return "record one: `citykpi run`, or `citykpi evaluate --record`"
+
+
+def check_run_ref(ref: str) -> date | None:
+    """The date a run reference names (None for an id, ``latest`` or ``previous``).
+
+    Raises:
+        UsageError: neither a run id, ``latest``, ``previous`` nor a supported date.
+    """
     ref = ref.strip()
+    if ref.isdigit() or ref in ("latest", "previous"):
+        return None
+    try:
+        day = date.fromisoformat(ref)
+    except ValueError:
+        raise UsageError(f"{ref!r} is not a run id, 'latest', 'previous' or a date (YYYY-MM-DD)") from None
+    return supported_date("the run date", day)
+
+
+def resolve_run(wh: Warehouse, ref: str, *, scheduled_only: bool = False) -> int:
+    """A run id from a reference: a number, ``latest``, ``previous``, or a date (latest run for it).
+
+    With ``scheduled_only``, ``latest``, ``previous`` and a date choose among the scheduled runs;
+    a run id names any run.
+    """
+    ref = ref.strip()
+    day = check_run_ref(ref)
+    which = "WHERE scheduled" if scheduled_only else ""
+    kind = "scheduled " if scheduled_only else ""
     if ref.isdigit():
         row = next(
             iter(wh.con.execute("SELECT run_id FROM runs WHERE run_id = ?", [int(ref)]).fetchall()), None
@@ -81,29 +139,49 @@ def resolve_run(wh: Warehouse, ref: str) -> int:
             raise UsageError(f"no run {ref}", hint="list runs with `citykpi runs list`")
         return int(row[0])
     if ref in ("latest", "previous"):
-        rows = wh.con.execute("SELECT run_id FROM runs ORDER BY run_id DESC LIMIT 2").fetchall()
+        rows = wh.con.execute(f"SELECT run_id FROM runs {which} ORDER BY run_id DESC LIMIT 2").fetchall()
         n = 0 if ref == "latest" else 1
         if len(rows) <= n:
-            raise UsageError(
-                f"there is no {ref} run", hint="evaluate first: `citykpi evaluate` records a run each time"
-            )
+            raise UsageError(f"there is no {ref} {kind}run", hint=_no_run_hint(scheduled_only))
         return int(rows[n][0])
-    try:
-        day = date.fromisoformat(ref)
-    except ValueError:
-        raise UsageError(f"{ref!r} is not a run id, 'latest', 'previous' or a date (YYYY-MM-DD)") from None
-    supported_date("the run date", day)
-    row = next(iter(wh.con.execute("SELECT max(run_id) FROM runs WHERE as_of = ?", [day]).fetchall()), None)
+    where = "WHERE as_of = ?" + (" AND scheduled" if scheduled_only else "")
+    row = next(iter(wh.con.execute(f"SELECT max(run_id) FROM runs {where}", [day]).fetchall()), None)
     if not row or row[0] is None:
-        raise UsageError(f"no run for {day}", hint=f"evaluate it: `citykpi evaluate --date {day}`")
+        raise UsageError(f"no {kind}run for {day}", hint=_no_run_hint(scheduled_only))
     return int(row[0])
 
 
-def previous_run(wh: Warehouse, as_of: date, catalogue: Catalogue | None = None) -> Scorecard | None:
-    """The latest recorded run for a date before ``as_of`` (for 'new since the previous run'), or None."""
-    rows = wh.con.execute("SELECT max(run_id) FROM runs WHERE as_of < ?", [as_of]).fetchall()
-    run_id = rows[0][0] if rows else None
-    return load_run(wh, int(run_id), catalogue) if run_id is not None else None
+def previous_run_id(
+    wh: Warehouse, as_of: date, *, grain: str | None = None, scheduled_only: bool = True
+) -> int | None:
+    """The run to compare a scorecard of ``as_of`` with: of the latest earlier date (the last run
+    recorded for it), of the same ``grain`` when given, scheduled unless ``scheduled_only`` is False."""
+    where = ["as_of < ?"]
+    params: list[object] = [as_of]
+    if grain is not None:
+        where.append("grain = ?")
+        params.append(grain)
+    if scheduled_only:
+        where.append("scheduled")
+    rows = wh.con.execute(
+        f"SELECT run_id FROM runs WHERE {' AND '.join(where)} ORDER BY as_of DESC, run_id DESC LIMIT 1",
+        params,
+    ).fetchall()
+    return int(rows[0][0]) if rows else None
+
+
+def previous_run(
+    wh: Warehouse,
+    as_of: date,
+    catalogue: Catalogue | None = None,
+    *,
+    grain: str | None = None,
+    scheduled_only: bool = True,
+) -> Scorecard | None:
+    """The run before ``as_of`` (see :func:`previous_run_id`) as a Scorecard, for 'new since the
+    previous run'; None when there is none."""
+    run_id = previous_run_id(wh, as_of, grain=grain, scheduled_only=scheduled_only)
+    return load_run(wh, run_id, catalogue) if run_id is not None else None
 
 
 def load_run(wh: Warehouse, run_id: int, catalogue: Catalogue | None = None) -> Scorecard:

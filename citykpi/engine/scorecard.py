@@ -43,6 +43,8 @@ CELL_SCHEMA: Mapping[str, pl.DataType] = {
     "change_week_ago": pl.Float64(),
     "last_year_value": pl.Float64(),
     "change_last_year": pl.Float64(),
+    "base_value": pl.Float64(),
+    "change_base": pl.Float64(),
     "change_unit": pl.String(),
     "streak": pl.Int32(),
     "target_value": pl.Float64(),
@@ -51,6 +53,18 @@ CELL_SCHEMA: Mapping[str, pl.DataType] = {
     "expected_progress": pl.Float64(),
     "target_status": pl.String(),
     "source": pl.String(),
+    "forecast_status": pl.String(),
+    "forecast_periods": pl.Int32(),
+    "forecast_date": pl.Date(),
+    "forecast_periods_low": pl.Int32(),
+    "forecast_periods_high": pl.Int32(),
+    "forecast_slope": pl.Float64(),
+    "forecast_r2": pl.Float64(),
+    "anomaly_score": pl.Float64(),
+    "target_forecast": pl.String(),
+    "target_projected": pl.Float64(),
+    "target_pace_needed": pl.Float64(),
+    "target_pace": pl.Float64(),
 }
 
 #: Column order and types of ``Scorecard.indices``.
@@ -81,6 +95,17 @@ HISTORY_SCHEMA: Mapping[str, pl.DataType] = {
     "value": pl.Float64(),
 }
 
+#: Columns of ``Scorecard.parts``: the numerator and denominator behind a cell's value (value =
+#: numerator / denominator × factor), for the indicators that have them; read only when asked
+#: (``evaluate(parts=True)``, as ``citykpi rank`` does for an indicator's league table).
+PARTS_SCHEMA: Mapping[str, pl.DataType] = {
+    "indicator_id": pl.String(),
+    "area_id": pl.String(),
+    "numerator": pl.Float64(),
+    "denominator": pl.Float64(),
+    "factor": pl.Float64(),
+}
+
 
 def empty_frame(schema: Mapping[str, pl.DataType]) -> pl.DataFrame:
     """An empty frame with the given schema."""
@@ -96,6 +121,8 @@ class Scorecard:
     cells: pl.DataFrame
     indices: pl.DataFrame = field(default_factory=lambda: empty_frame(INDEX_SCHEMA))
     history: pl.DataFrame = field(default_factory=lambda: empty_frame(HISTORY_SCHEMA))
+    #: numerator and denominator per cell (``PARTS_SCHEMA``); empty unless the evaluation asked for them
+    parts: pl.DataFrame = field(default_factory=lambda: empty_frame(PARTS_SCHEMA))
     catalogue_hash: str = ""
     run_id: int | None = None
     generated_at: datetime | None = None

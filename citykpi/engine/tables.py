@@ -29,6 +29,8 @@ from citykpi.catalogue.model import (
 from citykpi.engine.calendar import (
     history_periods,
     reporting_grain,
+    shift,
+    trunc,
     window,
 )
 from citykpi.errors import EvaluationError
@@ -53,6 +55,8 @@ class CatalogueTables:
     measures: list[Indicator] = field(default_factory=list)
     #: indicator id → key, including hidden grain copies (see :func:`_with_grain_copies`)
     keys: dict[str, int] = field(default_factory=dict)
+    #: more temp-table name → frame (early warning: ``engine/early.py``)
+    extra: dict[str, pl.DataFrame] = field(default_factory=dict)
 
     def frames(self) -> dict[str, pl.DataFrame]:
         """Temp-table name → frame."""
@@ -64,12 +68,14 @@ class CatalogueTables:
             "ck_input": self.inputs,
             "ck_index": self.index,
             "ck_component": self.components,
+            **self.extra,
         }
 
     @property
     def max_k(self) -> int:
-        """The deepest history period any indicator keeps (k of its oldest bucket)."""
-        deepest = self.ind.get_column("hist").max() if self.ind.height else None
+        """The deepest history period the scorecard reads (k of its oldest bucket; forecasts may read further)."""
+        column = "keep" if "keep" in self.ind.columns else "hist"
+        deepest = self.ind.get_column(column).max() if self.ind.height else None
         return deepest if isinstance(deepest, int) else 0
 
 
@@ -198,6 +204,38 @@ def _with_grain_copies(
     return out + copies, keys, hidden, series_of
 
 
+def _base_windows(
+    indicators: Sequence[Indicator], by_id: dict[str, Indicator], grain: str
+) -> Callable[[str], tuple[date | None, date | None]]:
+    """Indicator id → [start, end) of the reporting period holding its ``base_period`` (or Nones).
+
+    A derived indicator's inputs are read over its base period too (unless they declare their own),
+    so that the base value of a ratio or formula is computed from its inputs' base values.
+    """
+    declared: dict[str, date] = {}
+    for ind in indicators:
+        if ind.base_period is not None:
+            declared[ind.id] = ind.base_period
+    for ind in indicators:  # layer by layer would be exact; inputs rarely chain deep
+        if ind.id in declared:
+            stack = list(ind.inputs)
+            while stack:
+                ref = stack.pop()
+                if ref in by_id and ref not in declared:
+                    declared[ref] = declared[ind.id]
+                    stack.extend(by_id[ref].inputs)
+
+    def of(iid: str) -> tuple[date | None, date | None]:
+        start = declared.get(iid)
+        if start is None:
+            return None, None
+        rg = reporting_grain(by_id[iid], grain)
+        lo = trunc(rg, start)
+        return lo, shift(rg, lo, 1)
+
+    return of
+
+
 def build_tables(
     catalogue: Catalogue,
     keys: dict[str, int],
@@ -232,6 +270,7 @@ def build_tables(
     measures: list[Indicator] = []
     by_id = {i.id: i for i in indicators}
 
+    base_of = _base_windows(indicators, by_id, grain)
     for ind in indicators:
         ikey = keys[ind.id]
         w = window(ind, grain, as_of, history_from)
@@ -324,6 +363,8 @@ def build_tables(
                 "win_lo": w.win_lo,
                 "ly_lo": w.ly_lo,
                 "ly_hi": w.ly_hi,
+                "base_lo": base_of(ind.id)[0],
+                "base_hi": base_of(ind.id)[1],
                 "stale_s": ind.staleness.total_seconds(),
                 "time_rollup": ind.rollup.time,
                 "where_op": where.op if where else None,
@@ -331,6 +372,10 @@ def build_tables(
                 "area_rollup": ind.rollup.area,
                 "weight": ind.rollup.weight,
                 "with_parts": with_parts,
+                # the value is a numerator over a denominator the engine keeps (league-table intervals)
+                "parts": with_parts
+                or isinstance(v, Ratio)
+                or (isinstance(v, Measure) and v.denominator is not None),
                 "single": single,
                 "scale": scale,
                 "direction": ind.direction,
@@ -416,6 +461,8 @@ def build_tables(
         "win_lo": pl.Date(),
         "ly_lo": pl.Date(),
         "ly_hi": pl.Date(),
+        "base_lo": pl.Date(),
+        "base_hi": pl.Date(),
         "target_due": pl.Date(),
         "baseline_date": pl.Date(),
         "where_val": pl.Float64(),

@@ -113,6 +113,9 @@ def summary_line(result: CheckResult) -> str:
             n(c.get("groups", 0), "group"),
             n(c.get("sources", 0), "source"),
         ]
+        # feeds and consistency rules are named only where a catalogue declares some
+        + ([n(c["feeds"], "feed")] if c.get("feeds") else [])
+        + ([n(c["consistency"], "consistency rule")] if c.get("consistency") else [])
     )
     head = "catalogue is sound" if not result.errors else n(len(result.errors), "error")
     if result.warnings:

@@ -23,6 +23,7 @@ from citykpi.engine.scorecard import Scorecard
 from citykpi.errors import UsageError
 from citykpi.render import exports
 from citykpi.render.diagnostics import rows_json
+from citykpi.render.xlsx import xlsx_writer
 
 #: The terminal rendering (Rich tables on stdout): a ``--format`` value, but not a file format.
 TERMINAL = "table"
@@ -120,7 +121,7 @@ _REGISTRY: tuple[Exporter, ...] = (
         frame=frame_markdown,
     ),
     Exporter("html", ".html", False, _html, history=True),
-    Exporter("xlsx", ".xlsx", True, stream=exports.xlsx_writer),
+    Exporter("xlsx", ".xlsx", True, stream=xlsx_writer),
     Exporter("junit", ".xml", False, lambda sc, _l, fail_on: exports.render_junit(sc, fail_on=fail_on)),
 )
 

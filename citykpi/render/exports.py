@@ -1,4 +1,4 @@
-"""Scorecard exports: csv, parquet, json, jsonl, markdown, xlsx, junit — written atomically.
+"""Scorecard exports: csv, parquet, json, jsonl, markdown, junit — written atomically (xlsx: render/xlsx.py).
 
 The formats are registered (name, extension, text or binary, what they write) in
 :mod:`citykpi.render.exporters`, which also dispatches ``render_text`` and ``write_scorecard``.
@@ -12,28 +12,23 @@ byte-identical files. Text that a spreadsheet could take for a formula (a cell s
 from __future__ import annotations
 
 import contextlib
-import gc
 import io
 import json
 import math
 import os
-import sys
 import tempfile
-import traceback
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
-from datetime import date, datetime, time
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from citykpi.catalogue.model import LEVELS, SEVERITY, STATUSES
+from citykpi.catalogue.model import SEVERITY
 from citykpi.engine.scorecard import CELL_SCHEMA, INDEX_SCHEMA, Scorecard
 from citykpi.errors import ExportError, UsageError
 from citykpi.render.format import (
-    STATUS_HEX,
-    STATUS_INK,
     counts_line,
     domain_name,
     fmt_cell_value,
@@ -44,10 +39,10 @@ from citykpi.render.format import (
     pick,
     sort_cells,
     sort_indices,
-    status_label,
     status_text,
     word,
 )
+from citykpi.render.outlook import fmt_outlook, fmt_target_forecast
 from citykpi.render.targets import not_a_regular_file
 
 #: Identifier and version of the JSON document (docs/scorecard-json.md).
@@ -251,6 +246,14 @@ def render_markdown(scorecard: Scorecard, *, lang: str = "zh") -> str:
     out += [f"**{word('summary', lang)}:** {_md(counts_line(scorecard.counts(), lang))}", ""]
     cells = _cells(scorecard)
     heads = [word(k, lang) for k in ("indicator", "area", "value", "status", "change", "yoy", "target")]
+    forecasts = (
+        cells.height
+        and cells.select(pl.col("forecast_status").is_not_null() | pl.col("target_forecast").is_not_null())
+        .to_series()
+        .any()
+    )
+    if forecasts:  # a column only when some cell forecasts: scorecards without forecasts read as before
+        heads.append(word("outlook", lang))
     for (domain,), group in cells.group_by("domain", maintain_order=True):
         title = domain_name(str(domain), lang)
         out += [f"## {_md(title)}", "", "| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
@@ -268,6 +271,7 @@ def render_markdown(scorecard: Scorecard, *, lang: str = "zh") -> str:
                         fmt_change(row["change_previous"], row["change_unit"], lang, row.get("unit")),
                         fmt_change(row["change_last_year"], row["change_unit"], lang, row.get("unit")),
                         fmt_target(row["attainment"], row["expected_progress"], row["target_status"], lang),
+                        *([_outlook(row, lang)] if forecasts else []),
                     )
                 )
                 + " |"
@@ -296,6 +300,11 @@ def render_markdown(scorecard: Scorecard, *, lang: str = "zh") -> str:
             )
         out.append("")
     return "\n".join(out)
+
+
+def _outlook(row: dict[str, Any], lang: str) -> str:
+    """Where the cell's trend is heading and where its target will end up, in one line."""
+    return "; ".join(t for t in (fmt_outlook(row, lang), fmt_target_forecast(row, lang)) if t)
 
 
 def junit_fail_on(fail_on: str) -> str:
@@ -327,7 +336,17 @@ def render_junit(scorecard: Scorecard, *, fail_on: str = "red") -> str:
                 name=f"{row['indicator_id']}@{row['area_id']}",
             )
             ET.SubElement(case, "properties")
-            for key in ("status", "value", "unit", "level", "area_name_zh", "name_zh"):
+            for key in (
+                "status",
+                "value",
+                "unit",
+                "level",
+                "area_name_zh",
+                "name_zh",
+                "forecast_status",
+                "forecast_date",
+                "target_forecast",
+            ):
                 val = row[key]
                 if val is not None:
                     ET.SubElement(case[0], "property", name=key, value=str(val))
@@ -374,153 +393,6 @@ def parquet_bytes(scorecard: Scorecard) -> bytes:
     return parquet_bytes_of(_cells(scorecard))
 
 
-#: Columns of the xlsx level sheets: (header, cell column or a computed key).
-_XLSX_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("indicator_id", "indicator_id"),
-    ("indicator", "@name"),
-    ("area_id", "area_id"),
-    ("area", "@area_name"),
-    ("domain", "domain"),
-    ("kind", "kind"),
-    ("tier", "tier"),
-    ("value", "value"),
-    ("unit", "unit"),
-    ("status", "@status"),
-    ("band_label", "band_label"),
-    ("change_previous", "change_previous"),
-    ("change_last_year", "change_last_year"),
-    ("change_unit", "change_unit"),
-    ("streak", "streak"),
-    ("target_value", "target_value"),
-    ("target_due", "target_due"),
-    ("attainment", "attainment"),
-    ("expected_progress", "expected_progress"),
-    ("target_status", "target_status"),
-    ("period_start", "period_start"),
-    ("period_end", "period_end"),
-    ("explanation", "explanation"),
-)
-
-_XLSX_INDEX_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("index_id", "index_id"),
-    ("index", "@name"),
-    ("area_id", "area_id"),
-    ("area", "@area_name"),
-    ("level", "level"),
-    ("score", "score"),
-    ("status", "@status"),
-    ("coverage", "coverage"),
-    ("capped", "capped"),
-    ("components_used", "components_used"),
-    ("components_total", "components_total"),
-    ("rank", "rank"),
-)
-
-
-def _quiet_os_error(exc: BaseException) -> OSError:
-    """The OSError behind ``exc``, after releasing the half-written zip file its frames hold.
-
-    Otherwise the zip file's finaliser fails again at exit and prints a second, ignored traceback.
-    """
-    cause = exc.args[0] if exc.args and isinstance(exc.args[0], OSError) else None
-    failure = OSError(cause.errno, cause.strerror) if cause is not None else OSError(str(exc))
-    hook = sys.unraisablehook
-    sys.unraisablehook = lambda _info: None
-    try:
-        seen: set[int] = set()
-        todo: list[BaseException | None] = [exc, cause]
-        while todo:
-            e = todo.pop()
-            if e is None or id(e) in seen:
-                continue
-            seen.add(id(e))
-            if e.__traceback__ is not None:
-                traceback.clear_frames(e.__traceback__)
-            todo += [e.__context__, e.__cause__]
-        gc.collect()
-    finally:
-        sys.unraisablehook = hook
-    return failure
-
-
-def xlsx_writer(scorecard: Scorecard, lang: str) -> Callable[[Path], None]:
-    """Write the xlsx workbook (a sheet per level, then the indices) into a temporary file, row by row."""
-    import xlsxwriter
-
-    cells = _cells(scorecard)
-    indices = _indices(scorecard)
-
-    def write(tmp: Path) -> None:
-        wb = xlsxwriter.Workbook(
-            str(tmp),
-            {
-                "strings_to_formulas": False,
-                "strings_to_numbers": False,
-                "strings_to_urls": False,
-                # rows are written in order and flushed as they go: memory stays flat at city
-                # scale (226k cells: ~0.9 GB without it)
-                "constant_memory": True,
-            },
-        )
-        # A fixed creation time (the as-of date) keeps the file byte-identical across re-runs.
-        created = datetime.combine(scorecard.as_of, time())
-        wb.set_properties({"title": f"citykpi scorecard {scorecard.as_of.isoformat()}", "created": created})
-        header = wb.add_format({"bold": True, "bottom": 1, "bg_color": "#f1f3f4"})
-        status_fmt = {
-            s: wb.add_format({"bg_color": STATUS_HEX[s], "font_color": STATUS_INK[s], "bold": s in SEVERITY})
-            for s in STATUSES
-        }
-        number = wb.add_format({"num_format": "#,##0.0##"})
-        percent = wb.add_format({"num_format": "0.0%"})
-
-        def sheet(name: str, frame: pl.DataFrame, columns: tuple[tuple[str, str], ...]) -> None:
-            ws = wb.add_worksheet(name)
-            widths = [len(h) + 2 for h, _ in columns]
-            for c, (head, _) in enumerate(columns):
-                ws.write_string(0, c, head, header)
-            for r, row in enumerate(frame.iter_rows(named=True), start=1):
-                for c, (_, key) in enumerate(columns):
-                    if key == "@status":
-                        st = row["status"]
-                        ws.write_string(r, c, status_label(st, lang), status_fmt.get(st))
-                        continue
-                    value = pick(row, key[1:], lang) if key.startswith("@") else row[key]
-                    if value is None or (
-                        isinstance(value, float) and (math.isnan(value) or math.isinf(value))
-                    ):
-                        continue  # a blank without a format writes nothing
-                    elif isinstance(value, bool):
-                        ws.write_boolean(r, c, value)
-                    elif isinstance(value, int | float):
-                        ws.write_number(
-                            r,
-                            c,
-                            value,
-                            percent if key in ("attainment", "expected_progress", "coverage") else number,
-                        )
-                    else:
-                        text = neutralise(value.isoformat() if isinstance(value, date) else str(value))
-                        ws.write_string(r, c, text)
-                        widths[c] = max(widths[c], min(60, len(text) * (2 if not text.isascii() else 1) + 2))
-            for c, w in enumerate(widths):
-                ws.set_column(c, c, w)
-            ws.freeze_panes(1, 0)
-            if frame.height:
-                ws.autofilter(0, 0, frame.height, len(columns) - 1)
-
-        levels = [lv for lv in LEVELS if cells.height and lv in cells.get_column("level").to_list()]
-        extra = sorted(set(cells.get_column("level").to_list()) - set(LEVELS)) if cells.height else []
-        for lv in [*levels, *extra] or ["city"]:
-            sheet(lv, cells.filter(pl.col("level") == lv), _XLSX_COLUMNS)
-        sheet("indices", indices, _XLSX_INDEX_COLUMNS)
-        try:
-            wb.close()
-        except xlsxwriter.exceptions.FileCreateError as exc:  # wraps the OSError (disk full, read-only)
-            raise _quiet_os_error(exc) from None
-
-    return write
-
-
 __all__ = [
     "atomic_write",
     "frame_csv",
@@ -533,5 +405,4 @@ __all__ = [
     "render_junit",
     "render_markdown",
     "to_json_document",
-    "xlsx_writer",
 ]

@@ -123,8 +123,10 @@ WORDS: Mapping[str, Mapping[str, str]] = {
         "status": "Status",
         "change": "Change",
         "yoy": "YoY",
+        "base": "vs base",
         "target": "Target",
         "trend": "Trend",
+        "outlook": "Outlook",
         "indices": "Indices",
         "index": "Index",
         "score": "Score",
@@ -142,6 +144,9 @@ WORDS: Mapping[str, Mapping[str, str]] = {
         "streak": "Streak",
         "new": "new",
         "since": "since",
+        "interval": "95% interval",
+        "funnel": "Funnel",
+        "rank_range": "Rank range",
     },
     "zh": {
         "scorecard": "计分卡",
@@ -152,8 +157,10 @@ WORDS: Mapping[str, Mapping[str, str]] = {
         "status": "状态",
         "change": "环比",
         "yoy": "同比",
+        "base": "较基期",
         "target": "目标",
         "trend": "趋势",
+        "outlook": "预警",
         "indices": "综合指数",
         "index": "指数",
         "score": "得分",
@@ -171,6 +178,9 @@ WORDS: Mapping[str, Mapping[str, str]] = {
         "streak": "持续",
         "new": "新增",
         "since": "自",
+        "interval": "95%区间",
+        "funnel": "漏斗",
+        "rank_range": "名次区间",
     },
 }
 
@@ -301,11 +311,61 @@ def fmt_change(
     return f"{arrow} {change:+,.1f}{suffix}"
 
 
+#: How many digits past whole percents a fraction may add to read differently from what it is judged
+#: against (as the engine's explanations do beside a cut).
+PERCENT_EXTRA_DIGITS = 8
+
+
+def percent_digits(fraction: float, beside: Sequence[float | None] = (), *, least: int = 0) -> int:
+    """The decimals that print ``fraction`` as a percentage reading differently from each fraction in
+    ``beside`` that it differs from — from ``least``, up to :data:`PERCENT_EXTRA_DIGITS` more — so that
+    a progress of 0.998 against a goal of 1 reads '99.8%', never '100%' beside "missed"."""
+    value = fraction * 100
+    others = [b * 100 for b in beside if b is not None and not math.isnan(b) and b != fraction]
+    for k in range(least, least + PERCENT_EXTRA_DIGITS + 1):
+        if all(f"{value:.{k}f}" != f"{o:.{k}f}" for o in others):
+            return k
+    return least + PERCENT_EXTRA_DIGITS
+
+
 def fmt_percent(fraction: float | None) -> str:
-    """0.873 → '87%'; '—' when missing."""
+    """0.873 → '87%'; '—' when missing (target progress: :func:`fmt_progress`)."""
+    return _percent(fraction, 0)
+
+
+def _percent(fraction: float | None, digits: int) -> str:
+    """A fraction as a percentage with ``digits`` decimals; '—' when missing."""
     if fraction is None or (isinstance(fraction, float) and math.isnan(fraction)):
         return "—"
-    return f"{fraction * 100:.0f}%"
+    return f"{fraction * 100:.{digits}f}%"
+
+
+def progress_digits(
+    attainment: float | None, expected: float | None, target_status: str | None, *, least: int = 0
+) -> tuple[int, int]:
+    """Decimals for a target's progress and its expected progress: ``least`` (whole percents), or as
+    many more as it takes for neither to read as a mark it did not reach — the goal (100 %) unless the
+    target is achieved, and, when behind, each other — so that 0.998 of a goal due now reads
+    '99.8% (exp. 100%) missed', never '100% (exp. 100%) missed'. A progress past a mark it reached
+    keeps its digits (1.0002 achieved: '100%')."""
+    goal: tuple[float | None, ...] = () if target_status in (None, "achieved") else (1.0,)
+    behind = target_status == "behind"
+    digits = [least, least]
+    for n, (x, other) in enumerate(((attainment, expected), (expected, attainment))):
+        if x is None or math.isnan(x):
+            continue
+        # the expected progress has reached the goal when the target is missed: it reads 100 % rightly
+        marks = (
+            *(goal if n == 0 or target_status in ("behind", "on_track") else ()),
+            *((other,) if behind else ()),
+        )
+        digits[n] = percent_digits(x, marks, least=least)
+    return digits[0], digits[1]
+
+
+def fmt_progress(attainment: float | None, expected: float | None, target_status: str | None) -> str:
+    """A target's progress as a percentage with the digits :func:`progress_digits` gives it."""
+    return _percent(attainment, progress_digits(attainment, expected, target_status)[0])
 
 
 TARGET_STATUS_LABELS: Mapping[str, Mapping[str, str]] = {
@@ -320,12 +380,14 @@ def fmt_target(
     target_status: str | None,
     lang: str = "en",
 ) -> str:
-    """Target progress: '87% (exp. 90%) behind'; '' when the indicator has no target."""
+    """Target progress: '87% (exp. 90%) behind', '99.8% (exp. 100%) missed'; '' when the indicator has
+    no target."""
     if attainment is None and target_status is None:
         return ""
-    parts = [fmt_percent(attainment)]
+    own, exp = progress_digits(attainment, expected, target_status)
+    parts = [_percent(attainment, own)]
     if expected is not None:
-        parts.append(f"({'exp.' if lang == 'en' else '应达'} {fmt_percent(expected)})")
+        parts.append(f"({'exp.' if lang == 'en' else '应达'} {_percent(expected, exp)})")
     if target_status:
         parts.append(
             TARGET_STATUS_LABELS.get(lang, TARGET_STATUS_LABELS["en"]).get(target_status, target_status)

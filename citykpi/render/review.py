@@ -39,7 +39,16 @@ TEXT_CELLS = 200
 #: How many cells one GitHub annotation or JUnit case spells out.
 NOTE_CELLS = 10
 
-_PLURAL = {"indicator": "indicators", "index": "indices", "group": "groups", "source": "sources"}
+_PLURAL = {
+    "indicator": "indicators",
+    "index": "indices",
+    "group": "groups",
+    "source": "sources",
+    "feed": "feeds",
+    "rule": "consistency rules",
+    "domain": "domains",
+    "incident": "incidents",
+}
 
 
 def show_value(value: Plain) -> str:
@@ -280,6 +289,8 @@ def _entity_locations(check: CheckResult) -> dict[tuple[str, str], Location | No
         ("index", cat.indices),
         ("group", cat.groups),
         ("source", cat.sources),
+        ("domain", cat.domains),
+        ("incident", cat.incidents),
     ]
     return {(entity, e.id): e.loc for entity, items in groups for e in items}
 

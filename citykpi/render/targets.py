@@ -166,7 +166,7 @@ def check_output_target(
         raise OutputTargetError(f"cannot write {target}: a folder on its path is a file") from None
     except OSError as exc:
         raise OutputTargetError(f"cannot write {target}: {exc.strerror or exc}") from None
-    _refuse_protected(target, protected)
+    refuse_protected(target, protected)
     if st is None:
         return
     problem = not_a_regular_file(st)
@@ -240,7 +240,8 @@ def _identity(path: Path) -> tuple[int, int] | None:
     return st.st_dev, st.st_ino
 
 
-def _refuse_protected(target: Path, protected: Sequence[Protected]) -> None:
+def refuse_protected(target: Path, protected: Sequence[Protected]) -> None:
+    """Rule 2 alone: refuse a target that is (or would land among) the protected files."""
     real = Path(os.path.realpath(target))
     try:
         st: os.stat_result | None = os.stat(target)
@@ -279,4 +280,5 @@ __all__ = [
     "is_previous_export",
     "not_a_regular_file",
     "protected_files",
+    "refuse_protected",
 ]

@@ -21,14 +21,17 @@ import polars as pl
 
 from citykpi.catalogue import load_catalogue
 from citykpi.catalogue.model import UNITS, Catalogue, FromSeries, Indicator, Observed
+from citykpi.engine.holidays import day_type
 from citykpi.sample.areas import CITY_ID, build_areas
-from citykpi.sample.profiles import AQI_EPISODE, INCIDENTS, PM25_EPISODE, PROFILES, Profile
+from citykpi.sample.profiles import AQI_EPISODE, DRIFTS, INCIDENTS, PM25_EPISODE, PROFILES, Profile
 
 DEFAULT_SEED = "citykpi-sample-v1"
 #: District-level hourly series are kept to the last days (city-level ones cover the whole history).
 HOURLY_DAYS = 30
 #: Hotline cases created per day in the whole city (before weekly and seasonal factors).
 HOTLINE_PER_DAY = 1_800
+#: The hotline's volume on a public holiday, relative to a plain day (the Spring Festival lull).
+HOTLINE_HOLIDAY = 0.55
 
 #: Daily indicators a water company sends as one wide sheet per day (one column per indicator).
 WIDE_WATER = (
@@ -186,6 +189,8 @@ def _load_tables(
         f"population / {city_pop} AS share FROM areas_src"
     )
     con.unregister("areas_src")
+    if not observed:  # a slice of the catalogue with measures only (the hotline): no series to generate
+        return []
 
     prof_rows: list[dict[str, object]] = []
     series_rows: list[dict[str, object]] = []
@@ -284,6 +289,8 @@ def _load_tables(
     last_day = datetime(end.year, end.month, end.day)
     by_id = catalogue.by_id
     for inc in INCIDENTS:
+        if inc.indicator not in by_id:  # generating for a slice of the sample catalogue
+            continue
         freq = by_id[inc.indicator].frequency
         for back in range(inc.last, inc.first + 1):
             day = last_day - timedelta(days=back)
@@ -311,6 +318,13 @@ def _load_tables(
     )
     con.execute("CREATE TABLE incidents AS SELECT * FROM inc_src")
     con.unregister("inc_src")
+    drifts = pl.DataFrame(
+        [{"indicator_id": d.indicator, "area_id": d.area, "days": d.days, "to_factor": d.to} for d in DRIFTS],
+        schema={"indicator_id": pl.String, "area_id": pl.String, "days": pl.Int64, "to_factor": pl.Float64},
+    )
+    con.register("drift_src", drifts)
+    con.execute("CREATE TABLE drifts AS SELECT * FROM drift_src")
+    con.unregister("drift_src")
     ep_rows: list[dict[str, object]] = []
     for ind_id, episode in (
         ("env.air.aqi", AQI_EPISODE),
@@ -381,15 +395,19 @@ raw AS (
              ELSE base_v * growth_f * area_f
                     * (1 + samp * season_f + weekly * weekly_f + diurnal * diurnal_f) * (1 + noise * z)
                   + sd * z * share_f
-           END AS v0
+           END AS v0,
+           -- a drift: from 1 (days before the end) in a straight line to to_factor (the end date)
+           coalesce(1 - (1 - dr.to_factor)
+                      * greatest(0.0, 1 - datediff('day', r.period, TIMESTAMP '{end}') / dr.days), 1.0) AS drift_f
     FROM shaped r
     LEFT JOIN incidents i ON i.indicator_id = r.indicator_id AND i.area_id = r.area_id AND i.period = r.period
+    LEFT JOIN drifts dr ON dr.indicator_id = r.indicator_id AND dr.area_id = r.area_id
     LEFT JOIN episodes e ON e.indicator_id = r.indicator_id AND e.day = date_trunc('day', r.period)
     ASOF LEFT JOIN paths pa ON pa.indicator_id = r.indicator_id AND r.period >= pa.from_period
 ),
 clamped AS (
     SELECT *,
-           least(coalesce(hi, 1e300), greatest(coalesce(lo, -1e300), v0)) AS v1
+           least(coalesce(hi, 1e300), greatest(coalesce(lo, -1e300), v0 * drift_f)) AS v1
     FROM raw
 ),
 valued AS (
@@ -415,6 +433,10 @@ FROM (
 )
 """
 
+#: The observations of a catalogue slice without observed indicators (the files come out empty).
+_NO_OBSERVATIONS_SQL = """CREATE TABLE obs (indicator_id VARCHAR, area_id VARCHAR, level VARCHAR, frequency VARCHAR,
+    period TIMESTAMP, value DOUBLE, numerator DOUBLE, denominator DOUBLE)"""
+
 _DERIVED_PARENTS_SQL = """
 INSERT INTO obs
 SELECT o.indicator_id, a.parent AS area_id, 'city' AS level, any_value(o.frequency), o.period,
@@ -425,6 +447,20 @@ FROM obs o JOIN areas a USING (area_id)
 WHERE o.indicator_id IN ({ids}) AND o.level = 'district'
 GROUP BY o.indicator_id, a.parent, o.period
 """
+
+
+def _day_types(con: duckdb.DuckDBPyConnection, end: date, days: int) -> None:
+    """Table ``daytypes`` (day, kind): China's official calendar over the generated days."""
+    first = end - timedelta(days=days - 1)
+    frame = pl.DataFrame(
+        {
+            "day": [first + timedelta(days=n) for n in range(days)],
+            "kind": [day_type(first + timedelta(days=n)).value for n in range(days)],
+        }
+    )
+    con.register("daytypes_src", frame)
+    con.execute("CREATE OR REPLACE TABLE daytypes AS SELECT * FROM daytypes_src")
+    con.unregister("daytypes_src")
 
 
 def _hotline_sql(end: date, days: int) -> str:
@@ -442,13 +478,16 @@ WITH days AS (
     SELECT generate_series::DATE AS day FROM generate_series(DATE '{first}', DATE '{end}', INTERVAL 1 DAY)
 ),
 volume AS (
-    SELECT day,
+    SELECT d.day,
            round({HOTLINE_PER_DAY}
-                 * CASE dayofweek(day) WHEN 0 THEN 0.72 WHEN 6 THEN 0.85 ELSE 1.08 END
-                 * (1 + 0.12 * cos(2 * pi() * (dayofyear(day) - 205) / 365.25))
-                 * pow(1.06, -datediff('day', day, DATE '{end}') / 365.25)
-                 * (1 + 0.08 * nrm('hotline', 'all', day::VARCHAR, 'n')))::INTEGER AS n
-    FROM days
+                 -- busy Mondays, quiet weekends, and the lull of public holidays; a worked weekend day
+                 -- (调休) is a working day
+                 * CASE k.kind WHEN 'holiday' THEN {HOTLINE_HOLIDAY} WHEN 'adjusted_workday' THEN 1.05
+                     ELSE [0.72, 1.20, 1.10, 1.06, 1.04, 1.00, 0.85][dayofweek(d.day) + 1] END
+                 * (1 + 0.12 * cos(2 * pi() * (dayofyear(d.day) - 205) / 365.25))
+                 * pow(1.06, -datediff('day', d.day, DATE '{end}') / 365.25)
+                 * (1 + 0.08 * nrm('hotline', 'all', d.day::VARCHAR, 'n')))::INTEGER AS n
+    FROM days d JOIN daytypes k ON k.day = d.day
 ),
 cats AS (
     SELECT category, limit_hours, sum(share) OVER (ORDER BY category) - share AS cum_lo FROM ({cats})
@@ -724,8 +763,10 @@ def generate(
     con = duckdb.connect()
     try:
         _setup(con, seed)
-        _load_tables(con, catalogue, areas, end, days)
-        con.execute(_OBSERVATIONS_SQL.format(end=f"{end:%Y-%m-%d}"))
+        if _load_tables(con, catalogue, areas, end, days):
+            con.execute(_OBSERVATIONS_SQL.format(end=f"{end:%Y-%m-%d}"))
+        else:
+            con.execute(_NO_OBSERVATIONS_SQL)
         derived = [
             i.value.input
             for i in catalogue.indicators
@@ -734,6 +775,7 @@ def generate(
         parents = sorted({d for d in derived if catalogue.by_id[d].rollup.area != "none"})
         if parents:
             con.execute(_DERIVED_PARENTS_SQL.format(ids=_id_list(parents)))
+        _day_types(con, end, days)
         con.execute(_hotline_sql(end, days))
         files = _write_outputs(con, out)
         n_obs_row = con.execute("SELECT count(*) FROM obs").fetchone()
@@ -764,6 +806,10 @@ def generate(
         "catalogue": str(catalogue_path),
         "order": [f.path for f in all_files],
         "files": [{"path": f.path, "rows": f.rows, "sha256": f.sha256, **f.entry} for f in all_files],
+        "drifts": [
+            {"indicator": d.indicator, "area": d.area, "days": d.days, "to": d.to, "why": d.why}
+            for d in DRIFTS
+        ],
         "incidents": [
             {
                 "indicator": i.indicator,

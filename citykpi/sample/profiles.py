@@ -102,7 +102,7 @@ PROFILES: dict[str, Profile] = {
     "water.supply.pressure": P(
         0.35, sd=0.012, noise=0, diurnal=-0.12, peak=8, spread=0.1, decimals=3, missing=0.002
     ),
-    "water.supply.residual_chlorine": P(0.75, sd=0.08, noise=0, spread=0.2, decimals=2),
+    "water.supply.residual_chlorine": P(0.75, sd=0.04, noise=0, spread=0.2, decimals=2),
     "water.supply.turbidity": P(0.18, noise=0.25, season="rain", samp=0.3, spread=0.2, decimals=2),
     "water.supply.quality_pass_rate": P(99.85, sd=0.1, noise=0, spread=0, parts=0.0008, hi=100),
     "water.supply.daily_volume": P(420, noise=0.03, season="summer", samp=0.12, weekly=0.02, growth=0.03),
@@ -277,6 +277,26 @@ INCIDENTS: tuple[Incident, ...] = (
     Incident("bt.bridge.deflection", "500108", 2, 2, 290, why="heavy lorries on a closed lane"),
     Incident("bt.bridge.deflection", "500108", 1, 1, 312, why="heavy lorries on a closed lane"),
     Incident("bt.bridge.deflection", "500108", 0, 0, 338, why="heavy lorries on a closed lane"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Drift:
+    """A slow change over the last ``days`` days: the series ends at ``to`` times its usual value,
+    reached in a straight line (noise and all), so that early warning has a trend to see."""
+
+    indicator: str
+    area: str
+    days: int
+    to: float
+    why: str = ""
+
+
+#: The sample's slow stories, which the day's colours do not show yet but the trends do.
+DRIFTS: tuple[Drift, ...] = (
+    # Residual chlorine leaving the Yubei plant falls as a dosing pump wears: still green (≥ 0.3 mg/L)
+    # on 31 December, heading for yellow and then orange in the weeks after.
+    Drift("water.supply.residual_chlorine", "500112", 40, 0.42, why="chlorine dosing pump wearing out"),
 )
 
 #: A regional winter smog episode over the last week: AQI and PM2.5 for every district (and the city).

@@ -26,6 +26,8 @@ REQUIREMENTS: dict[str, str] = {
     "thresholds.limit": "`limit` (CK063)",
     "previous_period": "a previous period with a value (else `not_applicable`)",
     "last_year": "the same period last year with a value (else `not_applicable`)",
+    "base_period": "`base_period` (CK068) with a value in that period (else `not_applicable`)",
+    "seasonal_baseline": "at least 3 comparable earlier periods with a value (else `not_applicable`)",
 }
 
 

@@ -19,12 +19,21 @@ FAMILIES: dict[str, str] = {
 }
 
 
+#: How a value of a unit built from counts (value = numerator / denominator × factor) varies by chance,
+#: which decides its interval in league tables (:mod:`citykpi.engine.funnel`).
+INTERVALS: dict[str, str] = {
+    "binomial": "a share: numerator successes out of denominator trials (Wilson score interval)",
+    "poisson": "a count per exposure, e.g. per 10k residents (Byar's approximation to the exact Poisson interval)",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Unit:
     """A known unit."""
 
     name: str
     family: str  # one of FAMILIES
+    interval: str | None = None  # one of INTERVALS, for rates built from counts
 
     @property
     def summary(self) -> str:
@@ -34,8 +43,8 @@ class Unit:
 
 UNITS: Registry[Unit] = Registry("unit")
 for _u in (
-    Unit("%", "rate"),
-    Unit("‰", "rate"),
+    Unit("%", "rate", "binomial"),
+    Unit("‰", "rate", "binomial"),
     Unit("index", "level"),
     Unit("score", "level"),
     Unit("count", "count"),
@@ -78,9 +87,9 @@ for _u in (
     Unit("CNY/kg", "level"),
     Unit("minutes", "level"),
     Unit("hours", "level"),
-    Unit("per 100k", "rate"),
-    Unit("per 10k", "rate"),
-    Unit("per 1k", "rate"),
+    Unit("per 100k", "rate", "poisson"),
+    Unit("per 10k", "rate", "poisson"),
+    Unit("per 1k", "rate", "poisson"),
     Unit("m²/person", "level"),
     Unit("vehicles", "count"),
     Unit("items", "count"),

@@ -51,6 +51,8 @@ class AreasReport:
     kept: int = 0
     by_level: dict[str, int] = field(default_factory=dict)
     orphaned_observations: int = 0
+    #: Top-level areas (no parent): one city, or several (e.g. countries).
+    roots: int = 1
 
 
 def load_areas(wh: Warehouse, path: str | Path, *, force: bool = False) -> AreasReport:
@@ -187,7 +189,11 @@ def _to_row(rec: dict[str, Any], loc: Location) -> AreaRow:
 
 
 def validate_hierarchy(rows: list[AreaRow], path: str) -> None:
-    """Check ids unique, levels known, exactly one root city, parents exist one level up, no cycles."""
+    """Check ids unique, levels known, at least one root (level city), parents exist one level up, no cycles.
+
+    Several roots are allowed: an areas file of many countries (each a top-level area, its cities
+    one level down) needs no invented common root. Each root is rolled up to on its own.
+    """
     problems: list[str] = []
     by_id: dict[str, AreaRow] = {}
     for row in rows:
@@ -205,10 +211,9 @@ def validate_hierarchy(rows: list[AreaRow], path: str) -> None:
             problems.append(
                 f"{r.loc}: area {r.id!r} (level {r.level}) has no parent; only the city may have none"
             )
-    city_roots = [r for r in roots if r.level == LEVELS[0]]
-    if len(city_roots) != 1:
-        where = ", ".join(f"{r.id!r} at {r.loc}" for r in city_roots) or "none found"
-        problems.append(f"{path}: expected exactly one root area (level city, no parent); {where}")
+    if not any(r.level == LEVELS[0] for r in roots):
+        # Several roots are fine (countries with their cities, no invented common root); none is not.
+        problems.append(f"{path}: no root area (level city, no parent); every area names a parent")
     unique = [r for r in rows if by_id[r.id] is r]  # a duplicate is reported once, above
     for row in unique:
         if row.parent is None:
@@ -257,7 +262,13 @@ def _raise_if(problems: list[str], path: str | Path) -> None:
 
 
 def _referenced_keys(con: Connection) -> set[int]:
-    tables = ["observations", "observations_superseded", "run_cells"]
+    tables = [
+        "observations",
+        "observations_superseded",
+        "observations_dims",
+        "observations_missing",
+        "run_cells",
+    ]
     tables += sorted(t for t in schema.table_names(con) if t.startswith("src_"))
     union = " UNION ".join(f"SELECT DISTINCT area_key FROM {ident(t)}" for t in tables)
     return {int(r[0]) for r in con.execute(union).fetchall() if r[0] is not None}
@@ -338,4 +349,5 @@ def _replace(wh: Warehouse, rows: list[AreaRow], path: str, *, force: bool) -> A
         kept=len(new_ids & set(old)),
         by_level=by_level,
         orphaned_observations=orphaned,
+        roots=sum(r.parent is None for r in rows),
     )

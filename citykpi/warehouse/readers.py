@@ -113,17 +113,53 @@ def scan_file(path: Path, *, text: bool) -> FileScan:
             utf8_ok = False
     if utf8_ok:
         return FileScan(digest.hexdigest(), size, "utf-8-sig" if first == codecs.BOM_UTF8 else "utf-8")
+    bad = _gb18030_error(path)
+    if bad is not None:
+        raise DataError(
+            f"{path}: text is neither UTF-8 nor GB18030/GBK (bad byte at offset {bad.start} of a chunk)",
+            hint="re-save the file as UTF-8 (Excel: Save As → CSV UTF-8)",
+        )
+    return FileScan(digest.hexdigest(), size, "gb18030")
+
+
+def _gb18030_error(path: Path) -> UnicodeDecodeError | None:
+    """Why the file is not GB18030 text (the first bad byte), or None when it decodes."""
     gb = codecs.getincrementaldecoder("gb18030")("strict")
     try:
         for chunk in _chunks(path):
             gb.decode(chunk)
         gb.decode(b"", final=True)
     except UnicodeDecodeError as exc:
+        return exc
+    return None
+
+
+def declared_encoding(path: Path, scan: FileScan, declared: str) -> FileScan:
+    """The scan of a CSV whose encoding is declared (``utf-8`` or ``gb18030``) rather than detected.
+
+    Raises:
+        DataError: the file is not in the declared encoding.
+    """
+    if declared == "utf-8":
+        if scan.encoding not in ("utf-8", "utf-8-sig"):
+            raise DataError(
+                f"{path}: the text is not UTF-8, as declared (it reads as {scan.encoding})",
+                hint="re-save it as UTF-8, or declare encoding = gb18030 (or auto)",
+            )
+        return scan
+    if scan.encoding == "utf-8-sig":
         raise DataError(
-            f"{path}: text is neither UTF-8 nor GB18030/GBK (bad byte at offset {exc.start} of a chunk)",
-            hint="re-save the file as UTF-8 (Excel: Save As → CSV UTF-8)",
-        ) from None
-    return FileScan(digest.hexdigest(), size, "gb18030")
+            f"{path}: the file starts with a UTF-8 byte-order mark, but GB18030 is declared",
+            hint="declare encoding = utf-8 (or auto) for this file",
+        )
+    # valid UTF-8 bytes that are meant as GB18030: check they decode so
+    bad = _gb18030_error(path) if scan.encoding == "utf-8" else None
+    if bad is not None:
+        raise DataError(
+            f"{path}: the text is not GB18030, as declared (bad byte at offset {bad.start} of a chunk)",
+            hint="declare encoding = utf-8 (or auto) for this file",
+        )
+    return FileScan(scan.sha256, scan.size, "gb18030")
 
 
 def transcode_to_utf8(path: Path, encoding: str, directory: str | None = None) -> Path:

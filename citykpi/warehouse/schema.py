@@ -16,7 +16,7 @@ from citykpi.errors import WarehouseError
 from citykpi.sqlutil import ident
 
 #: The schema version this code writes. Bump it and append to :data:`MIGRATIONS` together.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 5
 
 _OBSERVATION_COLUMNS = """
     indicator_key INTEGER NOT NULL,
@@ -105,8 +105,112 @@ _V2: tuple[str, ...] = (
     "INSERT INTO series_classes SELECT DISTINCT indicator_key, 0 FROM observations",
 )
 
+#: Version 3 (data quality: what real tables need at ingest) keeps two kinds of records beside the
+#: headline observations, which evaluation never reads: ``observations_dims`` holds disaggregated
+#: values (``dims`` is the canonical text of the breakdown, e.g. ``age=0-4;sex=male``), checked by
+#: the catalogue's consistency rules; ``observations_missing`` holds the cells a provider wrote as a
+#: missing-value token (``:``, ``..``, ``NA``…), counted as missing by ``citykpi quality`` instead of
+#: being rejected. ``dims`` is '' for a headline cell.
+_V3: tuple[str, ...] = (
+    """CREATE TABLE observations_dims (
+    indicator_key INTEGER NOT NULL,
+    area_key INTEGER NOT NULL,
+    period TIMESTAMP NOT NULL,
+    dims TEXT NOT NULL,
+    value DOUBLE,
+    numerator DOUBLE,
+    denominator DOUBLE,
+    batch_id INTEGER NOT NULL)""",
+    """CREATE TABLE observations_missing (
+    indicator_key INTEGER NOT NULL,
+    area_key INTEGER NOT NULL,
+    period TIMESTAMP NOT NULL,
+    dims TEXT NOT NULL,
+    token TEXT,
+    batch_id INTEGER NOT NULL)""",
+)
+
+#: What an unfiltered evaluation recorded as its options (engine.evaluate, json.dumps sort_keys).
+_UNFILTERED_OPTIONS = (
+    '{"areas": null, "as_ingested": null, "domains": null, "indicator": null, "kinds": null, "levels": null}'
+)
+
+#: Version 4, unattended operation: runs are told apart (``scheduled``: recorded by ``citykpi run``
+#: or ``evaluate --scheduled``; comparisons use these by default, so ad-hoc evaluations recorded
+#: with ``evaluate --record`` no longer shift "new since the previous run"). Runs recorded before
+#: count as scheduled when they evaluated the whole catalogue (what every recorded run was compared
+#: with until now), as ad hoc when they were filtered. Alert delivery: ``silences`` (held back
+#: notifications, by indicator glob, area, owner or domain, one-off or recurring, with a reason and
+#: an expiry), ``notify_outbox`` (one digest per notifier and run, kept until delivered, with its
+#: idempotency key) and ``notify_state`` (what each notifier was told is firing, so nothing is sent
+#: twice and an alert held back by a silence is announced once the silence ends).
+_V4: tuple[str, ...] = (
+    "ALTER TABLE runs ADD COLUMN scheduled BOOLEAN DEFAULT false",
+    f"UPDATE runs SET scheduled = (options = '{_UNFILTERED_OPTIONS}' OR options IS NULL)",
+    """CREATE TABLE silences (
+    silence_id INTEGER PRIMARY KEY,
+    indicator TEXT,
+    area_id TEXT,
+    owner TEXT,
+    domain TEXT,
+    starts_at TIMESTAMP NOT NULL,
+    ends_at TIMESTAMP NOT NULL,
+    every TEXT,
+    timezone TEXT,
+    reason TEXT NOT NULL,
+    created_by TEXT,
+    created_at TIMESTAMP NOT NULL,
+    expired_at TIMESTAMP)""",
+    """CREATE TABLE notify_outbox (
+    notifier TEXT NOT NULL,
+    digest_key TEXT NOT NULL,
+    run_id INTEGER,
+    as_of DATE,
+    grain TEXT,
+    created_at TIMESTAMP NOT NULL,
+    items INTEGER NOT NULL,
+    payload TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    last_attempt_at TIMESTAMP,
+    last_error TEXT,
+    delivered_at TIMESTAMP,
+    PRIMARY KEY (notifier, digest_key))""",
+    """CREATE TABLE notify_state (
+    notifier TEXT NOT NULL,
+    indicator_id TEXT NOT NULL,
+    area_id TEXT NOT NULL,
+    since DATE NOT NULL,
+    status TEXT NOT NULL,
+    severity TINYINT NOT NULL,
+    reminded INTEGER NOT NULL,
+    digest_key TEXT,
+    PRIMARY KEY (notifier, indicator_id, area_id))""",
+)
+
+#: Version 5, alert delivery that survives backfills, refusals and kills: ``notify_cursor`` keeps,
+#: per notifier, the newest as-of date it was told about, so a run for an older date (a backfill)
+#: tells it nothing (seeded from the digests already queued); ``notify_outbox`` gains ``uncertain``
+#: (an earlier attempt may have reached the receiver: a run stopped while ``sending``, a timeout, so
+#: the next attempt says ``redelivery``) and who retried or dropped a digest, when and why (statuses:
+#: pending, sending, delivered, dead — refused for good — and dropped).
+_V5: tuple[str, ...] = (
+    """CREATE TABLE notify_cursor (
+    notifier TEXT PRIMARY KEY,
+    as_of DATE NOT NULL,
+    run_id INTEGER,
+    updated_at TIMESTAMP NOT NULL)""",
+    "INSERT INTO notify_cursor SELECT notifier, max(as_of), max(run_id), max(created_at) FROM notify_outbox "
+    "WHERE as_of IS NOT NULL GROUP BY notifier",
+    "ALTER TABLE notify_outbox ADD COLUMN uncertain BOOLEAN DEFAULT false",
+    "ALTER TABLE notify_outbox ADD COLUMN action TEXT",
+    "ALTER TABLE notify_outbox ADD COLUMN action_by TEXT",
+    "ALTER TABLE notify_outbox ADD COLUMN action_at TIMESTAMP",
+    "ALTER TABLE notify_outbox ADD COLUMN action_reason TEXT",
+)
+
 #: Ordered migrations: (version reached, statements). Applied in order, each in one transaction.
-MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = ((1, _V1), (2, _V2))
+MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = ((1, _V1), (2, _V2), (3, _V3), (4, _V4), (5, _V5))
 
 #: Observation columns in table order (v2 appended ``freq_class``); name them in every INSERT.
 OBSERVATION_COLUMNS: tuple[str, ...] = (
@@ -139,6 +243,12 @@ CORE_TABLES: tuple[str, ...] = (
     "run_cells",
     "run_indices",
     "series_classes",
+    "observations_dims",
+    "observations_missing",
+    "silences",
+    "notify_outbox",
+    "notify_state",
+    "notify_cursor",
 )
 
 #: SQL type of each catalogue source column type.

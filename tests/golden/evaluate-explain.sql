@@ -20,14 +20,16 @@ SELECT m.ikey, o.area_key, CASE m.rgrain WHEN 'day' THEN CAST(date_trunc('day', 
 FROM observations o JOIN ck_ind m ON o.indicator_key = m.series_ikey
 WHERE o.freq_class = 0
   AND o.period >= TIMESTAMP '2021-01-01 00:00:00' AND o.period < TIMESTAMP '<NOW>'
-  AND ((o.period >= m.win_lo) OR (o.period >= m.ly_lo AND o.period < m.ly_hi))
+  AND ((o.period >= m.win_lo) OR (o.period >= m.ly_lo AND o.period < m.ly_hi)
+       OR (o.period >= m.base_lo AND o.period < m.base_hi))
 UNION ALL
 SELECT m.ikey, o.area_key, CASE m.rgrain WHEN 'day' THEN CAST(date_trunc('day', o.period) AS DATE) WHEN 'week' THEN CAST(date_trunc('week', o.period) AS DATE) WHEN 'month' THEN CAST(date_trunc('month', o.period) AS DATE) WHEN 'quarter' THEN CAST(date_trunc('quarter', o.period) AS DATE) WHEN 'year' THEN CAST(date_trunc('year', o.period) AS DATE) END AS bucket, o.period, o.value, o.numerator, o.denominator,
        m.single, m.single AND o.period = CAST(CASE m.rgrain WHEN 'day' THEN CAST(date_trunc('day', o.period) AS DATE) WHEN 'week' THEN CAST(date_trunc('week', o.period) AS DATE) WHEN 'month' THEN CAST(date_trunc('month', o.period) AS DATE) WHEN 'quarter' THEN CAST(date_trunc('quarter', o.period) AS DATE) WHEN 'year' THEN CAST(date_trunc('year', o.period) AS DATE) END AS TIMESTAMP) AS pass
 FROM observations o JOIN ck_ind m ON o.indicator_key = m.series_ikey
 WHERE o.freq_class = 1
-  AND o.period >= TIMESTAMP '2021-01-01 00:00:00' AND o.period < TIMESTAMP '<NOW>'
-  AND ((o.period >= m.win_lo) OR (o.period >= m.ly_lo AND o.period < m.ly_hi))
+  AND o.period >= TIMESTAMP '2015-01-01 00:00:00' AND o.period < TIMESTAMP '<NOW>'
+  AND ((o.period >= m.win_lo) OR (o.period >= m.ly_lo AND o.period < m.ly_hi)
+       OR (o.period >= m.base_lo AND o.period < m.base_hi))
 ),
 mixed AS (SELECT DISTINCT ikey, area_key, bucket FROM r WHERE single AND NOT pass),
 one AS (SELECT r.* FROM r ANTI JOIN mixed x ON x.ikey = r.ikey AND x.area_key = r.area_key AND x.bucket = r.bucket
@@ -80,7 +82,7 @@ SELECT 14 AS ikey, a.anc_key AS area_key,
        CAST(count(*) AS DOUBLE) AS sn, CAST(1.0 AS DOUBLE) AS sd, max(s."created_at") AS last_period
 FROM "src_hotline_cases" s JOIN t_anc a ON a.area_key = s.area_key
 WHERE TRUE AND s."created_at" < TIMESTAMP '<NOW>'
-  AND (s."created_at" >= TIMESTAMP '2025-12-22 00:00:00'
+  AND (s."created_at" >= TIMESTAMP '2025-06-25 00:00:00'
        OR (s."created_at" >= TIMESTAMP '2024-12-22 00:00:00'
            AND s."created_at" < TIMESTAMP '2025-01-01 00:00:00'))
 GROUP BY a.anc_key, bucket
@@ -211,14 +213,15 @@ x AS (
   WHEN 'month' THEN date_diff('month', b.bucket, c.cb)
   WHEN 'quarter' THEN date_diff('quarter', b.bucket, c.cb)
   ELSE date_diff('year', b.bucket, c.cb) END AS k0, b.bucket = CAST(CASE m.rgrain WHEN 'week' THEN c.cb - INTERVAL 364 DAY
-  WHEN 'day' THEN c.cb - INTERVAL 1 YEAR ELSE c.cb - INTERVAL 1 YEAR END AS DATE) AS ly, m.hist
+  WHEN 'day' THEN c.cb - INTERVAL 1 YEAR ELSE c.cb - INTERVAL 1 YEAR END AS DATE) AS ly, m.hist,
+    coalesce(b.bucket = m.base_lo, false) AS base
   FROM t_bucket b JOIN cur c ON c.ikey = b.ikey AND c.area_key = b.area_key
   JOIN ck_ind m ON m.ikey = b.ikey
   WHERE b.bucket <= c.cb
 )
 SELECT ikey, area_key, CASE WHEN k0 <= hist THEN k0 ELSE -1 END AS k, ly,
-  bucket, v, last_period, data_end, src
-FROM x WHERE k0 <= hist OR ly;
+  bucket, v, last_period, data_end, src, base
+FROM x WHERE k0 <= hist OR ly OR base;
 
 -- derived values, layer 1
 INSERT INTO t_k
@@ -227,11 +230,11 @@ SELECT f.ikey, i.area_key, i.k, i.ly, max(i.bucket) AS bucket,
        THEN max(i.v) FILTER (WHERE f.slot = 1) / NULLIF(max(i.v) FILTER (WHERE f.slot = 2), 0) * m.scale
        ELSE CASE f.ikey WHEN 50 THEN ((max(i.v) FILTER (WHERE f.slot = 1) * CAST(100000000.0 AS DOUBLE)) / NULLIF(max(i.v) FILTER (WHERE f.slot = 2), 0)) WHEN 149 THEN ((max(i.v) FILTER (WHERE f.slot = 1) * CAST(10000.0 AS DOUBLE)) / NULLIF(nullif(max(i.v) FILTER (WHERE f.slot = 2), CAST(0.0 AS DOUBLE)), 0)) END END AS v,
   min(i.last_period) AS last_period, min(i.data_end) AS data_end,
-  2::TINYINT AS src
+  2::TINYINT AS src, i.base
 FROM ck_input f JOIN t_k i ON i.ikey = f.input_ikey
 JOIN ck_ind m ON m.ikey = f.ikey
 WHERE f.layer = 1
-GROUP BY f.ikey, i.area_key, i.k, i.ly, m.vkind, m.scale
+GROUP BY f.ikey, i.area_key, i.k, i.ly, i.base, m.vkind, m.scale
 HAVING count(DISTINCT f.slot) = (SELECT count(*) FROM ck_input g WHERE g.ikey = f.ikey);
 
 -- cumulative sums for cumulative targets
@@ -249,6 +252,40 @@ SELECT o.ikey, a.anc_key, fsum(o.cum) FROM own o JOIN t_anc a ON a.area_key = o.
 ANTI JOIN own p ON p.ikey = o.ikey AND p.area_key = a.anc_key
 GROUP BY o.ikey, a.anc_key;
 
+-- seasonal baselines
+CREATE OR REPLACE TEMP TABLE t_baseline AS
+WITH tgt AS (
+  SELECT t.ikey, t.area_key, t.k, t.bucket, m.rgrain, m.bl_n
+  FROM t_k t JOIN ck_ind m ON m.ikey = t.ikey
+  WHERE m.bl_n > 0 AND t.k >= 0 AND t.k < m.bl_k
+),
+excl AS (  -- declared incidents, for the area named and its descendants, or everywhere
+  SELECT x.ikey, a.area_key, x.lo, x.hi FROM ck_excl x JOIN t_anc a ON a.anc_key = x.area_key
+  UNION ALL
+  SELECT x.ikey, g.area_key, x.lo, x.hi FROM ck_excl x JOIN (SELECT DISTINCT ikey, area_key FROM tgt) g
+    ON g.ikey = x.ikey WHERE x.area_key IS NULL
+),
+peers AS (
+  SELECT g.ikey, g.area_key, g.k, g.bl_n, p.peer, p.rank, r.v
+  FROM tgt g JOIN ck_peer p ON p.rgrain = g.rgrain AND p.bucket = g.bucket AND p.rank <= 2 * g.bl_n
+  JOIN t_k r ON r.ikey = g.ikey AND r.area_key = g.area_key AND r.bucket = p.peer
+  WHERE r.v IS NOT NULL AND isfinite(r.v)
+),
+kept AS (
+  SELECT p.* FROM peers p
+  ANTI JOIN excl e ON e.ikey = p.ikey AND e.area_key = p.area_key AND p.peer BETWEEN e.lo AND e.hi
+  QUALIFY row_number() OVER (PARTITION BY p.ikey, p.area_key, p.k ORDER BY p.rank) <= p.bl_n
+),
+agg AS (
+  SELECT ikey, area_key, k, count(*) AS n, median(v) AS med, mad(v) AS mad, list_sort(list(v)) AS vals
+  FROM kept GROUP BY ikey, area_key, k
+  HAVING count(*) >= 3
+)
+SELECT ikey, area_key, k, n, med,
+  CASE WHEN mad > 0 THEN 1.4826 * mad
+       ELSE nullif(1.2533 * list_avg(list_transform(vals, lambda x: abs(x - med))), 0) END AS scale
+FROM agg;
+
 -- classify, cells and explanations
 CREATE OR REPLACE TEMP TABLE t_cells AS
 WITH cells AS (
@@ -264,7 +301,10 @@ FROM (
   WHEN 'change_previous' THEN CASE WHEN m.change_unit = 'points' THEN t.v - p.v
   ELSE (t.v - p.v) / NULLIF(abs(p.v), 0) * 100 END
   WHEN 'change_last_year' THEN CASE WHEN m.change_unit = 'points' THEN t.v - y.v
-  ELSE (t.v - y.v) / NULLIF(abs(y.v), 0) * 100 END END AS bv,
+  ELSE (t.v - y.v) / NULLIF(abs(y.v), 0) * 100 END
+  WHEN 'change_base_period' THEN CASE WHEN m.change_unit = 'points' THEN t.v - bp.v
+  ELSE (t.v - bp.v) / NULLIF(abs(bp.v), 0) * 100 END
+  WHEN 'anomaly' THEN CASE WHEN bl.scale > 0 THEN (t.v - bl.med) / bl.scale WHEN t.v = bl.med THEN 0.0 END END AS bv,
          coalesce(oa.bs_id, ol.bs_id, m.bs_id) AS bs_id
   FROM t_k t JOIN ck_ind m ON m.ikey = t.ikey
   JOIN t_area a ON a.area_key = t.area_key
@@ -274,8 +314,14 @@ FROM (
   LEFT JOIN (SELECT q.ikey, q.area_key, q.v FROM t_k q JOIN ck_ind mq ON mq.ikey = q.ikey
              WHERE q.ly AND mq.basis IN ('change_last_year')) y
     ON y.ikey = t.ikey AND y.area_key = t.area_key AND t.k = 0
+  LEFT JOIN (SELECT q.ikey, q.area_key, q.v FROM t_k q JOIN ck_ind mq ON mq.ikey = q.ikey
+             WHERE q.base AND mq.basis IN ('change_base_period')) bp
+    ON bp.ikey = t.ikey AND bp.area_key = t.area_key
   LEFT JOIN ck_override oa ON oa.ikey = t.ikey AND oa.area_key = t.area_key
   LEFT JOIN ck_override ol ON ol.ikey = t.ikey AND ol.area_key IS NULL AND ol.level = a.level
+  LEFT JOIN t_baseline bl ON bl.ikey = t.ikey AND bl.area_key = t.area_key
+    AND bl.k = t.k
+  WHERE t.k <= m.keep  -- periods read further back only for forecasts and baselines are not classified
 ) b JOIN ck_bandset bs ON bs.bs_id = b.bs_id
 ),
 grid AS (
@@ -303,12 +349,14 @@ hv AS (
     any_value(c.src) FILTER (WHERE c.k = 0) AS src0,
     any_value(c.v) FILTER (WHERE c.k = 1) AS v1,
     any_value(c.v) FILTER (WHERE c.k = 7 AND m.rgrain = 'day') AS v7,
-    any_value(c.v) FILTER (WHERE c.ly) AS vly
+    any_value(c.v) FILTER (WHERE c.ly) AS vly,
+    any_value(c.v) FILTER (WHERE c.base) AS vbase
   FROM cls c JOIN ck_ind m ON m.ikey = c.ikey
   GROUP BY c.ikey, c.area_key
 ),
 j AS (
   SELECT g.ikey, g.area_key, g.level, m.* EXCLUDE (ikey), h.v0, h.bucket0, h.last0, h.src0, h.v1, h.v7, h.vly,
+    h.vbase,
     CASE WHEN m.target_method = 'cumulative' THEN coalesce(cu.cum, h.v0) ELSE h.v0 END AS tv,
     h.sev0, h.bv0, h.bs_id AS cell_bs, h.persist_n, h.persist_sev, CASE h.sev0 WHEN 0 THEN h.mask0 WHEN 1 THEN h.mask1 WHEN 2 THEN h.mask2 WHEN 3 THEN h.mask3 WHEN 4 THEN h.mask4 END AS smask,
     CASE WHEN h.v0 IS NULL THEN NULL
@@ -326,7 +374,9 @@ s AS (
       WHEN j.sev IS NULL THEN 'not_applicable'
       WHEN NOT coalesce(bsx.scored, TRUE) THEN 'unscored'
       ELSE ['green', 'blue', 'yellow', 'orange', 'red'][j.sev + 1] END AS status,
-    CASE WHEN j.v0 IS NULL OR j.sev0 IS NULL OR NOT coalesce(bsx.scored, TRUE) THEN NULL ELSE
+    CASE WHEN j.v0 IS NULL OR j.sev0 IS NULL OR NOT coalesce(bsx.scored, TRUE) THEN NULL
+      -- a seasonal baseline scores only the periods persistence needs: no colours to count a streak in
+      WHEN j.basis IN ('anomaly') THEN NULL ELSE
       bit_count(xor(j.smask, j.smask + 1)) - 1
     END AS streak,
     CASE j.rgrain WHEN 'day' THEN j.bucket0 WHEN 'week' THEN j.bucket0 + 6
@@ -343,6 +393,8 @@ SELECT s.ikey, s.area_key, s.level, s.bucket0 AS period_start, s.period_end, s.v
   CASE WHEN s.change_unit = 'points' THEN s.v0 - s.v7 ELSE (s.v0 - s.v7) / NULLIF(abs(s.v7), 0) * 100 END AS change_week_ago,
   s.vly AS last_year_value,
   CASE WHEN s.change_unit = 'points' THEN s.v0 - s.vly ELSE (s.v0 - s.vly) / NULLIF(abs(s.vly), 0) * 100 END AS change_last_year,
+  s.vbase AS base_value,
+  CASE WHEN s.change_unit = 'points' THEN s.v0 - s.vbase ELSE (s.v0 - s.vbase) / NULLIF(abs(s.vbase), 0) * 100 END AS change_base,
   s.change_unit, s.streak::INTEGER AS streak, s.last0 AS last_period, s.cell_bs AS bs_id,
   s.target_value, s.target_due,
   CASE WHEN s.target_value IS NULL OR s.tv IS NULL THEN NULL
@@ -406,6 +458,107 @@ SELECT c.*,
   END AS explanation
 FROM cells c JOIN ck_ind m ON m.ikey = c.ikey LEFT JOIN ck_bandset bs ON bs.bs_id = c.bs_id
 LEFT JOIN lab ON lab.ikey = c.ikey AND lab.area_key = c.area_key;
+
+-- trends, days to breach, target forecasts
+CREATE OR REPLACE TEMP TABLE t_forecast AS
+WITH fc AS (  -- the cells that forecast
+  SELECT c.ikey, c.area_key, c.value AS v0, c.status, c.severity, c.bs_id, c.period_start,
+    c.target_value, c.target_due, coalesce(cu.cum, c.value) AS tv
+  FROM t_cells c JOIN ck_ind m ON m.ikey = c.ikey
+  LEFT JOIN t_cum cu ON cu.ikey = c.ikey AND cu.area_key = c.area_key AND m.target_method = 'cumulative'
+  WHERE m.fc_window > 0 AND c.value IS NOT NULL AND isfinite(c.value) AND c.status <> 'stale'
+),
+pts AS (  -- the window's values of every series that forecasts (joined with its cell once summed)
+  SELECT t.ikey, t.area_key, -CAST(t.k AS DOUBLE) AS x, t.v AS y
+  FROM t_k t JOIN ck_ind m ON m.ikey = t.ikey
+  WHERE t.k >= 0 AND t.k < m.fc_window AND t.v IS NOT NULL AND isfinite(t.v)
+),
+sums AS (
+  SELECT ikey, area_key, count(*) AS n, fsum(x) AS sx, fsum(y) AS sy, fsum(x * x) AS sxx,
+    fsum(x * y) AS sxy, fsum(y * y) AS syy
+  FROM pts GROUP BY ikey, area_key
+),
+line AS (  -- least squares: slope b per period, fitted value now f0, residual variance s2, R²
+  SELECT s.ikey, s.area_key, s.n, s.sx / s.n AS xbar, s.sxx - s.sx * s.sx / s.n AS cxx,
+    s.sxy - s.sx * s.sy / s.n AS cxy, greatest(s.syy - s.sy * s.sy / s.n, 0) AS cyy, s.sy / s.n AS ybar
+  FROM sums s JOIN ck_ind m ON m.ikey = s.ikey
+  WHERE s.n >= m.fc_min_n AND s.sxx - s.sx * s.sx / s.n > 0
+),
+fit AS (
+  SELECT f.*, l.n, l.xbar, l.cxx, l.cxy / l.cxx AS b,
+    l.ybar - l.cxy / l.cxx * l.xbar AS f0,
+    CASE WHEN l.cyy > 0 THEN least(1.0, l.cxy * l.cxy / (l.cxx * l.cyy)) ELSE 0.0 END AS r2,
+    CASE WHEN l.n > 2 THEN greatest(l.cyy - l.cxy * l.cxy / l.cxx, 0) / (l.n - 2) ELSE 0.0 END AS s2
+  FROM line l JOIN fc f ON f.ikey = l.ikey AND f.area_key = l.area_key
+),
+based AS (  -- the line in basis units (the bases that follow the value: absolute, share of target/limit)
+  SELECT q.*, q.b1 - q.f0b AS bb, abs(q.se1 - q.f0b) AS seb FROM (
+    SELECT f.*, sqrt(f.s2 / f.cxx) AS se_b,
+      CASE m.basis WHEN 'absolute' THEN f.f0 WHEN 'percent_of_target' THEN f.f0 / NULLIF(m.target_value, 0) * 100 WHEN 'percent_of_limit' THEN f.f0 / NULLIF(m.limit_value, 0) * 100 END AS f0b,
+      CASE m.basis WHEN 'absolute' THEN (f.f0 + f.b) WHEN 'percent_of_target' THEN (f.f0 + f.b) / NULLIF(m.target_value, 0) * 100 WHEN 'percent_of_limit' THEN (f.f0 + f.b) / NULLIF(m.limit_value, 0) * 100 END AS b1,
+      CASE m.basis WHEN 'absolute' THEN (f.f0 + sqrt(f.s2 / f.cxx)) WHEN 'percent_of_target' THEN (f.f0 + sqrt(f.s2 / f.cxx)) / NULLIF(m.target_value, 0) * 100 WHEN 'percent_of_limit' THEN (f.f0 + sqrt(f.s2 / f.cxx)) / NULLIF(m.limit_value, 0) * 100 END AS se1,
+      m.fc_min_r2, m.fc_horizon, m.direction, m.mid, m.rgrain
+    FROM fit f JOIN ck_ind m ON m.ikey = f.ikey
+  ) q
+),
+crossing AS (  -- each worse cut ahead, in the direction the line runs (band: away from the middle)
+  SELECT f.ikey, f.area_key, e.sev_to,
+    (e.edge - f.f0b) / f.bb AS x_at,
+    (e.edge - f.f0b) / (f.bb + sign(f.bb) * 1.96 * f.seb) AS x_fast,
+    CASE WHEN abs(f.bb) > 1.96 * f.seb THEN (e.edge - f.f0b) / (f.bb - sign(f.bb) * 1.96 * f.seb) END AS x_slow
+  FROM based f JOIN ck_edge e ON e.bs_id = f.bs_id AND e.up = (f.bb > 0)
+  WHERE f.status IN ('green', 'blue', 'yellow', 'orange', 'red') AND f.bb <> 0 AND f.r2 >= f.fc_min_r2 AND e.sev_to > f.severity
+    AND (f.direction <> 'band' OR (f.bb > 0 AND f.f0b >= f.mid) OR (f.bb < 0 AND f.f0b <= f.mid))
+),
+soon AS (
+  SELECT c.ikey, c.area_key, max(c.sev_to) AS sev_to,
+    arg_max({'x_at': c.x_at, 'x_fast': c.x_fast, 'x_slow': c.x_slow}, c.sev_to) AS x
+  FROM crossing c JOIN ck_ind m ON m.ikey = c.ikey
+  WHERE c.x_at <= m.fc_horizon
+  GROUP BY c.ikey, c.area_key
+),
+due AS (
+  SELECT f.*, m.target_method, CASE m.rgrain WHEN 'day' THEN 30.4375 WHEN 'week' THEN 4.348214285714286 WHEN 'month' THEN 1.0 WHEN 'quarter' THEN 0.3333333333333333 WHEN 'year' THEN 0.08333333333333333 END AS ppm,
+    greatest(0, CASE m.rgrain WHEN 'day' THEN date_diff('day', f.period_start, f.target_due) WHEN 'week' THEN date_diff('day', f.period_start, f.target_due) // 7 WHEN 'month' THEN date_diff('month', f.period_start, f.target_due) WHEN 'quarter' THEN date_diff('quarter', f.period_start, f.target_due) WHEN 'year' THEN date_diff('year', f.period_start, f.target_due) END) AS x_due
+  FROM fit f JOIN ck_ind m ON m.ikey = f.ikey
+  WHERE f.target_value IS NOT NULL AND f.target_due > DATE '2025-12-31'
+),
+tgt AS (  -- where the line takes a dated target by its due date
+  SELECT d.ikey, d.area_key,
+    CASE WHEN d.target_method = 'cumulative' THEN d.tv + d.x_due * d.f0 + d.b * d.x_due * (d.x_due + 1) / 2
+         ELSE d.f0 + d.b * d.x_due END AS projected,
+    CASE WHEN d.target_method = 'cumulative'
+         THEN sqrt(d.x_due * d.s2 + d.x_due * d.x_due * d.s2 * (1.0 / d.n + pow(d.x_due / 2 - d.xbar, 2) / d.cxx))
+         ELSE sqrt(d.s2 * (1 + 1.0 / d.n + pow(d.x_due - d.xbar, 2) / d.cxx)) END AS se,
+    (d.target_value - d.tv) / (date_diff('day', DATE '2025-12-31', d.target_due) / 30.4375) AS pace_needed,
+    CASE WHEN d.target_method = 'cumulative' THEN d.f0 ELSE d.b END * d.ppm AS pace
+  FROM due d
+),
+ahead AS (
+  SELECT s.ikey, s.area_key, s.sev_to, greatest(1, ceil(s.x.x_at)) AS p_at,
+    least(greatest(1, ceil(s.x.x_fast)), greatest(1, ceil(s.x.x_at))) AS p_low,
+    CASE WHEN s.x.x_slow IS NOT NULL THEN greatest(ceil(s.x.x_slow), greatest(1, ceil(s.x.x_at))) END AS p_high
+  FROM soon s
+)
+SELECT f.ikey, f.area_key,
+  ['green', 'blue', 'yellow', 'orange', 'red'][s.sev_to + 1] AS forecast_status,
+  CAST(s.p_at AS INTEGER) AS forecast_periods,
+  CASE WHEN s.p_at IS NOT NULL THEN CAST(CASE f.rgrain WHEN 'day' THEN f.period_start + to_days(CAST(s.p_at AS INTEGER)) WHEN 'week' THEN f.period_start + to_weeks(CAST(s.p_at AS INTEGER)) WHEN 'month' THEN f.period_start + to_months(CAST(s.p_at AS INTEGER)) WHEN 'quarter' THEN f.period_start + to_months(3 * CAST(s.p_at AS INTEGER)) WHEN 'year' THEN f.period_start + to_years(CAST(s.p_at AS INTEGER)) END AS DATE) END AS forecast_date,
+  CAST(s.p_low AS INTEGER) AS forecast_periods_low,
+  CAST(s.p_high AS INTEGER) AS forecast_periods_high,
+  f.b AS forecast_slope, f.r2 AS forecast_r2, CASE WHEN bl.scale > 0 THEN (f.v0 - bl.med) / bl.scale WHEN f.v0 = bl.med THEN 0.0 END AS anomaly_score,
+  CASE WHEN t.projected IS NULL THEN NULL
+    WHEN CASE WHEN m.direction = 'lower_is_better' THEN t.projected + 1.96 * t.se <= f.target_value
+              ELSE t.projected - 1.96 * t.se >= f.target_value END THEN 'will_meet'
+    WHEN CASE WHEN m.direction = 'lower_is_better' THEN t.projected - 1.96 * t.se > f.target_value
+              ELSE t.projected + 1.96 * t.se < f.target_value END THEN 'will_miss'
+    ELSE 'at_risk' END AS target_forecast,
+  t.projected AS target_projected, t.pace_needed AS target_pace_needed, t.pace AS target_pace
+FROM based f JOIN ck_ind m ON m.ikey = f.ikey
+LEFT JOIN ahead s ON s.ikey = f.ikey AND s.area_key = f.area_key
+LEFT JOIN t_baseline bl ON bl.ikey = f.ikey AND bl.area_key = f.area_key
+  AND bl.k = 0
+LEFT JOIN tgt t ON t.ikey = f.ikey AND t.area_key = f.area_key;
 
 -- indices table
 CREATE OR REPLACE TEMP TABLE t_index (index_id TEXT, area_key INTEGER, level TEXT, score DOUBLE,

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from citykpi.catalogue.parser.early import _domain, _incident
 from citykpi.catalogue.parser.entities import _group, _index, _source
 from citykpi.catalogue.parser.indicator import _indicator
+from citykpi.catalogue.parser.quality import _feed, _rule
 from citykpi.catalogue.parser.reader import FILE_KEYS, SCHEMA_VERSIONS, ParsedFile, _Reader
 from citykpi.catalogue.yamlsafe import YMap
 from citykpi.errors import Location
@@ -48,6 +50,10 @@ def parse_document(data: Any, file: str) -> ParsedFile:
         ("indices", _index),
         ("groups", _group),
         ("sources", _source),
+        ("feeds", _feed),
+        ("consistency", _rule),
+        ("domains", _domain),
+        ("incidents", _incident),
     )
     found = False
     for key, parse_one in sections:
@@ -62,5 +68,9 @@ def parse_document(data: Any, file: str) -> ParsedFile:
             if m is not None:
                 parse_one(r, m)
     if not found and not r.errors:
-        r.report("CK102", "the file defines no indicators, indices, groups or sources", where)
+        r.report(
+            "CK102",
+            "the file defines no indicators, indices, groups, sources, feeds, consistency rules, domains or incidents",
+            where,
+        )
     return out

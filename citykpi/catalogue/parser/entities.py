@@ -6,6 +6,7 @@ from typing import Any
 
 from citykpi.catalogue import model
 from citykpi.catalogue.diagnostics import did_you_mean
+from citykpi.catalogue.parser.quality import timeliness_of
 from citykpi.catalogue.parser.reader import (
     COLUMN_RE,
     COMPONENT_KEYS,
@@ -27,7 +28,7 @@ from citykpi.catalogue.parser.reader import (
     _Reader,
 )
 from citykpi.catalogue.parser.thresholds import _cuts
-from citykpi.catalogue.parser.values import _id_ref
+from citykpi.catalogue.parser.values import _expression, _id_ref
 from citykpi.catalogue.yamlsafe import YMap, YSeq
 from citykpi.errors import Location
 
@@ -221,6 +222,24 @@ def _source(r: _Reader, m: YMap) -> None:
             f"time_column '{tcol}' of {what} must be a date or timestamp column",
             m.value_loc("time_column"),
         )
+    flt = _expression(r, m, "filter", what, names=set(columns), boolean=True) or None
+    provider_column = r.text(m, "provider_column", what) or None
+    timeliness = timeliness_of(r, m, what)
+    for role, ref in (
+        ("provider_column", provider_column),
+        ("timeliness.done", timeliness.done if timeliness else None),
+        ("timeliness.due", timeliness.due if timeliness else None),
+    ):
+        if ref and columns and ref not in columns:
+            hint = did_you_mean(ref, columns) or f"declared columns: {', '.join(columns)}"
+            loc = m.value_loc(role) if role in m else m.value_loc("timeliness")
+            r.report("CK040", f"{role} '{ref}' of {what} is not a declared column", loc, hint)
+        elif ref and role.startswith("timeliness") and columns.get(ref) not in (None, "date", "timestamp"):
+            r.report(
+                "CK012",
+                f"{role} '{ref}' of {what} must be a date or timestamp column",
+                m.value_loc("timeliness"),
+            )
     r.out.sources.append(
         model.SourceTable(
             id=sid,
@@ -231,5 +250,9 @@ def _source(r: _Reader, m: YMap) -> None:
             description=r.text(m, "description", what).strip(),
             formats=formats,
             loc=m.loc,
+            filter=flt,
+            owner=r.text(m, "owner", what).strip(),
+            provider_column=provider_column,
+            timeliness=timeliness,
         )
     )

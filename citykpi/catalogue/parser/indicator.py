@@ -7,6 +7,8 @@ from datetime import timedelta
 from citykpi import vocab
 from citykpi.catalogue import model
 from citykpi.catalogue.diagnostics import did_you_mean
+from citykpi.catalogue.parser.early import _forecast
+from citykpi.catalogue.parser.quality import base_period_of, due_of
 from citykpi.catalogue.parser.reader import (
     DOMAIN_RE,
     ID_RE,
@@ -92,6 +94,12 @@ def _indicator(r: _Reader, m: YMap) -> None:
         target = _target(r, m, what)
     with r.field(iid, "value"):
         value = _value(r, m, what, iid)
+    with r.field(iid, "due"):
+        due = due_of(r, m, what)
+    with r.field(iid, "base_period"):
+        base_period = base_period_of(r, m, what)
+    with r.field(iid, "forecast"):
+        forecast = _forecast(r, m, what)
     r.out.indicators.append(
         model.Indicator(
             id=iid,
@@ -115,7 +123,10 @@ def _indicator(r: _Reader, m: YMap) -> None:
             scale=scale,
             target=target,
             decimals=decimals,
+            forecast=forecast,
             loc=m.loc,
+            due=due,
+            base_period=base_period,
         )
     )
 

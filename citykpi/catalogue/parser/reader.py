@@ -29,7 +29,17 @@ _DURATION_UNIT = {"m": "minutes", "min": "minutes", "h": "hours", "d": "days", "
 #: Columns every raw source table gets from ingest; a source cannot declare them.
 RESERVED_COLUMNS: frozenset[str] = frozenset({"area_key", "batch_id"})
 
-FILE_KEYS = ("schema_version", "indicators", "indices", "groups", "sources")
+FILE_KEYS = (
+    "schema_version",
+    "indicators",
+    "indices",
+    "groups",
+    "sources",
+    "feeds",
+    "consistency",
+    "domains",
+    "incidents",
+)
 INDICATOR_KEYS = (
     "id",
     "name",
@@ -52,10 +62,13 @@ INDICATOR_KEYS = (
     "target",
     "value",
     "decimals",
+    "due",
+    "base_period",
+    "forecast",
 )
 INDICATOR_REQUIRED = ("id", "name", "kind", "domain", "unit", "levels", "frequency", "direction")
 CUT_COLOURS = model.COLOURS[1:]
-THRESHOLD_KEYS = ("basis", *model.COLOURS, "inclusive", "for_periods", "limit", "overrides")
+THRESHOLD_KEYS = ("basis", *model.COLOURS, "inclusive", "for_periods", "limit", "overrides", "baseline")
 OVERRIDE_KEYS = ("level", "area", *model.COLOURS, "inclusive")
 SCALE_STEP_KEYS = ("label", "upto", "colour")
 ROLLUP_KEYS = ("time", "where", "area", "weight")
@@ -88,8 +101,60 @@ COMPONENT_KEYS = ("ref", "weight", "normalise")
 INDEX_BAND_KEYS = (*CUT_COLOURS, "inclusive")
 GROUP_KEYS = ("id", "name", "description", "areas")
 GROUP_REQUIRED = ("id", "name", "areas")
-SOURCE_KEYS = ("id", "description", "columns", "time_column", "area_column", "key", "formats")
+SOURCE_KEYS = (
+    "id",
+    "description",
+    "columns",
+    "time_column",
+    "area_column",
+    "key",
+    "formats",
+    "filter",
+    "owner",
+    "provider_column",
+    "timeliness",
+)
 SOURCE_REQUIRED = ("id", "columns", "time_column", "area_column")
+TIMELINESS_KEYS = ("done", "due", "within")
+FEED_KEYS = (
+    "id",
+    "description",
+    "provider",
+    "format",
+    "source",
+    "indicators",
+    "files",
+    "columns",
+    "wide",
+    "set",
+    "missing",
+    "dimensions",
+    "recode",
+    "date_formats",
+    "due",
+)
+FEED_REQUIRED = ("id",)
+RULE_KEYS = (
+    "id",
+    "description",
+    "kind",
+    "total",
+    "parts",
+    "indicator",
+    "dimension",
+    "values",
+    "level",
+    "method",
+    "tolerance",
+)
+RULE_REQUIRED = ("id", "kind")
+#: ``due: "09:00 next day"``: a time of day on the day after the period ends.
+NEXT_DAY_RE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s+next\s+day\s*$")
+FORECAST_KEYS = ("enabled", "window", "horizon", "min_r2", "baseline")
+DOMAIN_KEYS = ("id", "description", "forecast")
+DOMAIN_REQUIRED = ("id",)
+INCIDENT_KEYS = ("id", "description", "start", "end", "indicators", "domains", "areas")
+INCIDENT_REQUIRED = ("id", "start", "end")
 
 T = TypeVar("T")
 
@@ -104,6 +169,10 @@ class ParsedFile:
     indices: list[model.CompositeIndex] = field(default_factory=list)
     groups: list[model.AreaGroup] = field(default_factory=list)
     sources: list[model.SourceTable] = field(default_factory=list)
+    feeds: list[model.Feed] = field(default_factory=list)
+    consistency: list[model.ConsistencyRule] = field(default_factory=list)
+    domains: list[model.DomainSettings] = field(default_factory=list)
+    incidents: list[model.Incident] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     #: (entity id, dotted path) -> (mapping, key) holding that value, e.g. ("a.b", "value.numerator");
     #: resolved to a Location only when a rule reports on it (see :meth:`loc`).
@@ -350,6 +419,21 @@ def parse_duration(text: str) -> timedelta | None:
         return timedelta(**{_DURATION_UNIT[m.group(2)]: int(m.group(1))})
     except OverflowError:  # more days than a timedelta holds: not a duration anyone means
         return None
+
+
+def parse_due(text: str) -> timedelta | None:
+    """A ``due`` declaration → how long after a period's end its data must have arrived.
+
+    ``36h``, ``2d``, ``1w`` (as ``max_staleness``), or ``"09:00 next day"`` (the end of a daily
+    period is the next midnight, so that is 9 hours after it). None when malformed.
+    """
+    m = NEXT_DAY_RE.match(text)
+    if m:
+        hours, minutes = int(m.group(1)), int(m.group(2))
+        if hours > 23 or minutes > 59:
+            return None
+        return timedelta(hours=hours, minutes=minutes)
+    return parse_duration(text)
 
 
 def _entity_id(r: _Reader, m: YMap, pattern: re.Pattern[str], what: str, example: str) -> str:

@@ -193,6 +193,23 @@ def _thresholds(r: _Reader, m: YMap, what: str, direction: str | None, iid: str)
     if limit is not None and limit <= 0:
         r.report("CK013", f"limit of {what} must be positive", tm.value_loc("limit"))
         limit = None
+    baseline = r.integer(tm, "baseline", t_what)
+    if baseline is not None and basis != "anomaly":
+        r.report(
+            "CK013",
+            f"baseline of {what} only applies to basis anomaly (the basis is {basis})",
+            tm.key_loc("baseline"),
+            "remove baseline, or set basis: anomaly",
+        )
+        baseline = None
+    elif baseline is not None and not model.MIN_BASELINE_PERIODS <= baseline <= model.MAX_BASELINE_PERIODS:
+        r.report(
+            "CK013",
+            f"baseline of {what} must be between {model.MIN_BASELINE_PERIODS} and "
+            f"{model.MAX_BASELINE_PERIODS} comparable periods",
+            tm.value_loc("baseline"),
+        )
+        baseline = None
     cuts, ranges = _cuts(r, tm, t_what, direction, model.COLOURS)
     bands = model.BandSet(cuts=cuts, ranges=ranges, inclusive=inclusive)
     overrides: list[model.Override] = []
@@ -243,5 +260,6 @@ def _thresholds(r: _Reader, m: YMap, what: str, direction: str | None, iid: str)
         for_periods=for_periods,
         limit=limit,
         overrides=tuple(overrides),
+        baseline=baseline,
         loc=tm.loc,
     )

@@ -26,6 +26,7 @@ from citykpi.render.format import (
     sort_cells,
     word,
 )
+from citykpi.render.outlook import fmt_outlook, fmt_target_forecast, grain_word, period_grain
 from citykpi.render.terminal.common import (
     plain,
     status_cell,
@@ -194,6 +195,30 @@ def print_indicator(
                     f"{fmt_target(row['attainment'], row['expected_progress'], row['target_status'], lang)}"
                 )
             )
+        for row in cells.iter_rows(named=True):
+            outlook, target = (
+                fmt_outlook(row, lang, with_range=True),
+                fmt_target_forecast(row, lang, decimals),
+            )
+            if not (outlook or target or row.get("forecast_r2") is not None):
+                continue
+            area = pick(row, "area_name", lang) or row["area_id"]
+            trend = ""
+            if row.get("forecast_slope") is not None:
+                per = grain_word(period_grain(row["period_start"], row["period_end"]), lang)
+                trend = (
+                    f"{'trend' if lang == 'en' else '趋势'} {row['forecast_slope']:+,.{decimals + 1}f}/{per}, "
+                    f"R² {row['forecast_r2']:.2f}"
+                )
+            if row.get("anomaly_score") is not None:
+                score = row["anomaly_score"]
+                trend += (
+                    f", {score:+.1f} σ vs comparable periods"
+                    if lang == "en"
+                    else f"，较可比周期 {score:+.1f}σ"
+                )
+            parts = [p for p in (outlook, trend, target) if p]
+            console.print(plain(f"{'outlook' if lang == 'en' else '预警'} · {area}: " + " · ".join(parts)))
         for row in cells.iter_rows(named=True):
             if row.get("explanation"):
                 area = pick(row, "area_name", lang) or row["area_id"]

@@ -18,6 +18,7 @@ from citykpi.catalogue.model import STATUSES
 from citykpi.render.format import (
     Digits,
     fmt_change,
+    fmt_number,
     fmt_timestamp,
     fmt_value,
     pick,
@@ -25,6 +26,7 @@ from citykpi.render.format import (
     status_order,
     word,
 )
+from citykpi.render.outlook import fmt_outlook
 from citykpi.render.terminal.common import (
     STATUS_LABELS_SHORT,
     STATUS_STYLES,
@@ -138,6 +140,40 @@ def print_alerts(
     console.print(table)
 
 
+#: The room the league table's area column needs to stay readable (cells): a longer name wraps at its
+#: words (or folds, in Chinese), never cut to a sliver.
+_AREA_ROOM = 16
+#: The league table's columns in the order a narrow terminal gives them up, until the rest fits with
+#: the area column at :data:`_AREA_ROOM`: the rank range, then the interval, then the change. Rank,
+#: area, value, status and the funnel flag always stay.
+_LEAGUE_OPTIONAL: tuple[str, ...] = ("rank_range", "interval", "change")
+_LEFT_OUT: Mapping[str, tuple[str, str]] = {
+    "en": ("Left out at this width: {}; a wider terminal (COLUMNS=120) or --format csv shows them.", ", "),
+    "zh": ("终端较窄，未显示：{}；加宽终端（COLUMNS=120）或用 --format csv 查看。", "、"),
+}
+
+
+def _league_columns(widths: Mapping[str, int], room: int) -> tuple[list[str], list[str]]:
+    """The league table's columns that fit ``room`` cells (see :data:`_LEAGUE_OPTIONAL`), and those
+    left out. ``widths``: each column's widest cell (the area's counted as at most :data:`_AREA_ROOM`)."""
+    keys = list(widths)
+    left_out: list[str] = []
+
+    def total(ks: list[str]) -> int:
+        # SIMPLE_HEAD without edge padding: one edge space each side, three cells between columns
+        return (
+            sum(min(widths[k], _AREA_ROOM) if k == "area" else widths[k] for k in ks) + 3 * (len(ks) - 1) + 2
+        )
+
+    for key in _LEAGUE_OPTIONAL:
+        if total(keys) <= room:
+            break
+        if key in keys:
+            keys.remove(key)
+            left_out.append(key)
+    return keys, left_out
+
+
 def print_league(
     console: Console,
     frame: pl.DataFrame,
@@ -145,25 +181,71 @@ def print_league(
     title: str,
     lang: str = "zh",
     decimals: int = 1,
+    direction: str | None = None,
 ) -> None:
-    """Print a league table (see ``views.league_table``), best first, values with ``decimals``."""
+    """Print a league table (see ``views.league_table``), best first, values with ``decimals``.
+
+    A table with intervals (a rate built from counts) also shows the 95 % interval, the funnel flag
+    and the rank range, and says under the table what they mean for its order (``views.league_note``).
+    On a narrow terminal the rank range, the interval and the change are left out in that order (and
+    said so) before the area names or the funnel flags would be cut.
+    """
+    from citykpi.render.views import funnel_text, league_note
+
+    intervals = "ci_low" in frame.columns and not frame.get_column("ci_low").is_null().all()
+    keys = ["rank", "area", "value", "status", "change"]
+    if intervals:
+        keys += ["interval", "funnel", "rank_range"]
+    rows: list[dict[str, Text | str]] = []
+    for row in frame.iter_rows(named=True):
+        cells: dict[str, Text | str] = {
+            "rank": "" if row["rank"] is None else str(row["rank"]),
+            "area": plain(pick(row, "area_name", lang) or row["area_id"]),
+            "value": plain(
+                fmt_value(row["value"], None if row["unit"] == "score" else row["unit"], decimals)
+            ),
+            "status": status_cell(row["status"], lang),
+            "change": plain(fmt_change(row["change_previous"], row["change_unit"], lang, row.get("unit"))),
+        }
+        if intervals:
+            cells["interval"] = (
+                ""
+                if row["ci_low"] is None
+                else f"{fmt_number(row['ci_low'], decimals)}–{fmt_number(row['ci_high'], decimals)}"
+            )
+            cells["funnel"] = plain(funnel_text(row["funnel"], direction, lang))
+            cells["rank_range"] = (
+                ""
+                if row["rank_low"] is None
+                else (
+                    str(row["rank_low"])
+                    if row["rank_low"] == row["rank_high"]
+                    else f"{row['rank_low']}–{row['rank_high']}"
+                )
+            )
+        rows.append(cells)
+    widths = {k: max([cell_len(word(k, lang)), *(cell_len(str(r[k])) for r in rows)]) for k in keys}
+    shown, left_out = _league_columns(widths, console.width)
     table = Table(
         title=plain(title, "bold", one_line=True), title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False
     )
-    table.add_column(word("rank", lang), justify="right")
-    table.add_column(word("area", lang))
-    table.add_column(word("value", lang), justify="right", no_wrap=True)
-    table.add_column(word("status", lang), no_wrap=True)
-    table.add_column(word("change", lang), justify="right", no_wrap=True)
-    for row in frame.iter_rows(named=True):
-        table.add_row(
-            "" if row["rank"] is None else str(row["rank"]),
-            plain(pick(row, "area_name", lang) or row["area_id"]),
-            plain(fmt_value(row["value"], None if row["unit"] == "score" else row["unit"], decimals)),
-            status_cell(row["status"], lang),
-            plain(fmt_change(row["change_previous"], row["change_unit"], lang, row.get("unit"))),
-        )
+    for key in shown:
+        if key == "area":
+            table.add_column(word(key, lang), min_width=min(widths[key], _AREA_ROOM), overflow="fold")
+        else:
+            table.add_column(
+                word(key, lang), justify="left" if key in ("status", "funnel") else "right", no_wrap=True
+            )
+    for cells in rows:
+        table.add_row(*(cells[k] for k in shown))
     console.print(table)
+    if left_out:
+        text, sep = _LEFT_OUT.get(lang, _LEFT_OUT["en"])
+        names = sep.join(word(k, lang).lower() if lang == "en" else word(k, lang) for k in left_out)
+        print_prose(console, plain(text.format(names), "dim"))
+    note = league_note(frame, lang=lang, decimals=decimals) if intervals else None
+    if note:
+        print_prose(console, plain(note))
 
 
 def print_diff(
@@ -237,7 +319,7 @@ def _counts_cell(value: Any) -> Text:
 def print_runs(console: Console, runs: pl.DataFrame) -> None:
     """Print persisted runs, newest first: id, when, as-of date, grain, cells and counts per colour."""
     if not runs.height:
-        print_prose(console, "No runs yet; `citykpi evaluate` or `citykpi run` records one.")
+        print_prose(console, "No runs yet; `citykpi run` (or `citykpi evaluate --record`) records one.")
         return
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     headers = {
@@ -245,12 +327,13 @@ def print_runs(console: Console, runs: pl.DataFrame) -> None:
         "created_at": "recorded",
         "as_of": "as of",
         "grain": "period",
+        "scheduled": "kind",
         "cells": "cells",
         "max_batch_id": "to batch",
         "catalogue_hash": "catalogue",
     }
-    # an 80-column terminal keeps what tells runs apart; the counts get the room
-    narrow = ("max_batch_id", "catalogue_hash") if console.width < 100 else ()
+    # a terminal narrower than 120 columns keeps what tells runs apart; the counts get the room
+    narrow = ("max_batch_id", "catalogue_hash") if console.width < 120 else ()
     wanted = [c for c in headers if c in runs.columns and c not in narrow]
     for col in wanted:
         table.add_column(
@@ -269,6 +352,8 @@ def print_runs(console: Console, runs: pl.DataFrame) -> None:
                 v = v[:8]
             elif col == "created_at" and isinstance(v, datetime):
                 v = fmt_timestamp(v)
+            elif col == "scheduled":
+                v = "scheduled" if v else "ad hoc"
             values.append(plain(v))
         if "counts" in runs.columns:
             values.append(_counts_cell(row["counts"]))
@@ -298,3 +383,46 @@ def print_rejects(console: Console, frame: pl.DataFrame, *, batch_id: int | None
         title = f"batch {batch_id}: {frame.height} rejected row(s)"
         shown = frame.rename({"row_number": "row", "column_name": "column"})
     print_frame(console, shown, title=title, limit=limit)
+
+
+def print_early_alerts(
+    console: Console,
+    frame: pl.DataFrame,
+    *,
+    lang: str = "zh",
+    min_colour: str = "orange",
+    as_of: date | None = None,
+    digits: Digits | None = None,
+) -> None:
+    """Print early alerts (see ``outlook.early_alerts``): the colour a cell is heading for and when, soonest first."""
+    head = f"{frame.height} early alerts: forecast to reach {status_label(min_colour, 'en')} or worse"
+    if lang == "zh":
+        head = f"{frame.height} 项趋势预警（预计转为{status_label(min_colour, 'zh')}或更差）"
+    if as_of is not None:
+        head += f" · {as_of.isoformat()}"
+    console.rule(Text(head, style="bold"), align="left")
+    if not frame.height:
+        print_prose(
+            console,
+            "No cell's trend reaches that colour within its horizon."
+            if lang == "en"
+            else "没有指标的趋势在预测期内达到该等级。",
+        )
+        return
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column(word("outlook", lang), overflow="fold")
+    table.add_column(word("indicator", lang), overflow="fold")
+    table.add_column(word("area", lang), overflow="fold")
+    table.add_column(word("value", lang), justify="right", no_wrap=True)
+    table.add_column(word("status", lang), no_wrap=True)
+    for row in frame.iter_rows(named=True):
+        table.add_row(
+            Text.assemble(
+                status_cell(row["forecast_status"], lang), " ", plain(fmt_outlook(row, lang, with_range=True))
+            ),
+            plain(pick(row, "name", lang) or row["indicator_id"]),
+            plain(pick(row, "area_name", lang) or row["area_id"]),
+            plain(fmt_value(row["value"], row["unit"], (digits or Digits()).of(row["indicator_id"]))),
+            status_cell(row["status"], lang),
+        )
+    console.print(table)

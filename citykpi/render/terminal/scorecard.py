@@ -29,6 +29,7 @@ from citykpi.render.format import (
     sparkline,
     word,
 )
+from citykpi.render.outlook import fmt_outlook, target_forecast_label
 from citykpi.render.terminal.common import (
     indent,
     plain,
@@ -97,12 +98,21 @@ def cell_row(
         status_cell(row["status"], lang),
         plain(fmt_change(row["change_previous"], row["change_unit"], lang, row.get("unit"))),
         plain(fmt_change(row["change_last_year"], row["change_unit"], lang, row.get("unit"))),
-        fmt_target(row["attainment"], row["expected_progress"], row["target_status"], lang),
+        plain(fmt_change(row.get("change_base"), row["change_unit"], lang, row.get("unit"))),
+        _target_text(row, lang),
         trend,
+        plain(fmt_outlook(row, lang, two_lines=True)),
     ]
     if explain:
         cells.append(plain(row.get("explanation"), "dim"))
     return cells
+
+
+def _target_text(row: Mapping[str, Any], lang: str) -> str:
+    """Target progress, then where the trend takes it by the due date ('… behind · will miss')."""
+    text = fmt_target(row["attainment"], row["expected_progress"], row["target_status"], lang)
+    verdict = target_forecast_label(row.get("target_forecast"), lang)
+    return f"{text} · {verdict}" if text and verdict else text or verdict
 
 
 #: Columns of a cells table: (word, Rich column options, always shown, room it needs when narrow).
@@ -115,12 +125,15 @@ _CELL_COLUMNS: tuple[tuple[str, dict[str, Any], bool, int | str | None], ...] = 
     ("status", {"no_wrap": True}, True, None),
     ("change", {"justify": "right", "no_wrap": True}, False, None),
     ("yoy", {"justify": "right", "no_wrap": True}, False, None),
+    # change against a fixed base period ("down 20 % on 2010"): shown only where an indicator has one
+    ("base", {"justify": "right", "no_wrap": True}, False, None),
     ("target", {}, False, 12),
     ("trend", {"no_wrap": True}, False, None),
+    ("outlook", {"overflow": "fold", "min_width": 10}, False, 19),
     ("explanation", {"overflow": "fold", "min_width": 12}, False, 24),
 )
 #: The optional columns a narrow terminal gives up first, so the names keep room to be read.
-_DROP_WHEN_NARROW = ("trend", "yoy", "target", "change")
+_DROP_WHEN_NARROW = ("trend", "base", "yoy", "target", "outlook", "change")
 
 
 def _fit_columns(

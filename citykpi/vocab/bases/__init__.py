@@ -11,12 +11,14 @@ from citykpi.vocab.bases import percent_of_target  # noqa: F401
 from citykpi.vocab.bases import percent_of_limit  # noqa: F401
 from citykpi.vocab.bases import change_previous  # noqa: F401
 from citykpi.vocab.bases import change_last_year  # noqa: F401
+from citykpi.vocab.bases import change_base_period  # noqa: F401
+from citykpi.vocab.bases import anomaly  # noqa: F401
 
 # isort: on
-from citykpi.vocab.bases._entry import Basis, BasisSql, change_sql
+from citykpi.vocab.bases._entry import BASE_VALUE, BASELINE_ALIAS, Basis, BasisSql, change_sql
 from citykpi.vocab.bases.registry import BASES
 
-__all__ = ["BASES", "Basis", "BasisSql", "basis_value_sql", "change_sql"]
+__all__ = ["BASELINE_ALIAS", "BASES", "BASE_VALUE", "Basis", "BasisSql", "basis_value_sql", "change_sql"]
 
 
 def basis_value_sql(

@@ -14,7 +14,7 @@ The package, by phase of one file:
 from __future__ import annotations
 
 from citykpi.warehouse.ingest.codes import REJECT_RULES, RejectRule, code_of, reason
-from citykpi.warehouse.ingest.files import check_options, ingest
+from citykpi.warehouse.ingest.files import already_loaded, check_options, ingest, target_of
 from citykpi.warehouse.ingest.observations import _ObservationPlan
 from citykpi.warehouse.ingest.options import (
     ALIASES,
@@ -22,6 +22,7 @@ from citykpi.warehouse.ingest.options import (
     DEFAULT_DATE_FORMATS,
     DUPLICATE_POLICIES,
     EARLIEST_PERIOD,
+    ENCODINGS,
     FORMATS,
     LONG_FIELDS,
     DuplicatePolicy,
@@ -32,6 +33,7 @@ from citykpi.warehouse.ingest.options import (
     Progress,
     expand_paths,
     parse_map,
+    parse_set,
 )
 from citykpi.warehouse.ingest.plan import ROW_GROUP, _Plan
 from citykpi.warehouse.ingest.sources import _SourcePlan
@@ -42,6 +44,7 @@ __all__ = [
     "DEFAULT_DATE_FORMATS",
     "DUPLICATE_POLICIES",
     "EARLIEST_PERIOD",
+    "ENCODINGS",
     "FORMATS",
     "LONG_FIELDS",
     "REJECT_RULES",
@@ -56,10 +59,13 @@ __all__ = [
     "_ObservationPlan",
     "_Plan",
     "_SourcePlan",
+    "already_loaded",
     "check_options",
     "code_of",
     "expand_paths",
     "ingest",
     "parse_map",
+    "parse_set",
     "reason",
+    "target_of",
 ]

@@ -21,8 +21,11 @@ from citykpi.warehouse.connection import Warehouse
 from citykpi.warehouse.ingest.observations import _ObservationPlan
 from citykpi.warehouse.ingest.options import (
     _TMP,
+    DIMENSION_RE,
     DUPLICATE_POLICIES,
+    ENCODINGS,
     FORMATS,
+    LONG_FIELDS,
     FileResult,
     IngestOptions,
     IngestReport,
@@ -85,6 +88,8 @@ def check_options(catalogue: Catalogue, options: IngestOptions) -> None:
     """
     if options.fmt not in FORMATS:
         raise UsageError(f"unknown format {options.fmt!r}; use one of {', '.join(FORMATS)}")
+    if options.encoding not in ENCODINGS:
+        raise UsageError(f"unknown --encoding {options.encoding!r}; use one of {', '.join(ENCODINGS)}")
     if options.on_duplicate not in DUPLICATE_POLICIES:
         raise UsageError(
             f"unknown --on-duplicate {options.on_duplicate!r}; use one of {', '.join(DUPLICATE_POLICIES)}"
@@ -97,6 +102,24 @@ def check_options(catalogue: Catalogue, options: IngestOptions) -> None:
             raise UsageError(f"unknown source {options.source!r}; the catalogue declares: {known}")
     elif options.source:
         raise UsageError("--source only goes with --format source")
+    if options.fmt == "source":
+        declared = _source(catalogue, str(options.source)).columns
+        unknown = sorted(set(options.constants) - set(declared))
+        if unknown:
+            raise UsageError(
+                f"--set {unknown[0]}=…: source {options.source!r} declares no column {unknown[0]!r}; "
+                f"declared: {', '.join(declared)}"
+            )
+        if options.dimensions:
+            raise UsageError(
+                "--dim goes with --format long or wide (a raw source table keeps its own columns)"
+            )
+    for dim in options.dimensions:
+        if not DIMENSION_RE.match(dim) or dim in LONG_FIELDS:
+            raise UsageError(
+                f"--dim {dim}=…: a dimension is a lower-case word (letters, digits, _) other than "
+                f"{', '.join(LONG_FIELDS)}, e.g. --dim sex=Gender"
+            )
 
 
 def _refusal(exc: DataError) -> str:
@@ -131,7 +154,7 @@ def _ingest_file(
 ) -> FileResult:
     con = wh.con
     started = datetime.now()
-    target = "observations" if options.fmt != "source" else schema.source_table_name(str(options.source))
+    target = target_of(options)
     try:
         kind = readers.file_kind(path)
         scan = readers.scan_file(path, text=kind == "csv")
@@ -142,20 +165,21 @@ def _ingest_file(
         return FileResult(
             str(path), "", "rejected", target=target, message=f"cannot read {path}: {exc.strerror}"
         )
+    if kind == "csv" and options.encoding != "auto":
+        try:
+            scan = readers.declared_encoding(path, scan, options.encoding)
+        except DataError as exc:
+            return FileResult(str(path), scan.sha256, "rejected", target=target, message=_refusal(exc))
     if not options.force:
-        row = con.execute(
-            "SELECT batch_id FROM batches WHERE sha256 = ? AND target = ? AND status = 'loaded' "
-            "ORDER BY batch_id DESC LIMIT 1",
-            [scan.sha256, target],
-        ).fetchall()
-        if row:
+        loaded = already_loaded(con, scan.sha256, options)
+        if loaded is not None:
             return FileResult(
                 str(path),
                 scan.sha256,
                 "unchanged",
-                batch_id=int(row[0][0]),
+                batch_id=loaded,
                 target=target,
-                message=f"already loaded as batch {row[0][0]}; pass --force to load it again",
+                message=f"already loaded as batch {loaded}; pass --force to load it again",
             )
     try:
         table = readers.open_table(con, path, scan)
@@ -241,6 +265,43 @@ def _ingest_file(
         wh.tables.end_ingest(con)
 
 
+def target_of(options: IngestOptions) -> str:
+    """The table a file read with ``options`` loads into: ``observations`` or its source's raw table."""
+    return "observations" if options.fmt != "source" else schema.source_table_name(str(options.source))
+
+
+def already_loaded(con: Connection, sha256: str, options: IngestOptions) -> int | None:
+    """The batch that already loaded these bytes read this way (the newest), or None.
+
+    The same bytes count as loaded only into the same target table, and read as the same feed with
+    the same constant fields (``--set``): read otherwise, they are other data. ``ingest`` skips such a
+    file as ``unchanged``; ``run --dry-run`` asks the same question.
+    """
+    rows = con.execute(
+        "SELECT batch_id, options FROM batches WHERE sha256 = ? AND target = ? AND status = 'loaded' "
+        "ORDER BY batch_id DESC",
+        [sha256, target_of(options)],
+    ).fetchall()
+    reading = _reading_of(options)
+    return next((int(r[0]) for r in rows if _reading(r[1]) == reading), None)
+
+
+def _reading_of(options: IngestOptions) -> tuple[str | None, tuple[tuple[str, str], ...]]:
+    """What, besides its bytes, makes a file's data: the feed it is read as and its constant fields."""
+    return options.feed, tuple(sorted(options.constants.items()))
+
+
+def _reading(stored: str | None) -> tuple[str | None, tuple[tuple[str, str], ...]]:
+    """:func:`_reading_of` of a recorded batch (from its options JSON; older batches have neither)."""
+    try:
+        opts = json.loads(stored or "{}")
+    except ValueError:
+        opts = {}
+    feed = opts.get("feed") if isinstance(opts.get("feed"), str) else None
+    consts = opts.get("constants") if isinstance(opts.get("constants"), dict) else {}
+    return feed, tuple(sorted((str(k), str(v)) for k, v in consts.items()))
+
+
 def _prepare_keys(wh: Warehouse, catalogue: Catalogue) -> None:
     """Small key tables the staging query joins: indicators (with valid ranges) and areas."""
     con = wh.con
@@ -293,6 +354,10 @@ def _record_batch(
             "strict": options.strict,
             "force": options.force,
             "date_formats": dict(options.date_formats),
+            **({"constants": dict(options.constants)} if options.constants else {}),
+            **({"missing": list(options.missing)} if options.missing else {}),
+            **({"dimensions": dict(options.dimensions)} if options.dimensions else {}),
+            **({"feed": options.feed} if options.feed else {}),
         },
         ensure_ascii=False,
     )

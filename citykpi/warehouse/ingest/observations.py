@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import re
+from dataclasses import replace
+from typing import ClassVar
 
 from citykpi.backend import Connection
 from citykpi.catalogue.model import Catalogue
@@ -12,7 +14,7 @@ from citykpi.warehouse import readers, schema
 from citykpi.warehouse.ingest import append
 from citykpi.warehouse.ingest.codes import reason
 from citykpi.warehouse.ingest.options import ALIASES, EARLIEST_PERIOD, LONG_FIELDS, IngestOptions
-from citykpi.warehouse.ingest.plan import _FileRejected, _Plan
+from citykpi.warehouse.ingest.plan import _FileRejected, _Plan, _Side
 from citykpi.warehouse.ingest.rules import (
     _case,
     _Check,
@@ -23,6 +25,7 @@ from citykpi.warehouse.ingest.rules import (
     _raw_expr,
     _text_expr,
 )
+from citykpi.warehouse.ingest.shape import FieldSource, Shape, resolve, shape_relation
 
 
 class _ObservationPlan(_Plan):
@@ -34,36 +37,87 @@ class _ObservationPlan(_Plan):
     clash_reason = reason("IN502")
 
     def __init__(self, catalogue: Catalogue, table: readers.TableFile, options: IngestOptions) -> None:
-        """Resolve the file's columns against the long or wide layout."""
+        """Resolve the file's columns against the long or wide layout (and reshape it when asked)."""
         super().__init__(options)
         self.table = table
         self.catalogue = catalogue
+        self.sources: dict[str, FieldSource] = {}
+        self.shape: Shape | None = None
+        self.col: dict[str, str | None] = {}
         cols = table.columns
         if options.fmt == "wide":
             self._resolve_wide(cols)
         else:
             self._resolve_long(cols)
+        self.shown = {f: c for f, c in self.col.items() if c}
+        if options.shaped:
+            self._reshape(cols)
 
     # column resolution ------------------------------------------------------------------------
 
+    def _recoded(self, name: str) -> bool:
+        """True when some recode sets field ``name``."""
+        return any(name in m for table in self.options.recode.values() for m in table.values())
+
     def _find(self, cols: dict[str, str], name: str, *, required: bool) -> str | None:
+        if name in self.options.constants:
+            self.sources[name] = FieldSource(constant=self.options.constants[name])
+            return f"--set {name}"
         explicit = self.options.mapping.get(name)
         if explicit is not None:
-            found = readers.find_column(cols, explicit)
-            if found is None:
+            src = resolve(cols, explicit)
+            if src is None:
                 raise _FileRejected(
                     f"--map {name}={explicit}: no column {explicit!r}; {readers.describe_columns(cols, self.table.kind)}"
                 )
-            return found
+            self.sources[name] = src
+            return src.shown
         for candidate in (name, *ALIASES.get(name, ())):
             found = readers.find_column(cols, candidate)
             if found is not None:
+                self.sources[name] = FieldSource(columns=(found,))
                 return found
+        if self._recoded(name):
+            self.sources[name] = FieldSource()
+            return f"{name} (recoded)"
         if required:
             raise _FileRejected(
                 f"no {name!r} column; {readers.describe_columns(cols, self.table.kind)}; pass --map {name}=COLUMN"
             )
         return None
+
+    def _reshape(self, cols: dict[str, str]) -> None:
+        """Constants, composite keys, recodes and dimensions: stage a relation with them as columns."""
+        for column in self.options.recode:
+            if readers.find_column(cols, column) is None:
+                raise _FileRejected(
+                    f"recode: no column {column!r}; {readers.describe_columns(cols, self.table.kind)}"
+                )
+        recode = {readers.find_column(cols, c) or c: t for c, t in self.options.recode.items()}
+        dims: dict[str, FieldSource | None] = {}
+        for dim, column in self.options.dimensions.items():
+            if not column:
+                dims[dim] = None  # set by a recode only
+                continue
+            src = resolve(cols, column)
+            if src is None:
+                raise _FileRejected(
+                    f"dimension {dim}={column}: no column {column!r}; {readers.describe_columns(cols, self.table.kind)}"
+                )
+            dims[dim] = src
+        try:
+            self.shape = shape_relation(
+                self.table.sql,
+                cols,
+                self.sources,
+                dimensions=dims,
+                recode=recode,
+                blank_tokens=self.options.missing,
+            )
+        except ValueError as exc:
+            raise _FileRejected(str(exc)) from None
+        self.col = {f: (self.shape.fields.get(f) if c else None) for f, c in self.col.items()}
+        self.shown = {f: self.shape.shown.get(f, f) for f, c in self.col.items() if c}
 
     def _resolve_long(self, cols: dict[str, str]) -> None:
         positional = (
@@ -72,6 +126,7 @@ class _ObservationPlan(_Plan):
         if positional:  # a header-less file: indicator_id, area_id, period, value[, numerator, denominator]
             names = list(cols)
             self.col = {f: (names[i] if i < len(names) else None) for i, f in enumerate(LONG_FIELDS)}
+            self.sources = {f: FieldSource(columns=(c,)) for f, c in self.col.items() if c}
         else:
             self.col = {
                 "indicator_id": self._find(cols, "indicator_id", required=True),
@@ -111,6 +166,8 @@ class _ObservationPlan(_Plan):
     def typed_columns(self) -> dict[str, str] | None:
         """Ids as VARCHAR, the period as TIMESTAMP (read with the --date-format of ``period`` when
         given, unless it has a time zone) and the numbers as DOUBLE."""
+        if self.shape is not None or self.options.shaped:
+            return None  # reshaped rows (tokens, constants, recodes…) are staged from the text read
         if any(z in self.options.date_formats.get("period", "") for z in ("%z", "%Z")):
             return None  # a zoned period converts through TIMESTAMPTZ as text: keep to that path
         wanted = {"indicator_id": "VARCHAR", "area_id": "VARCHAR", "period": "TIMESTAMP"}
@@ -126,7 +183,7 @@ class _ObservationPlan(_Plan):
         one of the weekly-or-coarser ids, which Parquet filters on its dictionaries (skipping most
         of the file); ids the filter cannot match verbatim (blanks around them) are the rest."""
         column = self.col.get("indicator_id")
-        if part != "s.fc = 1" or self.options.fmt != "long" or column is None:
+        if part != "s.fc = 1" or self.options.fmt != "long" or column is None or self.shape is not None:
             return None
         if not readers.is_text_type(self.table.columns.get(column, "")):
             return None
@@ -142,8 +199,12 @@ class _ObservationPlan(_Plan):
         """One pass: parse, join the key tables, give each record its first failing rule."""
         table = table or self.table
         types = table.columns
+        relation = table.sql
+        if self.shape is not None and table is self.table:
+            relation, types = self.shape.sql, self.shape.types
         verbatim = table.typed  # kept only if every record is good: see _Plan.load
         c = {k: (ident(v) if v else None) for k, v in self.col.items()}
+        shown = self.shown
         period_fmt = self.options.date_formats.get("period")
         if self.options.fmt == "wide":
             wcols = list(self.wide)
@@ -152,9 +213,10 @@ class _ObservationPlan(_Plan):
             inner = ", ".join(f"{ident(w)}::{cast} AS {ident(w)}" for w in wcols)
             area_c, period_c = c["area_id"], c["period"]
             assert area_c is not None and period_c is not None
+            dims_in = f", {ident(self.shape.dims)} AS _dims" if self.shape and self.shape.dims else ""
             src = (
-                f"SELECT * FROM (UNPIVOT (SELECT {readers.ROW}, {area_c} AS _area, {period_c} AS _period, {inner} "
-                f"FROM ({table.sql})) ON {', '.join(ident(w) for w in wcols)} INTO NAME _col VALUE _val)"
+                f"SELECT * FROM (UNPIVOT (SELECT {readers.ROW}, {area_c} AS _area, {period_c} AS _period{dims_in}, {inner} "
+                f"FROM ({relation})) ON {', '.join(ident(w) for w in wcols)} INTO NAME _col VALUE _val)"
             )
             ind = " ".join(f"WHEN {literal(w)} THEN {literal(i)}" for w, i in self.wide.items())
             ind_raw, ind_col = f"CASE _col {ind} END", "_col"
@@ -166,15 +228,16 @@ class _ObservationPlan(_Plan):
             value_txt, value, value_col = _raw_expr("_val", vtype), _number_expr("_val", vtype), "_col"
             value_type = vtype
             num = den = None
-            area_col_name, period_col_name = self.col["area_id"] or "", self.col["period"] or ""
+            area_col_name, period_col_name = shown.get("area_id", ""), shown.get("period", "")
+            dims_sql = "_dims" if dims_in else "''"
         else:
-            src = table.sql
+            src = relation
             if file_filter is not None:
                 src = f"SELECT * FROM ({src}) WHERE {file_filter}"
             ic, ac, pc = c["indicator_id"], c["area_id"], c["period"]
             assert ic is not None and ac is not None and pc is not None
             ind_raw = _text_expr(ic, types[self.col["indicator_id"] or ""], verbatim=verbatim)
-            ind_col = literal(self.col["indicator_id"])
+            ind_col = literal(shown.get("indicator_id", "indicator_id"))
             area = _text_expr(ac, types[self.col["area_id"] or ""], verbatim=verbatim)
             ptype = types[self.col["period"] or ""]
             period_txt = _raw_expr(pc, ptype)
@@ -185,10 +248,11 @@ class _ObservationPlan(_Plan):
             else:
                 value_type = "DOUBLE"  # no value column: nothing to parse
                 value_txt, value = "NULL::VARCHAR", "NULL::DOUBLE"
-            value_col = literal(self.col.get("value") or "value")
+            value_col = literal(shown.get("value") or "value")
             num = (c["numerator"], types[self.col["numerator"] or ""]) if c["numerator"] else None
             den = (c["denominator"], types[self.col["denominator"] or ""]) if c["denominator"] else None
-            area_col_name, period_col_name = self.col["area_id"] or "", self.col["period"] or ""
+            area_col_name, period_col_name = shown.get("area_id", ""), shown.get("period", "")
+            dims_sql = ident(self.shape.dims) if self.shape and self.shape.dims else "''"
         num_txt, num_v = (_raw_expr(*num), _number_expr(*num)) if num else ("NULL::VARCHAR", "NULL::DOUBLE")
         den_txt, den_v = (_raw_expr(*den), _number_expr(*den)) if den else ("NULL::VARCHAR", "NULL::DOUBLE")
         now = literal(self.now.replace(microsecond=0))
@@ -233,12 +297,12 @@ class _ObservationPlan(_Plan):
                 "c.period_txt",
             ),
         ]
-        checks += _number_checks("value", "c.value_col", typed=value_typed)
+        value_checks = _number_checks("value", "c.value_col", typed=value_typed)
         if num:
-            checks += _number_checks("num", literal(self.col["numerator"]), typed=num_typed)
+            value_checks += _number_checks("num", literal(shown.get("numerator", "")), typed=num_typed)
         if den:
-            checks += _number_checks("den", literal(self.col["denominator"]), typed=den_typed)
-        checks += [
+            value_checks += _number_checks("den", literal(shown.get("denominator", "")), typed=den_typed)
+        value_checks += [
             _Check(
                 "c.value IS NULL AND (c.num IS NULL OR c.den IS NULL)", reason("IN401"), "c.value_col", "NULL"
             ),
@@ -249,6 +313,26 @@ class _ObservationPlan(_Plan):
                 "c.value_txt",
             ),
         ]
+        tokens = [t.strip() for t in self.options.missing]
+        if tokens:
+            # a cell written as a missing-value token is a row saying "no value": recorded, not judged
+            value_checks = [
+                replace(ch, condition=f"c.token IS NULL AND ({ch.condition})") for ch in value_checks
+            ]
+        checks += value_checks
+        judged = value_txt if c.get("value") is not None or self.options.fmt == "wide" else num_txt
+        token_sql = "NULL::VARCHAR"
+        if tokens:
+            empty = "''" if "" in tokens else "NULL"
+            listed = ", ".join(literal(t) for t in tokens if t)
+            named = f"WHEN trim({judged}) IN ({listed}) THEN trim({judged}) " if listed else ""
+            token_sql = f"CASE WHEN {judged} IS NULL THEN {empty} {named}END"
+        extra = ""
+        if self.shape is not None:
+            extra = (
+                ", c.dims, c.token, CASE WHEN c.token IS NOT NULL THEN 2 WHEN c.dims <> '' THEN 1 ELSE 0 END"
+                "::TINYINT AS route"
+            )
         return f"""
         WITH u AS ({src}),
         c AS (
@@ -256,10 +340,11 @@ class _ObservationPlan(_Plan):
                    {ind_raw} AS ind_raw, {ind_col} AS ind_col, {area} AS area_raw,
                    {period_txt} AS period_txt, {period} AS period,
                    {value_txt} AS value_txt, {value} AS value, {value_col} AS value_col,
-                   {num_txt} AS num_txt, {num_v} AS num, {den_txt} AS den_txt, {den_v} AS den
+                   {num_txt} AS num_txt, {num_v} AS num, {den_txt} AS den_txt, {den_v} AS den,
+                   {dims_sql} AS dims, {token_sql} AS token
             FROM u)
         SELECT c._row, i.indicator_key AS ik, a.area_key AS ak, c.period, c.value,
-               c.num AS numerator, c.den AS denominator, coalesce(i.fc, 0)::TINYINT AS fc,
+               c.num AS numerator, c.den AS denominator, coalesce(i.fc, 0)::TINYINT AS fc{extra},
                {_ok(checks)} AS ok,
                {_case(checks, "reason")} AS reason,
                {_case(checks, "column")}::VARCHAR AS bad_col,
@@ -271,7 +356,7 @@ class _ObservationPlan(_Plan):
 
     def file_rows(self, con: Connection) -> int | None:
         """Rows of a long-format Parquet file, from its footer."""
-        if self.table.kind != "parquet" or self.options.fmt != "long":
+        if self.table.kind != "parquet" or self.options.fmt != "long" or self.shape is not None:
             return None
         rows = con.execute(
             f"SELECT sum(num_rows) FROM parquet_file_metadata({literal(str(self.table.path))})"
@@ -316,8 +401,142 @@ class _ObservationPlan(_Plan):
         return append.insert_sql(source, batch_id, where=where, order=order)
 
     def partitions(self) -> tuple[str, ...]:
-        """One insert per storage class, so each class fills its own row groups (zone maps)."""
+        """One insert per storage class, so each class fills its own row groups (zone maps); a reshaped
+        file sends only its headline records there (the others go beside it, see :meth:`side_load`)."""
+        if self.shape is not None:
+            return tuple(f"s.route = 0 AND {p}" for p in append.CLASS_PASSES)
         return append.CLASS_PASSES
+
+    #: route → (side table, the columns appended from the stage ``s``)
+    _SIDE: ClassVar[dict[int, tuple[str, str]]] = {
+        1: ("observations_dims", "s.ik, s.ak, s.period, s.dims, s.value, s.numerator, s.denominator"),
+        2: ("observations_missing", "s.ik, s.ak, s.period, s.dims, s.token"),
+    }
+
+    def target_rows(self, good: str) -> str:
+        """The headline records (route 0) of a reshaped file; every good record otherwise."""
+        return f"(SELECT * FROM {good} s WHERE s.route = 0)" if self.shape is not None else good
+
+    def side_load(self, con: Connection, good: str, batch_id: int) -> _Side:
+        """Disaggregated records (a dimension set) go to ``observations_dims``, records written as a
+        missing-value token to ``observations_missing``; each with the duplicate checks and policy
+        of the headline records, by indicator, area, period and dimensions. A key written both as a
+        value and as a token is a duplicate within the file too: every copy is rejected."""
+        side = _Side()
+        if self.shape is None:
+            return side
+        b = int(batch_id)
+        side.removed_target, side.inserted = self._cross_route_duplicates(con, good, b)
+        match = "o.indicator_key = d.ik AND o.area_key = d.ak AND o.period = d.period AND o.dims = d.dims"
+        for route, (table, cols) in self._SIDE.items():
+            gone = (
+                ""
+                if not side.removed_target and not _has_rows(con, "_ck_sidegone")
+                else (" AND s._row NOT IN (SELECT _row FROM _ck_sidegone)")
+            )
+            n = int(
+                con.execute(
+                    f"INSERT INTO {table} SELECT {cols}, {b} FROM {good} s WHERE s.route = {route}{gone} "
+                    "ORDER BY s.period"
+                ).fetchall()[0][0]
+            )
+            if not n:
+                continue
+            side.inserted += n
+            mine = (
+                f"(SELECT s._row, s.ik, s.ak, s.period, s.dims FROM {good} s WHERE s.route = {route}{gone})"
+            )
+            con.execute(
+                f"""CREATE OR REPLACE TEMP TABLE _ck_sidedup AS SELECT indicator_key AS ik, area_key AS ak, period, dims
+                FROM {table} WHERE batch_id = {b} GROUP BY ALL HAVING count(*) > 1"""
+            )
+            dups = 0
+            if con.execute("SELECT count(*) FROM _ck_sidedup").fetchall()[0][0]:
+                con.execute(
+                    f"""INSERT INTO _ck_bad
+                    WITH m AS (SELECT s.* FROM {mine} s JOIN _ck_sidedup d
+                               ON s.ik = d.ik AND s.ak = d.ak AND s.period = d.period AND s.dims = d.dims),
+                         t AS (SELECT ik, ak, period, dims,
+                                      'rows ' || array_to_string(list(_row ORDER BY _row)[1:5], ', ') AS txt
+                               FROM m GROUP BY ALL)
+                    SELECT m._row, NULL, t.txt, {literal(self.dup_reason)} FROM m JOIN t USING (ik, ak, period, dims)"""
+                )
+                dups = int(
+                    con.execute(
+                        f"DELETE FROM {table} o USING _ck_sidedup d WHERE o.batch_id = {b} AND {match}"
+                    ).fetchall()[0][0]
+                )
+            clash_table = f"_ck_sideclash{route}"
+            con.execute(
+                f"""CREATE OR REPLACE TEMP TABLE {clash_table} AS
+                SELECT n.indicator_key AS ik, n.area_key AS ak, n.period, n.dims, min(o.batch_id) AS old_batch
+                FROM {table} n JOIN {table} o ON o.indicator_key = n.indicator_key AND o.area_key = n.area_key
+                  AND o.period = n.period AND o.dims = n.dims
+                WHERE n.batch_id = {b} AND o.batch_id <> {b} GROUP BY ALL"""
+            )
+            clash = int(con.execute(f"SELECT count(*) FROM {clash_table}").fetchall()[0][0])
+            policy = self.options.on_duplicate
+            if clash and policy == "reject":
+                con.execute(
+                    f"""INSERT INTO _ck_bad SELECT s._row, NULL, 'batch ' || d.old_batch, {literal(self.clash_reason)}
+                    FROM {mine} s JOIN {clash_table} d
+                    ON s.ik = d.ik AND s.ak = d.ak AND s.period = d.period AND s.dims = d.dims"""
+                )
+            if clash and policy in ("reject", "keep"):
+                con.execute(f"DELETE FROM {table} o USING {clash_table} d WHERE o.batch_id = {b} AND {match}")
+            side.loaded += n - dups - (clash if policy in ("reject", "keep") else 0)
+            side.skipped += clash if policy == "keep" else 0
+            side.replaced += clash if policy == "replace" else 0
+        return side
+
+    def _cross_route_duplicates(self, con: Connection, good: str, b: int) -> tuple[int, int]:
+        """Reject every copy of a key the file gives both a value and a missing-value token; return how
+        many headline records were taken out again, and how many side records were read and rejected
+        (the side tables are filled after this)."""
+        routes = f"(SELECT * FROM {good} s WHERE s.ik IS NOT NULL)"
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _ck_sidedup AS
+            SELECT s.ik, s.ak, s.period, s.dims FROM {routes} s GROUP BY ALL
+            HAVING count(*) FILTER (WHERE s.route = 2) > 0 AND count(*) FILTER (WHERE s.route <> 2) > 0"""
+        )
+        if not con.execute("SELECT count(*) FROM _ck_sidedup").fetchall()[0][0]:
+            return 0, 0
+        con.execute(
+            f"""INSERT INTO _ck_bad
+            WITH m AS (SELECT s._row, s.ik, s.ak, s.period, s.dims FROM {routes} s JOIN _ck_sidedup d
+                       ON s.ik = d.ik AND s.ak = d.ak AND s.period = d.period AND s.dims = d.dims),
+                 t AS (SELECT ik, ak, period, dims,
+                              'rows ' || array_to_string(list(_row ORDER BY _row)[1:5], ', ') AS txt
+                       FROM m GROUP BY ALL)
+            SELECT m._row, NULL, t.txt, {literal(self.dup_reason)} FROM m JOIN t USING (ik, ak, period, dims)"""
+        )
+        # the rows go nowhere: out of the stage's routes for the side tables, out of observations
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _ck_sidegone AS SELECT s._row, s.route FROM {routes} s JOIN _ck_sidedup d
+            ON s.ik = d.ik AND s.ak = d.ak AND s.period = d.period AND s.dims = d.dims"""
+        )
+        removed = con.execute(
+            f"""DELETE FROM observations o USING _ck_sidedup d WHERE o.batch_id = {b} AND d.dims = ''
+            AND o.indicator_key = d.ik AND o.area_key = d.ak AND o.period = d.period"""
+        ).fetchall()[0][0]
+        side = con.execute("SELECT count(*) FROM _ck_sidegone WHERE route <> 0").fetchall()[0][0]
+        return int(removed), int(side)
+
+    def side_supersede(self, con: Connection, batch_id: int) -> None:
+        """Delete the stored side records this batch brings again (--on-duplicate replace)."""
+        match = "o.indicator_key = d.ik AND o.area_key = d.ak AND o.period = d.period AND o.dims = d.dims"
+        for route, (table, _cols) in self._SIDE.items():
+            if f"_ck_sideclash{route}" in _temp_tables(con):
+                con.execute(
+                    f"DELETE FROM {table} o USING _ck_sideclash{route} d WHERE o.batch_id <> {int(batch_id)} AND {match}"
+                )
+
+    def discard(self, con: Connection, batch_id: int) -> None:
+        """Take a rejected batch's records out of observations and the side tables."""
+        super().discard(con, batch_id)
+        if self.shape is not None:
+            for table, _cols in self._SIDE.values():
+                con.execute(f"DELETE FROM {table} WHERE batch_id = {int(batch_id)}")
 
     def after_insert(self, con: Connection, batch_id: int) -> None:
         """Record which storage classes each series of this batch has rows in."""
@@ -337,3 +556,16 @@ class _ObservationPlan(_Plan):
         con.execute(
             f"DELETE FROM observations o USING _ck_clash c WHERE o.batch_id <> {batch_id} AND {match}"
         )
+
+
+def _temp_tables(con: Connection) -> set[str]:
+    """Names of the session's temporary tables."""
+    rows = con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()
+    return {str(r[0]) for r in rows}
+
+
+def _has_rows(con: Connection, table: str) -> bool:
+    """True when the temporary ``table`` exists and holds a row."""
+    if table not in _temp_tables(con):
+        return False
+    return bool(con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
+import re
 import stat
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -41,9 +42,30 @@ DEFAULT_DATE_FORMATS: tuple[str, ...] = (
     "%Y",
 )
 DATA_SUFFIXES = readers.CSV_SUFFIXES + readers.PARQUET_SUFFIXES
+#: ``--map area_id=country+city``: the field is the columns' values joined with :data:`KEY_SEPARATOR`.
+COMPOSITE = "+"
+KEY_SEPARATOR = "/"
+#: A dimension's name (``--dim sex=Gender``, a feed's ``dimensions``).
+DIMENSION_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+#: Missing-value tokens real tables use (Eurostat ``:``, ONS ``..``, ``-``, ``NA``, an empty cell).
+COMMON_MISSING: tuple[str, ...] = (":", "..", "-", "NA", "")
+#: Text encodings a CSV may be declared in (``--encoding``); ``auto`` tells UTF-8 from GB18030 itself.
+ENCODINGS: tuple[str, ...] = ("auto", "utf-8", "gb18030")
 #: Observations before this are refused: '0000-01-01', '0201-05-01' or '-infinity' are typos, not history.
 EARLIEST_PERIOD = datetime(1900, 1, 1)
-_TMP = ("_ck_bad", "_ck_dupkeys", "_ck_clash", "_ck_ind", "_ck_area", "_ck_stage", "_ck_raw")
+_TMP = (
+    "_ck_bad",
+    "_ck_dupkeys",
+    "_ck_clash",
+    "_ck_ind",
+    "_ck_area",
+    "_ck_stage",
+    "_ck_raw",
+    "_ck_sidedup",
+    "_ck_sidegone",
+    "_ck_sideclash1",
+    "_ck_sideclash2",
+)
 
 
 @dataclass(frozen=True)
@@ -55,7 +77,9 @@ class IngestOptions:
     column → file column. ``wide``: file column → indicator id (wide format only; default: every
     column named like a catalogue indicator). ``date_formats``: column → strptime format, for the
     period (key ``period``) or a source's date/timestamp columns. ``now``: the cut-off for
-    "period in the future" (default: the clock).
+    "period in the future" (default: the clock). ``encoding``: a CSV's declared text encoding
+    (``auto``: UTF-8 or GB18030 as detected; ``utf-8`` refuses a file that is not; ``gb18030``
+    reads it as GB18030 even when its bytes also happen to be valid UTF-8).
     """
 
     fmt: Format = "long"
@@ -68,9 +92,27 @@ class IngestOptions:
     force: bool = False
     date_formats: Mapping[str, str] = field(default_factory=dict)
     now: datetime | None = None
+    encoding: str = "auto"
     #: Try DuckDB's typed CSV reader first (falls back to the text read whenever it cannot be used);
     #: off only to compare the two paths in tests.
     typed_csv: bool = True
+    #: What real tables need (``--set``, ``--missing``, ``--dim``, a feed's ``recode``): field → constant
+    #: text for every row; value cells that mean "no value" (recorded as missing, not rejected);
+    #: dimension → file column (a disaggregated row, e.g. sex=female, is stored apart from the
+    #: headline series); file column → its value → the fields that value stands for.
+    constants: Mapping[str, str] = field(default_factory=dict)
+    missing: tuple[str, ...] = ()
+    dimensions: Mapping[str, str] = field(default_factory=dict)
+    recode: Mapping[str, Mapping[str, Mapping[str, str]]] = field(default_factory=dict)
+    #: The catalogue feed these options come from (``--feed``), recorded with each batch.
+    feed: str | None = None
+
+    @property
+    def shaped(self) -> bool:
+        """True when rows are reshaped on the way in (constants, composite keys, recodes, dimensions,
+        missing tokens): such files are read as text, never by the typed fast paths."""
+        composite = any(COMPOSITE in v for v in self.mapping.values())
+        return bool(self.constants or self.missing or self.dimensions or self.recode or composite)
 
 
 @dataclass(frozen=True)
@@ -150,6 +192,22 @@ def parse_map(
                 )
             mapping[key] = value
     return mapping, wide
+
+
+def parse_set(pairs: Iterable[str], fmt: str) -> dict[str, str]:
+    """``--set FIELD=VALUE`` pairs → field → constant text (long: one of the long fields; wide: area_id
+    or period; source: a declared column, checked against the source later)."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise UsageError(f"--set {pair!r}: expected FIELD=VALUE, e.g. --set period=2020")
+        allowed = {"long": LONG_FIELDS, "wide": ("area_id", "period")}.get(fmt)
+        if allowed is not None and key not in allowed:
+            raise UsageError(f"--set {pair!r}: unknown field {key!r}; use one of {', '.join(allowed)}")
+        out[key] = value.strip()
+    return out
 
 
 def expand_paths(paths: Iterable[str | Path]) -> list[Path]:

@@ -23,6 +23,19 @@ class _StageFromText(Exception):
 
 
 @dataclass
+class _Side:
+    """Records a plan keeps beside its target (disaggregated values, missing-value tokens)."""
+
+    inserted: int = 0  # records appended to the side tables
+    loaded: int = 0  # of those, kept
+    skipped: int = 0  # duplicates of stored records skipped (--on-duplicate keep)
+    replaced: int = 0  # stored records this batch replaces (--on-duplicate replace)
+    #: target records of this batch the side checks rejected and took out again (a key written both
+    #: as a value and as a missing-value token is a duplicate within the file)
+    removed_target: int = 0
+
+
+@dataclass
 class _Loaded:
     """Outcome of loading one staged file (inside its transaction)."""
 
@@ -134,6 +147,22 @@ class _Plan:
         """--on-duplicate replace: retire the stored rows listed in ``_ck_clash``."""
         raise NotImplementedError
 
+    def side_load(self, con: Connection, good: str, batch_id: int) -> _Side:
+        """Append the good records that belong beside the target (none by default), with their own
+        duplicate checks; their rejects go to ``_ck_bad``."""
+        return _Side()
+
+    def target_rows(self, good: str) -> str:
+        """The good staged records that went to the target (all of them, unless some go beside it)."""
+        return good
+
+    def side_supersede(self, con: Connection, batch_id: int) -> None:
+        """--on-duplicate replace for the side records: retire the stored ones this batch brings again."""
+
+    def discard(self, con: Connection, batch_id: int) -> None:
+        """Take every record of a rejected batch out again (the target and the side tables)."""
+        con.execute(f"DELETE FROM {ident(self.target)} WHERE batch_id = {int(batch_id)}")
+
     # generic steps --------------------------------------------------------------------------
 
     def _match(self, left: str, right: str, *, left_stage: bool, right_stage: bool) -> str:
@@ -215,21 +244,27 @@ class _Plan:
                     inserted += insert(source, part)
                 n_bad = (total or 0) - inserted
         self.after_insert(con, batch_id)
+        side = self.side_load(con, good, batch_id)
         this = f"batch_id = {batch_id}"
-        dups = self._duplicates_within(con, good, target, this) if self.keys and inserted > 1 else 0
-        clash = self._clashes(con, good, target, batch_id) if self.keys and inserted > dups else 0
+        kept = inserted - side.removed_target
+        main = self.target_rows(good)
+        dups = self._duplicates_within(con, main, target, this) if self.keys and kept > 1 else 0
+        clash = self._clashes(con, main, target, batch_id) if self.keys and kept > dups else 0
         policy = self.options.on_duplicate
         rejected = int(con.execute("SELECT count(*) FROM _ck_bad").fetchall()[0][0])
-        read = inserted + n_bad
-        skipped = clash if policy == "keep" else 0
-        replaced = clash if policy == "replace" else 0
-        loaded = inserted - dups - (clash if policy in ("reject", "keep") else 0)
+        read = inserted + n_bad + side.inserted
+        skipped = (clash if policy == "keep" else 0) + side.skipped
+        replaced = (clash if policy == "replace" else 0) + side.replaced
+        loaded = kept - dups - (clash if policy in ("reject", "keep") else 0) + side.loaded
         status = "loaded"
         if rejected and (self.options.strict or rejected >= read):
             status, loaded, skipped, replaced = "rejected", 0, 0, 0
-            con.execute(f"DELETE FROM {target} WHERE {this}")
-        elif replaced:
-            self.supersede(con, batch_id)
+            self.discard(con, batch_id)
+        else:
+            if policy == "replace" and clash:
+                self.supersede(con, batch_id)
+            if side.replaced:
+                self.side_supersede(con, batch_id)
         rows = con.execute(
             "SELECT reason, count(*) FROM _ck_bad GROUP BY reason ORDER BY count(*) DESC, reason"
         ).fetchall()

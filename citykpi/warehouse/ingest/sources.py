@@ -13,6 +13,7 @@ from citykpi.warehouse.ingest.codes import reason
 from citykpi.warehouse.ingest.options import IngestOptions
 from citykpi.warehouse.ingest.plan import _FileRejected, _Plan
 from citykpi.warehouse.ingest.rules import _case, _Check, _date_expr, _number_expr, _ok, _raw_expr, _text_expr
+from citykpi.warehouse.ingest.shape import FieldSource, Shape, resolve, shape_relation
 
 
 class _SourcePlan(_Plan):
@@ -33,19 +34,41 @@ class _SourcePlan(_Plan):
         self.formats = {**declared_formats, **options.date_formats}
         cols = table.columns
         self.col: dict[str, str] = {}
+        self.shown: dict[str, str] = {}
+        sources: dict[str, FieldSource] = {}
         missing = []
         for name in source.columns:
+            if name in options.constants:
+                sources[name] = FieldSource(constant=options.constants[name])
+                continue
             wanted = options.mapping.get(name, name)
-            found = readers.find_column(cols, wanted)
-            if found is None:
+            src = resolve(cols, wanted)
+            if src is None:
                 missing.append(name if wanted == name else f"{name} (mapped to {wanted!r})")
             else:
-                self.col[name] = found
+                sources[name] = src
         if missing:
             raise _FileRejected(
                 f"source {source.id!r} columns not found in the file: {', '.join(missing)}; "
                 f"{readers.describe_columns(cols, self.table.kind)}; pass --map COLUMN=FILE_COLUMN"
             )
+        self.shape: Shape | None = None
+        if options.shaped:
+            # constants, composite keys and missing-value tokens (a token cell is stored as NULL)
+            recode = {readers.find_column(cols, c) or c: t for c, t in options.recode.items()}
+            if any(readers.find_column(cols, c) is None for c in options.recode):
+                raise _FileRejected(f"recode: no column {next(iter(options.recode))!r} in the file")
+            try:
+                self.shape = shape_relation(
+                    table.sql, cols, sources, recode=recode, null_tokens=options.missing
+                )
+            except ValueError as exc:
+                raise _FileRejected(str(exc)) from None
+            self.col = dict(self.shape.fields)
+            self.shown = dict(self.shape.shown)
+        else:
+            self.col = {n: src.columns[0] for n, src in sources.items()}
+            self.shown = dict(self.col)
         if source.key:
             self.keys = ((ident(source.key), ident(source.key)),)
         self.time_stage = ident(source.time_column)
@@ -55,6 +78,9 @@ class _SourcePlan(_Plan):
         """One pass: cast each declared column, map the area, give each record its first failing rule."""
         table = table or self.table
         types = table.columns
+        relation = table.sql
+        if self.shape is not None and table is self.table:
+            relation, types = self.shape.sql, self.shape.types
         src = self.source
         typed: list[str] = []
         raw: list[str] = []
@@ -89,7 +115,7 @@ class _SourcePlan(_Plan):
                     _Check(
                         f"{rawc} IS NOT NULL AND c.{ident(name)} IS NULL",
                         reason("IN604", kind=kind, hint=hint),
-                        literal(fcol),
+                        literal(self.shown[name]),
                         rawc,
                     )
                 )
@@ -98,7 +124,7 @@ class _SourcePlan(_Plan):
                     _Check(
                         f"NOT isfinite(c.{ident(name)})",
                         reason("IN403"),
-                        literal(fcol),
+                        literal(self.shown[name]),
                         rawc,
                     )
                 )
@@ -106,17 +132,17 @@ class _SourcePlan(_Plan):
         time_raw = f"c.{ident('raw_' + src.time_column)}"
         now = literal(self.now.replace(microsecond=0))
         head = [
-            _Check(f"{area_raw} IS NULL", reason("IN201"), literal(self.col[src.area_column]), "NULL"),
+            _Check(f"{area_raw} IS NULL", reason("IN201"), literal(self.shown[src.area_column]), "NULL"),
             _Check(
                 "a.area_key IS NULL",
                 reason("IN202"),
-                literal(self.col[src.area_column]),
+                literal(self.shown[src.area_column]),
                 area_raw,
             ),
             _Check(
                 f"{time_raw} IS NULL",
                 reason("IN602", column=src.time_column),
-                literal(self.col[src.time_column]),
+                literal(self.shown[src.time_column]),
                 "NULL",
             ),
         ]
@@ -125,7 +151,7 @@ class _SourcePlan(_Plan):
                 _Check(
                     f"c.{ident('raw_' + src.key)} IS NULL",
                     reason("IN601"),
-                    literal(self.col[src.key]),
+                    literal(self.shown[src.key]),
                     "NULL",
                 )
             )
@@ -134,14 +160,14 @@ class _SourcePlan(_Plan):
             _Check(
                 f"c.{ident(src.time_column)} > {now}",
                 reason("IN603", column=src.time_column),
-                literal(self.col[src.time_column]),
+                literal(self.shown[src.time_column]),
                 time_raw,
             )
         )
         out_cols = ", ".join(f"c.{ident(n)}" for n in src.columns)
         return f"""
         WITH c AS (SELECT {readers.ROW} AS _row, {", ".join(typed)}, {", ".join(raw)}
-                   FROM ({table.sql}))
+                   FROM ({relation}))
         SELECT c._row, {out_cols}, a.area_key AS ak,
                {_ok(checks)} AS ok,
                {_case(checks, "reason")} AS reason,
