@@ -368,6 +368,95 @@ def any_values(tree: exp.Expression, types: ColumnTypes | None = None) -> exp.Ex
     )
 
 
+def finite_checks(tree: exp.Expression, types: ColumnTypes | None = None) -> exp.Expression:
+    """``isfinite(x)`` (no Spark function of the name) → ``citykpi_isfinite(x)``: not NaN and not ±inf."""
+    return _each(
+        tree,
+        lambda n: _is_fn(n, "isfinite"),
+        lambda n: exp.Anonymous(this="citykpi_isfinite", expressions=[n.expressions[0].copy()]),
+    )
+
+
+def medians(tree: exp.Expression, types: ColumnTypes | None = None) -> exp.Expression:
+    """``median(x)`` / ``mad(x)``: DuckDB interpolates an even count's middle pair as ``lo + (hi - lo) * 0.5``
+    and has ``mad`` (the median absolute deviation from the median), which Spark lacks:
+    ``citykpi_median(COLLECT_LIST(x))`` / ``citykpi_mad(COLLECT_LIST(x))``, with the aggregate's FILTER or OVER."""
+
+    def build(agg: exp.Expression, wrap: Callable[[exp.Expression], exp.Expression]) -> exp.Expression:
+        arg = agg.this if isinstance(agg, exp.Median) else agg.expressions[0]
+        median = exp.Anonymous(this="citykpi_median", expressions=[wrap(exp.ArrayAgg(this=arg.copy()))])
+        if isinstance(agg, exp.Median):
+            return median
+        return exp.Anonymous(this="citykpi_mad", expressions=[wrap(exp.ArrayAgg(this=arg.copy())), median])
+
+    return _aggregates(tree, lambda n: isinstance(n, exp.Median) or _is_fn(n, "mad"), build)
+
+
+def list_means(tree: exp.Expression, types: ColumnTypes | None = None) -> exp.Expression:
+    """``list_avg(xs)`` (no Spark function) → the NULL-free elements summed in list order (as DuckDB's ``avg``
+    adds them) over their count, NULL for an empty list. Spelled out, not a session function: Spark
+    refuses a lambda (``xs`` is often a ``list_transform``) in a SQL function's argument."""
+
+    def build(node: exp.Expression) -> exp.Expression:
+        kept = f"FILTER({_sql(node.expressions[0])}, _ck_x -> _ck_x IS NOT NULL)"
+        return _spark(
+            f"(AGGREGATE({kept}, CAST(0 AS DOUBLE), (_ck_s, _ck_x) -> _ck_s + _ck_x) / NULLIF(SIZE({kept}), 0))"
+        )
+
+    return _each(tree, lambda n: _is_fn(n, "list_avg"), build)
+
+
+_INTERVALS = {
+    "to_days": "MAKE_DT_INTERVAL({n})",
+    "to_weeks": "MAKE_DT_INTERVAL(7 * ({n}))",
+    "to_months": "MAKE_YM_INTERVAL(0, {n})",
+    "to_years": "MAKE_YM_INTERVAL({n}, 0)",
+}
+
+
+def interval_functions(tree: exp.Expression, types: ColumnTypes | None = None) -> exp.Expression:
+    """``to_days(n)`` / ``to_weeks(n)`` / ``to_months(n)`` / ``to_years(n)`` (intervals of a computed length)
+    have no Spark spelling: ``MAKE_DT_INTERVAL(n)`` / ``MAKE_YM_INTERVAL(0, n)``, which add to dates alike."""
+
+    def name(node: exp.Expression) -> str | None:
+        if isinstance(node, exp.ToDays):
+            return "to_days"
+        if isinstance(node, exp.Anonymous) and str(node.this).lower() in _INTERVALS:
+            return str(node.this).lower()
+        return None
+
+    def build(node: exp.Expression) -> exp.Expression:
+        arg = node.this if isinstance(node, exp.ToDays) else node.expressions[0]
+        return _spark(_INTERVALS[name(node) or ""].format(n=_sql(arg)))
+
+    return _each(tree, lambda n: name(n) is not None, build)
+
+
+def qualify_filters(tree: exp.Expression, types: ColumnTypes | None = None) -> exp.Expression:
+    """``SELECT … QUALIFY cond`` (no QUALIFY in Spark; sqlglot's own rewrite loses the inner aliases the
+    condition names) → ``SELECT … FROM (SELECT …, cond AS _ck_keep …) WHERE _ck_keep``; a SELECT of
+    ``*`` keeps the extra ``_ck_keep`` column, named ones are listed again."""
+
+    def build(node: exp.Expression) -> exp.Expression:
+        cond = node.args["qualify"].this.copy()
+        if node.args.get("order") or node.args.get("limit"):
+            raise UsageError("QUALIFY with ORDER BY or LIMIT has no rewrite for this dialect yet")
+        inner = node.copy()
+        inner.set("qualify", None)
+        inner.set("expressions", [*inner.expressions, exp.alias_(cond, "_ck_keep")])
+        starred = any(
+            isinstance(e, exp.Star) or (isinstance(e, exp.Column) and e.is_star) for e in node.expressions
+        )
+        outer = (
+            [exp.Star()]
+            if starred
+            else [exp.column(e.alias_or_name, table="_ck_q") for e in node.expressions]
+        )
+        return exp.select(*outer).from_(inner.subquery("_ck_q")).where(exp.column("_ck_keep", table="_ck_q"))
+
+    return _each(tree, lambda n: isinstance(n, exp.Select) and n.args.get("qualify") is not None, build)
+
+
 def epoch_seconds(tree: exp.Expression, types: ColumnTypes | None = None) -> exp.Expression:
     """``epoch(ts)`` → seconds with their fraction (``UNIX_MICROS(…) / 1e6``; Spark's UNIX_TIMESTAMP drops them)."""
 
@@ -565,6 +654,30 @@ CASE WHEN x IS NULL THEN NULL
 END""",
     ),
     (
+        "citykpi_isfinite",
+        """(x DOUBLE) RETURNS BOOLEAN RETURN NOT isnan(x) AND abs(x) <> double('infinity')""",
+    ),
+    (
+        "citykpi_middle",
+        """(s ARRAY<DOUBLE>, h INT) RETURNS DOUBLE RETURN
+CASE WHEN size(s) % 2 = 1 THEN element_at(s, h + 1)
+  ELSE element_at(s, h) + (element_at(s, h + 1) - element_at(s, h)) * 0.5 END""",
+    ),
+    (
+        "citykpi_median",
+        """(a ARRAY<DOUBLE>) RETURNS DOUBLE RETURN
+CASE WHEN a IS NULL OR size(a) = 0 THEN NULL ELSE citykpi_middle(sort_array(a), CAST(size(a) DIV 2 AS INT)) END""",
+    ),
+    (
+        "citykpi_mad",
+        """(a ARRAY<DOUBLE>, m DOUBLE) RETURNS DOUBLE RETURN
+CASE WHEN a IS NULL OR size(a) = 0 THEN NULL
+  WHEN size(a) % 2 = 1 THEN element_at(sort_array(transform(a, x -> abs(x - m))), CAST(size(a) DIV 2 AS INT) + 1)
+  ELSE element_at(sort_array(transform(a, x -> abs(x - m))), CAST(size(a) DIV 2 AS INT))
+    + (element_at(sort_array(transform(a, x -> abs(x - m))), CAST(size(a) DIV 2 AS INT) + 1)
+       - element_at(sort_array(transform(a, x -> abs(x - m))), CAST(size(a) DIV 2 AS INT))) * 0.5 END""",
+    ),
+    (
         "citykpi_divide",
         """(a DOUBLE, b DOUBLE) RETURNS DOUBLE RETURN
 CASE WHEN b = 0 THEN CASE WHEN a > 0 THEN double('infinity') WHEN a < 0 THEN double('-infinity')
@@ -615,6 +728,32 @@ SPARK_REWRITES: tuple[Rewrite, ...] = (
         "any_values",
         "any_value(x) skips NULLs; Spark's ANY_VALUE(x) IGNORE NULLS does not parse before FILTER: ANY_VALUE(x, TRUE)",
         any_values,
+    ),
+    Rewrite(
+        "finite_checks",
+        "isfinite(x) has no Spark function: citykpi_isfinite(x) (not NaN, not ±inf)",
+        finite_checks,
+    ),
+    Rewrite(
+        "medians",
+        "median(x) interpolates as lo + (hi - lo) * 0.5 and mad(x) exists in DuckDB only: citykpi_median / "
+        "citykpi_mad over COLLECT_LIST(x) (spelled out: Spark refuses a session function inside a lambda)",
+        medians,
+    ),
+    Rewrite(
+        "list_means",
+        "list_avg(xs) has no Spark function: the sum of its elements in list order over their count",
+        list_means,
+    ),
+    Rewrite(
+        "interval_functions",
+        "to_days/to_weeks/to_months/to_years(n) have no Spark spelling: MAKE_DT_INTERVAL / MAKE_YM_INTERVAL",
+        interval_functions,
+    ),
+    Rewrite(
+        "qualify_filters",
+        "QUALIFY does not exist in Spark (and sqlglot's rewrite loses the aliases it names): a filtered subquery",
+        qualify_filters,
     ),
     Rewrite(
         "materialized_ctes", "WITH … AS MATERIALIZED has no Spark spelling: a plain CTE", materialized_ctes
