@@ -452,7 +452,11 @@ def qualify_filters(tree: exp.Expression, types: ColumnTypes | None = None) -> e
             if starred
             else [exp.column(e.alias_or_name, table="_ck_q") for e in node.expressions]
         )
-        return exp.select(*outer).from_(inner.subquery("_ck_q")).where(exp.column("_ck_keep", table="_ck_q"))
+        return (
+            exp.select(*outer)
+            .from_(exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier("_ck_q"))))
+            .where(exp.column("_ck_keep", table="_ck_q"))
+        )
 
     return _each(tree, lambda n: isinstance(n, exp.Select) and n.args.get("qualify") is not None, build)
 
