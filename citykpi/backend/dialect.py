@@ -74,7 +74,7 @@ class ColumnTypes:
 
     def of(self, node: exp.Expression) -> str | None:
         """The lower-case type name of ``node``, or None when it cannot be told."""
-        if isinstance(node, exp.Paren):
+        if isinstance(node, exp.Paren | exp.Neg):
             return self.of(node.this)
         if isinstance(node, exp.Cast):
             return str(node.to.this.value).lower()
@@ -87,7 +87,19 @@ class ColumnTypes:
         if isinstance(node, exp.Column) and node.table:
             table = self._resolve(node, node.table)
             return self._table(table).get(node.name.lower()) if table else None
+        if isinstance(node, exp.Column):
+            table = self._only_table(node)
+            return self._table(table).get(node.name.lower()) if table else None
         return None
+
+    @staticmethod
+    def _only_table(node: exp.Expression) -> str | None:
+        """The table an unqualified column reads: the one table of the nearest SELECT around it, if one."""
+        scope = node.find_ancestor(exp.Select)
+        if scope is None:
+            return None
+        tables = [t for t in scope.find_all(exp.Table) if t.find_ancestor(exp.Select) is scope]
+        return tables[0].name if len(tables) == 1 else None
 
     @staticmethod
     def _resolve(node: exp.Expression, alias: str) -> str | None:
@@ -684,7 +696,7 @@ CASE WHEN a IS NULL OR size(a) = 0 THEN NULL
     (
         "citykpi_divide",
         """(a DOUBLE, b DOUBLE) RETURNS DOUBLE RETURN
-CASE WHEN b = 0 THEN CASE WHEN a > 0 THEN double('infinity') WHEN a < 0 THEN double('-infinity')
+CASE WHEN a IS NULL OR b IS NULL THEN NULL WHEN b = 0 THEN CASE WHEN a > 0 THEN double('infinity') WHEN a < 0 THEN double('-infinity')
   ELSE double('NaN') END ELSE a / b END""",
     ),
 )
