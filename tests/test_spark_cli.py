@@ -146,7 +146,7 @@ def test_runs_diff_and_db_info_read_the_same_warehouse_facts(cities: Cities) -> 
         b = _cli([*cities.spark, *args], cities.workdir)
         assert a.exit_code == b.exit_code, (args, a.output, b.output)
         assert strip_times(b.stdout) == strip_times(a.stdout), args
-    info = _cli([*cities.spark, "db", "info", "--json"], cities.workdir)
+    info = _cli([*cities.spark, "db", "info", "--format", "json"], cities.workdir)
     assert info.exit_code == 0, info.output
     facts = json.loads(info.stdout)
     assert facts["tables"]["observations"] > 100_000 and facts["areas"] == 1059

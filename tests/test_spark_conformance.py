@@ -264,6 +264,11 @@ REWRITE_EXAMPLES: dict[str, tuple[str, ...]] = {
         "WITH r AS (SELECT e.* FROM ex e QUALIFY rank() OVER (PARTITION BY e.g ORDER BY e.x DESC) = 1) "
         "SELECT g, x FROM r",
     ),
+    "list_functions": (
+        "SELECT g, len(list(y)) AS n, list_position(list(k), 1) AS p, "
+        "coalesce(list_position(list_transform(range(len(list(x))), lambda i: i > 0), true) - 1, 0) AS q "
+        "FROM ex GROUP BY g",
+    ),
     "materialized_ctes": (
         "WITH r AS MATERIALIZED (SELECT g, x FROM ex) SELECT count(*) AS n, max(x) AS m FROM r",
     ),

@@ -473,6 +473,26 @@ def qualify_filters(tree: exp.Expression, types: ColumnTypes | None = None) -> e
     return _each(tree, lambda n: isinstance(n, exp.Select) and n.args.get("qualify") is not None, build)
 
 
+def list_functions(tree: exp.Expression, types: ColumnTypes | None = None) -> exp.Expression:
+    """``len(list)`` → ``SIZE(list)`` (Spark's LENGTH is for text; a column known to be text keeps it) and
+    ``list_position(xs, x)`` → ``NULLIF(ARRAY_POSITION(xs, x), 0)`` (DuckDB gives NULL when ``x`` is absent,
+    Spark 0)."""
+    types = types or ColumnTypes()
+
+    def match(node: exp.Expression) -> bool:
+        if isinstance(node, exp.Length):
+            return types.of(node.this) not in ("string", "varchar", "text")
+        return _is_fn(node, "list_position")
+
+    def build(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Length):
+            return exp.Anonymous(this="SIZE", expressions=[node.this.copy()])
+        xs, x = node.expressions
+        return _spark(f"NULLIF(ARRAY_POSITION({_sql(xs)}, {_sql(x)}), 0)")
+
+    return _each(tree, match, build)
+
+
 def epoch_seconds(tree: exp.Expression, types: ColumnTypes | None = None) -> exp.Expression:
     """``epoch(ts)`` → seconds with their fraction (``UNIX_MICROS(…) / 1e6``; Spark's UNIX_TIMESTAMP drops them)."""
 
@@ -770,6 +790,12 @@ SPARK_REWRITES: tuple[Rewrite, ...] = (
         "qualify_filters",
         "QUALIFY does not exist in Spark (and sqlglot's rewrite loses the aliases it names): a filtered subquery",
         qualify_filters,
+    ),
+    Rewrite(
+        "list_functions",
+        "len(list) is LENGTH in sqlglot, text-only in Spark: SIZE; list_position(xs, x) is NULL when absent, "
+        "Spark's ARRAY_POSITION 0: NULLIF(…, 0)",
+        list_functions,
     ),
     Rewrite(
         "materialized_ctes", "WITH … AS MATERIALIZED has no Spark spelling: a plain CTE", materialized_ctes
