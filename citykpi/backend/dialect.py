@@ -390,7 +390,7 @@ def finite_checks(tree: exp.Expression, types: ColumnTypes | None = None) -> exp
 
 
 def medians(tree: exp.Expression, types: ColumnTypes | None = None) -> exp.Expression:
-    """``median(x)`` / ``mad(x)``: DuckDB interpolates an even count's middle pair as ``lo + (hi - lo) * 0.5``
+    """``median(x)`` / ``mad(x)``: DuckDB interpolates an even count's middle pair as ``lo * 0.5 + hi * 0.5``
     and has ``mad`` (the median absolute deviation from the median), which Spark lacks:
     ``citykpi_median(COLLECT_LIST(x))`` / ``citykpi_mad(COLLECT_LIST(x))``, with the aggregate's FILTER or OVER."""
 
@@ -697,7 +697,7 @@ END""",
         "citykpi_middle",
         """(s ARRAY<DOUBLE>, h INT) RETURNS DOUBLE RETURN
 CASE WHEN size(s) % 2 = 1 THEN element_at(s, h + 1)
-  ELSE element_at(s, h) + (element_at(s, h + 1) - element_at(s, h)) * 0.5 END""",
+  ELSE element_at(s, h) * 0.5 + element_at(s, h + 1) * 0.5 END""",
     ),
     (
         "citykpi_median",
@@ -709,9 +709,8 @@ CASE WHEN a IS NULL OR size(a) = 0 THEN NULL ELSE citykpi_middle(sort_array(a), 
         """(a ARRAY<DOUBLE>, m DOUBLE) RETURNS DOUBLE RETURN
 CASE WHEN a IS NULL OR size(a) = 0 THEN NULL
   WHEN size(a) % 2 = 1 THEN element_at(sort_array(transform(a, x -> abs(x - m))), CAST(size(a) DIV 2 AS INT) + 1)
-  ELSE element_at(sort_array(transform(a, x -> abs(x - m))), CAST(size(a) DIV 2 AS INT))
-    + (element_at(sort_array(transform(a, x -> abs(x - m))), CAST(size(a) DIV 2 AS INT) + 1)
-       - element_at(sort_array(transform(a, x -> abs(x - m))), CAST(size(a) DIV 2 AS INT))) * 0.5 END""",
+  ELSE element_at(sort_array(transform(a, x -> abs(x - m))), CAST(size(a) DIV 2 AS INT)) * 0.5
+    + element_at(sort_array(transform(a, x -> abs(x - m))), CAST(size(a) DIV 2 AS INT) + 1) * 0.5 END""",
     ),
     (
         "citykpi_divide",
@@ -772,7 +771,7 @@ SPARK_REWRITES: tuple[Rewrite, ...] = (
     ),
     Rewrite(
         "medians",
-        "median(x) interpolates as lo + (hi - lo) * 0.5 and mad(x) exists in DuckDB only: citykpi_median / "
+        "median(x) interpolates as lo * 0.5 + hi * 0.5 and mad(x) exists in DuckDB only: citykpi_median / "
         "citykpi_mad over COLLECT_LIST(x) (spelled out: Spark refuses a session function inside a lambda)",
         medians,
     ),
