@@ -265,7 +265,7 @@ REWRITE_EXAMPLES: dict[str, tuple[str, ...]] = {
         "SELECT g, x FROM r",
     ),
     "list_functions": (
-        "SELECT g, len(list(y)) AS n, list_position(list(k), 1) AS p, "
+        "SELECT g, len(list(x)) AS n, list_position(list(k), 1) AS p, "
         "coalesce(list_position(list_transform(range(len(list(x))), lambda i: i > 0), true) - 1, 0) AS q "
         "FROM ex GROUP BY g",
     ),
