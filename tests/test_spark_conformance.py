@@ -276,7 +276,10 @@ REWRITE_EXAMPLES: dict[str, tuple[str, ...]] = {
         "SELECT g, x, count(*) OVER p AS n, percent_rank() OVER (p ORDER BY x DESC) AS r FROM ex "
         "WINDOW p AS (PARTITION BY g)",
     ),
-    "ordered_lists": ("SELECT g, list(s ORDER BY x) AS xs, list(k ORDER BY ts, s) AS ks FROM ex GROUP BY g",),
+    "ordered_lists": (
+        "SELECT g, list(s ORDER BY x) AS xs, list(k ORDER BY ts, s) AS ks, "
+        "list(k ORDER BY x) FILTER (WHERE k > 0) AS fs FROM ex GROUP BY g",
+    ),
     "compensated_sums": (
         "SELECT g, fsum(x) AS s, favg(x) AS m, fsum(y) FILTER (WHERE x > 0) AS p, fsum(y) AS n FROM ex GROUP BY g",
         "SELECT g, x, favg(x) OVER (PARTITION BY g ORDER BY k ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS m FROM ex",

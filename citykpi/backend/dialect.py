@@ -192,12 +192,11 @@ def _each(
 
 
 def ordered_lists(tree: exp.Expression, types: ColumnTypes | None = None) -> exp.Expression:
-    """``list(x ORDER BY k1, k2)`` → ``TRANSFORM(ARRAY_SORT(COLLECT_LIST(STRUCT(k1, k2, x))), s -> s.v)``."""
+    """``list(x ORDER BY k1, k2)`` → ``TRANSFORM(ARRAY_SORT(COLLECT_LIST(STRUCT(k1, k2, x))), s -> s.v)``, the
+    aggregate's FILTER or OVER kept on the ``COLLECT_LIST`` (Spark allows no FILTER on ``TRANSFORM``)."""
 
-    def fix(node: exp.Expression) -> exp.Expression:
-        if not (isinstance(node, exp.ArrayAgg) and isinstance(node.this, exp.Order)):
-            return node
-        order = node.this
+    def build(agg: exp.Expression, wrap: Callable[[exp.Expression], exp.Expression]) -> exp.Expression:
+        order = agg.this
         if any(o.args.get("desc") for o in order.expressions):
             raise UsageError("descending ordered list aggregation has no rewrite for this dialect yet")
         keys = [
@@ -205,14 +204,14 @@ def ordered_lists(tree: exp.Expression, types: ColumnTypes | None = None) -> exp
             for n, o in enumerate(order.expressions)
         ]
         value = exp.PropertyEQ(this=exp.to_identifier("v"), expression=order.this.copy())
-        structs = exp.ArrayAgg(this=exp.Struct(expressions=[*keys, value]))
+        structs = wrap(exp.ArrayAgg(this=exp.Struct(expressions=[*keys, value])))
         lam = exp.Lambda(
             this=exp.Dot(this=exp.column("s"), expression=exp.to_identifier("v")),
             expressions=[exp.to_identifier("s")],
         )
         return exp.Transform(this=exp.ArraySort(this=structs), expression=lam)
 
-    return tree.transform(fix)
+    return _aggregates(tree, lambda n: isinstance(n, exp.ArrayAgg) and isinstance(n.this, exp.Order), build)
 
 
 def _is_fn(node: exp.Expression, *names: str) -> bool:
