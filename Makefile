@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DB     ?= citykpi.duckdb
 
-.PHONY: install demo test test-all test-wheel lint format bench sample browser clean
+.PHONY: install demo test test-all test-wheel lint format bench sample browser java clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -18,10 +18,10 @@ install: $(STAMP) ## create .venv and install citykpi with its dev extras
 demo: $(STAMP) ## ingest the sample city, evaluate its last day, print the scorecard, write the HTML report
 	$(BIN)/python -m citykpi.demo
 
-test: $(STAMP) browser ## install what the tests need and run them
+test: $(STAMP) browser java ## install what the tests need and run them
 	$(BIN)/pytest
 
-test-all: $(STAMP) browser ## also the slow fault-injection and soak tests
+test-all: $(STAMP) browser java ## also the slow fault-injection and soak tests
 	$(BIN)/pytest -m ''
 
 test-wheel: $(STAMP) ## build the wheel, install it without extras into a clean venv, run the whole job with it
@@ -31,6 +31,13 @@ browser: ## headless Chromium from Debian's packages, for the HTML report test (
 	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
 	  (apt-get update -qq >/dev/null 2>&1; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-wqy-zenhei >/dev/null 2>&1) || \
 	  echo "note: chromium not installed; the browser test will be skipped"; }
+
+java: ## Java 17+ from Debian's packages, for the Spark backend's tests (they fail in CI without it)
+	@v=$$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1); \
+	[ -n "$$v" ] && [ "$$v" -ge 17 ] 2>/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  (apt-get update -qq >/dev/null 2>&1; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null 2>&1 || \
+	   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-21-jre-headless >/dev/null 2>&1) || \
+	  echo "note: Java 17 not installed; the Spark tests will be skipped (and fail under CI=true)"; }
 
 lint: $(STAMP) ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check citykpi tests bench

@@ -1,6 +1,6 @@
 """citykpi benchmark: each case beside a baseline measured in the same run (see bench/README.md).
 
-Usage: ``python bench/run.py --scale small|city [--runs 3] [--cases check,ingest,evaluate,period,export,find,quality,early]``.
+Usage: ``python bench/run.py --scale small|city [--runs 3] [--cases check,ingest,evaluate,period,export,find,quality,early,hourly,spark]``.
 Every timed step runs in a fresh subprocess; wall time is the median of ``--runs`` runs after one
 warm-up, peak memory the subprocess's ``ru_maxrss`` (from ``os.wait4``). A case whose citykpi command
 does not exist yet, or fails, is reported as such, never with a figure.
@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import platform
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -985,6 +986,122 @@ class Bench:
                 )
             )
 
+    # 10. spark ---------------------------------------------------------------------------------
+    def _spark_data(self) -> list[tuple[str, Path, Path, list[list[str]], str]]:
+        """(name, catalogue, areas file, ingest arguments, as-of date) of the sample city and this scale."""
+        sample = self.cache / "sample-city"
+        if not (sample / "manifest.json").exists():
+            print("generating the sample city for the Spark cases (once)…", flush=True)
+            r = run_once([PY, "-m", "citykpi.sample", "--out", str(sample)])
+            if r.rc != 0:
+                raise SystemExit(f"sample generation failed: {r.stderr[-2000:]}")
+        manifest = json.loads((sample / "manifest.json").read_text(encoding="utf-8"))
+        ingests = []
+        for entry in manifest["files"]:
+            words = entry["command"].split()
+            if words[1:3] == ["areas", "load"]:
+                continue
+            args = shlex.split(entry["command"].replace("sample_data/generated/", f"{sample}/"))[2:]
+            ingests.append(["ingest", "--quiet", *args])
+        return [
+            ("sample city", ROOT / "indicators", sample / "areas.csv", ingests, str(manifest["end"])),
+            (
+                f"scale {self.scale}",
+                self.catalogue,
+                self.cache / "areas.csv",
+                [["ingest", "--quiet", str(self.cache / "observations.parquet")]],
+                self.as_of,
+            ),
+        ]
+
+    @staticmethod
+    def _spark_fresh(
+        options: list[str], catalogue: Path, areas: Path, duck_db: Path, folder: Path
+    ) -> Callable[[], None]:
+        """A setup that leaves an empty warehouse with only the areas loaded."""
+
+        def setup() -> None:
+            for p in (duck_db, Path(f"{duck_db}.wal")):
+                p.unlink(missing_ok=True)
+            shutil.rmtree(folder, ignore_errors=True)
+            r = run_once([*CITYKPI, *options, "--catalogue", str(catalogue), "areas", "load", str(areas)])
+            if r.rc != 0:
+                raise RuntimeError(f"areas load failed: {r.stderr[-500:]}")
+
+        return setup
+
+    def case_spark(self) -> None:
+        """Ingest and evaluate on Spark local[2] beside DuckDB, interleaved, as ratios (docs/spark.md)."""
+        try:
+            import pyspark  # noqa: F401
+        except ImportError:
+            self.add(not_available("spark", "Spark local[2]", "PySpark is not installed"))
+            return
+        master = "local[2]"
+        for name, catalogue, areas, ingests, as_of in self._spark_data():
+            slug = name.replace(" ", "_")
+            duck_db = self.work / f"spark_cmp_{slug}.duckdb"
+            folder = self.work / f"spark_{slug}"
+            engines = {
+                "duckdb": ["--db", str(duck_db)],
+                "spark": ["--backend", "spark", "--spark-master", master, "--warehouse", str(folder)],
+            }
+
+            timings: dict[str, Case] = {}
+            for engine, options in engines.items():
+                steps = [[*CITYKPI, *options, "--catalogue", str(catalogue), *args] for args in ingests]
+                c = measure(
+                    f"spark {name}: ingest {engine}",
+                    f"{len(ingests)} file(s), validation on",
+                    ["sh", "-c", " && ".join(shlex.join(step) for step in steps)],
+                    runs=1,
+                    warmup=False,
+                    setup=self._spark_fresh(options, catalogue, areas, duck_db, folder),
+                )
+                timings[engine] = self.add(c)
+            d, sp = timings["duckdb"], timings["spark"]
+            if d.median_s and sp.median_s:
+                sp.detail["ratio_vs_duckdb"] = round(sp.median_s / d.median_s, 2)
+                sp.note = f"{sp.detail['ratio_vs_duckdb']}× DuckDB's ingest (validated by DuckDB, written as Parquet)"
+            jobs = [
+                Job(
+                    f"spark {name}: evaluate {engine}",
+                    "engine in-process: first run, then a warm one",
+                    [
+                        PY,
+                        str(HERE / "engine_probe.py"),
+                        "--db",
+                        str(duck_db if engine == "duckdb" else folder),
+                        "--catalogue",
+                        str(catalogue),
+                        "--as-of",
+                        as_of,
+                        "--backend",
+                        engine,
+                        "--spark-master",
+                        master,
+                        "--repeat",
+                        "2",
+                    ],
+                    "evaluate_seconds",
+                )
+                for engine in ("duckdb", "spark")
+            ]
+            cases = measure_interleaved(jobs, runs=max(1, self.runs - 1))
+            d, sp = cases
+            if d.median_s and sp.median_s:
+                sp.detail["ratio_vs_duckdb"] = round(sp.median_s / d.median_s, 1)
+                warm = [c.detail.get("output", {}).get("warm_evaluate_seconds") for c in cases]
+                if all(warm):
+                    sp.detail["warm_ratio_vs_duckdb"] = round(warm[1] / warm[0], 1)
+                out = sp.detail.get("output", {})
+                sp.note = (
+                    f"{sp.detail['ratio_vs_duckdb']}× DuckDB cold, {sp.detail.get('warm_ratio_vs_duckdb')}× warm "
+                    f"(warm {out.get('warm_evaluate_seconds', 0):.1f} s; {out.get('cells')} cells)"
+                )
+            for c in cases:
+                self.add(c)
+
     # 5. export ---------------------------------------------------------------------------------
     def case_export(self) -> None:
         """HTML and xlsx export of the full district-level scorecard."""
@@ -1202,6 +1319,8 @@ class Bench:
             self.case_early()
         if "hourly" in self.cases:
             self.case_hourly()
+        if "spark" in self.cases:
+            self.case_spark()
         return self.document()
 
     def document(self) -> dict[str, Any]:

@@ -27,6 +27,7 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from citykpi.backend.base import Backend
     from citykpi.catalogue.diff import CatalogueDiff, diff_catalogues
     from citykpi.catalogue.loader import CheckResult, check_catalogue, load_catalogue
     from citykpi.catalogue.model import Catalogue
@@ -96,16 +97,23 @@ __all__ = [
 
 
 def open_warehouse(
-    path: str | Path, *, read_only: bool = False, create: bool = True, wait: float = 0.0
+    path: str | Path,
+    *,
+    read_only: bool = False,
+    create: bool = True,
+    wait: float = 0.0,
+    backend: Backend | None = None,
 ) -> Warehouse:
     """Open (creating and migrating when allowed) the citykpi database at ``path``.
 
     Use it as a context manager, or call ``close()``. ``wait`` is how many seconds to keep retrying
     while another process writes to the database (then :class:`citykpi.errors.DatabaseBusyError`).
+    ``backend``: the SQL engine (default embedded DuckDB; ``citykpi.backend.spark_backend("local[2]")``
+    for Spark, with ``path`` a warehouse folder — see docs/spark.md).
     """
     from citykpi.warehouse.connection import Warehouse
 
-    return Warehouse.open(path, read_only=read_only, create=create, wait=wait)
+    return Warehouse.open(path, read_only=read_only, create=create, wait=wait, backend=backend)
 
 
 def __getattr__(name: str) -> Any:

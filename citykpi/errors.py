@@ -94,6 +94,11 @@ class DatabaseBusyError(WarehouseError):
     """Another citykpi process holds the database for writing."""
 
 
+class EngineUnavailableError(CitykpiError):
+    """The SQL engine asked for cannot run here: its Python package or its runtime (Java for Spark) is
+    missing or too old. Exit 3; the hint names what to install."""
+
+
 class QueryError(CitykpiError):
     """A read-only query (``citykpi query``) does not parse or fails: unknown table or column, a type
     error. Exit 3 like other database errors; a statement that is not a read is a UsageError."""

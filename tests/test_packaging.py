@@ -18,7 +18,7 @@ _DIST = {"yaml": "pyyaml", "chinese_calendar": "chinesecalendar"}
 #: needed at run time without being imported by name (DuckDB ↔ Polars frames travel as Arrow)
 _IMPLICIT = {"pyarrow"}
 #: imported only by modules of an optional feature: import name → extra that installs it
-_OPTIONAL = {"sqlglot": "engines"}
+_OPTIONAL = {"sqlglot": "engines", "pyspark": "spark", "py4j": "spark"}
 
 
 def _declared() -> set[str]:
@@ -49,7 +49,9 @@ def test_every_runtime_import_is_a_dependency() -> None:
         "optional-dependencies"
     ]
     for module, extra in _OPTIONAL.items():
-        assert any(r.startswith(module) for r in extras[extra]), (module, extra)
+        installed_by = "pyspark" if module == "py4j" else module  # py4j comes with PySpark
+        assert any(r.startswith(installed_by) for r in extras[extra]), (module, extra)
+    assert any(r.startswith("sqlglot") for r in extras["spark"])  # the Spark backend translates with it
     missing = sorted({_DIST.get(m, m) for m in _imported() if m not in _OPTIONAL} - declared)
     assert not missing, f"imported by citykpi but not in [project] dependencies: {missing}"
     assert declared >= _IMPLICIT

@@ -25,7 +25,7 @@ def test_every_promise_has_a_test_and_no_placeholder_is_left() -> None:
     text = DOC.read_text(encoding="utf-8")
     sections = re.split(r"^## ", text, flags=re.M)
     promises = [s for s in sections if re.match(r"\d+\. ", s)]
-    assert len(promises) == 10
+    assert len(promises) >= 10  # every promise has a numbered section (more may be added)
     for section in promises:
         assert REFERENCE.search(section), section.splitlines()[0]
     assert not re.search(r"\b(KILLS|STRAY|SOAK)_[A-Z_]+\b", text), "a figure placeholder is left"

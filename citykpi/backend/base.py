@@ -6,9 +6,13 @@ locking, the read-only sandbox, statement classification, memory limits and the 
 Engine exceptions never leave a backend raw: they become :class:`citykpi.errors.EngineError`,
 with the engine's own exception kept as ``__cause__``.
 
-DuckDB (:mod:`citykpi.backend.duckdb`) is the embedded default and, in this release, the only
-implementation. A second engine is a second module implementing these two protocols plus a
-dialect entry in :mod:`citykpi.backend.dialect`.
+DuckDB (:mod:`citykpi.backend.duckdb`) is the embedded default. Apache Spark
+(:mod:`citykpi.backend.spark`) is the second implementation: a warehouse folder whose small control
+tables stay in DuckDB while the data tables are published Parquet (:mod:`citykpi.backend.published`)
+and compiled plans run on Spark SQL. A backend therefore names three connections' worth of things:
+the *control* connection (:meth:`Backend.connect`: registries, batches, runs), the *engine*
+connection compiled plans run on (:meth:`Backend.engine`) and the *table store* that ingest hands
+its batches to (:meth:`Backend.tables`). For DuckDB all three are the one database file.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import polars as pl
 
 from citykpi.errors import EngineError
 
-__all__ = ["Backend", "Connection"]
+__all__ = ["Backend", "Connection", "TableStore"]
 
 
 @runtime_checkable
@@ -75,6 +79,34 @@ class Connection(Protocol):
 
 
 @runtime_checkable
+class TableStore(Protocol):
+    """Where a warehouse keeps its data tables (observations, superseded rows, raw source tables).
+
+    Ingest stages every file in the control database inside one transaction, as it always does; a
+    store whose tables live elsewhere brings in the stored rows a batch may clash with and publishes
+    the batch before the transaction commits. The embedded store does nothing: its tables are the
+    staging tables.
+    """
+
+    def begin_ingest(self, con: Connection) -> None:
+        """Make the data tables writable staging tables on ``con`` (before the file's transaction)."""
+        ...
+
+    def bring_stored(self, con: Connection, target: str, keys: Sequence[str], batch_id: int) -> None:
+        """Copy into ``target`` the stored rows whose ``keys`` equal those of batch ``batch_id``'s rows."""
+        ...
+
+    def publish(self, con: Connection, target: str, batch_id: int, day: str = "period") -> None:
+        """Publish batch ``batch_id`` of ``target`` (inside the transaction, before the batch row commits);
+        ``day`` is the SQL of the rows' time column."""
+        ...
+
+    def end_ingest(self, con: Connection) -> None:
+        """Undo :meth:`begin_ingest` (after commit or rollback; must not raise on a broken transaction)."""
+        ...
+
+
+@runtime_checkable
 class Backend(Protocol):
     """One SQL engine: how to open a database on it and what its SQL looks like."""
 
@@ -82,14 +114,43 @@ class Backend(Protocol):
     dialect: str
     #: Statement kinds (as :meth:`statement_kinds` names them) that only read.
     read_kinds: tuple[str, ...]
+    #: A plan's catalogue tables are registered frames as they are (True), or copied into session
+    #: tables first (False: DuckDB reads its own tables faster than a registered Arrow frame).
+    frames_as_views: bool
+
+    def check_location(self, path: Path, *, read_only: bool, create: bool) -> None:
+        """Refuse a ``path`` that cannot be opened as asked (missing, a folder for a file…).
+
+        Raises:
+            WarehouseError: with a hint on what to pass instead.
+        """
+        ...
 
     def connect(self, path: Path, *, read_only: bool, wait: float) -> Connection:
-        """Open (creating when allowed) the database at ``path``.
+        """Open (creating when allowed) the control database at ``path``.
 
         Raises:
             DatabaseBusyError: another process holds it beyond ``wait`` seconds.
             WarehouseError: the file is not a database of this engine (left untouched).
         """
+        ...
+
+    def prepared(self, con: Connection) -> None:
+        """Called once the control database is open at the current schema version."""
+        ...
+
+    def engine(self, con: Connection, path: Path) -> Connection:
+        """The connection compiled plans run on, showing the warehouse's current data (``con`` itself
+        for an engine that holds its data tables)."""
+        ...
+
+    def share(self, con: Connection, names: Sequence[str]) -> None:
+        """Make the engine's session tables ``names`` readable on the control connection ``con``
+        (nothing to do when the engine is the control database)."""
+        ...
+
+    def tables(self, path: Path) -> TableStore:
+        """The table store of the warehouse at ``path`` (see :class:`TableStore`)."""
         ...
 
     def sandbox(self, con: Connection) -> None:
@@ -118,7 +179,12 @@ class Backend(Protocol):
 
 
 def iter_backends() -> Iterator[Backend]:
-    """Every backend citykpi knows (for error translation at the CLI boundary)."""
+    """Every backend citykpi knows (for error translation at the CLI boundary); Spark only once loaded."""
+    import sys
+
     from citykpi.backend.duckdb import BACKEND
 
     yield BACKEND
+    spark = sys.modules.get("citykpi.backend.spark")
+    if spark is not None:
+        yield spark.ERRORS

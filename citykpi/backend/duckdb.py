@@ -14,7 +14,15 @@ import polars as pl
 
 from citykpi.errors import DatabaseBusyError, EngineError, QueryError, WarehouseError
 
-__all__ = ["BACKEND", "DuckDBBackend", "DuckDBConnection", "default_memory_limit", "default_threads"]
+__all__ = [
+    "BACKEND",
+    "NATIVE_TABLES",
+    "DuckDBBackend",
+    "DuckDBConnection",
+    "check_database_file",
+    "default_memory_limit",
+    "default_threads",
+]
 
 #: Share of the machine's RAM DuckDB may use when CITYKPI_MEMORY_LIMIT is not set.
 MEMORY_SHARE = 0.6
@@ -200,12 +208,64 @@ def _is_not_a_database(exc: BaseException) -> bool:
 _READ_KINDS: tuple[str, ...] = ("SELECT", "EXPLAIN")
 
 
+class NativeTables:
+    """The embedded table store: the data tables are tables of the database itself (no-op hooks)."""
+
+    def begin_ingest(self, con: Any) -> None:
+        """Nothing to do: ingest writes the tables directly."""
+
+    def bring_stored(self, con: Any, target: str, keys: Sequence[str], batch_id: int) -> None:
+        """Nothing to do: the stored rows are in ``target`` already."""
+
+    def publish(self, con: Any, target: str, batch_id: int, day: str = "period") -> None:
+        """Nothing to do: the transaction's commit publishes the batch."""
+
+    def end_ingest(self, con: Any) -> None:
+        """Nothing to do."""
+
+
+#: The store of every DuckDB warehouse (it holds no state).
+NATIVE_TABLES = NativeTables()
+
+
+def check_database_file(path: Path, *, read_only: bool, create: bool) -> None:
+    """Refuse a missing file (unless it may be created), a folder, or a file in a missing folder."""
+    if not path.exists() and (read_only or not create):
+        raise WarehouseError(
+            f"no database at {path}",
+            hint="load areas first (`citykpi areas load FILE`) or pass --db with an existing database",
+        )
+    if path.exists() and path.is_dir():
+        raise WarehouseError(f"{path} is a directory, not a database file", hint="pass --db FILE")
+    if not path.exists() and not path.parent.exists():
+        raise WarehouseError(f"cannot create {path}: folder {path.parent} does not exist")
+
+
 class DuckDBBackend:
     """The embedded engine: one DuckDB file, a process-wide write lock, spilling under a memory limit."""
 
     dialect = "duckdb"
     #: Statement kinds :func:`citykpi.warehouse.info.run_query` lets through.
     read_kinds: tuple[str, ...] = _READ_KINDS
+    frames_as_views = False
+
+    def check_location(self, path: Path, *, read_only: bool, create: bool) -> None:
+        """A database file: it must exist unless it may be created, and not be a folder."""
+        check_database_file(path, read_only=read_only, create=create)
+
+    def prepared(self, con: Any) -> None:
+        """Nothing to prepare."""
+
+    def engine(self, con: Any, path: Path) -> Any:
+        """The database itself runs the compiled plans."""
+        return con
+
+    def share(self, con: Any, names: Sequence[str]) -> None:
+        """Nothing to do: the session tables are on ``con`` already."""
+
+    def tables(self, path: Path) -> NativeTables:
+        """The data tables are the database's own."""
+        return NATIVE_TABLES
 
     def connect(self, path: Path, *, read_only: bool, wait: float) -> DuckDBConnection:
         """Open ``path`` with citykpi's memory limit and thread count, retrying while it is locked."""

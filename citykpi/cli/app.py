@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 import sys
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +20,24 @@ from citykpi import __version__
 from citykpi.errors import CitykpiError, EngineError, ExitCode
 
 
+class BackendName(StrEnum):
+    """The SQL engine (``--backend``)."""
+
+    duckdb = "duckdb"
+    spark = "spark"
+
+
 @dataclass(frozen=True)
 class Settings:
-    """Global options shared by every command."""
+    """Global options shared by every command.
+
+    ``db`` is where the warehouse is: the DuckDB file, or with ``--backend spark`` the warehouse folder.
+    """
 
     db: Path
     catalogue: Path
     debug: bool
+    backend: str = "duckdb"
 
 
 def unwrap_help(text: str) -> str:
@@ -60,6 +72,14 @@ class _ErrorBoundary(typer.core.TyperGroup):
         _unwrap_tree(self)
 
     def invoke(self, ctx: Any) -> Any:
+        try:
+            return self._invoke(ctx)
+        finally:
+            from citykpi.backend import use
+
+            use(None)  # the choice of --backend lasts for this invocation only
+
+    def _invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except EngineError as exc:
@@ -151,12 +171,42 @@ def _global(
     debug: bool = typer.Option(
         False, "--debug", envvar="CITYKPI_DEBUG", help="Show the traceback instead of a one-line error."
     ),
+    backend: BackendName = typer.Option(
+        BackendName.duckdb,
+        "--backend",
+        envvar="CITYKPI_BACKEND",
+        help="SQL engine: duckdb (embedded, the default) or spark (needs citykpi[spark] and Java 17+).",
+    ),
+    spark_master: str = typer.Option(
+        "local[*]",
+        "--spark-master",
+        envvar="CITYKPI_SPARK_MASTER",
+        help="Spark master for --backend spark (local[*], local[2], yarn, spark://…, k8s://…).",
+    ),
+    warehouse: Path = typer.Option(
+        Path("citykpi-warehouse"),
+        "--warehouse",
+        envvar="CITYKPI_WAREHOUSE",
+        help="Warehouse folder for --backend spark (control database and Parquet tables).",
+    ),
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
     ),
 ) -> None:
     """citykpi — city KPIs and vital signs."""
-    ctx.obj = Settings(db=db, catalogue=catalogue, debug=debug)
+    from citykpi.backend import spark_backend, use
+
+    if backend == BackendName.spark:
+        source = ctx.get_parameter_source("db")
+        if source is not None and source.name == "COMMANDLINE":  # Click's ParameterSource, by name
+            raise typer.BadParameter(
+                "--db names a DuckDB file; with --backend spark pass --warehouse FOLDER", param_hint="--db"
+            )
+        use(spark_backend(spark_master))
+        ctx.obj = Settings(db=warehouse, catalogue=catalogue, debug=debug, backend=backend.value)
+    else:
+        use(None)
+        ctx.obj = Settings(db=db, catalogue=catalogue, debug=debug)
 
 
 def settings(ctx: typer.Context) -> Settings:
@@ -172,4 +222,12 @@ def main() -> None:
         app()
     except SystemExit as exc:  # normalise Click's exit codes to the documented contract
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else int(ExitCode.USAGE))
+        _stop_engines()
         sys.exit(code)
+
+
+def _stop_engines() -> None:
+    """Stop a Spark session this process started (one per command; its JVM would outlive nothing)."""
+    spark = sys.modules.get("citykpi.backend.spark")
+    if spark is not None:
+        spark.stop_session()

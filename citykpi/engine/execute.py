@@ -55,29 +55,33 @@ def _with_names(df: pl.DataFrame, lookups: dict[str, pl.DataFrame]) -> pl.DataFr
     return df
 
 
-def _translator(dialect: str) -> Callable[[str], list[str]]:
-    """How the backend's dialect runs a statement (canonical DuckDB SQL is run as written)."""
+def _translator(dialect: str, con: object) -> Callable[[str], list[str]]:
+    """How the backend's dialect runs a statement (canonical DuckDB SQL is run as written); a few
+    rewrites depend on the types of session-table columns, which the connection can tell."""
     if dialect == "duckdb":
         return lambda sql: [sql]
     from citykpi.backend.dialect import Translator  # sqlglot: only for other engines
 
-    return Translator(dialect).translate
+    return Translator(dialect, getattr(con, "column_types", None)).translate
 
 
 def execute(wh: Warehouse, plan: Plan, *, sandbox: bool = True) -> Executed:
     """Run ``plan`` on ``wh`` and return its output frames (cells, indices, history, parts)."""
-    con, backend = wh.con, wh.backend
-    in_dialect = _translator(backend.dialect)
+    con, backend = wh.engine(), wh.backend
+    in_dialect = _translator(backend.dialect, con)
     if sandbox:
-        wh.sandbox()
+        backend.sandbox(con)
     count = 0
     timings: list[tuple[str, float]] = []
     for name, frame in plan.frames.items():
         count += 1
         t = time.perf_counter()
-        with con.registered("_ck_frame", frame):
-            for stmt in in_dialect(backend.temp_table_sql(ident(name), "SELECT * FROM _ck_frame")):
-                con.execute(stmt)
+        if backend.frames_as_views:
+            con.register(name, frame)
+        else:
+            with con.registered("_ck_frame", frame):
+                for stmt in in_dialect(backend.temp_table_sql(ident(name), "SELECT * FROM _ck_frame")):
+                    con.execute(stmt)
         timings.append((f"load {name}", round(time.perf_counter() - t, 4)))
     for name, sql in plan.statements:
         count += 1

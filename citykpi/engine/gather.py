@@ -262,6 +262,12 @@ def gather(wh: Warehouse, catalogue: Catalogue, request: Request) -> Gathered:
     """
     if request.grain not in GRAINS:
         raise UsageError(f"unknown period {request.grain!r}; use one of {', '.join(GRAINS)}")
+    if wh.backend.dialect != "duckdb" and (is_subdaily(request.grain) or request.at is not None):
+        raise UsageError(
+            f"the {wh.backend.dialect} backend evaluates days and coarser periods only, not --at or "
+            f"--period {request.grain}",
+            hint="evaluate sub-daily vital signs on the embedded DuckDB warehouse (docs/spark.md, Limits)",
+        )
     if request.history_from is not None:
         supported_date("history_from", request.history_from)
     moment = resolve_moment(wh, request.as_of, request.at, request.grain)

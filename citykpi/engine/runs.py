@@ -46,6 +46,7 @@ def persist_run(
     """
     con = wh.con
     counts = json.dumps(scorecard.counts(), sort_keys=True)
+    wh.backend.share(con, ("t_cells", "t_index"))  # the plan may have run on another engine
     con.execute("BEGIN TRANSACTION")
     try:
         row = next(iter(con.execute("SELECT coalesce(max(run_id), 0) + 1 FROM runs").fetchall()), None)

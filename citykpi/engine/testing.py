@@ -329,11 +329,16 @@ def _load_observations(wh: Warehouse, catalogue: Catalogue, case: Mapping[str, A
     frame = frame.rename({"indicator_key": "ik", "area_key": "ak"}).with_columns(
         pl.lit(None, pl.Float64).alias("numerator"), pl.lit(None, pl.Float64).alias("denominator")
     )
-    with wh.con.registered("_test_obs", frame):
-        wh.con.execute(
-            "INSERT INTO batches (batch_id, kind, path, status, finished_at) VALUES (1, 'test', 'test', 'loaded', now())"
-        )
-        append_observations(wh.con, "_test_obs", 1)
+    wh.tables.begin_ingest(wh.con)  # where the warehouse keeps its rows elsewhere (Spark), stage them
+    try:
+        with wh.con.registered("_test_obs", frame):
+            wh.con.execute(
+                "INSERT INTO batches (batch_id, kind, path, status, finished_at) VALUES (1, 'test', 'test', 'loaded', now())"
+            )
+            append_observations(wh.con, "_test_obs", 1)
+        wh.tables.publish(wh.con, "observations", 1)
+    finally:
+        wh.tables.end_ingest(wh.con)
 
 
 def _load_sources(wh: Warehouse, catalogue: Catalogue, case: Mapping[str, Any], where: str) -> None:
@@ -353,11 +358,20 @@ def _load_sources(wh: Warehouse, catalogue: Catalogue, case: Mapping[str, Any], 
             .replace_strict(area_keys, default=None, return_dtype=pl.Int32)
             .alias("_area_key")
         )
-        with wh.con.registered("_test_src", frame):
-            casts = ", ".join(_cast(c, src.columns[c]) for c in cols)
-            wh.con.execute(
-                f"INSERT INTO {ident(source_table_name(src.id))} SELECT {casts}, _area_key, 1 FROM _test_src"
-            )
+        wh.con.execute(  # the rows' batch (a warehouse that publishes rows shows committed batches only)
+            "INSERT INTO batches (batch_id, kind, path, status, finished_at) SELECT 1, 'test', 'test', 'loaded', now() "
+            "WHERE NOT EXISTS (SELECT 1 FROM batches WHERE batch_id = 1)"
+        )
+        wh.tables.begin_ingest(wh.con)
+        try:
+            with wh.con.registered("_test_src", frame):
+                casts = ", ".join(_cast(c, src.columns[c]) for c in cols)
+                wh.con.execute(
+                    f"INSERT INTO {ident(source_table_name(src.id))} SELECT {casts}, _area_key, 1 FROM _test_src"
+                )
+            wh.tables.publish(wh.con, source_table_name(src.id), 1, day=ident(src.time_column))
+        finally:
+            wh.tables.end_ingest(wh.con)
 
 
 def _cast(column: str, kind: str) -> str:

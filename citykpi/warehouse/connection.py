@@ -9,7 +9,7 @@ from types import TracebackType
 import polars as pl
 
 from citykpi import __version__
-from citykpi.backend import Backend, Connection, EngineError, default_backend
+from citykpi.backend import Backend, Connection, EngineError, TableStore, default_backend
 from citykpi.backend.duckdb import default_memory_limit, default_threads
 from citykpi.errors import WarehouseError
 from citykpi.warehouse import schema
@@ -35,6 +35,8 @@ class Warehouse:
         self.path = path
         self.read_only = read_only
         self._version = version
+        #: where ingest hands its batches (the database itself for DuckDB; published files for Spark)
+        self.tables: TableStore = self.backend.tables(path)
 
     # --- opening ---------------------------------------------------------------------------
 
@@ -62,20 +64,12 @@ class Warehouse:
             WarehouseError: missing, corrupt, foreign or too-new database.
         """
         path = Path(path)
-        exists = path.exists()
-        if not exists and (read_only or not create):
-            raise WarehouseError(
-                f"no database at {path}",
-                hint="load areas first (`citykpi areas load FILE`) or pass --db with an existing database",
-            )
-        if exists and path.is_dir():
-            raise WarehouseError(f"{path} is a directory, not a database file", hint="pass --db FILE")
-        if not exists and not path.parent.exists():
-            raise WarehouseError(f"cannot create {path}: folder {path.parent} does not exist")
         backend = backend or default_backend()
+        backend.check_location(path, read_only=read_only, create=create)
         con = backend.connect(path, read_only=read_only, wait=wait)
         try:
             version = cls._prepare(con, path, read_only=read_only)
+            backend.prepared(con)
             con.complete()  # hand over a connection with no unread result (DuckDB 2 refuses con.sql() then)
         except BaseException:
             con.close()
@@ -163,6 +157,13 @@ class Warehouse:
             """,
         )
 
+    def engine(self) -> Connection:
+        """The connection compiled plans run on, showing the data as committed now (:meth:`Backend.engine`).
+
+        For DuckDB it is :attr:`con`; for Spark a session whose views show the published tables.
+        """
+        return self.backend.engine(self.con, self.path)
+
     def sandbox(self) -> None:
-        """Switch off file access and lock the configuration on this connection (see :meth:`Backend.sandbox`)."""
-        self.backend.sandbox(self.con)
+        """Switch off file access and lock the configuration of the engine (see :meth:`Backend.sandbox`)."""
+        self.backend.sandbox(self.engine())

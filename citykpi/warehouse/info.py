@@ -125,7 +125,7 @@ def run_query(path: str | Path, sql: str, *, wait: float = 0.0) -> pl.DataFrame:
     check_read_only_sql(sql)
     with Warehouse.open(path, read_only=True, create=False, wait=wait) as wh:
         con = wh.con
-        wh.sandbox()
+        wh.backend.sandbox(con)  # the query runs on the control connection (see docs/spark.md)
         try:
             return con.frame(sql)
         except EngineError as exc:

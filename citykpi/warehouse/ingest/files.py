@@ -199,6 +199,8 @@ def _ingest_file(
         table.cleanup()
         return FileResult(str(path), scan.sha256, "rejected", target=target, message=str(exc))
     plan.prepare_typed_read(con)
+    plan.store = wh.tables
+    wh.tables.begin_ingest(con)
     # One transaction per file: keys, rows, batch and rejects commit together or not at all. A dry
     # run does all the work and rolls it back, so it validates exactly like a real load.
     in_transaction = False
@@ -237,6 +239,7 @@ def _ingest_file(
         batch_id: int | None = None
         if not options.dry_run:
             batch_id = result.batch_id
+            wh.tables.publish(con, plan.target, result.batch_id, day=plan.time_stage)
             _record_batch(con, result, path, scan.sha256, target, options, started, catalogue.timezone)
             con.execute("COMMIT")
             in_transaction = False
@@ -263,6 +266,7 @@ def _ingest_file(
         table.cleanup()
         for name in _TMP:
             con.execute(f"DROP TABLE IF EXISTS {name}")
+        wh.tables.end_ingest(con)
 
 
 def target_of(options: IngestOptions) -> str:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from citykpi.backend import Connection
+from citykpi.backend import Connection, TableStore
 from citykpi.sqlutil import ident, literal
 from citykpi.warehouse import readers
 from citykpi.warehouse.ingest.options import IngestOptions
@@ -85,6 +85,8 @@ class _Plan:
     time_target: str | None = "period"
     dup_reason = "duplicate within the file"
     clash_reason = "duplicate of a stored record"
+    #: The warehouse's table store, when its stored rows live outside the staging table (Spark).
+    store: TableStore | None = None
 
     def __init__(self, options: IngestOptions) -> None:
         """Remember the options."""
@@ -356,6 +358,8 @@ class _Plan:
     def _clashes(self, con: Connection, good: str, target: str, batch_id: int) -> int:
         """Records of this batch whose key is already stored; apply the duplicate policy's first half."""
         this = f"batch_id = {batch_id}"
+        if self.store is not None:  # stored rows published elsewhere: stage the ones this batch repeats
+            self.store.bring_stored(con, self.target, [t for _, t in self.keys], batch_id)
         prefilter = ""
         if self.time_target:
             lo, hi = con.execute(
