@@ -149,6 +149,11 @@ class Backend(Protocol):
         (nothing to do when the engine is the control database)."""
         ...
 
+    def lend(self, con: Connection, path: Path, names: Sequence[str]) -> None:
+        """Make the control connection's session tables ``names`` readable by the engine of the
+        warehouse at ``path`` (the reverse of :meth:`share`; nothing to do when they are one database)."""
+        ...
+
     def tables(self, path: Path) -> TableStore:
         """The table store of the warehouse at ``path`` (see :class:`TableStore`)."""
         ...

@@ -263,6 +263,9 @@ class DuckDBBackend:
     def share(self, con: Any, names: Sequence[str]) -> None:
         """Nothing to do: the session tables are on ``con`` already."""
 
+    def lend(self, con: Any, path: Path, names: Sequence[str]) -> None:
+        """Nothing to do: the plans run on ``con``."""
+
     def tables(self, path: Path) -> NativeTables:
         """The data tables are the database's own."""
         return NATIVE_TABLES

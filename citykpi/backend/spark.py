@@ -541,6 +541,13 @@ class SparkBackend:
             with con.registered("_ck_shared", frame):
                 con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM _ck_shared")
 
+    def lend(self, con: Any, path: Path, names: Sequence[str]) -> None:
+        """Copy the control connection's session tables ``names`` into temporary views of the Spark
+        session (they are small: worked out on the driver, such as the alert episodes)."""
+        engine = self.engine(con, path)
+        for name in names:
+            engine.register(name, con.frame(f"SELECT * FROM {name}"))
+
     # --- the rest of the Backend protocol ---------------------------------------------------------
 
     def sandbox(self, con: Any) -> None:

@@ -309,7 +309,8 @@ def gather(wh: Warehouse, catalogue: Catalogue, request: Request) -> Gathered:
     if any(isinstance(i.value, Measure) and i.value.source in BUILTIN_SOURCES for i in compiled.indicators):
         from citykpi.engine.alerting import prepare_episode_source  # only for measures over the episodes
 
-        prepare_episode_source(wh, catalogue, moment.last)
+        episodes = prepare_episode_source(wh, catalogue, moment.last)  # on the control connection
+        wh.backend.lend(wh.con, wh.path, (episodes,))
     return Gathered(
         request=request,
         catalogue=catalogue,
