@@ -78,6 +78,21 @@ def _bucket(grain: str, period: str) -> str:
     return f"CAST(CASE {grain} {whens} END AS TIMESTAMP)"
 
 
+def _index(grain: str, lo: str, period: str) -> str:
+    """SQL: which period of the grain column ``grain`` from ``lo`` the period start ``period`` is
+    (0, 1, …; two starts of one period give one index, so distinct indexes mean distinct periods)."""
+    whens = " ".join(
+        f"WHEN {literal(g)} THEN "
+        + (
+            f"date_diff('minute', {lo}, {period}) // 15"
+            if g == "15min"
+            else f"date_diff({literal(g)}, {lo}, {period})"
+        )
+        for g in GRAIN_STEPS
+    )
+    return f"CASE {grain} {whens} END"
+
+
 def area_sql() -> str:
     """The areas with their parent's key and their place in the order of the area ids, as a temp table."""
     return """CREATE OR REPLACE TEMP TABLE q_area AS
@@ -236,7 +251,8 @@ FROM cs FULL OUTER JOIN (SELECT * FROM q_acc WHERE n_values > 0) a ON a.ikey = c
 def accuracy_sql(now: datetime) -> str:
     """Step 3: per series, its values against the valid range and its median and MAD (robust outliers:
     the modified z-score), and — in the same pass over the records — the completeness and timeliness
-    sums its cells would give when no two records share a cell (``single``: as many periods as records).
+    sums its cells would give when no two records share a cell (``single``: each record's period is a
+    different one of the first 64 of the window; otherwise step 4 groups the series' records by cell).
 
     The values of a series are gathered into one list, so each statistic is one pass over a short
     list, not a join back over every record. A list is only filtered when its answer is not already
@@ -248,12 +264,15 @@ def accuracy_sql(now: datetime) -> str:
     return f"""CREATE OR REPLACE TEMP TABLE q_acc AS
 WITH r AS (
   SELECT r.ikey, r.area_key, r.p, r.value, r.has_value, r.arrived,
-    r.p + {step} + to_seconds(m.due_s) AS due_at, date_diff('second', r.p + {step}, r.arrived) AS lag_s
+    r.p + {step} + to_seconds(m.due_s) AS due_at, date_diff('second', r.p + {step}, r.arrived) AS lag_s,
+    {_index("m.qgrain", "m.win_lo", "r.p")} AS n
   FROM q_rows r JOIN q_ind m ON m.ikey = r.ikey
 ),
 g AS (
   SELECT ikey, area_key, list(value) FILTER (WHERE value IS NOT NULL) AS vs,
-    count(*) = list_unique(list(p)) AS single,
+    -- one bit per period (the first 64): as many bits set as records means one record per cell
+    coalesce(bit_count(bit_or(CASE WHEN n BETWEEN 0 AND 63 THEN CAST(1 AS UBIGINT) << n END)) = count(*),
+      false) AS single,
     count(*) FILTER (WHERE has_value) AS present,
     count(*) FILTER (WHERE arrived <= due_at) AS on_time,
     count(*) FILTER (WHERE arrived > due_at) AS late,
