@@ -273,12 +273,12 @@ g AS (
     -- one bit per period (the first 64): as many bits set as records means one record per cell
     coalesce(bit_count(bit_or(CASE WHEN n BETWEEN 0 AND 63 THEN CAST(1 AS UBIGINT) << n END)) = count(*),
       false) AS single,
-    count(*) FILTER (WHERE has_value) AS present,
+    -- a record has a period and an arrival (step 1 reads only arrived ones), so a record not on
+    -- time is late, one not due is waiting, and every record has a lag
+    count(*) AS n, count(*) FILTER (WHERE has_value) AS present,
     count(*) FILTER (WHERE arrived <= due_at) AS on_time,
-    count(*) FILTER (WHERE arrived > due_at) AS late,
-    count(*) FILTER (WHERE {now_lit} <= due_at) AS waiting,
     count(*) FILTER (WHERE {now_lit} > due_at) AS due,
-    sum(lag_s) AS lag_sum, count(lag_s) AS lag_n, max(lag_s) AS lag_max
+    sum(lag_s) AS lag_sum, max(lag_s) AS lag_max
   FROM r GROUP BY ikey, area_key
 ),
 m AS (SELECT g.*, list_median(g.vs) AS med FROM g),
@@ -294,7 +294,8 @@ y AS (
 SELECT x.ikey, x.area_key, coalesce(len(x.vs), 0) AS n_values, x.med, x.mad, x.out_of_range, x.outliers,
   CASE WHEN x.outliers = 0 THEN x.out_of_range WHEN x.out_of_range = 0 THEN x.outliers
        ELSE len(list_filter(x.vs, lambda v: {bad})) END AS inaccurate,
-  x.single, x.present, x.on_time, x.late, x.waiting, x.due, x.lag_sum, x.lag_n, x.lag_max
+  x.single, x.present, x.on_time, x.n - x.on_time AS late, x.n - x.due AS waiting, x.due, x.lag_sum,
+  x.n AS lag_n, x.lag_max
 FROM y x"""
 
 
