@@ -369,6 +369,13 @@ class Bench:
         print(f"  {c.case:<34} {c.what:<44} {fig} {mem}  {c.note[:80]}", flush=True)
         return c
 
+    def citykpi_key(self) -> str:
+        """What citykpi's warehouse was built from: the data set and the schema version of the checkout
+        (a warehouse of an older schema would need a migration that read-only cases cannot make)."""
+        schema = (ROOT / "citykpi" / "warehouse" / "schema.py").read_text(encoding="utf-8")
+        version = next((line for line in schema.splitlines() if line.startswith("SCHEMA_VERSION")), "")
+        return generate.fingerprint(self.cache) + generate.GENERATOR_VERSION + version.replace(" ", "")
+
     def baseline_warehouse(self) -> Path:
         """The design-schema warehouse the baselines read, built once per generated data set."""
         db = self.cache / "baseline.duckdb"
@@ -390,7 +397,7 @@ class Bench:
         Returns False when citykpi cannot build it (the cases then report "not available").
         """
         stamp = self.work / "citykpi.stamp"
-        key = generate.fingerprint(self.cache) + generate.GENERATOR_VERSION
+        key = self.citykpi_key()
         if self.ckdb.exists() and stamp.exists() and stamp.read_text() == key:
             return True
         if "ingest" not in self.cmds or "areas load" not in self.cmds:
@@ -508,9 +515,7 @@ class Bench:
             if kind == "csv":
                 db.unlink(missing_ok=True)
             elif c.status == "ok":
-                (self.work / "citykpi.stamp").write_text(
-                    generate.fingerprint(self.cache) + generate.GENERATOR_VERSION
-                )
+                (self.work / "citykpi.stamp").write_text(self.citykpi_key())
 
     # 3/4. evaluate -----------------------------------------------------------------------------
     @property

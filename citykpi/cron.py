@@ -252,9 +252,7 @@ def _run(job: steps.Job, sleep: Callable[[float], None]) -> None:
         scorecard = evaluate(
             wh,
             catalogue,
-            as_of=None if job.at is not None else job.day,
-            at=job.at,
-            grain=config.grain,
+            **job.moment,
             persist=True,
             scheduled=True,
         )

@@ -10,6 +10,8 @@ at evaluation would be a defect that `check` could have caught (issue: a formula
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import tempfile
 from datetime import timedelta
 from pathlib import Path
@@ -50,6 +52,15 @@ HEADER = (
 
 _ROOT = Path(tempfile.mkdtemp(prefix="citykpi-exprfuzz-"))
 _CITY = City(_ROOT)
+
+
+def _remove_root() -> None:
+    """The module's warehouse outlives every test of it: close and remove it when the process ends."""
+    _CITY.wh.close()
+    shutil.rmtree(_ROOT, ignore_errors=True)
+
+
+atexit.register(_remove_root)
 for _n, (_a, _b) in enumerate([(3.0, 0.0), (-2.5, 4.0), (0.0, 0.0)]):
     _area = ("C", "D1", "D2")[_n]
     _CITY.daily("t.a", _area, [_a, _a + 1], end=AS_OF)

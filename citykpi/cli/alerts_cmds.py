@@ -13,13 +13,13 @@ from datetime import timedelta
 
 import typer
 
-from citykpi.cli import complete
 from citykpi.cli.app import app, settings
 from citykpi.cli.options import (
     AreasOpt,
     AtOpt,
     DecimalsOpt,
     ForceOpt,
+    IndicatorGlobOpt,
     Lang,
     LangOpt,
     OutputOpt,
@@ -48,13 +48,7 @@ def alerts_history_cmd(
     from_: str | None = typer.Option(
         None, "--from", help="Only episodes still open at or started after this date or instant."
     ),
-    indicator: str | None = typer.Option(
-        None,
-        "--indicator",
-        "-i",
-        help="Indicator id glob, e.g. 'gas.*'.",
-        autocompletion=complete.indicator_ids,
-    ),
+    indicator: IndicatorGlobOpt = None,
     area: AreasOpt = [],  # noqa: B006
     state: list[str] = typer.Option(
         [], "--state", help="Only this stage: pending, firing, resolved, cancelled (repeatable)."
@@ -164,9 +158,7 @@ def silences_cmd(
 @silence_app.command("add")
 def silence_add_cmd(
     ctx: typer.Context,
-    indicator: str | None = typer.Option(
-        None, "--indicator", "-i", help="Indicator id glob, e.g. 'env.air.*'."
-    ),
+    indicator: IndicatorGlobOpt = None,
     area: str | None = typer.Option(None, "--area", help="An area id: it and every area below it."),
     owner: str | None = typer.Option(None, "--owner", help="The indicators' owner (department)."),
     domain: str | None = typer.Option(None, "--domain", help="The indicators' domain."),

@@ -278,6 +278,17 @@ AreasOpt = Annotated[
     typer.Option("--area", help="Only this area id (repeatable).", autocompletion=complete.area_ids),
 ]
 
+#: ``--indicator`` / ``-i``: an id glob.
+IndicatorGlobOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--indicator",
+        "-i",
+        help="Indicator id glob, e.g. 'env.air.*'.",
+        autocompletion=complete.indicator_ids,
+    ),
+]
+
 
 def values(items: Sequence[StrEnum]) -> list[str]:
     """Enum members as plain strings, for the library."""

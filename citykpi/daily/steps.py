@@ -81,6 +81,11 @@ class Job:
         """What the run evaluates: ``2025-12-31``, or ``2025-12-31 14:00`` for an instant."""
         return self.at.strftime("%Y-%m-%d %H:%M") if self.at is not None else self.day.isoformat()
 
+    @property
+    def moment(self) -> dict[str, Any]:
+        """The ``as_of``/``at``/``grain`` arguments of :func:`~citykpi.engine.evaluate.evaluate` for this run."""
+        return {"as_of": None if self.at is not None else self.day, "at": self.at, "grain": self.config.grain}
+
     def problem(self, state: str, reason: str, *, cause: str | None = None) -> None:
         """Note a health problem; a partial cause the config leaves out only shows in the log."""
         if state == "partial" and cause is not None and cause not in self.config.partial_on:
@@ -541,9 +546,7 @@ def dry_run(job: Job) -> None:
             scorecard = evaluate(
                 wh,
                 catalogue,
-                as_of=None if job.at is not None else job.day,
-                at=job.at,
-                grain=config.grain,
+                **job.moment,
                 persist=False,
                 history_levels=(),
             )

@@ -78,7 +78,7 @@ def _plan(
         ("areas", sql.area_sql()),
         ("records in the judged periods", sql.rows_sql(scans, now)),
         ("earlier deliveries and missing-value tokens", sql.extra_sql(now)),
-        ("values: range and robust outliers", sql.accuracy_sql()),
+        ("values: range and robust outliers", sql.accuracy_sql(now)),
         ("per series: expected periods, completeness, timeliness, accuracy", sql.cell_sql(now)),
         # no rules: an empty table, not a statement over every record (the count stays constant)
         ("consistency rules", sql.check_sql(now) if tables.rules.height else sql.empty_checks_sql()),

@@ -7,10 +7,12 @@ rejects and the raw source tables. Statements, in order:
 1. ``q_rows``   every stored record in each indicator's judged periods, with its batch's arrival
    (one scan per storage class, so the daily history is skipped for coarse series);
 2. ``q_extra``  earlier deliveries (superseded records) and missing-value tokens in those periods;
-3. ``q_acc``    per series: its values against the valid range and its median and MAD;
+3. ``q_acc``    per series: its values against the valid range and its median and MAD, and in the
+   same pass the completeness and timeliness sums of a series whose records each fill one cell;
 4. ``q_cell``   per series (indicator × the areas expected to deliver it): its expected periods,
    what arrived, when, and when it was due (completeness, timeliness) — the grid is counted, not
-   built — beside the accuracy counts of ``q_acc``;
+   built, and only the series whose cells hold several records are grouped by cell — beside the
+   accuracy counts of ``q_acc``;
 5. ``q_check``  every consistency rule of every kind, one row per area × period (× breakdown);
 6. ``q_src``    raw source records: excluded by the source's filter, and record timeliness;
 7. rejected rows per batch and reason (an output query).
@@ -76,6 +78,21 @@ def _bucket(grain: str, period: str) -> str:
     return f"CAST(CASE {grain} {whens} END AS TIMESTAMP)"
 
 
+def _index(grain: str, lo: str, period: str) -> str:
+    """SQL: which period of the grain column ``grain`` from ``lo`` the period start ``period`` is
+    (0, 1, …; two starts of one period give one index, so distinct indexes mean distinct periods)."""
+    whens = " ".join(
+        f"WHEN {literal(g)} THEN "
+        + (
+            f"date_diff('minute', {lo}, {period}) // 15"
+            if g == "15min"
+            else f"date_diff({literal(g)}, {lo}, {period})"
+        )
+        for g in GRAIN_STEPS
+    )
+    return f"CASE {grain} {whens} END"
+
+
 def area_sql() -> str:
     """The areas with their parent's key and their place in the order of the area ids, as a temp table."""
     return """CREATE OR REPLACE TEMP TABLE q_area AS
@@ -130,7 +147,9 @@ def cell_sql(now: datetime) -> str:
 
     The grid is counted, not built: an indicator's periods (and how many of them are not yet due, or
     due) are counted once per indicator; the cells that received something are grouped from the
-    records and summed per series; a series' pending and missing cells are its indicator's counts
+    records and summed per series (from ``q_acc`` when each record of a series fills its own cell and
+    it has no earlier delivery or token: one grouping of 1.8 M records, not two at city scale); a
+    series' pending and missing cells are its indicator's counts
     less the cells that arrived. A cell's period is always one of its indicator's periods (records are
     read inside the window, whose ends are period starts), and only expected series are kept.
     """
@@ -166,11 +185,18 @@ ser AS (
   SELECT m.ikey, a.area_key FROM dlv d JOIN q_ind m ON m.ikey = d.ikey
     JOIN q_area a ON a.area_key = d.area_key AND ({_levels("dl")})
 ),
+xs AS (SELECT DISTINCT ikey, area_key FROM q_extra),
+slow AS (
+  SELECT ikey, area_key FROM q_acc WHERE NOT single
+  UNION
+  SELECT ikey, area_key FROM xs
+),
 got AS (
   SELECT ikey, area_key, p, bool_or(has_value) AS present, min(arrived) AS arrived,
     min(arrived) FILTER (WHERE token) AS first_token
   FROM (
-    SELECT ikey, area_key, p, has_value, arrived, false AS token FROM q_rows
+    SELECT r.ikey, r.area_key, r.p, r.has_value, r.arrived, false AS token
+    FROM q_rows r SEMI JOIN slow s ON s.ikey = r.ikey AND s.area_key = r.area_key
     UNION ALL
     SELECT ikey, area_key, p, NULL, arrived, token IS NOT NULL FROM q_extra
   ) GROUP BY ikey, area_key, p
@@ -193,6 +219,12 @@ sums AS (
     -- whole seconds: an exact integer sum, the same whatever the order the threads add in
     sum(lag_s) AS lag_sum, count(lag_s) AS lag_n, max(lag_s) AS lag_max
   FROM c GROUP BY ikey, area_key
+  UNION ALL
+  -- a series whose records each fill their own cell, with no earlier delivery or token: its cells
+  -- are its records, summed with its accuracy in step 3
+  SELECT a.ikey, a.area_key, a.present, 0, a.on_time, a.late, a.waiting, a.due, a.lag_sum, a.lag_n, a.lag_max
+  FROM q_acc a ANTI JOIN xs ON xs.ikey = a.ikey AND xs.area_key = a.area_key
+  WHERE a.single
 ),
 cs AS (
   SELECT s.ikey, s.area_key, n.periods,
@@ -213,33 +245,57 @@ SELECT coalesce(cs.ikey, a.ikey) AS ikey, coalesce(cs.area_key, a.area_key) AS a
   coalesce(cs.missing, 0) AS missing, cs.lag_hours, cs.max_lag_hours,
   coalesce(a.n_values, 0) AS n_values, coalesce(a.out_of_range, 0) AS out_of_range,
   coalesce(a.outliers, 0) AS outliers, coalesce(a.inaccurate, 0) AS inaccurate
-FROM cs FULL OUTER JOIN q_acc a ON a.ikey = cs.ikey AND a.area_key = cs.area_key"""
+FROM cs FULL OUTER JOIN (SELECT * FROM q_acc WHERE n_values > 0) a ON a.ikey = cs.ikey AND a.area_key = cs.area_key"""
 
 
-def accuracy_sql() -> str:
+def accuracy_sql(now: datetime) -> str:
     """Step 3: per series, its values against the valid range and its median and MAD (robust outliers:
-    the modified z-score). The values of a series are gathered into one list, so each statistic is one
-    pass over a short list, not a join back over every record. A list is only filtered when its answer
-    is not already known: no valid range means nothing out of range, too few values or a MAD of zero
-    means no outliers, and the values wrong either way need a pass only when there are both kinds."""
+    the modified z-score), and — in the same pass over the records — the completeness and timeliness
+    sums its cells would give when no two records share a cell (``single``: each record's period is a
+    different one of the first 64 of the window; otherwise step 4 groups the series' records by cell).
+
+    The values of a series are gathered into one list, so each statistic is one pass over a short
+    list, not a join back over every record. A list is only filtered when its answer is not already
+    known: no valid range means nothing out of range, too few values or a MAD of zero means no
+    outliers, and the values wrong either way need a pass only when there are both kinds."""
+    step = _step("m.qgrain")
+    now_lit = literal(now)
     bad = f"(v < x.lo OR v > x.hi OR (len(x.vs) >= {OUTLIER_MIN_VALUES} AND x.mad > 0 AND {_z('v')} > {OUTLIER_Z}))"
     return f"""CREATE OR REPLACE TEMP TABLE q_acc AS
-WITH g AS (
-  SELECT ikey, area_key, list(value) AS vs FROM q_rows WHERE value IS NOT NULL GROUP BY ikey, area_key
+WITH r AS (
+  SELECT r.ikey, r.area_key, r.p, r.value, r.has_value, r.arrived,
+    r.p + {step} + to_seconds(m.due_s) AS due_at, date_diff('second', r.p + {step}, r.arrived) AS lag_s,
+    {_index("m.qgrain", "m.win_lo", "r.p")} AS n
+  FROM q_rows r JOIN q_ind m ON m.ikey = r.ikey
+),
+g AS (
+  SELECT ikey, area_key, list(value) FILTER (WHERE value IS NOT NULL) AS vs,
+    -- one bit per period (the first 64): as many bits set as records means one record per cell
+    coalesce(bit_count(bit_or(CASE WHEN n BETWEEN 0 AND 63 THEN CAST(1 AS UBIGINT) << n END)) = count(*),
+      false) AS single,
+    -- a record has a period and an arrival (step 1 reads only arrived ones), so a record not on
+    -- time is late, one not due is waiting, and every record has a lag
+    count(*) AS n, count(*) FILTER (WHERE has_value) AS present,
+    count(*) FILTER (WHERE arrived <= due_at) AS on_time,
+    count(*) FILTER (WHERE {now_lit} > due_at) AS due,
+    sum(lag_s) AS lag_sum, max(lag_s) AS lag_max
+  FROM r GROUP BY ikey, area_key
 ),
 m AS (SELECT g.*, list_median(g.vs) AS med FROM g),
 x AS (SELECT m.*, list_median(list_transform(m.vs, lambda v: abs(v - m.med))) AS mad FROM m),
 y AS (
-  SELECT x.ikey, x.area_key, x.vs, x.med, x.mad, i.lo, i.hi,
+  SELECT x.*, i.lo, i.hi,
     CASE WHEN i.lo IS NULL AND i.hi IS NULL THEN 0
-         ELSE len(list_filter(x.vs, lambda v: v < i.lo OR v > i.hi)) END AS out_of_range,
+         ELSE coalesce(len(list_filter(x.vs, lambda v: v < i.lo OR v > i.hi)), 0) END AS out_of_range,
     CASE WHEN len(x.vs) >= {OUTLIER_MIN_VALUES} AND x.mad > 0
          THEN len(list_filter(x.vs, lambda v: {_z("v")} > {OUTLIER_Z})) ELSE 0 END AS outliers
   FROM x JOIN q_ind i ON i.ikey = x.ikey
 )
-SELECT x.ikey, x.area_key, len(x.vs) AS n_values, x.med, x.mad, x.out_of_range, x.outliers,
+SELECT x.ikey, x.area_key, coalesce(len(x.vs), 0) AS n_values, x.med, x.mad, x.out_of_range, x.outliers,
   CASE WHEN x.outliers = 0 THEN x.out_of_range WHEN x.out_of_range = 0 THEN x.outliers
-       ELSE len(list_filter(x.vs, lambda v: {bad})) END AS inaccurate
+       ELSE len(list_filter(x.vs, lambda v: {bad})) END AS inaccurate,
+  x.single, x.present, x.on_time, x.n - x.on_time AS late, x.n - x.due AS waiting, x.due, x.lag_sum,
+  x.n AS lag_n, x.lag_max
 FROM y x"""
 
 

@@ -222,11 +222,15 @@ def build_tables(
     named = expected_areas(catalogue)
     rows: list[dict[str, object]] = []
     area_rows: list[dict[str, object]] = []
+    windows: dict[str, Window] = {}
     for ind in catalogue.indicators:
         if not isinstance(ind.value, Observed) or ind.id not in keys:
             continue  # only stored observations are delivered; the rest is computed from them
         feed = feeds.get(ind.id)
-        w = window(ind, as_of, since, at)
+        grain = quality_grain(ind, subdaily=at is not None)
+        if grain not in windows:  # an indicator's window depends on its grain alone
+            windows[grain] = window(ind, as_of, since, at)
+        w = windows[grain]
         due = ind.due or (feed.due if feed is not None else None) or ind.staleness
         lo, hi = ind.valid_range if ind.valid_range else (None, None)
         deliver = delivery_levels(ind)
@@ -234,7 +238,7 @@ def build_tables(
             {
                 "ikey": keys[ind.id],
                 "indicator_id": ind.id,
-                "qgrain": quality_grain(ind, subdaily=at is not None),
+                "qgrain": grain,
                 "win_lo": w.lo,
                 "win_hi": w.hi,
                 "due_s": due.total_seconds(),
