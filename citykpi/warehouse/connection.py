@@ -124,7 +124,8 @@ class Warehouse:
 
     def register_indicators(self, ids: Iterable[str]) -> None:
         """Give every new indicator id a stable integer key in ``indicator_keys`` (existing keys never change)."""
-        new = sorted(set(ids))
+        known = {str(r[0]) for r in self.con.execute("SELECT indicator_id FROM indicator_keys").fetchall()}
+        new = sorted(set(ids) - known)  # usually none: every ingest and evaluation asks
         if not new:
             return
         frame = pl.DataFrame({"indicator_id": new}, schema={"indicator_id": pl.String})

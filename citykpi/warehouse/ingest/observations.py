@@ -193,8 +193,9 @@ class _ObservationPlan(_Plan):
     def fast_partition(self, part: str) -> tuple[str, str] | None:
         """Records of a long file in one of the smaller storage classes (weekly-or-coarser, or
         realtime and hourly): the scan keeps only rows whose indicator id is one of that class's
-        ids, which Parquet filters on its dictionaries (skipping most of the file); ids the filter
-        cannot match verbatim (blanks around them) are the rest."""
+        ids (a semi join on the key table ``_ck_ind``: a literal IN list of the city's 4,476 hourly
+        ids cost 5× the rest of a 5-minute batch's scan); ids the filter cannot match verbatim
+        (blanks around them) are the rest."""
         column = self.col.get("indicator_id")
         classes = {"s.fc = 1": 1, "s.fc = 2": 2}
         if part not in classes or self.options.fmt != "long" or column is None or self.shape is not None:
@@ -202,8 +203,8 @@ class _ObservationPlan(_Plan):
         if not readers.is_text_type(self.table.columns.get(column, "")):
             return None
         fc = classes[part]
-        ids = [i.id for i in self.catalogue.indicators if schema.frequency_class(i.frequency) == fc]
-        hit = f"{ident(column)} IN ({', '.join(literal(i) for i in ids)})" if ids else "FALSE"
+        some = any(schema.frequency_class(i.frequency) == fc for i in self.catalogue.indicators)
+        hit = f"{ident(column)} IN (SELECT indicator_id FROM _ck_ind WHERE fc = {fc})" if some else "FALSE"
         rest = f"NOT coalesce({hit}, FALSE)"
         return (
             f"(SELECT * FROM ({self.stage_sql(hit)}) WHERE reason IS NULL)",
