@@ -832,6 +832,19 @@ class Bench:
         series = (
             f"{manifest['series']:,} street series ({manifest['indicators']:,} × {manifest['streets']:,})"
         )
+
+        def probe(t: datetime) -> list[str]:
+            return [
+                *hourly,
+                "probe-evaluate",
+                "--db",
+                str(two_days),
+                "--catalogue",
+                str(hcat),
+                "--at",
+                t.isoformat(),
+            ]
+
         evaluate_rounds = [
             [
                 Job(
@@ -852,31 +865,13 @@ class Bench:
                 Job(
                     "hourly evaluate: citykpi engine",
                     f"evaluate(hour) + update_episodes, {series}",
-                    [
-                        *hourly,
-                        "probe-evaluate",
-                        "--db",
-                        str(two_days),
-                        "--catalogue",
-                        str(hcat),
-                        "--at",
-                        t.isoformat(),
-                    ],
+                    probe(t),
                     "total_seconds",
                 ),
                 Job(
                     "hourly evaluate: citykpi engine, 4 GB limit",
                     "the same with CITYKPI_MEMORY_LIMIT=4GB (DuckDB spills; the default is 60% of RAM)",
-                    [
-                        *hourly,
-                        "probe-evaluate",
-                        "--db",
-                        str(two_days),
-                        "--catalogue",
-                        str(hcat),
-                        "--at",
-                        t.isoformat(),
-                    ],
+                    probe(t),
                     "total_seconds",
                     env={"CITYKPI_MEMORY_LIMIT": "4GB"},
                 ),

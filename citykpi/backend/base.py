@@ -17,6 +17,7 @@ its batches to (:meth:`Backend.tables`). For DuckDB all three are the one databa
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -76,6 +77,27 @@ class Connection(Protocol):
     def close(self) -> None:
         """Close the session (idempotent)."""
         ...
+
+
+class Registering:
+    """``registered``, shared by the connections: :meth:`register` for the block, then :meth:`unregister`."""
+
+    __slots__ = ()
+
+    def register(self, name: str, frame: pl.DataFrame) -> None:  # pragma: no cover - the subclass's
+        raise NotImplementedError
+
+    def unregister(self, name: str) -> None:  # pragma: no cover - the subclass's
+        raise NotImplementedError
+
+    @contextlib.contextmanager
+    def registered(self, name: str, frame: pl.DataFrame) -> Iterator[str]:
+        """``frame`` as view ``name`` for the block, unregistered afterwards even on error."""
+        self.register(name, frame)
+        try:
+            yield name
+        finally:
+            self.unregister(name)
 
 
 @runtime_checkable

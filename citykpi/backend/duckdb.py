@@ -12,6 +12,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from citykpi.backend.base import Registering
 from citykpi.errors import DatabaseBusyError, EngineError, QueryError, WarehouseError
 
 __all__ = [
@@ -114,7 +115,7 @@ def _translated() -> Iterator[None]:
         raise _engine_error(exc) from exc
 
 
-class DuckDBConnection:
+class DuckDBConnection(Registering):
     """A DuckDB connection whose errors arrive as :class:`EngineError` (see :class:`Connection`)."""
 
     __slots__ = ("_con",)
@@ -164,15 +165,6 @@ class DuckDBConnection:
         with _translated():
             self._con.complete()
             self._con.unregister(name)
-
-    @contextlib.contextmanager
-    def registered(self, name: str, frame: pl.DataFrame) -> Iterator[str]:
-        """``frame`` as view ``name`` for the block, unregistered afterwards even on error."""
-        self.register(name, frame)
-        try:
-            yield name
-        finally:
-            self.unregister(name)
 
     def complete(self) -> None:
         """Finish any unread result (DuckDB 2 refuses register()/sql() while one is pending)."""

@@ -33,6 +33,7 @@ import polars as pl
 
 from citykpi.backend import duckdb as embedded
 from citykpi.backend import published
+from citykpi.backend.base import Registering
 from citykpi.errors import EngineError, EngineUnavailableError, QueryError, WarehouseError
 
 __all__ = [
@@ -257,7 +258,7 @@ def _arrow(frame: pl.DataFrame) -> Any:
     return frame.to_arrow(compat_level=pl.CompatLevel.oldest())
 
 
-class SparkConnection:
+class SparkConnection(Registering):
     """Spark SQL on the process's session, in a scratch database private to this connection.
 
     Implements :class:`citykpi.backend.base.Connection`. Session tables the plan creates are
@@ -335,15 +336,6 @@ class SparkConnection:
         with _translated():
             self._spark.catalog.dropTempView(name)
         self._views.discard(name)
-
-    @contextlib.contextmanager
-    def registered(self, name: str, frame: pl.DataFrame) -> Iterator[str]:
-        """``frame`` as view ``name`` for the block."""
-        self.register(name, frame)
-        try:
-            yield name
-        finally:
-            self.unregister(name)
 
     def view(self, name: str, dataframe: Any) -> None:
         """A Spark DataFrame as the temporary view ``name``."""
