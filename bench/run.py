@@ -1038,15 +1038,16 @@ class Bench:
         ]
 
     @staticmethod
-    def _spark_fresh(
-        options: list[str], catalogue: Path, areas: Path, duck_db: Path, folder: Path
-    ) -> Callable[[], None]:
-        """A setup that leaves an empty warehouse with only the areas loaded."""
+    def _spark_fresh(options: list[str], catalogue: Path, areas: Path, target: Path) -> Callable[[], None]:
+        """A setup that leaves ``target`` (this engine's warehouse only: the other engine's, ingested
+        before, is evaluated next) empty with only the areas loaded."""
 
         def setup() -> None:
-            for p in (duck_db, Path(f"{duck_db}.wal")):
-                p.unlink(missing_ok=True)
-            shutil.rmtree(folder, ignore_errors=True)
+            for p in (target, Path(f"{target}.wal")):
+                if p.is_dir():
+                    shutil.rmtree(p, ignore_errors=True)
+                else:
+                    p.unlink(missing_ok=True)
             r = run_once([*CITYKPI, *options, "--catalogue", str(catalogue), "areas", "load", str(areas)])
             if r.rc != 0:
                 raise RuntimeError(f"areas load failed: {r.stderr[-500:]}")
@@ -1079,7 +1080,9 @@ class Bench:
                     ["sh", "-c", " && ".join(shlex.join(step) for step in steps)],
                     runs=1,
                     warmup=False,
-                    setup=self._spark_fresh(options, catalogue, areas, duck_db, folder),
+                    setup=self._spark_fresh(
+                        options, catalogue, areas, duck_db if engine == "duckdb" else folder
+                    ),
                 )
                 timings[engine] = self.add(c)
             d, sp = timings["duckdb"], timings["spark"]
