@@ -27,7 +27,7 @@ from citykpi.cli.options import (
     TableFormatOpt,
     WaitOpt,
     city_instant,
-    parse_day,
+    day_or_instant,
     parse_instant,
 )
 from citykpi.cli.output import check_destination, emit_frame
@@ -68,43 +68,24 @@ def alerts_history_cmd(
 
     Example: citykpi alerts history --from 2025-12-31 --indicator 'gas.*' --format csv -o episodes.csv
     """
-    from datetime import datetime, time
     from fnmatch import fnmatchcase
 
-    import polars as pl
-
     from citykpi.catalogue import load_catalogue
-    from citykpi.engine.alerting import STATES, episodes
-    from citykpi.errors import UsageError
+    from citykpi.engine.alerting import episodes
     from citykpi.warehouse import Warehouse
 
     cfg = settings(ctx)
     at = parse_instant("--at", at_)
-    unknown = [s_ for s_ in state if s_ not in STATES]
-    if unknown:
-        raise UsageError(f"unknown --state {unknown[0]!r}; use one of {', '.join(STATES)}")
-    since: datetime | None = None
-    if from_ is not None:
-        day, instant = (
-            (None, parse_instant("--from", from_))
-            if "T" in from_ or " " in from_
-            else (
-                parse_day("--from", from_),
-                None,
-            )
-        )
-        since = instant if instant is not None else datetime.combine(day, time()) if day else None
+    since = day_or_instant("--from", from_)
     check_destination(ctx, fmt.value, output, force=force)
     catalogue = load_catalogue(cfg.catalogue)
     at = city_instant("--at", at, catalogue)
     since = city_instant("--from", since, catalogue)
     ids = [i.id for i in catalogue.indicators if indicator is None or fnmatchcase(i.id, indicator)]
     with Warehouse.open(cfg.db, read_only=True, create=False, wait=wait) as wh:
-        frame = episodes(wh, catalogue, at=at, indicators=ids, areas=area or None)
-    if since is not None:
-        frame = frame.filter(pl.col("ended_at").is_null() | (pl.col("ended_at") >= since))
-    if state:
-        frame = frame.filter(pl.col("state").is_in(state))
+        frame = episodes(
+            wh, catalogue, at=at, indicators=ids, areas=area or None, since=since, states=state or None
+        )
     if fmt is not TableFormat.table:
         emit_frame(frame, fmt.value, output)
         return

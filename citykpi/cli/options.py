@@ -369,6 +369,14 @@ def city_instant(option: str, t: datetime | None, catalogue: Catalogue) -> datet
         ) from None
 
 
+def day_or_instant(option: str, value: str | None) -> datetime | None:
+    """Parse an option that takes a date (its midnight) or an instant (see :func:`parse_instant`)."""
+    if value is None or "T" in value or " " in value.strip():
+        return parse_instant(option, value)
+    day = parse_day(option, value)
+    return datetime.combine(day, datetime.min.time()) if day is not None else None
+
+
 def date_or_instant(
     date_option: str, date_value: str | None, at_value: str | None
 ) -> tuple[date | None, datetime | None]:

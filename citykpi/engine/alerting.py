@@ -36,6 +36,7 @@ from citykpi.catalogue.model import (
 )
 from citykpi.engine import alertsql
 from citykpi.engine.tables import _BANDSET_SCHEMA, _bandset_row
+from citykpi.errors import UsageError
 from citykpi.warehouse.connection import Warehouse
 from citykpi.warehouse.schema import builtin_source_table
 
@@ -396,15 +397,24 @@ def episodes(
     at: datetime | None = None,
     indicators: Sequence[str] | None = None,
     areas: Sequence[str] | None = None,
+    since: datetime | None = None,
+    states: Sequence[str] | None = None,
 ) -> pl.DataFrame:
     """Every episode as of ``at`` (default: the newest reading), newest first; nothing is written.
 
     Open episodes are ``pending`` or ``firing`` at ``at``; closed ones ``resolved`` (it fired) or
     ``cancelled`` (it cleared before ``for`` elapsed). Minutes count from the start (``minutes``:
     to the end, or to ``at`` while open), from the start to firing, and from firing to the end.
+    ``since`` keeps the episodes still open or ended at or after it; ``states`` keeps those stages.
 
     Columns: :data:`EPISODE_FRAME_COLUMNS`.
+
+    Raises:
+        UsageError: a state that is not one of :data:`STATES`.
     """
+    unknown = [s for s in states or () if s not in STATES]
+    if unknown:
+        raise UsageError(f"unknown state {unknown[0]!r}", hint=f"use one of {', '.join(STATES)}")
     upto = at or latest_reading(wh, catalogue)
     if upto is None or not rules(catalogue):
         return _empty()
@@ -413,7 +423,12 @@ def episodes(
         frame = wh.con.frame(_EPISODES_OUT, [upto, upto, upto, upto])
     finally:
         _drop(wh)
-    return _decorate(frame, catalogue, wh, indicators=indicators, areas=areas)
+    frame = _decorate(frame, catalogue, wh, indicators=indicators, areas=areas)
+    if since is not None:
+        frame = frame.filter(pl.col("ended_at").is_null() | (pl.col("ended_at") >= since))
+    if states:
+        frame = frame.filter(pl.col("state").is_in(list(states)))
+    return frame
 
 
 def firing(
