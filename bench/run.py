@@ -177,43 +177,7 @@ def measure_interleaved(jobs: list[Job], *, runs: int) -> list[Case]:
     Interleaving gives every command the same share of a shared machine's noise, so the ratios between
     them are fair even when the load changes during the benchmark.
     """
-    results: list[list[Run]] = [[] for _ in jobs]
-    failed: dict[int, Case] = {}
-    for k in range(runs + 1):
-        for i, job in enumerate(jobs):
-            if i in failed:
-                continue
-            r = run_once(job.cmd, extra_env=job.env)
-            if r.rc != 0:
-                c = Case(job.case, job.what, status="failed")
-                c.note = ((r.stderr.strip() or r.stdout.strip()).splitlines() or [""])[-1][:300]
-                c.detail = {"rc": r.rc, "stderr_tail": r.stderr[-2000:]}
-                failed[i] = c
-            elif k > 0:
-                results[i].append(r)
-    cases: list[Case] = []
-    for i, job in enumerate(jobs):
-        if i in failed:
-            cases.append(failed[i])
-            continue
-        rs = results[i]
-        c = Case(job.case, job.what)
-        c.runs_s = [round(r.seconds, 3) for r in rs]
-        c.peak_mb = round(max(r.maxrss_mb for r in rs), 1)
-        c.median_s = round(statistics.median(r.seconds for r in rs), 3)
-        try:
-            outs = [json.loads(r.stdout.strip().splitlines()[-1]) for r in rs]
-            c.detail["output"] = outs[-1]
-            if job.inner:
-                vals = [float(o[job.inner]) for o in outs]
-                c.detail["process_median_s"] = c.median_s
-                c.detail["inner"] = job.inner
-                c.median_s = round(statistics.median(vals), 3)
-                c.runs_s = [round(v, 3) for v in vals]
-        except (ValueError, KeyError, IndexError):
-            pass
-        cases.append(c)
-    return cases
+    return measure_rounds([jobs] * (runs + 1))
 
 
 def measure_rounds(rounds: list[list[Job]]) -> list[Case]:
@@ -250,14 +214,17 @@ def measure_rounds(rounds: list[list[Job]]) -> list[Case]:
         c.runs_s = [round(r.seconds, 3) for r in rs]
         c.peak_mb = round(max(r.maxrss_mb for r in rs), 1)
         c.median_s = round(statistics.median(r.seconds for r in rs), 3)
-        outs = [json.loads(r.stdout.strip().splitlines()[-1]) for r in rs]
-        c.detail["output"] = outs[-1]
-        if job.inner:
-            vals = [float(o[job.inner]) for o in outs]
-            c.detail["process_median_s"] = c.median_s
-            c.detail["inner"] = job.inner
-            c.median_s = round(statistics.median(vals), 3)
-            c.runs_s = [round(v, 3) for v in vals]
+        try:  # the probe's own timing, when its last line is the JSON it prints
+            outs = [json.loads(r.stdout.strip().splitlines()[-1]) for r in rs]
+            c.detail["output"] = outs[-1]
+            if job.inner:
+                vals = [float(o[job.inner]) for o in outs]
+                c.detail["process_median_s"] = c.median_s
+                c.detail["inner"] = job.inner
+                c.median_s = round(statistics.median(vals), 3)
+                c.runs_s = [round(v, 3) for v in vals]
+        except (ValueError, KeyError, IndexError):
+            pass
         cases.append(c)
     return cases
 
