@@ -702,6 +702,14 @@ FROM (
 ) b JOIN ck_bandset bs ON bs.bs_id = b.bs_id"""
 
 
+def _flagged_value_join(flag: str, alias: str) -> str:
+    """Join each cell (``h``) to the value of its ``t_k`` row flagged ``flag`` (the same period a day
+    ago, the base period), as ``{alias}.v``."""
+    return f"""
+  LEFT JOIN (SELECT ikey, area_key, any_value(v) AS v FROM t_k WHERE {flag} GROUP BY ikey, area_key) {alias}
+    ON {alias}.ikey = h.ikey AND {alias}.area_key = h.area_key"""
+
+
 #: The streak is counted with one bit per history period while the deepest history fits a BIGINT.
 MASK_PERIODS = 62
 
@@ -776,13 +784,7 @@ def cells_query(
     as_of_lit = literal(moment.day)
     week_ago = "c.wk OR c.k = m.wk_k" if sub else "c.k = 7 AND m.rgrain = 'day'"
     day_ago_sel = ", pdy.v AS vdy" if sub else ""
-    day_ago_join = (
-        """
-  LEFT JOIN (SELECT ikey, area_key, any_value(v) AS v FROM t_k WHERE dy GROUP BY ikey, area_key) pdy
-    ON pdy.ikey = h.ikey AND pdy.area_key = h.area_key"""
-        if sub
-        else ""
-    )
+    day_ago_join = _flagged_value_join("dy", "pdy") if sub else ""
     if persistence:
         persist_aggs = """count(*) FILTER (WHERE c.k >= 0 AND c.k < m.for_periods AND c.sev IS NOT NULL) AS persist_n,
     min(c.sev) FILTER (WHERE c.k >= 0 AND c.k < m.for_periods) AS persist_sev"""
@@ -792,13 +794,7 @@ def cells_query(
         persist_join = ""
     day_ago_col = ", h.vdy" if sub else ""
     base_sel = "pb.v" if base_periods else "NULL::DOUBLE"
-    base_join = (
-        """
-  LEFT JOIN (SELECT ikey, area_key, any_value(v) AS v FROM t_k WHERE base GROUP BY ikey, area_key) pb
-    ON pb.ikey = h.ikey AND pb.area_key = h.area_key"""
-        if base_periods
-        else ""
-    )
+    base_join = _flagged_value_join("base", "pb") if base_periods else ""
     day_ago_out = (
         """
   s.vdy AS day_ago_value,
