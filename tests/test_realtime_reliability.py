@@ -9,23 +9,12 @@ as it was, and the next update gives the episodes a clean one does.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
 from datetime import timedelta
 from pathlib import Path
 
-from tests.reliability_support import check_invariants, cli, start_paused, wait_for
+from tests.reliability_support import check_invariants, cli, kill_at
 from tests.test_cli_realtime import BEIJING, CATALOGUE, DATA, SHANGHAI, START
-
-
-def kill_at(marker: str, point: str, *args: str | Path) -> None:
-    """Run the CLI with a pause at ``point``; SIGKILL it when ``marker`` is printed."""
-    proc = start_paused(point, 120, *args)
-    seen = wait_for(proc, marker)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=120)
-    assert proc.returncode == -signal.SIGKILL, seen[-3000:]
 
 
 def new_city(root: Path) -> tuple[str, ...]:
