@@ -136,6 +136,8 @@ class Backend(Protocol):
     dialect: str
     #: Statement kinds (as :meth:`statement_kinds` names them) that only read.
     read_kinds: tuple[str, ...]
+    #: It evaluates hour and 15-minute grains and instants (``--at``), not only days and coarser.
+    sub_daily: bool
     #: A plan's catalogue tables are registered frames as they are (True), or copied into session
     #: tables first (False: DuckDB reads its own tables faster than a registered Arrow frame).
     frames_as_views: bool

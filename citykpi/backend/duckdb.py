@@ -237,6 +237,7 @@ class DuckDBBackend:
     """The embedded engine: one DuckDB file, a process-wide write lock, spilling under a memory limit."""
 
     dialect = "duckdb"
+    sub_daily = True
     #: Statement kinds :func:`citykpi.warehouse.info.run_query` lets through.
     read_kinds: tuple[str, ...] = _READ_KINDS
     frames_as_views = False

@@ -416,6 +416,8 @@ class SparkBackend:
     """Spark SQL over a warehouse folder (see the module docstring and docs/spark.md)."""
 
     dialect = "spark"
+    #: days and coarser only for now (docs/spark.md, Limits)
+    sub_daily = False
     #: catalogue frames stay in-memory views (a LocalRelation) instead of being written as Parquet
     frames_as_views = True
 

@@ -262,10 +262,10 @@ def gather(wh: Warehouse, catalogue: Catalogue, request: Request) -> Gathered:
     """
     if request.grain not in GRAINS:
         raise UsageError(f"unknown period {request.grain!r}; use one of {', '.join(GRAINS)}")
-    if wh.backend.dialect != "duckdb" and (is_subdaily(request.grain) or request.at is not None):
+    if not wh.backend.sub_daily and (is_subdaily(request.grain) or request.at is not None):
+        asked = "--at" if request.at is not None else f"--period {request.grain}"
         raise UsageError(
-            f"the {wh.backend.dialect} backend evaluates days and coarser periods only, not --at or "
-            f"--period {request.grain}",
+            f"the {wh.backend.dialect} backend evaluates days and coarser periods only, not {asked}",
             hint="evaluate sub-daily vital signs on the embedded DuckDB warehouse (docs/spark.md, Limits)",
         )
     if request.history_from is not None:
