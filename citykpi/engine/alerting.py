@@ -323,27 +323,38 @@ def _drop(wh: Warehouse) -> None:
         wh.con.execute(f"DROP TABLE IF EXISTS {name}")
 
 
-def prepare_episode_source(wh: Warehouse, catalogue: Catalogue, upto: datetime) -> str:
-    """Make the session table a ``measure`` over the built-in source ``alert_episodes`` reads: the
-    resolved episodes as of ``upto`` (as :func:`episodes` gives them), with the columns of
-    :data:`~citykpi.catalogue.model.ALERT_EPISODES_SOURCE` and ``area_key``. Returns its name."""
-    name = builtin_source_table(ALERT_EPISODES_SOURCE.id)
-    followed = rules(catalogue)
+def _labels(wh: Warehouse, followed: Sequence[Indicator]) -> pl.DataFrame:
+    """The followed indicators' keys with their id, owner, domain, unit and names (key -1: not stored yet)."""
     keys = wh.indicator_keys()
-    labels = pl.DataFrame(
+    return pl.DataFrame(
         {
             "indicator_key": [keys.get(i.id, -1) for i in followed],
             "indicator_id": [i.id for i in followed],
             "owner": [i.owner for i in followed],
             "domain": [i.domain for i in followed],
+            "unit": [i.unit for i in followed],
+            "name_zh": [i.name.zh for i in followed],
+            "name_en": [i.name.en for i in followed],
         },
         schema={
             "indicator_key": pl.Int32(),
             "indicator_id": pl.String(),
             "owner": pl.String(),
             "domain": pl.String(),
+            "unit": pl.String(),
+            "name_zh": pl.String(),
+            "name_en": pl.String(),
         },
     )
+
+
+def prepare_episode_source(wh: Warehouse, catalogue: Catalogue, upto: datetime) -> str:
+    """Make the session table a ``measure`` over the built-in source ``alert_episodes`` reads: the
+    resolved episodes as of ``upto`` (as :func:`episodes` gives them), with the columns of
+    :data:`~citykpi.catalogue.model.ALERT_EPISODES_SOURCE` and ``area_key``. Returns its name."""
+    name = builtin_source_table(ALERT_EPISODES_SOURCE.id)
+    followed = rules(catalogue)
+    labels = _labels(wh, followed).select("indicator_key", "indicator_id", "owner", "domain")
     colours = "[" + ", ".join(f"'{c}'" for c in COLOURS) + "]"
     empty = f"""CREATE OR REPLACE TEMP TABLE {name} (indicator_id TEXT, owner TEXT, domain TEXT, area_id TEXT,
   area_key INTEGER, started_at TIMESTAMP, fired_at TIMESTAMP, resolved_at TIMESTAMP, minutes DOUBLE,
@@ -504,19 +515,7 @@ def _decorate(
     """Names, owners and colours joined to the episodes' keys; filtered; newest first."""
     if not frame.height:
         return _empty()
-    keys = wh.indicator_keys()
-    followed = rules(catalogue)
-    labels = pl.DataFrame(
-        {
-            "indicator_key": [keys.get(i.id, -1) for i in followed],
-            "indicator_id": [i.id for i in followed],
-            "owner": [i.owner for i in followed],
-            "unit": [i.unit for i in followed],
-            "name_zh": [i.name.zh for i in followed],
-            "name_en": [i.name.en for i in followed],
-        },
-        schema_overrides={"indicator_key": pl.Int32()},
-    )
+    labels = _labels(wh, rules(catalogue)).drop("domain")
     area_frame = wh.areas().select(
         pl.col("area_key").cast(pl.Int32()),
         "area_id",
@@ -530,7 +529,7 @@ def _decorate(
         .join(area_frame, on="area_key", how="left")
         .with_columns(
             pl.col("worst_severity")
-            .map_elements(lambda s: COLOURS[int(s)] if s is not None else None, return_dtype=pl.String())
+            .replace_strict(dict(enumerate(COLOURS)), default=None, return_dtype=pl.String())
             .alias("worst_status")
         )
     )
