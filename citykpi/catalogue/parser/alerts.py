@@ -33,9 +33,7 @@ def parse_persistence(raw: object) -> model.Persistence | None:
 
 
 def _alert(r: _Reader, m: YMap, what: str, iid: str) -> model.AlertRule | None:
-    if "alert" not in m:
-        return None
-    am = r.mapping(m["alert"], m.value_loc("alert"), f"alert of {what}")
+    am = r.section(m, "alert", f"alert of {what}")
     if am is None:
         return None
     a_what = f"alert of {what}"

@@ -86,9 +86,7 @@ def base_period_of(r: _Reader, m: YMap, what: str) -> date | None:
 
 def timeliness_of(r: _Reader, m: YMap, what: str) -> model.Timeliness | None:
     """A source's ``timeliness: {done, due | within}`` (columns checked by the validator)."""
-    if "timeliness" not in m:
-        return None
-    tm = r.mapping(m["timeliness"], m.value_loc("timeliness"), f"timeliness of {what}")
+    tm = r.section(m, "timeliness", f"timeliness of {what}")
     if tm is None:
         return None
     t_what = f"timeliness of {what}"

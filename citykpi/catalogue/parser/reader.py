@@ -240,6 +240,12 @@ class _Reader:
         self.report("CK012", f"{what} must be a mapping (key: value), not {describe(value)}", loc)
         return None
 
+    def section(self, m: YMap, key: str, what: str) -> YMap | None:
+        """The mapping under ``key`` of ``m``: None when the key is absent or (reported) not a mapping."""
+        if key not in m:
+            return None
+        return self.mapping(m[key], m.value_loc(key), what)
+
     def sequence(self, value: Any, loc: Location, what: str) -> YSeq | None:
         if isinstance(value, YSeq):
             return value

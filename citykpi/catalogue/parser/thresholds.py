@@ -175,9 +175,7 @@ def _cut_number(r: _Reader, raw: Any, loc: Location, colour: str, what: str) -> 
 
 
 def _thresholds(r: _Reader, m: YMap, what: str, direction: str | None, iid: str) -> model.Thresholds:
-    if "thresholds" not in m:
-        return model.Thresholds()
-    tm = r.mapping(m["thresholds"], m.value_loc("thresholds"), f"thresholds of {what}")
+    tm = r.section(m, "thresholds", f"thresholds of {what}")
     if tm is None:
         return model.Thresholds()
     t_what = f"thresholds of {what}"

@@ -27,9 +27,7 @@ from citykpi.errors import ExpressionError
 
 
 def _rollup(r: _Reader, m: YMap, what: str, iid: str) -> model.Rollup:
-    if "rollup" not in m:
-        return model.Rollup()
-    rm = r.mapping(m["rollup"], m.value_loc("rollup"), f"rollup of {what}")
+    rm = r.section(m, "rollup", f"rollup of {what}")
     if rm is None:
         return model.Rollup()
     r_what = f"rollup of {what}"
