@@ -93,19 +93,27 @@ class DstWindow:
     kind: str  # gap | fold
 
 
-def dst_windows(tz: ZoneInfo | None) -> tuple[DstWindow, ...]:
-    """Every skipped or repeated local range of ``tz`` between :data:`FIRST_YEAR` and :data:`LAST_YEAR`."""
+def dst_windows(tz: ZoneInfo | None, years: tuple[int, int] | None = None) -> tuple[DstWindow, ...]:
+    """Every skipped or repeated local range of ``tz`` whose transition falls in ``years`` (first and
+    last, inclusive; default :data:`FIRST_YEAR` to :data:`LAST_YEAR`).
+
+    Each year is searched once per process. Ingest asks only for the years a file's statistics say
+    it spans: a 5-minute batch need not pay for three centuries of a zone's history.
+    """
     if tz is None:
         return ()
-    return _windows(str(tz.key))
+    first, last = years if years is not None else (FIRST_YEAR, LAST_YEAR)
+    first, last = max(first, FIRST_YEAR), min(last, LAST_YEAR)
+    return tuple(w for year in range(first, last + 1) for w in _year_windows(str(tz.key), year))
 
 
 @cache
-def _windows(name: str) -> tuple[DstWindow, ...]:
+def _year_windows(name: str, year: int) -> tuple[DstWindow, ...]:
+    """The DST windows of zone ``name`` whose transition moment (UTC) falls in ``year``."""
     tz = _zone(name)
     out: list[DstWindow] = []
-    start = datetime(FIRST_YEAR, 1, 1, tzinfo=UTC)
-    stop = datetime(LAST_YEAR, 12, 31, tzinfo=UTC)
+    start = datetime(year, 1, 1, tzinfo=UTC)
+    stop = datetime(year + 1, 1, 1, tzinfo=UTC)
     step = timedelta(days=7)  # no zone changes its offset twice within a week
 
     def offset(u: datetime) -> timedelta:
@@ -114,7 +122,7 @@ def _windows(name: str) -> tuple[DstWindow, ...]:
 
     u, before = start, offset(start)
     while u < stop:
-        nxt = u + step
+        nxt = min(u + step, stop)
         after = offset(nxt)
         if after != before:
             lo, hi = u, nxt  # bisect to the second of the transition

@@ -16,6 +16,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from citykpi import citytime
 from citykpi.catalogue.model import Catalogue
 from citykpi.warehouse import IngestOptions, ingest
 from citykpi.warehouse.connection import Warehouse
@@ -125,6 +126,32 @@ def test_the_hours_a_dst_zone_skips_and_repeats(wh: Warehouse, tmp_path: Path) -
     ]
 
 
+def test_a_typed_parquet_file_is_checked_against_the_dst_edges_of_the_years_it_spans(
+    wh: Warehouse, tmp_path: Path
+) -> None:
+    """A Parquet file's period statistics narrow the DST windows ingest builds to its own years; the
+    edges inside those years are still found (and a file spanning years finds each year's)."""
+    path = tmp_path / "typed.parquet"
+    con = duckdb.connect()
+    con.execute(
+        f"""COPY (SELECT * FROM (VALUES
+              ('gas.lel', '北京', TIMESTAMP '2024-03-31 02:30', 1.0),
+              ('gas.lel', '北京', TIMESTAMP '2024-12-31 23:00', 2.0),
+              ('gas.lel', '北京', TIMESTAMP '2025-03-30 02:30', 3.0),
+              ('gas.lel', '北京', TIMESTAMP '2025-10-26 02:30', 4.0),
+              ('gas.lel', '北京', TIMESTAMP '2025-10-26 03:30', 5.0))
+              t(indicator_id, area_id, period, value)) TO '{path}' (FORMAT parquet)"""
+    )
+    con.close()
+    f = ingest(wh, city("Europe/Berlin"), [path], IngestOptions(now=NOW)).files[0]
+    assert (f.rows_loaded, f.rows_rejected) == (2, 3)
+    assert [(r, why.split(" (")[0]) for r, _, why in rejects(wh)] == [
+        (1, "non-existent local time"),
+        (3, "non-existent local time"),
+        (4, "ambiguous local time"),
+    ]
+
+
 def test_a_feed_may_be_required_to_give_offsets(wh: Warehouse, tmp_path: Path) -> None:
     text = (
         HEADER
@@ -220,3 +247,23 @@ def test_a_batch_arrives_by_the_city_clock_whatever_the_server_s_zone(
         time.tzset()
     started, finished = wh.con.execute("SELECT started_at, finished_at FROM batches").fetchall()[0]
     assert before - timedelta(seconds=1) <= started <= finished <= after + timedelta(seconds=1)
+
+
+@pytest.mark.parametrize(
+    "zone", ["Europe/Berlin", "America/New_York", "Asia/Shanghai", "Australia/Lord_Howe"]
+)
+def test_dst_windows_of_some_years_are_those_years_of_every_window(zone: str) -> None:
+    tz = citytime.zone(zone)
+    every = citytime.dst_windows(tz)
+    some = citytime.dst_windows(tz, (1985, 1992))
+    # a window belongs to the year of its transition, whose local start is at most a day off it
+    assert some == tuple(w for w in every if 1985 <= w.start.year <= 1992)
+    assert citytime.dst_windows(tz, (2025, 2025)) == tuple(w for w in every if w.start.year == 2025)
+
+
+def test_berlin_2025_has_its_two_known_edges() -> None:
+    edges = citytime.dst_windows(citytime.zone("Europe/Berlin"), (2025, 2025))
+    assert edges == (
+        citytime.DstWindow(datetime(2025, 3, 30, 2), datetime(2025, 3, 30, 3), "gap"),
+        citytime.DstWindow(datetime(2025, 10, 26, 2), datetime(2025, 10, 26, 3), "fold"),
+    )

@@ -122,12 +122,13 @@ class Warehouse:
         """Run a query on this warehouse and return a Polars frame."""
         return self.con.frame(sql, params)
 
-    def register_indicators(self, ids: Iterable[str]) -> None:
-        """Give every new indicator id a stable integer key in ``indicator_keys`` (existing keys never change)."""
-        known = {str(r[0]) for r in self.con.execute("SELECT indicator_id FROM indicator_keys").fetchall()}
-        new = sorted(set(ids) - known)  # usually none: every ingest and evaluation asks
+    def register_indicators(self, ids: Iterable[str]) -> dict[str, int]:
+        """Give every new indicator id a stable integer key in ``indicator_keys`` (existing keys never
+        change); return :meth:`indicator_keys` as it stands after that."""
+        keys = self.indicator_keys()
+        new = sorted(set(ids) - keys.keys())  # usually none: every ingest and evaluation asks
         if not new:
-            return
+            return keys
         frame = pl.DataFrame({"indicator_id": new}, schema={"indicator_id": pl.String})
         with self.con.registered("_new_indicator_ids", frame):
             self.con.execute(
@@ -139,6 +140,7 @@ class Warehouse:
                 WHERE n.indicator_id NOT IN (SELECT indicator_id FROM indicator_keys)
                 """
             )
+        return self.indicator_keys()
 
     def indicator_keys(self) -> dict[str, int]:
         """indicator id → indicator_key for every registered indicator."""

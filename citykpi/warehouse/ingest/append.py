@@ -25,8 +25,20 @@ def insert_sql(source: str, batch_id: int, *, where: str = "TRUE", order: str = 
     )
 
 
-def record_series_classes(con: Connection, batch_id: int) -> None:
-    """Record which storage classes each series of batch ``batch_id`` has rows in."""
+def record_series_classes(con: Connection, batch_id: int, *, classes: str | None = None) -> None:
+    """Record which storage classes each series of batch ``batch_id`` has rows in.
+
+    ``classes``, when given, names a relation (indicator_key, fc) holding the one class each
+    indicator's rows can be stored in (ingest's ``_ck_ind``). When every such pair is recorded
+    already, as on every feed batch after the first, the batch cannot add one and is not read.
+    """
+    if classes is not None:
+        unrecorded = con.execute(
+            f"""SELECT count(*) FROM {classes} c ANTI JOIN series_classes r
+            ON r.indicator_key = c.indicator_key AND r.freq_class = c.fc"""
+        ).fetchall()[0][0]
+        if not unrecorded:
+            return
     con.execute(
         f"""INSERT INTO series_classes
         SELECT DISTINCT indicator_key, freq_class FROM observations WHERE batch_id = {int(batch_id)}

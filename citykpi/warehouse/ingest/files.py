@@ -208,8 +208,8 @@ def _ingest_file(
         while True:
             con.execute("BEGIN TRANSACTION")
             in_transaction = True
-            wh.register_indicators(i.id for i in catalogue.indicators)
-            _prepare_keys(wh, catalogue)
+            keys = wh.register_indicators(i.id for i in catalogue.indicators)
+            _prepare_keys(con, catalogue, keys, plan.dst_windows(con))
             if progress:
                 progress(f"{path}: validating", n, total)
             try:
@@ -306,10 +306,12 @@ def _reading(stored: str | None) -> tuple[str | None, tuple[tuple[str, str], ...
     return feed, tuple(sorted((str(k), str(v)) for k, v in consts.items()))
 
 
-def _prepare_keys(wh: Warehouse, catalogue: Catalogue) -> None:
-    """Small key tables the staging query joins: indicators (with valid ranges) and areas."""
-    con = wh.con
-    keys = wh.indicator_keys()
+def _prepare_keys(
+    con: Connection, catalogue: Catalogue, keys: dict[str, int], windows: tuple[citytime.DstWindow, ...]
+) -> None:
+    """Small key tables the staging query joins: indicators (``keys``, with valid ranges), areas and
+    the days of the city's DST ``windows`` (the plan's: those of the years the file spans; none, no
+    table, since the staging query then does not join it)."""
     provisional = -1
     ids, ks, los, his, fcs = [], [], [], [], []
     for ind in catalogue.indicators:
@@ -336,9 +338,11 @@ def _prepare_keys(wh: Warehouse, catalogue: Catalogue) -> None:
     with con.registered("_ck_ind_frame", frame):
         con.execute("CREATE OR REPLACE TEMP TABLE _ck_ind AS SELECT * FROM _ck_ind_frame")
     con.execute("CREATE OR REPLACE TEMP TABLE _ck_area AS SELECT area_id, area_key FROM areas")
+    if not windows:
+        return
     # the local days on which the city's clocks skip or repeat an hour, one row per day a range touches
     days: list[tuple[date, datetime, datetime, str]] = []
-    for w in citytime.dst_windows(citytime.zone(catalogue.timezone)):
+    for w in windows:
         day = w.start.date()
         while day <= (w.end - timedelta(microseconds=1)).date():
             days.append((day, w.start, w.end, w.kind))
@@ -381,10 +385,11 @@ def _record_batch(
         },
         ensure_ascii=False,
     )
-    con.execute(
-        "INSERT INTO rejects SELECT ?, ?, _row, bad_col, bad_val, reason FROM _ck_bad ORDER BY _row",
-        [result.batch_id, str(path)],
-    )
+    if result.rejected:  # the count of _ck_bad's rows
+        con.execute(
+            "INSERT INTO rejects SELECT ?, ?, _row, bad_col, bad_val, reason FROM _ck_bad ORDER BY _row",
+            [result.batch_id, str(path)],
+        )
     con.execute(
         "INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [

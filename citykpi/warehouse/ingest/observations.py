@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import re
 from dataclasses import replace
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from citykpi import citytime
 from citykpi.backend import Connection
@@ -52,7 +52,9 @@ class _ObservationPlan(_Plan):
         self.zone = citytime.zone(catalogue.timezone)
         if options.now is None:
             self.now = citytime.now_local(self.zone)
-        self.dst = bool(citytime.dst_windows(self.zone))
+        #: whether the staging query checks DST edges; :meth:`dst_windows` narrows it to the file's years
+        self.dst = True
+        self._stats: list[tuple[Any, Any]] | None = None
         cols = table.columns
         if options.fmt == "wide":
             self._resolve_wide(cols)
@@ -405,17 +407,45 @@ class _ObservationPlan(_Plan):
         Statistics cover bad records too, so "clustered" here implies the good records are; a file
         without usable statistics is checked by reading it instead (None).
         """
-        column = self.col["period"] or ""
-        if not readers.is_temporal_type(self.table.columns.get(column, "")):
-            return None
-        rows = con.execute(
-            f"""SELECT TRY_CAST(stats_min_value AS TIMESTAMP), TRY_CAST(stats_max_value AS TIMESTAMP)
-            FROM parquet_metadata({literal(str(self.table.path))})
-            WHERE path_in_schema = {literal(column)} ORDER BY row_group_id"""
-        ).fetchall()
-        if not rows or any(lo is None or hi is None for lo, hi in rows):
+        rows = self._period_stats(con)
+        if rows is None:
             return None
         return all(prev[1] <= nxt[0] for prev, nxt in itertools.pairwise(rows))
+
+    def dst_windows(self, con: Connection) -> tuple[citytime.DstWindow, ...]:
+        """The city's DST windows in the years the file's period statistics span, a year either side
+        (a UTC time stamp's local day may be the next or the previous); every year's when unknown."""
+        rows = self._period_stats(con)
+        years = None
+        if rows is not None:
+            years = (min(r[0] for r in rows).year - 1, max(r[1] for r in rows).year + 1)
+        windows = citytime.dst_windows(self.zone, years)
+        self.dst = bool(windows)
+        return windows
+
+    def _period_stats(self, con: Connection) -> list[tuple[Any, Any]] | None:
+        """(min, max) of a typed period column per row group of a Parquet file, from its footer;
+        None when the file is not Parquet, the column not typed or a group has no statistics."""
+        if self._stats is None:
+            column = self.col["period"] or ""
+            rows: list[tuple[Any, Any]] = []
+            if (
+                self.table.kind == "parquet"
+                and self.shape is None
+                and readers.is_temporal_type(self.table.columns.get(column, ""))
+            ):
+                rows = [
+                    (r[0], r[1])
+                    for r in con.execute(
+                        f"""SELECT TRY_CAST(stats_min_value AS TIMESTAMP), TRY_CAST(stats_max_value AS TIMESTAMP)
+                        FROM parquet_metadata({literal(str(self.table.path))})
+                        WHERE path_in_schema = {literal(column)} ORDER BY row_group_id"""
+                    ).fetchall()
+                ]
+            self._stats = rows
+        if not self._stats or any(lo is None or hi is None for lo, hi in self._stats):
+            return None
+        return self._stats
 
     def duplicate_blocks(self, this: str) -> str | None:
         """Blocks of 64 area keys per indicator and period: a duplicate sets a bit already set, so
@@ -604,7 +634,7 @@ class _ObservationPlan(_Plan):
 
     def after_insert(self, con: Connection, batch_id: int) -> None:
         """Record which storage classes each series of this batch has rows in."""
-        append.record_series_classes(con, batch_id)
+        append.record_series_classes(con, batch_id, classes="_ck_ind")
 
     def supersede(self, con: Connection, batch_id: int) -> None:
         """Move the stored rows this batch replaces to observations_superseded."""

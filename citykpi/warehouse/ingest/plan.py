@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from citykpi import citytime
 from citykpi.backend import Connection, TableStore
 from citykpi.sqlutil import ident, literal
 from citykpi.warehouse import readers
@@ -181,6 +182,10 @@ class _Plan:
         """Whether the file is time-clustered, from its metadata alone; None when unknown."""
         return None
 
+    def dst_windows(self, con: Connection) -> tuple[citytime.DstWindow, ...]:
+        """The city's DST windows the staging query checks readings against (none by default)."""
+        return ()
+
     def load(self, con: Connection, path: str, writing: Callable[[], object]) -> _Loaded:
         """Validate and append the file's records; the caller's transaction makes it atomic."""
         stage = self.stage_sql()
@@ -270,9 +275,13 @@ class _Plan:
                 self.supersede(con, batch_id)
             if side.replaced:
                 self.side_supersede(con, batch_id)
-        rows = con.execute(
-            "SELECT reason, count(*) FROM _ck_bad GROUP BY reason ORDER BY count(*) DESC, reason"
-        ).fetchall()
+        rows = (
+            con.execute(
+                "SELECT reason, count(*) FROM _ck_bad GROUP BY reason ORDER BY count(*) DESC, reason"
+            ).fetchall()
+            if rejected
+            else []
+        )
         summary = {str(r): int(c) for r, c in rows}
         return _Loaded(batch_id, status, read, loaded, rejected, skipped, replaced, summary)
 
