@@ -54,6 +54,11 @@ class Connection(Protocol):
         """Run a query and return its result as a Polars frame."""
         ...
 
+    def batches(self, sql: str, rows: int) -> Iterator[pl.DataFrame]:
+        """Run a query and yield its result as Polars frames of at most ``rows`` rows each, so that
+        a big result never has to be held whole in the engine and in Polars at once."""
+        ...
+
     def register(self, name: str, frame: pl.DataFrame) -> None:
         """Make ``frame`` visible to SQL as the view ``name``."""
         ...
@@ -184,6 +189,11 @@ class Backend(Protocol):
 
     def sandbox(self, con: Connection) -> None:
         """Forbid file and network access and further configuration changes on ``con``."""
+        ...
+
+    def bound_memory(self, con: Connection, megabytes: int) -> None:
+        """Hold the engine behind ``con`` to ``megabytes`` for what follows, unless the user set a
+        limit (``CITYKPI_MEMORY_LIMIT``), a lower one holds already or the configuration is locked."""
         ...
 
     def statement_kinds(self, sql: str) -> list[str]:

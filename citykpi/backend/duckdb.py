@@ -35,11 +35,21 @@ def default_memory_limit() -> str:
     env = os.environ.get("CITYKPI_MEMORY_LIMIT", "").strip()
     if env:
         return env
+    return f"{_share_of_ram()}MB"
+
+
+def _share_of_ram() -> int:
+    """:data:`MEMORY_SHARE` of physical RAM in MB (4 GB when the machine does not say)."""
     try:
         total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
-        return "4GB"
-    return f"{max(256, int(total * MEMORY_SHARE / 2**20))}MB"
+        return 4096
+    return max(256, int(total * MEMORY_SHARE / 2**20))
+
+
+#: Results handed to Polars carry strings as Arrow string views, Polars' own layout, so a result's
+#: strings are taken over as they are instead of being copied into a second buffer.
+_ARROW_OUTPUT = {"arrow_output_version": "1.4", "produce_arrow_string_view": True}
 
 
 def default_threads() -> int:
@@ -181,6 +191,18 @@ class DuckDBConnection(Registering):
             self._con.complete()  # DuckDB 2 refuses con.sql() while an execute() result is unread
             return self._con.sql(sql, params=params).pl()
 
+    def batches(self, sql: str, rows: int) -> Iterator[pl.DataFrame]:
+        """Stream ``sql``'s result in Arrow record batches of ``rows`` rows, each as a Polars frame.
+
+        Unlike :meth:`frame`, DuckDB does not materialise the result first (unless the query itself
+        must, as an ORDER BY does).
+        """
+        with _translated():
+            self._con.complete()
+            reader = self._con.sql(sql).to_arrow_reader(rows)
+            for batch in reader:
+                yield pl.DataFrame(pl.from_arrow(batch, rechunk=False))
+
     def register(self, name: str, frame: pl.DataFrame) -> None:
         """``frame`` visible to SQL as view ``name``."""
         with _translated():
@@ -292,7 +314,7 @@ class DuckDBBackend:
 
     def connect(self, path: Path, *, read_only: bool, wait: float) -> DuckDBConnection:
         """Open ``path`` with citykpi's memory limit and thread count, retrying while it is locked."""
-        config = {"memory_limit": default_memory_limit(), "threads": default_threads()}
+        config = {"memory_limit": default_memory_limit(), "threads": default_threads(), **_ARROW_OUTPUT}
         deadline = time.monotonic() + max(0.0, wait)
         while True:
             try:
@@ -331,6 +353,20 @@ class DuckDBBackend:
             con.execute("SET enable_external_access = false")
         if str(settings.get("lock_configuration", "false")).lower() != "true":
             con.execute("SET lock_configuration = true")
+
+    def bound_memory(self, con: Any, megabytes: int) -> None:
+        """``SET memory_limit`` to ``megabytes`` when that is below the default the connection was
+        opened with; a limit the user set (``CITYKPI_MEMORY_LIMIT``) or a locked configuration (an
+        earlier sandboxed evaluation on this connection) is left as it is."""
+        if os.environ.get("CITYKPI_MEMORY_LIMIT", "").strip() or megabytes >= _share_of_ram():
+            return
+        con.complete()
+        locked = con.execute(
+            "SELECT value FROM duckdb_settings() WHERE name = 'lock_configuration'"
+        ).fetchall()
+        if locked and str(locked[0][0]).lower() == "true":
+            return
+        con.execute(f"SET memory_limit = '{int(megabytes)}MB'")
 
     def statement_kinds(self, sql: str) -> list[str]:
         """Kinds (``SELECT``, ``INSERT``, ``COPY``…) of the statements in ``sql``, parsed by DuckDB itself."""

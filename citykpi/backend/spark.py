@@ -325,6 +325,10 @@ class SparkConnection(Registering):
             table = self._spark.sql(sql, args=list(params) if params else None).toArrow()
         return pl.DataFrame(pl.from_arrow(table))
 
+    def batches(self, sql: str, rows: int) -> Iterator[pl.DataFrame]:
+        """The whole result as one frame: the driver collects it through Arrow either way."""
+        yield self.frame(sql)
+
     def register(self, name: str, frame: pl.DataFrame) -> None:
         """``frame`` as the temporary view ``name``."""
         with _translated():
@@ -543,6 +547,10 @@ class SparkBackend:
             engine.register(name, con.frame(f"SELECT * FROM {name}"))
 
     # --- the rest of the Backend protocol ---------------------------------------------------------
+
+    def bound_memory(self, con: Any, megabytes: int) -> None:
+        """Nothing: a Spark session's memory is its cluster's configuration (and the grains that ask
+        for a bound, hour and 15 minutes, are not evaluated on Spark)."""
 
     def sandbox(self, con: Any) -> None:
         """Spark: SQL on raw files is off for the whole session; the control connection: DuckDB's sandbox

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from citykpi.backend import Connection
 from citykpi.engine.plan import Plan
 from citykpi.engine.scorecard import CELL_SCHEMA, HISTORY_SCHEMA, INDEX_SCHEMA, PARTS_SCHEMA, empty_frame
 from citykpi.errors import EngineError
@@ -36,10 +37,33 @@ class Executed:
     timings: list[tuple[str, float]] = field(default_factory=list)
 
 
+#: Rows per batch an output is read in: the names join and the casts never hold a whole copy.
+READ_BATCH_ROWS = 200_000
+
+
+def _read(
+    con: Connection, query: str, lookups: dict[str, pl.DataFrame], schema: dict[str, pl.DataType]
+) -> pl.DataFrame:
+    """An output's rows with names joined, in the scorecard's types, read batch by batch: the
+    engine streams the result (sorted by the query) and each batch is joined and cast alone, so
+    neither the engine's whole result nor a second copy of the frame is ever held."""
+    parts = [_typed(_with_names(b, lookups), schema) for b in con.batches(query, READ_BATCH_ROWS)]
+    return pl.concat(parts, rechunk=False) if parts else empty_frame(schema)
+
+
 def _typed(df: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    """``df``'s columns ``schema`` in its types. A column with no value in ``df`` becomes a typed
+    null literal: Polars keeps it as one scalar instead of a buffer per row (an hourly city's cells
+    have a dozen such columns, targets and forecasts, at 37 MB each)."""
     if df.is_empty():
         return empty_frame(schema)
-    return df.select([pl.col(n).cast(t) for n, t in schema.items()])
+    nulls = df.select(list(schema)).null_count().row(0)
+    return df.select(
+        [
+            pl.lit(None, dtype=t).alias(n) if missing == df.height else pl.col(n).cast(t)
+            for (n, t), missing in zip(schema.items(), nulls, strict=True)
+        ]
+    )
 
 
 def _with_names(df: pl.DataFrame, lookups: dict[str, pl.DataFrame]) -> pl.DataFrame:
@@ -69,6 +93,8 @@ def execute(wh: Warehouse, plan: Plan, *, sandbox: bool = True) -> Executed:
     """Run ``plan`` on ``wh`` and return its output frames (cells, indices, history, parts)."""
     con, backend = wh.engine(), wh.backend
     in_dialect = _translator(backend.dialect, con)
+    if plan.memory_mb:
+        backend.bound_memory(con, plan.memory_mb)
     if sandbox:
         backend.sandbox(con)
     count = 0
@@ -93,6 +119,9 @@ def execute(wh: Warehouse, plan: Plan, *, sandbox: bool = True) -> Executed:
             exc.step = name  # so that the message can say which step failed
             raise
         timings.append((name, round(time.perf_counter() - t, 4)))
+    for name in plan.scratch():
+        for stmt in in_dialect(f"DROP TABLE IF EXISTS {ident(name)}"):
+            con.execute(stmt)
     schemas = {**_SCHEMAS, **plan.schemas}
     frames = {name: empty_frame(schema) for name, schema in schemas.items()}
     for name, sql in plan.outputs.items():
@@ -101,7 +130,7 @@ def execute(wh: Warehouse, plan: Plan, *, sandbox: bool = True) -> Executed:
         try:
             for stmt in before:
                 con.execute(stmt)
-            frames[name] = _typed(_with_names(con.frame(query), plan.lookups), schemas[name])
+            frames[name] = _read(con, query, plan.lookups, schemas[name])
         except EngineError as exc:
             exc.step = f"read {name}"
             raise

@@ -7,6 +7,7 @@ number of raw source tables). ``Plan.text()`` is what ``citykpi evaluate --expla
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -16,12 +17,22 @@ import polars as pl
 from citykpi.catalogue.model import BUILTIN_SOURCES, Catalogue, SourceTable
 from citykpi.engine import compiler as c
 from citykpi.engine import early, forecast
-from citykpi.engine.calendar import Moment
+from citykpi.engine.calendar import Moment, is_subdaily
 from citykpi.engine.gather import Gathered
 from citykpi.engine.scorecard import cell_schema, history_schema
 from citykpi.engine.tables import CatalogueTables, build_tables
 from citykpi.sqlutil import ident
 from citykpi.warehouse.schema import builtin_source_table, source_table_name
+
+#: The engine memory an hour or 15-minute evaluation is held to unless ``CITYKPI_MEMORY_LIMIT``
+#: says otherwise. It runs every hour beside the feeds' ingest; at city scale (4.6 M series, two days
+#: of hourly readings) its buckets fill whatever DuckDB is given (17 GiB at 60 % of a 24 GiB
+#: machine). Held to 4 GB, DuckDB spills them and the whole process stays under 6 GiB
+#: (bench/run.py --cases hourly; docs/warehouse.md, "Memory", has the figures).
+SUBDAILY_MEMORY_MB = 4096
+
+#: The tables a statement creates (every compiled statement that makes one says it so).
+_CREATED = re.compile(r"CREATE OR REPLACE TEMP TABLE (\w+)")
 
 
 @dataclass
@@ -42,6 +53,17 @@ class Plan:
     warnings: list[str] = field(default_factory=list)
     #: output name → the column types it is read back with (sub-daily cells carry date-times)
     schemas: dict[str, dict[str, pl.DataType]] = field(default_factory=dict)
+
+    #: the engine memory (MB) the evaluation is held to by default (see :data:`SUBDAILY_MEMORY_MB`)
+    memory_mb: int | None = None
+
+    def scratch(self) -> list[str]:
+        """Tables the statements create that no output reads: dropped before the outputs are read,
+        so that the engine's memory (at city scale by the hour, gigabytes of buckets) is given back
+        before the scorecard is built in Polars."""
+        created = dict.fromkeys(t for _, sql in self.statements for t in _CREATED.findall(sql))
+        read = "\n".join(self.outputs.values())
+        return [t for t in created if not re.search(rf"\b{t}\b", read)]
 
     def add(self, name: str, sql: str | None) -> None:
         """Append a statement (``None`` is skipped)."""
@@ -140,6 +162,7 @@ def compile_evaluation(g: Gathered) -> Plan:
         plan.statements.insert(0, ("observations as ingested", obs_sql))
     plan.outputs = {"cells": c.cells_out_sql(req.grain), "indices": c.index_out_sql()}
     plan.schemas = {"cells": dict(cell_schema(req.grain)), "history": dict(history_schema(req.grain))}
+    plan.memory_mb = SUBDAILY_MEMORY_MB if is_subdaily(req.grain) else None
     history = c.history_out_sql(req.history_levels) if req.history_levels else None
     if history:
         plan.outputs["history"] = history

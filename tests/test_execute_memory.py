@@ -1,0 +1,119 @@
+"""How the execute phase keeps a big evaluation's memory down: an hour or 15-minute evaluation is
+held to a bounded engine budget, the statements' scratch tables are dropped before the outputs are
+read, outputs are streamed in batches and columns with no value are kept as one typed null.
+
+Whether the bounds do their job at city scale is measured in the benchmark (bench/run.py --cases
+hourly), not here; these tests hold what the results must not change and that the bounds apply.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from citykpi.backend.duckdb import BACKEND, DuckDBConnection, _share_of_ram
+from citykpi.catalogue.model import Rollup
+from citykpi.engine import execute as ex
+from citykpi.engine.plan import SUBDAILY_MEMORY_MB, compile_evaluation
+from tests.engine_helpers import City, indicator
+from tests.plan_support import gathered
+
+AT = datetime(2025, 12, 31, 14, 0)
+
+
+def _limit_mib(con: DuckDBConnection) -> float:
+    value = str(con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0])
+    number, unit = value.split()
+    return float(number) * {"MiB": 1, "GiB": 1024, "KiB": 1 / 1024}[unit]
+
+
+def test_scratch_tables_are_those_no_output_reads() -> None:
+    plan = compile_evaluation(gathered(history_levels=()))
+    scratch = set(plan.scratch())
+    assert {"t_bucket", "t_k"} <= scratch
+    # what the outputs read, and what recording a run reads afterwards (t_cells, t_index), stays
+    assert not scratch & {"t_cells", "t_index", "t_area", "t_forecast"}
+    for table in scratch:
+        assert all(table not in sql for sql in plan.outputs.values())
+    # drawing sparklines reads the periods back: then t_k is read, not scratch
+    assert "t_k" not in compile_evaluation(gathered(history_levels=("city",))).scratch()
+
+
+def test_only_sub_daily_plans_ask_for_a_memory_bound() -> None:
+    assert compile_evaluation(gathered()).memory_mb is None
+    hourly = gathered(grain="hour", at=AT)
+    assert compile_evaluation(hourly).memory_mb == SUBDAILY_MEMORY_MB
+
+
+def test_the_bound_lowers_the_limit_unless_the_user_set_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CITYKPI_MEMORY_LIMIT", raising=False)
+    con = DuckDBConnection(duckdb.connect(config={"memory_limit": f"{_share_of_ram()}MB"}))
+    BACKEND.bound_memory(con, 64)
+    assert _limit_mib(con) == pytest.approx(64 * 1000**2 / 2**20, abs=1)  # DuckDB's MB are 10^6 bytes
+    BACKEND.bound_memory(con, _share_of_ram() + 1)  # never raised above the default
+    assert _limit_mib(con) == pytest.approx(64 * 1000**2 / 2**20, abs=1)
+
+    monkeypatch.setenv("CITYKPI_MEMORY_LIMIT", "300MB")
+    mine = DuckDBConnection(duckdb.connect(config={"memory_limit": "300MB"}))
+    BACKEND.bound_memory(mine, 64)
+    assert _limit_mib(mine) == pytest.approx(300 * 1000**2 / 2**20, abs=1)
+
+
+def test_a_locked_configuration_keeps_its_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CITYKPI_MEMORY_LIMIT", raising=False)
+    con = DuckDBConnection(duckdb.connect(config={"memory_limit": "500MB"}))
+    BACKEND.sandbox(con)
+    BACKEND.bound_memory(con, 64)  # no error: an earlier sandboxed evaluation's limit holds
+    assert _limit_mib(con) == pytest.approx(500 * 1000**2 / 2**20, abs=1)
+
+
+def test_an_hourly_evaluation_runs_within_the_bound(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CITYKPI_MEMORY_LIMIT", raising=False)
+    city = City(tmp_path)
+    start = datetime(2025, 12, 31)
+    city.observe(
+        "gas.lel", [("D1", start + timedelta(minutes=5 * n), float(n)) for n in range(12 * 15)], freq_class=2
+    )
+    gas = indicator("gas.lel", frequency="realtime", rollup=Rollup(time="max", area="max"))
+    sc = city.evaluate(gas, grain="hour", at=AT, history_levels=())
+    assert sc.cells.height > 0
+    expected = min(SUBDAILY_MEMORY_MB, _share_of_ram()) * 1000**2 / 2**20
+    assert _limit_mib(city.wh.engine()) == pytest.approx(expected, rel=0.01)
+    # the scratch tables are gone, what recording a run needs is there
+    temps = {
+        r[0] for r in city.wh.con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()
+    }
+    assert {"t_cells", "t_index"} <= temps
+    assert not temps & {"t_bucket", "t_k"}
+
+
+def test_batches_read_back_the_whole_result_in_order() -> None:
+    con = DuckDBConnection(duckdb.connect())
+    sql = "SELECT i, i % 7 AS m, 'row ' || i AS s FROM range(2500) t(i) ORDER BY i DESC"
+    parts = list(con.batches(sql, 1000))
+    assert [p.height for p in parts] == [1000, 1000, 500]
+    assert pl.concat(parts).equals(con.frame(sql))
+
+
+def test_a_column_with_no_value_reads_as_a_typed_null() -> None:
+    schema = {"a": pl.Int32(), "b": pl.Float64(), "c": pl.String(), "d": pl.Date()}
+    raw = pl.DataFrame(
+        {"a": [1, 2, 3], "b": [None, None, None], "c": ["x", None, "z"], "d": [None, None, None]},
+        schema={"a": pl.Int64, "b": pl.Float64, "c": pl.String, "d": pl.Date},
+    )
+    typed = ex._typed(raw, schema)
+    assert typed.schema == pl.Schema(schema)
+    assert typed.to_dict(as_series=False) == {
+        "a": [1, 2, 3],
+        "b": [None, None, None],
+        "c": ["x", None, "z"],
+        "d": [None, None, None],
+    }
+    # parts with and without values in a column concatenate to the same frame as one read
+    more = ex._typed(raw.with_columns(pl.lit(2.5).alias("b")), schema)
+    both = pl.concat([typed, more], rechunk=False)
+    assert both["b"].to_list() == [None, None, None, 2.5, 2.5, 2.5]
