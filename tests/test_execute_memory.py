@@ -8,6 +8,7 @@ hourly), not here; these tests hold what the results must not change and that th
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -117,3 +118,26 @@ def test_a_column_with_no_value_reads_as_a_typed_null() -> None:
     more = ex._typed(raw.with_columns(pl.lit(2.5).alias("b")), schema)
     both = pl.concat([typed, more], rechunk=False)
     assert both["b"].to_list() == [None, None, None, 2.5, 2.5, 2.5]
+
+
+def test_scratch_is_dropped_after_the_last_statement_that_reads_it() -> None:
+    plan = compile_evaluation(gathered(grain="hour", at=AT, history_levels=()))
+    releases = plan.releases()
+    for i, tables in releases.items():
+        for table in tables:
+            readers = [j for j, (_, sql) in enumerate(plan.statements) if re.search(rf"\b{table}\b", sql)]
+            assert max(readers) == i
+    # the buckets go before the cells are classified, not only before the read
+    classify = next(i for i, (name, _) in enumerate(plan.statements) if name.startswith("classify"))
+    assert any("t_bucket" in tables for i, tables in releases.items() if i < classify)
+
+
+def test_the_freed_c_heap_can_be_given_back() -> None:
+    import platform
+    import sys
+
+    from citykpi import heap
+
+    heap.release_freed()  # never raises, whatever the C library
+    if sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc":
+        assert heap._trim() is not None

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from citykpi import heap
 from citykpi.backend import Connection
 from citykpi.engine.plan import Plan
 from citykpi.engine.scorecard import CELL_SCHEMA, HISTORY_SCHEMA, INDEX_SCHEMA, PARTS_SCHEMA, empty_frame
@@ -109,19 +110,21 @@ def execute(wh: Warehouse, plan: Plan, *, sandbox: bool = True) -> Executed:
                 for stmt in in_dialect(backend.temp_table_sql(ident(name), "SELECT * FROM _ck_frame")):
                     con.execute(stmt)
         timings.append((f"load {name}", round(time.perf_counter() - t, 4)))
-    for name, sql in plan.statements:
+    releases = plan.releases()
+    for i, (name, sql) in enumerate(plan.statements):
         count += 1
         t = time.perf_counter()
         try:
             for stmt in in_dialect(sql):
                 con.execute(stmt)
+            for table in releases.get(i, ()):  # scratch no later statement or output reads
+                for stmt in in_dialect(f"DROP TABLE IF EXISTS {ident(table)}"):
+                    con.execute(stmt)
         except EngineError as exc:
             exc.step = name  # so that the message can say which step failed
             raise
         timings.append((name, round(time.perf_counter() - t, 4)))
-    for name in plan.scratch():
-        for stmt in in_dialect(f"DROP TABLE IF EXISTS {ident(name)}"):
-            con.execute(stmt)
+    heap.release_freed()  # what the statements freed, before the outputs are built in Polars
     schemas = {**_SCHEMAS, **plan.schemas}
     frames = {name: empty_frame(schema) for name, schema in schemas.items()}
     for name, sql in plan.outputs.items():

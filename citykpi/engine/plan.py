@@ -58,12 +58,24 @@ class Plan:
     memory_mb: int | None = None
 
     def scratch(self) -> list[str]:
-        """Tables the statements create that no output reads: dropped before the outputs are read,
-        so that the engine's memory (at city scale by the hour, gigabytes of buckets) is given back
-        before the scorecard is built in Polars."""
-        created = dict.fromkeys(t for _, sql in self.statements for t in _CREATED.findall(sql))
+        """Tables the statements create that no output reads (see :meth:`releases`)."""
+        return [t for tables in self.releases().values() for t in tables]
+
+    def releases(self) -> dict[int, list[str]]:
+        """Statement index → the tables to drop once it has run: each table the statements create
+        and no output reads, after the last statement that mentions it. An hour of the city holds
+        gigabytes of buckets and index periods; dropped as soon as they are done with, they neither
+        crowd the engine's memory in the later statements nor stay for the scorecard's read."""
         read = "\n".join(self.outputs.values())
-        return [t for t in created if not re.search(rf"\b{t}\b", read)]
+        created = dict.fromkeys(t for _, sql in self.statements for t in _CREATED.findall(sql))
+        out: dict[int, list[str]] = {}
+        for table in created:
+            if re.search(rf"\b{table}\b", read):
+                continue
+            word = re.compile(rf"\b{table}\b")
+            last = max(i for i, (_, sql) in enumerate(self.statements) if word.search(sql))
+            out.setdefault(last, []).append(table)
+        return out
 
     def add(self, name: str, sql: str | None) -> None:
         """Append a statement (``None`` is skipped)."""
