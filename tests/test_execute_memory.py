@@ -19,7 +19,7 @@ import pytest
 from citykpi.backend.duckdb import BACKEND, DuckDBConnection, _share_of_ram
 from citykpi.catalogue.model import Rollup
 from citykpi.engine import execute as ex
-from citykpi.engine.plan import SUBDAILY_MEMORY_MB, compile_evaluation
+from citykpi.engine.plan import SUBDAILY_MEMORY_MB, Plan, compile_evaluation
 from tests.engine_helpers import City, indicator
 from tests.plan_support import gathered
 
@@ -32,16 +32,21 @@ def _limit_mib(con: DuckDBConnection) -> float:
     return float(number) * {"MiB": 1, "GiB": 1024, "KiB": 1 / 1024}[unit]
 
 
+def _scratch(plan: Plan) -> set[str]:
+    """Every table the plan drops before its outputs are read."""
+    return {t for tables in plan.releases().values() for t in tables}
+
+
 def test_scratch_tables_are_those_no_output_reads() -> None:
     plan = compile_evaluation(gathered(history_levels=()))
-    scratch = set(plan.scratch())
+    scratch = _scratch(plan)
     assert {"t_bucket", "t_k"} <= scratch
     # what the outputs read, and what recording a run reads afterwards (t_cells, t_index), stays
     assert not scratch & {"t_cells", "t_index", "t_area", "t_forecast"}
     for table in scratch:
         assert all(table not in sql for sql in plan.outputs.values())
     # drawing sparklines reads the periods back: then t_k is read, not scratch
-    assert "t_k" not in compile_evaluation(gathered(history_levels=("city",))).scratch()
+    assert "t_k" not in _scratch(compile_evaluation(gathered(history_levels=("city",))))
 
 
 def test_only_sub_daily_plans_ask_for_a_memory_bound() -> None:

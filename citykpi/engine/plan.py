@@ -57,10 +57,6 @@ class Plan:
     #: the engine memory (MB) the evaluation is held to by default (see :data:`SUBDAILY_MEMORY_MB`)
     memory_mb: int | None = None
 
-    def scratch(self) -> list[str]:
-        """Tables the statements create that no output reads (see :meth:`releases`)."""
-        return [t for tables in self.releases().values() for t in tables]
-
     def releases(self) -> dict[int, list[str]]:
         """Statement index → the tables to drop once it has run: each table the statements create
         and no output reads, after the last statement that mentions it. An hour of the city holds
@@ -70,11 +66,10 @@ class Plan:
         created = dict.fromkeys(t for _, sql in self.statements for t in _CREATED.findall(sql))
         out: dict[int, list[str]] = {}
         for table in created:
-            if re.search(rf"\b{table}\b", read):
-                continue
             word = re.compile(rf"\b{table}\b")
-            last = max(i for i, (_, sql) in enumerate(self.statements) if word.search(sql))
-            out.setdefault(last, []).append(table)
+            if not word.search(read):
+                last = max(i for i, (_, sql) in enumerate(self.statements) if word.search(sql))
+                out.setdefault(last, []).append(table)
         return out
 
     def add(self, name: str, sql: str | None) -> None:
