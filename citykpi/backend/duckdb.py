@@ -32,10 +32,12 @@ _POLL_SECONDS = 0.2
 
 def default_memory_limit() -> str:
     """``CITYKPI_MEMORY_LIMIT`` (a DuckDB size such as '8GB') or 60% of physical RAM."""
-    env = os.environ.get("CITYKPI_MEMORY_LIMIT", "").strip()
-    if env:
-        return env
-    return f"{_share_of_ram()}MB"
+    return _user_memory_limit() or f"{_share_of_ram()}MB"
+
+
+def _user_memory_limit() -> str:
+    """The limit the user set with ``CITYKPI_MEMORY_LIMIT``, or '' when none."""
+    return os.environ.get("CITYKPI_MEMORY_LIMIT", "").strip()
 
 
 def _share_of_ram() -> int:
@@ -342,29 +344,19 @@ class DuckDBBackend:
         evaluated with the sandbox cannot ingest files afterwards; open it again for that.
         Registered Polars frames, temporary tables and the warehouse's own tables keep working.
         """
-        con.complete()
-        settings = dict(
-            con.execute(
-                "SELECT name, value FROM duckdb_settings() "
-                "WHERE name IN ('enable_external_access', 'lock_configuration')"
-            ).fetchall()
-        )
-        if str(settings.get("enable_external_access", "true")).lower() == "true":
+        settings = _settings(con, "enable_external_access", "lock_configuration")
+        if settings.get("enable_external_access", "true") == "true":
             con.execute("SET enable_external_access = false")
-        if str(settings.get("lock_configuration", "false")).lower() != "true":
+        if settings.get("lock_configuration", "false") != "true":
             con.execute("SET lock_configuration = true")
 
     def bound_memory(self, con: Any, megabytes: int) -> None:
         """``SET memory_limit`` to ``megabytes`` when that is below the default the connection was
         opened with; a limit the user set (``CITYKPI_MEMORY_LIMIT``) or a locked configuration (an
         earlier sandboxed evaluation on this connection) is left as it is."""
-        if os.environ.get("CITYKPI_MEMORY_LIMIT", "").strip() or megabytes >= _share_of_ram():
+        if _user_memory_limit() or megabytes >= _share_of_ram():
             return
-        con.complete()
-        locked = con.execute(
-            "SELECT value FROM duckdb_settings() WHERE name = 'lock_configuration'"
-        ).fetchall()
-        if locked and str(locked[0][0]).lower() == "true":
+        if _settings(con, "lock_configuration").get("lock_configuration") == "true":
             return
         con.execute(f"SET memory_limit = '{int(megabytes)}MB'")
 
@@ -393,6 +385,15 @@ class DuckDBBackend:
     def translate(self, exc: BaseException) -> EngineError:
         """The :class:`EngineError` for a raw DuckDB exception (see :meth:`is_engine_error`)."""
         return EngineError(str(exc), cause=exc, kind=engine_error_kind(exc))
+
+
+def _settings(con: Any, *names: str) -> dict[str, str]:
+    """The current values of DuckDB settings ``names`` (lower-cased text), finishing any pending result."""
+    con.complete()
+    rows = con.execute(
+        "SELECT name, value FROM duckdb_settings() WHERE name IN (SELECT unnest(?))", [list(names)]
+    ).fetchall()
+    return {str(n): str(v).lower() for n, v in rows}
 
 
 #: The process-wide DuckDB backend (it holds no state).
