@@ -52,8 +52,8 @@ class _ObservationPlan(_Plan):
         self.zone = citytime.zone(catalogue.timezone)
         if options.now is None:
             self.now = citytime.now_local(self.zone)
-        #: whether the staging query checks DST edges; :meth:`dst_windows` narrows it to the file's years
-        self.dst = True
+        #: the DST windows of the file's years, once :meth:`dst_windows` has read them
+        self._windows: tuple[citytime.DstWindow, ...] | None = None
         self._stats: list[tuple[Any, Any]] | None = None
         cols = table.columns
         if options.fmt == "wide":
@@ -419,9 +419,14 @@ class _ObservationPlan(_Plan):
         years = None
         if rows is not None:
             years = (min(r[0] for r in rows).year - 1, max(r[1] for r in rows).year + 1)
-        windows = citytime.dst_windows(self.zone, years)
-        self.dst = bool(windows)
-        return windows
+        self._windows = citytime.dst_windows(self.zone, years)
+        return self._windows
+
+    @property
+    def dst(self) -> bool:
+        """Whether the staging query checks DST edges: the file's years have some (assumed until
+        :meth:`dst_windows` has looked, so the check is never skipped by mistake)."""
+        return self._windows is None or bool(self._windows)
 
     def _period_stats(self, con: Connection) -> list[tuple[Any, Any]] | None:
         """(min, max) of a typed period column per row group of a Parquet file, from its footer;
