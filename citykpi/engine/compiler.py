@@ -598,7 +598,7 @@ x AS (
   JOIN ck_ind m ON m.ikey = b.ikey
   WHERE b.bucket <= c.cb
 )
-SELECT ikey, area_key, CASE WHEN k0 <= hist THEN k0 ELSE -1 END AS k, ly{flags},
+SELECT ikey, area_key, (CASE WHEN k0 <= hist THEN k0 ELSE -1 END)::INTEGER AS k, ly{flags},
   bucket, v, last_period, data_end, src, base
 FROM x WHERE k0 <= hist OR ly OR base{more}"""
 
@@ -714,22 +714,28 @@ def _flagged_value_join(flag: str, alias: str) -> str:
 MASK_PERIODS = 62
 
 
-def _streak_parts(max_k: int) -> tuple[str, str, str]:
-    """Aggregates, carried column and expression of the streak (periods running at the current colour).
+def _streak_parts(max_k: int) -> tuple[str, str, str, str]:
+    """The streak (periods running at the current colour): its aggregates over the history, the
+    columns that carry them beside the current row ``z``, the same columns further on, and the
+    expression over those (``j``).
 
     With at most :data:`MASK_PERIODS` periods of history, one bit mask per colour (bit k set when
     period k has that colour) gives the streak as the trailing ones of the current colour's mask,
-    with no ordered aggregate. Deeper histories (drill-downs far back) use ordered lists.
+    with no ordered aggregate and without joining the history to the current row. Deeper histories
+    (drill-downs far back) use ordered lists.
     """
     if max_k < MASK_PERIODS:
-        # the periods in the current period's colour (``z``: the cell's current row)
-        agg = "bit_or(1::BIGINT << greatest(c.k, 0)) FILTER (WHERE c.k >= 0 AND c.sev = z.sev) AS smask"
-        return agg, "h.smask", "bit_count(xor(j.smask, j.smask + 1)) - 1"
+        aggs = ",\n    ".join(
+            f"bit_or(1::BIGINT << greatest(c.k, 0)) FILTER (WHERE c.k >= 0 AND c.sev = {n}) AS smask{n}"
+            for n in range(len(COLOURS))
+        )
+        pick = "CASE z.sev " + " ".join(f"WHEN {n} THEN h.smask{n}" for n in range(len(COLOURS))) + " END AS smask"
+        return aggs, pick, "h.smask", "bit_count(xor(j.smask, j.smask + 1)) - 1"
     aggs = """list(c.sev ORDER BY c.k) FILTER (WHERE c.k >= 0) AS sev_list,
     list(c.k ORDER BY c.k) FILTER (WHERE c.k >= 0) AS k_list"""
     expr = """coalesce(list_position(list_transform(range(len(j.sev_list)),
         lambda i: j.sev_list[i + 1] IS DISTINCT FROM j.sev0 OR j.k_list[i + 1] <> i), true) - 1, len(j.sev_list))"""
-    return aggs, "h.sev_list, h.k_list", expr
+    return aggs, "h.sev_list, h.k_list", "h.sev_list, h.k_list", expr
 
 
 def cumulative_sql(tables: CatalogueTables, *, as_of: date | Moment, obs: str) -> str:
@@ -766,23 +772,31 @@ def cells_query(
     grain: str = "day",
     persistence: bool = True,
     base_periods: bool = True,
+    week_in_history: bool = True,
 ) -> str:
     """Steps 6–7: classify, then one row per indicator × area at its declared levels (a query).
 
     ``max_k`` is the deepest history period kept (it decides how streaks are counted);
     ``persistence``: some indicator has ``for_periods`` above 1; ``base_periods``: some indicator
-    has a fixed ``base_period``. Each cell's current row, and its previous, week-ago, last-year and
+    has a fixed ``base_period``; ``week_in_history``: some indicator's week-ago period is a history
+    period (k = ``wk_k``), not only the sub-daily week-ago bucket (``wk``). Each cell's current row, and its previous, week-ago, last-year and
     base-period rows, are picked by key; only the history (streak, persistence) is aggregated over
     its periods. Sub-daily cells also
     carry the same period a day earlier (``day_ago_value``), and their ``period_end`` is the end
     instant of the period (exclusive) instead of its last day.
     """
     sub = is_subdaily(grain)
-    streak_aggs, streak_cols, streak = _streak_parts(max_k)
+    streak_aggs, streak_picked, streak_cols, streak = _streak_parts(max_k)
     moment = _moment(as_of)
     end = literal(moment.now)
     as_of_lit = literal(moment.day)
-    week_ago = "c.wk OR c.k = m.wk_k" if sub else "c.k = 7 AND m.rgrain = 'day'"
+    if sub and not week_in_history:  # only the flagged bucket: a scan of one column, no join
+        week_ago_join = _flagged_value_join("wk", "p7")
+    else:
+        week_ago = "c.wk OR c.k = m.wk_k" if sub else "c.k = 7 AND m.rgrain = 'day'"
+        week_ago_join = f"""
+  LEFT JOIN (SELECT c.ikey, c.area_key, any_value(c.v) AS v FROM t_k c JOIN ck_ind m ON m.ikey = c.ikey
+             WHERE {week_ago} GROUP BY c.ikey, c.area_key) p7 ON p7.ikey = h.ikey AND p7.area_key = h.area_key"""
     day_ago_sel = ", pdy.v AS vdy" if sub else ""
     day_ago_join = _flagged_value_join("dy", "pdy") if sub else ""
     if persistence:
@@ -840,18 +854,16 @@ hist AS (  -- over the periods: persistence and the streak
     {streak_aggs}
   FROM (
 {classify_sql()}
-  ) c LEFT JOIN cur0 z ON z.ikey = c.ikey AND z.area_key = c.area_key{persist_join}
+  ) c{persist_join}
   GROUP BY c.ikey, c.area_key
 ),
 hv AS (
-  SELECT h.ikey, h.area_key, z.sev AS sev0, z.bv AS bv0, z.bs_id, h.persist_n, h.persist_sev, {streak_cols},
+  SELECT h.ikey, h.area_key, z.sev AS sev0, z.bv AS bv0, z.bs_id, h.persist_n, h.persist_sev, {streak_picked},
     z.v AS v0, z.bucket AS bucket0, z.last_period AS last0, z.data_end AS data_end0, z.src AS src0,
     p1.v AS v1, p7.v AS v7, ply.v AS vly, {base_sel} AS vbase{day_ago_sel}
   FROM hist h LEFT JOIN cur0 z ON z.ikey = h.ikey AND z.area_key = h.area_key
   LEFT JOIN (SELECT ikey, area_key, any_value(v) AS v FROM t_k WHERE k = 1 GROUP BY ikey, area_key) p1
-    ON p1.ikey = h.ikey AND p1.area_key = h.area_key
-  LEFT JOIN (SELECT c.ikey, c.area_key, any_value(c.v) AS v FROM t_k c JOIN ck_ind m ON m.ikey = c.ikey
-             WHERE {week_ago} GROUP BY c.ikey, c.area_key) p7 ON p7.ikey = h.ikey AND p7.area_key = h.area_key
+    ON p1.ikey = h.ikey AND p1.area_key = h.area_key{week_ago_join}
   LEFT JOIN (SELECT ikey, area_key, any_value(v) AS v FROM t_k WHERE ly GROUP BY ikey, area_key) ply
     ON ply.ikey = h.ikey AND ply.area_key = h.area_key{base_join}{day_ago_join}
 ),

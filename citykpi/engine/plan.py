@@ -137,6 +137,7 @@ def compile_plan(
         grain=grain,
         persistence=bool(tables.ind.height) and bool((tables.ind.get_column("for_periods") > 1).any()),
         base_periods=bool(tables.ind.height) and bool(tables.ind.get_column("base_lo").is_not_null().any()),
+        week_in_history=tables.week_in_history,
     )
     plan.add("classify, cells and explanations", c.cells_sql(cells))
     plan.add("trends, days to breach, target forecasts", forecast.forecast_sql(tables, as_of=as_of.day))

@@ -86,6 +86,14 @@ class CatalogueTables:
         return deepest if isinstance(deepest, int) else 0
 
 
+    @property
+    def week_in_history(self) -> bool:
+        """Some indicator's week-ago period (k = ``wk_k``) lies within the history it keeps."""
+        if not self.ind.height:
+            return False
+        return bool(self.ind.select((pl.col("wk_k") <= pl.col("hist")).any()).item())
+
+
 def _bandset_row(bs_id: int, direction: str, bands: BandSet) -> dict[str, object]:
     row: dict[str, object] = {
         "bs_id": bs_id,

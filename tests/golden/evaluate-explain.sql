@@ -293,7 +293,7 @@ x AS (
   JOIN ck_ind m ON m.ikey = b.ikey
   WHERE b.bucket <= c.cb
 )
-SELECT ikey, area_key, CASE WHEN k0 <= hist THEN k0 ELSE -1 END AS k, ly,
+SELECT ikey, area_key, (CASE WHEN k0 <= hist THEN k0 ELSE -1 END)::INTEGER AS k, ly,
   bucket, v, last_period, data_end, src, base
 FROM x WHERE k0 <= hist OR ly OR base;
 
@@ -411,7 +411,11 @@ hist AS (  -- over the periods: persistence and the streak
   SELECT c.ikey, c.area_key,
     count(*) FILTER (WHERE c.k >= 0 AND c.k < m.for_periods AND c.sev IS NOT NULL) AS persist_n,
     min(c.sev) FILTER (WHERE c.k >= 0 AND c.k < m.for_periods) AS persist_sev,
-    bit_or(1::BIGINT << greatest(c.k, 0)) FILTER (WHERE c.k >= 0 AND c.sev = z.sev) AS smask
+    bit_or(1::BIGINT << greatest(c.k, 0)) FILTER (WHERE c.k >= 0 AND c.sev = 0) AS smask0,
+    bit_or(1::BIGINT << greatest(c.k, 0)) FILTER (WHERE c.k >= 0 AND c.sev = 1) AS smask1,
+    bit_or(1::BIGINT << greatest(c.k, 0)) FILTER (WHERE c.k >= 0 AND c.sev = 2) AS smask2,
+    bit_or(1::BIGINT << greatest(c.k, 0)) FILTER (WHERE c.k >= 0 AND c.sev = 3) AS smask3,
+    bit_or(1::BIGINT << greatest(c.k, 0)) FILTER (WHERE c.k >= 0 AND c.sev = 4) AS smask4
   FROM (
 SELECT b.*, CASE WHEN b.k >= 0 THEN CASE WHEN b.bv IS NULL OR isnan(b.bv) THEN NULL
   WHEN bs.direction = 'lower_is_better' THEN CASE WHEN (CASE WHEN bs.inclusive THEN b.bv >= bs.c_red ELSE b.bv > bs.c_red END) THEN 4 WHEN (CASE WHEN bs.inclusive THEN b.bv >= bs.c_orange ELSE b.bv > bs.c_orange END) THEN 3 WHEN (CASE WHEN bs.inclusive THEN b.bv >= bs.c_yellow ELSE b.bv > bs.c_yellow END) THEN 2 WHEN (CASE WHEN bs.inclusive THEN b.bv >= bs.c_blue ELSE b.bv > bs.c_blue END) THEN 1 ELSE 0 END
@@ -446,11 +450,11 @@ FROM (
     AND bl.k = t.k
   WHERE t.k <= m.keep  -- periods read further back only for forecasts and baselines are not classified
 ) b JOIN ck_bandset bs ON bs.bs_id = b.bs_id
-  ) c LEFT JOIN cur0 z ON z.ikey = c.ikey AND z.area_key = c.area_key JOIN ck_ind m ON m.ikey = c.ikey
+  ) c JOIN ck_ind m ON m.ikey = c.ikey
   GROUP BY c.ikey, c.area_key
 ),
 hv AS (
-  SELECT h.ikey, h.area_key, z.sev AS sev0, z.bv AS bv0, z.bs_id, h.persist_n, h.persist_sev, h.smask,
+  SELECT h.ikey, h.area_key, z.sev AS sev0, z.bv AS bv0, z.bs_id, h.persist_n, h.persist_sev, CASE z.sev WHEN 0 THEN h.smask0 WHEN 1 THEN h.smask1 WHEN 2 THEN h.smask2 WHEN 3 THEN h.smask3 WHEN 4 THEN h.smask4 END AS smask,
     z.v AS v0, z.bucket AS bucket0, z.last_period AS last0, z.data_end AS data_end0, z.src AS src0,
     p1.v AS v1, p7.v AS v7, ply.v AS vly, pb.v AS vbase
   FROM hist h LEFT JOIN cur0 z ON z.ikey = h.ikey AND z.area_key = h.area_key
