@@ -266,6 +266,25 @@ def _window_filter(grain: str) -> str:
 STORAGE_CLASSES: tuple[int, ...] = (0, 1, 2)
 
 
+def _record_shape(tables: CatalogueTables, classes: dict[int, set[int]]) -> tuple[bool, bool]:
+    """(some indicator combines parts, some stored record may be alone in its period) for
+    :func:`bucket_sql`. Records that may be alone are split off the GROUP BY and carry their own
+    parts; when none can be, the scans carry neither the flags of that split nor parts nobody reads."""
+    series = tables.ind.filter(pl.col("series_ikey").is_not_null())
+    if not series.height:
+        return False, False
+    parts = bool(series.get_column("with_parts").any())
+    stored = {k for k, cs in classes.items() if cs}
+    plain_rows = series.filter(pl.col("series_ikey").is_in(list(stored)) & ~pl.col("timed"))
+    return parts, bool(plain_rows.height) and bool(plain_rows.get_column("single").any())
+
+
+def bucket_carries_parts(tables: CatalogueTables, classes: dict[int, set[int]]) -> bool:
+    """Whether the buckets :func:`bucket_sql` writes may hold numerators and denominators (``sn``,
+    ``sd``); when not, and no measure adds buckets, the area roll-ups need not sum them."""
+    return any(_record_shape(tables, classes))
+
+
 def bucket_sql(
     tables: CatalogueTables, *, as_of: date | Moment, obs: str, classes: dict[int, set[int]]
 ) -> str:
@@ -293,7 +312,7 @@ def bucket_sql(
         )
     timed = bool(series.height) and bool(series.get_column("timed").any())
     used = set(series.get_column("time_rollup").to_list())
-    parts = bool(series.height) and bool(series.get_column("with_parts").any())
+    parts, any_split = _record_shape(tables, classes)
     # the records' own facts the aggregates read: the where condition, the time held
     hit = (
         ", " + _WHERE.replace("r.value", "o.value") + " AS hit"
@@ -301,13 +320,6 @@ def bucket_sql(
         else ""
     )
     dur = ", NULL::DOUBLE AS dur" if timed else ""
-    # records that may be alone in their period are split off (below); when none can be, the scans
-    # carry neither the flags of that split nor parts nobody reads
-    stored = {k for k, cs in classes.items() if cs}
-    plain_rows = series.filter(pl.col("series_ikey").is_in(list(stored)))
-    if timed:
-        plain_rows = plain_rows.filter(~pl.col("timed"))
-    any_split = bool(plain_rows.height) and bool(plain_rows.get_column("single").any())
     flags = f", m.single, m.single AND o.period = CAST({bucket} AS TIMESTAMP) AS pass" if any_split else ""
     cols = ", o.numerator, o.denominator" if parts or any_split else ""
     split: list[str] = []  # scans with records that may be alone in their period: materialised, then split
@@ -522,13 +534,17 @@ _AREA_AGGREGATES: dict[str, str] = {
 }
 
 
-def rollup_sql(child_level: str, used: Collection[str] | None = None) -> str:
+def rollup_sql(child_level: str, used: Collection[str] | None = None, parts: bool = True) -> str:
     """Step 3: roll children at ``child_level`` up to their parents that lack data of their own.
 
     Grouped by indicator, parent and bucket alone; only the area roll-ups in ``used`` (those of the
-    indicators compiled; None: all) are computed — every aggregate of a CASE is, for every group."""
+    indicators compiled; None: all) are computed — every aggregate of a CASE is, for every group —
+    and with one in use, it alone, with no CASE. Numerators and denominators are summed only when
+    the buckets may hold them (``parts``)."""
     names = [n for n in _AREA_AGGREGATES if used is None or n in used]
-    if names:
+    if len(names) == 1:  # the WHERE below leaves only its indicators' rows
+        value = _AREA_AGGREGATES[names[0]]
+    elif names:
         value = (
             "CASE any_value(m.area_rollup) "
             + "\n      ".join(f"WHEN '{n}' THEN {_AREA_AGGREGATES[n]}" for n in names)
@@ -536,16 +552,18 @@ def rollup_sql(child_level: str, used: Collection[str] | None = None) -> str:
         )
     else:
         value = "NULL::DOUBLE"
+    combining = ", ".join(f"'{n}'" for n in (names or _AREA_AGGREGATES))
+    sums = "fsum(c.sn) AS sn, fsum(c.sd) AS sd" if parts else "NULL::DOUBLE AS sn, NULL::DOUBLE AS sd"
     return f"""INSERT INTO t_bucket
 SELECT * FROM (
   SELECT c.ikey, a.parent_key AS area_key, c.bucket,
     {value} AS v,
-    fsum(c.sn) AS sn, fsum(c.sd) AS sd, max(c.last_period) AS last_period, max(c.data_end) AS data_end,
+    {sums}, max(c.last_period) AS last_period, max(c.data_end) AS data_end,
     {SRC_ROLLUP}::TINYINT AS src
   FROM t_bucket c
   JOIN t_area a ON a.area_key = c.area_key AND a.level = '{child_level}' AND a.parent_key IS NOT NULL
   JOIN ck_ind m ON m.ikey = c.ikey
-  WHERE m.area_rollup IN ('sum', 'mean', 'max', 'min', 'worst', 'weighted_mean', 'ratio_of_sums')
+  WHERE m.area_rollup IN ({combining})
   GROUP BY c.ikey, a.parent_key, c.bucket
 ) q ANTI JOIN t_bucket own ON own.ikey = q.ikey AND own.area_key = q.area_key AND own.bucket = q.bucket"""
 

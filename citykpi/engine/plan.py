@@ -114,13 +114,12 @@ def compile_plan(
             return ident(builtin_source_table(s.id))
         return ident(source_table_name(s.id))
 
-    plan.add(
-        "measures over raw source tables",
-        c.measure_sql(tables, catalogue, tables.keys, as_of=as_of, source_table=src_table),
-    )
+    measures = c.measure_sql(tables, catalogue, tables.keys, as_of=as_of, source_table=src_table)
+    plan.add("measures over raw source tables", measures)
     area_rollups = set(tables.ind.get_column("area_rollup").to_list())
-    plan.add("area roll-up street → district", c.rollup_sql("street", area_rollups))
-    plan.add("area roll-up district → city", c.rollup_sql("district", area_rollups))
+    parts = measures is not None or c.bucket_carries_parts(tables, classes)
+    plan.add("area roll-up street → district", c.rollup_sql("street", area_rollups, parts))
+    plan.add("area roll-up district → city", c.rollup_sql("district", area_rollups, parts))
     plan.add(
         "index periods (current, history, last year)",
         c.k_index_sql(grain),
