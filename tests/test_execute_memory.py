@@ -1,6 +1,7 @@
 """How the execute phase keeps a big evaluation's memory down: an hour or 15-minute evaluation is
 held to a bounded engine budget, the statements' scratch tables are dropped before the outputs are
-read, outputs are streamed in batches and columns with no value are kept as one typed null.
+read, the cells are sorted by a statement and read as they lie, outputs are streamed in batches and
+columns with no value are kept as one typed null.
 
 Whether the bounds do their job at city scale is measured in the benchmark (bench/run.py --cases
 hourly), not here; these tests hold what the results must not change and that the bounds apply.
@@ -20,6 +21,7 @@ from citykpi.backend.duckdb import BACKEND, DuckDBConnection, _share_of_ram
 from citykpi.catalogue.model import Rollup
 from citykpi.engine import execute as ex
 from citykpi.engine.plan import SUBDAILY_MEMORY_MB, Plan, compile_evaluation
+from citykpi.render.format import sort_cells
 from tests.engine_helpers import City, indicator
 from tests.plan_support import gathered
 
@@ -40,11 +42,12 @@ def _scratch(plan: Plan) -> set[str]:
 def test_scratch_tables_are_those_no_output_reads() -> None:
     plan = compile_evaluation(gathered(history_levels=()))
     scratch = _scratch(plan)
-    assert {"t_bucket", "t_k"} <= scratch
+    # the classified cells and their forecasts are folded into t_cells by the last statement
+    assert {"t_bucket", "t_k", "t_classified", "t_forecast"} <= scratch
     # what the outputs read, and what recording a run reads afterwards (t_cells, t_index), stays
-    assert not scratch & {"t_cells", "t_index", "t_area", "t_forecast"}
+    assert not scratch & {"t_cells", "t_index", "t_area"}
     for table in scratch:
-        assert all(table not in sql for sql in plan.outputs.values())
+        assert all(not re.search(rf"\b{table}\b", sql) for sql in plan.outputs.values())
     # drawing sparklines reads the periods back: then t_k is read, not scratch
     assert "t_k" not in _scratch(compile_evaluation(gathered(history_levels=("city",))))
 
@@ -146,3 +149,30 @@ def test_the_freed_c_heap_can_be_given_back() -> None:
     heap.release_freed()  # never raises, whatever the C library
     if sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc":
         assert heap._trim() is not None
+
+
+def test_cells_are_read_in_the_scorecard_order_as_written_or_sorted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The last statement writes the cells in the scorecard's order; DuckDB reads them as they lie
+    (the output query has no ORDER BY), a backend that does not scan in order sorts: same frame."""
+    city = City(tmp_path)
+    inds = [
+        indicator(i, domain=d, levels=("city", "district", "street"))
+        for i, d in (("z.last", "a"), ("b.first", "b"), ("m.mid", "a"))
+    ]
+    for n, ind in enumerate(inds):
+        for area in ("S2", "S1", "D2"):
+            city.daily(ind.id, area, [float(n * 10 + len(area)), float(n * 10 + 3)])
+    plan = compile_evaluation(gathered(history_levels=()))
+    assert "ORDER BY" not in plan.outputs["cells"].upper()
+    written = city.evaluate(*inds, history_levels=()).cells
+    assert written.height == 3 * 5
+    assert written.equals(sort_cells(written))
+    assert written.select("domain", "indicator_id").unique(maintain_order=True).rows() == [
+        ("a", "m.mid"),
+        ("a", "z.last"),
+        ("b", "b.first"),
+    ]
+    monkeypatch.setattr(type(city.wh.backend), "scans_in_order", False)
+    assert city.evaluate(*inds, history_levels=()).cells.equals(written)

@@ -146,6 +146,9 @@ class Backend(Protocol):
     #: A plan's catalogue tables are registered frames as they are (True), or copied into session
     #: tables first (False: DuckDB reads its own tables faster than a registered Arrow frame).
     frames_as_views: bool
+    #: A session table written by a statement with an ORDER BY is scanned back, without one, in
+    #: that order (so a plan's ordered outputs are not sorted twice; see ``Plan.orders``).
+    scans_in_order: bool
 
     def check_location(self, path: Path, *, read_only: bool, create: bool) -> None:
         """Refuse a ``path`` that cannot be opened as asked (missing, a folder for a file…).

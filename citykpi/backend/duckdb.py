@@ -292,6 +292,8 @@ class DuckDBBackend:
     #: Statement kinds :func:`citykpi.warehouse.info.run_query` lets through.
     read_kinds: tuple[str, ...] = _READ_KINDS
     frames_as_views = False
+    #: DuckDB keeps insertion order (``preserve_insertion_order``, on by default and never turned off)
+    scans_in_order = True
 
     def check_location(self, path: Path, *, read_only: bool, create: bool) -> None:
         """A database file: it must exist unless it may be created, and not be a folder."""

@@ -424,6 +424,8 @@ class SparkBackend:
     sub_daily = False
     #: catalogue frames stay in-memory views (a LocalRelation) instead of being written as Parquet
     frames_as_views = True
+    #: a scratch table is Parquet files, whose splits Spark reads in no set order
+    scans_in_order = False
 
     def __init__(self, master: str = DEFAULT_MASTER) -> None:
         """A backend on the Spark ``master`` (``local[*]``, ``local[2]``, ``yarn``, ``spark://…``, ``k8s://…``)."""

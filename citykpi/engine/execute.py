@@ -129,6 +129,8 @@ def execute(wh: Warehouse, plan: Plan, *, sandbox: bool = True) -> Executed:
     frames = {name: empty_frame(schema) for name, schema in schemas.items()}
     for name, sql in plan.outputs.items():
         t = time.perf_counter()
+        if name in plan.orders and not backend.scans_in_order:
+            sql = f"{sql}\nORDER BY {plan.orders[name]}"
         *before, query = in_dialect(sql)
         try:
             for stmt in before:

@@ -2,7 +2,7 @@
 
 With ``compiler.py`` the only modules that write evaluation SQL. Two statements, whatever the size of
 the catalogue, both over the tables the compiler built (``t_k``: every cell's periods by k, 0 the
-current one; ``t_cells``) and the small tables of :mod:`citykpi.engine.early`:
+current one; ``t_classified``, the cells) and the small tables of :mod:`citykpi.engine.early`:
 
 1. :func:`baseline_sql` → ``t_baseline``: for the periods a seasonal basis (``anomaly``) scores and
    the current period of every cell that forecasts, the median and the robust spread of the value in
@@ -157,7 +157,7 @@ def forecast_sql(tables: CatalogueTables, *, as_of: date) -> str:
 WITH fc AS (  -- the cells that forecast
   SELECT c.ikey, c.area_key, c.value AS v0, c.status, c.severity, c.bs_id, c.period_start,
     c.target_value, c.target_due, coalesce(cu.cum, c.value) AS tv
-  FROM t_cells c JOIN ck_ind m ON m.ikey = c.ikey
+  FROM t_classified c JOIN ck_ind m ON m.ikey = c.ikey
   LEFT JOIN t_cum cu ON cu.ikey = c.ikey AND cu.area_key = c.area_key AND m.target_method = 'cumulative'
   WHERE m.fc_window > 0 AND c.value IS NOT NULL AND isfinite(c.value) AND c.status <> 'stale'
 ),

@@ -53,6 +53,10 @@ class Plan:
     warnings: list[str] = field(default_factory=list)
     #: output name → the column types it is read back with (sub-daily cells carry date-times)
     schemas: dict[str, dict[str, pl.DataType]] = field(default_factory=dict)
+    #: output name → the order its rows are read in, when a statement already wrote them in it: a
+    #: backend that scans tables in the order they were written reads them as they lie, another
+    #: sorts (:attr:`citykpi.backend.Backend.scans_in_order`)
+    orders: dict[str, str] = field(default_factory=dict)
 
     #: the engine memory (MB) the evaluation is held to by default (see :data:`SUBDAILY_MEMORY_MB`)
     memory_mb: int | None = None
@@ -144,6 +148,7 @@ def compile_plan(
     for depth, _layer in enumerate(tables.index_layers, start=1):
         plan.add(f"indices, depth {depth}", c.index_sql(depth))
         plan.add(f"index colours, depth {depth}", c.index_severity_sql())
+    plan.add("cells in the scorecard's order, with their forecasts", c.cells_table_sql())
     return tables, plan
 
 
@@ -168,6 +173,7 @@ def compile_evaluation(g: Gathered) -> Plan:
     if obs_sql:
         plan.statements.insert(0, ("observations as ingested", obs_sql))
     plan.outputs = {"cells": c.cells_out_sql(req.grain), "indices": c.index_out_sql()}
+    plan.orders = {"cells": c.CELLS_ORDER}
     plan.schemas = {"cells": dict(cell_schema(req.grain)), "history": dict(history_schema(req.grain))}
     plan.memory_mb = SUBDAILY_MEMORY_MB if is_subdaily(req.grain) else None
     history = c.history_out_sql(req.history_levels) if req.history_levels else None

@@ -85,7 +85,6 @@ class CatalogueTables:
         deepest = self.ind.get_column(column).max() if self.ind.height else None
         return deepest if isinstance(deepest, int) else 0
 
-
     @property
     def week_in_history(self) -> bool:
         """Some indicator's week-ago period (k = ``wk_k``) lies within the history it keeps."""

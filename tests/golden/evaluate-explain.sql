@@ -361,7 +361,7 @@ SELECT ikey, area_key, k, n, med,
 FROM agg;
 
 -- classify, cells and explanations
-CREATE OR REPLACE TEMP TABLE t_cells AS
+CREATE OR REPLACE TEMP TABLE t_classified AS
 WITH cells AS (
 WITH cur0 AS (  -- each cell's current row, classified
   SELECT DISTINCT ON (c.ikey, c.area_key) c.* FROM (
@@ -579,7 +579,7 @@ CREATE OR REPLACE TEMP TABLE t_forecast AS
 WITH fc AS (  -- the cells that forecast
   SELECT c.ikey, c.area_key, c.value AS v0, c.status, c.severity, c.bs_id, c.period_start,
     c.target_value, c.target_due, coalesce(cu.cum, c.value) AS tv
-  FROM t_cells c JOIN ck_ind m ON m.ikey = c.ikey
+  FROM t_classified c JOIN ck_ind m ON m.ikey = c.ikey
   LEFT JOIN t_cum cu ON cu.ikey = c.ikey AND cu.area_key = c.area_key AND m.target_method = 'cumulative'
   WHERE m.fc_window > 0 AND c.value IS NOT NULL AND isfinite(c.value) AND c.status <> 'stale'
 ),
@@ -688,7 +688,7 @@ WITH comp AS (
          min(c.value) OVER w AS vmin, max(c.value) OVER w AS vmax, favg(c.value) OVER w AS vmean,
          stddev_pop(c.value) OVER w AS vsd, count(c.value) OVER w AS peers
   FROM ck_component k JOIN ck_index x ON x.index_id = k.index_id AND x.depth = 1
-  JOIN t_cells c ON c.ikey = k.ikey AND NOT k.ref_index
+  JOIN t_classified c ON c.ikey = k.ikey AND NOT k.ref_index
   JOIN ck_ind m ON m.ikey = c.ikey
   WINDOW w AS (PARTITION BY k.index_id, k.ikey, c.level ORDER BY c.area_key
                ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
@@ -765,7 +765,7 @@ WITH comp AS (
          min(c.value) OVER w AS vmin, max(c.value) OVER w AS vmax, favg(c.value) OVER w AS vmean,
          stddev_pop(c.value) OVER w AS vsd, count(c.value) OVER w AS peers
   FROM ck_component k JOIN ck_index x ON x.index_id = k.index_id AND x.depth = 2
-  JOIN t_cells c ON c.ikey = k.ikey AND NOT k.ref_index
+  JOIN t_classified c ON c.ikey = k.ikey AND NOT k.ref_index
   JOIN ck_ind m ON m.ikey = c.ikey
   WINDOW w AS (PARTITION BY k.index_id, k.ikey, c.level ORDER BY c.area_key
                ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
@@ -833,3 +833,12 @@ FROM (
 ) q
 WHERE q.index_id = t_index.index_id AND q.area_key = t_index.area_key
   AND t_index.severity IS NULL AND t_index.score IS NOT NULL;
+
+-- cells in the scorecard's order, with their forecasts
+CREATE OR REPLACE TEMP TABLE t_cells AS
+WITH ri AS (SELECT ikey, dense_rank() OVER (ORDER BY domain, indicator_id) AS r FROM ck_ind),
+ra AS (SELECT area_key, dense_rank() OVER (ORDER BY area_id) AS r FROM t_area)
+SELECT x.*, f.forecast_status, f.forecast_periods, f.forecast_date, f.forecast_periods_low, f.forecast_periods_high, f.forecast_slope, f.forecast_r2, f.anomaly_score, f.target_forecast, f.target_projected, f.target_pace_needed, f.target_pace, ri.r AS rank_indicator, ra.r AS rank_area
+FROM t_classified x JOIN ri ON ri.ikey = x.ikey JOIN ra ON ra.area_key = x.area_key
+LEFT JOIN t_forecast f ON f.ikey = x.ikey AND f.area_key = x.area_key
+ORDER BY ri.r, x.level, ra.r;
