@@ -455,9 +455,14 @@ class _ObservationPlan(_Plan):
     def duplicate_blocks(self, this: str) -> str | None:
         """Blocks of 64 area keys per indicator and period: a duplicate sets a bit already set, so
         the block's row count exceeds the bits set. Exact, and the aggregate holds one small
-        fixed-size state per block instead of one hash-table entry per observation."""
-        return f"""SELECT indicator_key AS ik, period, area_key >> 6 AS blk FROM observations
-            WHERE {this} GROUP BY ALL
+        fixed-size state per block instead of one hash-table entry per observation.
+
+        The batch's keys are read once, then grouped. Grouped straight off ``observations``,
+        DuckDB splits the aggregate into one branch per run of row groups with disjoint periods
+        (its partitioned execution), each scanning the table again: a 5-minute batch's screen
+        took 10 ms over one day of hourly history and 45 ms over two."""
+        return f"""WITH r AS MATERIALIZED (SELECT indicator_key, period, area_key FROM observations WHERE {this})
+            SELECT indicator_key AS ik, period, area_key >> 6 AS blk FROM r GROUP BY ALL
             HAVING count(*) > bit_count(bit_or(1::UBIGINT << (area_key & 63)))"""
 
     def block_match(self, rows: str, blocks: str) -> str:
