@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import shutil
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner, Result
 
 from citykpi.cli import app
+from citykpi.warehouse import Warehouse
 
 DATA = Path(__file__).parent / "data"
 
@@ -308,6 +309,15 @@ path = "out/alerts.jsonl"
         json.loads(p.read_text(encoding="utf-8")) for p in sorted((tmp_path / "out" / "runs").glob("*.json"))
     ]
     assert len(reports) == 2 and {r["timezone"] for r in reports} == {"Asia/Shanghai"}
+    # 13:10 again, after 15:10 was told: an earlier hour of the same day is a backfill, which tells
+    # the notifier nothing (its red would be announced as new again) and keeps what it was told
+    again = CliRunner().invoke(app, ["run", "--config", str(config), "--at", "2025-12-31T13:10"])
+    assert again.exit_code == 0, again.stderr
+    assert "backfill: not notified: archive was told about 2025-12-31 15:10 already" in again.stderr
+    assert len((tmp_path / "out" / "alerts.jsonl").read_text(encoding="utf-8").splitlines()) == 2
+    with Warehouse.open(db) as wh:
+        told = wh.con.execute("SELECT as_of, as_at FROM notify_cursor WHERE notifier = 'archive'").fetchall()
+    assert told == [(date(2025, 12, 31), datetime(2025, 12, 31, 15, 10))]
 
 
 def test_quality_at_an_instant_judges_quarter_hours(city: dict[str, Path]) -> None:

@@ -524,3 +524,28 @@ def test_the_outbox_functions_take_a_fake_sender(tmp_path: Path) -> None:
         deliver_pending(w, [hook], now=lambda: now, send=fine)
         assert seen == [("sending", False), ("again", True)]
         assert outbox(w, include_delivered=True)["status"].to_list() == ["delivered"]
+
+
+def test_version_6_databases_keep_the_day_each_notifier_was_told(tmp_path: Path) -> None:
+    """Schema 7 keeps the instant a notifier was told about; the days a version-6 database kept
+    stay days (no instant), so a run for an earlier day is still a backfill and one for a later
+    instant is not."""
+    import duckdb
+
+    from citykpi.notify.outbox import moment_key, told_up_to
+    from citykpi.warehouse import schema as schema_mod
+
+    path = tmp_path / "v6.duckdb"
+    con = duckdb.connect(str(path))
+    for version in (1, 2, 3, 4, 5, 6):
+        for stmt in dict(schema_mod.MIGRATIONS)[version]:
+            con.execute(stmt)
+    con.execute("INSERT INTO meta VALUES ('schema_version', '6')")
+    con.execute("INSERT INTO notify_cursor VALUES ('duty', DATE '2025-12-31', 8, TIMESTAMP '2026-01-01')")
+    con.close()
+    with Warehouse.open(path) as wh:
+        told = told_up_to(wh)
+        version = wh.con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()
+    assert told == {"duty": date(2025, 12, 31)} and version == [("7",)]
+    assert moment_key(datetime(2025, 12, 31, 23, 0)) < moment_key(told["duty"])
+    assert moment_key(datetime(2026, 1, 1, 0, 10)) > moment_key(told["duty"])

@@ -364,7 +364,7 @@ def notify(
     outbox.queue(wh, plans, now=now)
     for plan in plans:
         if plan.backfill is not None:
-            note = backfill_note(plan.notifier, job.day, plan.backfill)
+            note = backfill_note(plan.notifier, job.label, plan.backfill)
             log.info("notify", note, notifier=plan.notifier, backfill=True)
             job.notifications.append(NotificationResult(plan.notifier, "", "backfill", 0, note=note))
             continue
@@ -404,11 +404,13 @@ def notify(
             )
 
 
-def backfill_note(notifier: str, day: date, newest: date) -> str:
-    """Why a run tells a notifier nothing: it was told about a later date already."""
+def backfill_note(notifier: str, run: str, newest: date) -> str:
+    """Why a run (``run``: its label) tells a notifier nothing: it was told about a later moment
+    (a day, or an instant) already."""
+    told = newest.strftime("%Y-%m-%d %H:%M") if isinstance(newest, datetime) else newest.isoformat()
     return (
-        f"backfill: not notified: {notifier} was told about {newest.isoformat()} already; "
-        f"a run for an earlier date ({day.isoformat()}) tells it nothing"
+        f"backfill: not notified: {notifier} was told about {told} already; "
+        f"a run for an earlier {'time' if isinstance(newest, datetime) else 'date'} ({run}) tells it nothing"
     )
 
 
@@ -599,7 +601,7 @@ def _dry_notify(job: Job, wh: Any, catalogue: Catalogue, scorecard: Scorecard) -
     job.changes = changes
     for plan in plans:
         if plan.backfill is not None:
-            note = backfill_note(plan.notifier, job.day, plan.backfill)
+            note = backfill_note(plan.notifier, job.label, plan.backfill)
             log.info("notify", note, notifier=plan.notifier, backfill=True)
             job.notifications.append(NotificationResult(plan.notifier, "", "backfill", 0, note=note))
             continue

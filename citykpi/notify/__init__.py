@@ -23,7 +23,7 @@ from citykpi.engine.scorecard import Scorecard
 from citykpi.notify.changes import CHANGE_KINDS, AlertChanges, alert_changes
 from citykpi.notify.digest import Digest, NotifierPlan, plan_notifier
 from citykpi.notify.notifiers import NotifierConfig
-from citykpi.notify.outbox import notifier_state, told_up_to
+from citykpi.notify.outbox import moment_key, notifier_state, told_up_to
 from citykpi.notify.silences import area_lineage, load_silences
 from citykpi.warehouse.connection import Warehouse
 
@@ -51,10 +51,10 @@ def plan_digests(
 ) -> tuple[list[NotifierPlan], AlertChanges]:
     """Each notifier's digest for this scorecard (nothing written), and the changes they come from.
 
-    A notifier already told about a later date than the scorecard's (the run is a backfill: an older
-    day evaluated again) gets no digest and keeps its state: what it was told is about a later day,
-    and telling it about the older one would announce as new, resolved or escalated what is not so
-    now (:attr:`NotifierPlan.backfill`).
+    A notifier already told about a later moment than the scorecard's (the run is a backfill: an
+    older day, or an earlier hour, evaluated again) gets no digest and keeps its state: what it was
+    told is about a later moment, and telling it about the older one would announce as new, resolved
+    or escalated what is not so now (:attr:`NotifierPlan.backfill`). A day counts as its end.
     """
     changes = alert_changes(wh, scorecard, min_colour=min_colour)
     if not notifiers:
@@ -65,11 +65,11 @@ def plan_digests(
     plans = []
     for n in notifiers:
         newest = cursor.get(n.name)
-        if newest is not None and scorecard.as_of < newest:
+        if newest is not None and moment_key(scorecard.at or scorecard.as_of) < moment_key(newest):
             plans.append(
                 NotifierPlan(
                     n.name, None, notifier_state(wh, n.name), as_of=scorecard.as_of,
-                    run_id=scorecard.run_id, backfill=newest,
+                    run_id=scorecard.run_id, backfill=newest, at=scorecard.at,
                 )
             )  # fmt: skip
             continue

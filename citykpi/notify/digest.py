@@ -74,8 +74,9 @@ class Digest:
 class NotifierPlan:
     """What one run does for one notifier: the digest to queue (or None) and the state after it.
 
-    ``backfill``: the run's date is older than ``backfill``, the newest date the notifier was told
-    about; such a plan queues nothing and leaves the notifier's state as it is.
+    ``backfill``: the run's moment is older than ``backfill``, the newest moment the notifier was
+    told about (a day, or the instant of a sub-daily run); such a plan queues nothing and leaves the
+    notifier's state as it is.
     """
 
     notifier: str
@@ -86,7 +87,8 @@ class NotifierPlan:
     inhibited: int = 0  # alerts held back by a red parent area
     as_of: date | None = None  # the run's date: the newest the notifier is told about after it
     run_id: int | None = None
-    backfill: date | None = None
+    backfill: date | None = None  # a date, or a datetime when the newest told is an instant
+    at: datetime | None = None  # the run's instant (a sub-daily run), None for the end of ``as_of``
 
 
 def empty_state() -> pl.DataFrame:
@@ -258,7 +260,9 @@ def plan_notifier(
             .drop("_key")
         )
     new_state = new_state.select([pl.col(n).cast(t) for n, t in STATE_SCHEMA.items()]).sort(_KEYS)
-    return NotifierPlan(notifier.name, digest, new_state, counts, silenced, inhibited, as_of, run_id)
+    return NotifierPlan(
+        notifier.name, digest, new_state, counts, silenced, inhibited, as_of, run_id, at=changes.at
+    )
 
 
 def _item_id(row: Mapping[str, Any], as_of: date | datetime) -> str:

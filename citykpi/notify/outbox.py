@@ -30,7 +30,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 
 import polars as pl
 
@@ -93,9 +93,17 @@ def notifier_state(wh: Warehouse, notifier: str) -> pl.DataFrame:
 
 
 def told_up_to(wh: Warehouse) -> dict[str, date]:
-    """The newest as-of date each notifier was told about (``notify_cursor``)."""
-    rows = wh.con.execute("SELECT notifier, as_of FROM notify_cursor").fetchall()
-    return {str(r[0]): r[1] for r in rows}
+    """The newest moment each notifier was told about (``notify_cursor``): the instant of a
+    sub-daily run (a ``datetime``), or the day of a daily one (a ``date``, meaning its end)."""
+    rows = wh.con.execute("SELECT notifier, as_of, as_at FROM notify_cursor").fetchall()
+    return {str(r[0]): r[2] if r[2] is not None else r[1] for r in rows}
+
+
+def moment_key(moment: date) -> datetime:
+    """A day (its end) or an instant as one comparable instant: a day ends where the next begins."""
+    if isinstance(moment, datetime):
+        return moment
+    return datetime.combine(moment + timedelta(days=1), time())
 
 
 def queue(wh: Warehouse, plans: Sequence[NotifierPlan], *, now: datetime) -> None:
@@ -123,11 +131,18 @@ def queue(wh: Warehouse, plans: Sequence[NotifierPlan], *, now: datetime) -> Non
                     "digest_key FROM _ck_state"
                 )
             if plan.as_of is not None:
+                # the newest moment wins, a day counting as its end (a later-or-equal run moves it)
+                newer = (
+                    "coalesce(excluded.as_at, excluded.as_of + INTERVAL 1 DAY) >= "
+                    "coalesce(notify_cursor.as_at, notify_cursor.as_of + INTERVAL 1 DAY)"
+                )
                 con.execute(
-                    "INSERT INTO notify_cursor (notifier, as_of, run_id, updated_at) VALUES (?, ?, ?, ?) "
-                    "ON CONFLICT (notifier) DO UPDATE SET as_of = greatest(notify_cursor.as_of, excluded.as_of), "
+                    "INSERT INTO notify_cursor (notifier, as_of, as_at, run_id, updated_at) VALUES (?, ?, ?, ?, ?) "
+                    f"ON CONFLICT (notifier) DO UPDATE SET "
+                    f"as_of = CASE WHEN {newer} THEN excluded.as_of ELSE notify_cursor.as_of END, "
+                    f"as_at = CASE WHEN {newer} THEN excluded.as_at ELSE notify_cursor.as_at END, "
                     "run_id = excluded.run_id, updated_at = excluded.updated_at",
-                    [plan.notifier, plan.as_of, plan.run_id, _utc_naive(now)],
+                    [plan.notifier, plan.as_of, plan.at, plan.run_id, _utc_naive(now)],
                 )
         con.execute("COMMIT")
     except BaseException:

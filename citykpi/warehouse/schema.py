@@ -16,7 +16,7 @@ from citykpi.errors import WarehouseError
 from citykpi.sqlutil import ident
 
 #: The schema version this code writes. Bump it and append to :data:`MIGRATIONS` together.
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 _OBSERVATION_COLUMNS = """
     indicator_key INTEGER NOT NULL,
@@ -241,6 +241,11 @@ _V6: tuple[str, ...] = (
     updated_at TIMESTAMP)""",
 )
 
+#: Version 7 — the notify cursor keeps an instant: ``notify_cursor.as_at`` is the instant a
+#: notifier was last told about (NULL: the end of the day ``as_of``, as ``runs.as_at``), so running an
+#: earlier hour of the same day again is a backfill too. Rows of version 6 are days: NULL.
+_V7: tuple[str, ...] = ("ALTER TABLE notify_cursor ADD COLUMN as_at TIMESTAMP",)
+
 #: Ordered migrations: (version reached, statements). Applied in order, each in one transaction.
 MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
     (1, _V1),
@@ -249,6 +254,7 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
     (4, _V4),
     (5, _V5),
     (6, _V6),
+    (7, _V7),
 )
 
 #: Observation columns in table order (v2 appended ``freq_class``); name them in every INSERT.
