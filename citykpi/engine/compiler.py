@@ -583,10 +583,9 @@ _LY_OF = """CASE m.rgrain WHEN 'week' THEN c.cb - INTERVAL 364 DAY
   WHEN 'day' THEN c.cb - INTERVAL 1 YEAR ELSE c.cb - INTERVAL 1 YEAR END"""
 
 
-def k_index_sql(grain: str = "day", view: bool = False) -> str:
+def k_index_sql(grain: str = "day") -> str:
     """Step 4: index buckets relative to each cell's latest bucket (k = 0 current; ``ly`` marks last
-    year, ``base`` the indicator's fixed base period); a view when ``view`` (no derived values are
-    inserted into it).
+    year, ``base`` the indicator's fixed base period).
 
     At sub-daily grains the buckets a day and a week before the period evaluated are kept too,
     flagged ``dy`` and ``wk`` (k = -1 when they lie beyond the history).
@@ -601,9 +600,7 @@ def k_index_sql(grain: str = "day", view: bool = False) -> str:
     )
     flags = ", dy, wk" if sub else ""
     more = " OR dy OR wk" if sub else ""
-    # with no derived value to add to it, t_k need not be stored: the cells read it as they go
-    kind = "VIEW" if view else "TABLE"
-    return f"""CREATE OR REPLACE TEMP {kind} t_k AS
+    return f"""CREATE OR REPLACE TEMP TABLE t_k AS
 WITH cur AS (
   SELECT b.ikey, b.area_key, max(b.bucket) AS cb
   FROM t_bucket b JOIN ck_ind m ON m.ikey = b.ikey
@@ -802,9 +799,9 @@ def cells_query(
     ``max_k`` is the deepest history period kept (it decides how streaks are counted);
     ``persistence``: some indicator has ``for_periods`` above 1; ``base_periods``: some indicator
     has a fixed ``base_period``; ``week_in_history``: some indicator's week-ago period is a history
-    period (k = ``wk_k``), not only the sub-daily week-ago bucket (``wk``). Each cell's current row, and its previous, week-ago, last-year and
-    base-period rows, are picked by key; only the history (streak, persistence) is aggregated over
-    its periods. Sub-daily cells also
+    period (k = ``wk_k``), not only the sub-daily week-ago bucket (``wk``). Each cell's current
+    row, and its previous, week-ago, last-year and base-period rows, are picked by key; only the
+    history (streak, persistence) is aggregated over its periods. Sub-daily cells also
     carry the same period a day earlier (``day_ago_value``), and their ``period_end`` is the end
     instant of the period (exclusive) instead of its last day.
     """
@@ -1180,18 +1177,18 @@ WHERE batch_id <= {b} AND superseded_by > {b}"""
 # area's names: :func:`citykpi.engine.execute.execute` joins those from the catalogue and area
 # frames it already holds (a string column costs more to move out of the engine than to join).
 # Cells sort on integer ranks of the ids: the same order as sorting the strings, far cheaper.
-_CELLS_TABLE = """CREATE OR REPLACE TEMP TABLE t_cells AS
+#: The scorecard's order of the cells, by columns of ``t_cells``: the ``t_cells`` statement writes
+#: them in it, so a backend that scans a table in the order it was written reads them without
+#: sorting again; another sorts by it as it reads (:attr:`Plan.orders`).
+CELLS_ORDER = "rank_indicator, level, rank_area"
+
+_CELLS_TABLE = f"""CREATE OR REPLACE TEMP TABLE t_cells AS
 WITH ri AS (SELECT ikey, dense_rank() OVER (ORDER BY domain, indicator_id) AS r FROM ck_ind),
 ra AS (SELECT area_key, dense_rank() OVER (ORDER BY area_id) AS r FROM t_area)
-SELECT x.*, {FORECAST_OUT}, ri.r AS rank_indicator, ra.r AS rank_area
+SELECT x.*, {", ".join(f"f.{c}" for c in FORECAST_COLUMNS)}, ri.r AS rank_indicator, ra.r AS rank_area
 FROM t_classified x JOIN ri ON ri.ikey = x.ikey JOIN ra ON ra.area_key = x.area_key
 LEFT JOIN t_forecast f ON f.ikey = x.ikey AND f.area_key = x.area_key
-ORDER BY ri.r, x.level, ra.r""".replace("{FORECAST_OUT}", ", ".join(f"f.{c}" for c in FORECAST_COLUMNS))
-
-#: The order of the cells output (``CELLS_ORDER``, over ``t_cells x``): the ``t_cells`` statement
-#: writes them in it, so a backend that scans a table in the order it was written reads them
-#: without sorting again.
-CELLS_ORDER = "x.rank_indicator, x.level, x.rank_area"
+ORDER BY {CELLS_ORDER}"""
 
 _CELLS_OUT = """
 SELECT x.ikey, x.area_key, x.level, x.period_start, x.period_end, x.value, x.basis_value,

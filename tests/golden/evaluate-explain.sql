@@ -841,4 +841,4 @@ ra AS (SELECT area_key, dense_rank() OVER (ORDER BY area_id) AS r FROM t_area)
 SELECT x.*, f.forecast_status, f.forecast_periods, f.forecast_date, f.forecast_periods_low, f.forecast_periods_high, f.forecast_slope, f.forecast_r2, f.anomaly_score, f.target_forecast, f.target_projected, f.target_pace_needed, f.target_pace, ri.r AS rank_indicator, ra.r AS rank_area
 FROM t_classified x JOIN ri ON ri.ikey = x.ikey JOIN ra ON ra.area_key = x.area_key
 LEFT JOIN t_forecast f ON f.ikey = x.ikey AND f.area_key = x.area_key
-ORDER BY ri.r, x.level, ra.r;
+ORDER BY rank_indicator, level, rank_area;
