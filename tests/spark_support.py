@@ -380,7 +380,7 @@ def first_divergence(duck: Any, spark: Any, catalogue: Catalogue, **request: Any
     for wh in (duck, spark):
         plan = compile_evaluation(gather(wh, catalogue, Request(**request)))
         con = wh.engine()
-        runs.append((wh, con, _translator(wh.backend.dialect, con), plan))
+        runs.append((wh, con, _translator(wh.backend, con), plan))
     for wh, con, tr, plan in runs:
         for name, frame in plan.frames.items():
             if wh.backend.frames_as_views:

@@ -57,6 +57,18 @@ def test_spark_session_tables_are_scratch_tables_that_take_inserts() -> None:
     assert out == ["DROP TABLE IF EXISTS t_x", "CREATE TABLE t_x USING PARQUET AS SELECT 1 AS a"]
 
 
+def test_a_session_table_sorts_only_where_the_engine_keeps_the_order() -> None:
+    """Spark reads a scratch table's files in no set order: the ORDER BY filling one is dropped
+    (the read sorts), unless a LIMIT makes it choose rows; an engine that keeps order keeps it."""
+    sql = "CREATE OR REPLACE TEMP TABLE t AS SELECT a, b FROM x ORDER BY b, a"
+    unordered = " ".join(Translator("spark", ordered_tables=False).translate(sql))
+    assert "ORDER BY" not in unordered.upper() and "SELECT a, b FROM x" in unordered
+    top = "CREATE OR REPLACE TEMP TABLE t AS SELECT a FROM x ORDER BY b LIMIT 3"
+    kept = " ".join(Translator("spark", ordered_tables=False).translate(top))
+    assert "ORDER BY b" in kept and "LIMIT 3" in kept
+    assert "ORDER BY b" in " ".join(Translator("spark").translate(sql))
+
+
 def test_update_is_a_rebuilt_table_and_means_the_same() -> None:
     t = Translator("duckdb-rewritten")
     con = duckdb.connect()

@@ -845,9 +845,19 @@ class Translator:
     Stateful on purpose: it remembers the columns of every table the plan creates with a column
     list, which the ``UPDATE`` rewrite needs (engines without UPDATE on session tables get a
     rebuilt table instead).
+
+    ``ordered_tables``: the engine scans a session table in the order its query wrote it
+    (:attr:`citykpi.backend.Backend.scans_in_order`). Where it does not, the ORDER BY of a query
+    filling one (without LIMIT) is dropped: it would sort for nothing, the read sorts again.
     """
 
-    def __init__(self, dialect: str, column_types: Callable[[str], Mapping[str, str]] | None = None) -> None:
+    def __init__(
+        self,
+        dialect: str,
+        column_types: Callable[[str], Mapping[str, str]] | None = None,
+        *,
+        ordered_tables: bool = True,
+    ) -> None:
         if dialect != CANONICAL and dialect not in DIALECTS:
             raise UsageError(f"no SQL dialect {dialect!r}; known: {', '.join([CANONICAL, *DIALECTS])}")
         self.dialect = dialect
@@ -856,6 +866,7 @@ class Translator:
         self.columns: dict[str, list[str]] = {}
         self.types = ColumnTypes(column_types)
         self.ctes = 0  # session tables made of shared CTEs so far (their names are numbered)
+        self.ordered_tables = ordered_tables
 
     # --- statement-level rewrites ---------------------------------------------------------------
 
@@ -878,7 +889,10 @@ class Translator:
             cols = ", ".join(self._gen(c) for c in tree.this.expressions)
             return self._table(name, columns=cols)
         name = tree.this.sql(dialect=self.target)
-        return self._table(name, query=self._gen(tree.expression))
+        query = tree.expression
+        if not self.ordered_tables and not query.args.get("limit") and not query.args.get("offset"):
+            query.set("order", None)
+        return self._table(name, query=self._gen(query))
 
     def _update(self, tree: exp.Update) -> list[str]:
         """``UPDATE t SET c = e FROM b WHERE cond`` → t rebuilt with ``CASE WHEN matched THEN e ELSE c END``.

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from citykpi import heap
-from citykpi.backend import Connection
+from citykpi.backend import Backend, Connection
 from citykpi.engine.plan import Plan
 from citykpi.engine.scorecard import CELL_SCHEMA, HISTORY_SCHEMA, INDEX_SCHEMA, PARTS_SCHEMA, empty_frame
 from citykpi.errors import EngineError
@@ -46,8 +46,8 @@ def _read(
     con: Connection, query: str, lookups: dict[str, pl.DataFrame], schema: dict[str, pl.DataType]
 ) -> pl.DataFrame:
     """An output's rows with names joined, in the scorecard's types, read batch by batch: the
-    engine streams the result (sorted by the query) and each batch is joined and cast alone, so
-    neither the engine's whole result nor a second copy of the frame is ever held."""
+    engine streams the result and each batch is joined and cast alone, so neither the engine's
+    whole result nor a second copy of the frame is ever held."""
     parts = [_typed(_with_names(b, lookups), schema) for b in con.batches(query, READ_BATCH_ROWS)]
     return pl.concat(parts, rechunk=False) if parts else empty_frame(schema)
 
@@ -80,20 +80,22 @@ def _with_names(df: pl.DataFrame, lookups: dict[str, pl.DataFrame]) -> pl.DataFr
     return df
 
 
-def _translator(dialect: str, con: object) -> Callable[[str], list[str]]:
+def _translator(backend: Backend, con: object) -> Callable[[str], list[str]]:
     """How the backend's dialect runs a statement (canonical DuckDB SQL is run as written); a few
     rewrites depend on the types of session-table columns, which the connection can tell."""
-    if dialect == "duckdb":
+    if backend.dialect == "duckdb":
         return lambda sql: [sql]
     from citykpi.backend.dialect import Translator  # sqlglot: only for other engines
 
-    return Translator(dialect, getattr(con, "column_types", None)).translate
+    return Translator(
+        backend.dialect, getattr(con, "column_types", None), ordered_tables=backend.scans_in_order
+    ).translate
 
 
 def execute(wh: Warehouse, plan: Plan, *, sandbox: bool = True) -> Executed:
     """Run ``plan`` on ``wh`` and return its output frames (cells, indices, history, parts)."""
     con, backend = wh.engine(), wh.backend
-    in_dialect = _translator(backend.dialect, con)
+    in_dialect = _translator(backend, con)
     if plan.memory_mb:
         backend.bound_memory(con, plan.memory_mb)
     if sandbox:
