@@ -407,10 +407,11 @@ def notify(
 def backfill_note(notifier: str, run: str, newest: date) -> str:
     """Why a run (``run``: its label) tells a notifier nothing: it was told about a later moment
     (a day, or an instant) already."""
-    told = newest.strftime("%Y-%m-%d %H:%M") if isinstance(newest, datetime) else newest.isoformat()
+    instant = isinstance(newest, datetime)
+    told = newest.strftime("%Y-%m-%d %H:%M") if instant else newest.isoformat()
     return (
         f"backfill: not notified: {notifier} was told about {told} already; "
-        f"a run for an earlier {'time' if isinstance(newest, datetime) else 'date'} ({run}) tells it nothing"
+        f"a run for an earlier {'time' if instant else 'date'} ({run}) tells it nothing"
     )
 
 
