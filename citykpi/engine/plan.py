@@ -141,6 +141,7 @@ def compile_plan(
         persistence=bool(tables.ind.height) and bool((tables.ind.get_column("for_periods") > 1).any()),
         base_periods=bool(tables.ind.height) and bool(tables.ind.get_column("base_lo").is_not_null().any()),
         week_in_history=tables.week_in_history,
+        bases=set(tables.ind.get_column("basis").to_list()) or None,
     )
     plan.add("classify, cells and explanations", c.cells_sql(cells))
     plan.add("trends, days to breach, target forecasts", forecast.forecast_sql(tables, as_of=as_of.day))

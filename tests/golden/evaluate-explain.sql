@@ -363,8 +363,7 @@ FROM agg;
 -- classify, cells and explanations
 CREATE OR REPLACE TEMP TABLE t_classified AS
 WITH cells AS (
-WITH cur0 AS (  -- each cell's current row, classified
-  SELECT DISTINCT ON (c.ikey, c.area_key) c.* FROM (
+WITH cur0 AS (  -- each cell's current row (one per cell), classified
 SELECT b.*, CASE WHEN b.k >= 0 THEN CASE WHEN b.bv IS NULL OR isnan(b.bv) THEN NULL
   WHEN bs.direction = 'lower_is_better' THEN CASE WHEN (CASE WHEN bs.inclusive THEN b.bv >= bs.c_red ELSE b.bv > bs.c_red END) THEN 4 WHEN (CASE WHEN bs.inclusive THEN b.bv >= bs.c_orange ELSE b.bv > bs.c_orange END) THEN 3 WHEN (CASE WHEN bs.inclusive THEN b.bv >= bs.c_yellow ELSE b.bv > bs.c_yellow END) THEN 2 WHEN (CASE WHEN bs.inclusive THEN b.bv >= bs.c_blue ELSE b.bv > bs.c_blue END) THEN 1 ELSE 0 END
   WHEN bs.direction = 'higher_is_better' THEN CASE WHEN (CASE WHEN bs.inclusive THEN b.bv <= bs.c_red ELSE b.bv < bs.c_red END) THEN 4 WHEN (CASE WHEN bs.inclusive THEN b.bv <= bs.c_orange ELSE b.bv < bs.c_orange END) THEN 3 WHEN (CASE WHEN bs.inclusive THEN b.bv <= bs.c_yellow ELSE b.bv < bs.c_yellow END) THEN 2 WHEN (CASE WHEN bs.inclusive THEN b.bv <= bs.c_blue ELSE b.bv < bs.c_blue END) THEN 1 ELSE 0 END
@@ -399,7 +398,6 @@ FROM (
   WHERE t.k <= m.keep  -- periods read further back only for forecasts and baselines are not classified
     AND t.k = 0
 ) b JOIN ck_bandset bs ON bs.bs_id = b.bs_id
-  ) c ORDER BY c.ikey, c.area_key, c.ly
 ),
 grid AS (
   SELECT m.ikey, a.area_key, a.level FROM ck_ind m JOIN t_area a
@@ -453,19 +451,22 @@ FROM (
   ) c JOIN ck_ind m ON m.ikey = c.ikey
   GROUP BY c.ikey, c.area_key
 ),
+cmp AS (  -- the values the cell is compared with
+  SELECT c.ikey, c.area_key,
+    any_value(c.v) FILTER (WHERE c.k = 1) AS v1,
+    any_value(c.v) FILTER (WHERE c.k = 7 AND m.rgrain = 'day') AS v7,
+    any_value(c.v) FILTER (WHERE c.ly) AS vly,
+    any_value(c.v) FILTER (WHERE c.base) AS vbase
+  FROM t_k c JOIN ck_ind m ON m.ikey = c.ikey
+  WHERE c.k = 1 OR c.k = 7 AND m.rgrain = 'day' OR c.ly OR c.base
+  GROUP BY c.ikey, c.area_key
+),
 hv AS (
   SELECT h.ikey, h.area_key, z.sev AS sev0, z.bv AS bv0, z.bs_id, h.persist_n, h.persist_sev, CASE z.sev WHEN 0 THEN h.smask0 WHEN 1 THEN h.smask1 WHEN 2 THEN h.smask2 WHEN 3 THEN h.smask3 WHEN 4 THEN h.smask4 END AS smask,
     z.v AS v0, z.bucket AS bucket0, z.last_period AS last0, z.data_end AS data_end0, z.src AS src0,
-    p1.v AS v1, p7.v AS v7, ply.v AS vly, pb.v AS vbase
+    p.v1, p.v7, p.vly, p.vbase AS vbase
   FROM hist h LEFT JOIN cur0 z ON z.ikey = h.ikey AND z.area_key = h.area_key
-  LEFT JOIN (SELECT ikey, area_key, any_value(v) AS v FROM t_k WHERE k = 1 GROUP BY ikey, area_key) p1
-    ON p1.ikey = h.ikey AND p1.area_key = h.area_key
-  LEFT JOIN (SELECT c.ikey, c.area_key, any_value(c.v) AS v FROM t_k c JOIN ck_ind m ON m.ikey = c.ikey
-             WHERE c.k = 7 AND m.rgrain = 'day' GROUP BY c.ikey, c.area_key) p7 ON p7.ikey = h.ikey AND p7.area_key = h.area_key
-  LEFT JOIN (SELECT ikey, area_key, any_value(v) AS v FROM t_k WHERE ly GROUP BY ikey, area_key) ply
-    ON ply.ikey = h.ikey AND ply.area_key = h.area_key
-  LEFT JOIN (SELECT ikey, area_key, any_value(v) AS v FROM t_k WHERE base GROUP BY ikey, area_key) pb
-    ON pb.ikey = h.ikey AND pb.area_key = h.area_key
+  LEFT JOIN cmp p ON p.ikey = h.ikey AND p.area_key = h.area_key
 ),
 j AS (
   SELECT g.ikey, g.area_key, g.level, m.* EXCLUDE (ikey), h.v0, h.bucket0, h.last0, h.src0, h.v1, h.v7, h.vly,
