@@ -286,8 +286,23 @@ def bucket_carries_parts(tables: CatalogueTables, classes: dict[int, set[int]]) 
     return any(_record_shape(tables, classes))
 
 
+def slice_of(alias: str, part: tuple[int, int] | None) -> str:
+    """`` AND <alias>.ikey % n = i``: the indicators of slice ``i`` of ``n`` (nothing for no slice).
+    Every roll-up and comparison stays within one indicator, so slices of indicators partition
+    the cells exactly."""
+    if part is None:
+        return ""
+    i, n = part
+    return f" AND {alias}.ikey % {int(n)} = {int(i)}"
+
+
 def bucket_sql(
-    tables: CatalogueTables, *, as_of: date | Moment, obs: str, classes: dict[int, set[int]]
+    tables: CatalogueTables,
+    *,
+    as_of: date | Moment,
+    obs: str,
+    classes: dict[int, set[int]],
+    part: tuple[int, int] | None = None,
 ) -> str:
     """Step 1: observations → reporting buckets with the time roll-up applied.
 
@@ -295,7 +310,8 @@ def bucket_sql(
     monthly and yearly series live in row groups of their own (``freq_class`` 1), and so do
     realtime and hourly readings (``freq_class`` 2), so reading either skips the daily history.
     ``classes`` (series key → storage classes it has rows in, from ``series_classes``) keeps rows
-    stored under another class reachable.
+    stored under another class reachable. ``part`` = (slice, slices): only the indicators of that
+    slice (see :func:`slice_of`).
     """
     grain = tables.grain
     hi = _moment(as_of).end
@@ -334,7 +350,7 @@ def bucket_sql(
             top_ts = min(hi, top)
             (split if any_single else streamed).append(
                 f"""SELECT m.ikey, o.area_key, {bucket} AS bucket, o.period, o.value{cols}{flags}{hit}{dur}
-FROM {obs} o JOIN ck_ind m ON o.indicator_key = m.series_ikey
+FROM {obs} o JOIN ck_ind m ON o.indicator_key = m.series_ikey{slice_of("m", part)}
 WHERE o.freq_class = {fc}{" AND NOT m.timed" if timed else ""}
   AND o.period >= {literal(lo)} AND o.period < {literal(top_ts)}
   AND ({_window_filter(grain)})"""
@@ -351,6 +367,7 @@ WHERE o.freq_class = {fc}{" AND NOT m.timed" if timed else ""}
                         _moment(as_of).now,
                         grain,
                         cols + (", FALSE AS single, FALSE AS pass" if any_split else "") + hit,
+                        slice_of("m", part),
                     )
                 )
     if not split and not streamed:
@@ -414,6 +431,7 @@ def _timed_scan(
     now: datetime,
     grain: str,
     extra: str,
+    only: str = "",
 ) -> str:
     """A scan of the records of timed roll-ups, each with ``dur``: the seconds until the next record of
     its period, or until the period ends (or the instant evaluated, whichever is first) for the last."""
@@ -427,7 +445,7 @@ def _timed_scan(
   FROM (
     SELECT m.ikey, o.area_key, {bucket} AS bucket, o.period, o.value{extra},
        CASE m.rgrain {ends} END AS bucket_end
-    FROM {obs} o JOIN ck_ind m ON o.indicator_key = m.series_ikey
+    FROM {obs} o JOIN ck_ind m ON o.indicator_key = m.series_ikey{only}
     WHERE o.freq_class = {fc} AND m.timed
       AND o.period >= {literal(lo)} AND o.period < {literal(top)}
       AND ({_window_filter(grain)})
@@ -814,6 +832,7 @@ def cells_query(
     base_periods: bool = True,
     week_in_history: bool = True,
     bases: Collection[str] | None = None,
+    part: tuple[int, int] | None = None,
 ) -> str:
     """Steps 6–7: classify, then one row per indicator × area at its declared levels (a query).
 
@@ -821,7 +840,8 @@ def cells_query(
     ``persistence``: some indicator has ``for_periods`` above 1; ``base_periods``: some indicator
     has a fixed ``base_period``; ``week_in_history``: some indicator's week-ago period is a history
     period (k = ``wk_k``), not only the sub-daily week-ago bucket (``wk``); ``bases``: the threshold
-    bases the indicators use (None: any; joins for the others are left out).
+    bases the indicators use (None: any; joins for the others are left out); ``part``: only the
+    cells of that slice of the indicators (see :func:`slice_of`).
 
     Each cell's current row is picked by key (k = 0 is one row per cell); its previous, week-ago,
     last-year, base-period (and, sub-daily, day-ago) values come from one aggregate over only the
@@ -893,7 +913,7 @@ grid AS (
   SELECT m.ikey, a.area_key, a.level FROM ck_ind m JOIN t_area a
     ON (a.level = 'city' AND m.lvl_city) OR (a.level = 'district' AND m.lvl_district)
        OR (a.level = 'street' AND m.lvl_street)
-  WHERE NOT m.hidden{lv}{af}
+  WHERE NOT m.hidden{lv}{af}{slice_of("m", part)}
 ),
 hist AS (  -- over the periods: persistence and the streak
   SELECT c.ikey, c.area_key,
@@ -1009,9 +1029,10 @@ def _cut(x: str) -> str:
     )
 
 
-def cells_sql(cells: str) -> str:
+def cells_sql(cells: str, *, append: bool = False) -> str:
     """The classified cells ``t_classified``: the rows of query ``cells`` with target status, own-scale labels
-    and the one-line explanation, in one statement (nothing in between is materialised)."""
+    and the one-line explanation, in one statement (nothing in between is materialised); ``append``:
+    added to the table an earlier slice made."""
     first_cut = "coalesce(bs.c_blue, bs.c_yellow, bs.c_orange, bs.c_red)"
     first_colour = """CASE WHEN bs.c_blue IS NOT NULL THEN 'blue' WHEN bs.c_yellow IS NOT NULL THEN 'yellow'
         WHEN bs.c_orange IS NOT NULL THEN 'orange' ELSE 'red' END"""
@@ -1042,7 +1063,9 @@ def cells_sql(cells: str) -> str:
         || ', older than ' || CASE WHEN m.stale_s % 86400 = 0 THEN (m.stale_s // 86400)::BIGINT || 'd'
            WHEN m.stale_s % 3600 = 0 THEN (m.stale_s // 3600)::BIGINT || 'h'
            ELSE (m.stale_s // 60)::BIGINT || 'm' END"""
-    return f"""CREATE OR REPLACE TEMP TABLE t_classified AS
+    head, tail = ("INSERT INTO t_classified SELECT * FROM (", "\n)") if append else ("", "")
+    head = head or "CREATE OR REPLACE TEMP TABLE t_classified AS"
+    return f"""{head}
 WITH cells AS (
 {cells}
 ),
@@ -1069,7 +1092,7 @@ SELECT c.*,
     ELSE CASE WHEN m.direction = 'band' THEN {band} ELSE {directional} END || {persist}
   END AS explanation
 FROM cells c JOIN ck_ind m ON m.ikey = c.ikey LEFT JOIN ck_bandset bs ON bs.bs_id = c.bs_id
-LEFT JOIN lab ON lab.ikey = c.ikey AND lab.area_key = c.area_key"""
+LEFT JOIN lab ON lab.ikey = c.ikey AND lab.area_key = c.area_key{tail}"""
 
 
 def index_sql(depth: int) -> str:
