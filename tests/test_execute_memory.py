@@ -20,7 +20,7 @@ import pytest
 from citykpi.backend.duckdb import BACKEND, DuckDBConnection, _share_of_ram
 from citykpi.catalogue.model import Rollup
 from citykpi.engine import execute as ex
-from citykpi.engine.plan import SUBDAILY_MEMORY_MB, Plan, compile_evaluation
+from citykpi.engine.plan import SUBDAILY_MEMORY_MB, SUBDAILY_READ_MEMORY_MB, Plan, compile_evaluation
 from citykpi.render.format import level_order
 from tests.engine_helpers import City, indicator
 from tests.plan_support import gathered
@@ -88,10 +88,41 @@ def test_an_hourly_evaluation_runs_within_the_bound(tmp_path: Path, monkeypatch:
         "gas.lel", [("D1", start + timedelta(minutes=5 * n), float(n)) for n in range(12 * 15)], freq_class=2
     )
     gas = indicator("gas.lel", frequency="realtime", rollup=Rollup(time="max", area="max"))
+    calls: list[tuple[str, object]] = []
+    backend = type(BACKEND)
+    bound, sandbox, run = backend.bound_memory, backend.sandbox, DuckDBConnection.execute
+
+    def spy_bound(self: object, con: DuckDBConnection, megabytes: int) -> None:
+        bound(self, con, megabytes)  # type: ignore[arg-type]
+        calls.append(("bound", _limit_mib(con)))
+
+    def spy_sandbox(self: object, con: DuckDBConnection, *, lock: bool = True) -> None:
+        sandbox(self, con, lock=lock)  # type: ignore[arg-type]
+        calls.append(("sandbox", lock))
+
+    def spy_run(self: DuckDBConnection, sql: str, params: object = None) -> DuckDBConnection:
+        if "t_bucket" in sql and not sql.startswith("DROP"):
+            calls.append(("statement", _limit_mib(self)))
+        return run(self, sql, params)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(backend, "bound_memory", spy_bound)
+    monkeypatch.setattr(backend, "sandbox", spy_sandbox)
+    monkeypatch.setattr(DuckDBConnection, "execute", spy_run)
     sc = city.evaluate(gas, grain="hour", at=AT, history_levels=())
     assert sc.cells.height > 0
-    expected = min(SUBDAILY_MEMORY_MB, _share_of_ram()) * 1000**2 / 2**20
-    assert _limit_mib(city.wh.engine()) == pytest.approx(expected, rel=0.01)
+    mib = 1000**2 / 2**20  # DuckDB's MB are 10^6 bytes
+    statements = min(SUBDAILY_MEMORY_MB, _share_of_ram()) * mib
+    read = min(SUBDAILY_READ_MEMORY_MB, _share_of_ram()) * mib
+    # the statements run under the bound with file access off; the configuration is locked only
+    # once the read's lower bound is set
+    assert [c[0] for c in calls[:2]] == ["bound", "sandbox"] and calls[1][1] is False
+    assert calls[0][1] == pytest.approx(statements, rel=0.01)
+    during = [c[1] for c in calls if c[0] == "statement"]
+    assert during and during == [pytest.approx(statements, rel=0.01)] * len(during)
+    assert calls[-2:] == [("bound", pytest.approx(read, rel=0.01)), ("sandbox", True)]
+    assert _limit_mib(city.wh.engine()) == pytest.approx(read, rel=0.01)
+    locked = city.wh.con.execute("SELECT current_setting('lock_configuration')").fetchall()[0][0]
+    assert str(locked).lower() == "true"
     # the scratch tables are gone, what recording a run needs is there
     temps = {
         r[0] for r in city.wh.con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()

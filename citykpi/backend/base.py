@@ -190,8 +190,8 @@ class Backend(Protocol):
         """The table store of the warehouse at ``path`` (see :class:`TableStore`)."""
         ...
 
-    def sandbox(self, con: Connection) -> None:
-        """Forbid file and network access and further configuration changes on ``con``."""
+    def sandbox(self, con: Connection, *, lock: bool = True) -> None:
+        """Forbid file and network access and (``lock``) further configuration changes on ``con``."""
         ...
 
     def bound_memory(self, con: Connection, megabytes: int) -> None:

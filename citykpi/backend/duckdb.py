@@ -339,8 +339,9 @@ class DuckDBBackend:
                     ) from None
                 raise WarehouseError(f"cannot open database {path}: {exc}") from None
 
-    def sandbox(self, con: Any) -> None:
-        """Forbid file access (read_csv, COPY, ATTACH, INSTALL…) and further SETs on this database.
+    def sandbox(self, con: Any, *, lock: bool = True) -> None:
+        """Forbid file access (read_csv, COPY, ATTACH, INSTALL…) and (``lock``) further SETs on this
+        database.
 
         DuckDB cannot switch access back on while the database is open, so a connection that has
         evaluated with the sandbox cannot ingest files afterwards; open it again for that.
@@ -349,7 +350,7 @@ class DuckDBBackend:
         settings = _settings(con, "enable_external_access", "lock_configuration")
         if settings.get("enable_external_access", "true") == "true":
             con.execute("SET enable_external_access = false")
-        if settings.get("lock_configuration", "false") != "true":
+        if lock and settings.get("lock_configuration", "false") != "true":
             con.execute("SET lock_configuration = true")
 
     def bound_memory(self, con: Any, megabytes: int) -> None:
@@ -360,7 +361,10 @@ class DuckDBBackend:
             return
         if _settings(con, "lock_configuration").get("lock_configuration") == "true":
             return
-        con.execute(f"SET memory_limit = '{int(megabytes)}MB'")
+        try:
+            con.execute(f"SET memory_limit = '{int(megabytes)}MB'")
+        except EngineError:  # what it holds cannot be moved out under the new bound: keep the old one
+            return
 
     def statement_kinds(self, sql: str) -> list[str]:
         """Kinds (``SELECT``, ``INSERT``, ``COPY``…) of the statements in ``sql``, parsed by DuckDB itself."""

@@ -554,7 +554,7 @@ class SparkBackend:
         """Nothing: a Spark session's memory is its cluster's configuration (and the grains that ask
         for a bound, hour and 15 minutes, are not evaluated on Spark)."""
 
-    def sandbox(self, con: Any) -> None:
+    def sandbox(self, con: Any, *, lock: bool = True) -> None:
         """Spark: SQL on raw files is off for the whole session; the control connection: DuckDB's sandbox
         with only the warehouse's tables folder readable."""
         if isinstance(con, SparkConnection):
@@ -565,7 +565,7 @@ class SparkBackend:
         if root is not None:
             allowed = str((Path(root) / published.TABLES).resolve())
             con.execute(f"SET allowed_directories = ['{allowed}']")
-        embedded.BACKEND.sandbox(con)
+        embedded.BACKEND.sandbox(con, lock=lock)
 
     def statement_kinds(self, sql: str) -> list[str]:
         """Kinds of the statements in ``sql`` (``query`` runs DuckDB SQL on the control connection)."""

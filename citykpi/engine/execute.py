@@ -99,7 +99,8 @@ def execute(wh: Warehouse, plan: Plan, *, sandbox: bool = True) -> Executed:
     if plan.memory_mb:
         backend.bound_memory(con, plan.memory_mb)
     if sandbox:
-        backend.sandbox(con)
+        # a plan that reads its outputs under a bound of their own locks the configuration once that is set
+        backend.sandbox(con, lock=not plan.read_memory_mb)
     count = 0
     timings: list[tuple[str, float]] = []
     for name, frame in plan.frames.items():
@@ -126,6 +127,12 @@ def execute(wh: Warehouse, plan: Plan, *, sandbox: bool = True) -> Executed:
             exc.step = name  # so that the message can say which step failed
             raise
         timings.append((name, round(time.perf_counter() - t, 4)))
+    if plan.read_memory_mb:
+        # the engine gives back what the statements held (the cells go to its temp file and are read
+        # back as they stream) before the outputs are built in Polars beside it
+        backend.bound_memory(con, plan.read_memory_mb)
+        if sandbox:
+            backend.sandbox(con)
     heap.release_freed()  # what the statements freed, before the outputs are built in Polars
     schemas = {**_SCHEMAS, **plan.schemas}
     frames = {name: empty_frame(schema) for name, schema in schemas.items()}
