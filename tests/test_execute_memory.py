@@ -21,6 +21,7 @@ from citykpi.backend.duckdb import BACKEND, DuckDBConnection, _share_of_ram
 from citykpi.catalogue.model import Rollup
 from citykpi.engine import execute as ex
 from citykpi.engine.plan import SUBDAILY_MEMORY_MB, SUBDAILY_READ_MEMORY_MB, Plan, compile_evaluation
+from citykpi.errors import EngineError
 from citykpi.render.format import level_order
 from tests.engine_helpers import City, indicator
 from tests.plan_support import gathered
@@ -208,3 +209,15 @@ def test_cells_are_read_in_the_scorecard_order_as_written_or_sorted(
     ]
     monkeypatch.setattr(type(city.wh.backend), "scans_in_order", False)
     assert city.evaluate(*inds, history_levels=()).cells.equals(written)
+
+
+def test_a_failing_statement_still_leaves_the_configuration_locked(tmp_path: Path) -> None:
+    city = City(tmp_path)
+    plan = Plan(
+        statements=[("a broken step", "SELECT * FROM no_such_table")], memory_mb=4096, read_memory_mb=1024
+    )
+    with pytest.raises(EngineError) as failed:
+        ex.execute(city.wh, plan)
+    assert failed.value.step == "a broken step"
+    locked = city.wh.con.execute("SELECT current_setting('lock_configuration')").fetchall()[0][0]
+    assert str(locked).lower() == "true"

@@ -868,15 +868,17 @@ def cells_query(
         compared.append(("vdy", "c.dy"))
     compared_sql = ",\n    ".join(f"any_value(c.v) FILTER (WHERE {w}) AS {name}" for name, w in compared)
     compared_where = " OR ".join(f"({w})" if " OR " in w else w for _, w in compared)
-    compared_join = " JOIN ck_ind m ON m.ikey = c.ikey" if "m." in compared_where else ""
+    # the week-ago row is known by its flag alone unless it may be a history period (m.wk_k, m.rgrain)
+    compared_join = " JOIN ck_ind m ON m.ikey = c.ikey" if not sub or week_in_history else ""
     base_sel = "p.vbase" if base_periods else "NULL::DOUBLE"
     day_ago_sel = ", p.vdy" if sub else ""
     if persistence:
         persist_aggs = """count(*) FILTER (WHERE c.k >= 0 AND c.k < m.for_periods AND c.sev IS NOT NULL) AS persist_n,
     min(c.sev) FILTER (WHERE c.k >= 0 AND c.k < m.for_periods) AS persist_sev"""
+        persist_join = " JOIN ck_ind m ON m.ikey = c.ikey"
     else:
         persist_aggs = "NULL::BIGINT AS persist_n, NULL::TINYINT AS persist_sev"
-    persist_join = " JOIN ck_ind m ON m.ikey = c.ikey" if persistence else ""
+        persist_join = ""
     day_ago_col = ", h.vdy" if sub else ""
     day_ago_out = (
         """
@@ -1063,8 +1065,10 @@ def cells_sql(cells: str, *, append: bool = False) -> str:
         || ', older than ' || CASE WHEN m.stale_s % 86400 = 0 THEN (m.stale_s // 86400)::BIGINT || 'd'
            WHEN m.stale_s % 3600 = 0 THEN (m.stale_s // 3600)::BIGINT || 'h'
            ELSE (m.stale_s // 60)::BIGINT || 'm' END"""
-    head, tail = ("INSERT INTO t_classified SELECT * FROM (", "\n)") if append else ("", "")
-    head = head or "CREATE OR REPLACE TEMP TABLE t_classified AS"
+    if append:
+        head, tail = "INSERT INTO t_classified SELECT * FROM (", "\n)"
+    else:
+        head, tail = "CREATE OR REPLACE TEMP TABLE t_classified AS", ""
     return f"""{head}
 WITH cells AS (
 {cells}

@@ -92,30 +92,13 @@ def _translator(backend: Backend, con: object) -> Callable[[str], list[str]]:
     ).translate
 
 
-def execute(wh: Warehouse, plan: Plan, *, sandbox: bool = True) -> Executed:
-    """Run ``plan`` on ``wh`` and return its output frames (cells, indices, history, parts)."""
-    con, backend = wh.engine(), wh.backend
-    in_dialect = _translator(backend, con)
-    if plan.memory_mb:
-        backend.bound_memory(con, plan.memory_mb)
-    if sandbox:
-        # a plan that reads its outputs under a bound of their own locks the configuration once that is set
-        backend.sandbox(con, lock=not plan.read_memory_mb)
-    count = 0
-    timings: list[tuple[str, float]] = []
-    for name, frame in plan.frames.items():
-        count += 1
-        t = time.perf_counter()
-        if backend.frames_as_views:
-            con.register(name, frame)
-        else:
-            with con.registered("_ck_frame", frame):
-                for stmt in in_dialect(backend.temp_table_sql(ident(name), "SELECT * FROM _ck_frame")):
-                    con.execute(stmt)
-        timings.append((f"load {name}", round(time.perf_counter() - t, 4)))
+def _run_statements(
+    con: Connection, plan: Plan, in_dialect: Callable[[str], list[str]], timings: list[tuple[str, float]]
+) -> None:
+    """Run the plan's statements in order, each scratch table dropped after its last reader (a
+    failing one is named on its error)."""
     releases = plan.releases()
     for i, (name, sql) in enumerate(plan.statements):
-        count += 1
         t = time.perf_counter()
         try:
             for stmt in in_dialect(sql):
@@ -127,12 +110,38 @@ def execute(wh: Warehouse, plan: Plan, *, sandbox: bool = True) -> Executed:
             exc.step = name  # so that the message can say which step failed
             raise
         timings.append((name, round(time.perf_counter() - t, 4)))
-    if plan.read_memory_mb:
-        # the engine gives back what the statements held (the cells go to its temp file and are read
-        # back as they stream) before the outputs are built in Polars beside it
-        backend.bound_memory(con, plan.read_memory_mb)
-        if sandbox:
-            backend.sandbox(con)
+
+
+def execute(wh: Warehouse, plan: Plan, *, sandbox: bool = True) -> Executed:
+    """Run ``plan`` on ``wh`` and return its output frames (cells, indices, history, parts)."""
+    con, backend = wh.engine(), wh.backend
+    in_dialect = _translator(backend, con)
+    if plan.memory_mb:
+        backend.bound_memory(con, plan.memory_mb)
+    if sandbox:
+        # a plan that reads its outputs under a bound of their own locks the configuration once that is set
+        backend.sandbox(con, lock=not plan.read_memory_mb)
+    count = len(plan.frames) + len(plan.statements)
+    timings: list[tuple[str, float]] = []
+    try:
+        for name, frame in plan.frames.items():
+            t = time.perf_counter()
+            if backend.frames_as_views:
+                con.register(name, frame)
+            else:
+                with con.registered("_ck_frame", frame):
+                    for stmt in in_dialect(backend.temp_table_sql(ident(name), "SELECT * FROM _ck_frame")):
+                        con.execute(stmt)
+            timings.append((f"load {name}", round(time.perf_counter() - t, 4)))
+        _run_statements(con, plan, in_dialect, timings)
+    finally:
+        if plan.read_memory_mb:
+            # the engine gives back what the statements held (the cells go to its temp file and are
+            # read back as they stream) before the outputs are built in Polars beside it; locked
+            # even when a statement failed
+            backend.bound_memory(con, plan.read_memory_mb)
+            if sandbox:
+                backend.sandbox(con)
     heap.release_freed()  # what the statements freed, before the outputs are built in Polars
     schemas = {**_SCHEMAS, **plan.schemas}
     frames = {name: empty_frame(schema) for name, schema in schemas.items()}

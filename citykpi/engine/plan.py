@@ -7,6 +7,7 @@ number of raw source tables). ``Plan.text()`` is what ``citykpi evaluate --expla
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
@@ -131,6 +132,19 @@ def compile_plan(
     area_rollups = set(tables.ind.get_column("area_rollup").to_list())
     parts = measures is not None or c.bucket_carries_parts(tables, classes)
     has_rows = bool(tables.ind.height)
+    # the cells statement of every slice: the same but for the slice
+    cells_of = functools.partial(
+        c.cells_query,
+        as_of=as_of,
+        level_filter=level_filter,
+        area_filter=area_filter,
+        max_k=tables.max_k,
+        grain=grain,
+        persistence=has_rows and bool((tables.ind.get_column("for_periods") > 1).any()),
+        base_periods=has_rows and bool(tables.ind.get_column("base_lo").is_not_null().any()),
+        week_in_history=tables.week_in_history,
+        bases=set(tables.ind.get_column("basis").to_list()) or None,
+    )
     for i in range(n):
         part = (i, n) if n > 1 else None
         of = f" (slice {i + 1} of {n})" if part else ""
@@ -147,18 +161,7 @@ def compile_plan(
         if i == 0:
             plan.add("cumulative sums for cumulative targets", c.cumulative_sql(tables, as_of=as_of, obs=obs))
             plan.add("seasonal baselines", forecast.baseline_sql(tables))
-        cells = c.cells_query(
-            as_of=as_of,
-            level_filter=level_filter,
-            area_filter=area_filter,
-            max_k=tables.max_k,
-            grain=grain,
-            persistence=has_rows and bool((tables.ind.get_column("for_periods") > 1).any()),
-            base_periods=has_rows and bool(tables.ind.get_column("base_lo").is_not_null().any()),
-            week_in_history=tables.week_in_history,
-            bases=set(tables.ind.get_column("basis").to_list()) or None,
-            part=part,
-        )
+        cells = cells_of(part=part)
         plan.add("classify, cells and explanations" + of, c.cells_sql(cells, append=i > 0))
         if part and i < n - 1:  # the next slice starts from nothing: free its memory first
             for table in ("t_bucket", "t_k"):
