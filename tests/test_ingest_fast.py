@@ -136,3 +136,49 @@ def test_parquet_time_order_from_row_group_statistics(
     stored = [r[0] for r in wh.con.execute("SELECT period::DATE FROM observations ORDER BY rowid").fetchall()]
     if not ordered:
         assert stored == sorted(stored)
+
+
+@pytest.mark.parametrize("policy", ["reject", "resend"])
+def test_a_clash_on_the_last_day_of_a_batch_is_found(wh: Warehouse, tmp_path: Path, policy: str) -> None:
+    """The clash check looks at the stored rows in the batch's time span, which the duplicate screen
+    reads on its way: a stored reading on the span's last day is still a clash, one after it is not."""
+    cat = _catalogue()
+    first: list[Row] = [
+        ("t.daily", "d001", date(2024, 1, 3), 5.0),
+        ("t.daily", "d001", date(2024, 1, 4), 6.0),
+    ]
+    ingest(wh, cat, [_parquet(tmp_path / "a.parquet", first)], IngestOptions(now=NOW))
+    days = [date(2024, 1, d) for d in (1, 2, 3)]
+    second: list[Row] = [("t.daily", a, d, 7.0) for d in days for a in ("d001", "d002")]
+    opts = IngestOptions(now=NOW, on_duplicate="reject" if policy == "reject" else "resend")
+    f = ingest(wh, cat, [_parquet(tmp_path / "b.parquet", second)], opts).files[0]
+    assert (f.rows_read, f.rows_loaded, f.rows_rejected) == (6, 5, 1)  # d001 on the 3rd: 7 against 5
+    assert wh.con.execute("SELECT row_number, value FROM rejects").fetchall() == [(5, "batch 1")]
+    assert ("t.daily", "d001", date(2024, 1, 3), 5.0, 0) in _stored(wh)
+    assert ("t.daily", "d001", date(2024, 1, 4), 6.0, 0) in _stored(wh)
+
+
+def test_a_clean_feed_batch_counts_no_rejects_without_reading_them(
+    wh: Warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch no step rejected anything of reports 0 rejects without counting the empty reject table;
+    one with a duplicate counts it."""
+    seen: list[str] = []
+    real = type(wh.con).execute
+
+    def spy(self: object, sql: str, params: object = None) -> object:
+        seen.append(" ".join(str(sql).split()))
+        return real(self, sql, params)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(type(wh.con), "execute", spy)
+    day = date(2024, 1, 1)
+    clean: list[Row] = [("t.daily", f"d{i:03d}", day, float(i)) for i in range(10)]
+    f = ingest(wh, _catalogue(), [_parquet(tmp_path / "a.parquet", clean)], IngestOptions(now=NOW)).files[0]
+    assert (f.rows_loaded, f.rows_rejected) == (10, 0)
+    assert not any(s == "SELECT count(*) FROM _ck_bad" for s in seen)
+    seen.clear()
+    twice: list[Row] = [*[("t.daily", f"d{i:03d}", date(2024, 1, 2), 1.0) for i in range(3)]]
+    twice.append(("t.daily", "d001", date(2024, 1, 2), 2.0))
+    f = ingest(wh, _catalogue(), [_parquet(tmp_path / "b.parquet", twice)], IngestOptions(now=NOW)).files[0]
+    assert (f.rows_loaded, f.rows_rejected) == (2, 2)
+    assert any(s == "SELECT count(*) FROM _ck_bad" for s in seen)

@@ -131,16 +131,21 @@ class Warehouse:
             return keys
         frame = pl.DataFrame({"indicator_id": new}, schema={"indicator_id": pl.String})
         with self.con.registered("_new_indicator_ids", frame):
-            self.con.execute(
-                """
-                INSERT INTO indicator_keys
-                SELECT (SELECT coalesce(max(indicator_key), 0) FROM indicator_keys)
-                       + row_number() OVER (ORDER BY n.indicator_id), n.indicator_id
-                FROM _new_indicator_ids n
-                WHERE n.indicator_id NOT IN (SELECT indicator_id FROM indicator_keys)
-                """
-            )
+            self.register_indicators_of("_new_indicator_ids")
         return self.indicator_keys()
+
+    def register_indicators_of(self, relation: str) -> None:
+        """:meth:`register_indicators` for the ids in column ``indicator_id`` of a relation, all in SQL:
+        ingest's way, which then joins the keys in SQL and never needs them in Python."""
+        self.con.execute(
+            f"""
+            INSERT INTO indicator_keys
+            SELECT (SELECT coalesce(max(indicator_key), 0) FROM indicator_keys)
+                   + row_number() OVER (ORDER BY n.indicator_id), n.indicator_id
+            FROM (SELECT DISTINCT indicator_id FROM {relation}) n
+            WHERE n.indicator_id NOT IN (SELECT indicator_id FROM indicator_keys)
+            """
+        )
 
     def indicator_keys(self) -> dict[str, int]:
         """indicator id → indicator_key for every registered indicator."""

@@ -208,8 +208,7 @@ def _ingest_file(
         while True:
             con.execute("BEGIN TRANSACTION")
             in_transaction = True
-            keys = wh.register_indicators(i.id for i in catalogue.indicators)
-            _prepare_keys(con, catalogue, keys, plan.dst_windows(con))
+            _prepare_keys(wh, catalogue, plan.dst_windows(con))
             if progress:
                 progress(f"{path}: validating", n, total)
             try:
@@ -306,37 +305,33 @@ def _reading(stored: str | None) -> tuple[str | None, tuple[tuple[str, str], ...
     return feed, tuple(sorted((str(k), str(v)) for k, v in consts.items()))
 
 
-def _prepare_keys(
-    con: Connection, catalogue: Catalogue, keys: dict[str, int], windows: tuple[citytime.DstWindow, ...]
-) -> None:
-    """Small key tables the staging query joins: indicators (``keys``, with valid ranges), areas and
-    the days of the city's DST ``windows`` (the plan's: those of the years the file spans; none, no
-    table, since the staging query then does not join it)."""
-    provisional = -1
-    ids, ks, los, his, fcs = [], [], [], [], []
+def _prepare_keys(wh: Warehouse, catalogue: Catalogue, windows: tuple[citytime.DstWindow, ...]) -> None:
+    """Small key tables the staging query joins: indicators (new ids get their keys here, with
+    the valid ranges and storage classes), areas and the days of the city's DST ``windows`` (the
+    plan's: those of the years the file spans; none, no table, since the staging query then does
+    not join it). The keys stay in SQL: a city's ~10,000 never make the trip to Python."""
+    con = wh.con
+    ids, los, his, fcs = [], [], [], []
     for ind in catalogue.indicators:
-        key = keys.get(ind.id)
-        if key is None:  # dry run on a fresh database: a key that can match nothing stored
-            key = provisional
-            provisional -= 1
         lo, hi = ind.valid_range if ind.valid_range else (None, None)
         ids.append(ind.id)
-        ks.append(key)
         los.append(lo)
         his.append(hi)
         fcs.append(schema.frequency_class(ind.frequency))
     frame = pl.DataFrame(
-        {"indicator_id": ids, "indicator_key": ks, "lo": los, "hi": his, "fc": fcs},
-        schema={
-            "indicator_id": pl.String,
-            "indicator_key": pl.Int32,
-            "lo": pl.Float64,
-            "hi": pl.Float64,
-            "fc": pl.Int8,
-        },
+        {"indicator_id": ids, "lo": los, "hi": his, "fc": fcs},
+        schema={"indicator_id": pl.String, "lo": pl.Float64, "hi": pl.Float64, "fc": pl.Int8},
     )
+    keyed = """CREATE OR REPLACE TEMP TABLE _ck_ind AS
+        SELECT f.indicator_id, k.indicator_key, f.lo, f.hi, f.fc
+        FROM _ck_ind_frame f LEFT JOIN indicator_keys k USING (indicator_id)"""
     with con.registered("_ck_ind_frame", frame):
-        con.execute("CREATE OR REPLACE TEMP TABLE _ck_ind AS SELECT * FROM _ck_ind_frame")
+        con.execute(keyed)
+        # a new indicator gets its key inside the file's transaction, like its rows (rarely: a
+        # catalogue's ids are keyed by the first ingest or evaluation that sees them)
+        if con.execute("SELECT count(*) FROM _ck_ind WHERE indicator_key IS NULL").fetchall()[0][0]:
+            wh.register_indicators_of("_ck_ind_frame")
+            con.execute(keyed)
     con.execute("CREATE OR REPLACE TEMP TABLE _ck_area AS SELECT area_id, area_key FROM areas")
     if not windows:
         return

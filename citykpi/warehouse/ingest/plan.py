@@ -54,6 +54,12 @@ class _Loaded:
 ROW_GROUP = 122_880
 
 
+def temp_tables(con: Connection) -> set[str]:
+    """Names of the session's temporary tables."""
+    rows = con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()
+    return {str(r[0]) for r in rows}
+
+
 class _Plan:
     """Turns a file into target rows: one validation SQL (``stage_sql``), generic loading steps.
 
@@ -253,10 +259,12 @@ class _Plan:
         this = f"batch_id = {batch_id}"
         kept = inserted - side.removed_target
         main = self.target_rows(good)
-        dups = self._duplicates_within(con, main, target, this) if self.keys and kept > 1 else 0
-        clash = self._clashes(con, main, target, batch_id) if self.keys and kept > dups else 0
+        dups, span = self._duplicates_within(con, main, target, this) if self.keys and kept > 1 else (0, None)
+        clash = self._clashes(con, main, target, batch_id, span) if self.keys and kept > dups else 0
         policy = self.options.on_duplicate
-        rejected = int(con.execute("SELECT count(*) FROM _ck_bad").fetchall()[0][0])
+        # every step that rejects a record says so (a count): when none did, _ck_bad is empty
+        quiet = not n_bad and not dups and not clash and side == _Side()
+        rejected = 0 if quiet else int(con.execute("SELECT count(*) FROM _ck_bad").fetchall()[0][0])
         read = inserted + n_bad + side.inserted
         skipped = clash if policy == "keep" else 0
         if policy == "resend" and clash:  # identical re-sends skipped; changed ones rejected (IN503)
@@ -303,24 +311,37 @@ class _Plan:
         ).fetchall()
 
     def duplicate_blocks(self, this: str) -> str | None:
-        """A cheap exact screen for keys appended twice: a SELECT of small blocks of keys that hold
-        a duplicate (columns named like the stage keys they group by), or None to hash every key."""
+        """A cheap exact screen for keys appended twice: a SELECT of the small blocks of keys the
+        batch appended, each with ``dup`` (the block holds a duplicate), in columns named like the
+        stage keys they group by (the time column among them, when the plan has one); or None to
+        hash every key."""
         return None
 
-    def _duplicates_within(self, con: Connection, good: str, target: str, this: str) -> int:
-        """Find keys appended twice by this batch; reject every such record and take it out again."""
+    def _duplicates_within(
+        self, con: Connection, good: str, target: str, this: str
+    ) -> tuple[int, tuple[Any, Any] | None]:
+        """Find keys appended twice by this batch; reject every such record and take it out again.
+
+        Returns the records taken out and, when the screen saw it on the way, the batch's time
+        span (first, last), which the clash check then need not read again."""
         tcols = ", ".join(t for _, t in self.keys)
         as_stage = ", ".join(f"{t} AS {s_}" for s_, t in self.keys)
         scols = ", ".join(s_ for s_, _ in self.keys)
         blocks = self.duplicate_blocks(this)
+        span: tuple[Any, Any] | None = None
         if blocks is not None:
             # a few fixed-size states per block of keys instead of a hash table over every key
-            candidates = con.execute(f"SELECT count(*) FROM ({blocks})").fetchall()[0][0]
+            timed = self.time_target is not None
+            times = f"min({self.time_stage}), max({self.time_stage})" if timed else "NULL, NULL"
+            candidates, lo, hi = con.execute(
+                f"SELECT count(*) FILTER (WHERE dup), {times} FROM ({blocks})"
+            ).fetchall()[0]
+            span = (lo, hi) if timed else None
             if not candidates:
-                return 0
+                return 0, span
             con.execute(
                 f"""CREATE OR REPLACE TEMP TABLE _ck_dupkeys AS
-                WITH b AS ({blocks})
+                WITH b AS (SELECT * FROM ({blocks}) WHERE dup)
                 SELECT {as_stage} FROM {target} o SEMI JOIN b ON {self.block_match("o", "b")}
                 WHERE o.{this} GROUP BY ALL HAVING count(*) > 1"""
             )
@@ -330,7 +351,7 @@ class _Plan:
                 "GROUP BY h HAVING count(*) > 1)"
             ).fetchall()[0][0]
             if not candidates:
-                return 0
+                return 0, None
             con.execute(
                 f"""CREATE OR REPLACE TEMP TABLE _ck_dupkeys AS
                 WITH h AS (SELECT hash({tcols}) AS h FROM {target} WHERE {this} GROUP BY h HAVING count(*) > 1)
@@ -338,7 +359,7 @@ class _Plan:
                 GROUP BY ALL HAVING count(*) > 1"""
             )
         if not con.execute("SELECT count(*) FROM _ck_dupkeys").fetchall()[0][0]:
-            return 0
+            return 0, span
         con.execute(
             f"""INSERT INTO _ck_bad
             WITH m AS (SELECT s._row, {", ".join("s." + c for c, _ in self.keys)}
@@ -351,7 +372,7 @@ class _Plan:
             f"""DELETE FROM {target} o USING _ck_dupkeys d
             WHERE o.{this} AND {self._match("o", "d", left_stage=False, right_stage=True)}"""
         ).fetchall()
-        return int(deleted[0][0])
+        return int(deleted[0][0]), span  # the span still covers what is left
 
     def block_match(self, rows: str, blocks: str) -> str:
         """Join condition of target rows to the blocks of :meth:`duplicate_blocks`."""
@@ -364,16 +385,23 @@ class _Plan:
     #: Why a record that differs from the stored one is rejected under ``--on-duplicate resend``.
     changed_reason = "changed record"
 
-    def _clashes(self, con: Connection, good: str, target: str, batch_id: int) -> int:
-        """Records of this batch whose key is already stored; apply the duplicate policy's first half."""
+    def _clashes(
+        self, con: Connection, good: str, target: str, batch_id: int, span: tuple[Any, Any] | None = None
+    ) -> int:
+        """Records of this batch whose key is already stored; apply the duplicate policy's first half.
+
+        ``span``: the batch's first and last time, when known (else read here)."""
         this = f"batch_id = {batch_id}"
         if self.store is not None:  # stored rows published elsewhere: stage the ones this batch repeats
             self.store.bring_stored(con, self.target, [t for _, t in self.keys], batch_id)
         prefilter = ""
         if self.time_target:
-            lo, hi = con.execute(
-                f"SELECT min({self.time_target}), max({self.time_target}) FROM {target} WHERE {this}"
-            ).fetchall()[0]
+            lo, hi = (
+                span
+                or con.execute(
+                    f"SELECT min({self.time_target}), max({self.time_target}) FROM {target} WHERE {this}"
+                ).fetchall()[0]
+            )
             prefilter = f" AND o.{self.time_target} BETWEEN {literal(lo)} AND {literal(hi)}"
         other = con.execute(
             f"SELECT count(*) FROM (SELECT 1 FROM {target} o WHERE o.batch_id <> {batch_id}{prefilter} LIMIT 1)"
