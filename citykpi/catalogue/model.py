@@ -214,6 +214,10 @@ class Forecast:
 
 #: Reporting grain → (window, horizon) in periods of that grain, when not declared.
 FORECAST_DEFAULTS: Mapping[str, tuple[int, int]] = {
+    # a vital sign's trend over the last hours, projected as far ahead (Prometheus' predict_linear
+    # is typically read over 1–6 hours and a few hours ahead)
+    "15min": (8, 8),
+    "hour": (6, 6),
     "day": (28, 14),
     "week": (13, 8),
     "month": (12, 6),

@@ -58,6 +58,11 @@ def periods_between(grain: str, lo: date, hi: date) -> int:
     return {"month": months, "quarter": months // 3, "year": hi.year - lo.year}[grain]
 
 
+def _day(d: date) -> date:
+    """The day of a period start (a date, or a date-time in a sub-daily evaluation)."""
+    return d.date() if isinstance(d, datetime) else d
+
+
 def forecast_settings(
     ind: Indicator, domains: Mapping[str, Forecast | None], rgrain: str
 ) -> tuple[int, int, float, int] | None:
@@ -203,7 +208,9 @@ def extend_tables(
             hist[k] = max(hist[k], periods_between(rg, min(reach), cur))
     _widen_inputs(tables, hist, keep)
     warnings: list[str] = []
-    day_dates = [d for rg, d, _p, _r in peers if rg == "day"] + [p for rg, _d, p, _r in peers if rg == "day"]
+    # the kinds of day the day and sub-daily peers were chosen by
+    by_day = ("day", "hour", "15min")
+    day_dates = [_day(x) for rg, d, p, _r in peers if rg in by_day for x in (d, p)]
     if years := uncovered_years(day_dates):
         warnings.append(coverage_warning(years, "seasonal baselines"))
     new_hist = [hist[k] for k in ind["ikey"].to_list()]

@@ -21,8 +21,9 @@ current one; ``t_classified``, the cells) and the small tables of :mod:`citykpi.
      prediction interval: ``will_meet`` when even its pessimistic end meets the target, ``will_miss``
      when even its optimistic end misses it, ``at_risk`` between; and the monthly pace needed.
 
-Everything is written in reporting periods (``m.rgrain``), so a finer grain needs only its length in
-:data:`PERIODS_PER_MONTH` and its row in ``seasonal.PEER_RULES``.
+Everything is written in reporting periods (``m.rgrain``): a grain needs only its length in
+:data:`PERIODS_PER_MONTH`, its steps in :data:`GRAIN_STEPS` and its row in ``seasonal.PEER_RULES``
+(the hour and the quarter hour have theirs: hours to breach, the same time of comparable days).
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ MAD_SCALE = 1.4826
 MEAN_AD_SCALE = 1.2533
 #: Average length of a month in periods of each reporting grain (for the monthly pace of a target).
 PERIODS_PER_MONTH: dict[str, float] = {
+    "15min": 365.25 / 12 * 96,
+    "hour": 365.25 / 12 * 24,
     "day": 365.25 / 12,
     "week": 365.25 / 12 / 7,
     "month": 1.0,
@@ -94,7 +97,7 @@ peers AS (
 ),
 kept AS (
   SELECT p.* FROM peers p
-  ANTI JOIN excl e ON e.ikey = p.ikey AND e.area_key = p.area_key AND p.peer BETWEEN e.lo AND e.hi{first if spare else ""}
+  ANTI JOIN excl e ON e.ikey = p.ikey AND e.area_key = p.area_key AND CAST(p.peer AS DATE) BETWEEN e.lo AND e.hi{first if spare else ""}
 ),
 agg AS (
   SELECT ikey, area_key, k, count(*) AS n, median(v) AS med, mad(v) AS mad, list_sort(list(v)) AS vals
@@ -119,8 +122,10 @@ def _forecastable_basis(value: str) -> str:
 
 
 #: Per reporting grain: (SQL of the whole periods from period start {a} to date {b}, SQL of the period
-#: {n} periods after {s}). A finer grain (hour) is one more entry, with PERIODS_PER_MONTH and a peer rule.
+#: {n} periods after {s}). Each grain also has its length in PERIODS_PER_MONTH and a peer rule.
 GRAIN_STEPS: dict[str, tuple[str, str]] = {
+    "15min": ("date_diff('minute', {a}, {b}) // 15", "{s} + to_minutes(15 * {n})"),
+    "hour": ("date_diff('hour', {a}, {b})", "{s} + to_hours({n})"),
     "day": ("date_diff('day', {a}, {b})", "{s} + to_days({n})"),
     "week": ("date_diff('day', {a}, {b}) // 7", "{s} + to_weeks({n})"),
     "month": ("date_diff('month', {a}, {b})", "{s} + to_months({n})"),

@@ -9,9 +9,11 @@ peer, rank) and joins it with the series: nothing here runs per series.
   with earlier rest Saturdays, a public holiday with earlier holidays (whatever the weekday), an
   adjusted working day (调休) with earlier working days (whatever the weekday).
 * **week, month, quarter, year** — the previous periods.
-
-Sub-daily grains (an hour compared with the same hour of comparable days) plug in here as one more
-entry of :data:`PEER_RULES`.
+* **hour, 15min** — the same time of day on the latest earlier days of the same kind: working days
+  (adjusted ones included) with working days, rest days with rest days, public holidays with public
+  holidays. A city's hours follow the working week more than the weekday (the 08:00 rush of a
+  Tuesday is a Monday's), and keeping the peers days rather than weeks back keeps the hours a
+  baseline reads to a few days' worth.
 """
 
 from __future__ import annotations
@@ -58,6 +60,29 @@ def day_peers(d: date, n: int) -> list[date]:
     return out
 
 
+def _kind_of_day(d: date) -> str:
+    """``work`` (a working day, adjusted ones too), ``rest`` or ``holiday``: how a sub-daily
+    period's day is compared."""
+    t = day_type(d)
+    if t is DayType.HOLIDAY:
+        return "holiday"
+    return "rest" if t is DayType.WEEKEND else "work"
+
+
+def time_of_day_peers(d: date, n: int) -> list[date]:
+    """The ``n`` latest earlier days of the same kind as ``d`` (see :func:`_kind_of_day`), newest
+    first: the days whose same time of day a sub-daily period is compared with."""
+    target = _kind_of_day(d)
+    out: list[date] = []
+    cand = d - timedelta(days=1)
+    oldest = max(MIN_DATE, d - timedelta(days=MAX_DAY_LOOKBACK))
+    while len(out) < n and cand >= oldest:
+        if _kind_of_day(cand) == target:
+            out.append(cand)
+        cand -= timedelta(days=1)
+    return out
+
+
 def _previous_periods(grain: str) -> Callable[[date, int], list[date]]:
     def peers(d: date, n: int) -> list[date]:
         return [p for k in range(1, n + 1) if (p := shift(grain, d, -k)) >= MIN_DATE]
@@ -67,6 +92,8 @@ def _previous_periods(grain: str) -> Callable[[date, int], list[date]]:
 
 #: Reporting grain → (period start, how many) → comparable earlier period starts, newest first.
 PEER_RULES: dict[str, Callable[[date, int], list[date]]] = {
+    "15min": time_of_day_peers,
+    "hour": time_of_day_peers,
     "day": day_peers,
     "week": _previous_periods("week"),
     "month": _previous_periods("month"),
