@@ -115,11 +115,13 @@ def demo_steps(manifest: Mapping[str, Any], out: Path) -> list[list[str]]:
 
 def hourly_steps(end: str) -> list[list[str]]:
     """The vital signs by the hour: the gas leak's alert goes pending → firing → resolved; a tunnel's
-    CO flaps around its red cut all evening and the clear level holds it as one episode."""
+    CO flaps around its red cut all evening and the clear level holds it as one episode; a water
+    pressure still green is seen turning orange hours ahead."""
     return [
         shlex.split(
             f"citykpi evaluate --at {end}T10:30 --period hour --indicator 'gas.leak.*' --area 500106"
         ),
+        shlex.split(f"citykpi alerts --early --at {end}T10:30 --period hour --level district"),
         *(
             ["citykpi", "alerts", "--at", f"{end}T{instant}", "--level", "district"]
             for instant in ("09:30", "10:30", "18:30")

@@ -7,6 +7,7 @@ import csv
 import io
 from datetime import date, datetime
 
+import pytest
 from typer.testing import CliRunner, Result
 
 from citykpi.cli import app
@@ -64,12 +65,27 @@ def test_every_indicator_evaluates_at_the_hour_and_the_quarter_hour(sample_city:
         assert {r["indicator_id"] for r in at} == {r["indicator_id"] for r in day}
 
 
-def test_a_daily_forecast_reads_in_days_in_an_hourly_evaluation(sample_city: SampleCity) -> None:
+def test_early_warning_in_an_hourly_evaluation(sample_city: SampleCity) -> None:
+    """A daily indicator forecasts in days, from its daily roll-up, exactly as in the day's evaluation;
+    an hourly one in hours: Jiulongpo's end-point pressure falls 0.015 MPa an hour from 0.300 at 05:00
+    to 0.225 at 10:00 (the sample's booster pump trip), so the line reaches red (below 0.14) after
+    (0.225 − 0.14) / 0.015 = 5.7 hours: in the 6th, within the 6-hour horizon, on the same day."""
     daily = rows(run(sample_city, "alerts", "--early", "--date", END.isoformat(), "--format", "csv"))
     hourly = rows(
         run(sample_city, "alerts", "--early", "--at", f"{END}T10:30", "--period", "hour", "--format", "csv")
     )
     key = ("indicator_id", "area_id", "forecast_status", "forecast_periods", "forecast_date")
-    assert hourly and [tuple(r[k] for k in key) for r in hourly] == [tuple(r[k] for k in key) for r in daily]
+    in_hours = [r for r in hourly if r["period_start"].endswith("T10:00:00.000000")]
+    in_days = [r for r in hourly if r not in in_hours]
+    assert in_days and [tuple(r[k] for k in key) for r in in_days] == [
+        tuple(r[k] for k in key) for r in daily
+    ]
+    assert [tuple(r[k] for k in key) for r in in_hours] == [
+        ("water.supply.pressure", "500107", "red", "6", "2025-12-31"),
+        ("water.supply.pressure_twa", "500107", "red", "6", "2025-12-31"),
+    ]
+    assert float(in_hours[0]["value"]) == pytest.approx(0.225)
+    assert float(in_hours[0]["forecast_slope"]) == pytest.approx(-0.015)
     text = run(sample_city, "alerts", "--early", "--at", f"{END}T10:30", "--period", "hour")
     assert text.exit_code == 0 and "天后转" in text.stdout and "周后转" not in text.stdout
+    assert "约6小时后转红" in text.stdout and "2025-12-31 10:30" in text.stdout

@@ -426,6 +426,7 @@ def _early_alerts(
             min_colour=min_colour,
             as_of=scorecard.as_of,
             digits=Digits.of_catalogue(catalogue.indicators, decimals),
+            label=scorecard.label,
         )
     else:
         emit_frame(frame, fmt.value, output)

@@ -281,6 +281,21 @@ INCIDENTS: tuple[Incident, ...] = (
         )
         for h, v in ((16, 118), (17, 112), (18, 119), (19, 111), (20, 117), (21, 108), (22, 92))
     ),
+    # A booster pump trips in Jiulongpo at 05:00: end-point pressure falls 0.015 MPa an hour, still
+    # green at 10:00 (0.225), but the hour's early warning sees yellow (0.2) and orange (0.16) coming
+    # within the 6-hour horizon; the standby pump is started at 11:00.
+    *(
+        Incident(
+            "water.supply.pressure",
+            "500107",
+            0,
+            0,
+            round(0.3 - 0.015 * (h - 5), 3),
+            hours=(h,),
+            why="booster pump tripped, standby started at 11:00",
+        )
+        for h in range(5, 11)
+    ),
     # Bridge deflection creeping up in Nan'an under heavy-lorry traffic.
     Incident("bt.bridge.deflection", "500108", 2, 2, 290, why="heavy lorries on a closed lane"),
     Incident("bt.bridge.deflection", "500108", 1, 1, 312, why="heavy lorries on a closed lane"),

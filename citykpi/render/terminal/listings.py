@@ -487,12 +487,17 @@ def print_early_alerts(
     min_colour: str = "orange",
     as_of: date | None = None,
     digits: Digits | None = None,
+    label: str | None = None,
 ) -> None:
-    """Print early alerts (see ``outlook.early_alerts``): the colour a cell is heading for and when, soonest first."""
+    """Print early alerts (see ``outlook.early_alerts``): the colour a cell is heading for and when, soonest first.
+
+    ``label`` names what they are as of (``2025-12-31 10:30`` in a sub-daily evaluation); default ``as_of``."""
     head = f"{frame.height} early alerts: forecast to reach {status_label(min_colour, 'en')} or worse"
     if lang == "zh":
         head = f"{frame.height} 项趋势预警（预计转为{status_label(min_colour, 'zh')}或更差）"
-    if as_of is not None:
+    if label is not None:
+        head += f" · {label}"
+    elif as_of is not None:
         head += f" · {as_of.isoformat()}"
     console.rule(Text(head, style="bold"), align="left")
     if not frame.height:
