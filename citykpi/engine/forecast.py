@@ -28,6 +28,7 @@ Everything is written in reporting periods (``m.rgrain``): a grain needs only it
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import date
 
 from citykpi.catalogue.model import COLOURS
@@ -134,16 +135,25 @@ GRAIN_STEPS: dict[str, tuple[str, str]] = {
 }
 
 
-def _periods_to(grain: str, start: str, end: str) -> str:
-    """SQL: whole periods of the grain column ``grain`` from period start ``start`` to date ``end``."""
-    steps = " ".join(f"WHEN '{g}' THEN {diff.format(a=start, b=end)}" for g, (diff, _) in GRAIN_STEPS.items())
+def _periods_to(grain: str, start: str, end: str, grains: Collection[str]) -> str:
+    """SQL: whole periods of the grain column ``grain`` (one of ``grains``) from period start ``start``
+    to date ``end``."""
+    steps = " ".join(
+        f"WHEN '{g}' THEN {diff.format(a=start, b=end)}"
+        for g, (diff, _) in GRAIN_STEPS.items()
+        if g in grains
+    )
     return f"CASE {grain} {steps} END"
 
 
-def _plus_periods(grain: str, start: str, n: str) -> str:
-    """SQL: the start of the period ``n`` periods of the grain column ``grain`` after ``start``."""
+def _plus_periods(grain: str, start: str, n: str, grains: Collection[str]) -> str:
+    """SQL: the start of the period ``n`` periods of the grain column ``grain`` (one of ``grains``) after ``start``."""
     count = f"CAST({n} AS INTEGER)"
-    steps = " ".join(f"WHEN '{g}' THEN {add.format(s=start, n=count)}" for g, (_, add) in GRAIN_STEPS.items())
+    steps = " ".join(
+        f"WHEN '{g}' THEN {add.format(s=start, n=count)}"
+        for g, (_, add) in GRAIN_STEPS.items()
+        if g in grains
+    )
     return f"CAST(CASE {grain} {steps} END AS DATE)"
 
 
@@ -155,7 +165,14 @@ def forecast_sql(tables: CatalogueTables, *, as_of: date) -> str:
     if not tables.ind.height or not (tables.ind.get_column("fc_window") > 0).any():
         return _NO_FORECAST
     colours = ", ".join(literal(c) for c in COLOURS)
-    ppm = "CASE m.rgrain " + " ".join(f"WHEN '{g}' THEN {v!r}" for g, v in PERIODS_PER_MONTH.items()) + " END"
+    # only the reporting grains of the plan's indicators: a day's plan reads as it always has (and the
+    # Spark dialect, which has no sub-daily grains, never meets an hour's steps)
+    grains = set(tables.ind.get_column("rgrain").to_list())
+    ppm = (
+        "CASE m.rgrain "
+        + " ".join(f"WHEN '{g}' THEN {v!r}" for g, v in PERIODS_PER_MONTH.items() if g in grains)
+        + " END"
+    )
     as_of_lit = literal(as_of)
     lower = "m.direction = 'lower_is_better'"
     return f"""CREATE OR REPLACE TEMP TABLE t_forecast AS
@@ -217,7 +234,7 @@ soon AS (
 ),
 due AS (
   SELECT f.*, m.target_method, {ppm} AS ppm,
-    greatest(0, {_periods_to("m.rgrain", "f.period_start", "f.target_due")}) AS x_due
+    greatest(0, {_periods_to("m.rgrain", "f.period_start", "f.target_due", grains)}) AS x_due
   FROM fit f JOIN ck_ind m ON m.ikey = f.ikey
   WHERE f.target_value IS NOT NULL AND f.target_due > {as_of_lit}
 ),
@@ -241,7 +258,7 @@ ahead AS (
 SELECT f.ikey, f.area_key,
   [{colours}][s.sev_to + 1] AS forecast_status,
   CAST(s.p_at AS INTEGER) AS forecast_periods,
-  CASE WHEN s.p_at IS NOT NULL THEN {_plus_periods("f.rgrain", "f.period_start", "s.p_at")} END AS forecast_date,
+  CASE WHEN s.p_at IS NOT NULL THEN {_plus_periods("f.rgrain", "f.period_start", "s.p_at", grains)} END AS forecast_date,
   CAST(s.p_low AS INTEGER) AS forecast_periods_low,
   CAST(s.p_high AS INTEGER) AS forecast_periods_high,
   f.b AS forecast_slope, f.r2 AS forecast_r2, {BASES["anomaly"].sql("f.v0", "", "", "", "", "")} AS anomaly_score,

@@ -634,8 +634,8 @@ soon AS (
   GROUP BY c.ikey, c.area_key
 ),
 due AS (
-  SELECT f.*, m.target_method, CASE m.rgrain WHEN '15min' THEN 2922.0 WHEN 'hour' THEN 730.5 WHEN 'day' THEN 30.4375 WHEN 'week' THEN 4.348214285714286 WHEN 'month' THEN 1.0 WHEN 'quarter' THEN 0.3333333333333333 WHEN 'year' THEN 0.08333333333333333 END AS ppm,
-    greatest(0, CASE m.rgrain WHEN '15min' THEN date_diff('minute', f.period_start, f.target_due) // 15 WHEN 'hour' THEN date_diff('hour', f.period_start, f.target_due) WHEN 'day' THEN date_diff('day', f.period_start, f.target_due) WHEN 'week' THEN date_diff('day', f.period_start, f.target_due) // 7 WHEN 'month' THEN date_diff('month', f.period_start, f.target_due) WHEN 'quarter' THEN date_diff('quarter', f.period_start, f.target_due) WHEN 'year' THEN date_diff('year', f.period_start, f.target_due) END) AS x_due
+  SELECT f.*, m.target_method, CASE m.rgrain WHEN 'day' THEN 30.4375 WHEN 'week' THEN 4.348214285714286 WHEN 'month' THEN 1.0 WHEN 'quarter' THEN 0.3333333333333333 WHEN 'year' THEN 0.08333333333333333 END AS ppm,
+    greatest(0, CASE m.rgrain WHEN 'day' THEN date_diff('day', f.period_start, f.target_due) WHEN 'week' THEN date_diff('day', f.period_start, f.target_due) // 7 WHEN 'month' THEN date_diff('month', f.period_start, f.target_due) WHEN 'quarter' THEN date_diff('quarter', f.period_start, f.target_due) WHEN 'year' THEN date_diff('year', f.period_start, f.target_due) END) AS x_due
   FROM fit f JOIN ck_ind m ON m.ikey = f.ikey
   WHERE f.target_value IS NOT NULL AND f.target_due > DATE '2025-12-31'
 ),
@@ -659,7 +659,7 @@ ahead AS (
 SELECT f.ikey, f.area_key,
   ['green', 'blue', 'yellow', 'orange', 'red'][s.sev_to + 1] AS forecast_status,
   CAST(s.p_at AS INTEGER) AS forecast_periods,
-  CASE WHEN s.p_at IS NOT NULL THEN CAST(CASE f.rgrain WHEN '15min' THEN f.period_start + to_minutes(15 * CAST(s.p_at AS INTEGER)) WHEN 'hour' THEN f.period_start + to_hours(CAST(s.p_at AS INTEGER)) WHEN 'day' THEN f.period_start + to_days(CAST(s.p_at AS INTEGER)) WHEN 'week' THEN f.period_start + to_weeks(CAST(s.p_at AS INTEGER)) WHEN 'month' THEN f.period_start + to_months(CAST(s.p_at AS INTEGER)) WHEN 'quarter' THEN f.period_start + to_months(3 * CAST(s.p_at AS INTEGER)) WHEN 'year' THEN f.period_start + to_years(CAST(s.p_at AS INTEGER)) END AS DATE) END AS forecast_date,
+  CASE WHEN s.p_at IS NOT NULL THEN CAST(CASE f.rgrain WHEN 'day' THEN f.period_start + to_days(CAST(s.p_at AS INTEGER)) WHEN 'week' THEN f.period_start + to_weeks(CAST(s.p_at AS INTEGER)) WHEN 'month' THEN f.period_start + to_months(CAST(s.p_at AS INTEGER)) WHEN 'quarter' THEN f.period_start + to_months(3 * CAST(s.p_at AS INTEGER)) WHEN 'year' THEN f.period_start + to_years(CAST(s.p_at AS INTEGER)) END AS DATE) END AS forecast_date,
   CAST(s.p_low AS INTEGER) AS forecast_periods_low,
   CAST(s.p_high AS INTEGER) AS forecast_periods_high,
   f.b AS forecast_slope, f.r2 AS forecast_r2, CASE WHEN bl.scale > 0 THEN (f.v0 - bl.med) / bl.scale WHEN f.v0 = bl.med THEN 0.0 END AS anomaly_score,
