@@ -182,3 +182,35 @@ def test_a_clean_feed_batch_counts_no_rejects_without_reading_them(
     f = ingest(wh, _catalogue(), [_parquet(tmp_path / "b.parquet", twice)], IngestOptions(now=NOW)).files[0]
     assert (f.rows_loaded, f.rows_rejected) == (2, 2)
     assert any(s == "SELECT count(*) FROM _ck_bad" for s in seen)
+
+
+def test_a_batch_after_the_stored_span_is_cleared_of_clashes_before_it_is_staged(
+    wh: Warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file's footer gives its period span; with nothing stored in it, no clash is possible and the
+    batch's own rows are never read around for one. A batch whose span holds a stored day is checked."""
+    seen: list[str] = []
+    real = type(wh.con).execute
+
+    def spy(self: object, sql: str, params: object = None) -> object:
+        seen.append(" ".join(str(sql).split()))
+        return real(self, sql, params)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(type(wh.con), "execute", spy)
+    first: list[Row] = [("t.daily", f"d{i:03d}", date(2024, 1, 1), 1.0) for i in range(5)]
+    ingest(wh, _catalogue(), [_parquet(tmp_path / "a.parquet", first)], IngestOptions(now=NOW))
+    seen.clear()
+    later: list[Row] = [("t.daily", f"d{i:03d}", date(2024, 1, d), 2.0) for i in range(5) for d in (2, 3)]
+    f = ingest(wh, _catalogue(), [_parquet(tmp_path / "b.parquet", later)], IngestOptions(now=NOW)).files[0]
+    assert (f.rows_loaded, f.rows_rejected) == (10, 0)
+    probes = [s for s in seen if "FROM observations o WHERE o.period BETWEEN" in s]
+    assert probes and "TIMESTAMP '2024-01-02 00:00:00' AND TIMESTAMP '2024-01-03 00:00:00'" in probes[0]
+    assert not any("o.batch_id <>" in s for s in seen)
+    seen.clear()
+    again: list[Row] = [
+        ("t.daily", "d001", date(2024, 1, 3), 3.0),
+        ("t.daily", "d001", date(2024, 1, 4), 3.0),
+    ]
+    f = ingest(wh, _catalogue(), [_parquet(tmp_path / "c.parquet", again)], IngestOptions(now=NOW)).files[0]
+    assert (f.rows_loaded, f.rows_rejected) == (1, 1)  # the 3rd is stored (batch 2): a clash
+    assert any("o.batch_id <>" in s for s in seen)

@@ -115,6 +115,10 @@ class TableStore(Protocol):
     staging tables.
     """
 
+    #: True when the staging tables hold every stored row (the embedded store), so that ingest may ask
+    #: about stored rows before a batch's own are staged; False when they are brought in per batch.
+    holds_stored: bool
+
     def begin_ingest(self, con: Connection) -> None:
         """Make the data tables writable staging tables on ``con`` (before the file's transaction)."""
         ...

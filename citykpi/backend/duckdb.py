@@ -254,6 +254,8 @@ _READ_KINDS: tuple[str, ...] = ("SELECT", "EXPLAIN")
 class NativeTables:
     """The embedded table store: the data tables are tables of the database itself (no-op hooks)."""
 
+    holds_stored = True
+
     def begin_ingest(self, con: Any) -> None:
         """Nothing to do: ingest writes the tables directly."""
 

@@ -180,6 +180,9 @@ def remove_tree(path: Path) -> None:
 class PublishedTables:
     """The table store of a Spark warehouse folder (see the module docstring and docs/spark.md)."""
 
+    #: the stored rows are published files: a batch's clashes are brought in once its rows are staged
+    holds_stored = False
+
     def __init__(self, root: Path) -> None:
         """The store of the warehouse folder ``root``."""
         self.root = root

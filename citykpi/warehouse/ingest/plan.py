@@ -223,6 +223,11 @@ class _Plan:
             ranges = [(g[2], g[3]) for g in groups if g[2] is not None]
             clustered = all(prev[1] <= nxt[0] for prev, nxt in itertools.pairwise(ranges))
             many = len(groups) > 1
+        # whether stored rows lie in the file's time span, asked before the batch's own rows are
+        # staged (when the footer says; reading around them afterwards is the slower way)
+        near = (
+            self.stored_near(con) if self.keys and (self.store is None or self.store.holds_stored) else None
+        )
         # 2. append the good records, in time order
         writing()
         self.ensure_target(con)
@@ -260,7 +265,7 @@ class _Plan:
         kept = inserted - side.removed_target
         main = self.target_rows(good)
         dups, span = self._duplicates_within(con, main, target, this) if self.keys and kept > 1 else (0, None)
-        clash = self._clashes(con, main, target, batch_id, span) if self.keys and kept > dups else 0
+        clash = self._clashes(con, main, target, batch_id, span, near) if self.keys and kept > dups else 0
         policy = self.options.on_duplicate
         # every step that rejects a record says so (a count): when none did, _ck_bad is empty
         quiet = not n_bad and not dups and not clash and side == _Side()
@@ -309,6 +314,12 @@ class _Plan:
                        max({self.time_stage}) FILTER (WHERE ok) AS hi
                 FROM {scan} GROUP BY g ORDER BY g"""
         ).fetchall()
+
+    def stored_near(self, con: Connection) -> bool | None:
+        """Whether any stored record lies in the file's time span, known from the file's metadata
+        before its records are staged; None when the metadata cannot tell (then the clash check
+        reads the batch's own span after staging it)."""
+        return None
 
     def duplicate_blocks(self, this: str) -> str | None:
         """A cheap exact screen for keys appended twice: a SELECT of the small blocks of keys the
@@ -386,11 +397,20 @@ class _Plan:
     changed_reason = "changed record"
 
     def _clashes(
-        self, con: Connection, good: str, target: str, batch_id: int, span: tuple[Any, Any] | None = None
+        self,
+        con: Connection,
+        good: str,
+        target: str,
+        batch_id: int,
+        span: tuple[Any, Any] | None = None,
+        near: bool | None = None,
     ) -> int:
         """Records of this batch whose key is already stored; apply the duplicate policy's first half.
 
-        ``span``: the batch's first and last time, when known (else read here)."""
+        ``span``: the batch's first and last time, when known (else read here). ``near``: whether any
+        stored row lies in the file's time span (:meth:`stored_near`); False settles it at once."""
+        if near is False:
+            return 0
         this = f"batch_id = {batch_id}"
         if self.store is not None:  # stored rows published elsewhere: stage the ones this batch repeats
             self.store.bring_stored(con, self.target, [t for _, t in self.keys], batch_id)
