@@ -9,10 +9,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from citykpi.catalogue.model import Formula, Rollup, Thresholds
+from citykpi.catalogue.model import BandSet, Forecast, Formula, Rollup, Thresholds
 from citykpi.engine import plan as planning
 from citykpi.engine.plan import compile_evaluation
 from citykpi.engine.scorecard import Scorecard
@@ -24,7 +25,8 @@ STREETS_AND_D2 = ("S1", "S2", "D2")
 
 
 def vital_signs() -> list[Any]:
-    """Seven hourly vital signs: different roll-ups, levels, persistence and a change basis."""
+    """Ten hourly vital signs: different roll-ups, levels, persistence, a change basis, trend
+    forecasts and a seasonal (anomaly) basis."""
     out = []
     for n, (time_rule, area_rule) in enumerate(
         [("max", "max"), ("mean", "mean"), ("last", "max"), ("max", "min"), ("mean", "max"), ("max", "max")]
@@ -48,19 +50,45 @@ def vital_signs() -> list[Any]:
             thresholds=replace(Thresholds(bands=out[0].thresholds.bands), basis="change_previous"),
         )
     )
+    out.extend(  # two, so that at least one is not in the last slice
+        indicator(
+            f"vs.trend{n}",
+            frequency="hourly",
+            levels=("city", "district", "street"),
+            rollup=Rollup(time="mean", area="max"),
+            forecast=Forecast(min_r2=0.0),
+        )
+        for n in (1, 2)
+    )
+    out.append(
+        indicator(
+            "vs.anomaly",
+            frequency="hourly",
+            direction="band",
+            levels=("city", "district"),
+            rollup=Rollup(time="mean", area="mean"),
+            thresholds=Thresholds(
+                basis="anomaly",
+                bands=BandSet(ranges={"green": (-3.0, 3.0), "yellow": (-5.0, 5.0), "orange": (-8.0, 8.0)}),
+                baseline=3,
+            ),
+        )
+    )
     return out
 
 
 def readings(city: City, ids: list[str]) -> None:
-    """Two days of readings every 20 minutes; one series falls silent 5 hours early (stale), one
-    area of one indicator has none, and values wander through every colour."""
-    start = datetime(2025, 12, 30)
+    """Two days of readings every 20 minutes (a week for the seasonal one: it needs earlier working
+    days); one series falls silent 5 hours early (stale), one area of one indicator has none, and
+    values wander through every colour."""
     for n, iid in enumerate(ids):
+        start = datetime(2025, 12, 24 if iid == "vs.anomaly" else 30)
+        hours = int((AT - start).total_seconds() // 3600)
         rows = []
         for a, area in enumerate(STREETS_AND_D2):
             if n == 3 and area == "S2":
                 continue  # no data at all
-            last = 38 * 3 - (15 if (n, area) == (4, "S1") else 0)
+            last = hours * 3 - (15 if (n, area) == (4, "S1") else 0)
             rows += [
                 (area, start + timedelta(minutes=20 * j), float((n * 7 + j * 13 + a * 5) % 50))
                 for j in range(last + 1)
@@ -96,6 +124,11 @@ def test_slices_give_the_cells_of_the_whole_catalogue(
         assert set(whole.cells.get_column("status").to_list()) >= {"green", "red", "stale", "no_data"}
     assert_frame_equal(sliced.cells, whole.cells)
     assert_frame_equal(sliced.indices, whole.indices)
+    # the trend and the seasonal baseline were computed in their slices, not left out
+    anomaly = whole.cells.filter(pl.col("indicator_id") == "vs.anomaly")
+    for trend in (whole.cells.filter(pl.col("indicator_id") == f"vs.trend{n}") for n in (1, 2)):
+        assert trend.height and trend.get_column("forecast_slope").is_not_null().all()
+    assert anomaly.height and anomaly.get_column("basis_value").is_not_null().any()
 
 
 def _slices(plan: planning.Plan) -> set[str]:

@@ -157,12 +157,19 @@ def _plus_periods(grain: str, start: str, n: str, grains: Collection[str]) -> st
     return f"CAST(CASE {grain} {steps} END AS DATE)"
 
 
-def forecast_sql(tables: CatalogueTables, *, as_of: date) -> str:
+def forecasts(tables: CatalogueTables) -> bool:
+    """Whether any indicator of the plan forecasts."""
+    return bool(tables.ind.height) and bool((tables.ind.get_column("fc_window") > 0).any())
+
+
+def forecast_sql(tables: CatalogueTables, *, as_of: date, append: bool = False) -> str:
     """Step 7b: trends, days to breach and target-miss forecasts of the cells that forecast (``t_forecast``).
 
     An empty table when no indicator forecasts: a catalogue without forecasts runs as before.
+    ``append``: added to the table an earlier slice of indicators made (each slice's cells are fitted
+    while its periods are there; an earlier slice's cells have none left, so they add nothing).
     """
-    if not tables.ind.height or not (tables.ind.get_column("fc_window") > 0).any():
+    if not forecasts(tables):
         return _NO_FORECAST
     colours = ", ".join(literal(c) for c in COLOURS)
     # only the reporting grains of the plan's indicators: a day's plan reads as it always has (and the
@@ -175,8 +182,12 @@ def forecast_sql(tables: CatalogueTables, *, as_of: date) -> str:
     )
     as_of_lit = literal(as_of)
     lower = "m.direction = 'lower_is_better'"
-    return f"""CREATE OR REPLACE TEMP TABLE t_forecast AS
-WITH fc AS (  -- the cells that forecast
+    head, tail = (
+        ("INSERT INTO t_forecast SELECT * FROM (\n", "\n)")
+        if append
+        else ("CREATE OR REPLACE TEMP TABLE t_forecast AS\n", "")
+    )
+    return f"""{head}WITH fc AS (  -- the cells that forecast
   SELECT c.ikey, c.area_key, c.value AS v0, c.status, c.severity, c.bs_id, c.period_start,
     c.target_value, c.target_due, coalesce(cu.cum, c.value) AS tv
   FROM t_classified c JOIN ck_ind m ON m.ikey = c.ikey
@@ -273,7 +284,7 @@ FROM based f JOIN ck_ind m ON m.ikey = f.ikey
 LEFT JOIN ahead s ON s.ikey = f.ikey AND s.area_key = f.area_key
 LEFT JOIN t_baseline {BASELINE_ALIAS} ON {BASELINE_ALIAS}.ikey = f.ikey AND {BASELINE_ALIAS}.area_key = f.area_key
   AND {BASELINE_ALIAS}.k = 0
-LEFT JOIN tgt t ON t.ikey = f.ikey AND t.area_key = f.area_key"""
+LEFT JOIN tgt t ON t.ikey = f.ikey AND t.area_key = f.area_key{tail}"""
 
 
 #: The forecast columns of the cells output, in order (``t_forecast`` joined as ``f``).

@@ -160,13 +160,18 @@ def compile_plan(
             plan.add(f"derived values, layer {depth}", c.derived_sql(depth, layer, tables.keys, grain))
         if i == 0:
             plan.add("cumulative sums for cumulative targets", c.cumulative_sql(tables, as_of=as_of, obs=obs))
-            plan.add("seasonal baselines", forecast.baseline_sql(tables))
+        if i == 0 or part:  # a slice's baselines and trends read its own periods, before they go
+            plan.add("seasonal baselines" + of, forecast.baseline_sql(tables))
         cells = cells_of(part=part)
         plan.add("classify, cells and explanations" + of, c.cells_sql(cells, append=i > 0))
+        if part and forecast.forecasts(tables):
+            trends = forecast.forecast_sql(tables, as_of=as_of.day, append=i > 0)
+            plan.add("trends, days to breach, target forecasts" + of, trends)
         if part and i < n - 1:  # the next slice starts from nothing: free its memory first
             for table in ("t_bucket", "t_k"):
                 plan.add("done with the slice" + of, f"DROP TABLE IF EXISTS {table}")
-    plan.add("trends, days to breach, target forecasts", forecast.forecast_sql(tables, as_of=as_of.day))
+    if n == 1 or not forecast.forecasts(tables):
+        plan.add("trends, days to breach, target forecasts", forecast.forecast_sql(tables, as_of=as_of.day))
     plan.add("indices table", c.index_table_sql())
     for depth, _layer in enumerate(tables.index_layers, start=1):
         plan.add(f"indices, depth {depth}", c.index_sql(depth))
@@ -189,18 +194,16 @@ def slice_count(tables: CatalogueTables, areas: int) -> int:
     """How many slices of indicators a sub-daily evaluation runs in (1: the whole catalogue at once).
 
     Only a sub-daily evaluation is sliced, and only when each slice is complete in itself: no
-    derived indicators (their inputs could fall in another slice), and no cumulative targets,
-    forecasts or seasonal baselines (which read every period again after the cells). The estimate
-    is an upper bound: every area for every period each indicator reads.
+    derived indicators (their inputs could fall in another slice) and no cumulative targets (summed
+    once, over every indicator). Seasonal baselines and trends are computed slice by slice, while the
+    slice's periods are there. The estimate is an upper bound: every area for every period each
+    indicator reads.
     """
     ind = tables.ind
     if not is_subdaily(tables.grain) or not ind.height or tables.derived_layers:
         return 1
     if (ind.get_column("target_method") == "cumulative").any():
         return 1
-    for column in ("fc_window", "bl_n"):
-        if column in ind.columns and (ind.get_column(column) > 0).any():
-            return 1
     periods = sum(
         early.periods_between(rg, lo, cur) + 3  # the window, and the same period a day and a week before
         for rg, cur, lo in ind.select("rgrain", "cur_start", "win_lo").iter_rows()
