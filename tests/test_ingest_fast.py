@@ -138,6 +138,19 @@ def test_parquet_time_order_from_row_group_statistics(
         assert stored == sorted(stored)
 
 
+def _statements(wh: Warehouse, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The SQL the warehouse's connection runs from now on (whitespace folded), as it runs it."""
+    seen: list[str] = []
+    real = type(wh.con).execute
+
+    def spy(self: object, sql: str, params: object = None) -> object:
+        seen.append(" ".join(str(sql).split()))
+        return real(self, sql, params)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(type(wh.con), "execute", spy)
+    return seen
+
+
 @pytest.mark.parametrize("policy", ["reject", "resend"])
 def test_a_clash_on_the_last_day_of_a_batch_is_found(wh: Warehouse, tmp_path: Path, policy: str) -> None:
     """The clash check looks at the stored rows in the batch's time span, which the duplicate screen
@@ -163,14 +176,7 @@ def test_a_clean_feed_batch_counts_no_rejects_without_reading_them(
 ) -> None:
     """A batch no step rejected anything of reports 0 rejects without counting the empty reject table;
     one with a duplicate counts it."""
-    seen: list[str] = []
-    real = type(wh.con).execute
-
-    def spy(self: object, sql: str, params: object = None) -> object:
-        seen.append(" ".join(str(sql).split()))
-        return real(self, sql, params)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(type(wh.con), "execute", spy)
+    seen = _statements(wh, monkeypatch)
     day = date(2024, 1, 1)
     clean: list[Row] = [("t.daily", f"d{i:03d}", day, float(i)) for i in range(10)]
     f = ingest(wh, _catalogue(), [_parquet(tmp_path / "a.parquet", clean)], IngestOptions(now=NOW)).files[0]
@@ -189,14 +195,7 @@ def test_a_batch_after_the_stored_span_is_cleared_of_clashes_before_it_is_staged
 ) -> None:
     """The file's footer gives its period span; with nothing stored in it, no clash is possible and the
     batch's own rows are never read around for one. A batch whose span holds a stored day is checked."""
-    seen: list[str] = []
-    real = type(wh.con).execute
-
-    def spy(self: object, sql: str, params: object = None) -> object:
-        seen.append(" ".join(str(sql).split()))
-        return real(self, sql, params)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(type(wh.con), "execute", spy)
+    seen = _statements(wh, monkeypatch)
     first: list[Row] = [("t.daily", f"d{i:03d}", date(2024, 1, 1), 1.0) for i in range(5)]
     ingest(wh, _catalogue(), [_parquet(tmp_path / "a.parquet", first)], IngestOptions(now=NOW))
     seen.clear()
