@@ -66,12 +66,18 @@ _NO_FORECAST = """CREATE OR REPLACE TEMP TABLE t_forecast (ikey INTEGER, area_ke
   target_pace_needed DOUBLE, target_pace DOUBLE)"""
 
 
+def baselines(tables: CatalogueTables) -> bool:
+    """Whether any indicator of the plan has a seasonal baseline (a seasonal basis, or a forecast's
+    anomaly score)."""
+    return bool(tables.ind.height) and bool((tables.ind.get_column("bl_n") > 0).any())
+
+
 def baseline_sql(tables: CatalogueTables) -> str:
     """Step 5b: the seasonal baseline of every period a seasonal basis scores (``t_baseline``).
 
     An empty table when no indicator has a seasonal basis: a catalogue without one runs as before.
     """
-    if not tables.ind.height or not (tables.ind.get_column("bl_n") > 0).any():
+    if not baselines(tables):
         return _NO_BASELINE
     # with incidents declared, the peer table holds twice the periods: the first bl_n left in count
     excl = tables.extra.get("ck_excl")

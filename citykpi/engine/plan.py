@@ -145,6 +145,9 @@ def compile_plan(
         week_in_history=tables.week_in_history,
         bases=set(tables.ind.get_column("basis").to_list()) or None,
     )
+    # a sliced plan's baselines and trends read each slice's periods, before the slice drops them
+    sliced_baselines = n > 1 and forecast.baselines(tables)
+    sliced_trends = n > 1 and forecast.forecasts(tables)
     for i in range(n):
         part = (i, n) if n > 1 else None
         of = f" (slice {i + 1} of {n})" if part else ""
@@ -160,17 +163,17 @@ def compile_plan(
             plan.add(f"derived values, layer {depth}", c.derived_sql(depth, layer, tables.keys, grain))
         if i == 0:
             plan.add("cumulative sums for cumulative targets", c.cumulative_sql(tables, as_of=as_of, obs=obs))
-        if i == 0 or part:  # a slice's baselines and trends read its own periods, before they go
+        if i == 0 or sliced_baselines:
             plan.add("seasonal baselines" + of, forecast.baseline_sql(tables))
         cells = cells_of(part=part)
         plan.add("classify, cells and explanations" + of, c.cells_sql(cells, append=i > 0))
-        if part and forecast.forecasts(tables):
+        if sliced_trends:
             trends = forecast.forecast_sql(tables, as_of=as_of.day, append=i > 0)
             plan.add("trends, days to breach, target forecasts" + of, trends)
         if part and i < n - 1:  # the next slice starts from nothing: free its memory first
             for table in ("t_bucket", "t_k"):
                 plan.add("done with the slice" + of, f"DROP TABLE IF EXISTS {table}")
-    if n == 1 or not forecast.forecasts(tables):
+    if not sliced_trends:
         plan.add("trends, days to breach, target forecasts", forecast.forecast_sql(tables, as_of=as_of.day))
     plan.add("indices table", c.index_table_sql())
     for depth, _layer in enumerate(tables.index_layers, start=1):
