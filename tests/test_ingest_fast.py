@@ -213,3 +213,48 @@ def test_a_batch_after_the_stored_span_is_cleared_of_clashes_before_it_is_staged
     f = ingest(wh, _catalogue(), [_parquet(tmp_path / "c.parquet", again)], IngestOptions(now=NOW)).files[0]
     assert (f.rows_loaded, f.rows_rejected) == (1, 1)  # the 3rd is stored (batch 2): a clash
     assert any("o.batch_id <>" in s for s in seen)
+
+
+def test_the_duplicate_screen_reads_the_transactions_appended_rows(
+    wh: Warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The screen selects the batch by the store's predicate for appended rows (no zone-map check of
+    the stored row groups) and finds a duplicate there as it does by batch."""
+    seen = _statements(wh, monkeypatch)
+    day = date(2024, 1, 1)
+    ingest(
+        wh,
+        _catalogue(),
+        [_parquet(tmp_path / "a.parquet", [("t.daily", "d001", day, 1.0)])],
+        IngestOptions(now=NOW),
+    )
+    seen.clear()
+    rows: list[Row] = [("t.daily", f"d{i:03d}", date(2024, 1, 2), 1.0) for i in range(3)]
+    rows.append(("t.daily", "d002", date(2024, 1, 2), 2.0))
+    f = ingest(wh, _catalogue(), [_parquet(tmp_path / "b.parquet", rows)], IngestOptions(now=NOW)).files[0]
+    assert (f.rows_loaded, f.rows_rejected) == (2, 2)
+    screens = [s for s in seen if "count(*) FILTER (WHERE dup)" in s]
+    assert len(screens) == 1 and f"WHERE {wh.tables.appended_rows})" in screens[0]
+
+
+@pytest.mark.parametrize("selects", ["TRUE", "FALSE", "rowid % 2 = 0"])
+def test_an_appended_rows_predicate_that_selects_other_rows_is_not_relied_on(
+    wh: Warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, selects: str
+) -> None:
+    """Ingest checks what the predicate selected: stored rows with it (TRUE), none of the batch (FALSE)
+    or a part of it each send the screen back to the batch's rows, with the same result."""
+    monkeypatch.setattr(type(wh.tables), "appended_rows", selects)
+    first: list[Row] = [("t.daily", f"d{i:03d}", date(2024, 1, 1), 1.0) for i in range(4)]
+    first.append(("t.daily", "d070", date(2024, 1, 1), 1.0))  # another block of areas
+    ingest(wh, _catalogue(), [_parquet(tmp_path / "a.parquet", first)], IngestOptions(now=NOW))
+    rows: list[Row] = [("t.daily", f"d{i:03d}", date(2024, 1, 3), 1.0) for i in range(1, 5)]
+    rows.append(("t.daily", "d003", date(2024, 1, 3), 2.0))
+    seen = _statements(wh, monkeypatch)
+    f = ingest(wh, _catalogue(), [_parquet(tmp_path / "b.parquet", rows)], IngestOptions(now=NOW)).files[0]
+    assert (f.rows_read, f.rows_loaded, f.rows_rejected) == (5, 3, 2)
+    assert wh.con.execute("SELECT row_number, value FROM rejects ORDER BY 1").fetchall() == [
+        (3, "rows 3, 5"),
+        (5, "rows 3, 5"),
+    ]
+    assert len([s for s in seen if "count(*) FILTER (WHERE dup)" in s]) == 2  # the predicate's, then by batch
+

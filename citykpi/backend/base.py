@@ -118,6 +118,10 @@ class TableStore(Protocol):
     #: True when the staging tables hold every stored row (the embedded store), so that ingest may ask
     #: about stored rows before a batch's own are staged; False when they are brought in per batch.
     holds_stored: bool
+    #: A predicate selecting the rows the open transaction appended to a staging table, cheaper for
+    #: the engine than a filter on a column; None when the store knows none. Ingest checks what it
+    #: selected (every row of the batch, no other) before it relies on it.
+    appended_rows: str | None
 
     def begin_ingest(self, con: Connection) -> None:
         """Make the data tables writable staging tables on ``con`` (before the file's transaction)."""

@@ -182,6 +182,7 @@ class PublishedTables:
 
     #: the stored rows are published files: a batch's clashes are brought in once its rows are staged
     holds_stored = False
+    appended_rows: str | None = None  # stored rows are brought into the staging table per batch
 
     def __init__(self, root: Path) -> None:
         """The store of the warehouse folder ``root``."""

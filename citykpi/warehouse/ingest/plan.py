@@ -264,7 +264,9 @@ class _Plan:
         this = f"batch_id = {batch_id}"
         kept = inserted - side.removed_target
         main = self.target_rows(good)
-        dups, span = self._duplicates_within(con, main, target, this) if self.keys and kept > 1 else (0, None)
+        dups, span = (
+            self._duplicates_within(con, main, target, this, kept) if self.keys and kept > 1 else (0, None)
+        )
         clash = self._clashes(con, main, target, batch_id, span, near) if self.keys and kept > dups else 0
         policy = self.options.on_duplicate
         # every step that rejects a record says so (a count): when none did, _ck_bad is empty
@@ -321,15 +323,17 @@ class _Plan:
         reads the batch's own span after staging it)."""
         return None
 
-    def duplicate_blocks(self, this: str) -> str | None:
+    def duplicate_blocks(self, this: str, rows: str | None = None) -> str | None:
         """A cheap exact screen for keys appended twice: a SELECT of the small blocks of keys the
-        batch appended, each with ``dup`` (the block holds a duplicate), in columns named like the
-        stage keys they group by (the time column among them, when the plan has one); or None to
-        hash every key."""
+        batch appended, each with ``dup`` (the block holds a duplicate), ``n`` (its rows) and
+        ``other`` (its rows not of this batch), in columns named like the stage keys they group by
+        (the time column among them, when the plan has one); or None to hash every key.
+
+        ``rows``: a cheaper predicate that selects the batch's rows (and perhaps others), else ``this``."""
         return None
 
     def _duplicates_within(
-        self, con: Connection, good: str, target: str, this: str
+        self, con: Connection, good: str, target: str, this: str, kept: int
     ) -> tuple[int, tuple[Any, Any] | None]:
         """Find keys appended twice by this batch; reject every such record and take it out again.
 
@@ -344,9 +348,14 @@ class _Plan:
             # a few fixed-size states per block of keys instead of a hash table over every key
             timed = self.time_target is not None
             times = f"min({self.time_stage}), max({self.time_stage})" if timed else "NULL, NULL"
-            candidates, lo, hi = con.execute(
-                f"SELECT count(*) FILTER (WHERE dup), {times} FROM ({blocks})"
-            ).fetchall()[0]
+            screen = (
+                f"SELECT count(*) FILTER (WHERE dup), {times}, coalesce(sum(n), 0), coalesce(sum(other), 0)"
+            )
+            appended = self.store.appended_rows if self.store is not None else None
+            found = con.execute(f"{screen} FROM ({self.duplicate_blocks(this, appended)})").fetchall()[0]
+            if appended and (found[3] != kept or found[4]):  # not the batch's rows alone: screen by batch
+                found = con.execute(f"{screen} FROM ({blocks})").fetchall()[0]
+            candidates, lo, hi = found[:3]
             span = (lo, hi) if timed else None
             if not candidates:
                 return 0, span
