@@ -258,3 +258,19 @@ def test_an_appended_rows_predicate_that_selects_other_rows_is_not_relied_on(
     ]
     assert len([s for s in seen if "count(*) FILTER (WHERE dup)" in s]) == 2  # the predicate's, then by batch
 
+
+def test_a_catalogue_of_one_storage_class_appends_in_one_pass_without_a_class_filter(
+    wh: Warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every good record of a one-class catalogue is in that class: no semi join of the ids, and a
+    padded id, an unknown id and a bad value are still told apart as before."""
+    seen = _statements(wh, monkeypatch)
+    cat = Catalogue(indicators=(indicator("t.daily"),))
+    day = date(2024, 1, 1)
+    rows: list[Row] = [("t.daily", "d001", day, 1.0), (" t.daily", "d002", day, 2.0)]
+    rows += [("t.nope", "d003", day, 3.0), ("t.daily", "d004", day, None)]
+    f = ingest(wh, cat, [_parquet(tmp_path / "a.parquet", rows)], IngestOptions(now=NOW)).files[0]
+    assert (f.rows_read, f.rows_loaded, f.rows_rejected) == (4, 2, 2)
+    assert [r[:2] for r in _stored(wh)] == [("t.daily", "d001"), ("t.daily", "d002")]
+    inserts = [s for s in seen if s.startswith("INSERT INTO observations")]
+    assert len(inserts) == 1 and "IN (SELECT indicator_id FROM _ck_ind" not in inserts[0]
