@@ -218,8 +218,10 @@ def test_a_batch_after_the_stored_span_is_cleared_of_clashes_before_it_is_staged
 def test_the_duplicate_screen_reads_the_transactions_appended_rows(
     wh: Warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The screen selects the batch by the store's predicate for appended rows (no zone-map check of
-    the stored row groups) and finds a duplicate there as it does by batch."""
+    """A batch too big to be screened as it is appended is screened afterwards, selected by the store's
+    predicate for appended rows (no zone-map check of the stored row groups); a duplicate is found there
+    as it is by batch."""
+    monkeypatch.setattr(ingest_mod.plan, "SCREEN_ON_INSERT", 0)
     seen = _statements(wh, monkeypatch)
     day = date(2024, 1, 1)
     ingest(
@@ -243,6 +245,7 @@ def test_an_appended_rows_predicate_that_selects_other_rows_is_not_relied_on(
 ) -> None:
     """Ingest checks what the predicate selected: stored rows with it (TRUE), none of the batch (FALSE)
     or a part of it each send the screen back to the batch's rows, with the same result."""
+    monkeypatch.setattr(ingest_mod.plan, "SCREEN_ON_INSERT", 0)
     monkeypatch.setattr(type(wh.tables), "appended_rows", selects)
     first: list[Row] = [("t.daily", f"d{i:03d}", date(2024, 1, 1), 1.0) for i in range(4)]
     first.append(("t.daily", "d070", date(2024, 1, 1), 1.0))  # another block of areas
@@ -272,5 +275,60 @@ def test_a_catalogue_of_one_storage_class_appends_in_one_pass_without_a_class_fi
     f = ingest(wh, cat, [_parquet(tmp_path / "a.parquet", rows)], IngestOptions(now=NOW)).files[0]
     assert (f.rows_read, f.rows_loaded, f.rows_rejected) == (4, 2, 2)
     assert [r[:2] for r in _stored(wh)] == [("t.daily", "d001"), ("t.daily", "d002")]
-    inserts = [s for s in seen if s.startswith("INSERT INTO observations")]
+    inserts = [s for s in seen if "INSERT INTO observations" in s]
     assert len(inserts) == 1 and "IN (SELECT indicator_id FROM _ck_ind" not in inserts[0]
+
+
+@pytest.mark.parametrize("limit", [0, 2_000_000])
+def test_a_small_batch_is_screened_by_the_statement_that_appends_it(
+    wh: Warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, limit: int
+) -> None:
+    """Up to SCREEN_ON_INSERT records, each class's INSERT stages its records once and groups their keys
+    in the same statement; above it the appended rows are read back. Both find the same duplicates, in
+    both classes, across area blocks, with a padded id among them."""
+    monkeypatch.setattr(ingest_mod.plan, "SCREEN_ON_INSERT", limit)
+    seen = _statements(wh, monkeypatch)
+    day, month = date(2024, 1, 2), date(2024, 1, 1)
+    rows: list[Row] = [("t.daily", f"d{i:03d}", day, float(i)) for i in range(140)]
+    rows += [("t.monthly", f"d{i:03d}", month, 1.0) for i in range(0, 140, 7)]
+    rows += [
+        ("t.daily", "d130", day, 99.0),
+        (" t.monthly", "d007", month, 2.0),
+        ("t.daily", "d064", day, 3.0),
+    ]
+    f = ingest(wh, _catalogue(), [_parquet(tmp_path / "a.parquet", rows)], IngestOptions(now=NOW)).files[0]
+    assert (f.rows_read, f.rows_loaded, f.rows_rejected) == (163, 157, 6)
+    assert wh.con.execute("SELECT row_number, value FROM rejects ORDER BY 1").fetchall() == [
+        (65, "rows 65, 163"),
+        (131, "rows 131, 161"),
+        (142, "rows 142, 162"),
+        (161, "rows 131, 161"),
+        (162, "rows 142, 162"),
+        (163, "rows 65, 163"),
+    ]
+    assert sorted(r[4] for r in _stored(wh)).count(1) == 19  # the monthly class, d007 rejected
+    together = [s for s in seen if s.startswith("WITH m AS MATERIALIZED") and "INSERT INTO observations" in s]
+    afterwards = [s for s in seen if "count(*) FILTER (WHERE dup)" in s and "FROM observations WHERE" in s]
+    # the padded id is appended by a second INSERT into its class: the batch is screened afterwards
+    assert (len(together), len(afterwards)) == ((0, 1) if limit == 0 else (2, 1))
+
+
+@pytest.mark.parametrize("padded", [False, True])
+def test_a_key_appended_by_two_inserts_into_one_class_is_a_duplicate(
+    wh: Warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, padded: bool
+) -> None:
+    """A padded coarse id misses the class's id filter and is appended by a second INSERT into the same
+    class: each INSERT's own screen is clean, so the batch is screened once it is appended."""
+    seen = _statements(wh, monkeypatch)
+    month = date(2024, 1, 1)
+    rows: list[Row] = [("t.monthly", f"d{i:03d}", month, 1.0) for i in range(5)]
+    rows.append(((" t.monthly" if padded else "t.monthly"), "d003", month, 2.0))
+    rows.append(("t.daily", "d001", date(2024, 1, 2), 1.0))
+    f = ingest(wh, _catalogue(), [_parquet(tmp_path / "a.parquet", rows)], IngestOptions(now=NOW)).files[0]
+    assert (f.rows_read, f.rows_loaded, f.rows_rejected) == (7, 5, 2)
+    assert wh.con.execute("SELECT row_number, value FROM rejects ORDER BY 1").fetchall() == [
+        (4, "rows 4, 6"),
+        (6, "rows 4, 6"),
+    ]
+    afterwards = [s for s in seen if "count(*) FILTER (WHERE dup)" in s and "FROM observations WHERE" in s]
+    assert len(afterwards) == (1 if padded else 0)

@@ -12,6 +12,8 @@ from citykpi.warehouse import schema
 
 #: The staged relation's columns, in ``schema.OBSERVATION_COLUMNS`` order (batch id aside).
 _STAGED_VALUES = "s.ik, s.ak, s.period, s.value, s.numerator, s.denominator, {batch_id}, s.fc"
+#: The staged columns an append reads.
+_STAGED_COLUMNS = "s.ik, s.ak, s.period, s.value, s.numerator, s.denominator, s.fc"
 #: One insert per storage class, so each class fills its own row groups (zone maps).
 CLASS_PASSES: tuple[str, ...] = ("s.fc = 0", "s.fc = 1", "s.fc = 2")
 
@@ -22,6 +24,21 @@ def insert_sql(source: str, batch_id: int, *, where: str = "TRUE", order: str = 
         f"INSERT INTO observations ({', '.join(schema.OBSERVATION_COLUMNS)}) "  # named: v2 appended freq_class
         f"SELECT {_STAGED_VALUES.format(batch_id=int(batch_id))} "
         f"FROM {source} s WHERE {where}{order}"
+    )
+
+
+def screened_insert_sql(
+    source: str, batch_id: int, blocks: str, *, where: str = "TRUE", order: str = ""
+) -> str:
+    """One statement: the rows of ``source`` (alias ``s``) that satisfy ``where`` are staged once in memory
+    (``m``: ik, ak, period, …), appended by an ``INSERT`` in a ``WITH`` (a DuckDB 2 statement runs it
+    whether or not the query reads it) and grouped by ``blocks``, a SELECT over ``m`` with columns
+    ``n`` (rows), ``dup`` and ``period``. Its one row: (rows appended, blocks with ``dup``, first and last
+    period). The ``INSERT`` writes as a plain one does (row groups written as they fill, not at commit)."""
+    return (
+        f"WITH m AS MATERIALIZED (SELECT {_STAGED_COLUMNS} FROM {source} s WHERE {where}), "
+        f"a AS ({insert_sql('m', batch_id, order=order)}) "
+        f"SELECT coalesce(sum(n), 0), count(*) FILTER (WHERE dup), min(period), max(period) FROM ({blocks})"
     )
 
 

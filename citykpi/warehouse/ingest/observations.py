@@ -486,10 +486,21 @@ class _ObservationPlan(_Plan):
         took 10 ms over one day of hourly history and 45 ms over two."""
         return f"""WITH r AS MATERIALIZED (
                 SELECT indicator_key, period, area_key, {this} AS mine FROM observations WHERE {rows or this})
-            SELECT indicator_key AS ik, period, area_key >> 6 AS blk,
-                   count(*) AS n, count(*) FILTER (WHERE NOT mine) AS other,
-                   count(*) > bit_count(bit_or(1::UBIGINT << (area_key & 63))) AS dup
-            FROM r GROUP BY ALL"""
+            {self._blocks("r", "indicator_key", "area_key", other="count(*) FILTER (WHERE NOT mine)")}"""
+
+    @staticmethod
+    def _blocks(rows: str, ik: str, ak: str, *, other: str = "0") -> str:
+        """The blocks of :meth:`duplicate_blocks` over the keys (``ik``, ``ak``, period) in ``rows``."""
+        return f"""SELECT {ik} AS ik, period, {ak} >> 6 AS blk, count(*) AS n, {other} AS other,
+                   count(*) > bit_count(bit_or(1::UBIGINT << ({ak} & 63))) AS dup
+            FROM {rows} GROUP BY ik, period, blk"""
+
+    def screened_insert(self, source: str, batch_id: int, *, where: str, order: str) -> str:
+        """The INSERT and the screen of the keys it appends in one statement (``append.screened_insert_sql``):
+        the batch is never read back from ``observations``."""
+        return append.screened_insert_sql(
+            source, batch_id, self._blocks("m", "ik", "ak"), where=where, order=order
+        )
 
     def block_match(self, rows: str, blocks: str) -> str:
         """Rows of a block: same indicator and period, area key in the block."""

@@ -52,6 +52,26 @@ class _Loaded:
 
 #: Rows per DuckDB row group: the unit zone maps skip by.
 ROW_GROUP = 122_880
+#: Largest file whose records are staged in memory once to be both appended and screened for
+#: duplicates in one statement (:meth:`_Plan.screened_insert`); a larger one is screened afterwards.
+SCREEN_ON_INSERT = 2_000_000
+
+
+@dataclass
+class _Screen:
+    """The duplicate screen of a batch taken as its INSERTs appended it: blocks of keys holding a
+    duplicate, first and last time."""
+
+    candidates: int = 0
+    lo: Any = None
+    hi: Any = None
+
+    def add(self, candidates: int, lo: Any, hi: Any) -> None:
+        """Fold in one INSERT's screen."""
+        self.candidates += int(candidates)
+        if lo is not None:
+            self.lo = lo if self.lo is None else min(self.lo, lo)
+            self.hi = hi if self.hi is None else max(self.hi, hi)
 
 
 def temp_tables(con: Connection) -> set[str]:
@@ -136,6 +156,12 @@ class _Plan:
     def ensure_target(self, con: Connection) -> None:
         """Create the target table if needed."""
 
+    def screened_insert(self, source: str, batch_id: int, *, where: str, order: str) -> str | None:
+        """:meth:`insert_sql` and the duplicate screen of what it appends, as one statement whose one
+        row is (records appended, blocks holding a duplicate, first time, last time); None when the
+        plan screens the appended records afterwards (:meth:`duplicate_blocks`)."""
+        return None
+
     def insert_sql(self, source: str, batch_id: int, *, where: str, order: str) -> str:
         """The INSERT of the staged records of ``source`` (alias ``s``) that satisfy ``where``."""
         return (
@@ -207,6 +233,7 @@ class _Plan:
             # into the target (read once per storage class); bad records are counted afterwards.
             good = f"(SELECT * FROM ({stage}) WHERE reason IS NULL)"
             many = total > ROW_GROUP
+            bound = total
         else:
             if self.table.kind == "csv":
                 # Parsing text dominates: parse and validate once into a typed temp table (no
@@ -223,6 +250,7 @@ class _Plan:
             ranges = [(g[2], g[3]) for g in groups if g[2] is not None]
             clustered = all(prev[1] <= nxt[0] for prev, nxt in itertools.pairwise(ranges))
             many = len(groups) > 1
+            bound = len(groups) * ROW_GROUP
         # whether stored rows lie in the file's time span, asked before the batch's own rows are
         # staged (when the footer says; reading around them afterwards is the slower way)
         near = (
@@ -236,10 +264,25 @@ class _Plan:
         # already is appended as it is; anything else is sorted (cheap for small files).
         order = "" if clustered and many else f" ORDER BY s.{self.time_stage}"
 
+        # A small batch is screened for duplicates as it is appended (read back from the target, a
+        # fresh process's first read of it costs more than the screen itself)
+        screen: _Screen | None = _Screen() if self.keys and bound <= SCREEN_ON_INSERT else None
+        parts: set[str] = set()
+
         def insert(source: str, part: str) -> int:
-            return int(
-                con.execute(self.insert_sql(source, batch_id, where=part, order=order)).fetchall()[0][0]
-            )
+            nonlocal screen
+            if part in parts:  # a second INSERT into a class: a key may be in both, no screen sees it
+                screen = None
+            parts.add(part)
+            both = self.screened_insert(source, batch_id, where=part, order=order) if screen else None
+            if screen is None or both is None:
+                screen = None  # some records unscreened: screen the batch once it is appended
+                return int(
+                    con.execute(self.insert_sql(source, batch_id, where=part, order=order)).fetchall()[0][0]
+                )
+            n, candidates, lo, hi = con.execute(both).fetchall()[0]
+            screen.add(candidates, lo, hi)
+            return int(n)
 
         inserted = 0
         missed: list[tuple[str, str]] = []
@@ -264,8 +307,12 @@ class _Plan:
         this = f"batch_id = {batch_id}"
         kept = inserted - side.removed_target
         main = self.target_rows(good)
+        if side.removed_target:
+            screen = None  # records were taken out again since they were screened
         dups, span = (
-            self._duplicates_within(con, main, target, this, kept) if self.keys and kept > 1 else (0, None)
+            self._duplicates_within(con, main, target, this, kept, screen)
+            if self.keys and kept > 1
+            else (0, None)
         )
         clash = self._clashes(con, main, target, batch_id, span, near) if self.keys and kept > dups else 0
         policy = self.options.on_duplicate
@@ -333,10 +380,11 @@ class _Plan:
         return None
 
     def _duplicates_within(
-        self, con: Connection, good: str, target: str, this: str, kept: int
+        self, con: Connection, good: str, target: str, this: str, kept: int, screen: _Screen | None = None
     ) -> tuple[int, tuple[Any, Any] | None]:
         """Find keys appended twice by this batch; reject every such record and take it out again.
 
+        ``screen``: the screen its INSERTs took of every record they appended, when they did.
         Returns the records taken out and, when the screen saw it on the way, the batch's time
         span (first, last), which the clash check then need not read again."""
         tcols = ", ".join(t for _, t in self.keys)
@@ -348,14 +396,15 @@ class _Plan:
             # a few fixed-size states per block of keys instead of a hash table over every key
             timed = self.time_target is not None
             times = f"min({self.time_stage}), max({self.time_stage})" if timed else "NULL, NULL"
-            screen = (
-                f"SELECT count(*) FILTER (WHERE dup), {times}, coalesce(sum(n), 0), coalesce(sum(other), 0)"
-            )
-            appended = self.store.appended_rows if self.store is not None else None
-            found = con.execute(f"{screen} FROM ({self.duplicate_blocks(this, appended)})").fetchall()[0]
-            if appended and (found[3] != kept or found[4]):  # not the batch's rows alone: screen by batch
-                found = con.execute(f"{screen} FROM ({blocks})").fetchall()[0]
-            candidates, lo, hi = found[:3]
+            if screen is not None:
+                candidates, lo, hi = screen.candidates, screen.lo, screen.hi
+            else:
+                query = f"SELECT count(*) FILTER (WHERE dup), {times}, coalesce(sum(n), 0), coalesce(sum(other), 0)"
+                appended = self.store.appended_rows if self.store is not None else None
+                found = con.execute(f"{query} FROM ({self.duplicate_blocks(this, appended)})").fetchall()[0]
+                if appended and (found[3] != kept or found[4]):  # not the batch alone: screen by batch
+                    found = con.execute(f"{query} FROM ({blocks})").fetchall()[0]
+                candidates, lo, hi = found[:3]
             span = (lo, hi) if timed else None
             if not candidates:
                 return 0, span
