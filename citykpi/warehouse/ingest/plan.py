@@ -95,8 +95,9 @@ class _Plan:
     * anything else: one aggregate pass over the file, then the INSERTs.
 
     Appends are sorted only when the file is not already clustered by time. Duplicates within
-    the file are then found among the appended rows (an exact bit-block screen for observations,
-    a hash aggregate for source keys), clashes with stored rows by a join restricted to the
+    the file are found by an exact bit-block screen for observations (a small batch's in the
+    statement that appends it, :meth:`screened_insert`; else among the appended rows) or a hash
+    aggregate for source keys, clashes with stored rows by a join restricted to the
     batch's time range, and taken out again. Row numbers for duplicate rejects come from
     re-reading the stage, which happens only when there are any.
     """
