@@ -332,3 +332,28 @@ def test_a_key_appended_by_two_inserts_into_one_class_is_a_duplicate(
     ]
     afterwards = [s for s in seen if "count(*) FILTER (WHERE dup)" in s and "FROM observations WHERE" in s]
     assert len(afterwards) == (1 if padded else 0)
+
+
+@pytest.mark.parametrize(
+    ("ids", "passes"),
+    [
+        (["t.monthly"], 1),  # one class in the file: one pass, no class filter
+        (["t.daily", "t.monthly"], 2),  # both: a pass each
+        (["t.monthly", "t.nope"], 2),  # an unknown id could be of any class: the catalogue's passes
+    ],
+)
+def test_a_streamed_file_appends_only_the_classes_it_holds(
+    wh: Warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ids: list[str], passes: int
+) -> None:
+    """A mixed catalogue's file is appended in one pass per storage class its ids are in, not one per
+    class of the catalogue; each record lands in its class either way."""
+    seen = _statements(wh, monkeypatch)
+    rows: list[Row] = [(i, f"d{a:03d}", date(2024, 1, 1), 1.0) for i in ids for a in range(3)]
+    f = ingest(wh, _catalogue(), [_parquet(tmp_path / "a.parquet", rows)], IngestOptions(now=NOW)).files[0]
+    unknown = 3 if "t.nope" in ids else 0
+    assert (f.rows_read, f.rows_loaded, f.rows_rejected) == (len(rows), len(rows) - unknown, unknown)
+    classes = {"t.daily": 0, "t.monthly": 1}
+    assert sorted({(r[0], r[4]) for r in _stored(wh)}) == sorted((i, classes[i]) for i in ids if i in classes)
+    inserts = [s for s in seen if "INSERT INTO observations" in s]
+    assert len(inserts) == passes
+    assert ("IN (SELECT indicator_id FROM _ck_ind" in " ".join(inserts)) == (passes > 1)

@@ -519,19 +519,43 @@ class _ObservationPlan(_Plan):
         """Observations are appended by the one writer of ``observations`` (``append.py``)."""
         return append.insert_sql(source, batch_id, where=where, order=order)
 
-    def partitions(self) -> tuple[str, ...]:
+    def partitions(self, con: Connection | None = None) -> tuple[str, ...]:
         """One insert per storage class, so each class fills its own row groups (zone maps); only the
-        classes the catalogue's indicators are in (a good record's indicator is in the catalogue). A
-        reshaped file sends only its headline records there (the others go beside it, see
-        :meth:`side_load`). A catalogue of one class needs one pass and no filter (a filter by class
-        is a semi join of every record's id: a tenth of a 5-minute batch's INSERT)."""
+        classes the catalogue's indicators are in (a good record's indicator is in the catalogue) and,
+        given ``con``, that the file holds (:meth:`_classes_in_file`). A reshaped file sends only its
+        headline records there (the others go beside it, see :meth:`side_load`). One class needs one
+        pass and no filter (a filter by class is a semi join of every record's id: a tenth of a
+        5-minute batch's INSERT)."""
         present = {schema.frequency_class(i.frequency) for i in self.catalogue.indicators}
+        if con is not None and len(present) > 1:
+            present = self._classes_in_file(con, present)
         passes = tuple(p for fc, p in enumerate(append.CLASS_PASSES) if fc in present)
         if len(passes) <= 1:  # every good record is in the one class: no filter by class
             passes = ("TRUE",)
         if self.shape is not None:
             return tuple(f"s.route = 0 AND {p}" for p in passes)
         return passes
+
+    def _classes_in_file(self, con: Connection, present: set[int]) -> set[int]:
+        """The storage classes of a long Parquet file's records, from its id column alone (a feed's
+        5-minute file holds one: its other classes' passes would each read the file for nothing).
+        An id not matched as written (blank-padded, unknown or missing) may be of any class: then
+        ``present``, the catalogue's."""
+        column = self.col.get("indicator_id")
+        if (
+            self.table.kind != "parquet"
+            or self.options.fmt != "long"
+            or self.shape is not None
+            or column is None
+            or not readers.is_text_type(self.table.columns.get(column, ""))
+        ):
+            return present
+        rows = con.execute(
+            f"""SELECT DISTINCT i.fc FROM (SELECT {ident(column)} AS id FROM ({self.table.sql})) f
+            LEFT JOIN _ck_ind i ON i.indicator_id = f.id"""
+        ).fetchall()
+        found = {r[0] for r in rows}
+        return present if None in found else {int(fc) for fc in found}
 
     #: route → (side table, the columns appended from the stage ``s``)
     _SIDE: ClassVar[dict[int, tuple[str, str]]] = {

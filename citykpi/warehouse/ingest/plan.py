@@ -170,7 +170,7 @@ class _Plan:
             f"FROM {source} s WHERE {where}{order}"
         )
 
-    def partitions(self) -> tuple[str, ...]:
+    def partitions(self, con: Connection | None = None) -> tuple[str, ...]:
         """Conditions splitting the insert into clustered passes (default: one pass)."""
         return ("TRUE",)
 
@@ -287,7 +287,7 @@ class _Plan:
 
         inserted = 0
         missed: list[tuple[str, str]] = []
-        for part in self.partitions():
+        for part in self.partitions(con if n_bad is None else None):  # a streamed file: its classes
             fast = self.fast_partition(part) if n_bad is None else None
             if fast is not None:
                 missed.append((fast[1], part))
