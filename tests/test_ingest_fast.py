@@ -357,3 +357,24 @@ def test_a_streamed_file_appends_only_the_classes_it_holds(
     inserts = [s for s in seen if "INSERT INTO observations" in s]
     assert len(inserts) == passes
     assert ("IN (SELECT indicator_id FROM _ck_ind" in " ".join(inserts)) == (passes > 1)
+
+
+def test_the_statement_that_appends_a_small_batch_records_its_storage_classes(
+    wh: Warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """series_classes gains the (indicator, class) pairs a batch brings, recorded by the appending
+    statement itself: a catalogue indicator with no rows yet does not send every batch to read its
+    rows back for them."""
+    seen = _statements(wh, monkeypatch)
+    daily: list[Row] = [("t.daily", f"d{a:03d}", date(2024, 1, 1), 1.0) for a in range(3)]
+    ingest(wh, _catalogue(), [_parquet(tmp_path / "a.parquet", daily)], IngestOptions(now=NOW))
+    monthly: list[Row] = [
+        ("t.monthly", "d001", date(2024, 1, 1), 1.0),
+        ("t.daily", "d001", date(2024, 1, 2), 2.0),
+    ]
+    ingest(wh, _catalogue(), [_parquet(tmp_path / "b.parquet", monthly)], IngestOptions(now=NOW))
+    recorded = wh.con.execute(
+        "SELECT i.indicator_id, s.freq_class FROM series_classes s JOIN indicator_keys i USING (indicator_key) ORDER BY 1"
+    ).fetchall()
+    assert recorded == [("t.daily", 0), ("t.monthly", 1)]
+    assert not any("FROM observations WHERE batch_id" in s and "series_classes" in s for s in seen)

@@ -34,10 +34,14 @@ def screened_insert_sql(
     (``m``: ik, ak, period, …), appended by an ``INSERT`` in a ``WITH`` (a DuckDB 2 statement runs it
     whether or not the query reads it) and grouped by ``blocks``, a SELECT over ``m`` with columns
     ``n`` (rows), ``dup`` and ``period``. Its one row: (rows appended, blocks with ``dup``, first and last
-    period). The ``INSERT`` writes as a plain one does (row groups written as they fill, not at commit)."""
+    period). The ``INSERT`` writes as a plain one does (row groups written as they fill, not at commit).
+    A second ``INSERT`` records the (indicator, class) pairs of ``series_classes`` the rows add, as
+    :func:`record_series_classes` would after them."""
     return (
         f"WITH m AS MATERIALIZED (SELECT {_STAGED_COLUMNS} FROM {source} s WHERE {where}), "
-        f"a AS ({insert_sql('m', batch_id, order=order)}) "
+        f"a AS ({insert_sql('m', batch_id, order=order)}), "
+        "c AS (INSERT INTO series_classes SELECT DISTINCT ik, fc FROM m "
+        "EXCEPT SELECT indicator_key, freq_class FROM series_classes) "
         f"SELECT coalesce(sum(n), 0), count(*) FILTER (WHERE dup), min(period), max(period) FROM ({blocks})"
     )
 

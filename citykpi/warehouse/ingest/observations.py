@@ -704,9 +704,11 @@ class _ObservationPlan(_Plan):
             for table, _cols in self._SIDE.values():
                 con.execute(f"DELETE FROM {table} WHERE batch_id = {int(batch_id)}")
 
-    def after_insert(self, con: Connection, batch_id: int) -> None:
-        """Record which storage classes each series of this batch has rows in."""
-        append.record_series_classes(con, batch_id, classes="_ck_ind")
+    def after_insert(self, con: Connection, batch_id: int, *, screened: bool = False) -> None:
+        """Record which storage classes each series of this batch has rows in (the screened INSERTs
+        recorded theirs)."""
+        if not screened:
+            append.record_series_classes(con, batch_id, classes="_ck_ind")
 
     def supersede(self, con: Connection, batch_id: int) -> None:
         """Move the stored rows this batch replaces to observations_superseded."""

@@ -174,8 +174,9 @@ class _Plan:
         """Conditions splitting the insert into clustered passes (default: one pass)."""
         return ("TRUE",)
 
-    def after_insert(self, con: Connection, batch_id: int) -> None:
-        """Bookkeeping after the rows of a batch are appended."""
+    def after_insert(self, con: Connection, batch_id: int, *, screened: bool = False) -> None:
+        """Bookkeeping after the rows of a batch are appended (``screened``: every row was appended by
+        :meth:`screened_insert`, which does its own)."""
 
     def supersede(self, con: Connection, batch_id: int) -> None:
         """--on-duplicate replace: retire the stored rows listed in ``_ck_clash``."""
@@ -303,7 +304,7 @@ class _Plan:
                 for source, part in missed:
                     inserted += insert(source, part)
                 n_bad = (total or 0) - inserted
-        self.after_insert(con, batch_id)
+        self.after_insert(con, batch_id, screened=screen is not None)
         side = self.side_load(con, good, batch_id)
         this = f"batch_id = {batch_id}"
         kept = inserted - side.removed_target
