@@ -66,10 +66,15 @@ _NO_FORECAST = """CREATE OR REPLACE TEMP TABLE t_forecast (ikey INTEGER, area_ke
   target_pace_needed DOUBLE, target_pace DOUBLE)"""
 
 
+def _any(tables: CatalogueTables, column: str) -> bool:
+    """Whether any indicator of the plan has a positive ``column`` of ``ck_ind``."""
+    return bool(tables.ind.height) and bool((tables.ind.get_column(column) > 0).any())
+
+
 def baselines(tables: CatalogueTables) -> bool:
     """Whether any indicator of the plan has a seasonal baseline (a seasonal basis, or a forecast's
     anomaly score)."""
-    return bool(tables.ind.height) and bool((tables.ind.get_column("bl_n") > 0).any())
+    return _any(tables, "bl_n")
 
 
 def baseline_sql(tables: CatalogueTables) -> str:
@@ -165,7 +170,7 @@ def _plus_periods(grain: str, start: str, n: str, grains: Collection[str]) -> st
 
 def forecasts(tables: CatalogueTables) -> bool:
     """Whether any indicator of the plan forecasts."""
-    return bool(tables.ind.height) and bool((tables.ind.get_column("fc_window") > 0).any())
+    return _any(tables, "fc_window")
 
 
 def forecast_sql(tables: CatalogueTables, *, as_of: date, append: bool = False) -> str:

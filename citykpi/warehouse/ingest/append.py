@@ -10,10 +10,9 @@ from __future__ import annotations
 from citykpi.backend import Connection
 from citykpi.warehouse import schema
 
-#: The staged relation's columns, in ``schema.OBSERVATION_COLUMNS`` order (batch id aside).
-_STAGED_VALUES = "s.ik, s.ak, s.period, s.value, s.numerator, s.denominator, {batch_id}, s.fc"
-#: The staged columns an append reads.
-_STAGED_COLUMNS = "s.ik, s.ak, s.period, s.value, s.numerator, s.denominator, s.fc"
+#: The staged relation's columns an append reads, in ``schema.OBSERVATION_COLUMNS`` order (the batch id,
+#: a constant, goes before the last).
+_STAGED: tuple[str, ...] = ("s.ik", "s.ak", "s.period", "s.value", "s.numerator", "s.denominator", "s.fc")
 #: One insert per storage class, so each class fills its own row groups (zone maps).
 CLASS_PASSES: tuple[str, ...] = ("s.fc = 0", "s.fc = 1", "s.fc = 2")
 
@@ -22,7 +21,7 @@ def insert_sql(source: str, batch_id: int, *, where: str = "TRUE", order: str = 
     """``INSERT INTO observations`` from the staged relation ``source`` (columns ik, ak, period, …, fc)."""
     return (
         f"INSERT INTO observations ({', '.join(schema.OBSERVATION_COLUMNS)}) "  # named: v2 appended freq_class
-        f"SELECT {_STAGED_VALUES.format(batch_id=int(batch_id))} "
+        f"SELECT {', '.join((*_STAGED[:-1], str(int(batch_id)), _STAGED[-1]))} "
         f"FROM {source} s WHERE {where}{order}"
     )
 
@@ -38,10 +37,9 @@ def screened_insert_sql(
     A second ``INSERT`` records the (indicator, class) pairs of ``series_classes`` the rows add, as
     :func:`record_series_classes` would after them."""
     return (
-        f"WITH m AS MATERIALIZED (SELECT {_STAGED_COLUMNS} FROM {source} s WHERE {where}), "
+        f"WITH m AS MATERIALIZED (SELECT {', '.join(_STAGED)} FROM {source} s WHERE {where}), "
         f"a AS ({insert_sql('m', batch_id, order=order)}), "
-        "c AS (INSERT INTO series_classes SELECT DISTINCT ik, fc FROM m "
-        "EXCEPT SELECT indicator_key, freq_class FROM series_classes) "
+        f"c AS ({_new_classes_sql('SELECT DISTINCT ik, fc FROM m')}) "
         f"SELECT coalesce(sum(n), 0), count(*) FILTER (WHERE dup), min(period), max(period) FROM ({blocks})"
     )
 
@@ -61,10 +59,15 @@ def record_series_classes(con: Connection, batch_id: int, *, classes: str | None
         if not unrecorded:
             return
     con.execute(
-        f"""INSERT INTO series_classes
-        SELECT DISTINCT indicator_key, freq_class FROM observations WHERE batch_id = {int(batch_id)}
-        EXCEPT SELECT indicator_key, freq_class FROM series_classes"""
+        _new_classes_sql(
+            f"SELECT DISTINCT indicator_key, freq_class FROM observations WHERE batch_id = {int(batch_id)}"
+        )
     )
+
+
+def _new_classes_sql(pairs: str) -> str:
+    """INSERT into ``series_classes`` the (indicator key, class) pairs of the SELECT ``pairs`` it lacks."""
+    return f"INSERT INTO series_classes {pairs} EXCEPT SELECT indicator_key, freq_class FROM series_classes"
 
 
 def append_observations(con: Connection, source: str, batch_id: int) -> int:
