@@ -276,7 +276,49 @@ def test_a_catalogue_of_one_storage_class_appends_in_one_pass_without_a_class_fi
     assert (f.rows_read, f.rows_loaded, f.rows_rejected) == (4, 2, 2)
     assert [r[:2] for r in _stored(wh)] == [("t.daily", "d001"), ("t.daily", "d002")]
     inserts = [s for s in seen if "INSERT INTO observations" in s]
-    assert len(inserts) == 1 and "IN (SELECT indicator_id FROM _ck_ind" not in inserts[0]
+    assert not any("IN (SELECT indicator_id FROM _ck_ind" in s for s in inserts)
+    # one pass with the ids as they are, then one of the records whose ids have blanks around them
+    assert len(inserts) == 2 and "starts_with" not in inserts[0] and "starts_with" in inserts[1]
+
+
+def test_a_batch_without_padded_ids_is_appended_by_one_verbatim_pass(
+    wh: Warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ids are matched as they are (no per-record test for blanks), and an empty id is still told
+    apart from an unknown one: the rejects come from the full staging."""
+    seen = _statements(wh, monkeypatch)
+    cat = Catalogue(indicators=(indicator("t.daily"),))
+    day = date(2024, 1, 1)
+    rows: list[Row] = [("t.daily", "d001", day, 1.0), ("", "d002", day, 2.0), ("t.nope", "d003", day, 3.0)]
+    rows += [("t.daily", "", day, 4.0), ("t.daily", "d005", day, 5.0)]
+    f = ingest(wh, cat, [_parquet(tmp_path / "a.parquet", rows)], IngestOptions(now=NOW)).files[0]
+    assert (f.rows_read, f.rows_loaded, f.rows_rejected) == (5, 2, 3)
+    assert f.rejects == {
+        "missing indicator id": 1,
+        "unknown indicator id (not in the catalogue)": 1,
+        "missing area id": 1,
+    }
+    inserts = [s for s in seen if "INSERT INTO observations" in s]
+    assert len(inserts) == 1 and "starts_with" not in inserts[0]
+
+
+def test_padded_area_ids_of_a_coarse_class_are_read_again(
+    wh: Warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A record whose indicator id passes a class's pushed-down filter but whose area id has blanks
+    around it is missed by the verbatim pass and appended by the pass over padded ids, once."""
+    day = date(2024, 1, 1)
+    rows: list[Row] = [("t.monthly", "d001", day, 1.0), ("t.monthly", " d002 ", day, 2.0)]
+    rows += [("t.daily", "d003 ", day, 3.0), ("t.daily", "d004", day, 4.0), ("t.monthly", " ", day, 5.0)]
+    f = ingest(wh, _catalogue(), [_parquet(tmp_path / "a.parquet", rows)], IngestOptions(now=NOW)).files[0]
+    assert (f.rows_read, f.rows_loaded, f.rows_rejected) == (5, 4, 1)
+    assert f.rejects == {"missing area id": 1}
+    assert [r[:2] for r in _stored(wh)] == [
+        ("t.daily", "d003"),
+        ("t.daily", "d004"),
+        ("t.monthly", "d001"),
+        ("t.monthly", "d002"),
+    ]
 
 
 @pytest.mark.parametrize("limit", [0, 2_000_000])

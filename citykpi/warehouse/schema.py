@@ -16,7 +16,7 @@ from citykpi.errors import WarehouseError
 from citykpi.sqlutil import ident
 
 #: The schema version this code writes. Bump it and append to :data:`MIGRATIONS` together.
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 _OBSERVATION_COLUMNS = """
     indicator_key INTEGER NOT NULL,
@@ -246,6 +246,22 @@ _V6: tuple[str, ...] = (
 #: earlier hour of the same day again is a backfill too. Rows of version 6 are days: NULL.
 _V7: tuple[str, ...] = ("ALTER TABLE notify_cursor ADD COLUMN as_at TIMESTAMP",)
 
+#: Version 8 — ingest keeps what it checks each record against: ``catalogue_keys`` holds, per
+#: catalogue (``catalogue``: its content hash and the citykpi version that parsed it), each
+#: indicator's key, valid range and storage class. A feed's 5-minute batch reads its catalogue's rows
+#: instead of sending the city's ~4,500 indicators from Python to SQL again; ``generation`` orders the
+#: catalogues, and ingest keeps the newest few.
+_V8: tuple[str, ...] = (
+    """CREATE TABLE catalogue_keys (
+    catalogue TEXT NOT NULL,
+    generation INTEGER NOT NULL,
+    indicator_id TEXT NOT NULL,
+    indicator_key INTEGER NOT NULL,
+    lo DOUBLE,
+    hi DOUBLE,
+    fc TINYINT NOT NULL)""",
+)
+
 #: Ordered migrations: (version reached, statements). Applied in order, each in one transaction.
 MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
     (1, _V1),
@@ -255,6 +271,7 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
     (5, _V5),
     (6, _V6),
     (7, _V7),
+    (8, _V8),
 )
 
 #: Observation columns in table order (v2 appended ``freq_class``); name them in every INSERT.
@@ -302,6 +319,7 @@ CORE_TABLES: tuple[str, ...] = (
     "notify_cursor",
     "alert_episodes",
     "alert_progress",
+    "catalogue_keys",
 )
 
 #: SQL type of each catalogue source column type.

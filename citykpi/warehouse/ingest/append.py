@@ -27,21 +27,39 @@ def insert_sql(source: str, batch_id: int, *, where: str = "TRUE", order: str = 
 
 
 def screened_insert_sql(
-    source: str, batch_id: int, blocks: str, *, where: str = "TRUE", order: str = ""
+    source: str,
+    batch_id: int,
+    blocks: str,
+    *,
+    where: str = "TRUE",
+    order: str = "",
+    record_classes: bool = True,
 ) -> str:
     """One statement: the rows of ``source`` (alias ``s``) that satisfy ``where`` are staged once in memory
     (``m``: ik, ak, period, …), appended by an ``INSERT`` in a ``WITH`` (a DuckDB 2 statement runs it
     whether or not the query reads it) and grouped by ``blocks``, a SELECT over ``m`` with columns
     ``n`` (rows), ``dup`` and ``period``. Its one row: (rows appended, blocks with ``dup``, first and last
     period). The ``INSERT`` writes as a plain one does (row groups written as they fill, not at commit).
-    A second ``INSERT`` records the (indicator, class) pairs of ``series_classes`` the rows add, as
-    :func:`record_series_classes` would after them."""
+    With ``record_classes`` (unless :func:`classes_recorded` says the rows cannot add one: a DISTINCT
+    of every row cost a tenth of the statement), a second ``INSERT`` records the (indicator, class)
+    pairs of ``series_classes`` the rows add, as :func:`record_series_classes` would after them."""
+    classes = f"c AS ({_new_classes_sql('SELECT DISTINCT ik, fc FROM m')}) " if record_classes else ""
     return (
         f"WITH m AS MATERIALIZED (SELECT {', '.join(_STAGED)} FROM {source} s WHERE {where}), "
-        f"a AS ({insert_sql('m', batch_id, order=order)}), "
-        f"c AS ({_new_classes_sql('SELECT DISTINCT ik, fc FROM m')}) "
+        f"a AS ({insert_sql('m', batch_id, order=order)}){', ' if classes else ' '}{classes}"
         f"SELECT coalesce(sum(n), 0), count(*) FILTER (WHERE dup), min(period), max(period) FROM ({blocks})"
     )
+
+
+def classes_recorded(con: Connection, classes: str) -> bool:
+    """Whether ``series_classes`` holds every pair of ``classes``, a relation (indicator_key, fc) of
+    the one class each indicator's rows can be stored in (ingest's ``_ck_ind``): then no row stored
+    by its rules can add a pair, as on every feed batch after the first."""
+    unrecorded = con.execute(
+        f"""SELECT count(*) FROM {classes} c ANTI JOIN series_classes r
+        ON r.indicator_key = c.indicator_key AND r.freq_class = c.fc"""
+    ).fetchall()[0][0]
+    return not unrecorded
 
 
 def record_series_classes(con: Connection, batch_id: int, *, classes: str | None = None) -> None:
@@ -51,13 +69,8 @@ def record_series_classes(con: Connection, batch_id: int, *, classes: str | None
     indicator's rows can be stored in (ingest's ``_ck_ind``). When every such pair is recorded
     already, as on every feed batch after the first, the batch cannot add one and is not read.
     """
-    if classes is not None:
-        unrecorded = con.execute(
-            f"""SELECT count(*) FROM {classes} c ANTI JOIN series_classes r
-            ON r.indicator_key = c.indicator_key AND r.freq_class = c.fc"""
-        ).fetchall()[0][0]
-        if not unrecorded:
-            return
+    if classes is not None and classes_recorded(con, classes):
+        return
     con.execute(
         _new_classes_sql(
             f"SELECT DISTINCT indicator_key, freq_class FROM observations WHERE batch_id = {int(batch_id)}"

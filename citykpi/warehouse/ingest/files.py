@@ -5,10 +5,13 @@ target is a no-op (``unchanged``) unless ``force``."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any, cast
 
 import polars as pl
 
@@ -16,11 +19,11 @@ from citykpi import __version__, citytime
 from citykpi.backend import Connection, EngineError
 from citykpi.catalogue.model import Catalogue, SourceTable
 from citykpi.errors import DataError, UsageError, WarehouseError
+from citykpi.sqlutil import literal
 from citykpi.warehouse import readers, schema
 from citykpi.warehouse.connection import Warehouse
 from citykpi.warehouse.ingest.observations import _ObservationPlan
 from citykpi.warehouse.ingest.options import (
-    _TMP,
     DIMENSION_RE,
     DUPLICATE_POLICIES,
     ENCODINGS,
@@ -138,6 +141,30 @@ def _source(catalogue: Catalogue, source_id: str) -> SourceTable:
 # --- one file ------------------------------------------------------------------------------------------
 
 
+class _Scratch:
+    """The warehouse connection while a file is ingested, noting the temporary tables and views
+    ingest creates on it (``_ck_…``): the end of the file drops those and asks after no others (a DROP
+    is a statement: a dozen for tables a file never made were ~3 ms of a 5-minute batch)."""
+
+    _CREATE = re.compile(r"\s*CREATE\s+(?:OR\s+REPLACE\s+)?TEMP(?:ORARY)?\s+(TABLE|VIEW)\s+(_ck_\w+)", re.I)
+
+    def __init__(self, con: Connection) -> None:
+        self._con = con
+        #: name → TABLE or VIEW, in the order first created
+        self.created: dict[str, str] = {}
+
+    def execute(self, sql: str, params: Sequence[object] | None = None) -> _Scratch:
+        """Run ``sql`` (its result is read from this object, as from the connection)."""
+        made = self._CREATE.match(sql)
+        if made:
+            self.created.setdefault(made.group(2), made.group(1).upper())
+        self._con.execute(sql, params)
+        return self
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._con, name)
+
+
 #: DuckDB messages that mean the database (or its temp space) could not be written: not the file's fault.
 _WRITE_FAILURES = (
     "Could not write file",
@@ -156,7 +183,8 @@ def _ingest_file(
     n: int,
     total: int,
 ) -> FileResult:
-    con = wh.con
+    scratch = _Scratch(wh.con)
+    con = cast(Connection, scratch)
     started = citytime.city_now(catalogue.timezone)  # the city's clock, like the periods it delivers
     target = target_of(options)
     try:
@@ -208,7 +236,7 @@ def _ingest_file(
         while True:
             con.execute("BEGIN TRANSACTION")
             in_transaction = True
-            _prepare_keys(wh, catalogue, plan.dst_windows(con))
+            plan.classes_recorded = _prepare_keys(wh, con, catalogue, plan.dst_windows(con))
             if progress:
                 progress(f"{path}: validating", n, total)
             try:
@@ -263,8 +291,9 @@ def _ingest_file(
             with contextlib.suppress(EngineError):  # never mask the error that got us here
                 con.execute("ROLLBACK")
         table.cleanup()
-        for name in _TMP:
-            con.execute(f"DROP TABLE IF EXISTS {name}")
+        # views first: a view may read a table dropped after it
+        for name, kind in sorted(scratch.created.items(), key=lambda item: item[1] != "VIEW"):
+            con.execute(f"DROP {kind} IF EXISTS {name}")
         wh.tables.end_ingest(con)
 
 
@@ -305,36 +334,20 @@ def _reading(stored: str | None) -> tuple[str | None, tuple[tuple[str, str], ...
     return feed, tuple(sorted((str(k), str(v)) for k, v in consts.items()))
 
 
-def _prepare_keys(wh: Warehouse, catalogue: Catalogue, windows: tuple[citytime.DstWindow, ...]) -> None:
-    """Small key tables the staging query joins: indicators (new ids get their keys here, with
-    the valid ranges and storage classes), areas and the days of the city's DST ``windows`` (the
-    plan's: those of the years the file spans; none, no table, since the staging query then does
-    not join it). The keys stay in SQL: a city's ~10,000 never make the trip to Python."""
-    con = wh.con
-    ids, los, his, fcs = [], [], [], []
-    for ind in catalogue.indicators:
-        lo, hi = ind.valid_range if ind.valid_range else (None, None)
-        ids.append(ind.id)
-        los.append(lo)
-        his.append(hi)
-        fcs.append(schema.frequency_class(ind.frequency))
-    frame = pl.DataFrame(
-        {"indicator_id": ids, "lo": los, "hi": his, "fc": fcs},
-        schema={"indicator_id": pl.String, "lo": pl.Float64, "hi": pl.Float64, "fc": pl.Int8},
-    )
-    keyed = """CREATE OR REPLACE TEMP TABLE _ck_ind AS
-        SELECT f.indicator_id, k.indicator_key, f.lo, f.hi, f.fc
-        FROM _ck_ind_frame f LEFT JOIN indicator_keys k USING (indicator_id)"""
-    with con.registered("_ck_ind_frame", frame):
-        con.execute(keyed)
-        # a new indicator gets its key inside the file's transaction, like its rows (rarely: a
-        # catalogue's ids are keyed by the first ingest or evaluation that sees them)
-        if con.execute("SELECT count(*) FROM _ck_ind WHERE indicator_key IS NULL").fetchall()[0][0]:
-            wh.register_indicators_of("_ck_ind_frame")
-            con.execute(keyed)
-    con.execute("CREATE OR REPLACE TEMP TABLE _ck_area AS SELECT area_id, area_key FROM areas")
+def _prepare_keys(
+    wh: Warehouse, con: Connection, catalogue: Catalogue, windows: tuple[citytime.DstWindow, ...]
+) -> bool | None:
+    """Small key relations the staging query joins: ``_ck_ind`` (each indicator's key, valid range and
+    storage class; new ids get their keys here), ``_ck_area`` and the days of the city's DST
+    ``windows`` (the plan's: those of the years the file spans; none, no table, since the staging
+    query then does not join it). The keys stay in SQL: a city's ~10,000 never make the trip to Python.
+
+    Returns whether ``series_classes`` holds every (indicator, class) pair of ``_ck_ind`` when that was
+    learnt on the way (None: not asked)."""
+    recorded = _indicator_rows(wh, con, catalogue)
+    con.execute("CREATE OR REPLACE TEMP VIEW _ck_area AS SELECT area_id, area_key FROM areas")
     if not windows:
-        return
+        return recorded
     # the local days on which the city's clocks skip or repeat an hour, one row per day a range touches
     days: list[tuple[date, datetime, datetime, str]] = []
     for w in windows:
@@ -349,6 +362,72 @@ def _prepare_keys(wh: Warehouse, catalogue: Catalogue, windows: tuple[citytime.D
     )
     with con.registered("_ck_dst_frame", dst):
         con.execute("CREATE OR REPLACE TEMP TABLE _ck_dst AS SELECT * FROM _ck_dst_frame")
+    return recorded
+
+
+#: Catalogues whose rows ``catalogue_keys`` keeps (the newest): feeds read with a few catalogues
+#: each find theirs; an older one is written again when it comes back.
+KEPT_CATALOGUES = 8
+
+
+def catalogue_id(catalogue: Catalogue) -> str | None:
+    """What names a catalogue's rows in ``catalogue_keys``: its files' content hash and the citykpi
+    version that parsed them (a parser's rules may change what the same files mean); None for a
+    catalogue built in code, which has no content hash."""
+    if not catalogue.content_hash:
+        return None
+    return hashlib.sha256(f"{catalogue.content_hash}\0{__version__}".encode()).hexdigest()[:32]
+
+
+def _indicator_rows(wh: Warehouse, con: Connection, catalogue: Catalogue) -> bool | None:
+    """``_ck_ind``: a view of the catalogue's rows in ``catalogue_keys``, written (inside the file's
+    transaction) when they are not there yet, so that a feed's next batches only read them. A
+    catalogue without a content hash gets a temporary table instead.
+
+    Returns whether every (indicator, class) pair of the rows is in ``series_classes``, when the
+    rows were there already (asked in the same query); else None."""
+    name = catalogue_id(catalogue)
+    rows = f"SELECT indicator_id, indicator_key, lo, hi, fc FROM catalogue_keys WHERE catalogue = {literal(name)}"
+    if name is not None:
+        found, unrecorded = con.execute(
+            f"""SELECT count(*), count(*) FILTER (WHERE r.indicator_key IS NULL) FROM ({rows}) c
+            LEFT JOIN series_classes r ON r.indicator_key = c.indicator_key AND r.freq_class = c.fc"""
+        ).fetchall()[0]
+        if found == len(catalogue.indicators):
+            con.execute(f"CREATE OR REPLACE TEMP VIEW _ck_ind AS {rows}")
+            return not unrecorded
+    ids, los, his, fcs = [], [], [], []
+    for ind in catalogue.indicators:
+        lo, hi = ind.valid_range if ind.valid_range else (None, None)
+        ids.append(ind.id)
+        los.append(lo)
+        his.append(hi)
+        fcs.append(schema.frequency_class(ind.frequency))
+    frame = pl.DataFrame(
+        {"indicator_id": ids, "lo": los, "hi": his, "fc": fcs},
+        schema={"indicator_id": pl.String, "lo": pl.Float64, "hi": pl.Float64, "fc": pl.Int8},
+    )
+    keyed = "SELECT f.indicator_id, k.indicator_key, f.lo, f.hi, f.fc FROM _ck_ind_frame f JOIN indicator_keys k USING (indicator_id)"
+    with con.registered("_ck_ind_frame", frame):
+        # a new indicator gets its key inside the file's transaction, like its rows (rarely: a
+        # catalogue's ids are keyed by the first ingest or evaluation that sees them)
+        if con.execute(f"SELECT count(*) FROM ({keyed})").fetchall()[0][0] < len(frame):
+            wh.register_indicators_of("_ck_ind_frame")
+        if name is None:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _ck_ind_rows AS {keyed}")
+            con.execute("CREATE OR REPLACE TEMP VIEW _ck_ind AS SELECT * FROM _ck_ind_rows")
+            return None
+        generation = con.execute("SELECT coalesce(max(generation), 0) + 1 FROM catalogue_keys").fetchall()[0][
+            0
+        ]
+        con.execute(
+            f"DELETE FROM catalogue_keys WHERE catalogue = {literal(name)} OR generation <= {int(generation) - KEPT_CATALOGUES}"
+        )
+        con.execute(
+            f"INSERT INTO catalogue_keys SELECT {literal(name)}, {int(generation)}, indicator_id, indicator_key, lo, hi, fc FROM ({keyed})"
+        )
+    con.execute(f"CREATE OR REPLACE TEMP VIEW _ck_ind AS {rows}")
+    return None
 
 
 def _record_batch(

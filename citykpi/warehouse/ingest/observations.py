@@ -194,12 +194,40 @@ class _ObservationPlan(_Plan):
             types.update({column: "DOUBLE" for f, column in self.col.items() if column and f not in wanted})
         return types
 
-    def fast_partition(self, part: str) -> tuple[str, str] | None:
-        """Records of a long file in one of the smaller storage classes (weekly-or-coarser, or
-        realtime and hourly): the scan keeps only rows whose indicator id is one of that class's
-        ids (a semi join on the key table ``_ck_ind``: a literal IN list of the city's 4,476 hourly
-        ids cost 5× the rest of a 5-minute batch's scan); ids the filter cannot match verbatim
-        (blanks around them) are the rest."""
+    def streamed_passes(self, part: str, good: str) -> tuple[str, tuple[str, ...]]:
+        """A streamed long file's pass over ``part`` reads its ids verbatim: the test for blanks
+        around an id, computed for every record, cost a seventh of a 5-minute batch's append. An id
+        with blanks around it then matches nothing; such records (and no others) are read again, with
+        the blanks removed, when the count of rejects says records are missing.
+
+        The passes of the smaller storage classes (weekly-or-coarser, realtime and hourly) keep only
+        records whose indicator id is one of that class's ids (a semi join on the key table
+        ``_ck_ind``: a literal IN list of the city's 4,476 hourly ids cost 5× the rest of a 5-minute
+        batch's scan); records of ids the filter cannot match verbatim are the rest."""
+        blanks = self._blanks()
+        hit = self._class_filter(part)
+        first = f"(SELECT * FROM ({self.stage_sql(hit, verbatim=True)}) WHERE ok)"
+        unseen = [] if hit is None else [self._good(self.stage_sql(f"NOT coalesce({hit}, FALSE)"))]
+        if blanks:
+            unseen.append(self._good(self.stage_sql(blanks if hit is None else f"({hit}) AND ({blanks})")))
+        return first, tuple(unseen)
+
+    @staticmethod
+    def _good(stage: str) -> str:
+        return f"(SELECT * FROM ({stage}) WHERE reason IS NULL)"
+
+    def _blanks(self) -> str | None:
+        """SQL over the file's columns: a text id has blanks around it (None: no text ids)."""
+        cols = [self.col.get("indicator_id"), self.col.get("area_id")]
+        tests = [
+            f"starts_with({ident(c)}, ' ') OR ends_with({ident(c)}, ' ')"
+            for c in cols
+            if c and readers.is_text_type(self.table.columns.get(c, ""))
+        ]
+        return " OR ".join(f"({t})" for t in tests) or None
+
+    def _class_filter(self, part: str) -> str | None:
+        """The pushed-down id filter of the pass over storage class ``part`` (None: read every record)."""
         column = self.col.get("indicator_id")
         classes = {"s.fc = 1": 1, "s.fc = 2": 2}
         if part not in classes or self.options.fmt != "long" or column is None or self.shape is not None:
@@ -208,21 +236,27 @@ class _ObservationPlan(_Plan):
             return None
         fc = classes[part]
         some = any(schema.frequency_class(i.frequency) == fc for i in self.catalogue.indicators)
-        hit = f"{ident(column)} IN (SELECT indicator_id FROM _ck_ind WHERE fc = {fc})" if some else "FALSE"
-        rest = f"NOT coalesce({hit}, FALSE)"
-        return (
-            f"(SELECT * FROM ({self.stage_sql(hit)}) WHERE reason IS NULL)",
-            f"(SELECT * FROM ({self.stage_sql(rest)}) WHERE reason IS NULL)",
-        )
+        return f"{ident(column)} IN (SELECT indicator_id FROM _ck_ind WHERE fc = {fc})" if some else "FALSE"
 
-    def stage_sql(self, file_filter: str | None = None, table: readers.TableFile | None = None) -> str:
-        """One pass: parse, join the key tables, give each record its first failing rule."""
+    def stage_sql(
+        self,
+        file_filter: str | None = None,
+        table: readers.TableFile | None = None,
+        *,
+        verbatim: bool = False,
+    ) -> str:
+        """One pass: parse, join the key tables, give each record its first failing rule.
+
+        ``verbatim``: the stage of a pass that appends only the records that are ``ok``, when another
+        reads the rest (:meth:`streamed_passes`): ids as they are (no blanks removed, '' not
+        missing), and no reject texts (``reason``, ``bad_col``, ``bad_val`` are NULL)."""
         table = table or self.table
         types = table.columns
         relation = table.sql
         if self.shape is not None and table is self.table:
             relation, types = self.shape.sql, self.shape.types
-        verbatim = table.typed  # kept only if every record is good: see _Plan.load
+        appending = verbatim
+        verbatim = verbatim or table.typed  # kept only if every record is good: see _Plan.load
         c = {k: (ident(v) if v else None) for k, v in self.col.items()}
         shown = self.shown
         period_fmt = self.options.date_formats.get("period")
@@ -386,9 +420,9 @@ class _ObservationPlan(_Plan):
         SELECT c._row, i.indicator_key AS ik, a.area_key AS ak, c.period, c.value,
                c.num AS numerator, c.den AS denominator, coalesce(i.fc, 0)::TINYINT AS fc{extra},
                {_ok(checks)} AS ok,
-               {_case(checks, "reason")} AS reason,
-               {_case(checks, "column")}::VARCHAR AS bad_col,
-               {_case(checks, "value")}::VARCHAR AS bad_val
+               {_case(checks if not appending else [], "reason")} AS reason,
+               {_case(checks if not appending else [], "column")}::VARCHAR AS bad_col,
+               {_case(checks if not appending else [], "value")}::VARCHAR AS bad_val
         FROM c
         LEFT JOIN _ck_ind i ON i.indicator_id = c.ind_raw
         LEFT JOIN _ck_area a ON a.area_id = c.area_raw{dst}
@@ -495,11 +529,19 @@ class _ObservationPlan(_Plan):
                    count(*) > bit_count(bit_or(1::UBIGINT << ({ak} & 63))) AS dup
             FROM {rows} GROUP BY ik, period, blk"""
 
-    def screened_insert(self, source: str, batch_id: int, *, where: str, order: str) -> str:
+    def screened_insert(self, con: Connection, source: str, batch_id: int, *, where: str, order: str) -> str:
         """The INSERT and the screen of the keys it appends in one statement (``append.screened_insert_sql``):
-        the batch is never read back from ``observations``."""
+        the batch is never read back from ``observations``. It records series classes only when the
+        catalogue's indicators have some unrecorded (known from ingest's key check, else asked once)."""
+        if self.classes_recorded is None:
+            self.classes_recorded = append.classes_recorded(con, "_ck_ind")
         return append.screened_insert_sql(
-            source, batch_id, self._blocks("m", "ik", "ak"), where=where, order=order
+            source,
+            batch_id,
+            self._blocks("m", "ik", "ak"),
+            where=where,
+            order=order,
+            record_classes=not self.classes_recorded,
         )
 
     def block_match(self, rows: str, blocks: str) -> str:
@@ -706,8 +748,8 @@ class _ObservationPlan(_Plan):
 
     def after_insert(self, con: Connection, batch_id: int, *, screened: bool = False) -> None:
         """Record which storage classes each series of this batch has rows in (the screened INSERTs
-        recorded theirs)."""
-        if not screened:
+        recorded theirs; none needs to when every class pair of the catalogue is recorded)."""
+        if not screened and not self.classes_recorded:
             append.record_series_classes(con, batch_id, classes="_ck_ind")
 
     def supersede(self, con: Connection, batch_id: int) -> None:

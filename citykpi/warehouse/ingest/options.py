@@ -53,20 +53,6 @@ COMMON_MISSING: tuple[str, ...] = (":", "..", "-", "NA", "")
 ENCODINGS: tuple[str, ...] = ("auto", "utf-8", "gb18030")
 #: Observations before this are refused: '0000-01-01', '0201-05-01' or '-infinity' are typos, not history.
 EARLIEST_PERIOD = datetime(1900, 1, 1)
-_TMP = (
-    "_ck_bad",
-    "_ck_dupkeys",
-    "_ck_clash",
-    "_ck_ind",
-    "_ck_area",
-    "_ck_stage",
-    "_ck_raw",
-    "_ck_sidedup",
-    "_ck_sidegone",
-    "_ck_sideclash1",
-    "_ck_sideclash2",
-    "_ck_dst",
-)
 
 
 @dataclass(frozen=True)

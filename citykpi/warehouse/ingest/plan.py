@@ -115,6 +115,8 @@ class _Plan:
     clash_reason = "duplicate of a stored record"
     #: The warehouse's table store, when its stored rows live outside the staging table (Spark).
     store: TableStore | None = None
+    #: Whether ``series_classes`` holds every class pair of the catalogue's indicators, when known.
+    classes_recorded: bool | None = None
 
     def __init__(self, options: IngestOptions) -> None:
         """Remember the options."""
@@ -145,10 +147,11 @@ class _Plan:
         TIMESTAMP, VARCHAR), so a clean file stages the same records either way."""
         return None
 
-    def fast_partition(self, part: str) -> tuple[str, str] | None:
-        """For a partition of few records: (good records the file scan can find by a pushed-down
-        filter, good records that filter misses) as subqueries; None to read the whole file."""
-        return None
+    def streamed_passes(self, part: str, good: str) -> tuple[str, tuple[str, ...]]:
+        """A streamed file's pass over partition ``part``: the good records it appends (a subquery;
+        by default ``good``, every good record) and the good records that subquery cannot see, read
+        only when some records were neither appended nor rejected (by default none)."""
+        return good, ()
 
     def insert_values(self, batch_id: int) -> str:
         """The SELECT list (over stage alias ``s``) of the target table's columns."""
@@ -157,7 +160,9 @@ class _Plan:
     def ensure_target(self, con: Connection) -> None:
         """Create the target table if needed."""
 
-    def screened_insert(self, source: str, batch_id: int, *, where: str, order: str) -> str | None:
+    def screened_insert(
+        self, con: Connection, source: str, batch_id: int, *, where: str, order: str
+    ) -> str | None:
         """:meth:`insert_sql` and the duplicate screen of what it appends, as one statement whose one
         row is (records appended, blocks holding a duplicate, first time, last time); None when the
         plan screens the appended records afterwards (:meth:`duplicate_blocks`)."""
@@ -276,7 +281,7 @@ class _Plan:
             if part in parts:  # a second INSERT into a class: a key may be in both, no screen sees it
                 screen = None
             parts.add(part)
-            both = self.screened_insert(source, batch_id, where=part, order=order) if screen else None
+            both = self.screened_insert(con, source, batch_id, where=part, order=order) if screen else None
             if screen is None or both is None:
                 screen = None  # some records unscreened: screen the batch once it is appended
                 return int(
@@ -289,10 +294,9 @@ class _Plan:
         inserted = 0
         missed: list[tuple[str, str]] = []
         for part in self.partitions(con if n_bad is None else None):  # a streamed file: its classes
-            fast = self.fast_partition(part) if n_bad is None else None
-            if fast is not None:
-                missed.append((fast[1], part))
-            inserted += insert(fast[0] if fast else good, part)
+            source, unseen = self.streamed_passes(part, good) if n_bad is None else (good, ())
+            missed += [(u, part) for u in unseen]
+            inserted += insert(source, part)
         if n_bad is None:
             n_bad = (total or 0) - inserted
         if n_bad:
@@ -300,7 +304,7 @@ class _Plan:
                 f"INSERT INTO _ck_bad SELECT _row, bad_col, bad_val, reason FROM ({stage}) WHERE reason IS NOT NULL"
             )
             if missed and int(con.execute("SELECT count(*) FROM _ck_bad").fetchall()[0][0]) < n_bad:
-                # good records the pushed-down filter could not see (ids with blanks around them)
+                # good records the streamed passes could not see (ids with blanks around them)
                 for source, part in missed:
                     inserted += insert(source, part)
                 n_bad = (total or 0) - inserted
