@@ -173,3 +173,26 @@ def test_series_classes_follow_a_change_of_frequency(wh: Warehouse, tmp_path: Pa
         (0,),
         (2,),
     ]
+
+
+def test_storage_classes_come_from_the_kept_rows(wh: Warehouse, tmp_path: Path) -> None:
+    """The classes of a kept catalogue are read with its rows: a file of a mixed catalogue still
+    goes to one pass per class, on the first file (rows written) and the next (rows read)."""
+    base = catalogue()
+    inds = tuple(
+        dataclasses.replace(i, frequency="monthly") if i.id == "test.count" else i for i in base.indicators
+    )
+    cat = _hashed(dataclasses.replace(base, indicators=inds))
+    for n in (1, 2):
+        data = write(
+            tmp_path / f"{n}.csv",
+            "indicator_id,area_id,period,value\n"
+            f"env.air.aqi,上海,2024-0{n}-01,80\ntest.count,上海,2024-0{n}-01,3\n",
+        )
+        f = ingest(wh, cat, [data], IngestOptions(now=NOW)).files[0]
+        assert (f.status, f.rows_loaded) == ("loaded", 2)
+    stored = wh.con.execute(
+        "SELECT indicator_id, freq_class, count(*) FROM observations JOIN indicator_keys USING (indicator_key) "
+        "GROUP BY ALL ORDER BY 1"
+    ).fetchall()
+    assert stored == [("env.air.aqi", 0, 2), ("test.count", 1, 2)]

@@ -236,7 +236,9 @@ def _ingest_file(
         while True:
             con.execute("BEGIN TRANSACTION")
             in_transaction = True
-            plan.classes_recorded = _prepare_keys(wh, con, catalogue, plan.dst_windows(con))
+            plan.classes_recorded, plan.catalogue_classes = _prepare_keys(
+                wh, con, catalogue, plan.dst_windows(con)
+            )
             if progress:
                 progress(f"{path}: validating", n, total)
             try:
@@ -336,18 +338,18 @@ def _reading(stored: str | None) -> tuple[str | None, tuple[tuple[str, str], ...
 
 def _prepare_keys(
     wh: Warehouse, con: Connection, catalogue: Catalogue, windows: tuple[citytime.DstWindow, ...]
-) -> bool | None:
+) -> tuple[bool | None, frozenset[int]]:
     """Small key relations the staging query joins: ``_ck_ind`` (each indicator's key, valid range and
     storage class; new ids get their keys here), ``_ck_area`` and the days of the city's DST
     ``windows`` (the plan's: those of the years the file spans; none, no table, since the staging
     query then does not join it). The keys stay in SQL: a city's ~10,000 never make the trip to Python.
 
     Returns whether ``series_classes`` holds every (indicator, class) pair of ``_ck_ind`` when that was
-    learnt on the way (None: not asked)."""
-    recorded = _indicator_rows(wh, con, catalogue)
+    learnt on the way (None: not asked), and the storage classes of the catalogue's indicators."""
+    keys = _indicator_rows(wh, con, catalogue)
     con.execute("CREATE OR REPLACE TEMP VIEW _ck_area AS SELECT area_id, area_key FROM areas")
     if not windows:
-        return recorded
+        return keys
     # the local days on which the city's clocks skip or repeat an hour, one row per day a range touches
     days: list[tuple[date, datetime, datetime, str]] = []
     for w in windows:
@@ -362,7 +364,7 @@ def _prepare_keys(
     )
     with con.registered("_ck_dst_frame", dst):
         con.execute("CREATE OR REPLACE TEMP TABLE _ck_dst AS SELECT * FROM _ck_dst_frame")
-    return recorded
+    return keys
 
 
 #: Catalogues whose rows ``catalogue_keys`` keeps (the newest): feeds read with a few catalogues
@@ -379,23 +381,27 @@ def catalogue_id(catalogue: Catalogue) -> str | None:
     return hashlib.sha256(f"{catalogue.content_hash}\0{__version__}".encode()).hexdigest()[:32]
 
 
-def _indicator_rows(wh: Warehouse, con: Connection, catalogue: Catalogue) -> bool | None:
+def _indicator_rows(
+    wh: Warehouse, con: Connection, catalogue: Catalogue
+) -> tuple[bool | None, frozenset[int]]:
     """``_ck_ind``: a view of the catalogue's rows in ``catalogue_keys``, written (inside the file's
     transaction) when they are not there yet, so that a feed's next batches only read them. A
     catalogue without a content hash gets a temporary table instead.
 
     Returns whether every (indicator, class) pair of the rows is in ``series_classes``, when the
-    rows were there already (asked in the same query); else None."""
+    rows were there already (asked in the same query; else None), and the storage classes of the
+    catalogue's indicators (from the same query, or the catalogue)."""
     name = catalogue_id(catalogue)
     rows = f"SELECT indicator_id, indicator_key, lo, hi, fc FROM catalogue_keys WHERE catalogue = {literal(name)}"
     if name is not None:
-        found, unrecorded = con.execute(
-            f"""SELECT count(*), count(*) FILTER (WHERE r.indicator_key IS NULL) FROM ({rows}) c
+        found, unrecorded, classes = con.execute(
+            f"""SELECT count(*), count(*) FILTER (WHERE r.indicator_key IS NULL), list(DISTINCT c.fc)
+            FROM ({rows}) c
             LEFT JOIN series_classes r ON r.indicator_key = c.indicator_key AND r.freq_class = c.fc"""
         ).fetchall()[0]
         if found == len(catalogue.indicators):
             con.execute(f"CREATE OR REPLACE TEMP VIEW _ck_ind AS {rows}")
-            return not unrecorded
+            return not unrecorded, frozenset(int(fc) for fc in classes or ())
     ids, los, his, fcs = [], [], [], []
     for ind in catalogue.indicators:
         lo, hi = ind.valid_range if ind.valid_range else (None, None)
@@ -416,7 +422,7 @@ def _indicator_rows(wh: Warehouse, con: Connection, catalogue: Catalogue) -> boo
         if name is None:
             con.execute(f"CREATE OR REPLACE TEMP TABLE _ck_ind_rows AS {keyed}")
             con.execute("CREATE OR REPLACE TEMP VIEW _ck_ind AS SELECT * FROM _ck_ind_rows")
-            return None
+            return None, frozenset(fcs)
         generation = con.execute("SELECT coalesce(max(generation), 0) + 1 FROM catalogue_keys").fetchall()[0][
             0
         ]
@@ -427,7 +433,7 @@ def _indicator_rows(wh: Warehouse, con: Connection, catalogue: Catalogue) -> boo
             f"INSERT INTO catalogue_keys SELECT {literal(name)}, {int(generation)}, indicator_id, indicator_key, lo, hi, fc FROM ({keyed})"
         )
     con.execute(f"CREATE OR REPLACE TEMP VIEW _ck_ind AS {rows}")
-    return None
+    return None, frozenset(fcs)
 
 
 def _record_batch(

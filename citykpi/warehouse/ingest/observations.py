@@ -226,6 +226,10 @@ class _ObservationPlan(_Plan):
         ]
         return " OR ".join(f"({t})" for t in tests) or None
 
+    def _classes(self) -> frozenset[int]:
+        """The storage classes of the catalogue's indicators (when ingest's key check did not say)."""
+        return frozenset(schema.frequency_class(i.frequency) for i in self.catalogue.indicators)
+
     def _class_filter(self, part: str) -> str | None:
         """The pushed-down id filter of the pass over storage class ``part`` (None: read every record)."""
         column = self.col.get("indicator_id")
@@ -235,7 +239,7 @@ class _ObservationPlan(_Plan):
         if not readers.is_text_type(self.table.columns.get(column, "")):
             return None
         fc = classes[part]
-        some = any(schema.frequency_class(i.frequency) == fc for i in self.catalogue.indicators)
+        some = fc in (self.catalogue_classes or self._classes())
         return f"{ident(column)} IN (SELECT indicator_id FROM _ck_ind WHERE fc = {fc})" if some else "FALSE"
 
     def stage_sql(
@@ -568,7 +572,7 @@ class _ObservationPlan(_Plan):
         headline records there (the others go beside it, see :meth:`side_load`). One class needs one
         pass and no filter (a filter by class is a semi join of every record's id: a tenth of a
         5-minute batch's INSERT)."""
-        present = {schema.frequency_class(i.frequency) for i in self.catalogue.indicators}
+        present = set(self.catalogue_classes or self._classes())
         if con is not None and len(present) > 1:
             present = self._classes_in_file(con, present)
         passes = tuple(p for fc, p in enumerate(append.CLASS_PASSES) if fc in present)

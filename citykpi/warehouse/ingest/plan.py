@@ -117,6 +117,8 @@ class _Plan:
     store: TableStore | None = None
     #: Whether ``series_classes`` holds every class pair of the catalogue's indicators, when known.
     classes_recorded: bool | None = None
+    #: The storage classes of the catalogue's indicators, when ingest's key check has read them.
+    catalogue_classes: frozenset[int] | None = None
 
     def __init__(self, options: IngestOptions) -> None:
         """Remember the options."""
