@@ -14,7 +14,7 @@ import pytest
 
 from citykpi.catalogue.model import Catalogue
 from citykpi.warehouse import IngestOptions, Warehouse, ingest
-from citykpi.warehouse.ingest.files import KEPT_CATALOGUES, catalogue_id
+from citykpi.warehouse.ingest.keys import KEPT_CATALOGUES, catalogue_id
 from tests._warehouse_support import catalogue, open_with_areas, write
 
 NOW = datetime(2025, 1, 1)
@@ -136,10 +136,10 @@ def test_a_catalogue_built_in_code_leaves_no_rows(wh: Warehouse, tmp_path: Path)
 
 
 def test_the_parser_version_names_the_rows(monkeypatch: pytest.MonkeyPatch) -> None:
-    files = importlib.import_module("citykpi.warehouse.ingest.files")
+    keys = importlib.import_module("citykpi.warehouse.ingest.keys")
     cat = _hashed(catalogue())
     before = catalogue_id(cat)
-    monkeypatch.setattr(files, "__version__", "99.0.0")
+    monkeypatch.setattr(keys, "__version__", "99.0.0")
     assert catalogue_id(cat) != before
 
 

@@ -4,6 +4,7 @@ The package, by phase of one file:
 
 - ``options``      what an ingest call is asked (formats, mapping, policies) and what it reports;
 - ``files``        the entry point: one transaction per file, batch records, unchanged files;
+- ``keys``         the key relations a file is checked against, kept per catalogue (``catalogue_keys``);
 - ``plan``         how a file is staged, checked and appended (shared by every format);
 - ``rules``        the row checks as SQL, each naming a coded reason of ``codes``;
 - ``codes``        every reject reason with its code (IN…) and meaning;

@@ -206,7 +206,7 @@ class _ObservationPlan(_Plan):
         batch's scan); records of ids the filter cannot match verbatim are the rest."""
         blanks = self._blanks()
         hit = self._class_filter(part)
-        first = f"(SELECT * FROM ({self.stage_sql(hit, verbatim=True)}) WHERE ok)"
+        first = f"(SELECT * FROM ({self.stage_sql(hit, appending=True)}) WHERE ok)"
         unseen = [] if hit is None else [self._good(self.stage_sql(f"NOT coalesce({hit}, FALSE)"))]
         if blanks:
             unseen.append(self._good(self.stage_sql(blanks if hit is None else f"({hit}) AND ({blanks})")))
@@ -227,7 +227,9 @@ class _ObservationPlan(_Plan):
         return " OR ".join(f"({t})" for t in tests) or None
 
     def _classes(self) -> frozenset[int]:
-        """The storage classes of the catalogue's indicators (when ingest's key check did not say)."""
+        """The storage classes of the catalogue's indicators (read by ingest's key check, else worked out)."""
+        if self.catalogue_classes is not None:
+            return self.catalogue_classes
         return frozenset(schema.frequency_class(i.frequency) for i in self.catalogue.indicators)
 
     def _class_filter(self, part: str) -> str | None:
@@ -239,7 +241,7 @@ class _ObservationPlan(_Plan):
         if not readers.is_text_type(self.table.columns.get(column, "")):
             return None
         fc = classes[part]
-        some = fc in (self.catalogue_classes or self._classes())
+        some = fc in self._classes()
         return f"{ident(column)} IN (SELECT indicator_id FROM _ck_ind WHERE fc = {fc})" if some else "FALSE"
 
     def stage_sql(
@@ -247,11 +249,11 @@ class _ObservationPlan(_Plan):
         file_filter: str | None = None,
         table: readers.TableFile | None = None,
         *,
-        verbatim: bool = False,
+        appending: bool = False,
     ) -> str:
         """One pass: parse, join the key tables, give each record its first failing rule.
 
-        ``verbatim``: the stage of a pass that appends only the records that are ``ok``, when another
+        ``appending``: the stage of a pass that appends only the records that are ``ok``, when another
         reads the rest (:meth:`streamed_passes`): ids as they are (no blanks removed, '' not
         missing), and no reject texts (``reason``, ``bad_col``, ``bad_val`` are NULL)."""
         table = table or self.table
@@ -259,8 +261,7 @@ class _ObservationPlan(_Plan):
         relation = table.sql
         if self.shape is not None and table is self.table:
             relation, types = self.shape.sql, self.shape.types
-        appending = verbatim
-        verbatim = verbatim or table.typed  # kept only if every record is good: see _Plan.load
+        verbatim = appending or table.typed  # kept only if every record is good: see _Plan.load
         c = {k: (ident(v) if v else None) for k, v in self.col.items()}
         shown = self.shown
         period_fmt = self.options.date_formats.get("period")
@@ -405,6 +406,7 @@ class _ObservationPlan(_Plan):
             listed = ", ".join(literal(t) for t in tokens if t)
             named = f"WHEN trim({judged}) IN ({listed}) THEN trim({judged}) " if listed else ""
             token_sql = f"CASE WHEN {judged} IS NULL THEN {empty} {named}END"
+        told = [] if appending else checks  # an appending pass carries no reject texts
         extra = ""
         if self.shape is not None:
             extra = (
@@ -424,9 +426,9 @@ class _ObservationPlan(_Plan):
         SELECT c._row, i.indicator_key AS ik, a.area_key AS ak, c.period, c.value,
                c.num AS numerator, c.den AS denominator, coalesce(i.fc, 0)::TINYINT AS fc{extra},
                {_ok(checks)} AS ok,
-               {_case(checks if not appending else [], "reason")} AS reason,
-               {_case(checks if not appending else [], "column")}::VARCHAR AS bad_col,
-               {_case(checks if not appending else [], "value")}::VARCHAR AS bad_val
+               {_case(told, "reason")} AS reason,
+               {_case(told, "column")}::VARCHAR AS bad_col,
+               {_case(told, "value")}::VARCHAR AS bad_val
         FROM c
         LEFT JOIN _ck_ind i ON i.indicator_id = c.ind_raw
         LEFT JOIN _ck_area a ON a.area_id = c.area_raw{dst}
@@ -572,7 +574,7 @@ class _ObservationPlan(_Plan):
         headline records there (the others go beside it, see :meth:`side_load`). One class needs one
         pass and no filter (a filter by class is a semi join of every record's id: a tenth of a
         5-minute batch's INSERT)."""
-        present = set(self.catalogue_classes or self._classes())
+        present = set(self._classes())
         if con is not None and len(present) > 1:
             present = self._classes_in_file(con, present)
         passes = tuple(p for fc, p in enumerate(append.CLASS_PASSES) if fc in present)
